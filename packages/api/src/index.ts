@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './proto.js';
+export * from './raft.js';

@@ -1,0 +1,119 @@
+// Loads every .proto file of the repository's top-level proto/ directory, once, lazily.
+//
+// Loader options (PROTO_LOADER_OPTIONS), which every consumer of these objects relies on:
+// - keepCase: true   field names are the proto's snake_case names (`log_term`, `client_id`).
+// - longs: Number    64-bit integers are JS numbers (Raft terms/indexes stay far below 2^53;
+//                    codecs must reject values that are not safe integers).
+// - enums: Number    enum fields are their numeric values (equal to the TypeScript enums).
+// - defaults: true   absent scalar fields read as their proto3 default (0, '', false, empty
+//                    Buffer), absent repeated fields as [], absent message fields as null.
+// - oneofs: true     (no oneofs today; virtual oneof-name properties if some are added).
+// - bytes: left as the default: decoded bytes fields are Buffers.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ShoalError } from './errors.js';
+
+export const PROTO_LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freeze({
+  keepCase: true,
+  longs: Number,
+  enums: Number,
+  defaults: true,
+  oneofs: true,
+});
+
+/** Environment variable that overrides where the .proto files are looked for. */
+export const PROTO_DIR_ENV = 'SHOAL_PROTO_DIR';
+
+function protoFilesIn(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.endsWith('.proto')).sort();
+}
+
+let cachedDir: string | undefined;
+
+/**
+ * The directory holding the .proto files: $SHOAL_PROTO_DIR if set, else the first `proto/`
+ * directory containing .proto files found walking up from this module (from
+ * packages/api/dist/src/ that is ../../../../proto, the repository's top-level proto/; walking up
+ * also works when running from src/ or from another output layout).
+ */
+export function protoDir(): string {
+  if (cachedDir !== undefined) return cachedDir;
+  const env = process.env[PROTO_DIR_ENV];
+  if (env) {
+    const dir = path.resolve(env);
+    if (protoFilesIn(dir).length === 0) {
+      throw new ShoalError('INTERNAL', `${PROTO_DIR_ENV}=${env}: no .proto files there`);
+    }
+    return (cachedDir = dir);
+  }
+  const start = path.dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; ) {
+    const candidate = path.join(dir, 'proto');
+    if (protoFilesIn(candidate).length > 0) return (cachedDir = candidate);
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  throw new ShoalError('INTERNAL', `cannot find the proto/ directory above ${start}; set ${PROTO_DIR_ENV}`);
+}
+
+let cachedDef: protoLoader.PackageDefinition | undefined;
+let cachedObj: grpc.GrpcObject | undefined;
+
+/** The package definition of all the .proto files (loaded on first use, then cached). */
+export function packageDefinition(): protoLoader.PackageDefinition {
+  if (!cachedDef) {
+    const dir = protoDir();
+    const files = protoFilesIn(dir).map((f) => path.join(dir, f));
+    cachedDef = protoLoader.loadSync(files, { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] });
+  }
+  return cachedDef;
+}
+
+/** The same definitions as a grpc object tree (`grpcObject().shoal.raft.Raft` ...). */
+export function grpcObject(): grpc.GrpcObject {
+  return (cachedObj ??= grpc.loadPackageDefinition(packageDefinition()));
+}
+
+/** Fully-qualified names of the services defined in proto/. */
+export type ServiceName = 'shoal.raft.Raft';
+
+/** A service's definition, e.g. for `server.addService(getServiceDefinition('shoal.raft.Raft'), impl)`. */
+export function getServiceDefinition(name: ServiceName): grpc.ServiceDefinition {
+  const def = packageDefinition()[name];
+  if (!def || isMessageOrEnum(def)) {
+    throw new ShoalError('NOT_FOUND', `no service ${name} in ${protoDir()}`);
+  }
+  return def as grpc.ServiceDefinition;
+}
+
+/** A service's generated client class: `new (getClientConstructor('shoal.raft.Raft'))(addr, creds, opts)`. */
+export function getClientConstructor(name: ServiceName): grpc.ServiceClientConstructor {
+  let node: unknown = grpcObject();
+  for (const part of name.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
+  if (typeof node !== 'function' || !('service' in node)) {
+    throw new ShoalError('NOT_FOUND', `no service ${name} in ${protoDir()}`);
+  }
+  return node as grpc.ServiceClientConstructor;
+}
+
+/** One method of a service: its path ('/shoal.raft.Raft/Send') and (de)serializers. */
+export function getMethodDefinition(service: ServiceName, method: string): grpc.MethodDefinition<unknown, unknown> {
+  const m = getServiceDefinition(service)[method];
+  if (!m) throw new ShoalError('NOT_FOUND', `no method ${method} in service ${service}`);
+  return m;
+}
+
+function isMessageOrEnum(x: unknown): boolean {
+  return typeof x === 'object' && x !== null && 'format' in x && typeof (x as { format: unknown }).format === 'string';
+}

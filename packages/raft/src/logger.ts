@@ -1,0 +1,31 @@
+// Structured logging (pino, JSON lines on stderr).
+//
+// Level: $SHOAL_LOG_LEVEL if set; otherwise 'silent' under `node --test` (which sets
+// NODE_TEST_CONTEXT in the test processes) and 'info' elsewhere.
+
+import { pino } from 'pino';
+
+export type Logger = pino.Logger;
+
+export function defaultLogLevel(): pino.LevelWithSilent {
+  const env = process.env.SHOAL_LOG_LEVEL;
+  if (env) return env as pino.LevelWithSilent;
+  return process.env.NODE_TEST_CONTEXT ? 'silent' : 'info';
+}
+
+let root: Logger | undefined;
+
+/** The process-wide root logger (created on first use). */
+export function rootLogger(): Logger {
+  return (root ??= pino({ level: defaultLogLevel(), base: { pid: process.pid } }, pino.destination(2)));
+}
+
+/** A child of the root logger tagged with a component name (and any other bindings). */
+export function createLogger(component: string, bindings: Record<string, unknown> = {}): Logger {
+  return rootLogger().child({ component, ...bindings });
+}
+
+/** A logger that drops everything. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,817 @@
+// The driver around the pure Raft core: it owns the clock (a tick timer), the disk (RaftStorage
+// over LevelDB), the network (GrpcTransport) and the state machine, and runs the Ready loop:
+// persist, send, apply, advance. It also gives callers the client path: exactly-once proposals
+// (forwarded to the leader when this node is a follower) and linearizable read barriers.
+
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import type * as grpc from '@grpc/grpc-js';
+import { ShoalError } from '@shoal/api';
+import { RaftCore, bootstrapEntries, type ProposeResult, type RaftStatus } from './core/raft.js';
+import {
+  type ConfChange,
+  ConfChangeType,
+  type ConfState,
+  type Entry,
+  EntryType,
+  type Member,
+  type Message,
+  NONE,
+  type NodeId,
+  type Ready,
+  Role,
+  type Snapshot,
+  type SoftState,
+} from './core/types.js';
+import { RaftStorage } from './storage/index.js';
+import { GrpcTransport } from './transport/index.js';
+import { SessionTable, decodeEnvelope, encodeEnvelope, type Envelope } from './session.js';
+import { type Logger, createLogger } from './logger.js';
+
+/** The replicated application. Must be deterministic: every member applies the same commands. */
+export interface StateMachine {
+  /** Apply a committed command and return the answer for its proposer. */
+  apply(command: Uint8Array, index: number): Uint8Array;
+  snapshot(): Uint8Array;
+  restore(data: Uint8Array): void;
+}
+
+export interface RaftTimings {
+  /** Milliseconds per logical tick. */
+  tickMs: number;
+  /** Election timeout in ticks (randomized in [n, 2n)). */
+  electionTicks: number;
+  heartbeatTicks: number;
+}
+
+/** Defaults: heartbeat every 100 ms, election after 0.5–1 s of silence. */
+export const DEFAULT_TIMINGS: RaftTimings = { tickMs: 100, electionTicks: 5, heartbeatTicks: 1 };
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  /** This member's Raft address (host:port), as others reach it. */
+  addr: string;
+  dataDir: string;
+  /** The gRPC server this node's Raft service is added to; the caller binds and starts it. */
+  server: grpc.Server;
+  stateMachine: StateMachine;
+  /** For a brand-new cluster: its founding voters (this node among them). Ignored on restart. */
+  bootstrap?: Member[];
+  /** Members to reach before we learn the configuration from the log (joining nodes). */
+  peers?: Member[];
+  timings?: Partial<RaftTimings>;
+  /** Take a snapshot and compact the log after this many applied entries. */
+  snapshotEntries?: number;
+  maxMsgBytes?: number;
+  maxInflight?: number;
+  logger?: Logger;
+}
+
+export interface ProposeOptions {
+  timeoutMs?: number;
+}
+
+export interface ProposeOutcome {
+  index: number;
+  result: Uint8Array;
+}
+
+interface Waiter<T> {
+  resolve(v: T): void;
+  reject(e: Error): void;
+}
+
+const SNAPSHOT_FORMAT = 1;
+
+/** A retryable failure of one attempt (we lost leadership, the leader moved): try again. */
+class RetryableError extends Error {}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class RaftNode extends EventEmitter {
+  readonly id: NodeId;
+  readonly addr: string;
+  private readonly core: RaftCore;
+  private readonly storage: RaftStorage;
+  private readonly transport: GrpcTransport;
+  private readonly sm: StateMachine;
+  private sessions: SessionTable;
+  private readonly log: Logger;
+  private readonly timings: RaftTimings;
+  private readonly snapshotEntries: number;
+
+  private ticker: NodeJS.Timeout | undefined;
+  private loopScheduled = false;
+  private loopRunning = false;
+  private stopped = false;
+  private fatal: Error | undefined;
+
+  private role: Role = Role.Follower;
+  private leader: NodeId = NONE;
+  private applied: number;
+  private snapshotIndex: number;
+  private knownPeers = new Map<NodeId, string>();
+
+  /** This node's own client session for proposals made through it. */
+  private readonly clientId: string;
+  private nextSeq = 1;
+  private outstanding = new Set<number>();
+
+  private proposalWaiters = new Map<string, Waiter<ProposeOutcome>[]>();
+  private confWaiters = new Map<number, { term: number } & Waiter<number>>();
+  private readWaiters = new Map<string, Waiter<number>>();
+  private appliedWaiters: { index: number; w: Waiter<void> }[] = [];
+  private leaderWaiters: (() => void)[] = [];
+  private readSeq = 0;
+
+  private constructor(
+    opts: RaftNodeOptions,
+    storage: RaftStorage,
+    core: RaftCore,
+    sm: StateMachine,
+    sessions: SessionTable,
+    applied: number,
+    snapshotIndex: number,
+  ) {
+    super();
+    this.id = opts.id;
+    this.addr = opts.addr;
+    this.storage = storage;
+    this.core = core;
+    this.sm = sm;
+    this.sessions = sessions;
+    this.applied = applied;
+    this.snapshotIndex = snapshotIndex;
+    this.timings = { ...DEFAULT_TIMINGS, ...opts.timings };
+    this.snapshotEntries = opts.snapshotEntries ?? 10_000;
+    this.log = opts.logger ?? createLogger('raft', { node: opts.id });
+    this.clientId = `${opts.id}.${randomBytes(6).toString('hex')}`;
+    this.transport = new GrpcTransport({
+      id: opts.id,
+      server: opts.server,
+      maxMessageBytes: opts.maxMsgBytes ? opts.maxMsgBytes * 4 : undefined,
+      logger: this.log,
+      handlers: {
+        onMessage: (m: Message) => this.onMessage(m),
+        onPropose: (req) => this.handleForwardedPropose(req),
+        onReadBarrier: () => this.handleForwardedReadBarrier(),
+        onStatus: async () => this.statusResponse(),
+      },
+      onUnreachable: (peer: NodeId) => {
+        this.core.reportUnreachable(peer);
+        this.kick();
+      },
+      onSnapshotStatus: (peer: NodeId, ok: boolean) => {
+        this.core.reportSnapshot(peer, ok);
+        this.kick();
+      },
+    });
+    for (const m of opts.peers ?? []) this.setPeer(m.id, m.addr);
+    this.syncPeers(core.conf());
+  }
+
+  /** Opens (or creates) the node's data dir and replays its state. Call start() to run it. */
+  static async open(opts: RaftNodeOptions): Promise<RaftNode> {
+    const storage = await RaftStorage.open(opts.dataDir);
+    try {
+      let state = await storage.load();
+      if (!state || (state.entries.length === 0 && !state.snapshot && state.hardState.term === 0)) {
+        if (opts.bootstrap && opts.bootstrap.length > 0) {
+          if (!opts.bootstrap.some((m) => m.id === opts.id)) {
+            throw new ShoalError('INVALID_ARGUMENT', `bootstrap members must include this node (${opts.id})`);
+          }
+          const entries = bootstrapEntries(opts.bootstrap);
+          await storage.save({ hardState: { term: 1, vote: NONE, commit: entries.length }, entries });
+        }
+        state = await storage.load();
+      }
+      const hardState = state?.hardState ?? { term: 0, vote: NONE, commit: 0 };
+      const snapshot = state?.snapshot ?? undefined;
+      const sessions = new SessionTable();
+      let sessionTable = sessions;
+      if (snapshot && snapshot.meta.index > 0) {
+        sessionTable = restoreSnapshotData(snapshot.data, opts.stateMachine);
+      }
+      const timings = { ...DEFAULT_TIMINGS, ...opts.timings };
+      const snapshotMeta = snapshot?.meta ?? { index: 0, term: 0, conf: state?.bootstrapConf ?? { voters: [], learners: [] } };
+      const core = new RaftCore(
+        {
+          id: opts.id,
+          electionTicks: timings.electionTicks,
+          heartbeatTicks: timings.heartbeatTicks,
+          maxMsgBytes: opts.maxMsgBytes ?? 1 << 20,
+          maxInflight: opts.maxInflight ?? 256,
+          preVote: true,
+          checkQuorum: true,
+          random: Math.random,
+          maxUncommittedEntries: 100_000,
+        },
+        {
+          hardState,
+          snapshotMeta,
+          entries: state?.entries ?? [],
+          applied: snapshotMeta.index,
+          snapshot: snapshot && snapshot.meta.index > 0 ? snapshot : undefined,
+        },
+      );
+      return new RaftNode(opts, storage, core, opts.stateMachine, sessionTable, snapshotMeta.index, snapshotMeta.index);
+    } catch (err) {
+      await storage.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  start(): void {
+    if (this.ticker) return;
+    this.ticker = setInterval(() => {
+      this.core.tick();
+      this.kick();
+    }, this.timings.tickMs);
+    this.kick();
+  }
+
+  // ------------------------------------------------------------------ the Ready loop
+
+  private onMessage(m: Message): void {
+    if (this.stopped) return;
+    this.core.step(m);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.loopScheduled || this.stopped) return;
+    this.loopScheduled = true;
+    setImmediate(() => {
+      this.loopScheduled = false;
+      void this.runLoop();
+    });
+  }
+
+  private async runLoop(): Promise<void> {
+    if (this.loopRunning || this.stopped) return;
+    this.loopRunning = true;
+    try {
+      while (!this.stopped && this.core.hasReady()) {
+        const rd = this.core.ready();
+        await this.handleReady(rd);
+      }
+    } catch (err) {
+      this.die(err as Error);
+    } finally {
+      this.loopRunning = false;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) this.onSoftState(rd.softState);
+    if (rd.eagerMessages.length > 0) this.transport.send(rd.eagerMessages);
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+      await this.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    }
+    if (this.stopped) return;
+    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    let confChanged = false;
+    if (rd.snapshot) {
+      this.sessions = restoreSnapshotData(rd.snapshot.data, this.sm);
+      this.applied = rd.snapshot.meta.index;
+      this.snapshotIndex = rd.snapshot.meta.index;
+      confChanged = true;
+    }
+    for (const e of rd.committedEntries) {
+      if (this.applyEntry(e)) confChanged = true;
+      this.applied = e.index;
+    }
+    for (const rs of rd.readStates) {
+      const key = Buffer.from(rs.context).toString('hex');
+      const w = this.readWaiters.get(key);
+      if (w) {
+        this.readWaiters.delete(key);
+        w.resolve(rs.index);
+      }
+    }
+    this.core.advance(rd);
+    if (confChanged) {
+      this.syncPeers(this.core.conf());
+      this.emit('conf', this.core.conf());
+      if (!this.isMember(this.core.conf()) && this.applied > 0) this.emit('removed');
+    }
+    this.releaseAppliedWaiters();
+    if (rd.committedEntries.length > 0) this.emit('applied', this.applied);
+    await this.maybeSnapshot();
+  }
+
+  private applyEntry(e: Entry): boolean {
+    if (e.type === EntryType.ConfChange) {
+      const w = this.confWaiters.get(e.index);
+      if (w) {
+        this.confWaiters.delete(e.index);
+        if (w.term === e.term) w.resolve(e.index);
+        else w.reject(new RetryableError('the membership change was overwritten by a new leader'));
+      }
+      return true;
+    }
+    if (e.data.length === 0) return false; // a leader's no-op
+    let env: Envelope;
+    try {
+      env = decodeEnvelope(e.data);
+    } catch (err) {
+      // Every member decodes the same bytes, so skipping keeps them identical.
+      this.log.error({ index: e.index, err: (err as Error).message }, 'skipping malformed command');
+      return false;
+    }
+    const outcome = this.sessions.apply(e.index, env, (payload) => this.sm.apply(payload, e.index));
+    const key = `${env.clientId}/${env.seq}`;
+    const waiters = this.proposalWaiters.get(key);
+    if (waiters) {
+      this.proposalWaiters.delete(key);
+      for (const w of waiters) {
+        if (outcome.kind === 'stale') {
+          w.reject(new ShoalError('FAILED_PRECONDITION', `request ${key} was already answered and forgotten`));
+        } else {
+          w.resolve({ index: outcome.index, result: outcome.result });
+        }
+      }
+    }
+    return false;
+  }
+
+  private onSoftState(ss: SoftState): void {
+    const wasLeader = this.role === Role.Leader;
+    const leaderChanged = ss.leader !== this.leader;
+    this.role = ss.role;
+    this.leader = ss.leader;
+    if (wasLeader && ss.role !== Role.Leader) {
+      // Answers we promised as leader may never come from us: let the callers retry at the new
+      // leader (safe: a retry carries the same client id and seq).
+      const err = new RetryableError('lost leadership');
+      for (const ws of this.proposalWaiters.values()) for (const w of ws) w.reject(err);
+      this.proposalWaiters.clear();
+      for (const w of this.confWaiters.values()) w.reject(err);
+      this.confWaiters.clear();
+      for (const w of this.readWaiters.values()) w.reject(err);
+      this.readWaiters.clear();
+    }
+    if (leaderChanged) {
+      this.log.info({ leader: ss.leader, role: ss.role, term: this.core.status().term }, 'leader changed');
+      this.emit('leader', ss.leader);
+      if (ss.leader !== NONE) {
+        const ws = this.leaderWaiters;
+        this.leaderWaiters = [];
+        for (const w of ws) w();
+      }
+    }
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.applied - this.snapshotIndex < this.snapshotEntries) return;
+    const index = this.applied;
+    const term = this.core.termAt(index);
+    if (term === undefined) return;
+    const snap: Snapshot = {
+      meta: { index, term, conf: this.core.conf() },
+      data: encodeSnapshotData(this.sessions, this.sm),
+    };
+    await this.storage.saveSnapshot(snap);
+    this.core.compact(snap);
+    this.snapshotIndex = index;
+    this.log.debug({ index, bytes: snap.data.length }, 'snapshot taken, log compacted');
+  }
+
+  private die(err: Error): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.log.fatal({ err: err.message }, 'raft node stopped on an unrecoverable error');
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    const all = new ShoalError('UNAVAILABLE', `raft node failed: ${err.message}`);
+    this.failAllWaiters(all);
+    this.emit('fatal', err);
+  }
+
+  private failAllWaiters(err: Error): void {
+    for (const ws of this.proposalWaiters.values()) for (const w of ws) w.reject(err);
+    this.proposalWaiters.clear();
+    for (const w of this.confWaiters.values()) w.reject(err);
+    this.confWaiters.clear();
+    for (const w of this.readWaiters.values()) w.reject(err);
+    this.readWaiters.clear();
+    for (const { w } of this.appliedWaiters) w.reject(err);
+    this.appliedWaiters = [];
+  }
+
+  // ------------------------------------------------------------------ membership & peers
+
+  private isMember(conf: ConfState): boolean {
+    return conf.voters.some((m) => m.id === this.id) || conf.learners.some((m) => m.id === this.id);
+  }
+
+  private setPeer(id: NodeId, addr: string): void {
+    if (id === this.id || !addr) return;
+    if (this.knownPeers.get(id) === addr) return;
+    this.knownPeers.set(id, addr);
+    this.transport.addPeer(id, addr);
+  }
+
+  private syncPeers(conf: ConfState): void {
+    const members = [...conf.voters, ...conf.learners];
+    const ids = new Set(members.map((m) => m.id));
+    for (const m of members) this.setPeer(m.id, m.addr);
+    // Forget removed members, but only once the configuration is known (a joining node starts
+    // with an empty one and must keep the peers it was given).
+    if (members.length === 0) return;
+    for (const id of [...this.knownPeers.keys()]) {
+      if (!ids.has(id)) {
+        this.knownPeers.delete(id);
+        this.transport.removePeer(id);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ client path
+
+  private checkRunning(): void {
+    if (this.fatal) throw new ShoalError('UNAVAILABLE', `raft node failed: ${this.fatal.message}`);
+    if (this.stopped) throw new ShoalError('UNAVAILABLE', 'raft node is stopped');
+  }
+
+  /**
+   * Replicates a command and returns the state machine's answer once it is applied. Applied
+   * exactly once, even across retries and leader changes: the command travels with this node's
+   * client id and a sequence number, and the replicated session table answers a retry.
+   */
+  async propose(payload: Uint8Array, opts: ProposeOptions = {}): Promise<ProposeOutcome> {
+    const seq = this.nextSeq++;
+    this.outstanding.add(seq);
+    try {
+      let ackedBelow = seq;
+      for (const s of this.outstanding) if (s < ackedBelow) ackedBelow = s;
+      return await this.proposeEnvelope({ clientId: this.clientId, seq, ackedBelow, payload }, opts.timeoutMs ?? 10_000);
+    } finally {
+      this.outstanding.delete(seq);
+    }
+  }
+
+  /** Like propose(), for a client that manages its own id and sequence numbers (its retries). */
+  async proposeAs(env: Envelope, opts: ProposeOptions = {}): Promise<ProposeOutcome> {
+    if (!env.clientId || !Number.isSafeInteger(env.seq) || env.seq < 1) {
+      throw new ShoalError('INVALID_ARGUMENT', 'a proposal needs a client id and a positive integer sequence number');
+    }
+    return this.proposeEnvelope(env, opts.timeoutMs ?? 10_000);
+  }
+
+  private async proposeEnvelope(env: Envelope, timeoutMs: number): Promise<ProposeOutcome> {
+    const deadline = Date.now() + timeoutMs;
+    let lastErr: Error = new ShoalError('UNAVAILABLE', 'no leader could take the proposal in time');
+    while (Date.now() < deadline) {
+      this.checkRunning();
+      const remaining = deadline - Date.now();
+      try {
+        if (this.role === Role.Leader) return await this.proposeLocally(env, remaining);
+        if (this.leader !== NONE && this.knownPeers.has(this.leader)) {
+          const out = await this.transport.propose(
+            this.leader,
+            { client_id: env.clientId, seq: env.seq, acked_below: env.ackedBelow, payload: env.payload },
+            remaining,
+          );
+          const res = { index: Number(out.index), result: new Uint8Array(out.result ?? []) };
+          // Read-your-writes through this node: wait until we applied it too.
+          await this.waitApplied(res.index, deadline - Date.now());
+          return res;
+        }
+        await this.waitForLeader(Math.min(remaining, this.timings.tickMs * this.timings.electionTicks));
+        continue;
+      } catch (err) {
+        if (!isRetryable(err)) throw err;
+        lastErr = err as Error;
+      }
+      await sleep(Math.min(20, Math.max(0, deadline - Date.now())));
+    }
+    throw new ShoalError('UNAVAILABLE', `proposal timed out after ${timeoutMs} ms: ${lastErr.message}`);
+  }
+
+  private proposeLocally(env: Envelope, timeoutMs: number): Promise<ProposeOutcome> {
+    const r = this.core.propose(encodeEnvelope(env));
+    if (!r.ok) return Promise.reject(refusalError(r));
+    const key = `${env.clientId}/${env.seq}`;
+    this.kick();
+    return this.withTimeout(
+      new Promise<ProposeOutcome>((resolve, reject) => {
+        const list = this.proposalWaiters.get(key) ?? [];
+        list.push({ resolve, reject });
+        this.proposalWaiters.set(key, list);
+      }),
+      timeoutMs,
+      () => this.proposalWaiters.delete(key),
+    );
+  }
+
+  private async handleForwardedPropose(req: {
+    client_id: string;
+    seq: number;
+    acked_below?: number;
+    payload: Uint8Array;
+  }): Promise<{ index: number; result: Uint8Array }> {
+    this.checkRunning();
+    if (this.role !== Role.Leader) throw notLeader(this.leader);
+    if (!req.client_id || !Number.isSafeInteger(Number(req.seq)) || Number(req.seq) < 1) {
+      throw new ShoalError('INVALID_ARGUMENT', 'a forwarded proposal needs a client id and a positive sequence number');
+    }
+    try {
+      return await this.proposeLocally(
+        { clientId: req.client_id, seq: Number(req.seq), ackedBelow: Number(req.acked_below ?? 0), payload: new Uint8Array(req.payload) },
+        5_000,
+      );
+    } catch (err) {
+      if (err instanceof RetryableError) throw notLeader(this.leader);
+      throw err;
+    }
+  }
+
+  /**
+   * A linearizable read barrier: resolves with an index once this node's state machine has
+   * applied everything committed before the call, so a read of local state after it is current.
+   */
+  async readBarrier(opts: ProposeOptions = {}): Promise<number> {
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    const deadline = Date.now() + timeoutMs;
+    let lastErr: Error = new ShoalError('UNAVAILABLE', 'no leader could confirm the read in time');
+    while (Date.now() < deadline) {
+      this.checkRunning();
+      const remaining = deadline - Date.now();
+      try {
+        let index: number;
+        if (this.role === Role.Leader) index = await this.leaderReadIndex(remaining);
+        else if (this.leader !== NONE && this.knownPeers.has(this.leader)) {
+          const out = await this.transport.readBarrier(this.leader, { from: this.id }, remaining);
+          index = Number(out.index);
+        } else {
+          await this.waitForLeader(Math.min(remaining, this.timings.tickMs * this.timings.electionTicks));
+          continue;
+        }
+        await this.waitApplied(index, deadline - Date.now());
+        return index;
+      } catch (err) {
+        if (!isRetryable(err)) throw err;
+        lastErr = err as Error;
+      }
+      await sleep(Math.min(20, Math.max(0, deadline - Date.now())));
+    }
+    throw new ShoalError('UNAVAILABLE', `read barrier timed out after ${timeoutMs} ms: ${lastErr.message}`);
+  }
+
+  private leaderReadIndex(timeoutMs: number): Promise<number> {
+    const ctx = Buffer.alloc(12);
+    ctx.writeUInt32BE(++this.readSeq >>> 0, 0);
+    randomBytes(8).copy(ctx, 4);
+    const key = ctx.toString('hex');
+    const r = this.core.readIndex(new Uint8Array(ctx));
+    if (!r.ok) return Promise.reject(refusalError(r));
+    this.kick();
+    return this.withTimeout(
+      new Promise<number>((resolve, reject) => this.readWaiters.set(key, { resolve, reject })),
+      timeoutMs,
+      () => this.readWaiters.delete(key),
+    );
+  }
+
+  private async handleForwardedReadBarrier(): Promise<{ index: number }> {
+    this.checkRunning();
+    if (this.role !== Role.Leader) throw notLeader(this.leader);
+    try {
+      return { index: await this.leaderReadIndex(5_000) };
+    } catch (err) {
+      if (err instanceof RetryableError) throw notLeader(this.leader);
+      throw err;
+    }
+  }
+
+  /** Resolves once this node applied through `index`. */
+  waitApplied(index: number, timeoutMs: number): Promise<void> {
+    if (this.applied >= index) return Promise.resolve();
+    const entry = { index, w: undefined as unknown as Waiter<void> };
+    return this.withTimeout(
+      new Promise<void>((resolve, reject) => {
+        entry.w = { resolve, reject };
+        this.appliedWaiters.push(entry);
+      }),
+      timeoutMs,
+      () => {
+        const i = this.appliedWaiters.indexOf(entry);
+        if (i >= 0) this.appliedWaiters.splice(i, 1);
+      },
+    );
+  }
+
+  private releaseAppliedWaiters(): void {
+    if (this.appliedWaiters.length === 0) return;
+    const keep: typeof this.appliedWaiters = [];
+    for (const e of this.appliedWaiters) {
+      if (e.index <= this.applied) e.w.resolve();
+      else keep.push(e);
+    }
+    this.appliedWaiters = keep;
+  }
+
+  private waitForLeader(timeoutMs: number): Promise<void> {
+    if (this.leader !== NONE) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(done, Math.max(1, timeoutMs));
+      this.leaderWaiters.push(done);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  }
+
+  private withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const t = setTimeout(() => {
+        onTimeout();
+        reject(new RetryableError(`no answer within ${ms} ms`));
+      }, Math.max(1, ms));
+      p.then(
+        (v) => {
+          clearTimeout(t);
+          resolve(v);
+        },
+        (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  // ------------------------------------------------------------------ membership API (leader)
+
+  /** Proposes a membership change on the leader and resolves once it is applied here. */
+  async changeMembership(cc: ConfChange, timeoutMs = 10_000): Promise<number> {
+    this.checkRunning();
+    if (this.role !== Role.Leader) throw notLeader(this.leader);
+    if (cc.type === ConfChangeType.AddLearner || cc.type === ConfChangeType.PromoteLearner) {
+      if (cc.addr) this.setPeer(cc.nodeId, cc.addr);
+    }
+    const r = this.core.proposeConfChange(cc);
+    if (!r.ok) throw refusalError(r);
+    this.kick();
+    try {
+      return await this.withTimeout(
+        new Promise<number>((resolve, reject) => this.confWaiters.set(r.index, { term: r.term, resolve, reject })),
+        timeoutMs,
+        () => this.confWaiters.delete(r.index),
+      );
+    } catch (err) {
+      if (err instanceof RetryableError) throw new ShoalError('UNAVAILABLE', `membership change not confirmed: ${err.message}`);
+      throw err;
+    }
+  }
+
+  addLearner(id: NodeId, addr: string, timeoutMs?: number): Promise<number> {
+    return this.changeMembership({ type: ConfChangeType.AddLearner, nodeId: id, addr }, timeoutMs);
+  }
+
+  promote(id: NodeId, timeoutMs?: number): Promise<number> {
+    const m = this.core.conf().learners.find((l) => l.id === id);
+    return this.changeMembership({ type: ConfChangeType.PromoteLearner, nodeId: id, addr: m?.addr ?? '' }, timeoutMs);
+  }
+
+  removeMember(id: NodeId, timeoutMs?: number): Promise<number> {
+    return this.changeMembership({ type: ConfChangeType.RemoveNode, nodeId: id, addr: '' }, timeoutMs);
+  }
+
+  /**
+   * Hands leadership to `to` (or the most up-to-date other voter) and waits until this node is no
+   * longer the leader. Used for graceful shutdown and demotion.
+   */
+  async transferLeadership(to?: NodeId, timeoutMs?: number): Promise<NodeId> {
+    this.checkRunning();
+    if (this.role !== Role.Leader) throw notLeader(this.leader);
+    const st = this.core.status();
+    let target = to;
+    if (!target) {
+      let best = -1;
+      for (const v of st.conf.voters) {
+        if (v.id === this.id) continue;
+        const p = st.progress[v.id];
+        if (p && p.match > best) {
+          best = p.match;
+          target = v.id;
+        }
+      }
+    }
+    if (!target) throw new ShoalError('FAILED_PRECONDITION', 'no other voter to hand leadership to');
+    const r = this.core.transferLeadership(target);
+    if (!r.ok) throw refusalError(r);
+    this.kick();
+    const limit = timeoutMs ?? this.timings.tickMs * this.timings.electionTicks * 2;
+    const deadline = Date.now() + limit;
+    while (Date.now() < deadline) {
+      if (this.role !== Role.Leader) return this.leader;
+      await sleep(5);
+    }
+    throw new ShoalError('UNAVAILABLE', `leadership transfer to ${target} did not complete within ${limit} ms`);
+  }
+
+  // ------------------------------------------------------------------ status & lifecycle
+
+  status(): RaftStatus & { peers: Record<NodeId, string> } {
+    return { ...this.core.status(), applied: this.applied, peers: Object.fromEntries(this.knownPeers) };
+  }
+
+  isLeader(): boolean {
+    return this.role === Role.Leader;
+  }
+
+  leaderId(): NodeId {
+    return this.leader;
+  }
+
+  leaderAddr(): string | undefined {
+    return this.leader === this.id ? this.addr : this.knownPeers.get(this.leader);
+  }
+
+  private statusResponse() {
+    const st = this.core.status();
+    return {
+      id: this.id,
+      term: st.term,
+      leader: st.leader,
+      role: st.role,
+      commit: st.commit,
+      applied: this.applied,
+      last_index: st.lastIndex,
+    };
+  }
+
+  /** Stops the node; with transfer, a leader first hands leadership to another voter. */
+  async stop(opts: { transfer?: boolean } = {}): Promise<void> {
+    if (this.stopped && !this.ticker) return;
+    if (opts.transfer && this.role === Role.Leader && !this.fatal) {
+      try {
+        await this.transferLeadership();
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'leadership transfer before stop failed');
+      }
+    }
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+    // Let an in-flight save finish before closing the database under it.
+    while (this.loopRunning) await sleep(2);
+    this.failAllWaiters(new ShoalError('UNAVAILABLE', 'raft node is stopping'));
+    this.transport.close();
+    await this.storage.close();
+  }
+}
+
+function isRetryable(err: unknown): boolean {
+  if (err instanceof RetryableError) return true;
+  if (err instanceof ShoalError) return err.code === 'NOT_LEADER' || err.code === 'UNAVAILABLE';
+  return false;
+}
+
+function notLeader(leader: NodeId): ShoalError {
+  return new ShoalError('NOT_LEADER', 'this node is not the leader', { details: { leader } });
+}
+
+function refusalError(r: Extract<ProposeResult, { ok: false }>): Error {
+  switch (r.code) {
+    case 'not-leader':
+    case 'transfer-in-progress':
+    case 'too-many-uncommitted':
+      return new RetryableError(r.message);
+    case 'conf-change-pending':
+    case 'no-entry-in-term':
+      return new ShoalError('FAILED_PRECONDITION', r.message);
+    case 'invalid-conf-change':
+      return new ShoalError('INVALID_ARGUMENT', r.message);
+  }
+}
+
+function encodeSnapshotData(sessions: SessionTable, sm: StateMachine): Uint8Array {
+  const head = Buffer.from(JSON.stringify({ format: SNAPSHOT_FORMAT, sessions: sessions.toJSON() }));
+  const body = sm.snapshot();
+  const out = Buffer.alloc(4 + head.length + body.length);
+  out.writeUInt32BE(head.length, 0);
+  head.copy(out, 4);
+  Buffer.from(body.buffer, body.byteOffset, body.byteLength).copy(out, 4 + head.length);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+function restoreSnapshotData(data: Uint8Array, sm: StateMachine): SessionTable {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (buf.length < 4) throw new ShoalError('CORRUPT_DATA', 'snapshot data is truncated');
+  const n = buf.readUInt32BE(0);
+  if (4 + n > buf.length) throw new ShoalError('CORRUPT_DATA', 'snapshot header is truncated');
+  let head: { format: number; sessions: unknown };
+  try {
+    head = JSON.parse(buf.subarray(4, 4 + n).toString('utf8'));
+  } catch {
+    throw new ShoalError('CORRUPT_DATA', 'snapshot header is not valid JSON');
+  }
+  if (head.format !== SNAPSHOT_FORMAT) throw new ShoalError('CORRUPT_DATA', `unknown snapshot format ${head.format}`);
+  const sessions = SessionTable.fromJSON(head.sessions);
+  sm.restore(new Uint8Array(buf.subarray(4 + n)));
+  return sessions;
+}

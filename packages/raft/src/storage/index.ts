@@ -1,0 +1,14 @@
+export { RaftStorage, type LoadedState, type SaveParams, type RaftStorageOptions } from './raft-storage.js';
+export {
+  FORMAT_VERSION,
+  RECORD_VERSION,
+  RecordKind,
+  KEY_FORMAT,
+  KEY_HARD_STATE,
+  KEY_BOOTSTRAP,
+  KEY_SNAPSHOT_META,
+  KEY_SNAPSHOT_DATA,
+  entryKey,
+  entryKeyIndex,
+  describeKey,
+} from './records.js';

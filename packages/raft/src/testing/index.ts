@@ -1,0 +1,3 @@
+export * from './process-cluster.js';
+export * from './kv.js';
+export type { NodeRequest, NodeEvent } from './node-process.js';
