@@ -58,6 +58,10 @@ export interface RaftMessagePb {
   context: Uint8Array;
 }
 
+export interface RaftBatchPb {
+  messages: RaftMessagePb[];
+}
+
 export type SendAckPb = Record<string, never>;
 
 export interface SnapshotChunkPb {

@@ -14,6 +14,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '256' },
     nodes: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
+    'snapshot-entries': { type: 'string' },
   },
 });
 const clients = Number(values.clients);
@@ -21,7 +22,8 @@ const durationMs = Number(values.duration) * 1000;
 const size = Number(values.size);
 const nodes = Number(values.nodes);
 
-const cluster = await ProcessCluster.start({ size: nodes });
+const snapshotEntries = values['snapshot-entries'] ? Number(values['snapshot-entries']) : undefined;
+const cluster = await ProcessCluster.start({ size: nodes, snapshotEntries });
 try {
   const leader = await cluster.waitLeader();
   await leader.request({ cmd: 'load', clients, durationMs: Number(values.warmup) * 1000, size });

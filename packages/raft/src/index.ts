@@ -3,3 +3,10 @@ export { RaftCore, encodeConfChange, decodeConfChange, bootstrapEntries } from '
 export type { ProposeResult, ProposeRefusal, RaftStatus, ProgressStatus } from './core/raft.js';
 export { RaftInvariantError } from './core/log.js';
 export { ProgressState } from './core/progress.js';
+export * from './storage/index.js';
+export * from './transport/index.js';
+export * from './logger.js';
+export { RaftNode, DEFAULT_TIMINGS } from './node.js';
+export type { StateMachine, RaftTimings, RaftNodeOptions, ProposeOptions, ProposeOutcome } from './node.js';
+export { SessionTable, encodeEnvelope, decodeEnvelope } from './session.js';
+export type { Envelope } from './session.js';

@@ -52,7 +52,10 @@ export interface RaftNodeOptions {
   /** This member's Raft address (host:port), as others reach it. */
   addr: string;
   dataDir: string;
-  /** The gRPC server this node's Raft service is added to; the caller binds and starts it. */
+  /**
+   * The gRPC server this node's Raft service is added to; the caller binds and starts it. Create
+   * it with raftServerOptions(4 * maxMsgBytes) so it accepts the largest Raft message.
+   */
   server: grpc.Server;
   stateMachine: StateMachine;
   /** For a brand-new cluster: its founding voters (this node among them). Ignored on restart. */
@@ -111,6 +114,9 @@ export class RaftNode extends EventEmitter {
   private applied: number;
   private snapshotIndex: number;
   private knownPeers = new Map<NodeId, string>();
+  /** Term and vote as last written, to tell when a hard state must be synced. */
+  private savedTerm = -1;
+  private savedVote: NodeId = NONE;
 
   /** This node's own client session for proposals made through it. */
   private readonly clientId: string;
@@ -123,6 +129,8 @@ export class RaftNode extends EventEmitter {
   private appliedWaiters: { index: number; w: Waiter<void> }[] = [];
   private leaderWaiters: (() => void)[] = [];
   private readSeq = 0;
+  /** Counters for diagnostics and benchmarks. */
+  readonly stats = { readies: 0, saves: 0, syncs: 0, savedEntries: 0, saveMs: 0, appliedEntries: 0, snapshots: 0, snapshotMs: 0 };
 
   private constructor(
     opts: RaftNodeOptions,
@@ -143,13 +151,13 @@ export class RaftNode extends EventEmitter {
     this.applied = applied;
     this.snapshotIndex = snapshotIndex;
     this.timings = { ...DEFAULT_TIMINGS, ...opts.timings };
-    this.snapshotEntries = opts.snapshotEntries ?? 10_000;
+    this.snapshotEntries = opts.snapshotEntries ?? 100_000;
     this.log = opts.logger ?? createLogger('raft', { node: opts.id });
     this.clientId = `${opts.id}.${randomBytes(6).toString('hex')}`;
     this.transport = new GrpcTransport({
       id: opts.id,
       server: opts.server,
-      maxMessageBytes: opts.maxMsgBytes ? opts.maxMsgBytes * 4 : undefined,
+      maxMessageBytes: (opts.maxMsgBytes ?? 1 << 20) * 4,
       logger: this.log,
       handlers: {
         onMessage: (m: Message) => this.onMessage(m),
@@ -264,22 +272,47 @@ export class RaftNode extends EventEmitter {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState);
+    this.stats.readies++;
     if (rd.eagerMessages.length > 0) this.transport.send(rd.eagerMessages);
+    // Committed entries below this Ready's new entries are already durable here: apply them while
+    // the new ones are written (this is what lets a leader answer clients during its next fsync).
+    const firstNew = rd.snapshot ? 0 : rd.entries.length > 0 ? rd.entries[0].index : Infinity;
+    let confChanged = false;
+    let k = 0;
+    const committed = rd.committedEntries;
+    for (; k < committed.length && committed[k].index < firstNew; k++) {
+      if (this.applyEntry(committed[k])) confChanged = true;
+      this.applied = committed[k].index;
+    }
+    if (k > 0) this.releaseAppliedWaiters();
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
-      await this.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      const hs = rd.hardState;
+      // A commit index alone need not be durable (it is re-learned from the leader); term, vote
+      // and entries must be, before any message that depends on them leaves.
+      const sync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
+      const t0 = performance.now();
+      await this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
+      if (hs) {
+        this.savedTerm = hs.term;
+        this.savedVote = hs.vote;
+      }
+      this.stats.saves++;
+      if (sync) this.stats.syncs++;
+      this.stats.savedEntries += rd.entries.length;
+      this.stats.saveMs += performance.now() - t0;
     }
     if (this.stopped) return;
     if (rd.messages.length > 0) this.transport.send(rd.messages);
-    let confChanged = false;
     if (rd.snapshot) {
       this.sessions = restoreSnapshotData(rd.snapshot.data, this.sm);
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
       confChanged = true;
     }
-    for (const e of rd.committedEntries) {
-      if (this.applyEntry(e)) confChanged = true;
-      this.applied = e.index;
+    this.stats.appliedEntries += committed.length;
+    for (; k < committed.length; k++) {
+      if (this.applyEntry(committed[k])) confChanged = true;
+      this.applied = committed[k].index;
     }
     for (const rs of rd.readStates) {
       const key = Buffer.from(rs.context).toString('hex');
@@ -371,9 +404,12 @@ export class RaftNode extends EventEmitter {
       meta: { index, term, conf: this.core.conf() },
       data: encodeSnapshotData(this.sessions, this.sm),
     };
+    const t0 = performance.now();
     await this.storage.saveSnapshot(snap);
     this.core.compact(snap);
     this.snapshotIndex = index;
+    this.stats.snapshots++;
+    this.stats.snapshotMs += performance.now() - t0;
     this.log.debug({ index, bytes: snap.data.length }, 'snapshot taken, log compacted');
   }
 
@@ -461,7 +497,7 @@ export class RaftNode extends EventEmitter {
 
   private async proposeEnvelope(env: Envelope, timeoutMs: number): Promise<ProposeOutcome> {
     const deadline = Date.now() + timeoutMs;
-    let lastErr: Error = new ShoalError('UNAVAILABLE', 'no leader could take the proposal in time');
+    let lastErr: Error | undefined;
     while (Date.now() < deadline) {
       this.checkRunning();
       const remaining = deadline - Date.now();
@@ -486,7 +522,7 @@ export class RaftNode extends EventEmitter {
       }
       await sleep(Math.min(20, Math.max(0, deadline - Date.now())));
     }
-    throw new ShoalError('UNAVAILABLE', `proposal timed out after ${timeoutMs} ms: ${lastErr.message}`);
+    throw new ShoalError('UNAVAILABLE', `proposal timed out after ${timeoutMs} ms: ${lastErr?.message ?? 'no leader'}`);
   }
 
   private proposeLocally(env: Envelope, timeoutMs: number): Promise<ProposeOutcome> {
@@ -534,7 +570,7 @@ export class RaftNode extends EventEmitter {
   async readBarrier(opts: ProposeOptions = {}): Promise<number> {
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const deadline = Date.now() + timeoutMs;
-    let lastErr: Error = new ShoalError('UNAVAILABLE', 'no leader could confirm the read in time');
+    let lastErr: Error | undefined;
     while (Date.now() < deadline) {
       this.checkRunning();
       const remaining = deadline - Date.now();
@@ -556,7 +592,7 @@ export class RaftNode extends EventEmitter {
       }
       await sleep(Math.min(20, Math.max(0, deadline - Date.now())));
     }
-    throw new ShoalError('UNAVAILABLE', `read barrier timed out after ${timeoutMs} ms: ${lastErr.message}`);
+    throw new ShoalError('UNAVAILABLE', `read barrier timed out after ${timeoutMs} ms: ${lastErr?.message ?? 'no leader'}`);
   }
 
   private leaderReadIndex(timeoutMs: number): Promise<number> {
@@ -715,8 +751,8 @@ export class RaftNode extends EventEmitter {
 
   // ------------------------------------------------------------------ status & lifecycle
 
-  status(): RaftStatus & { peers: Record<NodeId, string> } {
-    return { ...this.core.status(), applied: this.applied, peers: Object.fromEntries(this.knownPeers) };
+  status(): RaftStatus & { peers: Record<NodeId, string>; stats: RaftNode['stats'] } {
+    return { ...this.core.status(), applied: this.applied, peers: Object.fromEntries(this.knownPeers), stats: { ...this.stats } };
   }
 
   isLeader(): boolean {

@@ -1,11 +1,12 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { RAFT_SERVICE, ShoalError, getServiceDefinition, type RaftMessagePb } from '@shoal/api';
-import { messageFromPb, messageToPb, LOCAL_ONLY_TYPES, proposeRequestFromPb } from '../src/transport/codec.js';
+import { frameMessage, messageFromPb, messageToPb, LOCAL_ONLY_TYPES, proposeRequestFromPb } from '../src/transport/codec.js';
 import { EntryType, MessageType, emptyMessage, type Message } from '../src/core/types.js';
 
 const send = getServiceDefinition(RAFT_SERVICE).Send!;
-const wire = (pb: unknown): RaftMessagePb => send.requestDeserialize(send.requestSerialize(pb)) as RaftMessagePb;
+const wire = (pb: unknown): RaftMessagePb =>
+  (send.requestDeserialize(send.requestSerialize({ messages: [pb] })) as { messages: RaftMessagePb[] }).messages[0]!;
 
 function full(): Message {
   return {
@@ -89,6 +90,14 @@ describe('codec', () => {
       /voters\[0\]\.id is empty/,
     );
     assert.throws(() => messageFromPb(null as unknown as RaftMessagePb), /not an object/);
+  });
+
+  test('concatenated frames are the RaftBatch of their messages, in order', () => {
+    const ms = [full(), emptyMessage(MessageType.Heartbeat, 'n1', 'n2', 7), { ...full(), index: 99, entries: [] }];
+    const frames = ms.map(frameMessage);
+    const batch = send.requestDeserialize(Buffer.concat(frames)) as { messages: RaftMessagePb[] };
+    assert.deepEqual(batch.messages.map(messageFromPb).map(norm), ms.map(norm));
+    assert.equal(Buffer.concat(frames).length, frames.reduce((n, f) => n + f.length, 0));
   });
 
   test('propose requests are validated', () => {

@@ -125,6 +125,15 @@ describe('RaftStorage', () => {
     assert.deepEqual(l2!.hardState, { term: 2, vote: 'nœud-2', commit: 11 });
   });
 
+  test('an unsynced save (commit only) is applied and ordered like the others', async () => {
+    const s = await seed(10);
+    await s.save({ entries: [], hardState: { term: 1, vote: 'n1', commit: 9 }, sync: false });
+    await s.save({ entries: [ent(11, 1)] });
+    const l = await (await reopen()).load();
+    assert.equal(l!.hardState.commit, 9);
+    assert.equal(l!.entries.length, 11);
+  });
+
   test('a conflicting suffix is truncated', async () => {
     const s = await seed(10);
     await s.save({ entries: [ent(6, 2, 'new6'), ent(7, 2, 'new7')], hardState: { term: 2, vote: 'n2', commit: 5 } });

@@ -52,6 +52,12 @@ export interface SaveParams {
   hardState?: HardState;
   entries: Entry[];
   snapshot?: Snapshot;
+  /**
+   * Default true: durable when the promise resolves. false: still atomic and ordered before every
+   * later write (LevelDB's log is sequential, so the next synced write makes it durable too), but
+   * may be lost in a machine crash: only for what Raft can re-learn, e.g. a commit-only hardState.
+   */
+  sync?: boolean;
 }
 
 export interface RaftStorageOptions {
@@ -234,13 +240,13 @@ export class RaftStorage {
   }
 
   /** One synced LevelDB write batch (the chained form: measurably cheaper than batch(array)). */
-  private async write(ops: BatchOp[]): Promise<void> {
+  private async write(ops: BatchOp[], sync = true): Promise<void> {
     const b = this.db.batch();
     for (const op of ops) {
       if (op.type === 'put') b.put(op.key, op.value);
       else b.del(op.key);
     }
-    await b.write({ sync: true });
+    await b.write({ sync });
   }
 
   private addFormat(ops: BatchOp[]): void {
@@ -281,6 +287,7 @@ export class RaftStorage {
    *   a gap after the last stored entry.
    * - `hardState`: put. Its commit must not exceed the resulting last index.
    * Invalid input is refused (INVALID_ARGUMENT / FAILED_PRECONDITION) before anything is written.
+   * Synced unless `sync: false`.
    */
   save(p: SaveParams): Promise<void> {
     return this.serial(async () => {
@@ -346,7 +353,7 @@ export class RaftStorage {
       check(commit <= lastIdx, 'FAILED_PRECONDITION', `commit ${commit} would be beyond the last index ${lastIdx}`);
 
       this.addFormat(ops);
-      await this.write(ops);
+      await this.write(ops, p.sync !== false);
       this.formatWritten = true;
       this.snapIndex = snapIndex;
       this.snapTerm = snapTerm;

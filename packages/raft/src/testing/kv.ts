@@ -52,21 +52,47 @@ export class KvStateMachine implements StateMachine {
     return enc.encode(String(n));
   }
 
+  // Binary: [lastIndex f64][count u32] then per key [keyLen u16][key][writes u32][hasValue u8][valueLen u32][value].
   snapshot(): Uint8Array {
-    const rows = [...this.values.keys()].map((k) => [k, Buffer.from(this.values.get(k)!).toString('base64'), this.writes.get(k) ?? 0]);
-    for (const [k, n] of this.writes) if (!this.values.has(k)) rows.push([k, null as unknown as string, n]);
-    return enc.encode(JSON.stringify({ lastIndex: this.lastIndex, rows }));
+    const parts: Buffer[] = [];
+    const head = Buffer.alloc(12);
+    head.writeDoubleBE(this.lastIndex, 0);
+    head.writeUInt32BE(this.writes.size, 8);
+    parts.push(head);
+    for (const [k, n] of this.writes) {
+      const key = Buffer.from(k);
+      const v = this.values.get(k);
+      const h = Buffer.alloc(2 + key.length + 9);
+      h.writeUInt16BE(key.length, 0);
+      key.copy(h, 2);
+      h.writeUInt32BE(n, 2 + key.length);
+      h[6 + key.length] = v ? 1 : 0;
+      h.writeUInt32BE(v ? v.length : 0, 7 + key.length);
+      parts.push(h);
+      if (v) parts.push(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+    }
+    return Buffer.concat(parts);
   }
 
   restore(data: Uint8Array): void {
     this.values.clear();
     this.writes.clear();
     if (data.length === 0) return;
-    const v = JSON.parse(dec.decode(data)) as { lastIndex: number; rows: [string, string | null, number][] };
-    this.lastIndex = v.lastIndex;
-    for (const [k, b64, n] of v.rows) {
-      if (b64 !== null) this.values.set(k, new Uint8Array(Buffer.from(b64, 'base64')));
+    const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.lastIndex = b.readDoubleBE(0);
+    const count = b.readUInt32BE(8);
+    let o = 12;
+    for (let i = 0; i < count; i++) {
+      const kl = b.readUInt16BE(o);
+      const k = b.toString('utf8', o + 2, o + 2 + kl);
+      o += 2 + kl;
+      const n = b.readUInt32BE(o);
+      const has = b[o + 4] === 1;
+      const vl = b.readUInt32BE(o + 5);
+      o += 9;
       this.writes.set(k, n);
+      if (has) this.values.set(k, new Uint8Array(b.subarray(o, o + vl)));
+      o += vl;
     }
   }
 }

@@ -9,6 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
 import { RaftNode } from '../node.js';
+import { raftServerOptions } from '../transport/index.js';
 import type { Member } from '../core/types.js';
 import { KvStateMachine, encodeKv } from './kv.js';
 
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
   const dataDir = values['data-dir'];
   if (!id || !addr || !dataDir) throw new Error('--id, --addr and --data-dir are required');
 
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 });
+  const server = new grpc.Server(raftServerOptions(4 << 20));
   const sm = new KvStateMachine();
   const node = await RaftNode.open({
     id,

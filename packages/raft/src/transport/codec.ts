@@ -3,8 +3,9 @@
 // correct peer would not send is refused with ShoalError INVALID_ARGUMENT, so the core only ever
 // sees well-formed messages.
 
-import { ShoalError } from '@shoal/api';
+import { RAFT_SERVICE, ShoalError, getServiceDefinition } from '@shoal/api';
 import type {
+  RaftBatchPb,
   ConfStatePb,
   EntryPb,
   MemberPb,
@@ -169,6 +170,20 @@ export function messageFromPb(pb: RaftMessagePb): Message {
     throw bad(`snapshot on a ${MessageType[type]} message`);
   }
   return m;
+}
+
+// ---- Send-stream batches -------------------------------------------------------------------------
+
+let serializeBatch: ((b: RaftBatchPb) => Buffer) | undefined;
+
+/**
+ * `m` serialized as a RaftBatch holding only it. A RaftBatch's encoding is the concatenation of
+ * its messages' framed encodings, so `Buffer.concat(frames)` is the batch of all of them (in
+ * order), and a frame's length is exactly what the message adds to a batch.
+ */
+export function frameMessage(m: Message): Buffer {
+  serializeBatch ??= getServiceDefinition(RAFT_SERVICE).Send!.requestSerialize as (b: RaftBatchPb) => Buffer;
+  return serializeBatch({ messages: [messageToPb(m)] });
 }
 
 // ---- client-path RPCs ---------------------------------------------------------------------------

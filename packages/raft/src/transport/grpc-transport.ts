@@ -16,7 +16,7 @@ import {
   getServiceDefinition,
   type ProposeRequestPb,
   type ProposeResponsePb,
-  type RaftMessagePb,
+  type RaftBatchPb,
   type ReadBarrierRequestPb,
   type ReadBarrierResponsePb,
   type SendAckPb,
@@ -29,6 +29,7 @@ import { EMPTY, MessageType, type Message, type NodeId } from '../core/types.js'
 import { createLogger, type Logger } from '../logger.js';
 import {
   LOCAL_ONLY_TYPES,
+  frameMessage,
   messageFromPb,
   messageToPb,
   proposeRequestFromPb,
@@ -109,14 +110,19 @@ function clientOptions(maxMessageBytes: number, maxBackoffMs: number): grpc.Chan
 }
 
 const identity = (b: Buffer): Buffer => b;
+/** Batches written to a Send stream and not yet flushed to the socket. */
+const MAX_INFLIGHT_BATCHES = 2;
 
 interface SendStream {
   call: grpc.ClientWritableStream<Buffer>;
   /** The server accepted the stream (its response headers arrived). */
   confirmed: boolean;
-  /** onUnreachable was already called for this stream. */
+  /** onUnreachable was already called for this stream's failure. */
   reported: boolean;
-  blocked: boolean;
+  /** onUnreachable was already called for this stream's queue overflowing. */
+  overflowReported: boolean;
+  /** Batches handed to gRPC and not yet written out. */
+  inflight: number;
   ended: boolean;
 }
 
@@ -165,7 +171,6 @@ export class GrpcTransport {
   private readonly credentials: grpc.ChannelCredentials;
   private readonly channelOptions: grpc.ChannelOptions;
   private readonly service = getServiceDefinition(RAFT_SERVICE);
-  private readonly serializeMessage: (m: RaftMessagePb) => Buffer;
   private readonly peers = new Map<NodeId, Peer>();
   private readonly pendingFlush = new Set<Peer>();
   private readonly serverCalls = new Set<ActiveServerCall>();
@@ -185,7 +190,6 @@ export class GrpcTransport {
     this.backoff = opts.backoff ?? { initialMs: 100, maxMs: 5_000 };
     this.credentials = opts.credentials ?? grpc.credentials.createInsecure();
     this.channelOptions = clientOptions(this.maxMessageBytes, this.backoff.maxMs);
-    this.serializeMessage = this.service.Send!.requestSerialize as (m: RaftMessagePb) => Buffer;
 
     const serverLimit = (opts.server as unknown as { options?: grpc.ServerOptions }).options?.['grpc.max_receive_message_length'];
     const effective = typeof serverLimit === 'number' ? serverLimit : 4 * 1024 * 1024;
@@ -197,7 +201,7 @@ export class GrpcTransport {
     }
 
     opts.server.addService(this.service, {
-      Send: (call: grpc.ServerReadableStream<RaftMessagePb, SendAckPb>, cb: grpc.sendUnaryData<SendAckPb>) =>
+      Send: (call: grpc.ServerReadableStream<RaftBatchPb, SendAckPb>, cb: grpc.sendUnaryData<SendAckPb>) =>
         this.serveSend(call, cb),
       InstallSnapshot: (call: grpc.ServerReadableStream<SnapshotChunkPb, SnapshotAckPb>, cb: grpc.sendUnaryData<SnapshotAckPb>) =>
         this.serveInstallSnapshot(call, cb),
@@ -303,7 +307,7 @@ export class GrpcTransport {
    * (into Apps each valid on its own), otherwise dropped and the peer reported unreachable.
    */
   private encode(peer: Peer, m: Message): Buffer[] {
-    const buf = this.serializeMessage(messageToPb(m));
+    const buf = frameMessage(m);
     if (buf.length <= this.maxMessageBytes) return [buf];
     if (m.type === MessageType.App && m.entries.length > 1) {
       const half = m.entries.length >> 1;
@@ -318,7 +322,7 @@ export class GrpcTransport {
       { peer: peer.id, type: MessageType[m.type], bytes: buf.length, limit: this.maxMessageBytes },
       'message larger than maxMessageBytes cannot be sent (cap proposal sizes below it)',
     );
-    this.reportUnreachable(peer, peer.stream);
+    this.reportUnreachable(peer, undefined);
     return [];
   }
 
@@ -330,7 +334,10 @@ export class GrpcTransport {
     if (peer.queueBytes + buf.length > this.maxQueueBytes) {
       peer.dropped++;
       this.warnThrottled(`overflow:${peer.id}`, { peer: peer.id, queued: peer.queueBytes }, 'send queue full, dropping messages');
-      this.reportUnreachable(peer, peer.stream);
+      if (peer.stream && !peer.stream.overflowReported) {
+        peer.stream.overflowReported = true;
+        this.reportUnreachable(peer, undefined);
+      }
       return;
     }
     peer.queue.push(buf);
@@ -348,24 +355,30 @@ export class GrpcTransport {
       }
       s = this.openStream(peer);
     }
-    while (peer.queue.length > 0 && !s.blocked && !s.ended) {
-      const buf = peer.queue.shift()!;
-      peer.queueBytes -= buf.length;
-      if (!s.call.write(buf)) {
-        s.blocked = true;
-        const stream = s;
-        s.call.once('drain', () => {
-          stream.blocked = false;
-          if (peer.stream === stream) this.flush(peer);
-        });
+    // Whatever queued up while the previous batch was being written goes out as the next one:
+    // batches grow with the load, and an idle peer gets its message at once.
+    while (peer.queue.length > 0 && s.inflight < MAX_INFLIGHT_BATCHES && !s.ended) {
+      let n = 0;
+      let bytes = 0;
+      while (n < peer.queue.length && (n === 0 || bytes + peer.queue[n]!.length <= this.maxMessageBytes)) {
+        bytes += peer.queue[n]!.length;
+        n++;
       }
+      const parts = peer.queue.splice(0, n);
+      peer.queueBytes -= bytes;
+      const stream = s;
+      stream.inflight++;
+      stream.call.write(n === 1 ? parts[0] : Buffer.concat(parts, bytes), () => {
+        stream.inflight--;
+        if (peer.stream === stream) this.flush(peer);
+      });
     }
   }
 
   private openStream(peer: Peer): SendStream {
     const md = new grpc.Metadata();
     md.set('shoal-from', this.id);
-    const s: SendStream = { call: undefined as never, confirmed: false, reported: false, blocked: false, ended: false };
+    const s: SendStream = { call: undefined as never, confirmed: false, reported: false, overflowReported: false, inflight: 0, ended: false };
     s.call = peer.client.makeClientStreamRequest<Buffer, SendAckPb>(
       RaftMethod.Send,
       identity,
@@ -491,7 +504,7 @@ export class GrpcTransport {
     return undefined;
   }
 
-  private serveSend(call: grpc.ServerReadableStream<RaftMessagePb, SendAckPb>, cb: grpc.sendUnaryData<SendAckPb>): void {
+  private serveSend(call: grpc.ServerReadableStream<RaftBatchPb, SendAckPb>, cb: grpc.sendUnaryData<SendAckPb>): void {
     if (this.closed) {
       cb(new ShoalError('UNAVAILABLE', 'raft transport closed').toGrpcStatus());
       return;
@@ -514,21 +527,23 @@ export class GrpcTransport {
     };
     call.sendMetadata(new grpc.Metadata()); // tells the sender the stream is up
     const claimed = call.metadata.get('shoal-from')[0];
-    call.on('data', (pb: RaftMessagePb) => {
-      if (done) return;
-      let m: Message;
-      try {
-        m = messageFromPb(pb);
-      } catch (err) {
-        this.warnThrottled(`bad:${String(claimed)}`, { claimedFrom: claimed, err: (err as Error).message }, 'rejected an invalid message');
-        return;
+    call.on('data', (batch: RaftBatchPb) => {
+      for (const pb of batch.messages ?? []) {
+        if (done) return;
+        let m: Message;
+        try {
+          m = messageFromPb(pb);
+        } catch (err) {
+          this.warnThrottled(`bad:${String(claimed)}`, { claimedFrom: claimed, err: (err as Error).message }, 'rejected an invalid message');
+          continue;
+        }
+        const why = m.type === MessageType.Snap ? 'a Snap outside InstallSnapshot' : this.refusal(m);
+        if (why) {
+          this.warnThrottled(`refused:${m.from}:${why}`, { from: m.from, to: m.to, type: MessageType[m.type] }, `rejected a message: ${why}`);
+          continue;
+        }
+        this.deliver(m);
       }
-      const why = m.type === MessageType.Snap ? 'a Snap outside InstallSnapshot' : this.refusal(m);
-      if (why) {
-        this.warnThrottled(`refused:${m.from}:${why}`, { from: m.from, to: m.to, type: MessageType[m.type] }, `rejected a message: ${why}`);
-        return;
-      }
-      this.deliver(m);
     });
     call.on('end', finish);
     call.on('error', () => {

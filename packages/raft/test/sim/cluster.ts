@@ -340,6 +340,8 @@ export class Cluster {
   readonly opts: ClusterOptions;
   snapshotThreshold: number;
   autoReadyProb: number;
+  crashBeforePersistProb: number;
+  crashAfterPersistProb: number;
   trace: ((line: string) => void) | undefined;
 
   /** Messages in flight. */
@@ -383,6 +385,8 @@ export class Cluster {
     this.config = { ...DEFAULT_CONFIG, ...opts.config };
     this.snapshotThreshold = opts.snapshotThreshold ?? Infinity;
     this.autoReadyProb = opts.autoReadyProb ?? 1;
+    this.crashBeforePersistProb = opts.crashBeforePersistProb ?? 0;
+    this.crashAfterPersistProb = opts.crashAfterPersistProb ?? 0;
     this.trace = opts.trace;
     this.bootstrap = { voters: opts.voters.map((id) => ({ id, addr: addrOf(id) })), learners: [] };
     for (const id of opts.voters) this.addNode(id, true);
@@ -575,7 +579,7 @@ export class Cluster {
     if (eagerFirst) {
       for (const m of rd.eagerMessages) this.send(n, m);
       if (buggy) for (const m of rd.messages) this.send(n, m);
-      if (this.rng.chance(this.opts.crashBeforePersistProb ?? 0)) {
+      if (this.rng.chance(this.crashBeforePersistProb)) {
         this.log(() => `${id} crashes after sending eager messages, before persisting`);
         this.stats.midReadyCrashes++;
         this.crash(id);
@@ -583,7 +587,7 @@ export class Cluster {
       }
     }
     this.persist(n, rd);
-    if (this.rng.chance(this.opts.crashAfterPersistProb ?? 0)) {
+    if (this.rng.chance(this.crashAfterPersistProb)) {
       this.log(() => `${id} crashes after persisting, before sending`);
       this.stats.midReadyCrashes++;
       this.crash(id);

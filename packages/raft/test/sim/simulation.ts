@@ -21,6 +21,8 @@ export interface SimOptions {
   sendBeforePersist?: boolean;
   /** Bound for the liveness phase: a leader must commit a new proposal within this many ticks. */
   livenessTicks?: number;
+  /** Overrides of the per-seed random parameters (experiments, targeted runs). */
+  params?: Partial<SimParams>;
   /** Skip the liveness phase (used by fault-injection runs, where liveness is not the point). */
   skipLiveness?: boolean;
 }
@@ -42,6 +44,7 @@ export interface SimParams {
   crashMid: number;
   membership: boolean;
   tickWeight: number;
+  campaignWeight: number;
   crashWeight: number;
   partitionWeight: number;
 }
@@ -101,9 +104,10 @@ export function chooseParams(rng: Rng): SimParams {
     fifo: rng.pick([1, 0.8, 0.4, 0]),
     autoReady: rng.pick([1, 0.7, 0.3]),
     eagerFirst: rng.pick([0, 0.5, 1]),
-    crashMid: rng.pick([0, 0.002, 0.01]),
+    crashMid: rng.pick([0, 0.003, 0.02]),
     membership: rng.chance(0.6),
     tickWeight: rng.pick([8, 15, 30]),
+    campaignWeight: rng.pick([0, 0.5, 2]),
     crashWeight: rng.pick([0, 0.3, 1, 3]),
     partitionWeight: rng.pick([0, 0.2, 0.6]),
   };
@@ -121,7 +125,7 @@ class Sim {
 
   constructor(readonly opts: SimOptions) {
     this.rng = new Rng(opts.seed);
-    this.params = chooseParams(this.rng.fork());
+    this.params = { ...chooseParams(this.rng.fork()), ...opts.params };
     const p = this.params;
     const ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
     this.idSeq = opts.nodes;
@@ -206,6 +210,8 @@ class Sim {
       down.length > 0 ? 1 + 2 * p.crashWeight : 0, // 8 restart
       p.partitionWeight, // 9 partition
       partitioned ? 1 : 0, // 10 heal
+      alive.length > 0 ? p.crashWeight / 2 : 0, // 11 crash a leader
+      alive.length > 0 ? p.campaignWeight : 0, // 12 an election timeout fires now
     ];
     switch (rng.weighted(weights)) {
       case 0: {
@@ -252,6 +258,14 @@ class Sim {
         break;
       case 10:
         c.heal();
+        break;
+      case 11: {
+        const l = this.randomLeader();
+        if (l) c.crash(l.id);
+        break;
+      }
+      case 12:
+        c.campaign(rng.pick(alive).id);
         break;
     }
   }
@@ -339,6 +353,8 @@ class Sim {
     this.log('=== liveness phase ===');
     c.heal();
     c.autoReadyProb = 1;
+    c.crashBeforePersistProb = 0;
+    c.crashAfterPersistProb = 0;
     for (const n of c.nodes.values()) if (!n.core && !n.selfRemoved) c.start(n.id);
     c.flush();
     let cmd = '';

@@ -1,0 +1,176 @@
+// CI suite of the randomized Raft simulation (see test/sim/). Each seed runs a chaos phase of
+// SIM_STEPS random events (default 4000) on 3 or 5 nodes, checking the safety properties after
+// every step, then a liveness phase. A failure prints the seed and the replay command
+// (npm run test:sim -- --seed N --nodes K --steps S). Scale with SIM_SEEDS / SIM_STEPS.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { SafetyChecker, SafetyViolation } from './sim/checker.js';
+import { runSim, traceTail, type SimOptions, type SimResult } from './sim/simulation.js';
+
+const SEEDS = Number(process.env.SIM_SEEDS ?? 200);
+const STEPS = Number(process.env.SIM_STEPS ?? 4000);
+
+function runSeeds(nodes: 3 | 5, from: number, count: number, steps: number): { failures: SimResult[]; summary: string } {
+  const t0 = performance.now();
+  const failures: SimResult[] = [];
+  let acked = 0;
+  let snaps = 0;
+  let crashes = 0;
+  let conf = 0;
+  let reads = 0;
+  let leaders = 0;
+  let slowest = 0;
+  for (let seed = from; seed < from + count; seed++) {
+    const r = runSim({ seed, nodes, steps });
+    if (!r.ok) failures.push(r);
+    acked += r.stats.acked;
+    snaps += r.stats.snapsDelivered;
+    crashes += r.stats.crashes;
+    conf += r.stats.confChangesApplied;
+    reads += r.stats.readsServed;
+    leaders += r.stats.leaders;
+    slowest = Math.max(slowest, r.stats.livenessCommitTick);
+  }
+  const secs = (performance.now() - t0) / 1000;
+  const summary =
+    `${count} seeds x ${steps} steps on ${nodes} nodes in ${secs.toFixed(1)}s: ${leaders} leaderships, ` +
+    `${acked} proposals acknowledged, ${reads} linearizable reads, ${snaps} snapshots installed, ` +
+    `${crashes} crashes, ${conf} conf changes applied, slowest post-heal commit ${slowest} ticks, ` +
+    `${failures.length} failed`;
+  return { failures, summary };
+}
+
+function report(failures: SimResult[]): string {
+  const lines = [`${failures.length} seed(s) failed:`];
+  for (const f of failures.slice(0, 10)) lines.push(`- [${f.property}] ${f.error}`);
+  if (failures.length > 10) lines.push(`- ... and ${failures.length - 10} more`);
+  const first = failures[0]!;
+  const opts: SimOptions = { seed: first.seed, nodes: first.nodes as 3 | 5, steps: first.steps };
+  lines.push(`last events of seed ${first.seed}:`, ...traceTail(opts, 40).map((l) => `    ${l}`));
+  return lines.join('\n');
+}
+
+describe('raft simulation', () => {
+  for (const nodes of [3, 5] as const) {
+    test(`${SEEDS} seeds on ${nodes} nodes, ${STEPS} steps each: safety after every step, then liveness`, (t) => {
+      // Distinct seed ranges for 3 and 5 nodes.
+      const { failures, summary } = runSeeds(nodes, nodes === 3 ? 1 : 100_001, SEEDS, STEPS);
+      t.diagnostic(summary);
+      console.log(`# sim: ${summary}`);
+      if (failures.length > 0) assert.fail(report(failures));
+    });
+  }
+});
+
+describe('the checker is not vacuous', () => {
+  test('two leaders in one term', () => {
+    const c = new SafetyChecker();
+    c.leader('n1', 2);
+    c.leader('n1', 2);
+    c.leader('n2', 3);
+    assert.throws(() => c.leader('n3', 2), (e: unknown) => e instanceof SafetyViolation && e.property === 'Election Safety');
+  });
+
+  test('divergent applied entries', () => {
+    const c = new SafetyChecker();
+    c.entryApplied('n1', 1, 1, 'N:a', 11, 1);
+    c.entryApplied('n2', 1, 1, 'N:a', 11, 1);
+    assert.throws(
+      () => c.entryApplied('n3', 1, 2, 'N:b', 12, 2),
+      (e: unknown) => e instanceof SafetyViolation && e.property === 'State Machine Safety',
+    );
+    // Same entry at an index but different histories before it.
+    c.entryApplied('n1', 2, 1, 'N:c', 21, 1);
+    assert.throws(
+      () => c.entryApplied('n2', 2, 1, 'N:c', 99, 1),
+      (e: unknown) => e instanceof SafetyViolation && e.property === 'State Machine Safety',
+    );
+  });
+
+  test('logs that share an entry but differ before it', () => {
+    const c = new SafetyChecker();
+    c.entryStored('n1', 5, 3, 'N:x', 2);
+    assert.throws(
+      () => c.entryStored('n2', 5, 3, 'N:x', 1),
+      (e: unknown) => e instanceof SafetyViolation && e.property === 'Log Matching',
+    );
+    assert.throws(
+      () => c.entryStored('n2', 5, 3, 'N:y', 2),
+      (e: unknown) => e instanceof SafetyViolation && e.property === 'Log Matching',
+    );
+  });
+
+  test('a later leader without a committed entry', () => {
+    const c = new SafetyChecker();
+    c.commitObserved(4, 2); // a leader of term 2 committed through 4
+    for (let i = 1; i <= 4; i++) c.entryApplied('n1', i, i === 1 ? 1 : 2, `N:${i}`, i, 2);
+    // A leader of term 3 whose log has term 1 at index 3.
+    assert.throws(
+      () => c.leaderLog('n2', 3, 0, (i) => (i <= 2 ? (i === 1 ? 1 : 2) : 1)),
+      (e: unknown) => e instanceof SafetyViolation && e.property === 'Leader Completeness',
+    );
+    // A stale leader of term 2 itself is not required to have it (it committed it).
+    c.leaderLog('n1', 2, 0, (i) => (i === 1 ? 1 : 2));
+  });
+
+  test('a lost acknowledged proposal, a duplicate and a stale read', () => {
+    const c = new SafetyChecker();
+    c.proposalApplied('n1', 'p1', 7);
+    assert.throws(
+      () => c.proposalApplied('n2', 'p1', 9),
+      (e: unknown) => e instanceof SafetyViolation && e.property === 'Durable proposals',
+    );
+    assert.throws(
+      () => c.proposalAppliedTwice('n1', 'p1', 7, 9),
+      (e: unknown) => e instanceof SafetyViolation && e.property === 'At-most-once',
+    );
+    c.entryApplied('n1', 7, 1, 'N:p1', 7, 1);
+    c.readIssued('n2', 'r1');
+    assert.throws(
+      () => c.readState('n2', 'r1', 6),
+      (e: unknown) => e instanceof SafetyViolation && e.property === 'Linearizable reads',
+    );
+  });
+
+  test('a double vote and a regressing term on disk', () => {
+    const c = new SafetyChecker();
+    c.hardStatePersisted('n1', { term: 2, vote: '', commit: 0 }, { term: 2, vote: 'n2', commit: 0 });
+    assert.throws(
+      () => c.hardStatePersisted('n1', { term: 2, vote: 'n2', commit: 0 }, { term: 2, vote: 'n3', commit: 0 }),
+      (e: unknown) => e instanceof SafetyViolation && e.property === 'Durable state',
+    );
+    assert.throws(
+      () => c.hardStatePersisted('n1', { term: 3, vote: 'n2', commit: 0 }, { term: 2, vote: '', commit: 0 }),
+      (e: unknown) => e instanceof SafetyViolation && e.property === 'Durable state',
+    );
+  });
+
+  // End to end: a deliberately broken driver must be caught by the simulation within a few seeds.
+  function hunt(fault: Partial<SimOptions>, params: SimOptions['params'], maxSeeds: number): SimResult | undefined {
+    for (let seed = 1; seed <= maxSeeds; seed++) {
+      const r = runSim({ seed, nodes: seed % 2 === 1 ? 3 : 5, steps: 3000, skipLiveness: true, params, ...fault });
+      if (!r.ok) return r;
+    }
+    return undefined;
+  }
+
+  test('the simulation catches a disk that forgets votes (two leaders in a term)', (t) => {
+    const r = hunt({ forgetVote: true }, { crashWeight: 3, campaignWeight: 2, membership: false, partitionWeight: 0 }, 150);
+    assert.ok(r, 'no violation found with a vote-forgetting disk');
+    t.diagnostic(`found at seed ${r.seed}: ${r.error!.split('\n')[0]}`);
+    assert.equal(r.property, 'Election Safety', r.error);
+    assert.match(r.error!, /replay: npm run test:sim -- --seed \d+/);
+  });
+
+  test('the simulation catches a driver that sends before persisting (lost committed entries)', (t) => {
+    const r = hunt({ sendBeforePersist: true }, { crashMid: 0.02, campaignWeight: 2, membership: false }, 150);
+    assert.ok(r, 'no violation found with a driver that acknowledges before persisting');
+    t.diagnostic(`found at seed ${r.seed}: ${r.error!.split('\n')[0]}`);
+    assert.ok(
+      ['Election Safety', 'Leader Completeness', 'State Machine Safety', 'Durable proposals', 'Log Matching'].includes(r.property!),
+      r.error,
+    );
+  });
+});
