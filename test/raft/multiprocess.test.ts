@@ -133,4 +133,27 @@ describe('three raft processes over gRPC', () => {
     await put(leader, 'after-remove', 'ok');
     await joiner.kill();
   });
+
+  test('addVoter: a member is promoted only after catching up, under write load', async () => {
+    const leader = await c.waitLeader();
+    let stop = false;
+    let writes = 0;
+    const load = (async () => {
+      while (!stop) {
+        await put(leader, `load-${writes % 50}`, String(writes));
+        writes++;
+      }
+    })();
+    const joiner = await c.spawnJoiner('n5');
+    await leader.request({ cmd: 'add-voter', nodeId: 'n5', addr: joiner.addr });
+    stop = true;
+    await load;
+    const st = await leader.request<Status>({ cmd: 'status' });
+    assert.ok(st.conf.voters.some((m) => m.id === 'n5'));
+    assert.ok(writes > 0);
+    await put(leader, 'with-n5', 'ok');
+    assert.equal(await get(joiner, 'with-n5'), 'ok');
+    await leader.request({ cmd: 'remove', nodeId: 'n5' });
+    await joiner.kill();
+  });
 });

@@ -44,8 +44,11 @@ export interface RaftTimings {
   heartbeatTicks: number;
 }
 
-/** Defaults: heartbeat every 100 ms, election after 0.5–1 s of silence. */
-export const DEFAULT_TIMINGS: RaftTimings = { tickMs: 100, electionTicks: 5, heartbeatTicks: 1 };
+/**
+ * Defaults: heartbeat every 100 ms, election after 0.5–1 s of silence (or 50–150 ms after the
+ * connection to the leader breaks). A 50 ms tick gives the randomized timeouts ten steps.
+ */
+export const DEFAULT_TIMINGS: RaftTimings = { tickMs: 50, electionTicks: 10, heartbeatTicks: 2 };
 
 export interface RaftNodeOptions {
   id: NodeId;
@@ -705,6 +708,27 @@ export class RaftNode extends EventEmitter {
 
   addLearner(id: NodeId, addr: string, timeoutMs?: number): Promise<number> {
     return this.changeMembership({ type: ConfChangeType.AddLearner, nodeId: id, addr }, timeoutMs);
+  }
+
+  /**
+   * Adds a member the safe way: as a learner first, promoted to voter once its log has caught up
+   * with the leader's commit index (so adding it never stalls commits while it copies the log).
+   */
+  async addVoter(id: NodeId, addr: string, timeoutMs = 60_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    const conf = this.core.conf();
+    if (!conf.learners.some((m) => m.id === id)) await this.addLearner(id, addr, timeoutMs);
+    for (;;) {
+      if (this.role !== Role.Leader) throw notLeader(this.leader);
+      const st = this.core.status();
+      const p = st.progress[id];
+      if (p && p.match >= st.commit) break;
+      if (Date.now() > deadline) {
+        throw new ShoalError('UNAVAILABLE', `learner ${id} did not catch up within ${timeoutMs} ms (at ${p?.match ?? 0} of ${st.commit})`);
+      }
+      await sleep(this.timings.tickMs / 4);
+    }
+    return this.promote(id, Math.max(1, deadline - Date.now()));
   }
 
   promote(id: NodeId, timeoutMs?: number): Promise<number> {

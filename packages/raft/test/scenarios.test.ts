@@ -170,6 +170,23 @@ describe('agreement', () => {
     assertConverged(c);
   });
 
+  for (const maxInflight of [1, 4, 256]) {
+    test(`a lost App is retransmitted without new proposals (maxInflight ${maxInflight})`, () => {
+      const c = mk(3, { config: { maxInflight } });
+      const l = c.waitLeader(3 * ELECTION);
+      c.one('a', 3);
+      c.run(2);
+      const f = others(c, l)[0]!;
+      // The App carrying 'b' to f is lost (the other follower acknowledges it: it commits).
+      c.cut.add(`${l}>${f}`);
+      assert.ok(c.propose(l, 'b').ok);
+      c.flush();
+      c.cut.delete(`${l}>${f}`);
+      // Heartbeats go on; nothing else is proposed. f must still get 'b'.
+      until(c, () => c.node(f).sm!.cmds.has('b'), 5 * ELECTION, `${f} receives the entry whose App was lost`);
+    });
+  }
+
   test('fast backup of divergent logs: rejections are far fewer than divergent entries', () => {
     const c = mk(5);
     c.waitLeader(3 * ELECTION);
@@ -295,7 +312,7 @@ describe('persistence', () => {
       c.one('start', 5);
       let up = 5;
       let seq = 0;
-      for (let iter = 0; iter < (unreliable ? 300 : 200); iter++) {
+      for (let iter = 0; iter < 1000; iter++) {
         let leader: NodeId | undefined;
         for (const n of c.alive()) {
           if (n.core!.status().role === Role.Leader && c.propose(n.id, `f${++seq}`).ok) leader = n.id;
@@ -317,7 +334,8 @@ describe('persistence', () => {
       c.one('final', 5, 30 * ELECTION);
       until(c, () => c.alive().every((n) => n.sm!.applied === c.node(c.stableLeader()!).sm!.applied), 3 * ELECTION, 'converge');
       assertConverged(c);
-      assert.ok(c.checker.leaders.size > 20, `only ${c.checker.leaders.size} leaders`);
+      console.log(`# figure 8: ${c.checker.leaders.size} leaders, ${c.checker.acked.size} acked`);
+      assert.ok(c.checker.leaders.size >= 15, `only ${c.checker.leaders.size} leaders`);
     });
   }
 
@@ -556,8 +574,13 @@ describe('PreVote and CheckQuorum', () => {
       c.disconnect(f);
       c.run(10 * ELECTION);
       assert.equal(st(c, f).term, term);
+      // Worst case: it rejoins and its timer fires before it hears from the leader (the leader's
+      // messages to it are still lost for a moment), so its pre-vote round completes first.
+      c.cut.add(`${l}>${f}`);
       c.connect(f);
       c.campaign(f);
+      c.run(2);
+      c.cut.delete(`${l}>${f}`);
       c.run(3 * ELECTION);
       assert.equal(c.stableLeader(), l, `the leader was deposed: ${c.describe()}`);
       for (const id of c.ids()) assert.equal(st(c, id).term, term, `${id}'s term changed`);

@@ -853,9 +853,25 @@ export class RaftCore {
   }
 
   reportUnreachable(to: NodeId): void {
+    if (this.role !== Role.Leader) {
+      if (to === this.leader && this.role === Role.Follower) this.leaderLost();
+      return;
+    }
     const pr = this.prs.get(to);
-    if (this.role !== Role.Leader || !pr) return;
+    if (!pr) return;
     if (pr.state === ProgressState.Replicate) pr.becomeProbe();
+  }
+
+  /**
+   * Fast failure detection: the transport saw the connection to our leader fail (its process
+   * died, its host went away). Rather than sit out the election timeout, forget the leader (so
+   * we also grant others' pre-votes) and campaign after a short random delay. Safe: a pre-vote
+   * still needs a majority that also lost the leader, so a live leader is not disturbed.
+   */
+  private leaderLost(): void {
+    this.leader = NONE;
+    const jitter = 1 + Math.floor(this.cfg.random() * Math.max(2, Math.floor(this.cfg.electionTicks / 3)));
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - jitter);
   }
 
   // ---------------------------------------------------------------- output

@@ -22,6 +22,7 @@ export type NodeRequest =
   | { id: number; cmd: 'load'; clients: number; durationMs: number; size: number }
   | { id: number; cmd: 'add-learner'; nodeId: string; addr: string }
   | { id: number; cmd: 'promote'; nodeId: string }
+  | { id: number; cmd: 'add-voter'; nodeId: string; addr: string }
   | { id: number; cmd: 'remove'; nodeId: string }
   | { id: number; cmd: 'transfer'; to?: string }
   | { id: number; cmd: 'stop'; transfer?: boolean };
@@ -115,6 +116,8 @@ async function main(): Promise<void> {
         return runLoad(node, req.clients, req.durationMs, req.size);
       case 'add-learner':
         return node.addLearner(req.nodeId, req.addr);
+      case 'add-voter':
+        return node.addVoter(req.nodeId, req.addr);
       case 'promote':
         return node.promote(req.nodeId);
       case 'remove':
