@@ -432,8 +432,12 @@ export class RaftCore {
     if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         const forced = ctxKey(m.context) === ctxKey(TRANSFER_CONTEXT);
+        // (Raft thesis 9.6: with pre-vote, a server that heard from a leader within the minimum
+        // election timeout grants no pre-vote; with check-quorum, no vote either.)
         const inLease =
-          this.cfg.checkQuorum && this.leader !== NONE && this.electionElapsed < this.cfg.electionTicks;
+          (this.cfg.checkQuorum || this.cfg.preVote) &&
+          this.leader !== NONE &&
+          this.electionElapsed < this.cfg.electionTicks;
         // A node that heard from a live leader recently ignores vote requests: this is what
         // stops a node rejoining from a partition from deposing a healthy leader.
         if (!forced && inLease) return;
@@ -642,6 +646,9 @@ export class RaftCore {
       case MessageType.HeartbeatResp:
         pr.recentActive = true;
         pr.probeSent = false;
+        // A full window that the follower has stopped acknowledging means Apps were lost (the
+        // window would otherwise drain): resend from what it has confirmed.
+        if (pr.state === ProgressState.Replicate && pr.inflightFull() && pr.match < this.log.lastIndex()) pr.becomeProbe();
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
         if (m.context.length > 0) this.ackRead(m.from, m.context);
         break;
