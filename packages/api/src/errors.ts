@@ -16,6 +16,7 @@ export const SHOAL_ERROR_CODES = [
   'INVALID_ARGUMENT',
   'NOT_FOUND',
   'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
   'FAILED_PRECONDITION',
   'RESOURCE_EXHAUSTED',
   'INTERNAL',
@@ -31,6 +32,7 @@ export const GRPC_CODE_OF: Readonly<Record<ShoalErrorCode, grpc.status>> = {
   INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
   NOT_FOUND: grpc.status.NOT_FOUND,
   ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
   FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
   RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
   INTERNAL: grpc.status.INTERNAL,
@@ -56,6 +58,9 @@ function shoalCodeOfGrpc(code: number | undefined): ShoalErrorCode {
       return 'NOT_FOUND';
     case grpc.status.ALREADY_EXISTS:
       return 'ALREADY_EXISTS';
+    case grpc.status.PERMISSION_DENIED:
+    case grpc.status.UNAUTHENTICATED:
+      return 'PERMISSION_DENIED';
     case grpc.status.FAILED_PRECONDITION:
     case grpc.status.ABORTED:
       return 'FAILED_PRECONDITION';

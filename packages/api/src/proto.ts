@@ -25,6 +25,18 @@ export const PROTO_LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freeze
   oneofs: true,
 });
 
+/** Options for every .proto except those in KEEP_CASE_FILES: camelCase field names, string enums. */
+export const CAMEL_LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freeze({
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+});
+
+/** Files loaded with PROTO_LOADER_OPTIONS (snake_case names). */
+export const KEEP_CASE_FILES: ReadonlySet<string> = new Set(['raft.proto']);
+
 /** Environment variable that overrides where the .proto files are looked for. */
 export const PROTO_DIR_ENV = 'SHOAL_PROTO_DIR';
 
@@ -75,7 +87,15 @@ export function packageDefinition(): protoLoader.PackageDefinition {
   if (!cachedDef) {
     const dir = protoDir();
     const files = protoFilesIn(dir).map((f) => path.join(dir, f));
-    cachedDef = protoLoader.loadSync(files, { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] });
+    // raft.proto keeps its snake_case names (its codec maps them to the core's types); the
+    // others (types, control, ...) use camelCase names and string enums, so store objects cross
+    // gRPC as they are.
+    const snake = files.filter((f) => KEEP_CASE_FILES.has(path.basename(f)));
+    const camel = files.filter((f) => !KEEP_CASE_FILES.has(path.basename(f)));
+    cachedDef = {
+      ...(snake.length > 0 ? protoLoader.loadSync(snake, { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] }) : {}),
+      ...(camel.length > 0 ? protoLoader.loadSync(camel, { ...CAMEL_LOADER_OPTIONS, includeDirs: [dir] }) : {}),
+    };
   }
   return cachedDef;
 }
@@ -86,7 +106,7 @@ export function grpcObject(): grpc.GrpcObject {
 }
 
 /** Fully-qualified names of the services defined in proto/. */
-export type ServiceName = 'shoal.raft.Raft';
+export type ServiceName = 'shoal.raft.Raft' | 'shoal.control.Control' | 'shoal.ca.CA';
 
 /** A service's definition, e.g. for `server.addService(getServiceDefinition('shoal.raft.Raft'), impl)`. */
 export function getServiceDefinition(name: ServiceName): grpc.ServiceDefinition {

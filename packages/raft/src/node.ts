@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '@shoal/api';
-import { RaftCore, bootstrapEntries, type ProposeResult, type RaftStatus } from './core/raft.js';
+import { RaftCore, bootstrapEntries, encodeConfChange, type ProposeResult, type RaftStatus } from './core/raft.js';
 import {
   type ConfChange,
   ConfChangeType,
@@ -65,6 +65,12 @@ export interface RaftNodeOptions {
   bootstrap?: Member[];
   /** Members to reach before we learn the configuration from the log (joining nodes). */
   peers?: Member[];
+  /**
+   * Disaster recovery (like etcd's --force-new-cluster): restart this member as the only voter
+   * of the same cluster, keeping all committed state. Entries that were never committed are
+   * dropped; every other member is removed by committed configuration entries.
+   */
+  forceNewCluster?: boolean;
   timings?: Partial<RaftTimings>;
   /** Take a snapshot and compact the log after this many applied entries. */
   snapshotEntries?: number;
@@ -194,6 +200,11 @@ export class RaftNode extends EventEmitter {
           const entries = bootstrapEntries(opts.bootstrap);
           await storage.save({ hardState: { term: 1, vote: NONE, commit: entries.length }, entries });
         }
+        state = await storage.load();
+      }
+      if (opts.forceNewCluster) {
+        if (!state) throw new ShoalError('FAILED_PRECONDITION', 'force-new-cluster needs an existing data dir');
+        await forceNewCluster(storage, state, opts.id, opts.addr);
         state = await storage.load();
       }
       const hardState = state?.hardState ?? { term: 0, vote: NONE, commit: 0 };
@@ -779,6 +790,18 @@ export class RaftNode extends EventEmitter {
     return { ...this.core.status(), applied: this.applied, peers: Object.fromEntries(this.knownPeers), stats: { ...this.stats } };
   }
 
+  /** Asks a member for its Raft status over gRPC (undefined if it does not answer in time). */
+  async memberStatus(id: NodeId, timeoutMs = 1_000) {
+    const addr = id === this.id ? this.addr : this.knownPeers.get(id);
+    if (!addr) return undefined;
+    if (id === this.id) return this.statusResponse();
+    try {
+      return await this.transport.status(addr, timeoutMs);
+    } catch {
+      return undefined;
+    }
+  }
+
   isLeader(): boolean {
     return this.role === Role.Leader;
   }
@@ -823,6 +846,39 @@ export class RaftNode extends EventEmitter {
     this.transport.close();
     await this.storage.close();
   }
+}
+
+/**
+ * Rewrites the stored log so that this node is the only voter: drops uncommitted entries, then
+ * appends (already committed) RemoveNode entries for every other member, in a new term.
+ */
+async function forceNewCluster(
+  storage: RaftStorage,
+  state: NonNullable<Awaited<ReturnType<RaftStorage['load']>>>,
+  id: NodeId,
+  addr: string,
+): Promise<void> {
+  const hs = state.hardState;
+  const snapshotMeta = state.snapshot?.meta ?? { index: 0, term: 0, conf: state.bootstrapConf ?? { voters: [], learners: [] } };
+  const committed = state.entries.filter((e) => e.index <= hs.commit);
+  // Replay the committed log in a throwaway core to learn the current membership.
+  const probe = new RaftCore(
+    { id, electionTicks: 10, heartbeatTicks: 1, maxMsgBytes: 1 << 20, maxInflight: 1, preVote: true, checkQuorum: true, random: () => 0 },
+    { hardState: hs, snapshotMeta, entries: committed, applied: snapshotMeta.index },
+  );
+  probe.ready();
+  const conf = probe.conf();
+  const term = hs.term + 1;
+  let index = hs.commit;
+  const entries: Entry[] = [];
+  const add = (cc: ConfChange) => entries.push({ term, index: ++index, type: EntryType.ConfChange, data: encodeConfChange(cc) });
+  if (!conf.voters.some((m) => m.id === id)) add({ type: ConfChangeType.AddVoter, nodeId: id, addr });
+  for (const m of [...conf.voters, ...conf.learners]) {
+    if (m.id !== id) add({ type: ConfChangeType.RemoveNode, nodeId: m.id, addr: '' });
+  }
+  if (entries.length === 0) return;
+  // Entries above the commit index are replaced (deleted) by these.
+  await storage.save({ entries, hardState: { term, vote: id, commit: index } });
 }
 
 function isRetryable(err: unknown): boolean {

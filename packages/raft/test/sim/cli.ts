@@ -1,15 +1,16 @@
 // Command-line entry of the Raft simulation.
 //
-//   node packages/raft/dist/test/sim/cli.js --seeds 5000            # seeds 1..5000, 3 and 5 nodes alternating
-//   node packages/raft/dist/test/sim/cli.js --seed 42 --nodes 5     # replay one seed with a verbose trace
-//   npm run test:sim -- --seeds 1000 --steps 5000 --nodes 3
+//   node packages/raft/dist/test/sim/cli.js --seeds 5000            # seeds 1..5000 (odd: 3 nodes, even: 5)
+//   node packages/raft/dist/test/sim/cli.js --seed 42               # replay one seed with a verbose trace
+//   npm run test:sim -- --seeds 1000 --steps 10000 --nodes 3
 //
-// Options: --seeds N (run seeds from --from, default 1, to N), --seed N (replay one seed, verbose),
-// --steps N (chaos steps per seed, default 3000), --nodes 3|5 (default: 3 for odd seeds, 5 for even
-// ones, or 3 when replaying), --quiet (no trace when replaying), --keep-going (do not stop at the
-// first failure). Exits non-zero if any seed fails.
+// Options: --seeds N (run N seeds from --from, default 1), --seed N (replay one seed, verbose),
+// --steps N (chaos steps per seed, default 5000 as in CI), --nodes 3|5 (default: 3 for odd seeds,
+// 5 for even ones, as in CI), --quiet (no trace when replaying), --keep-going (do not stop at the
+// first failure), --fault forget-vote|send-before-persist (inject a driver bug, to see the checker
+// catch it). Exits non-zero if any seed fails.
 
-import { runSim, replayCommand, type SimResult, type SimStats } from './simulation.js';
+import { DEFAULT_STEPS, nodesForSeed, runSim, replayCommand, type SimResult, type SimStats } from './simulation.js';
 
 interface Args {
   seed?: number;
@@ -19,18 +20,20 @@ interface Args {
   nodes?: 3 | 5;
   quiet: boolean;
   keepGoing: boolean;
+  fault: { forgetVote?: boolean; sendBeforePersist?: boolean };
+  faultName: string;
 }
 
 function usage(msg?: string): never {
   if (msg) console.error(msg);
   console.error(
-    'usage: cli.js [--seeds N [--from M]] [--seed N] [--steps N] [--nodes 3|5] [--quiet] [--keep-going]',
+    'usage: cli.js [--seeds N [--from M]] [--seed N] [--steps N] [--nodes 3|5] [--quiet] [--keep-going] [--fault forget-vote|send-before-persist]',
   );
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { from: 1, steps: 3000, quiet: false, keepGoing: false };
+  const a: Args = { from: 1, steps: DEFAULT_STEPS, quiet: false, keepGoing: false, fault: {}, faultName: '' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const num = (): number => {
@@ -63,6 +66,14 @@ function parseArgs(argv: string[]): Args {
       case '--keep-going':
         a.keepGoing = true;
         break;
+      case '--fault': {
+        const f = argv[++i];
+        if (f === 'forget-vote') a.fault = { forgetVote: true };
+        else if (f === 'send-before-persist') a.fault = { sendBeforePersist: true };
+        else usage('--fault must be forget-vote or send-before-persist');
+        a.faultName = f;
+        break;
+      }
       case '-h':
       case '--help':
         usage();
@@ -87,11 +98,13 @@ function fmtStats(s: SimStats): string {
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   if (args.seed !== undefined) {
-    const nodes = args.nodes ?? 3;
+    const nodes = args.nodes ?? nodesForSeed(args.seed);
+    console.log(`replaying seed ${args.seed} on ${nodes} nodes, ${args.steps} steps`);
     const res = runSim({
       seed: args.seed,
       nodes,
       steps: args.steps,
+      ...args.fault,
       ...(args.quiet ? {} : { trace: (l: string) => console.log(l) }),
     });
     console.log(`params: ${JSON.stringify(res.params)}`);
@@ -112,8 +125,8 @@ function main(): void {
   let maxCommitTick = 0;
   let done = 0;
   for (let seed = args.from; seed < args.from + count; seed++) {
-    const nodes = args.nodes ?? (seed % 2 === 1 ? 3 : 5);
-    const res = runSim({ seed, nodes, steps: args.steps });
+    const nodes = args.nodes ?? nodesForSeed(seed);
+    const res = runSim({ seed, nodes, steps: args.steps, ...args.fault });
     done++;
     totals.steps += res.stats.steps;
     totals.acked += res.stats.acked;
@@ -142,11 +155,14 @@ function main(): void {
   );
   if (failures.length > 0) {
     console.error(`${failures.length} seed(s) FAILED:`);
-    for (const f of failures) console.error(`  seed ${f.seed} [${f.property}]: ${replayCommand(f.seed, f.nodes, f.steps)}`);
+    const extra = args.faultName ? ` --fault ${args.faultName}` : '';
+    for (const f of failures) console.error(`  seed ${f.seed} [${f.property}]: ${replayCommand(f.seed, f.nodes, f.steps)}${extra}`);
     process.exitCode = 1;
   } else {
     console.log('all seeds passed');
   }
 }
 
-main();
+// `node --test <dir>` (Node 20) also runs every .js file under a `test` directory, this one
+// included: do nothing when loaded by the test runner.
+if (process.env.NODE_TEST_CONTEXT === undefined) main();

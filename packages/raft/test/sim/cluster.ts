@@ -233,6 +233,9 @@ export class SimNode {
   selfRemoved = false;
   everMember = false;
   pendingReads: { ctx: string; index: number }[] = [];
+  /** The highest term and commit index its status showed in this life (they never go back). */
+  seenTerm = 0;
+  seenCommit = 0;
   readonly disk: Disk;
 
   constructor(
@@ -443,6 +446,8 @@ export class Cluster {
     n.sm = n.disk.snapshot ? KvStateMachine.restore(n.disk.snapshot) : new KvStateMachine({ voters: [], learners: [] });
     n.incarnation++;
     n.pendingReads = [];
+    n.seenTerm = 0;
+    n.seenCommit = 0;
     if (n.incarnation > 1) this.stats.restarts++;
     this.log(
       () =>
@@ -538,6 +543,11 @@ export class Cluster {
   /** Records what a node's status tells the checker: leadership and the leader's commit index. */
   private observe(n: SimNode): void {
     const st = n.core!.status();
+    if (st.term < n.seenTerm) this.checker.violation('Monotonic state', `${n.id}'s term went back from ${n.seenTerm} to ${st.term}`);
+    if (st.commit < n.seenCommit)
+      this.checker.violation('Monotonic state', `${n.id}'s commit index went back from ${n.seenCommit} to ${st.commit}`);
+    n.seenTerm = st.term;
+    n.seenCommit = st.commit;
     if (st.role === Role.Leader) {
       this.checker.leader(n.id, st.term);
       if (st.commit > this.checker.maxObservedCommit) this.checker.commitObserved(st.commit, st.term);

@@ -89,6 +89,10 @@ export function replayCommand(seed: number, nodes: number, steps: number): strin
   return `npm run test:sim -- --seed ${seed} --nodes ${nodes} --steps ${steps}`;
 }
 
+/** The node count a seed runs with by default (odd seeds: 3 nodes, even seeds: 5), in CI and in the CLI. */
+export const nodesForSeed = (seed: number): 3 | 5 => (seed % 2 === 1 ? 3 : 5);
+export const DEFAULT_STEPS = 5000;
+
 export function chooseParams(rng: Rng): SimParams {
   return {
     electionTicks: 10,
@@ -130,6 +134,7 @@ class Sim {
     const ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
     this.idSeq = opts.nodes;
     const trace = opts.trace;
+    trace?.(`params: ${JSON.stringify(this.params)}`);
     this.c = new Cluster({
       voters: ids,
       rng: this.rng.fork(),

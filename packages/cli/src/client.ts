@@ -1,0 +1,148 @@
+// The control API client of `shoal`: one gRPC channel to a manager (unix socket or TCP), a
+// deadline on every call, and errors turned into one-line messages.
+
+import * as grpc from '@grpc/grpc-js';
+import { ERROR_CODE_KEY, ShoalError, getClientConstructor } from '@shoal/api';
+import { type HostAddr, UsageError, formatDuration, formatHost, parseHost } from './parse.js';
+import type { ControlMethod, ControlMethods } from './wire.js';
+
+/** The environment variable that gives the default of --host. */
+export const HOST_ENV = 'SHOAL_HOST';
+
+/** A failure to report as `Error: MESSAGE` (one line) with this exit code. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    /** The Shoal error code, when the server (or the transport) gave one. */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** --host, else $SHOAL_HOST, else a usage error saying how to give one. */
+export function resolveHost(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): HostAddr {
+  const value = flag ?? env[HOST_ENV];
+  if (value === undefined || value.trim() === '') {
+    throw new UsageError(
+      `no manager address: pass --host unix:///PATH/control.sock (or HOST:PORT), or set ${HOST_ENV}`,
+    );
+  }
+  return parseHost(value);
+}
+
+/** The gRPC target of an address: `unix:///abs/path`, `unix:rel/path` or `host:port`. */
+export function grpcTarget(h: HostAddr): string {
+  if (h.kind === 'unix') return h.path.startsWith('/') ? `unix://${h.path}` : `unix:${h.path}`;
+  return `${h.host}:${h.port}`;
+}
+
+/** What the resource argument of a call names, for "no such service: X" messages. */
+export interface CallContext {
+  notFound?: { kind: 'service' | 'node'; name: string };
+  /** The deadline of this call (defaults to the client's timeout). */
+  timeoutMs?: number;
+}
+
+function firstLine(s: string): string {
+  const l = s
+    .split(/\r?\n/)
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+  return l.length === 0 ? '' : l.length === 1 ? l[0]! : l.join(' ');
+}
+
+/** A transport failure's cause in words (`connection refused`, `no such socket /x`). */
+export function transportReason(details: string, h: HostAddr): string {
+  const d = details.replace(/^No connection established\.\s*/i, '').replace(/^Last error:\s*/i, '').replace(/^Error:\s*/, '');
+  if (/ECONNREFUSED/.test(d)) return 'connection refused (is shoald running there?)';
+  if (/ENOENT/.test(d)) return h.kind === 'unix' ? `no such socket ${h.path} (is shoald running?)` : 'not found';
+  if (/EACCES|EPERM/.test(d)) return 'permission denied';
+  if (/ENOTFOUND|EAI_AGAIN/.test(d)) return h.kind === 'tcp' ? `unknown host ${h.host}` : d;
+  if (/ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/.test(d)) return 'host unreachable';
+  if (/ECONNRESET|EPIPE/.test(d)) return 'connection reset';
+  if (/ENOTSOCK/.test(d)) return `${h.kind === 'unix' ? h.path : 'it'} is not a socket`;
+  return firstLine(d) || 'unavailable';
+}
+
+/**
+ * A failed call as one line. Server errors (a Shoal code in the trailers) keep the server's
+ * message, except NOT_FOUND of the named resource (`no such service: web`); transport failures
+ * say the manager cannot be reached; a deadline says nothing answered in time.
+ */
+export function describeCallError(err: unknown, h: HostAddr, timeoutMs: number, ctx: CallContext = {}): CliError {
+  if (err instanceof CliError) return err;
+  const e = err as Partial<grpc.ServiceError> | null | undefined;
+  if (typeof e?.code !== 'number') {
+    return new CliError(firstLine(err instanceof Error ? err.message : String(err)) || 'unknown error', 1, 'INTERNAL');
+  }
+  const se = ShoalError.fromGrpcError(err);
+  const fromServer = e.metadata instanceof grpc.Metadata && e.metadata.get(ERROR_CODE_KEY).length > 0;
+  const addr = formatHost(h);
+  const msg = firstLine(se.message);
+  if (fromServer) {
+    if (se.code === 'NOT_FOUND' && ctx.notFound) {
+      return new CliError(`no such ${ctx.notFound.kind}: ${ctx.notFound.name}`, 1, se.code);
+    }
+    return new CliError(msg || se.code.toLowerCase().replace(/_/g, ' '), 1, se.code);
+  }
+  switch (e.code) {
+    case grpc.status.UNAVAILABLE:
+      return new CliError(`cannot reach a manager at ${addr}: ${transportReason(e.details ?? '', h)}`, 1, 'UNAVAILABLE');
+    case grpc.status.DEADLINE_EXCEEDED:
+      return new CliError(
+        `no answer from the manager at ${addr} within ${formatDuration(timeoutMs)} (a cluster without a quorum cannot answer; --timeout sets the limit)`,
+        1,
+        'UNAVAILABLE',
+      );
+    case grpc.status.UNIMPLEMENTED:
+      return new CliError(`the server at ${addr} does not serve the Shoal control API (is it a Shoal manager?)`, 1, 'INTERNAL');
+    case grpc.status.NOT_FOUND:
+      if (ctx.notFound) return new CliError(`no such ${ctx.notFound.kind}: ${ctx.notFound.name}`, 1, 'NOT_FOUND');
+      return new CliError(msg || 'not found', 1, 'NOT_FOUND');
+    default:
+      return new CliError(msg || grpc.status[e.code] || 'error', 1, se.code);
+  }
+}
+
+type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
+type UnaryFn<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback<Res>) => grpc.ClientUnaryCall;
+
+/** The shoal.control.Control client. Close it when done so the process can exit. */
+export class ControlClient {
+  private readonly client: grpc.Client;
+
+  constructor(
+    readonly host: HostAddr,
+    /** The default deadline of a call. */
+    readonly timeoutMs: number,
+  ) {
+    const Ctor = getClientConstructor('shoal.control.Control');
+    // TCP uses plain-text HTTP/2 for now; admin TLS credentials come with the CA work.
+    this.client = new Ctor(grpcTarget(host), grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      // Fail fast when nothing listens instead of waiting out the deadline.
+      'grpc.initial_reconnect_backoff_ms': 200,
+    });
+  }
+
+  /** Calls `method`; rejects with a CliError (one-line message) on any failure. */
+  call<M extends ControlMethod>(method: M, req: ControlMethods[M][0], ctx: CallContext = {}): Promise<ControlMethods[M][1]> {
+    const timeoutMs = ctx.timeoutMs ?? this.timeoutMs;
+    const fn = (this.client as unknown as Record<string, UnaryFn<ControlMethods[M][0], ControlMethods[M][1]>>)[method];
+    if (typeof fn !== 'function') return Promise.reject(new CliError(`the control API has no method ${method}`, 1, 'INTERNAL'));
+    return new Promise((resolve, reject) => {
+      fn.call(this.client, req, new grpc.Metadata(), { deadline: Date.now() + Math.max(1, timeoutMs) }, (err, res) => {
+        if (err) reject(describeCallError(err, this.host, this.timeoutMs, ctx));
+        else if (res === undefined) reject(new CliError(`empty answer to ${method}`, 1, 'INTERNAL'));
+        else resolve(res);
+      });
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,96 @@
+// Helpers shared by the command modules.
+
+import type { Argv } from 'yargs';
+import { Ctx } from '../context.js';
+import { toJson } from '../format.js';
+import { UsageError } from '../parse.js';
+
+/** Parsed arguments as yargs hands them to a handler (every command reads its own keys). */
+export type Args = Record<string, unknown> & { _: (string | number)[]; '--'?: (string | number)[] };
+
+/** How each handler gets its context (tests may build one with other streams). */
+export type CtxFactory = (args: Args) => Ctx;
+
+export const defaultCtxFactory: CtxFactory = (a) =>
+  new Ctx({ host: a['host'] as string | undefined, timeout: a['timeout'] as string | undefined });
+
+/** A yargs handler that runs `fn` with a context and always closes the client. */
+export function action(make: CtxFactory, fn: (ctx: Ctx, a: Args) => Promise<void>): (a: Args) => Promise<void> {
+  return async (a) => {
+    const ctx = make(a);
+    try {
+      await fn(ctx, a);
+    } finally {
+      ctx.close();
+    }
+  };
+}
+
+/** A string option's value(s) as a list (repeated flags give an array, a single one a string). */
+export function list(a: Args, key: string): string[] {
+  const v = a[key];
+  if (v === undefined || v === null) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}
+
+/** A string option given at most once (the last one wins if repeated, as docker's flags). */
+export function one(a: Args, key: string): string | undefined {
+  const l = list(a, key);
+  return l.length === 0 ? undefined : l[l.length - 1];
+}
+
+/** A positional argument that must be there. */
+export function required(a: Args, key: string, what: string): string {
+  const v = a[key];
+  if (v === undefined || v === null || String(v) === '') throw new UsageError(`missing ${what}`);
+  return String(v);
+}
+
+/** Positional arguments of a variadic `<x..>`. */
+export function variadic(a: Args, key: string, what: string): string[] {
+  const v = a[key];
+  const l = v === undefined || v === null ? [] : (Array.isArray(v) ? v : [v]).map(String);
+  if (l.length === 0 || l.some((x) => x === '')) throw new UsageError(`missing ${what}`);
+  return l;
+}
+
+export type Format = 'json' | 'table';
+
+/** `--format json|table` on an ls/ps/inspect/status command. */
+export function withFormat<T>(y: Argv<T>): Argv<T> {
+  return y.option('format', {
+    choices: ['json', 'table'],
+    default: 'table',
+    describe: 'Output format: an aligned table (or text) for people, JSON for scripts',
+    requiresArg: true,
+  });
+}
+
+export function formatOf(a: Args): Format {
+  return one(a, 'format') === 'json' ? 'json' : 'table';
+}
+
+export function printJson(ctx: Ctx, v: unknown): void {
+  ctx.print(toJson(v));
+}
+
+/**
+ * Runs `fn` on each item, going on after a failure (as docker's rm, scale...); every failure is
+ * reported on its own line and the last one is rethrown at the end.
+ */
+export async function forEachReporting<T>(ctx: Ctx, items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let last: unknown;
+  const failures: unknown[] = [];
+  for (const item of items) {
+    try {
+      await fn(item);
+    } catch (err) {
+      failures.push(err);
+      last = err;
+    }
+  }
+  if (failures.length > 1) {
+    for (const f of failures.slice(0, -1)) ctx.note(`Error: ${f instanceof Error ? f.message : String(f)}`);
+  }
+  if (failures.length > 0) throw last;
+}

@@ -1,0 +1,141 @@
+// `shoal node ls|inspect|promote|demote|rm|update`.
+
+import type { Argv } from 'yargs';
+import { CliError } from '../client.js';
+import type { Ctx } from '../context.js';
+import { nodeInspectText, nodeLsJson, nodeLsTable } from '../format.js';
+import { UsageError, parseLabelKey, parseLabels } from '../parse.js';
+import type { NodeResponse, NodeView } from '../wire.js';
+import { type Args, type CtxFactory, action, forEachReporting, formatOf, list, one, printJson, required, variadic, withFormat } from './common.js';
+
+const AVAILABILITIES = ['active', 'pause', 'drain'];
+
+function nodeNotFound(name: string) {
+  return { notFound: { kind: 'node' as const, name } };
+}
+
+function viewOf(r: NodeResponse, ref: string): NodeView & { node: NonNullable<NodeView['node']> } {
+  if (!r.node?.node) throw new CliError(`the manager sent no node for ${ref}`);
+  return r.node as NodeView & { node: NonNullable<NodeView['node']> };
+}
+
+async function ls(ctx: Ctx, a: Args): Promise<void> {
+  const r = await ctx.call('ListNodes', {});
+  if (a['quiet'] === true) {
+    for (const n of nodeLsJson(r.nodes)) ctx.print(n.id);
+    return;
+  }
+  if (formatOf(a) === 'json') printJson(ctx, nodeLsJson(r.nodes));
+  else ctx.print(nodeLsTable(r.nodes));
+}
+
+async function inspect(ctx: Ctx, a: Args): Promise<void> {
+  const node = required(a, 'node', 'NODE: shoal node inspect NODE');
+  const view = viewOf(await ctx.call('GetNode', { node }, nodeNotFound(node)), node);
+  if (formatOf(a) === 'json') printJson(ctx, view.node);
+  else ctx.print(nodeInspectText(view, ctx.now()));
+}
+
+async function promote(ctx: Ctx, a: Args): Promise<void> {
+  const nodes = variadic(a, 'node', 'NODE: shoal node promote NODE [NODE...]');
+  await forEachReporting(ctx, nodes, async (node) => {
+    await ctx.call('PromoteNode', { node }, nodeNotFound(node));
+    ctx.print(`Node ${node} promoted to a manager in the cluster.`);
+  });
+}
+
+async function demote(ctx: Ctx, a: Args): Promise<void> {
+  const nodes = variadic(a, 'node', 'NODE: shoal node demote NODE [NODE...]');
+  await forEachReporting(ctx, nodes, async (node) => {
+    await ctx.call('DemoteNode', { node }, nodeNotFound(node));
+    ctx.print(`Manager ${node} demoted in the cluster.`);
+  });
+}
+
+async function rm(ctx: Ctx, a: Args): Promise<void> {
+  const nodes = variadic(a, 'node', 'NODE: shoal node rm [--force] NODE [NODE...]');
+  const force = a['force'] === true;
+  await forEachReporting(ctx, nodes, async (node) => {
+    await ctx.call('RemoveNode', { node, force }, nodeNotFound(node));
+    ctx.print(node);
+  });
+}
+
+async function update(ctx: Ctx, a: Args): Promise<void> {
+  const node = required(a, 'node', 'NODE: shoal node update [OPTIONS] NODE');
+  const availability = one(a, 'availability') ?? '';
+  if (availability !== '' && !AVAILABILITIES.includes(availability)) {
+    throw new UsageError(`invalid --availability ${JSON.stringify(availability)}: expected active, pause or drain`);
+  }
+  const labelAdd = parseLabels(list(a, 'labelAdd'));
+  const labelRm = list(a, 'labelRm').map(parseLabelKey);
+  await ctx.call('UpdateNode', { node, availability, labelAdd, labelRm }, nodeNotFound(node));
+  ctx.print(node);
+}
+
+export function nodeCommand(make: CtxFactory) {
+  const nodeArg = { type: 'string', describe: 'Node id, unique id prefix or hostname' } as const;
+  return {
+    command: 'node',
+    describe: 'Manage the nodes of the cluster',
+    builder: (y: Argv) =>
+      y
+        .usage('Usage: shoal node COMMAND\n\nManage the nodes of the cluster')
+        .command(
+          'ls',
+          'List nodes',
+          (y: Argv) =>
+            withFormat(
+              y.usage('Usage: shoal node ls [OPTIONS]').option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Only print ids' }),
+            ),
+          action(make, ls),
+        )
+        .command(
+          'inspect <node>',
+          'Show a node in detail (--format json: the whole node object)',
+          (y: Argv) => withFormat(y.usage('Usage: shoal node inspect [OPTIONS] NODE').positional('node', nodeArg)),
+          action(make, inspect),
+        )
+        .command(
+          'promote <node..>',
+          'Promote one or more workers to managers',
+          (y: Argv) => y.usage('Usage: shoal node promote NODE [NODE...]').positional('node', nodeArg),
+          action(make, promote),
+        )
+        .command(
+          'demote <node..>',
+          'Demote one or more managers to workers',
+          (y: Argv) => y.usage('Usage: shoal node demote NODE [NODE...]').positional('node', nodeArg),
+          action(make, demote),
+        )
+        .command(
+          ['rm <node..>', 'remove'],
+          'Remove one or more nodes from the cluster',
+          (y: Argv) =>
+            y
+              .usage('Usage: shoal node rm [OPTIONS] NODE [NODE...]')
+              .positional('node', nodeArg)
+              .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'Remove the node even if it is not down' }),
+          action(make, rm),
+        )
+        .command(
+          'update <node>',
+          "Update a node's availability or labels",
+          (y: Argv) =>
+            y
+              .usage('Usage: shoal node update [OPTIONS] NODE')
+              .positional('node', nodeArg)
+              .option('availability', {
+                type: 'string',
+                requiresArg: true,
+                choices: AVAILABILITIES,
+                describe: 'active: takes tasks; pause: keeps its tasks, gets no new ones; drain: its tasks move elsewhere',
+              })
+              .option('label-add', { type: 'string', requiresArg: true, describe: 'Add or replace a node label KEY=VALUE; repeatable' })
+              .option('label-rm', { type: 'string', requiresArg: true, describe: 'Remove a node label KEY; repeatable' }),
+          action(make, update),
+        )
+        .demandCommand(1, 'missing a node command (ls, inspect, promote, demote, rm, update)'),
+    handler: () => {},
+  };
+}

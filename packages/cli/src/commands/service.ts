@@ -1,0 +1,327 @@
+// `shoal service create|ls|ps|inspect|rm|scale|update`.
+
+import type { Argv, Options } from 'yargs';
+import type { Service } from '@shoal/store';
+import { CliError } from '../client.js';
+import { type Ctx, DEFAULT_WAIT_TIMEOUT_MS } from '../context.js';
+import { serviceInspectText, serviceLsJson, serviceLsTable, servicePsJson, servicePsTable } from '../format.js';
+import { UsageError, parseScaleArgs } from '../parse.js';
+import {
+  RESTART_CONDITIONS,
+  SERVICE_MODES,
+  type UpdateFlags,
+  applyServiceUpdate,
+  buildServiceSpec,
+  sameSpec,
+  validateUpdateFlags,
+} from '../spec.js';
+import { waitForConvergence } from '../wait.js';
+import {
+  type Args,
+  type CtxFactory,
+  action,
+  forEachReporting,
+  formatOf,
+  list,
+  one,
+  printJson,
+  required,
+  variadic,
+  withFormat,
+} from './common.js';
+
+const S = { type: 'string', requiresArg: true } as const;
+
+const DETACH: Options = {
+  alias: 'd',
+  type: 'boolean',
+  default: false,
+  describe: 'Exit right after the change is accepted instead of waiting for the service to converge',
+};
+
+/** The options of `service create` (also used to split IMAGE [COMMAND [ARG...]] off the flags). */
+export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
+  name: { ...S, describe: 'Service name (required)' },
+  replicas: { ...S, describe: 'Number of tasks (replicated mode; default 1)' },
+  mode: { ...S, choices: SERVICE_MODES as string[], describe: 'Service mode: replicated or global (one task per node)' },
+  publish: {
+    ...S,
+    alias: 'p',
+    describe: 'Publish a port: PUBLISHED:TARGET[/udp] (ingress), or mode=ingress|host,published=P,target=T[,protocol=tcp|udp]; repeatable',
+  },
+  env: { ...S, alias: 'e', describe: 'Set an environment variable KEY=VALUE; repeatable' },
+  label: { ...S, describe: 'Service label KEY=VALUE; repeatable' },
+  constraint: { ...S, describe: 'Placement constraint, e.g. node.role==manager, node.labels.zone!=a; repeatable' },
+  'restart-condition': { ...S, choices: RESTART_CONDITIONS as string[], describe: 'Restart when: any (default), on-failure, none' },
+  'restart-delay': { ...S, describe: 'Delay between restart attempts, e.g. 500ms, 5s, 1m30s (default 5s)' },
+  'restart-max-attempts': { ...S, describe: 'Maximum restarts before giving up (default 0: unlimited)' },
+  'stop-grace-period': { ...S, describe: 'Time to wait before force-killing a container (default 10s)' },
+  'update-parallelism': { ...S, describe: 'Tasks updated at once (default 1; 0: all at once)' },
+  'update-delay': { ...S, describe: 'Delay between updates of task batches (default 0s)' },
+  detach: DETACH,
+};
+
+const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
+  replicas: { ...S, describe: 'Number of tasks' },
+  image: { ...S, describe: 'Service image' },
+  args: { ...S, describe: 'Replace COMMAND [ARG...] (words separated by spaces)' },
+  'env-add': { ...S, describe: 'Add or replace an environment variable KEY=VALUE; repeatable' },
+  'env-rm': { ...S, describe: 'Remove an environment variable KEY; repeatable' },
+  'publish-add': { ...S, describe: 'Add or replace a published port (same syntax as create -p); repeatable' },
+  'publish-rm': { ...S, describe: 'Remove a published port PUBLISHED[/tcp|udp]; repeatable' },
+  'label-add': { ...S, describe: 'Add or replace a service label KEY=VALUE; repeatable' },
+  'label-rm': { ...S, describe: 'Remove a service label KEY; repeatable' },
+  'constraint-add': { ...S, describe: 'Add a placement constraint; repeatable' },
+  'constraint-rm': { ...S, describe: 'Remove a placement constraint; repeatable' },
+  'restart-condition': CREATE_OPTIONS['restart-condition']!,
+  'restart-delay': CREATE_OPTIONS['restart-delay']!,
+  'restart-max-attempts': CREATE_OPTIONS['restart-max-attempts']!,
+  'stop-grace-period': CREATE_OPTIONS['stop-grace-period']!,
+  'update-parallelism': CREATE_OPTIONS['update-parallelism']!,
+  'update-delay': CREATE_OPTIONS['update-delay']!,
+  detach: DETACH,
+};
+
+const noTrunc: Options = { type: 'boolean', default: false, describe: 'Do not truncate ids and errors' };
+const quiet: Options = { alias: 'q', type: 'boolean', default: false, describe: 'Only print ids' };
+
+function svcNotFound(name: string) {
+  return { notFound: { kind: 'service' as const, name } };
+}
+
+function serviceOf(r: { service: Service | null }, ref: string): Service {
+  if (!r.service) throw new CliError(`the manager sent no service for ${ref}`);
+  return r.service;
+}
+
+// ------------------------------------------------------------------ handlers
+
+async function create(ctx: Ctx, a: Args): Promise<void> {
+  const rest = (a['--'] ?? []).map(String);
+  const image = rest[0];
+  if (image === undefined || image === '') throw new UsageError("missing IMAGE: shoal service create --name NAME [OPTIONS] IMAGE [COMMAND [ARG...]]");
+  const name = one(a, 'name');
+  if (name === undefined) throw new UsageError('missing --name NAME');
+  const spec = buildServiceSpec({
+    name,
+    image,
+    args: rest.slice(1),
+    replicas: one(a, 'replicas'),
+    mode: one(a, 'mode'),
+    publish: list(a, 'publish'),
+    env: list(a, 'env'),
+    label: list(a, 'label'),
+    constraint: list(a, 'constraint'),
+    restartCondition: one(a, 'restartCondition'),
+    restartDelay: one(a, 'restartDelay'),
+    restartMaxAttempts: one(a, 'restartMaxAttempts'),
+    stopGracePeriod: one(a, 'stopGracePeriod'),
+    updateParallelism: one(a, 'updateParallelism'),
+    updateDelay: one(a, 'updateDelay'),
+  });
+  const detach = a['detach'] === true;
+  if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
+  const r = await ctx.call('CreateService', { spec });
+  const svc = serviceOf(r, name);
+  ctx.print(svc.id);
+  if (!detach) await waitForConvergence(ctx, [{ ref: svc.id, name: svc.spec.name }], 'created');
+}
+
+async function ls(ctx: Ctx, a: Args): Promise<void> {
+  const r = await ctx.call('ListServices', {});
+  if (a['quiet'] === true) {
+    for (const s of serviceLsJson(r.services)) ctx.print(s.id);
+    return;
+  }
+  if (formatOf(a) === 'json') printJson(ctx, serviceLsJson(r.services));
+  else ctx.print(serviceLsTable(r.services, a['noTrunc'] === true));
+}
+
+/** `-f desired-state=running`, `-f node=NODE` (docker's ps filters that the API supports). */
+function psFilters(values: readonly string[]): { desiredState: string; node: string } {
+  const out = { desiredState: '', node: '' };
+  for (const v of values) {
+    const m = /^([a-z-]+)=(.+)$/.exec(v.trim());
+    if (!m) throw new UsageError(`invalid filter ${JSON.stringify(v)}: expected desired-state=STATE or node=NODE`);
+    if (m[1] === 'desired-state') out.desiredState = m[2]!;
+    else if (m[1] === 'node') out.node = m[2]!;
+    else throw new UsageError(`invalid filter ${JSON.stringify(v)}: supported filters are desired-state and node`);
+  }
+  return out;
+}
+
+async function ps(ctx: Ctx, a: Args): Promise<void> {
+  const service = required(a, 'service', 'SERVICE: shoal service ps SERVICE');
+  const f = psFilters(list(a, 'filter'));
+  const r = await ctx.call('ListTasks', { service, ...f }, svcNotFound(service));
+  if (a['quiet'] === true) {
+    for (const t of servicePsJson(r.tasks)) ctx.print(t.id);
+    return;
+  }
+  if (formatOf(a) === 'json') printJson(ctx, servicePsJson(r.tasks));
+  else ctx.print(servicePsTable(r.tasks, ctx.now(), a['noTrunc'] === true));
+}
+
+async function inspect(ctx: Ctx, a: Args): Promise<void> {
+  const service = required(a, 'service', 'SERVICE: shoal service inspect SERVICE');
+  const r = await ctx.call('GetService', { service }, svcNotFound(service));
+  const svc = serviceOf(r, service);
+  if (formatOf(a) === 'json') printJson(ctx, svc);
+  else ctx.print(serviceInspectText(svc, r.running, r.desired));
+}
+
+async function rm(ctx: Ctx, a: Args): Promise<void> {
+  const services = variadic(a, 'service', 'SERVICE: shoal service rm SERVICE [SERVICE...]');
+  await forEachReporting(ctx, services, async (service) => {
+    await ctx.call('RemoveService', { service }, svcNotFound(service));
+    ctx.print(service);
+  });
+}
+
+async function scale(ctx: Ctx, a: Args): Promise<void> {
+  const targets = parseScaleArgs(list(a, 'targets'));
+  const detach = a['detach'] === true;
+  if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
+  const scaled: { ref: string; name: string }[] = [];
+  let failure: unknown;
+  try {
+    await forEachReporting(ctx, targets, async ({ service, replicas }) => {
+      const r = await ctx.call('ScaleService', { service, replicas }, svcNotFound(service));
+      const svc = serviceOf(r, service);
+      ctx.print(`${service} scaled to ${replicas}`);
+      scaled.push({ ref: svc.id, name: svc.spec.name });
+    });
+  } catch (err) {
+    failure = err;
+  }
+  if (!detach && scaled.length > 0) await waitForConvergence(ctx, scaled, 'scaled');
+  if (failure !== undefined) throw failure;
+}
+
+/** The edits of `service update` from its flags. */
+function updateFlags(a: Args): UpdateFlags {
+  const args = one(a, 'args');
+  return {
+    replicas: one(a, 'replicas'),
+    image: one(a, 'image'),
+    envAdd: list(a, 'envAdd'),
+    envRm: list(a, 'envRm'),
+    publishAdd: list(a, 'publishAdd'),
+    publishRm: list(a, 'publishRm'),
+    labelAdd: list(a, 'labelAdd'),
+    labelRm: list(a, 'labelRm'),
+    constraintAdd: list(a, 'constraintAdd'),
+    constraintRm: list(a, 'constraintRm'),
+    restartCondition: one(a, 'restartCondition'),
+    restartDelay: one(a, 'restartDelay'),
+    restartMaxAttempts: one(a, 'restartMaxAttempts'),
+    stopGracePeriod: one(a, 'stopGracePeriod'),
+    updateParallelism: one(a, 'updateParallelism'),
+    updateDelay: one(a, 'updateDelay'),
+    args: args === undefined ? undefined : args.split(/\s+/).filter((w) => w !== ''),
+  };
+}
+
+async function update(ctx: Ctx, a: Args): Promise<void> {
+  const service = required(a, 'service', 'SERVICE: shoal service update [OPTIONS] SERVICE');
+  const flags = updateFlags(a);
+  validateUpdateFlags(flags); // bad input fails before any call
+  const detach = a['detach'] === true;
+  if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
+  const current = serviceOf(await ctx.call('GetService', { service }, svcNotFound(service)), service);
+  const spec = applyServiceUpdate(current.spec, flags);
+  if (!sameSpec(spec, current.spec)) {
+    await ctx.call('UpdateService', { service: current.id, spec, version: current.version }, svcNotFound(service));
+  }
+  ctx.print(service);
+  if (!detach) await waitForConvergence(ctx, [{ ref: current.id, name: current.spec.name }], 'updated');
+}
+
+// ------------------------------------------------------------------ yargs
+
+export function serviceCommand(make: CtxFactory) {
+  return {
+    command: 'service',
+    describe: 'Manage services',
+    builder: (y: Argv) =>
+      y
+        .usage('Usage: shoal service COMMAND\n\nManage services')
+        .command(
+          'create',
+          'Create a new service',
+          (y: Argv) =>
+            y
+              .usage(
+                'Usage: shoal service create --name NAME [OPTIONS] IMAGE [COMMAND [ARG...]]\n\nCreate a new service. Without -d, waits until its tasks run (progress on stderr) and prints its id.',
+              )
+              .options(CREATE_OPTIONS)
+              .example('shoal service create --name web --replicas 5 -p 8080:80 nginx:alpine', '')
+              .example('shoal service create --name pinger --mode global -d busybox ping 10.0.0.1', ''),
+          action(make, create),
+        )
+        .command(
+          'ls',
+          'List services',
+          (y: Argv) => withFormat(y.usage('Usage: shoal service ls [OPTIONS]').option('quiet', quiet).option('no-trunc', noTrunc)),
+          action(make, ls),
+        )
+        .command(
+          'ps <service>',
+          "List a service's tasks (older tasks of a slot below the current one)",
+          (y: Argv) =>
+            withFormat(
+              y
+                .usage('Usage: shoal service ps [OPTIONS] SERVICE')
+                .positional('service', { type: 'string', describe: 'Service name, id or unique id prefix' })
+                .option('filter', { ...S, alias: 'f', describe: 'Filter: desired-state=STATE or node=NODE; repeatable' })
+                .option('quiet', quiet)
+                .option('no-trunc', noTrunc),
+            ),
+          action(make, ps),
+        )
+        .command(
+          'inspect <service>',
+          'Show a service in detail (--format json: the whole service object)',
+          (y: Argv) =>
+            withFormat(
+              y
+                .usage('Usage: shoal service inspect [OPTIONS] SERVICE')
+                .positional('service', { type: 'string', describe: 'Service name, id or unique id prefix' }),
+            ),
+          action(make, inspect),
+        )
+        .command(
+          ['rm <service..>', 'remove'],
+          'Remove one or more services',
+          (y: Argv) =>
+            y
+              .usage('Usage: shoal service rm SERVICE [SERVICE...]')
+              .positional('service', { type: 'string', describe: 'Service name, id or unique id prefix' }),
+          action(make, rm),
+        )
+        .command(
+          'scale <targets..>',
+          'Scale one or more replicated services',
+          (y: Argv) =>
+            y
+              .usage('Usage: shoal service scale SERVICE=REPLICAS [SERVICE=REPLICAS...]')
+              .positional('targets', { type: 'string', describe: 'SERVICE=REPLICAS' })
+              .option('detach', DETACH)
+              .example('shoal service scale web=10 db=1', ''),
+          action(make, scale),
+        )
+        .command(
+          'update <service>',
+          "Update a service (reads its spec, edits it, sends it back)",
+          (y: Argv) =>
+            y
+              .usage('Usage: shoal service update [OPTIONS] SERVICE')
+              .positional('service', { type: 'string', describe: 'Service name, id or unique id prefix' })
+              .options(UPDATE_OPTIONS)
+              .example('shoal service update --image nginx:1.27 --env-add MODE=prod web', ''),
+          action(make, update),
+        )
+        .demandCommand(1, 'missing a service command (create, ls, ps, inspect, rm, scale, update)'),
+    handler: () => {},
+  };
+}

@@ -1,0 +1,86 @@
+// What every command handler gets: the manager's address, the command's time budget (--timeout),
+// a lazily opened control client, and its output streams.
+
+import { type CallContext, ControlClient, resolveHost } from './client.js';
+import { type HostAddr, parseDuration } from './parse.js';
+import type { ControlMethod, ControlMethods } from './wire.js';
+
+/** Default --timeout of a command that does not wait for convergence (one or a few calls). */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Default --timeout of create/update/scale when they wait for convergence (no -d). */
+export const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
+
+export interface Output {
+  write(s: string): unknown;
+}
+
+export interface GlobalArgs {
+  host?: string;
+  timeout?: string;
+}
+
+export class Ctx {
+  private clientInstance: ControlClient | undefined;
+  private hostAddr: HostAddr | undefined;
+  private deadlineAt: number | undefined;
+  /** The time budget (ms) of this command: --timeout, or the default chosen by the command. */
+  private budgetMs: number | undefined;
+
+  constructor(
+    private readonly args: GlobalArgs,
+    readonly stdout: Output = process.stdout,
+    readonly stderr: Output = process.stderr,
+    readonly env: NodeJS.ProcessEnv = process.env,
+    readonly now: () => number = Date.now,
+  ) {}
+
+  /** --timeout if given, else `defaultMs`; starts the command's clock on first use. */
+  budget(defaultMs = DEFAULT_TIMEOUT_MS): number {
+    if (this.budgetMs === undefined) {
+      this.budgetMs = this.args.timeout === undefined ? defaultMs : parseDuration(this.args.timeout, '--timeout');
+      if (this.budgetMs <= 0) this.budgetMs = 1;
+      this.deadlineAt = this.now() + this.budgetMs;
+    }
+    return this.budgetMs;
+  }
+
+  /** Milliseconds left of the budget (at least 1). */
+  remainingMs(): number {
+    this.budget();
+    return Math.max(1, this.deadlineAt! - this.now());
+  }
+
+  expired(): boolean {
+    this.budget();
+    return this.now() >= this.deadlineAt!;
+  }
+
+  get host(): HostAddr {
+    return (this.hostAddr ??= resolveHost(this.args.host, this.env));
+  }
+
+  get client(): ControlClient {
+    return (this.clientInstance ??= new ControlClient(this.host, this.budget()));
+  }
+
+  /** One control call, its deadline the rest of the command's budget. */
+  call<M extends ControlMethod>(method: M, req: ControlMethods[M][0], ctx: CallContext = {}): Promise<ControlMethods[M][1]> {
+    const client = this.client;
+    return client.call(method, req, { ...ctx, timeoutMs: ctx.timeoutMs ?? this.remainingMs() });
+  }
+
+  /** A line on stdout. */
+  print(s: string): void {
+    this.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+  }
+
+  /** A line on stderr (progress, notes). */
+  note(s: string): void {
+    this.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
+  }
+
+  close(): void {
+    this.clientInstance?.close();
+    this.clientInstance = undefined;
+  }
+}

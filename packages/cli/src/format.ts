@@ -1,0 +1,471 @@
+// Output of `shoal`: docker-like aligned tables, the JSON shapes of INTERFACE.md, relative times
+// (pure functions: the caller passes `now`).
+
+import { createRequire } from 'node:module';
+import type { Node, PortConfig, Service, ServiceSpec, Task } from '@shoal/store';
+import { formatDuration } from './parse.js';
+import type { ClusterStatusResponse, NodeView, ServiceSummary, TaskView } from './wire.js';
+
+const require = createRequire(import.meta.url);
+// cli-table3 is CommonJS (`export =`): loaded through require to keep its types.
+const Table = require('cli-table3') as typeof import('cli-table3');
+
+// ------------------------------------------------------------------ tables
+
+const NO_BORDER = {
+  top: '',
+  'top-mid': '',
+  'top-left': '',
+  'top-right': '',
+  bottom: '',
+  'bottom-mid': '',
+  'bottom-left': '',
+  'bottom-right': '',
+  left: '',
+  'left-mid': '',
+  mid: '',
+  'mid-mid': '',
+  right: '',
+  'right-mid': '',
+  middle: '   ',
+};
+
+/**
+ * A table as `docker ... ls` prints it: a header row in capitals, then the rows, columns left
+ * aligned and separated by three spaces, no borders, no trailing spaces. Ends without a newline.
+ */
+export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const t = new Table({
+    head: headers.map((h) => h.toUpperCase()),
+    chars: NO_BORDER,
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
+  });
+  for (const r of rows) t.push(r.map(oneLine));
+  return t
+    .toString()
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n');
+}
+
+/** A cell on one line (newlines and tabs become spaces). */
+function oneLine(s: string): string {
+  return s.replace(/[\r\n\t]+/g, ' ');
+}
+
+/** An id as docker shows it in tables: its first 12 characters, unless `noTrunc`. */
+export function shortId(id: string, noTrunc = false): string {
+  return noTrunc ? id : id.slice(0, 12);
+}
+
+function ellipsis(s: string, max: number, noTrunc: boolean): string {
+  const l = oneLine(s);
+  return noTrunc || l.length <= max ? l : `${l.slice(0, max - 1)}…`;
+}
+
+/** `ready` → `Ready` (docker capitalizes states in tables). */
+export function capitalize(s: string): string {
+  return s === '' ? s : s[0]!.toUpperCase() + s.slice(1);
+}
+
+// ------------------------------------------------------------------ times
+
+/**
+ * Docker's units.HumanDuration: "Less than a second", "1 second", "N seconds", "About a minute",
+ * "N minutes", "About an hour", "N hours", "N days", "N weeks", "N months", "N years".
+ */
+export function humanDuration(ms: number): string {
+  const d = Math.max(0, ms);
+  const seconds = Math.floor(d / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(d / 60_000);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.floor(d / 3_600_000 + 0.5);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(Math.floor(d / 3_600_000) / 24 / 365)} years`;
+}
+
+/** `2 minutes ago`, `less than a second ago`, `about an hour ago` (a future time counts as now). */
+export function timeAgo(timestampMs: number, nowMs: number): string {
+  return `${humanDuration(nowMs - timestampMs).toLowerCase()} ago`;
+}
+
+/** The CURRENT STATE column of `service ps`: `Running 2 minutes ago`. */
+export function currentStateText(state: string, timestampMs: number, nowMs: number): string {
+  if (!timestampMs) return capitalize(state);
+  return `${capitalize(state)} ${timeAgo(timestampMs, nowMs)}`;
+}
+
+// ------------------------------------------------------------------ ports
+
+/** `*:8080->80/tcp` (ingress) or `8080->80/tcp (host)`. */
+export function portText(p: PortConfig): string {
+  const proto = p.protocol || 'tcp';
+  return p.publishMode === 'host'
+    ? `${p.publishedPort}->${p.targetPort}/${proto} (host)`
+    : `*:${p.publishedPort}->${p.targetPort}/${proto}`;
+}
+
+export function portsText(ports: readonly PortConfig[] | null | undefined): string {
+  return (ports ?? []).map(portText).join(', ');
+}
+
+// ------------------------------------------------------------------ nodes
+
+export interface NodeLsEntry {
+  id: string;
+  hostname: string;
+  role: string;
+  availability: string;
+  status: string;
+  addr: string;
+  leader: boolean;
+}
+
+function nodesOf(views: readonly NodeView[]): { view: NodeView; node: Node }[] {
+  return views.filter((v): v is NodeView & { node: Node } => v.node != null).map((v) => ({ view: v, node: v.node }));
+}
+
+function sortNodes<T extends { node: Node }>(xs: T[]): T[] {
+  return xs.sort(
+    (a, b) =>
+      (a.node.description?.hostname ?? '').localeCompare(b.node.description?.hostname ?? '') ||
+      a.node.id.localeCompare(b.node.id),
+  );
+}
+
+/** `node ls --format json`. */
+export function nodeLsJson(views: readonly NodeView[]): NodeLsEntry[] {
+  return sortNodes(nodesOf(views)).map(({ view, node }) => ({
+    id: node.id,
+    hostname: node.description?.hostname ?? '',
+    role: node.spec?.role ?? '',
+    availability: node.spec?.availability ?? '',
+    status: node.status?.state ?? 'unknown',
+    addr: node.status?.addr || node.managerStatus?.addr || '',
+    leader: view.leader,
+  }));
+}
+
+/** The MANAGER STATUS column: Leader, Reachable, Unreachable, or empty for a worker. */
+export function managerStatusText(view: NodeView): string {
+  if (view.leader) return 'Leader';
+  if (view.node?.spec?.role !== 'manager' && !view.node?.managerStatus) return '';
+  return capitalize(view.reachability || 'unknown');
+}
+
+/** `node ls` as a table. */
+export function nodeLsTable(views: readonly NodeView[]): string {
+  const rows = sortNodes(nodesOf(views)).map(({ view, node }) => [
+    node.id,
+    node.description?.hostname ?? '',
+    capitalize(node.status?.state ?? 'unknown'),
+    capitalize(node.spec?.availability ?? ''),
+    managerStatusText(view),
+    node.status?.addr || node.managerStatus?.addr || '',
+    node.description?.engineVersion ?? '',
+  ]);
+  return renderTable(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ADDR', 'ENGINE VERSION'], rows);
+}
+
+/** `node inspect` without --format json: a docker-like `--pretty` listing. */
+export function nodeInspectText(view: NodeView, nowMs: number): string {
+  const n = view.node;
+  if (!n) return '';
+  const lines: string[] = [];
+  const kv = (k: string, v: string | number): void => void lines.push(`${`${k}:`.padEnd(22)}${v}`);
+  kv('ID', n.id);
+  kv('Hostname', n.description?.hostname ?? '');
+  kv('Joined at', `${new Date(n.createdAt).toISOString()} (${timeAgo(n.createdAt, nowMs)})`);
+  kv('Status', capitalize(n.status?.state ?? 'unknown'));
+  if (n.status?.message) kv(' Message', n.status.message);
+  kv(' Availability', capitalize(n.spec?.availability ?? ''));
+  kv(' Address', n.status?.addr ?? '');
+  kv('Role', n.spec?.role ?? '');
+  if (n.managerStatus) {
+    lines.push('Manager Status:');
+    kv(' Address', n.managerStatus.addr);
+    kv(' Raft Status', capitalize(view.reachability || 'unknown'));
+    kv(' Leader', view.leader ? 'Yes' : 'No');
+  }
+  const labels = Object.entries(n.spec?.labels ?? {});
+  if (labels.length > 0) {
+    lines.push('Labels:');
+    for (const [k, v] of labels) lines.push(` - ${k}=${v}`);
+  }
+  const d = n.description;
+  if (d) {
+    lines.push('Platform:');
+    kv(' Operating System', d.platform?.os ?? '');
+    kv(' Architecture', d.platform?.arch ?? '');
+    lines.push('Resources:');
+    kv(' CPUs', d.resources ? d.resources.nanoCpus / 1e9 : 0);
+    kv(' Memory', bytesText(d.resources?.memoryBytes ?? 0));
+    kv('Engine Version', d.engineVersion ?? '');
+  }
+  return lines.join('\n');
+}
+
+/** 1.5GiB, 512MiB... */
+export function bytesText(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${Number.isInteger(v) ? v : v.toFixed(1)}${units[i]}`;
+}
+
+// ------------------------------------------------------------------ services
+
+export interface ServiceLsEntry {
+  id: string;
+  name: string;
+  mode: string;
+  replicas: { running: number; desired: number };
+  image: string;
+  ports: PortConfig[];
+}
+
+function sortByName<T extends { service: Service }>(xs: T[]): T[] {
+  return xs.sort((a, b) => a.service.spec.name.localeCompare(b.service.spec.name) || a.service.id.localeCompare(b.service.id));
+}
+
+function summaries(xs: readonly ServiceSummary[]): (ServiceSummary & { service: Service })[] {
+  return sortByName(xs.filter((s): s is ServiceSummary & { service: Service } => s.service?.spec != null));
+}
+
+/** `service ls --format json`. `ports` are the spec's PortConfig objects. */
+export function serviceLsJson(xs: readonly ServiceSummary[]): ServiceLsEntry[] {
+  return summaries(xs).map(({ service, running, desired }) => ({
+    id: service.id,
+    name: service.spec.name,
+    mode: service.spec.mode,
+    replicas: { running, desired },
+    image: service.spec.image,
+    ports: (service.spec.ports ?? []).map((p) => ({
+      protocol: p.protocol,
+      targetPort: p.targetPort,
+      publishedPort: p.publishedPort,
+      publishMode: p.publishMode,
+    })),
+  }));
+}
+
+/** `service ls` as a table. */
+export function serviceLsTable(xs: readonly ServiceSummary[], noTrunc = false): string {
+  const rows = summaries(xs).map(({ service, running, desired }) => [
+    shortId(service.id, noTrunc),
+    service.spec.name,
+    service.spec.mode,
+    `${running}/${desired}`,
+    service.spec.image,
+    portsText(service.spec.ports),
+  ]);
+  return renderTable(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], rows);
+}
+
+/** `service inspect` without --format json: a docker-like `--pretty` listing. */
+export function serviceInspectText(s: Service, running?: number, desired?: number): string {
+  const spec: ServiceSpec = s.spec;
+  const lines: string[] = [];
+  const kv = (k: string, v: string | number): void => void lines.push(`${`${k}:`.padEnd(22)}${v}`);
+  kv('ID', s.id);
+  kv('Name', spec.name);
+  const labels = Object.entries(spec.labels ?? {});
+  if (labels.length > 0) {
+    lines.push('Labels:');
+    for (const [k, v] of labels) lines.push(` ${k}=${v}`);
+  }
+  kv('Service Mode', capitalize(spec.mode));
+  if (spec.mode === 'replicated') kv(' Replicas', spec.replicas);
+  if (running !== undefined && desired !== undefined) kv(' Running', `${running}/${desired}`);
+  if (spec.constraints?.length) {
+    lines.push('Placement:');
+    lines.push(' Constraints:');
+    for (const c of spec.constraints) lines.push(`  ${c}`);
+  }
+  if (spec.updateConfig) {
+    lines.push('UpdateConfig:');
+    kv(' Parallelism', spec.updateConfig.parallelism);
+    if (spec.updateConfig.delayMs) kv(' Delay', formatDuration(spec.updateConfig.delayMs));
+    if (spec.updateConfig.failureAction) kv(' On failure', spec.updateConfig.failureAction);
+    if (spec.updateConfig.order) kv(' Update order', spec.updateConfig.order);
+  }
+  if (spec.restartPolicy) {
+    lines.push('RestartPolicy:');
+    kv(' Condition', spec.restartPolicy.condition);
+    kv(' Delay', formatDuration(spec.restartPolicy.delayMs));
+    kv(' Max attempts', spec.restartPolicy.maxAttempts || 'unlimited');
+  }
+  lines.push('ContainerSpec:');
+  kv(' Image', spec.image);
+  if (spec.command?.length) kv(' Command', spec.command.join(' '));
+  if (spec.args?.length) kv(' Args', spec.args.join(' '));
+  if (spec.env?.length) {
+    lines.push(' Env:');
+    for (const e of spec.env) lines.push(`  ${e}`);
+  }
+  kv(' Stop grace period', formatDuration(spec.stopGracePeriodMs ?? 0));
+  if (spec.ports?.length) {
+    lines.push('Ports:');
+    for (const p of spec.ports) {
+      lines.push(` PublishedPort = ${p.publishedPort}`);
+      lines.push(`  Protocol = ${p.protocol}`);
+      lines.push(`  TargetPort = ${p.targetPort}`);
+      lines.push(`  PublishMode = ${p.publishMode}`);
+    }
+  }
+  kv('Created', new Date(s.createdAt).toISOString());
+  kv('Updated', new Date(s.updatedAt).toISOString());
+  return lines.join('\n');
+}
+
+// ------------------------------------------------------------------ tasks
+
+export interface ServicePsEntry {
+  id: string;
+  name: string;
+  slot: number;
+  nodeId: string;
+  node: string;
+  desiredState: string;
+  currentState: string;
+  error: string;
+  containerId: string;
+}
+
+interface PsRow {
+  view: TaskView;
+  task: Task;
+  name: string;
+  /** True for an older task of a slot already listed (shown as ` \_ NAME`). */
+  history: boolean;
+}
+
+/** The task's name: `SERVICE.SLOT`, or `SERVICE.NODEID` for a global service's task (slot 0). */
+export function taskName(t: Task, serviceName?: string): string {
+  const svc = serviceName || t.serviceName || t.serviceId;
+  return t.slot > 0 ? `${svc}.${t.slot}` : `${svc}.${t.nodeId}`;
+}
+
+function taskTime(t: Task): number {
+  return t.createdAt || t.status?.timestamp || 0;
+}
+
+/**
+ * The tasks in `docker service ps` order: grouped by slot (by node for a global service), slots
+ * in ascending order, and within a slot the newest task first.
+ */
+function psRows(views: readonly TaskView[]): PsRow[] {
+  const rows = views
+    .filter((v): v is TaskView & { task: Task } => v.task != null)
+    .map((view) => ({ view, task: view.task, name: taskName(view.task), history: false }));
+  rows.sort(
+    (a, b) =>
+      a.task.serviceName.localeCompare(b.task.serviceName) ||
+      a.task.slot - b.task.slot ||
+      (a.task.slot === 0 ? a.task.nodeId.localeCompare(b.task.nodeId) : 0) ||
+      taskTime(b.task) - taskTime(a.task) ||
+      (b.task.version ?? 0) - (a.task.version ?? 0) ||
+      a.task.id.localeCompare(b.task.id),
+  );
+  for (let i = 1; i < rows.length; i++) rows[i]!.history = rows[i]!.name === rows[i - 1]!.name;
+  return rows;
+}
+
+/** `service ps --format json`. */
+export function servicePsJson(views: readonly TaskView[]): ServicePsEntry[] {
+  return psRows(views).map(({ view, task, name }) => ({
+    id: task.id,
+    name,
+    slot: task.slot,
+    nodeId: task.nodeId,
+    node: view.nodeHostname,
+    desiredState: task.desiredState,
+    currentState: task.status?.state ?? 'new',
+    error: task.status?.err ?? '',
+    containerId: task.status?.containerId ?? '',
+  }));
+}
+
+/** `service ps` as a table (CURRENT STATE as `Running 2 minutes ago`). */
+export function servicePsTable(views: readonly TaskView[], nowMs: number, noTrunc = false): string {
+  const rows = psRows(views).map(({ view, task, name, history }) => [
+    shortId(task.id, noTrunc),
+    history ? ` \\_ ${name}` : name,
+    task.spec?.image ?? '',
+    view.nodeHostname || shortId(task.nodeId, noTrunc),
+    capitalize(task.desiredState),
+    currentStateText(task.status?.state ?? 'new', task.status?.timestamp ?? 0, nowMs),
+    task.status?.err ? ellipsis(`"${task.status.err}"`, 40, noTrunc) : '',
+    portsText((task.spec?.ports ?? []).filter((p) => p.publishMode === 'host')),
+  ]);
+  return renderTable(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows);
+}
+
+// ------------------------------------------------------------------ cluster
+
+export interface ClusterStatusJson {
+  clusterId: string;
+  leader: string;
+  term: number;
+  members: {
+    nodeId: string;
+    addr: string;
+    raftRole: string;
+    reachable: boolean;
+    commitIndex: number;
+    appliedIndex: number;
+  }[];
+}
+
+/** `cluster status --format json`. */
+export function clusterStatusJson(r: ClusterStatusResponse): ClusterStatusJson {
+  return {
+    clusterId: r.clusterId,
+    leader: r.leader,
+    term: r.term,
+    members: [...r.members]
+      .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
+      .map((m) => ({
+        nodeId: m.nodeId,
+        addr: m.addr,
+        raftRole: m.raftRole,
+        reachable: m.reachable,
+        commitIndex: m.commitIndex,
+        appliedIndex: m.appliedIndex,
+      })),
+  };
+}
+
+/** `cluster status` as text: three header lines, then a table of the Raft members. */
+export function clusterStatusText(r: ClusterStatusResponse): string {
+  const j = clusterStatusJson(r);
+  const head = [`Cluster ID:  ${j.clusterId}`, `Leader:      ${j.leader || '(none)'}`, `Term:        ${j.term}`];
+  const rows = j.members.map((m) => [
+    m.nodeId,
+    m.addr,
+    capitalize(m.raftRole),
+    m.reachable ? 'yes' : 'no',
+    String(m.commitIndex),
+    String(m.appliedIndex),
+  ]);
+  return `${head.join('\n')}\n\n${renderTable(['NODE ID', 'ADDR', 'RAFT ROLE', 'REACHABLE', 'COMMIT INDEX', 'APPLIED INDEX'], rows)}`;
+}
+
+// ------------------------------------------------------------------ JSON
+
+/** A JSON document as printed on stdout (two-space indentation). */
+export function toJson(v: unknown): string {
+  return JSON.stringify(v, null, 2);
+}

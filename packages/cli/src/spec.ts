@@ -1,0 +1,234 @@
+// Service specs from flags: `service create` builds one, `service update` edits the current one
+// (pure functions; every bad value throws a UsageError).
+
+import type { PortConfig, RestartCondition, ServiceMode, ServiceSpec } from '@shoal/store';
+import {
+  UsageError,
+  parseConstraint,
+  parseDuration,
+  parseEnv,
+  parseEnvKey,
+  parseLabelKey,
+  parseLabels,
+  parseNonNegativeInt,
+  parsePublishRm,
+  parsePublishes,
+  parseReplicas,
+} from './parse.js';
+
+/** Docker's defaults, sent explicitly (proto3 cannot tell 0 from "not given"). */
+export const SPEC_DEFAULTS = {
+  replicas: 1,
+  restartCondition: 'any' as RestartCondition,
+  restartDelayMs: 5000,
+  restartMaxAttempts: 0,
+  stopGracePeriodMs: 10_000,
+  updateParallelism: 1,
+  updateDelayMs: 0,
+} as const;
+
+export const RESTART_CONDITIONS: readonly RestartCondition[] = ['any', 'on-failure', 'none'];
+export const SERVICE_MODES: readonly ServiceMode[] = ['replicated', 'global'];
+
+/** SwarmKit's rule for service names: letters and digits, with single `-`/`_` runs inside; 63 at most. */
+export function validateServiceName(name: string): string {
+  if (name === '') throw new UsageError('the service name is empty (--name NAME)');
+  if (name.length > 63) throw new UsageError(`invalid service name ${JSON.stringify(name)}: at most 63 characters`);
+  if (!/^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/.test(name)) {
+    throw new UsageError(
+      `invalid service name ${JSON.stringify(name)}: use letters, digits, '-' and '_' (starting and ending with a letter or digit)`,
+    );
+  }
+  return name;
+}
+
+function restartCondition(v: string): RestartCondition {
+  if (!(RESTART_CONDITIONS as readonly string[]).includes(v)) {
+    throw new UsageError(`invalid --restart-condition ${JSON.stringify(v)}: expected any, on-failure or none`);
+  }
+  return v as RestartCondition;
+}
+
+/** The flags of `service create` (as strings: every value is validated here). */
+export interface CreateFlags {
+  name: string;
+  image: string;
+  /** COMMAND and ARGs after IMAGE (docker: they replace the image's CMD). */
+  args?: readonly string[];
+  replicas?: string | number;
+  mode?: string;
+  publish?: readonly string[];
+  env?: readonly string[];
+  label?: readonly string[];
+  constraint?: readonly string[];
+  restartCondition?: string;
+  restartDelay?: string;
+  restartMaxAttempts?: string | number;
+  stopGracePeriod?: string;
+  updateParallelism?: string | number;
+  updateDelay?: string;
+}
+
+/** The spec `service create` sends. */
+export function buildServiceSpec(f: CreateFlags): ServiceSpec {
+  const name = validateServiceName(f.name);
+  if (f.image.trim() === '') throw new UsageError('the image is empty');
+  const mode = (f.mode ?? 'replicated') as ServiceMode;
+  if (!SERVICE_MODES.includes(mode)) throw new UsageError(`invalid --mode ${JSON.stringify(f.mode)}: expected replicated or global`);
+  if (mode === 'global' && f.replicas !== undefined) throw new UsageError('--replicas cannot be used with --mode global');
+  const replicas = mode === 'global' ? 0 : f.replicas === undefined ? SPEC_DEFAULTS.replicas : parseReplicas(f.replicas);
+  return {
+    name,
+    labels: parseLabels(f.label ?? []),
+    image: f.image,
+    command: [],
+    args: [...(f.args ?? [])],
+    env: (f.env ?? []).map((e) => parseEnv(e).entry),
+    mode,
+    replicas,
+    ports: parsePublishes(f.publish ?? []),
+    restartPolicy: {
+      condition: f.restartCondition === undefined ? SPEC_DEFAULTS.restartCondition : restartCondition(f.restartCondition),
+      delayMs: f.restartDelay === undefined ? SPEC_DEFAULTS.restartDelayMs : parseDuration(f.restartDelay, '--restart-delay'),
+      maxAttempts:
+        f.restartMaxAttempts === undefined
+          ? SPEC_DEFAULTS.restartMaxAttempts
+          : parseNonNegativeInt(f.restartMaxAttempts, '--restart-max-attempts'),
+      windowMs: 0,
+    },
+    updateConfig: {
+      parallelism:
+        f.updateParallelism === undefined
+          ? SPEC_DEFAULTS.updateParallelism
+          : parseNonNegativeInt(f.updateParallelism, '--update-parallelism'),
+      delayMs: f.updateDelay === undefined ? SPEC_DEFAULTS.updateDelayMs : parseDuration(f.updateDelay, '--update-delay'),
+      failureAction: 'pause',
+      order: 'stop-first',
+    },
+    stopGracePeriodMs:
+      f.stopGracePeriod === undefined ? SPEC_DEFAULTS.stopGracePeriodMs : parseDuration(f.stopGracePeriod, '--stop-grace-period'),
+    constraints: dedupe((f.constraint ?? []).map(parseConstraint)),
+  };
+}
+
+function dedupe(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
+/** The flags of `service update`. */
+export interface UpdateFlags {
+  replicas?: string | number;
+  image?: string;
+  envAdd?: readonly string[];
+  envRm?: readonly string[];
+  publishAdd?: readonly string[];
+  publishRm?: readonly string[];
+  labelAdd?: readonly string[];
+  labelRm?: readonly string[];
+  constraintAdd?: readonly string[];
+  constraintRm?: readonly string[];
+  restartCondition?: string;
+  restartDelay?: string;
+  restartMaxAttempts?: string | number;
+  stopGracePeriod?: string;
+  updateParallelism?: string | number;
+  updateDelay?: string;
+  /** Replaces COMMAND [ARG...] (docker's --args), already split into words. */
+  args?: readonly string[];
+}
+
+/** Checks every update flag without a spec at hand (so bad input fails before any call). */
+export function validateUpdateFlags(f: UpdateFlags): void {
+  const empty: ServiceSpec = buildServiceSpec({ name: 'x', image: 'x' });
+  applyServiceUpdate(empty, { ...f, replicas: undefined });
+  if (f.replicas !== undefined) parseReplicas(f.replicas);
+}
+
+function envKey(entry: string): string {
+  const i = entry.indexOf('=');
+  return i < 0 ? entry : entry.slice(0, i);
+}
+
+/**
+ * The spec after `service update`'s edits (a new object; `spec` is not changed). Removals apply
+ * before additions, as docker does.
+ */
+export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSpec {
+  const s: ServiceSpec = structuredClone(spec);
+  s.labels ??= {};
+  s.env ??= [];
+  s.ports ??= [];
+  s.constraints ??= [];
+  s.args ??= [];
+  s.command ??= [];
+  s.restartPolicy ??= {
+    condition: SPEC_DEFAULTS.restartCondition,
+    delayMs: SPEC_DEFAULTS.restartDelayMs,
+    maxAttempts: SPEC_DEFAULTS.restartMaxAttempts,
+    windowMs: 0,
+  };
+  s.updateConfig ??= { parallelism: SPEC_DEFAULTS.updateParallelism, delayMs: 0, failureAction: 'pause', order: 'stop-first' };
+
+  if (f.replicas !== undefined) {
+    if (s.mode === 'global') throw new UsageError(`--replicas cannot be used with a global service (${s.name})`);
+    s.replicas = parseReplicas(f.replicas);
+  }
+  if (f.image !== undefined) {
+    if (f.image.trim() === '') throw new UsageError('--image is empty');
+    s.image = f.image;
+  }
+  if (f.args !== undefined) s.args = [...f.args];
+
+  // env: KEY=VALUE entries, one per key.
+  for (const k of (f.envRm ?? []).map(parseEnvKey)) s.env = s.env.filter((e) => envKey(e) !== k);
+  for (const { key, entry } of (f.envAdd ?? []).map(parseEnv)) {
+    const i = s.env.findIndex((e) => envKey(e) === key);
+    if (i >= 0) s.env[i] = entry;
+    else s.env.push(entry);
+  }
+
+  for (const k of (f.labelRm ?? []).map(parseLabelKey)) delete s.labels[k];
+  Object.assign(s.labels, parseLabels(f.labelAdd ?? []));
+
+  for (const c of (f.constraintRm ?? []).map(parseConstraint)) s.constraints = s.constraints.filter((x) => x !== c);
+  for (const c of (f.constraintAdd ?? []).map(parseConstraint)) if (!s.constraints.includes(c)) s.constraints.push(c);
+
+  for (const { publishedPort, protocol } of (f.publishRm ?? []).map(parsePublishRm)) {
+    s.ports = s.ports.filter((p) => !(p.publishedPort === publishedPort && (protocol === undefined || p.protocol === protocol)));
+  }
+  const added: PortConfig[] = parsePublishes(f.publishAdd ?? []);
+  for (const p of added) {
+    const i = s.ports.findIndex((x) => x.publishedPort === p.publishedPort && x.protocol === p.protocol);
+    if (i >= 0) s.ports[i] = p;
+    else s.ports.push(p);
+  }
+
+  if (f.restartCondition !== undefined) s.restartPolicy = { ...s.restartPolicy, condition: restartCondition(f.restartCondition) };
+  if (f.restartDelay !== undefined) s.restartPolicy = { ...s.restartPolicy, delayMs: parseDuration(f.restartDelay, '--restart-delay') };
+  if (f.restartMaxAttempts !== undefined) {
+    s.restartPolicy = { ...s.restartPolicy, maxAttempts: parseNonNegativeInt(f.restartMaxAttempts, '--restart-max-attempts') };
+  }
+  if (f.stopGracePeriod !== undefined) s.stopGracePeriodMs = parseDuration(f.stopGracePeriod, '--stop-grace-period');
+  if (f.updateParallelism !== undefined) {
+    s.updateConfig = { ...s.updateConfig, parallelism: parseNonNegativeInt(f.updateParallelism, '--update-parallelism') };
+  }
+  if (f.updateDelay !== undefined) s.updateConfig = { ...s.updateConfig, delayMs: parseDuration(f.updateDelay, '--update-delay') };
+  return s;
+}
+
+/** True if two specs are the same (so an update that changes nothing is not sent). */
+export function sameSpec(a: ServiceSpec, b: ServiceSpec): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+    );
+  }
+  return v;
+}

@@ -1,0 +1,119 @@
+// TypeScript shapes of the shoal.control messages (proto/control.proto) as @shoal/api loads them:
+// camelCase field names, 64-bit integers as numbers, enums as strings, every field present
+// (defaults: true; an absent message field is null).
+
+import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
+
+export interface CreateServiceRequest {
+  spec: ServiceSpec;
+}
+export interface UpdateServiceRequest {
+  service: string;
+  spec: ServiceSpec;
+  version: number;
+}
+export interface ScaleServiceRequest {
+  service: string;
+  replicas: number;
+}
+export interface ServiceRef {
+  service: string;
+}
+export interface ServiceResponse {
+  service: Service | null;
+  running: number;
+  desired: number;
+}
+export interface ServiceSummary {
+  service: Service | null;
+  running: number;
+  desired: number;
+}
+export interface ListServicesResponse {
+  services: ServiceSummary[];
+}
+export interface RemoveResponse {
+  id: string;
+}
+
+export interface ListTasksRequest {
+  service: string;
+  node: string;
+  desiredState: string;
+}
+export interface TaskView {
+  task: Task | null;
+  nodeHostname: string;
+}
+export interface ListTasksResponse {
+  tasks: TaskView[];
+}
+
+export interface NodeView {
+  node: Node | null;
+  leader: boolean;
+  /** "reachable" | "unreachable" | "" (not a manager, or unknown). */
+  reachability: string;
+}
+export interface ListNodesResponse {
+  nodes: NodeView[];
+}
+export interface NodeRef {
+  node: string;
+}
+export interface NodeResponse {
+  node: NodeView | null;
+}
+export interface UpdateNodeRequest {
+  node: string;
+  availability: string;
+  labelAdd: Record<string, string>;
+  labelRm: string[];
+}
+export interface RemoveNodeRequest {
+  node: string;
+  force: boolean;
+}
+
+export interface RaftMemberStatus {
+  nodeId: string;
+  addr: string;
+  raftRole: string;
+  reachable: boolean;
+  commitIndex: number;
+  appliedIndex: number;
+}
+export interface ClusterStatusResponse {
+  clusterId: string;
+  leader: string;
+  term: number;
+  members: RaftMemberStatus[];
+}
+
+export interface GetJoinTokenRequest {
+  role: string;
+  rotate: boolean;
+}
+export interface GetJoinTokenResponse {
+  token: string;
+}
+
+/** Each method of shoal.control.Control: its request and response types. */
+export interface ControlMethods {
+  CreateService: [CreateServiceRequest, ServiceResponse];
+  UpdateService: [UpdateServiceRequest, ServiceResponse];
+  ScaleService: [ScaleServiceRequest, ServiceResponse];
+  RemoveService: [ServiceRef, RemoveResponse];
+  GetService: [ServiceRef, ServiceResponse];
+  ListServices: [Record<string, never>, ListServicesResponse];
+  ListTasks: [ListTasksRequest, ListTasksResponse];
+  ListNodes: [Record<string, never>, ListNodesResponse];
+  GetNode: [NodeRef, NodeResponse];
+  UpdateNode: [UpdateNodeRequest, NodeResponse];
+  PromoteNode: [NodeRef, NodeResponse];
+  DemoteNode: [NodeRef, NodeResponse];
+  RemoveNode: [RemoveNodeRequest, RemoveResponse];
+  ClusterStatus: [Record<string, never>, ClusterStatusResponse];
+  GetJoinToken: [GetJoinTokenRequest, GetJoinTokenResponse];
+}
+export type ControlMethod = keyof ControlMethods;

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// shoald: the Shoal node daemon. See INTERFACE.md.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ShoalError } from '@shoal/api';
+import { createLogger } from '@shoal/raft';
+import { type Daemon, init, join_, run } from './daemon.js';
+
+const log = createLogger('shoald');
+
+function fail(err: unknown): never {
+  const e = err instanceof ShoalError ? err : ShoalError.from(err);
+  const msg = e.code === 'INTERNAL' && err instanceof Error ? err.message : e.message;
+  process.stderr.write(`shoald: ${msg}\n`);
+  process.exit(1);
+}
+
+async function serve(start: () => Promise<Daemon>): Promise<void> {
+  let d: Daemon;
+  try {
+    d = await start();
+  } catch (err) {
+    fail(err);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    d.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        log.error({ err: err.message }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  d.manager?.raft.on('fatal', () => process.exit(3));
+}
+
+const common = {
+  'data-dir': { type: 'string', demandOption: true, describe: 'where the node keeps its identity, Raft log and store' },
+} as const;
+const listen = {
+  'listen-addr': { type: 'string', demandOption: true, describe: 'HOST:PORT to serve the Raft and control APIs on' },
+  'advertise-addr': { type: 'string', describe: 'HOST:PORT other nodes reach this one on (default: --listen-addr)' },
+  hostname: { type: 'string', describe: 'node name (default: the machine hostname)' },
+  'docker-host': { type: 'string', describe: 'Docker engine URL (default: DOCKER_HOST or the local socket)' },
+} as const;
+
+await yargs(hideBin(process.argv))
+  .scriptName('shoald')
+  .usage('$0 <command> [options]')
+  .command(
+    'init',
+    'create a cluster; this node becomes its first manager',
+    (y) =>
+      y.options({ ...common, ...listen, availability: { choices: ['active', 'pause', 'drain'] as const, default: 'active' as const } }),
+    (a) =>
+      serve(() =>
+        init({
+          dataDir: a['data-dir'],
+          listenAddr: a['listen-addr'],
+          advertiseAddr: a['advertise-addr'],
+          hostname: a.hostname,
+          dockerHost: a['docker-host'],
+          availability: a.availability,
+        }, log),
+      ),
+  )
+  .command(
+    'join',
+    'join a cluster as a worker or a manager (the token decides)',
+    (y) =>
+      y.options({
+        ...common,
+        ...listen,
+        'join-addr': { type: 'string', demandOption: true, describe: 'HOST:PORT of a manager' },
+        token: { type: 'string', demandOption: true, describe: 'join token (shoal swarm join-token worker|manager)' },
+        availability: { choices: ['active', 'pause', 'drain'] as const, default: 'active' as const },
+      }),
+    (a) =>
+      serve(() =>
+        join_({
+          dataDir: a['data-dir'],
+          listenAddr: a['listen-addr'],
+          advertiseAddr: a['advertise-addr'],
+          hostname: a.hostname,
+          dockerHost: a['docker-host'],
+          availability: a.availability,
+          joinAddr: a['join-addr'],
+          token: a.token,
+        }, log),
+      ),
+  )
+  .command(
+    'run',
+    'restart a node that already did init or join',
+    (y) =>
+      y.options({
+        ...common,
+        'force-new-cluster': { type: 'boolean', default: false, describe: 'disaster recovery: restart as the only manager, keeping all state' },
+      }),
+    (a) => serve(() => run({ dataDir: a['data-dir'], forceNewCluster: a['force-new-cluster'] }, log)),
+  )
+  .demandCommand(1, 'a command is required: init, join or run')
+  .strict()
+  .fail((msg, err) => {
+    if (err) fail(err);
+    process.stderr.write(`shoald: ${msg}\n`);
+    process.exit(2);
+  })
+  .help()
+  .version(false)
+  .parseAsync();

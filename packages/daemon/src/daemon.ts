@@ -1,0 +1,172 @@
+// shoald's three verbs. Each returns a running Daemon, whose stop() is called on SIGTERM/SIGINT.
+
+import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { ShoalError } from '@shoal/api';
+import { createLogger, type Logger } from '@shoal/raft';
+import { newId } from '@shoal/store';
+import { Manager, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
+import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
+import { serveNotAManager } from './worker-stub.js';
+
+export interface CommonFlags {
+  dataDir: string;
+  listenAddr: string;
+  advertiseAddr?: string;
+  hostname?: string;
+  dockerHost?: string;
+  availability?: 'active' | 'pause' | 'drain';
+}
+
+export interface Daemon {
+  state: NodeState;
+  manager?: Manager;
+  stop(): Promise<void>;
+}
+
+const ADDR_RE = /^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
+
+export function checkAddr(flag: string, v: string): string {
+  const m = ADDR_RE.exec(v);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new ShoalError('INVALID_ARGUMENT', `--${flag} must be HOST:PORT (port 1-65535), not "${v}"`);
+  return v;
+}
+
+function selfDescription() {
+  return { os: platform(), arch: arch(), nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() };
+}
+
+function caPaths(dir: string) {
+  return { cert: join(dir, 'certificates', 'ca.crt'), key: join(dir, 'certificates', 'ca.key') };
+}
+
+function newState(flags: CommonFlags, nodeId: string, clusterId: string, role: NodeState['role']): NodeState {
+  return {
+    format: 1,
+    nodeId,
+    clusterId,
+    role,
+    listenAddr: flags.listenAddr,
+    advertiseAddr: flags.advertiseAddr ?? flags.listenAddr,
+    hostname: flags.hostname || osHostname(),
+    dockerHost: flags.dockerHost ?? process.env.DOCKER_HOST ?? '',
+    availability: flags.availability ?? 'active',
+  };
+}
+
+export async function init(flags: CommonFlags, log: Logger = createLogger('shoald')): Promise<Daemon> {
+  checkAddr('listen-addr', flags.listenAddr);
+  if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
+  prepareDataDir(flags.dataDir);
+  if (hasState(flags.dataDir)) {
+    throw new ShoalError('ALREADY_EXISTS', `${flags.dataDir} already holds a node: use \`shoald run --data-dir ${flags.dataDir}\``);
+  }
+  const ca = await createRootCA();
+  const paths = caPaths(flags.dataDir);
+  mkdirSync(join(flags.dataDir, 'certificates'), { recursive: true, mode: 0o700 });
+  writeFileSync(paths.cert, ca.certPem, { mode: 0o644 });
+  writeFileSync(paths.key, ca.keyPem, { mode: 0o600 });
+  const state = newState(flags, newId(), '', 'manager');
+  const manager = await Manager.start({
+    nodeId: state.nodeId,
+    dataDir: flags.dataDir,
+    listenAddr: state.listenAddr,
+    advertiseAddr: state.advertiseAddr,
+    hostname: state.hostname,
+    availability: state.availability,
+    bootstrap: true,
+    logger: log,
+  });
+  const cluster = await manager.initCluster(ca, selfDescription());
+  state.clusterId = cluster.id;
+  writeState(flags.dataDir, state);
+  log.info({ nodeId: state.nodeId, clusterId: cluster.id, addr: state.advertiseAddr }, 'cluster initialized; this node is its first manager');
+  return managerDaemon(state, manager);
+}
+
+export async function join_(flags: CommonFlags & { joinAddr: string; token: string }, log: Logger = createLogger('shoald')): Promise<Daemon> {
+  checkAddr('listen-addr', flags.listenAddr);
+  checkAddr('join-addr', flags.joinAddr);
+  if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
+  const { fingerprint } = parseJoinToken(flags.token);
+  prepareDataDir(flags.dataDir);
+  if (hasState(flags.dataDir)) {
+    throw new ShoalError('ALREADY_EXISTS', `${flags.dataDir} already holds a node: use \`shoald run --data-dir ${flags.dataDir}\``);
+  }
+  const draft = newState(flags, '', '', 'worker');
+  let res: JoinResponse;
+  try {
+    res = await callUnary<JoinResponse>(
+      'shoal.ca.CA',
+      flags.joinAddr,
+      'Join',
+      { token: flags.token, hostname: draft.hostname, addr: draft.advertiseAddr, availability: draft.availability, os: platform(), arch: arch() },
+      15_000,
+    );
+  } catch (err) {
+    const e = ShoalError.from(err);
+    if (e.code === 'UNAVAILABLE') throw new ShoalError('UNAVAILABLE', `cannot join through ${flags.joinAddr}: ${e.message}`);
+    throw e;
+  }
+  if (!res.caCert || caFingerprint(res.caCert) !== fingerprint) {
+    throw new ShoalError('PERMISSION_DENIED', `the manager at ${flags.joinAddr} is not the cluster this token belongs to`);
+  }
+  mkdirSync(join(flags.dataDir, 'certificates'), { recursive: true, mode: 0o700 });
+  writeFileSync(caPaths(flags.dataDir).cert, res.caCert, { mode: 0o644 });
+  const state: NodeState = { ...draft, nodeId: res.nodeId, clusterId: res.clusterId, role: res.role };
+  writeState(flags.dataDir, state);
+  log.info({ nodeId: state.nodeId, role: state.role, clusterId: state.clusterId }, 'joined the cluster');
+  if (state.role === 'worker') return workerDaemon(state, flags.dataDir);
+  const manager = await Manager.start({
+    nodeId: state.nodeId,
+    dataDir: flags.dataDir,
+    listenAddr: state.listenAddr,
+    advertiseAddr: state.advertiseAddr,
+    hostname: state.hostname,
+    availability: state.availability,
+    peers: res.raftMembers,
+    logger: log,
+  });
+  return managerDaemon(state, manager);
+}
+
+export async function run(flags: { dataDir: string; forceNewCluster?: boolean }, log: Logger = createLogger('shoald')): Promise<Daemon> {
+  const state = readState(flags.dataDir);
+  if (flags.forceNewCluster && state.role !== 'manager') {
+    throw new ShoalError('FAILED_PRECONDITION', '--force-new-cluster only applies to a manager');
+  }
+  if (state.role === 'worker') return workerDaemon(state, flags.dataDir);
+  try {
+    readFileSync(caPaths(flags.dataDir).cert);
+  } catch {
+    throw new ShoalError('CORRUPT_DATA', `${caPaths(flags.dataDir).cert} is missing`);
+  }
+  const manager = await Manager.start({
+    nodeId: state.nodeId,
+    dataDir: flags.dataDir,
+    listenAddr: state.listenAddr,
+    advertiseAddr: state.advertiseAddr,
+    hostname: state.hostname,
+    availability: state.availability,
+    forceNewCluster: flags.forceNewCluster,
+    logger: log,
+  });
+  if (flags.forceNewCluster) log.warn({ nodeId: state.nodeId }, 'restarted as the only manager of the cluster (force-new-cluster)');
+  return managerDaemon(state, manager);
+}
+
+function managerDaemon(state: NodeState, manager: Manager): Daemon {
+  return { state, manager, stop: () => manager.stop({ transfer: true }) };
+}
+
+async function workerDaemon(state: NodeState, dataDir: string): Promise<Daemon> {
+  const server: grpc.Server = await serveNotAManager(dataDir);
+  return {
+    state,
+    stop: async () => {
+      server.forceShutdown();
+    },
+  };
+}

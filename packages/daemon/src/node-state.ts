@@ -1,0 +1,66 @@
+// What a node remembers about itself between runs: DATA_DIR/node.json (written atomically).
+
+import { mkdirSync, readFileSync, renameSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { ShoalError } from '@shoal/api';
+
+export interface NodeState {
+  format: 1;
+  nodeId: string;
+  clusterId: string;
+  role: 'manager' | 'worker';
+  listenAddr: string;
+  advertiseAddr: string;
+  hostname: string;
+  dockerHost: string;
+  availability: 'active' | 'pause' | 'drain';
+}
+
+export const stateFile = (dir: string) => join(dir, 'node.json');
+
+/** Creates DIR if needed and checks it is a writable directory. */
+export function prepareDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, constants.W_OK | constants.R_OK);
+  } catch (err) {
+    throw new ShoalError('INVALID_ARGUMENT', `unusable data dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+export function hasState(dir: string): boolean {
+  try {
+    readFileSync(stateFile(dir));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function readState(dir: string): NodeState {
+  let raw: string;
+  try {
+    raw = readFileSync(stateFile(dir), 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ShoalError('NOT_FOUND', `${dir} holds no node: run \`shoald init\` or \`shoald join\` first`);
+    throw new ShoalError('INVALID_ARGUMENT', `cannot read ${stateFile(dir)}: ${code ?? (err as Error).message}`);
+  }
+  let s: NodeState;
+  try {
+    s = JSON.parse(raw) as NodeState;
+  } catch {
+    throw new ShoalError('CORRUPT_DATA', `${stateFile(dir)} is not valid JSON`);
+  }
+  const ok =
+    s && s.format === 1 && typeof s.nodeId === 'string' && s.nodeId.length > 0 && (s.role === 'manager' || s.role === 'worker') &&
+    typeof s.listenAddr === 'string' && typeof s.advertiseAddr === 'string' && typeof s.hostname === 'string';
+  if (!ok) throw new ShoalError('CORRUPT_DATA', `${stateFile(dir)} is damaged (missing or invalid fields)`);
+  return s;
+}
+
+export function writeState(dir: string, s: NodeState): void {
+  const tmp = `${stateFile(dir)}.tmp`;
+  writeFileSync(tmp, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, stateFile(dir));
+}

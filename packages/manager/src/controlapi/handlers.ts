@@ -1,0 +1,278 @@
+// The control API's handlers: each validates its request once, reads through a linearizable
+// barrier, and writes through one store transaction (proposed to Raft; a follower's proposal is
+// forwarded to the leader by the Raft layer). Every failure is a ShoalError with a code.
+
+import { ShoalError } from '@shoal/api';
+import type { RaftNode } from '@shoal/raft';
+import { type ClusterStore, type StoreClient, newId } from '@shoal/store';
+import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
+import { newJoinToken } from '../ca/tokens.js';
+import { validateServiceSpec } from './validate.js';
+import type { MembershipManager } from '../membership.js';
+
+const WRITE_TIMEOUT_MS = 5_000;
+const READ_TIMEOUT_MS = 5_000;
+
+export interface ControlContext {
+  raft: RaftNode;
+  store: ClusterStore;
+  client: StoreClient;
+  membership: MembershipManager;
+  now(): number;
+}
+
+interface ServiceView {
+  service: Service;
+  running: number;
+  desired: number;
+}
+
+export class ControlHandlers {
+  constructor(private readonly ctx: ControlContext) {}
+
+  private async read(): Promise<ClusterStore> {
+    try {
+      await this.ctx.client.read({ timeoutMs: READ_TIMEOUT_MS });
+    } catch (err) {
+      throw quorumError(err);
+    }
+    return this.ctx.store;
+  }
+
+  private async commit(ops: Parameters<StoreClient['commit']>[0]): Promise<void> {
+    try {
+      await this.ctx.client.commit(ops, { timeoutMs: WRITE_TIMEOUT_MS });
+    } catch (err) {
+      throw quorumError(err);
+    }
+  }
+
+  private serviceView(store: ClusterStore, s: Service): ServiceView {
+    const tasks = store.tasksByService(s.id);
+    const running = tasks.filter((t) => t.desiredState === 'running' && t.status.state === 'running').length;
+    let desired = s.spec.replicas;
+    if (s.spec.mode === 'global') desired = tasks.filter((t) => t.desiredState === 'running').length;
+    return { service: s, running, desired };
+  }
+
+  // ---------------------------------------------------------------- services
+
+  async createService(req: { spec?: Partial<ServiceSpec> | null }): Promise<ServiceView> {
+    const spec = validateServiceSpec(req.spec);
+    const store = await this.read();
+    if (store.serviceByName(spec.name)) throw new ShoalError('ALREADY_EXISTS', `a service named ${spec.name} already exists`);
+    const now = this.ctx.now();
+    const service: Service = { id: newId(), version: 0, createdAt: now, updatedAt: now, spec, previousSpec: null, specVersion: 1 };
+    await this.commit([{ op: 'create', kind: 'service', object: service }]);
+    const after = await this.read();
+    return this.serviceView(after, after.get('service', service.id) as Service);
+  }
+
+  async getService(req: { service?: string }): Promise<ServiceView> {
+    const store = await this.read();
+    return this.serviceView(store, store.resolveService(required(req.service, 'service')));
+  }
+
+  async listServices(): Promise<{ services: ServiceView[] }> {
+    const store = await this.read();
+    const services = (store.list('service') as Service[]).sort((a, b) => a.spec.name.localeCompare(b.spec.name));
+    return { services: services.map((s) => this.serviceView(store, s)) };
+  }
+
+  async updateService(req: { service?: string; spec?: Partial<ServiceSpec> | null; version?: number }): Promise<ServiceView> {
+    const spec = validateServiceSpec(req.spec);
+    const store = await this.read();
+    const current = store.resolveService(required(req.service, 'service'));
+    if (spec.mode !== current.spec.mode) throw new ShoalError('INVALID_ARGUMENT', 'a service\'s mode cannot be changed');
+    const expect = req.version ? Number(req.version) : current.version;
+    const next: Service = {
+      ...current,
+      spec,
+      previousSpec: current.spec,
+      specVersion: current.specVersion + (specChangesTasks(current.spec, spec) ? 1 : 0),
+      updatedAt: this.ctx.now(),
+    };
+    await this.commit([{ op: 'update', kind: 'service', object: next, expectVersion: expect }]);
+    const after = await this.read();
+    return this.serviceView(after, after.get('service', current.id) as Service);
+  }
+
+  async scaleService(req: { service?: string; replicas?: number }): Promise<ServiceView> {
+    const ref = required(req.service, 'service');
+    const replicas = Number(req.replicas ?? 0);
+    const spec = await this.ctx.client.update(
+      (store) => {
+        const s = store.resolveService(ref);
+        if (s.spec.mode === 'global') throw new ShoalError('INVALID_ARGUMENT', `${s.spec.name} is a global service: it cannot be scaled`);
+        const spec = validateServiceSpec({ ...s.spec, replicas });
+        return [{ op: 'update', kind: 'service', object: { ...s, spec, updatedAt: this.ctx.now() }, expectVersion: s.version }];
+      },
+      { retries: 5, timeoutMs: WRITE_TIMEOUT_MS },
+    ).catch((err) => {
+      throw quorumError(err);
+    });
+    void spec;
+    const after = await this.read();
+    return this.serviceView(after, after.resolveService(ref));
+  }
+
+  async removeService(req: { service?: string }): Promise<{ id: string }> {
+    const store = await this.read();
+    const s = store.resolveService(required(req.service, 'service'));
+    // Its tasks are shut down and removed by the orchestrator, which watches for the deletion.
+    await this.commit([{ op: 'delete', kind: 'service', id: s.id, expectVersion: s.version }]);
+    return { id: s.id };
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  async listTasks(req: { service?: string; node?: string; desiredState?: string }): Promise<{ tasks: { task: Task; nodeHostname: string }[] }> {
+    const store = await this.read();
+    let tasks: Task[];
+    if (req.service) tasks = store.tasksByService(store.resolveService(req.service).id);
+    else if (req.node) tasks = store.tasksByNode(store.resolveNode(req.node).id);
+    else tasks = store.list('task') as Task[];
+    if (req.node && req.service) {
+      const nodeId = store.resolveNode(req.node).id;
+      tasks = tasks.filter((t) => t.nodeId === nodeId);
+    }
+    if (req.desiredState) tasks = tasks.filter((t) => t.desiredState === req.desiredState);
+    tasks.sort((a, b) => a.serviceName.localeCompare(b.serviceName) || a.slot - b.slot || a.nodeId.localeCompare(b.nodeId) || b.createdAt - a.createdAt);
+    return {
+      tasks: tasks.map((task) => {
+        const node = task.nodeId ? (store.get('node', task.nodeId) as Node | undefined) : undefined;
+        return { task, nodeHostname: node?.description.hostname ?? '' };
+      }),
+    };
+  }
+
+  // ---------------------------------------------------------------- nodes
+
+  private nodeView(n: Node) {
+    const st = this.ctx.raft.status();
+    const isMember = !!n.managerStatus;
+    let reachability = '';
+    if (isMember) {
+      const p = st.progress[n.id];
+      if (n.id === st.leader) reachability = 'reachable';
+      else if (st.role === 'leader') reachability = p?.recentActive ? 'reachable' : 'unreachable';
+      else reachability = this.ctx.membership.reachability(n.id);
+    }
+    return { node: n, leader: n.id === st.leader, reachability };
+  }
+
+  async listNodes(): Promise<{ nodes: ReturnType<ControlHandlers['nodeView']>[] }> {
+    const store = await this.read();
+    const nodes = (store.list('node') as Node[]).sort((a, b) => a.description.hostname.localeCompare(b.description.hostname) || a.id.localeCompare(b.id));
+    return { nodes: nodes.map((n) => this.nodeView(n)) };
+  }
+
+  async getNode(req: { node?: string }) {
+    const store = await this.read();
+    return { node: this.nodeView(store.resolveNode(required(req.node, 'node'))) };
+  }
+
+  async updateNode(req: { node?: string; availability?: string; labelAdd?: Record<string, string>; labelRm?: string[] }) {
+    const ref = required(req.node, 'node');
+    const availability = req.availability || '';
+    if (availability && !['active', 'pause', 'drain'].includes(availability)) {
+      throw new ShoalError('INVALID_ARGUMENT', `availability must be active, pause or drain, not ${availability}`);
+    }
+    for (const k of Object.keys(req.labelAdd ?? {})) if (!k) throw new ShoalError('INVALID_ARGUMENT', 'a label key must not be empty');
+    let id = '';
+    await this.ctx.client
+      .update(
+        (store) => {
+          const n = store.resolveNode(ref);
+          id = n.id;
+          const labels = { ...n.spec.labels, ...(req.labelAdd ?? {}) };
+          for (const k of req.labelRm ?? []) {
+            if (!(k in labels)) throw new ShoalError('NOT_FOUND', `node ${n.description.hostname} has no label ${k}`);
+            delete labels[k];
+          }
+          const spec = { ...n.spec, labels, availability: (availability || n.spec.availability) as Node['spec']['availability'] };
+          return [{ op: 'update', kind: 'node', object: { ...n, spec, updatedAt: this.ctx.now() }, expectVersion: n.version }];
+        },
+        { retries: 5, timeoutMs: WRITE_TIMEOUT_MS },
+      )
+      .catch((err) => {
+        throw quorumError(err);
+      });
+    const store = await this.read();
+    return { node: this.nodeView(store.get('node', id) as Node) };
+  }
+
+  async promoteNode(req: { node?: string }) {
+    const store = await this.read();
+    const n = store.resolveNode(required(req.node, 'node'));
+    await this.ctx.membership.promote(n);
+    const after = await this.read();
+    return { node: this.nodeView(after.get('node', n.id) as Node) };
+  }
+
+  async demoteNode(req: { node?: string }) {
+    const store = await this.read();
+    const n = store.resolveNode(required(req.node, 'node'));
+    await this.ctx.membership.demote(n);
+    const after = await this.read();
+    return { node: this.nodeView(after.get('node', n.id) as Node) };
+  }
+
+  async removeNode(req: { node?: string; force?: boolean }) {
+    const store = await this.read();
+    const n = store.resolveNode(required(req.node, 'node'));
+    await this.ctx.membership.remove(n, !!req.force);
+    return { id: n.id };
+  }
+
+  // ---------------------------------------------------------------- cluster
+
+  async clusterStatus() {
+    const store = await this.read();
+    const cluster = store.cluster();
+    return this.ctx.membership.clusterStatus(cluster?.id ?? '');
+  }
+
+  async getJoinToken(req: { role?: string; rotate?: boolean }): Promise<{ token: string }> {
+    const role = req.role;
+    if (role !== 'worker' && role !== 'manager') throw new ShoalError('INVALID_ARGUMENT', `role must be worker or manager, not ${role || '(empty)'}`);
+    if (req.rotate) {
+      await this.ctx.client
+        .update(
+          (store) => {
+            const c = store.cluster();
+            if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
+            const joinTokens = { ...c.joinTokens, [role]: newJoinToken(c.caFingerprint) };
+            return [{ op: 'update', kind: 'cluster', object: { ...c, joinTokens, updatedAt: this.ctx.now() }, expectVersion: c.version }];
+          },
+          { retries: 5, timeoutMs: WRITE_TIMEOUT_MS },
+        )
+        .catch((err) => {
+          throw quorumError(err);
+        });
+    }
+    const store = await this.read();
+    const c = store.cluster();
+    if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
+    return { token: c.joinTokens[role] };
+  }
+}
+
+function required(v: string | undefined, what: string): string {
+  if (!v) throw new ShoalError('INVALID_ARGUMENT', `a ${what} name or id is required`);
+  return v;
+}
+
+/** Only changes that alter what a task runs need new tasks (not replicas, not labels of the service). */
+function specChangesTasks(a: ServiceSpec, b: ServiceSpec): boolean {
+  const strip = (s: ServiceSpec) => JSON.stringify({ ...s, replicas: 0, name: '', labels: {}, updateConfig: null });
+  return strip(a) !== strip(b);
+}
+
+/** A timeout while proposing or reading means no leader could be reached: say so plainly. */
+export function quorumError(err: unknown): Error {
+  if (err instanceof ShoalError && (err.code === 'UNAVAILABLE' || err.code === 'NOT_LEADER')) {
+    return new ShoalError('UNAVAILABLE', `no quorum: the managers cannot elect a leader or reach it (${err.message})`);
+  }
+  return err as Error;
+}

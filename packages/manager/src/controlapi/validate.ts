@@ -1,0 +1,120 @@
+// Validation at the edge: every spec that enters the control API is checked here, once, and
+// completed with Swarm's defaults. A bad field gives one clear INVALID_ARGUMENT line; nothing is
+// proposed to Raft.
+
+import { ShoalError } from '@shoal/api';
+import type { PortConfig, RestartPolicy, ServiceSpec, UpdateConfig } from '@shoal/store';
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+const ENV_RE = /^[^=\s][^=]*=/;
+const CONSTRAINT_RE = /^\s*(node\.id|node\.hostname|node\.role|node\.platform\.os|node\.platform\.arch|node\.labels\.[^=!\s]+)\s*(==|!=)\s*\S.*$/;
+export const MAX_REPLICAS = 10_000;
+
+const bad = (msg: string) => new ShoalError('INVALID_ARGUMENT', msg);
+
+type Input = Partial<Omit<ServiceSpec, 'restartPolicy' | 'updateConfig'>> & {
+  restartPolicy?: Partial<RestartPolicy> | null;
+  updateConfig?: Partial<UpdateConfig> | null;
+};
+
+function nonNegInt(v: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(v ?? 0);
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw bad(`${what} must be an integer between 0 and ${max}, not ${String(v)}`);
+  return n;
+}
+
+function strings(v: unknown, what: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw bad(`${what} must be a list of strings`);
+  return [...v];
+}
+
+function labels(v: unknown, what: string): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw bad(`${what} must be a map of strings`);
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    if (!k) throw bad(`${what}: empty key`);
+    if (typeof val !== 'string') throw bad(`${what}.${k} must be a string`);
+    out[k] = val;
+  }
+  return out;
+}
+
+export function validatePorts(ports: unknown): PortConfig[] {
+  if (ports === undefined || ports === null) return [];
+  if (!Array.isArray(ports)) throw bad('ports must be a list');
+  const seen = new Set<string>();
+  return ports.map((p: Partial<PortConfig>) => {
+    const protocol = (p.protocol || 'tcp') as PortConfig['protocol'];
+    if (protocol !== 'tcp' && protocol !== 'udp') throw bad(`port protocol must be tcp or udp, not ${protocol}`);
+    const publishMode = (p.publishMode || 'ingress') as PortConfig['publishMode'];
+    if (publishMode !== 'ingress' && publishMode !== 'host') throw bad(`publish mode must be ingress or host, not ${publishMode}`);
+    const targetPort = Number(p.targetPort);
+    if (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) throw bad(`target port must be 1-65535, not ${p.targetPort}`);
+    const publishedPort = Number(p.publishedPort ?? 0);
+    if (!Number.isInteger(publishedPort) || publishedPort < 0 || publishedPort > 65535) {
+      throw bad(`published port must be 1-65535, not ${p.publishedPort}`);
+    }
+    if (publishedPort === 0) throw bad(`port ${targetPort}/${protocol}: a published port is required`);
+    const key = `${publishedPort}/${protocol}`;
+    if (seen.has(key)) throw bad(`published port ${key} is given twice`);
+    seen.add(key);
+    return { protocol, targetPort, publishedPort, publishMode };
+  });
+}
+
+/** Checks a service spec from a client and fills in the defaults. */
+export function validateServiceSpec(input: Input | null | undefined): ServiceSpec {
+  if (!input) throw bad('a service spec is required');
+  const name = String(input.name ?? '');
+  if (!NAME_RE.test(name)) {
+    throw bad(`invalid service name "${name}": 1-63 characters of [a-zA-Z0-9_.-], starting with a letter or digit`);
+  }
+  const image = String(input.image ?? '').trim();
+  if (!image) throw bad('an image is required');
+  if (/\s/.test(image)) throw bad(`invalid image reference "${image}"`);
+  const mode = (input.mode || 'replicated') as ServiceSpec['mode'];
+  if (mode !== 'replicated' && mode !== 'global') throw bad(`mode must be replicated or global, not ${mode}`);
+  const replicas = nonNegInt(input.replicas ?? (mode === 'replicated' ? 1 : 0), 'replicas', MAX_REPLICAS);
+  if (mode === 'global' && replicas !== 0) throw bad('replicas cannot be set on a global service');
+  const env = strings(input.env, 'env');
+  for (const e of env) if (!ENV_RE.test(e)) throw bad(`invalid environment variable "${e}": want KEY=VALUE`);
+  const constraints = strings(input.constraints, 'constraints');
+  for (const c of constraints) {
+    if (!CONSTRAINT_RE.test(c)) throw bad(`invalid constraint "${c}": want e.g. node.role==manager or node.labels.zone!=a`);
+  }
+  const rp = input.restartPolicy ?? {};
+  const condition = (rp.condition || 'any') as RestartPolicy['condition'];
+  if (!['none', 'on-failure', 'any'].includes(condition)) throw bad(`restart condition must be none, on-failure or any, not ${condition}`);
+  const uc = input.updateConfig ?? {};
+  const failureAction = (uc.failureAction || 'pause') as UpdateConfig['failureAction'];
+  if (!['pause', 'continue', 'rollback'].includes(failureAction)) throw bad(`update failure action must be pause, continue or rollback`);
+  const order = (uc.order || 'stop-first') as UpdateConfig['order'];
+  if (!['stop-first', 'start-first'].includes(order)) throw bad('update order must be stop-first or start-first');
+  return {
+    name,
+    labels: labels(input.labels, 'labels'),
+    image,
+    command: strings(input.command, 'command'),
+    args: strings(input.args, 'args'),
+    env,
+    mode,
+    replicas,
+    ports: validatePorts(input.ports),
+    restartPolicy: {
+      condition,
+      delayMs: nonNegInt(rp.delayMs ?? 5000, 'restart delay'),
+      maxAttempts: nonNegInt(rp.maxAttempts, 'restart max attempts'),
+      windowMs: nonNegInt(rp.windowMs, 'restart window'),
+    },
+    updateConfig: {
+      parallelism: nonNegInt(uc.parallelism ?? 1, 'update parallelism'),
+      delayMs: nonNegInt(uc.delayMs, 'update delay'),
+      failureAction,
+      order,
+    },
+    stopGracePeriodMs: nonNegInt(input.stopGracePeriodMs ?? 10_000, 'stop grace period'),
+    constraints,
+  };
+}

@@ -1,0 +1,45 @@
+// Serving a proto service from a table of async handlers, with ShoalError → gRPC status mapping
+// and a structured log line for internal errors.
+
+import * as grpc from '@grpc/grpc-js';
+import { ShoalError, getClientConstructor, getServiceDefinition, type ServiceName } from '@shoal/api';
+import type { Logger } from '@shoal/raft';
+
+export type UnaryHandlers = Record<string, (req: any) => Promise<unknown>>;
+
+export function addUnaryService(server: grpc.Server, name: ServiceName, handlers: UnaryHandlers, log: Logger): void {
+  const def = getServiceDefinition(name);
+  const impl: grpc.UntypedServiceImplementation = {};
+  for (const method of Object.keys(def)) {
+    const h = handlers[method] ?? handlers[method[0].toLowerCase() + method.slice(1)];
+    impl[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      if (!h) {
+        cb({ code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented` });
+        return;
+      }
+      h(call.request).then(
+        (res) => cb(null, res),
+        (err: unknown) => {
+          const se = ShoalError.from(err);
+          if (se.code === 'INTERNAL') log.error({ method, err: (err as Error)?.stack ?? String(err) }, 'internal error');
+          cb(se.toGrpcStatus());
+        },
+      );
+    };
+  }
+  server.addService(def, impl);
+}
+
+/** Calls one unary method on a remote service, with a deadline; errors come back as ShoalErrors. */
+export function callUnary<T>(name: ServiceName, addr: string, method: string, req: unknown, timeoutMs: number): Promise<T> {
+  const Ctor = getClientConstructor(name);
+  const client = new Ctor(addr, grpc.credentials.createInsecure());
+  return new Promise<T>((resolve, reject) => {
+    const fn = (client as unknown as Record<string, Function>)[method[0].toLowerCase() + method.slice(1)] ?? (client as any)[method];
+    fn.call(client, req, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: T) => {
+      client.close();
+      if (err) reject(ShoalError.fromGrpcError(err));
+      else resolve(res);
+    });
+  });
+}

@@ -1,0 +1,219 @@
+// A manager: one Raft member with the replicated cluster store, serving the Raft, control and
+// join APIs on its TCP address and the control API on DATA_DIR/control.sock.
+
+import * as grpc from '@grpc/grpc-js';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ShoalError } from '@shoal/api';
+import { RaftNode, raftServerOptions, createLogger, type Logger, type RaftTimings } from '@shoal/raft';
+import { ClusterStore, StoreClient, newId } from '@shoal/store';
+import type { Cluster, Node } from '@shoal/store';
+import { ControlHandlers } from './controlapi/handlers.js';
+import { MembershipManager, type JoinRequest } from './membership.js';
+import { addUnaryService, callUnary } from './grpc-util.js';
+import { newJoinToken } from './ca/tokens.js';
+import type { RootCA } from './ca/root-ca.js';
+
+export interface ManagerOptions {
+  nodeId: string;
+  dataDir: string;
+  listenAddr: string;
+  advertiseAddr: string;
+  hostname: string;
+  availability?: Node['spec']['availability'];
+  /** A new cluster with this node as its only member (shoald init). */
+  bootstrap?: boolean;
+  /** Managers to reach first (shoald join). */
+  peers?: { id: string; addr: string }[];
+  forceNewCluster?: boolean;
+  timings?: Partial<RaftTimings>;
+  logger?: Logger;
+}
+
+/** Calls that change Raft membership must run on the leader: a follower passes them on. */
+const LEADER_ONLY = new Set(['PromoteNode', 'DemoteNode', 'RemoveNode']);
+const MAX_MSG = 4 << 20;
+
+export class Manager {
+  readonly raft: RaftNode;
+  readonly store: ClusterStore;
+  readonly client: StoreClient;
+  readonly membership: MembershipManager;
+  private readonly tcp: grpc.Server;
+  private readonly unix: grpc.Server;
+  readonly log: Logger;
+  readonly socketPath: string;
+
+  private constructor(
+    readonly opts: ManagerOptions,
+    raft: RaftNode,
+    store: ClusterStore,
+    tcp: grpc.Server,
+    unix: grpc.Server,
+    log: Logger,
+  ) {
+    this.raft = raft;
+    this.store = store;
+    this.tcp = tcp;
+    this.unix = unix;
+    this.log = log;
+    this.client = new StoreClient(raft, store);
+    this.membership = new MembershipManager(raft, store, this.client, log);
+    this.socketPath = join(opts.dataDir, 'control.sock');
+  }
+
+  static async start(opts: ManagerOptions): Promise<Manager> {
+    const log = opts.logger ?? createLogger('manager', { node: opts.nodeId });
+    const tcp = new grpc.Server(raftServerOptions(MAX_MSG));
+    const unix = new grpc.Server();
+    const store = new ClusterStore();
+    const raft = await RaftNode.open({
+      id: opts.nodeId,
+      addr: opts.advertiseAddr,
+      dataDir: join(opts.dataDir, 'raft'),
+      server: tcp,
+      stateMachine: store,
+      bootstrap: opts.bootstrap ? [{ id: opts.nodeId, addr: opts.advertiseAddr }] : undefined,
+      peers: opts.peers,
+      forceNewCluster: opts.forceNewCluster,
+      timings: opts.timings,
+      maxMsgBytes: MAX_MSG / 4,
+      logger: log.child({ component: 'raft' }),
+    });
+    const m = new Manager(opts, raft, store, tcp, unix, log);
+    m.registerServices();
+    try {
+      await bind(tcp, opts.listenAddr, grpc.ServerCredentials.createInsecure());
+      if (existsSync(m.socketPath)) rmSync(m.socketPath);
+      await bind(unix, `unix://${m.socketPath}`, grpc.ServerCredentials.createInsecure());
+    } catch (err) {
+      await raft.stop();
+      tcp.forceShutdown();
+      unix.forceShutdown();
+      throw new ShoalError('INVALID_ARGUMENT', `cannot listen on ${opts.listenAddr}: ${(err as Error).message}`);
+    }
+    raft.start();
+    raft.on('fatal', (err: Error) => log.fatal({ err: err.message }, 'raft failed'));
+    return m;
+  }
+
+  private registerServices(): void {
+    const h = new ControlHandlers({ raft: this.raft, store: this.store, client: this.client, membership: this.membership, now: Date.now });
+    const control: Record<string, (req: any) => Promise<unknown>> = {
+      CreateService: (r) => h.createService(r),
+      UpdateService: (r) => h.updateService(r),
+      ScaleService: (r) => h.scaleService(r),
+      RemoveService: (r) => h.removeService(r),
+      GetService: (r) => h.getService(r),
+      ListServices: () => h.listServices(),
+      ListTasks: (r) => h.listTasks(r),
+      ListNodes: () => h.listNodes(),
+      GetNode: (r) => h.getNode(r),
+      UpdateNode: (r) => h.updateNode(r),
+      PromoteNode: (r) => h.promoteNode(r),
+      DemoteNode: (r) => h.demoteNode(r),
+      RemoveNode: (r) => h.removeNode(r),
+      ClusterStatus: () => h.clusterStatus(),
+      GetJoinToken: (r) => h.getJoinToken(r),
+    };
+    for (const method of LEADER_ONLY) {
+      const local = control[method];
+      control[method] = (r) => this.onLeader('shoal.control.Control', method, r, local);
+    }
+    addUnaryService(this.tcp, 'shoal.control.Control', control, this.log);
+    addUnaryService(this.unix, 'shoal.control.Control', control, this.log);
+    addUnaryService(
+      this.tcp,
+      'shoal.ca.CA',
+      { Join: (r: JoinRequest) => this.onLeader('shoal.ca.CA', 'Join', r, (x) => this.membership.join(x)) },
+      this.log,
+    );
+  }
+
+  /** Runs a call here if we lead, else passes it to the leader's TCP address. */
+  private async onLeader(service: 'shoal.control.Control' | 'shoal.ca.CA', method: string, req: unknown, local: (r: any) => Promise<unknown>) {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (this.raft.isLeader()) return local(req);
+      const addr = this.raft.leaderAddr();
+      if (addr) return callUnary(service, addr, method, req, Math.max(1, deadline - Date.now()));
+      if (Date.now() > deadline) throw new ShoalError('UNAVAILABLE', 'no quorum: no manager is the leader');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Waits until this node leads (a fresh single-member cluster elects itself at once). */
+  async waitLeader(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.raft.isLeader()) {
+      if (Date.now() > deadline) throw new ShoalError('UNAVAILABLE', 'this manager did not become leader');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Creates the cluster object and this node's object (shoald init). */
+  async initCluster(ca: RootCA, self: { os: string; arch: string; nanoCpus: number; memoryBytes: number }): Promise<Cluster> {
+    await this.waitLeader();
+    await this.client.read({ timeoutMs: 5_000 });
+    const existing = this.store.cluster();
+    if (existing) return existing;
+    const now = Date.now();
+    const cluster: Cluster = {
+      id: newId(),
+      version: 0,
+      createdAt: now,
+      updatedAt: now,
+      spec: { name: 'default', heartbeatPeriodMs: 1_000, nodeDownAfterBeats: 3, taskHistoryLimit: 5 },
+      caFingerprint: ca.fingerprint,
+      caCert: ca.certPem,
+      joinTokens: { worker: newJoinToken(ca.fingerprint), manager: newJoinToken(ca.fingerprint) },
+    };
+    const node: Node = {
+      id: this.opts.nodeId,
+      version: 0,
+      createdAt: now,
+      updatedAt: now,
+      spec: { role: 'manager', availability: this.opts.availability ?? 'active', labels: {} },
+      description: {
+        hostname: this.opts.hostname,
+        platform: { os: self.os, arch: self.arch },
+        resources: { nanoCpus: self.nanoCpus, memoryBytes: self.memoryBytes },
+        engineVersion: '',
+      },
+      status: { state: 'ready', message: '', addr: this.opts.advertiseAddr },
+      managerStatus: { raftId: this.opts.nodeId, addr: this.opts.advertiseAddr },
+    };
+    await this.client.commit(
+      [
+        { op: 'create', kind: 'cluster', object: cluster },
+        { op: 'create', kind: 'node', object: node },
+      ],
+      { timeoutMs: 5_000 },
+    );
+    return cluster;
+  }
+
+  /** Graceful stop: a leader hands leadership to another manager first. */
+  async stop(opts: { transfer?: boolean } = { transfer: true }): Promise<void> {
+    await this.raft.stop({ transfer: opts.transfer });
+    await Promise.all([shutdown(this.tcp), shutdown(this.unix)]);
+    if (existsSync(this.socketPath)) rmSync(this.socketPath, { force: true });
+  }
+}
+
+function bind(server: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync(addr, creds, (err, port) => (err ? reject(err) : resolve(port))));
+}
+
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 2_000);
+    server.tryShutdown(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}

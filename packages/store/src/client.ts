@@ -1,0 +1,99 @@
+// The proposer's side of the store: ids, linearizable reads, transactions through Raft, and the
+// optimistic-concurrency loop (read, build ops with expectVersion, commit, retry on conflict).
+
+import { randomBytes } from 'node:crypto';
+import type { ClusterStore } from './store.js';
+import { type Op, type TxSuccess, decodeTxResult, encodeTx, isVersionConflict, txError } from './tx.js';
+import type { ObjectKind } from './types.js';
+import type { KindMap } from './validate.js';
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+export const ID_LENGTH = 25;
+
+/** A new object id: 25 random characters of [a-z0-9] (as Swarm's), uniformly drawn. */
+export function newId(): string {
+  let out = '';
+  while (out.length < ID_LENGTH) {
+    for (const b of randomBytes(ID_LENGTH * 2)) {
+      // 252 = 7 * 36: rejecting 252..255 keeps every character equally likely.
+      if (b < 252) out += ALPHABET[b % 36];
+      if (out.length === ID_LENGTH) break;
+    }
+  }
+  return out;
+}
+
+/** The part of RaftNode the client uses (a RaftNode fits). */
+export interface StoreProposer {
+  propose(payload: Uint8Array, opts?: { timeoutMs?: number }): Promise<{ index: number; result: Uint8Array }>;
+  readBarrier(opts?: { timeoutMs?: number }): Promise<number>;
+}
+
+/** An update op conditional on `object` being unchanged since it was read (expectVersion = its version). */
+export function updateOp<K extends ObjectKind>(kind: K, object: KindMap[K]): Op {
+  return { op: 'update', kind, object, expectVersion: object.version } as Op;
+}
+
+/** A delete op conditional on `object` being unchanged since it was read. */
+export function deleteOp(kind: ObjectKind, object: { id: string; version: number }): Op {
+  return { op: 'delete', kind, id: object.id, expectVersion: object.version };
+}
+
+export interface CommitOptions {
+  /** Overall time for the proposal (default 10 s, RaftNode's default). */
+  timeoutMs?: number;
+}
+
+export interface UpdateOptions extends CommitOptions {
+  /** Further attempts after a version conflict (default 5). */
+  retries?: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class StoreClient {
+  constructor(
+    readonly node: StoreProposer,
+    readonly store: ClusterStore,
+  ) {}
+
+  /** A read barrier, then the local store: reads on it see every transaction committed before the call. */
+  async read(opts: CommitOptions = {}): Promise<ClusterStore> {
+    await this.node.readBarrier({ timeoutMs: opts.timeoutMs });
+    return this.store;
+  }
+
+  /**
+   * Proposes a transaction and waits until it is applied (on this member too: a read of the local
+   * store afterwards sees it). Throws the transaction's ShoalError if it was rejected (nothing
+   * changed then), or UNAVAILABLE if no answer came in time (the outcome is then unknown).
+   */
+  async commit(ops: Op[], opts: CommitOptions = {}): Promise<TxSuccess> {
+    const out = await this.node.propose(encodeTx(ops), { timeoutMs: opts.timeoutMs });
+    const r = decodeTxResult(out.result);
+    if (!r.ok) throw txError(r);
+    return r;
+  }
+
+  /**
+   * The optimistic-concurrency loop: reads (after a barrier), lets `fn` build the ops from that
+   * state (use expectVersion, e.g. updateOp()), commits them, and starts over when another writer
+   * got in between (a version conflict), at most `retries` more times. Other failures are thrown
+   * at once. If `fn` returns no ops, nothing is proposed: the result has no ids and the read index.
+   */
+  async update(fn: (store: ClusterStore) => Op[] | Promise<Op[]>, opts: UpdateOptions = {}): Promise<TxSuccess> {
+    const retries = opts.retries ?? 5;
+    for (let attempt = 0; ; attempt++) {
+      const index = await this.node.readBarrier({ timeoutMs: opts.timeoutMs });
+      const ops = await fn(this.store);
+      if (ops.length === 0) return { ok: true, index, ids: [] };
+      try {
+        return await this.commit(ops, opts);
+      } catch (err) {
+        if (!isVersionConflict(err) || attempt >= retries) throw err;
+      }
+      // Competing writers: a little jitter so they do not collide again in lockstep.
+      await sleep(Math.random() * 5 * (attempt + 1));
+    }
+  }
+}

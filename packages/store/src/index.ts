@@ -1,0 +1,22 @@
+export * from './types.js';
+export { ValidationError, OBJECT_KINDS, isObjectKind, normalize } from './validate.js';
+export type { KindMap } from './validate.js';
+export * from './tx.js';
+export {
+  ClusterStore,
+  DEFAULT_TASK_HISTORY_LIMIT,
+  SNAPSHOT_FORMAT,
+  SNAPSHOT_VERSION,
+} from './store.js';
+export type {
+  ChangeAction,
+  ChangeEvent,
+  KindChangeEvent,
+  RestoreEvent,
+  StoreEvent,
+  WatchFilter,
+  WatchListener,
+  ClusterStoreOptions,
+} from './store.js';
+export { newId, ID_LENGTH, StoreClient, updateOp, deleteOp } from './client.js';
+export type { StoreProposer, CommitOptions, UpdateOptions } from './client.js';

@@ -1,0 +1,550 @@
+// The replicated cluster store: Raft's state machine. Every member applies the same transactions in
+// the same order and so holds the same objects; reads are served from the local copy (after a read
+// barrier, see StoreClient, when they must be current).
+
+import { ShoalError, type ShoalErrorCode } from '@shoal/api';
+import type { StateMachine } from '@shoal/raft';
+import { State, slotKey } from './state.js';
+import { type Op, type TxFailure, type TxResult, decodeTx, encodeTxResult } from './tx.js';
+import {
+  type Cluster,
+  type Node,
+  type ObjectKind,
+  type Service,
+  type StoreObject,
+  type Task,
+  isTerminal,
+  taskStateRank,
+} from './types.js';
+import { type KindMap, OBJECT_KINDS, ValidationError, isObjectKind, normalize } from './validate.js';
+
+/** Terminated tasks kept per slot when there is no cluster object. */
+export const DEFAULT_TASK_HISTORY_LIMIT = 5;
+
+/** Snapshot format (see README): bump on an incompatible change. */
+export const SNAPSHOT_FORMAT = 'shoal-store';
+export const SNAPSHOT_VERSION = 1;
+
+export type ChangeAction = 'create' | 'update' | 'delete';
+
+export interface KindChangeEvent<K extends ObjectKind> {
+  kind: K;
+  action: ChangeAction;
+  /** The object as created or updated, or as it was when deleted. Frozen. */
+  object: KindMap[K];
+  /** On update: the object before the change. */
+  previous?: KindMap[K];
+  /** The Raft index of the transaction. */
+  index: number;
+}
+
+/** A change to one object; narrowing on `kind` narrows `object` and `previous`. */
+export type ChangeEvent = { [K in ObjectKind]: KindChangeEvent<K> }[ObjectKind];
+
+/** The whole state was replaced from a snapshot: listeners must resync from the store. */
+export interface RestoreEvent {
+  action: 'restore';
+  index: number;
+}
+
+export type StoreEvent = ChangeEvent | RestoreEvent;
+
+export interface WatchFilter {
+  kinds?: readonly ObjectKind[];
+  ids?: readonly string[];
+}
+
+/** Receives each successful transaction's events (filtered; never an empty list), in apply order. */
+export type WatchListener = (events: readonly StoreEvent[]) => void;
+
+export interface ClusterStoreOptions {
+  /** Called when a watch listener throws (apply never fails because of a listener). Default: a process warning. */
+  onListenerError?: (err: unknown) => void;
+}
+
+interface Watcher {
+  fn: WatchListener;
+  kinds: ReadonlySet<ObjectKind> | undefined;
+  ids: ReadonlySet<string> | undefined;
+}
+
+/** A failed op: the whole transaction is rejected with this code and message. */
+class Reject extends Error {
+  constructor(
+    readonly code: ShoalErrorCode,
+    message: string,
+    readonly details?: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
+const byId = (a: StoreObject, b: StoreObject) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/**
+ * A transaction's pending changes over the committed state: ops see the effects of earlier ops of
+ * the same transaction; nothing reaches the State unless every op passes.
+ */
+class Staging {
+  readonly overlay: { [K in ObjectKind]: Map<string, KindMap[K] | null> } = {
+    cluster: new Map(),
+    node: new Map(),
+    service: new Map(),
+    task: new Map(),
+  };
+  /** Service names claimed (id) or released (null) by this transaction. */
+  private readonly names = new Map<string, string | null>();
+  readonly events: ChangeEvent[] = [];
+  /** How many of `events` are the ops' own (the rest are pruning deletes). */
+  opCount = 0;
+
+  constructor(
+    private readonly base: State,
+    private readonly index: number,
+  ) {}
+
+  get<K extends ObjectKind>(kind: K, id: string): KindMap[K] | undefined {
+    const o = this.overlay[kind];
+    if (o.has(id)) return o.get(id) ?? undefined;
+    return this.base.get(kind, id);
+  }
+
+  set<K extends ObjectKind>(kind: K, id: string, obj: KindMap[K] | null, event: ChangeEvent): void {
+    if (kind === 'service') {
+      const prev = this.get('service', id);
+      if (prev) this.names.set(prev.spec.name, null);
+      if (obj) this.names.set((obj as Service).spec.name, id);
+    }
+    this.overlay[kind].set(id, obj);
+    this.events.push(event);
+  }
+
+  serviceIdByName(name: string): string | undefined {
+    if (this.names.has(name)) return this.names.get(name) ?? undefined;
+    return this.base.serviceByName.get(name);
+  }
+
+  cluster(): Cluster | undefined {
+    for (const c of this.overlay.cluster.values()) if (c) return c;
+    for (const id of this.base.objects.cluster.keys()) {
+      const c = this.get('cluster', id);
+      if (c) return c;
+    }
+    return undefined;
+  }
+
+  /** The staged tasks of one slot. */
+  tasksInSlot(key: string): Task[] {
+    const ids = new Set(this.base.tasksBySlot.get(key));
+    for (const [id, t] of this.overlay.task) if (t && slotKey(t) === key) ids.add(id);
+    const out: Task[] = [];
+    for (const id of ids) {
+      const t = this.get('task', id);
+      if (t && slotKey(t) === key) out.push(t);
+    }
+    return out;
+  }
+
+  commit(): void {
+    for (const kind of OBJECT_KINDS) {
+      for (const [id, obj] of this.overlay[kind] as Map<string, StoreObject | null>) {
+        if (obj) this.base.put(kind, obj);
+        else this.base.remove(kind, id);
+      }
+    }
+    this.base.index = this.index;
+  }
+}
+
+export class ClusterStore implements StateMachine {
+  private state = new State();
+  private readonly watchers = new Set<Watcher>();
+  private readonly onListenerError: (err: unknown) => void;
+
+  constructor(opts: ClusterStoreOptions = {}) {
+    this.onListenerError =
+      opts.onListenerError ??
+      ((err) => process.emitWarning(`store watch listener threw: ${err instanceof Error ? err.stack : String(err)}`));
+  }
+
+  // ------------------------------------------------------------------ StateMachine
+
+  /** Applies one transaction (all of its ops, or none) and returns its TxResult as JSON bytes. */
+  apply(command: Uint8Array, index: number): Uint8Array {
+    let result: TxResult;
+    let events: ChangeEvent[] = [];
+    try {
+      const staging = this.execute(command, index);
+      staging.commit();
+      events = staging.events;
+      // One event per op, in op order, then one per task deleted by pruning.
+      result = { ok: true, index, ids: events.slice(0, staging.opCount).map((e) => e.object.id) };
+      const pruned = events.slice(staging.opCount).map((e) => e.object.id);
+      if (pruned.length > 0) result.pruned = pruned;
+    } catch (err) {
+      result = failure(err);
+    }
+    this.state.index = index;
+    if (events.length > 0) this.notify(events);
+    return encodeTxResult(result);
+  }
+
+  /** Validates and stages every op, then prunes task history; throws Reject on the first bad op. */
+  private execute(command: Uint8Array, index: number): Staging {
+    let ops: unknown[];
+    try {
+      ops = decodeTx(command).ops;
+    } catch (err) {
+      throw new Reject('INVALID_ARGUMENT', (err as Error).message);
+    }
+    if (ops.length === 0) throw new Reject('INVALID_ARGUMENT', 'a transaction needs at least one op');
+    const st = new Staging(this.state, index);
+    const createdSlots = new Set<string>();
+    ops.forEach((raw, i) => {
+      const created = this.stageOp(st, raw, i, index);
+      if (created) createdSlots.add(slotKey(created));
+    });
+    st.opCount = ops.length;
+    if (createdSlots.size > 0) this.prune(st, createdSlots, index);
+    return st;
+  }
+
+  private stageOp(st: Staging, raw: unknown, i: number, index: number): Task | undefined {
+    const at = `ops[${i}]`;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new Reject('INVALID_ARGUMENT', `${at} must be an object`);
+    }
+    const op = raw as Partial<Record<keyof Op | 'object' | 'expectVersion' | 'id', unknown>>;
+    if (op.op !== 'create' && op.op !== 'update' && op.op !== 'delete') {
+      throw new Reject('INVALID_ARGUMENT', `${at}.op must be create, update or delete (got ${JSON.stringify(op.op)})`);
+    }
+    const kind = op.kind;
+    if (!isObjectKind(kind)) {
+      throw new Reject('INVALID_ARGUMENT', `${at}.kind must be one of ${OBJECT_KINDS.join(', ')} (got ${JSON.stringify(kind)})`);
+    }
+    const expect = op.expectVersion;
+    if (expect !== undefined && (typeof expect !== 'number' || !Number.isSafeInteger(expect) || expect < 0)) {
+      throw new Reject('INVALID_ARGUMENT', `${at}.expectVersion must be a non-negative integer`);
+    }
+
+    if (op.op === 'delete') {
+      if (typeof op.id !== 'string' || op.id === '') throw new Reject('INVALID_ARGUMENT', `${at}.id must be a non-empty string`);
+      const existing = st.get(kind, op.id);
+      if (!existing) throw new Reject('NOT_FOUND', `${kind} ${op.id} not found (${at}: delete)`);
+      checkVersion(kind, existing, expect, at);
+      st.set(kind, op.id, null, { kind, action: 'delete', object: existing, index } as ChangeEvent);
+      return undefined;
+    }
+
+    let obj: StoreObject;
+    try {
+      obj = normalize(kind, op.object, index);
+    } catch (err) {
+      if (err instanceof ValidationError) throw new Reject('INVALID_ARGUMENT', `invalid ${kind} (${at}: ${op.op}): ${err.message}`);
+      throw err;
+    }
+    const existing = st.get(kind, obj.id);
+
+    if (op.op === 'create') {
+      if (existing) throw new Reject('ALREADY_EXISTS', `${kind} ${obj.id} already exists (${at}: create)`);
+      if (expect !== undefined) throw new Reject('INVALID_ARGUMENT', `${at}: expectVersion makes no sense on create`);
+      if (kind === 'cluster') {
+        const c = st.cluster();
+        if (c) throw new Reject('ALREADY_EXISTS', `the cluster object already exists (id ${c.id}) (${at}: create)`);
+      }
+      if (kind === 'service') this.checkName(st, obj as Service, at);
+      st.set(kind, obj.id, obj, { kind, action: 'create', object: obj, index } as ChangeEvent);
+      return kind === 'task' ? (obj as Task) : undefined;
+    }
+
+    if (!existing) throw new Reject('NOT_FOUND', `${kind} ${obj.id} not found (${at}: update)`);
+    checkVersion(kind, existing, expect, at);
+    if (kind === 'service' && (existing as Service).spec.name !== (obj as Service).spec.name) {
+      this.checkName(st, obj as Service, at);
+    }
+    if (kind === 'task') {
+      const from = (existing as Task).status.state;
+      const to = (obj as Task).status.state;
+      if (taskStateRank(to) < taskStateRank(from)) {
+        throw new Reject('FAILED_PRECONDITION', `task ${obj.id}: observed state may only move forward, not ${from} -> ${to} (${at}: update)`);
+      }
+    }
+    st.set(kind, obj.id, obj, { kind, action: 'update', object: obj, previous: existing, index } as ChangeEvent);
+    return undefined;
+  }
+
+  private checkName(st: Staging, s: Service, at: string): void {
+    const owner = st.serviceIdByName(s.spec.name);
+    if (owner !== undefined && owner !== s.id) {
+      throw new Reject('ALREADY_EXISTS', `service name "${s.spec.name}" is already taken by service ${owner} (${at})`);
+    }
+  }
+
+  /** Task history retention: in each slot that got a new task, keep the newest `limit` dead tasks. */
+  private prune(st: Staging, slots: Set<string>, index: number): void {
+    const limit = st.cluster()?.spec.taskHistoryLimit ?? DEFAULT_TASK_HISTORY_LIMIT;
+    for (const key of slots) {
+      const dead = st.tasksInSlot(key).filter((t) => t.desiredState !== 'running' && isTerminal(t.status.state));
+      if (dead.length <= limit) continue;
+      dead.sort((a, b) => a.createdAt - b.createdAt || a.version - b.version || byId(a, b));
+      for (const t of dead.slice(0, dead.length - limit)) {
+        st.set('task', t.id, null, { kind: 'task', action: 'delete', object: t, index });
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  /** The whole state as canonical JSON: equal states give equal bytes. */
+  snapshot(): Uint8Array {
+    const objects: Record<string, StoreObject[]> = {};
+    for (const kind of OBJECT_KINDS) objects[kind] = [...this.state.objects[kind].values()].sort(byId);
+    return new TextEncoder().encode(
+      JSON.stringify({ format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, index: this.state.index, objects }),
+    );
+  }
+
+  /**
+   * Replaces the whole state with a snapshot's. Validates everything first: on a corrupt snapshot
+   * it throws ShoalError CORRUPT_DATA and the current state is untouched. Watchers then get one
+   * `restore` event.
+   */
+  restore(data: Uint8Array): void {
+    const next = parseSnapshot(data);
+    this.state = next;
+    this.notify([{ action: 'restore', index: next.index }]);
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  /** The index of the last transaction applied (or of the restored snapshot). */
+  get appliedIndex(): number {
+    return this.state.index;
+  }
+
+  get<K extends ObjectKind>(kind: K, id: string): KindMap[K] | null {
+    return this.state.get(kind, id) ?? null;
+  }
+
+  /** All objects of a kind, optionally filtered (order unspecified). Objects are frozen. */
+  list<K extends ObjectKind>(kind: K, filter?: (obj: KindMap[K]) => boolean): KindMap[K][] {
+    const all = [...this.state.objects[kind].values()] as KindMap[K][];
+    return filter ? all.filter(filter) : all;
+  }
+
+  count(kind: ObjectKind): number {
+    return this.state.objects[kind].size;
+  }
+
+  cluster(): Cluster | null {
+    for (const c of this.state.objects.cluster.values()) return c;
+    return null;
+  }
+
+  serviceByName(name: string): Service | null {
+    const id = this.state.serviceByName.get(name);
+    return id === undefined ? null : (this.state.get('service', id) ?? null);
+  }
+
+  tasksByService(serviceId: string): Task[] {
+    return this.tasksOf(this.state.tasksByService.get(serviceId));
+  }
+
+  tasksByNode(nodeId: string): Task[] {
+    return this.tasksOf(this.state.tasksByNode.get(nodeId));
+  }
+
+  /** The tasks of one slot: (service, slot) in replicated mode, (service, node) with slot 0 in global mode. */
+  tasksBySlot(serviceId: string, slot: number, nodeId = ''): Task[] {
+    return this.tasksOf(this.state.tasksBySlot.get(slotKey({ serviceId, slot, nodeId })));
+  }
+
+  nodesByHostname(hostname: string): Node[] {
+    const ids = this.state.nodesByHostname.get(hostname);
+    return ids ? [...ids].map((id) => this.state.get('node', id)!) : [];
+  }
+
+  private tasksOf(ids: Set<string> | undefined): Task[] {
+    return ids ? [...ids].map((id) => this.state.get('task', id)!) : [];
+  }
+
+  /** A service by id, name or unique id prefix (in that order). */
+  resolveService(ref: string): Service {
+    return this.resolve('service', ref, () => {
+      const s = this.serviceByName(ref);
+      return s ? [s] : [];
+    });
+  }
+
+  /** A node by id, hostname (if unique) or unique id prefix (in that order). */
+  resolveNode(ref: string): Node {
+    return this.resolve('node', ref, () => this.nodesByHostname(ref));
+  }
+
+  private resolve<K extends 'service' | 'node'>(kind: K, ref: string, byName: () => KindMap[K][]): KindMap[K] {
+    if (typeof ref !== 'string' || ref === '') throw new ShoalError('INVALID_ARGUMENT', `a ${kind} reference must not be empty`);
+    const exact = this.state.get(kind, ref);
+    if (exact) return exact;
+    const named = byName();
+    if (named.length === 1) return named[0]!;
+    const what = kind === 'node' ? 'hostname' : 'name';
+    if (named.length > 1) {
+      throw new ShoalError('INVALID_ARGUMENT', `ambiguous ${kind} ${what} "${ref}": ${named.map((o) => o.id).join(', ')}`);
+    }
+    const matches: KindMap[K][] = [];
+    for (const [id, o] of this.state.objects[kind] as Map<string, KindMap[K]>) if (id.startsWith(ref)) matches.push(o);
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length > 1) {
+      throw new ShoalError('INVALID_ARGUMENT', `ambiguous ${kind} id prefix "${ref}" matches ${matches.length} ${kind}s`);
+    }
+    throw new ShoalError('NOT_FOUND', `${kind} ${ref} not found (no such id, ${what} or id prefix)`);
+  }
+
+  // ------------------------------------------------------------------ watches
+
+  /**
+   * Calls `listener` after every successful transaction with its events (those that pass the
+   * filter; not at all if none do), and with one `restore` event (whatever the filter) after a
+   * snapshot restore. Called synchronously inside apply, after the state changed: the listener
+   * may read the store but must not block. Returns the unsubscribe function.
+   */
+  watch(listener: WatchListener, filter: WatchFilter = {}): () => void {
+    const w: Watcher = {
+      fn: listener,
+      kinds: filter.kinds ? new Set(filter.kinds) : undefined,
+      ids: filter.ids ? new Set(filter.ids) : undefined,
+    };
+    this.watchers.add(w);
+    return () => {
+      this.watchers.delete(w);
+    };
+  }
+
+  /**
+   * The watch as an async iterator of events (one at a time, unbounded buffer). Ends when the
+   * loop breaks (or `return()` is called) or when `signal` aborts.
+   */
+  changes(filter: WatchFilter = {}, opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<StoreEvent> {
+    const queue: StoreEvent[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    const stop = this.watch((events) => {
+      queue.push(...events);
+      wake?.();
+    }, filter);
+    const finish = () => {
+      done = true;
+      stop();
+      opts.signal?.removeEventListener('abort', finish);
+      wake?.();
+    };
+    opts.signal?.addEventListener('abort', finish, { once: true });
+    if (opts.signal?.aborted) finish();
+    const it: AsyncIterableIterator<StoreEvent> = {
+      async next(): Promise<IteratorResult<StoreEvent>> {
+        while (queue.length === 0 && !done) await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+        if (queue.length > 0 && !done) return { value: queue.shift()!, done: false };
+        return { value: undefined, done: true };
+      },
+      async return(): Promise<IteratorResult<StoreEvent>> {
+        finish();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return it;
+      },
+    };
+    return it;
+  }
+
+  private notify(events: readonly StoreEvent[]): void {
+    const frozen = Object.freeze(events.map((e) => Object.freeze(e)));
+    for (const w of [...this.watchers]) {
+      if (!this.watchers.has(w)) continue;
+      const mine = w.kinds || w.ids ? frozen.filter((e) => passes(w, e)) : frozen;
+      if (mine.length === 0) continue;
+      try {
+        w.fn(mine === frozen ? frozen : Object.freeze(mine));
+      } catch (err) {
+        try {
+          this.onListenerError(err);
+        } catch {
+          // nothing more to do
+        }
+      }
+    }
+  }
+}
+
+function passes(w: Watcher, e: StoreEvent): boolean {
+  if (e.action === 'restore') return true;
+  if (w.kinds && !w.kinds.has(e.kind)) return false;
+  if (w.ids && !w.ids.has(e.object.id)) return false;
+  return true;
+}
+
+function checkVersion(kind: ObjectKind, existing: StoreObject, expect: number | undefined, at: string): void {
+  if (expect === undefined || expect === existing.version) return;
+  throw new Reject(
+    'FAILED_PRECONDITION',
+    `version conflict on ${kind} ${existing.id}: expected version ${expect}, it is at ${existing.version} (${at})`,
+    { reason: 'version-conflict', kind, id: existing.id, expected: String(expect), actual: String(existing.version) },
+  );
+}
+
+function failure(err: unknown): TxFailure {
+  if (err instanceof Reject) {
+    const f: TxFailure = { ok: false, code: err.code, message: err.message };
+    if (err.details) f.details = err.details;
+    return f;
+  }
+  // A bug, not a bad transaction: still answered the same way on every member.
+  return { ok: false, code: 'INTERNAL', message: `the store failed to apply the transaction: ${(err as Error)?.message ?? String(err)}` };
+}
+
+function corrupt(message: string): ShoalError {
+  return new ShoalError('CORRUPT_DATA', `store snapshot: ${message}`);
+}
+
+function parseSnapshot(data: Uint8Array): State {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch (err) {
+    throw corrupt(`not valid UTF-8 JSON (${(err as Error).message})`);
+  }
+  const snap = v as { format?: unknown; version?: unknown; index?: unknown; objects?: unknown } | null;
+  if (typeof snap !== 'object' || snap === null || Array.isArray(snap)) throw corrupt('not an object');
+  if (snap.format !== SNAPSHOT_FORMAT) throw corrupt(`unknown format ${JSON.stringify(snap.format)}`);
+  if (snap.version !== SNAPSHOT_VERSION) throw corrupt(`unsupported version ${JSON.stringify(snap.version)}`);
+  const index = snap.index;
+  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) throw corrupt('bad index');
+  const objects = snap.objects as Record<string, unknown> | null;
+  if (typeof objects !== 'object' || objects === null || Array.isArray(objects)) throw corrupt('missing objects');
+  for (const k of Object.keys(objects)) if (!isObjectKind(k)) throw corrupt(`unknown object kind ${JSON.stringify(k)}`);
+
+  const state = new State();
+  state.index = index;
+  for (const kind of OBJECT_KINDS) {
+    const list = objects[kind];
+    if (!Array.isArray(list)) throw corrupt(`objects.${kind} must be an array`);
+    for (const raw of list) {
+      let obj: StoreObject;
+      try {
+        obj = normalize(kind, raw);
+      } catch (err) {
+        throw corrupt(`bad ${kind}: ${(err as Error).message}`);
+      }
+      if (obj.version > index) throw corrupt(`${kind} ${obj.id} has version ${obj.version}, past the snapshot index ${index}`);
+      if (state.get(kind, obj.id)) throw corrupt(`duplicate ${kind} ${obj.id}`);
+      if (kind === 'cluster' && state.objects.cluster.size > 0) throw corrupt('more than one cluster object');
+      if (kind === 'service') {
+        const owner = state.serviceByName.get((obj as Service).spec.name);
+        if (owner !== undefined) throw corrupt(`services ${owner} and ${obj.id} share the name "${(obj as Service).spec.name}"`);
+      }
+      state.put(kind, obj);
+    }
+  }
+  return state;
+}

@@ -1,0 +1,192 @@
+// The objects of the replicated cluster store. Field names match proto/types.proto (loaded with
+// camelCase field names), so a store object crosses gRPC without a converter.
+// Timestamps are milliseconds since the epoch, chosen by the proposer (never by apply, which must
+// be deterministic). Every object's `version` is the Raft index of the command that last changed it.
+
+export type ObjectKind = 'cluster' | 'node' | 'service' | 'task';
+
+export interface Meta {
+  id: string;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+// ------------------------------------------------------------------ cluster
+
+export interface ClusterSpec {
+  name: string;
+  /** How often agents heartbeat; a node is declared down after `heartbeatPeriodMs * nodeDownAfterBeats`. */
+  heartbeatPeriodMs: number;
+  nodeDownAfterBeats: number;
+  /** Terminated tasks kept per slot (Swarm's task history retention limit). */
+  taskHistoryLimit: number;
+}
+
+export interface JoinTokens {
+  worker: string;
+  manager: string;
+}
+
+export interface Cluster extends Meta {
+  spec: ClusterSpec;
+  /** Fingerprint of the cluster's root CA certificate (see manager/ca): part of the join tokens. */
+  caFingerprint: string;
+  /** The root CA certificate (PEM). */
+  caCert: string;
+  joinTokens: JoinTokens;
+}
+
+// ------------------------------------------------------------------ nodes
+
+export type NodeRole = 'manager' | 'worker';
+export type NodeAvailability = 'active' | 'pause' | 'drain';
+export type NodeState = 'unknown' | 'down' | 'ready' | 'disconnected';
+
+export interface NodeSpec {
+  role: NodeRole;
+  availability: NodeAvailability;
+  labels: Record<string, string>;
+}
+
+export interface NodeResources {
+  nanoCpus: number;
+  memoryBytes: number;
+}
+
+export interface NodeDescription {
+  hostname: string;
+  platform: { os: string; arch: string };
+  resources: NodeResources;
+  engineVersion: string;
+}
+
+export interface NodeStatus {
+  state: NodeState;
+  message: string;
+  /** The address the node's daemon listens on (host:port). */
+  addr: string;
+}
+
+export interface ManagerStatus {
+  /** The Raft member id (equal to the node id). */
+  raftId: string;
+  /** The Raft/control address other managers reach it on. */
+  addr: string;
+}
+
+export interface Node extends Meta {
+  spec: NodeSpec;
+  description: NodeDescription;
+  status: NodeStatus;
+  /** Set while the node is a manager (a Raft member). */
+  managerStatus: ManagerStatus | null;
+}
+
+// ------------------------------------------------------------------ services
+
+export type PublishMode = 'ingress' | 'host';
+export type Protocol = 'tcp' | 'udp';
+
+export interface PortConfig {
+  protocol: Protocol;
+  targetPort: number;
+  publishedPort: number;
+  publishMode: PublishMode;
+}
+
+export type RestartCondition = 'none' | 'on-failure' | 'any';
+
+export interface RestartPolicy {
+  condition: RestartCondition;
+  delayMs: number;
+  /** 0: unlimited. */
+  maxAttempts: number;
+  /** 0: attempts are counted over the task's whole life. */
+  windowMs: number;
+}
+
+export interface UpdateConfig {
+  parallelism: number;
+  delayMs: number;
+  failureAction: 'pause' | 'continue' | 'rollback';
+  order: 'stop-first' | 'start-first';
+}
+
+export type ServiceMode = 'replicated' | 'global';
+
+export interface ServiceSpec {
+  name: string;
+  labels: Record<string, string>;
+  image: string;
+  command: string[];
+  args: string[];
+  /** KEY=VALUE strings, as docker. */
+  env: string[];
+  mode: ServiceMode;
+  /** Desired replicas (replicated mode; 0 in global mode). */
+  replicas: number;
+  ports: PortConfig[];
+  restartPolicy: RestartPolicy;
+  updateConfig: UpdateConfig;
+  stopGracePeriodMs: number;
+  /** Placement constraints, e.g. `node.role==manager`, `node.labels.zone!=a`. */
+  constraints: string[];
+}
+
+export interface Service extends Meta {
+  spec: ServiceSpec;
+  previousSpec: ServiceSpec | null;
+  /** Bumped on every spec change: tasks record the spec version they were created from. */
+  specVersion: number;
+}
+
+// ------------------------------------------------------------------ tasks
+
+/** Swarm's task states, in order: a task's observed state only ever moves forward. */
+export const TASK_STATES = [
+  'new',
+  'pending',
+  'assigned',
+  'accepted',
+  'preparing',
+  'starting',
+  'running',
+  'complete',
+  'shutdown',
+  'failed',
+  'rejected',
+  'remove',
+  'orphaned',
+] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+export const taskStateRank = (s: TaskState): number => TASK_STATES.indexOf(s);
+/** States from which a task never runs again. */
+export const isTerminal = (s: TaskState): boolean => taskStateRank(s) > taskStateRank('running');
+
+export interface TaskStatus {
+  state: TaskState;
+  timestamp: number;
+  message: string;
+  err: string;
+  containerId: string;
+  exitCode: number;
+}
+
+export interface Task extends Meta {
+  serviceId: string;
+  serviceName: string;
+  /** Replicated mode: 1..replicas. Global mode: 0 (the node id identifies the task's place). */
+  slot: number;
+  nodeId: string;
+  /** What the orchestrator wants (only managers write it): running, shutdown or remove. */
+  desiredState: TaskState;
+  /** What the agent reports (only the dispatcher writes it on the agent's behalf). */
+  status: TaskStatus;
+  /** The service spec the task runs (copied at creation: tasks are immutable runs of a spec). */
+  spec: ServiceSpec;
+  specVersion: number;
+}
+
+export type StoreObject = Cluster | Node | Service | Task;

@@ -1,0 +1,132 @@
+// Runs real `shoald` processes for the integration suites, and talks to their control API.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { callUnary } from '@shoal/manager';
+import { freePort } from '@shoal/raft/testing';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const SHOALD = join(ROOT, 'packages/daemon/dist/src/bin.js');
+
+export class Daemon {
+  child: ChildProcess | undefined;
+  stderr = '';
+  exitCode: number | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly dataDir: string,
+    readonly addr: string,
+  ) {}
+
+  get socket(): string {
+    return join(this.dataDir, 'control.sock');
+  }
+
+  get running(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  start(args: string[]): void {
+    this.stderr = '';
+    this.exitCode = null;
+    const child = spawn(process.execPath, [SHOALD, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+      if (process.env.SHOAL_TEST_LOGS) process.stderr.write(`[${this.name}] ${d}`);
+    });
+    child.on('exit', (code) => (this.exitCode = code));
+    this.child = child;
+  }
+
+  /** Resolves with the exit code (for commands expected to fail). */
+  exited(timeoutMs = 20_000): Promise<number | null> {
+    const child = this.child!;
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${this.name} did not exit within ${timeoutMs} ms`)), timeoutMs);
+      child.once('exit', (code) => {
+        clearTimeout(t);
+        resolve(code);
+      });
+    });
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.running) return;
+    const done = new Promise((r) => this.child!.once('exit', r));
+    this.child!.kill(signal);
+    await done;
+  }
+
+  call<T = any>(method: string, req: unknown = {}, timeoutMs = 10_000): Promise<T> {
+    return callUnary<T>('shoal.control.Control', `unix://${this.socket}`, method, req, timeoutMs);
+  }
+
+  /** Waits until the control API answers (a read needs a leader). */
+  async ready(timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      if (!this.running) throw new Error(`${this.name} exited (${this.exitCode}): ${this.stderr.trim().split('\n').pop()}`);
+      try {
+        await this.call('ListNodes', {}, 2_000);
+        return;
+      } catch (err) {
+        last = err;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${this.name} not ready: ${(last as Error)?.message}`);
+  }
+}
+
+export class TestCluster {
+  readonly baseDir = mkdtempSync(join(tmpdir(), 'shoal-it-'));
+  readonly daemons: Daemon[] = [];
+
+  async newDaemon(name: string, host = '127.0.0.1'): Promise<Daemon> {
+    const d = new Daemon(name, join(this.baseDir, name), `${host}:${await freePort()}`);
+    this.daemons.push(d);
+    return d;
+  }
+
+  async init(name = 'm1'): Promise<Daemon> {
+    const d = await this.newDaemon(name);
+    d.start(['init', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--hostname', name]);
+    await d.ready();
+    return d;
+  }
+
+  async join(name: string, via: Daemon, role: 'manager' | 'worker'): Promise<Daemon> {
+    const { token } = await via.call<{ token: string }>('GetJoinToken', { role });
+    const d = await this.newDaemon(name);
+    d.start(['join', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--join-addr', via.addr, '--token', token, '--hostname', name]);
+    return d;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.daemons.map((d) => d.kill()));
+    rmSync(this.baseDir, { recursive: true, force: true });
+  }
+}
+
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
