@@ -2,16 +2,15 @@
 // one line `Error: ...` on stderr and a non-zero exit (2: usage, 1: anything else), never a stack.
 
 import { createRequire } from 'node:module';
-import * as grpc from '@grpc/grpc-js';
 import yargs from 'yargs';
-import { CliError, HOST_ENV } from './client.js';
 import { clusterCommand } from './commands/cluster.js';
 import { type CtxFactory, defaultCtxFactory } from './commands/common.js';
 import { nodeCommand } from './commands/node.js';
 import { CREATE_OPTIONS, serviceCommand } from './commands/service.js';
 import { swarmCommand } from './commands/swarm.js';
-import type { Output } from './context.js';
-import { UsageError, splitTrailingArgs } from './parse.js';
+import { HOST_ENV, type Output } from './context.js';
+import { CliError, UsageError } from './errors.js';
+import { splitTrailingArgs } from './parse.js';
 
 const require = createRequire(import.meta.url);
 
@@ -84,7 +83,6 @@ export interface MainOptions {
 /** Runs `shoal` with these arguments (without node and the script); resolves to the exit code. */
 export async function main(rawArgv: readonly string[], opts: MainOptions = {}): Promise<number> {
   const stderr = opts.stderr ?? process.stderr;
-  if (process.env['GRPC_VERBOSITY'] === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   const make = opts.ctxFactory ?? defaultCtxFactory;
   const argv = splitTrailingArgs(rawArgv, ['service', 'create'], createTakesValue);
   const path = commandPath(argv);

@@ -1,37 +1,18 @@
 // The control API client of `shoal`: one gRPC channel to a manager (unix socket or TCP), a
 // deadline on every call, and errors turned into one-line messages.
 
+//
+// Loaded on the first call only (context.ts imports it dynamically): gRPC and the protos are
+// most of shoal's start-up time, and --help or a usage error needs neither.
+
 import * as grpc from '@grpc/grpc-js';
 import { ERROR_CODE_KEY, ShoalError, getClientConstructor } from '@shoal/api';
-import { type HostAddr, UsageError, formatDuration, formatHost, parseHost } from './parse.js';
+import { CliError } from './errors.js';
+import { type HostAddr, formatDuration, formatHost } from './parse.js';
 import type { ControlMethod, ControlMethods } from './wire.js';
 
-/** The environment variable that gives the default of --host. */
-export const HOST_ENV = 'SHOAL_HOST';
-
-/** A failure to report as `Error: MESSAGE` (one line) with this exit code. */
-export class CliError extends Error {
-  override readonly name = 'CliError';
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-    /** The Shoal error code, when the server (or the transport) gave one. */
-    readonly code?: string,
-  ) {
-    super(message);
-  }
-}
-
-/** --host, else $SHOAL_HOST, else a usage error saying how to give one. */
-export function resolveHost(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): HostAddr {
-  const value = flag ?? env[HOST_ENV];
-  if (value === undefined || value.trim() === '') {
-    throw new UsageError(
-      `no manager address: pass --host unix:///PATH/control.sock (or HOST:PORT), or set ${HOST_ENV}`,
-    );
-  }
-  return parseHost(value);
-}
+// grpc-js logs to stderr; shoal's stderr carries one line per failure. GRPC_VERBOSITY still wins.
+if (process.env['GRPC_VERBOSITY'] === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
 
 /** The gRPC target of an address: `unix:///abs/path`, `unix:rel/path` or `host:port`. */
 export function grpcTarget(h: HostAddr): string {
@@ -83,7 +64,9 @@ export function describeCallError(err: unknown, h: HostAddr, timeoutMs: number, 
   const addr = formatHost(h);
   const msg = firstLine(se.message);
   if (fromServer) {
-    if (se.code === 'NOT_FOUND' && ctx.notFound) {
+    // The named service/node does not exist: docker's wording. Other NOT_FOUNDs (a node's missing
+    // label...) keep the server's message.
+    if (se.code === 'NOT_FOUND' && ctx.notFound && /not found|no such/i.test(msg)) {
       return new CliError(`no such ${ctx.notFound.kind}: ${ctx.notFound.name}`, 1, se.code);
     }
     return new CliError(msg || se.code.toLowerCase().replace(/_/g, ' '), 1, se.code);

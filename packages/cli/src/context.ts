@@ -1,9 +1,22 @@
 // What every command handler gets: the manager's address, the command's time budget (--timeout),
 // a lazily opened control client, and its output streams.
 
-import { type CallContext, ControlClient, resolveHost } from './client.js';
-import { type HostAddr, parseDuration } from './parse.js';
+import type { CallContext, ControlClient } from './client.js';
+import { UsageError } from './errors.js';
+import { type HostAddr, parseDuration, parseHost } from './parse.js';
 import type { ControlMethod, ControlMethods } from './wire.js';
+
+/** The environment variable that gives the default of --host. */
+export const HOST_ENV = 'SHOAL_HOST';
+
+/** --host, else $SHOAL_HOST, else a usage error saying how to give one. */
+export function resolveHost(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): HostAddr {
+  const value = flag ?? env[HOST_ENV];
+  if (value === undefined || value.trim() === '') {
+    throw new UsageError(`no manager address: pass --host unix:///PATH/control.sock (or HOST:PORT), or set ${HOST_ENV}`);
+  }
+  return parseHost(value);
+}
 
 /** Default --timeout of a command that does not wait for convergence (one or a few calls). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -59,13 +72,20 @@ export class Ctx {
     return (this.hostAddr ??= resolveHost(this.args.host, this.env));
   }
 
-  get client(): ControlClient {
-    return (this.clientInstance ??= new ControlClient(this.host, this.budget()));
+  /** The control client (gRPC is loaded on first use). */
+  async client(): Promise<ControlClient> {
+    if (!this.clientInstance) {
+      const host = this.host;
+      const budget = this.budget();
+      const { ControlClient } = await import('./client.js');
+      this.clientInstance ??= new ControlClient(host, budget);
+    }
+    return this.clientInstance;
   }
 
   /** One control call, its deadline the rest of the command's budget. */
-  call<M extends ControlMethod>(method: M, req: ControlMethods[M][0], ctx: CallContext = {}): Promise<ControlMethods[M][1]> {
-    const client = this.client;
+  async call<M extends ControlMethod>(method: M, req: ControlMethods[M][0], ctx: CallContext = {}): Promise<ControlMethods[M][1]> {
+    const client = await this.client();
     return client.call(method, req, { ...ctx, timeoutMs: ctx.timeoutMs ?? this.remainingMs() });
   }
 

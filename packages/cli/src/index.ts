@@ -4,6 +4,7 @@
 export * from './cli.js';
 export * from './client.js';
 export * from './context.js';
+export * from './errors.js';
 export * from './format.js';
 export * from './parse.js';
 export * from './spec.js';

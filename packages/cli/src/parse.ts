@@ -4,11 +4,7 @@
 // the offending input and says what was expected; the CLI prints it as `Error: MESSAGE` and exits 2.
 
 import type { PortConfig, Protocol, PublishMode } from '@shoal/store';
-
-/** A mistake on the command line (exit code 2). */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+import { UsageError } from './errors.js';
 
 function usage(message: string): never {
   throw new UsageError(message);

@@ -2,8 +2,8 @@
 // (pure functions; every bad value throws a UsageError).
 
 import type { PortConfig, RestartCondition, ServiceMode, ServiceSpec } from '@shoal/store';
+import { UsageError } from './errors.js';
 import {
-  UsageError,
   parseConstraint,
   parseDuration,
   parseEnv,

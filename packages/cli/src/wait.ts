@@ -4,7 +4,7 @@
 // (--timeout) runs out.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CliError } from './client.js';
+import { CliError } from './errors.js';
 import type { Ctx } from './context.js';
 import { formatDuration } from './parse.js';
 

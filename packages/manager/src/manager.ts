@@ -93,6 +93,14 @@ export class Manager {
       throw new ShoalError('INVALID_ARGUMENT', `cannot listen on ${opts.listenAddr}: ${(err as Error).message}`);
     }
     raft.start();
+    // Diagnostics: SHOAL_STATS_MS=1000 logs the Raft driver's counters periodically.
+    const statsMs = Number(process.env.SHOAL_STATS_MS ?? 0);
+    if (statsMs > 0) {
+      setInterval(() => {
+        const st = raft.status();
+        log.warn({ role: st.role, commit: st.commit, stats: st.stats }, 'raft stats');
+      }, statsMs).unref();
+    }
     raft.on('fatal', (err: Error) => log.fatal({ err: err.message }, 'raft failed'));
     return m;
   }

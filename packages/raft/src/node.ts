@@ -299,6 +299,15 @@ export class RaftNode extends EventEmitter {
       this.applied = committed[k].index;
     }
     if (k > 0) this.releaseAppliedWaiters();
+    // A read index is the commit index the leader confirmed; it does not wait for our disk.
+    for (const rs of rd.readStates) {
+      const key = Buffer.from(rs.context).toString('hex');
+      const w = this.readWaiters.get(key);
+      if (w) {
+        this.readWaiters.delete(key);
+        w.resolve(rs.index);
+      }
+    }
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
       const hs = rd.hardState;
       // A commit index alone need not be durable (it is re-learned from the leader); term, vote
@@ -327,14 +336,6 @@ export class RaftNode extends EventEmitter {
     for (; k < committed.length; k++) {
       if (this.applyEntry(committed[k])) confChanged = true;
       this.applied = committed[k].index;
-    }
-    for (const rs of rd.readStates) {
-      const key = Buffer.from(rs.context).toString('hex');
-      const w = this.readWaiters.get(key);
-      if (w) {
-        this.readWaiters.delete(key);
-        w.resolve(rs.index);
-      }
     }
     this.core.advance(rd);
     if (confChanged) {

@@ -47,6 +47,8 @@ export interface CommitOptions {
 export interface UpdateOptions extends CommitOptions {
   /** Further attempts after a version conflict (default 5). */
   retries?: number;
+  /** Skip the read barrier on the first attempt (only for ops that all carry expectVersion). */
+  optimistic?: boolean;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -83,14 +85,31 @@ export class StoreClient {
    */
   async update(fn: (store: ClusterStore) => Op[] | Promise<Op[]>, opts: UpdateOptions = {}): Promise<TxSuccess> {
     const retries = opts.retries ?? 5;
+    // With `optimistic`, the first attempt reads the local copy without a barrier: for ops that
+    // all carry expectVersion, a stale read just fails the version check. Anything else a stale
+    // read could cause (a "not found", a decision that nothing needs doing) is only believed after
+    // a barrier.
+    let fresh = !opts.optimistic;
     for (let attempt = 0; ; attempt++) {
-      const index = await this.node.readBarrier({ timeoutMs: opts.timeoutMs });
-      const ops = await fn(this.store);
-      if (ops.length === 0) return { ok: true, index, ids: [] };
+      const index = fresh ? await this.node.readBarrier({ timeoutMs: opts.timeoutMs }) : this.store.appliedIndex;
+      let ops: Op[];
+      try {
+        ops = await fn(this.store);
+      } catch (err) {
+        if (fresh) throw err;
+        fresh = true;
+        continue;
+      }
+      if (ops.length === 0) {
+        if (fresh) return { ok: true, index, ids: [] };
+        fresh = true;
+        continue;
+      }
       try {
         return await this.commit(ops, opts);
       } catch (err) {
         if (!isVersionConflict(err) || attempt >= retries) throw err;
+        fresh = true;
       }
       // Competing writers: a little jitter so they do not collide again in lockstep.
       await sleep(Math.random() * 5 * (attempt + 1));

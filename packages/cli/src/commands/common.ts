@@ -3,7 +3,7 @@
 import type { Argv } from 'yargs';
 import { Ctx } from '../context.js';
 import { toJson } from '../format.js';
-import { UsageError } from '../parse.js';
+import { UsageError } from '../errors.js';
 
 /** Parsed arguments as yargs hands them to a handler (every command reads its own keys). */
 export type Args = Record<string, unknown> & { _: (string | number)[]; '--'?: (string | number)[] };

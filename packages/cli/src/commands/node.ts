@@ -1,10 +1,11 @@
 // `shoal node ls|inspect|promote|demote|rm|update`.
 
 import type { Argv } from 'yargs';
-import { CliError } from '../client.js';
+import { CliError } from '../errors.js';
 import type { Ctx } from '../context.js';
 import { nodeInspectText, nodeLsJson, nodeLsTable } from '../format.js';
-import { UsageError, parseLabelKey, parseLabels } from '../parse.js';
+import { UsageError } from '../errors.js';
+import { parseLabelKey, parseLabels } from '../parse.js';
 import type { NodeResponse, NodeView } from '../wire.js';
 import { type Args, type CtxFactory, action, forEachReporting, formatOf, list, one, printJson, required, variadic, withFormat } from './common.js';
 

@@ -2,10 +2,11 @@
 
 import type { Argv, Options } from 'yargs';
 import type { Service } from '@shoal/store';
-import { CliError } from '../client.js';
+import { CliError } from '../errors.js';
 import { type Ctx, DEFAULT_WAIT_TIMEOUT_MS } from '../context.js';
 import { serviceInspectText, serviceLsJson, serviceLsTable, servicePsJson, servicePsTable } from '../format.js';
-import { UsageError, parseScaleArgs } from '../parse.js';
+import { UsageError } from '../errors.js';
+import { parseScaleArgs } from '../parse.js';
 import {
   RESTART_CONDITIONS,
   SERVICE_MODES,

@@ -2,7 +2,7 @@
 
 import type { Argv } from 'yargs';
 import type { Ctx } from '../context.js';
-import { UsageError } from '../parse.js';
+import { UsageError } from '../errors.js';
 import { type Args, type CtxFactory, action, one } from './common.js';
 
 /** The lines `swarm join-token` prints without -q. */

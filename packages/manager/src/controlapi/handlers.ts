@@ -59,13 +59,12 @@ export class ControlHandlers {
 
   async createService(req: { spec?: Partial<ServiceSpec> | null }): Promise<ServiceView> {
     const spec = validateServiceSpec(req.spec);
-    const store = await this.read();
-    if (store.serviceByName(spec.name)) throw new ShoalError('ALREADY_EXISTS', `a service named ${spec.name} already exists`);
+    // No read first: the store refuses a duplicate name when it applies the create.
     const now = this.ctx.now();
     const service: Service = { id: newId(), version: 0, createdAt: now, updatedAt: now, spec, previousSpec: null, specVersion: 1 };
     await this.commit([{ op: 'create', kind: 'service', object: service }]);
-    const after = await this.read();
-    return this.serviceView(after, after.get('service', service.id) as Service);
+    // A committed proposal is applied here before commit() returns: the local copy has it.
+    return this.serviceView(this.ctx.store, this.ctx.store.get('service', service.id) as Service);
   }
 
   async getService(req: { service?: string }): Promise<ServiceView> {
@@ -93,27 +92,26 @@ export class ControlHandlers {
       updatedAt: this.ctx.now(),
     };
     await this.commit([{ op: 'update', kind: 'service', object: next, expectVersion: expect }]);
-    const after = await this.read();
-    return this.serviceView(after, after.get('service', current.id) as Service);
+    return this.serviceView(this.ctx.store, this.ctx.store.get('service', current.id) as Service);
   }
 
   async scaleService(req: { service?: string; replicas?: number }): Promise<ServiceView> {
     const ref = required(req.service, 'service');
     const replicas = Number(req.replicas ?? 0);
-    const spec = await this.ctx.client.update(
+    let id = '';
+    await this.ctx.client.update(
       (store) => {
         const s = store.resolveService(ref);
+        id = s.id;
         if (s.spec.mode === 'global') throw new ShoalError('INVALID_ARGUMENT', `${s.spec.name} is a global service: it cannot be scaled`);
         const spec = validateServiceSpec({ ...s.spec, replicas });
         return [{ op: 'update', kind: 'service', object: { ...s, spec, updatedAt: this.ctx.now() }, expectVersion: s.version }];
       },
-      { retries: 5, timeoutMs: WRITE_TIMEOUT_MS },
+      { retries: 5, timeoutMs: WRITE_TIMEOUT_MS, optimistic: true },
     ).catch((err) => {
       throw quorumError(err);
     });
-    void spec;
-    const after = await this.read();
-    return this.serviceView(after, after.resolveService(ref));
+    return this.serviceView(this.ctx.store, this.ctx.store.get('service', id) as Service);
   }
 
   async removeService(req: { service?: string }): Promise<{ id: string }> {
@@ -193,7 +191,7 @@ export class ControlHandlers {
           const spec = { ...n.spec, labels, availability: (availability || n.spec.availability) as Node['spec']['availability'] };
           return [{ op: 'update', kind: 'node', object: { ...n, spec, updatedAt: this.ctx.now() }, expectVersion: n.version }];
         },
-        { retries: 5, timeoutMs: WRITE_TIMEOUT_MS },
+        { retries: 5, timeoutMs: WRITE_TIMEOUT_MS, optimistic: true },
       )
       .catch((err) => {
         throw quorumError(err);
@@ -245,7 +243,7 @@ export class ControlHandlers {
             const joinTokens = { ...c.joinTokens, [role]: newJoinToken(c.caFingerprint) };
             return [{ op: 'update', kind: 'cluster', object: { ...c, joinTokens, updatedAt: this.ctx.now() }, expectVersion: c.version }];
           },
-          { retries: 5, timeoutMs: WRITE_TIMEOUT_MS },
+          { retries: 5, timeoutMs: WRITE_TIMEOUT_MS, optimistic: true },
         )
         .catch((err) => {
           throw quorumError(err);

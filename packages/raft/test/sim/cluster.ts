@@ -176,6 +176,11 @@ export class Disk {
   entries: Entry[] = [];
   /** Fault injection (non-vacuity tests only): the disk does not really persist votes. */
   forgetVote = false;
+  /**
+   * With unsynced commit-only writes (as the real driver does): the last synced hard state, if
+   * the current one was written without sync (a crash reverts to it).
+   */
+  syncedHardState: HardState | null = null;
 
   /**
    * A founder's disk holds the bootstrap entries (one AddVoter per founder, term 1) with
@@ -209,6 +214,12 @@ export class Disk {
     return this.entries[i - s - 1];
   }
 
+  /** A crash: writes that were not synced are lost. */
+  crashed(): void {
+    if (this.syncedHardState) this.hardState = this.syncedHardState;
+    this.syncedHardState = null;
+  }
+
   initialState(): RaftInitialState {
     const meta = this.snapshot
       ? { index: this.snapshot.meta.index, term: this.snapshot.meta.term, conf: cloneConf(this.snapshot.meta.conf) }
@@ -233,6 +244,9 @@ export class SimNode {
   selfRemoved = false;
   everMember = false;
   pendingReads: { ctx: string; index: number }[] = [];
+  /** A Ready being written asynchronously (the core may be stepped meanwhile), with how many of its
+   * committed entries were applied before the write (those already durable). */
+  writing: { rd: Ready; applied: number } | null = null;
   /** The highest term and commit index its status showed in this life (they never go back). */
   seenTerm = 0;
   seenCommit = 0;
@@ -292,6 +306,15 @@ export interface ClusterOptions {
   crashBeforePersistProb?: number;
   /** Probability of a crash after persisting, before sending messages (default 0). */
   crashAfterPersistProb?: number;
+  /**
+   * Probability that a Ready is written asynchronously, like the real driver (node.ts): eager
+   * messages sent, already-durable committed entries applied and read states handed out, then the
+   * write is in flight while the core keeps being stepped, ticked and proposed to; it completes in
+   * a later event (default 0).
+   */
+  asyncWriteProb?: number;
+  /** Commit-only hard states are written without sync (a crash may lose them), like the real driver. */
+  unsyncedCommit?: boolean;
   /** Probability that a dropped message is reported to its sender as unreachable (default 0). */
   reportUnreachableProb?: number;
   /** Fault injection for the non-vacuity test: disks forget votes across restarts. */
@@ -313,6 +336,7 @@ export interface ClusterStats {
   crashes: number;
   restarts: number;
   midReadyCrashes: number;
+  asyncWrites: number;
   proposalsAccepted: number;
   confChangesApplied: number;
   readsServed: number;
@@ -345,6 +369,7 @@ export class Cluster {
   autoReadyProb: number;
   crashBeforePersistProb: number;
   crashAfterPersistProb: number;
+  asyncWriteProb: number;
   trace: ((line: string) => void) | undefined;
 
   /** Messages in flight. */
@@ -373,6 +398,7 @@ export class Cluster {
     crashes: 0,
     restarts: 0,
     midReadyCrashes: 0,
+    asyncWrites: 0,
     proposalsAccepted: 0,
     confChangesApplied: 0,
     readsServed: 0,
@@ -390,6 +416,7 @@ export class Cluster {
     this.autoReadyProb = opts.autoReadyProb ?? 1;
     this.crashBeforePersistProb = opts.crashBeforePersistProb ?? 0;
     this.crashAfterPersistProb = opts.crashAfterPersistProb ?? 0;
+    this.asyncWriteProb = opts.asyncWriteProb ?? 0;
     this.trace = opts.trace;
     this.bootstrap = { voters: opts.voters.map((id) => ({ id, addr: addrOf(id) })), learners: [] };
     for (const id of opts.voters) this.addNode(id, true);
@@ -461,10 +488,12 @@ export class Cluster {
   crash(id: NodeId): void {
     const n = this.node(id);
     if (!n.core) return;
-    this.log(() => `crash ${id}`);
+    this.log(() => `crash ${id}${n.writing ? ' (losing the Ready being written)' : ''}`);
     n.core = null;
     n.sm = null;
     n.pendingReads = [];
+    n.writing = null;
+    n.disk.crashed();
     this.stats.crashes++;
   }
 
@@ -558,16 +587,32 @@ export class Cluster {
   drain(id: NodeId): void {
     const n = this.node(id);
     let k = 0;
-    while (n.core && n.core.hasReady()) {
+    while (n.core && !n.writing && n.core.hasReady()) {
       this.processReady(n);
       if (++k > 1000) this.checker.contract(`${id}: hasReady() still true after 1000 Readys`);
     }
   }
 
-  /** Processes one Ready of the node, if it has one. */
+  /** Processes one Ready of the node, if it has one (and is not writing one). */
   processOne(id: NodeId): void {
     const n = this.node(id);
-    if (n.core && n.core.hasReady()) this.processReady(n);
+    if (n.core && !n.writing && n.core.hasReady()) this.processReady(n);
+  }
+
+  /** Nodes with an asynchronous write in flight. */
+  writing(): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.core !== null && n.writing !== null);
+  }
+
+  /** The asynchronous write of the node's Ready completes: persist, send, apply, advance. */
+  completeWrite(id: NodeId): void {
+    const n = this.node(id);
+    const w = n.writing;
+    if (!n.core || !w) return;
+    n.writing = null;
+    this.log(() => `${id} write completes`);
+    this.finishReady(n, w.rd, w.applied, false);
+    if (n.core) this.afterInput(n);
   }
 
   hasReady(id: NodeId): boolean {
@@ -585,6 +630,23 @@ export class Cluster {
     if (this.trace) this.log(() => `ready ${id}: ${fmtReady(rd)}`);
 
     const buggy = this.opts.sendBeforePersist === true;
+    if (!buggy && this.rng.chance(this.asyncWriteProb)) {
+      // The real driver's way: eager messages leave, the committed entries below the first new
+      // one (durable already) are applied and read states handed out, then the write is in flight
+      // while the core keeps being stepped; completeWrite() finishes the Ready.
+      for (const m of rd.eagerMessages) this.send(n, m);
+      const firstNew = rd.snapshot ? 0 : rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
+      let k = 0;
+      if (rd.committedEntries.length > 0 && rd.committedEntries[0]!.index < firstNew) {
+        const term = core.status().term;
+        for (; k < rd.committedEntries.length && rd.committedEntries[k]!.index < firstNew; k++)
+          this.applyEntry(n, rd.committedEntries[k]!, term);
+      }
+      this.takeReadStates(n, rd);
+      n.writing = { rd, applied: k };
+      this.stats.asyncWrites++;
+      return;
+    }
     const eagerFirst = buggy || this.rng.chance(this.opts.eagerFirstProb ?? 0.5);
     if (eagerFirst) {
       for (const m of rd.eagerMessages) this.send(n, m);
@@ -596,6 +658,14 @@ export class Cluster {
         return;
       }
     }
+    this.takeReadStates(n, rd);
+    this.finishReady(n, rd, 0, !eagerFirst);
+  }
+
+  /** Persist, (maybe crash,) send, apply (from committedEntries[applied]), advance. */
+  private finishReady(n: SimNode, rd: Ready, applied: number, sendEager: boolean): void {
+    const core = n.core!;
+    const id = n.id;
     this.persist(n, rd);
     if (this.rng.chance(this.crashAfterPersistProb)) {
       this.log(() => `${id} crashes after persisting, before sending`);
@@ -603,23 +673,26 @@ export class Cluster {
       this.crash(id);
       return;
     }
-    if (!eagerFirst) for (const m of rd.eagerMessages) this.send(n, m);
-    if (!buggy) for (const m of rd.messages) this.send(n, m);
+    if (sendEager) for (const m of rd.eagerMessages) this.send(n, m);
+    if (this.opts.sendBeforePersist !== true) for (const m of rd.messages) this.send(n, m);
 
     // Apply.
     if (rd.snapshot) this.applySnapshot(n, rd.snapshot);
-    if (rd.committedEntries.length > 0) {
+    if (rd.committedEntries.length > applied) {
       const term = core.status().term;
-      for (const e of rd.committedEntries) this.applyEntry(n, e, term);
-    }
-    for (const rs of rd.readStates) {
-      const ctx = fromUtf8(rs.context);
-      this.checker.readState(id, ctx, rs.index);
-      this.readLog.push({ node: id, ctx, index: rs.index });
-      n.pendingReads.push({ ctx, index: rs.index });
+      for (let k = applied; k < rd.committedEntries.length; k++) this.applyEntry(n, rd.committedEntries[k]!, term);
     }
     core.advance(rd);
     this.afterAdvance(n);
+  }
+
+  private takeReadStates(n: SimNode, rd: Ready): void {
+    for (const rs of rd.readStates) {
+      const ctx = fromUtf8(rs.context);
+      this.checker.readState(n.id, ctx, rs.index);
+      this.readLog.push({ node: n.id, ctx, index: rs.index });
+      n.pendingReads.push({ ctx, index: rs.index });
+    }
   }
 
   private persist(n: SimNode, rd: Ready): void {
@@ -665,8 +738,13 @@ export class Cluster {
     if (rd.hardState) {
       const hs = { ...rd.hardState };
       this.checker.hardStatePersisted(id, d.hardState, hs);
+      const commitOnly =
+        !rd.snapshot && rd.entries.length === 0 && hs.term === d.hardState.term && hs.vote === d.hardState.vote;
+      if (commitOnly && this.opts.unsyncedCommit) {
+        if (!d.syncedHardState) d.syncedHardState = d.hardState;
+      } else d.syncedHardState = null;
       d.hardState = hs;
-    }
+    } else if (rd.snapshot || rd.entries.length > 0) d.syncedHardState = null;
     if (d.hardState.commit > d.lastIndex())
       this.checker.contract(`${id}: persisted commit ${d.hardState.commit} beyond the persisted log (last ${d.lastIndex()})`);
   }
@@ -773,8 +851,10 @@ export class Cluster {
       n.pendingReads = keep;
     }
 
+    // (A snapshot stepped in while this Ready was being written already set the core's
+    // configuration; the state machine gets it with the next Ready.)
     const coreConf = core.conf();
-    if (!confEqual(coreConf, sm.conf))
+    if (!confEqual(coreConf, sm.conf) && core.status().snapshotIndex <= sm.applied)
       this.checker.contract(`${id}: core.conf() ${showConf(coreConf)} differs from the applied configuration ${showConf(sm.conf)}`);
 
     if (!core.hasReady()) {
@@ -917,9 +997,12 @@ export class Cluster {
         }
         this.deliver(i, net.dup !== undefined && this.rng.chance(net.dup));
       }
-      // Nodes whose Readys were deferred (autoReadyProb < 1) get processed now.
-      for (const n of this.nodes.values()) if (n.core && n.core.hasReady()) this.drain(n.id);
-      if (this.pool.length === 0) return;
+      // Writes in flight complete; Readys that were deferred (autoReadyProb < 1) are processed.
+      for (const n of this.nodes.values()) {
+        if (n.core && n.writing) this.completeWrite(n.id);
+        if (n.core && n.core.hasReady()) this.drain(n.id);
+      }
+      if (this.pool.length === 0 && this.writing().length === 0) return;
     }
   }
 

@@ -42,6 +42,8 @@ export interface SimParams {
   autoReady: number;
   eagerFirst: number;
   crashMid: number;
+  asyncWrite: number;
+  unsyncedCommit: boolean;
   membership: boolean;
   tickWeight: number;
   campaignWeight: number;
@@ -60,6 +62,7 @@ export interface SimStats {
   compactions: number;
   crashes: number;
   midReadyCrashes: number;
+  asyncWrites: number;
   confChangesApplied: number;
   transfers: number;
   partitions: number;
@@ -109,6 +112,8 @@ export function chooseParams(rng: Rng): SimParams {
     autoReady: rng.pick([1, 0.7, 0.3]),
     eagerFirst: rng.pick([0, 0.5, 1]),
     crashMid: rng.pick([0, 0.003, 0.02]),
+    asyncWrite: rng.pick([0, 0, 0.5, 1]),
+    unsyncedCommit: rng.chance(0.5),
     membership: rng.chance(0.6),
     tickWeight: rng.pick([8, 15, 30]),
     campaignWeight: rng.pick([0, 0.5, 2]),
@@ -153,6 +158,8 @@ class Sim {
       eagerFirstProb: p.eagerFirst,
       crashBeforePersistProb: p.crashMid,
       crashAfterPersistProb: p.crashMid,
+      asyncWriteProb: p.asyncWrite,
+      unsyncedCommit: p.unsyncedCommit,
       reportUnreachableProb: 0.3,
       forgetVote: opts.forgetVote ?? false,
       sendBeforePersist: opts.sendBeforePersist ?? false,
@@ -169,6 +176,7 @@ class Sim {
       compactions: 0,
       crashes: 0,
       midReadyCrashes: 0,
+      asyncWrites: 0,
       confChangesApplied: 0,
       transfers: 0,
       partitions: 0,
@@ -201,7 +209,8 @@ class Sim {
     const rng = this.rng;
     const alive = this.aliveNodes();
     const down = [...c.nodes.values()].filter((n) => !n.core && !n.selfRemoved);
-    const pending = p.autoReady < 1 ? alive.filter((n) => n.core!.hasReady()) : [];
+    const pending = p.autoReady < 1 || p.asyncWrite > 0 ? alive.filter((n) => !n.writing && n.core!.hasReady()) : [];
+    const writing = p.asyncWrite > 0 ? c.writing() : [];
     const partitioned = c.groups !== null || c.isolated.size > 0 || c.cut.size > 0;
     const weights = [
       c.pool.length > 0 ? 45 : 0, // 0 deliver
@@ -217,6 +226,7 @@ class Sim {
       partitioned ? 1 : 0, // 10 heal
       alive.length > 0 ? p.crashWeight / 2 : 0, // 11 crash a leader
       alive.length > 0 ? p.campaignWeight : 0, // 12 an election timeout fires now
+      writing.length > 0 ? 25 : 0, // 13 an asynchronous write completes
     ];
     switch (rng.weighted(weights)) {
       case 0: {
@@ -271,6 +281,9 @@ class Sim {
       }
       case 12:
         c.campaign(rng.pick(alive).id);
+        break;
+      case 13:
+        c.completeWrite(rng.pick(writing).id);
         break;
     }
   }
@@ -360,6 +373,7 @@ class Sim {
     c.autoReadyProb = 1;
     c.crashBeforePersistProb = 0;
     c.crashAfterPersistProb = 0;
+    c.asyncWriteProb = 0;
     for (const n of c.nodes.values()) if (!n.core && !n.selfRemoved) c.start(n.id);
     c.flush();
     let cmd = '';
@@ -477,6 +491,7 @@ class Sim {
     s.compactions = cs.compactions;
     s.crashes = cs.crashes;
     s.midReadyCrashes = cs.midReadyCrashes;
+    s.asyncWrites = cs.asyncWrites;
     s.confChangesApplied = cs.confChangesApplied;
     s.delivered = cs.delivered;
     s.dropped = cs.dropped;

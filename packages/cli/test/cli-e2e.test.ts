@@ -1,0 +1,428 @@
+// End to end: the real `shoald` (one manager, `init`) and the real `shoal` binary, as separate OS
+// processes talking over the manager's unix control socket. Checks every command's output
+// (JSON shapes of INTERFACE.md), exit codes, and the one-line errors of bad input.
+//
+// Until workers run tasks, no service converges: create/update/scale use -d, and waiting is
+// checked on a service that can never be placed. Skipped if shoald is not built.
+
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url)); // packages/cli/dist/test → repository root
+const SHOALD = path.join(ROOT, 'packages/daemon/dist/src/bin.js');
+const SHOAL = path.join(ROOT, 'packages/cli/dist/src/bin.js');
+const HOSTNAME = 'e2e-manager';
+
+const skip = fs.existsSync(SHOALD) ? false : `shoald is not built (${path.relative(ROOT, SHOALD)} is missing)`;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let dir = '';
+let host = '';
+let daemon: ChildProcess | undefined;
+let daemonLog = '';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs `shoal ARGS` (with --host unless `opts.noHost`); SHOAL_HOST is never inherited. */
+function shoal(args: string[], opts: { noHost?: boolean; env?: NodeJS.ProcessEnv } = {}): Result {
+  const env = { ...process.env, ...opts.env };
+  if (!opts.env?.['SHOAL_HOST']) delete env['SHOAL_HOST'];
+  const r = spawnSync(process.execPath, [SHOAL, ...(opts.noHost ? [] : ['--host', host]), ...args], {
+    encoding: 'utf8',
+    timeout: 90_000,
+    env,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function ok(args: string[]): Result {
+  const r = shoal(args);
+  assert.equal(r.code, 0, `shoal ${args.join(' ')}: exit ${r.code}, stderr: ${r.stderr}`);
+  return r;
+}
+
+function json<T = unknown>(args: string[]): T {
+  return JSON.parse(ok([...args, '--format', 'json']).stdout) as T;
+}
+
+/** A failure: this exit code, and exactly one `Error: ...` line on stderr matching `re`, no stack. */
+function fails(args: string[], code: number, re: RegExp, opts: { noHost?: boolean; env?: NodeJS.ProcessEnv } = {}): Result {
+  const r = shoal(args, opts);
+  assert.equal(r.code, code, `shoal ${args.join(' ')}: exit ${r.code} (want ${code}), stderr: ${r.stderr}`);
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `shoal ${args.join(' ')}: one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0]!, /^Error: /);
+  assert.match(lines[0]!, re);
+  assert.doesNotMatch(r.stderr, /^\s+at /m);
+  return r;
+}
+
+function keys(o: object): string[] {
+  return Object.keys(o).sort();
+}
+
+interface NodeLs {
+  id: string;
+  hostname: string;
+  role: string;
+  availability: string;
+  status: string;
+  addr: string;
+  leader: boolean;
+}
+interface ServiceLs {
+  id: string;
+  name: string;
+  mode: string;
+  replicas: { running: number; desired: number };
+  image: string;
+  ports: { protocol: string; targetPort: number; publishedPort: number; publishMode: string }[];
+}
+interface ServiceObj {
+  id: string;
+  version: number;
+  spec: {
+    name: string;
+    image: string;
+    mode: string;
+    replicas: number;
+    args: string[];
+    env: string[];
+    labels: Record<string, string>;
+    constraints: string[];
+    ports: ServiceLs['ports'];
+    restartPolicy: { condition: string; delayMs: number; maxAttempts: number };
+    updateConfig: { parallelism: number; delayMs: number };
+    stopGracePeriodMs: number;
+  };
+  previousSpec: ServiceObj['spec'] | null;
+}
+
+describe('shoal against a real shoald', { skip }, () => {
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-e2e-'));
+    const data = path.join(dir, 'node');
+    host = `unix://${path.join(data, 'control.sock')}`;
+    const port = await freePort();
+    const log = fs.openSync(path.join(dir, 'shoald.log'), 'w');
+    daemon = spawn(
+      process.execPath,
+      [SHOALD, 'init', '--data-dir', data, '--listen-addr', `127.0.0.1:${port}`, '--hostname', HOSTNAME],
+      { stdio: ['ignore', log, log] },
+    );
+    fs.closeSync(log);
+    let exited: number | null | undefined;
+    daemon.on('exit', (code) => (exited = code));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (exited !== undefined) {
+        daemonLog = fs.readFileSync(path.join(dir, 'shoald.log'), 'utf8');
+        throw new Error(`shoald exited with ${exited} before answering:\n${daemonLog.slice(-3000)}`);
+      }
+      if (fs.existsSync(path.join(data, 'control.sock')) && shoal(['cluster', 'status']).code === 0) break;
+      if (Date.now() > deadline) {
+        daemonLog = fs.readFileSync(path.join(dir, 'shoald.log'), 'utf8');
+        throw new Error(`shoald did not answer \`shoal cluster status\` within 30s:\n${daemonLog.slice(-3000)}`);
+      }
+      await sleep(200);
+    }
+  });
+
+  after(async () => {
+    if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
+      const gone = new Promise((r) => daemon!.once('exit', r));
+      daemon.kill('SIGTERM');
+      const t = setTimeout(() => daemon!.kill('SIGKILL'), 10_000);
+      await gone;
+      clearTimeout(t);
+    }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('cluster status: JSON shape and table', () => {
+    const s = json<{ clusterId: string; leader: string; term: number; members: Record<string, unknown>[] }>(['cluster', 'status']);
+    assert.deepEqual(keys(s), ['clusterId', 'leader', 'members', 'term']);
+    assert.ok(s.clusterId.length > 0);
+    assert.ok(s.term >= 1);
+    assert.equal(s.members.length, 1);
+    const m = s.members[0]!;
+    assert.deepEqual(keys(m), ['addr', 'appliedIndex', 'commitIndex', 'nodeId', 'raftRole', 'reachable']);
+    assert.equal(m['nodeId'], s.leader);
+    assert.equal(m['raftRole'], 'leader');
+    assert.equal(m['reachable'], true);
+    assert.equal(typeof m['commitIndex'], 'number');
+    const text = ok(['cluster', 'status']).stdout;
+    assert.match(text, new RegExp(`^Cluster ID:\\s+${s.clusterId}$`, 'm'));
+    assert.match(text, /^NODE ID\s+ADDR\s+RAFT ROLE\s+REACHABLE\s+COMMIT INDEX\s+APPLIED INDEX$/m);
+  });
+
+  test('node ls / inspect / update', () => {
+    const nodes = json<NodeLs[]>(['node', 'ls']);
+    assert.equal(nodes.length, 1);
+    const n = nodes[0]!;
+    assert.deepEqual(keys(n), ['addr', 'availability', 'hostname', 'id', 'leader', 'role', 'status']);
+    assert.equal(n.hostname, HOSTNAME);
+    assert.equal(n.role, 'manager');
+    assert.equal(n.availability, 'active');
+    assert.equal(n.status, 'ready');
+    assert.equal(n.leader, true);
+    assert.match(n.addr, /^127\.0\.0\.1:\d+$/);
+    const table = ok(['node', 'ls']).stdout.split('\n');
+    assert.match(table[0]!, /^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+MANAGER STATUS/);
+    assert.match(table[1]!, new RegExp(`^${n.id}\\s+${HOSTNAME}\\s+Ready\\s+Active\\s+Leader`));
+    assert.equal(ok(['node', 'ls', '-q']).stdout, `${n.id}\n`);
+
+    // By hostname, id and id prefix; the full object as JSON.
+    for (const ref of [HOSTNAME, n.id, n.id.slice(0, 5)]) assert.equal(json<{ id: string }>(['node', 'inspect', ref]).id, n.id);
+    assert.match(ok(['node', 'inspect', HOSTNAME]).stdout, new RegExp(`^Hostname:\\s+${HOSTNAME}$`, 'm'));
+    fails(['node', 'inspect', 'ghost'], 1, /^Error: no such node: ghost$/);
+
+    ok(['node', 'update', '--availability', 'pause', '--label-add', 'zone=a', '--label-add', 'disk=ssd', HOSTNAME]);
+    let full = json<{ spec: { availability: string; labels: Record<string, string> } }>(['node', 'inspect', HOSTNAME]);
+    assert.equal(full.spec.availability, 'pause');
+    assert.deepEqual(full.spec.labels, { disk: 'ssd', zone: 'a' });
+    ok(['node', 'update', '--availability', 'active', '--label-rm', 'disk', HOSTNAME]);
+    full = json(['node', 'inspect', HOSTNAME]);
+    assert.equal(full.spec.availability, 'active');
+    assert.deepEqual(full.spec.labels, { zone: 'a' });
+    assert.equal(json<NodeLs[]>(['node', 'ls'])[0]!.availability, 'active');
+
+    fails(['node', 'update', '--availability', 'away', HOSTNAME], 2, /availability/);
+    fails(['node', 'update', '--label-add', '=x', HOSTNAME], 2, /invalid label "=x"/);
+    fails(['node', 'update', '--availability', 'drain', 'ghost'], 1, /^Error: no such node: ghost$/);
+    fails(['node', 'inspect'], 2, /Not enough non-option arguments/);
+  });
+
+  test('node demote / rm of the only manager are refused (one line, exit 1)', () => {
+    fails(['node', 'demote', HOSTNAME], 1, /./);
+    fails(['node', 'rm', HOSTNAME], 1, /./);
+    fails(['node', 'promote', 'ghost'], 1, /^Error: no such node: ghost$/);
+    assert.equal(json<NodeLs[]>(['node', 'ls']).length, 1);
+  });
+
+  test('swarm join-token', () => {
+    const worker = ok(['swarm', 'join-token', '-q', 'worker']).stdout.trim();
+    const manager = ok(['swarm', 'join-token', '-q', 'manager']).stdout.trim();
+    assert.match(worker, /^SWMTKN-1-\S+$/);
+    assert.match(manager, /^SWMTKN-1-\S+$/);
+    assert.notEqual(worker, manager);
+    const text = ok(['swarm', 'join-token', 'worker']).stdout;
+    assert.match(text, /To add a worker to this cluster/);
+    assert.ok(text.includes(`--token ${worker}`));
+    assert.match(text, /--join-addr 127\.0\.0\.1:\d+/);
+    const rotated = ok(['swarm', 'join-token', '--rotate', '-q', 'worker']).stdout.trim();
+    assert.notEqual(rotated, worker);
+    assert.equal(ok(['swarm', 'join-token', '-q', 'worker']).stdout.trim(), rotated);
+    assert.equal(ok(['swarm', 'join-token', '-q', 'manager']).stdout.trim(), manager);
+    fails(['swarm', 'join-token', 'admin'], 2, /Invalid values/);
+    fails(['swarm', 'join-token'], 2, /Not enough non-option arguments/);
+  });
+
+  test('service create -d / ls / inspect', () => {
+    const id = ok([
+      'service', 'create', '--name', 'web', '--replicas', '3', '-p', '8080:80', '--publish', 'mode=host,published=9090,target=90,protocol=udp',
+      '-e', 'A=1', '--env', 'B=two words', '--label', 'tier=front', '--constraint', 'node.role==manager',
+      '--restart-condition', 'on-failure', '--restart-delay', '1m30s', '--restart-max-attempts', '4', '--stop-grace-period', '500ms',
+      '--update-parallelism', '2', '--update-delay', '5s', '-d', 'nginx:alpine', 'nginx', '-g', 'daemon off;',
+    ]).stdout.trim();
+    assert.match(id, /^\S+$/);
+
+    const ls = json<ServiceLs[]>(['service', 'ls']);
+    assert.equal(ls.length, 1);
+    assert.deepEqual(keys(ls[0]!), ['id', 'image', 'mode', 'name', 'ports', 'replicas']);
+    assert.deepEqual(ls[0], {
+      id,
+      name: 'web',
+      mode: 'replicated',
+      replicas: { running: ls[0]!.replicas.running, desired: 3 },
+      image: 'nginx:alpine',
+      ports: [
+        { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' },
+        { protocol: 'udp', targetPort: 90, publishedPort: 9090, publishMode: 'host' },
+      ],
+    });
+    const table = ok(['service', 'ls']).stdout.split('\n');
+    assert.match(table[0]!, /^ID\s+NAME\s+MODE\s+REPLICAS\s+IMAGE\s+PORTS$/);
+    assert.match(table[1]!, new RegExp(`^${id.slice(0, 12)}\\s+web\\s+replicated\\s+\\d+/3\\s+nginx:alpine\\s+\\*:8080->80/tcp, 9090->90/udp \\(host\\)$`));
+
+    for (const ref of ['web', id, id.slice(0, 6)]) {
+      const s = json<ServiceObj>(['service', 'inspect', ref]);
+      assert.equal(s.id, id);
+    }
+    const s = json<ServiceObj>(['service', 'inspect', 'web']);
+    assert.equal(s.spec.name, 'web');
+    assert.equal(s.spec.replicas, 3);
+    assert.deepEqual(s.spec.args, ['nginx', '-g', 'daemon off;']);
+    assert.deepEqual(s.spec.env, ['A=1', 'B=two words']);
+    assert.deepEqual(s.spec.labels, { tier: 'front' });
+    assert.deepEqual(s.spec.constraints, ['node.role==manager']);
+    assert.deepEqual(
+      [s.spec.restartPolicy.condition, s.spec.restartPolicy.delayMs, s.spec.restartPolicy.maxAttempts],
+      ['on-failure', 90_000, 4],
+    );
+    assert.equal(s.spec.stopGracePeriodMs, 500);
+    assert.deepEqual([s.spec.updateConfig.parallelism, s.spec.updateConfig.delayMs], [2, 5000]);
+    assert.match(ok(['service', 'inspect', 'web']).stdout, /^Name:\s+web$/m);
+
+    fails(['service', 'create', '--name', 'web', '-d', 'nginx'], 1, /web/);
+    fails(['service', 'inspect', 'nope'], 1, /^Error: no such service: nope$/);
+  });
+
+  test('service create --mode global', () => {
+    ok(['service', 'create', '--name', 'agent', '--mode', 'global', '-d', 'busybox', 'sleep', '1000']);
+    const a = json<ServiceLs[]>(['service', 'ls']).find((s) => s.name === 'agent');
+    assert.ok(a);
+    assert.equal(a.mode, 'global');
+    fails(['service', 'scale', '-d', 'agent=3'], 1, /global/);
+    fails(['service', 'update', '--replicas', '2', '-d', 'agent'], 2, /global/);
+    ok(['service', 'rm', 'agent']);
+  });
+
+  test('service ps: JSON shape and table', () => {
+    const tasks = json<Record<string, unknown>[]>(['service', 'ps', 'web']);
+    assert.ok(Array.isArray(tasks));
+    for (const t of tasks) {
+      assert.deepEqual(keys(t), ['containerId', 'currentState', 'desiredState', 'error', 'id', 'name', 'node', 'nodeId', 'slot']);
+      assert.match(String(t['name']), /^web\.\d+$/);
+      assert.match(String(t['currentState']), /^(new|pending|assigned|accepted|preparing|starting|running|complete|shutdown|failed|rejected|orphaned|remove)$/);
+    }
+    assert.match(ok(['service', 'ps', 'web']).stdout, /^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR\s+PORTS$/m);
+    fails(['service', 'ps', 'nope'], 1, /^Error: no such service: nope$/);
+  });
+
+  test('service update -d: reads, edits, writes back', () => {
+    const before = json<ServiceObj>(['service', 'inspect', 'web']);
+    assert.equal(ok([
+      'service', 'update', '--image', 'nginx:1.27', '--replicas', '4', '--env-add', 'C=3', '--env-add', 'A=10', '--env-rm', 'B',
+      '--publish-add', '8443:443', '--publish-rm', '9090', '--label-add', 'owner=ops', '--label-rm', 'tier',
+      '--constraint-rm', 'node.role==manager', '--constraint-add', 'node.labels.zone==a', '--update-delay', '1s', '-d', 'web',
+    ]).stdout, 'web\n');
+    const s = json<ServiceObj>(['service', 'inspect', 'web']);
+    assert.ok(s.version > before.version);
+    assert.equal(s.spec.image, 'nginx:1.27');
+    assert.equal(s.spec.replicas, 4);
+    assert.deepEqual(s.spec.env, ['A=10', 'C=3']);
+    assert.deepEqual(s.spec.ports, [
+      { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' },
+      { protocol: 'tcp', targetPort: 443, publishedPort: 8443, publishMode: 'ingress' },
+    ]);
+    assert.deepEqual(s.spec.labels, { owner: 'ops' });
+    assert.deepEqual(s.spec.constraints, ['node.labels.zone==a']);
+    assert.equal(s.spec.updateConfig.delayMs, 1000);
+    assert.equal(s.previousSpec?.image, 'nginx:alpine');
+    fails(['service', 'update', '--image', 'x', '-d', 'nope'], 1, /^Error: no such service: nope$/);
+  });
+
+  test('service scale -d', () => {
+    assert.equal(ok(['service', 'scale', '-d', 'web=5']).stdout, 'web scaled to 5\n');
+    assert.equal(json<ServiceLs[]>(['service', 'ls']).find((s) => s.name === 'web')!.replicas.desired, 5);
+    ok(['service', 'create', '--name', 'db', '-d', 'postgres']);
+    assert.equal(ok(['service', 'scale', '-d', 'web=2', 'db=0']).stdout, 'web scaled to 2\ndb scaled to 0\n');
+    const ls = json<ServiceLs[]>(['service', 'ls']);
+    assert.equal(ls.find((s) => s.name === 'web')!.replicas.desired, 2);
+    assert.equal(ls.find((s) => s.name === 'db')!.replicas.desired, 0);
+    fails(['service', 'scale', '-d', 'nope=1'], 1, /^Error: no such service: nope$/);
+  });
+
+  test('waiting for convergence gives up after --timeout with one line and exit 1', () => {
+    // Never placeable (no node has the label), so it never converges, with or without workers.
+    const r = shoal(['--timeout', '2s', 'service', 'create', '--name', 'stuck', '--constraint', 'node.labels.e2e-never==1', 'busybox']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^\S+\n$/); // the id: the service was created
+    const lines = r.stderr.split('\n').filter(Boolean);
+    assert.match(lines.at(-1)!, /^Error: stuck: not converged within 2s \(0\/1 tasks running\)/);
+    for (const l of lines.slice(0, -1)) assert.match(l, /^stuck: \d+\/1$/);
+    const r2 = shoal(['--timeout', '1s', 'service', 'scale', 'stuck=2']);
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr.split('\n').filter(Boolean).at(-1)!, /^Error: stuck: not converged within 1s/);
+    ok(['service', 'rm', 'stuck']);
+  });
+
+  test('bad input: exit 2, one line, nothing created', () => {
+    const create = (...flags: string[]) => ['service', 'create', '--name', 'bad', '-d', ...flags, 'nginx'];
+    const cases: [string[], RegExp][] = [
+      [create('--replicas', '-1'), /invalid replicas "-1"/],
+      [create('--replicas', 'abc'), /invalid replicas "abc"/],
+      [create('--replicas', '2', '--mode', 'global'), /--replicas cannot be used with --mode global/],
+      [create('-p', '8080'), /invalid port specification "8080"/],
+      [create('-p', '0:80'), /ports range from 1 to 65535/],
+      [create('-p', '65536:80'), /ports range from 1 to 65535/],
+      [create('-p', '8080:80/sctp'), /invalid protocol "sctp"/],
+      [create('--publish', 'mode=bridge,published=1,target=2'), /invalid publish mode "bridge"/],
+      [create('-e', 'NOEQUALS'), /invalid environment variable "NOEQUALS": expected KEY=VALUE/],
+      [create('-e', '=v'), /the name before '=' is empty/],
+      [create('--restart-delay', '5'), /invalid --restart-delay "5"/],
+      [create('--stop-grace-period', 'soon'), /invalid --stop-grace-period "soon"/],
+      [create('--update-delay', '-1s'), /invalid --update-delay "-1s"/],
+      [create('--restart-condition', 'always'), /restart-condition/],
+      [create('--constraint', 'node.role=manager'), /invalid constraint/],
+      [create('--unknown-flag', 'x'), /Unknown argument/],
+      [['service', 'create', '-d', 'nginx'], /missing --name NAME/],
+      [['service', 'create', '--name', 'bad', '-d'], /missing IMAGE/],
+      [['service', 'scale', 'web'], /invalid scale argument "web": expected SERVICE=REPLICAS/],
+      [['service', 'scale', 'web=-2'], /replicas must be a non-negative integer/],
+      [['service', 'scale', 'web=two'], /replicas must be a non-negative integer/],
+      [['service', 'update', '--replicas', '-3', 'web'], /invalid replicas "-3"/],
+      [['service', 'update', '--env-add', 'X', 'web'], /invalid environment variable "X"/],
+      [['service', 'update', '--publish-add', '1:2:3', 'web'], /invalid port specification/],
+      [['service', 'update', '--publish-rm', 'http', 'web'], /invalid published port "http"/],
+      [['service', 'ls', '--format', 'yaml'], /Invalid values/],
+      [['service', 'bogus'], /Unknown argument: bogus/],
+      [['bogus'], /Unknown argument: bogus/],
+      [[], /missing a command/],
+      [['--timeout', 'ten', 'service', 'ls'], /invalid --timeout "ten"/],
+    ];
+    for (const [args, re] of cases) fails(args, 2, re);
+    assert.equal(json<ServiceLs[]>(['service', 'ls']).filter((s) => s.name === 'bad').length, 0);
+  });
+
+  test('unreachable manager, no --host', () => {
+    fails(['--host', `unix://${dir}/nothing.sock`, 'service', 'ls'], 1, /^Error: cannot reach a manager at unix:\/\/.*nothing\.sock: /, { noHost: true });
+    fails(['service', 'ls'], 2, /no manager address: pass --host .* or set SHOAL_HOST/, { noHost: true });
+    // SHOAL_HOST is the default of --host.
+    const r = shoal(['service', 'ls', '-q'], { noHost: true, env: { SHOAL_HOST: host } });
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('--help on every command', () => {
+    const commands = [
+      [], ['service'], ['service', 'create'], ['service', 'ls'], ['service', 'ps'], ['service', 'inspect'], ['service', 'rm'],
+      ['service', 'scale'], ['service', 'update'], ['node'], ['node', 'ls'], ['node', 'inspect'], ['node', 'promote'],
+      ['node', 'demote'], ['node', 'rm'], ['node', 'update'], ['cluster', 'status'], ['swarm', 'join-token'],
+    ];
+    for (const c of commands) {
+      const r = shoal([...c, '--help'], { noHost: true });
+      assert.equal(r.code, 0, `${c.join(' ')} --help: ${r.stderr}`);
+      assert.match(r.stdout, /Usage: shoal/);
+    }
+    assert.match(shoal(['completion'], { noHost: true }).stdout, /shoal --get-yargs-completions/);
+  });
+
+  test('service rm', () => {
+    assert.equal(ok(['service', 'rm', 'web', 'db']).stdout, 'web\ndb\n');
+    assert.deepEqual(json<ServiceLs[]>(['service', 'ls']), []);
+    fails(['service', 'rm', 'web'], 1, /^Error: no such service: web$/);
+    fails(['service', 'rm'], 2, /Not enough non-option arguments/);
+  });
+});

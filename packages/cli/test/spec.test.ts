@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { UsageError } from '../src/errors.js';
+import { applyServiceUpdate, buildServiceSpec, sameSpec, validateServiceName, validateUpdateFlags } from '../src/spec.js';
+
+function rejects(fn: () => unknown, re: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof UsageError, `expected a UsageError, got ${String(err)}`);
+    assert.ok(!err.message.includes('\n'));
+    assert.match(err.message, re);
+    return true;
+  });
+}
+
+describe('buildServiceSpec', () => {
+  test('defaults are docker\'s, sent explicitly', () => {
+    assert.deepEqual(buildServiceSpec({ name: 'web', image: 'nginx' }), {
+      name: 'web',
+      labels: {},
+      image: 'nginx',
+      command: [],
+      args: [],
+      env: [],
+      mode: 'replicated',
+      replicas: 1,
+      ports: [],
+      restartPolicy: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
+      updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first' },
+      stopGracePeriodMs: 10_000,
+      constraints: [],
+    });
+  });
+  test('every flag', () => {
+    const s = buildServiceSpec({
+      name: 'web-fe',
+      image: 'nginx:alpine',
+      args: ['nginx', '-g', 'daemon off;'],
+      replicas: '5',
+      publish: ['8080:80', 'mode=host,published=9090,target=90,protocol=udp'],
+      env: ['A=1', 'B='],
+      label: ['tier=front'],
+      constraint: ['node.role==worker', 'node.role==worker'],
+      restartCondition: 'on-failure',
+      restartDelay: '1m30s',
+      restartMaxAttempts: '3',
+      stopGracePeriod: '500ms',
+      updateParallelism: '2',
+      updateDelay: '10s',
+    });
+    assert.equal(s.replicas, 5);
+    assert.deepEqual(s.args, ['nginx', '-g', 'daemon off;']);
+    assert.deepEqual(s.ports, [
+      { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' },
+      { protocol: 'udp', targetPort: 90, publishedPort: 9090, publishMode: 'host' },
+    ]);
+    assert.deepEqual(s.env, ['A=1', 'B=']);
+    assert.deepEqual(s.labels, { tier: 'front' });
+    assert.deepEqual(s.constraints, ['node.role==worker']);
+    assert.deepEqual(s.restartPolicy, { condition: 'on-failure', delayMs: 90_000, maxAttempts: 3, windowMs: 0 });
+    assert.equal(s.stopGracePeriodMs, 500);
+    assert.deepEqual(s.updateConfig, { parallelism: 2, delayMs: 10_000, failureAction: 'pause', order: 'stop-first' });
+  });
+  test('global mode', () => {
+    const s = buildServiceSpec({ name: 'agent', image: 'busybox', mode: 'global' });
+    assert.equal(s.mode, 'global');
+    assert.equal(s.replicas, 0);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', mode: 'global', replicas: '3' }), /^--replicas cannot be used with --mode global$/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', mode: 'daemon' }), /invalid --mode "daemon"/);
+  });
+  test('bad values', () => {
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', replicas: '-1' }), /invalid replicas "-1"/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', replicas: 'many' }), /invalid replicas "many"/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', env: ['NOVALUE'] }), /invalid environment variable "NOVALUE"/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', publish: ['99999:80'] }), /ports range from 1 to 65535/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', restartDelay: 'soon' }), /invalid --restart-delay "soon"/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', stopGracePeriod: '10' }), /invalid --stop-grace-period "10"/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', updateDelay: '-1s' }), /invalid --update-delay "-1s"/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', restartCondition: 'always' }), /invalid --restart-condition "always"/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', updateParallelism: '-2' }), /invalid --update-parallelism "-2"/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', restartMaxAttempts: 'x' }), /invalid --restart-max-attempts "x"/);
+    rejects(() => buildServiceSpec({ name: 'a', image: ' ' }), /the image is empty/);
+  });
+  test('service names', () => {
+    for (const ok of ['web', 'web-fe', 'web_fe', 'a1', 'A', 'x'.repeat(63)]) assert.equal(validateServiceName(ok), ok);
+    rejects(() => validateServiceName(''), /the service name is empty/);
+    rejects(() => validateServiceName('x'.repeat(64)), /at most 63 characters/);
+    for (const bad of ['-web', 'web-', 'web.fe', 'web fe', 'wéb']) rejects(() => validateServiceName(bad), /invalid service name/);
+  });
+});
+
+describe('applyServiceUpdate', () => {
+  const base = buildServiceSpec({
+    name: 'web',
+    image: 'nginx:1.25',
+    replicas: '3',
+    env: ['A=1', 'B=2'],
+    label: ['x=1'],
+    publish: ['8080:80', '53:53/udp'],
+    constraint: ['node.role==worker'],
+  });
+
+  test('edits, removals before additions; the input is not changed', () => {
+    const before = structuredClone(base);
+    const s = applyServiceUpdate(base, {
+      replicas: '5',
+      image: 'nginx:1.27',
+      envAdd: ['B=3', 'C=4'],
+      envRm: ['A'],
+      labelAdd: ['y=2'],
+      labelRm: ['x'],
+      publishAdd: ['9090:90', '8080:81'],
+      publishRm: ['53'],
+      constraintAdd: ['node.labels.zone==a'],
+      constraintRm: ['node.role==worker'],
+      restartDelay: '2s',
+      stopGracePeriod: '1m',
+      updateParallelism: '0',
+      updateDelay: '3s',
+      restartCondition: 'none',
+      restartMaxAttempts: '2',
+      args: ['sleep', '10'],
+    });
+    assert.deepEqual(base, before);
+    assert.equal(s.replicas, 5);
+    assert.equal(s.image, 'nginx:1.27');
+    assert.deepEqual(s.env, ['B=3', 'C=4']);
+    assert.deepEqual(s.labels, { y: '2' });
+    assert.deepEqual(s.ports, [
+      { protocol: 'tcp', targetPort: 81, publishedPort: 8080, publishMode: 'ingress' },
+      { protocol: 'tcp', targetPort: 90, publishedPort: 9090, publishMode: 'ingress' },
+    ]);
+    assert.deepEqual(s.constraints, ['node.labels.zone==a']);
+    assert.deepEqual(s.restartPolicy, { condition: 'none', delayMs: 2000, maxAttempts: 2, windowMs: 0 });
+    assert.equal(s.stopGracePeriodMs, 60_000);
+    assert.equal(s.updateConfig.parallelism, 0);
+    assert.equal(s.updateConfig.delayMs, 3000);
+    assert.deepEqual(s.args, ['sleep', '10']);
+  });
+  test('publish-rm with a protocol removes only that one', () => {
+    const s = applyServiceUpdate(buildServiceSpec({ name: 'd', image: 'x', publish: ['53:53', '53:53/udp'] }), { publishRm: ['53/udp'] });
+    assert.deepEqual(
+      s.ports.map((p) => p.protocol),
+      ['tcp'],
+    );
+  });
+  test('no flags: the same spec', () => {
+    assert.ok(sameSpec(applyServiceUpdate(base, {}), base));
+    assert.ok(!sameSpec(applyServiceUpdate(base, { replicas: '4' }), base));
+  });
+  test('bad edits', () => {
+    rejects(() => applyServiceUpdate(base, { replicas: '-3' }), /invalid replicas "-3"/);
+    rejects(() => applyServiceUpdate(base, { envAdd: ['X'] }), /invalid environment variable "X"/);
+    rejects(() => applyServiceUpdate(base, { envRm: ['X=1'] }), /invalid environment variable name "X=1"/);
+    rejects(() => applyServiceUpdate(base, { publishAdd: ['1:2:3'] }), /invalid port specification/);
+    rejects(() => applyServiceUpdate(base, { publishRm: ['port'] }), /invalid published port "port"/);
+    rejects(() => applyServiceUpdate(base, { constraintAdd: ['role=manager'] }), /invalid constraint/);
+    rejects(() => applyServiceUpdate(base, { image: '' }), /--image is empty/);
+    const global = buildServiceSpec({ name: 'g', image: 'x', mode: 'global' });
+    rejects(() => applyServiceUpdate(global, { replicas: '2' }), /--replicas cannot be used with a global service \(g\)/);
+  });
+  test('validateUpdateFlags checks without a spec', () => {
+    validateUpdateFlags({ replicas: '2', envAdd: ['A=1'], publishAdd: ['80:80'] });
+    rejects(() => validateUpdateFlags({ replicas: 'x' }), /invalid replicas "x"/);
+    rejects(() => validateUpdateFlags({ updateDelay: '5' }), /invalid --update-delay "5"/);
+  });
+});

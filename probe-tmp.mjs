@@ -1,0 +1,16 @@
+import { TestCluster } from './test/dist/helpers/shoald.js';
+import * as grpc from '@grpc/grpc-js';
+import { getClientConstructor } from '@shoal/api';
+process.env.SHOAL_STATS_MS = '1000';
+const c = new TestCluster();
+const m1 = await c.init('m1');
+const Ctor = getClientConstructor('shoal.control.Control');
+const stubs = Array.from({ length: Number(process.argv[2]) }, () => new Ctor(m1.addr, grpc.credentials.createInsecure()));
+const call = (s, m, r) => new Promise((res, rej) => s[m](r, { deadline: Date.now() + 10000 }, (e, x) => (e ? rej(e) : res(x))));
+m1.stderr = '';
+let n = 0; const end = Date.now() + 3000; const lat = [];
+await Promise.all(stubs.map(async (s, k) => { let i = 0; while (Date.now() < end) { const t = performance.now(); await call(s, 'CreateService', { spec: { name: `c${k}-${i++}`, image: 'busybox', replicas: 0 } }); lat.push(performance.now() - t); n++; } }));
+lat.sort((a, b) => a - b);
+console.log('creates/s', n / 3, 'p50', lat[lat.length >> 1].toFixed(1));
+console.log(m1.stderr.trim().split('\n').slice(-2).join('\n'));
+await c.stop(); process.exit(0);

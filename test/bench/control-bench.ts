@@ -1,0 +1,115 @@
+// npm run bench:control -- --managers 3 --clients 32 --duration 10
+// Starts real shoald managers on loopback, then closed-loop clients in this process create
+// services (0 replicas) and update them through the control API over gRPC (the leader's TCP
+// address, as a remote `shoal` would). Prints one JSON line.
+import { parseArgs } from 'node:util';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import * as grpc from '@grpc/grpc-js';
+import { getClientConstructor } from '@shoal/api';
+import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+
+if (!isMainThread) {
+  const { addr, clients: n, ms, tag } = workerData as { addr: string; clients: number; ms: number; tag: string };
+  const Ctor = getClientConstructor('shoal.control.Control');
+  // One channel per client, as separate CLI processes would have.
+  const stubs = Array.from({ length: n }, () => new Ctor(addr, grpc.credentials.createInsecure()) as any);
+  const call = (stub: any, method: string, req: unknown) =>
+    new Promise<unknown>((resolve, reject) =>
+      stub[method](req, { deadline: Date.now() + 10_000 }, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))),
+    );
+  const lat: number[] = [];
+  let errors = 0;
+  const end = Date.now() + ms;
+  await Promise.all(
+    stubs.map(async (stub, k) => {
+      let i = 0;
+      while (Date.now() < end) {
+        const name = `${tag}-${k}-${i++}`;
+        for (const [method, req] of [
+          ['CreateService', { spec: { name, image: 'busybox', replicas: 0 } }],
+          ['ScaleService', { service: name, replicas: 1 }],
+        ] as const) {
+          const t0 = performance.now();
+          try {
+            await call(stub, method, req);
+            lat.push(performance.now() - t0);
+          } catch {
+            errors++;
+          }
+        }
+      }
+    }),
+  );
+  for (const s of stubs) s.close();
+  parentPort!.postMessage({ lat, errors });
+  process.exit(0);
+}
+
+const { values } = parseArgs({
+  options: {
+    managers: { type: 'string', default: '3' },
+    clients: { type: 'string', default: '32' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '1' },
+    'client-threads': { type: 'string', default: '2' },
+  },
+});
+const workers = Number(values['client-threads']);
+const managers = Number(values.managers);
+const clients = Number(values.clients);
+const durationMs = Number(values.duration) * 1000;
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+}
+
+const c = new TestCluster();
+try {
+  const m1 = await c.init('m1');
+  const all: Daemon[] = [m1];
+  for (let i = 2; i <= managers; i++) {
+    const d = await c.join(`m${i}`, m1, 'manager');
+    await d.ready();
+    all.push(d);
+  }
+  await eventually('all voters', async () => {
+    const st = await m1.call<{ members: { raftRole: string }[] }>('ClusterStatus');
+    return st.members.length === managers && st.members.every((m) => m.raftRole !== 'learner') ? true : undefined;
+  });
+  const st = await m1.call<{ leader: string; members: { nodeId: string; addr: string }[] }>('ClusterStatus');
+  const leaderAddr = st.members.find((m) => m.nodeId === st.leader)!.addr;
+  // The clients run in worker threads: one Node event loop cannot drive 32 gRPC channels fast
+  // enough to measure the server (it saturates first).
+  const perWorker = Math.ceil(clients / workers);
+  const spawnRun = (ms: number, tag: string) =>
+    Promise.all(
+      Array.from({ length: workers }, (_, w) => {
+        const n = Math.min(perWorker, clients - w * perWorker);
+        return new Promise<{ lat: number[]; errors: number }>((resolve, reject) => {
+          const wk = new Worker(new URL(import.meta.url), { workerData: { addr: leaderAddr, clients: n, ms, tag: `${tag}${w}` } });
+          wk.once('message', resolve);
+          wk.once('error', reject);
+        });
+      }),
+    );
+  await spawnRun(Number(values.warmup) * 1000, 'warm');
+  const t0 = Date.now();
+  const parts = await spawnRun(durationMs, 'b');
+  const elapsed = (Date.now() - t0) / 1000;
+  const r = { lat: parts.flatMap((p) => p.lat), errors: parts.reduce((a, p) => a + p.errors, 0) };
+  console.log(
+    JSON.stringify({
+      managers,
+      clients,
+      ops_per_s: Math.round(r.lat.length / elapsed),
+      p50_ms: Math.round(quantile(r.lat, 0.5) * 100) / 100,
+      p99_ms: Math.round(quantile(r.lat, 0.99) * 100) / 100,
+      errors: r.errors,
+      ops: 'create+scale',
+      client_threads: workers,
+    }),
+  );
+} finally {
+  await c.stop();
+}
