@@ -210,7 +210,7 @@ export function nodeInspectText(view: NodeView, nowMs: number): string {
     kv(' Memory', bytesText(d.resources?.memoryBytes ?? 0));
     kv('Engine Version', d.engineVersion ?? '');
   }
-  return lines.join('\n');
+  return lines.map((l) => l.trimEnd()).join('\n');
 }
 
 /** 1.5GiB, 512MiB... */
@@ -327,7 +327,7 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
   }
   kv('Created', new Date(s.createdAt).toISOString());
   kv('Updated', new Date(s.updatedAt).toISOString());
-  return lines.join('\n');
+  return lines.map((l) => l.trimEnd()).join('\n');
 }
 
 // ------------------------------------------------------------------ tasks

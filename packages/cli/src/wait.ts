@@ -7,12 +7,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CliError } from './errors.js';
 import type { Ctx } from './context.js';
 import { formatDuration } from './parse.js';
+import type { TaskView } from './wire.js';
 
 export interface WaitTarget {
   /** What to ask GetService for (the id the write returned). */
   ref: string;
   /** What to call it in progress lines. */
   name: string;
+  /**
+   * After an update: only tasks of this spec version (or newer) count as running, so the wait
+   * lasts until the rolling update has replaced the old tasks (counted from ListTasks).
+   */
+  specVersion?: number;
+}
+
+/** Running tasks of at least this spec version among a service's tasks. */
+export function runningAtVersion(tasks: readonly TaskView[], specVersion: number): number {
+  return tasks.filter(
+    (v) => v.task && v.task.desiredState === 'running' && v.task.status?.state === 'running' && v.task.specVersion >= specVersion,
+  ).length;
 }
 
 /** The progress line of a service. */
@@ -33,14 +46,20 @@ export async function waitForConvergence(ctx: Ctx, targets: readonly WaitTarget[
     for (const t of [...pending.values()]) {
       if (ctx.expired()) break;
       try {
-        const r = await ctx.call('GetService', { service: t.ref }, { notFound: { kind: 'service', name: t.name } });
+        const notFound = { notFound: { kind: 'service' as const, name: t.name } };
+        const r = await ctx.call('GetService', { service: t.ref }, notFound);
+        let running = r.running;
+        if (t.specVersion !== undefined) {
+          const { tasks } = await ctx.call('ListTasks', { service: t.ref, node: '', desiredState: 'running' }, notFound);
+          running = Math.min(running, runningAtVersion(tasks, t.specVersion));
+        }
         lastError = undefined;
-        t.running = r.running;
+        t.running = running;
         t.desired = r.desired;
-        const line = progressLine(t.name, r.running, r.desired);
+        const line = progressLine(t.name, running, r.desired);
         if (line !== t.last) ctx.note(line);
         t.last = line;
-        if (r.running === r.desired) {
+        if (running === r.desired && r.running === r.desired) {
           ctx.note(`${t.name}: converged`);
           pending.delete(t.ref);
         }

@@ -6,7 +6,7 @@
 // checked on a service that can never be placed. Skipped if shoald is not built.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -30,6 +30,7 @@ interface Result {
 
 let dir = '';
 let host = '';
+let tcpAddr = '';
 let daemon: ChildProcess | undefined;
 let daemonLog = '';
 
@@ -56,6 +57,32 @@ function shoal(args: string[], opts: { noHost?: boolean; env?: NodeJS.ProcessEnv
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** shoal, asynchronously (to run independent checks side by side). */
+function shoalAsync(args: string[], opts: { noHost?: boolean } = {}): Promise<Result> {
+  const env = { ...process.env };
+  delete env['SHOAL_HOST'];
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [SHOAL, ...(opts.noHost ? [] : ['--host', host]), ...args],
+      { encoding: 'utf8', timeout: 90_000, env },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+function checkFailure(args: string[], r: Result, code: number, re: RegExp): void {
+  assert.equal(r.code, code, `shoal ${args.join(' ')}: exit ${r.code} (want ${code}), stderr: ${r.stderr}`);
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `shoal ${args.join(' ')}: one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0]!, /^Error: /);
+  assert.match(lines[0]!, re);
+  assert.doesNotMatch(r.stderr, /^\s+at /m);
+}
+
 function ok(args: string[]): Result {
   const r = shoal(args);
   assert.equal(r.code, 0, `shoal ${args.join(' ')}: exit ${r.code}, stderr: ${r.stderr}`);
@@ -69,12 +96,7 @@ function json<T = unknown>(args: string[]): T {
 /** A failure: this exit code, and exactly one `Error: ...` line on stderr matching `re`, no stack. */
 function fails(args: string[], code: number, re: RegExp, opts: { noHost?: boolean; env?: NodeJS.ProcessEnv } = {}): Result {
   const r = shoal(args, opts);
-  assert.equal(r.code, code, `shoal ${args.join(' ')}: exit ${r.code} (want ${code}), stderr: ${r.stderr}`);
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  assert.equal(lines.length, 1, `shoal ${args.join(' ')}: one line on stderr, got:\n${r.stderr}`);
-  assert.match(lines[0]!, /^Error: /);
-  assert.match(lines[0]!, re);
-  assert.doesNotMatch(r.stderr, /^\s+at /m);
+  checkFailure(args, r, code, re);
   return r;
 }
 
@@ -125,6 +147,7 @@ describe('shoal against a real shoald', { skip }, () => {
     const data = path.join(dir, 'node');
     host = `unix://${path.join(data, 'control.sock')}`;
     const port = await freePort();
+    tcpAddr = `127.0.0.1:${port}`;
     const log = fs.openSync(path.join(dir, 'shoald.log'), 'w');
     daemon = spawn(
       process.execPath,
@@ -359,7 +382,7 @@ describe('shoal against a real shoald', { skip }, () => {
     ok(['service', 'rm', 'stuck']);
   });
 
-  test('bad input: exit 2, one line, nothing created', () => {
+  test('bad input: exit 2, one line, nothing created', async () => {
     const create = (...flags: string[]) => ['service', 'create', '--name', 'bad', '-d', ...flags, 'nginx'];
     const cases: [string[], RegExp][] = [
       [create('--replicas', '-1'), /invalid replicas "-1"/],
@@ -393,11 +416,16 @@ describe('shoal against a real shoald', { skip }, () => {
       [[], /missing a command/],
       [['--timeout', 'ten', 'service', 'ls'], /invalid --timeout "ten"/],
     ];
-    for (const [args, re] of cases) fails(args, 2, re);
+    const results = await Promise.all(cases.map(([args]) => shoalAsync(args)));
+    cases.forEach(([args, re], i) => checkFailure(args, results[i]!, 2, re));
     assert.equal(json<ServiceLs[]>(['service', 'ls']).filter((s) => s.name === 'bad').length, 0);
   });
 
-  test('unreachable manager, no --host', () => {
+  test('addresses: TCP HOST:PORT, SHOAL_HOST, unreachable, none', () => {
+    // The control API is also served on the TCP listen address.
+    const r0 = shoal(['--host', tcpAddr, 'cluster', 'status', '--format', 'json'], { noHost: true });
+    assert.equal(r0.code, 0, r0.stderr);
+    assert.equal((JSON.parse(r0.stdout) as { members: unknown[] }).members.length, 1);
     fails(['--host', `unix://${dir}/nothing.sock`, 'service', 'ls'], 1, /^Error: cannot reach a manager at unix:\/\/.*nothing\.sock: /, { noHost: true });
     fails(['service', 'ls'], 2, /no manager address: pass --host .* or set SHOAL_HOST/, { noHost: true });
     // SHOAL_HOST is the default of --host.
@@ -405,17 +433,17 @@ describe('shoal against a real shoald', { skip }, () => {
     assert.equal(r.code, 0, r.stderr);
   });
 
-  test('--help on every command', () => {
+  test('--help on every command', async () => {
     const commands = [
       [], ['service'], ['service', 'create'], ['service', 'ls'], ['service', 'ps'], ['service', 'inspect'], ['service', 'rm'],
       ['service', 'scale'], ['service', 'update'], ['node'], ['node', 'ls'], ['node', 'inspect'], ['node', 'promote'],
       ['node', 'demote'], ['node', 'rm'], ['node', 'update'], ['cluster', 'status'], ['swarm', 'join-token'],
     ];
-    for (const c of commands) {
-      const r = shoal([...c, '--help'], { noHost: true });
-      assert.equal(r.code, 0, `${c.join(' ')} --help: ${r.stderr}`);
-      assert.match(r.stdout, /Usage: shoal/);
-    }
+    const results = await Promise.all(commands.map((c) => shoalAsync([...c, '--help'], { noHost: true })));
+    commands.forEach((c, i) => {
+      assert.equal(results[i]!.code, 0, `${c.join(' ')} --help: ${results[i]!.stderr}`);
+      assert.match(results[i]!.stdout, /Usage: shoal/);
+    });
     assert.match(shoal(['completion'], { noHost: true }).stdout, /shoal --get-yargs-completions/);
   });
 

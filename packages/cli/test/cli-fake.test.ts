@@ -13,6 +13,8 @@ import { ShoalError, getServiceDefinition } from '@shoal/api';
 import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
 import { main } from '../src/cli.js';
 import { Ctx } from '../src/context.js';
+import { runningAtVersion } from '../src/wait.js';
+import type { TaskView } from '../src/wire.js';
 
 // ------------------------------------------------------------------ the fake manager
 
@@ -129,6 +131,7 @@ class FakeManager {
         const s = this.findService(req['service'] as string);
         const tasks: { task: Task; nodeHostname: string }[] = [];
         const now = Date.now();
+        const running = this.running.get(s.id) ?? 0;
         for (let slot = 1; slot <= s.spec.replicas; slot++) {
           tasks.push({
             task: {
@@ -141,7 +144,7 @@ class FakeManager {
               slot,
               nodeId: this.nodes[slot % this.nodes.length]!.id,
               desiredState: 'running',
-              status: { state: 'pending', timestamp: now - 1000, message: '', err: '', containerId: '', exitCode: 0 },
+              status: { state: slot <= running ? 'running' : 'pending', timestamp: now - 1000, message: '', err: '', containerId: '', exitCode: 0 },
               spec: s.spec,
               specVersion: s.specVersion,
             },
@@ -412,10 +415,17 @@ describe('service commands', () => {
     assert.equal(fake.requests.filter((x) => x.method === 'UpdateService').length, n);
   });
 
-  test('update without -d waits for convergence', async () => {
+  test('update without -d waits for convergence (tasks of the new spec version)', async () => {
     ok(await shoal('service', 'create', '--name', 'web', '--replicas', '1', '-d', 'nginx'));
-    const r = ok(await shoal('service', 'update', '--replicas', '2', 'web'));
+    const r = ok(await shoal('service', 'update', '--replicas', '2', '--image', 'nginx:2', 'web'));
     assert.match(r.stderr, /web: converged\n$/);
+    assert.ok(fake.requests.some((x) => x.method === 'ListTasks' && x.req['desiredState'] === 'running'));
+  });
+
+  test('runningAtVersion counts running tasks of the new spec only', () => {
+    const t = (specVersion: number, state: string, desiredState = 'running') =>
+      ({ task: { specVersion, desiredState, status: { state } }, nodeHostname: '' }) as unknown as TaskView;
+    assert.equal(runningAtVersion([t(1, 'running'), t(2, 'running'), t(2, 'starting'), t(3, 'running'), t(2, 'running', 'shutdown')], 2), 2);
   });
 
   test('update: bad input and errors', async () => {

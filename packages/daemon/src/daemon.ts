@@ -158,6 +158,7 @@ export async function run(flags: { dataDir: string; forceNewCluster?: boolean },
 }
 
 function managerDaemon(state: NodeState, manager: Manager): Daemon {
+  manager.markReady();
   return { state, manager, stop: () => manager.stop({ transfer: true }) };
 }
 

@@ -201,8 +201,44 @@ export class Manager {
     return cluster;
   }
 
+  /**
+   * Records this manager as ready (its address, its manager status) once the cluster can commit;
+   * retried in the background until it succeeds or the manager stops. Worker nodes get their
+   * status from the dispatcher's heartbeats instead.
+   */
+  markReady(): void {
+    const attempt = async (): Promise<void> => {
+      await this.client.update(
+        (store) => {
+          const n = store.get('node', this.opts.nodeId);
+          if (!n) return [];
+          const want = { state: 'ready' as const, message: '', addr: this.opts.advertiseAddr };
+          const ms = { raftId: this.opts.nodeId, addr: this.opts.advertiseAddr };
+          if (n.status.state === 'ready' && n.status.addr === want.addr && n.managerStatus?.addr === ms.addr) return [];
+          return [{ op: 'update', kind: 'node', object: { ...n, status: want, managerStatus: ms, updatedAt: Date.now() }, expectVersion: n.version }];
+        },
+        { retries: 5, timeoutMs: 5_000 },
+      );
+    };
+    const loop = async () => {
+      for (let delay = 200; !this.stopping; delay = Math.min(delay * 2, 5_000)) {
+        try {
+          await attempt();
+          return;
+        } catch (err) {
+          this.log.debug({ err: (err as Error).message }, 'could not mark this manager ready yet');
+        }
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    };
+    void loop();
+  }
+
+  private stopping = false;
+
   /** Graceful stop: a leader hands leadership to another manager first. */
   async stop(opts: { transfer?: boolean } = { transfer: true }): Promise<void> {
+    this.stopping = true;
     await this.raft.stop({ transfer: opts.transfer });
     await Promise.all([shutdown(this.tcp), shutdown(this.unix)]);
     if (existsSync(this.socketPath)) rmSync(this.socketPath, { force: true });

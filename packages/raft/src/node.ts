@@ -139,7 +139,7 @@ export class RaftNode extends EventEmitter {
   private leaderWaiters: (() => void)[] = [];
   private readSeq = 0;
   /** Counters for diagnostics and benchmarks. */
-  readonly stats = { readies: 0, saves: 0, syncs: 0, savedEntries: 0, saveMs: 0, appliedEntries: 0, snapshots: 0, snapshotMs: 0 };
+  readonly stats = { readies: 0, saves: 0, savedEntries: 0, saveMs: 0, appliedEntries: 0, snapshots: 0, snapshotMs: 0 };
 
   private constructor(
     opts: RaftNodeOptions,
@@ -308,19 +308,19 @@ export class RaftNode extends EventEmitter {
         w.resolve(rs.index);
       }
     }
-    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
-      const hs = rd.hardState;
-      // A commit index alone need not be durable (it is re-learned from the leader); term, vote
-      // and entries must be, before any message that depends on them leaves.
-      const sync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
+    const hs = rd.hardState;
+    // Term, vote and entries must be durable before any message that depends on them leaves. A
+    // commit index alone need not be written at all (it is volatile state in Raft, re-learned
+    // from the leader): it rides along with the next write instead of costing a write of its own.
+    const mustSync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
+    if (mustSync) {
       const t0 = performance.now();
-      await this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
+      await this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot });
       if (hs) {
         this.savedTerm = hs.term;
         this.savedVote = hs.vote;
       }
       this.stats.saves++;
-      if (sync) this.stats.syncs++;
       this.stats.savedEntries += rd.entries.length;
       this.stats.saveMs += performance.now() - t0;
     }

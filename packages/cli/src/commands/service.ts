@@ -231,11 +231,13 @@ async function update(ctx: Ctx, a: Args): Promise<void> {
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
   const current = serviceOf(await ctx.call('GetService', { service }, svcNotFound(service)), service);
   const spec = applyServiceUpdate(current.spec, flags);
+  let specVersion = current.specVersion;
   if (!sameSpec(spec, current.spec)) {
-    await ctx.call('UpdateService', { service: current.id, spec, version: current.version }, svcNotFound(service));
+    const r = await ctx.call('UpdateService', { service: current.id, spec, version: current.version }, svcNotFound(service));
+    specVersion = r.service?.specVersion ?? specVersion;
   }
   ctx.print(service);
-  if (!detach) await waitForConvergence(ctx, [{ ref: current.id, name: current.spec.name }], 'updated');
+  if (!detach) await waitForConvergence(ctx, [{ ref: current.id, name: current.spec.name, specVersion }], 'updated');
 }
 
 // ------------------------------------------------------------------ yargs
