@@ -237,7 +237,9 @@ export class RaftCore {
     }
     if (this.role !== Role.Leader) return;
     if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.id) {
-      // Removed from the configuration: a leader that is no longer a member steps down.
+      // Removed from the configuration: a leader that is no longer a member steps down, first
+      // telling the others the new commit index (so they stop counting it as a voter at once).
+      this.bcastAppend();
       this.becomeFollower(this.term, NONE);
       return;
     }
@@ -589,9 +591,10 @@ export class RaftCore {
     if (s.meta.index <= this.log.committed) {
       r.index = this.log.committed;
     } else if (this.log.matchTerm(s.meta.index, s.meta.term)) {
-      // We already have this prefix: just learn it is committed.
+      // We already have this prefix: just learn it is committed. Only the snapshot's index is
+      // known to match the leader (what follows it was not checked), so that is what we confirm.
       this.log.commitTo(s.meta.index);
-      r.index = this.log.lastIndex();
+      r.index = s.meta.index;
     } else {
       this.log.restore(s);
       this.setConf(s.meta.conf);
