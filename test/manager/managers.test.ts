@@ -218,3 +218,65 @@ describe('disaster recovery', () => {
     assert.ok((await serviceNames(m4)).includes('survives'));
   });
 });
+
+describe('demotion and graceful stop', () => {
+  const c = new TestCluster();
+  let m1: Daemon;
+  let m2: Daemon;
+  let m3: Daemon;
+  before(async () => {
+    m1 = await c.init('m1');
+    m2 = await c.join('m2', m1, 'manager');
+    await m2.ready();
+    m3 = await c.join('m3', m1, 'manager');
+    await m3.ready();
+    await eventually('three voters', async () => {
+      const st = await m1.call<{ members: { raftRole: string }[] }>('ClusterStatus');
+      return st.members.length === 3 && st.members.every((m) => m.raftRole !== 'learner') ? true : undefined;
+    });
+  });
+  after(() => c.stop());
+
+  test('SIGTERM on the leader hands leadership over; it comes back with shoald run', async () => {
+    const leader = await leaderOf(c);
+    await leader.kill('SIGTERM');
+    assert.equal(leader.exitCode, 0);
+    const next = await leaderOf(c);
+    assert.notEqual(next, leader);
+    await next.call('CreateService', { spec: spec('after-handover') });
+    leader.start(['run', '--data-dir', leader.dataDir]);
+    await leader.ready();
+    assert.ok((await serviceNames(leader)).includes('after-handover'));
+  });
+
+  test('demoting a manager that would leave no reachable quorum is refused', async () => {
+    const leader = await leaderOf(c);
+    const [down, other] = [m1, m2, m3].filter((d) => d !== leader);
+    await down.kill();
+    // The leader must notice the dead member first (CheckQuorum activity window).
+    await new Promise((r) => setTimeout(r, 1_500));
+    await assert.rejects(leader.call('DemoteNode', { node: other.name }), /quorum/);
+    const st = await leader.call<{ members: unknown[] }>('ClusterStatus');
+    assert.equal(st.members.length, 3, 'nothing changed');
+    down.start(['run', '--data-dir', down.dataDir]);
+    await down.ready();
+  });
+
+  test('demote: the manager leaves Raft and carries on as a worker', async () => {
+    const leader = await leaderOf(c);
+    const target = [m1, m2, m3].find((d) => d !== leader)!;
+    await leader.call('DemoteNode', { node: target.name });
+    const st = await leader.call<{ members: { nodeId: string }[] }>('ClusterStatus');
+    assert.equal(st.members.length, 2);
+    const nodes = await leader.call<{ nodes: { node: { description: { hostname: string }; spec: { role: string } } }[] }>('ListNodes');
+    assert.equal(nodes.nodes.find((n) => n.node.description.hostname === target.name)?.node.spec.role, 'worker');
+    await eventually('the demoted node to refuse management commands', async () => {
+      try {
+        await target.call('ListNodes', {}, 2_000);
+        return undefined;
+      } catch (err) {
+        return /not a manager/.test((err as Error).message) ? true : undefined;
+      }
+    });
+  });
+});

@@ -75,7 +75,7 @@ function shoalAsync(args: string[], opts: { noHost?: boolean } = {}): Promise<Re
 }
 
 function checkFailure(args: string[], r: Result, code: number, re: RegExp): void {
-  assert.equal(r.code, code, `shoal ${args.join(' ')}: exit ${r.code} (want ${code}), stderr: ${r.stderr}`);
+  assert.equal(r.code, code, `shoal ${args.join(' ')}: exit ${r.code} (want ${code}), stderr: ${r.stderr}${daemonState()}`);
   const lines = r.stderr.split('\n').filter((l) => l !== '');
   assert.equal(lines.length, 1, `shoal ${args.join(' ')}: one line on stderr, got:\n${r.stderr}`);
   assert.match(lines[0]!, /^Error: /);
@@ -83,9 +83,21 @@ function checkFailure(args: string[], r: Result, code: number, re: RegExp): void
   assert.doesNotMatch(r.stderr, /^\s+at /m);
 }
 
+/** If shoald has died: its exit and the end of its log (for failure messages). */
+function daemonState(): string {
+  if (!daemon || (daemon.exitCode === null && daemon.signalCode === null)) return '';
+  let log = '';
+  try {
+    log = fs.readFileSync(path.join(dir, 'shoald.log'), 'utf8').slice(-3000);
+  } catch {
+    // no log
+  }
+  return `\n(shoald has exited: code ${daemon.exitCode}, signal ${daemon.signalCode}; its log ends with:\n${log})`;
+}
+
 function ok(args: string[]): Result {
   const r = shoal(args);
-  assert.equal(r.code, 0, `shoal ${args.join(' ')}: exit ${r.code}, stderr: ${r.stderr}`);
+  assert.equal(r.code, 0, `shoal ${args.join(' ')}: exit ${r.code}, stderr: ${r.stderr}${daemonState()}`);
   return r;
 }
 
@@ -141,6 +153,14 @@ interface ServiceObj {
   previousSpec: ServiceObj['spec'] | null;
 }
 
+/** The manager answers, has a leader, and its node is ready. */
+function ready(): boolean {
+  const s = shoal(['cluster', 'status', '--format', 'json']);
+  if (s.code !== 0 || !(JSON.parse(s.stdout) as { leader: string }).leader) return false;
+  const n = shoal(['node', 'ls', '--format', 'json']);
+  return n.code === 0 && (JSON.parse(n.stdout) as NodeLs[]).every((x) => x.status === 'ready');
+}
+
 describe('shoal against a real shoald', { skip }, () => {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-e2e-'));
@@ -163,10 +183,10 @@ describe('shoal against a real shoald', { skip }, () => {
         daemonLog = fs.readFileSync(path.join(dir, 'shoald.log'), 'utf8');
         throw new Error(`shoald exited with ${exited} before answering:\n${daemonLog.slice(-3000)}`);
       }
-      if (fs.existsSync(path.join(data, 'control.sock')) && shoal(['cluster', 'status']).code === 0) break;
+      if (fs.existsSync(path.join(data, 'control.sock')) && ready()) break;
       if (Date.now() > deadline) {
         daemonLog = fs.readFileSync(path.join(dir, 'shoald.log'), 'utf8');
-        throw new Error(`shoald did not answer \`shoal cluster status\` within 30s:\n${daemonLog.slice(-3000)}`);
+        throw new Error(`shoald was not ready (\`shoal cluster status\`: a leader; \`shoal node ls\`: ready) within 30s:\n${daemonLog.slice(-3000)}`);
       }
       await sleep(200);
     }

@@ -83,7 +83,7 @@ export async function init(flags: CommonFlags, log: Logger = createLogger('shoal
   state.clusterId = cluster.id;
   writeState(flags.dataDir, state);
   log.info({ nodeId: state.nodeId, clusterId: cluster.id, addr: state.advertiseAddr }, 'cluster initialized; this node is its first manager');
-  return managerDaemon(state, manager);
+  return managerDaemon(state, manager, flags.dataDir, log);
 }
 
 export async function join_(flags: CommonFlags & { joinAddr: string; token: string }, log: Logger = createLogger('shoald')): Promise<Daemon> {
@@ -129,7 +129,7 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
     peers: res.raftMembers,
     logger: log,
   });
-  return managerDaemon(state, manager);
+  return managerDaemon(state, manager, flags.dataDir, log);
 }
 
 export async function run(flags: { dataDir: string; forceNewCluster?: boolean }, log: Logger = createLogger('shoald')): Promise<Daemon> {
@@ -154,12 +154,25 @@ export async function run(flags: { dataDir: string; forceNewCluster?: boolean },
     logger: log,
   });
   if (flags.forceNewCluster) log.warn({ nodeId: state.nodeId }, 'restarted as the only manager of the cluster (force-new-cluster)');
-  return managerDaemon(state, manager);
+  return managerDaemon(state, manager, flags.dataDir, log);
 }
 
-function managerDaemon(state: NodeState, manager: Manager): Daemon {
+function managerDaemon(state: NodeState, manager: Manager, dataDir: string, log: Logger): Daemon {
   manager.markReady();
-  return { state, manager, stop: () => manager.stop({ transfer: true }) };
+  const d: Daemon = { state, manager, stop: () => manager.stop({ transfer: true }) };
+  // Demoted (removed from Raft by the leader): stop being a manager and carry on as a worker.
+  manager.raft.once('removed', () => {
+    log.warn({ nodeId: state.nodeId }, 'this node was demoted: stopping the manager, continuing as a worker');
+    void (async () => {
+      await manager.stop({ transfer: false });
+      d.state = { ...state, role: 'worker' };
+      writeState(dataDir, d.state);
+      d.manager = undefined;
+      const w = await workerDaemon(d.state, dataDir);
+      d.stop = w.stop;
+    })().catch((err: Error) => log.error({ err: err.message }, 'switching to worker mode failed'));
+  });
+  return d;
 }
 
 async function workerDaemon(state: NodeState, dataDir: string): Promise<Daemon> {

@@ -94,6 +94,7 @@ interface Waiter<T> {
 }
 
 const SNAPSHOT_FORMAT = 1;
+const PEER_REMOVAL_GRACE_MS = 3_000;
 
 /** A retryable failure of one attempt (we lost leadership, the leader moved): try again. */
 class RetryableError extends Error {}
@@ -123,6 +124,7 @@ export class RaftNode extends EventEmitter {
   private applied: number;
   private snapshotIndex: number;
   private knownPeers = new Map<NodeId, string>();
+  private wasMember = false;
   /** Term and vote as last written, to tell when a hard state must be synced. */
   private savedTerm = -1;
   private savedVote: NodeId = NONE;
@@ -185,6 +187,7 @@ export class RaftNode extends EventEmitter {
     });
     for (const m of opts.peers ?? []) this.setPeer(m.id, m.addr);
     this.syncPeers(core.conf());
+    this.wasMember = this.isMember(core.conf());
   }
 
   /** Opens (or creates) the node's data dir and replays its state. Call start() to run it. */
@@ -341,7 +344,14 @@ export class RaftNode extends EventEmitter {
     if (confChanged) {
       this.syncPeers(this.core.conf());
       this.emit('conf', this.core.conf());
-      if (!this.isMember(this.core.conf()) && this.applied > 0) this.emit('removed');
+      // 'removed' only for a node that was a member: a joining node replays the membership
+      // history before the entry that adds it.
+      const member = this.isMember(this.core.conf());
+      if (member) this.wasMember = true;
+      else if (this.wasMember) {
+        this.wasMember = false;
+        this.emit('removed');
+      }
     }
     this.releaseAppliedWaiters();
     if (rd.committedEntries.length > 0) this.emit('applied', this.applied);
@@ -473,7 +483,11 @@ export class RaftNode extends EventEmitter {
     for (const id of [...this.knownPeers.keys()]) {
       if (!ids.has(id)) {
         this.knownPeers.delete(id);
-        this.transport.removePeer(id);
+        // Keep the connection a little longer so the final messages (telling it that its
+        // removal committed) reach the removed member.
+        setTimeout(() => {
+          if (!this.knownPeers.has(id) && !this.stopped) this.transport.removePeer(id);
+        }, PEER_REMOVAL_GRACE_MS).unref();
       }
     }
   }

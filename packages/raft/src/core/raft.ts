@@ -230,6 +230,7 @@ export class RaftCore {
         if (cc.nodeId === this.id) this.prs.get(cc.nodeId)!.match = this.log.unstableFrom - 1;
         break;
       case ConfChangeType.RemoveNode:
+        if (this.role === Role.Leader && cc.nodeId !== this.id) this.sendFinalAppend(cc.nodeId);
         this.voters.delete(cc.nodeId);
         this.learners.delete(cc.nodeId);
         this.prs.delete(cc.nodeId);
@@ -430,6 +431,9 @@ export class RaftCore {
         return; // reserved: proposals and reads are forwarded by the driver, not the core
     }
     if (m.from === this.id || m.from === NONE) return;
+    // Only voters of our configuration may ask for votes: a removed member that missed its
+    // removal must not bump our term or win an election.
+    if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && !this.voters.has(m.from)) return;
 
     if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
@@ -701,6 +705,23 @@ export class RaftCore {
     this.send(m);
     pr.sentEntries(entries.length > 0 ? entries[entries.length - 1].index : prevIndex, entries.length);
     return true;
+  }
+
+  /**
+   * A member being removed would otherwise never learn that its removal committed (we stop
+   * replicating to it at once): send it what it lacks, with the commit index, one last time.
+   */
+  private sendFinalAppend(to: NodeId): void {
+    const pr = this.prs.get(to);
+    if (!pr) return;
+    const prevTerm = this.log.term(pr.match);
+    if (prevTerm === undefined) return;
+    const m = emptyMessage(MessageType.App, this.id, to, this.term);
+    m.index = pr.match;
+    m.logTerm = prevTerm;
+    m.entries = this.log.slice(pr.match + 1, this.log.lastIndex() + 1, this.cfg.maxMsgBytes);
+    m.commit = this.log.committed;
+    this.send(m);
   }
 
   private sendSnapshot(to: NodeId, pr: Progress): boolean {
