@@ -453,6 +453,44 @@ describe('shoal against a real shoald', { skip }, () => {
     assert.equal(r.code, 0, r.stderr);
   });
 
+  test('a worker node answers "this node is not a manager"', async () => {
+    const token = ok(['swarm', 'join-token', 'worker', '-q']).stdout.trim();
+    const wdata = path.join(dir, 'worker');
+    const wport = await freePort();
+    const worker = spawn(
+      process.execPath,
+      [SHOALD, 'join', '--data-dir', wdata, '--listen-addr', `127.0.0.1:${wport}`, '--join-addr', tcpAddr, '--token', token, '--hostname', 'e2e-worker'],
+      { stdio: 'ignore' },
+    );
+    try {
+      const whost = `unix://${path.join(wdata, 'control.sock')}`;
+      let r: Result | undefined;
+      for (let i = 0; i < 100; i++) {
+        r = shoal(['--host', whost, 'node', 'ls'], { noHost: true });
+        if (/not a manager/.test(r.stderr)) break;
+        await sleep(200);
+      }
+      checkFailure(['node', 'ls'], r!, 1, /not a manager/);
+    } finally {
+      worker.kill('SIGKILL');
+    }
+    const nodes = json<NodeLs[]>(['node', 'ls']);
+    assert.ok(nodes.some((n) => n.hostname === 'e2e-worker' && n.role === 'worker'));
+  });
+
+  test('a manager that does not answer: the deadline fires (--timeout), one line, exit 1', () => {
+    // SIGSTOP freezes the real daemon: its socket accepts, nothing answers.
+    daemon!.kill('SIGSTOP');
+    try {
+      const t0 = Date.now();
+      const r = shoal(['--timeout', '2s', 'service', 'ls']);
+      checkFailure(['service', 'ls'], r, 1, /.+/);
+      assert.ok(Date.now() - t0 < 15_000, 'bounded by --timeout');
+    } finally {
+      daemon!.kill('SIGCONT');
+    }
+  });
+
   test('--help on every command', async () => {
     const commands = [
       [], ['service'], ['service', 'create'], ['service', 'ls'], ['service', 'ps'], ['service', 'inspect'], ['service', 'rm'],
