@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { getClientConstructor } from '@shoal/api';
-import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { TestCluster } from '../helpers/shoald.js';
 
 if (!isMainThread) {
   const { addr, clients: n, ms, tag } = workerData as { addr: string; clients: number; ms: number; tag: string };
@@ -66,17 +66,7 @@ function quantile(xs: number[], q: number): number {
 
 const c = new TestCluster();
 try {
-  const m1 = await c.init('m1');
-  const all: Daemon[] = [m1];
-  for (let i = 2; i <= managers; i++) {
-    const d = await c.join(`m${i}`, m1, 'manager');
-    await d.ready();
-    all.push(d);
-  }
-  await eventually('all voters', async () => {
-    const st = await m1.call<{ members: { raftRole: string }[] }>('ClusterStatus');
-    return st.members.length === managers && st.members.every((m) => m.raftRole !== 'learner') ? true : undefined;
-  });
+  const [m1] = await c.managers(managers);
   const st = await m1.call<{ leader: string; members: { nodeId: string; addr: string }[] }>('ClusterStatus');
   const leaderAddr = st.members.find((m) => m.nodeId === st.leader)!.addr;
   // The clients run in worker threads: one Node event loop cannot drive 32 gRPC channels fast

@@ -110,6 +110,22 @@ export class TestCluster {
     return d;
   }
 
+  /** n managers: `init` on the first, the others join with the manager token; all voters. */
+  async managers(n: number): Promise<Daemon[]> {
+    const first = await this.init('m1');
+    const all = [first];
+    for (let i = 2; i <= n; i++) {
+      const d = await this.join(`m${i}`, first, 'manager');
+      await d.ready();
+      all.push(d);
+    }
+    await eventually(`${n} voters`, async () => {
+      const st = await first.call<{ members: { raftRole: string }[] }>('ClusterStatus');
+      return st.members.length === n && st.members.every((m) => m.raftRole !== 'learner') ? true : undefined;
+    });
+    return all;
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.daemons.map((d) => d.kill()));
     rmSync(this.baseDir, { recursive: true, force: true });

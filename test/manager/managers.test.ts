@@ -36,15 +36,7 @@ describe('three managers', () => {
   let m3: Daemon;
 
   before(async () => {
-    m1 = await c.init('m1');
-    m2 = await c.join('m2', m1, 'manager');
-    await m2.ready();
-    m3 = await c.join('m3', m1, 'manager');
-    await m3.ready();
-    await eventually('three voters', async () => {
-      const st = await m1.call<{ members: { raftRole: string }[] }>('ClusterStatus');
-      return st.members.length === 3 && st.members.every((m) => m.raftRole !== 'learner') ? true : undefined;
-    });
+    [m1, m2, m3] = await c.managers(3);
   });
   after(() => c.stop());
 
@@ -68,7 +60,7 @@ describe('three managers', () => {
       const names = await serviceNames(d);
       for (const n of ['via-m1', 'via-m2', 'via-m3']) assert.ok(names.includes(n), `${d.name} lacks ${n}`);
     }
-    await assert.rejects(m2.call('CreateService', { spec: spec('via-m1') }), /already exists/);
+    await assert.rejects(m2.call('CreateService', { spec: spec('via-m1') }), (err: { code?: string }) => err.code === 'ALREADY_EXISTS');
   });
 
   test('kill -9 of the leader while clients write, three times: nothing acknowledged is lost, no duplicates', async () => {
@@ -192,15 +184,7 @@ describe('disaster recovery', () => {
   after(() => c.stop());
 
   test('--force-new-cluster: a survivor restarts alone with all state, and a new manager can join', async () => {
-    const m1 = await c.init('m1');
-    const m2 = await c.join('m2', m1, 'manager');
-    await m2.ready();
-    const m3 = await c.join('m3', m1, 'manager');
-    await m3.ready();
-    await eventually('three voters', async () => {
-      const st = await m1.call<{ members: { raftRole: string }[] }>('ClusterStatus');
-      return st.members.length === 3 && st.members.every((m) => m.raftRole !== 'learner') ? true : undefined;
-    });
+    const [m1, m2, m3] = await c.managers(3);
     await m1.call('CreateService', { spec: spec('survives') });
     const { token: workerToken } = await m1.call<{ token: string }>('GetJoinToken', { role: 'worker' });
     await Promise.all([m1.kill(), m2.kill(), m3.kill()]);
@@ -225,15 +209,7 @@ describe('demotion and graceful stop', () => {
   let m2: Daemon;
   let m3: Daemon;
   before(async () => {
-    m1 = await c.init('m1');
-    m2 = await c.join('m2', m1, 'manager');
-    await m2.ready();
-    m3 = await c.join('m3', m1, 'manager');
-    await m3.ready();
-    await eventually('three voters', async () => {
-      const st = await m1.call<{ members: { raftRole: string }[] }>('ClusterStatus');
-      return st.members.length === 3 && st.members.every((m) => m.raftRole !== 'learner') ? true : undefined;
-    });
+    [m1, m2, m3] = await c.managers(3);
   });
   after(() => c.stop());
 

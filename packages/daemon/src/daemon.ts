@@ -7,7 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '@shoal/api';
 import { createLogger, type Logger } from '@shoal/raft';
 import { newId } from '@shoal/store';
-import { Manager, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
+import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
 
@@ -69,16 +69,7 @@ export async function init(flags: CommonFlags, log: Logger = createLogger('shoal
   writeFileSync(paths.cert, ca.certPem, { mode: 0o644 });
   writeFileSync(paths.key, ca.keyPem, { mode: 0o600 });
   const state = newState(flags, newId(), '', 'manager');
-  const manager = await Manager.start({
-    nodeId: state.nodeId,
-    dataDir: flags.dataDir,
-    listenAddr: state.listenAddr,
-    advertiseAddr: state.advertiseAddr,
-    hostname: state.hostname,
-    availability: state.availability,
-    bootstrap: true,
-    logger: log,
-  });
+  const manager = await startManager(state, flags.dataDir, log, { bootstrap: true });
   const cluster = await manager.initCluster(ca, selfDescription());
   state.clusterId = cluster.id;
   writeState(flags.dataDir, state);
@@ -119,16 +110,7 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
   writeState(flags.dataDir, state);
   log.info({ nodeId: state.nodeId, role: state.role, clusterId: state.clusterId }, 'joined the cluster');
   if (state.role === 'worker') return workerDaemon(state, flags.dataDir);
-  const manager = await Manager.start({
-    nodeId: state.nodeId,
-    dataDir: flags.dataDir,
-    listenAddr: state.listenAddr,
-    advertiseAddr: state.advertiseAddr,
-    hostname: state.hostname,
-    availability: state.availability,
-    peers: res.raftMembers,
-    logger: log,
-  });
+  const manager = await startManager(state, flags.dataDir, log, { peers: res.raftMembers });
   return managerDaemon(state, manager, flags.dataDir, log);
 }
 
@@ -143,18 +125,22 @@ export async function run(flags: { dataDir: string; forceNewCluster?: boolean },
   } catch {
     throw new ShoalError('CORRUPT_DATA', `${caPaths(flags.dataDir).cert} is missing`);
   }
-  const manager = await Manager.start({
+  const manager = await startManager(state, flags.dataDir, log, { forceNewCluster: flags.forceNewCluster });
+  if (flags.forceNewCluster) log.warn({ nodeId: state.nodeId }, 'restarted as the only manager of the cluster (force-new-cluster)');
+  return managerDaemon(state, manager, flags.dataDir, log);
+}
+
+function startManager(state: NodeState, dataDir: string, log: Logger, extra: Pick<ManagerOptions, 'bootstrap' | 'peers' | 'forceNewCluster'>): Promise<Manager> {
+  return Manager.start({
     nodeId: state.nodeId,
-    dataDir: flags.dataDir,
+    dataDir,
     listenAddr: state.listenAddr,
     advertiseAddr: state.advertiseAddr,
     hostname: state.hostname,
     availability: state.availability,
-    forceNewCluster: flags.forceNewCluster,
     logger: log,
+    ...extra,
   });
-  if (flags.forceNewCluster) log.warn({ nodeId: state.nodeId }, 'restarted as the only manager of the cluster (force-new-cluster)');
-  return managerDaemon(state, manager, flags.dataDir, log);
 }
 
 function managerDaemon(state: NodeState, manager: Manager, dataDir: string, log: Logger): Daemon {

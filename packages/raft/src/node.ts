@@ -312,13 +312,14 @@ export class RaftNode extends EventEmitter {
       }
     }
     const hs = rd.hardState;
-    // Term, vote and entries must be durable before any message that depends on them leaves. A
-    // commit index alone need not be written at all (it is volatile state in Raft, re-learned
-    // from the leader): it rides along with the next write instead of costing a write of its own.
-    const mustSync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
-    if (mustSync) {
+    if (rd.snapshot || rd.entries.length > 0 || hs) {
+      // Term, vote and entries must be durable before any message that depends on them leaves.
+      // A commit index alone is written without a sync: it must stay close to the truth (a
+      // restarted node rebuilds its membership from the entries up to it, so a stale one could
+      // make it believe in an old configuration), but a process crash keeps unsynced writes.
+      const sync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
       const t0 = performance.now();
-      await this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot });
+      await this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
       if (hs) {
         this.savedTerm = hs.term;
         this.savedVote = hs.vote;
@@ -864,8 +865,10 @@ export class RaftNode extends EventEmitter {
 }
 
 /**
- * Rewrites the stored log so that this node is the only voter: drops uncommitted entries, then
- * appends (already committed) RemoveNode entries for every other member, in a new term.
+ * Rewrites the stored log so that this node is the only voter. Every entry this node holds is
+ * kept and treated as committed: the stored commit index may lag (it is not written on its own),
+ * and with the rest of the cluster gone, an entry that reached this survivor may have been
+ * acknowledged to a client. Then RemoveNode entries for every other member follow, in a new term.
  */
 async function forceNewCluster(
   storage: RaftStorage,
@@ -875,24 +878,26 @@ async function forceNewCluster(
 ): Promise<void> {
   const hs = state.hardState;
   const snapshotMeta = state.snapshot?.meta ?? { index: 0, term: 0, conf: state.bootstrapConf ?? { voters: [], learners: [] } };
-  const committed = state.entries.filter((e) => e.index <= hs.commit);
-  // Replay the committed log in a throwaway core to learn the current membership.
+  const last = state.entries.length > 0 ? state.entries[state.entries.length - 1].index : snapshotMeta.index;
+  // Replay the whole log in a throwaway core to learn the resulting membership.
   const probe = new RaftCore(
     { id, electionTicks: 10, heartbeatTicks: 1, maxMsgBytes: 1 << 20, maxInflight: 1, preVote: true, checkQuorum: true, random: () => 0 },
-    { hardState: hs, snapshotMeta, entries: committed, applied: snapshotMeta.index },
+    { hardState: { ...hs, commit: last }, snapshotMeta, entries: state.entries, applied: snapshotMeta.index },
   );
   probe.ready();
   const conf = probe.conf();
-  const term = hs.term + 1;
-  let index = hs.commit;
+  const term = Math.max(hs.term, state.entries.length > 0 ? state.entries[state.entries.length - 1].term : snapshotMeta.term) + 1;
+  let index = last;
   const entries: Entry[] = [];
   const add = (cc: ConfChange) => entries.push({ term, index: ++index, type: EntryType.ConfChange, data: encodeConfChange(cc) });
   if (!conf.voters.some((m) => m.id === id)) add({ type: ConfChangeType.AddVoter, nodeId: id, addr });
   for (const m of [...conf.voters, ...conf.learners]) {
     if (m.id !== id) add({ type: ConfChangeType.RemoveNode, nodeId: m.id, addr: '' });
   }
-  if (entries.length === 0) return;
-  // Entries above the commit index are replaced (deleted) by these.
+  if (entries.length === 0) {
+    if (hs.commit < last) await storage.save({ entries: [], hardState: { ...hs, commit: last } });
+    return;
+  }
   await storage.save({ entries, hardState: { term, vote: id, commit: index } });
 }
 
