@@ -106,7 +106,7 @@ export function grpcObject(): grpc.GrpcObject {
 }
 
 /** Fully-qualified names of the services defined in proto/. */
-export type ServiceName = 'shoal.raft.Raft' | 'shoal.control.Control' | 'shoal.ca.CA';
+export type ServiceName = 'shoal.raft.Raft' | 'shoal.control.Control' | 'shoal.ca.CA' | 'shoal.dispatcher.Dispatcher';
 
 /** A service's definition, e.g. for `server.addService(getServiceDefinition('shoal.raft.Raft'), impl)`. */
 export function getServiceDefinition(name: ServiceName): grpc.ServiceDefinition {

@@ -10,6 +10,7 @@ import { newId } from '@shoal/store';
 import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
+import { AgentSession } from './agent-session.js';
 
 export interface CommonFlags {
   dataDir: string;
@@ -106,10 +107,16 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
   }
   mkdirSync(join(flags.dataDir, 'certificates'), { recursive: true, mode: 0o700 });
   writeFileSync(caPaths(flags.dataDir).cert, res.caCert, { mode: 0o644 });
-  const state: NodeState = { ...draft, nodeId: res.nodeId, clusterId: res.clusterId, role: res.role };
+  const state: NodeState = {
+    ...draft,
+    nodeId: res.nodeId,
+    clusterId: res.clusterId,
+    role: res.role,
+    managers: [...new Set([flags.joinAddr, ...res.raftMembers.map((m) => m.addr)])],
+  };
   writeState(flags.dataDir, state);
   log.info({ nodeId: state.nodeId, role: state.role, clusterId: state.clusterId }, 'joined the cluster');
-  if (state.role === 'worker') return workerDaemon(state, flags.dataDir);
+  if (state.role === 'worker') return workerDaemon(state, flags.dataDir, log);
   const manager = await startManager(state, flags.dataDir, log, { peers: res.raftMembers });
   return managerDaemon(state, manager, flags.dataDir, log);
 }
@@ -119,7 +126,7 @@ export async function run(flags: { dataDir: string; forceNewCluster?: boolean },
   if (flags.forceNewCluster && state.role !== 'manager') {
     throw new ShoalError('FAILED_PRECONDITION', '--force-new-cluster only applies to a manager');
   }
-  if (state.role === 'worker') return workerDaemon(state, flags.dataDir);
+  if (state.role === 'worker') return workerDaemon(state, flags.dataDir, log);
   try {
     readFileSync(caPaths(flags.dataDir).cert);
   } catch {
@@ -145,7 +152,15 @@ function startManager(state: NodeState, dataDir: string, log: Logger, extra: Pic
 
 function managerDaemon(state: NodeState, manager: Manager, dataDir: string, log: Logger): Daemon {
   manager.markReady();
-  const d: Daemon = { state, manager, stop: () => manager.stop({ transfer: true }) };
+  const session = agentSession(state, dataDir, log, [state.advertiseAddr]);
+  const d: Daemon = {
+    state,
+    manager,
+    stop: async () => {
+      await session.stop();
+      await manager.stop({ transfer: true });
+    },
+  };
   // Demoted (removed from Raft by the leader): stop being a manager and carry on as a worker.
   manager.raft.once('removed', () => {
     log.warn({ nodeId: state.nodeId }, 'this node was demoted: stopping the manager, continuing as a worker');
@@ -154,19 +169,43 @@ function managerDaemon(state: NodeState, manager: Manager, dataDir: string, log:
       d.state = { ...state, role: 'worker' };
       writeState(dataDir, d.state);
       d.manager = undefined;
-      const w = await workerDaemon(d.state, dataDir);
+      await session.stop();
+      const w = await workerDaemon({ ...d.state, managers: manager.raft.status().conf.voters.map((m) => m.addr) }, dataDir, log);
       d.stop = w.stop;
     })().catch((err: Error) => log.error({ err: err.message }, 'switching to worker mode failed'));
   });
   return d;
 }
 
-async function workerDaemon(state: NodeState, dataDir: string): Promise<Daemon> {
+async function workerDaemon(state: NodeState, dataDir: string, log: Logger = createLogger('shoald')): Promise<Daemon> {
   const server: grpc.Server = await serveNotAManager(dataDir);
+  const session = agentSession(state, dataDir, log, state.managers ?? []);
   return {
     state,
     stop: async () => {
+      await session.stop();
       server.forceShutdown();
     },
   };
+}
+
+/** Every node (managers too) keeps a session with the leader's dispatcher. */
+function agentSession(state: NodeState, dataDir: string, log: Logger, managers: string[]): AgentSession {
+  const session = new AgentSession({
+    nodeId: state.nodeId,
+    hostname: state.hostname,
+    addr: state.advertiseAddr,
+    managers: managers.length > 0 ? managers : [state.advertiseAddr],
+    logger: log.child({ component: 'agent' }),
+    onManagers: (addrs) => {
+      if (state.role !== 'worker') return;
+      try {
+        writeState(dataDir, { ...state, managers: addrs });
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'could not record the managers\' addresses');
+      }
+    },
+  });
+  session.start();
+  return session;
 }

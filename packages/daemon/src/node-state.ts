@@ -14,6 +14,8 @@ export interface NodeState {
   hostname: string;
   dockerHost: string;
   availability: 'active' | 'pause' | 'drain';
+  /** Manager addresses the node's agent reaches the dispatcher on (refreshed as it learns). */
+  managers?: string[];
 }
 
 export const stateFile = (dir: string) => join(dir, 'node.json');

@@ -11,6 +11,7 @@ import type { Cluster, Node } from '@shoal/store';
 import { ControlHandlers } from './controlapi/handlers.js';
 import { MembershipManager, type JoinRequest } from './membership.js';
 import { addUnaryService, callUnary } from './grpc-util.js';
+import { Dispatcher } from './dispatcher/dispatcher.js';
 import { newJoinToken } from './ca/tokens.js';
 import type { RootCA } from './ca/root-ca.js';
 
@@ -39,6 +40,7 @@ export class Manager {
   readonly store: ClusterStore;
   readonly client: StoreClient;
   readonly membership: MembershipManager;
+  readonly dispatcher: Dispatcher;
   private readonly tcp: grpc.Server;
   private readonly unix: grpc.Server;
   readonly log: Logger;
@@ -59,6 +61,7 @@ export class Manager {
     this.log = log;
     this.client = new StoreClient(raft, store);
     this.membership = new MembershipManager(raft, store, this.client, log);
+    this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }));
     this.socketPath = join(opts.dataDir, 'control.sock');
   }
 
@@ -130,6 +133,12 @@ export class Manager {
     }
     addUnaryService(this.tcp, 'shoal.control.Control', control, this.log);
     addUnaryService(this.unix, 'shoal.control.Control', control, this.log);
+    addUnaryService(
+      this.tcp,
+      'shoal.dispatcher.Dispatcher',
+      { Session: (r) => this.dispatcher.session(r), Heartbeat: (r) => this.dispatcher.heartbeat(r) },
+      this.log,
+    );
     addUnaryService(
       this.tcp,
       'shoal.ca.CA',
@@ -239,6 +248,7 @@ export class Manager {
   /** Graceful stop: a leader hands leadership to another manager first. */
   async stop(opts: { transfer?: boolean } = { transfer: true }): Promise<void> {
     this.stopping = true;
+    this.dispatcher.stop();
     await this.raft.stop({ transfer: opts.transfer });
     await Promise.all([shutdown(this.tcp), shutdown(this.unix)]);
     if (existsSync(this.socketPath)) rmSync(this.socketPath, { force: true });

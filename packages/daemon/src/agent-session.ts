@@ -1,0 +1,145 @@
+// The node's session with the managers' dispatcher: opens a session with the leader, heartbeats
+// at the period the dispatcher asks for, and on any failure moves on at once: to the leader the
+// answer names, else to the next known manager. (It moves into packages/agent with the task
+// runner.)
+
+import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
+import { ShoalError } from '@shoal/api';
+import type { Logger } from '@shoal/raft';
+import { callUnary } from '@shoal/manager';
+
+export interface SessionOptions {
+  nodeId: string;
+  hostname: string;
+  addr: string;
+  /** Manager addresses to try first (the list is refreshed from every answer). */
+  managers: string[];
+  /** Why the node cannot run tasks right now ('' when healthy), asked before each heartbeat. */
+  health?: () => Promise<{ error: string; engineVersion?: string }>;
+  onManagers?: (addrs: string[]) => void;
+  logger: Logger;
+}
+
+interface ManagerAddr {
+  nodeId: string;
+  addr: string;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class AgentSession {
+  private managers: string[];
+  private next = 0;
+  private preferred: string | undefined;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  /** The manager currently holding our session (for tests and diagnostics). */
+  current = '';
+
+  constructor(private readonly opts: SessionOptions) {
+    this.managers = [...new Set(opts.managers)];
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private pick(): string {
+    if (this.preferred) {
+      const p = this.preferred;
+      this.preferred = undefined;
+      return p;
+    }
+    const addr = this.managers[this.next % this.managers.length];
+    this.next++;
+    return addr;
+  }
+
+  private learn(list: ManagerAddr[] | undefined): void {
+    const addrs = (list ?? []).map((m) => m.addr).filter(Boolean);
+    if (addrs.length === 0) return;
+    const merged = [...new Set(addrs)];
+    if (merged.join(',') !== this.managers.join(',')) {
+      this.managers = merged;
+      this.opts.onManagers?.(merged);
+    }
+  }
+
+  /** On NOT_LEADER the answer names the leader: go straight there. */
+  private redirect(err: unknown): void {
+    if (err instanceof ShoalError && err.code === 'NOT_LEADER' && err.details.leaderAddr) this.preferred = err.details.leaderAddr;
+  }
+
+  private async health(): Promise<{ error: string; engineVersion?: string }> {
+    if (!this.opts.health) return { error: '' };
+    try {
+      return await this.opts.health();
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      const addr = this.pick();
+      try {
+        const h = await this.health();
+        const res = await callUnary<{ sessionId: string; heartbeatPeriodMs: number; managers: ManagerAddr[] }>(
+          'shoal.dispatcher.Dispatcher',
+          addr,
+          'Session',
+          {
+            nodeId: this.opts.nodeId,
+            info: {
+              hostname: this.opts.hostname || osHostname(),
+              os: platform(),
+              arch: arch(),
+              nanoCpus: cpus().length * 1e9,
+              memoryBytes: totalmem(),
+              engineVersion: h.engineVersion ?? '',
+              error: h.error,
+              addr: this.opts.addr,
+            },
+          },
+          2_000,
+        );
+        failures = 0;
+        this.current = addr;
+        this.learn(res.managers);
+        this.opts.logger.info({ manager: addr }, 'dispatcher session open');
+        let period = Number(res.heartbeatPeriodMs) || 1_000;
+        let lastError = h.error;
+        while (this.running) {
+          await sleep(period);
+          if (!this.running) break;
+          const hh = await this.health();
+          const beat = await callUnary<{ heartbeatPeriodMs: number; managers: ManagerAddr[] }>(
+            'shoal.dispatcher.Dispatcher',
+            addr,
+            'Heartbeat',
+            { nodeId: this.opts.nodeId, sessionId: res.sessionId, error: hh.error },
+            Math.max(500, Math.min(period, 2_000)),
+          );
+          if (hh.error !== lastError) lastError = hh.error;
+          period = Number(beat.heartbeatPeriodMs) || period;
+          this.learn(beat.managers);
+        }
+      } catch (err) {
+        this.current = '';
+        this.redirect(err);
+        failures++;
+        this.opts.logger.debug({ manager: addr, err: (err as Error).message }, 'dispatcher session lost; trying another manager');
+        // Quick retries while managers elect a leader; back off only when nobody answers at all.
+        await sleep(failures <= this.managers.length * 3 ? 100 : Math.min(2_000, 100 * failures));
+      }
+    }
+  }
+}

@@ -1,0 +1,171 @@
+// The dispatcher: node sessions and heartbeats, on the leader only. A node that misses
+// `nodeDownAfterBeats` heartbeat periods is marked down; a node that opens a session again is
+// ready. A new leader gives every node a grace of that many periods before judging it, so an
+// election never marks a healthy node down (the failure of moby/moby#32218).
+
+import { randomBytes } from 'node:crypto';
+import { ShoalError } from '@shoal/api';
+import type { Logger, RaftNode } from '@shoal/raft';
+import type { ClusterStore, Node, StoreClient } from '@shoal/store';
+
+export interface NodeInfo {
+  hostname?: string;
+  os?: string;
+  arch?: string;
+  nanoCpus?: number;
+  memoryBytes?: number;
+  engineVersion?: string;
+  error?: string;
+  addr?: string;
+}
+
+interface SessionState {
+  sessionId: string;
+  lastBeat: number;
+  error: string;
+}
+
+const DEFAULT_PERIOD_MS = 1_000;
+const DEFAULT_DOWN_AFTER = 3;
+
+export class Dispatcher {
+  private sessions = new Map<string, SessionState>();
+  /** Nodes judged only after this time (set when this manager becomes leader). */
+  private graceUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private active = false;
+  private checking = false;
+
+  constructor(
+    private readonly raft: RaftNode,
+    private readonly store: ClusterStore,
+    private readonly client: StoreClient,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    raft.on('leader', () => this.onLeaderChange());
+    this.onLeaderChange();
+  }
+
+  private period(): number {
+    return this.store.cluster()?.spec.heartbeatPeriodMs || DEFAULT_PERIOD_MS;
+  }
+
+  private downAfter(): number {
+    return this.store.cluster()?.spec.nodeDownAfterBeats || DEFAULT_DOWN_AFTER;
+  }
+
+  private onLeaderChange(): void {
+    const leading = this.raft.isLeader();
+    if (leading && !this.active) {
+      this.active = true;
+      this.sessions.clear();
+      this.graceUntil = this.now() + this.period() * this.downAfter();
+      this.timer = setInterval(() => void this.check(), Math.max(50, this.period() / 2));
+      this.timer.unref();
+    } else if (!leading && this.active) {
+      this.active = false;
+      this.sessions.clear();
+      if (this.timer) clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.active = false;
+  }
+
+  private requireLeader(): void {
+    if (this.raft.isLeader()) return;
+    const leaderAddr = this.raft.leaderAddr() ?? '';
+    throw new ShoalError('NOT_LEADER', 'this manager is not the leader', { details: { leader: this.raft.leaderId(), leaderAddr } });
+  }
+
+  private managers(): { nodeId: string; addr: string }[] {
+    const conf = this.raft.status().conf;
+    return conf.voters.map((m) => ({ nodeId: m.id, addr: m.addr }));
+  }
+
+  async session(req: { nodeId?: string; info?: NodeInfo | null }) {
+    this.requireLeader();
+    const nodeId = req.nodeId ?? '';
+    const node = this.store.get('node', nodeId);
+    if (!node) throw new ShoalError('PERMISSION_DENIED', `unknown node ${nodeId || '(empty)'}: it must join the cluster first`);
+    const info = req.info ?? {};
+    const s: SessionState = { sessionId: randomBytes(12).toString('hex'), lastBeat: this.now(), error: info.error ?? '' };
+    this.sessions.set(nodeId, s);
+    await this.setStatus(nodeId, s.error, info);
+    return { sessionId: s.sessionId, heartbeatPeriodMs: this.period(), managers: this.managers() };
+  }
+
+  async heartbeat(req: { nodeId?: string; sessionId?: string; error?: string }) {
+    this.requireLeader();
+    const s = this.sessions.get(req.nodeId ?? '');
+    if (!s || s.sessionId !== req.sessionId) {
+      throw new ShoalError('NOT_FOUND', 'no such session (the leader changed or the session expired): open a new one');
+    }
+    s.lastBeat = this.now();
+    const error = req.error ?? '';
+    if (error !== s.error) {
+      s.error = error;
+      await this.setStatus(req.nodeId!, error);
+    }
+    return { heartbeatPeriodMs: this.period(), managers: this.managers() };
+  }
+
+  /** ready (or down with the node's own reason), plus what the node told us about itself. */
+  private async setStatus(nodeId: string, error: string, info?: NodeInfo): Promise<void> {
+    await this.client.update(
+      (store) => {
+        const n = store.get('node', nodeId);
+        if (!n) return [];
+        const status = { state: (error ? 'down' : 'ready') as Node['status']['state'], message: error, addr: info?.addr || n.status.addr };
+        const d = n.description;
+        const description = info
+          ? {
+              hostname: info.hostname || d.hostname,
+              platform: { os: info.os || d.platform.os, arch: info.arch || d.platform.arch },
+              resources: { nanoCpus: info.nanoCpus ?? d.resources.nanoCpus, memoryBytes: info.memoryBytes ?? d.resources.memoryBytes },
+              engineVersion: info.engineVersion ?? d.engineVersion,
+            }
+          : d;
+        if (JSON.stringify(status) === JSON.stringify(n.status) && JSON.stringify(description) === JSON.stringify(d)) return [];
+        return [{ op: 'update', kind: 'node', object: { ...n, status, description, updatedAt: this.now() }, expectVersion: n.version }];
+      },
+      { retries: 5, timeoutMs: 5_000, optimistic: true },
+    );
+  }
+
+  /** Marks down every ready node whose heartbeats stopped. */
+  private async check(): Promise<void> {
+    if (!this.active || this.checking) return;
+    const now = this.now();
+    if (now < this.graceUntil) return;
+    this.checking = true;
+    try {
+      const limit = this.period() * this.downAfter();
+      for (const n of this.store.list('node')) {
+        if (n.status.state !== 'ready') continue;
+        const s = this.sessions.get(n.id);
+        if (s && now - s.lastBeat <= limit) continue;
+        this.log.warn({ node: n.id, hostname: n.description.hostname }, 'node missed its heartbeats: marking it down');
+        this.sessions.delete(n.id);
+        await this.client
+          .update(
+            (store) => {
+              const cur = store.get('node', n.id);
+              if (!cur || cur.status.state !== 'ready') return [];
+              const status = { ...cur.status, state: 'down' as const, message: 'heartbeat failure' };
+              return [{ op: 'update', kind: 'node', object: { ...cur, status, updatedAt: this.now() }, expectVersion: cur.version }];
+            },
+            { retries: 3, timeoutMs: 5_000, optimistic: true },
+          )
+          .catch((err: Error) => this.log.warn({ node: n.id, err: err.message }, 'could not mark the node down'));
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
+}
