@@ -12,6 +12,7 @@ import { ControlHandlers } from './controlapi/handlers.js';
 import { MembershipManager, type JoinRequest } from './membership.js';
 import { addUnaryService, callUnary } from './grpc-util.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
+import { Orchestrator } from './orchestrator/orchestrator.js';
 import { newJoinToken } from './ca/tokens.js';
 import type { RootCA } from './ca/root-ca.js';
 
@@ -41,6 +42,7 @@ export class Manager {
   readonly client: StoreClient;
   readonly membership: MembershipManager;
   readonly dispatcher: Dispatcher;
+  readonly orchestrator: Orchestrator;
   private readonly tcp: grpc.Server;
   private readonly unix: grpc.Server;
   readonly log: Logger;
@@ -62,6 +64,7 @@ export class Manager {
     this.client = new StoreClient(raft, store);
     this.membership = new MembershipManager(raft, store, this.client, log);
     this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }));
+    this.orchestrator = new Orchestrator(raft, store, this.client, log.child({ component: 'orchestrator' }));
     this.socketPath = join(opts.dataDir, 'control.sock');
   }
 
@@ -249,6 +252,7 @@ export class Manager {
   async stop(opts: { transfer?: boolean } = { transfer: true }): Promise<void> {
     this.stopping = true;
     this.dispatcher.stop();
+    this.orchestrator.stop();
     await this.raft.stop({ transfer: opts.transfer });
     await Promise.all([shutdown(this.tcp), shutdown(this.unix)]);
     if (existsSync(this.socketPath)) rmSync(this.socketPath, { force: true });

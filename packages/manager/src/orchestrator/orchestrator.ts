@@ -1,0 +1,81 @@
+// Runs the orchestrator's and the scheduler's passes on the leader: after every store change (and
+// on a timer, as a safety net), reconcile then schedule, each committed as one transaction.
+// Starts from the store, never from memory, whenever this manager becomes leader.
+
+import type { Logger, RaftNode } from '@shoal/raft';
+import { type ClusterStore, type StoreClient, isVersionConflict, newId } from '@shoal/store';
+import { reconcile } from './reconcile.js';
+import { schedule } from '../scheduler/scheduler.js';
+
+const SAFETY_NET_MS = 2_000;
+
+export class Orchestrator {
+  private unwatch: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private pending = false;
+  private running = false;
+  private stopped = false;
+
+  constructor(
+    private readonly raft: RaftNode,
+    private readonly store: ClusterStore,
+    private readonly client: StoreClient,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    raft.on('leader', () => this.onLeaderChange());
+    this.onLeaderChange();
+  }
+
+  private onLeaderChange(): void {
+    const leading = this.raft.isLeader() && !this.stopped;
+    if (leading && !this.unwatch) {
+      this.unwatch = this.store.watch(() => this.kick());
+      this.timer = setInterval(() => this.kick(), SAFETY_NET_MS);
+      this.timer.unref();
+      this.kick();
+    } else if (!leading && this.unwatch) {
+      this.unwatch();
+      this.unwatch = undefined;
+      if (this.timer) clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.onLeaderChange();
+  }
+
+  private kick(): void {
+    this.pending = true;
+    if (this.running) return;
+    this.running = true;
+    setImmediate(() => void this.run());
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (this.pending && this.unwatch) {
+        this.pending = false;
+        for (const [name, pass] of [
+          ['orchestrator', () => reconcile(this.store, { now: this.now(), newId })],
+          ['scheduler', () => schedule(this.store.list('node'), this.store.list('task'), this.now())],
+        ] as const) {
+          const ops = pass();
+          if (ops.length === 0) continue;
+          try {
+            await this.client.commit(ops, { timeoutMs: 5_000 });
+          } catch (err) {
+            // A conflict means the store moved under us: the next pass sees the new state.
+            if (!isVersionConflict(err)) this.log.warn({ pass: name, err: (err as Error).message }, 'pass failed; retrying');
+            this.pending = true;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}

@@ -1,0 +1,172 @@
+// The orchestrator's decisions, as a pure function of the store: which tasks to create (missing
+// slots, replacements for failed tasks or tasks on dead or drained nodes, one per eligible node
+// for global services) and which to shut down (scale-down, removed services). It never edits a
+// task's observed status: that belongs to the agent (and the scheduler's assignment).
+
+import type { ClusterStore, Node, Op, Service, Task } from '@shoal/store';
+import { isTerminal } from '@shoal/store';
+import { eligible, hostPortsByNode } from '../scheduler/filters.js';
+
+export interface ReconcileContext {
+  now: number;
+  newId(): string;
+}
+
+function newTask(s: Service, slot: number, nodeId: string, ctx: ReconcileContext): Task {
+  return {
+    id: ctx.newId(),
+    version: 0,
+    createdAt: ctx.now,
+    updatedAt: ctx.now,
+    serviceId: s.id,
+    serviceName: s.spec.name,
+    slot,
+    nodeId,
+    desiredState: 'running',
+    status: {
+      state: nodeId ? 'assigned' : 'pending',
+      timestamp: ctx.now,
+      message: nodeId ? 'scheduled' : 'created',
+      err: '',
+      containerId: '',
+      exitCode: 0,
+    },
+    spec: s.spec,
+    specVersion: s.specVersion,
+  };
+}
+
+function shutdown(t: Task, ctx: ReconcileContext, desired: Task['desiredState'] = 'shutdown'): Op {
+  return { op: 'update', kind: 'task', object: { ...t, desiredState: desired, updatedAt: ctx.now }, expectVersion: t.version };
+}
+
+/** Whether the restart policy wants a replacement for a task that stopped. */
+function shouldRestart(s: Service, slotTasks: Task[], t: Task): boolean {
+  const rp = s.spec.restartPolicy;
+  const failed = t.status.state === 'failed' || t.status.state === 'rejected' || (t.status.state === 'complete' && t.status.exitCode !== 0);
+  if (rp.condition === 'none') return false;
+  if (rp.condition === 'on-failure' && !failed) return false;
+  if (rp.maxAttempts > 0) {
+    const since = rp.windowMs > 0 ? t.status.timestamp - rp.windowMs : -Infinity;
+    const attempts = slotTasks.filter((x) => isTerminal(x.status.state) && x.status.timestamp >= since).length;
+    if (attempts > rp.maxAttempts) return false;
+  }
+  return true;
+}
+
+/** A task that is meant to run and may still be running (or about to). */
+const isCurrent = (t: Task) => t.desiredState === 'running';
+
+export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
+  const ops: Op[] = [];
+  const nodes = new Map(store.list('node').map((n) => [n.id, n]));
+  const nodeGone = (id: string) => {
+    const n = nodes.get(id);
+    return !n || n.status.state === 'down';
+  };
+  const services = new Map(store.list('service').map((s) => [s.id, s]));
+
+  // Tasks of removed services: shut down what may run, delete the rest.
+  for (const t of store.list('task')) {
+    if (services.has(t.serviceId)) continue;
+    if (!t.nodeId || isTerminal(t.status.state) || nodeGone(t.nodeId)) ops.push({ op: 'delete', kind: 'task', id: t.id, expectVersion: t.version });
+    else if (t.desiredState === 'running') ops.push(shutdown(t, ctx, 'remove'));
+  }
+
+  const allTasks = store.list('task');
+  const hostPorts = hostPortsByNode(allTasks);
+  for (const s of services.values()) {
+    const tasks = store.tasksByService(s.id);
+    if (s.spec.mode === 'global') {
+      reconcileGlobal(s, tasks, [...nodes.values()], hostPorts, ctx, ops);
+      continue;
+    }
+    // Current task per slot; replace the ones that died or lost their node.
+    const bySlot = new Map<number, Task[]>();
+    for (const t of tasks) {
+      const list = bySlot.get(t.slot) ?? [];
+      list.push(t);
+      bySlot.set(t.slot, list);
+    }
+    const active: Task[] = [];
+    for (const [slot, list] of bySlot) {
+      const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
+      // Extra current tasks in one slot (should not happen): keep the newest.
+      for (const extra of cur.slice(1)) ops.push(shutdown(extra, ctx));
+      const t = cur[0];
+      if (!t) continue;
+      const lostNode = t.nodeId !== '' && nodeGone(t.nodeId);
+      const drained = t.nodeId !== '' && nodes.get(t.nodeId)?.spec.availability === 'drain';
+      if (lostNode || drained) {
+        ops.push(shutdown(t, ctx));
+        active.push(newTask(s, slot, '', ctx));
+        ops.push({ op: 'create', kind: 'task', object: active[active.length - 1] });
+      } else if (isTerminal(t.status.state)) {
+        ops.push(shutdown(t, ctx));
+        if (shouldRestart(s, list, t)) {
+          const r = newTask(s, slot, '', ctx);
+          ops.push({ op: 'create', kind: 'task', object: r });
+          active.push(r);
+        }
+      } else {
+        active.push(t);
+      }
+    }
+    const want = s.spec.replicas;
+    if (active.length < want) {
+      // New slots take the lowest free numbers.
+      const used = new Set(tasks.filter(isCurrent).map((t) => t.slot));
+      for (const t of active) used.add(t.slot);
+      let slot = 1;
+      for (let k = active.length; k < want; k++) {
+        while (used.has(slot)) slot++;
+        used.add(slot);
+        const t = newTask(s, slot, '', ctx);
+        ops.push({ op: 'create', kind: 'task', object: t });
+      }
+    } else if (active.length > want) {
+      // Scale down one task at a time from the currently most loaded node (unplaced tasks go
+      // first of all; among equals, the highest slot).
+      const byNode = new Map<string, Task[]>();
+      for (const t of active) byNode.set(t.nodeId, [...(byNode.get(t.nodeId) ?? []), t]);
+      for (let k = active.length - want; k > 0; k--) {
+        let pick: string | undefined;
+        for (const [nodeId, list] of byNode) {
+          if (list.length === 0) continue;
+          if (pick === undefined) pick = nodeId;
+          else if (pick !== '' && (nodeId === '' || list.length > byNode.get(pick)!.length)) pick = nodeId;
+        }
+        const list = byNode.get(pick!)!.sort((a, b) => a.slot - b.slot);
+        const victim = list.pop()!;
+        if (victim.version > 0) ops.push(shutdown(victim, ctx));
+      }
+    }
+  }
+  return ops;
+}
+
+function reconcileGlobal(s: Service, tasks: Task[], nodes: Node[], hostPorts: Map<string, Set<string>>, ctx: ReconcileContext, ops: Op[]): void {
+  const byNode = new Map<string, Task[]>();
+  for (const t of tasks) {
+    const list = byNode.get(t.nodeId) ?? [];
+    list.push(t);
+    byNode.set(t.nodeId, list);
+  }
+  for (const n of nodes) {
+    const list = byNode.get(n.id) ?? [];
+    const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
+    for (const extra of cur.slice(1)) ops.push(shutdown(extra, ctx));
+    const t = cur[0];
+    // A node's own task does not block its host ports for itself.
+    const why = t ? null : eligible(s.spec, n, hostPorts);
+    const fits = t ? n.status.state === 'ready' && n.spec.availability !== 'drain' : why === null;
+    if (t && !fits) {
+      ops.push(shutdown(t, ctx));
+    } else if (t && isTerminal(t.status.state)) {
+      ops.push(shutdown(t, ctx));
+      if (shouldRestart(s, list, t)) ops.push({ op: 'create', kind: 'task', object: newTask(s, 0, n.id, ctx) });
+    } else if (!t && fits) {
+      ops.push({ op: 'create', kind: 'task', object: newTask(s, 0, n.id, ctx) });
+    }
+  }
+}

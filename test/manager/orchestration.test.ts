@@ -1,0 +1,116 @@
+// Orchestrator and scheduler on real managers and workers (no containers yet: tasks are created,
+// placed and replaced; running them is the agent's job).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+
+interface TaskView {
+  task: { id: string; slot: number; nodeId: string; desiredState: string; status: { state: string; err: string } };
+  nodeHostname: string;
+}
+
+const spec = (name: string, replicas: number, extra: object = {}) => ({ name, image: 'shoal/busybox:latest', replicas, ...extra });
+
+async function tasks(d: Daemon, service: string): Promise<TaskView[]> {
+  return (await d.call<{ tasks: TaskView[] }>('ListTasks', { service })).tasks;
+}
+
+const current = (ts: TaskView[]) => ts.filter((t) => t.task.desiredState === 'running');
+
+function perNode(ts: TaskView[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of current(ts)) out[t.nodeHostname] = (out[t.nodeHostname] ?? 0) + 1;
+  return out;
+}
+
+describe('orchestration', () => {
+  const c = new TestCluster();
+  let m1: Daemon;
+  let w1: Daemon;
+  before(async () => {
+    [m1] = await c.managers(1);
+    w1 = await c.join('w1', m1, 'worker');
+    await c.join('w2', m1, 'worker');
+    await eventually('three ready nodes', async () => {
+      const r = await m1.call<{ nodes: { node: { status: { state: string } } }[] }>('ListNodes');
+      return r.nodes.length === 3 && r.nodes.every((n) => n.node.status.state === 'ready') ? true : undefined;
+    });
+  });
+  after(() => c.stop());
+
+  test('5 replicas are spread over the three nodes, one task per slot', async () => {
+    await m1.call('CreateService', { spec: spec('web-fe', 5) });
+    const ts = await eventually('5 assigned tasks', async () => {
+      const t = current(await tasks(m1, 'web-fe'));
+      return t.length === 5 && t.every((x) => x.task.status.state === 'assigned') ? t : undefined;
+    });
+    assert.deepEqual(ts.map((t) => t.task.slot).sort(), [1, 2, 3, 4, 5]);
+    const counts = Object.values(perNode(ts)).sort();
+    assert.deepEqual(counts, [1, 2, 2]);
+  });
+
+  test('scale to 10, then down to 3 (from the most loaded nodes)', async () => {
+    await m1.call('ScaleService', { service: 'web-fe', replicas: 10 });
+    const ts = await eventually('10 tasks', async () => {
+      const t = current(await tasks(m1, 'web-fe'));
+      return t.length === 10 && t.every((x) => x.task.nodeId) ? t : undefined;
+    });
+    assert.deepEqual(Object.values(perNode(ts)).sort(), [3, 3, 4]);
+    await m1.call('ScaleService', { service: 'web-fe', replicas: 3 });
+    const down = await eventually('3 tasks', async () => {
+      const t = current(await tasks(m1, 'web-fe'));
+      return t.length === 3 ? t : undefined;
+    });
+    assert.deepEqual(Object.values(perNode(down)).sort(), [1, 1, 1]);
+  });
+
+  test('a task that fits nowhere stays pending and says why', async () => {
+    await m1.call('CreateService', { spec: spec('nowhere', 1, { constraints: ['node.labels.zone==mars'] }) });
+    const t = await eventually('a pending task with a reason', async () => {
+      const ts = current(await tasks(m1, 'nowhere'));
+      return ts.length === 1 && ts[0].task.status.err ? ts[0] : undefined;
+    });
+    assert.equal(t.task.status.state, 'pending');
+    assert.match(t.task.status.err, /no suitable node \(3 nodes: does not satisfy node\.labels\.zone==mars\)/);
+    // A label that satisfies the constraint lets it be placed.
+    await m1.call('UpdateNode', { node: 'w1', labelAdd: { zone: 'mars' } });
+    await eventually('placed on w1', async () => {
+      const ts = current(await tasks(m1, 'nowhere'));
+      return ts.length === 1 && ts[0].nodeHostname === 'w1' ? true : undefined;
+    });
+  });
+
+  test('global mode: one task per eligible node', async () => {
+    await m1.call('CreateService', { spec: { name: 'agentish', image: 'shoal/busybox:latest', mode: 'global', replicas: 0 } });
+    const ts = await eventually('3 global tasks', async () => {
+      const t = current(await tasks(m1, 'agentish'));
+      return t.length === 3 ? t : undefined;
+    });
+    assert.deepEqual(ts.map((t) => t.nodeHostname).sort(), ['m1', 'w1', 'w2']);
+  });
+
+  test('drain moves tasks away; a dead node loses its tasks to the others', async () => {
+    await m1.call('ScaleService', { service: 'web-fe', replicas: 6 });
+    await eventually('6 tasks', async () => (current(await tasks(m1, 'web-fe')).length === 6 ? true : undefined));
+    await m1.call('UpdateNode', { node: 'w2', availability: 'drain' });
+    await eventually('nothing of web-fe on w2', async () => {
+      const ts = current(await tasks(m1, 'web-fe'));
+      return ts.length === 6 && ts.every((t) => t.nodeHostname && t.nodeHostname !== 'w2') ? true : undefined;
+    });
+    await m1.call('UpdateNode', { node: 'w2', availability: 'active' });
+    await w1.kill();
+    await eventually('web-fe only on m1 and w2', async () => {
+      const ts = current(await tasks(m1, 'web-fe'));
+      return ts.length === 6 && ts.every((t) => t.nodeHostname === 'm1' || t.nodeHostname === 'w2') ? true : undefined;
+    }, 20_000);
+  });
+
+  test('service rm removes its tasks', async () => {
+    await m1.call('RemoveService', { service: 'nowhere' });
+    await eventually('no task of the removed service left to run', async () => {
+      const r = await m1.call<{ tasks: (TaskView & { task: { serviceName: string } })[] }>('ListTasks', {});
+      const left = r.tasks.filter((t) => t.task.serviceName === 'nowhere');
+      return left.every((t) => t.task.desiredState !== 'running') ? true : undefined;
+    });
+  });
+});
