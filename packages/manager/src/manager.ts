@@ -139,7 +139,12 @@ export class Manager {
     addUnaryService(
       this.tcp,
       'shoal.dispatcher.Dispatcher',
-      { Session: (r) => this.dispatcher.session(r), Heartbeat: (r) => this.dispatcher.heartbeat(r) },
+      {
+        Session: (r) => this.dispatcher.session(r),
+        Heartbeat: (r) => this.dispatcher.heartbeat(r),
+        Assignments: (r) => this.dispatcher.assignments(r),
+        UpdateTaskStatus: (r) => this.dispatcher.updateTaskStatus(r),
+      },
       this.log,
     );
     addUnaryService(

@@ -6,7 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { ShoalError } from '@shoal/api';
 import type { Logger, RaftNode } from '@shoal/raft';
-import type { ClusterStore, Node, StoreClient } from '@shoal/store';
+import { createHash } from 'node:crypto';
+import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
+import { TASK_STATES, isTerminal, taskStateRank } from '@shoal/store';
 
 export interface NodeInfo {
   hostname?: string;
@@ -101,11 +103,7 @@ export class Dispatcher {
   }
 
   async heartbeat(req: { nodeId?: string; sessionId?: string; error?: string }) {
-    this.requireLeader();
-    const s = this.sessions.get(req.nodeId ?? '');
-    if (!s || s.sessionId !== req.sessionId) {
-      throw new ShoalError('NOT_FOUND', 'no such session (the leader changed or the session expired): open a new one');
-    }
+    const s = this.checkSession(req.nodeId, req.sessionId);
     s.lastBeat = this.now();
     const error = req.error ?? '';
     if (error !== s.error) {
@@ -113,6 +111,91 @@ export class Dispatcher {
       await this.setStatus(req.nodeId!, error);
     }
     return { heartbeatPeriodMs: this.period(), managers: this.managers() };
+  }
+
+  private checkSession(nodeId: string | undefined, sessionId: string | undefined): SessionState {
+    this.requireLeader();
+    const s = this.sessions.get(nodeId ?? '');
+    if (!s || s.sessionId !== sessionId) {
+      throw new ShoalError('NOT_FOUND', 'no such session (the leader changed or the session expired): open a new one');
+    }
+    return s;
+  }
+
+  /** What a node must act on: tasks meant to run there, and tasks there not yet stopped. */
+  private assignmentsOf(nodeId: string): { token: string; tasks: Task[] } {
+    const tasks = this.store
+      .tasksByNode(nodeId)
+      .filter((t) => (t.desiredState === 'running' && taskStateRank(t.status.state) >= taskStateRank('assigned')) || !isTerminal(t.status.state))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    const h = createHash('sha1');
+    for (const t of tasks) h.update(`${t.id}:${t.version};`);
+    return { token: h.digest('hex'), tasks };
+  }
+
+  async assignments(req: { nodeId?: string; sessionId?: string; known?: string; waitMs?: number }) {
+    this.checkSession(req.nodeId, req.sessionId);
+    const nodeId = req.nodeId!;
+    let a = this.assignmentsOf(nodeId);
+    if (a.token !== req.known) return a;
+    const waitMs = Math.min(Math.max(Number(req.waitMs ?? 0), 0), 30_000);
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        unwatch();
+        resolve();
+      };
+      const t = setTimeout(done, waitMs);
+      const unwatch = this.store.watch(
+        (events) => {
+          if (events.some((e) => e.action === 'restore' || ('object' in e && (e.object as Task).nodeId === nodeId) || ('previous' in e && (e.previous as Task | undefined)?.nodeId === nodeId))) done();
+        },
+        { kinds: ['task'] },
+      );
+    });
+    this.requireLeader();
+    a = this.assignmentsOf(nodeId);
+    return a;
+  }
+
+  async updateTaskStatus(req: { nodeId?: string; sessionId?: string; updates?: { taskId?: string; status?: Partial<TaskStatus> | null }[] }) {
+    this.checkSession(req.nodeId, req.sessionId);
+    const nodeId = req.nodeId!;
+    const rejected: string[] = [];
+    await this.client.update(
+      (store) => {
+        rejected.length = 0;
+        const ops: Op[] = [];
+        const seen = new Set<string>();
+        for (const u of req.updates ?? []) {
+          const id = u.taskId ?? '';
+          const t = store.get('task', id);
+          const st = u.status;
+          if (!t) rejected.push(`${id}: no such task`);
+          else if (t.nodeId !== nodeId) rejected.push(`${id}: not assigned to this node`);
+          else if (!st || !(TASK_STATES as readonly string[]).includes(st.state ?? '')) rejected.push(`${id}: invalid state ${st?.state}`);
+          else if (taskStateRank(st.state as TaskStatus['state']) < taskStateRank(t.status.state)) rejected.push(`${id}: ${t.status.state} cannot go back to ${st.state}`);
+          else if (seen.has(id)) rejected.push(`${id}: given twice`);
+          else {
+            seen.add(id);
+            const status: TaskStatus = {
+              state: st.state as TaskStatus['state'],
+              timestamp: Number(st.timestamp) || this.now(),
+              message: st.message ?? '',
+              err: st.err ?? '',
+              containerId: st.containerId ?? t.status.containerId,
+              exitCode: Number(st.exitCode ?? 0),
+            };
+            if (JSON.stringify(status) !== JSON.stringify(t.status)) {
+              ops.push({ op: 'update', kind: 'task', object: { ...t, status, updatedAt: this.now() }, expectVersion: t.version });
+            }
+          }
+        }
+        return ops;
+      },
+      { retries: 5, timeoutMs: 5_000, optimistic: true },
+    );
+    return { rejected };
   }
 
   /** ready (or down with the node's own reason), plus what the node told us about itself. */

@@ -1,0 +1,100 @@
+// The dispatcher's assignment protocol, spoken over gRPC to a real manager by this test in the
+// role of a node's agent (the container runner that normally speaks it lands with the agent).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { callUnary } from '@shoal/manager';
+import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+
+interface Task {
+  id: string;
+  slot: number;
+  nodeId: string;
+  desiredState: string;
+  status: { state: string; err: string; exitCode: number };
+}
+
+describe('dispatcher: assignments and task status', () => {
+  const c = new TestCluster();
+  let m1: Daemon;
+  let nodeId = '';
+  let sessionId = '';
+  let beat: NodeJS.Timeout;
+  const d = <T>(method: string, req: object, timeoutMs = 10_000) =>
+    callUnary<T>('shoal.dispatcher.Dispatcher', m1.addr, method, { nodeId, sessionId, ...req }, timeoutMs);
+  const report = (taskId: string, state: string, extra: object = {}) =>
+    d<{ rejected: string[] }>('UpdateTaskStatus', { updates: [{ taskId, status: { state, timestamp: Date.now(), ...extra } }] });
+
+  before(async () => {
+    [m1] = await c.managers(1);
+    const { token } = await m1.call<{ token: string }>('GetJoinToken', { role: 'worker' });
+    const joined = await callUnary<{ nodeId: string }>('shoal.ca.CA', m1.addr, 'Join', { token, hostname: 'agent-under-test', addr: '127.0.0.9:1' }, 10_000);
+    nodeId = joined.nodeId;
+    const s = await callUnary<{ sessionId: string }>('shoal.dispatcher.Dispatcher', m1.addr, 'Session', { nodeId, info: { hostname: 'agent-under-test' } }, 10_000);
+    sessionId = s.sessionId;
+    // Keep the session alive, as an agent does.
+    beat = setInterval(() => void d('Heartbeat', {}).catch(() => undefined), 300);
+  });
+  after(async () => {
+    clearInterval(beat);
+    await c.stop();
+  });
+
+  test('a node gets its assigned tasks, reports them running, and the service counts them', async () => {
+    await m1.call('CreateService', { spec: { name: 'pinned', image: 'shoal/busybox:latest', replicas: 2, constraints: [`node.id==${nodeId}`] } });
+    const a = await eventually('two assignments', async () => {
+      const r = await d<{ token: string; tasks: Task[] }>('Assignments', { known: '', waitMs: 0 });
+      return r.tasks.length === 2 ? r : undefined;
+    });
+    for (const t of a.tasks) {
+      assert.equal(t.nodeId, nodeId);
+      for (const st of ['accepted', 'preparing', 'starting', 'running']) {
+        assert.deepEqual((await report(t.id, st)).rejected, []);
+      }
+    }
+    const svc = await m1.call<{ running: number; desired: number }>('GetService', { service: 'pinned' });
+    assert.deepEqual([svc.running, svc.desired], [2, 2]);
+  });
+
+  test('long poll: a change comes back at once, not at the end of the wait', async () => {
+    const a = await d<{ token: string; tasks: Task[] }>('Assignments', { known: '', waitMs: 0 });
+    const t0 = Date.now();
+    const poll = d<{ token: string; tasks: Task[] }>('Assignments', { known: a.token, waitMs: 10_000 }, 15_000);
+    await new Promise((r) => setTimeout(r, 200));
+    await m1.call('ScaleService', { service: 'pinned', replicas: 3 });
+    const b = await poll;
+    assert.ok(Date.now() - t0 < 5_000, 'answered before the wait ran out');
+    assert.notEqual(b.token, a.token);
+  });
+
+  test('bad reports are refused one by one; nothing else changes', async () => {
+    const a = await d<{ tasks: Task[] }>('Assignments', { known: '', waitMs: 0 });
+    const running = a.tasks.find((t) => t.status.state === 'running')!;
+    const r = await d<{ rejected: string[] }>('UpdateTaskStatus', {
+      updates: [
+        { taskId: running.id, status: { state: 'starting' } },
+        { taskId: 'nosuchtask0000000000000000', status: { state: 'running' } },
+        { taskId: running.id, status: { state: 'bogus' } },
+      ],
+    });
+    assert.equal(r.rejected.length, 3);
+    assert.match(r.rejected.join('\n'), /cannot go back/);
+    assert.match(r.rejected.join('\n'), /no such task/);
+    const again = await d<{ tasks: Task[] }>('Assignments', { known: '', waitMs: 0 });
+    assert.equal(again.tasks.find((t) => t.id === running.id)!.status.state, 'running');
+  });
+
+  test('a task that fails is replaced in its slot (restart policy any)', async () => {
+    const a = await d<{ tasks: Task[] }>('Assignments', { known: '', waitMs: 0 });
+    const victim = a.tasks.find((t) => t.status.state === 'running')!;
+    await report(victim.id, 'failed', { err: 'task: non-zero exit (1)', exitCode: 1 });
+    const replaced = await eventually('a replacement in the same slot', async () => {
+      const r = await d<{ tasks: Task[] }>('Assignments', { known: '', waitMs: 0 });
+      return r.tasks.find((t) => t.slot === victim.slot && t.id !== victim.id && t.desiredState === 'running');
+    });
+    assert.equal(replaced.status.state, 'assigned');
+    const ps = await m1.call<{ tasks: { task: Task }[] }>('ListTasks', { service: 'pinned' });
+    const old = ps.tasks.find((t) => t.task.id === victim.id)!.task;
+    assert.equal(old.desiredState, 'shutdown');
+    assert.equal(old.status.err, 'task: non-zero exit (1)');
+  });
+});
