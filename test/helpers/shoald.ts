@@ -103,9 +103,9 @@ export class TestCluster {
     return d;
   }
 
-  async join(name: string, via: Daemon, role: 'manager' | 'worker'): Promise<Daemon> {
+  async join(name: string, via: Daemon, role: 'manager' | 'worker', host = '127.0.0.1'): Promise<Daemon> {
     const { token } = await via.call<{ token: string }>('GetJoinToken', { role });
-    const d = await this.newDaemon(name);
+    const d = await this.newDaemon(name, host);
     d.start(['join', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--join-addr', via.addr, '--token', token, '--hostname', name]);
     return d;
   }

@@ -7,6 +7,7 @@ import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os'
 import { ShoalError } from '@shoal/api';
 import type { Logger } from '@shoal/raft';
 import { callUnary } from '@shoal/manager';
+import type { DispatcherLink } from '@shoal/agent';
 
 export interface SessionOptions {
   nodeId: string;
@@ -35,6 +36,7 @@ export class AgentSession {
   private loop: Promise<void> | undefined;
   /** The manager currently holding our session (for tests and diagnostics). */
   current = '';
+  private sessionId = '';
 
   constructor(private readonly opts: SessionOptions) {
     this.managers = [...new Set(opts.managers)];
@@ -49,6 +51,20 @@ export class AgentSession {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+  }
+
+  /** The task runner's way to the dispatcher, through whichever session is open. */
+  link(): DispatcherLink {
+    const call = <T>(method: string, req: object, timeoutMs: number): Promise<T> => {
+      if (!this.current || !this.sessionId) {
+        return Promise.reject(new ShoalError('UNAVAILABLE', 'no dispatcher session yet'));
+      }
+      return callUnary<T>('shoal.dispatcher.Dispatcher', this.current, method, { nodeId: this.opts.nodeId, sessionId: this.sessionId, ...req }, timeoutMs);
+    };
+    return {
+      assignments: (known, waitMs) => call('Assignments', { known, waitMs }, waitMs + 5_000),
+      report: (updates) => call('UpdateTaskStatus', { updates }, 5_000),
+    };
   }
 
   private pick(): string {
@@ -113,6 +129,7 @@ export class AgentSession {
         );
         failures = 0;
         this.current = addr;
+        this.sessionId = res.sessionId;
         this.learn(res.managers);
         this.opts.logger.info({ manager: addr }, 'dispatcher session open');
         let period = Number(res.heartbeatPeriodMs) || 1_000;
@@ -134,6 +151,7 @@ export class AgentSession {
         }
       } catch (err) {
         this.current = '';
+        this.sessionId = '';
         this.redirect(err);
         failures++;
         this.opts.logger.debug({ manager: addr, err: (err as Error).message }, 'dispatcher session lost; trying another manager');

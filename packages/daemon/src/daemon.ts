@@ -11,6 +11,7 @@ import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, p
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
 import { AgentSession } from './agent-session.js';
+import { DockerExecutor, TaskRunner } from '@shoal/agent';
 
 export interface CommonFlags {
   dataDir: string;
@@ -189,14 +190,30 @@ async function workerDaemon(state: NodeState, dataDir: string, log: Logger = cre
   };
 }
 
-/** Every node (managers too) keeps a session with the leader's dispatcher. */
-function agentSession(state: NodeState, dataDir: string, log: Logger, managers: string[]): AgentSession {
+/** Every node (managers too) keeps a session with the leader's dispatcher and runs its tasks. */
+function agentSession(state: NodeState, dataDir: string, log: Logger, managers: string[]): { stop(): Promise<void> } {
+  const alog = log.child({ component: 'agent' });
+  const executor = new DockerExecutor({
+    nodeId: state.nodeId,
+    dockerHost: state.dockerHost || undefined,
+    // Host-mode ports are served on this node's own address.
+    publishIp: hostOf(state.advertiseAddr),
+    logger: alog,
+  });
   const session = new AgentSession({
     nodeId: state.nodeId,
     hostname: state.hostname,
     addr: state.advertiseAddr,
     managers: managers.length > 0 ? managers : [state.advertiseAddr],
-    logger: log.child({ component: 'agent' }),
+    logger: alog,
+    health: async () => {
+      try {
+        const info = await executor.info();
+        return { error: '', engineVersion: info.engineVersion };
+      } catch (err) {
+        return { error: `docker is unreachable: ${(err as Error).message}` };
+      }
+    },
     onManagers: (addrs) => {
       if (state.role !== 'worker') return;
       try {
@@ -206,6 +223,20 @@ function agentSession(state: NodeState, dataDir: string, log: Logger, managers: 
       }
     },
   });
+  const runner = new TaskRunner(executor, session.link(), alog);
   session.start();
-  return session;
+  runner.start();
+  return {
+    stop: async () => {
+      await runner.stop();
+      await session.stop();
+      await executor.close();
+    },
+  };
+}
+
+function hostOf(addr: string): string {
+  const i = addr.lastIndexOf(':');
+  const h = i > 0 ? addr.slice(0, i) : addr;
+  return h.replace(/^\[|\]$/g, '');
 }

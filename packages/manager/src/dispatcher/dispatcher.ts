@@ -8,7 +8,7 @@ import { ShoalError } from '@shoal/api';
 import type { Logger, RaftNode } from '@shoal/raft';
 import { createHash } from 'node:crypto';
 import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
-import { TASK_STATES, isTerminal, taskStateRank } from '@shoal/store';
+import { TASK_STATES, taskStateRank } from '@shoal/store';
 
 export interface NodeInfo {
   hostname?: string;
@@ -122,11 +122,15 @@ export class Dispatcher {
     return s;
   }
 
-  /** What a node must act on: tasks meant to run there, and tasks there not yet stopped. */
+  /**
+   * Every task the store places on a node, old ones included: the agent runs those meant to run,
+   * stops those that no longer are, and keeps the exited containers of old tasks (as Swarm does,
+   * for history) until their task is pruned from the store.
+   */
   private assignmentsOf(nodeId: string): { token: string; tasks: Task[] } {
     const tasks = this.store
       .tasksByNode(nodeId)
-      .filter((t) => (t.desiredState === 'running' && taskStateRank(t.status.state) >= taskStateRank('assigned')) || !isTerminal(t.status.state))
+      .filter((t) => t.desiredState !== 'running' || taskStateRank(t.status.state) >= taskStateRank('assigned'))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
     const h = createHash('sha1');
     for (const t of tasks) h.update(`${t.id}:${t.version};`);

@@ -1,0 +1,678 @@
+// The Executor on a Docker engine, through dockerode.
+//
+// Containers: named SERVICE.SLOT.TASKID (global services: SERVICE.NODEID.TASKID), labelled with
+// shoal.service.name / shoal.service.id / shoal.task.id / shoal.task.slot / shoal.node.id.
+// No Docker restart policy: restarting is the orchestrator's job. Only host-mode ports are bound
+// on the host (on `publishIp`, so several nodes sharing one machine each bind their own loopback
+// address); ingress ports are served by the routing mesh and are not bound here.
+// Command: `command + args` become the container's Cmd (the image's entrypoint is kept, as with
+// `docker run IMAGE COMMAND ARGS`); with no command, `args` (if any) are the Cmd.
+
+import http from 'node:http';
+import https from 'node:https';
+import Docker from 'dockerode';
+import { ShoalError } from '@shoal/api';
+import type { Task } from '@shoal/store';
+import {
+  LABELS,
+  containerName,
+  executorError,
+  executorErrorReason,
+  type ContainerAction,
+  type ContainerEvent,
+  type ContainerStatus,
+  type EngineInfo,
+  type EventOptions,
+  type EventSubscription,
+  type Executor,
+  type ExecutorErrorReason,
+  type OwnedContainer,
+  type PublishedPort,
+} from './executor.js';
+
+/** The few logger methods used (a pino logger fits). */
+export interface ExecutorLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+const noop = (): void => {};
+const silent: ExecutorLogger = { debug: noop, info: noop, warn: noop, error: noop };
+
+export interface DockerExecutorOptions {
+  /** The node this executor acts for: its containers carry `shoal.node.id=<nodeId>`. */
+  nodeId: string;
+  /**
+   * The engine's address: `unix:///var/run/docker.sock`, `tcp://host:port` (plain HTTP),
+   * `http://...`, `https://...`, or a bare socket path. Default: DOCKER_HOST, else the local socket.
+   */
+  dockerHost?: string;
+  /** The host IP host-mode ports are bound on (e.g. this node's 127.0.0.N). Default: all interfaces. */
+  publishIp?: string;
+  logger?: ExecutorLogger;
+  /** ping() gives up after this long. Default 3000 ms. */
+  pingTimeoutMs?: number;
+  /** Any other single call (except stop, which adds its grace period) gives up after this long. Default 60 s. */
+  requestTimeoutMs?: number;
+  /** A pull that makes no progress for this long is abandoned. Default 60 s. */
+  pullStallTimeoutMs?: number;
+}
+
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+
+interface Endpoint {
+  /** For messages: the address as the user would write it. */
+  display: string;
+  modem: Docker.DockerOptions;
+  agent: http.Agent;
+}
+
+/** Turns a DOCKER_HOST-style URL into dockerode options (with an agent of our own, for close()). */
+export function parseDockerHost(dockerHost: string | undefined): Endpoint {
+  const raw = (dockerHost ?? '').trim() || process.env['DOCKER_HOST']?.trim() || `unix://${DEFAULT_DOCKER_SOCKET}`;
+  if (raw.startsWith('/')) return parseDockerHost(`unix://${raw}`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw executorError('invalid-spec', `invalid docker host "${raw}": expected unix:///path/to/docker.sock or tcp://host:port`);
+  }
+  switch (url.protocol) {
+    case 'unix:': {
+      const socketPath = url.pathname || DEFAULT_DOCKER_SOCKET;
+      return { display: `unix://${socketPath}`, modem: { socketPath }, agent: new http.Agent({ keepAlive: true }) };
+    }
+    case 'tcp:':
+    case 'http:':
+    case 'https:': {
+      const secure = url.protocol === 'https:';
+      const port = url.port || (secure ? '2376' : '2375');
+      return {
+        display: `${url.protocol}//${url.hostname}:${port}`,
+        modem: { host: url.hostname.replace(/^\[|\]$/g, ''), port, protocol: secure ? 'https' : 'http' },
+        agent: secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true }),
+      };
+    }
+    default:
+      throw executorError('invalid-spec', `unsupported docker host "${raw}": use unix:///path/to/docker.sock or tcp://host:port`);
+  }
+}
+
+/** `name` with `:latest` added when it has neither a tag nor a digest. */
+export function normalizeImageRef(image: string): string {
+  if (image.includes('@')) return image;
+  const last = image.slice(image.lastIndexOf('/') + 1);
+  return last.includes(':') ? image : `${image}:latest`;
+}
+
+const CONTAINER_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const EVENT_ACTIONS: readonly ContainerAction[] = ['start', 'die', 'stop', 'destroy', 'oom'];
+const NETWORK_ERROR_CODES = new Set([
+  'ENOENT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EACCES',
+  'EPERM',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENOTSOCK',
+  'UND_ERR_SOCKET',
+]);
+
+interface DockerApiError extends Error {
+  statusCode?: number;
+  code?: string;
+  json?: unknown;
+}
+
+/** The engine's own message of a dockerode error (without dockerode's "(HTTP code N) ..." wrapping). */
+function dockerMessage(err: unknown): string {
+  const e = err as DockerApiError;
+  const j = e?.json as { message?: unknown } | Buffer | string | undefined;
+  if (j && typeof j === 'object' && !Buffer.isBuffer(j) && typeof j.message === 'string') return j.message.trim();
+  if (Buffer.isBuffer(j) && j.length > 0) return j.toString('utf8').trim();
+  if (typeof j === 'string' && j !== '') return j.trim();
+  // dockerode wraps the engine's message as "(HTTP code 500) server error - MESSAGE ".
+  return (e?.message ?? String(err)).replace(/^\(HTTP code \d+\) .*? - /, '').trim();
+}
+
+/** Calls a dockerode method that takes `{abortSignal}` (missing from its typings). */
+function withSignal<T>(self: Docker, fn: unknown, abortSignal: AbortSignal): Promise<T> {
+  return (fn as (opts: { abortSignal: AbortSignal }) => Promise<T>).call(self, { abortSignal });
+}
+
+const statusOf = (err: unknown): number | undefined => (err as DockerApiError)?.statusCode;
+
+function msTime(s: string | undefined): number {
+  if (!s) return 0;
+  const t = Date.parse(s);
+  return Number.isFinite(t) && t > 0 ? t : 0;
+}
+
+/** A host port conflict, from the engine's start error, as "IP:PORT" (or '' if it is not one). */
+function portConflict(msg: string): string | undefined {
+  let m = /Bind for (\S+?) failed: port is already allocated/.exec(msg);
+  if (m) return m[1];
+  m = /listen (?:tcp|udp)[46]? (\S+?): bind: address already in use/.exec(msg);
+  if (m) return m[1];
+  if (/port is already allocated|address already in use/.test(msg)) return '';
+  return undefined;
+}
+
+export class DockerExecutor implements Executor {
+  readonly nodeId: string;
+  readonly publishIp: string;
+  readonly dockerHost: string;
+  private readonly docker: Docker;
+  private readonly agent: http.Agent;
+  private readonly log: ExecutorLogger;
+  private readonly pingTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly pullStallTimeoutMs: number;
+  private readonly subscriptions = new Set<EventSubscription>();
+  private closed = false;
+
+  constructor(opts: DockerExecutorOptions) {
+    if (!opts.nodeId) throw executorError('invalid-spec', 'DockerExecutor needs a nodeId');
+    this.nodeId = opts.nodeId;
+    this.publishIp = opts.publishIp ?? '';
+    this.log = opts.logger ?? silent;
+    this.pingTimeoutMs = opts.pingTimeoutMs ?? 3000;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
+    this.pullStallTimeoutMs = opts.pullStallTimeoutMs ?? 60_000;
+    const ep = parseDockerHost(opts.dockerHost);
+    this.dockerHost = ep.display;
+    this.agent = ep.agent;
+    this.docker = new Docker({ ...ep.modem, agent: ep.agent } as Docker.DockerOptions);
+  }
+
+  // ---------------------------------------------------------------- errors
+
+  /** Maps a failure of a Docker call to an executor error, saying what we were doing. */
+  private fail(err: unknown, doing: string, notFound: ExecutorErrorReason = 'container-not-found'): Error {
+    if (ShoalError.is(err)) return err;
+    const e = err as DockerApiError;
+    if (e?.name === 'AbortError' || e?.name === 'TimeoutError' || e?.code === 'ABORT_ERR') {
+      return executorError('runtime-unreachable', `${doing}: Docker at ${this.dockerHost} did not answer in time`, err);
+    }
+    if (e?.code && NETWORK_ERROR_CODES.has(e.code)) {
+      const why =
+        e.code === 'ENOENT'
+          ? 'no such socket (is dockerd running? run scripts/ensure-docker.sh)'
+          : e.code === 'EACCES' || e.code === 'EPERM'
+            ? 'permission denied on the socket'
+            : e.code === 'ECONNREFUSED'
+              ? 'connection refused (is dockerd running?)'
+              : e.code;
+      return executorError('runtime-unreachable', `${doing}: cannot reach Docker at ${this.dockerHost}: ${why}`, err);
+    }
+    const msg = dockerMessage(err);
+    if (statusOf(err) === 404) return executorError(notFound, `${doing}: ${msg}`, err);
+    return executorError('runtime-error', `${doing}: ${msg}`, err);
+  }
+
+  /** `p`, or an AbortError after requestTimeoutMs (for dockerode calls that take no abortSignal). */
+  private bounded<T>(p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DOMException('timed out', 'TimeoutError')), this.requestTimeoutMs);
+    });
+    return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+  }
+
+  private timeout(extraMs = 0): AbortSignal {
+    return AbortSignal.timeout(this.requestTimeoutMs + extraMs);
+  }
+
+  /**
+   * Inspects a container and checks it is this node's. Returns undefined if it does not exist
+   * (when `missingOk`), throws NOT_FOUND otherwise; throws PERMISSION_DENIED if it is not ours.
+   */
+  private async owned(containerId: string, doing: string, missingOk: true): Promise<Docker.ContainerInspectInfo | undefined>;
+  private async owned(containerId: string, doing: string, missingOk?: false): Promise<Docker.ContainerInspectInfo>;
+  private async owned(containerId: string, doing: string, missingOk = false): Promise<Docker.ContainerInspectInfo | undefined> {
+    if (!containerId) throw executorError('invalid-spec', `${doing}: no container id given`);
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(containerId).inspect({ abortSignal: this.timeout() });
+    } catch (err) {
+      if (missingOk && statusOf(err) === 404) return undefined;
+      throw this.fail(err, doing);
+    }
+    const label = info.Config?.Labels?.[LABELS.nodeId];
+    if (label !== this.nodeId) {
+      const whose = label === undefined ? `it has no ${LABELS.nodeId} label` : `it belongs to node ${label}`;
+      throw executorError(
+        'not-owned',
+        `${doing}: refusing to touch container ${info.Name.replace(/^\//, '') || containerId}: ${whose}, not to this node (${this.nodeId})`,
+      );
+    }
+    return info;
+  }
+
+  // ---------------------------------------------------------------- images
+
+  async prepare(task: Task): Promise<void> {
+    const image = task.spec?.image;
+    if (!image) throw executorError('invalid-spec', `task ${task.id}: no image`);
+    const ref = normalizeImageRef(image);
+    try {
+      await this.bounded(this.docker.getImage(ref).inspect());
+      return; // present locally: never pull
+    } catch (err) {
+      if (statusOf(err) !== 404) throw this.fail(err, `inspecting image ${ref}`);
+    }
+    this.log.info({ image: ref, task: task.id }, 'image not present locally: pulling');
+    try {
+      await this.pull(ref);
+    } catch (err) {
+      const code = (err as DockerApiError)?.code;
+      if (code && NETWORK_ERROR_CODES.has(code)) throw this.fail(err, `pulling ${ref}`); // Docker itself is down
+      throw executorError('image-not-found', `image ${ref} not found locally and cannot be pulled: ${dockerMessage(err)}`, err);
+    }
+    try {
+      await this.bounded(this.docker.getImage(ref).inspect());
+    } catch (err) {
+      throw executorError('image-not-found', `image ${ref} not found locally and cannot be pulled: the pull ended without it (${dockerMessage(err)})`, err);
+    }
+  }
+
+  /** Pulls `ref`, failing on an error message in the progress stream or when progress stalls. */
+  private async pull(ref: string): Promise<void> {
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    let stalled = false;
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        ac.abort();
+      }, this.pullStallTimeoutMs);
+    };
+    arm();
+    try {
+      const stream = (await this.docker.createImage({ fromImage: ref, abortSignal: ac.signal })) as NodeJS.ReadableStream;
+      await new Promise<void>((resolve, reject) => {
+        let buf = '';
+        let failure: string | undefined;
+        stream.on('data', (chunk: Buffer | string) => {
+          arm();
+          buf += chunk.toString();
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (!line) continue;
+            try {
+              const msg = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
+              if (msg.error || msg.errorDetail?.message) failure ??= msg.errorDetail?.message ?? msg.error;
+            } catch {
+              // not JSON: ignore
+            }
+          }
+        });
+        stream.on('end', () => (failure ? reject(new Error(failure)) : resolve()));
+        stream.on('error', reject);
+      });
+    } catch (err) {
+      if (stalled) throw new Error(`the pull stalled (no progress for ${this.pullStallTimeoutMs} ms)`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---------------------------------------------------------------- containers
+
+  async create(task: Task): Promise<string> {
+    const spec = task.spec;
+    if (!spec) throw executorError('invalid-spec', `task ${task.id}: no spec`);
+    const name = containerName(task);
+    if (!CONTAINER_NAME_RE.test(name)) {
+      throw executorError('invalid-spec', `task ${task.id}: "${name}" is not a valid container name`);
+    }
+    if (task.nodeId && task.nodeId !== this.nodeId) {
+      throw executorError('not-owned', `task ${task.id} is assigned to node ${task.nodeId}, not to this node (${this.nodeId})`);
+    }
+    const labels: Record<string, string> = {
+      [LABELS.serviceName]: task.serviceName,
+      [LABELS.serviceId]: task.serviceId,
+      [LABELS.taskId]: task.id,
+      [LABELS.taskSlot]: String(task.slot),
+      [LABELS.nodeId]: this.nodeId,
+    };
+    const cmd = [...(spec.command ?? []), ...(spec.args ?? [])];
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+    for (const p of spec.ports ?? []) {
+      const key = `${p.targetPort}/${p.protocol || 'tcp'}`;
+      exposed[key] = {};
+      if (p.publishMode !== 'host') continue; // ingress: the routing mesh serves it
+      (bindings[key] ??= []).push({ HostIp: this.publishIp, HostPort: p.publishedPort ? String(p.publishedPort) : '' });
+    }
+    const ref = normalizeImageRef(spec.image);
+    const opts: Docker.ContainerCreateOptions = {
+      name,
+      Image: ref,
+      Env: [...(spec.env ?? [])],
+      Labels: labels,
+      ExposedPorts: exposed,
+      HostConfig: {
+        PortBindings: bindings,
+        RestartPolicy: { Name: 'no' },
+      },
+    };
+    if (cmd.length > 0) opts.Cmd = cmd;
+    try {
+      const c = await this.docker.createContainer({ ...opts, abortSignal: this.timeout() } as Docker.ContainerCreateOptions);
+      this.log.debug({ task: task.id, container: c.id, name }, 'container created');
+      return c.id;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 409) {
+        // A retry after a crash between create and recording it: the container is already there.
+        const existing = await this.owned(name, `creating container ${name}`, true);
+        if (existing && existing.Config.Labels?.[LABELS.taskId] === task.id) return existing.Id;
+      }
+      if (status === 404) {
+        throw executorError('image-not-found', `creating container ${name}: image ${ref} not found locally (prepare the task first): ${dockerMessage(err)}`, err);
+      }
+      throw this.fail(err, `creating container ${name}`);
+    }
+  }
+
+  async start(containerId: string): Promise<void> {
+    const info = await this.owned(containerId, `starting container ${containerId}`);
+    const name = info.Name.replace(/^\//, '');
+    try {
+      await this.docker.getContainer(info.Id).start({ abortSignal: this.timeout() });
+    } catch (err) {
+      if (statusOf(err) === 304) return; // already started
+      const msg = dockerMessage(err);
+      const conflict = portConflict(msg);
+      if (conflict !== undefined) {
+        throw executorError(
+          'port-conflict',
+          `starting container ${name}: host port ${conflict || '(unknown)'} is already in use: ${msg}`,
+          err,
+        );
+      }
+      throw this.fail(err, `starting container ${name}`);
+    }
+  }
+
+  async stop(containerId: string, graceMs: number): Promise<void> {
+    const info = await this.owned(containerId, `stopping container ${containerId}`, true);
+    if (!info) return;
+    const t = Math.max(0, Math.ceil(graceMs / 1000));
+    try {
+      await this.docker.getContainer(info.Id).stop({ t, abortSignal: this.timeout(t * 1000) });
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 304 || status === 404) return; // already stopped / gone
+      throw this.fail(err, `stopping container ${info.Name.replace(/^\//, '')}`);
+    }
+  }
+
+  async remove(containerId: string): Promise<void> {
+    const info = await this.owned(containerId, `removing container ${containerId}`, true);
+    if (!info) return;
+    try {
+      await this.docker.getContainer(info.Id).remove({ force: true, v: true, abortSignal: this.timeout() });
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404) return;
+      if (status === 409 && /already in progress/.test(dockerMessage(err))) return;
+      throw this.fail(err, `removing container ${info.Name.replace(/^\//, '')}`);
+    }
+  }
+
+  async inspect(containerId: string): Promise<ContainerStatus> {
+    const info = await this.owned(containerId, `inspecting container ${containerId}`);
+    const st = info.State;
+    const ports: PublishedPort[] = [];
+    for (const [key, binds] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
+      const [port, proto] = key.split('/');
+      for (const b of binds ?? []) {
+        ports.push({
+          protocol: proto === 'udp' ? 'udp' : 'tcp',
+          targetPort: Number(port),
+          hostIp: b.HostIp,
+          hostPort: Number(b.HostPort),
+        });
+      }
+    }
+    return {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      state: st.Status,
+      running: st.Running,
+      exitCode: st.ExitCode ?? 0,
+      error: st.Error ?? '',
+      oomKilled: st.OOMKilled ?? false,
+      startedAt: msTime(st.StartedAt),
+      finishedAt: msTime(st.FinishedAt),
+      taskId: info.Config.Labels?.[LABELS.taskId] ?? '',
+      ports,
+    };
+  }
+
+  async listOwned(): Promise<OwnedContainer[]> {
+    let list: Docker.ContainerInfo[];
+    try {
+      list = await this.docker.listContainers({
+        all: true,
+        filters: { label: [`${LABELS.nodeId}=${this.nodeId}`] },
+        abortSignal: this.timeout(),
+      });
+    } catch (err) {
+      throw this.fail(err, 'listing containers');
+    }
+    return list
+      .filter((c) => c.Labels?.[LABELS.nodeId] === this.nodeId)
+      .map((c) => ({
+        id: c.Id,
+        name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+        image: c.Image,
+        state: c.State,
+        status: c.Status,
+        createdAt: c.Created * 1000,
+        taskId: c.Labels[LABELS.taskId] ?? '',
+        serviceId: c.Labels[LABELS.serviceId] ?? '',
+        serviceName: c.Labels[LABELS.serviceName] ?? '',
+        slot: Number(c.Labels[LABELS.taskSlot] ?? 0) || 0,
+        nodeId: this.nodeId,
+        labels: { ...c.Labels },
+      }));
+  }
+
+  // ---------------------------------------------------------------- events
+
+  events(onEvent: (e: ContainerEvent) => void, opts: EventOptions = {}): EventSubscription {
+    if (this.closed) throw executorError('runtime-error', 'the executor is closed');
+    const baseDelay = opts.reconnectDelayMs ?? 200;
+    const filters = {
+      type: ['container'],
+      label: [`${LABELS.nodeId}=${this.nodeId}`],
+      event: [...EVENT_ACTIONS],
+    };
+    let active = true;
+    let ac: AbortController | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    let delay = baseDelay;
+    // Resume point, in the engine's clock: the last event's timeNano (Docker replays from `since`,
+    // inclusive), and the events already delivered at exactly that time, to skip their replay.
+    // Before any event, the time of the first connection (the response's Date header).
+    let since: bigint | undefined;
+    let seenAtSince = new Set<string>();
+    let settleReady: ((err?: Error) => void) | undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      settleReady = (err) => {
+        settleReady = undefined;
+        if (err) reject(err);
+        else resolve();
+      };
+    });
+    ready.catch(noop); // the subscription keeps retrying; nobody has to await `ready`
+
+    const deliver = (line: string): void => {
+      let ev: {
+        Type?: string;
+        Action?: string;
+        status?: string;
+        id?: string;
+        time?: number;
+        timeNano?: number | string;
+        Actor?: { ID?: string; Attributes?: Record<string, string> };
+      };
+      try {
+        ev = JSON.parse(line);
+      } catch {
+        return;
+      }
+      const action = (ev.Action ?? ev.status ?? '') as ContainerAction;
+      if (!EVENT_ACTIONS.includes(action)) return;
+      const attrs = ev.Actor?.Attributes ?? {};
+      if (attrs[LABELS.nodeId] !== this.nodeId) return; // belt and braces: the filter does this
+      const containerId = ev.Actor?.ID ?? ev.id ?? '';
+      const nano = ev.timeNano !== undefined ? BigInt(ev.timeNano) : BigInt(ev.time ?? 0) * 1_000_000_000n;
+      const key = `${containerId}/${action}`;
+      if (since !== undefined && nano < since) return;
+      if (nano === since) {
+        if (seenAtSince.has(key)) return;
+        seenAtSince.add(key);
+      } else {
+        since = nano;
+        seenAtSince = new Set([key]);
+      }
+      const e: ContainerEvent = {
+        containerId,
+        taskId: attrs[LABELS.taskId] ?? '',
+        action,
+        time: Number(nano / 1_000_000n),
+      };
+      if (action === 'die') e.exitCode = Number(attrs['exitCode'] ?? 0);
+      try {
+        onEvent(e);
+      } catch (err) {
+        this.log.error({ err }, 'event callback threw');
+      }
+    };
+
+    const scheduleReconnect = (err: Error): void => {
+      if (!active) return;
+      settleReady?.(err);
+      this.log.warn({ err: err.message, retryInMs: delay }, 'docker event stream broke: reconnecting');
+      opts.onError?.(err);
+      clearTimeout(retry);
+      retry = setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 5000);
+    };
+
+    const connect = (): void => {
+      if (!active) return;
+      const controller = new AbortController();
+      ac = controller;
+      const query: Record<string, unknown> = { filters, abortSignal: controller.signal };
+      if (since !== undefined) query['since'] = `${since / 1_000_000_000n}.${String(since % 1_000_000_000n).padStart(9, '0')}`;
+      this.docker
+        .getEvents(query as unknown as Docker.GetEventsOptions)
+        .then((stream) => {
+          if (!active || controller.signal.aborted) {
+            (stream as unknown as { destroy?: () => void }).destroy?.();
+            return;
+          }
+          if (since === undefined) {
+            const date = Date.parse((stream as unknown as http.IncomingMessage).headers?.date ?? '');
+            since = BigInt(Number.isFinite(date) ? date : Date.now()) * 1_000_000n;
+          }
+          delay = baseDelay;
+          settleReady?.();
+          let buf = '';
+          let ended = false;
+          const onEnd = (err: Error): void => {
+            if (ended) return;
+            ended = true;
+            scheduleReconnect(err);
+          };
+          stream.on('data', (chunk: Buffer | string) => {
+            buf += chunk.toString();
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const line = buf.slice(0, nl).trim();
+              buf = buf.slice(nl + 1);
+              if (line) deliver(line);
+            }
+          });
+          stream.on('end', () => onEnd(new Error('the Docker event stream ended')));
+          stream.on('close', () => onEnd(new Error('the Docker event stream closed')));
+          stream.on('error', (err: Error) => onEnd(this.fail(err, 'watching Docker events')));
+        })
+        .catch((err: unknown) => {
+          if (!active) return;
+          scheduleReconnect(this.fail(err, 'watching Docker events'));
+        });
+    };
+
+    const sub: EventSubscription = {
+      ready,
+      close: () => {
+        if (!active) return;
+        active = false;
+        clearTimeout(retry);
+        ac?.abort();
+        settleReady?.(new Error('subscription closed'));
+        this.subscriptions.delete(sub);
+      },
+    };
+    this.subscriptions.add(sub);
+    connect();
+    return sub;
+  }
+
+  // ---------------------------------------------------------------- engine
+
+  async ping(): Promise<void> {
+    try {
+      await withSignal(this.docker, this.docker.ping, AbortSignal.timeout(this.pingTimeoutMs));
+    } catch (err) {
+      const e = this.fail(err, 'pinging Docker');
+      if (executorErrorReason(e) === 'runtime-unreachable') throw e;
+      throw executorError('runtime-unreachable', e.message, err);
+    }
+  }
+
+  async info(): Promise<EngineInfo> {
+    try {
+      const signal = AbortSignal.timeout(Math.max(this.pingTimeoutMs, 10_000));
+      const [info, version] = await Promise.all([
+        withSignal<Record<string, unknown>>(this.docker, this.docker.info, signal),
+        withSignal<Docker.DockerVersion>(this.docker, this.docker.version, signal),
+      ]);
+      return {
+        engineVersion: String(info['ServerVersion'] ?? version.Version ?? ''),
+        apiVersion: String(version.ApiVersion ?? ''),
+        ncpu: Number(info['NCPU'] ?? 0),
+        memoryBytes: Number(info['MemTotal'] ?? 0),
+        os: String(info['OSType'] ?? version.Os ?? ''),
+        arch: String(info['Architecture'] ?? version.Arch ?? ''),
+        hostname: String(info['Name'] ?? ''),
+      };
+    } catch (err) {
+      throw this.fail(err, 'asking Docker for its info');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of [...this.subscriptions]) s.close();
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,233 @@
+// The agent's task runner: makes this node's containers match its assignments. It long-polls
+// the dispatcher, drives each task through the executor (accepted → preparing → starting →
+// running), reports every transition, reports a container's death within the second Docker tells
+// us, stops and removes what is no longer wanted, and removes any container of ours that belongs
+// to no live assignment (an old task's container a user restarted by hand, leftovers after a
+// crash). After a restart it adopts its running containers by label instead of starting twins.
+
+import type { Task, TaskState, TaskStatus } from '@shoal/store';
+import { isTerminal, taskStateRank } from '@shoal/store';
+import type { ContainerEvent, EventSubscription, Executor } from './executor.js';
+
+export interface StatusUpdate {
+  taskId: string;
+  status: Partial<TaskStatus> & { state: TaskState };
+}
+
+/** How the runner reaches the leader's dispatcher (the node's session supplies it). */
+export interface DispatcherLink {
+  assignments(known: string, waitMs: number): Promise<{ token: string; tasks: Task[] }>;
+  report(updates: StatusUpdate[]): Promise<{ rejected: string[] }>;
+}
+
+export interface RunnerLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+interface Local {
+  task: Task;
+  /** The state we last reported (or learned from the store). */
+  state: TaskState;
+  containerId: string;
+  busy: boolean;
+}
+
+const POLL_WAIT_MS = 10_000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class TaskRunner {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private events: EventSubscription | undefined;
+  private tasks = new Map<string, Local>();
+  private token = '';
+  private adopted = false;
+
+  constructor(
+    private readonly executor: Executor,
+    private readonly link: DispatcherLink,
+    private readonly log: RunnerLogger,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.events = this.executor.events((e) => void this.onEvent(e), { onError: (err) => this.log.warn({ err: err.message }, 'docker event stream broke; reconnecting') });
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.events?.close();
+    await this.loop?.catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        const a = await this.link.assignments(this.token, this.token ? POLL_WAIT_MS : 0);
+        this.token = a.token;
+        await this.reconcile(a.tasks);
+      } catch (err) {
+        this.log.debug({ err: (err as Error).message }, 'assignments unavailable; retrying');
+        this.token = '';
+        await sleep(200);
+      }
+    }
+  }
+
+  private async report(local: Local, state: TaskState, extra: Partial<TaskStatus> = {}): Promise<void> {
+    if (taskStateRank(state) < taskStateRank(local.state)) return;
+    local.state = state;
+    const status = { state, timestamp: Date.now(), containerId: local.containerId, message: extra.message ?? state, err: '', exitCode: 0, ...extra };
+    try {
+      const r = await this.link.report([{ taskId: local.task.id, status }]);
+      if (r.rejected.length > 0) this.log.warn({ task: local.task.id, rejected: r.rejected }, 'status report refused');
+    } catch (err) {
+      // The next poll resyncs: the store keeps the last state it accepted.
+      this.log.debug({ task: local.task.id, err: (err as Error).message }, 'status report failed');
+    }
+  }
+
+  private async reconcile(assigned: Task[]): Promise<void> {
+    const owned = await this.executor.listOwned();
+    if (!this.adopted) {
+      this.adopted = true;
+      this.log.info({ containers: owned.length }, 'adopting this node\'s containers');
+    }
+    const byTask = new Map(owned.map((c) => [c.taskId, c]));
+    const wanted = new Set<string>();
+    for (const t of assigned) {
+      let local = this.tasks.get(t.id);
+      if (!local) {
+        local = { task: t, state: t.status.state, containerId: t.status.containerId || byTask.get(t.id)?.id || '', busy: false };
+        this.tasks.set(t.id, local);
+      }
+      local.task = t;
+      if (taskStateRank(t.status.state) > taskStateRank(local.state)) local.state = t.status.state;
+      if (t.desiredState === 'running' && !isTerminal(local.state)) {
+        wanted.add(t.id);
+        if (!local.busy && taskStateRank(local.state) < taskStateRank('running')) void this.launch(local);
+        else if (local.state === 'running' && !local.busy) void this.verify(local, byTask.get(t.id)?.state);
+      } else if (!isTerminal(local.state) && !local.busy) {
+        void this.shutdown(local);
+      }
+    }
+    // Containers of ours that no assignment claims (the store pruned the task, or removed its
+    // service) are removed. An old task's container stays, as history, as in Swarm; if someone
+    // starts it again by hand, the 'start' event removes it (see onEvent).
+    const known = new Set(assigned.map((t) => t.id));
+    for (const c of owned) {
+      if (known.has(c.taskId)) continue;
+      const local = this.tasks.get(c.taskId);
+      if (local?.busy) continue;
+      this.log.info({ container: c.name, state: c.state }, 'removing a container no task of this node wants');
+      try {
+        await this.executor.remove(c.id);
+      } catch (err) {
+        this.log.warn({ container: c.name, err: (err as Error).message }, 'could not remove container');
+      }
+    }
+    const live = new Set(assigned.map((t) => t.id));
+    for (const id of [...this.tasks.keys()]) if (!live.has(id)) this.tasks.delete(id);
+  }
+
+  /** assigned → accepted → preparing → starting → running (or rejected/failed with the reason). */
+  private async launch(local: Local): Promise<void> {
+    local.busy = true;
+    const t = local.task;
+    try {
+      if (local.containerId) {
+        // Adopted after a restart: a container already exists for this task.
+        const st = await this.executor.inspect(local.containerId).catch(() => undefined);
+        if (st?.running) {
+          await this.report(local, 'running', { message: 'adopted' });
+          return;
+        }
+        if (st) await this.executor.remove(local.containerId);
+        local.containerId = '';
+      }
+      await this.report(local, 'accepted');
+      await this.report(local, 'preparing');
+      try {
+        await this.executor.prepare(t);
+      } catch (err) {
+        await this.report(local, 'rejected', { err: (err as Error).message, message: 'preparing failed' });
+        return;
+      }
+      let id: string;
+      try {
+        id = await this.executor.create(t);
+      } catch (err) {
+        await this.report(local, 'rejected', { err: (err as Error).message, message: 'create failed' });
+        return;
+      }
+      local.containerId = id;
+      await this.report(local, 'starting');
+      try {
+        await this.executor.start(id);
+      } catch (err) {
+        await this.executor.remove(id).catch(() => undefined);
+        await this.report(local, 'failed', { err: (err as Error).message, message: 'start failed' });
+        return;
+      }
+      await this.report(local, 'running', { message: 'started' });
+      // A container that died between start and this report is caught here.
+      await this.verify(local);
+    } finally {
+      local.busy = false;
+    }
+  }
+
+  /** A running task whose container is gone or stopped: report how it ended. */
+  private async verify(local: Local, listedState?: string): Promise<void> {
+    if (!local.containerId || local.state !== 'running') return;
+    if (listedState === 'running') return;
+    const st = await this.executor.inspect(local.containerId).catch(() => undefined);
+    if (st?.running) return;
+    await this.ended(local, st?.exitCode ?? -1, st ? st.error : 'container is gone');
+  }
+
+  private async ended(local: Local, exitCode: number, error = ''): Promise<void> {
+    if (isTerminal(local.state)) return;
+    if (local.task.desiredState !== 'running') {
+      await this.report(local, 'shutdown', { exitCode, message: 'shutdown' });
+      return;
+    }
+    if (exitCode === 0) await this.report(local, 'complete', { exitCode, message: 'finished' });
+    else await this.report(local, 'failed', { exitCode, err: error || `task: non-zero exit (${exitCode})`, message: 'exited' });
+  }
+
+  /** Stops and removes a task's container (desired shutdown/remove), then reports shutdown. */
+  private async shutdown(local: Local): Promise<void> {
+    local.busy = true;
+    try {
+      if (local.containerId) {
+        await this.executor.stop(local.containerId, local.task.spec.stopGracePeriodMs);
+        await this.executor.remove(local.containerId);
+      }
+      await this.report(local, 'shutdown', { message: 'shutdown' });
+    } catch (err) {
+      this.log.warn({ task: local.task.id, err: (err as Error).message }, 'could not stop the task\'s container');
+    } finally {
+      local.busy = false;
+    }
+  }
+
+  private async onEvent(e: ContainerEvent): Promise<void> {
+    const local = this.tasks.get(e.taskId);
+    if (e.action === 'die') {
+      if (local && local.containerId === e.containerId && local.state === 'running' && !local.busy) {
+        await this.ended(local, e.exitCode ?? -1);
+      }
+      return;
+    }
+    if (e.action === 'start' && (!local || isTerminal(local.state) || local.task.desiredState !== 'running')) {
+      // Someone restarted a container whose task is over: it is not a replica any more.
+      this.log.info({ container: e.containerId }, 'a stale container was started by hand: removing it');
+      await this.executor.remove(e.containerId).catch(() => undefined);
+    }
+  }
+}
