@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's test command: set up everything the tests need on a fresh Debian 12 machine
+# (dependencies and build, a Docker engine and the offline busybox test image; needs root for
+# the Docker part), then run every suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+bash scripts/test-env.sh
+npm test
