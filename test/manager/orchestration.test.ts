@@ -1,5 +1,5 @@
-// Orchestrator and scheduler on real managers and workers (no containers yet: tasks are created,
-// placed and replaced; running them is the agent's job).
+// Orchestrator and scheduler on real managers and workers: where tasks are created, placed and
+// replaced (the agents run them on this machine's Docker).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
@@ -9,7 +9,15 @@ interface TaskView {
   nodeHostname: string;
 }
 
-const spec = (name: string, replicas: number, extra: object = {}) => ({ name, image: 'shoal/busybox:latest', replicas, ...extra });
+// The agents run these tasks for real (Docker): a long sleep keeps them running.
+const spec = (name: string, replicas: number, extra: object = {}) => ({
+  name,
+  image: 'shoal/busybox:latest',
+  args: ['sleep', '3600'],
+  stopGracePeriodMs: 1_000,
+  replicas,
+  ...extra,
+});
 
 async function tasks(d: Daemon, service: string): Promise<TaskView[]> {
   return (await d.call<{ tasks: TaskView[] }>('ListTasks', { service })).tasks;
@@ -40,9 +48,9 @@ describe('orchestration', () => {
 
   test('5 replicas are spread over the three nodes, one task per slot', async () => {
     await m1.call('CreateService', { spec: spec('web-fe', 5) });
-    const ts = await eventually('5 assigned tasks', async () => {
+    const ts = await eventually('5 placed tasks', async () => {
       const t = current(await tasks(m1, 'web-fe'));
-      return t.length === 5 && t.every((x) => x.task.status.state === 'assigned') ? t : undefined;
+      return t.length === 5 && t.every((x) => x.task.nodeId) ? t : undefined;
     });
     assert.deepEqual(ts.map((t) => t.task.slot).sort(), [1, 2, 3, 4, 5]);
     const counts = Object.values(perNode(ts)).sort();
@@ -81,7 +89,7 @@ describe('orchestration', () => {
   });
 
   test('global mode: one task per eligible node', async () => {
-    await m1.call('CreateService', { spec: { name: 'agentish', image: 'shoal/busybox:latest', mode: 'global', replicas: 0 } });
+    await m1.call('CreateService', { spec: { ...spec('agentish', 0), mode: 'global' } });
     const ts = await eventually('3 global tasks', async () => {
       const t = current(await tasks(m1, 'agentish'));
       return t.length === 3 ? t : undefined;

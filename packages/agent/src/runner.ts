@@ -61,13 +61,16 @@ export class TaskRunner {
   async stop(): Promise<void> {
     this.running = false;
     this.events?.close();
-    await this.loop?.catch(() => undefined);
+    // A long poll may be in flight for seconds: don't hold a shutdown for it (its answer is
+    // ignored once we stop); a step already under way gets a moment to finish.
+    await Promise.race([this.loop?.catch(() => undefined), sleep(200)]);
   }
 
   private async run(): Promise<void> {
     while (this.running) {
       try {
         const a = await this.link.assignments(this.token, this.token ? POLL_WAIT_MS : 0);
+        if (!this.running) break;
         this.token = a.token;
         await this.reconcile(a.tasks);
       } catch (err) {

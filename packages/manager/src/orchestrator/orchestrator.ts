@@ -47,6 +47,22 @@ export class Orchestrator {
     this.onLeaderChange();
   }
 
+  private wake: NodeJS.Timeout | undefined;
+  private wakeTime = Infinity;
+
+  /** One timer for the earliest restart delay that runs out. */
+  private wakeAt(ms: number): void {
+    if (ms >= this.wakeTime) return;
+    if (this.wake) clearTimeout(this.wake);
+    this.wakeTime = ms;
+    this.wake = setTimeout(() => {
+      this.wake = undefined;
+      this.wakeTime = Infinity;
+      this.kick();
+    }, Math.max(0, ms - this.now()) + 5);
+    this.wake.unref();
+  }
+
   private kick(): void {
     this.pending = true;
     if (this.running) return;
@@ -59,7 +75,7 @@ export class Orchestrator {
       while (this.pending && this.unwatch) {
         this.pending = false;
         for (const [name, pass] of [
-          ['orchestrator', () => reconcile(this.store, { now: this.now(), newId })],
+          ['orchestrator', () => reconcile(this.store, { now: this.now(), newId, wakeAt: (ms) => this.wakeAt(ms) })],
           ['scheduler', () => schedule(this.store.list('node'), this.store.list('task'), this.now())],
         ] as const) {
           const ops = pass();

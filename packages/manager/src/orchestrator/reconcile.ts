@@ -10,6 +10,8 @@ import { eligible, hostPortsByNode } from '../scheduler/filters.js';
 export interface ReconcileContext {
   now: number;
   newId(): string;
+  /** Asks for another pass at this time (a restart delay runs out then). */
+  wakeAt?(ms: number): void;
 }
 
 function newTask(s: Service, slot: number, nodeId: string, ctx: ReconcileContext): Task {
@@ -102,6 +104,13 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
         active.push(newTask(s, slot, '', ctx));
         ops.push({ op: 'create', kind: 'task', object: active[active.length - 1] });
       } else if (isTerminal(t.status.state)) {
+        const due = t.status.timestamp + s.spec.restartPolicy.delayMs;
+        if (shouldRestart(s, list, t) && due > ctx.now) {
+          // The restart delay has not run out: the slot waits (and stays taken).
+          ctx.wakeAt?.(due);
+          active.push(t);
+          continue;
+        }
         ops.push(shutdown(t, ctx));
         if (shouldRestart(s, list, t)) {
           const r = newTask(s, slot, '', ctx);
@@ -163,6 +172,11 @@ function reconcileGlobal(s: Service, tasks: Task[], nodes: Node[], hostPorts: Ma
     if (t && !fits) {
       ops.push(shutdown(t, ctx));
     } else if (t && isTerminal(t.status.state)) {
+      const due = t.status.timestamp + s.spec.restartPolicy.delayMs;
+      if (shouldRestart(s, list, t) && due > ctx.now) {
+        ctx.wakeAt?.(due);
+        continue;
+      }
       ops.push(shutdown(t, ctx));
       if (shouldRestart(s, list, t)) ops.push({ op: 'create', kind: 'task', object: newTask(s, 0, n.id, ctx) });
     } else if (!t && fits) {
