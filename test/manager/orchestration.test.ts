@@ -113,6 +113,28 @@ describe('orchestration', () => {
     }, 20_000);
   });
 
+  test('a service update replaces tasks one slot at a time (parallelism 1)', async () => {
+    await m1.call('CreateService', { spec: spec('rolling', 3) });
+    type Full = TaskView & { task: { specVersion: number } };
+    const list = async () => (await m1.call<{ tasks: Full[] }>('ListTasks', { service: 'rolling' })).tasks.filter((t) => t.task.desiredState === 'running');
+    await eventually('3 running', async () => {
+      const ts = await list();
+      return ts.length === 3 && ts.every((t) => t.task.status.state === 'running') ? true : undefined;
+    }, 30_000);
+    const cur = await m1.call<{ service: { version: number; specVersion: number; spec: object } }>('GetService', { service: 'rolling' });
+    const next = { ...cur.service.spec, args: ['sleep', '3601'], updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first' } };
+    await m1.call('UpdateService', { service: 'rolling', spec: next, version: cur.service.version });
+    const target = cur.service.specVersion + 1;
+    let maxInFlight = 0;
+    await eventually('all 3 on the new spec and running', async () => {
+      const ts = await list();
+      const inFlight = ts.filter((t) => t.task.specVersion === target && t.task.status.state !== 'running').length;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      return ts.length === 3 && ts.every((t) => t.task.specVersion === target && t.task.status.state === 'running') ? true : undefined;
+    }, 60_000);
+    assert.ok(maxInFlight <= 1, `at most one slot was replaced at a time (saw ${maxInFlight})`);
+  });
+
   test('service rm removes its tasks', async () => {
     await m1.call('RemoveService', { service: 'nowhere' });
     await eventually('no task of the removed service left to run', async () => {

@@ -121,6 +121,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
         active.push(t);
       }
     }
+    rollingUpdate(s, active, ctx, ops);
     const want = s.spec.replicas;
     if (active.length < want) {
       // New slots take the lowest free numbers.
@@ -152,6 +153,34 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
     }
   }
   return ops;
+}
+
+/**
+ * Rolling update (stop-first, as `docker service update`): tasks of an older spec version are
+ * replaced slot by slot, `parallelism` at a time (0: all at once); the next batch starts once the
+ * new tasks run and `delay` has passed since the last of them started.
+ */
+function rollingUpdate(s: Service, active: Task[], ctx: ReconcileContext, ops: Op[]): void {
+  const outdated = active.filter((t) => t.version > 0 && t.specVersion < s.specVersion && !isTerminal(t.status.state));
+  if (outdated.length === 0) return;
+  const fresh = active.filter((t) => t.specVersion === s.specVersion);
+  const starting = fresh.filter((t) => t.status.state !== 'running').length;
+  const { parallelism, delayMs } = s.spec.updateConfig;
+  if (delayMs > 0) {
+    const lastStart = Math.max(0, ...fresh.filter((t) => t.status.state === 'running').map((t) => t.status.timestamp));
+    if (lastStart + delayMs > ctx.now) {
+      ctx.wakeAt?.(lastStart + delayMs);
+      return;
+    }
+  }
+  const room = parallelism === 0 ? outdated.length : Math.max(0, parallelism - starting);
+  const batch = outdated.sort((a, b) => a.slot - b.slot).slice(0, room);
+  for (const t of batch) {
+    ops.push(shutdown(t, ctx));
+    const r = newTask(s, t.slot, '', ctx);
+    ops.push({ op: 'create', kind: 'task', object: r });
+    active[active.indexOf(t)] = r;
+  }
 }
 
 function reconcileGlobal(s: Service, tasks: Task[], nodes: Node[], hostPorts: Map<string, Set<string>>, ctx: ReconcileContext, ops: Op[]): void {
