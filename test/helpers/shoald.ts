@@ -1,5 +1,5 @@
 // Runs real `shoald` processes for the integration suites, and talks to their control API.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,9 +126,32 @@ export class TestCluster {
     return all;
   }
 
+  /** Stops every daemon, then removes the containers their nodes left on this Docker engine. */
   async stop(): Promise<void> {
+    const ids = new Set<string>();
+    for (const d of this.daemons.filter((x) => x.running)) {
+      try {
+        const r = await d.call<{ nodes: { node: { id: string } }[] }>('ListNodes', {}, 2_000);
+        for (const n of r.nodes) ids.add(n.node.id);
+      } catch {
+        // not a manager, or no quorum: another daemon may answer
+      }
+    }
     await Promise.all(this.daemons.map((d) => d.kill()));
+    removeContainersOf([...ids]);
     rmSync(this.baseDir, { recursive: true, force: true });
+  }
+}
+
+/** Force-removes the containers labelled with these node ids (no-op without Docker). */
+export function removeContainersOf(nodeIds: string[]): void {
+  for (const id of nodeIds) {
+    try {
+      const out = execFileSync('docker', ['ps', '-aq', '--filter', `label=shoal.node.id=${id}`], { encoding: 'utf8' }).trim();
+      if (out) execFileSync('docker', ['rm', '-f', ...out.split('\n')], { stdio: 'ignore' });
+    } catch {
+      return; // Docker is not there: nothing to clean
+    }
   }
 }
 

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { TestCluster, type Daemon, eventually, removeContainersOf } from '../helpers/shoald.js';
 
 const IMAGE = 'shoal/busybox:latest';
 
@@ -50,10 +50,7 @@ describe('the walkthrough, on real containers', () => {
   });
   after(async () => {
     await c.stop();
-    for (const id of Object.values(ids)) {
-      const left = docker('ps', '-aq', '--filter', `label=shoal.node.id=${id}`);
-      if (left) docker('rm', '-f', ...left.split('\n'));
-    }
+    removeContainersOf(Object.values(ids));
   });
 
   test('1-3. web-fe with 5 replicas runs on all three nodes', async () => {

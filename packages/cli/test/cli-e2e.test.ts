@@ -193,12 +193,21 @@ describe('shoal against a real shoald', { skip }, () => {
   });
 
   after(async () => {
+    // The manager (and the worker of one test) ran real containers: note their nodes first.
+    let nodeIds: string[] = [];
+    const ls = shoal(['node', 'ls', '--format', 'json']);
+    if (ls.code === 0) nodeIds = (JSON.parse(ls.stdout) as NodeLs[]).map((n) => n.id);
     if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
       const gone = new Promise((r) => daemon!.once('exit', r));
       daemon.kill('SIGTERM');
       const t = setTimeout(() => daemon!.kill('SIGKILL'), 10_000);
       await gone;
       clearTimeout(t);
+    }
+    for (const id of nodeIds) {
+      const r = spawnSync('docker', ['ps', '-aq', '--filter', `label=shoal.node.id=${id}`], { encoding: 'utf8' });
+      const ids = (r.stdout ?? '').trim();
+      if (r.status === 0 && ids) spawnSync('docker', ['rm', '-f', ...ids.split('\n')], { stdio: 'ignore' });
     }
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });

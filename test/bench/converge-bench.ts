@@ -1,0 +1,96 @@
+// npm run bench:converge [-- --image shoal/busybox:latest]
+// One manager and two workers (shoald processes on 127.0.0.1-3) on this machine's Docker. Measures,
+// in one run: create 10 replicas → 10 running (converge_10_s); scale 10 → 20 (scale_to_20_s);
+// `docker kill` of one container → a replacement running (selfheal_s); SIGKILL of a worker → all
+// its tasks running elsewhere (node_failover_s); and the floor: 10 containers created and started
+// concurrently through the Engine API from one process, no orchestration (floor_10_s).
+import { parseArgs } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import Docker from 'dockerode';
+import { TestCluster, type Daemon } from '../helpers/shoald.js';
+
+const { values } = parseArgs({ options: { image: { type: 'string', default: 'shoal/busybox:latest' } } });
+const image = values.image!;
+const round = (ms: number) => Math.round(ms) / 1000;
+
+interface TaskView {
+  task: { id: string; nodeId: string; desiredState: string; status: { state: string; containerId: string } };
+  nodeHostname: string;
+}
+
+async function floor(): Promise<number> {
+  const docker = new Docker();
+  const t0 = performance.now();
+  const cs = await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      docker.createContainer({ Image: image, Cmd: ['httpd', '-f', '-p', '8080'], name: `shoal-floor-${process.pid}-${i}`, Labels: { 'shoal.bench': 'floor' } }),
+    ),
+  );
+  await Promise.all(cs.map((c) => c.start()));
+  const t = performance.now() - t0;
+  await Promise.all(cs.map((c) => c.remove({ force: true })));
+  return t;
+}
+
+const c = new TestCluster();
+try {
+  const [m1] = await c.managers(1);
+  const w1 = await c.join('w1', m1, 'worker', '127.0.0.2');
+  await c.join('w2', m1, 'worker', '127.0.0.3');
+  for (;;) {
+    const r = await m1.call<{ nodes: { node: { status: { state: string } } }[] }>('ListNodes');
+    if (r.nodes.length === 3 && r.nodes.every((n) => n.node.status.state === 'ready')) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const running = async (): Promise<TaskView[]> =>
+    (await m1.call<{ tasks: TaskView[] }>('ListTasks', { service: 'bench' })).tasks.filter((t) => t.task.desiredState === 'running' && t.task.status.state === 'running');
+  const until = async (pred: (ts: TaskView[]) => boolean): Promise<void> => {
+    for (;;) {
+      if (pred(await running())) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const floor10 = await floor();
+
+  let t0 = performance.now();
+  await m1.call('CreateService', {
+    spec: { name: 'bench', image, args: ['httpd', '-f', '-p', '8080'], replicas: 10, restartPolicy: { condition: 'any', delayMs: 0 }, stopGracePeriodMs: 1_000 },
+  });
+  await until((ts) => ts.length === 10);
+  const converge = performance.now() - t0;
+
+  t0 = performance.now();
+  await m1.call('ScaleService', { service: 'bench', replicas: 20 });
+  await until((ts) => ts.length === 20);
+  const scale = performance.now() - t0;
+
+  const victim = (await running())[0];
+  t0 = performance.now();
+  execFileSync('docker', ['kill', victim.task.status.containerId]);
+  await until((ts) => ts.length === 20 && !ts.some((t) => t.task.id === victim.task.id));
+  const selfheal = performance.now() - t0;
+
+  const w1Id = (await running()).find((t) => t.nodeHostname === 'w1')?.task.nodeId ?? '';
+  t0 = performance.now();
+  await (w1 as Daemon).kill();
+  const theirs = execFileSync('docker', ['ps', '-q', '--filter', `label=shoal.node.id=${w1Id}`], { encoding: 'utf8' }).trim();
+  if (theirs) execFileSync('docker', ['rm', '-f', ...theirs.split('\n')]);
+  await until((ts) => ts.length === 20 && ts.every((t) => t.nodeHostname !== 'w1'));
+  const failover = performance.now() - t0;
+
+  await m1.call('RemoveService', { service: 'bench' });
+  console.log(
+    JSON.stringify({
+      converge_10_s: round(converge),
+      scale_to_20_s: round(scale),
+      selfheal_s: round(selfheal),
+      node_failover_s: round(failover),
+      floor_10_s: round(floor10),
+      image,
+    }),
+  );
+} finally {
+  await c.stop();
+  const left = execFileSync('docker', ['ps', '-aq', '--filter', 'label=shoal.service.name=bench'], { encoding: 'utf8' }).trim();
+  if (left) execFileSync('docker', ['rm', '-f', ...left.split('\n')]);
+}
