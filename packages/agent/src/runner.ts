@@ -81,16 +81,43 @@ export class TaskRunner {
     }
   }
 
+  /**
+   * Records a transition and queues its report. Reports are coalesced (the latest state of each
+   * task) and sent in one call per flush, so ten tasks starting at once cost a few store writes,
+   * not forty.
+   */
   private async report(local: Local, state: TaskState, extra: Partial<TaskStatus> = {}): Promise<void> {
     if (taskStateRank(state) < taskStateRank(local.state)) return;
     local.state = state;
     const status = { state, timestamp: Date.now(), containerId: local.containerId, message: extra.message ?? state, err: '', exitCode: 0, ...extra };
+    this.outbox.set(local.task.id, { taskId: local.task.id, status });
+    if (!this.flushing) void this.flush();
+  }
+
+  private outbox = new Map<string, StatusUpdate>();
+  private flushing = false;
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
     try {
-      const r = await this.link.report([{ taskId: local.task.id, status }]);
-      if (r.rejected.length > 0) this.log.warn({ task: local.task.id, rejected: r.rejected }, 'status report refused');
-    } catch (err) {
-      // The next poll resyncs: the store keeps the last state it accepted.
-      this.log.debug({ task: local.task.id, err: (err as Error).message }, 'status report failed');
+      // Let the transitions of this turn of the event loop join the batch.
+      await new Promise<void>((r) => setImmediate(r));
+      while (this.outbox.size > 0) {
+        const batch = [...this.outbox.values()];
+        this.outbox.clear();
+        try {
+          const r = await this.link.report(batch);
+          if (r.rejected.length > 0) this.log.warn({ rejected: r.rejected }, 'status reports refused');
+        } catch (err) {
+          // Keep the newest state of each task for the next attempt (unless a newer one is queued).
+          for (const u of batch) if (!this.outbox.has(u.taskId)) this.outbox.set(u.taskId, u);
+          this.log.debug({ err: (err as Error).message }, 'status report failed; retrying');
+          if (!this.running) return;
+          await sleep(200);
+        }
+      }
+    } finally {
+      this.flushing = false;
     }
   }
 
