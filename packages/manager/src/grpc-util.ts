@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ShoalError, getClientConstructor, getServiceDefinition, type ServiceName } from '@shoal/api';
 import type { Logger } from '@shoal/raft';
 
-export type UnaryHandlers = Record<string, (req: any) => Promise<unknown>>;
+export type UnaryHandlers = Record<string, (req: any, call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<unknown>>;
 
 export function addUnaryService(server: grpc.Server, name: ServiceName, handlers: UnaryHandlers, log: Logger): void {
   const def = getServiceDefinition(name);
@@ -17,7 +17,7 @@ export function addUnaryService(server: grpc.Server, name: ServiceName, handlers
         cb({ code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented` });
         return;
       }
-      h(call.request).then(
+      h(call.request, call).then(
         (res) => cb(null, res),
         (err: unknown) => {
           const se = ShoalError.from(err);

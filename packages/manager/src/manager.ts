@@ -142,7 +142,7 @@ export class Manager {
       {
         Session: (r) => this.dispatcher.session(r),
         Heartbeat: (r) => this.dispatcher.heartbeat(r),
-        Assignments: (r) => this.dispatcher.assignments(r),
+        Assignments: (r, call) => this.dispatcher.assignments(r, call),
         UpdateTaskStatus: (r) => this.dispatcher.updateTaskStatus(r),
       },
       this.log,

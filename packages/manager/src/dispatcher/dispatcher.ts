@@ -25,6 +25,11 @@ interface SessionState {
   sessionId: string;
   lastBeat: number;
   error: string;
+  /**
+   * When the node's long poll was cut off by its connection dropping (its process died, its host
+   * went away): unless it calls again within one heartbeat period, it is down. 0: not suspect.
+   */
+  suspectSince: number;
 }
 
 const DEFAULT_PERIOD_MS = 1_000;
@@ -96,7 +101,7 @@ export class Dispatcher {
     const node = this.store.get('node', nodeId);
     if (!node) throw new ShoalError('PERMISSION_DENIED', `unknown node ${nodeId || '(empty)'}: it must join the cluster first`);
     const info = req.info ?? {};
-    const s: SessionState = { sessionId: randomBytes(12).toString('hex'), lastBeat: this.now(), error: info.error ?? '' };
+    const s: SessionState = { sessionId: randomBytes(12).toString('hex'), lastBeat: this.now(), error: info.error ?? '', suspectSince: 0 };
     this.sessions.set(nodeId, s);
     await this.setStatus(nodeId, s.error, info);
     return { sessionId: s.sessionId, heartbeatPeriodMs: this.period(), managers: this.managers() };
@@ -105,6 +110,7 @@ export class Dispatcher {
   async heartbeat(req: { nodeId?: string; sessionId?: string; error?: string }) {
     const s = this.checkSession(req.nodeId, req.sessionId);
     s.lastBeat = this.now();
+    s.suspectSince = 0;
     const error = req.error ?? '';
     if (error !== s.error) {
       s.error = error;
@@ -137,9 +143,16 @@ export class Dispatcher {
     return { token: h.digest('hex'), tasks };
   }
 
-  async assignments(req: { nodeId?: string; sessionId?: string; known?: string; waitMs?: number }) {
-    this.checkSession(req.nodeId, req.sessionId);
+  async assignments(req: { nodeId?: string; sessionId?: string; known?: string; waitMs?: number }, call?: { on(ev: 'cancelled', f: () => void): void }) {
+    const session = this.checkSession(req.nodeId, req.sessionId);
+    session.suspectSince = 0;
     const nodeId = req.nodeId!;
+    // Fast failure detection: a long poll cancelled by its connection dropping is the first sign
+    // of a dead node, well before its heartbeats are missed.
+    let answered = false;
+    call?.on('cancelled', () => {
+      if (!answered && this.sessions.get(nodeId) === session) session.suspectSince = this.now();
+    });
     let a = this.assignmentsOf(nodeId);
     if (a.token !== req.known) return a;
     const waitMs = Math.min(Math.max(Number(req.waitMs ?? 0), 0), 30_000);
@@ -157,6 +170,7 @@ export class Dispatcher {
         { kinds: ['task'] },
       );
     });
+    answered = true;
     this.requireLeader();
     a = this.assignmentsOf(nodeId);
     return a;
@@ -236,8 +250,9 @@ export class Dispatcher {
       for (const n of this.store.list('node')) {
         if (n.status.state !== 'ready') continue;
         const s = this.sessions.get(n.id);
-        if (s && now - s.lastBeat <= limit) continue;
-        this.log.warn({ node: n.id, hostname: n.description.hostname }, 'node missed its heartbeats: marking it down');
+        const suspectTooLong = !!s && s.suspectSince > 0 && now - s.suspectSince > this.period();
+        if (s && now - s.lastBeat <= limit && !suspectTooLong) continue;
+        this.log.warn({ node: n.id, hostname: n.description.hostname, connectionLost: suspectTooLong }, 'node missed its heartbeats: marking it down');
         this.sessions.delete(n.id);
         await this.client
           .update(
