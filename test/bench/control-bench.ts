@@ -1,6 +1,7 @@
 // npm run bench:control -- --managers 3 --clients 32 --duration 10
 // Starts real shoald managers on loopback, then closed-loop clients in this process create
-// services (0 replicas) and update them through the control API over gRPC (the leader's TCP
+// services (0 replicas) and update them (a scale request, still 0 replicas: the benchmark measures
+// the control path, not containers) through the control API over gRPC (the leader's TCP
 // address, as a remote `shoal` would). Prints one JSON line.
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -27,7 +28,7 @@ if (!isMainThread) {
         const name = `${tag}-${k}-${i++}`;
         for (const [method, req] of [
           ['CreateService', { spec: { name, image: 'busybox', replicas: 0 } }],
-          ['ScaleService', { service: name, replicas: 1 }],
+          ['ScaleService', { service: name, replicas: 0 }],
         ] as const) {
           const t0 = performance.now();
           try {
