@@ -37,6 +37,27 @@ describe('node liveness', () => {
   });
 });
 
+describe('an unusable Docker engine', () => {
+  const c = new TestCluster();
+  after(() => c.stop());
+
+  test('the node says why it is not ready, keeps running, and runs nothing', async () => {
+    const [m1] = await c.managers(1);
+    const { token } = await m1.call<{ token: string }>('GetJoinToken', { role: 'worker' });
+    const w = await c.newDaemon('nodocker', '127.0.0.4');
+    w.start(['join', '--data-dir', w.dataDir, '--listen-addr', w.addr, '--join-addr', m1.addr, '--token', token,
+      '--hostname', 'nodocker', '--docker-host', 'unix:///nonexistent/docker.sock']);
+    const view = await eventually('the node down with the reason', async () => {
+      const r = await m1.call<{ nodes: NodeView[] }>('ListNodes');
+      const n = r.nodes.find((x) => x.node.description.hostname === 'nodocker');
+      return n && n.node.status.state === 'down' && /docker is unreachable/.test(n.node.status.message) ? n : undefined;
+    });
+    assert.match(view.node.status.message, /docker is unreachable/);
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.ok(w.running, 'the daemon keeps running and retrying');
+  });
+});
+
 describe('leader change', () => {
   const c = new TestCluster();
   after(() => c.stop());
