@@ -6,7 +6,6 @@ import { ShoalError } from '@shoal/api';
 import type { RaftNode } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, newId } from '@shoal/store';
 import type { Node } from '@shoal/store';
-import { caFingerprint } from './ca/root-ca.js';
 import { parseJoinToken } from './ca/tokens.js';
 import type { Logger } from '@shoal/raft';
 
@@ -219,4 +218,3 @@ export class MembershipManager {
   }
 }
 
-export { caFingerprint };

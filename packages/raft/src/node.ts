@@ -402,13 +402,7 @@ export class RaftNode extends EventEmitter {
     if (wasLeader && ss.role !== Role.Leader) {
       // Answers we promised as leader may never come from us: let the callers retry at the new
       // leader (safe: a retry carries the same client id and seq).
-      const err = new RetryableError('lost leadership');
-      for (const ws of this.proposalWaiters.values()) for (const w of ws) w.reject(err);
-      this.proposalWaiters.clear();
-      for (const w of this.confWaiters.values()) w.reject(err);
-      this.confWaiters.clear();
-      for (const w of this.readWaiters.values()) w.reject(err);
-      this.readWaiters.clear();
+      this.failLeaderWaiters(new RetryableError('lost leadership'));
     }
     if (leaderChanged) {
       this.log.info({ leader: ss.leader, role: ss.role, term: this.core.status().term }, 'leader changed');
@@ -450,13 +444,18 @@ export class RaftNode extends EventEmitter {
     this.emit('fatal', err);
   }
 
-  private failAllWaiters(err: Error): void {
+  /** Rejects what only a leader answers: its proposals, membership changes and read indexes. */
+  private failLeaderWaiters(err: Error): void {
     for (const ws of this.proposalWaiters.values()) for (const w of ws) w.reject(err);
     this.proposalWaiters.clear();
     for (const w of this.confWaiters.values()) w.reject(err);
     this.confWaiters.clear();
     for (const w of this.readWaiters.values()) w.reject(err);
     this.readWaiters.clear();
+  }
+
+  private failAllWaiters(err: Error): void {
+    this.failLeaderWaiters(err);
     for (const { w } of this.appliedWaiters) w.reject(err);
     this.appliedWaiters = [];
   }

@@ -47,6 +47,15 @@ export class ControlHandlers {
     }
   }
 
+  /** An optimistic read-modify-write (ops carry expectVersion), retried on a version conflict. */
+  private async update(fn: Parameters<StoreClient['update']>[0]): Promise<void> {
+    try {
+      await this.ctx.client.update(fn, { retries: 5, timeoutMs: WRITE_TIMEOUT_MS, optimistic: true });
+    } catch (err) {
+      throw quorumError(err);
+    }
+  }
+
   private serviceView(store: ClusterStore, s: Service): ServiceView {
     const tasks = store.tasksByService(s.id);
     const running = tasks.filter((t) => t.desiredState === 'running' && t.status.state === 'running').length;
@@ -99,18 +108,14 @@ export class ControlHandlers {
     const ref = required(req.service, 'service');
     const replicas = Number(req.replicas ?? 0);
     let id = '';
-    await this.ctx.client.update(
+    await this.update(
       (store) => {
         const s = store.resolveService(ref);
         id = s.id;
         if (s.spec.mode === 'global') throw new ShoalError('INVALID_ARGUMENT', `${s.spec.name} is a global service: it cannot be scaled`);
         const spec = validateServiceSpec({ ...s.spec, replicas });
         return [{ op: 'update', kind: 'service', object: { ...s, spec, updatedAt: this.ctx.now() }, expectVersion: s.version }];
-      },
-      { retries: 5, timeoutMs: WRITE_TIMEOUT_MS, optimistic: true },
-    ).catch((err) => {
-      throw quorumError(err);
-    });
+      });
     return this.serviceView(this.ctx.store, this.ctx.store.get('service', id) as Service);
   }
 
@@ -178,23 +183,17 @@ export class ControlHandlers {
     }
     for (const k of Object.keys(req.labelAdd ?? {})) if (!k) throw new ShoalError('INVALID_ARGUMENT', 'a label key must not be empty');
     let id = '';
-    await this.ctx.client
-      .update(
-        (store) => {
-          const n = store.resolveNode(ref);
-          id = n.id;
-          const labels = { ...n.spec.labels, ...(req.labelAdd ?? {}) };
-          for (const k of req.labelRm ?? []) {
-            if (!(k in labels)) throw new ShoalError('NOT_FOUND', `node ${n.description.hostname} has no label ${k}`);
-            delete labels[k];
-          }
-          const spec = { ...n.spec, labels, availability: (availability || n.spec.availability) as Node['spec']['availability'] };
-          return [{ op: 'update', kind: 'node', object: { ...n, spec, updatedAt: this.ctx.now() }, expectVersion: n.version }];
-        },
-        { retries: 5, timeoutMs: WRITE_TIMEOUT_MS, optimistic: true },
-      )
-      .catch((err) => {
-        throw quorumError(err);
+    await this.update(
+      (store) => {
+        const n = store.resolveNode(ref);
+        id = n.id;
+        const labels = { ...n.spec.labels, ...(req.labelAdd ?? {}) };
+        for (const k of req.labelRm ?? []) {
+          if (!(k in labels)) throw new ShoalError('NOT_FOUND', `node ${n.description.hostname} has no label ${k}`);
+          delete labels[k];
+        }
+        const spec = { ...n.spec, labels, availability: (availability || n.spec.availability) as Node['spec']['availability'] };
+        return [{ op: 'update', kind: 'node', object: { ...n, spec, updatedAt: this.ctx.now() }, expectVersion: n.version }];
       });
     const store = await this.read();
     return { node: this.nodeView(store.get('node', id) as Node) };
@@ -235,18 +234,12 @@ export class ControlHandlers {
     const role = req.role;
     if (role !== 'worker' && role !== 'manager') throw new ShoalError('INVALID_ARGUMENT', `role must be worker or manager, not ${role || '(empty)'}`);
     if (req.rotate) {
-      await this.ctx.client
-        .update(
-          (store) => {
-            const c = store.cluster();
-            if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
-            const joinTokens = { ...c.joinTokens, [role]: newJoinToken(c.caFingerprint) };
-            return [{ op: 'update', kind: 'cluster', object: { ...c, joinTokens, updatedAt: this.ctx.now() }, expectVersion: c.version }];
-          },
-          { retries: 5, timeoutMs: WRITE_TIMEOUT_MS, optimistic: true },
-        )
-        .catch((err) => {
-          throw quorumError(err);
+      await this.update(
+        (store) => {
+          const c = store.cluster();
+          if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
+          const joinTokens = { ...c.joinTokens, [role]: newJoinToken(c.caFingerprint) };
+          return [{ op: 'update', kind: 'cluster', object: { ...c, joinTokens, updatedAt: this.ctx.now() }, expectVersion: c.version }];
         });
     }
     const store = await this.read();
