@@ -3,21 +3,28 @@
 // services (0 replicas) and update them (a scale request, still 0 replicas: the benchmark measures
 // the control path, not containers) through the control API over gRPC (the leader's TCP
 // address, as a remote `shoal` would). Prints one JSON line.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { getClientConstructor } from '@shoal/api';
 import { TestCluster } from '../helpers/shoald.js';
+import { H2GrpcClient } from './h2-grpc-client.js';
 
 if (!isMainThread) {
-  const { addr, clients: n, ms, tag } = workerData as { addr: string; clients: number; ms: number; tag: string };
+  const { addr, clients: n, ms, tag, client } = workerData as { addr: string; clients: number; ms: number; tag: string; client: string };
   const Ctor = getClientConstructor('shoal.control.Control');
   // One channel per client, as separate CLI processes would have.
-  const stubs = Array.from({ length: n }, () => new Ctor(addr, grpc.credentials.createInsecure()) as any);
+  const stubs: any[] = Array.from({ length: n }, () =>
+    client === 'h2' ? new H2GrpcClient(addr, 'shoal.control.Control') : new Ctor(addr, grpc.credentials.createInsecure()),
+  );
   const call = (stub: any, method: string, req: unknown) =>
-    new Promise<unknown>((resolve, reject) =>
-      stub[method](req, { deadline: Date.now() + 10_000 }, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))),
-    );
+    stub instanceof H2GrpcClient
+      ? stub.call(method, req)
+      : new Promise<unknown>((resolve, reject) =>
+          stub[method](req, { deadline: Date.now() + 10_000 }, (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res))),
+        );
   const lat: number[] = [];
   let errors = 0;
   const end = Date.now() + ms;
@@ -52,7 +59,12 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '32' },
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '1' },
-    'client-threads': { type: 'string', default: '2' },
+    'client-threads': { type: 'string', default: '1' },
+    // h2: a lean gRPC client on node:http2, so the clients do not eat the CPU the server needs;
+    // grpc-js: the client `shoal` uses.
+    client: { type: 'string', default: 'h2' },
+    // Also measure the same clients against a no-op grpc-js server (the ceiling on this machine).
+    ceiling: { type: 'string', default: 'true' },
   },
 });
 const workers = Number(values['client-threads']);
@@ -73,12 +85,12 @@ try {
   // The clients run in worker threads: one Node event loop cannot drive 32 gRPC channels fast
   // enough to measure the server (it saturates first).
   const perWorker = Math.ceil(clients / workers);
-  const spawnRun = (ms: number, tag: string) =>
+  const spawnRun = (ms: number, tag: string, addr = leaderAddr) =>
     Promise.all(
       Array.from({ length: workers }, (_, w) => {
         const n = Math.min(perWorker, clients - w * perWorker);
         return new Promise<{ lat: number[]; errors: number }>((resolve, reject) => {
-          const wk = new Worker(new URL(import.meta.url), { workerData: { addr: leaderAddr, clients: n, ms, tag: `${tag}${w}` } });
+          const wk = new Worker(new URL(import.meta.url), { workerData: { addr, clients: n, ms, tag: `${tag}${w}`, client: values.client } });
           wk.once('message', resolve);
           wk.once('error', reject);
         });
@@ -89,6 +101,20 @@ try {
   const parts = await spawnRun(durationMs, 'b');
   const elapsed = (Date.now() - t0) / 1000;
   const r = { lat: parts.flatMap((p) => p.lat), errors: parts.reduce((a, p) => a + p.errors, 0) };
+  let ceiling: number | undefined;
+  if (values.ceiling !== 'false') {
+    const noop = spawn(process.execPath, [new URL('./noop-control-server.js', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const [chunk] = (await once(noop.stdout!, 'data')) as [Buffer];
+      const addr = `127.0.0.1:${chunk.toString().trim()}`;
+      await spawnRun(Number(values.warmup) * 1000, 'warm', addr);
+      const t1 = Date.now();
+      const p2 = await spawnRun(durationMs, 'n', addr);
+      ceiling = Math.round(p2.reduce((a, p) => a + p.lat.length, 0) / ((Date.now() - t1) / 1000));
+    } finally {
+      noop.kill('SIGTERM');
+    }
+  }
   console.log(
     JSON.stringify({
       managers,
@@ -97,7 +123,9 @@ try {
       p50_ms: Math.round(quantile(r.lat, 0.5) * 100) / 100,
       p99_ms: Math.round(quantile(r.lat, 0.99) * 100) / 100,
       errors: r.errors,
+      noop_server_ops_per_s: ceiling,
       ops: 'create+scale',
+      client: values.client,
       client_threads: workers,
     }),
   );

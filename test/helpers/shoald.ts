@@ -32,7 +32,9 @@ export class Daemon {
   start(args: string[]): void {
     this.stderr = '';
     this.exitCode = null;
-    const child = spawn(process.execPath, [SHOALD, ...args], {
+    // SHOALD_NODE_ARGS passes flags to node itself (e.g. --cpu-prof for profiling a benchmark).
+    const nodeArgs = (process.env.SHOALD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, SHOALD, ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
     });
@@ -137,7 +139,8 @@ export class TestCluster {
         // not a manager, or no quorum: another daemon may answer
       }
     }
-    await Promise.all(this.daemons.map((d) => d.kill()));
+    // A profiled daemon must exit normally to write its profile.
+    await Promise.all(this.daemons.map((d) => d.kill(process.env.SHOALD_NODE_ARGS ? 'SIGTERM' : 'SIGKILL')));
     removeContainersOf([...ids]);
     rmSync(this.baseDir, { recursive: true, force: true });
   }

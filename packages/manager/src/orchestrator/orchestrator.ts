@@ -3,7 +3,7 @@
 // Starts from the store, never from memory, whenever this manager becomes leader.
 
 import type { Logger, RaftNode } from '@shoal/raft';
-import { type ClusterStore, type StoreClient, isVersionConflict, newId } from '@shoal/store';
+import { type ClusterStore, type StoreClient, type StoreEvent, isVersionConflict, newId } from '@shoal/store';
 import { reconcile } from './reconcile.js';
 import { schedule } from '../scheduler/scheduler.js';
 
@@ -13,6 +13,8 @@ export class Orchestrator {
   private unwatch: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pending = false;
+  /** Services changed since the last pass, or 'all' (a node changed, a timer, a new leader). */
+  private dirty: Set<string> | 'all' = 'all';
   private running = false;
   private stopped = false;
 
@@ -30,10 +32,10 @@ export class Orchestrator {
   private onLeaderChange(): void {
     const leading = this.raft.isLeader() && !this.stopped;
     if (leading && !this.unwatch) {
-      this.unwatch = this.store.watch(() => this.kick());
-      this.timer = setInterval(() => this.kick(), SAFETY_NET_MS);
+      this.unwatch = this.store.watch((events) => this.onEvents(events));
+      this.timer = setInterval(() => this.kick('all'), SAFETY_NET_MS);
       this.timer.unref();
-      this.kick();
+      this.kick('all');
     } else if (!leading && this.unwatch) {
       this.unwatch();
       this.unwatch = undefined;
@@ -58,12 +60,24 @@ export class Orchestrator {
     this.wake = setTimeout(() => {
       this.wake = undefined;
       this.wakeTime = Infinity;
-      this.kick();
+      this.kick('all');
     }, Math.max(0, ms - this.now()) + 5);
     this.wake.unref();
   }
 
-  private kick(): void {
+  private onEvents(events: readonly StoreEvent[]): void {
+    const ids: string[] = [];
+    for (const e of events) {
+      if (e.action === 'restore' || e.kind === 'node' || e.kind === 'cluster') return this.kick('all');
+      if (e.kind === 'service') ids.push(e.object.id);
+      else if (e.kind === 'task') ids.push(e.object.serviceId);
+    }
+    this.kick(ids);
+  }
+
+  private kick(what: 'all' | readonly string[]): void {
+    if (what === 'all') this.dirty = 'all';
+    else if (this.dirty !== 'all') for (const id of what) this.dirty.add(id);
     this.pending = true;
     if (this.running) return;
     this.running = true;
@@ -74,8 +88,11 @@ export class Orchestrator {
     try {
       while (this.pending && this.unwatch) {
         this.pending = false;
+        const dirty = this.dirty;
+        this.dirty = new Set();
+        const services = dirty === 'all' ? undefined : dirty;
         for (const [name, pass] of [
-          ['orchestrator', () => reconcile(this.store, { now: this.now(), newId, wakeAt: (ms) => this.wakeAt(ms) })],
+          ['orchestrator', () => reconcile(this.store, { now: this.now(), newId, wakeAt: (ms) => this.wakeAt(ms), services })],
           ['scheduler', () => schedule(this.store.list('node'), this.store.list('task'), this.now())],
         ] as const) {
           const ops = pass();
@@ -85,6 +102,7 @@ export class Orchestrator {
           } catch (err) {
             // A conflict means the store moved under us: the next pass sees the new state.
             if (!isVersionConflict(err)) this.log.warn({ pass: name, err: (err as Error).message }, 'pass failed; retrying');
+            this.dirty = 'all';
             this.pending = true;
             await new Promise((r) => setTimeout(r, 50));
           }

@@ -12,6 +12,11 @@ export interface ReconcileContext {
   newId(): string;
   /** Asks for another pass at this time (a restart delay runs out then). */
   wakeAt?(ms: number): void;
+  /**
+   * Only these services (ids, removed ones included) need a look: the others are unchanged since
+   * the last pass. Absent: every service.
+   */
+  services?: ReadonlySet<string>;
 }
 
 function newTask(s: Service, slot: number, nodeId: string, ctx: ReconcileContext): Task {
@@ -66,20 +71,31 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
     const n = nodes.get(id);
     return !n || n.status.state === 'down';
   };
-  const services = new Map(store.list('service').map((s) => [s.id, s]));
+  const services = new Map<string, Service>();
+  const orphans: Task[] = [];
+  if (ctx.services) {
+    for (const id of ctx.services) {
+      const s = store.get('service', id);
+      if (s) services.set(id, s);
+      else orphans.push(...store.tasksByService(id));
+    }
+  } else {
+    for (const s of store.list('service')) services.set(s.id, s);
+    for (const t of store.list('task')) if (!services.has(t.serviceId)) orphans.push(t);
+  }
 
   // Tasks of removed services: shut down what may run, delete the rest.
-  for (const t of store.list('task')) {
-    if (services.has(t.serviceId)) continue;
+  for (const t of orphans) {
     if (!t.nodeId || isTerminal(t.status.state) || nodeGone(t.nodeId)) ops.push({ op: 'delete', kind: 'task', id: t.id, expectVersion: t.version });
     else if (t.desiredState === 'running') ops.push(shutdown(t, ctx, 'remove'));
   }
 
-  const allTasks = store.list('task');
-  const hostPorts = hostPortsByNode(allTasks);
+  // Only global services need the host ports in use (a whole-store scan): compute on demand.
+  let hostPorts: Map<string, Set<string>> | undefined;
   for (const s of services.values()) {
     const tasks = store.tasksByService(s.id);
     if (s.spec.mode === 'global') {
+      hostPorts ??= hostPortsByNode(store.list('task'));
       reconcileGlobal(s, tasks, [...nodes.values()], hostPorts, ctx, ops);
       continue;
     }

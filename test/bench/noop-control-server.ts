@@ -1,0 +1,17 @@
+// The ceiling for bench:control: a grpc-js server with the Control service whose every method
+// answers at once with an empty message, in its own process like shoald. Whatever the benchmark's
+// clients reach against it is the most any Node gRPC server could give them on this machine.
+// Prints its port on stdout.
+import * as grpc from '@grpc/grpc-js';
+import { getServiceDefinition } from '@shoal/api';
+
+const def = getServiceDefinition('shoal.control.Control');
+const impl: grpc.UntypedServiceImplementation = {};
+for (const name of Object.keys(def)) impl[name] = (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {});
+const server = new grpc.Server({ 'grpc.enable_channelz': 0 });
+server.addService(def, impl);
+server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
+  if (err) throw err;
+  process.stdout.write(`${port}\n`);
+});
+process.on('SIGTERM', () => process.exit(0));
