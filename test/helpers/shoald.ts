@@ -98,9 +98,10 @@ export class TestCluster {
     return d;
   }
 
-  async init(name = 'm1'): Promise<Daemon> {
+  /** `shoald init`; `extra`: more flags (e.g. --dispatcher-heartbeat 3s). */
+  async init(name = 'm1', extra: string[] = []): Promise<Daemon> {
     const d = await this.newDaemon(name);
-    d.start(['init', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--hostname', name]);
+    d.start(['init', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--hostname', name, ...extra]);
     await d.ready();
     return d;
   }

@@ -9,6 +9,7 @@
 // `docker run IMAGE COMMAND ARGS`); with no command, `args` (if any) are the Cmd.
 
 import http from 'node:http';
+import { inspect } from 'node:util';
 import https from 'node:https';
 import Docker from 'dockerode';
 import { ShoalError } from '@shoal/api';
@@ -107,6 +108,8 @@ export function normalizeImageRef(image: string): string {
   return last.includes(':') ? image : `${image}:latest`;
 }
 
+/** How long an image found present is taken to still be there (a create that misses it says so). */
+const IMAGE_SEEN_MS = 30_000;
 const CONTAINER_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const EVENT_ACTIONS: readonly ContainerAction[] = ['start', 'die', 'stop', 'destroy', 'oom'];
 const NETWORK_ERROR_CODES = new Set([
@@ -177,6 +180,10 @@ export class DockerExecutor implements Executor {
   private readonly pullStallTimeoutMs: number;
   private readonly subscriptions = new Set<EventSubscription>();
   private closed = false;
+  /** Images found present, and when: a burst of tasks of one service checks its image once. */
+  private readonly imagesSeen = new Map<string, number>();
+  /** Containers this executor created and has not started yet (id → name): known to be ours. */
+  private readonly createdHere = new Map<string, string>();
 
   constructor(opts: DockerExecutorOptions) {
     if (!opts.nodeId) throw executorError('invalid-spec', 'DockerExecutor needs a nodeId');
@@ -189,6 +196,10 @@ export class DockerExecutor implements Executor {
     const ep = parseDockerHost(opts.dockerHost);
     this.dockerHost = ep.display;
     this.agent = ep.agent;
+    // docker-modem formats every request's options with util.inspect(showHidden, depth: null)
+    // for its debug log, even when that log is off; through a keep-alive agent that walks every
+    // pooled socket, several ms of CPU per Docker call. The agent describes itself in one word.
+    Object.defineProperty(this.agent, inspect.custom, { value: () => '[docker http.Agent]' });
     this.docker = new Docker({ ...ep.modem, agent: ep.agent } as Docker.DockerOptions);
   }
 
@@ -262,8 +273,10 @@ export class DockerExecutor implements Executor {
     const image = task.spec?.image;
     if (!image) throw executorError('invalid-spec', `task ${task.id}: no image`);
     const ref = normalizeImageRef(image);
+    if (Date.now() - (this.imagesSeen.get(ref) ?? -Infinity) < IMAGE_SEEN_MS) return;
     try {
       await this.bounded(this.docker.getImage(ref).inspect());
+      this.imagesSeen.set(ref, Date.now());
       return; // present locally: never pull
     } catch (err) {
       if (statusOf(err) !== 404) throw this.fail(err, `inspecting image ${ref}`);
@@ -372,6 +385,7 @@ export class DockerExecutor implements Executor {
     try {
       const c = await this.docker.createContainer({ ...opts, abortSignal: this.timeout() } as Docker.ContainerCreateOptions);
       this.log.debug({ task: task.id, container: c.id, name }, 'container created');
+      this.createdHere.set(c.id, name);
       return c.id;
     } catch (err) {
       const status = statusOf(err);
@@ -381,6 +395,7 @@ export class DockerExecutor implements Executor {
         if (existing && existing.Config.Labels?.[LABELS.taskId] === task.id) return existing.Id;
       }
       if (status === 404) {
+        this.imagesSeen.delete(ref);
         throw executorError('image-not-found', `creating container ${name}: image ${ref} not found locally (prepare the task first): ${dockerMessage(err)}`, err);
       }
       throw this.fail(err, `creating container ${name}`);
@@ -388,10 +403,17 @@ export class DockerExecutor implements Executor {
   }
 
   async start(containerId: string): Promise<void> {
-    const info = await this.owned(containerId, `starting container ${containerId}`);
-    const name = info.Name.replace(/^\//, '');
+    // A container we just created is ours: skip the ownership check's round trip.
+    let name = this.createdHere.get(containerId);
+    this.createdHere.delete(containerId);
+    let id = containerId;
+    if (name === undefined) {
+      const info = await this.owned(containerId, `starting container ${containerId}`);
+      name = info.Name.replace(/^\//, '');
+      id = info.Id;
+    }
     try {
-      await this.docker.getContainer(info.Id).start({ abortSignal: this.timeout() });
+      await this.docker.getContainer(id).start({ abortSignal: this.timeout() });
     } catch (err) {
       if (statusOf(err) === 304) return; // already started
       const msg = dockerMessage(err);
@@ -421,6 +443,7 @@ export class DockerExecutor implements Executor {
   }
 
   async remove(containerId: string): Promise<void> {
+    this.createdHere.delete(containerId);
     const info = await this.owned(containerId, `removing container ${containerId}`, true);
     if (!info) return;
     try {

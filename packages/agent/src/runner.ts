@@ -32,9 +32,16 @@ interface Local {
   state: TaskState;
   containerId: string;
   busy: boolean;
+  /** The container died (with this exit code) while a step was under way: handled when it ends. */
+  diedWhileBusy?: number;
 }
 
 const POLL_WAIT_MS = 10_000;
+/**
+ * Between two full listings of this node's containers the runner trusts what it did and what
+ * Docker's events told it; a listing now and then catches what both missed.
+ */
+const SWEEP_MS = 15_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class TaskRunner {
@@ -44,6 +51,7 @@ export class TaskRunner {
   private tasks = new Map<string, Local>();
   private token = '';
   private adopted = false;
+  private lastSweep = 0;
 
   constructor(
     private readonly executor: Executor,
@@ -122,13 +130,15 @@ export class TaskRunner {
   }
 
   private async reconcile(assigned: Task[]): Promise<void> {
-    const owned = await this.executor.listOwned();
+    // The full listing of our containers: when adopting (after a start), and now and then.
+    const sweep = !this.adopted || Date.now() - this.lastSweep >= SWEEP_MS;
+    const owned = sweep ? await this.executor.listOwned() : undefined;
+    if (sweep) this.lastSweep = Date.now();
     if (!this.adopted) {
       this.adopted = true;
-      this.log.info({ containers: owned.length }, 'adopting this node\'s containers');
+      this.log.info({ containers: owned!.length }, 'adopting this node\'s containers');
     }
-    const byTask = new Map(owned.map((c) => [c.taskId, c]));
-    const wanted = new Set<string>();
+    const byTask = new Map((owned ?? []).map((c) => [c.taskId, c]));
     for (const t of assigned) {
       let local = this.tasks.get(t.id);
       if (!local) {
@@ -138,9 +148,8 @@ export class TaskRunner {
       local.task = t;
       if (taskStateRank(t.status.state) > taskStateRank(local.state)) local.state = t.status.state;
       if (t.desiredState === 'running' && !isTerminal(local.state)) {
-        wanted.add(t.id);
         if (!local.busy && taskStateRank(local.state) < taskStateRank('running')) void this.launch(local);
-        else if (local.state === 'running' && !local.busy) void this.verify(local, byTask.get(t.id)?.state);
+        else if (local.state === 'running' && !local.busy && owned) void this.verify(local, byTask.get(t.id)?.state);
       } else if (!isTerminal(local.state) && !local.busy) {
         void this.shutdown(local);
       }
@@ -149,19 +158,19 @@ export class TaskRunner {
     // service) are removed. An old task's container stays, as history, as in Swarm; if someone
     // starts it again by hand, the 'start' event removes it (see onEvent).
     const known = new Set(assigned.map((t) => t.id));
-    for (const c of owned) {
-      if (known.has(c.taskId)) continue;
-      const local = this.tasks.get(c.taskId);
-      if (local?.busy) continue;
-      this.log.info({ container: c.name, state: c.state }, 'removing a container no task of this node wants');
+    const unclaimed = owned
+      ? owned.filter((c) => !known.has(c.taskId)).map((c) => ({ id: c.id, name: c.name, taskId: c.taskId }))
+      : [...this.tasks.values()].filter((l) => !known.has(l.task.id) && l.containerId).map((l) => ({ id: l.containerId, name: l.containerId, taskId: l.task.id }));
+    for (const c of unclaimed) {
+      if (this.tasks.get(c.taskId)?.busy) continue;
+      this.log.info({ container: c.name }, 'removing a container no task of this node wants');
       try {
         await this.executor.remove(c.id);
       } catch (err) {
         this.log.warn({ container: c.name, err: (err as Error).message }, 'could not remove container');
       }
     }
-    const live = new Set(assigned.map((t) => t.id));
-    for (const id of [...this.tasks.keys()]) if (!live.has(id)) this.tasks.delete(id);
+    for (const id of [...this.tasks.keys()]) if (!known.has(id) && !this.tasks.get(id)!.busy) this.tasks.delete(id);
   }
 
   /** assigned → accepted → preparing → starting → running (or rejected/failed with the reason). */
@@ -204,10 +213,14 @@ export class TaskRunner {
         return;
       }
       await this.report(local, 'running', { message: 'started' });
-      // A container that died between start and this report is caught here.
-      await this.verify(local);
     } finally {
       local.busy = false;
+    }
+    // A container that died while we were starting it (its 'die' event arrived meanwhile).
+    if (local.diedWhileBusy !== undefined) {
+      const code = local.diedWhileBusy;
+      local.diedWhileBusy = undefined;
+      await this.ended(local, code);
     }
   }
 
@@ -249,9 +262,9 @@ export class TaskRunner {
   private async onEvent(e: ContainerEvent): Promise<void> {
     const local = this.tasks.get(e.taskId);
     if (e.action === 'die') {
-      if (local && local.containerId === e.containerId && local.state === 'running' && !local.busy) {
-        await this.ended(local, e.exitCode ?? -1);
-      }
+      if (!local || local.containerId !== e.containerId) return;
+      if (local.busy) local.diedWhileBusy = e.exitCode ?? -1;
+      else if (local.state === 'running') await this.ended(local, e.exitCode ?? -1);
       return;
     }
     if (e.action === 'start' && (!local || isTerminal(local.state) || local.task.desiredState !== 'running')) {

@@ -28,6 +28,8 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/** How often the node refreshes its engine description for the managers (pings in between). */
+const ENGINE_INFO_MS = 60_000;
 const ADDR_RE = /^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
 
 export function checkAddr(flag: string, v: string): string {
@@ -58,9 +60,30 @@ function newState(flags: CommonFlags, nodeId: string, clusterId: string, role: N
   };
 }
 
-export async function init(flags: CommonFlags, log: Logger = createLogger('shoald')): Promise<Daemon> {
+/** `docker swarm init --dispatcher-heartbeat`-like durations: 500ms, 5s, 1m30s (a bare number: ms). */
+export function parseDuration(flag: string, v: string): number {
+  const s = v.trim();
+  if (/^\d+$/.test(s)) return Number(s);
+  const unit: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let rest = s;
+  while (rest) {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
+    if (!m) throw new ShoalError('INVALID_ARGUMENT', `--${flag} must be a duration like 500ms, 5s or 1m30s, not "${v}"`);
+    total += Number(m[1]) * unit[m[2]];
+    rest = rest.slice(m[0].length);
+  }
+  if (!s) throw new ShoalError('INVALID_ARGUMENT', `--${flag} must be a duration like 500ms, 5s or 1m30s, not "${v}"`);
+  return Math.round(total);
+}
+
+export async function init(flags: CommonFlags & { dispatcherHeartbeatMs?: number }, log: Logger = createLogger('shoald')): Promise<Daemon> {
   checkAddr('listen-addr', flags.listenAddr);
   if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
+  const hb = flags.dispatcherHeartbeatMs;
+  if (hb !== undefined && !(Number.isInteger(hb) && hb >= 100 && hb <= 3_600_000)) {
+    throw new ShoalError('INVALID_ARGUMENT', `--dispatcher-heartbeat must be between 100ms and 1h, not ${hb} ms`);
+  }
   prepareDataDir(flags.dataDir);
   if (hasState(flags.dataDir)) {
     throw new ShoalError('ALREADY_EXISTS', `${flags.dataDir} already holds a node: use \`shoald run --data-dir ${flags.dataDir}\``);
@@ -72,7 +95,7 @@ export async function init(flags: CommonFlags, log: Logger = createLogger('shoal
   writeFileSync(paths.key, ca.keyPem, { mode: 0o600 });
   const state = newState(flags, newId(), '', 'manager');
   const manager = await startManager(state, flags.dataDir, log, { bootstrap: true });
-  const cluster = await manager.initCluster(ca, selfDescription());
+  const cluster = await manager.initCluster(ca, selfDescription(), { heartbeatPeriodMs: hb });
   state.clusterId = cluster.id;
   writeState(flags.dataDir, state);
   log.info({ nodeId: state.nodeId, clusterId: cluster.id, addr: state.advertiseAddr }, 'cluster initialized; this node is its first manager');
@@ -200,17 +223,25 @@ function agentSession(state: NodeState, dataDir: string, log: Logger, managers: 
     publishIp: hostOf(state.advertiseAddr),
     logger: alog,
   });
+  let engine = { version: '', at: 0 };
   const session = new AgentSession({
     nodeId: state.nodeId,
     hostname: state.hostname,
     addr: state.advertiseAddr,
     managers: managers.length > 0 ? managers : [state.advertiseAddr],
     logger: alog,
+    // Asked before every heartbeat: a ping is cheap for the engine, `docker info` is not (it
+    // walks every container and image), so the full description is fetched once a minute.
     health: async () => {
       try {
-        const info = await executor.info();
-        return { error: '', engineVersion: info.engineVersion };
+        if (Date.now() - engine.at > ENGINE_INFO_MS) {
+          engine = { version: (await executor.info()).engineVersion, at: Date.now() };
+        } else {
+          await executor.ping();
+        }
+        return { error: '', engineVersion: engine.version };
       } catch (err) {
+        engine.at = 0;
         return { error: `docker is unreachable: ${(err as Error).message}` };
       }
     },
@@ -229,7 +260,8 @@ function agentSession(state: NodeState, dataDir: string, log: Logger, managers: 
   return {
     stop: async () => {
       await runner.stop();
-      await session.stop();
+      // The goodbye: a restart is not a crash (the dispatcher keeps the node ready a while).
+      await session.stop('shoald stopping');
       await executor.close();
     },
   };

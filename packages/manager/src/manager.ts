@@ -144,6 +144,7 @@ export class Manager {
         Heartbeat: (r) => this.dispatcher.heartbeat(r),
         Assignments: (r, call) => this.dispatcher.assignments(r, call),
         UpdateTaskStatus: (r) => this.dispatcher.updateTaskStatus(r),
+        Disconnect: (r) => this.dispatcher.disconnect(r),
       },
       this.log,
     );
@@ -177,7 +178,11 @@ export class Manager {
   }
 
   /** Creates the cluster object and this node's object (shoald init). */
-  async initCluster(ca: RootCA, self: { os: string; arch: string; nanoCpus: number; memoryBytes: number }): Promise<Cluster> {
+  async initCluster(
+    ca: RootCA,
+    self: { os: string; arch: string; nanoCpus: number; memoryBytes: number },
+    opts: { heartbeatPeriodMs?: number } = {},
+  ): Promise<Cluster> {
     await this.waitLeader();
     await this.client.read({ timeoutMs: 5_000 });
     const existing = this.store.cluster();
@@ -188,7 +193,7 @@ export class Manager {
       version: 0,
       createdAt: now,
       updatedAt: now,
-      spec: { name: 'default', heartbeatPeriodMs: 1_000, nodeDownAfterBeats: 3, taskHistoryLimit: 5 },
+      spec: { name: 'default', heartbeatPeriodMs: opts.heartbeatPeriodMs || 1_000, nodeDownAfterBeats: 3, taskHistoryLimit: 5 },
       caFingerprint: ca.fingerprint,
       caCert: ca.certPem,
       joinTokens: { worker: newJoinToken(ca.fingerprint), manager: newJoinToken(ca.fingerprint) },

@@ -2,6 +2,9 @@
 // `nodeDownAfterBeats` heartbeat periods is marked down; a node that opens a session again is
 // ready. A new leader gives every node a grace of that many periods before judging it, so an
 // election never marks a healthy node down (the failure of moby/moby#32218).
+// A node's long poll dropped by its connection (its process died) marks it down after a single
+// period, unless the node said goodbye first (Disconnect: shoald stopping, usually to restart,
+// its containers still running): then it gets the usual `nodeDownAfterBeats` periods to return.
 
 import { randomBytes } from 'node:crypto';
 import { ShoalError } from '@shoal/api';
@@ -30,6 +33,8 @@ interface SessionState {
    * went away): unless it calls again within one heartbeat period, it is down. 0: not suspect.
    */
   suspectSince: number;
+  /** The node said goodbye (Disconnect): a dropped long poll is expected, not a failure sign. */
+  leaving: boolean;
 }
 
 const DEFAULT_PERIOD_MS = 1_000;
@@ -101,7 +106,7 @@ export class Dispatcher {
     const node = this.store.get('node', nodeId);
     if (!node) throw new ShoalError('PERMISSION_DENIED', `unknown node ${nodeId || '(empty)'}: it must join the cluster first`);
     const info = req.info ?? {};
-    const s: SessionState = { sessionId: randomBytes(12).toString('hex'), lastBeat: this.now(), error: info.error ?? '', suspectSince: 0 };
+    const s: SessionState = { sessionId: randomBytes(12).toString('hex'), lastBeat: this.now(), error: info.error ?? '', suspectSince: 0, leaving: false };
     this.sessions.set(nodeId, s);
     await this.setStatus(nodeId, s.error, info);
     return { sessionId: s.sessionId, heartbeatPeriodMs: this.period(), managers: this.managers() };
@@ -117,6 +122,19 @@ export class Dispatcher {
       await this.setStatus(req.nodeId!, error);
     }
     return { heartbeatPeriodMs: this.period(), managers: this.managers() };
+  }
+
+  /**
+   * The node's goodbye: it stops on purpose (and will likely be back soon). Its long poll is about
+   * to drop; the node is judged by its heartbeats alone, counted from now.
+   */
+  async disconnect(req: { nodeId?: string; sessionId?: string; reason?: string }) {
+    const s = this.checkSession(req.nodeId, req.sessionId);
+    s.leaving = true;
+    s.suspectSince = 0;
+    s.lastBeat = this.now();
+    this.log.info({ node: req.nodeId, reason: req.reason ?? '' }, 'node disconnected on purpose; waiting for it to come back');
+    return {};
   }
 
   private checkSession(nodeId: string | undefined, sessionId: string | undefined): SessionState {
@@ -138,8 +156,10 @@ export class Dispatcher {
       .tasksByNode(nodeId)
       .filter((t) => t.desiredState !== 'running' || taskStateRank(t.status.state) >= taskStateRank('assigned'))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
+    // The token covers what the agent acts on (which tasks, and whether each should run), not
+    // the statuses: the agent's own reports must not wake its long poll.
     const h = createHash('sha1');
-    for (const t of tasks) h.update(`${t.id}:${t.version};`);
+    for (const t of tasks) h.update(`${t.id}:${t.desiredState};`);
     return { token: h.digest('hex'), tasks };
   }
 
@@ -151,7 +171,7 @@ export class Dispatcher {
     // of a dead node, well before its heartbeats are missed.
     let answered = false;
     call?.on('cancelled', () => {
-      if (!answered && this.sessions.get(nodeId) === session) session.suspectSince = this.now();
+      if (!answered && !session.leaving && this.sessions.get(nodeId) === session) session.suspectSince = this.now();
     });
     let a = this.assignmentsOf(nodeId);
     if (a.token !== req.known) return a;
@@ -165,7 +185,10 @@ export class Dispatcher {
       const t = setTimeout(done, waitMs);
       const unwatch = this.store.watch(
         (events) => {
-          if (events.some((e) => e.action === 'restore' || ('object' in e && (e.object as Task).nodeId === nodeId) || ('previous' in e && (e.previous as Task | undefined)?.nodeId === nodeId))) done();
+          const mine = events.some(
+            (e) => e.action === 'restore' || ('object' in e && (e.object as Task).nodeId === nodeId) || ('previous' in e && (e.previous as Task | undefined)?.nodeId === nodeId),
+          );
+          if (mine && this.assignmentsOf(nodeId).token !== req.known) done();
         },
         { kinds: ['task'] },
       );

@@ -3,7 +3,7 @@
 // Starts from the store, never from memory, whenever this manager becomes leader.
 
 import type { Logger, RaftNode } from '@shoal/raft';
-import { type ClusterStore, type StoreClient, type StoreEvent, isVersionConflict, newId } from '@shoal/store';
+import { type ClusterStore, type Op, type StoreClient, type StoreEvent, isVersionConflict, newId } from '@shoal/store';
 import { reconcile } from './reconcile.js';
 import { schedule } from '../scheduler/scheduler.js';
 
@@ -84,6 +84,31 @@ export class Orchestrator {
     setImmediate(() => void this.run());
   }
 
+  /**
+   * One transaction for both passes: the orchestrator's decisions, then the scheduler's placement
+   * of every pending task, new ones included (a new task is created already assigned, which
+   * saves its agent a Raft round trip).
+   */
+  private plan(services: ReadonlySet<string> | undefined): Op[] {
+    const now = this.now();
+    const ops = reconcile(this.store, { now, newId, wakeAt: (ms) => this.wakeAt(ms), services });
+    // The tasks as they will be once the orchestrator's ops apply.
+    const tasks = new Map(this.store.list('task').map((t) => [t.id, t]));
+    const created = new Map<string, number>();
+    ops.forEach((op, i) => {
+      if (op.kind !== 'task') return;
+      if (op.op === 'delete') tasks.delete(op.id);
+      else tasks.set(op.object.id, op.object);
+      if (op.op === 'create') created.set(op.object.id, i);
+    });
+    for (const op of schedule(this.store.list('node'), [...tasks.values()], now)) {
+      const i = op.op === 'update' ? created.get(op.object.id) : undefined;
+      if (i !== undefined && op.kind === 'task' && op.op === 'update') ops[i] = { op: 'create', kind: 'task', object: op.object };
+      else ops.push(op);
+    }
+    return ops;
+  }
+
   private async run(): Promise<void> {
     try {
       while (this.pending && this.unwatch) {
@@ -91,21 +116,16 @@ export class Orchestrator {
         const dirty = this.dirty;
         this.dirty = new Set();
         const services = dirty === 'all' ? undefined : dirty;
-        for (const [name, pass] of [
-          ['orchestrator', () => reconcile(this.store, { now: this.now(), newId, wakeAt: (ms) => this.wakeAt(ms), services })],
-          ['scheduler', () => schedule(this.store.list('node'), this.store.list('task'), this.now())],
-        ] as const) {
-          const ops = pass();
-          if (ops.length === 0) continue;
-          try {
-            await this.client.commit(ops, { timeoutMs: 5_000 });
-          } catch (err) {
-            // A conflict means the store moved under us: the next pass sees the new state.
-            if (!isVersionConflict(err)) this.log.warn({ pass: name, err: (err as Error).message }, 'pass failed; retrying');
-            this.dirty = 'all';
-            this.pending = true;
-            await new Promise((r) => setTimeout(r, 50));
-          }
+        const ops = this.plan(services);
+        if (ops.length === 0) continue;
+        try {
+          await this.client.commit(ops, { timeoutMs: 5_000 });
+        } catch (err) {
+          // A conflict means the store moved under us: the next pass sees the new state.
+          if (!isVersionConflict(err)) this.log.warn({ err: (err as Error).message }, 'orchestration pass failed; retrying');
+          this.dirty = 'all';
+          this.pending = true;
+          await new Promise((r) => setTimeout(r, 50));
         }
       }
     } finally {
