@@ -43,7 +43,7 @@ try {
     await new Promise((r) => setTimeout(r, 50));
   }
   const running = async (): Promise<TaskView[]> =>
-    (await m1.call<{ tasks: TaskView[] }>('ListTasks', { service: 'bench' })).tasks.filter((t) => t.task.desiredState === 'running' && t.task.status.state === 'running');
+    (await m1.callPooled<{ tasks: TaskView[] }>('ListTasks', { service: 'bench' })).tasks.filter((t) => t.task.desiredState === 'running' && t.task.status.state === 'running');
   const until = async (pred: (ts: TaskView[]) => boolean): Promise<void> => {
     for (;;) {
       if (pred(await running())) return;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { callUnary } from '@shoal/manager';
+import { UnaryClientPool, callUnary } from '@shoal/manager';
 import { freePort } from '@shoal/raft/testing';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -60,6 +60,8 @@ export class Daemon {
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    this.pool?.close();
+    this.pool = undefined;
     if (!this.running) return;
     const done = new Promise((r) => this.child!.once('exit', r));
     this.child!.kill(signal);
@@ -68,6 +70,14 @@ export class Daemon {
 
   call<T = any>(method: string, req: unknown = {}, timeoutMs = 10_000): Promise<T> {
     return callUnary<T>('shoal.control.Control', `unix://${this.socket}`, method, req, timeoutMs);
+  }
+
+  private pool: UnaryClientPool | undefined;
+
+  /** As call(), over one kept-open channel: for benchmarks that poll (a channel per call costs CPU). */
+  callPooled<T = any>(method: string, req: unknown = {}, timeoutMs = 10_000): Promise<T> {
+    this.pool ??= new UnaryClientPool();
+    return this.pool.call<T>('shoal.control.Control', `unix://${this.socket}`, method, req, timeoutMs);
   }
 
   /** Waits until the control API answers (a read needs a leader). */
