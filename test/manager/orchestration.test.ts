@@ -2,6 +2,7 @@
 // replaced (the agents run them on this machine's Docker).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
 interface TaskView {
@@ -111,6 +112,27 @@ describe('orchestration', () => {
       const ts = current(await tasks(m1, 'web-fe'));
       return ts.length === 6 && ts.every((t) => t.nodeHostname === 'm1' || t.nodeHostname === 'w2') ? true : undefined;
     }, 20_000);
+    // w1's tasks are orphaned, saying why; its containers outlived its agent (only shoald died).
+    const all = await tasks(m1, 'web-fe');
+    const orphans = all.filter((t) => t.nodeHostname === 'w1' && t.task.status.state === 'orphaned');
+    assert.ok(orphans.length > 0, 'the dead node\'s tasks show as orphaned');
+    for (const t of orphans) {
+      assert.equal(t.task.desiredState, 'shutdown');
+      assert.match(t.task.status.err, /node w1 is down/);
+    }
+    const w1Id = orphans[0].task.nodeId;
+    const runningOf = (nodeId: string) =>
+      execFileSync('docker', ['ps', '-q', '--filter', `label=shoal.node.id=${nodeId}`, '--filter', 'label=shoal.service.name=web-fe'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    assert.ok(runningOf(w1Id).length > 0, 'the orphaned containers still run while w1 is away');
+    // w1 comes back: ready again, its orphaned containers stopped, nothing moved back (the global
+    // service of an earlier test does start a task there again, as it should).
+    w1.start(['run', '--data-dir', w1.dataDir]);
+    await eventually('w1 ready and none of its old containers running', async () => {
+      const r = await m1.call<{ nodes: { node: { id: string; status: { state: string } } }[] }>('ListNodes');
+      const ready = r.nodes.find((n) => n.node.id === w1Id)?.node.status.state === 'ready';
+      return ready && runningOf(w1Id).length === 0 ? true : undefined;
+    }, 30_000);
+    assert.ok(current(await tasks(m1, 'web-fe')).every((t) => t.nodeHostname !== 'w1'), 'nothing moved back to w1');
   });
 
   test('a service update replaces tasks one slot at a time (parallelism 1)', async () => {

@@ -141,12 +141,15 @@ export class TaskRunner {
     const byTask = new Map((owned ?? []).map((c) => [c.taskId, c]));
     for (const t of assigned) {
       let local = this.tasks.get(t.id);
+      // 'orphaned' is the managers' word for "we lost track of it" (this node was down): the
+      // container may well still run, so it is no end state for us: stop it like any other.
+      const stored = t.status.state === 'orphaned' ? 'running' : t.status.state;
       if (!local) {
-        local = { task: t, state: t.status.state, containerId: t.status.containerId || byTask.get(t.id)?.id || '', busy: false };
+        local = { task: t, state: stored, containerId: t.status.containerId || byTask.get(t.id)?.id || '', busy: false };
         this.tasks.set(t.id, local);
       }
       local.task = t;
-      if (taskStateRank(t.status.state) > taskStateRank(local.state)) local.state = t.status.state;
+      if (taskStateRank(stored) > taskStateRank(local.state)) local.state = stored;
       if (t.desiredState === 'running' && !isTerminal(local.state)) {
         if (!local.busy && taskStateRank(local.state) < taskStateRank('running')) void this.launch(local);
         else if (local.state === 'running' && !local.busy && owned) void this.verify(local, byTask.get(t.id)?.state);

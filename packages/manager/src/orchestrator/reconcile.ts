@@ -47,6 +47,16 @@ function shutdown(t: Task, ctx: ReconcileContext, desired: Task['desiredState'] 
   return { op: 'update', kind: 'task', object: { ...t, desiredState: desired, updatedAt: ctx.now }, expectVersion: t.version };
 }
 
+/**
+ * A task whose node is down: nobody can say how it is doing, so it is marked orphaned (as Swarm
+ * does) and replaced. If the node comes back, its agent stops the container (desired shutdown).
+ */
+function orphan(t: Task, n: Node | undefined, ctx: ReconcileContext): Op {
+  const why = n ? `node ${n.description.hostname || n.id} is down` : `node ${t.nodeId} was removed`;
+  const status = isTerminal(t.status.state) ? t.status : { ...t.status, state: 'orphaned' as const, message: 'orphaned', err: why, timestamp: ctx.now };
+  return { op: 'update', kind: 'task', object: { ...t, desiredState: 'shutdown', status, updatedAt: ctx.now }, expectVersion: t.version };
+}
+
 /** Whether the restart policy wants a replacement for a task that stopped. */
 function shouldRestart(s: Service, slotTasks: Task[], t: Task): boolean {
   const rp = s.spec.restartPolicy;
@@ -116,7 +126,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
       const lostNode = t.nodeId !== '' && nodeGone(t.nodeId);
       const drained = t.nodeId !== '' && nodes.get(t.nodeId)?.spec.availability === 'drain';
       if (lostNode || drained) {
-        ops.push(shutdown(t, ctx));
+        ops.push(lostNode ? orphan(t, nodes.get(t.nodeId), ctx) : shutdown(t, ctx));
         active.push(newTask(s, slot, '', ctx));
         ops.push({ op: 'create', kind: 'task', object: active[active.length - 1] });
       } else if (isTerminal(t.status.state)) {
