@@ -243,7 +243,7 @@ export class TaskRunner {
       return;
     }
     if (exitCode === 0) await this.report(local, 'complete', { exitCode, message: 'finished' });
-    else await this.report(local, 'failed', { exitCode, err: error || `task: non-zero exit (${exitCode})`, message: 'exited' });
+    else await this.report(local, 'failed', { exitCode, err: error || `container exited with code ${exitCode}`, message: 'exited' });
   }
 
   /** Stops and removes a task's container (desired shutdown/remove), then reports shutdown. */
