@@ -25,6 +25,10 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
 
 export interface Output {
   write(s: string): unknown;
+  /** A terminal (progress is redrawn in place); absent: not one. */
+  isTTY?: boolean;
+  /** Its width, when a terminal. */
+  columns?: number;
 }
 
 export interface GlobalArgs {

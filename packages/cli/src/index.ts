@@ -7,6 +7,7 @@ export * from './context.js';
 export * from './errors.js';
 export * from './format.js';
 export * from './parse.js';
+export * from './progress.js';
 export * from './spec.js';
 export * from './wait.js';
 export type * from './wire.js';

@@ -1,85 +1,132 @@
-// Waiting for services to converge (create/update/scale without -d): poll GetService until the
-// running tasks equal the desired ones, print `SERVICE: N/M` progress lines on stderr when the
-// numbers change and `SERVICE: converged` at the end; give up when the command's budget
-// (--timeout) runs out.
+// Waiting for services to converge (create/update/scale without -d), showing Docker-style
+// progress on stderr (progress.ts): poll GetService and ListTasks, redraw the block (terminal) or
+// print the lines that changed (pipe), and once every task runs, keep watching for a short
+// stability window before `verify: Service converged`. Gives up with one line listing the tasks'
+// errors when the command's budget (--timeout) runs out; a lost connection or a leader change
+// while waiting is retried until then.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CliError } from './errors.js';
 import type { Ctx } from './context.js';
 import { formatDuration } from './parse.js';
-import type { TaskView } from './wire.js';
+import {
+  type ProgressOutput,
+  ProgressWriter,
+  type ServiceProgress,
+  VERIFY_DONE,
+  notConvergedReasons,
+  progressLines,
+  serviceProgress,
+  verifyWaitingText,
+} from './progress.js';
 
 export interface WaitTarget {
   /** What to ask GetService for (the id the write returned). */
   ref: string;
-  /** What to call it in progress lines. */
+  /** What to call it in messages. */
   name: string;
   /**
    * After an update: only tasks of this spec version (or newer) count as running, so the wait
-   * lasts until the rolling update has replaced the old tasks (counted from ListTasks).
+   * lasts until the rolling update has replaced the old tasks.
    */
   specVersion?: number;
 }
 
-/** Running tasks of at least this spec version among a service's tasks. */
-export function runningAtVersion(tasks: readonly TaskView[], specVersion: number): number {
-  return tasks.filter(
-    (v) => v.task && v.task.desiredState === 'running' && v.task.status?.state === 'running' && v.task.specVersion >= specVersion,
-  ).length;
-}
-
-/** The progress line of a service. */
-export function progressLine(name: string, running: number, desired: number): string {
-  return `${name}: ${running}/${desired}`;
-}
-
+/** How often the service and its tasks are read. */
 export const POLL_MS = 500;
+/**
+ * How long every task must keep running before the service counts as converged (Docker waits 5 s;
+ * a task that crashes right after it starts shows up within this window).
+ */
+export const STABLE_MS = 1000;
+
+export interface WaitOptions {
+  pollMs?: number;
+  stableMs?: number;
+  /** Redraw in place (a terminal) or print changed lines; default: whether stderr is a terminal. */
+  tty?: boolean;
+}
+
+/** Whether progress on this stream may use cursor movements: a terminal that is not `dumb`. */
+export function isTerminal(out: ProgressOutput, env: NodeJS.ProcessEnv = process.env): boolean {
+  return out.isTTY === true && env['TERM'] !== 'dumb';
+}
 
 /**
- * Resolves once every target has running == desired; rejects with a one-line CliError when the
- * budget runs out (`what`: "created", "updated", "scaled": what the user's change did).
+ * Resolves once every target has converged (one after the other, as `docker service scale`);
+ * rejects with a one-line CliError when the budget runs out (`what`: "created", "updated",
+ * "scaled": what the user's change did).
  */
-export async function waitForConvergence(ctx: Ctx, targets: readonly WaitTarget[], what: string, pollMs = POLL_MS): Promise<void> {
-  const pending = new Map(targets.map((t) => [t.ref, { ...t, last: '', running: -1, desired: -1 }]));
+export async function waitForConvergence(ctx: Ctx, targets: readonly WaitTarget[], what: string, opts: WaitOptions = {}): Promise<void> {
+  const out = ctx.stderr as ProgressOutput;
+  const writer = new ProgressWriter(out, opts.tty ?? isTerminal(out, ctx.env));
+  for (const t of targets) {
+    if (targets.length > 1) writer.line(t.name);
+    await waitOne(ctx, t, what, writer, opts.pollMs ?? POLL_MS, opts.stableMs ?? STABLE_MS);
+  }
+}
+
+/** One read of a service's progress. */
+async function readProgress(ctx: Ctx, t: WaitTarget): Promise<ServiceProgress> {
+  const notFound = { notFound: { kind: 'service' as const, name: t.name } };
+  const r = await ctx.call('GetService', { service: t.ref }, notFound);
+  if (!r.service) throw new CliError(`the manager sent no service for ${t.name}`);
+  const { tasks } = await ctx.call('ListTasks', { service: t.ref, node: '', desiredState: '' }, notFound);
+  const input = { service: r.service, tasks, specVersion: t.specVersion };
+  let p = serviceProgress(input);
+  if (p.lingering.length > 0) {
+    // Tasks still stopping: those on dead or removed nodes will never say they stopped.
+    const { nodes } = await ctx.call('ListNodes', {});
+    const live = new Set(nodes.filter((n) => n.node && n.node.status.state === 'ready').map((n) => n.node!.id));
+    p = serviceProgress({ ...input, liveNodes: live });
+  }
+  return p;
+}
+
+async function waitOne(ctx: Ctx, t: WaitTarget, what: string, writer: ProgressWriter, pollMs: number, stableMs: number): Promise<void> {
+  let progress: ServiceProgress | undefined;
   let lastError: CliError | undefined;
-  while (pending.size > 0) {
-    for (const t of [...pending.values()]) {
-      if (ctx.expired()) break;
+  /** Since when every task runs (the stability window), if they do. */
+  let stableSince: number | undefined;
+  for (;;) {
+    if (!ctx.expired()) {
       try {
-        const notFound = { notFound: { kind: 'service' as const, name: t.name } };
-        const r = await ctx.call('GetService', { service: t.ref }, notFound);
-        let running = r.running;
-        if (t.specVersion !== undefined) {
-          const { tasks } = await ctx.call('ListTasks', { service: t.ref, node: '', desiredState: 'running' }, notFound);
-          running = Math.min(running, runningAtVersion(tasks, t.specVersion));
-        }
+        progress = await readProgress(ctx, t);
         lastError = undefined;
-        t.running = running;
-        t.desired = r.desired;
-        const line = progressLine(t.name, running, r.desired);
-        if (line !== t.last) ctx.note(line);
-        t.last = line;
-        if (running === r.desired && r.running === r.desired) {
-          ctx.note(`${t.name}: converged`);
-          pending.delete(t.ref);
-        }
+        if (progress.converged) stableSince ??= ctx.now();
+        else stableSince = undefined;
       } catch (err) {
         // A leader change or a lost connection while waiting: keep trying until the deadline.
         if (err instanceof CliError && err.code === 'UNAVAILABLE') lastError = err;
         else throw err;
       }
     }
-    if (pending.size === 0) break;
-    if (ctx.expired()) {
-      const budget = formatDuration(ctx.budget());
-      const t = [...pending.values()][0]!;
-      const state = t.desired >= 0 ? `${t.running}/${t.desired} tasks running` : `last error: ${lastError?.message ?? 'none'}`;
-      throw new CliError(
-        `${t.name}: not converged within ${budget} (${state}); the service was ${what}: see 'shoal service ps ${t.name}' (use -d not to wait, --timeout to wait longer)`,
-        1,
-        'TIMEOUT',
-      );
+    const expired = ctx.expired();
+    // Stable for the whole window; or converged at the last look when time is up.
+    const done = stableSince !== undefined && (ctx.now() - stableSince >= stableMs || expired);
+    if (progress) {
+      const verify = done ? VERIFY_DONE : stableSince !== undefined ? verifyWaitingText(stableMs) : undefined;
+      writer.render(progressLines(progress, verify));
     }
-    await sleep(Math.min(pollMs, ctx.remainingMs()));
+    if (done) return;
+    if (expired) throw notConverged(ctx, t, what, progress, lastError);
+    const untilStable = stableSince === undefined ? Infinity : Math.max(1, stableSince + stableMs - ctx.now());
+    await sleep(Math.min(pollMs, untilStable, ctx.remainingMs()));
   }
+}
+
+/** `web: not converged within 30s (3/5 running): slot 4: no suitable node (...); see 'shoal service ps web'`. */
+export function notConvergedMessage(name: string, budgetMs: number, what: string, progress: ServiceProgress | undefined, lastError?: Error): string {
+  let state: string;
+  if (progress) {
+    const reasons = notConvergedReasons(progress);
+    state = `(${progress.running}/${progress.desired} running)${reasons ? `: ${reasons}` : ''}`;
+  } else {
+    state = `(last error: ${lastError?.message ?? 'none'})`;
+  }
+  return `${name}: not converged within ${formatDuration(budgetMs)} ${state}; the service was ${what}: see 'shoal service ps ${name}' (use -d not to wait, --timeout to wait longer)`;
+}
+
+function notConverged(ctx: Ctx, t: WaitTarget, what: string, progress: ServiceProgress | undefined, lastError: CliError | undefined): CliError {
+  return new CliError(notConvergedMessage(t.name, ctx.budget(), what, progress, lastError), 1, 'TIMEOUT');
 }

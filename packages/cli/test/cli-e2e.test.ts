@@ -2,8 +2,9 @@
 // processes talking over the manager's unix control socket. Checks every command's output
 // (JSON shapes of INTERFACE.md), exit codes, and the one-line errors of bad input.
 //
-// Until workers run tasks, no service converges: create/update/scale use -d, and waiting is
-// checked on a service that can never be placed. Skipped if shoald is not built.
+// Docker may not run here, so no test needs a container: create/update/scale use -d, and waiting
+// (the progress lines, the failure) is checked on services with 0 replicas or that can never be
+// placed. Skipped if shoald is not built.
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
@@ -403,12 +404,49 @@ describe('shoal against a real shoald', { skip }, () => {
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stdout, /^\S+\n$/); // the id: the service was created
     const lines = r.stderr.split('\n').filter(Boolean);
-    assert.match(lines.at(-1)!, /^Error: stuck: not converged within 2s \(0\/1 tasks running\)/);
-    for (const l of lines.slice(0, -1)) assert.match(l, /^stuck: \d+\/1$/);
+    assert.match(lines.at(-1)!, /^Error: stuck: not converged within 2s \(0\/1 running\)/);
+    // Progress before it: plain lines (stderr is a pipe), no escape codes.
+    assert.doesNotMatch(r.stderr, /\x1b/);
+    assert.equal(lines[0], 'overall progress: 0 out of 1 tasks');
+    for (const l of lines.slice(1, -1)) assert.match(l, /^1\/1: /);
     const r2 = shoal(['--timeout', '1s', 'service', 'scale', 'stuck=2']);
     assert.equal(r2.code, 1);
-    assert.match(r2.stderr.split('\n').filter(Boolean).at(-1)!, /^Error: stuck: not converged within 1s/);
+    assert.equal(r2.stdout, 'stuck scaled to 2\n');
+    assert.match(r2.stderr.split('\n').filter(Boolean).at(-1)!, /^Error: stuck: not converged within 1s \(0\/2 running\)/);
+    // Scaled to 0 (its tasks never ran): converged.
+    const r3 = shoal(['service', 'scale', 'stuck=0']);
+    assert.equal(r3.code, 0, r3.stderr);
+    assert.match(r3.stderr, /^overall progress: 0 out of 0 tasks$/m);
+    assert.match(r3.stderr, /^verify: Service converged\n$/m);
     ok(['service', 'rm', 'stuck']);
+  });
+
+  test('service create without -d: docker-style progress, then converged or the reason it is not', () => {
+    // Nothing to run: converges at once (after the stability window).
+    const r = shoal(['service', 'create', '--name', 'zero', '--replicas', '0', 'busybox']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\S+\n$/);
+    assert.equal(
+      r.stderr,
+      'overall progress: 0 out of 0 tasks\nverify: Waiting 1 second to verify that tasks are stable...\nverify: Service converged\n',
+    );
+    // --format json of the same service is unchanged by the waiting.
+    assert.equal(json<ServiceLs[]>(['service', 'ls']).find((s) => s.name === 'zero')!.replicas.desired, 0);
+    ok(['service', 'rm', 'zero']);
+
+    // An impossible constraint: the task's error is shown, and the one-line failure says why.
+    const t0 = Date.now();
+    const f = shoal(['--timeout', '2s', 'service', 'create', '--name', 'nowhere', '--constraint', 'node.hostname==nope', 'busybox']);
+    assert.ok(Date.now() - t0 < 15_000, 'bounded by --timeout');
+    assert.equal(f.code, 1, f.stderr);
+    assert.match(f.stdout, /^\S+\n$/);
+    const lines = f.stderr.split('\n').filter(Boolean);
+    assert.ok(lines.includes('overall progress: 0 out of 1 tasks'), f.stderr);
+    assert.ok(lines.some((l) => /^1\/1: no suitable node \(.*node\.hostname==nope/.test(l)), f.stderr);
+    assert.match(lines.at(-1)!, /^Error: nowhere: not converged within 2s \(0\/1 running\): slot 1: no suitable node \(.*node\.hostname==nope.*\); the service was created: see 'shoal service ps nowhere'/);
+    assert.equal(lines.filter((l) => l.startsWith('Error: ')).length, 1);
+    assert.doesNotMatch(f.stderr, /\x1b|verify:/);
+    ok(['service', 'rm', 'nowhere']);
   });
 
   test('bad input: exit 2, one line, nothing created', async () => {

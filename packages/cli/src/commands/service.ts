@@ -37,7 +37,7 @@ const DETACH: Options = {
   alias: 'd',
   type: 'boolean',
   default: false,
-  describe: 'Exit right after the change is accepted instead of waiting for the service to converge',
+  describe: 'Exit right after the change is accepted instead of waiting for the service to converge (with progress on stderr)',
 };
 
 /** The options of `service create` (also used to split IMAGE [COMMAND [ARG...]] off the flags). */
@@ -255,7 +255,7 @@ export function serviceCommand(make: CtxFactory) {
           (y: Argv) =>
             y
               .usage(
-                'Usage: shoal service create --name NAME [OPTIONS] IMAGE [COMMAND [ARG...]]\n\nCreate a new service. Without -d, waits until its tasks run (progress on stderr) and prints its id.',
+                'Usage: shoal service create --name NAME [OPTIONS] IMAGE [COMMAND [ARG...]]\n\nCreate a new service and print its id. Without -d, waits until its tasks run, showing docker-style progress on stderr (overall progress, a line per task, verify: Service converged); if it does not converge within --timeout, exits 1 with the errors of its tasks.',
               )
               .options(CREATE_OPTIONS)
               .example('shoal service create --name web --replicas 5 -p 8080:80 nginx:alpine', '')
@@ -307,7 +307,7 @@ export function serviceCommand(make: CtxFactory) {
           'Scale one or more replicated services',
           (y: Argv) =>
             y
-              .usage('Usage: shoal service scale SERVICE=REPLICAS [SERVICE=REPLICAS...]')
+              .usage('Usage: shoal service scale SERVICE=REPLICAS [SERVICE=REPLICAS...]\n\nWithout -d, waits for each service to converge, showing progress on stderr.')
               .positional('targets', { type: 'string', describe: 'SERVICE=REPLICAS' })
               .option('detach', DETACH)
               .example('shoal service scale web=10 db=1', ''),
@@ -318,7 +318,7 @@ export function serviceCommand(make: CtxFactory) {
           "Update a service (reads its spec, edits it, sends it back)",
           (y: Argv) =>
             y
-              .usage('Usage: shoal service update [OPTIONS] SERVICE')
+              .usage('Usage: shoal service update [OPTIONS] SERVICE\n\nWithout -d, waits until every task runs the new spec, showing progress on stderr.')
               .positional('service', { type: 'string', describe: 'Service name, id or unique id prefix' })
               .options(UPDATE_OPTIONS)
               .example('shoal service update --image nginx:1.27 --env-add MODE=prod web', ''),
