@@ -4,7 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ShoalError } from '@shoal/api';
 import { createLogger } from '@shoal/raft';
-import { type Daemon, init, join_, run } from './daemon.js';
+import { type Daemon, init, join_, parseDuration, run } from './daemon.js';
 
 const log = createLogger('shoald');
 
@@ -57,10 +57,16 @@ await yargs(hideBin(process.argv))
     'init',
     'create a cluster; this node becomes its first manager',
     (y) =>
-      y.options({ ...common, ...listen, availability: { choices: ['active', 'pause', 'drain'] as const, default: 'active' as const } }),
+      y.options({
+        ...common,
+        ...listen,
+        availability: { choices: ['active', 'pause', 'drain'] as const, default: 'active' as const },
+        'dispatcher-heartbeat': { type: 'string', describe: 'how often nodes heartbeat the managers, e.g. 1s (default); a silent node is down after 3 periods' },
+      }),
     (a) =>
       serve(() =>
         init({
+          dispatcherHeartbeatMs: a['dispatcher-heartbeat'] === undefined ? undefined : parseDuration('dispatcher-heartbeat', a['dispatcher-heartbeat']),
           dataDir: a['data-dir'],
           listenAddr: a['listen-addr'],
           advertiseAddr: a['advertise-addr'],
