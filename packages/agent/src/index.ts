@@ -3,3 +3,5 @@ export { DockerExecutor, DEFAULT_DOCKER_SOCKET, normalizeImageRef } from './dock
 export type { DockerExecutorOptions, ExecutorLogger } from './docker-executor.js';
 export { TaskRunner } from './runner.js';
 export type { DispatcherLink, StatusUpdate, RunnerLogger } from './runner.js';
+export { AgentSession } from './agent-session.js';
+export type { SessionOptions, SessionLogger } from './agent-session.js';

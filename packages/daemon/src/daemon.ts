@@ -10,8 +10,7 @@ import { newId } from '@shoal/store';
 import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
-import { AgentSession } from './agent-session.js';
-import { DockerExecutor, TaskRunner } from '@shoal/agent';
+import { AgentSession, DockerExecutor, TaskRunner } from '@shoal/agent';
 
 export interface CommonFlags {
   dataDir: string;

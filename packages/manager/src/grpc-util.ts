@@ -30,19 +30,8 @@ export function addUnaryService(server: grpc.Server, name: ServiceName, handlers
   server.addService(def, impl);
 }
 
-/** Calls one unary method on a remote service, with a deadline; errors come back as ShoalErrors. */
-export function callUnary<T>(name: ServiceName, addr: string, method: string, req: unknown, timeoutMs: number): Promise<T> {
-  const Ctor = getClientConstructor(name);
-  const client = new Ctor(addr, grpc.credentials.createInsecure());
-  return new Promise<T>((resolve, reject) => {
-    const fn = (client as unknown as Record<string, Function>)[method[0].toLowerCase() + method.slice(1)] ?? (client as any)[method];
-    fn.call(client, req, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: T) => {
-      client.close();
-      if (err) reject(ShoalError.fromGrpcError(err));
-      else resolve(res);
-    });
-  });
-}
+/** Calls one unary method on a remote service (now in @shoal/api, which the agent uses too). */
+export { callUnary } from '@shoal/api';
 
 /**
  * Unary calls over kept-open channels, one per (service, address): for a caller that talks to the

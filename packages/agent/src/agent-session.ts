@@ -2,13 +2,18 @@
 // at the period the dispatcher asks for, and on any failure moves on at once: to the leader the
 // answer names, else to the next known manager. On a graceful stop it says goodbye (Disconnect),
 // so the dispatcher does not take the dropped long poll for a crash: a quick restart keeps the
-// node ready and its tasks where they are. (It moves into packages/agent with the task runner.)
+// node ready and its tasks where they are. The task runner reaches the dispatcher through it
+// (link()).
 
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
-import { ShoalError } from '@shoal/api';
-import type { Logger } from '@shoal/raft';
-import { callUnary } from '@shoal/manager';
-import type { DispatcherLink } from '@shoal/agent';
+import { ShoalError, callUnary } from '@shoal/api';
+import type { DispatcherLink } from './runner.js';
+
+/** The few logger methods used (a pino logger fits). */
+export interface SessionLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+}
 
 export interface SessionOptions {
   nodeId: string;
@@ -19,7 +24,7 @@ export interface SessionOptions {
   /** Why the node cannot run tasks right now ('' when healthy), asked before each heartbeat. */
   health?: () => Promise<{ error: string; engineVersion?: string }>;
   onManagers?: (addrs: string[]) => void;
-  logger: Logger;
+  logger: SessionLogger;
 }
 
 interface ManagerAddr {
