@@ -206,9 +206,7 @@ describe('agent restart', () => {
     for (const id of foreign) assert.equal(containerState(id), 'running', 'a foreign container is left alone');
   });
 
-  test('an old task\'s container started by hand while the agent was away is removed after the restart', {
-    todo: 'runner.ts reconcile() leaves a running container of a terminal task alone: only a live agent (its "start" event) removes it',
-  }, async () => {
+  test('an old task\'s container started by hand while the agent was away is removed after the restart', async () => {
     // Stop the survivor by hand: its task fails and the orchestrator starts a replacement on w1;
     // the old container stays (exited) as history.
     const [old] = runningOf(w1Id, 'sticky');

@@ -6,7 +6,7 @@
 // (link()).
 
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
-import { ShoalError, callUnary } from '@shoal/api';
+import { ShoalError, UnaryClientPool } from '@shoal/api';
 import type { DispatcherLink } from './runner.js';
 
 /** The few logger methods used (a pino logger fits). */
@@ -33,6 +33,8 @@ interface ManagerAddr {
 }
 
 export class AgentSession {
+  /** One kept-open channel per manager: heartbeats, reports and long polls reuse it. */
+  private readonly pool = new UnaryClientPool();
   private managers: string[];
   private next = 0;
   private preferred: string | undefined;
@@ -63,12 +65,14 @@ export class AgentSession {
     const sessionId = this.sessionId;
     this.current = '';
     this.sessionId = '';
-    if (!addr || !sessionId) return;
+    if (!addr || !sessionId) return this.pool.close();
     try {
-      await callUnary('shoal.dispatcher.Dispatcher', addr, 'Disconnect', { nodeId: this.opts.nodeId, sessionId, reason }, 1_000);
+      await this.pool.call('shoal.dispatcher.Dispatcher', addr, 'Disconnect', { nodeId: this.opts.nodeId, sessionId, reason }, 1_000);
       this.opts.logger.info({ manager: addr, reason }, 'dispatcher session closed');
     } catch (err) {
       this.opts.logger.debug({ manager: addr, err: (err as Error).message }, 'could not say goodbye to the dispatcher');
+    } finally {
+      this.pool.close();
     }
   }
 
@@ -91,7 +95,7 @@ export class AgentSession {
       if (!this.current || !this.sessionId) {
         return Promise.reject(new ShoalError('UNAVAILABLE', 'no dispatcher session yet'));
       }
-      return callUnary<T>('shoal.dispatcher.Dispatcher', this.current, method, { nodeId: this.opts.nodeId, sessionId: this.sessionId, ...req }, timeoutMs);
+      return this.pool.call<T>('shoal.dispatcher.Dispatcher', this.current, method, { nodeId: this.opts.nodeId, sessionId: this.sessionId, ...req }, timeoutMs);
     };
     return {
       assignments: (known, waitMs) => call('Assignments', { known, waitMs }, waitMs + 5_000),
@@ -140,7 +144,7 @@ export class AgentSession {
       const addr = this.pick();
       try {
         const h = await this.health();
-        const res = await callUnary<{ sessionId: string; heartbeatPeriodMs: number; managers: ManagerAddr[] }>(
+        const res = await this.pool.call<{ sessionId: string; heartbeatPeriodMs: number; managers: ManagerAddr[] }>(
           'shoal.dispatcher.Dispatcher',
           addr,
           'Session',
@@ -170,7 +174,7 @@ export class AgentSession {
           await this.nap(period);
           if (!this.running) break;
           const hh = await this.health();
-          const beat = await callUnary<{ heartbeatPeriodMs: number; managers: ManagerAddr[] }>(
+          const beat = await this.pool.call<{ heartbeatPeriodMs: number; managers: ManagerAddr[] }>(
             'shoal.dispatcher.Dispatcher',
             addr,
             'Heartbeat',

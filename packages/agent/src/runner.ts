@@ -155,6 +155,12 @@ export class TaskRunner {
         else if (local.state === 'running' && !local.busy && owned) void this.verify(local, byTask.get(t.id)?.state);
       } else if (!isTerminal(local.state) && !local.busy) {
         void this.shutdown(local);
+      } else if (!local.busy && byTask.get(t.id)?.state === 'running') {
+        // An old task's container running again: started by hand while we were not watching
+        // (onEvent removes those we see start). It is not a replica any more.
+        const c = byTask.get(t.id)!;
+        this.log.info({ container: c.name }, 'a stale container is running: removing it');
+        void this.executor.remove(c.id).catch((err: Error) => this.log.warn({ container: c.name, err: err.message }, 'could not remove container'));
       }
     }
     // Containers of ours that no assignment claims (the store pruned the task, or removed its

@@ -3,6 +3,7 @@
 // task that fits nowhere can tell the user why in `service ps`.
 
 import type { Node, ServiceSpec, Task } from '@shoal/store';
+import { isTerminal } from '@shoal/store';
 
 export interface Rejection {
   nodeId: string;
@@ -28,7 +29,9 @@ export function constraintMatches(expr: string, n: Node): boolean {
 export function hostPortsByNode(tasks: Task[]): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   for (const t of tasks) {
-    if (!t.nodeId || t.desiredState !== 'running') continue;
+    // A task being shut down holds its ports until its container has stopped (a rolling update
+    // must not start the new task next to the old one's binding).
+    if (!t.nodeId || (t.desiredState !== 'running' && isTerminal(t.status.state))) continue;
     for (const p of t.spec.ports) {
       if (p.publishMode !== 'host') continue;
       let s = out.get(t.nodeId);

@@ -15,7 +15,8 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
     const k = `${t.serviceId}/${t.nodeId}`;
     perService.set(k, (perService.get(k) ?? 0) + 1);
   }
-  const hostPorts = hostPortsByNode(live);
+  // All tasks: one being shut down still holds its host ports.
+  const hostPorts = hostPortsByNode(tasks);
   const ops: Op[] = [];
   const pending = tasks
     .filter((t) => t.desiredState === 'running' && t.nodeId === '' && t.status.state === 'pending')
