@@ -1,0 +1,65 @@
+// The node-to-node forwarding header: what a node sends first on a connection to another node's
+// forwarding listener, so that node connects the client to one of ITS local tasks.
+//
+//   SHOALFWD1 <taskId> <targetPort> <proxy 0|1> <clientHost:port | -> <dstHost:port | ->\n
+//
+// One ASCII line, at most FORWARD_HEADER_MAX bytes with the newline. The target is named by task
+// and container port only: the receiving node looks the task up among its own local backends
+// and connects to the address in its own table, so the listener can never be used as a relay to
+// an address the sender chooses. `client` and `dst` are the original client's address and the
+// address it connected to (the published port on the first node), for the PROXY v2 header the
+// last hop writes when `proxy` is 1. IPv6 hosts are bracketed: `[::1]:80`.
+//
+// Reply: one byte FORWARD_ACK (0x06) once the local connect succeeded, then the backend's bytes;
+// or `ERR <reason>\n` and a close (bad header, unknown target, local connect failed). The sending
+// node treats anything but the ACK as a failed connect and retries another backend.
+
+import { formatHostPort, parseHostPort, type HostPort } from './addr.js';
+
+export const FORWARD_MAGIC = 'SHOALFWD1';
+export const FORWARD_ACK = 0x06;
+export const FORWARD_HEADER_MAX = 512;
+
+const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+export interface ForwardRequest {
+  taskId: string;
+  targetPort: number;
+  proxyProtocol: boolean;
+  /** The original client; undefined if unknown. */
+  client?: HostPort;
+  /** Where the original client connected; undefined if unknown. */
+  dst?: HostPort;
+}
+
+/** True if `id` can travel in a forwarding header (no spaces, bounded). */
+export function isValidTaskId(id: string): boolean {
+  return TASK_ID.test(id);
+}
+
+export function encodeForwardHeader(r: ForwardRequest): string {
+  const ep = (h?: HostPort) => (h ? formatHostPort(h.host, h.port) : '-');
+  return `${FORWARD_MAGIC} ${r.taskId} ${r.targetPort} ${r.proxyProtocol ? 1 : 0} ${ep(r.client)} ${ep(r.dst)}\n`;
+}
+
+/** Parses one header line (without its newline); undefined if malformed. */
+export function parseForwardHeader(line: string): ForwardRequest | undefined {
+  const f = line.split(' ');
+  if (f.length !== 6 || f[0] !== FORWARD_MAGIC) return undefined;
+  const [, taskId, portText, pp, client, dst] = f as [string, string, string, string, string, string];
+  if (!isValidTaskId(taskId) || !/^[0-9]{1,5}$/.test(portText) || (pp !== '0' && pp !== '1')) return undefined;
+  const targetPort = Number(portText);
+  if (targetPort < 1 || targetPort > 65535) return undefined;
+  const req: ForwardRequest = { taskId, targetPort, proxyProtocol: pp === '1' };
+  if (client !== '-') {
+    const c = parseHostPort(client);
+    if (!c) return undefined;
+    req.client = c;
+  }
+  if (dst !== '-') {
+    const d = parseHostPort(dst);
+    if (!d) return undefined;
+    req.dst = d;
+  }
+  return req;
+}

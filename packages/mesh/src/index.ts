@@ -1,0 +1,25 @@
+export { Mesh } from './mesh.js';
+export type {
+  Backend,
+  PublishedPort,
+  MeshTable,
+  MeshLogger,
+  MeshOptions,
+  MeshStats,
+  PortStats,
+  BackendStats,
+  ForwarderStats,
+} from './types.js';
+export { encodeProxyV2, parseProxyV2, PROXY_V2_SIGNATURE } from './proxy-protocol.js';
+export type { ProxyEndpoints, ProxyV2Header } from './proxy-protocol.js';
+export {
+  FORWARD_MAGIC,
+  FORWARD_ACK,
+  FORWARD_HEADER_MAX,
+  encodeForwardHeader,
+  parseForwardHeader,
+  isValidTaskId,
+} from './forward-header.js';
+export type { ForwardRequest } from './forward-header.js';
+export { parseHostPort, formatHostPort } from './addr.js';
+export type { HostPort } from './addr.js';
