@@ -24,6 +24,10 @@ export interface SessionOptions {
   /** Why the node cannot run tasks right now ('' when healthy), asked before each heartbeat. */
   health?: () => Promise<{ error: string; engineVersion?: string }>;
   onManagers?: (addrs: string[]) => void;
+  /** This node's routing-mesh forwarding address (host:port), given when the session opens. */
+  meshAddr?: () => string;
+  /** Published ports the node's mesh cannot serve, sent with every heartbeat. */
+  meshErrors?: () => string[];
   logger: SessionLogger;
 }
 
@@ -100,6 +104,7 @@ export class AgentSession {
     return {
       assignments: (known, waitMs) => call('Assignments', { known, waitMs }, waitMs + 5_000),
       report: (updates) => call('UpdateTaskStatus', { updates }, 5_000),
+      meshView: (known, waitMs) => call('MeshView', { known, waitMs }, waitMs + 5_000),
     };
   }
 
@@ -159,6 +164,7 @@ export class AgentSession {
               engineVersion: h.engineVersion ?? '',
               error: h.error,
               addr: this.opts.addr,
+              meshAddr: this.opts.meshAddr?.() ?? '',
             },
           },
           2_000,
@@ -178,7 +184,7 @@ export class AgentSession {
             'shoal.dispatcher.Dispatcher',
             addr,
             'Heartbeat',
-            { nodeId: this.opts.nodeId, sessionId: res.sessionId, error: hh.error },
+            { nodeId: this.opts.nodeId, sessionId: res.sessionId, error: hh.error, meshErrors: this.opts.meshErrors?.() ?? [] },
             Math.max(500, Math.min(period, 2_000)),
           );
           if (hh.error !== lastError) lastError = hh.error;

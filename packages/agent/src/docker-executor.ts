@@ -483,6 +483,7 @@ export class DockerExecutor implements Executor {
       finishedAt: msTime(st.FinishedAt),
       taskId: info.Config.Labels?.[LABELS.taskId] ?? '',
       ports,
+      ip: (info.NetworkSettings as { IPAddress?: string } | undefined)?.IPAddress || Object.values(info.NetworkSettings?.Networks ?? {}).find((n) => n?.IPAddress)?.IPAddress || '',
     };
   }
 

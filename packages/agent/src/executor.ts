@@ -46,6 +46,8 @@ export interface ContainerStatus {
   taskId: string;
   /** Host ports actually bound (host-mode publishing; hostPort resolved when 0 was asked). */
   ports: PublishedPort[];
+  /** The container's address on its Docker network ('' when it has none, e.g. not running). */
+  ip: string;
 }
 
 export interface PublishedPort {

@@ -18,6 +18,21 @@ export interface StatusUpdate {
 export interface DispatcherLink {
   assignments(known: string, waitMs: number): Promise<{ token: string; tasks: Task[] }>;
   report(updates: StatusUpdate[]): Promise<{ rejected: string[] }>;
+  /** The routing mesh's view (long poll): published ports and the running tasks behind them. */
+  meshView?(known: string, waitMs: number): Promise<MeshView>;
+}
+
+export interface MeshView {
+  token: string;
+  ports: {
+    port: number;
+    protocol: string;
+    targetPort: number;
+    proxyProtocol: boolean;
+    serviceId: string;
+    serviceName: string;
+    backends: { taskId: string; nodeId: string; containerId: string; via: string }[];
+  }[];
 }
 
 export interface RunnerLogger {

@@ -348,8 +348,8 @@ describe('DockerExecutor (real Docker)', { timeout: 120_000 }, () => {
   test('host-mode ports are published on the node\'s IP; ingress ports are not bound', async () => {
     const port = await freePort(PUBLISH_IP);
     const ports: PortConfig[] = [
-      { protocol: 'tcp', targetPort: 8080, publishedPort: port, publishMode: 'host' },
-      { protocol: 'tcp', targetPort: 8081, publishedPort: 30080, publishMode: 'ingress' },
+      { protocol: 'tcp', targetPort: 8080, publishedPort: port, publishMode: 'host', proxyProtocol: false },
+      { protocol: 'tcp', targetPort: 8081, publishedPort: 30080, publishMode: 'ingress', proxyProtocol: false },
     ];
     const task = mkTask(NODE_A, { ports });
     const id = await a.create(task);

@@ -257,6 +257,7 @@ export function serviceLsJson(xs: readonly ServiceSummary[]): ServiceLsEntry[] {
       targetPort: p.targetPort,
       publishedPort: p.publishedPort,
       publishMode: p.publishMode,
+      proxyProtocol: p.proxyProtocol,
     })),
   }));
 }

@@ -141,8 +141,9 @@ function parseProtocol(s: string, spec: string): Protocol {
 /**
  * A `-p` / `--publish` value, in either of docker's syntaxes:
  * - short: `PUBLISHED:TARGET[/tcp|udp]` (ingress mode);
- * - long: `mode=ingress|host,published=P,target=T[,protocol=tcp|udp]` (comma-separated key=value;
- *   `target` and `published` required, mode defaults to ingress, protocol to tcp).
+ * - long: `mode=ingress|host,published=P,target=T[,protocol=tcp|udp][,proxy-protocol=v2]`
+ *   (comma-separated key=value; `target` and `published` required, mode defaults to ingress,
+ *   protocol to tcp; proxy-protocol=v2 has the routing mesh send the client's address first).
  */
 export function parsePublish(spec: string): PortConfig {
   const s = spec.trim();
@@ -158,6 +159,7 @@ export function parsePublish(spec: string): PortConfig {
     targetPort: parsePort(m[2]!, 'target', spec),
     publishedPort: parsePort(m[1]!, 'published', spec),
     publishMode: 'ingress',
+    proxyProtocol: false,
   };
 }
 
@@ -168,8 +170,8 @@ function parsePublishLong(s: string, spec: string): PortConfig {
     if (i < 0) usage(`invalid port specification ${q(spec)}: ${q(part)} is not KEY=VALUE`);
     const key = part.slice(0, i).trim().toLowerCase();
     const value = part.slice(i + 1).trim();
-    if (!['mode', 'published', 'target', 'protocol'].includes(key)) {
-      usage(`invalid port specification ${q(spec)}: unknown field ${q(key)} (expected mode, published, target, protocol)`);
+    if (!['mode', 'published', 'target', 'protocol', 'proxy-protocol'].includes(key)) {
+      usage(`invalid port specification ${q(spec)}: unknown field ${q(key)} (expected mode, published, target, protocol, proxy-protocol)`);
     }
     if (fields.has(key)) usage(`invalid port specification ${q(spec)}: ${key} given twice`);
     fields.set(key, value);
@@ -180,11 +182,15 @@ function parsePublishLong(s: string, spec: string): PortConfig {
   if (target === undefined) usage(`invalid port specification ${q(spec)}: target=PORT is required`);
   const published = fields.get('published');
   if (published === undefined) usage(`invalid port specification ${q(spec)}: published=PORT is required`);
+  const pp = (fields.get('proxy-protocol') ?? 'none').toLowerCase();
+  if (pp !== 'none' && pp !== 'v2') usage(`invalid proxy-protocol ${q(pp)} in ${q(spec)}: expected v2 or none`);
+  if (pp === 'v2' && mode !== 'ingress') usage(`invalid port specification ${q(spec)}: proxy-protocol=v2 needs mode=ingress (the routing mesh sends it)`);
   return {
     protocol: parseProtocol(fields.get('protocol') ?? 'tcp', spec),
     targetPort: parsePort(target, 'target', spec),
     publishedPort: parsePort(published, 'published', spec),
     publishMode: mode as PublishMode,
+    proxyProtocol: pp === 'v2',
   };
 }
 

@@ -41,7 +41,7 @@ function node(id: string, hostname: string, role: 'manager' | 'worker', extra: P
       resources: { nanoCpus: 2e9, memoryBytes: 2 * 1024 ** 3 },
       engineVersion: '27.0.1',
     },
-    status: { state: 'ready', message: '', addr: `10.0.0.${hostname.length}:4242` },
+    status: { state: 'ready', message: '', addr: `10.0.0.${hostname.length}:4242`, meshAddr: '', meshErrors: [] },
     managerStatus: role === 'manager' ? { raftId: id, addr: '10.0.0.1:4242' } : null,
     ...extra,
   };
@@ -120,7 +120,7 @@ describe('nodes', () => {
   const views: NodeView[] = [
     { node: node('n2', 'worker1', 'worker'), leader: false, reachability: '' },
     { node: node('n1', 'manager1', 'manager'), leader: true, reachability: 'reachable' },
-    { node: node('n3', 'manager2', 'manager', { status: { state: 'down', message: 'heartbeat', addr: '10.0.0.3:4242' } }), leader: false, reachability: 'unreachable' },
+    { node: node('n3', 'manager2', 'manager', { status: { state: 'down', message: 'heartbeat', addr: '10.0.0.3:4242', meshAddr: '', meshErrors: [] } }), leader: false, reachability: 'unreachable' },
     { node: null, leader: false, reachability: '' },
   ];
   test('node ls JSON shape', () => {
@@ -146,8 +146,8 @@ describe('services', () => {
     name: 'web',
     replicas: 5,
     ports: [
-      { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' },
-      { protocol: 'udp', targetPort: 53, publishedPort: 5353, publishMode: 'host' },
+      { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress', proxyProtocol: false },
+      { protocol: 'udp', targetPort: 53, publishedPort: 5353, publishMode: 'host', proxyProtocol: false },
     ],
   });
   const agent = service('svc2bbbbbbbbbbbbbbbb', { name: 'agent', mode: 'global', replicas: 0, image: 'busybox' });
@@ -166,8 +166,8 @@ describe('services', () => {
         replicas: { running: 3, desired: 5 },
         image: 'nginx:alpine',
         ports: [
-          { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' },
-          { protocol: 'udp', targetPort: 53, publishedPort: 5353, publishMode: 'host' },
+          { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress', proxyProtocol: false },
+          { protocol: 'udp', targetPort: 53, publishedPort: 5353, publishMode: 'host', proxyProtocol: false },
         ],
       },
     ]);
@@ -178,7 +178,7 @@ describe('services', () => {
     assert.match(lines[1]!, /^svc2bbbbbbbb\s+agent\s+global\s+2\/2\s+busybox$/);
     assert.match(lines[2]!, /^svc1aaaaaaaa\s+web\s+replicated\s+3\/5\s+nginx:alpine\s+\*:8080->80\/tcp, 5353->53\/udp \(host\)$/);
     assert.match(serviceLsTable(summaries, true), /svc1aaaaaaaaaaaaaaaa/);
-    assert.equal(portText({ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }), '*:8080->80/tcp');
+    assert.equal(portText({ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress', proxyProtocol: false }), '*:8080->80/tcp');
   });
   test('service inspect text', () => {
     const text = serviceInspectText(web, 3, 5);

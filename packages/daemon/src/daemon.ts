@@ -11,6 +11,8 @@ import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, p
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
 import { AgentSession, DockerExecutor, TaskRunner } from '@shoal/agent';
+import { Mesh } from '@shoal/mesh';
+import { MeshSync } from './mesh-sync.js';
 
 export interface CommonFlags {
   dataDir: string;
@@ -223,6 +225,14 @@ function agentSession(state: NodeState, dataDir: string, log: Logger, managers: 
     logger: alog,
   });
   let engine = { version: '', at: 0 };
+  // The routing mesh: published ingress ports served on this node's address, forwarded to the
+  // running tasks wherever they are.
+  let sync: MeshSync | undefined;
+  const mesh = new Mesh({
+    bindHost: hostOf(state.advertiseAddr),
+    logger: log.child({ component: 'mesh' }),
+    onPortError: (port, err) => sync?.onPortError(port, err),
+  });
   const session = new AgentSession({
     nodeId: state.nodeId,
     hostname: state.hostname,
@@ -244,6 +254,8 @@ function agentSession(state: NodeState, dataDir: string, log: Logger, managers: 
         return { error: `docker is unreachable: ${(err as Error).message}` };
       }
     },
+    meshAddr: () => mesh.forwardAddress,
+    meshErrors: () => sync?.errors() ?? [],
     onManagers: (addrs) => {
       if (state.role !== 'worker') return;
       try {
@@ -254,10 +266,19 @@ function agentSession(state: NodeState, dataDir: string, log: Logger, managers: 
     },
   });
   const runner = new TaskRunner(executor, session.link(), alog);
-  session.start();
+  sync = new MeshSync(mesh, session.link(), executor, state.nodeId, log.child({ component: 'mesh' }));
   runner.start();
+  // The session opens once the forwarding listener is bound (it tells the managers its address).
+  const meshUp = mesh.start().then(
+    () => sync!.start(),
+    (err: Error) => log.error({ err: err.message }, 'the routing mesh could not start: published ports are not served on this node'),
+  );
+  void meshUp.finally(() => session.start());
   return {
     stop: async () => {
+      await meshUp;
+      await sync!.stop();
+      await mesh.close();
       await runner.stop();
       // The goodbye: a restart is not a crash (the dispatcher keeps the node ready a while).
       await session.stop('shoald stopping');

@@ -143,6 +143,7 @@ export class Manager {
         Session: (r) => this.dispatcher.session(r),
         Heartbeat: (r) => this.dispatcher.heartbeat(r),
         Assignments: (r, call) => this.dispatcher.assignments(r, call),
+        MeshView: (r) => this.dispatcher.meshView(r),
         UpdateTaskStatus: (r) => this.dispatcher.updateTaskStatus(r),
         Disconnect: (r) => this.dispatcher.disconnect(r),
       },
@@ -210,7 +211,7 @@ export class Manager {
         resources: { nanoCpus: self.nanoCpus, memoryBytes: self.memoryBytes },
         engineVersion: '',
       },
-      status: { state: 'ready', message: '', addr: this.opts.advertiseAddr },
+      status: { state: 'ready', message: '', addr: this.opts.advertiseAddr, meshAddr: '', meshErrors: [] },
       managerStatus: { raftId: this.opts.nodeId, addr: this.opts.advertiseAddr },
     };
     await this.client.commit(
@@ -234,7 +235,7 @@ export class Manager {
         (store) => {
           const n = store.get('node', this.opts.nodeId);
           if (!n) return [];
-          const want = { state: 'ready' as const, message: '', addr: this.opts.advertiseAddr };
+          const want = { ...n.status, state: 'ready' as const, message: '', addr: this.opts.advertiseAddr };
           const ms = { raftId: this.opts.nodeId, addr: this.opts.advertiseAddr };
           if (n.status.state === 'ready' && n.status.addr === want.addr && n.managerStatus?.addr === ms.addr) return [];
           return [{ op: 'update', kind: 'node', object: { ...n, status: want, managerStatus: ms, updatedAt: Date.now() }, expectVersion: n.version }];

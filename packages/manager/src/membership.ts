@@ -73,7 +73,7 @@ export class MembershipManager {
         resources: { nanoCpus: 0, memoryBytes: 0 },
         engineVersion: '',
       },
-      status: { state: 'unknown', message: 'joining', addr },
+      status: { state: 'unknown', message: 'joining', addr, meshAddr: '', meshErrors: [] },
       managerStatus: role === 'manager' ? { raftId: id, addr } : null,
     };
     await this.client.commit([{ op: 'create', kind: 'node', object: node }], { timeoutMs: 5_000 });

@@ -133,6 +133,17 @@ class Staging {
     return undefined;
   }
 
+  /** Every service as staged. */
+  services(): Service[] {
+    const ids = new Set([...this.base.objects.service.keys(), ...this.overlay.service.keys()]);
+    const out: Service[] = [];
+    for (const id of ids) {
+      const sv = this.get('service', id);
+      if (sv) out.push(sv);
+    }
+    return out;
+  }
+
   /** The staged tasks of one slot. */
   tasksInSlot(key: string): Task[] {
     const ids = new Set(this.base.tasksBySlot.get(key));
@@ -252,7 +263,10 @@ export class ClusterStore implements StateMachine {
         const c = st.cluster();
         if (c) throw new Reject('ALREADY_EXISTS', `the cluster object already exists (id ${c.id}) (${at}: create)`);
       }
-      if (kind === 'service') this.checkName(st, obj as Service, at);
+      if (kind === 'service') {
+        this.checkName(st, obj as Service, at);
+        this.checkPorts(st, obj as Service, at);
+      }
       st.set(kind, obj.id, obj, { kind, action: 'create', object: obj, index } as ChangeEvent);
       return kind === 'task' ? (obj as Task) : undefined;
     }
@@ -262,6 +276,7 @@ export class ClusterStore implements StateMachine {
     if (kind === 'service' && (existing as Service).spec.name !== (obj as Service).spec.name) {
       this.checkName(st, obj as Service, at);
     }
+    if (kind === 'service') this.checkPorts(st, obj as Service, at);
     if (kind === 'task') {
       const from = (existing as Task).status.state;
       const to = (obj as Task).status.state;
@@ -277,6 +292,25 @@ export class ClusterStore implements StateMachine {
     const owner = st.serviceIdByName(s.spec.name);
     if (owner !== undefined && owner !== s.id) {
       throw new Reject('ALREADY_EXISTS', `service name "${s.spec.name}" is already taken by service ${owner} (${at})`);
+    }
+  }
+
+  /**
+   * An ingress published port is the whole cluster's (the mesh serves it on every node): no other
+   * service may publish it, in either mode. Two host-mode services may (on different nodes).
+   */
+  private checkPorts(st: Staging, s: Service, at: string): void {
+    if (s.spec.ports.length === 0) return;
+    const mine = new Map(s.spec.ports.map((p) => [`${p.publishedPort}/${p.protocol}`, p.publishMode]));
+    for (const other of st.services()) {
+      if (other.id === s.id) continue;
+      for (const p of other.spec.ports) {
+        const key = `${p.publishedPort}/${p.protocol}`;
+        const m = mine.get(key);
+        if (m && (m === 'ingress' || p.publishMode === 'ingress')) {
+          throw new Reject('ALREADY_EXISTS', `published port ${key} is already in use by service "${other.spec.name}" (${at})`);
+        }
+      }
     }
   }
 

@@ -66,6 +66,10 @@ export interface NodeStatus {
   message: string;
   /** The address the node's daemon listens on (host:port). */
   addr: string;
+  /** Where other nodes' routing mesh forwards connections for this node's tasks (host:port). */
+  meshAddr: string;
+  /** Published ports this node cannot serve, each with the reason (e.g. "8080/tcp: address in use"). */
+  meshErrors: string[];
 }
 
 export interface ManagerStatus {
@@ -93,6 +97,8 @@ export interface PortConfig {
   targetPort: number;
   publishedPort: number;
   publishMode: PublishMode;
+  /** Ingress only: the mesh sends the client's address to the task first (PROXY protocol v2). */
+  proxyProtocol: boolean;
 }
 
 export type RestartCondition = 'none' | 'on-failure' | 'any';

@@ -104,6 +104,15 @@ const stringMap: Check<Record<string, string>> = (v, p) => {
 
 type Schema<T> = { [K in keyof T]-?: Check<T[K]> };
 
+const DEFAULT = Symbol('default');
+/** A field added after objects were first stored: a missing value (an older entry) takes `d`. */
+const withDefault = <T>(c: Check<T>, d: T): Check<T> => Object.assign((v: unknown, p: string) => c(v, p), { [DEFAULT]: d });
+
+const bool: Check<boolean> = (v, p) => {
+  if (typeof v !== 'boolean') fail(p, 'must be true or false', v);
+  return v;
+};
+
 function obj<T>(schema: Schema<T>): Check<T> {
   const fields = Object.keys(schema) as (keyof T & string)[];
   const known = new Set<string>(fields);
@@ -112,8 +121,13 @@ function obj<T>(schema: Schema<T>): Check<T> {
     for (const k of Object.keys(v)) if (!known.has(k)) throw new ValidationError(`${p}.${k} is not a known field`);
     const out = {} as Record<string, unknown>;
     for (const k of fields) {
-      if (!Object.hasOwn(v, k)) throw new ValidationError(`${p}.${k} is missing`);
-      out[k] = (schema[k] as Check<unknown>)(v[k], `${p}.${k}`);
+      const check = schema[k] as Check<unknown> & { [DEFAULT]?: unknown };
+      if (!Object.hasOwn(v, k)) {
+        if (!(DEFAULT in check)) throw new ValidationError(`${p}.${k} is missing`);
+        out[k] = structuredClone(check[DEFAULT]);
+        continue;
+      }
+      out[k] = check(v[k], `${p}.${k}`);
     }
     return out as T;
   };
@@ -157,6 +171,8 @@ const nodeStatus = obj<NodeStatus>({
   state: oneOf(['unknown', 'down', 'ready', 'disconnected']),
   message: str(),
   addr: str(),
+  meshAddr: withDefault(str({ max: 300 }), ''),
+  meshErrors: withDefault(arrayOf(str({ max: 1000 })), []),
 });
 
 const managerStatus = obj<ManagerStatus>({ raftId: str({ nonEmpty: true }), addr: str() });
@@ -176,6 +192,7 @@ const portConfig = obj<PortConfig>({
   targetPort: int(1, 65535),
   publishedPort: int(0, 65535),
   publishMode: oneOf(['ingress', 'host']),
+  proxyProtocol: withDefault(bool, false),
 });
 
 const restartPolicy = obj<RestartPolicy>({

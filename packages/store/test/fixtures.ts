@@ -32,10 +32,17 @@ export function mkNode(id: string, hostname = `host-${id}`, over: Partial<Node> 
       resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 },
       engineVersion: '27.0.0',
     },
-    status: { state: 'ready', message: '', addr: '10.0.0.1:2377' },
+    status: { state: 'ready', message: '', addr: '10.0.0.1:2377', meshAddr: '', meshErrors: [] },
     managerStatus: null,
     ...over,
   };
+}
+
+/** A published port of its own per spec (ingress ports are unique in a cluster). */
+let nextPort = 20_000;
+function portOf(_name: string): number {
+  nextPort = nextPort >= 60_000 ? 20_000 : nextPort + 1;
+  return nextPort;
 }
 
 export function mkSpec(name: string, over: Partial<ServiceSpec> = {}): ServiceSpec {
@@ -48,7 +55,7 @@ export function mkSpec(name: string, over: Partial<ServiceSpec> = {}): ServiceSp
     env: ['A=1'],
     mode: 'replicated',
     replicas: 2,
-    ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }],
+    ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: portOf(name), publishMode: 'ingress', proxyProtocol: false }],
     restartPolicy: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
     updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first' },
     stopGracePeriodMs: 10_000,

@@ -60,7 +60,10 @@ export function validatePorts(ports: unknown): PortConfig[] {
     const key = `${publishedPort}/${protocol}`;
     if (seen.has(key)) throw bad(`published port ${key} is given twice`);
     seen.add(key);
-    return { protocol, targetPort, publishedPort, publishMode };
+    const proxyProtocol = p.proxyProtocol === true;
+    if (proxyProtocol && publishMode !== 'ingress') throw bad(`port ${key}: the PROXY protocol is sent by the routing mesh: only with mode=ingress`);
+    if (proxyProtocol && protocol !== 'tcp') throw bad(`port ${key}: the PROXY protocol is for tcp ports`);
+    return { protocol, targetPort, publishedPort, publishMode, proxyProtocol };
   });
 }
 

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { ShoalError } from '@shoal/api';
 import type { Logger, RaftNode } from '@shoal/raft';
 import { createHash } from 'node:crypto';
-import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
+import type { ClusterStore, Node, Op, Service, StoreClient, StoreEvent, Task, TaskStatus } from '@shoal/store';
 import { TASK_STATES, taskStateRank } from '@shoal/store';
 
 export interface NodeInfo {
@@ -22,6 +22,20 @@ export interface NodeInfo {
   engineVersion?: string;
   error?: string;
   addr?: string;
+  /** The node's routing-mesh forwarding address (host:port). */
+  meshAddr?: string;
+}
+
+/** One published (ingress) port as every node's routing mesh needs it. */
+export interface MeshPortView {
+  port: number;
+  protocol: string;
+  targetPort: number;
+  proxyProtocol: boolean;
+  serviceId: string;
+  serviceName: string;
+  /** The service's running tasks, on ready nodes. */
+  backends: { taskId: string; nodeId: string; containerId: string; via: string }[];
 }
 
 interface SessionState {
@@ -35,6 +49,8 @@ interface SessionState {
   suspectSince: number;
   /** The node said goodbye (Disconnect): a dropped long poll is expected, not a failure sign. */
   leaving: boolean;
+  /** Published ports the node's mesh cannot serve, as last reported (stored on change). */
+  meshErrors: string;
 }
 
 const DEFAULT_PERIOD_MS = 1_000;
@@ -106,20 +122,30 @@ export class Dispatcher {
     const node = this.store.get('node', nodeId);
     if (!node) throw new ShoalError('PERMISSION_DENIED', `unknown node ${nodeId || '(empty)'}: it must join the cluster first`);
     const info = req.info ?? {};
-    const s: SessionState = { sessionId: randomBytes(12).toString('hex'), lastBeat: this.now(), error: info.error ?? '', suspectSince: 0, leaving: false };
+    const s: SessionState = {
+      sessionId: randomBytes(12).toString('hex'),
+      lastBeat: this.now(),
+      error: info.error ?? '',
+      suspectSince: 0,
+      leaving: false,
+      meshErrors: JSON.stringify(node.status.meshErrors ?? []),
+    };
     this.sessions.set(nodeId, s);
     await this.setStatus(nodeId, s.error, info);
     return { sessionId: s.sessionId, heartbeatPeriodMs: this.period(), managers: this.managers() };
   }
 
-  async heartbeat(req: { nodeId?: string; sessionId?: string; error?: string }) {
+  async heartbeat(req: { nodeId?: string; sessionId?: string; error?: string; meshErrors?: string[] }) {
     const s = this.checkSession(req.nodeId, req.sessionId);
     s.lastBeat = this.now();
     s.suspectSince = 0;
     const error = req.error ?? '';
-    if (error !== s.error) {
+    const meshErrors = (req.meshErrors ?? []).map((e) => String(e).slice(0, 1000)).slice(0, 100);
+    const meshChanged = JSON.stringify(meshErrors) !== s.meshErrors;
+    if (error !== s.error || meshChanged) {
       s.error = error;
-      await this.setStatus(req.nodeId!, error);
+      s.meshErrors = JSON.stringify(meshErrors);
+      await this.setStatus(req.nodeId!, error, undefined, meshErrors);
     }
     return { heartbeatPeriodMs: this.period(), managers: this.managers() };
   }
@@ -199,6 +225,71 @@ export class Dispatcher {
     return a;
   }
 
+  /**
+   * What every node's routing mesh serves: each published ingress port with the running tasks of
+   * its service on ready nodes, and where to reach them (the node's forwarding address).
+   */
+  private meshViewOf(): { token: string; ports: MeshPortView[] } {
+    const nodes = new Map(this.store.list('node').map((n) => [n.id, n]));
+    const ports: MeshPortView[] = [];
+    for (const svc of this.store.list('service')) {
+      const ingress = svc.spec.ports.filter((p) => p.publishMode === 'ingress' && p.protocol === 'tcp');
+      if (ingress.length === 0) continue;
+      const backends = this.store
+        .tasksByService(svc.id)
+        .filter((t) => t.desiredState === 'running' && t.status.state === 'running' && nodes.get(t.nodeId)?.status.state === 'ready')
+        .map((t) => ({ taskId: t.id, nodeId: t.nodeId, containerId: t.status.containerId, via: nodes.get(t.nodeId)!.status.meshAddr }))
+        .sort((a, b) => (a.taskId < b.taskId ? -1 : 1));
+      for (const p of ingress) {
+        ports.push({ port: p.publishedPort, protocol: p.protocol, targetPort: p.targetPort, proxyProtocol: p.proxyProtocol, serviceId: svc.id, serviceName: svc.spec.name, backends });
+      }
+    }
+    ports.sort((a, b) => a.port - b.port);
+    const token = createHash('sha1').update(JSON.stringify(ports)).digest('hex');
+    return { token, ports };
+  }
+
+  /** Whether a change can alter the mesh view (most task changes cannot: cheap to tell). */
+  private meshRelevant(e: StoreEvent): boolean {
+    if (e.action === 'restore') return true;
+    const hasIngress = (svc: Service | null | undefined) => !!svc && svc.spec.ports.some((p) => p.publishMode === 'ingress');
+    switch (e.kind) {
+      case 'service':
+        return hasIngress(e.object) || hasIngress(e.previous);
+      case 'task': {
+        const live = (t: Task | undefined) => !!t && t.desiredState === 'running' && t.status.state === 'running';
+        return live(e.object) !== live(e.previous) && hasIngress(this.store.get('service', e.object.serviceId));
+      }
+      case 'node':
+        return e.object.status.state !== e.previous?.status.state || e.object.status.meshAddr !== e.previous?.status.meshAddr;
+      default:
+        return false;
+    }
+  }
+
+  /** The mesh view, long-polled like assignments: answers when it differs from `known`. */
+  async meshView(req: { nodeId?: string; sessionId?: string; known?: string; waitMs?: number }) {
+    this.checkSession(req.nodeId, req.sessionId);
+    let v = this.meshViewOf();
+    if (v.token !== req.known) return v;
+    const waitMs = Math.min(Math.max(Number(req.waitMs ?? 0), 0), 30_000);
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        unwatch();
+        resolve();
+      };
+      const t = setTimeout(done, waitMs);
+      // Most task changes (a status on its way to running) leave the view as it is: compare tokens.
+      const unwatch = this.store.watch((events) => {
+        if (events.some((e) => this.meshRelevant(e)) && this.meshViewOf().token !== req.known) done();
+      }, { kinds: ['service', 'task', 'node'] });
+    });
+    this.requireLeader();
+    v = this.meshViewOf();
+    return v;
+  }
+
   async updateTaskStatus(req: { nodeId?: string; sessionId?: string; updates?: { taskId?: string; status?: Partial<TaskStatus> | null }[] }) {
     this.checkSession(req.nodeId, req.sessionId);
     const nodeId = req.nodeId!;
@@ -240,12 +331,18 @@ export class Dispatcher {
   }
 
   /** ready (or down with the node's own reason), plus what the node told us about itself. */
-  private async setStatus(nodeId: string, error: string, info?: NodeInfo): Promise<void> {
+  private async setStatus(nodeId: string, error: string, info?: NodeInfo, meshErrors?: string[]): Promise<void> {
     await this.client.update(
       (store) => {
         const n = store.get('node', nodeId);
         if (!n) return [];
-        const status = { state: (error ? 'down' : 'ready') as Node['status']['state'], message: error, addr: info?.addr || n.status.addr };
+        const status: Node['status'] = {
+          state: error ? 'down' : 'ready',
+          message: error,
+          addr: info?.addr || n.status.addr,
+          meshAddr: info?.meshAddr ?? n.status.meshAddr,
+          meshErrors: meshErrors ?? n.status.meshErrors,
+        };
         const d = n.description;
         const description = info
           ? {
