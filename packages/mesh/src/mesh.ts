@@ -2,12 +2,11 @@
 // connections over the service's running tasks (local ones directly, remote ones through the
 // forwarding listener of the node that runs them), and this node's forwarding listener.
 //
-// Data path: sockets are piped (stream.pipeline, both ways); no per-byte JavaScript work, no
+// Data path: sockets are piped (both ways); no per-byte JavaScript work, no
 // buffering of our own, no idle timeout. Per connection: one backend pick, one connect (retried
-// elsewhere on failure), two pipelines.
+// elsewhere on failure), two pipes.
 
 import net from 'node:net';
-import { pipeline } from 'node:stream';
 import { formatHostPort, parseHostPort, unmapIPv4, type HostPort } from './addr.js';
 import {
   FORWARD_ACK,
@@ -425,7 +424,7 @@ export class Mesh {
     e.totalConnections++;
     e.activeConnections++;
     this.sockets.add(client);
-    client.on('error', NOOP); // errors act through 'close' and the pipelines
+    client.on('error', NOOP); // errors act through 'close' and the pipes
     client.once('close', () => {
       e.activeConnections--;
       this.sockets.delete(client);
@@ -544,7 +543,7 @@ export class Mesh {
     };
     const timer = setTimeout(() => finish(new Error('connect timeout')), this.connectTimeoutMs);
     sock.once('connect', () => finish());
-    sock.on('error', (err) => finish(err)); // after the connect: a no-op, the pipelines act
+    sock.on('error', (err) => finish(err)); // after the connect: a no-op, the pipes act
   }
 
   /**
@@ -605,8 +604,17 @@ export class Mesh {
     if (header) back.write(header);
     if (toBack) back.write(toBack);
     if (toFront) front.write(toFront);
-    pipeline(front, back, NOOP);
-    pipeline(back, front, NOOP);
+    // pipe(), not stream.pipeline(): pipeline builds abort signals and errors per stream, a
+    // cost paid on every connection (and busybox-like servers close after each request). An end
+    // is passed on by pipe (half-close); an error (a reset) on either side destroys both.
+    const kill = (): void => {
+      front.destroy();
+      back.destroy();
+    };
+    front.on('error', kill);
+    back.on('error', kill);
+    front.pipe(back);
+    back.pipe(front);
   }
 
   // ---- forwarding listener -----------------------------------------------------------------
