@@ -100,6 +100,7 @@ export class Mesh {
   private readonly log: MeshLogger;
   private readonly onPortError: (port: number, err: Error | null) => void;
   private readonly connectTimeoutMs: number;
+  private readonly lastConnectTimeoutMs: number;
   private readonly failBackoffMs: number;
   private readonly bindRetryMs: number;
   private readonly forwardHeaderTimeoutMs: number;
@@ -122,6 +123,7 @@ export class Mesh {
     this.log = opts.logger ?? NOOP_LOGGER;
     this.onPortError = opts.onPortError ?? NOOP;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 1000;
+    this.lastConnectTimeoutMs = Math.max(this.connectTimeoutMs, opts.lastConnectTimeoutMs ?? 5000);
     this.failBackoffMs = opts.failBackoffMs ?? 2000;
     this.bindRetryMs = opts.bindRetryMs ?? 2000;
     this.forwardHeaderTimeoutMs = opts.forwardHeaderTimeoutMs ?? 2000;
@@ -503,15 +505,19 @@ export class Mesh {
       const header = p.proxy && b.backend.local ? encodeProxyV2(proxyEnds(p.proxy.src, p.proxy.dst)) : undefined;
       this.splice(client, sock, b, header, undefined, extra);
     };
+    // A silent backend is given up on quickly while others remain; the last one left gets time for
+    // the kernel's SYN retry (a busy server's full accept queue drops SYNs for a second).
+    const last = !e.backends.some((o) => !p.tried.includes(o));
+    const timeoutMs = last ? this.lastConnectTimeoutMs : this.connectTimeoutMs;
     if (b.backend.local) {
-      this.connectLocal(b.target, done);
+      this.connectLocal(b.target, done, timeoutMs);
     } else {
       const req: ForwardRequest = { taskId: b.backend.taskId, targetPort: b.backend.targetPort, proxyProtocol: p.proxy !== undefined };
       if (p.proxy) {
         if (p.proxy.src) req.client = p.proxy.src;
         if (p.proxy.dst) req.dst = p.proxy.dst;
       }
-      this.connectRemote(b.target, encodeForwardHeader(req), done);
+      this.connectRemote(b.target, encodeForwardHeader(req), done, timeoutMs);
     }
   }
 
@@ -526,8 +532,8 @@ export class Mesh {
     });
   }
 
-  /** Connects to a container; fails on error or after connectTimeoutMs. */
-  private connectLocal(target: HostPort, done: ConnectResult): void {
+  /** Connects to a container; fails on error or after timeoutMs. */
+  private connectLocal(target: HostPort, done: ConnectResult, timeoutMs: number): void {
     const sock = this.connectSocket(target);
     let settled = false;
     const finish = (err?: Error): void => {
@@ -541,7 +547,7 @@ export class Mesh {
         done(sock);
       }
     };
-    const timer = setTimeout(() => finish(new Error('connect timeout')), this.connectTimeoutMs);
+    const timer = setTimeout(() => finish(new Error('connect timeout')), timeoutMs);
     sock.once('connect', () => finish());
     sock.on('error', (err) => finish(err)); // after the connect: a no-op, the pipes act
   }
@@ -551,7 +557,7 @@ export class Mesh {
    * byte (bytes after it are the backend's: handed on as `extra`). A failure to reach the node
    * itself is flagged `viaDown`.
    */
-  private connectRemote(target: HostPort, header: string, done: ConnectResult): void {
+  private connectRemote(target: HostPort, header: string, done: ConnectResult, timeoutMs: number): void {
     const sock = this.connectSocket(target);
     let settled = false;
     let connected = false;
@@ -575,13 +581,14 @@ export class Mesh {
       }
       finish(undefined, chunk.length > 1 ? chunk.subarray(1) : undefined);
     };
-    let timer = setTimeout(() => finish(new Error('connect timeout (node)')), this.connectTimeoutMs);
+    let timer = setTimeout(() => finish(new Error('connect timeout (node)')), timeoutMs);
     sock.once('connect', () => {
       if (settled) return;
       connected = true;
       clearTimeout(timer);
-      // The remote node has its own connectTimeoutMs for the container; allow for it.
-      timer = setTimeout(() => finish(new Error('forward timeout')), this.connectTimeoutMs + 1000);
+      // The remote node waits for the container up to lastConnectTimeoutMs; we give up sooner when
+      // another backend is left to try.
+      timer = setTimeout(() => finish(new Error('forward timeout')), timeoutMs + 1000);
       sock.write(header);
       sock.on('data', onData);
     });
@@ -707,7 +714,7 @@ export class Mesh {
       sock.write(ACK_BYTE);
       const header = req.proxyProtocol ? encodeProxyV2(proxyEnds(req.client, req.dst)) : undefined;
       this.splice(sock, back, b, header, rest);
-    });
+    }, this.lastConnectTimeoutMs);
   }
 }
 

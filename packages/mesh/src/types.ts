@@ -62,6 +62,11 @@ export interface MeshOptions {
   onPortError?: (port: number, err: Error | null) => void;
   /** A backend (or the remote node) that does not answer within this is a failed connect. Default 1000. */
   connectTimeoutMs?: number;
+  /**
+   * The connect timeout for the last backend left to try (and the forwarder's, for its local
+   * task): long enough for the kernel's SYN retry after a full accept queue. Default 5000 ms.
+   */
+  lastConnectTimeoutMs?: number;
   /** How long a backend whose connect failed is passed over while others are available. Default 2000. */
   failBackoffMs?: number;
   /** Retry period for a port that could not be bound. Default 2000. */
