@@ -28,6 +28,8 @@ export interface SessionOptions {
   meshAddr?: () => string;
   /** Published ports the node's mesh cannot serve, sent with every heartbeat. */
   meshErrors?: () => string[];
+  /** The role the cluster wants this node in, from every heartbeat (a promotion shows here). */
+  onRole?: (role: string, managers: { nodeId: string; addr: string }[]) => void;
   logger: SessionLogger;
 }
 
@@ -180,7 +182,7 @@ export class AgentSession {
           await this.nap(period);
           if (!this.running) break;
           const hh = await this.health();
-          const beat = await this.pool.call<{ heartbeatPeriodMs: number; managers: ManagerAddr[] }>(
+          const beat = await this.pool.call<{ heartbeatPeriodMs: number; managers: ManagerAddr[]; role: string }>(
             'shoal.dispatcher.Dispatcher',
             addr,
             'Heartbeat',
@@ -190,6 +192,7 @@ export class AgentSession {
           if (hh.error !== lastError) lastError = hh.error;
           period = Number(beat.heartbeatPeriodMs) || period;
           this.learn(beat.managers);
+          if (beat.role) this.opts.onRole?.(beat.role, beat.managers ?? []);
         }
       } catch (err) {
         this.current = '';

@@ -38,6 +38,7 @@ async function serve(start: () => Promise<Daemon>): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   d.manager?.raft.on('fatal', () => process.exit(3));
+  d.onManager = (m) => m.raft.on('fatal', () => process.exit(3));
 }
 
 const common = {

@@ -27,6 +27,8 @@ export interface Daemon {
   state: NodeState;
   manager?: Manager;
   stop(): Promise<void>;
+  /** Called when a worker, promoted, has started its manager. */
+  onManager?: (m: Manager) => void;
 }
 
 /** How often the node refreshes its engine description for the managers (pings in between). */
@@ -204,18 +206,47 @@ function managerDaemon(state: NodeState, manager: Manager, dataDir: string, log:
 
 async function workerDaemon(state: NodeState, dataDir: string, log: Logger = createLogger('shoald')): Promise<Daemon> {
   const server: grpc.Server = await serveNotAManager(dataDir);
-  const session = agentSession(state, dataDir, log, state.managers ?? []);
-  return {
+  let promoting = false;
+  const d: Daemon = {
     state,
     stop: async () => {
       await session.stop();
       server.forceShutdown();
     },
   };
+  // Promoted (`shoal node promote`): the leader has taken this node into Raft as a learner; stop
+  // the worker's stub and start the manager on this node's address, as a joining manager does.
+  const onRole = (role: string, managers: { nodeId: string; addr: string }[]): void => {
+    if (role !== 'manager' || promoting) return;
+    promoting = true;
+    log.warn({ nodeId: state.nodeId }, 'this node was promoted: starting its manager');
+    void (async () => {
+      await session.stop();
+      server.forceShutdown();
+      const st: NodeState = { ...state, role: 'manager' };
+      const manager = await startManager(st, dataDir, log, {
+        peers: managers.filter((m) => m.nodeId !== state.nodeId).map((m) => ({ id: m.nodeId, addr: m.addr })),
+      });
+      writeState(dataDir, st);
+      const md = managerDaemon(st, manager, dataDir, log);
+      d.state = md.state;
+      d.manager = manager;
+      d.stop = () => md.stop();
+      d.onManager?.(manager);
+    })().catch((err: Error) => log.error({ err: err.message }, 'switching to manager mode failed'));
+  };
+  const session = agentSession(state, dataDir, log, state.managers ?? [], onRole);
+  return d;
 }
 
 /** Every node (managers too) keeps a session with the leader's dispatcher and runs its tasks. */
-function agentSession(state: NodeState, dataDir: string, log: Logger, managers: string[]): { stop(): Promise<void> } {
+function agentSession(
+  state: NodeState,
+  dataDir: string,
+  log: Logger,
+  managers: string[],
+  onRole?: (role: string, managers: { nodeId: string; addr: string }[]) => void,
+): { stop(): Promise<void> } {
   const alog = log.child({ component: 'agent' });
   const executor = new DockerExecutor({
     nodeId: state.nodeId,
@@ -254,6 +285,7 @@ function agentSession(state: NodeState, dataDir: string, log: Logger, managers: 
         return { error: `docker is unreachable: ${(err as Error).message}` };
       }
     },
+    onRole,
     meshAddr: () => mesh.forwardAddress,
     meshErrors: () => sync?.errors() ?? [],
     onManagers: (addrs) => {

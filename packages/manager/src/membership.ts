@@ -133,16 +133,33 @@ export class MembershipManager {
     return '';
   }
 
+  /**
+   * A worker becomes a manager: the store records the role and its manager address, Raft takes it
+   * in as a learner (a voter once caught up), and the node's daemon, told by its next heartbeat,
+   * stops its worker stub and starts its manager on its address.
+   */
   async promote(n: Node): Promise<void> {
     if (n.spec.role === 'manager') throw new ShoalError('FAILED_PRECONDITION', `node ${n.description.hostname} is already a manager`);
+    const addr = n.status.addr;
+    if (!addr) throw new ShoalError('FAILED_PRECONDITION', `node ${n.description.hostname} has not told the cluster its address yet: try again once it is ready`);
     await this.client.update(
       (store) => {
         const cur = store.get('node', n.id) as Node | undefined;
         if (!cur) throw new ShoalError('NOT_FOUND', `no such node: ${n.id}`);
-        return [{ op: 'update', kind: 'node', object: { ...cur, spec: { ...cur.spec, role: 'manager' }, updatedAt: this.now() }, expectVersion: cur.version }];
+        return [
+          {
+            op: 'update',
+            kind: 'node',
+            object: { ...cur, spec: { ...cur.spec, role: 'manager' }, managerStatus: { raftId: cur.id, addr }, updatedAt: this.now() },
+            expectVersion: cur.version,
+          },
+        ];
       },
       { retries: 5, timeoutMs: 5_000 },
     );
+    const conf = this.raft.status().conf;
+    if (![...conf.voters, ...conf.learners].some((m) => m.id === n.id)) await this.raft.addLearner(n.id, addr);
+    this.promoteWhenCaughtUp(n.id, addr);
   }
 
   async demote(n: Node, force = false): Promise<void> {

@@ -147,7 +147,7 @@ export class Dispatcher {
       s.meshErrors = JSON.stringify(meshErrors);
       await this.setStatus(req.nodeId!, error, undefined, meshErrors);
     }
-    return { heartbeatPeriodMs: this.period(), managers: this.managers() };
+    return { heartbeatPeriodMs: this.period(), managers: this.managers(), role: this.store.get('node', req.nodeId!)?.spec.role ?? '' };
   }
 
   /**
