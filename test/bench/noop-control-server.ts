@@ -8,7 +8,7 @@ import { getServiceDefinition } from '@shoal/api';
 const def = getServiceDefinition('shoal.control.Control');
 const impl: grpc.UntypedServiceImplementation = {};
 for (const name of Object.keys(def)) impl[name] = (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {});
-const server = new grpc.Server({ 'grpc.enable_channelz': 0 });
+const server = new grpc.Server();
 server.addService(def, impl);
 server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
   if (err) throw err;

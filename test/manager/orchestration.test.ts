@@ -157,6 +157,34 @@ describe('orchestration', () => {
     assert.ok(maxInFlight <= 1, `at most one slot was replaced at a time (saw ${maxInFlight})`);
   });
 
+  test('a start-first update starts each new task beside the old one: never fewer running than replicas', async () => {
+    await m1.call('CreateService', { spec: spec('sf', 2) });
+    type Full = TaskView & { task: { specVersion: number } };
+    const list = async () => (await m1.call<{ tasks: Full[] }>('ListTasks', { service: 'sf' })).tasks;
+    await eventually('2 running', async () => {
+      const ts = (await list()).filter((t) => t.task.desiredState === 'running' && t.task.status.state === 'running');
+      return ts.length === 2 ? true : undefined;
+    }, 30_000);
+    const cur = await m1.call<{ service: { version: number; specVersion: number; spec: object } }>('GetService', { service: 'sf' });
+    const next = { ...cur.service.spec, args: ['sleep', '3602'], updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'start-first' } };
+    await m1.call('UpdateService', { service: 'sf', spec: next, version: cur.service.version });
+    const target = cur.service.specVersion + 1;
+    let fewest = Infinity;
+    let most = 0;
+    await eventually('both slots on the new spec, the old tasks gone', async () => {
+      const ts = await list();
+      // Running and still wanted, or running and on their way out (the old task of a pair).
+      const up = ts.filter((t) => t.task.status.state === 'running' && (t.task.desiredState === 'running' || t.task.specVersion < target)).length;
+      fewest = Math.min(fewest, up);
+      most = Math.max(most, ts.filter((t) => t.task.desiredState === 'running').length);
+      const current = ts.filter((t) => t.task.desiredState === 'running');
+      return current.length === 2 && current.every((t) => t.task.specVersion === target && t.task.status.state === 'running') ? true : undefined;
+    }, 60_000);
+    assert.ok(fewest >= 2, `never fewer than 2 running during the update (saw ${fewest})`);
+    assert.ok(most >= 3, `a new task ran beside an old one (at most ${most} wanted at once)`);
+    await m1.call('RemoveService', { service: 'sf' });
+  });
+
   test('service rm removes its tasks', async () => {
     await m1.call('RemoveService', { service: 'nowhere' });
     await eventually('no task of the removed service left to run', async () => {

@@ -39,7 +39,6 @@ export class UnaryClientPool {
     if (!e) {
       const Ctor = getClientConstructor(name);
       const client = new Ctor(addr, grpc.credentials.createInsecure(), {
-        'grpc.enable_channelz': 0,
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 1_000,
       });

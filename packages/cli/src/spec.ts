@@ -67,6 +67,7 @@ export interface CreateFlags {
   stopGracePeriod?: string;
   updateParallelism?: string | number;
   updateDelay?: string;
+  updateOrder?: string;
 }
 
 /** The spec `service create` sends. */
@@ -103,7 +104,7 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
           : parseNonNegativeInt(f.updateParallelism, '--update-parallelism'),
       delayMs: f.updateDelay === undefined ? SPEC_DEFAULTS.updateDelayMs : parseDuration(f.updateDelay, '--update-delay'),
       failureAction: 'pause',
-      order: 'stop-first',
+      order: f.updateOrder === undefined ? 'stop-first' : parseUpdateOrder(f.updateOrder),
     },
     stopGracePeriodMs:
       f.stopGracePeriod === undefined ? SPEC_DEFAULTS.stopGracePeriodMs : parseDuration(f.stopGracePeriod, '--stop-grace-period'),
@@ -133,6 +134,7 @@ export interface UpdateFlags {
   stopGracePeriod?: string;
   updateParallelism?: string | number;
   updateDelay?: string;
+  updateOrder?: string;
   /** Replaces COMMAND [ARG...] (docker's --args), already split into words. */
   args?: readonly string[];
 }
@@ -213,6 +215,7 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
     s.updateConfig = { ...s.updateConfig, parallelism: parseNonNegativeInt(f.updateParallelism, '--update-parallelism') };
   }
   if (f.updateDelay !== undefined) s.updateConfig = { ...s.updateConfig, delayMs: parseDuration(f.updateDelay, '--update-delay') };
+  if (f.updateOrder !== undefined) s.updateConfig = { ...s.updateConfig, order: parseUpdateOrder(f.updateOrder) };
   return s;
 }
 
@@ -231,4 +234,10 @@ function canonical(v: unknown): unknown {
     );
   }
   return v;
+}
+
+/** `--update-order`: stop-first (the default: the old task stops, then the new one starts) or start-first. */
+export function parseUpdateOrder(v: string): 'stop-first' | 'start-first' {
+  if (v === 'stop-first' || v === 'start-first') return v;
+  throw new UsageError(`invalid --update-order ${JSON.stringify(v)}: expected stop-first or start-first`);
 }

@@ -132,7 +132,7 @@ interface ServiceLs {
   mode: string;
   replicas: { running: number; desired: number };
   image: string;
-  ports: { protocol: string; targetPort: number; publishedPort: number; publishMode: string }[];
+  ports: { protocol: string; targetPort: number; publishedPort: number; publishMode: string; proxyProtocol: boolean }[];
 }
 interface ServiceObj {
   id: string;
@@ -311,8 +311,8 @@ describe('shoal against a real shoald', { skip }, () => {
       replicas: { running: ls[0]!.replicas.running, desired: 3 },
       image: 'nginx:alpine',
       ports: [
-        { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' },
-        { protocol: 'udp', targetPort: 90, publishedPort: 9090, publishMode: 'host' },
+        { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress', proxyProtocol: false },
+        { protocol: 'udp', targetPort: 90, publishedPort: 9090, publishMode: 'host', proxyProtocol: false },
       ],
     });
     const table = ok(['service', 'ls']).stdout.split('\n');
@@ -377,8 +377,8 @@ describe('shoal against a real shoald', { skip }, () => {
     assert.equal(s.spec.replicas, 4);
     assert.deepEqual(s.spec.env, ['A=10', 'C=3']);
     assert.deepEqual(s.spec.ports, [
-      { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' },
-      { protocol: 'tcp', targetPort: 443, publishedPort: 8443, publishMode: 'ingress' },
+      { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress', proxyProtocol: false },
+      { protocol: 'tcp', targetPort: 443, publishedPort: 8443, publishMode: 'ingress', proxyProtocol: false },
     ]);
     assert.deepEqual(s.spec.labels, { owner: 'ops' });
     assert.deepEqual(s.spec.constraints, ['node.labels.zone==a']);

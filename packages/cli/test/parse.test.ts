@@ -108,8 +108,8 @@ describe('env and labels', () => {
 
 describe('parsePublish', () => {
   test('short syntax is ingress', () => {
-    assert.deepEqual(parsePublish('8080:80'), { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' });
-    assert.deepEqual(parsePublish('53:53/udp'), { protocol: 'udp', targetPort: 53, publishedPort: 53, publishMode: 'ingress' });
+    assert.deepEqual(parsePublish('8080:80'), { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress', proxyProtocol: false });
+    assert.deepEqual(parsePublish('53:53/udp'), { protocol: 'udp', targetPort: 53, publishedPort: 53, publishMode: 'ingress', proxyProtocol: false });
     assert.equal(parsePublish('1:65535').targetPort, 65535);
   });
   test('long syntax', () => {
@@ -118,15 +118,20 @@ describe('parsePublish', () => {
       targetPort: 80,
       publishedPort: 8080,
       publishMode: 'host',
+      proxyProtocol: false,
     });
     assert.deepEqual(parsePublish('published=53,target=53,protocol=udp'), {
       protocol: 'udp',
       targetPort: 53,
       publishedPort: 53,
       publishMode: 'ingress',
+      proxyProtocol: false,
     });
+    assert.equal(parsePublish('published=80,target=8080,proxy-protocol=v2').proxyProtocol, true);
   });
   test('bad specs', () => {
+    rejects(() => parsePublish('published=80,target=80,proxy-protocol=v1'), /invalid proxy-protocol "v1"/);
+    rejects(() => parsePublish('mode=host,published=80,target=80,proxy-protocol=v2'), /proxy-protocol=v2 needs mode=ingress/);
     rejects(() => parsePublish('80'), /^invalid port specification "80": expected PUBLISHED:TARGET/);
     rejects(() => parsePublish('a:80'), /^invalid published port "a" in "a:80"/);
     rejects(() => parsePublish('8080:'), /invalid target port "" in "8080:"/);

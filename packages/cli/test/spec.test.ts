@@ -50,8 +50,8 @@ describe('buildServiceSpec', () => {
     assert.equal(s.replicas, 5);
     assert.deepEqual(s.args, ['nginx', '-g', 'daemon off;']);
     assert.deepEqual(s.ports, [
-      { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' },
-      { protocol: 'udp', targetPort: 90, publishedPort: 9090, publishMode: 'host' },
+      { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress', proxyProtocol: false },
+      { protocol: 'udp', targetPort: 90, publishedPort: 9090, publishMode: 'host', proxyProtocol: false },
     ]);
     assert.deepEqual(s.env, ['A=1', 'B=']);
     assert.deepEqual(s.labels, { tier: 'front' });
@@ -75,6 +75,7 @@ describe('buildServiceSpec', () => {
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', restartDelay: 'soon' }), /invalid --restart-delay "soon"/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', stopGracePeriod: '10' }), /invalid --stop-grace-period "10"/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', updateDelay: '-1s' }), /invalid --update-delay "-1s"/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', updateOrder: 'sideways' }), /invalid --update-order "sideways"/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', restartCondition: 'always' }), /invalid --restart-condition "always"/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', updateParallelism: '-2' }), /invalid --update-parallelism "-2"/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', restartMaxAttempts: 'x' }), /invalid --restart-max-attempts "x"/);
@@ -126,8 +127,8 @@ describe('applyServiceUpdate', () => {
     assert.deepEqual(s.env, ['B=3', 'C=4']);
     assert.deepEqual(s.labels, { y: '2' });
     assert.deepEqual(s.ports, [
-      { protocol: 'tcp', targetPort: 81, publishedPort: 8080, publishMode: 'ingress' },
-      { protocol: 'tcp', targetPort: 90, publishedPort: 9090, publishMode: 'ingress' },
+      { protocol: 'tcp', targetPort: 81, publishedPort: 8080, publishMode: 'ingress', proxyProtocol: false },
+      { protocol: 'tcp', targetPort: 90, publishedPort: 9090, publishMode: 'ingress', proxyProtocol: false },
     ]);
     assert.deepEqual(s.constraints, ['node.labels.zone==a']);
     assert.deepEqual(s.restartPolicy, { condition: 'none', delayMs: 2000, maxAttempts: 2, windowMs: 0 });

@@ -71,7 +71,7 @@ export class Manager {
   static async start(opts: ManagerOptions): Promise<Manager> {
     const log = opts.logger ?? createLogger('manager', { node: opts.nodeId });
     const tcp = new grpc.Server(raftServerOptions(MAX_MSG));
-    const unix = new grpc.Server({ 'grpc.enable_channelz': 0 });
+    const unix = new grpc.Server();
     const store = new ClusterStore();
     const raft = await RaftNode.open({
       id: opts.nodeId,

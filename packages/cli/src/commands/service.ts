@@ -59,6 +59,7 @@ export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   'stop-grace-period': { ...S, describe: 'Time to wait before force-killing a container (default 10s)' },
   'update-parallelism': { ...S, describe: 'Tasks updated at once (default 1; 0: all at once)' },
   'update-delay': { ...S, describe: 'Delay between updates of task batches (default 0s)' },
+  'update-order': { ...S, describe: 'stop-first (default: stop the old task, then start the new one) or start-first (the new one runs before the old one stops)' },
   detach: DETACH,
 };
 
@@ -80,6 +81,7 @@ const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
   'stop-grace-period': CREATE_OPTIONS['stop-grace-period']!,
   'update-parallelism': CREATE_OPTIONS['update-parallelism']!,
   'update-delay': CREATE_OPTIONS['update-delay']!,
+  'update-order': CREATE_OPTIONS['update-order']!,
   detach: DETACH,
 };
 
@@ -119,6 +121,7 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
     stopGracePeriod: one(a, 'stopGracePeriod'),
     updateParallelism: one(a, 'updateParallelism'),
     updateDelay: one(a, 'updateDelay'),
+    updateOrder: one(a, 'updateOrder'),
   });
   const detach = a['detach'] === true;
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
@@ -219,6 +222,7 @@ function updateFlags(a: Args): UpdateFlags {
     stopGracePeriod: one(a, 'stopGracePeriod'),
     updateParallelism: one(a, 'updateParallelism'),
     updateDelay: one(a, 'updateDelay'),
+    updateOrder: one(a, 'updateOrder'),
     args: args === undefined ? undefined : args.split(/\s+/).filter((w) => w !== ''),
   };
 }

@@ -95,9 +95,8 @@ export function validateServiceSpec(input: Input | null | undefined): ServiceSpe
   if (!['pause', 'continue', 'rollback'].includes(failureAction)) throw bad(`update failure action must be pause, continue or rollback`);
   const order = (uc.order || 'stop-first') as UpdateConfig['order'];
   if (!['stop-first', 'start-first'].includes(order)) throw bad('update order must be stop-first or start-first');
-  // Refused rather than stored and ignored: the orchestrator's rolling update is stop-first and
-  // stops at a slot whose new task does not run (it resumes if that task recovers).
-  if (order !== 'stop-first') throw bad(`update order ${order} is not supported yet: use stop-first`);
+  // Refused rather than stored and ignored: the rolling update stops at a slot whose new task
+  // does not run (it resumes if that task recovers), which is "pause".
   if (failureAction !== 'pause') throw bad(`update failure action ${failureAction} is not supported yet: use pause`);
   return {
     name,

@@ -119,8 +119,12 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
     const active: Task[] = [];
     for (const [slot, list] of bySlot) {
       const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
-      // Extra current tasks in one slot (should not happen): keep the newest.
-      for (const extra of cur.slice(1)) ops.push(shutdown(extra, ctx));
+      // A start-first update: the slot's new task starts while the old one still serves; the old
+      // one goes once the new one runs.
+      const pair = s.spec.updateConfig.order === 'start-first' && cur.length >= 2 && cur[0].specVersion === s.specVersion && cur[1].specVersion < s.specVersion;
+      const keepOld = pair && cur[0].status.state !== 'running';
+      // Extra current tasks in one slot (otherwise not expected): keep the newest.
+      for (const extra of cur.slice(keepOld ? 2 : 1)) ops.push(shutdown(extra, ctx));
       const t = cur[0];
       if (!t) continue;
       const lostNode = t.nodeId !== '' && nodeGone(t.nodeId);
@@ -182,9 +186,11 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
 }
 
 /**
- * Rolling update (stop-first, as `docker service update`): tasks of an older spec version are
- * replaced slot by slot, `parallelism` at a time (0: all at once); the next batch starts once the
- * new tasks run and `delay` has passed since the last of them started.
+ * Rolling update, as `docker service update`: tasks of an older spec version are replaced slot by
+ * slot, `parallelism` at a time (0: all at once); the next batch starts once the new tasks run
+ * and `delay` has passed since the last of them started. stop-first stops the old task first;
+ * start-first starts the new one beside it (the slot loop retires the old one once it runs).
+ * A slot whose new task does not run holds the update there (failure action "pause").
  */
 function rollingUpdate(s: Service, active: Task[], ctx: ReconcileContext, ops: Op[]): void {
   const outdated = active.filter((t) => t.version > 0 && t.specVersion < s.specVersion && !isTerminal(t.status.state));
@@ -201,8 +207,10 @@ function rollingUpdate(s: Service, active: Task[], ctx: ReconcileContext, ops: O
   }
   const room = parallelism === 0 ? outdated.length : Math.max(0, parallelism - starting);
   const batch = outdated.sort((a, b) => a.slot - b.slot).slice(0, room);
+  const startFirst = s.spec.updateConfig.order === 'start-first';
   for (const t of batch) {
-    ops.push(shutdown(t, ctx));
+    // stop-first: the old task goes now; start-first: it stays until its replacement runs.
+    if (!startFirst) ops.push(shutdown(t, ctx));
     const r = newTask(s, t.slot, '', ctx);
     ops.push({ op: 'create', kind: 'task', object: r });
     active[active.indexOf(t)] = r;
