@@ -64,6 +64,17 @@ describe('the walkthrough, on real containers', () => {
     for (const ct of containers) assert.match(ct.name, /^web-fe\.\d+\.[a-z0-9]{25}$/);
   });
 
+  test('2. port 8080 answers on every node (the routing mesh)', async () => {
+    for (const host of ['127.0.0.1', '127.0.0.2', '127.0.0.3']) {
+      // Any HTTP answer is httpd's (busybox httpd without an index file may say 404).
+      const status = await eventually(`an HTTP answer on ${host}:8080`, async () => {
+        const res = await fetch(`http://${host}:8080/`, { signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
+        return res?.status;
+      }, 30_000);
+      assert.ok(status >= 200 && status < 500, `${host}:8080 answered ${status}`);
+    }
+  });
+
   test('4. scale to 10', async () => {
     await m1.call('ScaleService', { service: 'web-fe', replicas: 10 });
     await eventually('10 running', async () => ((await runningTasks()).length === 10 && allRunning().length === 10 ? true : undefined), 60_000);
