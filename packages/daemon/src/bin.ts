@@ -50,6 +50,12 @@ const listen = {
   hostname: { type: 'string', describe: 'node name (default: the machine hostname)' },
   'docker-host': { type: 'string', describe: 'Docker engine URL (default: DOCKER_HOST or the local socket)' },
 } as const;
+const meshMode = {
+  'mesh-mode': {
+    choices: ['userland', 'kernel'] as const,
+    describe: 'routing mesh: userland proxy (default), or kernel: iptables DNAT to this node\'s local replicas (needs root; kept by `run`; or SHOAL_MESH_MODE)',
+  },
+} as const;
 
 await yargs(hideBin(process.argv))
   .scriptName('shoald')
@@ -61,6 +67,7 @@ await yargs(hideBin(process.argv))
       y.options({
         ...common,
         ...listen,
+        ...meshMode,
         availability: { choices: ['active', 'pause', 'drain'] as const, default: 'active' as const },
         'dispatcher-heartbeat': { type: 'string', describe: 'how often nodes heartbeat the managers, e.g. 1s (default); a silent node is down after 3 periods' },
       }),
@@ -74,6 +81,7 @@ await yargs(hideBin(process.argv))
           hostname: a.hostname,
           dockerHost: a['docker-host'],
           availability: a.availability,
+          meshMode: a['mesh-mode'],
         }, log),
       ),
   )
@@ -84,6 +92,7 @@ await yargs(hideBin(process.argv))
       y.options({
         ...common,
         ...listen,
+        ...meshMode,
         'join-addr': { type: 'string', demandOption: true, describe: 'HOST:PORT of a manager' },
         token: { type: 'string', demandOption: true, describe: 'join token (shoal swarm join-token worker|manager)' },
         availability: { choices: ['active', 'pause', 'drain'] as const, default: 'active' as const },
@@ -97,6 +106,7 @@ await yargs(hideBin(process.argv))
           hostname: a.hostname,
           dockerHost: a['docker-host'],
           availability: a.availability,
+          meshMode: a['mesh-mode'],
           joinAddr: a['join-addr'],
           token: a.token,
         }, log),
@@ -108,9 +118,10 @@ await yargs(hideBin(process.argv))
     (y) =>
       y.options({
         ...common,
+        ...meshMode,
         'force-new-cluster': { type: 'boolean', default: false, describe: 'disaster recovery: restart as the only manager, keeping all state' },
       }),
-    (a) => serve(() => run({ dataDir: a['data-dir'], forceNewCluster: a['force-new-cluster'] }, log)),
+    (a) => serve(() => run({ dataDir: a['data-dir'], forceNewCluster: a['force-new-cluster'], meshMode: a['mesh-mode'] }, log)),
   )
   .demandCommand(1, 'a command is required: init, join or run')
   .strict()

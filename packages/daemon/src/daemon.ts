@@ -11,8 +11,13 @@ import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, p
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
 import { AgentSession, DockerExecutor, TaskRunner } from '@shoal/agent';
-import { Mesh } from '@shoal/mesh';
+import { KernelRoutes, Mesh } from '@shoal/mesh';
 import { MeshSync } from './mesh-sync.js';
+
+/** How the routing mesh serves published ports: a userland proxy, or kernel DNAT to local replicas. */
+export type MeshMode = 'userland' | 'kernel';
+/** node.json with the mesh mode (kept across `shoald run`; absent: userland). */
+type MeshState = NodeState & { meshMode?: MeshMode };
 
 export interface CommonFlags {
   dataDir: string;
@@ -21,6 +26,18 @@ export interface CommonFlags {
   hostname?: string;
   dockerHost?: string;
   availability?: 'active' | 'pause' | 'drain';
+  /** --mesh-mode (or SHOAL_MESH_MODE); default userland. */
+  meshMode?: string;
+}
+
+/** --mesh-mode, else SHOAL_MESH_MODE, else undefined (keep the stored one / userland). */
+export function meshModeOf(flag: string | undefined): MeshMode | undefined {
+  const v = flag ?? (process.env.SHOAL_MESH_MODE || undefined);
+  if (v === undefined) return undefined;
+  if (v !== 'userland' && v !== 'kernel') {
+    throw new ShoalError('INVALID_ARGUMENT', `--mesh-mode (or SHOAL_MESH_MODE) must be userland or kernel, not "${v}"`);
+  }
+  return v;
 }
 
 export interface Daemon {
@@ -50,7 +67,9 @@ function caPaths(dir: string) {
 }
 
 function newState(flags: CommonFlags, nodeId: string, clusterId: string, role: NodeState['role']): NodeState {
+  const meshMode = meshModeOf(flags.meshMode);
   return {
+    ...(meshMode ? { meshMode } : {}),
     format: 1,
     nodeId,
     clusterId,
@@ -148,8 +167,13 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
   return managerDaemon(state, manager, flags.dataDir, log);
 }
 
-export async function run(flags: { dataDir: string; forceNewCluster?: boolean }, log: Logger = createLogger('shoald')): Promise<Daemon> {
-  const state = readState(flags.dataDir);
+export async function run(flags: { dataDir: string; forceNewCluster?: boolean; meshMode?: string }, log: Logger = createLogger('shoald')): Promise<Daemon> {
+  const state: MeshState = readState(flags.dataDir);
+  const meshMode = meshModeOf(flags.meshMode);
+  if (meshMode && meshMode !== (state.meshMode ?? 'userland')) {
+    state.meshMode = meshMode;
+    writeState(flags.dataDir, state);
+  }
   if (flags.forceNewCluster && state.role !== 'manager') {
     throw new ShoalError('FAILED_PRECONDITION', '--force-new-cluster only applies to a manager');
   }
@@ -259,11 +283,17 @@ function agentSession(
   // The routing mesh: published ingress ports served on this node's address, forwarded to the
   // running tasks wherever they are.
   let sync: MeshSync | undefined;
+  const mlog = log.child({ component: 'mesh' });
   const mesh = new Mesh({
     bindHost: hostOf(state.advertiseAddr),
-    logger: log.child({ component: 'mesh' }),
+    logger: mlog,
     onPortError: (port, err) => sync?.onPortError(port, err),
   });
+  // Kernel mode: iptables DNAT straight to the local replicas (their share of the connections).
+  const kernel =
+    (state as MeshState).meshMode === 'kernel'
+      ? new KernelRoutes({ nodeId: state.nodeId, address: hostOf(state.advertiseAddr), logger: mlog, onError: (err) => sync?.onKernelError(err) })
+      : undefined;
   const session = new AgentSession({
     nodeId: state.nodeId,
     hostname: state.hostname,
@@ -298,7 +328,7 @@ function agentSession(
     },
   });
   const runner = new TaskRunner(executor, session.link(), alog);
-  sync = new MeshSync(mesh, session.link(), executor, state.nodeId, log.child({ component: 'mesh' }));
+  sync = new MeshSync(mesh, session.link(), executor, state.nodeId, mlog, kernel);
   runner.start();
   // The session opens once the forwarding listener is bound (it tells the managers its address).
   const meshUp = mesh.start().then(

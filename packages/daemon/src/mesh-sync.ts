@@ -3,13 +3,24 @@
 // reached at their container's address (looked up once per container); remote ones through the
 // forwarding address of the node that runs them. Ports the mesh cannot bind are kept for the
 // heartbeat, so `node inspect` can say which and why.
+//
+// Kernel mode (`--mesh-mode kernel`): the same table also feeds the node's KernelRoutes (iptables
+// DNAT of the local replicas' share of each port); the ports it serves are marked
+// `localInKernel` in the Mesh's table, whose listener then only gets the remote replicas' share.
+// If iptables cannot be used, the node says so (meshErrors) and the userland proxy serves all.
+//
+// A local container that dies is dropped from the table at once, on the engine's event, without
+// waiting for the managers' view to say so: the kernel cannot retry a connection on another
+// replica as the userland proxy does, so the sooner its rule goes, the fewer connections fail.
 
-import type { Backend, Mesh, MeshTable } from '@shoal/mesh';
-import type { DispatcherLink, Executor, MeshView } from '@shoal/agent';
+import type { Backend, KernelRoutes, Mesh, MeshTable } from '@shoal/mesh';
+import type { ContainerEvent, DispatcherLink, EventSubscription, Executor, MeshView } from '@shoal/agent';
 
 export interface MeshSyncLogger {
   debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
 }
 
 const POLL_WAIT_MS = 10_000;
@@ -23,6 +34,13 @@ export class MeshSync {
   private readonly ips = new Map<string, string>();
   private readonly portErrors = new Map<number, string>();
   private unresolved = 0;
+  /** Why kernel mode is not (fully) in use, for the heartbeat. */
+  private kernelError: string | undefined;
+  /** The last table, fed again when the kernel routes fail or recover. */
+  private last: MeshTable | undefined;
+  /** Local tasks whose container died, left out until the view no longer lists them. */
+  private readonly gone = new Set<string>();
+  private events: EventSubscription | undefined;
 
   constructor(
     private readonly mesh: Mesh,
@@ -30,7 +48,17 @@ export class MeshSync {
     private readonly executor: Executor,
     private readonly nodeId: string,
     private readonly log: MeshSyncLogger,
+    /** Kernel mode; undefined: the userland proxy serves everything. */
+    private kernel?: KernelRoutes,
   ) {}
+
+  /** For KernelRoutes' onError option: its rules failed (removed; userland serves all) or work again. */
+  onKernelError(err: Error | null): void {
+    this.kernelError = err ? `kernel mode: ${err.message} (the userland proxy serves every port meanwhile)` : undefined;
+    if (this.last && this.running) {
+      this.apply(this.last).catch((e: Error) => this.log.warn({ err: e.message }, 'mesh update failed'));
+    }
+  }
 
   /** For the Mesh's onPortError option. */
   onPortError(port: number, err: Error | null): void {
@@ -42,30 +70,78 @@ export class MeshSync {
     }
   }
 
-  /** Published ports this node cannot serve, for the heartbeat. */
+  /** Published ports this node cannot serve (and a kernel mode that does not work), for the heartbeat. */
   errors(): string[] {
-    return [...this.portErrors.entries()].sort((a, b) => a[0] - b[0]).map(([, e]) => e);
+    const out = [...this.portErrors.entries()].sort((a, b) => a[0] - b[0]).map(([, e]) => e);
+    if (this.kernelError) out.push(this.kernelError);
+    return out;
   }
 
   start(): void {
     if (this.running || !this.link.meshView) return;
     this.running = true;
+    try {
+      this.events = this.executor.events((e) => this.onContainerEvent(e), {
+        onError: (err) => this.log.debug({ err: err.message }, 'mesh: container events unavailable; retrying'),
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'mesh: no container events: a dead local replica leaves the mesh when the managers say so');
+    }
     this.loop = this.run();
   }
 
+  /** A local replica's container stopped: out of the table now (the view follows later). */
+  private onContainerEvent(e: ContainerEvent): void {
+    if (e.action === 'start' || !e.taskId || !this.running || this.gone.has(e.taskId) || !this.last) return;
+    if (!this.last.ports.some((p) => p.backends.some((b) => b.local && b.taskId === e.taskId))) return;
+    this.gone.add(e.taskId);
+    this.log.debug({ taskId: e.taskId, action: e.action }, 'mesh: local replica stopped; out of the table');
+    this.apply(this.last).catch((err: Error) => this.log.warn({ err: err.message }, 'mesh update failed'));
+  }
+
+  /** Stops following the view; in kernel mode, removes the node's iptables chains and jumps. */
   async stop(): Promise<void> {
     this.running = false;
+    this.events?.close();
     // A long poll may be in flight for seconds: its answer is ignored once stopped.
     await Promise.race([this.loop?.catch(() => undefined), sleep(200)]);
+    await this.kernel?.stop();
+  }
+
+  /** Kernel mode: installs the node's chains (removing stale ones); on failure, userland only. */
+  private async startKernel(): Promise<void> {
+    const k = this.kernel!;
+    try {
+      await k.start();
+      this.log.info({ chain: k.chains.nat, address: k.address }, 'mesh: kernel mode (iptables DNAT to local replicas)');
+    } catch (err) {
+      const msg = (err as Error).message;
+      this.kernel = undefined;
+      this.kernelError = `kernel mode unavailable: ${msg} (the userland proxy serves every port)`;
+      this.log.error({ err: msg }, 'mesh: kernel mode cannot be used (is iptables installed, and shoald root?): the userland proxy serves every port');
+    }
+  }
+
+  /** Feeds the table to the kernel routes (kernel mode) and to the Mesh. */
+  private apply(t: MeshTable): Promise<void> {
+    if (this.gone.size > 0) {
+      t = { ports: t.ports.map((p) => ({ ...p, backends: p.backends.filter((b) => !(b.local && this.gone.has(b.taskId))) })) };
+    }
+    this.last = t;
+    if (!this.kernel) return this.mesh.update(t);
+    const routed = this.kernel.update(t);
+    return this.mesh.update({ ports: t.ports.map((p) => (routed.has(p.port) ? { ...p, localInKernel: true } : p)) });
   }
 
   private async run(): Promise<void> {
+    if (this.kernel) await this.startKernel();
     while (this.running) {
       try {
         const v = await this.link.meshView!(this.token, this.token ? POLL_WAIT_MS : 0);
         if (!this.running) break;
         const t = await this.table(v);
-        await this.mesh.update(t);
+        if (!this.running) break;
+        await this.apply(t);
         // A local task whose address could not be read yet: ask again soon, not at the next change.
         if (this.unresolved > 0) await sleep(300);
         else this.token = v.token;
@@ -82,6 +158,10 @@ export class MeshSync {
     const wanted = new Set<string>();
     for (const p of v.ports) for (const b of p.backends) if (b.nodeId === this.nodeId && b.containerId) wanted.add(b.containerId);
     for (const id of [...this.ips.keys()]) if (!wanted.has(id)) this.ips.delete(id);
+    // Dead local tasks the view no longer lists: forgotten.
+    const listed = new Set<string>();
+    for (const p of v.ports) for (const b of p.backends) if (b.nodeId === this.nodeId) listed.add(b.taskId);
+    for (const id of [...this.gone]) if (!listed.has(id)) this.gone.delete(id);
     this.unresolved = 0;
     await Promise.all(
       [...wanted].filter((id) => !this.ips.has(id)).map(async (id) => {

@@ -23,3 +23,15 @@ export {
 export type { ForwardRequest } from './forward-header.js';
 export { parseHostPort, formatHostPort } from './addr.js';
 export type { HostPort } from './addr.js';
+export {
+  KernelRoutes,
+  kernelChains,
+  planKernelRoutes,
+  kernelRulesText,
+  kernelSetupText,
+  findRemoval,
+  removalText,
+  splitRule,
+  execRunner,
+} from './kernel-routes.js';
+export type { KernelRoutesOptions, KernelPort, KernelChains, CommandRunner, Removal } from './kernel-routes.js';

@@ -439,25 +439,29 @@ export class Mesh {
 
   /**
    * Least connections among the backends not tried yet for this client, healthy ones before
-   * those in failure backoff; ties go round-robin (the scan starts at the cursor).
+   * those in failure backoff; ties go round-robin (the scan starts at the cursor). When the
+   * kernel serves the port's local share (`localInKernel`), local backends come after the remote
+   * ones of the same health: the listener only gets the remote share.
    */
   private pick(e: PortEntry, tried: BackendState[]): BackendState | undefined {
     const list = e.backends;
     const n = list.length;
     if (n === 0) return undefined;
     const now = Date.now();
+    const demoteLocal = e.spec.localInKernel === true;
     let best: BackendState | undefined;
     let bestIdx = 0;
-    let bestFailing = true;
+    let bestRank = 4;
     for (let k = 0; k < n; k++) {
       const i = (e.rr + k) % n;
       const b = list[i]!;
       if (tried.length > 0 && tried.includes(b)) continue;
-      const failing = b.failingUntil > now;
-      if (best === undefined || (bestFailing && !failing) || (failing === bestFailing && b.active < best.active)) {
+      // 0: healthy, 1: healthy but served by the kernel, 2-3: the same in failure backoff.
+      const rank = (b.failingUntil > now ? 2 : 0) + (demoteLocal && b.backend.local ? 1 : 0);
+      if (best === undefined || rank < bestRank || (rank === bestRank && b.active < best.active)) {
         best = b;
         bestIdx = i;
-        bestFailing = failing;
+        bestRank = rank;
       }
     }
     if (best) e.rr = (bestIdx + 1) % n;

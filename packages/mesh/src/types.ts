@@ -31,6 +31,13 @@ export interface PublishedPort {
   proxyProtocol: boolean;
   /** Running tasks only. Empty: the port refuses connections (its listener is closed). */
   backends: Backend[];
+  /**
+   * Kernel mode (see `KernelRoutes`): the kernel already DNATs this node's share of the port's
+   * connections straight to its local backends, so the connections that still reach the
+   * listener are the remote backends' share. They go to remote backends first; local ones are
+   * tried only when no remote one can be reached (a retry). Default false.
+   */
+  localInKernel?: boolean;
 }
 
 /** A node's whole routing table. `Mesh.update` diffs it against the previous one. */

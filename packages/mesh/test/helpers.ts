@@ -162,6 +162,13 @@ export function get(host: string, port: number, path = '/'): Promise<string> {
   });
 }
 
+/** `n` GETs one after the other, each on a new connection; the bodies. */
+export async function serialGet(n: number, host: string, port: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(await get(host, port));
+  return out;
+}
+
 /**
  * Raw TCP exchange: connect (optionally from `localAddress`), write `send`, end our side, and
  * collect everything until the other side ends. Resolves with the bytes, or rejects on error.

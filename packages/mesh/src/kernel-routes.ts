@@ -1,0 +1,523 @@
+// Kernel mode of the routing mesh: iptables DNAT rules that hand a node's LOCAL replicas their
+// share of a published port's connections inside the kernel, without the userland proxy's
+// accept + connect + two pipes per connection. The Mesh's listener still listens on every port:
+// connections the rules do not take (the remote replicas' share, ports without a local replica,
+// PROXY protocol ports, everything while the rules are down) reach it as before.
+//
+// Per node (several nodes may share one machine), chains named from the node id:
+//   nat    SHOAL-<id10>       DNAT rules, jumped to from PREROUTING (other hosts) and OUTPUT
+//                            (this host) for `-d <address>/32 -p tcp`;
+//   nat    SHOAL-<id10>-POST  MASQUERADE of the connections DNAT'ed from <address>:<port>, jumped
+//                            to from POSTROUTING (the backend answers to this node, so the reply
+//                            is un-NATed: needed for loopback and same-bridge clients);
+//   filter SHOAL-<id10>-FWD   ACCEPT of DNAT'ed connections from <address> (Docker's FORWARD
+//                            policy is DROP), jumped to from FORWARD.
+// The DNAT and POST chains are rewritten together, atomically, with `iptables-restore --noflush`
+// (declaring a chain flushes it); the jumps and the FWD chain are installed once.
+//
+// Spread: of every `n` new connections to a port with `n` backends, `k` of them local, the kernel
+// DNATs one to each local backend (`-m statistic --mode nth`, rule i: `--every n-i --packet 0`),
+// the `n-k` left fall through to the Mesh's listener, which sends them to the remote backends
+// (`PublishedPort.localInKernel`). nat rules see only a connection's first packet: per connection.
+
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import { parseHostPort } from './addr.js';
+import type { MeshLogger, MeshTable } from './types.js';
+
+/** Runs a command (`input` on its stdin); resolves with its stdout, rejects on failure. */
+export type CommandRunner = (file: string, args: readonly string[], input?: string) => Promise<string>;
+
+export interface KernelRoutesOptions {
+  /** The node's id: names its chains (several nodes may share one machine). */
+  nodeId: string;
+  /** The node's own IPv4 address: the rules match connections to `address:publishedPort`. */
+  address: string;
+  logger?: MeshLogger;
+  /** Executes iptables, iptables-save, iptables-restore, ip, sysctl. Default: child_process.execFile. */
+  run?: CommandRunner;
+  /** Table changes within this are applied together. Default 20 ms. */
+  debounceMs?: number;
+  /** After a failed apply (rules removed, the userland proxy serves), try again after this. Default 5000 ms. */
+  retryMs?: number;
+  /**
+   * How often to check that the jumps are still there (a firewall reload flushes them): if not,
+   * everything is installed and applied again. Default 10000 ms; 0: never.
+   */
+  verifyMs?: number;
+  /**
+   * The rules could not be applied (`err`: they were removed, every connection goes to the
+   * userland proxy until a later apply succeeds), or work again (`null`). The set returned by
+   * `update`/`routedPorts` changed: the caller should feed the Mesh again.
+   */
+  onError?: (err: Error | null) => void;
+}
+
+/** A published port whose local share the kernel serves. */
+export interface KernelPort {
+  port: number;
+  serviceName: string;
+  /** The local backends' container `IP:port` (IPv4), sorted. */
+  locals: string[];
+  /** How many backends the port spreads over, local and remote. */
+  total: number;
+}
+
+export interface KernelChains {
+  nat: string;
+  post: string;
+  fwd: string;
+  /** The comment on the jumps: `shoal node <id>`. */
+  comment: string;
+}
+
+const NOOP = (): void => {};
+const NOOP_LOGGER: MeshLogger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP };
+
+/** The chains of a node: `SHOAL-<first 10 chars of its id>` (+ `-POST`, `-FWD`), at most 21 chars. */
+export function kernelChains(nodeId: string): KernelChains {
+  const id = nodeId.replace(/[^A-Za-z0-9_]/g, '');
+  if (!id) throw new Error(`cannot name iptables chains after node id "${nodeId}"`);
+  const nat = `SHOAL-${id.slice(0, 10)}`;
+  return { nat, post: `${nat}-POST`, fwd: `${nat}-FWD`, comment: `shoal node ${id.slice(0, 40)}` };
+}
+
+/**
+ * The ports the kernel serves for this node's table: TCP ports with at least one local backend
+ * (all of them IPv4), and no PROXY protocol (the kernel cannot write the header).
+ */
+export function planKernelRoutes(table: MeshTable): KernelPort[] {
+  const out: KernelPort[] = [];
+  const seen = new Set<number>();
+  for (const p of table.ports) {
+    if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535 || seen.has(p.port)) continue;
+    seen.add(p.port);
+    if (p.proxyProtocol) continue;
+    const locals = new Set<string>();
+    const remotes = new Set<string>();
+    let ipv6 = false;
+    for (const b of p.backends) {
+      if (b.local) {
+        const hp = b.addr === undefined ? undefined : parseHostPort(b.addr);
+        if (!hp) continue;
+        if (!net.isIPv4(hp.host)) {
+          ipv6 = true;
+          continue;
+        }
+        locals.add(`${hp.host}:${hp.port}`);
+      } else if (b.via) {
+        remotes.add(`${b.taskId}/${b.targetPort}/${b.via}`);
+      }
+    }
+    if (locals.size === 0 || ipv6) continue;
+    out.push({ port: p.port, serviceName: p.serviceName, locals: [...locals].sort(), total: locals.size + remotes.size });
+  }
+  return out.sort((a, b) => a.port - b.port);
+}
+
+function commentArg(s: string): string {
+  return `"${s.replace(/[^A-Za-z0-9_.:/ -]/g, '').slice(0, 200)}"`;
+}
+
+/** The iptables-restore input that rewrites a node's DNAT and POST chains (atomically: one COMMIT). */
+export function kernelRulesText(chains: KernelChains, address: string, plan: KernelPort[]): string {
+  const lines = ['*nat', `:${chains.nat} - [0:0]`, `:${chains.post} - [0:0]`];
+  for (const p of plan) {
+    const match = `-d ${address}/32 -p tcp -m tcp --dport ${p.port}`;
+    const comment = `-m comment --comment ${commentArg(`${p.serviceName} ${p.port}`)}`;
+    p.locals.forEach((to, i) => {
+      const every = p.total - i;
+      const nth = every > 1 ? ` -m statistic --mode nth --every ${every} --packet 0` : '';
+      lines.push(`-A ${chains.nat} ${match} ${comment}${nth} -j DNAT --to-destination ${to}`);
+    });
+    lines.push(`-A ${chains.post} -p tcp -m conntrack --ctstate DNAT --ctorigdst ${address}/32 --ctorigdstport ${p.port} -j MASQUERADE`);
+  }
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+}
+
+/** The chains (empty) and the jumps to them, inserted first in the built-in chains. */
+export function kernelSetupText(chains: KernelChains, address: string): string {
+  const c = `-m comment --comment ${commentArg(chains.comment)}`;
+  return [
+    '*filter',
+    `:${chains.fwd} - [0:0]`,
+    `-A ${chains.fwd} -p tcp -m conntrack --ctstate DNAT --ctorigdst ${address}/32 -j ACCEPT`,
+    `-I FORWARD 1 ${c} -j ${chains.fwd}`,
+    'COMMIT',
+    '*nat',
+    `:${chains.nat} - [0:0]`,
+    `:${chains.post} - [0:0]`,
+    `-I PREROUTING 1 -d ${address}/32 -p tcp ${c} -j ${chains.nat}`,
+    `-I OUTPUT 1 -d ${address}/32 -p tcp ${c} -j ${chains.nat}`,
+    `-I POSTROUTING 1 ${c} -j ${chains.post}`,
+    'COMMIT',
+    '',
+  ].join('\n');
+}
+
+/** Splits an iptables-save rule line into arguments (double quotes, backslash escapes). */
+export function splitRule(line: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  let has = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (ch === '\\' && i + 1 < line.length) {
+      cur += line[++i];
+      has = true;
+    } else if (ch === '"') {
+      quoted = !quoted;
+      has = true;
+    } else if (ch === ' ' && !quoted) {
+      if (has) out.push(cur);
+      cur = '';
+      has = false;
+    } else {
+      cur += ch;
+      has = true;
+    }
+  }
+  if (has) out.push(cur);
+  return out;
+}
+
+/** What removes a node's chains from one table, given that table's `iptables-save` output. */
+export interface Removal {
+  /** The jumps to the node's chains, as `-D CHAIN ...` argument lists. */
+  deletes: string[][];
+  /** The node's chains present in the table. */
+  chains: string[];
+}
+
+export function findRemoval(chains: KernelChains, save: string): Removal {
+  const ours = new Set([chains.nat, chains.post, chains.fwd]);
+  const deletes: string[][] = [];
+  const present: string[] = [];
+  for (const raw of save.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith(':')) {
+      const name = line.slice(1).split(' ')[0]!;
+      if (ours.has(name)) present.push(name);
+      continue;
+    }
+    if (!line.startsWith('-A ')) continue;
+    const args = splitRule(line);
+    const j = args.lastIndexOf('-j');
+    const g = args.lastIndexOf('-g');
+    const at = Math.max(j, g);
+    if (at < 0 || !ours.has(args[at + 1] ?? '')) continue;
+    if (ours.has(args[1]!)) continue; // inside our own chains: flushed with them
+    deletes.push(['-D', ...args.slice(1)]);
+  }
+  return { deletes, chains: present };
+}
+
+function quoteArg(a: string): string {
+  return /^[A-Za-z0-9_.:/!-]+$/.test(a) ? a : `"${a.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+/** iptables-restore input removing a table's jumps and chains ('' when there is nothing). */
+export function removalText(table: 'nat' | 'filter', r: Removal): string {
+  if (r.deletes.length === 0 && r.chains.length === 0) return '';
+  const lines = [`*${table}`];
+  for (const d of r.deletes) lines.push(d.map(quoteArg).join(' '));
+  for (const c of r.chains) lines.push(`-F ${c}`);
+  for (const c of r.chains) lines.push(`-X ${c}`);
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+}
+
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** child_process.execFile, with the sbin directories on PATH and `input` written to stdin. */
+export const execRunner: CommandRunner = (file, args, input) =>
+  new Promise((resolve, reject) => {
+    const path = [process.env.PATH ?? '', ...SBIN].filter(Boolean).join(':');
+    const child = execFile(file, [...args], { env: { ...process.env, PATH: path }, timeout: 15_000, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const why = code === 'ENOENT' ? `${file} not found (kernel mesh mode needs iptables, ip and sysctl)` : String(stderr).trim() || err.message;
+        reject(new Error(`${file} ${args.join(' ')}: ${why}`.replace(/\s+/g, ' ')));
+      } else {
+        resolve(String(stdout));
+      }
+    });
+    child.stdin?.on('error', NOOP);
+    child.stdin?.end(input ?? '');
+  });
+
+/**
+ * One node's kernel routes. `start()` (removes a stale set left by a crash, installs the chains
+ * and jumps; throws when iptables cannot be used), then `update(table)` on every table change
+ * (debounced, applied in the background), `stop()` removes everything.
+ */
+export class KernelRoutes {
+  readonly chains: KernelChains;
+  readonly address: string;
+  private readonly log: MeshLogger;
+  private readonly run: CommandRunner;
+  private readonly debounceMs: number;
+  private readonly retryMs: number;
+  private readonly verifyMs: number;
+  private verifyTimer: NodeJS.Timeout | undefined;
+  private readonly onError: (err: Error | null) => void;
+  /** A loopback address: the backends' interfaces need route_localnet (127/8 sources routed out). */
+  private readonly loopback: boolean;
+
+  private started = false;
+  private starting: Promise<void> | undefined;
+  private stopped = false;
+  private installed = false;
+  private wanted: { plan: KernelPort[]; text: string } | undefined;
+  private appliedText: string | undefined;
+  private routed: ReadonlySet<number> = new Set();
+  private failure: Error | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  /** Container IP → its outgoing interface; interfaces whose route_localnet we set. */
+  private readonly devOf = new Map<string, string>();
+  private readonly localnet = new Set<string>();
+  private applies = 0;
+
+  constructor(opts: KernelRoutesOptions) {
+    this.chains = kernelChains(opts.nodeId);
+    this.address = opts.address;
+    this.log = opts.logger ?? NOOP_LOGGER;
+    this.run = opts.run ?? execRunner;
+    this.debounceMs = opts.debounceMs ?? 20;
+    this.retryMs = opts.retryMs ?? 5000;
+    this.verifyMs = opts.verifyMs ?? 10_000;
+    this.onError = opts.onError ?? NOOP;
+    this.loopback = net.isIPv4(opts.address) && opts.address.startsWith('127.');
+  }
+
+  /** The last apply failed (rules removed; userland serves every connection until one succeeds). */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
+  /** How many rule sets were applied (tests). */
+  get appliedCount(): number {
+    return this.applies;
+  }
+
+  /** Removes what a previous run left (a crash), installs the chains and jumps. Throws if it cannot. */
+  start(): Promise<void> {
+    if (this.stopped) return Promise.reject(new Error('kernel routes stopped'));
+    this.starting ??= (async () => {
+      if (!net.isIPv4(this.address) || this.address === '0.0.0.0') {
+        throw new Error(`kernel mesh mode needs the node's own IPv4 address, not "${this.address}" (advertise an IPv4 address)`);
+      }
+      await this.install();
+      this.started = true;
+      this.log.info({ chain: this.chains.nat, address: this.address }, 'mesh: kernel routes installed');
+      if (this.verifyMs > 0 && !this.stopped) {
+        this.verifyTimer = setInterval(() => this.verify(), this.verifyMs);
+        this.verifyTimer.unref();
+      }
+    })();
+    return this.starting;
+  }
+
+  /**
+   * The node's new table: recomputes the rules and applies them after `debounceMs` (nothing if
+   * unchanged). Returns the ports whose local share the kernel serves (empty while the rules are
+   * down): set `localInKernel` on those in the Mesh's table.
+   */
+  update(table: MeshTable): ReadonlySet<number> {
+    if (!this.started || this.stopped) return new Set();
+    const plan = planKernelRoutes(table);
+    const text = kernelRulesText(this.chains, this.address, plan);
+    this.wanted = { plan, text };
+    this.routed = new Set(plan.map((p) => p.port));
+    if (text !== this.appliedText) this.schedule(this.debounceMs);
+    return this.routedPorts();
+  }
+
+  /** The ports whose local share the kernel serves now (empty while the rules are down). */
+  routedPorts(): ReadonlySet<number> {
+    return this.failure || !this.started || this.stopped ? new Set() : this.routed;
+  }
+
+  /** The rules as last computed (for logs and tests). */
+  plan(): KernelPort[] {
+    return this.wanted?.plan ?? [];
+  }
+
+  /** Resolves once the last update has been applied (or has failed). */
+  async settled(): Promise<void> {
+    for (;;) {
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+        this.kick();
+      }
+      const q = this.queue;
+      await q;
+      if (!this.timer && q === this.queue) return;
+    }
+  }
+
+  /** Removes the chains and their jumps. Errors are logged, not thrown. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.timer = this.retryTimer = undefined;
+    await this.starting?.catch(NOOP);
+    if (this.verifyTimer) clearInterval(this.verifyTimer);
+    this.verifyTimer = undefined;
+    await this.queue;
+    if (!this.installed) return;
+    try {
+      await this.removeAll();
+      this.installed = false;
+      this.log.info({ chain: this.chains.nat }, 'mesh: kernel routes removed');
+    } catch (err) {
+      this.log.error({ chain: this.chains.nat, err: (err as Error).message }, 'mesh: could not remove the kernel routes');
+    }
+  }
+
+  // ---- applying ----------------------------------------------------------------------------
+
+  private schedule(ms: number): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.kick();
+    }, ms);
+  }
+
+  /** Applies are serialized: each one applies the latest wanted rules. */
+  private kick(): void {
+    this.queue = this.queue.then(() => this.apply()).catch(NOOP);
+  }
+
+  private async apply(): Promise<void> {
+    const w = this.wanted;
+    if (this.stopped || !w || w.text === this.appliedText) return;
+    try {
+      if (!this.installed) await this.install();
+      if (this.loopback) await this.enableLocalnet(w.plan);
+      await this.run('iptables-restore', ['-w', '5', '--noflush'], w.text);
+      this.appliedText = w.text;
+      this.applies++;
+      this.log.debug({ chain: this.chains.nat, ports: w.plan.map((p) => `${p.port}: ${p.locals.length}/${p.total}`) }, 'mesh: kernel routes applied');
+      if (this.failure) {
+        this.failure = undefined;
+        this.log.info({ chain: this.chains.nat }, 'mesh: kernel routes work again');
+        this.onError(null);
+      }
+    } catch (err) {
+      const e = err as Error;
+      const first = this.failure?.message !== e.message;
+      const was = this.failure;
+      this.failure = e;
+      this.appliedText = undefined;
+      // Rules left in place could send connections to a container that is gone: remove them all,
+      // the userland proxy serves every connection until an apply succeeds.
+      try {
+        await this.removeAll();
+      } catch (rmErr) {
+        this.log.error({ err: (rmErr as Error).message }, 'mesh: could not remove the kernel routes either');
+      }
+      this.installed = false;
+      if (first) {
+        this.log.error({ chain: this.chains.nat, err: e.message, retryMs: this.retryMs }, 'mesh: kernel routes failed; the userland proxy serves every connection meanwhile');
+      }
+      if (first || !was) this.onError(e);
+      if (!this.stopped && !this.retryTimer) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          if (this.failure) this.schedule(0);
+        }, this.retryMs);
+        this.retryTimer.unref();
+      }
+    }
+  }
+
+  /** Still in place? (A firewall reload removes every rule.) If not: install and apply again. */
+  private verify(): void {
+    if (this.stopped || !this.installed || this.timer) return;
+    this.queue = this.queue
+      .then(async () => {
+        if (this.stopped || !this.installed) return;
+        const c = `${this.chains.comment}`;
+        try {
+          await this.run('iptables', ['-w', '5', '-t', 'nat', '-C', 'OUTPUT', '-d', `${this.address}/32`, '-p', 'tcp', '-m', 'comment', '--comment', c, '-j', this.chains.nat]);
+          return;
+        } catch {
+          // gone (or iptables fails: the reinstall says which)
+        }
+        if (this.stopped) return;
+        this.log.warn({ chain: this.chains.nat }, 'mesh: the kernel routes were removed by someone else; installing them again');
+        this.installed = false;
+        this.appliedText = undefined;
+        if (this.wanted) await this.apply();
+        else await this.install().catch((err: Error) => this.log.error({ err: err.message }, 'mesh: cannot install the kernel routes again'));
+      })
+      .catch(NOOP);
+  }
+
+  private async install(): Promise<void> {
+    await this.removeAll();
+    try {
+      await this.run('iptables-restore', ['-w', '5', '--noflush'], kernelSetupText(this.chains, this.address));
+    } catch (err) {
+      // Half installed (one table committed): take it back out.
+      await this.removeAll().catch(NOOP);
+      throw err;
+    }
+    this.installed = true;
+  }
+
+  /**
+   * Loopback node addresses: DNAT'ed packets leave with a 127/8 source (then masqueraded), and
+   * answers come back to one, which the kernel treats as martian unless route_localnet is set
+   * on the interface (what Docker does for docker0 without its userland proxy).
+   */
+  private async enableLocalnet(plan: KernelPort[]): Promise<void> {
+    for (const p of plan) {
+      for (const to of p.locals) {
+        const ip = to.slice(0, to.lastIndexOf(':'));
+        let dev = this.devOf.get(ip);
+        if (dev === undefined) {
+          const out = await this.run('ip', ['-4', '-o', 'route', 'get', ip]);
+          const m = /\bdev\s+(\S+)/.exec(out);
+          if (!m) throw new Error(`no route to ${ip}: ${out.trim()}`);
+          dev = m[1]!;
+          this.devOf.set(ip, dev);
+        }
+        if (this.localnet.has(dev) || dev === 'lo') continue;
+        await this.run('sysctl', ['-q', '-w', `net.ipv4.conf.${dev.replace(/\./g, '/')}.route_localnet=1`]);
+        this.localnet.add(dev);
+        this.log.info({ dev }, 'mesh: route_localnet enabled (loopback node address, kernel mode)');
+      }
+    }
+    if (this.devOf.size > 4096) this.devOf.clear();
+  }
+
+  /** Removes this node's jumps and chains from both tables (a no-op when there are none). */
+  private async removeAll(): Promise<void> {
+    for (const table of ['nat', 'filter'] as const) {
+      const save = await this.run('iptables-save', ['-t', table]);
+      const r = findRemoval(this.chains, save);
+      const text = removalText(table, r);
+      if (!text) continue;
+      try {
+        await this.run('iptables-restore', ['-w', '5', '--noflush'], text);
+      } catch (err) {
+        // One by one: a rule iptables-save prints in a form it cannot delete should not keep the
+        // others (and the chains) in place.
+        this.log.warn({ table, err: (err as Error).message }, 'mesh: removing the kernel routes at once failed; one by one');
+        for (const d of r.deletes) await this.run('iptables', ['-w', '5', '-t', table, ...d]).catch(NOOP);
+        for (const c of r.chains) await this.run('iptables', ['-w', '5', '-t', table, '-F', c]).catch(NOOP);
+        for (const c of r.chains) await this.run('iptables', ['-w', '5', '-t', table, '-X', c]);
+      }
+    }
+  }
+}
