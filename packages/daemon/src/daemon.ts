@@ -2,6 +2,7 @@
 
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '@shoal/api';
@@ -276,7 +277,8 @@ function agentSession(
     nodeId: state.nodeId,
     dockerHost: state.dockerHost || undefined,
     // Host-mode ports are served on this node's own address.
-    publishIp: hostOf(state.advertiseAddr),
+    // (Docker binds an IP: with a host name for an address, e.g. in docker-compose, all of them.)
+    publishIp: isIP(hostOf(state.advertiseAddr)) ? hostOf(state.advertiseAddr) : '',
     logger: alog,
   });
   let engine = { version: '', at: 0 };
