@@ -5,12 +5,15 @@
 // and through the mesh on a node that runs none (mesh_remote: one forwarding hop more).
 // One manager and two workers on 127.0.0.1-3 sharing this machine's Docker. Prints one JSON line.
 //
-// --mesh-mode: userland (every node's mesh is the userland proxy), kernel (w1, which runs the
-// replica, DNATs to it with iptables: mesh_local is the kernel path; needs root), or both (the
-// default): w1 in kernel mode runs the replica measured as mesh_local_kernel, w2 in userland mode
-// runs a second, identical replica (another service, another port) measured as mesh_local.
-// mesh_remote goes through m1 (userland) to w1's replica. --rounds N: every measurement N times,
-// interleaved; the medians are reported.
+// --mesh-mode: userland (every node's mesh is the userland proxy), kernel (w1 DNATs to its local
+// replicas with iptables: mesh_local is the kernel path; needs root), or both (the default):
+// kernel numbers as mesh_local_kernel, and mesh_local through w2, a userland node running a
+// replica of its own (another service, another port). mesh_remote goes through m1 (userland) to
+// w1's replica. The kernel path gets a replica of its own (another service on w1): connections
+// masqueraded to the bridge address mixed, on one container, with direct or forwarded ones from
+// that same address get their NAT ports remapped, and the container then drops some SYNs (PAWS,
+// TIME_WAIT): a cross-talk of the measurements, not what one path costs (mesh README, kernel mode).
+// --rounds N: every measurement N times, interleaved; the medians are reported.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -94,6 +97,8 @@ try {
   const task = await service('meshbench', 'w1', PORT);
   // Both: a userland node running a replica of its own, for mesh_local.
   if (mode === 'both') await service('meshbench2', 'w2', PORT + 2);
+  // The kernel path's own replica on w1.
+  const ktask = kernelW1 ? await service('meshbench-k', 'w1', PORT + 4) : undefined;
   const ip = docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', task.status.containerId);
   dockerPublished = docker('run', '-d', '--rm', '-p', `127.0.0.1:${DOCKER_PORT}:8080`, '--label', 'shoal.bench=mesh', image, ...SERVE);
   const urls: Record<string, string> = {
@@ -102,7 +107,9 @@ try {
   };
   if (mode === 'both') {
     urls.mesh_local = `http://127.0.0.3:${PORT + 2}/index.html`;
-    urls.mesh_local_kernel = `http://127.0.0.2:${PORT}/index.html`;
+    urls.mesh_local_kernel = `http://127.0.0.2:${PORT + 4}/index.html`;
+  } else if (mode === 'kernel') {
+    urls.mesh_local = `http://127.0.0.2:${PORT + 4}/index.html`;
   } else {
     urls.mesh_local = `http://127.0.0.2:${PORT}/index.html`;
   }
@@ -113,13 +120,14 @@ try {
       return res?.ok ? true : undefined;
     }, 30_000);
   }
-  if (kernelW1) {
+  if (ktask) {
     // The kernel path must really be in place (w1 falls back to userland when iptables fails).
+    const kip = docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', ktask.status.containerId);
     const w1Id = (await m1.call<{ node: { node: { id: string } } }>('GetNode', { node: 'w1' })).node.node.id;
     const chain = `SHOAL-${w1Id.slice(0, 10)}`;
     await eventually('w1 DNATs to its replica', async () => {
       const rules = spawnSync('iptables', ['-w', '5', '-t', 'nat', '-S', chain], { encoding: 'utf8' }).stdout ?? '';
-      return rules.includes(`--to-destination ${ip}:8080`) ? true : undefined;
+      return rules.includes(`--to-destination ${kip}:8080`) ? true : undefined;
     }, 20_000);
   }
   const all: Record<string, { rps: number; p99: number; errors: number }[]> = {};
@@ -152,6 +160,7 @@ try {
       mesh_local_over_direct: ratio(local.rps),
       mesh_remote_over_direct: ratio(r.mesh_remote!.rps),
       errors: Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.errors])),
+      ...(rounds > 1 ? { rps_per_round: Object.fromEntries(Object.entries(all).map(([k, xs]) => [k, xs.map((x) => x.rps)])) } : {}),
       wrk: { threads: Number(values.threads), connections: Number(values.connections), duration_s: Number(values.duration), rounds },
       loadavg_before: loadBefore,
     }),

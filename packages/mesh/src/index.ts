@@ -32,6 +32,7 @@ export {
   findRemoval,
   removalText,
   splitRule,
+  inSubnet,
   execRunner,
 } from './kernel-routes.js';
 export type { KernelRoutesOptions, KernelPort, KernelChains, CommandRunner, Removal } from './kernel-routes.js';

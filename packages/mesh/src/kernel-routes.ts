@@ -61,6 +61,14 @@ export interface KernelPort {
   locals: string[];
   /** How many backends the port spreads over, local and remote. */
   total: number;
+  /**
+   * Which clients are masqueraded (their source rewritten to the node's address on the bridge):
+   * this host's own addresses (loopback, wrk on the node) always, plus these source subnets (the
+   * local backends' bridges: a container calling the published port, hairpin). Other clients
+   * keep their address: the backend sees the real client, and no NAT port remapping mixes their
+   * connections (see README). `undefined`: the subnets are unknown, every client is masqueraded.
+   */
+  masqSources?: string[];
 }
 
 export interface KernelChains {
@@ -115,6 +123,16 @@ export function planKernelRoutes(table: MeshTable): KernelPort[] {
   return out.sort((a, b) => a.port - b.port);
 }
 
+/** Is the IPv4 address `ip` in `cidr` (a.b.c.d/n)? */
+export function inSubnet(ip: string, cidr: string): boolean {
+  const [base, bits] = cidr.split('/');
+  const n = Number(bits);
+  if (!base || !net.isIPv4(base) || !net.isIPv4(ip) || !Number.isInteger(n) || n < 0 || n > 32) return false;
+  const num = (a: string) => a.split('.').reduce((x, o) => x * 256 + Number(o), 0);
+  const size = 2 ** (32 - n);
+  return Math.floor(num(ip) / size) === Math.floor(num(base) / size);
+}
+
 function commentArg(s: string): string {
   return `"${s.replace(/[^A-Za-z0-9_.:/ -]/g, '').slice(0, 200)}"`;
 }
@@ -130,7 +148,13 @@ export function kernelRulesText(chains: KernelChains, address: string, plan: Ker
       const nth = every > 1 ? ` -m statistic --mode nth --every ${every} --packet 0` : '';
       lines.push(`-A ${chains.nat} ${match} ${comment}${nth} -j DNAT --to-destination ${to}`);
     });
-    lines.push(`-A ${chains.post} -p tcp -m conntrack --ctstate DNAT --ctorigdst ${address}/32 --ctorigdstport ${p.port} -j MASQUERADE`);
+    const ct = `-p tcp -m conntrack --ctstate DNAT --ctorigdst ${address}/32 --ctorigdstport ${p.port}`;
+    if (p.masqSources === undefined) {
+      lines.push(`-A ${chains.post} ${ct} -j MASQUERADE`);
+    } else {
+      lines.push(`-A ${chains.post} ${ct} -m addrtype --src-type LOCAL -j MASQUERADE`);
+      for (const net of p.masqSources) lines.push(`-A ${chains.post} -s ${net} ${ct} -j MASQUERADE`);
+    }
   }
   lines.push('COMMIT', '');
   return lines.join('\n');
@@ -270,16 +294,19 @@ export class KernelRoutes {
   private starting: Promise<void> | undefined;
   private stopped = false;
   private installed = false;
-  private wanted: { plan: KernelPort[]; text: string } | undefined;
+  private wanted: { plan: KernelPort[]; key: string } | undefined;
+  /** The applied plan (its key) and rules text. */
+  private appliedKey: string | undefined;
   private appliedText: string | undefined;
   private routed: ReadonlySet<number> = new Set();
   private failure: Error | undefined;
   private timer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private queue: Promise<void> = Promise.resolve();
-  /** Container IP → its outgoing interface; interfaces whose route_localnet we set. */
-  private readonly devOf = new Map<string, string>();
+  /** Container IP → its interface and that interface's subnet; interfaces whose route_localnet we set. */
+  private readonly routes = new Map<string, { dev: string; subnet: string | undefined }>();
   private readonly localnet = new Set<string>();
+  private warnedSubnet = false;
   private applies = 0;
 
   constructor(opts: KernelRoutesOptions) {
@@ -330,10 +357,10 @@ export class KernelRoutes {
   update(table: MeshTable): ReadonlySet<number> {
     if (!this.started || this.stopped) return new Set();
     const plan = planKernelRoutes(table);
-    const text = kernelRulesText(this.chains, this.address, plan);
-    this.wanted = { plan, text };
+    const key = JSON.stringify(plan);
+    this.wanted = { plan, key };
     this.routed = new Set(plan.map((p) => p.port));
-    if (text !== this.appliedText) this.schedule(this.debounceMs);
+    if (key !== this.appliedKey) this.schedule(this.debounceMs);
     return this.routedPorts();
   }
 
@@ -399,12 +426,14 @@ export class KernelRoutes {
 
   private async apply(): Promise<void> {
     const w = this.wanted;
-    if (this.stopped || !w || w.text === this.appliedText) return;
+    if (this.stopped || !w || w.key === this.appliedKey) return;
     try {
       if (!this.installed) await this.install();
-      if (this.loopback) await this.enableLocalnet(w.plan);
-      await this.run('iptables-restore', ['-w', '5', '--noflush'], w.text);
-      this.appliedText = w.text;
+      const plan = await this.resolve(w.plan);
+      const text = kernelRulesText(this.chains, this.address, plan);
+      if (text !== this.appliedText) await this.run('iptables-restore', ['-w', '5', '--noflush'], text);
+      this.appliedKey = w.key;
+      this.appliedText = text;
       this.applies++;
       this.log.debug({ chain: this.chains.nat, ports: w.plan.map((p) => `${p.port}: ${p.locals.length}/${p.total}`) }, 'mesh: kernel routes applied');
       if (this.failure) {
@@ -417,7 +446,7 @@ export class KernelRoutes {
       const first = this.failure?.message !== e.message;
       const was = this.failure;
       this.failure = e;
-      this.appliedText = undefined;
+      this.appliedKey = this.appliedText = undefined;
       // Rules left in place could send connections to a container that is gone: remove them all,
       // the userland proxy serves every connection until an apply succeeds.
       try {
@@ -456,7 +485,7 @@ export class KernelRoutes {
         if (this.stopped) return;
         this.log.warn({ chain: this.chains.nat }, 'mesh: the kernel routes were removed by someone else; installing them again');
         this.installed = false;
-        this.appliedText = undefined;
+        this.appliedKey = this.appliedText = undefined;
         if (this.wanted) await this.apply();
         else await this.install().catch((err: Error) => this.log.error({ err: err.message }, 'mesh: cannot install the kernel routes again'));
       })
@@ -476,29 +505,53 @@ export class KernelRoutes {
   }
 
   /**
-   * Loopback node addresses: DNAT'ed packets leave with a 127/8 source (then masqueraded), and
-   * answers come back to one, which the kernel treats as martian unless route_localnet is set
-   * on the interface (what Docker does for docker0 without its userland proxy).
+   * The plan with each port's masqueraded source subnets: the subnets of the interfaces its local
+   * backends are reached through (`ip route`), for hairpin connections from containers on them.
+   * Loopback node addresses also need route_localnet on those interfaces: a DNAT'ed packet leaves
+   * with a 127/8 source (masqueraded after routing) and its answer comes back to one, which the
+   * kernel drops as martian otherwise (Docker does the same for docker0 without its userland proxy).
    */
-  private async enableLocalnet(plan: KernelPort[]): Promise<void> {
+  private async resolve(plan: KernelPort[]): Promise<KernelPort[]> {
+    if (this.routes.size > 4096) this.routes.clear();
+    const out: KernelPort[] = [];
     for (const p of plan) {
+      const nets = new Set<string>();
+      let unknown = false;
       for (const to of p.locals) {
         const ip = to.slice(0, to.lastIndexOf(':'));
-        let dev = this.devOf.get(ip);
-        if (dev === undefined) {
-          const out = await this.run('ip', ['-4', '-o', 'route', 'get', ip]);
-          const m = /\bdev\s+(\S+)/.exec(out);
-          if (!m) throw new Error(`no route to ${ip}: ${out.trim()}`);
-          dev = m[1]!;
-          this.devOf.set(ip, dev);
+        let r = this.routes.get(ip);
+        if (!r) {
+          const got = await this.run('ip', ['-4', '-o', 'route', 'get', ip]);
+          const m = /\bdev\s+(\S+)/.exec(got);
+          if (!m) throw new Error(`no route to ${ip}: ${got.trim()}`);
+          const dev = m[1]!;
+          let subnet: string | undefined;
+          if (dev !== 'lo') {
+            const links = await this.run('ip', ['-4', '-o', 'route', 'show', 'dev', dev, 'scope', 'link']).catch(() => '');
+            subnet = links
+              .split('\n')
+              .map((l) => l.trim().split(/\s+/)[0] ?? '')
+              .find((n) => inSubnet(ip, n));
+          }
+          r = { dev, subnet };
+          this.routes.set(ip, r);
         }
-        if (this.localnet.has(dev) || dev === 'lo') continue;
-        await this.run('sysctl', ['-q', '-w', `net.ipv4.conf.${dev.replace(/\./g, '/')}.route_localnet=1`]);
-        this.localnet.add(dev);
-        this.log.info({ dev }, 'mesh: route_localnet enabled (loopback node address, kernel mode)');
+        if (r.dev === 'lo') continue;
+        if (r.subnet) nets.add(r.subnet);
+        else unknown = true;
+        if (this.loopback && !this.localnet.has(r.dev)) {
+          await this.run('sysctl', ['-q', '-w', `net.ipv4.conf.${r.dev.replace(/\./g, '/')}.route_localnet=1`]);
+          this.localnet.add(r.dev);
+          this.log.info({ dev: r.dev }, 'mesh: route_localnet enabled (loopback node address, kernel mode)');
+        }
       }
+      if (unknown && !this.warnedSubnet) {
+        this.warnedSubnet = true;
+        this.log.warn({ port: p.port }, 'mesh: the subnet of a local backend\'s interface is unknown: masquerading every client of its port');
+      }
+      out.push({ ...p, masqSources: unknown ? undefined : [...nets].sort() });
     }
-    if (this.devOf.size > 4096) this.devOf.clear();
+    return out;
   }
 
   /** Removes this node's jumps and chains from both tables (a no-op when there are none). */

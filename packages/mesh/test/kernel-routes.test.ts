@@ -16,6 +16,7 @@ import {
   planKernelRoutes,
   removalText,
   splitRule,
+  inSubnet,
   type CommandRunner,
   type MeshTable,
 } from '../src/index.js';
@@ -46,7 +47,8 @@ function fakeRunner(save: { nat?: string; filter?: string } = {}) {
   const run: CommandRunner = async (file, args, input) => {
     calls.push({ file, args: [...args], input });
     if (file === 'iptables-save') return (args[1] === 'nat' ? save.nat : save.filter) ?? '';
-    if (file === 'ip') return `${args[args.length - 1]} dev docker0 src 172.17.0.1 uid 0 \\    cache `;
+    if (file === 'ip' && args.includes('get')) return `${args[args.length - 1]} dev docker0 src 172.17.0.1 uid 0 \\    cache `;
+    if (file === 'ip' && args.includes('show')) return '172.17.0.0/16 proto kernel scope link src 172.17.0.1 \n';
     if (file === 'iptables-restore' && failRestore && input?.includes(failRestore)) throw new Error('iptables-restore: line 3 failed');
     if (file === 'iptables' && args.includes('-C') && jumpsGone) {
       jumpsGone = false; // reinstalled after this
@@ -67,6 +69,9 @@ function fakeRunner(save: { nat?: string; filter?: string } = {}) {
     },
   };
 }
+
+/** The plan as the class completes it with the fake runner's routes (docker0, 172.17.0.0/16). */
+const resolved = (plan: ReturnType<typeof planKernelRoutes>) => plan.map((p) => ({ ...p, masqSources: ['172.17.0.0/16'] }));
 
 describe('kernel routes: rules', () => {
   test('chain names: from the node id, at most 28 characters', () => {
@@ -119,6 +124,19 @@ describe('kernel routes: rules', () => {
     );
     // Nothing to route: the chains are declared (so flushed) and left empty.
     assert.equal(kernelRulesText(CH, '127.0.0.2', []), '*nat\n:SHOAL-abcdefghij - [0:0]\n:SHOAL-abcdefghij-POST - [0:0]\nCOMMIT\n');
+  });
+
+  test('masquerading: this host\'s clients and the given subnets only, or everyone when unknown', () => {
+    const plan = planKernelRoutes(table(port(80, [local('a', '10.1.0.5:80')])));
+    const post = (ps: typeof plan) => kernelRulesText(CH, '192.0.2.2', ps).split('\n').filter((l) => l.startsWith(`-A ${CH.post} `));
+    assert.deepEqual(post(plan), [`-A ${CH.post} -p tcp -m conntrack --ctstate DNAT --ctorigdst 192.0.2.2/32 --ctorigdstport 80 -j MASQUERADE`]);
+    assert.deepEqual(post([{ ...plan[0]!, masqSources: ['10.1.0.0/24', '172.18.0.0/16'] }]), [
+      `-A ${CH.post} -p tcp -m conntrack --ctstate DNAT --ctorigdst 192.0.2.2/32 --ctorigdstport 80 -m addrtype --src-type LOCAL -j MASQUERADE`,
+      `-A ${CH.post} -s 10.1.0.0/24 -p tcp -m conntrack --ctstate DNAT --ctorigdst 192.0.2.2/32 --ctorigdstport 80 -j MASQUERADE`,
+      `-A ${CH.post} -s 172.18.0.0/16 -p tcp -m conntrack --ctstate DNAT --ctorigdst 192.0.2.2/32 --ctorigdstport 80 -j MASQUERADE`,
+    ]);
+    assert.ok(inSubnet('172.17.3.4', '172.17.0.0/16') && !inSubnet('172.18.0.1', '172.17.0.0/16') && inSubnet('10.0.0.1', '0.0.0.0/0'));
+    assert.ok(!inSubnet('10.0.0.1', 'default') && !inSubnet('10.0.0.1', '10.0.0.0/33'));
   });
 
   test('three local backends of three: every 3, every 2, then the last unconditionally', () => {
@@ -218,9 +236,19 @@ describe('kernel routes: the class, with a recording runner', () => {
     // Loopback address: route_localnet on the backends' interface, once.
     assert.deepEqual(
       f.calls.map((c) => `${c.file} ${c.args.join(' ')}`),
-      ['ip -4 -o route get 172.17.0.5', 'sysctl -q -w net.ipv4.conf.docker0.route_localnet=1', 'ip -4 -o route get 172.17.0.6', 'iptables-restore -w 5 --noflush'],
+      [
+        'ip -4 -o route get 172.17.0.5',
+        'ip -4 -o route show dev docker0 scope link',
+        'sysctl -q -w net.ipv4.conf.docker0.route_localnet=1',
+        'ip -4 -o route get 172.17.0.6',
+        'ip -4 -o route show dev docker0 scope link',
+        'iptables-restore -w 5 --noflush',
+      ],
     );
-    assert.equal(f.restores()[0], kernelRulesText(CH, '127.0.0.2', planKernelRoutes(fullTable)));
+    assert.equal(f.restores()[0], kernelRulesText(CH, '127.0.0.2', resolved(planKernelRoutes(fullTable))));
+    // This host's clients and the bridge's containers (hairpin) are masqueraded, no one else.
+    assert.match(f.restores()[0]!, /-A SHOAL-abcdefghij-POST -p tcp -m conntrack --ctstate DNAT --ctorigdst 127\.0\.0\.2\/32 --ctorigdstport 9000 -m addrtype --src-type LOCAL -j MASQUERADE\n/);
+    assert.match(f.restores()[0]!, /-A SHOAL-abcdefghij-POST -s 172\.17\.0\.0\/16 -p tcp -m conntrack --ctstate DNAT --ctorigdst 127\.0\.0\.2\/32 --ctorigdstport 9000 -j MASQUERADE\n/);
     k.update(fullTable);
     await k.settled();
     assert.equal(k.appliedCount, 1, 'an unchanged table is not applied again');
@@ -236,6 +264,7 @@ describe('kernel routes: the class, with a recording runner', () => {
     assert.deepEqual([...k.update(table(port(9000, [])))], []);
     await k.settled();
     assert.equal(f.restores().at(-1), kernelRulesText(CH, '127.0.0.2', []));
+    assert.equal(f.calls.filter((c) => c.file === 'ip').length, 4, 'routes looked up once per address');
     await k.stop();
     assert.deepEqual([...k.update(fullTable)], [], 'nothing after stop');
   });
@@ -246,7 +275,7 @@ describe('kernel routes: the class, with a recording runner', () => {
     await k.start();
     k.update(fullTable);
     await k.settled();
-    assert.ok(!f.calls.some((c) => c.file === 'ip' || c.file === 'sysctl'));
+    assert.ok(!f.calls.some((c) => c.file === 'sysctl'), 'no route_localnet');
     await k.stop();
   });
 
@@ -267,7 +296,7 @@ describe('kernel routes: the class, with a recording runner', () => {
     await new Promise((r) => setTimeout(r, 50));
     await k.settled();
     assert.equal(f.restores().filter((t) => t === kernelSetupText(CH, '192.0.2.2')).length, 2, 'reinstalled once');
-    assert.equal(f.restores().at(-1), kernelRulesText(CH, '192.0.2.2', planKernelRoutes(fullTable)), 'and the rules applied again');
+    assert.equal(f.restores().at(-1), kernelRulesText(CH, '192.0.2.2', resolved(planKernelRoutes(fullTable))), 'and the rules applied again');
     await k.stop();
   });
 
@@ -310,7 +339,7 @@ describe('kernel routes: the class, with a recording runner', () => {
     assert.deepEqual(errors.slice(-1), [null]);
     assert.deepEqual([...k.routedPorts()], [9000]);
     // Reinstalled (setup), then the rules.
-    assert.equal(f.restores().at(-1), kernelRulesText(CH, '192.0.2.2', planKernelRoutes(fullTable)));
+    assert.equal(f.restores().at(-1), kernelRulesText(CH, '192.0.2.2', resolved(planKernelRoutes(fullTable))));
     assert.ok(f.restores().includes(kernelSetupText(CH, '192.0.2.2')));
     await k.stop();
   });
