@@ -68,7 +68,7 @@ function dnatTargets(chain: string): string[] {
 function dnatTargetsIn(rules: string, chain: string): string[] {
   return rules
     .split('\n')
-    .filter((l) => l.startsWith(`-A ${chain} `))
+    .filter((l) => l.startsWith(`-A ${chain} `) && l.includes(' -j DNAT '))
     .map((l) => / --to-destination (\S+)/.exec(l)?.[1] ?? '?');
 }
 /** Packets (= connections: nat sees first packets only) through a chain's DNAT rules. */
@@ -309,7 +309,7 @@ describe('routing mesh, kernel mode', { skip: canRun() }, () => {
     }
     const localIp = `${containerIp(onW1[0]!.task.status.containerId)}:8080`;
     await eventually('w1 DNATs one connection in two to its replica', async () => {
-      const rules = natRules().split('\n').filter((l) => l.startsWith(`-A ${w1Chain} `) && l.includes(`--dport ${PORT + 1} `));
+      const rules = natRules().split('\n').filter((l) => l.startsWith(`-A ${w1Chain} `) && l.includes(`--dport ${PORT + 1} `) && l.includes(' -j DNAT '));
       return rules.length === 1 && rules[0]!.includes('--every 2 --packet 0') && rules[0]!.includes(localIp) ? true : undefined;
     }, 30_000);
     const counts: Record<string, number> = {};

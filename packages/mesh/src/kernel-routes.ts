@@ -143,6 +143,10 @@ export function kernelRulesText(chains: KernelChains, address: string, plan: Ker
   for (const p of plan) {
     const match = `-d ${address}/32 -p tcp -m tcp --dport ${p.port}`;
     const comment = `-m comment --comment ${commentArg(`${p.serviceName} ${p.port}`)}`;
+    // A replica calling its own port through the node: DNAT'ed to itself, the packet would have
+    // to leave its bridge port the way it came (bridge netfilter, no hairpin mode): left to the
+    // userland path instead.
+    for (const to of p.locals) lines.push(`-A ${chains.nat} -s ${to.slice(0, to.lastIndexOf(':'))}/32 ${match} ${comment} -j RETURN`);
     p.locals.forEach((to, i) => {
       const every = p.total - i;
       const nth = every > 1 ? ` -m statistic --mode nth --every ${every} --packet 0` : '';

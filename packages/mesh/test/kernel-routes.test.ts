@@ -99,7 +99,7 @@ describe('kernel routes: rules', () => {
     ]);
   });
 
-  test('rules text: nth spread over the local backends, the rest falls through to the listener', () => {
+  test('rules text: nth spread over the local backends, the rest falls through to the listener; a replica calling itself is left to it too', () => {
     const plan = planKernelRoutes(
       table(
         port(9000, [local('t1', '172.17.0.5:80'), local('t2', '172.17.0.6:80')]),
@@ -113,8 +113,11 @@ describe('kernel routes: rules', () => {
         '*nat',
         ':SHOAL-abcdefghij - [0:0]',
         ':SHOAL-abcdefghij-POST - [0:0]',
+        '-A SHOAL-abcdefghij -s 172.17.0.7/32 -d 127.0.0.2/32 -p tcp -m tcp --dport 8000 -m comment --comment "web8000 8000" -j RETURN',
         '-A SHOAL-abcdefghij -d 127.0.0.2/32 -p tcp -m tcp --dport 8000 -m comment --comment "web8000 8000" -m statistic --mode nth --every 3 --packet 0 -j DNAT --to-destination 172.17.0.7:8080',
         '-A SHOAL-abcdefghij-POST -p tcp -m conntrack --ctstate DNAT --ctorigdst 127.0.0.2/32 --ctorigdstport 8000 -j MASQUERADE',
+        '-A SHOAL-abcdefghij -s 172.17.0.5/32 -d 127.0.0.2/32 -p tcp -m tcp --dport 9000 -m comment --comment "web9000 9000" -j RETURN',
+        '-A SHOAL-abcdefghij -s 172.17.0.6/32 -d 127.0.0.2/32 -p tcp -m tcp --dport 9000 -m comment --comment "web9000 9000" -j RETURN',
         '-A SHOAL-abcdefghij -d 127.0.0.2/32 -p tcp -m tcp --dport 9000 -m comment --comment "web9000 9000" -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 172.17.0.5:80',
         '-A SHOAL-abcdefghij -d 127.0.0.2/32 -p tcp -m tcp --dport 9000 -m comment --comment "web9000 9000" -j DNAT --to-destination 172.17.0.6:80',
         '-A SHOAL-abcdefghij-POST -p tcp -m conntrack --ctstate DNAT --ctorigdst 127.0.0.2/32 --ctorigdstport 9000 -j MASQUERADE',
