@@ -110,10 +110,10 @@ case "${SHOAL_BOOTSTRAP:-}" in
       sleep 1
       waited=$((waited + 1))
     done
-    token=$(cat "$file")
     log "joining through $JOIN_ADDR as a $SHOAL_BOOTSTRAP"
+    # --token-file keeps the token out of the process list.
     set -- join --data-dir "$SHOAL_DATA_DIR" --listen-addr "$LISTEN" --advertise-addr "$ADVERTISE" \
-      --hostname "$NAME" --join-addr "$JOIN_ADDR" --token "$token"
+      --hostname "$NAME" --join-addr "$JOIN_ADDR" --token-file "$file"
     ;;
   *)
     log "$SHOAL_DATA_DIR holds no node and SHOAL_BOOTSTRAP is '${SHOAL_BOOTSTRAP:-}': set it to init, manager or worker (or pass a command)"

@@ -2,6 +2,8 @@
 // restarts and full-cluster restarts; without quorum, writes fail fast and clearly.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
 const spec = (name: string) => ({ name, image: 'busybox:latest', replicas: 0, mode: 'replicated' });
@@ -145,6 +147,24 @@ describe('joining', () => {
     assert.equal(nodes.nodes.length, 1);
   });
 
+  test('--token-file: unreadable, empty, or given with --token: one-line error, nothing added', async () => {
+    const d = await c.newDaemon('tf');
+    const empty = d.dataDir + '.empty';
+    writeFileSync(empty, '\n');
+    for (const [args, why] of [
+      [['--token-file', d.dataDir + '.missing'], /cannot read --token-file .*ENOENT/],
+      [['--token-file', empty], /--token-file .* is empty/],
+      [['--token-file', empty, '--token', 'x'], /give --token or --token-file, not both/],
+      [[], /missing --token/],
+    ] as const) {
+      d.start(['join', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--join-addr', m1.addr, '--hostname', 'tf', ...args]);
+      assert.notEqual(await d.exited(), 0);
+      assert.match(d.stderr, why);
+    }
+    const nodes = await m1.call<{ nodes: unknown[] }>('ListNodes');
+    assert.equal(nodes.nodes.length, 1);
+  });
+
   test('a rotated token no longer works; the new one does', async () => {
     const { token: old } = await m1.call<{ token: string }>('GetJoinToken', { role: 'worker' });
     const { token: fresh } = await m1.call<{ token: string }>('GetJoinToken', { role: 'worker', rotate: true });
@@ -153,7 +173,10 @@ describe('joining', () => {
     d.start(['join', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--join-addr', m1.addr, '--token', old, '--hostname', 'w-old']);
     assert.notEqual(await d.exited(), 0);
     const w = await c.newDaemon('w1');
-    w.start(['join', '--data-dir', w.dataDir, '--listen-addr', w.addr, '--join-addr', m1.addr, '--token', fresh, '--hostname', 'w1']);
+    // --token-file: the token stays out of the process list.
+    const tokenFile = join(w.dataDir + '.token');
+    writeFileSync(tokenFile, `${fresh}\n`, { mode: 0o600 });
+    w.start(['join', '--data-dir', w.dataDir, '--listen-addr', w.addr, '--join-addr', m1.addr, '--token-file', tokenFile, '--hostname', 'w1']);
     await eventually('the worker to be listed', async () => {
       const nodes = await m1.call<{ nodes: { node: { description: { hostname: string }; spec: { role: string } } }[] }>('ListNodes');
       return nodes.nodes.some((n) => n.node.description.hostname === 'w1' && n.node.spec.role === 'worker') ? true : undefined;

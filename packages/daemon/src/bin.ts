@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // shoald: the Shoal node daemon. See INTERFACE.md.
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ShoalError } from '@shoal/api';
@@ -94,7 +95,8 @@ await yargs(hideBin(process.argv))
         ...listen,
         ...meshMode,
         'join-addr': { type: 'string', demandOption: true, describe: 'HOST:PORT of a manager' },
-        token: { type: 'string', demandOption: true, describe: 'join token (shoal swarm join-token worker|manager)' },
+        token: { type: 'string', describe: 'join token (shoal swarm join-token worker|manager)' },
+        'token-file': { type: 'string', describe: 'read the join token from this file (keeps it out of the process list)' },
         availability: { choices: ['active', 'pause', 'drain'] as const, default: 'active' as const },
       }),
     (a) =>
@@ -108,7 +110,7 @@ await yargs(hideBin(process.argv))
           availability: a.availability,
           meshMode: a['mesh-mode'],
           joinAddr: a['join-addr'],
-          token: a.token,
+          token: joinToken(a.token, a['token-file']),
         }, log),
       ),
   )
@@ -133,3 +135,21 @@ await yargs(hideBin(process.argv))
   .help()
   .version(false)
   .parseAsync();
+
+/** The join token, from --token or --token-file (exactly one). */
+function joinToken(token: string | undefined, file: string | undefined): string {
+  if (token !== undefined && file !== undefined) throw new ShoalError('INVALID_ARGUMENT', 'give --token or --token-file, not both');
+  if (file === undefined) {
+    if (token === undefined) throw new ShoalError('INVALID_ARGUMENT', 'missing --token (or --token-file): get one with `shoal swarm join-token worker|manager`');
+    return token;
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ShoalError('INVALID_ARGUMENT', `cannot read --token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const t = text.trim();
+  if (!t) throw new ShoalError('INVALID_ARGUMENT', `--token-file ${file} is empty`);
+  return t;
+}
