@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { ShoalError } from '@shoal/api';
 import type { Logger, RaftNode } from '@shoal/raft';
 import { createHash } from 'node:crypto';
-import type { ClusterStore, Node, Op, Service, StoreClient, StoreEvent, Task, TaskStatus } from '@shoal/store';
+import type { ClusterStore, Node, ObjectKind, Op, Service, StoreClient, StoreEvent, Task, TaskStatus } from '@shoal/store';
 import { TASK_STATES, taskStateRank } from '@shoal/store';
 
 export interface NodeInfo {
@@ -201,24 +201,14 @@ export class Dispatcher {
     });
     let a = this.assignmentsOf(nodeId);
     if (a.token !== req.known) return a;
-    const waitMs = Math.min(Math.max(Number(req.waitMs ?? 0), 0), 30_000);
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        unwatch();
-        resolve();
-      };
-      const t = setTimeout(done, waitMs);
-      const unwatch = this.store.watch(
-        (events) => {
-          const mine = events.some(
-            (e) => e.action === 'restore' || ('object' in e && (e.object as Task).nodeId === nodeId) || ('previous' in e && (e.previous as Task | undefined)?.nodeId === nodeId),
-          );
-          if (mine && this.assignmentsOf(nodeId).token !== req.known) done();
-        },
-        { kinds: ['task'] },
-      );
-    });
+    await this.waitFor(
+      req.waitMs,
+      (events) =>
+        events.some(
+          (e) => e.action === 'restore' || ('object' in e && (e.object as Task).nodeId === nodeId) || ('previous' in e && (e.previous as Task | undefined)?.nodeId === nodeId),
+        ) && this.assignmentsOf(nodeId).token !== req.known,
+      ['task'],
+    );
     answered = true;
     this.requireLeader();
     a = this.assignmentsOf(nodeId);
@@ -272,22 +262,31 @@ export class Dispatcher {
     this.checkSession(req.nodeId, req.sessionId);
     let v = this.meshViewOf();
     if (v.token !== req.known) return v;
-    const waitMs = Math.min(Math.max(Number(req.waitMs ?? 0), 0), 30_000);
-    await new Promise<void>((resolve) => {
+    // Most task changes (a status on its way to running) leave the view as it is: compare tokens.
+    await this.waitFor(req.waitMs, (events) => events.some((e) => this.meshRelevant(e)) && this.meshViewOf().token !== req.known, [
+      'service',
+      'task',
+      'node',
+    ]);
+    this.requireLeader();
+    v = this.meshViewOf();
+    return v;
+  }
+
+  /** A long poll's wait: until `changed` says yes for a batch of store events, or waitMs (≤ 30 s). */
+  private waitFor(waitMs: number | undefined, changed: (events: readonly StoreEvent[]) => boolean, kinds: ObjectKind[]): Promise<void> {
+    const ms = Math.min(Math.max(Number(waitMs ?? 0), 0), 30_000);
+    return new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(t);
         unwatch();
         resolve();
       };
-      const t = setTimeout(done, waitMs);
-      // Most task changes (a status on its way to running) leave the view as it is: compare tokens.
+      const t = setTimeout(done, ms);
       const unwatch = this.store.watch((events) => {
-        if (events.some((e) => this.meshRelevant(e)) && this.meshViewOf().token !== req.known) done();
-      }, { kinds: ['service', 'task', 'node'] });
+        if (changed(events)) done();
+      }, { kinds });
     });
-    this.requireLeader();
-    v = this.meshViewOf();
-    return v;
   }
 
   async updateTaskStatus(req: { nodeId?: string; sessionId?: string; updates?: { taskId?: string; status?: Partial<TaskStatus> | null }[] }) {
