@@ -12,8 +12,8 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import { execRunner, findRemoval, kernelChains, removalText } from '@shoal/mesh';
+import { probe } from '../helpers/net.js';
 import { TestCluster, type Daemon, eventually, removeContainersOf } from '../helpers/shoald.js';
 
 const IMAGE = 'shoal/busybox:latest';
@@ -37,24 +37,6 @@ function get(host: string, port = PORT, timeoutMs = 3_000): Promise<string> {
     });
     req.on('error', reject);
     req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
-  });
-}
-
-function probe(host: string, port = PORT): Promise<'open' | 'refused' | 'closed' | 'timeout'> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const t = setTimeout(() => done('timeout'), 3_000);
-    const done = (r: 'open' | 'refused' | 'closed' | 'timeout') => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(r);
-    };
-    s.once('connect', () => {
-      s.write('GET / HTTP/1.0\r\n\r\n');
-      s.once('data', () => done('open'));
-      s.once('end', () => done('closed'));
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : 'closed'));
   });
 }
 
@@ -267,7 +249,7 @@ describe('routing mesh, kernel mode', { skip: canRun() }, () => {
     await m1.call('ScaleService', { service: 'kweb', replicas: 0 });
     await eventually('w1 DNATs nothing', async () => (dnatTargets(w1Chain).length === 0 ? true : undefined), 30_000);
     for (const host of Object.values(HOSTS)) {
-      await eventually(`${host}:${PORT} refuses`, async () => ((await probe(host)) === 'refused' ? true : undefined), 30_000);
+      await eventually(`${host}:${PORT} refuses`, async () => ((await probe(host, PORT)) === 'refused' ? true : undefined), 30_000);
     }
     await m1.call('ScaleService', { service: 'kweb', replicas: 2 });
     for (const host of Object.values(HOSTS)) {
@@ -281,7 +263,7 @@ describe('routing mesh, kernel mode', { skip: canRun() }, () => {
     await eventually('w1 DNATs nothing', async () => (dnatTargets(w1Chain).length === 0 ? true : undefined), 30_000);
     assert.equal(natRules().split('\n').filter((l) => l.startsWith(`-A ${kernelChains(ids.w1!).post} `)).length, 0, 'no MASQUERADE rule left');
     for (const host of Object.values(HOSTS)) {
-      await eventually(`${host}:${PORT} closed`, async () => ((await probe(host)) === 'refused' ? true : undefined), 30_000);
+      await eventually(`${host}:${PORT} closed`, async () => ((await probe(host, PORT)) === 'refused' ? true : undefined), 30_000);
     }
   });
 
@@ -350,3 +332,4 @@ describe('routing mesh, kernel mode', { skip: canRun() }, () => {
     assert.ok(natRules().includes(`-N ${kernelChains(ids.m1!).nat}`));
   });
 });
+

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as net from 'node:net';
+import { probe } from '../helpers/net.js';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
 const IMAGE = 'shoal/busybox:latest';
@@ -21,26 +22,6 @@ interface TaskView {
 async function get(host: string, port = PORT): Promise<string> {
   const res = await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(3_000) });
   return (await res.text()).trim();
-}
-
-/** How a TCP connect to host:port ends: 'open', 'refused' or 'closed' (accepted then closed at once). */
-function probe(host: string, port = PORT): Promise<'open' | 'refused' | 'closed' | 'timeout'> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const t = setTimeout(() => done('timeout'), 3_000);
-    const done = (r: 'open' | 'refused' | 'closed' | 'timeout') => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(r);
-    };
-    s.once('connect', () => {
-      // Accepted: does it stay open (a backend) or end at once (none)?
-      s.write('GET / HTTP/1.0\r\n\r\n');
-      s.once('data', () => done('open'));
-      s.once('end', () => done('closed'));
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : 'closed'));
-  });
 }
 
 describe('routing mesh', () => {
@@ -132,7 +113,7 @@ describe('routing mesh', () => {
   test('scale to 0: refused at once on every node; scale back: served again', async () => {
     await m1.call('ScaleService', { service: 'web-fe', replicas: 0 });
     for (const host of Object.values(HOSTS)) {
-      await eventually(`${host}:${PORT} refuses`, async () => ((await probe(host)) === 'refused' ? true : undefined), 30_000);
+      await eventually(`${host}:${PORT} refuses`, async () => ((await probe(host, PORT)) === 'refused' ? true : undefined), 30_000);
     }
     await m1.call('ScaleService', { service: 'web-fe', replicas: 2 });
     for (const host of Object.values(HOSTS)) {
@@ -218,7 +199,8 @@ describe('routing mesh', () => {
   test('service rm: the port is closed on every node', async () => {
     await m1.call('RemoveService', { service: 'web-fe' });
     for (const host of Object.values(HOSTS)) {
-      await eventually(`${host}:${PORT} closed`, async () => ((await probe(host)) === 'refused' ? true : undefined), 30_000);
+      await eventually(`${host}:${PORT} closed`, async () => ((await probe(host, PORT)) === 'refused' ? true : undefined), 30_000);
     }
   });
 });
+
