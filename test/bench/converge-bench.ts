@@ -81,19 +81,24 @@ try {
     floors1.push(await floor(1));
     await settle();
     let t0 = performance.now();
+    if (process.env.SHOAL_BENCH_TRACE) console.error(`create-service at ${Date.now() * 1e6}`);
     await m1.call('CreateService', {
       spec: { name: 'bench', image, args: ['httpd', '-f', '-p', '8080'], replicas: 10, restartPolicy: { condition: 'any', delayMs: 0 }, stopGracePeriodMs: 1_000 },
     });
     await until((ts) => ts.length === 10);
+    if (process.env.SHOAL_BENCH_TRACE) console.error(`converged at ${Date.now() * 1e6}`);
     converges.push(performance.now() - t0);
 
     await settle();
     // The same floor with the 10 replicas running: Docker starts containers slower when busy.
+    if (process.env.SHOAL_BENCH_TRACE) console.error(`floorbusy at ${Date.now() * 1e6}`);
     floorsBusy.push(await floor());
     await settle();
     t0 = performance.now();
+    if (process.env.SHOAL_BENCH_TRACE) console.error(`scale at ${Date.now() * 1e6}`);
     await m1.call('ScaleService', { service: 'bench', replicas: 20 });
     await until((ts) => ts.length === 20);
+    if (process.env.SHOAL_BENCH_TRACE) console.error(`scaled at ${Date.now() * 1e6}`);
     scales.push(performance.now() - t0);
     if (k < rounds - 1) {
       await m1.call('RemoveService', { service: 'bench' });
@@ -102,15 +107,21 @@ try {
   }
 
   const heals: number[] = [];
+  const kills: number[] = [];
+  const floors1Busy: number[] = [];
   for (let k = 0; k < rounds; k++) {
+    await settle();
+    // What a self-heal cannot go below: one container created and started while the 20 run.
+    floors1Busy.push(await floor(1));
     await settle();
     const victim = (await running())[0];
     const t0 = performance.now();
     execFileSync('docker', ['kill', victim.task.status.containerId]);
+    kills.push(performance.now() - t0);
     await until((ts) => ts.length === 20 && !ts.some((t) => t.task.id === victim.task.id));
     heals.push(performance.now() - t0);
   }
-  const [converge, scale, selfheal, floor10, floor1, floorBusy] = [converges, scales, heals, floors, floors1, floorsBusy].map(median);
+  const [converge, scale, selfheal, floor10, floor1, floorBusy, floor1Busy, kill] = [converges, scales, heals, floors, floors1, floorsBusy, floors1Busy, kills].map(median);
 
   const w1Id = (await running()).find((t) => t.nodeHostname === 'w1')?.task.nodeId ?? '';
   const t0 = performance.now();
@@ -132,6 +143,11 @@ try {
       floor_1_s: round(floor1),
       // Ten more while ten run (what scaling 10 → 20 asks of Docker).
       floor_10_busy_s: round(floorBusy),
+      // One more while twenty run (what a self-heal asks of Docker), and the `docker kill` command
+      // itself (part of selfheal_s, as in the Swarm figure).
+      floor_1_busy_s: round(floor1Busy),
+      docker_kill_cli_s: round(kill),
+      selfheal_over_floor: Math.round((selfheal / floor1Busy) * 100) / 100,
       converge_over_floor: Math.round((converge / floor10) * 100) / 100,
       scale_over_floor: Math.round((scale / floor10) * 100) / 100,
       rounds,

@@ -5,12 +5,29 @@ import { ShoalError } from './errors.js';
 import { type ServiceName, getClientConstructor } from './proto.js';
 
 /**
+ * How a channel is secured: TLS credentials and the channel options that go with them (the TLS
+ * server name to ask for). Absent: plaintext (unix sockets, tests of the plain transport).
+ */
+export interface ChannelSecurity {
+  credentials: grpc.ChannelCredentials;
+  options?: grpc.ChannelOptions;
+}
+
+/** The security to use now (it changes when a certificate is renewed). */
+export type SecuritySource = ChannelSecurity | (() => ChannelSecurity) | undefined;
+
+function current(s: SecuritySource): ChannelSecurity | undefined {
+  return typeof s === 'function' ? s() : s;
+}
+
+/**
  * Calls one unary method on a remote service (a channel of its own, closed after the answer),
  * with a deadline; errors come back as ShoalErrors.
  */
-export function callUnary<T>(name: ServiceName, addr: string, method: string, req: unknown, timeoutMs: number): Promise<T> {
+export function callUnary<T>(name: ServiceName, addr: string, method: string, req: unknown, timeoutMs: number, security?: SecuritySource): Promise<T> {
   const Ctor = getClientConstructor(name);
-  const client = new Ctor(addr, grpc.credentials.createInsecure());
+  const sec = current(security);
+  const client = new Ctor(addr, sec?.credentials ?? grpc.credentials.createInsecure(), sec?.options ?? {});
   return new Promise<T>((resolve, reject) => {
     const c = client as unknown as Record<string, Function>;
     const fn = c[method[0].toLowerCase() + method.slice(1)] ?? c[method];
@@ -30,19 +47,29 @@ export function callUnary<T>(name: ServiceName, addr: string, method: string, re
  * reconnect backoff; idle channels close after a while.
  */
 export class UnaryClientPool {
-  private readonly clients = new Map<string, { client: grpc.Client; timer: NodeJS.Timeout; inflight: number }>();
-  constructor(private readonly idleMs = 30_000) {}
+  private readonly clients = new Map<string, { client: grpc.Client; timer: NodeJS.Timeout; inflight: number; sec?: ChannelSecurity }>();
+  /** `security`: read on every call; a channel opened with older credentials is replaced. */
+  constructor(
+    private readonly idleMs = 30_000,
+    private readonly security?: SecuritySource,
+  ) {}
 
   call<T>(name: ServiceName, addr: string, method: string, req: unknown, timeoutMs: number): Promise<T> {
     const key = `${name} ${addr}`;
+    const sec = current(this.security);
     let e = this.clients.get(key);
+    if (e && e.sec !== sec) {
+      this.drop(key, e);
+      e = undefined;
+    }
     if (!e) {
       const Ctor = getClientConstructor(name);
-      const client = new Ctor(addr, grpc.credentials.createInsecure(), {
+      const client = new Ctor(addr, sec?.credentials ?? grpc.credentials.createInsecure(), {
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 1_000,
+        ...sec?.options,
       });
-      e = { client, timer: setTimeout(() => undefined, 0), inflight: 0 };
+      e = { client, timer: setTimeout(() => undefined, 0), inflight: 0, sec };
       this.clients.set(key, e);
     }
     const entry = e;

@@ -17,6 +17,7 @@ export const SHOAL_ERROR_CODES = [
   'NOT_FOUND',
   'ALREADY_EXISTS',
   'PERMISSION_DENIED',
+  'UNAUTHENTICATED',
   'FAILED_PRECONDITION',
   'RESOURCE_EXHAUSTED',
   'INTERNAL',
@@ -33,6 +34,7 @@ export const GRPC_CODE_OF: Readonly<Record<ShoalErrorCode, grpc.status>> = {
   NOT_FOUND: grpc.status.NOT_FOUND,
   ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
   PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
   FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
   RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
   INTERNAL: grpc.status.INTERNAL,
@@ -59,8 +61,9 @@ function shoalCodeOfGrpc(code: number | undefined): ShoalErrorCode {
     case grpc.status.ALREADY_EXISTS:
       return 'ALREADY_EXISTS';
     case grpc.status.PERMISSION_DENIED:
-    case grpc.status.UNAUTHENTICATED:
       return 'PERMISSION_DENIED';
+    case grpc.status.UNAUTHENTICATED:
+      return 'UNAUTHENTICATED';
     case grpc.status.FAILED_PRECONDITION:
     case grpc.status.ABORTED:
       return 'FAILED_PRECONDITION';
