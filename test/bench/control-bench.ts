@@ -8,16 +8,28 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { getClientConstructor } from '@shoal/api';
+import { managerChannel } from '@shoal/pki';
 import { TestCluster } from '../helpers/shoald.js';
 import { H2GrpcClient } from './h2-grpc-client.js';
 
 if (!isMainThread) {
-  const { addr, clients: n, ms, tag, client } = workerData as { addr: string; clients: number; ms: number; tag: string; client: string };
+  const { addr, clients: n, ms, tag, client, tls } = workerData as {
+    addr: string;
+    clients: number;
+    ms: number;
+    tag: string;
+    client: string;
+    tls?: { ca: string; cert: string; key: string };
+  };
   const Ctor = getClientConstructor('shoal.control.Control');
-  // One channel per client, as separate CLI processes would have.
+  const sec = tls ? managerChannel({ caPem: tls.ca, certPem: tls.cert, keyPem: tls.key }) : { credentials: grpc.credentials.createInsecure(), options: {} };
+  // One channel per client, as separate CLI processes would have; mutual TLS with the admin
+  // certificate, as a remote `shoal` has.
   const stubs: any[] = Array.from({ length: n }, () =>
-    client === 'h2' ? new H2GrpcClient(addr, 'shoal.control.Control') : new Ctor(addr, grpc.credentials.createInsecure()),
+    client === 'h2' ? new H2GrpcClient(addr, 'shoal.control.Control', tls) : new Ctor(addr, sec.credentials, sec.options),
   );
   const call = (stub: any, method: string, req: unknown) =>
     stub instanceof H2GrpcClient
@@ -82,15 +94,19 @@ try {
   const [m1] = await c.managers(managers);
   const st = await m1.call<{ leader: string; members: { nodeId: string; addr: string }[] }>('ClusterStatus');
   const leaderAddr = st.members.find((m) => m.nodeId === st.leader)!.addr;
+  // The admin certificate `shoald init` wrote: the control API over TCP is mutual TLS.
+  const admin = (n: string) => readFileSync(join(m1.dataDir, 'admin', n), 'utf8');
+  const adminTls = { ca: admin('ca.pem'), cert: admin('cert.pem'), key: admin('key.pem') };
   // The clients run in worker threads: one Node event loop cannot drive 32 gRPC channels fast
   // enough to measure the server (it saturates first).
   const perWorker = Math.ceil(clients / workers);
-  const spawnRun = (ms: number, tag: string, addr = leaderAddr) =>
+  // tls null: plaintext (the ceiling's baseline).
+  const spawnRun = (ms: number, tag: string, addr = leaderAddr, tls: typeof adminTls | null = adminTls) =>
     Promise.all(
       Array.from({ length: workers }, (_, w) => {
         const n = Math.min(perWorker, clients - w * perWorker);
         return new Promise<{ lat: number[]; errors: number }>((resolve, reject) => {
-          const wk = new Worker(new URL(import.meta.url), { workerData: { addr, clients: n, ms, tag: `${tag}${w}`, client: values.client } });
+          const wk = new Worker(new URL(import.meta.url), { workerData: { addr, clients: n, ms, tag: `${tag}${w}`, client: values.client, tls: tls ?? undefined } });
           wk.once('message', resolve);
           wk.once('error', reject);
         });
@@ -101,19 +117,27 @@ try {
   const parts = await spawnRun(durationMs, 'b');
   const elapsed = (Date.now() - t0) / 1000;
   const r = { lat: parts.flatMap((p) => p.lat), errors: parts.reduce((a, p) => a + p.errors, 0) };
-  let ceiling: number | undefined;
-  if (values.ceiling !== 'false') {
-    const noop = spawn(process.execPath, [new URL('./noop-control-server.js', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The ceilings: the same clients against a server that answers at once, with mutual TLS (as
+  // Shoal serves) and in plaintext (what TLS itself costs the transport).
+  const ceilingOf = async (tls: boolean): Promise<number> => {
+    const args = [new URL('./noop-control-server.js', import.meta.url).pathname, ...(tls ? [m1.dataDir] : [])];
+    const noop = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const [chunk] = (await once(noop.stdout!, 'data')) as [Buffer];
       const addr = `127.0.0.1:${chunk.toString().trim()}`;
-      await spawnRun(Number(values.warmup) * 1000, 'warm', addr);
+      await spawnRun(Number(values.warmup) * 1000, 'warm', addr, tls ? adminTls : null);
       const t1 = Date.now();
-      const p2 = await spawnRun(durationMs, 'n', addr);
-      ceiling = Math.round(p2.reduce((a, p) => a + p.lat.length, 0) / ((Date.now() - t1) / 1000));
+      const p2 = await spawnRun(durationMs, 'n', addr, tls ? adminTls : null);
+      return Math.round(p2.reduce((a, p) => a + p.lat.length, 0) / ((Date.now() - t1) / 1000));
     } finally {
       noop.kill('SIGTERM');
     }
+  };
+  let ceiling: number | undefined;
+  let ceilingPlain: number | undefined;
+  if (values.ceiling !== 'false') {
+    ceiling = await ceilingOf(true);
+    ceilingPlain = await ceilingOf(false);
   }
   console.log(
     JSON.stringify({
@@ -124,6 +148,8 @@ try {
       p99_ms: Math.round(quantile(r.lat, 0.99) * 100) / 100,
       errors: r.errors,
       noop_server_ops_per_s: ceiling,
+      noop_server_plain_ops_per_s: ceilingPlain,
+      tls: true,
       ops: 'create+scale',
       client: values.client,
       client_threads: workers,

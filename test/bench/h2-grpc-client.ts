@@ -11,8 +11,12 @@ export class H2GrpcClient {
   constructor(
     addr: string,
     private readonly service: ServiceName,
+    /** Mutual TLS (PEMs), asking for the managers' name as Shoal's clients do; absent: h2c. */
+    tls?: { ca: string; cert: string; key: string },
   ) {
-    this.session = http2.connect(`http://${addr}`);
+    this.session = tls
+      ? http2.connect(`https://${addr}`, { ca: tls.ca, cert: tls.cert, key: tls.key, servername: 'shoal-manager' })
+      : http2.connect(`http://${addr}`);
     this.session.on('error', () => {});
   }
 

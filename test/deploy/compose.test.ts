@@ -10,8 +10,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callUnary } from '@shoal/api';
+import { type TlsMaterial, managerChannel } from '@shoal/pki';
 import { freePort } from '@shoal/raft/testing';
 import { ROOT, eventually, removeContainersOf } from '../helpers/shoald.js';
 
@@ -60,8 +63,19 @@ describe('docker-compose deployment: three managers, two workers', { timeout: 60
   let torn = false;
 
   const addr = (svc: string) => `127.0.0.1:${ports[svc]}`;
+  // The published control API wants the admin certificate `shoald init` wrote in manager1's data
+  // volume: copied out as the README's quickstart does.
+  let admin: TlsMaterial | undefined;
+  const adminDir = mkdtempSync(join(tmpdir(), 'shoal-admin-'));
+  const adminCerts = (): TlsMaterial => {
+    if (admin) return admin;
+    docker('cp', `${containerOf('manager1')}:/var/lib/shoal/admin/.`, adminDir);
+    const f = (n: string) => readFileSync(join(adminDir, n), 'utf8');
+    admin = { caPem: f('ca.pem'), certPem: f('cert.pem'), keyPem: f('key.pem') };
+    return admin;
+  };
   const call = <T>(svc: string, method: string, req: unknown = {}, timeoutMs = 5_000) =>
-    callUnary<T>('shoal.control.Control', addr(svc), method, req, timeoutMs);
+    callUnary<T>('shoal.control.Control', addr(svc), method, req, timeoutMs, managerChannel(adminCerts()));
   /** `shoal` inside a manager's container (its local control socket). */
   const shoal = (svc: string, ...args: string[]) => compose('exec', '-T', svc, 'shoal', ...args);
   const containerOf = (svc: string) => compose('ps', '-q', svc);
@@ -128,6 +142,7 @@ describe('docker-compose deployment: three managers, two workers', { timeout: 60
 
   after(async () => {
     await teardown();
+    rmSync(adminDir, { recursive: true, force: true });
   });
 
   test('three managers are ready with one leader, and two workers', async () => {
@@ -139,6 +154,11 @@ describe('docker-compose deployment: three managers, two workers', { timeout: 60
         return ns.length === 5 && ns.every((n) => n.node.status.state === 'ready') ? ns : undefined;
       },
       120_000,
+    );
+    // The published control API wants the admin certificate: without one, nothing.
+    await assert.rejects(
+      callUnary('shoal.control.Control', addr('manager1'), 'ListNodes', {}, 5_000, managerChannel({ caPem: adminCerts().caPem })),
+      /needs a certificate of this cluster/,
     );
     const byName = Object.fromEntries(ready.map((n) => [n.node.description.hostname, n]));
     assert.deepEqual(Object.keys(byName).sort(), [...MANAGERS, ...WORKERS]);
@@ -213,8 +233,9 @@ describe('docker-compose deployment: three managers, two workers', { timeout: 60
 
     // Writes through the survivors, with the CLI on the host against the published control API.
     const cli = join(ROOT, 'packages/cli/dist/src/bin.js');
-    run(process.execPath, [cli, '--host', addr(others[0]), 'service', 'create', '-d', '--name', 'e2e-after', '--replicas', '2', '--stop-grace-period', '1s', WORKLOAD, 'sleep', '3600']);
-    run(process.execPath, [cli, '--host', addr(others[1]), 'service', 'scale', '-d', 'e2e-sleep=7']);
+    adminCerts();
+    run(process.execPath, [cli, '--host', addr(others[0]), '--cert-path', adminDir, 'service', 'create', '-d', '--name', 'e2e-after', '--replicas', '2', '--stop-grace-period', '1s', WORKLOAD, 'sleep', '3600']);
+    run(process.execPath, [cli, '--host', addr(others[1]), '--cert-path', adminDir, 'service', 'scale', '-d', 'e2e-sleep=7']);
     await eventually(
       '7 + 2 running tasks',
       async () => ((await runningTasks(others[0], 'e2e-sleep')).length === 7 && (await runningTasks(others[0], 'e2e-after')).length === 2 ? true : undefined),

@@ -2,7 +2,8 @@
 // role of a node's agent (the container runner that normally speaks it lands with the agent).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { callUnary } from '@shoal/manager';
+import { callUnary, parseJoinToken } from '@shoal/manager';
+import { type TlsMaterial, fetchPinnedCA, managerChannel, newKeyAndCsr } from '@shoal/pki';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
 interface Task {
@@ -19,17 +20,39 @@ describe('dispatcher: assignments and task status', () => {
   let nodeId = '';
   let sessionId = '';
   let beat: NodeJS.Timeout;
+  let tls: TlsMaterial;
   const d = <T>(method: string, req: object, timeoutMs = 10_000) =>
-    callUnary<T>('shoal.dispatcher.Dispatcher', m1.addr, method, { nodeId, sessionId, ...req }, timeoutMs);
+    callUnary<T>('shoal.dispatcher.Dispatcher', m1.addr, method, { nodeId, sessionId, ...req }, timeoutMs, managerChannel(tls));
+
+  /** Joins as a node's agent would: the CA pinned by the token, a CSR, a certificate back. */
+  async function joinAsAgent(hostname: string): Promise<{ nodeId: string; tls: TlsMaterial }> {
+    const { token } = await m1.call<{ token: string }>('GetJoinToken', { role: 'worker' });
+    const caPem = await fetchPinnedCA(m1.addr, parseJoinToken(token).fingerprint);
+    const { keyPem, csrPem } = await newKeyAndCsr();
+    const r = await callUnary<{ nodeId: string; cert: string }>(
+      'shoal.ca.CA',
+      m1.addr,
+      'Join',
+      { token, hostname, addr: '127.0.0.9:1', csr: csrPem },
+      10_000,
+      managerChannel({ caPem }),
+    );
+    return { nodeId: r.nodeId, tls: { caPem, certPem: r.cert, keyPem } };
+  }
   const report = (taskId: string, state: string, extra: object = {}) =>
     d<{ rejected: string[] }>('UpdateTaskStatus', { updates: [{ taskId, status: { state, timestamp: Date.now(), ...extra } }] });
 
   before(async () => {
     [m1] = await c.managers(1);
-    const { token } = await m1.call<{ token: string }>('GetJoinToken', { role: 'worker' });
-    const joined = await callUnary<{ nodeId: string }>('shoal.ca.CA', m1.addr, 'Join', { token, hostname: 'agent-under-test', addr: '127.0.0.9:1' }, 10_000);
-    nodeId = joined.nodeId;
-    const s = await callUnary<{ sessionId: string }>('shoal.dispatcher.Dispatcher', m1.addr, 'Session', { nodeId, info: { hostname: 'agent-under-test' } }, 10_000);
+    ({ nodeId, tls } = await joinAsAgent('agent-under-test'));
+    const s = await callUnary<{ sessionId: string }>(
+      'shoal.dispatcher.Dispatcher',
+      m1.addr,
+      'Session',
+      { nodeId, info: { hostname: 'agent-under-test' } },
+      10_000,
+      managerChannel(tls),
+    );
     sessionId = s.sessionId;
     // Keep the session alive, as an agent does.
     beat = setInterval(() => void d('Heartbeat', {}).catch(() => undefined), 300);
@@ -79,6 +102,30 @@ describe('dispatcher: assignments and task status', () => {
     assert.equal(r.rejected.length, 3);
     assert.match(r.rejected.join('\n'), /cannot go back/);
     assert.match(r.rejected.join('\n'), /no such task/);
+    const again = await d<{ tasks: Task[] }>('Assignments', { known: '', waitMs: 0 });
+    assert.equal(again.tasks.find((t) => t.id === running.id)!.status.state, 'running');
+  });
+
+  test("another node, with its own certificate and session, cannot touch this node's tasks", async () => {
+    const a = await d<{ tasks: Task[] }>('Assignments', { known: '', waitMs: 0 });
+    const running = a.tasks.find((t) => t.status.state === 'running')!;
+    const other = await joinAsAgent('other-agent');
+    const sec = managerChannel(other.tls);
+    const call = <T>(method: string, req: object) => callUnary<T>('shoal.dispatcher.Dispatcher', m1.addr, method, req, 10_000, sec);
+    const s = await call<{ sessionId: string }>('Session', { nodeId: other.nodeId, info: { hostname: 'other-agent' } });
+    // Acting in its own name: the task is not its to report.
+    const r = await call<{ rejected: string[] }>('UpdateTaskStatus', {
+      nodeId: other.nodeId,
+      sessionId: s.sessionId,
+      updates: [{ taskId: running.id, status: { state: 'failed', err: 'forged' } }],
+    });
+    assert.match(r.rejected.join('\n'), /not assigned to this node/);
+    // Acting in the first node's name: refused before anything is read.
+    await assert.rejects(
+      call('UpdateTaskStatus', { nodeId, sessionId, updates: [{ taskId: running.id, status: { state: 'failed' } }] }),
+      /may act only for itself/,
+    );
+    await assert.rejects(call('Assignments', { nodeId, sessionId, known: '', waitMs: 0 }), /may act only for itself/);
     const again = await d<{ tasks: Task[] }>('Assignments', { known: '', waitMs: 0 });
     assert.equal(again.tasks.find((t) => t.id === running.id)!.status.state, 'running');
   });

@@ -6,7 +6,7 @@
 // (link()).
 
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
-import { ShoalError, UnaryClientPool } from '@shoal/api';
+import { ShoalError, UnaryClientPool, type SecuritySource } from '@shoal/api';
 import type { DispatcherLink } from './runner.js';
 
 /** The few logger methods used (a pino logger fits). */
@@ -30,6 +30,8 @@ export interface SessionOptions {
   meshErrors?: () => string[];
   /** The role the cluster wants this node in, from every heartbeat (a promotion shows here). */
   onRole?: (role: string, managers: { nodeId: string; addr: string }[]) => void;
+  /** TLS to the managers (this node's certificate; read per call, so a renewal takes effect). */
+  security?: SecuritySource;
   logger: SessionLogger;
 }
 
@@ -40,7 +42,7 @@ interface ManagerAddr {
 
 export class AgentSession {
   /** One kept-open channel per manager: heartbeats, reports and long polls reuse it. */
-  private readonly pool = new UnaryClientPool();
+  private readonly pool: UnaryClientPool;
   private managers: string[];
   private next = 0;
   private preferred: string | undefined;
@@ -54,6 +56,12 @@ export class AgentSession {
 
   constructor(private readonly opts: SessionOptions) {
     this.managers = [...new Set(opts.managers)];
+    this.pool = new UnaryClientPool(30_000, opts.security);
+  }
+
+  /** The managers this session knows of (refreshed from every answer). */
+  knownManagers(): string[] {
+    return [...this.managers];
   }
 
   start(): void {

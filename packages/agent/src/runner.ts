@@ -33,6 +33,8 @@ export interface MeshView {
     serviceName: string;
     backends: { taskId: string; nodeId: string; containerId: string; via: string }[];
   }[];
+  /** Node ids the cluster removed (their certificates are refused by id). */
+  removedNodes?: string[];
 }
 
 export interface RunnerLogger {

@@ -8,7 +8,7 @@ import { type CtxFactory, defaultCtxFactory } from './commands/common.js';
 import { nodeCommand } from './commands/node.js';
 import { CREATE_OPTIONS, serviceCommand } from './commands/service.js';
 import { swarmCommand } from './commands/swarm.js';
-import { HOST_ENV, type Output } from './context.js';
+import { CERT_PATH_ENV, HOST_ENV, type Output } from './context.js';
 import { CliError, UsageError } from './errors.js';
 import { splitTrailingArgs } from './parse.js';
 
@@ -27,7 +27,7 @@ export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 
-const GLOBAL_VALUE_OPTIONS = ['host', 'timeout'];
+const GLOBAL_VALUE_OPTIONS = ['host', 'timeout', 'cert-path'];
 
 /** Flags of `service create` that consume the next word (for splitTrailingArgs). */
 function createTakesValue(flag: string): boolean {
@@ -99,6 +99,12 @@ export async function main(rawArgv: readonly string[], opts: MainOptions = {}): 
       requiresArg: true,
       global: true,
       describe: `The manager: unix:///PATH/control.sock or HOST:PORT (default: $${HOST_ENV})`,
+    })
+    .option('cert-path', {
+      type: 'string',
+      requiresArg: true,
+      global: true,
+      describe: `Directory with the admin certificate (ca.pem, cert.pem, key.pem) for a TCP --host (default: $${CERT_PATH_ENV}; shoald init writes DATA_DIR/admin)`,
     })
     .option('timeout', {
       type: 'string',

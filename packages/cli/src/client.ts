@@ -5,6 +5,8 @@
 // Loaded on the first call only (context.ts imports it dynamically): gRPC and the protos are
 // most of shoal's start-up time, and --help or a usage error needs neither.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ERROR_CODE_KEY, ShoalError, getClientConstructor } from '@shoal/api';
 import { CliError } from './errors.js';
@@ -18,6 +20,31 @@ if (process.env['GRPC_VERBOSITY'] === undefined) grpc.setLogVerbosity(grpc.logVe
 export function grpcTarget(h: HostAddr): string {
   if (h.kind === 'unix') return h.path.startsWith('/') ? `unix://${h.path}` : `unix:${h.path}`;
   return `${h.host}:${h.port}`;
+}
+
+/** The admin's TLS material (ca.pem, cert.pem, key.pem in --cert-path, as Docker lays them out). */
+export interface AdminTls {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+export function readAdminTls(dir: string | undefined, env: string): AdminTls {
+  if (!dir) {
+    throw new CliError(
+      `a manager's TCP address needs the admin certificate: pass --cert-path DIR or set ${env} (shoald init writes it to DATA_DIR/admin)`,
+      1,
+      'INVALID_ARGUMENT',
+    );
+  }
+  const read = (name: string): Buffer => {
+    try {
+      return readFileSync(join(dir, name));
+    } catch (err) {
+      throw new CliError(`--cert-path ${dir}: cannot read ${name} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 1, 'INVALID_ARGUMENT');
+    }
+  };
+  return { ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') };
 }
 
 /** What the resource argument of a call names, for "no such service: X" messages. */
@@ -101,13 +128,22 @@ export class ControlClient {
     readonly host: HostAddr,
     /** The default deadline of a call. */
     readonly timeoutMs: number,
+    /** Admin TLS material (TCP hosts); absent: plaintext (the unix socket). */
+    tls?: AdminTls,
   ) {
     const Ctor = getClientConstructor('shoal.control.Control');
-    // TCP uses plain-text HTTP/2 for now; admin TLS credentials come with the CA work.
-    this.client = new Ctor(grpcTarget(host), grpc.credentials.createInsecure(), {
+    let creds: grpc.ChannelCredentials;
+    try {
+      creds = tls ? grpc.credentials.createSsl(tls.ca, tls.key, tls.cert) : grpc.credentials.createInsecure();
+    } catch (err) {
+      throw new CliError(`the admin certificate cannot be used: ${(err as Error).message}`, 1, 'INVALID_ARGUMENT');
+    }
+    this.client = new Ctor(grpcTarget(host), creds, {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       // Fail fast when nothing listens instead of waiting out the deadline.
       'grpc.initial_reconnect_backoff_ms': 200,
+      // Managers are named by role in their certificates, not by address.
+      ...(tls ? { 'grpc.ssl_target_name_override': 'shoal-manager', 'grpc.default_authority': 'shoal-manager' } : {}),
     });
   }
 

@@ -34,7 +34,11 @@ export interface Output {
 export interface GlobalArgs {
   host?: string;
   timeout?: string;
+  'cert-path'?: string;
 }
+
+/** The environment variable that gives the default of --cert-path. */
+export const CERT_PATH_ENV = 'SHOAL_CERT_PATH';
 
 export class Ctx {
   private clientInstance: ControlClient | undefined;
@@ -81,8 +85,11 @@ export class Ctx {
     if (!this.clientInstance) {
       const host = this.host;
       const budget = this.budget();
-      const { ControlClient } = await import('./client.js');
-      this.clientInstance ??= new ControlClient(host, budget);
+      const { ControlClient, readAdminTls } = await import('./client.js');
+      // TCP is mutual TLS with an admin certificate; the unix socket is the machine's own.
+      const certPath = this.args['cert-path'] ?? (this.env[CERT_PATH_ENV] || undefined);
+      const tls = host.kind === 'tcp' ? readAdminTls(certPath, CERT_PATH_ENV) : undefined;
+      this.clientInstance ??= new ControlClient(host, budget, tls);
     }
     return this.clientInstance;
   }

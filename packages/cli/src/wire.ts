@@ -90,6 +90,16 @@ export interface ClusterStatusResponse {
   members: RaftMemberStatus[];
 }
 
+export interface UpdateClusterRequest {
+  certExpiryMs?: number;
+  heartbeatPeriodMs?: number;
+}
+
+export interface UpdateClusterResponse {
+  certExpiryMs: number | string;
+  heartbeatPeriodMs: number | string;
+}
+
 export interface GetJoinTokenRequest {
   role: string;
   rotate: boolean;
@@ -115,5 +125,6 @@ export interface ControlMethods {
   RemoveNode: [RemoveNodeRequest, RemoveResponse];
   ClusterStatus: [Record<string, never>, ClusterStatusResponse];
   GetJoinToken: [GetJoinTokenRequest, GetJoinTokenResponse];
+  UpdateCluster: [UpdateClusterRequest, UpdateClusterResponse];
 }
 export type ControlMethod = keyof ControlMethods;

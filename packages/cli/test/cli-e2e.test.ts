@@ -488,11 +488,16 @@ describe('shoal against a real shoald', { skip }, () => {
     assert.equal(json<ServiceLs[]>(['service', 'ls']).filter((s) => s.name === 'bad').length, 0);
   });
 
-  test('addresses: TCP HOST:PORT, SHOAL_HOST, unreachable, none', () => {
-    // The control API is also served on the TCP listen address.
-    const r0 = shoal(['--host', tcpAddr, 'cluster', 'status', '--format', 'json'], { noHost: true });
+  test('addresses: TCP HOST:PORT (admin certificate), SHOAL_HOST, unreachable, none', () => {
+    // The control API is also served on the TCP listen address, to holders of the admin certificate.
+    const admin = path.join(dir, 'node', 'admin');
+    const r0 = shoal(['--host', tcpAddr, '--cert-path', admin, 'cluster', 'status', '--format', 'json'], { noHost: true });
     assert.equal(r0.code, 0, r0.stderr);
     assert.equal((JSON.parse(r0.stdout) as { members: unknown[] }).members.length, 1);
+    const r1 = shoal(['--host', tcpAddr, 'service', 'ls', '-q'], { noHost: true, env: { SHOAL_CERT_PATH: admin } });
+    assert.equal(r1.code, 0, r1.stderr);
+    fails(['--host', tcpAddr, 'service', 'ls'], 1, /^Error: a manager's TCP address needs the admin certificate: pass --cert-path DIR or set SHOAL_CERT_PATH/, { noHost: true });
+    fails(['--host', tcpAddr, '--cert-path', path.join(dir, 'nothing'), 'service', 'ls'], 1, /^Error: --cert-path .*nothing: cannot read ca\.pem \(ENOENT\)$/, { noHost: true });
     fails(['--host', `unix://${dir}/nothing.sock`, 'service', 'ls'], 1, /^Error: cannot reach a manager at unix:\/\/.*nothing\.sock: /, { noHost: true });
     fails(['service', 'ls'], 2, /no manager address: pass --host .* or set SHOAL_HOST/, { noHost: true });
     // SHOAL_HOST is the default of --host.
@@ -518,6 +523,14 @@ describe('shoal against a real shoald', { skip }, () => {
         await sleep(200);
       }
       checkFailure(['node', 'ls'], r!, 1, /not a manager/);
+      // The worker's own certificate does not open the control API over TCP.
+      const wcerts = path.join(dir, 'worker-as-admin');
+      fs.mkdirSync(wcerts);
+      fs.copyFileSync(path.join(wdata, 'certificates', 'ca.crt'), path.join(wcerts, 'ca.pem'));
+      fs.copyFileSync(path.join(wdata, 'certificates', 'node.crt'), path.join(wcerts, 'cert.pem'));
+      fs.copyFileSync(path.join(wdata, 'certificates', 'node.key'), path.join(wcerts, 'key.pem'));
+      const rw = shoal(['--host', tcpAddr, '--cert-path', wcerts, 'service', 'ls'], { noHost: true });
+      checkFailure(['service', 'ls'], rw, 1, /the control API needs an admin certificate; a worker certificate may not use it/);
     } finally {
       worker.kill('SIGKILL');
     }

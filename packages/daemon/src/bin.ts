@@ -71,11 +71,13 @@ await yargs(hideBin(process.argv))
         ...meshMode,
         availability: { choices: ['active', 'pause', 'drain'] as const, default: 'active' as const },
         'dispatcher-heartbeat': { type: 'string', describe: 'how often nodes heartbeat the managers, e.g. 1s (default); a silent node is down after 3 periods' },
+        'cert-expiry': { type: 'string', describe: 'validity of node certificates, e.g. 2160h (90 days, the default); nodes renew at 50-80% of it' },
       }),
     (a) =>
       serve(() =>
         init({
           dispatcherHeartbeatMs: a['dispatcher-heartbeat'] === undefined ? undefined : parseDuration('dispatcher-heartbeat', a['dispatcher-heartbeat']),
+          certExpiryMs: a['cert-expiry'] === undefined ? undefined : parseDuration('cert-expiry', a['cert-expiry']),
           dataDir: a['data-dir'],
           listenAddr: a['listen-addr'],
           advertiseAddr: a['advertise-addr'],

@@ -1,14 +1,28 @@
 // shoald's three verbs. Each returns a running Daemon, whose stop() is called on SIGTERM/SIGINT.
 
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '@shoal/api';
 import { createLogger, type Logger } from '@shoal/raft';
 import { newId } from '@shoal/store';
 import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
+import {
+  DEFAULT_CERT_EXPIRY_MS,
+  MIN_CERT_EXPIRY_MS,
+  NodeIdentity,
+  certPaths,
+  fetchPinnedCA,
+  identityOfPem,
+  issueWithNewKey,
+  issuedBy,
+  managerChannel,
+  newKeyAndCsr,
+  writeAdminMaterial,
+  writeFileAtomic,
+  writeMaterial,
+} from '@shoal/pki';
+import { CertRenewer } from './cert-renewer.js';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
 import { AgentSession, DockerExecutor, TaskRunner } from '@shoal/agent';
@@ -63,9 +77,8 @@ function selfDescription() {
   return { os: platform(), arch: arch(), nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() };
 }
 
-function caPaths(dir: string) {
-  return { cert: join(dir, 'certificates', 'ca.crt'), key: join(dir, 'certificates', 'ca.key') };
-}
+/** Admin certificates (the control API over TCP) are not renewed automatically: a year. */
+const ADMIN_CERT_MS = 365 * 24 * 3600_000;
 
 function newState(flags: CommonFlags, nodeId: string, clusterId: string, role: NodeState['role']): NodeState {
   const meshMode = meshModeOf(flags.meshMode);
@@ -100,29 +113,39 @@ export function parseDuration(flag: string, v: string): number {
   return Math.round(total);
 }
 
-export async function init(flags: CommonFlags & { dispatcherHeartbeatMs?: number }, log: Logger = createLogger('shoald')): Promise<Daemon> {
+export async function init(
+  flags: CommonFlags & { dispatcherHeartbeatMs?: number; certExpiryMs?: number },
+  log: Logger = createLogger('shoald'),
+): Promise<Daemon> {
   checkAddr('listen-addr', flags.listenAddr);
   if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
   const hb = flags.dispatcherHeartbeatMs;
   if (hb !== undefined && !(Number.isInteger(hb) && hb >= 100 && hb <= 3_600_000)) {
     throw new ShoalError('INVALID_ARGUMENT', `--dispatcher-heartbeat must be between 100ms and 1h, not ${hb} ms`);
   }
+  const expiry = flags.certExpiryMs;
+  if (expiry !== undefined && !(Number.isInteger(expiry) && expiry >= MIN_CERT_EXPIRY_MS && expiry <= 10 * 365 * 24 * 3600_000)) {
+    throw new ShoalError('INVALID_ARGUMENT', `--cert-expiry must be between 10s and 10 years, not ${expiry} ms`);
+  }
   prepareDataDir(flags.dataDir);
   if (hasState(flags.dataDir)) {
     throw new ShoalError('ALREADY_EXISTS', `${flags.dataDir} already holds a node: use \`shoald run --data-dir ${flags.dataDir}\``);
   }
+  // The cluster's CA, this node's certificate (the first manager) and an admin certificate for
+  // the control API over TCP (DATA_DIR/admin: shoal --cert-path DATA_DIR/admin).
   const ca = await createRootCA();
-  const paths = caPaths(flags.dataDir);
-  mkdirSync(join(flags.dataDir, 'certificates'), { recursive: true, mode: 0o700 });
-  writeFileSync(paths.cert, ca.certPem, { mode: 0o644 });
-  writeFileSync(paths.key, ca.keyPem, { mode: 0o600 });
-  const state = newState(flags, newId(), '', 'manager');
-  const manager = await startManager(state, flags.dataDir, log, { bootstrap: true });
-  const cluster = await manager.initCluster(ca, selfDescription(), { heartbeatPeriodMs: hb });
-  state.clusterId = cluster.id;
+  const state = newState(flags, newId(), newId(), 'manager');
+  const subject = { nodeId: state.nodeId, role: 'manager' as const, clusterId: state.clusterId };
+  writeMaterial(flags.dataDir, { caPem: ca.certPem, ...(await issueWithNewKey(ca, subject, expiry ?? DEFAULT_CERT_EXPIRY_MS)) });
+  writeFileAtomic(certPaths(flags.dataDir).caKey, ca.keyPem, 0o600);
+  const admin = await issueWithNewKey(ca, { nodeId: `admin-${newId().slice(0, 12)}`, role: 'admin', clusterId: state.clusterId }, ADMIN_CERT_MS);
+  writeAdminMaterial(certPaths(flags.dataDir).adminDir, { caPem: ca.certPem, ...admin });
+  const identity = NodeIdentity.load(flags.dataDir);
+  const manager = await startManager(state, flags.dataDir, log, identity, { bootstrap: true });
+  const cluster = await manager.initCluster(ca, selfDescription(), { clusterId: state.clusterId, heartbeatPeriodMs: hb, certExpiryMs: expiry });
   writeState(flags.dataDir, state);
   log.info({ nodeId: state.nodeId, clusterId: cluster.id, addr: state.advertiseAddr }, 'cluster initialized; this node is its first manager');
-  return managerDaemon(state, manager, flags.dataDir, log);
+  return managerDaemon(state, manager, identity, flags.dataDir, log);
 }
 
 export async function join_(flags: CommonFlags & { joinAddr: string; token: string }, log: Logger = createLogger('shoald')): Promise<Daemon> {
@@ -135,25 +158,31 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
     throw new ShoalError('ALREADY_EXISTS', `${flags.dataDir} already holds a node: use \`shoald run --data-dir ${flags.dataDir}\``);
   }
   const draft = newState(flags, '', '', 'worker');
+  // No trust on first use: the manager's chain must lead to the CA the token names before the
+  // token (a secret) is sent, over TLS pinned to that CA.
+  const caPem = await fetchPinnedCA(flags.joinAddr, fingerprint, 15_000);
+  const { keyPem, csrPem } = await newKeyAndCsr();
   let res: JoinResponse;
   try {
     res = await callUnary<JoinResponse>(
       'shoal.ca.CA',
       flags.joinAddr,
       'Join',
-      { token: flags.token, hostname: draft.hostname, addr: draft.advertiseAddr, availability: draft.availability, os: platform(), arch: arch() },
+      { token: flags.token, hostname: draft.hostname, addr: draft.advertiseAddr, availability: draft.availability, os: platform(), arch: arch(), csr: csrPem },
       15_000,
+      managerChannel({ caPem }),
     );
   } catch (err) {
     const e = ShoalError.from(err);
     if (e.code === 'UNAVAILABLE') throw new ShoalError('UNAVAILABLE', `cannot join through ${flags.joinAddr}: ${e.message}`);
     throw e;
   }
-  if (!res.caCert || caFingerprint(res.caCert) !== fingerprint) {
-    throw new ShoalError('PERMISSION_DENIED', `the manager at ${flags.joinAddr} is not the cluster this token belongs to`);
+  const issued = identityOfPem(res.cert ?? '');
+  if (!res.caCert || caFingerprint(res.caCert) !== fingerprint || !issuedBy(res.cert, caPem) || issued?.nodeId !== res.nodeId || issued.role !== res.role) {
+    throw new ShoalError('PERMISSION_DENIED', `the manager at ${flags.joinAddr} answered with a certificate that is not this cluster's`);
   }
-  mkdirSync(join(flags.dataDir, 'certificates'), { recursive: true, mode: 0o700 });
-  writeFileSync(caPaths(flags.dataDir).cert, res.caCert, { mode: 0o644 });
+  writeMaterial(flags.dataDir, { caPem, certPem: res.cert, keyPem });
+  const identity = NodeIdentity.load(flags.dataDir);
   const state: NodeState = {
     ...draft,
     nodeId: res.nodeId,
@@ -163,9 +192,9 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
   };
   writeState(flags.dataDir, state);
   log.info({ nodeId: state.nodeId, role: state.role, clusterId: state.clusterId }, 'joined the cluster');
-  if (state.role === 'worker') return workerDaemon(state, flags.dataDir, log);
-  const manager = await startManager(state, flags.dataDir, log, { peers: res.raftMembers });
-  return managerDaemon(state, manager, flags.dataDir, log);
+  if (state.role === 'worker') return workerDaemon(state, identity, flags.dataDir, log);
+  const manager = await startManager(state, flags.dataDir, log, identity, { peers: res.raftMembers });
+  return managerDaemon(state, manager, identity, flags.dataDir, log);
 }
 
 export async function run(flags: { dataDir: string; forceNewCluster?: boolean; meshMode?: string }, log: Logger = createLogger('shoald')): Promise<Daemon> {
@@ -178,19 +207,25 @@ export async function run(flags: { dataDir: string; forceNewCluster?: boolean; m
   if (flags.forceNewCluster && state.role !== 'manager') {
     throw new ShoalError('FAILED_PRECONDITION', '--force-new-cluster only applies to a manager');
   }
-  if (state.role === 'worker') return workerDaemon(state, flags.dataDir, log);
-  try {
-    readFileSync(caPaths(flags.dataDir).cert);
-  } catch {
-    throw new ShoalError('CORRUPT_DATA', `${caPaths(flags.dataDir).cert} is missing`);
+  const identity = NodeIdentity.load(flags.dataDir);
+  if (identity.identity.nodeId !== state.nodeId) {
+    throw new ShoalError('CORRUPT_DATA', `${certPaths(flags.dataDir).cert} is for node ${identity.identity.nodeId}, not this node (${state.nodeId})`);
   }
-  const manager = await startManager(state, flags.dataDir, log, { forceNewCluster: flags.forceNewCluster });
+  if (state.role === 'worker') return workerDaemon(state, identity, flags.dataDir, log);
+  const manager = await startManager(state, flags.dataDir, log, identity, { forceNewCluster: flags.forceNewCluster });
   if (flags.forceNewCluster) log.warn({ nodeId: state.nodeId }, 'restarted as the only manager of the cluster (force-new-cluster)');
-  return managerDaemon(state, manager, flags.dataDir, log);
+  return managerDaemon(state, manager, identity, flags.dataDir, log);
 }
 
-function startManager(state: NodeState, dataDir: string, log: Logger, extra: Pick<ManagerOptions, 'bootstrap' | 'peers' | 'forceNewCluster'>): Promise<Manager> {
+function startManager(
+  state: NodeState,
+  dataDir: string,
+  log: Logger,
+  identity: NodeIdentity,
+  extra: Pick<ManagerOptions, 'bootstrap' | 'peers' | 'forceNewCluster'>,
+): Promise<Manager> {
   return Manager.start({
+    identity,
     nodeId: state.nodeId,
     dataDir,
     listenAddr: state.listenAddr,
@@ -202,9 +237,9 @@ function startManager(state: NodeState, dataDir: string, log: Logger, extra: Pic
   });
 }
 
-function managerDaemon(state: NodeState, manager: Manager, dataDir: string, log: Logger): Daemon {
+function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentity, dataDir: string, log: Logger): Daemon {
   manager.markReady();
-  const session = agentSession(state, dataDir, log, [state.advertiseAddr]);
+  const session = agentSession(state, identity, dataDir, log, [state.advertiseAddr]);
   const d: Daemon = {
     state,
     manager,
@@ -222,14 +257,14 @@ function managerDaemon(state: NodeState, manager: Manager, dataDir: string, log:
       writeState(dataDir, d.state);
       d.manager = undefined;
       await session.stop();
-      const w = await workerDaemon({ ...d.state, managers: manager.raft.status().conf.voters.map((m) => m.addr) }, dataDir, log);
+      const w = await workerDaemon({ ...d.state, managers: manager.raft.status().conf.voters.map((m) => m.addr) }, identity, dataDir, log);
       d.stop = w.stop;
     })().catch((err: Error) => log.error({ err: err.message }, 'switching to worker mode failed'));
   });
   return d;
 }
 
-async function workerDaemon(state: NodeState, dataDir: string, log: Logger = createLogger('shoald')): Promise<Daemon> {
+async function workerDaemon(state: NodeState, identity: NodeIdentity, dataDir: string, log: Logger = createLogger('shoald')): Promise<Daemon> {
   const server: grpc.Server = await serveNotAManager(dataDir);
   let promoting = false;
   const d: Daemon = {
@@ -246,32 +281,36 @@ async function workerDaemon(state: NodeState, dataDir: string, log: Logger = cre
     promoting = true;
     log.warn({ nodeId: state.nodeId }, 'this node was promoted: starting its manager');
     void (async () => {
+      // A manager certificate first: Raft peers and agents accept nothing less.
+      await session.renewer.renew('promoted to manager');
+      if (identity.identity.role !== 'manager') throw new Error(`the CA issued a ${identity.identity.role} certificate after the promotion`);
       await session.stop();
       server.forceShutdown();
       const st: NodeState = { ...state, role: 'manager' };
-      const manager = await startManager(st, dataDir, log, {
+      const manager = await startManager(st, dataDir, log, identity, {
         peers: managers.filter((m) => m.nodeId !== state.nodeId).map((m) => ({ id: m.nodeId, addr: m.addr })),
       });
       writeState(dataDir, st);
-      const md = managerDaemon(st, manager, dataDir, log);
+      const md = managerDaemon(st, manager, identity, dataDir, log);
       d.state = md.state;
       d.manager = manager;
       d.stop = () => md.stop();
       d.onManager?.(manager);
     })().catch((err: Error) => log.error({ err: err.message }, 'switching to manager mode failed'));
   };
-  const session = agentSession(state, dataDir, log, state.managers ?? [], onRole);
+  const session = agentSession(state, identity, dataDir, log, state.managers ?? [], onRole);
   return d;
 }
 
 /** Every node (managers too) keeps a session with the leader's dispatcher and runs its tasks. */
 function agentSession(
   state: NodeState,
+  identity: NodeIdentity,
   dataDir: string,
   log: Logger,
   managers: string[],
   onRole?: (role: string, managers: { nodeId: string; addr: string }[]) => void,
-): { stop(): Promise<void> } {
+): { stop(): Promise<void>; renewer: CertRenewer } {
   const alog = log.child({ component: 'agent' });
   const executor = new DockerExecutor({
     nodeId: state.nodeId,
@@ -286,6 +325,7 @@ function agentSession(
   // running tasks wherever they are.
   let sync: MeshSync | undefined;
   const mlog = log.child({ component: 'mesh' });
+  // (Node-to-node forwarding goes under mutual TLS with the mesh's TLS transport: next step.)
   const mesh = new Mesh({
     bindHost: hostOf(state.advertiseAddr),
     logger: mlog,
@@ -301,6 +341,7 @@ function agentSession(
     hostname: state.hostname,
     addr: state.advertiseAddr,
     managers: managers.length > 0 ? managers : [state.advertiseAddr],
+    security: () => identity.managerChannel(),
     logger: alog,
     // Asked before every heartbeat: a ping is cheap for the engine, `docker info` is not (it
     // walks every container and image), so the full description is fetched once a minute.
@@ -329,6 +370,14 @@ function agentSession(
       }
     },
   });
+  const renewer = new CertRenewer(
+    identity,
+    () => [session.current, ...session.knownManagers(), ...managers].filter(Boolean),
+    log.child({ component: 'certs' }),
+  );
+  renewer.start();
+  // The certificate still names the old role (a demotion while the node was away, or just now).
+  if (identity.identity.role !== state.role) void renewer.renew(`the node is now a ${state.role}`);
   const runner = new TaskRunner(executor, session.link(), alog);
   sync = new MeshSync(mesh, session.link(), executor, state.nodeId, mlog, kernel);
   runner.start();
@@ -339,7 +388,9 @@ function agentSession(
   );
   void meshUp.finally(() => session.start());
   return {
+    renewer,
     stop: async () => {
+      renewer.stop();
       await meshUp;
       await sync!.stop();
       await mesh.close();

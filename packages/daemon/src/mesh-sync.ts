@@ -41,6 +41,12 @@ export class MeshSync {
   /** Local tasks whose container died, left out until the view no longer lists them. */
   private readonly gone = new Set<string>();
   private events: EventSubscription | undefined;
+  /** Nodes the cluster removed: the forwarding listener refuses their certificates. */
+  private removed = new Set<string>();
+
+  isRemoved(nodeId: string): boolean {
+    return this.removed.has(nodeId);
+  }
 
   constructor(
     private readonly mesh: Mesh,
@@ -139,6 +145,7 @@ export class MeshSync {
       try {
         const v = await this.link.meshView!(this.token, this.token ? POLL_WAIT_MS : 0);
         if (!this.running) break;
+        this.removed = new Set(v.removedNodes ?? []);
         const t = await this.table(v);
         if (!this.running) break;
         await this.apply(t);

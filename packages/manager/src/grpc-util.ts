@@ -7,7 +7,10 @@ import type { Logger } from '@shoal/raft';
 
 export type UnaryHandlers = Record<string, (req: any, call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<unknown>>;
 
-export function addUnaryService(server: grpc.Server, name: ServiceName, handlers: UnaryHandlers, log: Logger): void {
+/** Checks a call before its handler runs (throws a ShoalError to refuse it). */
+export type Guard = (method: string, req: any, call: grpc.ServerUnaryCall<unknown, unknown>) => void;
+
+export function addUnaryService(server: grpc.Server, name: ServiceName, handlers: UnaryHandlers, log: Logger, guard?: Guard): void {
   const def = getServiceDefinition(name);
   const impl: grpc.UntypedServiceImplementation = {};
   for (const method of Object.keys(def)) {
@@ -15,6 +18,14 @@ export function addUnaryService(server: grpc.Server, name: ServiceName, handlers
     impl[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       if (!h) {
         cb({ code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented` });
+        return;
+      }
+      try {
+        guard?.(method, call.request, call);
+      } catch (err) {
+        const se = ShoalError.from(err);
+        log.warn({ method, peer: call.getPeer(), err: se.message }, 'refused a call');
+        cb(se.toGrpcStatus());
         return;
       }
       h(call.request, call).then(

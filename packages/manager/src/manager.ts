@@ -6,7 +6,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShoalError } from '@shoal/api';
 import { RaftNode, raftServerOptions, createLogger, type Logger, type RaftTimings } from '@shoal/raft';
-import { ClusterStore, StoreClient, newId } from '@shoal/store';
+import { ClusterStore, StoreClient } from '@shoal/store';
 import type { Cluster, Node } from '@shoal/store';
 import { ControlHandlers } from './controlapi/handlers.js';
 import { MembershipManager, type JoinRequest } from './membership.js';
@@ -15,6 +15,9 @@ import { Dispatcher } from './dispatcher/dispatcher.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
 import { newJoinToken } from './ca/tokens.js';
 import type { RootCA } from './ca/root-ca.js';
+import { CAServer } from './ca/ca-server.js';
+import { Authz } from './authz.js';
+import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity } from '@shoal/pki';
 
 export interface ManagerOptions {
   nodeId: string;
@@ -29,6 +32,8 @@ export interface ManagerOptions {
   peers?: { id: string; addr: string }[];
   forceNewCluster?: boolean;
   timings?: Partial<RaftTimings>;
+  /** This node's certificate: the TCP port serves mutual TLS with it, peers are reached with it. */
+  identity: NodeIdentity;
   logger?: Logger;
 }
 
@@ -43,6 +48,8 @@ export class Manager {
   readonly membership: MembershipManager;
   readonly dispatcher: Dispatcher;
   readonly orchestrator: Orchestrator;
+  readonly authz: Authz;
+  readonly ca: CAServer;
   private readonly tcp: grpc.Server;
   private readonly unix: grpc.Server;
   readonly log: Logger;
@@ -65,14 +72,22 @@ export class Manager {
     this.membership = new MembershipManager(raft, store, this.client, log);
     this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }));
     this.orchestrator = new Orchestrator(raft, store, this.client, log.child({ component: 'orchestrator' }));
+    this.authz = new Authz(store, raft);
+    this.ca = new CAServer(store, this.client, this.authz);
     this.socketPath = join(opts.dataDir, 'control.sock');
+    this.onRenewed = () => raft.refreshCredentials();
+    opts.identity.on('renewed', this.onRenewed);
   }
+
+  private readonly onRenewed: () => void;
 
   static async start(opts: ManagerOptions): Promise<Manager> {
     const log = opts.logger ?? createLogger('manager', { node: opts.nodeId });
     const tcp = new grpc.Server(raftServerOptions(MAX_MSG));
     const unix = new grpc.Server();
     const store = new ClusterStore();
+    // Raft calls are authorized by the manager's Authz, which needs the RaftNode: bound once both exist.
+    let authorize: ((call: Parameters<Authz['raftPeer']>[0]) => string) | undefined;
     const raft = await RaftNode.open({
       id: opts.nodeId,
       addr: opts.advertiseAddr,
@@ -84,12 +99,18 @@ export class Manager {
       forceNewCluster: opts.forceNewCluster,
       timings: opts.timings,
       maxMsgBytes: MAX_MSG / 4,
+      security: () => opts.identity.managerChannel(),
+      authorize: (call) => {
+        if (!authorize) throw new ShoalError('UNAVAILABLE', 'this manager is starting');
+        return authorize(call);
+      },
       logger: log.child({ component: 'raft' }),
     });
     const m = new Manager(opts, raft, store, tcp, unix, log);
+    authorize = (call) => m.authz.raftPeer(call);
     m.registerServices();
     try {
-      await bind(tcp, opts.listenAddr, grpc.ServerCredentials.createInsecure());
+      await bind(tcp, opts.listenAddr, opts.identity.serverCredentials());
       if (existsSync(m.socketPath)) rmSync(m.socketPath);
       await bind(unix, `unix://${m.socketPath}`, grpc.ServerCredentials.createInsecure());
     } catch (err) {
@@ -129,12 +150,15 @@ export class Manager {
       RemoveNode: (r) => h.removeNode(r),
       ClusterStatus: () => h.clusterStatus(),
       GetJoinToken: (r) => h.getJoinToken(r),
+      UpdateCluster: (r) => h.updateCluster(r),
     };
     for (const method of LEADER_ONLY) {
       const local = control[method];
       control[method] = (r) => this.onLeader('shoal.control.Control', method, r, local);
     }
-    addUnaryService(this.tcp, 'shoal.control.Control', control, this.log);
+    // Over TCP: an admin certificate (or a manager passing a call on); the unix socket is the
+    // machine's own (mode 0600).
+    addUnaryService(this.tcp, 'shoal.control.Control', control, this.log, (_m, _r, call) => this.authz.admin(call));
     addUnaryService(this.unix, 'shoal.control.Control', control, this.log);
     addUnaryService(
       this.tcp,
@@ -148,11 +172,17 @@ export class Manager {
         Disconnect: (r) => this.dispatcher.disconnect(r),
       },
       this.log,
+      // A node's certificate, acting only for itself.
+      (_m, req, call) => this.authz.node(call, req),
     );
     addUnaryService(
       this.tcp,
       'shoal.ca.CA',
-      { Join: (r: JoinRequest) => this.onLeader('shoal.ca.CA', 'Join', r, (x) => this.membership.join(x)) },
+      {
+        // Anyone may try to join: the token is the proof.
+        Join: (r: JoinRequest) => this.onLeader('shoal.ca.CA', 'Join', r, (x) => this.membership.join(x, this.caMaterial())),
+        RenewCertificate: (r, call) => this.ca.renew(r, call),
+      },
       this.log,
     );
   }
@@ -163,7 +193,7 @@ export class Manager {
     for (;;) {
       if (this.raft.isLeader()) return local(req);
       const addr = this.raft.leaderAddr();
-      if (addr) return callUnary(service, addr, method, req, Math.max(1, deadline - Date.now()));
+      if (addr) return callUnary(service, addr, method, req, Math.max(1, deadline - Date.now()), () => this.opts.identity.managerChannel());
       if (Date.now() > deadline) throw new ShoalError('UNAVAILABLE', 'no quorum: no manager is the leader');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -178,11 +208,18 @@ export class Manager {
     }
   }
 
+  /** The CA's certificate and key, from the store (managers only hold them). */
+  private caMaterial(): { certPem: string; keyPem: string } {
+    const c = this.store.cluster();
+    if (!c?.caKey) throw new ShoalError('FAILED_PRECONDITION', 'this cluster has no CA key in its store: it cannot issue certificates');
+    return { certPem: c.caCert, keyPem: c.caKey };
+  }
+
   /** Creates the cluster object and this node's object (shoald init). */
   async initCluster(
     ca: RootCA,
     self: { os: string; arch: string; nanoCpus: number; memoryBytes: number },
-    opts: { heartbeatPeriodMs?: number } = {},
+    opts: { clusterId: string; heartbeatPeriodMs?: number; certExpiryMs?: number },
   ): Promise<Cluster> {
     await this.waitLeader();
     await this.client.read({ timeoutMs: 5_000 });
@@ -190,14 +227,22 @@ export class Manager {
     if (existing) return existing;
     const now = Date.now();
     const cluster: Cluster = {
-      id: newId(),
+      id: opts.clusterId,
       version: 0,
       createdAt: now,
       updatedAt: now,
-      spec: { name: 'default', heartbeatPeriodMs: opts.heartbeatPeriodMs || 1_000, nodeDownAfterBeats: 3, taskHistoryLimit: 5 },
+      spec: {
+        name: 'default',
+        heartbeatPeriodMs: opts.heartbeatPeriodMs || 1_000,
+        nodeDownAfterBeats: 3,
+        taskHistoryLimit: 5,
+        certExpiryMs: opts.certExpiryMs || DEFAULT_CERT_EXPIRY_MS,
+      },
       caFingerprint: ca.fingerprint,
       caCert: ca.certPem,
+      caKey: ca.keyPem,
       joinTokens: { worker: newJoinToken(ca.fingerprint), manager: newJoinToken(ca.fingerprint) },
+      removedNodes: [],
     };
     const node: Node = {
       id: this.opts.nodeId,
@@ -262,6 +307,7 @@ export class Manager {
   /** Graceful stop: a leader hands leadership to another manager first. */
   async stop(opts: { transfer?: boolean } = { transfer: true }): Promise<void> {
     this.stopping = true;
+    this.opts.identity.off('renewed', this.onRenewed);
     this.dispatcher.stop();
     this.orchestrator.stop();
     await this.raft.stop({ transfer: opts.transfer });

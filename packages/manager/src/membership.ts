@@ -7,6 +7,7 @@ import type { RaftNode } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, newId } from '@shoal/store';
 import type { Node } from '@shoal/store';
 import { parseJoinToken } from './ca/tokens.js';
+import { signCsr } from '@shoal/pki';
 import type { Logger } from '@shoal/raft';
 
 export interface JoinRequest {
@@ -16,6 +17,7 @@ export interface JoinRequest {
   availability?: string;
   os?: string;
   arch?: string;
+  csr?: string;
 }
 
 export interface JoinResponse {
@@ -24,6 +26,7 @@ export interface JoinResponse {
   role: 'worker' | 'manager';
   caCert: string;
   raftMembers: { id: string; addr: string }[];
+  cert: string;
 }
 
 const ADDR_RE = /^[a-zA-Z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
@@ -40,7 +43,7 @@ export class MembershipManager {
   ) {}
 
   /** Leader only (the gRPC layer forwards to the leader). */
-  async join(req: JoinRequest): Promise<JoinResponse> {
+  async join(req: JoinRequest, ca: { certPem: string; keyPem: string }): Promise<JoinResponse> {
     const { fingerprint, secret } = parseJoinToken(req.token ?? '');
     const hostname = (req.hostname ?? '').trim();
     if (!hostname) throw new ShoalError('INVALID_ARGUMENT', 'a joining node must give its hostname');
@@ -60,6 +63,8 @@ export class MembershipManager {
     else throw new ShoalError('PERMISSION_DENIED', 'invalid join token (it may have been rotated)');
 
     const id = newId();
+    // Signed before anything is stored: a bad CSR leaves the cluster as it was.
+    const cert = await signCsr(ca, req.csr ?? '', { nodeId: id, role, clusterId: cluster.id }, cluster.spec.certExpiryMs);
     const now = this.now();
     const node: Node = {
       id,
@@ -88,6 +93,7 @@ export class MembershipManager {
       role,
       caCert: cluster.caCert,
       raftMembers: [...conf.voters, ...conf.learners].filter((m) => m.id !== id).map((m) => ({ id: m.id, addr: m.addr })),
+      cert,
     };
   }
 
@@ -205,7 +211,12 @@ export class MembershipManager {
       (store) => {
         const cur = store.get('node', n.id) as Node | undefined;
         if (!cur) throw new ShoalError('NOT_FOUND', `no such node: ${n.id}`);
-        return [{ op: 'delete', kind: 'node', id: cur.id, expectVersion: cur.version }];
+        // Its certificate stays in date: every manager refuses the id from now on.
+        const c = store.cluster();
+        const removed = c && !c.removedNodes.includes(cur.id)
+          ? [{ op: 'update' as const, kind: 'cluster' as const, object: { ...c, removedNodes: [...c.removedNodes, cur.id], updatedAt: this.now() }, expectVersion: c.version }]
+          : [];
+        return [{ op: 'delete', kind: 'node', id: cur.id, expectVersion: cur.version }, ...removed];
       },
       { retries: 5, timeoutMs: 5_000 },
     );

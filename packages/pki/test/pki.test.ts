@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { ShoalError, callUnary, getServiceDefinition } from '@shoal/api';
+import { ShoalError, UnaryClientPool, callUnary, getServiceDefinition } from '@shoal/api';
 import {
   NodeIdentity,
   caFingerprint,
@@ -15,6 +15,7 @@ import {
   issuedBy,
   managerChannel,
   newKeyAndCsr,
+  PeerIdentityCache,
   peerIdentity,
   readMaterial,
   signCsr,
@@ -88,6 +89,8 @@ describe('TLS between nodes (gRPC)', () => {
   let addr: string;
   let identity: NodeIdentity;
   const seen: (PeerIdentity | null)[] = [];
+  const cached: (PeerIdentity | null)[] = [];
+  const cache = new PeerIdentityCache();
   before(async () => {
     ca = await createRootCA();
     const m = await issueWithNewKey(ca, { nodeId: 'm1', role: 'manager', clusterId: 'c1' }, DAY);
@@ -96,6 +99,7 @@ describe('TLS between nodes (gRPC)', () => {
     server.addService(getServiceDefinition('shoal.ca.CA'), {
       Join: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         seen.push(peerIdentity(call));
+        cached.push(cache.get(call));
         cb(null, { nodeId: 'x' });
       },
     });
@@ -112,6 +116,24 @@ describe('TLS between nodes (gRPC)', () => {
     assert.equal(seen[0]?.nodeId, 'w1');
     assert.equal(seen[0]?.role, 'worker');
     assert.equal(seen[1], null);
+  });
+
+  test('the identity is read once per connection', async () => {
+    const w = await issueWithNewKey(ca, { nodeId: 'w9', role: 'worker', clusterId: 'c1' }, DAY);
+    const pool = new UnaryClientPool(30_000, managerChannel({ caPem: ca.certPem, ...w }));
+    try {
+      cached.length = 0;
+      seen.length = 0;
+      await pool.call('shoal.ca.CA', addr, 'Join', {}, 5_000);
+      await pool.call('shoal.ca.CA', addr, 'Join', {}, 5_000);
+      await callUnary('shoal.ca.CA', addr, 'Join', {}, 5_000, managerChannel({ caPem: ca.certPem, ...w }));
+      assert.equal(cached[0]?.nodeId, 'w9');
+      assert.equal(cached[0], cached[1], 'same connection: the same object');
+      assert.notEqual(cached[1], cached[2], 'another connection: read again');
+      assert.deepEqual(cached[2], seen[2]);
+    } finally {
+      pool.close();
+    }
   });
 
   test('a certificate from another CA leaves the client anonymous', async () => {

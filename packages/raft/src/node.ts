@@ -24,7 +24,7 @@ import {
   type SoftState,
 } from './core/types.js';
 import { RaftStorage } from './storage/index.js';
-import { GrpcTransport } from './transport/index.js';
+import { GrpcTransport, type GrpcTransportOptions } from './transport/index.js';
 import { SessionTable, decodeEnvelope, encodeEnvelope, type Envelope } from './session.js';
 import { type Logger, createLogger } from './logger.js';
 
@@ -76,6 +76,9 @@ export interface RaftNodeOptions {
   snapshotEntries?: number;
   maxMsgBytes?: number;
   maxInflight?: number;
+  /** TLS to peers (see GrpcTransportOptions.security) and who may call this member. */
+  security?: GrpcTransportOptions['security'];
+  authorize?: GrpcTransportOptions['authorize'];
   logger?: Logger;
 }
 
@@ -169,6 +172,8 @@ export class RaftNode extends EventEmitter {
       id: opts.id,
       server: opts.server,
       maxMessageBytes: (opts.maxMsgBytes ?? 1 << 20) * 4,
+      security: opts.security,
+      authorize: opts.authorize,
       logger: this.log,
       handlers: {
         onMessage: (m: Message) => this.onMessage(m),
@@ -800,6 +805,11 @@ export class RaftNode extends EventEmitter {
   }
 
   // ------------------------------------------------------------------ status & lifecycle
+
+  /** The node's certificate was renewed: reconnect to peers with it. */
+  refreshCredentials(): void {
+    this.transport.refreshCredentials();
+  }
 
   status(): RaftStatus & { peers: Record<NodeId, string>; stats: RaftNode['stats'] } {
     return { ...this.core.status(), applied: this.applied, peers: Object.fromEntries(this.knownPeers), stats: { ...this.stats } };

@@ -21,6 +21,8 @@ export interface ClusterSpec {
   nodeDownAfterBeats: number;
   /** Terminated tasks kept per slot (Swarm's task history retention limit). */
   taskHistoryLimit: number;
+  /** Validity of node certificates (`--cert-expiry`); nodes renew at 50-80% of it. */
+  certExpiryMs: number;
 }
 
 export interface JoinTokens {
@@ -34,7 +36,11 @@ export interface Cluster extends Meta {
   caFingerprint: string;
   /** The root CA certificate (PEM). */
   caCert: string;
+  /** The root CA's private key (PEM): replicated to managers only, so any leader can sign. */
+  caKey: string;
   joinTokens: JoinTokens;
+  /** Ids of removed nodes: their certificates stay valid by date, so every manager refuses them. */
+  removedNodes: string[];
 }
 
 // ------------------------------------------------------------------ nodes

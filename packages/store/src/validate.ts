@@ -144,11 +144,20 @@ const clusterSpec = obj<ClusterSpec>({
   heartbeatPeriodMs: int(1),
   nodeDownAfterBeats: int(1),
   taskHistoryLimit: uint,
+  certExpiryMs: withDefault(int(10_000), 90 * 24 * 3600_000),
 });
 
 const joinTokens = obj<JoinTokens>({ worker: str(), manager: str() });
 
-const cluster = obj<Cluster>({ ...meta, spec: clusterSpec, caFingerprint: str(), caCert: str(), joinTokens });
+const cluster = obj<Cluster>({
+  ...meta,
+  spec: clusterSpec,
+  caFingerprint: str(),
+  caCert: str(),
+  caKey: withDefault(str(), ''),
+  joinTokens,
+  removedNodes: withDefault(arrayOf(id), []),
+});
 
 // ------------------------------------------------------------------ nodes
 

@@ -12,7 +12,7 @@ export type Args = Record<string, unknown> & { _: (string | number)[]; '--'?: (s
 export type CtxFactory = (args: Args) => Ctx;
 
 export const defaultCtxFactory: CtxFactory = (a) =>
-  new Ctx({ host: a['host'] as string | undefined, timeout: a['timeout'] as string | undefined });
+  new Ctx({ host: a['host'] as string | undefined, timeout: a['timeout'] as string | undefined, 'cert-path': a['cert-path'] as string | undefined });
 
 /** A yargs handler that runs `fn` with a context and always closes the client. */
 export function action(make: CtxFactory, fn: (ctx: Ctx, a: Args) => Promise<void>): (a: Args) => Promise<void> {

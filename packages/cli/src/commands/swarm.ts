@@ -4,6 +4,7 @@ import type { Argv } from 'yargs';
 import type { Ctx } from '../context.js';
 import { UsageError } from '../errors.js';
 import { type Args, type CtxFactory, action, one } from './common.js';
+import { parseDuration } from '../parse.js';
 
 /** The lines `swarm join-token` prints without -q. */
 export function joinInstructions(role: string, token: string, managerAddr: string): string {
@@ -39,10 +40,21 @@ async function joinToken(ctx: Ctx, a: Args): Promise<void> {
   ctx.print(joinInstructions(role, token, await managerAddr(ctx)));
 }
 
+async function update(ctx: Ctx, a: Args): Promise<void> {
+  const certExpiry = one(a, 'cert-expiry');
+  const heartbeat = one(a, 'dispatcher-heartbeat');
+  if (certExpiry === undefined && heartbeat === undefined) throw new UsageError('nothing to update: give --cert-expiry and/or --dispatcher-heartbeat');
+  await ctx.call('UpdateCluster', {
+    certExpiryMs: certExpiry === undefined ? 0 : parseDuration(certExpiry, '--cert-expiry'),
+    heartbeatPeriodMs: heartbeat === undefined ? 0 : parseDuration(heartbeat, '--dispatcher-heartbeat'),
+  });
+  ctx.print('Swarm updated.');
+}
+
 export function swarmCommand(make: CtxFactory) {
   return {
     command: 'swarm',
-    describe: 'Manage the cluster (join tokens)',
+    describe: 'Manage the cluster (join tokens, settings)',
     builder: (y: Argv) =>
       y
         .usage('Usage: shoal swarm COMMAND')
@@ -57,7 +69,17 @@ export function swarmCommand(make: CtxFactory) {
               .option('rotate', { type: 'boolean', default: false, describe: 'Replace the token with a new one (the old one stops working)' }),
           action(make, joinToken),
         )
-        .demandCommand(1, 'missing a swarm command (join-token)'),
+        .command(
+          'update',
+          'Update the cluster\'s settings',
+          (y: Argv) =>
+            y
+              .usage('Usage: shoal swarm update [OPTIONS]')
+              .option('cert-expiry', { type: 'string', requiresArg: true, describe: 'Validity of node certificates, e.g. 2160h (new certificates; renewals follow)' })
+              .option('dispatcher-heartbeat', { type: 'string', requiresArg: true, describe: 'How often nodes heartbeat, e.g. 1s' }),
+          action(make, update),
+        )
+        .demandCommand(1, 'missing a swarm command (join-token, update)'),
     handler: () => {},
   };
 }

@@ -247,6 +247,33 @@ export class ControlHandlers {
     if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
     return { token: c.joinTokens[role] };
   }
+
+  /** Cluster-wide settings (`shoal swarm update`): new certificates get the new validity. */
+  async updateCluster(req: { certExpiryMs?: unknown; heartbeatPeriodMs?: unknown }): Promise<{ certExpiryMs: number; heartbeatPeriodMs: number }> {
+    const certExpiryMs = settingMs(req.certExpiryMs, '--cert-expiry', MIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS);
+    const heartbeatPeriodMs = settingMs(req.heartbeatPeriodMs, '--dispatcher-heartbeat', 100, 3_600_000);
+    if (certExpiryMs || heartbeatPeriodMs) {
+      await this.update((store) => {
+        const c = store.cluster();
+        if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
+        const spec = { ...c.spec, ...(certExpiryMs ? { certExpiryMs } : {}), ...(heartbeatPeriodMs ? { heartbeatPeriodMs } : {}) };
+        return [{ op: 'update', kind: 'cluster', object: { ...c, spec, updatedAt: this.ctx.now() }, expectVersion: c.version }];
+      });
+    }
+    const c = (await this.read()).cluster();
+    if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
+    return { certExpiryMs: c.spec.certExpiryMs, heartbeatPeriodMs: c.spec.heartbeatPeriodMs };
+  }
+}
+
+const MIN_CERT_EXPIRY_MS = 10_000;
+const MAX_CERT_EXPIRY_MS = 10 * 365 * 24 * 3600_000;
+
+function settingMs(v: unknown, flag: string, min: number, max: number): number {
+  const n = Number(v ?? 0);
+  if (!Number.isFinite(n) || n < 0) throw new ShoalError('INVALID_ARGUMENT', `${flag} must be a duration, not ${String(v)}`);
+  if (n !== 0 && (n < min || n > max)) throw new ShoalError('INVALID_ARGUMENT', `${flag} must be between ${min} ms and ${max} ms, not ${n} ms`);
+  return n;
 }
 
 function required(v: string | undefined, what: string): string {

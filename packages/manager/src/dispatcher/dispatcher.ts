@@ -219,7 +219,7 @@ export class Dispatcher {
    * What every node's routing mesh serves: each published ingress port with the running tasks of
    * its service on ready nodes, and where to reach them (the node's forwarding address).
    */
-  private meshViewOf(): { token: string; ports: MeshPortView[] } {
+  private meshViewOf(): { token: string; ports: MeshPortView[]; removedNodes: string[] } {
     const nodes = new Map(this.store.list('node').map((n) => [n.id, n]));
     const ports: MeshPortView[] = [];
     for (const svc of this.store.list('service')) {
@@ -235,8 +235,9 @@ export class Dispatcher {
       }
     }
     ports.sort((a, b) => a.port - b.port);
-    const token = createHash('sha1').update(JSON.stringify(ports)).digest('hex');
-    return { token, ports };
+    const removedNodes = [...(this.store.cluster()?.removedNodes ?? [])].sort();
+    const token = createHash('sha1').update(JSON.stringify([ports, removedNodes])).digest('hex');
+    return { token, ports, removedNodes };
   }
 
   /** Whether a change can alter the mesh view (most task changes cannot: cheap to tell). */
@@ -252,6 +253,8 @@ export class Dispatcher {
       }
       case 'node':
         return e.object.status.state !== e.previous?.status.state || e.object.status.meshAddr !== e.previous?.status.meshAddr;
+      case 'cluster':
+        return e.object.removedNodes.length !== e.previous?.removedNodes.length;
       default:
         return false;
     }
@@ -267,6 +270,7 @@ export class Dispatcher {
       'service',
       'task',
       'node',
+      'cluster',
     ]);
     this.requireLeader();
     v = this.meshViewOf();

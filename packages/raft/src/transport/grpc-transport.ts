@@ -53,6 +53,9 @@ export interface TransportHandlers {
   onStatus(): Promise<StatusResponse>;
 }
 
+/** What authorize() sees of an incoming call (every grpc-js server call has these). */
+export type RaftServerCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getPeer' | 'getAuthContext' | 'metadata'>;
+
 export interface GrpcTransportOptions {
   id: NodeId;
   /** Owned by the caller (binds, starts, shuts it down); create it with raftServerOptions(). */
@@ -76,6 +79,16 @@ export interface GrpcTransportOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Default: insecure. */
   credentials?: grpc.ChannelCredentials;
+  /**
+   * TLS for the channels to peers, read when a channel is made (it changes when the node's
+   * certificate is renewed: call refreshCredentials()). Overrides `credentials`.
+   */
+  security?: () => { credentials: grpc.ChannelCredentials; options?: grpc.ChannelOptions };
+  /**
+   * Who may call this node's Raft service: returns the caller's node id (from its certificate) or
+   * throws a ShoalError. A Send stream may then carry only messages from that node.
+   */
+  authorize?: (call: RaftServerCall) => NodeId;
   logger?: Logger;
 }
 
@@ -168,8 +181,9 @@ export class GrpcTransport {
   private readonly snapshotTimeoutMs: number;
   private readonly maxQueueBytes: number;
   private readonly backoff: { initialMs: number; maxMs: number };
-  private readonly credentials: grpc.ChannelCredentials;
-  private readonly channelOptions: grpc.ChannelOptions;
+  private credentials: grpc.ChannelCredentials;
+  private channelOptions: grpc.ChannelOptions;
+  private readonly baseChannelOptions: grpc.ChannelOptions;
   private readonly service = getServiceDefinition(RAFT_SERVICE);
   private readonly peers = new Map<NodeId, Peer>();
   private readonly pendingFlush = new Set<Peer>();
@@ -189,7 +203,9 @@ export class GrpcTransport {
     this.maxQueueBytes = opts.maxQueueBytes ?? 64 * 1024 * 1024;
     this.backoff = opts.backoff ?? { initialMs: 100, maxMs: 1_000 };
     this.credentials = opts.credentials ?? grpc.credentials.createInsecure();
-    this.channelOptions = clientOptions(this.maxMessageBytes, this.backoff.maxMs);
+    this.baseChannelOptions = clientOptions(this.maxMessageBytes, this.backoff.maxMs);
+    this.channelOptions = this.baseChannelOptions;
+    this.applySecurity();
 
     const serverLimit = (opts.server as unknown as { options?: grpc.ServerOptions }).options?.['grpc.max_receive_message_length'];
     const effective = typeof serverLimit === 'number' ? serverLimit : 4 * 1024 * 1024;
@@ -206,15 +222,49 @@ export class GrpcTransport {
       InstallSnapshot: (call: grpc.ServerReadableStream<SnapshotChunkPb, SnapshotAckPb>, cb: grpc.sendUnaryData<SnapshotAckPb>) =>
         this.serveInstallSnapshot(call, cb),
       Propose: (call: grpc.ServerUnaryCall<ProposeRequestPb, ProposeResponsePb>, cb: grpc.sendUnaryData<ProposeResponsePb>) =>
-        this.serveUnary(cb, async () => this.handlers.onPropose(proposeRequestFromPb(call.request))),
+        this.authorized(call, cb) !== undefined && this.serveUnary(cb, async () => this.handlers.onPropose(proposeRequestFromPb(call.request))),
       ReadBarrier: (call: grpc.ServerUnaryCall<ReadBarrierRequestPb, ReadBarrierResponsePb>, cb: grpc.sendUnaryData<ReadBarrierResponsePb>) =>
+        this.authorized(call, cb) !== undefined &&
         this.serveUnary(cb, async () => this.handlers.onReadBarrier({ from: typeof call.request?.from === 'string' ? call.request.from : '' })),
-      Status: (_call: grpc.ServerUnaryCall<StatusRequestPb, StatusResponsePb>, cb: grpc.sendUnaryData<StatusResponsePb>) =>
-        this.serveUnary(cb, async () => this.handlers.onStatus()),
+      Status: (call: grpc.ServerUnaryCall<StatusRequestPb, StatusResponsePb>, cb: grpc.sendUnaryData<StatusResponsePb>) =>
+        this.authorized(call, cb) !== undefined && this.serveUnary(cb, async () => this.handlers.onStatus()),
     });
   }
 
   // ------------------------------------------------------------------------------- peers
+
+  private applySecurity(): void {
+    const sec = this.opts.security?.();
+    if (!sec) return;
+    this.credentials = sec.credentials;
+    this.channelOptions = { ...this.baseChannelOptions, ...sec.options };
+  }
+
+  /**
+   * The node's certificate changed: new channels to every peer (a channel keeps the credentials
+   * it was made with, and would reconnect with an expired certificate). Queued messages are
+   * dropped; Raft retransmits.
+   */
+  refreshCredentials(): void {
+    this.applySecurity();
+    for (const p of [...this.peers.values()]) {
+      this.removePeer(p.id);
+      this.addPeer(p.id, p.addr);
+    }
+  }
+
+  /** The caller's node id, or a refusal sent back through `cb` (undefined: refused). */
+  private authorized(call: RaftServerCall, cb: (status: Partial<grpc.StatusObject>) => void): NodeId | null | undefined {
+    if (!this.opts.authorize) return null;
+    try {
+      return this.opts.authorize(call);
+    } catch (err) {
+      const e = ShoalError.from(err);
+      this.warnThrottled(`unauthorized:${e.message}`, { peer: call.getPeer(), err: e.message }, 'refused a Raft call');
+      cb(e.toGrpcStatus());
+      return undefined;
+    }
+  }
 
   /** Adds (or re-addresses) a peer. Connections are made lazily, on the first send. */
   addPeer(id: NodeId, addr: string): void {
@@ -509,6 +559,8 @@ export class GrpcTransport {
       cb(new ShoalError('UNAVAILABLE', 'raft transport closed').toGrpcStatus());
       return;
     }
+    const peer = this.authorized(call, cb);
+    if (peer === undefined) return;
     let done = false;
     const entry: ActiveServerCall = {
       fail: (status) => {
@@ -537,7 +589,12 @@ export class GrpcTransport {
           this.warnThrottled(`bad:${String(claimed)}`, { claimedFrom: claimed, err: (err as Error).message }, 'rejected an invalid message');
           continue;
         }
-        const why = m.type === MessageType.Snap ? 'a Snap outside InstallSnapshot' : this.refusal(m);
+        const why =
+          peer !== null && m.from !== peer
+            ? `sent by ${peer} in the name of ${m.from}`
+            : m.type === MessageType.Snap
+              ? 'a Snap outside InstallSnapshot'
+              : this.refusal(m);
         if (why) {
           this.warnThrottled(`refused:${m.from}:${why}`, { from: m.from, to: m.to, type: MessageType[m.type] }, `rejected a message: ${why}`);
           continue;
@@ -569,6 +626,8 @@ export class GrpcTransport {
       cb(new ShoalError('UNAVAILABLE', 'raft transport closed').toGrpcStatus());
       return;
     }
+    const peer = this.authorized(call, cb);
+    if (peer === undefined) return;
     let done = false;
     let header: Message | undefined;
     let buf: Buffer = Buffer.alloc(0);
@@ -595,7 +654,7 @@ export class GrpcTransport {
           if (!chunk.message) throw new ShoalError('INVALID_ARGUMENT', 'the first snapshot chunk has no message');
           const m = messageFromPb(chunk.message);
           if (m.type !== MessageType.Snap) throw new ShoalError('INVALID_ARGUMENT', `InstallSnapshot carries a ${MessageType[m.type]}`);
-          const why = this.refusal(m);
+          const why = peer !== null && m.from !== peer ? `sent by ${peer} in the name of ${m.from}` : this.refusal(m);
           if (why) throw new ShoalError('INVALID_ARGUMENT', `snapshot refused: ${why}`);
           const total = chunk.total_size;
           if (!Number.isSafeInteger(total) || total < 0) throw new ShoalError('INVALID_ARGUMENT', 'bad snapshot total_size');

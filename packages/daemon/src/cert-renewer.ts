@@ -1,0 +1,97 @@
+// Keeps the node's certificate fresh: renews it at 50-80% of its life (SwarmKit's rule) through
+// any manager, and at once when the cluster gives the node a new role (promotion, demotion).
+// A renewal that fails is retried with a backoff; an expired certificate cannot be renewed (the
+// node must join again), which is logged plainly.
+
+import { ShoalError, callUnary } from '@shoal/api';
+import { type NodeIdentity, identityOfPem, issuedBy, newKeyAndCsr } from '@shoal/pki';
+import type { Logger } from '@shoal/raft';
+
+/** setTimeout's ceiling (~24.8 days): longer waits are taken in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class CertRenewer {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private inflight: Promise<void> | undefined;
+
+  constructor(
+    private readonly identity: NodeIdentity,
+    /** Manager addresses to ask, best first. */
+    private readonly managers: () => string[],
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(this.identity.renewAt() - Date.now());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    const wait = Math.max(0, Math.min(ms, MAX_TIMER_MS));
+    this.timer = setTimeout(() => {
+      if (wait < ms) this.schedule(ms - wait);
+      else void this.renew('scheduled').catch(() => undefined);
+    }, wait);
+    this.timer.unref();
+  }
+
+  /** Renews now (once at a time), retrying until it works or the renewer stops. */
+  renew(reason: string): Promise<void> {
+    this.inflight ??= this.loop(reason).finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  private async loop(reason: string): Promise<void> {
+    for (let delay = 1_000; !this.stopped; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        await this.once(reason);
+        this.schedule(this.identity.renewAt() - Date.now());
+        return;
+      } catch (err) {
+        const e = ShoalError.from(err);
+        const expired = this.identity.identity.notAfter < Date.now();
+        this.log.warn(
+          { err: e.message, reason, expired },
+          expired ? 'the node certificate expired and cannot be renewed: join the node again' : 'certificate renewal failed; retrying',
+        );
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async once(reason: string): Promise<void> {
+    const { keyPem, csrPem } = await newKeyAndCsr();
+    let last: unknown = new ShoalError('UNAVAILABLE', 'no manager known');
+    for (const addr of [...new Set(this.managers())]) {
+      try {
+        const res = await callUnary<{ cert: string; caCert: string; role: string }>(
+          'shoal.ca.CA',
+          addr,
+          'RenewCertificate',
+          { csr: csrPem },
+          10_000,
+          this.identity.managerChannel(),
+        );
+        const id = identityOfPem(res.cert);
+        const mine = this.identity.identity;
+        if (!id || id.nodeId !== mine.nodeId || id.clusterId !== mine.clusterId || !issuedBy(res.cert, this.identity.material.caPem)) {
+          throw new ShoalError('INTERNAL', `manager ${addr} returned a certificate that is not this node's`);
+        }
+        this.identity.replace({ caPem: this.identity.material.caPem, certPem: res.cert, keyPem });
+        this.log.info({ reason, role: id.role, notAfter: new Date(id.notAfter).toISOString(), manager: addr }, 'node certificate renewed');
+        return;
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  }
+}

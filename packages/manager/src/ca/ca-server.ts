@@ -1,0 +1,38 @@
+// The CA component of a manager (SwarmKit's ca/ server): certificate renewal for nodes. A node
+// presents its current certificate and a CSR for a new key; it gets a certificate for the role the
+// cluster has for it now, so a promoted node comes back a manager and a demoted one a worker.
+// Joining (a token instead of a certificate) is in membership.ts, which creates the node.
+
+import { ShoalError } from '@shoal/api';
+import { type CallWithAuth, signCsr } from '@shoal/pki';
+import type { ClusterStore, StoreClient } from '@shoal/store';
+import type { Authz } from '../authz.js';
+
+export interface RenewResponse {
+  cert: string;
+  caCert: string;
+  role: 'manager' | 'worker';
+}
+
+export class CAServer {
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly client: StoreClient,
+    private readonly authz: Authz,
+  ) {}
+
+  async renew(req: { csr?: string }, call: CallWithAuth): Promise<RenewResponse> {
+    this.authz.node(call);
+    // The role must be the cluster's latest word (a promotion just committed on the leader).
+    await this.client.read({ timeoutMs: 5_000 });
+    const id = this.authz.node(call);
+    const cluster = this.store.cluster();
+    if (!cluster) throw new ShoalError('UNAVAILABLE', 'the cluster is not initialized yet');
+    const node = this.store.get('node', id.nodeId);
+    if (!node) throw new ShoalError('UNAUTHENTICATED', `node ${id.nodeId} is not part of this cluster`);
+    if (!cluster.caKey) throw new ShoalError('FAILED_PRECONDITION', 'this cluster has no CA key in its store: it cannot issue certificates');
+    const role = node.spec.role;
+    const cert = await signCsr({ certPem: cluster.caCert, keyPem: cluster.caKey }, req.csr ?? '', { nodeId: id.nodeId, role, clusterId: cluster.id }, cluster.spec.certExpiryMs);
+    return { cert, caCert: cluster.caCert, role };
+  }
+}
