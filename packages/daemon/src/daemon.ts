@@ -9,6 +9,7 @@ import { newId } from '@shoal/store';
 import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
 import {
   DEFAULT_CERT_EXPIRY_MS,
+  MAX_CERT_EXPIRY_MS,
   MIN_CERT_EXPIRY_MS,
   NodeIdentity,
   certPaths,
@@ -124,7 +125,7 @@ export async function init(
     throw new ShoalError('INVALID_ARGUMENT', `--dispatcher-heartbeat must be between 100ms and 1h, not ${hb} ms`);
   }
   const expiry = flags.certExpiryMs;
-  if (expiry !== undefined && !(Number.isInteger(expiry) && expiry >= MIN_CERT_EXPIRY_MS && expiry <= 10 * 365 * 24 * 3600_000)) {
+  if (expiry !== undefined && !(Number.isInteger(expiry) && expiry >= MIN_CERT_EXPIRY_MS && expiry <= MAX_CERT_EXPIRY_MS)) {
     throw new ShoalError('INVALID_ARGUMENT', `--cert-expiry must be between 10s and 10 years, not ${expiry} ms`);
   }
   prepareDataDir(flags.dataDir);

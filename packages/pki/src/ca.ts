@@ -18,6 +18,8 @@ export interface RootCA {
 export const DEFAULT_CERT_EXPIRY_MS = 90 * 24 * 3600_000;
 /** Shortest validity a cluster may ask for (tests renew within seconds; Swarm's floor is 1 h). */
 export const MIN_CERT_EXPIRY_MS = 10_000;
+/** Longest validity a cluster may ask for. */
+export const MAX_CERT_EXPIRY_MS = 10 * 365 * 24 * 3600_000;
 /** Clocks differ between nodes: a new certificate is valid from a minute ago. */
 const BACKDATE_MS = 60_000;
 

@@ -22,6 +22,7 @@ export class CAServer {
   ) {}
 
   async renew(req: { csr?: string }, call: CallWithAuth): Promise<RenewResponse> {
+    // Refused before waiting on the read; checked again after it, against the latest removed list.
     this.authz.node(call);
     // The role must be the cluster's latest word (a promotion just committed on the leader).
     await this.client.read({ timeoutMs: 5_000 });

@@ -3,6 +3,7 @@
 // forwarded to the leader by the Raft layer). Every failure is a ShoalError with a code.
 
 import { ShoalError } from '@shoal/api';
+import { MAX_CERT_EXPIRY_MS, MIN_CERT_EXPIRY_MS } from '@shoal/pki';
 import type { RaftNode } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, newId } from '@shoal/store';
 import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
@@ -265,9 +266,6 @@ export class ControlHandlers {
     return { certExpiryMs: c.spec.certExpiryMs, heartbeatPeriodMs: c.spec.heartbeatPeriodMs };
   }
 }
-
-const MIN_CERT_EXPIRY_MS = 10_000;
-const MAX_CERT_EXPIRY_MS = 10 * 365 * 24 * 3600_000;
 
 function settingMs(v: unknown, flag: string, min: number, max: number): number {
   const n = Number(v ?? 0);
