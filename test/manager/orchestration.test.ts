@@ -107,6 +107,12 @@ describe('orchestration', () => {
       return ts.length === 6 && ts.every((t) => t.nodeHostname && t.nodeHostname !== 'w2') ? true : undefined;
     });
     await m1.call('UpdateNode', { node: 'w2', availability: 'active' });
+    // Placed is not started: the kill below must find w1's containers running, or there would be
+    // no orphaned container to see outlive its agent.
+    await eventually('the 6 tasks running', async () => {
+      const ts = current(await tasks(m1, 'web-fe'));
+      return ts.length === 6 && ts.every((t) => t.task.status.state === 'running') ? true : undefined;
+    }, 30_000);
     await w1.kill();
     await eventually('web-fe only on m1 and w2', async () => {
       const ts = current(await tasks(m1, 'web-fe'));
