@@ -14,6 +14,7 @@ import {
   NodeIdentity,
   certPaths,
   fetchPinnedCA,
+  identityOfPeerCert,
   identityOfPem,
   issueWithNewKey,
   issuedBy,
@@ -27,7 +28,7 @@ import { CertRenewer } from './cert-renewer.js';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
 import { AgentSession, DockerExecutor, TaskRunner } from '@shoal/agent';
-import { KernelRoutes, Mesh } from '@shoal/mesh';
+import { KernelRoutes, Mesh, type MeshTls } from '@shoal/mesh';
 import { MeshSync } from './mesh-sync.js';
 
 /** How the routing mesh serves published ports: a userland proxy, or kernel DNAT to local replicas. */
@@ -326,12 +327,28 @@ function agentSession(
   // running tasks wherever they are.
   let sync: MeshSync | undefined;
   const mlog = log.child({ component: 'mesh' });
-  // (Node-to-node forwarding goes under mutual TLS with the mesh's TLS transport: next step.)
+  // Node-to-node forwarding is mutual TLS with the node certificates: only nodes of this cluster,
+  // not removed from it, may hand this node a connection or take one from it.
+  const meshTls = (): MeshTls => ({
+    ca: identity.material.caPem,
+    cert: identity.material.certPem,
+    key: identity.material.keyPem,
+    verifyPeer: (peer) => {
+      const id = identityOfPeerCert(peer);
+      if (!id || id.clusterId !== identity.identity.clusterId) return 'not a node certificate of this cluster';
+      if (id.role === 'admin') return 'an admin certificate is not a node';
+      if (sync?.isRemoved(id.nodeId)) return `node ${id.nodeId} was removed from the cluster`;
+      return null;
+    },
+  });
   const mesh = new Mesh({
     bindHost: hostOf(state.advertiseAddr),
     logger: mlog,
+    tls: meshTls(),
     onPortError: (port, err) => sync?.onPortError(port, err),
   });
+  const onRenewed = () => mesh.setTls(meshTls());
+  identity.on('renewed', onRenewed);
   // Kernel mode: iptables DNAT straight to the local replicas (their share of the connections).
   const kernel =
     (state as MeshState).meshMode === 'kernel'
@@ -392,6 +409,7 @@ function agentSession(
     renewer,
     stop: async () => {
       renewer.stop();
+      identity.off('renewed', onRenewed);
       await meshUp;
       await sync!.stop();
       await mesh.close();

@@ -3,7 +3,7 @@
 // node runs the backend (one hop), and through a mesh on another node (two hops). The backend,
 // each mesh node and the load generator run in separate processes.
 //
-//   node packages/mesh/dist/bench/proxy-bench.js [--connections 32] [--duration 5] [--mb 200]
+//   node packages/mesh/dist/bench/proxy-bench.js [--connections 32] [--duration 5] [--mb 200] [--transport h2|tcp]
 //
 // Prints one JSON line.
 
@@ -11,7 +11,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
-import { Mesh, type MeshTable } from '../src/index.js';
+import { Mesh, type MeshOptions, type MeshTable } from '../src/index.js';
 
 const BACKEND_HOST = '127.0.0.3';
 const BODY = Buffer.alloc(612, 'x'); // about busybox httpd's index page
@@ -56,8 +56,8 @@ async function roleBackend(): Promise<void> {
   process.send!({ ready: true, httpPort, bulkPort } satisfies Msg);
 }
 
-async function roleMesh(bindHost: string): Promise<void> {
-  const mesh = new Mesh({ bindHost });
+async function roleMesh(bindHost: string, transport: MeshOptions['forwardTransport']): Promise<void> {
+  const mesh = new Mesh({ bindHost, ...(transport ? { forwardTransport: transport } : {}) });
   await mesh.start();
   process.on('message', (m: Msg) => {
     if ('table' in m) void mesh.update(m.table).then(() => process.send!({ ready: true } satisfies Msg));
@@ -125,14 +125,20 @@ async function bulkMBps(host: string, port: number, mb: number): Promise<number>
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { connections: { type: 'string', default: '32' }, duration: { type: 'string', default: '5' }, mb: { type: 'string', default: '200' } },
+    options: {
+      connections: { type: 'string', default: '32' },
+      duration: { type: 'string', default: '5' },
+      mb: { type: 'string', default: '200' },
+      transport: { type: 'string' },
+    },
   });
   const conns = Number(values.connections);
   const dur = Number(values.duration);
   const mb = Number(values.mb);
   const backend = await spawn('backend');
-  const a = await spawn('mesh', '127.0.0.1');
-  const b = await spawn('mesh', '127.0.0.2');
+  const transport = values.transport ? [values.transport] : [];
+  const a = await spawn('mesh', '127.0.0.1', ...transport);
+  const b = await spawn('mesh', '127.0.0.2', ...transport);
   const { httpPort, bulkPort } = backend.first;
   const webPort = 30000 + Math.floor(Math.random() * 20000);
   const bigPort = webPort + 1;
@@ -155,6 +161,7 @@ async function main(): Promise<void> {
     const local = await rps('127.0.0.2', webPort, conns, dur);
     const remote = await rps('127.0.0.1', webPort, conns, dur);
     const out = {
+      transport: values.transport ?? 'default',
       connections: conns,
       duration_s: dur,
       direct_rps: direct.rps,
@@ -175,7 +182,7 @@ async function main(): Promise<void> {
 
 const role = process.argv[2];
 if (role === 'backend') void roleBackend();
-else if (role === 'mesh') void roleMesh(process.argv[3]!);
+else if (role === 'mesh') void roleMesh(process.argv[3]!, process.argv[4] as MeshOptions['forwardTransport']);
 else
   main().catch((err) => {
     console.error(err);

@@ -63,3 +63,62 @@ export function parseForwardHeader(line: string): ForwardRequest | undefined {
   }
   return req;
 }
+
+// ---- HTTP/2 transport ------------------------------------------------------------------------
+//
+// With the h2 transport, a forwarded connection is one HTTP/2 CONNECT stream (RFC 9113 §8.5) on a
+// long-lived session between the two nodes. The request names the same target as the line
+// above: `:authority` is `<taskId>:<targetPort>` (split at the last colon: task ids may hold
+// colons), and the PROXY-protocol fields travel as headers. The far node answers `:status 200`
+// once its local connect succeeded (in place of the ACK byte), or an error status with the reason
+// in `shoal-error`: 400 bad request, 403 peer refused, 404 not a local backend, 405 not CONNECT,
+// 431 headers too large, 502 local connect failed, 503 shutting down.
+
+export const H2_HEADER_PROXY = 'shoal-proxy';
+export const H2_HEADER_CLIENT = 'shoal-client';
+export const H2_HEADER_DST = 'shoal-dst';
+export const H2_HEADER_ERROR = 'shoal-error';
+
+/** The request headers of a forwarded connection's CONNECT stream. */
+export function encodeForwardH2(r: ForwardRequest): Record<string, string> {
+  const h: Record<string, string> = { ':method': 'CONNECT', ':authority': `${r.taskId}:${r.targetPort}` };
+  if (r.proxyProtocol) {
+    h[H2_HEADER_PROXY] = '1';
+    if (r.client) h[H2_HEADER_CLIENT] = formatHostPort(r.client.host, r.client.port);
+    if (r.dst) h[H2_HEADER_DST] = formatHostPort(r.dst.host, r.dst.port);
+  }
+  return h;
+}
+
+/**
+ * Parses a CONNECT stream's request headers: the request, or why it is refused (`status`, `reason`).
+ * Unknown headers are ignored (a newer peer may add some).
+ */
+export function parseForwardH2(
+  h: Record<string, string | string[] | undefined>,
+): { req: ForwardRequest } | { status: number; reason: string } {
+  if (h[':method'] !== 'CONNECT') return { status: 405, reason: 'not a CONNECT' };
+  if (h[':protocol'] !== undefined || h[':path'] !== undefined) return { status: 400, reason: 'extended CONNECT not supported' };
+  const authority = h[':authority'];
+  if (typeof authority !== 'string') return { status: 400, reason: 'bad :authority' };
+  const colon = authority.lastIndexOf(':');
+  const taskId = authority.slice(0, colon);
+  const portText = authority.slice(colon + 1);
+  if (colon <= 0 || !isValidTaskId(taskId) || !/^[0-9]{1,5}$/.test(portText)) return { status: 400, reason: 'bad :authority' };
+  const targetPort = Number(portText);
+  if (targetPort < 1 || targetPort > 65535) return { status: 400, reason: 'bad :authority' };
+  const pp = h[H2_HEADER_PROXY];
+  if (pp !== undefined && pp !== '0' && pp !== '1') return { status: 400, reason: `bad ${H2_HEADER_PROXY}` };
+  const req: ForwardRequest = { taskId, targetPort, proxyProtocol: pp === '1' };
+  for (const [name, key] of [
+    [H2_HEADER_CLIENT, 'client'],
+    [H2_HEADER_DST, 'dst'],
+  ] as const) {
+    const v = h[name];
+    if (v === undefined) continue;
+    const ep = typeof v === 'string' ? parseHostPort(v) : undefined;
+    if (!ep) return { status: 400, reason: `bad ${name}` };
+    req[key] = ep;
+  }
+  return { req };
+}

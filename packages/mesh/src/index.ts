@@ -1,10 +1,11 @@
-export { Mesh } from './mesh.js';
+export { Mesh, NODE_SERVER_NAME } from './mesh.js';
 export type {
   Backend,
   PublishedPort,
   MeshTable,
   MeshLogger,
   MeshOptions,
+  MeshTls,
   MeshStats,
   PortStats,
   BackendStats,
@@ -19,6 +20,12 @@ export {
   encodeForwardHeader,
   parseForwardHeader,
   isValidTaskId,
+  encodeForwardH2,
+  parseForwardH2,
+  H2_HEADER_PROXY,
+  H2_HEADER_CLIENT,
+  H2_HEADER_DST,
+  H2_HEADER_ERROR,
 } from './forward-header.js';
 export type { ForwardRequest } from './forward-header.js';
 export { parseHostPort, formatHostPort } from './addr.js';

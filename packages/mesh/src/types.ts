@@ -53,6 +53,26 @@ export interface MeshLogger {
   error(obj: object, msg: string): void;
 }
 
+/**
+ * Mutual TLS on node-to-node forwarding: every node's certificate is signed by the cluster's root
+ * CA and carries `subjectAltName=DNS:shoal-node` (not the node's addresses, which change).
+ */
+export interface MeshTls {
+  /** PEM of the cluster's root CA: the only issuer accepted for peers. */
+  ca: string | Buffer;
+  /** This node's certificate (PEM), presented both as forwarding server and as client. */
+  cert: string | Buffer;
+  /** Its private key (PEM). */
+  key: string | Buffer;
+  /**
+   * Extra check of an authenticated peer (called after the chain is verified against `ca`):
+   * return null to accept, or a reason to refuse (e.g. the node was removed from the cluster).
+   * Called for every connection, resumed TLS sessions included; with the h2 transport, when a
+   * session starts and again for every stream (forwarded connection) on it, on both sides.
+   */
+  verifyPeer?: (peer: import('node:tls').PeerCertificate) => string | null;
+}
+
 export interface MeshOptions {
   /** The node's own IP: published ports listen on `bindHost:port` (`0.0.0.0` for all). */
   bindHost: string;
@@ -82,6 +102,32 @@ export interface MeshOptions {
   forwardHeaderTimeoutMs?: number;
   /** TCP keepalive initial delay on every proxied socket. Default 30000. */
   keepAliveDelayMs?: number;
+  /**
+   * Mutual TLS on the forwarding listener and on this node's connections to other nodes'
+   * listeners; without it both are plain TCP. Renew with `Mesh.setTls`.
+   */
+  tls?: MeshTls;
+  /**
+   * Resume TLS sessions (TLS 1.3 tickets) on connections to other nodes: an abbreviated handshake
+   * instead of a full one with certificate signatures. Default true; false is for benchmarks.
+   */
+  tlsSessionReuse?: boolean;
+  /**
+   * How this node carries forwarded connections to other nodes. `h2`: one long-lived HTTP/2
+   * session per peer node (TLS with ALPN `h2` under `tls`, else h2c), each connection a CONNECT
+   * stream, so no TCP or TLS handshake per client connection. `tcp`: one connection (and TLS
+   * handshake) per client connection with the `SHOALFWD1` header. Default: `h2` with `tls` (about
+   * 3x the connections/s of `tcp` there), `tcp` without (as cheap as `h2` in plain TCP, and what
+   * older nodes speak). The listener accepts both whatever this is; an h2 node falls back to
+   * `tcp` for a peer that does not speak HTTP/2.
+   */
+  forwardTransport?: 'h2' | 'tcp';
+  /**
+   * h2: streams (forwarded connections) per session, announced to peers as
+   * SETTINGS_MAX_CONCURRENT_STREAMS and obeyed when opening streams; beyond it (or the peer's own
+   * limit), another session to the same peer is opened. Default 1000.
+   */
+  forwardMaxStreams?: number;
 }
 
 export interface BackendStats {
@@ -124,12 +170,26 @@ export interface ForwarderStats {
   port: number;
   /** Forwarded connections open now. */
   activeConnections: number;
-  /** Forwarded connections accepted (header valid, local backend connected). */
+  /** Forwarded connections (or h2 streams) accepted (request valid, local backend connected). */
   totalConnections: number;
-  /** Inbound connections rejected: bad or late header, or a target that is not a local backend. */
+  /**
+   * Inbound connections or h2 streams rejected: TLS handshake failed or peer refused by
+   * `verifyPeer`, bad or late header (or bad CONNECT request, or an h2 protocol error), or a
+   * target that is not a local backend.
+   */
   rejected: number;
   /** Valid requests whose local connect failed (the sending node retries elsewhere). */
   failedConnects: number;
+  /** Outgoing TLS connections to other nodes' forwarding listeners that completed their handshake. */
+  tlsConnects: number;
+  /** Of those, the ones that resumed a TLS session (abbreviated handshake). */
+  tlsResumed: number;
+  /** h2 transport: sessions to other nodes' forwarding listeners open now (ready or draining). */
+  h2SessionsOut: number;
+  /** h2 transport: sessions to other nodes established (peer's SETTINGS received) since start. */
+  h2SessionsOpened: number;
+  /** h2 sessions from other nodes open now on this node's forwarding listener. */
+  h2SessionsIn: number;
 }
 
 export interface MeshStats {

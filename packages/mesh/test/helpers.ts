@@ -4,7 +4,18 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
-import { Mesh, parseProxyV2, type MeshLogger, type MeshOptions, type MeshTable, type ProxyV2Header } from '../src/index.js';
+import tls from 'node:tls';
+import {
+  FORWARD_ACK,
+  FORWARD_HEADER_MAX,
+  Mesh,
+  parseForwardHeader,
+  parseProxyV2,
+  type MeshLogger,
+  type MeshOptions,
+  type MeshTable,
+  type ProxyV2Header,
+} from '../src/index.js';
 
 export const HOST_A = '127.0.0.1';
 export const HOST_B = '127.0.0.2';
@@ -12,6 +23,18 @@ export const BACKEND_HOST = '127.0.0.3';
 export const BACKEND_HOST2 = '127.0.0.4';
 
 export const quietLogger: MeshLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface LogEntry {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  obj: Record<string, unknown>;
+  msg: string;
+}
+
+export function recordingLogger(): { logger: MeshLogger; entries: LogEntry[] } {
+  const entries: LogEntry[] = [];
+  const rec = (level: LogEntry['level']) => (obj: object, msg: string) => entries.push({ level, obj: obj as Record<string, unknown>, msg });
+  return { logger: { debug: rec('debug'), info: rec('info'), warn: rec('warn'), error: rec('error') }, entries };
+}
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -185,6 +208,38 @@ export function exchange(host: string, port: number, send: Buffer | string, loca
   });
 }
 
+/** A connection that stays open: each ping writes and reads back its echo. */
+export async function openEcho(host: string, port: number): Promise<{ s: net.Socket; ping(msg: string): Promise<string> }> {
+  const s = net.connect({ host, port });
+  await new Promise<void>((resolve, reject) => {
+    s.once('connect', resolve);
+    s.once('error', reject);
+  });
+  s.on('error', () => {});
+  return {
+    s,
+    ping(msg) {
+      return new Promise<string>((resolve, reject) => {
+        let got = '';
+        const onData = (c: Buffer) => {
+          got += c.toString();
+          if (got.length >= msg.length) {
+            s.removeListener('data', onData);
+            s.removeListener('close', onClose);
+            clearTimeout(timer);
+            resolve(got);
+          }
+        };
+        const onClose = () => reject(new Error(`closed; got '${got}'`));
+        const timer = setTimeout(() => reject(new Error(`no echo; got '${got}'`)), 5000);
+        s.on('data', onData);
+        s.once('close', onClose);
+        s.write(msg);
+      });
+    },
+  };
+}
+
 /** How a connection attempt ended: 'refused' (ECONNREFUSED), or closed after connecting ('reset', 'closed'). */
 export function connectOutcome(host: string, port: number): Promise<{ outcome: 'refused' | 'reset' | 'closed' | 'data'; ms: number }> {
   const t0 = Date.now();
@@ -226,7 +281,11 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-export async function makeCluster(opts: Partial<MeshOptions> = {}): Promise<Cluster> {
+/** `perNode`: options for one node only (e.g. its TLS certificate), over `opts`. */
+export async function makeCluster(
+  opts: Partial<MeshOptions> = {},
+  perNode: { a?: Partial<MeshOptions>; b?: Partial<MeshOptions> } = {},
+): Promise<Cluster> {
   const portErrors: Cluster['portErrors'] = [];
   const mk = (node: 'a' | 'b', bindHost: string) =>
     new Mesh({
@@ -236,6 +295,7 @@ export async function makeCluster(opts: Partial<MeshOptions> = {}): Promise<Clus
       forwardHeaderTimeoutMs: 500,
       onPortError: (port, err) => portErrors.push({ node, port, err: err ? ((err as NodeJS.ErrnoException).code ?? err.message) : null }),
       ...opts,
+      ...perNode[node],
     });
   const a = mk('a', HOST_A);
   const b = mk('b', HOST_B);
@@ -280,4 +340,135 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
 
 export function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
+}
+
+export interface Relay {
+  /** `HOST:PORT` to put in a table's `via` instead of the node's forwarding address. */
+  addr: string;
+  /** Connections relayed so far (an h2 session is one). */
+  connections: number;
+  /** Cuts every relayed connection open now (both sides destroyed): a network failure. */
+  cutAll(): void;
+  /** Stops relaying bytes on every connection open now, without closing them: a peer that hangs. */
+  freeze(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP relay in front of a node's forwarding listener: a's table names it as b's `via`, so a
+ * test can count a's connections to b and cut them (killing the h2 session they carry).
+ */
+export async function tcpRelay(host: string, target: string): Promise<Relay> {
+  const t = target.lastIndexOf(':');
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  const server = net.createServer({ allowHalfOpen: true }, (front) => {
+    relay.connections++;
+    const back = net.connect({ host: target.slice(0, t), port: Number(target.slice(t + 1)), allowHalfOpen: true });
+    const pair: [net.Socket, net.Socket] = [front, back];
+    pairs.add(pair);
+    const kill = () => {
+      front.destroy();
+      back.destroy();
+      pairs.delete(pair);
+    };
+    front.on('error', kill);
+    back.on('error', kill);
+    front.on('close', kill);
+    back.on('close', kill);
+    front.pipe(back);
+    back.pipe(front);
+  });
+  const port = await listen(server, host);
+  const relay: Relay = {
+    addr: `${host}:${port}`,
+    connections: 0,
+    cutAll() {
+      for (const [f, b] of [...pairs]) {
+        f.destroy();
+        b.destroy();
+      }
+      pairs.clear();
+    },
+    freeze() {
+      for (const [f, b] of pairs) {
+        f.unpipe(b);
+        b.unpipe(f);
+        f.pause();
+        b.pause();
+      }
+    },
+    async close() {
+      relay.cutAll();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  return relay;
+}
+
+export interface LegacyForwarder {
+  addr: string;
+  /** Forwarded connections it served (valid header, backend connected). */
+  served: number;
+  /** Connections it refused (anything but a valid header: e.g. an HTTP/2 preface). */
+  refused: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The forwarding listener of an older node: the `SHOALFWD1` line protocol only (under `tlsOpts`,
+ * TLS without ALPN), connecting task `taskId` to `backends[taskId]`.
+ */
+export async function legacyForwarder(host: string, backends: Record<string, string>, tlsOpts?: tls.TlsOptions): Promise<LegacyForwarder> {
+  const socks = new Set<net.Socket>();
+  const onConn = (s: net.Socket) => {
+    socks.add(s);
+    s.on('close', () => socks.delete(s));
+    s.on('error', () => {});
+    let buf = Buffer.alloc(0);
+    const onData = (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      const nl = buf.indexOf(0x0a);
+      if (nl < 0 && buf.length < FORWARD_HEADER_MAX) return;
+      s.removeListener('data', onData);
+      s.pause();
+      const req = nl >= 0 ? parseForwardHeader(buf.toString('latin1', 0, nl)) : undefined;
+      const to = req ? backends[req.taskId] : undefined;
+      if (!to) {
+        fwd.refused++;
+        s.end('ERR bad header\n');
+        return;
+      }
+      const i = to.lastIndexOf(':');
+      const back = net.connect({ host: to.slice(0, i), port: Number(to.slice(i + 1)), allowHalfOpen: true });
+      socks.add(back);
+      back.on('close', () => socks.delete(back));
+      back.on('error', () => s.destroy());
+      s.on('error', () => back.destroy());
+      back.on('connect', () => {
+        fwd.served++;
+        s.write(Buffer.from([FORWARD_ACK]));
+        if (nl + 1 < buf.length) back.write(buf.subarray(nl + 1));
+        s.pipe(back);
+        back.pipe(s);
+      });
+    };
+    s.on('data', onData);
+  };
+  const server = tlsOpts ? tls.createServer({ ...tlsOpts, allowHalfOpen: true } as tls.TlsOptions, onConn) : net.createServer({ allowHalfOpen: true }, onConn);
+  // Under TLS, connections still in their handshake are only reachable as the raw sockets.
+  server.on('connection', (raw: net.Socket) => {
+    socks.add(raw);
+    raw.on('close', () => socks.delete(raw));
+  });
+  const port = await listen(server, host);
+  const fwd: LegacyForwarder = {
+    addr: `${host}:${port}`,
+    served: 0,
+    refused: 0,
+    async close() {
+      for (const x of socks) x.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  return fwd;
 }

@@ -1,10 +1,12 @@
-// PROXY v2 header bytes, the forwarding header, address parsing.
+// PROXY v2 header bytes, the forwarding header (line protocol and h2 request headers), address parsing.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  encodeForwardH2,
   encodeForwardHeader,
   encodeProxyV2,
+  parseForwardH2,
   parseForwardHeader,
   parseHostPort,
   parseProxyV2,
@@ -111,6 +113,42 @@ describe('forwarding header', () => {
       'SHOALFWD1 t1 80 0 - 1.2.3.4:99999',
     ]) {
       assert.equal(parseForwardHeader(bad), undefined, bad);
+    }
+  });
+
+  test('h2 CONNECT request headers: round trip, task ids with colons, IPv6', () => {
+    const req = { taskId: 'svc.1:abc', targetPort: 8080, proxyProtocol: true, client: { host: '10.0.0.9', port: 5000 }, dst: { host: '::1', port: 80 } };
+    const h = encodeForwardH2(req);
+    assert.deepEqual(h, {
+      ':method': 'CONNECT',
+      ':authority': 'svc.1:abc:8080',
+      'shoal-proxy': '1',
+      'shoal-client': '10.0.0.9:5000',
+      'shoal-dst': '[::1]:80',
+    });
+    assert.deepEqual(parseForwardH2(h), { req });
+    const plain = encodeForwardH2({ taskId: 't1', targetPort: 80, proxyProtocol: false });
+    assert.deepEqual(plain, { ':method': 'CONNECT', ':authority': 't1:80' });
+    assert.deepEqual(parseForwardH2({ ...plain, 'x-future': 'ignored' }), { req: { taskId: 't1', targetPort: 80, proxyProtocol: false } });
+  });
+
+  test('h2 CONNECT requests that are refused, with their status', () => {
+    const cases: [Record<string, string>, number][] = [
+      [{ ':method': 'GET', ':path': '/', ':authority': 't1:80' }, 405],
+      [{ ':method': 'CONNECT', ':authority': 't1:80', ':protocol': 'websocket', ':path': '/' }, 400],
+      [{ ':method': 'CONNECT' }, 400],
+      [{ ':method': 'CONNECT', ':authority': 't1' }, 400],
+      [{ ':method': 'CONNECT', ':authority': ':80' }, 400],
+      [{ ':method': 'CONNECT', ':authority': 't/1:80' }, 400],
+      [{ ':method': 'CONNECT', ':authority': 't1:0' }, 400],
+      [{ ':method': 'CONNECT', ':authority': 't1:123456' }, 400],
+      [{ ':method': 'CONNECT', ':authority': 't1:80', 'shoal-proxy': '2' }, 400],
+      [{ ':method': 'CONNECT', ':authority': 't1:80', 'shoal-proxy': '1', 'shoal-client': '1.2.3.4' }, 400],
+      [{ ':method': 'CONNECT', ':authority': 't1:80', 'shoal-proxy': '1', 'shoal-dst': '1.2.3.4:99999' }, 400],
+    ];
+    for (const [h, status] of cases) {
+      const r = parseForwardH2(h);
+      assert.ok('status' in r && r.status === status, `${JSON.stringify(h)}: ${JSON.stringify(r)}`);
     }
   });
 
