@@ -46,6 +46,8 @@ import type {
 const NOOP = (): void => {};
 const NOOP_LOGGER: MeshLogger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP };
 const ACK_BYTE = Buffer.from([FORWARD_ACK]);
+/** The forwarder's answer for a task that is not one of its node's (both protocols). */
+const UNKNOWN_TASK_REASON = 'not a local backend';
 
 /**
  * The DNS name every node certificate carries: nodes are reached by IP addresses that are not in
@@ -142,7 +144,11 @@ interface Pending {
 /** A connected backend: a socket (a container, or a remote node's line-protocol connection), or an h2 stream to a remote node. */
 type Upstream = net.Socket | http2.ClientHttp2Stream;
 
-type ConnectResult = (up: Upstream | null, err?: Error, extra?: Buffer, viaDown?: boolean) => void;
+/**
+ * How a connect ended: with an upstream, or an error and how far it reaches: `viaDown`, the remote
+ * node itself failed; `unknownTask`, the node answered that the task is not one of its own (yet).
+ */
+type ConnectResult = (up: Upstream | null, err?: Error, extra?: Buffer, viaDown?: boolean, unknownTask?: boolean) => void;
 
 /** One outbound HTTP/2 session to a peer node's forwarding listener, shared by forwarded connections. */
 interface H2Link {
@@ -206,6 +212,7 @@ export class Mesh {
   private readonly connectTimeoutMs: number;
   private readonly lastConnectTimeoutMs: number;
   private readonly failBackoffMs: number;
+  private readonly unknownTaskBackoffMs: number;
   private readonly bindRetryMs: number;
   private readonly forwardHeaderTimeoutMs: number;
   private readonly keepAliveDelayMs: number;
@@ -244,6 +251,7 @@ export class Mesh {
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 1000;
     this.lastConnectTimeoutMs = Math.max(this.connectTimeoutMs, opts.lastConnectTimeoutMs ?? 5000);
     this.failBackoffMs = opts.failBackoffMs ?? 2000;
+    this.unknownTaskBackoffMs = Math.min(opts.unknownTaskBackoffMs ?? 250, this.failBackoffMs);
     this.bindRetryMs = opts.bindRetryMs ?? 2000;
     this.forwardHeaderTimeoutMs = opts.forwardHeaderTimeoutMs ?? 2000;
     this.keepAliveDelayMs = opts.keepAliveDelayMs ?? 30_000;
@@ -632,12 +640,12 @@ export class Mesh {
     }
     p.tried.push(b);
     b.active++;
-    const done: ConnectResult = (up, err, extra, viaDown) => {
+    const done: ConnectResult = (up, err, extra, viaDown, unknownTask) => {
       if (!up) {
         b.active--;
         b.failed++;
         e.failedConnects++;
-        const until = Date.now() + this.failBackoffMs;
+        const until = Date.now() + (unknownTask ? this.unknownTaskBackoffMs : this.failBackoffMs);
         b.failingUntil = until;
         if (viaDown) {
           // The remote node itself did not answer: pass over its other tasks too.
@@ -822,7 +830,7 @@ export class Mesh {
     const sock = dial.sock;
     let settled = false;
     let connected = false;
-    const finish = (err?: Error, extra?: Buffer, nodeLevel = !connected): void => {
+    const finish = (err?: Error, extra?: Buffer, nodeLevel = !connected, unknownTask = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -830,7 +838,7 @@ export class Mesh {
       if (err) {
         sock.destroy();
         if (t && nodeLevel) this.tlsSessions.delete(peer);
-        done(null, err, undefined, nodeLevel);
+        done(null, err, undefined, nodeLevel, unknownTask);
       } else {
         done(sock, undefined, extra);
       }
@@ -838,7 +846,8 @@ export class Mesh {
     const onData = (chunk: Buffer): void => {
       sock.pause();
       if (chunk[0] !== FORWARD_ACK) {
-        finish(new Error(`forward refused: ${chunk.toString('latin1', 0, Math.min(chunk.length, 120)).trim()}`));
+        const reason = chunk.toString('latin1', 0, Math.min(chunk.length, 120)).trim();
+        finish(new Error(`forward refused: ${reason}`), undefined, false, reason === `ERR ${UNKNOWN_TASK_REASON}`);
         return;
       }
       finish(undefined, chunk.length > 1 ? chunk.subarray(1) : undefined);
@@ -874,7 +883,8 @@ export class Mesh {
    * Opens a CONNECT stream for `req` on a session to the node at `target` and succeeds on its
    * `:status 200` (the far node connected its local task), with the stream as the upstream. A
    * session that cannot be set up, a 403 (the node refuses us) or 503 (it is shutting down) are
-   * failures of the node (`viaDown`); other statuses (502: its local connect failed) of the task.
+   * failures of the node (`viaDown`); other statuses (502: its local connect failed) of the task,
+   * 404 (not one of its tasks) flagged `unknownTask`.
    * A peer that does not speak h2 gets the line protocol.
    */
   private connectRemoteH2(target: HostPort, req: ForwardRequest, done: ConnectResult, timeoutMs: number, attempt = 1): void {
@@ -898,7 +908,7 @@ export class Mesh {
       link.waiters.delete(onLink);
       this.releaseStream(link);
     };
-    const finish = (err?: Error, nodeLevel = false): void => {
+    const finish = (err?: Error, nodeLevel = false, unknownTask = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -908,7 +918,7 @@ export class Mesh {
         return;
       }
       if (stream) abortStream(stream);
-      done(null, err, undefined, nodeLevel);
+      done(null, err, undefined, nodeLevel, unknownTask);
     };
     /** This connection again, on another session (or the line protocol); no failure of the node or task. */
     const again = (err: Error, legacy = false): void => {
@@ -958,7 +968,7 @@ export class Mesh {
           return;
         }
         const reason = headers[H2_HEADER_ERROR];
-        finish(new Error(`forward refused: ${status}${reason ? ` ${String(reason)}` : ''}`), status === 403 || status === 503);
+        finish(new Error(`forward refused: ${status}${reason ? ` ${String(reason)}` : ''}`), status === 403 || status === 503, status === 404);
       });
       clearTimeout(timer);
       // As on the line protocol: the remote node may wait for its container longer than we do.
@@ -1318,7 +1328,7 @@ export class Mesh {
     }
     const b = this.localTargets.get(localKey(req.taskId, req.targetPort));
     if (!b) {
-      this.rejectForward(sock, 'not a local backend');
+      this.rejectForward(sock, UNKNOWN_TASK_REASON);
       return;
     }
     b.active++;
@@ -1432,7 +1442,7 @@ export class Mesh {
     const req = parsed.req;
     const b = this.localTargets.get(localKey(req.taskId, req.targetPort));
     if (!b) {
-      this.refuseStream(stream, info, 404, 'not a local backend');
+      this.refuseStream(stream, info, 404, UNKNOWN_TASK_REASON);
       return;
     }
     info.streams++;

@@ -96,6 +96,12 @@ export interface MeshOptions {
   lastConnectTimeoutMs?: number;
   /** How long a backend whose connect failed is passed over while others are available. Default 2000. */
   failBackoffMs?: number;
+  /**
+   * The same for a remote backend its node does not know (yet): the node's table and ours disagree
+   * for a moment when a replacement starts, since each learns of it on its own path; a full
+   * failure backoff would keep a new replica out of rotation for seconds. Default 250.
+   */
+  unknownTaskBackoffMs?: number;
   /** Retry period for a port that could not be bound. Default 2000. */
   bindRetryMs?: number;
   /** The forwarding listener drops a connection whose header is not complete within this. Default 2000. */

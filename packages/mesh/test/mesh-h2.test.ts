@@ -168,6 +168,31 @@ describe('mesh: h2 transport', () => {
     });
   });
 
+  for (const transport of ['h2', 'tcp'] as const) {
+    test(`${transport}: a new replica its node does not know yet is passed over briefly, not for the failure backoff`, async () => {
+      // Each node learns of a replacement on its own path: a's table may name it before b's does.
+      const c = await makeCluster({ forwardTransport: transport, failBackoffMs: 60_000, unknownTaskBackoffMs: 200 });
+      const one = await httpBackend('one');
+      const two = await httpBackend('two', BACKEND_HOST2);
+      try {
+        const port = await freePort();
+        await c.b.update(tableOf([[port, [local('one', one.addr)]]]));
+        await c.a.update(tableOf([[port, [remote('one', c.b.forwardAddress, one.addr), remote('two', c.b.forwardAddress, two.addr)]]]));
+        // b answers "not a local backend" for 'two'; the client is served by 'one'.
+        assert.deepEqual(await serialGet(4, HOST_A, port), Array(4).fill('one'));
+        const ghost = c.a.stats().ports[0]!.backendStats.find((b) => b.taskId === 'two')!;
+        assert.ok(ghost.failed >= 1 && ghost.failing, JSON.stringify(ghost));
+        await c.b.update(tableOf([[port, [local('one', one.addr), local('two', two.addr)]]]));
+        await sleep(300);
+        const seen = new Set(await serialGet(10, HOST_A, port));
+        assert.deepEqual([...seen].sort(), ['one', 'two'], 'the new replica is in rotation within the short backoff');
+      } finally {
+        await c.close();
+        await Promise.all([one.close(), two.close()]);
+      }
+    });
+  }
+
   test('a session that dies mid-stream resets only its own connections; the next ones open a new session', async () => {
     await withH2(async (c, later) => {
       const echo = later(await tcpBackend('echo', 'echo'));
