@@ -19,10 +19,11 @@ import {
   signCsr,
   type TlsMaterial,
 } from '@shoal/pki';
+import { H2_HEADER_ERROR, NODE_SERVER_NAME, encodeForwardH2 } from '@shoal/mesh';
 import { ROOT, TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
 interface NodeView {
-  node: { id: string; description: { hostname: string }; status: { state: string }; spec: { role: string } };
+  node: { id: string; description: { hostname: string }; status: { state: string; meshAddr?: string }; spec: { role: string } };
 }
 
 function material(d: Daemon): TlsMaterial {
@@ -43,6 +44,65 @@ async function refused(p: Promise<unknown>, code: string, re: RegExp): Promise<v
     assert.ok(!e.message.includes('\n'), 'one line');
     return true;
   });
+}
+
+/** The routing mesh port of the removed-node test (a service on w1 publishes it). */
+const MESH_PORT = 29480;
+
+/** A node's HTTP/2 session to another node's forwarding port (mutual TLS with `m`). */
+function nodeSession(meshAddr: string, m: TlsMaterial): http2.ClientHttp2Session {
+  const colon = meshAddr.lastIndexOf(':');
+  const session = http2.connect(`https://${meshAddr}`, {
+    createConnection: () =>
+      tlsConnect({
+        host: meshAddr.slice(0, colon),
+        port: Number(meshAddr.slice(colon + 1)),
+        servername: NODE_SERVER_NAME,
+        ca: m.caPem,
+        cert: m.certPem,
+        key: m.keyPem,
+        ALPNProtocols: ['h2'],
+      }),
+  });
+  session.on('error', () => {});
+  return session;
+}
+
+/**
+ * One forwarded connection on `session`, as a node opens it (a CONNECT stream): the status (0: the
+ * stream closed unanswered), the refusal's reason, and the task's answer to a GET when open.
+ */
+function forwardOn(session: http2.ClientHttp2Session, taskId: string): Promise<{ status: number; reason: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const st = session.request(encodeForwardH2({ taskId, targetPort: 8080, proxyProtocol: false }), { endStream: false });
+    let status = 0;
+    let reason = '';
+    let body = '';
+    const timer = setTimeout(() => reject(new Error(`no end of the forwarded connection (status ${status}, ${body.length} bytes)`)), 5_000);
+    st.on('error', () => {});
+    st.on('response', (h) => {
+      status = Number(h[':status']);
+      reason = String(h[H2_HEADER_ERROR] ?? '');
+      // Our side ends too, so that the stream closes.
+      st.end(status === 200 ? 'GET / HTTP/1.0\r\n\r\n' : undefined);
+    });
+    st.setEncoding('utf8');
+    st.on('data', (c: string) => (body += c));
+    st.on('close', () => {
+      clearTimeout(timer);
+      resolve({ status, reason: status === 0 ? `closed, code ${st.rstCode}` : reason, body: body.split('\r\n\r\n').slice(1).join('').trim() });
+    });
+  });
+}
+
+/** One forwarded connection on a session of its own. */
+async function forwardOnce(meshAddr: string, taskId: string, m: TlsMaterial): Promise<{ status: number; reason: string; body: string }> {
+  const session = nodeSession(meshAddr, m);
+  try {
+    return await forwardOn(session, taskId);
+  } finally {
+    session.destroy();
+  }
 }
 
 const call = (addr: string, service: ServiceName, method: string, req: unknown, m?: Partial<TlsMaterial> & { caPem: string }) =>
@@ -236,10 +296,48 @@ describe('mutual TLS: who may call what', () => {
 
   test('a removed node is refused at once, although its certificate is in date', async () => {
     const w = material(w2);
+    // Mesh forwarding: w2's certificate opens a connection to a task on w1 through w1's forwarding port.
+    await m1.call('CreateService', {
+      spec: {
+        name: 'fwd',
+        image: 'shoal/busybox:latest',
+        args: ['sh', '-c', 'echo fwd > /tmp/index.html; exec httpd -f -p 8080 -h /tmp'],
+        replicas: 1,
+        stopGracePeriodMs: 500,
+        constraints: ['node.hostname==w1'],
+        ports: [{ protocol: 'tcp', targetPort: 8080, publishedPort: MESH_PORT, publishMode: 'ingress' }],
+      },
+    });
+    const taskId = await eventually('fwd running on w1', async () => {
+      const ts = (await m1.call<{ tasks: { task: { id: string; nodeId: string; status: { state: string } } }[] }>('ListTasks', { service: 'fwd' })).tasks;
+      return ts.find((t) => t.task.nodeId === ids.w1 && t.task.status.state === 'running')?.task.id;
+    }, 60_000);
+    const meshAddr = (await nodes()).find((n) => n.node.id === ids.w1)!.node.status.meshAddr;
+    assert.ok(meshAddr, 'w1 reports its forwarding address');
+    const before = await eventually('w2 forwards through w1', async () => {
+      const r = await forwardOnce(meshAddr, taskId, w);
+      return r.status === 200 ? r : undefined;
+    });
+    assert.equal(before.body, 'fwd');
+    // A session w2 opened before its removal stays open; its next stream is judged again.
+    const kept = nodeSession(meshAddr, w);
+    assert.equal((await forwardOn(kept, taskId)).status, 200);
     await w2.kill();
     await m1.call('RemoveNode', { node: 'w2', force: true });
     await refused(call(m1.addr, 'shoal.dispatcher.Dispatcher', 'Session', { nodeId: ids.w2 }, w), 'UNAUTHENTICATED', /was removed from the cluster/);
     await refused(call(m1.addr, 'shoal.ca.CA', 'RenewCertificate', { csr: (await newKeyAndCsr()).csrPem }, w), 'UNAUTHENTICATED', /was removed/);
+    // w1 learns of the removal from its mesh view: a new connection with w2's certificate is cut
+    // right after the handshake, a stream on the session opened before is answered 403.
+    const fresh = await eventually('w1 refuses w2 on its forwarding port', async () => {
+      const r = await forwardOnce(meshAddr, taskId, w);
+      return r.status !== 200 ? r : undefined;
+    });
+    assert.equal(fresh.status, 0, JSON.stringify(fresh));
+    const onKept = await forwardOn(kept, taskId);
+    kept.destroy();
+    assert.deepEqual([onKept.status, onKept.reason, onKept.body], [403, 'peer refused', '']);
+    // Another node's certificate is still served.
+    assert.equal((await forwardOnce(meshAddr, taskId, material(m1))).body, 'fwd');
     // Restarted, it does not come back.
     w2.start(['run', '--data-dir', w2.dataDir]);
     await new Promise((r) => setTimeout(r, 3_000));
