@@ -100,6 +100,17 @@ export interface UpdateClusterResponse {
   heartbeatPeriodMs: number | string;
 }
 
+export interface IssueAdminCertificateRequest {
+  csr: string;
+  expiryMs: number;
+}
+export interface IssueAdminCertificateResponse {
+  cert: string;
+  caCert: string;
+  name: string;
+  notAfterMs: number | string;
+}
+
 export interface GetJoinTokenRequest {
   role: string;
   rotate: boolean;
@@ -126,5 +137,6 @@ export interface ControlMethods {
   ClusterStatus: [Record<string, never>, ClusterStatusResponse];
   GetJoinToken: [GetJoinTokenRequest, GetJoinTokenResponse];
   UpdateCluster: [UpdateClusterRequest, UpdateClusterResponse];
+  IssueAdminCertificate: [IssueAdminCertificateRequest, IssueAdminCertificateResponse];
 }
 export type ControlMethod = keyof ControlMethods;

@@ -505,6 +505,26 @@ describe('shoal against a real shoald', { skip }, () => {
     assert.equal(r.code, 0, r.stderr);
   });
 
+  test('swarm admin-cert: another admin certificate, its key made here; bad input issues nothing', () => {
+    const out = path.join(dir, 'second-admin');
+    const r = ok(['swarm', 'admin-cert', '--out', out, '--expiry', '720h']);
+    assert.match(r.stdout, /^Admin certificate admin-[0-9a-z]{12} written to .*second-admin \(valid until \d{4}-\d\d-\d\dT.*Z\)\.\nUse it with: shoal --host MANAGER_HOST:PORT --cert-path .*second-admin/);
+    assert.equal((fs.statSync(path.join(out, 'key.pem')).mode & 0o777).toString(8), '600');
+    const notAfter = Date.parse(/valid until (\S+)\)/.exec(r.stdout)![1]!);
+    assert.ok(Math.abs(notAfter - (Date.now() + 720 * 3600_000)) < 120_000, 'the asked validity');
+    // It opens the control API over TCP.
+    const st = shoal(['--host', tcpAddr, '--cert-path', out, 'cluster', 'status', '--format', 'json'], { noHost: true });
+    assert.equal(st.code, 0, st.stderr);
+    // An existing certificate is never overwritten; bad validities are refused; nothing is issued.
+    const before = fs.readFileSync(path.join(out, 'cert.pem'), 'utf8');
+    fails(['swarm', 'admin-cert', '--out', out], 1, /^Error: .*second-admin already holds ca\.pem, cert\.pem, key\.pem: choose an empty directory \(nothing was issued\)$/);
+    assert.equal(fs.readFileSync(path.join(out, 'cert.pem'), 'utf8'), before);
+    fails(['swarm', 'admin-cert', '--out', path.join(dir, 'short'), '--expiry', '1s'], 1, /^Error: --expiry must be between 10000 ms and \d+ ms, not 1000 ms$/);
+    assert.ok(!fs.existsSync(path.join(dir, 'short', 'cert.pem')));
+    fails(['swarm', 'admin-cert', '--out', path.join(dir, 'bad'), '--expiry', 'soon'], 2, /invalid --expiry "soon"/);
+    fails(['swarm', 'admin-cert'], 2, /--out DIR is required/);
+  });
+
   test('a worker node answers "this node is not a manager"', async () => {
     const token = ok(['swarm', 'join-token', 'worker', '-q']).stdout.trim();
     const wdata = path.join(dir, 'worker');
@@ -555,7 +575,7 @@ describe('shoal against a real shoald', { skip }, () => {
     const commands = [
       [], ['service'], ['service', 'create'], ['service', 'ls'], ['service', 'ps'], ['service', 'inspect'], ['service', 'rm'],
       ['service', 'scale'], ['service', 'update'], ['node'], ['node', 'ls'], ['node', 'inspect'], ['node', 'promote'],
-      ['node', 'demote'], ['node', 'rm'], ['node', 'update'], ['cluster', 'status'], ['swarm', 'join-token'],
+      ['node', 'demote'], ['node', 'rm'], ['node', 'update'], ['cluster', 'status'], ['swarm', 'join-token'], ['swarm', 'admin-cert'],
     ];
     const results = await Promise.all(commands.map((c) => shoalAsync([...c, '--help'], { noHost: true })));
     commands.forEach((c, i) => {

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '@shoal/raft';
 import { newId } from '@shoal/store';
 import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
 import {
+  DEFAULT_ADMIN_CERT_EXPIRY_MS,
   DEFAULT_CERT_EXPIRY_MS,
   MAX_CERT_EXPIRY_MS,
   MIN_CERT_EXPIRY_MS,
@@ -80,7 +81,6 @@ function selfDescription() {
 }
 
 /** Admin certificates (the control API over TCP) are not renewed automatically: a year. */
-const ADMIN_CERT_MS = 365 * 24 * 3600_000;
 
 function newState(flags: CommonFlags, nodeId: string, clusterId: string, role: NodeState['role']): NodeState {
   const meshMode = meshModeOf(flags.meshMode);
@@ -140,7 +140,7 @@ export async function init(
   const subject = { nodeId: state.nodeId, role: 'manager' as const, clusterId: state.clusterId };
   writeMaterial(flags.dataDir, { caPem: ca.certPem, ...(await issueWithNewKey(ca, subject, expiry ?? DEFAULT_CERT_EXPIRY_MS)) });
   writeFileAtomic(certPaths(flags.dataDir).caKey, ca.keyPem, 0o600);
-  const admin = await issueWithNewKey(ca, { nodeId: `admin-${newId().slice(0, 12)}`, role: 'admin', clusterId: state.clusterId }, ADMIN_CERT_MS);
+  const admin = await issueWithNewKey(ca, { nodeId: `admin-${newId().slice(0, 12)}`, role: 'admin', clusterId: state.clusterId }, DEFAULT_ADMIN_CERT_EXPIRY_MS);
   writeAdminMaterial(certPaths(flags.dataDir).adminDir, { caPem: ca.certPem, ...admin });
   const identity = NodeIdentity.load(flags.dataDir);
   const manager = await startManager(state, flags.dataDir, log, identity, { bootstrap: true });

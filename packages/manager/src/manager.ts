@@ -151,6 +151,7 @@ export class Manager {
       ClusterStatus: () => h.clusterStatus(),
       GetJoinToken: (r) => h.getJoinToken(r),
       UpdateCluster: (r) => h.updateCluster(r),
+      IssueAdminCertificate: (r) => h.issueAdminCertificate(r),
     };
     for (const method of LEADER_ONLY) {
       const local = control[method];

@@ -20,6 +20,8 @@ export const DEFAULT_CERT_EXPIRY_MS = 90 * 24 * 3600_000;
 export const MIN_CERT_EXPIRY_MS = 10_000;
 /** Longest validity a cluster may ask for. */
 export const MAX_CERT_EXPIRY_MS = 10 * 365 * 24 * 3600_000;
+/** Admin certificates (the control API over TCP) live a year: they are not renewed automatically. */
+export const DEFAULT_ADMIN_CERT_EXPIRY_MS = 365 * 24 * 3600_000;
 /** Clocks differ between nodes: a new certificate is valid from a minute ago. */
 const BACKDATE_MS = 60_000;
 

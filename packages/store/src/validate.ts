@@ -144,6 +144,8 @@ const clusterSpec = obj<ClusterSpec>({
   heartbeatPeriodMs: int(1),
   nodeDownAfterBeats: int(1),
   taskHistoryLimit: uint,
+  // @shoal/pki's MIN_CERT_EXPIRY_MS and DEFAULT_CERT_EXPIRY_MS (the store does not depend on pki;
+  // the control API checks the full range before anything is stored).
   certExpiryMs: withDefault(int(10_000), 90 * 24 * 3600_000),
 });
 

@@ -1,8 +1,12 @@
-// `shoal swarm join-token worker|manager [-q] [--rotate]`.
+// `shoal swarm join-token worker|manager [-q] [--rotate]`, `shoal swarm update`,
+// `shoal swarm admin-cert --out DIR`.
 
+import { existsSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
+import { newKeyAndCsr, writeAdminMaterial } from '@shoal/pki';
 import type { Ctx } from '../context.js';
-import { UsageError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 import { type Args, type CtxFactory, action, one } from './common.js';
 import { parseDuration } from '../parse.js';
 
@@ -51,6 +55,34 @@ async function update(ctx: Ctx, a: Args): Promise<void> {
   ctx.print('Swarm updated.');
 }
 
+/** The files an admin certificate directory holds (Docker's layout, what --cert-path reads). */
+const ADMIN_FILES = ['ca.pem', 'cert.pem', 'key.pem'];
+
+/**
+ * A new admin certificate in --out: the key is made here and never leaves this machine; the
+ * manager signs a CSR for it. An existing certificate is never overwritten.
+ */
+async function adminCert(ctx: Ctx, a: Args): Promise<void> {
+  const out = one(a, 'out');
+  if (!out) throw new UsageError('--out DIR is required: the directory to write ca.pem, cert.pem and key.pem to');
+  const dir = resolve(out);
+  if (existsSync(dir)) {
+    const taken = readdirSync(dir).filter((f) => ADMIN_FILES.includes(f));
+    if (taken.length > 0) throw new CliError(`${dir} already holds ${taken.join(', ')}: choose an empty directory (nothing was issued)`, 1, 'ALREADY_EXISTS');
+  }
+  const expiry = one(a, 'expiry');
+  const expiryMs = expiry === undefined ? 0 : parseDuration(expiry, '--expiry');
+  const { keyPem, csrPem } = await newKeyAndCsr();
+  const r = await ctx.call('IssueAdminCertificate', { csr: csrPem, expiryMs });
+  writeAdminMaterial(dir, { caPem: r.caCert, certPem: r.cert, keyPem });
+  if (a['quiet'] === true) {
+    ctx.print(dir);
+    return;
+  }
+  ctx.print(`Admin certificate ${r.name} written to ${dir} (valid until ${new Date(Number(r.notAfterMs)).toISOString()}).`);
+  ctx.print(`Use it with: shoal --host MANAGER_HOST:PORT --cert-path ${dir} ...  (or SHOAL_CERT_PATH=${dir})`);
+}
+
 export function swarmCommand(make: CtxFactory) {
   return {
     command: 'swarm',
@@ -79,7 +111,18 @@ export function swarmCommand(make: CtxFactory) {
               .option('dispatcher-heartbeat', { type: 'string', requiresArg: true, describe: 'How often nodes heartbeat, e.g. 1s' }),
           action(make, update),
         )
-        .demandCommand(1, 'missing a swarm command (join-token, update)'),
+        .command(
+          'admin-cert',
+          'Issue another admin certificate (for the control API over TCP) into a new directory',
+          (y: Argv) =>
+            y
+              .usage('Usage: shoal swarm admin-cert --out DIR [OPTIONS]')
+              .option('out', { type: 'string', requiresArg: true, describe: 'Directory to write ca.pem, cert.pem and key.pem to (created; must not hold them already)' })
+              .option('expiry', { type: 'string', requiresArg: true, describe: 'Validity, e.g. 720h (default 8760h: a year)' })
+              .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Only print the directory' }),
+          action(make, adminCert),
+        )
+        .demandCommand(1, 'missing a swarm command (join-token, update, admin-cert)'),
     handler: () => {},
   };
 }

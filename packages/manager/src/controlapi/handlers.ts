@@ -3,7 +3,7 @@
 // forwarded to the leader by the Raft layer). Every failure is a ShoalError with a code.
 
 import { ShoalError } from '@shoal/api';
-import { MAX_CERT_EXPIRY_MS, MIN_CERT_EXPIRY_MS } from '@shoal/pki';
+import { DEFAULT_ADMIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS, MIN_CERT_EXPIRY_MS, identityOfPem, signCsr } from '@shoal/pki';
 import type { RaftNode } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, newId } from '@shoal/store';
 import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
@@ -247,6 +247,21 @@ export class ControlHandlers {
     const c = store.cluster();
     if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
     return { token: c.joinTokens[role] };
+  }
+
+  /**
+   * Another admin certificate (`shoal swarm admin-cert`): the caller made the key and sends only a
+   * CSR; the name and role come from here. Admin certificates are not renewed: this is how a new
+   * one is had before the old one expires, or one per operator.
+   */
+  async issueAdminCertificate(req: { csr?: unknown; expiryMs?: unknown }): Promise<{ cert: string; caCert: string; name: string; notAfterMs: number }> {
+    const expiryMs = settingMs(req.expiryMs, '--expiry', MIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS) || DEFAULT_ADMIN_CERT_EXPIRY_MS;
+    const c = (await this.read()).cluster();
+    if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
+    if (!c.caKey) throw new ShoalError('FAILED_PRECONDITION', 'this cluster has no CA key in its store: it cannot issue certificates');
+    const name = `admin-${newId().slice(0, 12)}`;
+    const cert = await signCsr({ certPem: c.caCert, keyPem: c.caKey }, typeof req.csr === 'string' ? req.csr : '', { nodeId: name, role: 'admin', clusterId: c.id }, expiryMs);
+    return { cert, caCert: c.caCert, name, notAfterMs: identityOfPem(cert)!.notAfter };
   }
 
   /** Cluster-wide settings (`shoal swarm update`): new certificates get the new validity. */
