@@ -59,14 +59,16 @@ if (wanted.has('converge')) {
   };
 }
 if (wanted.has('mesh')) {
-  const plain = bench(base, 'mesh-bench.js', ['--mesh-mode', 'userland']);
-  const tls = bench(root, 'mesh-bench.js', ['--mesh-mode', 'userland']);
+  const meshArgs = ['--mesh-mode', 'userland', '--rounds', '3'];
+  const plain = bench(base, 'mesh-bench.js', meshArgs);
+  const tls = bench(root, 'mesh-bench.js', meshArgs);
   result.mesh = {
     plain_remote_rps: plain.mesh_remote_rps,
     tls_remote_rps: tls.mesh_remote_rps,
     plain_local_rps: plain.mesh_local_rps,
     tls_local_rps: tls.mesh_local_rps,
     remote_tls_over_plain: ratio(tls.mesh_remote_rps, plain.mesh_remote_rps),
+    local_tls_over_plain: ratio(tls.mesh_local_rps, plain.mesh_local_rps),
   };
 }
 console.log(JSON.stringify(result));
