@@ -290,6 +290,15 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
   kv('Service Mode', capitalize(spec.mode));
   if (spec.mode === 'replicated') kv(' Replicas', spec.replicas);
   if (running !== undefined && desired !== undefined) kv(' Running', `${running}/${desired}`);
+  const us = s.updateStatus;
+  if (us) {
+    // As docker service inspect --pretty: where the last update stands.
+    lines.push('UpdateStatus:');
+    kv(' State', us.state);
+    if (Number(us.startedAt)) kv(' Started', new Date(Number(us.startedAt)).toISOString());
+    if (Number(us.completedAt)) kv(' Completed', new Date(Number(us.completedAt)).toISOString());
+    kv(' Message', us.message);
+  }
   if (spec.constraints?.length) {
     lines.push('Placement:');
     lines.push(' Constraints:');
@@ -300,6 +309,8 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
     kv(' Parallelism', spec.updateConfig.parallelism);
     if (spec.updateConfig.delayMs) kv(' Delay', formatDuration(spec.updateConfig.delayMs));
     if (spec.updateConfig.failureAction) kv(' On failure', spec.updateConfig.failureAction);
+    if (spec.updateConfig.monitorMs) kv(' Monitoring Period', formatDuration(Number(spec.updateConfig.monitorMs)));
+    kv(' Max failure ratio', Number(spec.updateConfig.maxFailureRatio ?? 0));
     if (spec.updateConfig.order) kv(' Update order', spec.updateConfig.order);
   }
   if (spec.restartPolicy) {

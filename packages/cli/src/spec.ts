@@ -1,7 +1,7 @@
 // Service specs from flags: `service create` builds one, `service update` edits the current one
 // (pure functions; every bad value throws a UsageError).
 
-import type { PortConfig, RestartCondition, ServiceMode, ServiceSpec } from '@shoal/store';
+import type { PortConfig, RestartCondition, ServiceMode, ServiceSpec, UpdateFailureAction } from '@shoal/store';
 import { UsageError } from './errors.js';
 import {
   parseConstraint,
@@ -25,7 +25,11 @@ export const SPEC_DEFAULTS = {
   stopGracePeriodMs: 10_000,
   updateParallelism: 1,
   updateDelayMs: 0,
+  updateMonitorMs: 5000,
+  updateMaxFailureRatio: 0,
 } as const;
+
+export const UPDATE_FAILURE_ACTIONS: readonly UpdateFailureAction[] = ['pause', 'continue', 'rollback'];
 
 export const RESTART_CONDITIONS: readonly RestartCondition[] = ['any', 'on-failure', 'none'];
 export const SERVICE_MODES: readonly ServiceMode[] = ['replicated', 'global'];
@@ -68,6 +72,9 @@ export interface CreateFlags {
   updateParallelism?: string | number;
   updateDelay?: string;
   updateOrder?: string;
+  updateFailureAction?: string;
+  updateMonitor?: string;
+  updateMaxFailureRatio?: string | number;
 }
 
 /** The spec `service create` sends. */
@@ -103,8 +110,10 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
           ? SPEC_DEFAULTS.updateParallelism
           : parseNonNegativeInt(f.updateParallelism, '--update-parallelism'),
       delayMs: f.updateDelay === undefined ? SPEC_DEFAULTS.updateDelayMs : parseDuration(f.updateDelay, '--update-delay'),
-      failureAction: 'pause',
+      failureAction: f.updateFailureAction === undefined ? 'pause' : parseFailureAction(f.updateFailureAction),
       order: f.updateOrder === undefined ? 'stop-first' : parseUpdateOrder(f.updateOrder),
+      monitorMs: f.updateMonitor === undefined ? SPEC_DEFAULTS.updateMonitorMs : parseMonitor(f.updateMonitor),
+      maxFailureRatio: f.updateMaxFailureRatio === undefined ? SPEC_DEFAULTS.updateMaxFailureRatio : parseFailureRatio(f.updateMaxFailureRatio),
     },
     stopGracePeriodMs:
       f.stopGracePeriod === undefined ? SPEC_DEFAULTS.stopGracePeriodMs : parseDuration(f.stopGracePeriod, '--stop-grace-period'),
@@ -135,6 +144,9 @@ export interface UpdateFlags {
   updateParallelism?: string | number;
   updateDelay?: string;
   updateOrder?: string;
+  updateFailureAction?: string;
+  updateMonitor?: string;
+  updateMaxFailureRatio?: string | number;
   /** Replaces COMMAND [ARG...] (docker's --args), already split into words. */
   args?: readonly string[];
 }
@@ -169,7 +181,14 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
     maxAttempts: SPEC_DEFAULTS.restartMaxAttempts,
     windowMs: 0,
   };
-  s.updateConfig ??= { parallelism: SPEC_DEFAULTS.updateParallelism, delayMs: 0, failureAction: 'pause', order: 'stop-first' };
+  s.updateConfig ??= {
+    parallelism: SPEC_DEFAULTS.updateParallelism,
+    delayMs: 0,
+    failureAction: 'pause',
+    order: 'stop-first',
+    monitorMs: SPEC_DEFAULTS.updateMonitorMs,
+    maxFailureRatio: SPEC_DEFAULTS.updateMaxFailureRatio,
+  };
 
   if (f.replicas !== undefined) {
     if (s.mode === 'global') throw new UsageError(`--replicas cannot be used with a global service (${s.name})`);
@@ -216,6 +235,9 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
   }
   if (f.updateDelay !== undefined) s.updateConfig = { ...s.updateConfig, delayMs: parseDuration(f.updateDelay, '--update-delay') };
   if (f.updateOrder !== undefined) s.updateConfig = { ...s.updateConfig, order: parseUpdateOrder(f.updateOrder) };
+  if (f.updateFailureAction !== undefined) s.updateConfig = { ...s.updateConfig, failureAction: parseFailureAction(f.updateFailureAction) };
+  if (f.updateMonitor !== undefined) s.updateConfig = { ...s.updateConfig, monitorMs: parseMonitor(f.updateMonitor) };
+  if (f.updateMaxFailureRatio !== undefined) s.updateConfig = { ...s.updateConfig, maxFailureRatio: parseFailureRatio(f.updateMaxFailureRatio) };
   return s;
 }
 
@@ -240,4 +262,25 @@ function canonical(v: unknown): unknown {
 export function parseUpdateOrder(v: string): 'stop-first' | 'start-first' {
   if (v === 'stop-first' || v === 'start-first') return v;
   throw new UsageError(`invalid --update-order ${JSON.stringify(v)}: expected stop-first or start-first`);
+}
+
+/** `--update-failure-action`: what a failed task of a rolling update does to it. */
+export function parseFailureAction(v: string): UpdateFailureAction {
+  if ((UPDATE_FAILURE_ACTIONS as readonly string[]).includes(v)) return v as UpdateFailureAction;
+  throw new UsageError(`invalid --update-failure-action ${JSON.stringify(v)}: expected pause, continue or rollback`);
+}
+
+/** `--update-monitor`: a positive duration (0 would mean Swarm's default, 5s: say it instead). */
+export function parseMonitor(v: string): number {
+  const ms = parseDuration(v, '--update-monitor');
+  if (ms === 0) throw new UsageError('invalid --update-monitor "0": give a duration of at least 1ms (the default is 5s)');
+  return ms;
+}
+
+/** `--update-max-failure-ratio`: the share of tasks that may fail, 0 to 1. */
+export function parseFailureRatio(v: string | number): number {
+  const text = String(v).trim();
+  const n = /^(\d+(\.\d*)?|\.\d+)$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 0 && n <= 1)) throw new UsageError(`invalid --update-max-failure-ratio ${JSON.stringify(String(v))}: expected a number from 0 to 1`);
+  return n;
 }

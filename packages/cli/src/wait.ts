@@ -6,6 +6,7 @@
 // while waiting is retried until then.
 
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { UpdateStatus } from '@shoal/store';
 import { CliError } from './errors.js';
 import type { Ctx } from './context.js';
 import { formatDuration } from './parse.js';
@@ -30,6 +31,11 @@ export interface WaitTarget {
    * lasts until the rolling update has replaced the old tasks.
    */
   specVersion?: number;
+  /**
+   * Watch the service's update status too: after an update, a pause or a rollback ends the wait
+   * with its reason; after a rollback, a paused rollback does.
+   */
+  watch?: 'update' | 'rollback';
 }
 
 /** How often the service and its tasks are read. */
@@ -66,13 +72,14 @@ export async function waitForConvergence(ctx: Ctx, targets: readonly WaitTarget[
   }
 }
 
-/** One read of a service's progress. */
-async function readProgress(ctx: Ctx, t: WaitTarget): Promise<ServiceProgress> {
+/** One read of a service's progress, and its update status. */
+async function readProgress(ctx: Ctx, t: WaitTarget): Promise<ServiceProgress & { updateStatus?: UpdateStatus | null; specVersionNow: number }> {
   const notFound = { notFound: { kind: 'service' as const, name: t.name } };
   const r = await ctx.call('GetService', { service: t.ref }, notFound);
   if (!r.service) throw new CliError(`the manager sent no service for ${t.name}`);
   const { tasks } = await ctx.call('ListTasks', { service: t.ref, node: '', desiredState: '' }, notFound);
   const input = { service: r.service, tasks, specVersion: t.specVersion };
+  const extra = { updateStatus: r.service.updateStatus, specVersionNow: Number(r.service.specVersion) };
   let p = serviceProgress(input);
   if (p.lingering.length > 0) {
     // Tasks still stopping: those on dead or removed nodes will never say they stopped.
@@ -80,7 +87,7 @@ async function readProgress(ctx: Ctx, t: WaitTarget): Promise<ServiceProgress> {
     const live = new Set(nodes.filter((n) => n.node && n.node.status.state === 'ready').map((n) => n.node!.id));
     p = serviceProgress({ ...input, liveNodes: live });
   }
-  return p;
+  return { ...p, ...extra };
 }
 
 async function waitOne(ctx: Ctx, t: WaitTarget, what: string, writer: ProgressWriter, pollMs: number, stableMs: number): Promise<void> {
@@ -91,8 +98,14 @@ async function waitOne(ctx: Ctx, t: WaitTarget, what: string, writer: ProgressWr
   for (;;) {
     if (!ctx.expired()) {
       try {
-        progress = await readProgress(ctx, t);
+        const read = await readProgress(ctx, t);
+        progress = read;
         lastError = undefined;
+        const ended = updateEnded(t, read.updateStatus, read.specVersionNow);
+        if (ended) {
+          writer.render(progressLines(read, undefined));
+          throw new CliError(`${t.name}: ${ended}; see 'shoal service ps ${t.name}'`, 1, 'UPDATE_FAILED');
+        }
         if (progress.converged) stableSince ??= ctx.now();
         else stableSince = undefined;
       } catch (err) {
@@ -113,6 +126,24 @@ async function waitOne(ctx: Ctx, t: WaitTarget, what: string, writer: ProgressWr
     const untilStable = stableSince === undefined ? Infinity : Math.max(1, stableSince + stableMs - ctx.now());
     await sleep(Math.min(pollMs, untilStable, ctx.remainingMs()));
   }
+}
+
+/**
+ * Why waiting on `t` is over without convergence, from the service's update status: the update
+ * paused, or was rolled back (reported once the rollback completed or paused); a rollback that
+ * paused. Undefined: keep waiting.
+ */
+export function updateEnded(t: WaitTarget, us: UpdateStatus | null | undefined, specVersionNow: number): string | undefined {
+  if (!t.watch || !us) return undefined;
+  if (t.watch === 'update') {
+    if (us.state === 'paused') return us.message;
+    // A rollback after our update (a newer spec version): it tells once it has run its course.
+    const after = t.specVersion === undefined || specVersionNow > t.specVersion;
+    if (after && us.state === 'rollback_completed') return `${us.message}; the previous spec runs again`;
+    if (after && us.state === 'rollback_paused') return us.message;
+    return undefined;
+  }
+  return us.state === 'rollback_paused' ? us.message : undefined;
 }
 
 /** `web: not converged within 30s (3/5 running): slot 4: no suitable node (...); see 'shoal service ps web'`. */

@@ -123,6 +123,7 @@ export interface GetJoinTokenResponse {
 export interface ControlMethods {
   CreateService: [CreateServiceRequest, ServiceResponse];
   UpdateService: [UpdateServiceRequest, ServiceResponse];
+  RollbackService: [ServiceRef, ServiceResponse];
   ScaleService: [ScaleServiceRequest, ServiceResponse];
   RemoveService: [ServiceRef, RemoveResponse];
   GetService: [ServiceRef, ServiceResponse];

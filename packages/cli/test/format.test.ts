@@ -55,6 +55,7 @@ function service(id: string, spec: Partial<ServiceSpec> & { name: string }): Ser
     updatedAt: NOW - MIN,
     spec: { ...buildServiceSpec({ name: spec.name, image: 'nginx:alpine' }), ...spec },
     previousSpec: null,
+    updateStatus: null,
     specVersion: 1,
   };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Service, ServiceSpec, Task } from '@shoal/store';
+import type { Service, ServiceSpec, Task, UpdateState } from '@shoal/store';
 import { CliError } from '../src/errors.js';
 import { Ctx } from '../src/context.js';
 import {
@@ -17,7 +17,7 @@ import {
   verifyWaitingText,
 } from '../src/progress.js';
 import { buildServiceSpec } from '../src/spec.js';
-import { isTerminal, notConvergedMessage, waitForConvergence } from '../src/wait.js';
+import { isTerminal, notConvergedMessage, updateEnded, waitForConvergence } from '../src/wait.js';
 import type { ControlMethod, ControlMethods, TaskView } from '../src/wire.js';
 
 const NOW = 1_700_000_000_000;
@@ -33,6 +33,7 @@ function service(spec: Partial<ServiceSpec> = {}, specVersion = 1): Service {
     updatedAt: NOW,
     spec: { ...buildServiceSpec({ name: 'web', image: 'nginx:alpine', replicas: '5' }), ...spec },
     previousSpec: null,
+    updateStatus: null,
     specVersion,
   };
 }
@@ -424,5 +425,26 @@ describe('waitForConvergence', () => {
     );
     await waitForConvergence(ctx, [{ ref: 'web', name: 'web' }, { ref: 'db', name: 'db' }], 'scaled', { pollMs: 5, stableMs: 0, tty: false });
     assert.equal(ctx.err.join(''), ['web', 'overall progress: 0 out of 0 tasks', VERIFY_DONE, 'db', 'overall progress: 0 out of 0 tasks', VERIFY_DONE, ''].join('\n'));
+  });
+});
+
+describe('updateEnded: a wait after an update or a rollback', () => {
+  const st = (state: UpdateState, message = 'm') => ({ state, startedAt: 1, completedAt: 0, message });
+  test('after an update: a pause ends it, a rollback once it has run its course', () => {
+    const t = { ref: 's', name: 'web', specVersion: 2, watch: 'update' as const };
+    assert.equal(updateEnded(t, st('updating'), 2), undefined);
+    assert.equal(updateEnded(t, st('completed'), 2), undefined);
+    assert.equal(updateEnded(t, st('paused', 'update paused due to failure or early termination of task x'), 2), 'update paused due to failure or early termination of task x');
+    assert.equal(updateEnded(t, st('rollback_started', 'update rolled back due to y'), 3), undefined);
+    assert.equal(updateEnded(t, st('rollback_completed', 'update rolled back due to y'), 3), 'update rolled back due to y; the previous spec runs again');
+    assert.equal(updateEnded(t, st('rollback_paused', 'rollback paused due to z'), 3), 'rollback paused due to z');
+    // An older rollback (before this update) is not this update's.
+    assert.equal(updateEnded(t, st('rollback_completed'), 2), undefined);
+  });
+  test('after a rollback: only a paused rollback ends it; without watch nothing does', () => {
+    const t = { ref: 's', name: 'web', specVersion: 4, watch: 'rollback' as const };
+    assert.equal(updateEnded(t, st('rollback_started'), 4), undefined);
+    assert.equal(updateEnded(t, st('rollback_paused', 'rollback paused due to z'), 4), 'rollback paused due to z');
+    assert.equal(updateEnded({ ref: 's', name: 'web' }, st('paused'), 4), undefined);
   });
 });

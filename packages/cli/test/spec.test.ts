@@ -25,7 +25,7 @@ describe('buildServiceSpec', () => {
       replicas: 1,
       ports: [],
       restartPolicy: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
-      updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first' },
+      updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
       stopGracePeriodMs: 10_000,
       constraints: [],
     });
@@ -58,7 +58,11 @@ describe('buildServiceSpec', () => {
     assert.deepEqual(s.constraints, ['node.role==worker']);
     assert.deepEqual(s.restartPolicy, { condition: 'on-failure', delayMs: 90_000, maxAttempts: 3, windowMs: 0 });
     assert.equal(s.stopGracePeriodMs, 500);
-    assert.deepEqual(s.updateConfig, { parallelism: 2, delayMs: 10_000, failureAction: 'pause', order: 'stop-first' });
+    assert.deepEqual(s.updateConfig, { parallelism: 2, delayMs: 10_000, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 });
+  });
+  test('update failure handling flags', () => {
+    const s = buildServiceSpec({ name: 'a', image: 'b', updateFailureAction: 'rollback', updateMonitor: '30s', updateMaxFailureRatio: '0.2' });
+    assert.deepEqual([s.updateConfig.failureAction, s.updateConfig.monitorMs, s.updateConfig.maxFailureRatio], ['rollback', 30_000, 0.2]);
   });
   test('global mode', () => {
     const s = buildServiceSpec({ name: 'agent', image: 'busybox', mode: 'global' });
@@ -78,6 +82,12 @@ describe('buildServiceSpec', () => {
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', updateOrder: 'sideways' }), /invalid --update-order "sideways"/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', restartCondition: 'always' }), /invalid --restart-condition "always"/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', updateParallelism: '-2' }), /invalid --update-parallelism "-2"/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', updateFailureAction: 'retry' }), /^invalid --update-failure-action "retry": expected pause, continue or rollback$/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', updateMonitor: '0' }), /^invalid --update-monitor "0": give a duration of at least 1ms \(the default is 5s\)$/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', updateMonitor: 'later' }), /invalid --update-monitor "later"/);
+    for (const r of ['1.5', '-0.1', 'half', '']) {
+      rejects(() => buildServiceSpec({ name: 'a', image: 'b', updateMaxFailureRatio: r }), new RegExp(`^invalid --update-max-failure-ratio "${r.replace('.', '\\.')}": expected a number from 0 to 1$`));
+    }
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', restartMaxAttempts: 'x' }), /invalid --restart-max-attempts "x"/);
     rejects(() => buildServiceSpec({ name: 'a', image: ' ' }), /the image is empty/);
   });

@@ -137,6 +137,7 @@ export class Manager {
     const control: Record<string, (req: any) => Promise<unknown>> = {
       CreateService: (r) => h.createService(r),
       UpdateService: (r) => h.updateService(r),
+      RollbackService: (r) => h.rollbackService(r),
       ScaleService: (r) => h.scaleService(r),
       RemoveService: (r) => h.removeService(r),
       GetService: (r) => h.getService(r),

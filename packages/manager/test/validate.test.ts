@@ -10,12 +10,16 @@ describe('validateServiceSpec', () => {
     const s = validateServiceSpec(base);
     assert.equal(s.replicas, 1);
     assert.deepEqual(s.restartPolicy, { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 });
-    assert.deepEqual(s.updateConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first' });
+    assert.deepEqual(s.updateConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 });
   });
 
-  test('update options the orchestrator does not implement are refused, not stored and ignored', () => {
+  test('update options: order, failure action, monitor period and failure ratio, checked and defaulted', () => {
     assert.equal(validateServiceSpec({ ...base, updateConfig: { order: 'start-first' } }).updateConfig.order, 'start-first');
-    assert.throws(() => validateServiceSpec({ ...base, updateConfig: { failureAction: 'rollback' } }), /failure action rollback is not supported yet/);
+    const uc = validateServiceSpec({ ...base, updateConfig: { failureAction: 'rollback', maxFailureRatio: 0.25, monitorMs: 0 } }).updateConfig;
+    assert.deepEqual([uc.failureAction, uc.maxFailureRatio, uc.monitorMs], ['rollback', 0.25, 5000]);
+    assert.throws(() => validateServiceSpec({ ...base, updateConfig: { failureAction: 'explode' as 'pause' } }), /update failure action must be pause, continue or rollback/);
+    assert.throws(() => validateServiceSpec({ ...base, updateConfig: { maxFailureRatio: 1.5 } }), /update max failure ratio must be between 0 and 1, not 1\.5/);
+    assert.throws(() => validateServiceSpec({ ...base, updateConfig: { monitorMs: -1 } }), /update monitor must be an integer/);
     assert.throws(() => validateServiceSpec({ ...base, updateConfig: { order: 'sideways' as 'stop-first' } }), /must be stop-first or start-first/);
   });
 

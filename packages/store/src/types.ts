@@ -118,11 +118,28 @@ export interface RestartPolicy {
   windowMs: number;
 }
 
+export type UpdateFailureAction = 'pause' | 'continue' | 'rollback';
+
 export interface UpdateConfig {
   parallelism: number;
   delayMs: number;
-  failureAction: 'pause' | 'continue' | 'rollback';
+  failureAction: UpdateFailureAction;
   order: 'stop-first' | 'start-first';
+  /** How long after it starts a new task is watched: failing within it counts against the update. */
+  monitorMs: number;
+  /** The share of updated tasks that may fail before the failure action is taken (0: none). */
+  maxFailureRatio: number;
+}
+
+/** Where a rolling update (or its rollback) stands, as `docker service inspect`'s UpdateStatus. */
+export type UpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
+
+export interface UpdateStatus {
+  state: UpdateState;
+  startedAt: number;
+  /** 0 while in progress (or paused). */
+  completedAt: number;
+  message: string;
 }
 
 export type ServiceMode = 'replicated' | 'global';
@@ -151,6 +168,8 @@ export interface Service extends Meta {
   previousSpec: ServiceSpec | null;
   /** Bumped on every spec change: tasks record the spec version they were created from. */
   specVersion: number;
+  /** The last rolling update or rollback; null before the first. */
+  updateStatus: UpdateStatus | null;
 }
 
 // ------------------------------------------------------------------ tasks

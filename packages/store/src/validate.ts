@@ -23,6 +23,7 @@ import type {
   Task,
   TaskStatus,
   UpdateConfig,
+  UpdateStatus,
 } from './types.js';
 import { TASK_STATES } from './types.js';
 
@@ -213,11 +214,25 @@ const restartPolicy = obj<RestartPolicy>({
   windowMs: uint,
 });
 
+const ratio: Check<number> = (v, p) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) fail(p, 'must be a number in [0, 1]', v);
+  return v;
+};
+
 const updateConfig = obj<UpdateConfig>({
   parallelism: uint,
   delayMs: uint,
   failureAction: oneOf(['pause', 'continue', 'rollback']),
   order: oneOf(['stop-first', 'start-first']),
+  monitorMs: withDefault(uint, 5_000),
+  maxFailureRatio: withDefault(ratio, 0),
+});
+
+const updateStatus = obj<UpdateStatus>({
+  state: oneOf(['updating', 'paused', 'completed', 'rollback_started', 'rollback_paused', 'rollback_completed']),
+  startedAt: sint,
+  completedAt: sint,
+  message: str({ max: 1000 }),
 });
 
 const serviceSpecShape = obj<ServiceSpec>({
@@ -242,7 +257,7 @@ const serviceSpec: Check<ServiceSpec> = (v, p) => {
   return s;
 };
 
-const service = obj<Service>({ ...meta, spec: serviceSpec, previousSpec: nullable(serviceSpec), specVersion: uint });
+const service = obj<Service>({ ...meta, spec: serviceSpec, previousSpec: nullable(serviceSpec), specVersion: uint, updateStatus: withDefault(nullable(updateStatus), null) });
 
 // ------------------------------------------------------------------ tasks
 

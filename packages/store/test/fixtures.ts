@@ -59,7 +59,7 @@ export function mkSpec(name: string, over: Partial<ServiceSpec> = {}): ServiceSp
     replicas: 2,
     ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: portOf(name), publishMode: 'ingress', proxyProtocol: false }],
     restartPolicy: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
-    updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first' },
+    updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
     stopGracePeriodMs: 10_000,
     constraints: [],
     ...over,
@@ -67,7 +67,7 @@ export function mkSpec(name: string, over: Partial<ServiceSpec> = {}): ServiceSp
 }
 
 export function mkService(id: string, name: string, over: Partial<Service> = {}): Service {
-  return { id, version: 0, createdAt: T0, updatedAt: T0, spec: mkSpec(name), previousSpec: null, specVersion: 1, ...over };
+  return { id, version: 0, createdAt: T0, updatedAt: T0, spec: mkSpec(name), previousSpec: null, specVersion: 1, updateStatus: null, ...over };
 }
 
 export function mkTask(

@@ -60,6 +60,9 @@ export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   'update-parallelism': { ...S, describe: 'Tasks updated at once (default 1; 0: all at once)' },
   'update-delay': { ...S, describe: 'Delay between updates of task batches (default 0s)' },
   'update-order': { ...S, describe: 'stop-first (default: stop the old task, then start the new one) or start-first (the new one runs before the old one stops)' },
+  'update-failure-action': { ...S, describe: 'When an updated task fails: pause (default), continue, or rollback (to the previous spec)' },
+  'update-monitor': { ...S, describe: 'How long after it starts an updated task is watched for failure (default 5s)' },
+  'update-max-failure-ratio': { ...S, describe: 'Share of tasks that may fail during an update before the failure action, 0 to 1 (default 0)' },
   detach: DETACH,
 };
 
@@ -82,6 +85,10 @@ const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
   'update-parallelism': CREATE_OPTIONS['update-parallelism']!,
   'update-delay': CREATE_OPTIONS['update-delay']!,
   'update-order': CREATE_OPTIONS['update-order']!,
+  'update-failure-action': CREATE_OPTIONS['update-failure-action']!,
+  'update-monitor': CREATE_OPTIONS['update-monitor']!,
+  'update-max-failure-ratio': CREATE_OPTIONS['update-max-failure-ratio']!,
+  rollback: { type: 'boolean', default: false, describe: 'Roll back to the previous spec (as `shoal service rollback`; no other change may be given)' },
   detach: DETACH,
 };
 
@@ -122,6 +129,9 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
     updateParallelism: one(a, 'updateParallelism'),
     updateDelay: one(a, 'updateDelay'),
     updateOrder: one(a, 'updateOrder'),
+    updateFailureAction: one(a, 'updateFailureAction'),
+    updateMonitor: one(a, 'updateMonitor'),
+    updateMaxFailureRatio: one(a, 'updateMaxFailureRatio'),
   });
   const detach = a['detach'] === true;
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
@@ -223,6 +233,9 @@ function updateFlags(a: Args): UpdateFlags {
     updateParallelism: one(a, 'updateParallelism'),
     updateDelay: one(a, 'updateDelay'),
     updateOrder: one(a, 'updateOrder'),
+    updateFailureAction: one(a, 'updateFailureAction'),
+    updateMonitor: one(a, 'updateMonitor'),
+    updateMaxFailureRatio: one(a, 'updateMaxFailureRatio'),
     args: args === undefined ? undefined : args.split(/\s+/).filter((w) => w !== ''),
   };
 }
@@ -231,6 +244,12 @@ async function update(ctx: Ctx, a: Args): Promise<void> {
   const service = required(a, 'service', 'SERVICE: shoal service update [OPTIONS] SERVICE');
   const flags = updateFlags(a);
   validateUpdateFlags(flags); // bad input fails before any call
+  if (a['rollback'] === true) {
+    const given = Object.entries(flags).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0));
+    if (given.length > 0) throw new UsageError('--rollback cannot be combined with other changes');
+    await rollback(ctx, a, service);
+    return;
+  }
   const detach = a['detach'] === true;
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
   const current = serviceOf(await ctx.call('GetService', { service }, svcNotFound(service)), service);
@@ -241,7 +260,19 @@ async function update(ctx: Ctx, a: Args): Promise<void> {
     specVersion = r.service?.specVersion ?? specVersion;
   }
   ctx.print(service);
-  if (!detach) await waitForConvergence(ctx, [{ ref: current.id, name: current.spec.name, specVersion }], 'updated');
+  if (!detach) await waitForConvergence(ctx, [{ ref: current.id, name: current.spec.name, specVersion, watch: 'update' }], 'updated');
+}
+
+/** `shoal service rollback SERVICE` and `service update --rollback`: the previous spec back. */
+async function rollback(ctx: Ctx, a: Args, service = required(a, 'service', 'SERVICE: shoal service rollback [OPTIONS] SERVICE')): Promise<void> {
+  const detach = a['detach'] === true;
+  if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
+  const s = serviceOf(await ctx.call('RollbackService', { service }, svcNotFound(service)), service);
+  ctx.print(service);
+  if (!detach) {
+    ctx.stderr.write('rollback: manually requested rollback\n');
+    await waitForConvergence(ctx, [{ ref: s.id, name: s.spec.name, specVersion: s.specVersion, watch: 'rollback' }], 'rolled back');
+  }
 }
 
 // ------------------------------------------------------------------ yargs
@@ -328,7 +359,17 @@ export function serviceCommand(make: CtxFactory) {
               .example('shoal service update --image nginx:1.27 --env-add MODE=prod web', ''),
           action(make, update),
         )
-        .demandCommand(1, 'missing a service command (create, ls, ps, inspect, rm, scale, update)'),
+        .command(
+          'rollback <service>',
+          'Revert a service to its previous spec',
+          (y: Argv) =>
+            y
+              .usage('Usage: shoal service rollback [OPTIONS] SERVICE\n\nThe spec before the last update comes back, rolled out as an update is. Without -d, waits until every task runs it.')
+              .positional('service', { type: 'string', describe: 'Service name, id or unique id prefix' })
+              .option('detach', DETACH),
+          action(make, (ctx, a) => rollback(ctx, a)),
+        )
+        .demandCommand(1, 'missing a service command (create, ls, ps, inspect, rm, scale, update, rollback)'),
     handler: () => {},
   };
 }

@@ -8,6 +8,7 @@ import type { RaftNode } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, newId } from '@shoal/store';
 import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
 import { newJoinToken } from '../ca/tokens.js';
+import { specChangesTasks, startedStatus } from '../orchestrator/update-status.js';
 import { validateServiceSpec } from './validate.js';
 import type { MembershipManager } from '../membership.js';
 
@@ -71,7 +72,7 @@ export class ControlHandlers {
     const spec = validateServiceSpec(req.spec);
     // No read first: the store refuses a duplicate name when it applies the create.
     const now = this.ctx.now();
-    const service: Service = { id: newId(), version: 0, createdAt: now, updatedAt: now, spec, previousSpec: null, specVersion: 1 };
+    const service: Service = { id: newId(), version: 0, createdAt: now, updatedAt: now, spec, previousSpec: null, specVersion: 1, updateStatus: null };
     await this.commit([{ op: 'create', kind: 'service', object: service }]);
     // A committed proposal is applied here before commit() returns: the local copy has it.
     return this.serviceView(this.ctx.store, this.ctx.store.get('service', service.id) as Service);
@@ -94,15 +95,44 @@ export class ControlHandlers {
     const current = store.resolveService(required(req.service, 'service'));
     if (spec.mode !== current.spec.mode) throw new ShoalError('INVALID_ARGUMENT', 'a service\'s mode cannot be changed');
     const expect = req.version ? Number(req.version) : current.version;
+    const now = this.ctx.now();
+    const rolling = specChangesTasks(current.spec, spec);
     const next: Service = {
       ...current,
       spec,
       previousSpec: current.spec,
-      specVersion: current.specVersion + (specChangesTasks(current.spec, spec) ? 1 : 0),
-      updatedAt: this.ctx.now(),
+      specVersion: current.specVersion + (rolling ? 1 : 0),
+      // A change that replaces tasks starts a rolling update (and ends a paused one).
+      updateStatus: rolling ? startedStatus('updating', now, 'update in progress') : current.updateStatus,
+      updatedAt: now,
     };
     await this.commit([{ op: 'update', kind: 'service', object: next, expectVersion: expect }]);
     return this.serviceView(this.ctx.store, this.ctx.store.get('service', current.id) as Service);
+  }
+
+  /**
+   * `shoal service rollback` (`docker service rollback`): the previous spec comes back, rolled out
+   * as an update is (parallelism, order); the spec it replaces becomes the previous one.
+   */
+  async rollbackService(req: { service?: string }): Promise<ServiceView> {
+    const ref = required(req.service, 'service');
+    let id = '';
+    await this.update((store) => {
+      const s = store.resolveService(ref);
+      id = s.id;
+      if (!s.previousSpec) throw new ShoalError('FAILED_PRECONDITION', `service ${s.spec.name} has no previous spec to roll back to (it was never updated)`);
+      const now = this.ctx.now();
+      const next: Service = {
+        ...s,
+        spec: s.previousSpec,
+        previousSpec: s.spec,
+        specVersion: s.specVersion + (specChangesTasks(s.spec, s.previousSpec) ? 1 : 0),
+        updateStatus: startedStatus('rollback_started', now, 'manually requested rollback'),
+        updatedAt: now,
+      };
+      return [{ op: 'update', kind: 'service', object: next, expectVersion: s.version }];
+    });
+    return this.serviceView(this.ctx.store, this.ctx.store.get('service', id) as Service);
   }
 
   async scaleService(req: { service?: string; replicas?: number }): Promise<ServiceView> {
@@ -294,11 +324,6 @@ function required(v: string | undefined, what: string): string {
   return v;
 }
 
-/** Only changes that alter what a task runs need new tasks (not replicas, not labels of the service). */
-function specChangesTasks(a: ServiceSpec, b: ServiceSpec): boolean {
-  const strip = (s: ServiceSpec) => JSON.stringify({ ...s, replicas: 0, name: '', labels: {}, updateConfig: null });
-  return strip(a) !== strip(b);
-}
 
 /** A timeout while proposing or reading means no leader could be reached: say so plainly. */
 export function quorumError(err: unknown): Error {

@@ -9,6 +9,8 @@ const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const ENV_RE = /^[^=\s][^=]*=/;
 const CONSTRAINT_RE = /^\s*(node\.id|node\.hostname|node\.role|node\.platform\.os|node\.platform\.arch|node\.labels\.[^=!\s]+)\s*(==|!=)\s*\S.*$/;
 export const MAX_REPLICAS = 10_000;
+/** Swarm's --update-monitor default. */
+export const DEFAULT_UPDATE_MONITOR_MS = 5_000;
 
 const bad = (msg: string) => new ShoalError('INVALID_ARGUMENT', msg);
 
@@ -95,9 +97,10 @@ export function validateServiceSpec(input: Input | null | undefined): ServiceSpe
   if (!['pause', 'continue', 'rollback'].includes(failureAction)) throw bad(`update failure action must be pause, continue or rollback`);
   const order = (uc.order || 'stop-first') as UpdateConfig['order'];
   if (!['stop-first', 'start-first'].includes(order)) throw bad('update order must be stop-first or start-first');
-  // Refused rather than stored and ignored: the rolling update stops at a slot whose new task
-  // does not run (it resumes if that task recovers), which is "pause".
-  if (failureAction !== 'pause') throw bad(`update failure action ${failureAction} is not supported yet: use pause`);
+  const maxFailureRatio = Number(uc.maxFailureRatio ?? 0);
+  if (!Number.isFinite(maxFailureRatio) || maxFailureRatio < 0 || maxFailureRatio > 1) {
+    throw bad(`update max failure ratio must be between 0 and 1, not ${String(uc.maxFailureRatio)}`);
+  }
   return {
     name,
     labels: labels(input.labels, 'labels'),
@@ -119,6 +122,9 @@ export function validateServiceSpec(input: Input | null | undefined): ServiceSpe
       delayMs: nonNegInt(uc.delayMs, 'update delay'),
       failureAction,
       order,
+      // 0 (unset on the wire) is the default, as in Swarm.
+      monitorMs: nonNegInt(uc.monitorMs, 'update monitor') || DEFAULT_UPDATE_MONITOR_MS,
+      maxFailureRatio,
     },
     stopGracePeriodMs: nonNegInt(input.stopGracePeriodMs ?? 10_000, 'stop grace period'),
     constraints,

@@ -6,6 +6,7 @@
 import type { ClusterStore, Node, Op, Service, Task } from '@shoal/store';
 import { isTerminal } from '@shoal/store';
 import { eligible, hostPortsByNode } from '../scheduler/filters.js';
+import { judgeCompletion, judgeFailures, runsSpec, updateFailures } from './update-status.js';
 
 export interface ReconcileContext {
   now: number;
@@ -71,6 +72,10 @@ function shouldRestart(s: Service, slotTasks: Task[], t: Task): boolean {
   return true;
 }
 
+function storeService(s: Service, expectVersion: number): Op {
+  return { op: 'update', kind: 'service', object: s, expectVersion };
+}
+
 /** A task that is meant to run and may still be running (or about to). */
 const isCurrent = (t: Task) => t.desiredState === 'running';
 
@@ -104,9 +109,16 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
   let hostPorts: Map<string, Set<string>> | undefined;
   for (const s of services.values()) {
     const tasks = store.tasksByService(s.id);
+    // A failed update is paused or rolled back before any task is replaced: a rolled-back
+    // service's tasks wait for the next pass, which sees the restored spec.
+    const verdict = judgeFailures(s, tasks, ctx);
+    if (verdict.service) ops.push(storeService(verdict.service, s.version));
+    if (verdict.rolledBack) continue;
     if (s.spec.mode === 'global') {
       hostPorts ??= hostPortsByNode(store.list('task'));
-      reconcileGlobal(s, tasks, [...nodes.values()], hostPorts, ctx, ops);
+      const active = reconcileGlobal(s, tasks, [...nodes.values()], hostPorts, ctx, ops, verdict.hold);
+      const done = verdict.service ? undefined : judgeCompletion(s, active, ctx);
+      if (done) ops.push(storeService(done, s.version));
       continue;
     }
     // Current task per slot; replace the ones that died or lost their node.
@@ -151,7 +163,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
         active.push(t);
       }
     }
-    rollingUpdate(s, active, ctx, ops);
+    if (!verdict.hold) rollingUpdate(s, active, ctx, ops, new Set(updateFailures(s, tasks).map((t) => t.slot)), (t) => t.slot);
     const want = s.spec.replicas;
     if (active.length < want) {
       // New slots take the lowest free numbers.
@@ -163,6 +175,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
         used.add(slot);
         const t = newTask(s, slot, '', ctx);
         ops.push({ op: 'create', kind: 'task', object: t });
+        active.push(t);
       }
     } else if (active.length > want) {
       // Scale down one task at a time from the currently most loaded node (unplaced tasks go
@@ -178,9 +191,12 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
         }
         const list = byNode.get(pick!)!.sort((a, b) => a.slot - b.slot);
         const victim = list.pop()!;
+        active.splice(active.indexOf(victim), 1);
         if (victim.version > 0) ops.push(shutdown(victim, ctx));
       }
     }
+    const done = verdict.service ? undefined : judgeCompletion(s, active, ctx);
+    if (done) ops.push(storeService(done, s.version));
   }
   return ops;
 }
@@ -190,13 +206,24 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
  * slot, `parallelism` at a time (0: all at once); the next batch starts once the new tasks run
  * and `delay` has passed since the last of them started. stop-first stops the old task first;
  * start-first starts the new one beside it (the slot loop retires the old one once it runs).
- * A slot whose new task does not run holds the update there (failure action "pause").
+ * A slot whose new task does not run holds the next batch; a failed one applies the update's
+ * failure action (update-status.ts). Global services are updated node by node the same way.
  */
-function rollingUpdate(s: Service, active: Task[], ctx: ReconcileContext, ops: Op[]): void {
-  const outdated = active.filter((t) => t.version > 0 && t.specVersion < s.specVersion && !isTerminal(t.status.state));
+function rollingUpdate<K>(
+  s: Service,
+  active: Task[],
+  ctx: ReconcileContext,
+  ops: Op[],
+  failedPlaces: ReadonlySet<K>,
+  placeOf: (t: Task) => K,
+  replacement = (t: Task) => newTask(s, t.slot, '', ctx),
+): void {
+  const outdated = active.filter((t) => t.version > 0 && !runsSpec(t, s) && !isTerminal(t.status.state));
   if (outdated.length === 0) return;
   const fresh = active.filter((t) => t.specVersion === s.specVersion);
-  const starting = fresh.filter((t) => t.status.state !== 'running').length;
+  // A slot (or node) whose new task failed has had its turn: the failure was judged (within the
+  // failure ratio, or with "continue"), so it does not hold the next batch.
+  const starting = fresh.filter((t) => t.status.state !== 'running' && !failedPlaces.has(placeOf(t))).length;
   const { parallelism, delayMs } = s.spec.updateConfig;
   if (delayMs > 0) {
     const lastStart = Math.max(0, ...fresh.filter((t) => t.status.state === 'running').map((t) => t.status.timestamp));
@@ -211,23 +238,35 @@ function rollingUpdate(s: Service, active: Task[], ctx: ReconcileContext, ops: O
   for (const t of batch) {
     // stop-first: the old task goes now; start-first: it stays until its replacement runs.
     if (!startFirst) ops.push(shutdown(t, ctx));
-    const r = newTask(s, t.slot, '', ctx);
+    const r = replacement(t);
     ops.push({ op: 'create', kind: 'task', object: r });
     active[active.indexOf(t)] = r;
   }
 }
 
-function reconcileGlobal(s: Service, tasks: Task[], nodes: Node[], hostPorts: Map<string, Set<string>>, ctx: ReconcileContext, ops: Op[]): void {
+function reconcileGlobal(
+  s: Service,
+  tasks: Task[],
+  nodes: Node[],
+  hostPorts: Map<string, Set<string>>,
+  ctx: ReconcileContext,
+  ops: Op[],
+  hold: boolean,
+): Task[] {
   const byNode = new Map<string, Task[]>();
   for (const t of tasks) {
     const list = byNode.get(t.nodeId) ?? [];
     list.push(t);
     byNode.set(t.nodeId, list);
   }
+  const active: Task[] = [];
   for (const n of nodes) {
     const list = byNode.get(n.id) ?? [];
     const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
-    for (const extra of cur.slice(1)) ops.push(shutdown(extra, ctx));
+    // A start-first update: the node's new task starts beside the old one, which goes once it runs.
+    const pair = s.spec.updateConfig.order === 'start-first' && cur.length >= 2 && cur[0].specVersion === s.specVersion && cur[1].specVersion < s.specVersion;
+    const keepOld = pair && cur[0].status.state !== 'running';
+    for (const extra of cur.slice(keepOld ? 2 : 1)) ops.push(shutdown(extra, ctx));
     const t = cur[0];
     // A node's own task does not block its host ports for itself.
     const why = t ? null : eligible(s.spec, n, hostPorts);
@@ -238,12 +277,23 @@ function reconcileGlobal(s: Service, tasks: Task[], nodes: Node[], hostPorts: Ma
       const due = t.status.timestamp + s.spec.restartPolicy.delayMs;
       if (shouldRestart(s, list, t) && due > ctx.now) {
         ctx.wakeAt?.(due);
+        active.push(t);
         continue;
       }
       ops.push(shutdown(t, ctx));
-      if (shouldRestart(s, list, t)) ops.push({ op: 'create', kind: 'task', object: newTask(s, 0, n.id, ctx) });
+      if (shouldRestart(s, list, t)) {
+        const r = newTask(s, 0, n.id, ctx);
+        ops.push({ op: 'create', kind: 'task', object: r });
+        active.push(r);
+      }
     } else if (!t && fits) {
-      ops.push({ op: 'create', kind: 'task', object: newTask(s, 0, n.id, ctx) });
+      const r = newTask(s, 0, n.id, ctx);
+      ops.push({ op: 'create', kind: 'task', object: r });
+      active.push(r);
+    } else if (t) {
+      active.push(t);
     }
   }
+  if (!hold) rollingUpdate(s, active, ctx, ops, new Set(updateFailures(s, tasks).map((t) => t.nodeId)), (t) => t.nodeId, (t) => newTask(s, 0, t.nodeId, ctx));
+  return active;
 }

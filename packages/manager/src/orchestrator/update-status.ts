@@ -1,0 +1,117 @@
+// Where a rolling update stands, judged from the tasks (Swarm's UpdateStatus): a failure of an
+// updated task applies the update's failure action (pause, continue, or roll back to the previous
+// spec), and the update is complete once every task runs the new spec and the last one to start
+// has run for the monitor period. A pure function of the store, like the rest of reconcile.
+
+import type { Service, ServiceSpec, Task, UpdateState, UpdateStatus } from '@shoal/store';
+
+export interface UpdateContext {
+  now: number;
+  wakeAt?(ms: number): void;
+}
+
+export interface UpdateVerdict {
+  /** The service as it should be stored (a new status, or rolled back); absent: unchanged. */
+  service?: Service;
+  /** No new batch may start (the update is paused, or was just rolled back). */
+  hold: boolean;
+  /** The service's spec was just rolled back: its tasks wait for the next pass. */
+  rolledBack: boolean;
+}
+
+const IN_PROGRESS: ReadonlySet<UpdateState> = new Set(['updating', 'rollback_started']);
+const PAUSED: ReadonlySet<UpdateState> = new Set(['paused', 'rollback_paused']);
+
+/** Stopped on its own while meant to run: a failure, or an early termination (exit 0 counts too). */
+function failedEarly(t: Task): boolean {
+  const s = t.status.state;
+  return s === 'failed' || s === 'rejected' || s === 'complete';
+}
+
+/** Only changes that alter what a task runs need new tasks (not replicas, not labels of the service). */
+export function specChangesTasks(a: ServiceSpec, b: ServiceSpec): boolean {
+  const strip = (s: ServiceSpec) => JSON.stringify({ ...s, replicas: 0, name: '', labels: {}, updateConfig: null });
+  return strip(a) !== strip(b);
+}
+
+/**
+ * Whether a task runs the service's spec: made from its spec version, or from an older one that
+ * runs the same (a rollback does not replace the tasks the failed update never reached).
+ */
+export function runsSpec(t: Task, s: Service): boolean {
+  return t.specVersion === s.specVersion || (t.specVersion < s.specVersion && !specChangesTasks(t.spec, s.spec));
+}
+
+/** The tasks of the update in progress that failed (none when no update is in progress). */
+export function updateFailures(s: Service, tasks: readonly Task[]): Task[] {
+  const us = s.updateStatus;
+  if (!us || !IN_PROGRESS.has(us.state)) return [];
+  // Tasks this update made (the service's spec version, created once it started).
+  return tasks.filter((t) => t.specVersion === s.specVersion && t.createdAt >= us.startedAt && failedEarly(t));
+}
+
+/** An update (or rollback) just started: what the control API stores with the new spec. */
+export function startedStatus(state: 'updating' | 'rollback_started', now: number, message: string): UpdateStatus {
+  return { state, startedAt: now, completedAt: 0, message };
+}
+
+/**
+ * Failures first (before any task is replaced this pass): the failure action, if one is due.
+ * `tasks` are all of the service's tasks, history included.
+ */
+export function judgeFailures(s: Service, tasks: readonly Task[], ctx: UpdateContext): UpdateVerdict {
+  const us = s.updateStatus;
+  if (!us || !IN_PROGRESS.has(us.state)) return { hold: us !== null && PAUSED.has(us.state), rolledBack: false };
+  const rollingBack = us.state === 'rollback_started';
+  const uc = s.spec.updateConfig;
+  const failed = updateFailures(s, tasks);
+  if (failed.length === 0) return { hold: false, rolledBack: false };
+  const size = s.spec.mode === 'global' ? new Set(tasks.map((t) => t.nodeId)).size : s.spec.replicas;
+  if (failed.length / Math.max(1, size) <= uc.maxFailureRatio) return { hold: false, rolledBack: false };
+  const first = failed.reduce((a, b) => (b.status.timestamp < a.status.timestamp ? b : a));
+  const why = `failure or early termination of task ${first.id}${first.status.err ? ` (${first.status.err})` : ''}`;
+  if (!rollingBack && uc.failureAction === 'rollback' && s.previousSpec) {
+    return {
+      service: {
+        ...s,
+        spec: s.previousSpec,
+        previousSpec: s.spec,
+        specVersion: s.specVersion + 1,
+        updateStatus: startedStatus('rollback_started', ctx.now, `update rolled back due to ${why}`),
+        updatedAt: ctx.now,
+      },
+      hold: true,
+      rolledBack: true,
+    };
+  }
+  if (!rollingBack && uc.failureAction === 'continue') return { hold: false, rolledBack: false };
+  // A rollback that fails pauses (Swarm's default rollback failure action).
+  const state: UpdateState = rollingBack ? 'rollback_paused' : 'paused';
+  return {
+    service: { ...s, updateStatus: { ...us, state, message: `${rollingBack ? 'rollback' : 'update'} paused due to ${why}` }, updatedAt: ctx.now },
+    hold: true,
+    rolledBack: false,
+  };
+}
+
+/**
+ * Once the pass's tasks are known: the update is complete when every task that serves (`active`)
+ * runs this spec and the last to start has run for the monitor period.
+ */
+export function judgeCompletion(s: Service, active: readonly Task[], ctx: UpdateContext): Service | undefined {
+  const us = s.updateStatus;
+  if (!us || !IN_PROGRESS.has(us.state)) return undefined;
+  if (!active.every((t) => runsSpec(t, s) && t.status.state === 'running')) return undefined;
+  const lastStart = Math.max(us.startedAt, ...active.map((t) => t.status.timestamp));
+  if (lastStart + s.spec.updateConfig.monitorMs > ctx.now) {
+    ctx.wakeAt?.(lastStart + s.spec.updateConfig.monitorMs);
+    return undefined;
+  }
+  // A completed rollback keeps its message: why it was rolled back is what one wants to read then.
+  const rollingBack = us.state === 'rollback_started';
+  return {
+    ...s,
+    updateStatus: { ...us, state: rollingBack ? 'rollback_completed' : 'completed', completedAt: ctx.now, message: rollingBack ? us.message : 'update completed' },
+    updatedAt: ctx.now,
+  };
+}

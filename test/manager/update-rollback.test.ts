@@ -1,0 +1,144 @@
+// Rolling updates that fail, on real containers through the `shoal` CLI: with
+// --update-failure-action rollback the previous spec comes back by itself (and only the slots the
+// update reached are replaced), `shoal service rollback` on demand, a paused update says why, and
+// `service inspect` shows where the update stands.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT, TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+
+const CLI = join(ROOT, 'packages/cli/dist/src/bin.js');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface Inspect {
+  id: string;
+  specVersion: number;
+  spec: { args: string[]; updateConfig: { failureAction: string; monitorMs: number } };
+  previousSpec: { args: string[] } | null;
+  updateStatus: { state: string; message: string; startedAt: number; completedAt: number } | null;
+}
+
+interface Ps {
+  id: string;
+  slot: number;
+  desiredState: string;
+  currentState: string;
+  error: string;
+}
+
+describe('rolling update failures and rollback (CLI, real containers)', () => {
+  const c = new TestCluster();
+  let m1: Daemon;
+  const shoal = (...args: string[]): Promise<Result> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [CLI, '--host', `unix://${m1.socket}`, ...args], { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+      );
+    });
+  const inspect = async (name: string): Promise<Inspect> => {
+    const r = await shoal('service', 'inspect', '--format', 'json', name);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as Inspect;
+  };
+  const running = async (name: string): Promise<Ps[]> => {
+    const r = await shoal('service', 'ps', '--format', 'json', name);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as Ps[]).filter((t) => t.desiredState === 'running' && t.currentState === 'running');
+  };
+
+  before(async () => {
+    m1 = await c.init('m1');
+    await c.join('w1', m1, 'worker');
+    await eventually('two ready nodes', async () => {
+      const r = await m1.call<{ nodes: { node: { status: { state: string } } }[] }>('ListNodes');
+      return r.nodes.length === 2 && r.nodes.every((n) => n.node.status.state === 'ready') ? true : undefined;
+    });
+    const r = await shoal(
+      'service', 'create', '--name', 'roll', '--replicas', '3', '--stop-grace-period', '500ms', '--restart-delay', '200ms',
+      '--update-failure-action', 'rollback', '--update-monitor', '1s', 'shoal/busybox:latest', 'sleep', '3600',
+    );
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(() => c.stop());
+
+  test('a service never updated has nothing to roll back to', async () => {
+    const r = await shoal('service', 'rollback', 'roll');
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), 'Error: service roll has no previous spec to roll back to (it was never updated)');
+    assert.equal((await inspect('roll')).updateStatus, null);
+  });
+
+  test('--update-failure-action rollback: a failing update rolls itself back; untouched slots keep their tasks', async () => {
+    const before = await running('roll');
+    assert.equal(before.length, 3);
+    // `sleep nope` exits 1 at once: the first updated slot fails.
+    const r = await shoal('service', 'update', '--args', 'sleep nope', 'roll');
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const last = r.stderr.trim().split('\n').pop()!;
+    assert.match(last, /^Error: roll: update rolled back due to failure or early termination of task [0-9a-z]+ \(container exited with code 1\); the previous spec runs again; see 'shoal service ps roll'$/);
+    const s = await inspect('roll');
+    assert.deepEqual(s.spec.args, ['sleep', '3600']);
+    assert.deepEqual(s.previousSpec?.args, ['sleep', 'nope']);
+    assert.equal(s.updateStatus?.state, 'rollback_completed');
+    assert.match(s.updateStatus!.message, /^update rolled back due to failure or early termination of task /);
+    const after = await running('roll');
+    assert.equal(after.length, 3);
+    // Parallelism 1: the update reached one slot (two, if the first new task ran for a moment
+    // before it failed, as Swarm's updater moves on once a task runs); the others kept their tasks.
+    const kept = after.filter((t) => before.some((b) => b.id === t.id));
+    assert.ok(kept.length >= 1, JSON.stringify({ before, after }));
+  });
+
+  test('a good update completes (inspect says so); `service rollback` brings the previous spec back', async () => {
+    const up = await shoal('service', 'update', '--args', 'sleep 3601', 'roll');
+    assert.equal(up.code, 0, up.stderr);
+    let s = await inspect('roll');
+    assert.deepEqual(s.spec.args, ['sleep', '3601']);
+    assert.equal(s.updateStatus?.state, 'completed');
+    assert.ok(s.updateStatus!.completedAt >= s.updateStatus!.startedAt);
+    const pretty = await shoal('service', 'inspect', 'roll');
+    assert.match(pretty.stdout, /UpdateStatus:\n State:\s+completed\n Started:\s+\S+\n Completed:\s+\S+\n Message:\s+update completed\n/);
+    const back = await shoal('service', 'rollback', 'roll');
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(back.stdout.trim(), 'roll');
+    assert.match(back.stderr, /^rollback: manually requested rollback$/m);
+    assert.match(back.stderr, /verify: Service converged/);
+    s = await inspect('roll');
+    assert.deepEqual(s.spec.args, ['sleep', '3600']);
+    assert.equal(s.updateStatus?.state, 'rollback_completed');
+    assert.equal(s.updateStatus?.message, 'manually requested rollback');
+    const ts = await running('roll');
+    assert.equal(ts.length, 3);
+    // `service update --rollback` is the same; it takes no other change.
+    const mixed = await shoal('service', 'update', '--rollback', '--replicas', '2', 'roll');
+    assert.equal(mixed.code, 2);
+    assert.match(mixed.stderr, /--rollback cannot be combined with other changes/);
+  });
+
+  test('--update-failure-action pause: the update stops at the failed slot and says why', async () => {
+    const old = new Set((await running('roll')).map((t) => t.id));
+    const r = await shoal('service', 'update', '--update-failure-action', 'pause', '--args', 'sleep never', 'roll');
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr.trim().split('\n').pop()!, /^Error: roll: update paused due to failure or early termination of task [0-9a-z]+ \(container exited with code 1\); see 'shoal service ps roll'$/);
+    const s = await inspect('roll');
+    assert.equal(s.updateStatus?.state, 'paused');
+    assert.deepEqual(s.spec.args, ['sleep', 'never']);
+    // The slots the update had not reached still run the old spec, and no further batch starts.
+    // (The failed slot's task restarts and fails again meanwhile: only the old tasks are compared.)
+    const oldRunning = async () => (await running('roll')).map((t) => t.id).filter((id) => old.has(id)).sort();
+    const held = await oldRunning();
+    assert.ok(held.length >= 1 && held.length <= 2, JSON.stringify(held));
+    await new Promise((res) => setTimeout(res, 1_500));
+    assert.deepEqual(await oldRunning(), held);
+    // A fix is a new update: it starts over and completes.
+    const fix = await shoal('service', 'update', '--args', 'sleep 3602', 'roll');
+    assert.equal(fix.code, 0, fix.stderr);
+    assert.equal((await inspect('roll')).updateStatus?.state, 'completed');
+  });
+});
