@@ -1334,12 +1334,7 @@ export class Mesh {
     b.active++;
     this.connectLocal(b.target, (back, err) => {
       if (!back) {
-        b.active--;
-        b.failed++;
-        b.failingUntil = Date.now() + this.failBackoffMs;
-        this.fwd.failedConnects++;
-        this.log.debug({ taskId: req.taskId, err: errCode(err) }, 'mesh: forwarded connect failed');
-        this.rejectForward(sock, `connect failed ${errCode(err)}`);
+        this.rejectForward(sock, this.forwardedConnectFailed(b, req.taskId, err));
         return;
       }
       if (sock.destroyed) {
@@ -1355,6 +1350,16 @@ export class Mesh {
       const header = req.proxyProtocol ? encodeProxyV2(proxyEnds(req.client, req.dst)) : undefined;
       this.splice(sock, back, b, header, rest);
     }, this.lastConnectTimeoutMs);
+  }
+
+  /** A forwarded connection's local connect failed (either protocol): the reason for the peer. */
+  private forwardedConnectFailed(b: BackendState, taskId: string, err: Error | undefined): string {
+    b.active--;
+    b.failed++;
+    b.failingUntil = Date.now() + this.failBackoffMs;
+    this.fwd.failedConnects++;
+    this.log.debug({ taskId, err: errCode(err) }, 'mesh: forwarded connect failed');
+    return `connect failed ${errCode(err)}`;
   }
 
   private track(sock: net.Socket): void {
@@ -1450,12 +1455,7 @@ export class Mesh {
     b.active++;
     this.connectLocal(b.target, (back, err) => {
       if (!back) {
-        b.active--;
-        b.failed++;
-        b.failingUntil = Date.now() + this.failBackoffMs;
-        this.fwd.failedConnects++;
-        this.log.debug({ taskId: req.taskId, err: errCode(err) }, 'mesh: forwarded connect failed');
-        this.refuseStream(stream, info, 502, `connect failed ${errCode(err)}`, false);
+        this.refuseStream(stream, info, 502, this.forwardedConnectFailed(b, req.taskId, err), false);
         return;
       }
       if (stream.closed || stream.destroyed) {
