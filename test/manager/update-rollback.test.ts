@@ -19,7 +19,7 @@ interface Result {
 interface Inspect {
   id: string;
   specVersion: number;
-  spec: { args: string[]; updateConfig: { failureAction: string; monitorMs: number } };
+  spec: { args: string[]; updateConfig: { failureAction: string; monitorMs: number }; rollbackConfig: { parallelism: number; monitorMs: number } };
   previousSpec: { args: string[] } | null;
   updateStatus: { state: string; message: string; startedAt: number; completedAt: number } | null;
 }
@@ -61,7 +61,8 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
     });
     const r = await shoal(
       'service', 'create', '--name', 'roll', '--replicas', '3', '--stop-grace-period', '500ms', '--restart-delay', '200ms',
-      '--update-failure-action', 'rollback', '--update-monitor', '1s', 'shoal/busybox:latest', 'sleep', '3600',
+      '--update-failure-action', 'rollback', '--update-monitor', '1s', '--rollback-parallelism', '0', '--rollback-monitor', '1s',
+      'shoal/busybox:latest', 'sleep', '3600',
     );
     assert.equal(r.code, 0, r.stderr);
   });
@@ -113,6 +114,7 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
     assert.deepEqual(s.spec.args, ['sleep', '3600']);
     assert.equal(s.updateStatus?.state, 'rollback_completed');
     assert.equal(s.updateStatus?.message, 'manually requested rollback');
+    assert.deepEqual([Number(s.spec.rollbackConfig.parallelism), Number(s.spec.rollbackConfig.monitorMs)], [0, 1000]);
     const ts = await running('roll');
     assert.equal(ts.length, 3);
     // `service update --rollback` is the same; it takes no other change.

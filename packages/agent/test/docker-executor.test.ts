@@ -52,6 +52,7 @@ function mkTask(nodeId: string, over: Partial<ServiceSpec> = {}, slot = 1): Task
     ports: [],
     restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
     updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
+    rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
     stopGracePeriodMs: 1000,
     constraints: [],
     ...over,

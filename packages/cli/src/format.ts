@@ -304,14 +304,18 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
     lines.push(' Constraints:');
     for (const c of spec.constraints) lines.push(`  ${c}`);
   }
-  if (spec.updateConfig) {
-    lines.push('UpdateConfig:');
-    kv(' Parallelism', spec.updateConfig.parallelism);
-    if (spec.updateConfig.delayMs) kv(' Delay', formatDuration(spec.updateConfig.delayMs));
-    if (spec.updateConfig.failureAction) kv(' On failure', spec.updateConfig.failureAction);
-    if (spec.updateConfig.monitorMs) kv(' Monitoring Period', formatDuration(Number(spec.updateConfig.monitorMs)));
-    kv(' Max failure ratio', Number(spec.updateConfig.maxFailureRatio ?? 0));
-    if (spec.updateConfig.order) kv(' Update order', spec.updateConfig.order);
+  for (const [title, c, orderLabel] of [
+    ['UpdateConfig', spec.updateConfig, 'Update order'],
+    ['RollbackConfig', spec.rollbackConfig, 'Rollback order'],
+  ] as const) {
+    if (!c) continue;
+    lines.push(`${title}:`);
+    kv(' Parallelism', c.parallelism);
+    if (Number(c.delayMs)) kv(' Delay', formatDuration(Number(c.delayMs)));
+    if (c.failureAction) kv(' On failure', c.failureAction);
+    if (Number(c.monitorMs)) kv(' Monitoring Period', formatDuration(Number(c.monitorMs)));
+    kv(' Max failure ratio', Number(c.maxFailureRatio ?? 0));
+    if (c.order) kv(` ${orderLabel}`, c.order);
   }
   if (spec.restartPolicy) {
     lines.push('RestartPolicy:');

@@ -1,7 +1,7 @@
 // Service specs from flags: `service create` builds one, `service update` edits the current one
 // (pure functions; every bad value throws a UsageError).
 
-import type { PortConfig, RestartCondition, ServiceMode, ServiceSpec, UpdateFailureAction } from '@shoal/store';
+import type { PortConfig, RestartCondition, ServiceMode, ServiceSpec, UpdateConfig, UpdateFailureAction } from '@shoal/store';
 import { UsageError } from './errors.js';
 import {
   parseConstraint,
@@ -53,8 +53,24 @@ function restartCondition(v: string): RestartCondition {
   return v as RestartCondition;
 }
 
+/** The flags of an update's and a rollback's settings: `--update-*` and `--rollback-*`. */
+export interface RolloutFlags {
+  updateParallelism?: string | number;
+  updateDelay?: string;
+  updateOrder?: string;
+  updateFailureAction?: string;
+  updateMonitor?: string;
+  updateMaxFailureRatio?: string | number;
+  rollbackParallelism?: string | number;
+  rollbackDelay?: string;
+  rollbackOrder?: string;
+  rollbackFailureAction?: string;
+  rollbackMonitor?: string;
+  rollbackMaxFailureRatio?: string | number;
+}
+
 /** The flags of `service create` (as strings: every value is validated here). */
-export interface CreateFlags {
+export interface CreateFlags extends RolloutFlags {
   name: string;
   image: string;
   /** COMMAND and ARGs after IMAGE (docker: they replace the image's CMD). */
@@ -69,12 +85,6 @@ export interface CreateFlags {
   restartDelay?: string;
   restartMaxAttempts?: string | number;
   stopGracePeriod?: string;
-  updateParallelism?: string | number;
-  updateDelay?: string;
-  updateOrder?: string;
-  updateFailureAction?: string;
-  updateMonitor?: string;
-  updateMaxFailureRatio?: string | number;
 }
 
 /** The spec `service create` sends. */
@@ -104,17 +114,8 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
           : parseNonNegativeInt(f.restartMaxAttempts, '--restart-max-attempts'),
       windowMs: 0,
     },
-    updateConfig: {
-      parallelism:
-        f.updateParallelism === undefined
-          ? SPEC_DEFAULTS.updateParallelism
-          : parseNonNegativeInt(f.updateParallelism, '--update-parallelism'),
-      delayMs: f.updateDelay === undefined ? SPEC_DEFAULTS.updateDelayMs : parseDuration(f.updateDelay, '--update-delay'),
-      failureAction: f.updateFailureAction === undefined ? 'pause' : parseFailureAction(f.updateFailureAction),
-      order: f.updateOrder === undefined ? 'stop-first' : parseUpdateOrder(f.updateOrder),
-      monitorMs: f.updateMonitor === undefined ? SPEC_DEFAULTS.updateMonitorMs : parseMonitor(f.updateMonitor),
-      maxFailureRatio: f.updateMaxFailureRatio === undefined ? SPEC_DEFAULTS.updateMaxFailureRatio : parseFailureRatio(f.updateMaxFailureRatio),
-    },
+    updateConfig: applyRollout(ROLLOUT_DEFAULTS, f, 'update'),
+    rollbackConfig: applyRollout(ROLLOUT_DEFAULTS, f, 'rollback'),
     stopGracePeriodMs:
       f.stopGracePeriod === undefined ? SPEC_DEFAULTS.stopGracePeriodMs : parseDuration(f.stopGracePeriod, '--stop-grace-period'),
     constraints: dedupe((f.constraint ?? []).map(parseConstraint)),
@@ -126,7 +127,7 @@ function dedupe(xs: string[]): string[] {
 }
 
 /** The flags of `service update`. */
-export interface UpdateFlags {
+export interface UpdateFlags extends RolloutFlags {
   replicas?: string | number;
   image?: string;
   envAdd?: readonly string[];
@@ -141,12 +142,6 @@ export interface UpdateFlags {
   restartDelay?: string;
   restartMaxAttempts?: string | number;
   stopGracePeriod?: string;
-  updateParallelism?: string | number;
-  updateDelay?: string;
-  updateOrder?: string;
-  updateFailureAction?: string;
-  updateMonitor?: string;
-  updateMaxFailureRatio?: string | number;
   /** Replaces COMMAND [ARG...] (docker's --args), already split into words. */
   args?: readonly string[];
 }
@@ -180,14 +175,6 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
     delayMs: SPEC_DEFAULTS.restartDelayMs,
     maxAttempts: SPEC_DEFAULTS.restartMaxAttempts,
     windowMs: 0,
-  };
-  s.updateConfig ??= {
-    parallelism: SPEC_DEFAULTS.updateParallelism,
-    delayMs: 0,
-    failureAction: 'pause',
-    order: 'stop-first',
-    monitorMs: SPEC_DEFAULTS.updateMonitorMs,
-    maxFailureRatio: SPEC_DEFAULTS.updateMaxFailureRatio,
   };
 
   if (f.replicas !== undefined) {
@@ -230,14 +217,8 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
     s.restartPolicy = { ...s.restartPolicy, maxAttempts: parseNonNegativeInt(f.restartMaxAttempts, '--restart-max-attempts') };
   }
   if (f.stopGracePeriod !== undefined) s.stopGracePeriodMs = parseDuration(f.stopGracePeriod, '--stop-grace-period');
-  if (f.updateParallelism !== undefined) {
-    s.updateConfig = { ...s.updateConfig, parallelism: parseNonNegativeInt(f.updateParallelism, '--update-parallelism') };
-  }
-  if (f.updateDelay !== undefined) s.updateConfig = { ...s.updateConfig, delayMs: parseDuration(f.updateDelay, '--update-delay') };
-  if (f.updateOrder !== undefined) s.updateConfig = { ...s.updateConfig, order: parseUpdateOrder(f.updateOrder) };
-  if (f.updateFailureAction !== undefined) s.updateConfig = { ...s.updateConfig, failureAction: parseFailureAction(f.updateFailureAction) };
-  if (f.updateMonitor !== undefined) s.updateConfig = { ...s.updateConfig, monitorMs: parseMonitor(f.updateMonitor) };
-  if (f.updateMaxFailureRatio !== undefined) s.updateConfig = { ...s.updateConfig, maxFailureRatio: parseFailureRatio(f.updateMaxFailureRatio) };
+  s.updateConfig = applyRollout(s.updateConfig ?? ROLLOUT_DEFAULTS, f, 'update');
+  s.rollbackConfig = applyRollout(s.rollbackConfig ?? ROLLOUT_DEFAULTS, f, 'rollback');
   return s;
 }
 
@@ -258,29 +239,60 @@ function canonical(v: unknown): unknown {
   return v;
 }
 
-/** `--update-order`: stop-first (the default: the old task stops, then the new one starts) or start-first. */
-export function parseUpdateOrder(v: string): 'stop-first' | 'start-first' {
-  if (v === 'stop-first' || v === 'start-first') return v;
-  throw new UsageError(`invalid --update-order ${JSON.stringify(v)}: expected stop-first or start-first`);
+/** Swarm's defaults of an update's and a rollback's settings. */
+export const ROLLOUT_DEFAULTS: UpdateConfig = {
+  parallelism: SPEC_DEFAULTS.updateParallelism,
+  delayMs: SPEC_DEFAULTS.updateDelayMs,
+  failureAction: 'pause',
+  order: 'stop-first',
+  monitorMs: SPEC_DEFAULTS.updateMonitorMs,
+  maxFailureRatio: SPEC_DEFAULTS.updateMaxFailureRatio,
+};
+
+/** `base` with the `--update-*` (or `--rollback-*`) flags that were given applied. */
+export function applyRollout(base: UpdateConfig, f: RolloutFlags, which: 'update' | 'rollback'): UpdateConfig {
+  const flag = (name: string): string | number | undefined => (f as Record<string, string | number | undefined>)[`${which}${name}`];
+  const c = { ...base };
+  const parallelism = flag('Parallelism');
+  if (parallelism !== undefined) c.parallelism = parseNonNegativeInt(parallelism, `--${which}-parallelism`);
+  const delay = flag('Delay');
+  if (delay !== undefined) c.delayMs = parseDuration(String(delay), `--${which}-delay`);
+  const order = flag('Order');
+  if (order !== undefined) c.order = parseUpdateOrder(String(order), which);
+  const action = flag('FailureAction');
+  if (action !== undefined) c.failureAction = parseFailureAction(String(action), which);
+  const monitor = flag('Monitor');
+  if (monitor !== undefined) c.monitorMs = parseMonitor(String(monitor), which);
+  const ratio = flag('MaxFailureRatio');
+  if (ratio !== undefined) c.maxFailureRatio = parseFailureRatio(ratio, which);
+  return c;
 }
 
-/** `--update-failure-action`: what a failed task of a rolling update does to it. */
-export function parseFailureAction(v: string): UpdateFailureAction {
-  if ((UPDATE_FAILURE_ACTIONS as readonly string[]).includes(v)) return v as UpdateFailureAction;
-  throw new UsageError(`invalid --update-failure-action ${JSON.stringify(v)}: expected pause, continue or rollback`);
+/** `--update-order`: stop-first (the default: the old task stops, then the new one starts) or start-first. */
+export function parseUpdateOrder(v: string, which: 'update' | 'rollback' = 'update'): 'stop-first' | 'start-first' {
+  if (v === 'stop-first' || v === 'start-first') return v;
+  throw new UsageError(`invalid --${which}-order ${JSON.stringify(v)}: expected stop-first or start-first`);
+}
+
+/** `--update-failure-action` (pause, continue, rollback); `--rollback-failure-action` (pause, continue). */
+export function parseFailureAction(v: string, which: 'update' | 'rollback' = 'update'): UpdateFailureAction {
+  const allowed = which === 'update' ? UPDATE_FAILURE_ACTIONS : UPDATE_FAILURE_ACTIONS.filter((a) => a !== 'rollback');
+  if ((allowed as readonly string[]).includes(v)) return v as UpdateFailureAction;
+  const list = `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}`;
+  throw new UsageError(`invalid --${which}-failure-action ${JSON.stringify(v)}: expected ${list}`);
 }
 
 /** `--update-monitor`: a positive duration (0 would mean Swarm's default, 5s: say it instead). */
-export function parseMonitor(v: string): number {
-  const ms = parseDuration(v, '--update-monitor');
-  if (ms === 0) throw new UsageError('invalid --update-monitor "0": give a duration of at least 1ms (the default is 5s)');
+export function parseMonitor(v: string, which: 'update' | 'rollback' = 'update'): number {
+  const ms = parseDuration(v, `--${which}-monitor`);
+  if (ms === 0) throw new UsageError(`invalid --${which}-monitor "0": give a duration of at least 1ms (the default is 5s)`);
   return ms;
 }
 
 /** `--update-max-failure-ratio`: the share of tasks that may fail, 0 to 1. */
-export function parseFailureRatio(v: string | number): number {
+export function parseFailureRatio(v: string | number, which: 'update' | 'rollback' = 'update'): number {
   const text = String(v).trim();
   const n = /^(\d+(\.\d*)?|\.\d+)$/.test(text) ? Number(text) : NaN;
-  if (!(n >= 0 && n <= 1)) throw new UsageError(`invalid --update-max-failure-ratio ${JSON.stringify(String(v))}: expected a number from 0 to 1`);
+  if (!(n >= 0 && n <= 1)) throw new UsageError(`invalid --${which}-max-failure-ratio ${JSON.stringify(String(v))}: expected a number from 0 to 1`);
   return n;
 }

@@ -26,6 +26,7 @@ describe('buildServiceSpec', () => {
       ports: [],
       restartPolicy: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
       updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
+      rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
       stopGracePeriodMs: 10_000,
       constraints: [],
     });
@@ -63,6 +64,17 @@ describe('buildServiceSpec', () => {
   test('update failure handling flags', () => {
     const s = buildServiceSpec({ name: 'a', image: 'b', updateFailureAction: 'rollback', updateMonitor: '30s', updateMaxFailureRatio: '0.2' });
     assert.deepEqual([s.updateConfig.failureAction, s.updateConfig.monitorMs, s.updateConfig.maxFailureRatio], ['rollback', 30_000, 0.2]);
+    assert.deepEqual(s.rollbackConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 });
+  });
+  test('rollback settings: --rollback-* on create and update, apart from the update settings', () => {
+    const s = buildServiceSpec({ name: 'a', image: 'b', rollbackParallelism: '0', rollbackDelay: '2s', rollbackOrder: 'start-first', rollbackFailureAction: 'continue', rollbackMonitor: '1s', rollbackMaxFailureRatio: '1' });
+    assert.deepEqual(s.rollbackConfig, { parallelism: 0, delayMs: 2000, failureAction: 'continue', order: 'start-first', monitorMs: 1000, maxFailureRatio: 1 });
+    assert.equal(s.updateConfig.parallelism, 1);
+    const u = applyServiceUpdate(s, { rollbackParallelism: '3' });
+    assert.deepEqual([u.rollbackConfig.parallelism, u.rollbackConfig.delayMs, u.updateConfig.parallelism], [3, 2000, 1]);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', rollbackFailureAction: 'rollback' }), /^invalid --rollback-failure-action "rollback": expected pause or continue$/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', rollbackOrder: 'up' }), /^invalid --rollback-order "up": expected stop-first or start-first$/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', rollbackMaxFailureRatio: '2' }), /^invalid --rollback-max-failure-ratio "2"/);
   });
   test('global mode', () => {
     const s = buildServiceSpec({ name: 'agent', image: 'busybox', mode: 'global' });

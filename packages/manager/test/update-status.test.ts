@@ -24,6 +24,7 @@ function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {
     ports: [],
     restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
     updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 1000, maxFailureRatio: 0 },
+    rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 1000, maxFailureRatio: 0 },
     stopGracePeriodMs: 1000,
     constraints: [],
     ...over,
@@ -81,6 +82,20 @@ class Sim {
         op: 'update',
         kind: 'service',
         object: { ...s, spec: next, previousSpec: s.spec, specVersion: s.specVersion + 1, updateStatus: startedStatus('updating', this.now, 'update in progress'), updatedAt: this.now },
+        expectVersion: s.version,
+      },
+    ]);
+  }
+
+  /** What RollbackService stores. */
+  rollback(): void {
+    const s = this.service();
+    this.now += 10;
+    this.tx([
+      {
+        op: 'update',
+        kind: 'service',
+        object: { ...s, spec: s.previousSpec!, previousSpec: s.spec, specVersion: s.specVersion + 1, updateStatus: startedStatus('rollback_started', this.now, 'manually requested rollback'), updatedAt: this.now },
         expectVersion: s.version,
       },
     ]);
@@ -217,6 +232,23 @@ describe('rolling update status and failure actions', () => {
     s.update(spec({ args: ['bad', 'v2'], updateConfig: cfg }));
     s.until('rollback paused', () => s.service().updateStatus?.state === 'rollback_paused');
     assert.match(s.service().updateStatus!.message, /^rollback paused due to failure or early termination of task/);
+  });
+
+  test('a rollback follows the rollback settings, not the update settings', () => {
+    // Updates one slot at a time; rollbacks all at once.
+    const rb = { ...spec().updateConfig, parallelism: 0 };
+    const s = started(new Sim(), { rollbackConfig: rb });
+    s.update(spec({ args: ['good', 'v2'], rollbackConfig: rb }));
+    s.until('update completed', () => s.service().updateStatus?.state === 'completed');
+    s.rollback();
+    let maxNew = 0;
+    s.until('rollback completed', () => {
+      maxNew = Math.max(maxNew, s.current().filter((t) => t.specVersion === 3 && t.status.state !== 'running').length);
+      return s.service().updateStatus?.state === 'rollback_completed';
+    });
+    assert.equal(maxNew, 3, 'every slot at once');
+    assert.equal(s.service().updateStatus?.message, 'manually requested rollback');
+    assert.ok(s.current().every((t) => t.spec.args[1] === 'v1'));
   });
 
   test('global services are updated node by node, and complete', () => {

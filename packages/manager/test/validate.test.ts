@@ -21,6 +21,10 @@ describe('validateServiceSpec', () => {
     assert.throws(() => validateServiceSpec({ ...base, updateConfig: { maxFailureRatio: 1.5 } }), /update max failure ratio must be between 0 and 1, not 1\.5/);
     assert.throws(() => validateServiceSpec({ ...base, updateConfig: { monitorMs: -1 } }), /update monitor must be an integer/);
     assert.throws(() => validateServiceSpec({ ...base, updateConfig: { order: 'sideways' as 'stop-first' } }), /must be stop-first or start-first/);
+    // A rollback has the same settings of its own, but cannot itself roll back.
+    assert.deepEqual(validateServiceSpec(base).rollbackConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 });
+    assert.equal(validateServiceSpec({ ...base, rollbackConfig: { parallelism: 0, failureAction: 'continue' } }).rollbackConfig.parallelism, 0);
+    assert.throws(() => validateServiceSpec({ ...base, rollbackConfig: { failureAction: 'rollback' } }), /^.*rollback failure action must be pause or continue, not rollback$/);
   });
 
   test('ports: ingress by default; the PROXY protocol only on ingress tcp ports', () => {

@@ -158,6 +158,8 @@ export interface ServiceSpec {
   ports: PortConfig[];
   restartPolicy: RestartPolicy;
   updateConfig: UpdateConfig;
+  /** How a rollback is rolled out (its failure action is pause or continue). */
+  rollbackConfig: UpdateConfig;
   stopGracePeriodMs: number;
   /** Placement constraints, e.g. `node.role==manager`, `node.labels.zone!=a`. */
   constraints: string[];

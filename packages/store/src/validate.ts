@@ -247,6 +247,7 @@ const serviceSpecShape = obj<ServiceSpec>({
   ports: arrayOf(portConfig),
   restartPolicy,
   updateConfig,
+  rollbackConfig: withDefault(updateConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5_000, maxFailureRatio: 0 }),
   stopGracePeriodMs: uint,
   constraints: arrayOf(str()),
 });

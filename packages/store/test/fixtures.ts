@@ -60,6 +60,7 @@ export function mkSpec(name: string, over: Partial<ServiceSpec> = {}): ServiceSp
     ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: portOf(name), publishMode: 'ingress', proxyProtocol: false }],
     restartPolicy: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
     updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
+    rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
     stopGracePeriodMs: 10_000,
     constraints: [],
     ...over,

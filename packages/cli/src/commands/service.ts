@@ -10,6 +10,7 @@ import { parseScaleArgs } from '../parse.js';
 import {
   RESTART_CONDITIONS,
   SERVICE_MODES,
+  type RolloutFlags,
   type UpdateFlags,
   applyServiceUpdate,
   buildServiceSpec,
@@ -40,6 +41,21 @@ const DETACH: Options = {
   describe: 'Exit right after the change is accepted instead of waiting for the service to converge (with progress on stderr)',
 };
 
+/** The flags of an update's and a rollback's settings, as create and update take them. */
+const ROLLOUT_FLAGS = ['update', 'rollback'].flatMap((w) =>
+  ['parallelism', 'delay', 'order', 'failure-action', 'monitor', 'max-failure-ratio'].map((k) => `${w}-${k}`),
+);
+
+/** The values of the rollout flags given (`updateParallelism`, `rollbackDelay`, ...). */
+function rolloutFlags(a: Args): RolloutFlags {
+  const out: Record<string, string | undefined> = {};
+  for (const flag of ROLLOUT_FLAGS) {
+    const key = flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+    out[key] = one(a, key);
+  }
+  return out as RolloutFlags;
+}
+
 /** The options of `service create` (also used to split IMAGE [COMMAND [ARG...]] off the flags). */
 export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   name: { ...S, describe: 'Service name (required)' },
@@ -63,6 +79,12 @@ export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   'update-failure-action': { ...S, describe: 'When an updated task fails: pause (default), continue, or rollback (to the previous spec)' },
   'update-monitor': { ...S, describe: 'How long after it starts an updated task is watched for failure (default 5s)' },
   'update-max-failure-ratio': { ...S, describe: 'Share of tasks that may fail during an update before the failure action, 0 to 1 (default 0)' },
+  'rollback-parallelism': { ...S, describe: 'Tasks rolled back at once (default 1; 0: all at once)' },
+  'rollback-delay': { ...S, describe: 'Delay between rollbacks of task batches (default 0s)' },
+  'rollback-order': { ...S, describe: 'stop-first (default) or start-first, for a rollback' },
+  'rollback-failure-action': { ...S, describe: 'When a rolled-back task fails: pause (default) or continue' },
+  'rollback-monitor': { ...S, describe: 'How long after it starts a rolled-back task is watched for failure (default 5s)' },
+  'rollback-max-failure-ratio': { ...S, describe: 'Share of tasks that may fail during a rollback before its failure action, 0 to 1 (default 0)' },
   detach: DETACH,
 };
 
@@ -82,12 +104,7 @@ const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
   'restart-delay': CREATE_OPTIONS['restart-delay']!,
   'restart-max-attempts': CREATE_OPTIONS['restart-max-attempts']!,
   'stop-grace-period': CREATE_OPTIONS['stop-grace-period']!,
-  'update-parallelism': CREATE_OPTIONS['update-parallelism']!,
-  'update-delay': CREATE_OPTIONS['update-delay']!,
-  'update-order': CREATE_OPTIONS['update-order']!,
-  'update-failure-action': CREATE_OPTIONS['update-failure-action']!,
-  'update-monitor': CREATE_OPTIONS['update-monitor']!,
-  'update-max-failure-ratio': CREATE_OPTIONS['update-max-failure-ratio']!,
+  ...Object.fromEntries(ROLLOUT_FLAGS.map((k) => [k, CREATE_OPTIONS[k]!])),
   rollback: { type: 'boolean', default: false, describe: 'Roll back to the previous spec (as `shoal service rollback`; no other change may be given)' },
   detach: DETACH,
 };
@@ -126,12 +143,7 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
     restartDelay: one(a, 'restartDelay'),
     restartMaxAttempts: one(a, 'restartMaxAttempts'),
     stopGracePeriod: one(a, 'stopGracePeriod'),
-    updateParallelism: one(a, 'updateParallelism'),
-    updateDelay: one(a, 'updateDelay'),
-    updateOrder: one(a, 'updateOrder'),
-    updateFailureAction: one(a, 'updateFailureAction'),
-    updateMonitor: one(a, 'updateMonitor'),
-    updateMaxFailureRatio: one(a, 'updateMaxFailureRatio'),
+    ...rolloutFlags(a),
   });
   const detach = a['detach'] === true;
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
@@ -230,12 +242,7 @@ function updateFlags(a: Args): UpdateFlags {
     restartDelay: one(a, 'restartDelay'),
     restartMaxAttempts: one(a, 'restartMaxAttempts'),
     stopGracePeriod: one(a, 'stopGracePeriod'),
-    updateParallelism: one(a, 'updateParallelism'),
-    updateDelay: one(a, 'updateDelay'),
-    updateOrder: one(a, 'updateOrder'),
-    updateFailureAction: one(a, 'updateFailureAction'),
-    updateMonitor: one(a, 'updateMonitor'),
-    updateMaxFailureRatio: one(a, 'updateMaxFailureRatio'),
+    ...rolloutFlags(a),
     args: args === undefined ? undefined : args.split(/\s+/).filter((w) => w !== ''),
   };
 }

@@ -14,10 +14,34 @@ export const DEFAULT_UPDATE_MONITOR_MS = 5_000;
 
 const bad = (msg: string) => new ShoalError('INVALID_ARGUMENT', msg);
 
-type Input = Partial<Omit<ServiceSpec, 'restartPolicy' | 'updateConfig'>> & {
+type Input = Partial<Omit<ServiceSpec, 'restartPolicy' | 'updateConfig' | 'rollbackConfig'>> & {
   restartPolicy?: Partial<RestartPolicy> | null;
   updateConfig?: Partial<UpdateConfig> | null;
+  rollbackConfig?: Partial<UpdateConfig> | null;
 };
+
+/** An update's or a rollback's settings, with Swarm's defaults (a rollback cannot roll back). */
+function rolloutConfig(input: Partial<UpdateConfig> | null | undefined, what: 'update' | 'rollback'): UpdateConfig {
+  const uc = input ?? {};
+  const failureAction = (uc.failureAction || 'pause') as UpdateConfig['failureAction'];
+  const actions = what === 'update' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue'];
+  if (!actions.includes(failureAction)) throw bad(`${what} failure action must be ${actions.slice(0, -1).join(', ')} or ${actions.at(-1)}, not ${failureAction}`);
+  const order = (uc.order || 'stop-first') as UpdateConfig['order'];
+  if (!['stop-first', 'start-first'].includes(order)) throw bad(`${what} order must be stop-first or start-first`);
+  const maxFailureRatio = Number(uc.maxFailureRatio ?? 0);
+  if (!Number.isFinite(maxFailureRatio) || maxFailureRatio < 0 || maxFailureRatio > 1) {
+    throw bad(`${what} max failure ratio must be between 0 and 1, not ${String(uc.maxFailureRatio)}`);
+  }
+  return {
+    parallelism: nonNegInt(uc.parallelism ?? 1, `${what} parallelism`),
+    delayMs: nonNegInt(uc.delayMs, `${what} delay`),
+    failureAction,
+    order,
+    // 0 (unset on the wire) is the default, as in Swarm.
+    monitorMs: nonNegInt(uc.monitorMs, `${what} monitor`) || DEFAULT_UPDATE_MONITOR_MS,
+    maxFailureRatio,
+  };
+}
 
 function nonNegInt(v: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(v ?? 0);
@@ -92,15 +116,6 @@ export function validateServiceSpec(input: Input | null | undefined): ServiceSpe
   const rp = input.restartPolicy ?? {};
   const condition = (rp.condition || 'any') as RestartPolicy['condition'];
   if (!['none', 'on-failure', 'any'].includes(condition)) throw bad(`restart condition must be none, on-failure or any, not ${condition}`);
-  const uc = input.updateConfig ?? {};
-  const failureAction = (uc.failureAction || 'pause') as UpdateConfig['failureAction'];
-  if (!['pause', 'continue', 'rollback'].includes(failureAction)) throw bad(`update failure action must be pause, continue or rollback`);
-  const order = (uc.order || 'stop-first') as UpdateConfig['order'];
-  if (!['stop-first', 'start-first'].includes(order)) throw bad('update order must be stop-first or start-first');
-  const maxFailureRatio = Number(uc.maxFailureRatio ?? 0);
-  if (!Number.isFinite(maxFailureRatio) || maxFailureRatio < 0 || maxFailureRatio > 1) {
-    throw bad(`update max failure ratio must be between 0 and 1, not ${String(uc.maxFailureRatio)}`);
-  }
   return {
     name,
     labels: labels(input.labels, 'labels'),
@@ -117,15 +132,8 @@ export function validateServiceSpec(input: Input | null | undefined): ServiceSpe
       maxAttempts: nonNegInt(rp.maxAttempts, 'restart max attempts'),
       windowMs: nonNegInt(rp.windowMs, 'restart window'),
     },
-    updateConfig: {
-      parallelism: nonNegInt(uc.parallelism ?? 1, 'update parallelism'),
-      delayMs: nonNegInt(uc.delayMs, 'update delay'),
-      failureAction,
-      order,
-      // 0 (unset on the wire) is the default, as in Swarm.
-      monitorMs: nonNegInt(uc.monitorMs, 'update monitor') || DEFAULT_UPDATE_MONITOR_MS,
-      maxFailureRatio,
-    },
+    updateConfig: rolloutConfig(input.updateConfig, 'update'),
+    rollbackConfig: rolloutConfig(input.rollbackConfig, 'rollback'),
     stopGracePeriodMs: nonNegInt(input.stopGracePeriodMs ?? 10_000, 'stop grace period'),
     constraints,
   };

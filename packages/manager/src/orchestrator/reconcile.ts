@@ -6,7 +6,7 @@
 import type { ClusterStore, Node, Op, Service, Task } from '@shoal/store';
 import { isTerminal } from '@shoal/store';
 import { eligible, hostPortsByNode } from '../scheduler/filters.js';
-import { judgeCompletion, judgeFailures, runsSpec, updateFailures } from './update-status.js';
+import { judgeCompletion, judgeFailures, rolloutConfig, runsSpec, updateFailures } from './update-status.js';
 
 export interface ReconcileContext {
   now: number;
@@ -133,7 +133,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
       const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
       // A start-first update: the slot's new task starts while the old one still serves; the old
       // one goes once the new one runs.
-      const pair = s.spec.updateConfig.order === 'start-first' && cur.length >= 2 && cur[0].specVersion === s.specVersion && cur[1].specVersion < s.specVersion;
+      const pair = rolloutConfig(s).order === 'start-first' && cur.length >= 2 && cur[0].specVersion === s.specVersion && cur[1].specVersion < s.specVersion;
       const keepOld = pair && cur[0].status.state !== 'running';
       // Extra current tasks in one slot (otherwise not expected): keep the newest.
       for (const extra of cur.slice(keepOld ? 2 : 1)) ops.push(shutdown(extra, ctx));
@@ -224,7 +224,7 @@ function rollingUpdate<K>(
   // A slot (or node) whose new task failed has had its turn: the failure was judged (within the
   // failure ratio, or with "continue"), so it does not hold the next batch.
   const starting = fresh.filter((t) => t.status.state !== 'running' && !failedPlaces.has(placeOf(t))).length;
-  const { parallelism, delayMs } = s.spec.updateConfig;
+  const { parallelism, delayMs } = rolloutConfig(s);
   if (delayMs > 0) {
     const lastStart = Math.max(0, ...fresh.filter((t) => t.status.state === 'running').map((t) => t.status.timestamp));
     if (lastStart + delayMs > ctx.now) {
@@ -234,7 +234,7 @@ function rollingUpdate<K>(
   }
   const room = parallelism === 0 ? outdated.length : Math.max(0, parallelism - starting);
   const batch = outdated.sort((a, b) => a.slot - b.slot).slice(0, room);
-  const startFirst = s.spec.updateConfig.order === 'start-first';
+  const startFirst = rolloutConfig(s).order === 'start-first';
   for (const t of batch) {
     // stop-first: the old task goes now; start-first: it stays until its replacement runs.
     if (!startFirst) ops.push(shutdown(t, ctx));
@@ -264,7 +264,7 @@ function reconcileGlobal(
     const list = byNode.get(n.id) ?? [];
     const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
     // A start-first update: the node's new task starts beside the old one, which goes once it runs.
-    const pair = s.spec.updateConfig.order === 'start-first' && cur.length >= 2 && cur[0].specVersion === s.specVersion && cur[1].specVersion < s.specVersion;
+    const pair = rolloutConfig(s).order === 'start-first' && cur.length >= 2 && cur[0].specVersion === s.specVersion && cur[1].specVersion < s.specVersion;
     const keepOld = pair && cur[0].status.state !== 'running';
     for (const extra of cur.slice(keepOld ? 2 : 1)) ops.push(shutdown(extra, ctx));
     const t = cur[0];

@@ -3,7 +3,7 @@
 // spec), and the update is complete once every task runs the new spec and the last one to start
 // has run for the monitor period. A pure function of the store, like the rest of reconcile.
 
-import type { Service, ServiceSpec, Task, UpdateState, UpdateStatus } from '@shoal/store';
+import type { Service, ServiceSpec, Task, UpdateConfig, UpdateState, UpdateStatus } from '@shoal/store';
 
 export interface UpdateContext {
   now: number;
@@ -30,7 +30,7 @@ function failedEarly(t: Task): boolean {
 
 /** Only changes that alter what a task runs need new tasks (not replicas, not labels of the service). */
 export function specChangesTasks(a: ServiceSpec, b: ServiceSpec): boolean {
-  const strip = (s: ServiceSpec) => JSON.stringify({ ...s, replicas: 0, name: '', labels: {}, updateConfig: null });
+  const strip = (s: ServiceSpec) => JSON.stringify({ ...s, replicas: 0, name: '', labels: {}, updateConfig: null, rollbackConfig: null });
   return strip(a) !== strip(b);
 }
 
@@ -40,6 +40,11 @@ export function specChangesTasks(a: ServiceSpec, b: ServiceSpec): boolean {
  */
 export function runsSpec(t: Task, s: Service): boolean {
   return t.specVersion === s.specVersion || (t.specVersion < s.specVersion && !specChangesTasks(t.spec, s.spec));
+}
+
+/** The settings the service's rollout follows: its rollback's during a rollback, else its update's. */
+export function rolloutConfig(s: Service): UpdateConfig {
+  return s.updateStatus?.state.startsWith('rollback') ? s.spec.rollbackConfig : s.spec.updateConfig;
 }
 
 /** The tasks of the update in progress that failed (none when no update is in progress). */
@@ -63,7 +68,7 @@ export function judgeFailures(s: Service, tasks: readonly Task[], ctx: UpdateCon
   const us = s.updateStatus;
   if (!us || !IN_PROGRESS.has(us.state)) return { hold: us !== null && PAUSED.has(us.state), rolledBack: false };
   const rollingBack = us.state === 'rollback_started';
-  const uc = s.spec.updateConfig;
+  const uc = rolloutConfig(s);
   const failed = updateFailures(s, tasks);
   if (failed.length === 0) return { hold: false, rolledBack: false };
   const size = s.spec.mode === 'global' ? new Set(tasks.map((t) => t.nodeId)).size : s.spec.replicas;
@@ -84,8 +89,7 @@ export function judgeFailures(s: Service, tasks: readonly Task[], ctx: UpdateCon
       rolledBack: true,
     };
   }
-  if (!rollingBack && uc.failureAction === 'continue') return { hold: false, rolledBack: false };
-  // A rollback that fails pauses (Swarm's default rollback failure action).
+  if (uc.failureAction === 'continue') return { hold: false, rolledBack: false };
   const state: UpdateState = rollingBack ? 'rollback_paused' : 'paused';
   return {
     service: { ...s, updateStatus: { ...us, state, message: `${rollingBack ? 'rollback' : 'update'} paused due to ${why}` }, updatedAt: ctx.now },
@@ -103,8 +107,9 @@ export function judgeCompletion(s: Service, active: readonly Task[], ctx: Update
   if (!us || !IN_PROGRESS.has(us.state)) return undefined;
   if (!active.every((t) => runsSpec(t, s) && t.status.state === 'running')) return undefined;
   const lastStart = Math.max(us.startedAt, ...active.map((t) => t.status.timestamp));
-  if (lastStart + s.spec.updateConfig.monitorMs > ctx.now) {
-    ctx.wakeAt?.(lastStart + s.spec.updateConfig.monitorMs);
+  const { monitorMs } = rolloutConfig(s);
+  if (lastStart + monitorMs > ctx.now) {
+    ctx.wakeAt?.(lastStart + monitorMs);
     return undefined;
   }
   // A completed rollback keeps its message: why it was rolled back is what one wants to read then.
