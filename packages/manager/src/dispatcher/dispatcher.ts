@@ -12,6 +12,7 @@ import type { Logger, RaftNode } from '@shoal/raft';
 import { createHash } from 'node:crypto';
 import type { ClusterStore, Node, ObjectKind, Op, Service, StoreClient, StoreEvent, Task, TaskStatus } from '@shoal/store';
 import { TASK_STATES, taskStateRank } from '@shoal/store';
+import { LeaderDuty } from '../leader-duty.js';
 
 export interface NodeInfo {
   hostname?: string;
@@ -61,7 +62,7 @@ export class Dispatcher {
   /** Nodes judged only after this time (set when this manager becomes leader). */
   private graceUntil = 0;
   private timer: NodeJS.Timeout | undefined;
-  private active = false;
+  private readonly duty: LeaderDuty;
   private checking = false;
 
   constructor(
@@ -71,8 +72,8 @@ export class Dispatcher {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    raft.on('leader', () => this.onLeaderChange());
-    this.onLeaderChange();
+    this.duty = new LeaderDuty(raft, { begin: () => this.begin(), end: () => this.end() });
+    this.duty.sync();
   }
 
   private period(): number {
@@ -83,26 +84,21 @@ export class Dispatcher {
     return this.store.cluster()?.spec.nodeDownAfterBeats || DEFAULT_DOWN_AFTER;
   }
 
-  private onLeaderChange(): void {
-    const leading = this.raft.isLeader();
-    if (leading && !this.active) {
-      this.active = true;
-      this.sessions.clear();
-      this.graceUntil = this.now() + this.period() * this.downAfter();
-      this.timer = setInterval(() => void this.check(), Math.max(50, this.period() / 2));
-      this.timer.unref();
-    } else if (!leading && this.active) {
-      this.active = false;
-      this.sessions.clear();
-      if (this.timer) clearInterval(this.timer);
-      this.timer = undefined;
-    }
+  private begin(): void {
+    this.sessions.clear();
+    this.graceUntil = this.now() + this.period() * this.downAfter();
+    this.timer = setInterval(() => void this.check(), Math.max(50, this.period() / 2));
+    this.timer.unref();
+  }
+
+  private end(): void {
+    this.sessions.clear();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    this.active = false;
+    this.duty.stop();
   }
 
   private requireLeader(): void {
@@ -364,7 +360,7 @@ export class Dispatcher {
 
   /** Marks down every ready node whose heartbeats stopped. */
   private async check(): Promise<void> {
-    if (!this.active || this.checking) return;
+    if (!this.duty.leading || this.checking) return;
     const now = this.now();
     if (now < this.graceUntil) return;
     this.checking = true;

@@ -6,6 +6,7 @@ import type { Logger, RaftNode } from '@shoal/raft';
 import { type ClusterStore, type Op, type StoreClient, type StoreEvent, isVersionConflict, newId } from '@shoal/store';
 import { reconcile } from './reconcile.js';
 import { schedule } from '../scheduler/scheduler.js';
+import { LeaderDuty } from '../leader-duty.js';
 
 const SAFETY_NET_MS = 2_000;
 
@@ -16,7 +17,7 @@ export class Orchestrator {
   /** Services changed since the last pass, or 'all' (a node changed, a timer, a new leader). */
   private dirty: Set<string> | 'all' = 'all';
   private running = false;
-  private stopped = false;
+  private readonly duty: LeaderDuty;
 
   constructor(
     private readonly raft: RaftNode,
@@ -25,28 +26,26 @@ export class Orchestrator {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    raft.on('leader', () => this.onLeaderChange());
-    this.onLeaderChange();
+    this.duty = new LeaderDuty(raft, { begin: () => this.begin(), end: () => this.end() });
+    this.duty.sync();
   }
 
-  private onLeaderChange(): void {
-    const leading = this.raft.isLeader() && !this.stopped;
-    if (leading && !this.unwatch) {
-      this.unwatch = this.store.watch((events) => this.onEvents(events));
-      this.timer = setInterval(() => this.kick('all'), SAFETY_NET_MS);
-      this.timer.unref();
-      this.kick('all');
-    } else if (!leading && this.unwatch) {
-      this.unwatch();
-      this.unwatch = undefined;
-      if (this.timer) clearInterval(this.timer);
-      this.timer = undefined;
-    }
+  private begin(): void {
+    this.unwatch = this.store.watch((events) => this.onEvents(events));
+    this.timer = setInterval(() => this.kick('all'), SAFETY_NET_MS);
+    this.timer.unref();
+    this.kick('all');
+  }
+
+  private end(): void {
+    this.unwatch?.();
+    this.unwatch = undefined;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   stop(): void {
-    this.stopped = true;
-    this.onLeaderChange();
+    this.duty.stop();
   }
 
   private wake: NodeJS.Timeout | undefined;
