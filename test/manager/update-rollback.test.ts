@@ -123,6 +123,31 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
     assert.match(mixed.stderr, /--rollback cannot be combined with other changes/);
   });
 
+  test('node ps: the tasks on a node, as service ps shows them', async () => {
+    const all = await running('roll');
+    const r = await shoal('node', 'ps', '--format', 'json', '--filter', 'desired-state=running', 'w1', 'm1');
+    assert.equal(r.code, 0, r.stderr);
+    const ts = JSON.parse(r.stdout) as (Ps & { node: string })[];
+    assert.ok(ts.every((t) => t.node === 'w1' || t.node === 'm1'));
+    assert.deepEqual(ts.filter((t) => t.currentState === 'running').map((t) => t.id).sort(), all.map((t) => t.id).sort());
+    const table = await shoal('node', 'ps', 'w1');
+    assert.match(table.stdout.split('\n')[0]!, /^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR\s+PORTS/);
+    const none = await shoal('node', 'ps', 'nosuch');
+    assert.equal(none.code, 1);
+    assert.match(none.stderr.trim(), /^Error: .*nosuch/);
+  });
+
+  test('update --force: every task is replaced although the spec is the same (a rolling restart)', async () => {
+    const before = (await running('roll')).map((t) => t.id);
+    assert.equal(before.length, 3);
+    const r = await shoal('service', 'update', '--force', 'roll');
+    assert.equal(r.code, 0, r.stderr);
+    const after = (await running('roll')).map((t) => t.id);
+    assert.equal(after.length, 3);
+    assert.deepEqual(after.filter((id) => before.includes(id)), [], 'all replaced');
+    assert.equal((await inspect('roll')).updateStatus?.state, 'completed');
+  });
+
   test('--update-failure-action pause: the update stops at the failed slot and says why', async () => {
     const old = new Set((await running('roll')).map((t) => t.id));
     const r = await shoal('service', 'update', '--update-failure-action', 'pause', '--args', 'sleep never', 'roll');

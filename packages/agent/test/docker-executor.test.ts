@@ -55,6 +55,7 @@ function mkTask(nodeId: string, over: Partial<ServiceSpec> = {}, slot = 1): Task
     rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
     stopGracePeriodMs: 1000,
     constraints: [],
+    forceUpdate: 0,
     ...over,
   };
   return {

@@ -119,6 +119,7 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
     stopGracePeriodMs:
       f.stopGracePeriod === undefined ? SPEC_DEFAULTS.stopGracePeriodMs : parseDuration(f.stopGracePeriod, '--stop-grace-period'),
     constraints: dedupe((f.constraint ?? []).map(parseConstraint)),
+    forceUpdate: 0,
   };
 }
 
@@ -144,6 +145,8 @@ export interface UpdateFlags extends RolloutFlags {
   stopGracePeriod?: string;
   /** Replaces COMMAND [ARG...] (docker's --args), already split into words. */
   args?: readonly string[];
+  /** `--force`: replace the tasks even if nothing else changes. */
+  force?: boolean;
 }
 
 /** Checks every update flag without a spec at hand (so bad input fails before any call). */
@@ -219,6 +222,7 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
   if (f.stopGracePeriod !== undefined) s.stopGracePeriodMs = parseDuration(f.stopGracePeriod, '--stop-grace-period');
   s.updateConfig = applyRollout(s.updateConfig ?? ROLLOUT_DEFAULTS, f, 'update');
   s.rollbackConfig = applyRollout(s.rollbackConfig ?? ROLLOUT_DEFAULTS, f, 'rollback');
+  if (f.force === true) s.forceUpdate = Number(s.forceUpdate ?? 0) + 1;
   return s;
 }
 

@@ -29,6 +29,7 @@ describe('buildServiceSpec', () => {
       rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
       stopGracePeriodMs: 10_000,
       constraints: [],
+      forceUpdate: 0,
     });
   });
   test('every flag', () => {
@@ -65,6 +66,14 @@ describe('buildServiceSpec', () => {
     const s = buildServiceSpec({ name: 'a', image: 'b', updateFailureAction: 'rollback', updateMonitor: '30s', updateMaxFailureRatio: '0.2' });
     assert.deepEqual([s.updateConfig.failureAction, s.updateConfig.monitorMs, s.updateConfig.maxFailureRatio], ['rollback', 30_000, 0.2]);
     assert.deepEqual(s.rollbackConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 });
+  });
+  test('--force: a new spec (the counter moves) although nothing else changed', () => {
+    const s = buildServiceSpec({ name: 'a', image: 'b' });
+    assert.equal(s.forceUpdate, 0);
+    const f = applyServiceUpdate(s, { force: true });
+    assert.equal(f.forceUpdate, 1);
+    assert.equal(sameSpec(f, s), false);
+    assert.equal(applyServiceUpdate(f, { force: true }).forceUpdate, 2);
   });
   test('rollback settings: --rollback-* on create and update, apart from the update settings', () => {
     const s = buildServiceSpec({ name: 'a', image: 'b', rollbackParallelism: '0', rollbackDelay: '2s', rollbackOrder: 'start-first', rollbackFailureAction: 'continue', rollbackMonitor: '1s', rollbackMaxFailureRatio: '1' });

@@ -27,6 +27,7 @@ function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {
     rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 1000, maxFailureRatio: 0 },
     stopGracePeriodMs: 1000,
     constraints: [],
+    forceUpdate: 0,
     ...over,
   };
 }

@@ -163,6 +163,8 @@ export interface ServiceSpec {
   stopGracePeriodMs: number;
   /** Placement constraints, e.g. `node.role==manager`, `node.labels.zone!=a`. */
   constraints: string[];
+  /** Bumped by `service update --force`: tasks are replaced although nothing else changed. */
+  forceUpdate: number;
 }
 
 export interface Service extends Meta {

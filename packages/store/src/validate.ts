@@ -250,6 +250,7 @@ const serviceSpecShape = obj<ServiceSpec>({
   rollbackConfig: withDefault(updateConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5_000, maxFailureRatio: 0 }),
   stopGracePeriodMs: uint,
   constraints: arrayOf(str()),
+  forceUpdate: withDefault(uint, 0),
 });
 
 const serviceSpec: Check<ServiceSpec> = (v, p) => {

@@ -63,6 +63,7 @@ export function mkSpec(name: string, over: Partial<ServiceSpec> = {}): ServiceSp
     rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
     stopGracePeriodMs: 10_000,
     constraints: [],
+    forceUpdate: 0,
     ...over,
   };
 }

@@ -3,7 +3,7 @@
 import type { Argv } from 'yargs';
 import { CliError } from '../errors.js';
 import type { Ctx } from '../context.js';
-import { nodeInspectText, nodeLsJson, nodeLsTable } from '../format.js';
+import { nodeInspectText, nodeLsJson, nodeLsTable, servicePsJson, servicePsTable } from '../format.js';
 import { UsageError } from '../errors.js';
 import { parseLabelKey, parseLabels } from '../parse.js';
 import type { NodeResponse, NodeView } from '../wire.js';
@@ -35,6 +35,28 @@ async function inspect(ctx: Ctx, a: Args): Promise<void> {
   const view = viewOf(await ctx.call('GetNode', { node }, nodeNotFound(node)), node);
   if (formatOf(a) === 'json') printJson(ctx, view.node);
   else ctx.print(nodeInspectText(view, ctx.now()));
+}
+
+/**
+ * `shoal node ps NODE...`: the tasks on these nodes, as `service ps` lists them (old tasks of a
+ * slot under the current one); `--filter desired-state=STATE`.
+ */
+async function ps(ctx: Ctx, a: Args): Promise<void> {
+  const nodes = variadic(a, 'node', 'NODE: shoal node ps NODE [NODE...]');
+  let desiredState = '';
+  for (const f of list(a, 'filter')) {
+    const m = /^desired-state=(.+)$/.exec(f.trim());
+    if (!m) throw new UsageError(`invalid filter ${JSON.stringify(f)}: expected desired-state=STATE`);
+    desiredState = m[1]!;
+  }
+  const views = [];
+  for (const node of nodes) views.push(...(await ctx.call('ListTasks', { service: '', node, desiredState }, nodeNotFound(node))).tasks);
+  if (a['quiet'] === true) {
+    for (const t of servicePsJson(views)) ctx.print(t.id);
+    return;
+  }
+  if (formatOf(a) === 'json') printJson(ctx, servicePsJson(views));
+  else ctx.print(servicePsTable(views, ctx.now(), a['noTrunc'] === true));
 }
 
 async function promote(ctx: Ctx, a: Args): Promise<void> {
@@ -92,6 +114,20 @@ export function nodeCommand(make: CtxFactory) {
           action(make, ls),
         )
         .command(
+          'ps <node..>',
+          'List the tasks on one or more nodes',
+          (y: Argv) =>
+            withFormat(
+              y
+                .usage('Usage: shoal node ps [OPTIONS] NODE [NODE...]')
+                .positional('node', nodeArg)
+                .option('filter', { type: 'string', requiresArg: true, alias: 'f', describe: 'Filter: desired-state=STATE; repeatable' })
+                .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Only print task ids' })
+                .option('no-trunc', { type: 'boolean', default: false, describe: 'Do not truncate ids and errors' }),
+            ),
+          action(make, ps),
+        )
+        .command(
           'inspect <node>',
           'Show a node in detail (--format json: the whole node object)',
           (y: Argv) => withFormat(y.usage('Usage: shoal node inspect [OPTIONS] NODE').positional('node', nodeArg)),
@@ -136,7 +172,7 @@ export function nodeCommand(make: CtxFactory) {
               .option('label-rm', { type: 'string', requiresArg: true, describe: 'Remove a node label KEY; repeatable' }),
           action(make, update),
         )
-        .demandCommand(1, 'missing a node command (ls, inspect, promote, demote, rm, update)'),
+        .demandCommand(1, 'missing a node command (ls, ps, inspect, promote, demote, rm, update)'),
     handler: () => {},
   };
 }

@@ -105,6 +105,7 @@ const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
   'restart-max-attempts': CREATE_OPTIONS['restart-max-attempts']!,
   'stop-grace-period': CREATE_OPTIONS['stop-grace-period']!,
   ...Object.fromEntries(ROLLOUT_FLAGS.map((k) => [k, CREATE_OPTIONS[k]!])),
+  force: { type: 'boolean', default: false, describe: 'Replace the tasks even if nothing else changes (a rolling restart)' },
   rollback: { type: 'boolean', default: false, describe: 'Roll back to the previous spec (as `shoal service rollback`; no other change may be given)' },
   detach: DETACH,
 };
@@ -243,6 +244,7 @@ function updateFlags(a: Args): UpdateFlags {
     restartMaxAttempts: one(a, 'restartMaxAttempts'),
     stopGracePeriod: one(a, 'stopGracePeriod'),
     ...rolloutFlags(a),
+    force: a['force'] === true ? true : undefined,
     args: args === undefined ? undefined : args.split(/\s+/).filter((w) => w !== ''),
   };
 }

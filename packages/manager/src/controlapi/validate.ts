@@ -136,5 +136,6 @@ export function validateServiceSpec(input: Input | null | undefined): ServiceSpe
     rollbackConfig: rolloutConfig(input.rollbackConfig, 'rollback'),
     stopGracePeriodMs: nonNegInt(input.stopGracePeriodMs ?? 10_000, 'stop grace period'),
     constraints,
+    forceUpdate: nonNegInt(input.forceUpdate, 'force update counter'),
   };
 }
