@@ -115,6 +115,8 @@ export class AgentSession {
       assignments: (known, waitMs) => call('Assignments', { known, waitMs }, waitMs + 5_000),
       report: (updates) => call('UpdateTaskStatus', { updates }, 5_000),
       meshView: (known, waitMs) => call('MeshView', { known, waitMs }, waitMs + 5_000),
+      logRequests: (waitMs) => call('LogRequests', { waitMs }, waitMs + 5_000),
+      publishLogs: (answer) => call('PublishLogs', answer, 10_000),
     };
   }
 

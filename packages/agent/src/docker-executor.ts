@@ -12,8 +12,9 @@ import http from 'node:http';
 import { inspect } from 'node:util';
 import https from 'node:https';
 import Docker from 'dockerode';
-import { ShoalError } from '@shoal/api';
+import { ShoalError, logTimeKey, logTimeToUnix } from '@shoal/api';
 import type { Task } from '@shoal/store';
+import { type ContainerLogLine, parseDockerLogs } from './docker-logs.js';
 import {
   LABELS,
   containerName,
@@ -454,6 +455,30 @@ export class DockerExecutor implements Executor {
       if (status === 409 && /already in progress/.test(dockerMessage(err))) return;
       throw this.fail(err, `removing container ${info.Name.replace(/^\//, '')}`);
     }
+  }
+
+  async logs(containerId: string, opts: { tail: number; since: string }): Promise<ContainerLogLine[]> {
+    const doing = `reading the logs of container ${containerId}`;
+    const info = await this.owned(containerId, doing);
+    const since = opts.since ? logTimeToUnix(opts.since) : undefined;
+    let buf: Buffer;
+    try {
+      buf = (await this.docker.getContainer(info.Id).logs({
+        follow: false,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        tail: opts.tail > 0 ? opts.tail : 'all',
+        ...(since ? { since } : {}),
+        abortSignal: this.timeout(),
+      } as Docker.ContainerLogsOptions & { follow: false })) as unknown as Buffer;
+    } catch (err) {
+      throw this.fail(err, doing);
+    }
+    const lines = parseDockerLogs(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)), info.Config?.Tty === true);
+    // The engine's `since` is inclusive (and whole seconds on older engines): "after" is ours.
+    const after = opts.since ? logTimeKey(opts.since)! : '';
+    return after ? lines.filter((l) => (logTimeKey(l.timestamp) ?? '') > after) : lines;
   }
 
   async inspect(containerId: string): Promise<ContainerStatus> {

@@ -12,6 +12,7 @@
 
 import { ShoalError, type ShoalErrorCode } from '@shoal/api';
 import type { Task } from '@shoal/store';
+import type { ContainerLogLine } from './docker-logs.js';
 
 /** The container labels Shoal sets (a contract: see INTERFACE.md, "Containers"). */
 export const LABELS = {
@@ -138,6 +139,11 @@ export interface Executor {
   inspect(containerId: string): Promise<ContainerStatus>;
   /** Every container (running or not) labelled with this node's id. */
   listOwned(): Promise<OwnedContainer[]>;
+  /**
+   * A container's log lines, oldest first: the last `tail` (0: all), those after `since` (an
+   * RFC 3339 time; '': all). Throws NOT_FOUND if the container does not exist.
+   */
+  logs(containerId: string, opts: { tail: number; since: string }): Promise<ContainerLogLine[]>;
   /** Lifecycle events of this node's containers only, from now on. Reconnects if the stream breaks. */
   events(onEvent: (e: ContainerEvent) => void, opts?: EventOptions): EventSubscription;
   /** Resolves if the runtime answers; throws UNAVAILABLE (reason 'runtime-unreachable') fast otherwise. */

@@ -20,6 +20,26 @@ export interface DispatcherLink {
   report(updates: StatusUpdate[]): Promise<{ rejected: string[] }>;
   /** The routing mesh's view (long poll): published ports and the running tasks behind them. */
   meshView?(known: string, waitMs: number): Promise<MeshView>;
+  /** Log requests for this node's containers (long poll), and the answer to one. */
+  logRequests?(waitMs: number): Promise<{ requests: LogRequest[] }>;
+  publishLogs?(answer: LogAnswer): Promise<unknown>;
+}
+
+/** A manager's request for the logs of some of this node's tasks (`shoal service logs`). */
+export interface LogRequest {
+  id: string;
+  taskIds: string[];
+  /** Lines per task from the end (0: all). */
+  tail: number;
+  /** RFC 3339: only lines after it ('' : all). */
+  since: string;
+}
+
+export interface LogAnswer {
+  requestId: string;
+  lines: { taskId: string; timestamp: string; stream: string; data: string }[];
+  error: string;
+  truncated: boolean;
 }
 
 export interface MeshView {

@@ -2,3 +2,4 @@ export * from './client.js';
 export * from './errors.js';
 export * from './proto.js';
 export * from './raft.js';
+export * from './log-time.js';

@@ -100,6 +100,24 @@ export interface UpdateClusterResponse {
   heartbeatPeriodMs: number | string;
 }
 
+export interface ServiceLogsRequest {
+  service: string;
+  tail: number;
+  since: string;
+}
+export interface ServiceLogLine {
+  taskId: string;
+  taskName: string;
+  node: string;
+  timestamp: string;
+  stream: string;
+  data: string;
+}
+export interface ServiceLogsResponse {
+  lines: ServiceLogLine[];
+  warnings: string[];
+}
+
 export interface IssueAdminCertificateRequest {
   csr: string;
   expiryMs: number;
@@ -124,6 +142,7 @@ export interface ControlMethods {
   CreateService: [CreateServiceRequest, ServiceResponse];
   UpdateService: [UpdateServiceRequest, ServiceResponse];
   RollbackService: [ServiceRef, ServiceResponse];
+  ServiceLogs: [ServiceLogsRequest, ServiceLogsResponse];
   ScaleService: [ScaleServiceRequest, ServiceResponse];
   RemoveService: [ServiceRef, RemoveResponse];
   GetService: [ServiceRef, ServiceResponse];

@@ -28,7 +28,7 @@ import {
 import { CertRenewer } from './cert-renewer.js';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
-import { AgentSession, DockerExecutor, TaskRunner } from '@shoal/agent';
+import { AgentSession, DockerExecutor, LogShipper, TaskRunner } from '@shoal/agent';
 import { KernelRoutes, Mesh, type MeshTls } from '@shoal/mesh';
 import { MeshSync } from './mesh-sync.js';
 
@@ -399,6 +399,9 @@ function agentSession(
   const runner = new TaskRunner(executor, session.link(), alog);
   sync = new MeshSync(mesh, session.link(), executor, state.nodeId, mlog, kernel);
   runner.start();
+  // `shoal service logs`: this node's share, read from its engine when a manager asks.
+  const logs = new LogShipper(session.link(), executor, log.child({ component: 'logs' }));
+  logs.start();
   // The session opens once the forwarding listener is bound (it tells the managers its address).
   const meshUp = mesh.start().then(
     () => sync!.start(),
@@ -414,6 +417,7 @@ function agentSession(
       await sync!.stop();
       await mesh.close();
       await runner.stop();
+      await logs.stop();
       // The goodbye: a restart is not a crash (the dispatcher keeps the node ready a while).
       await session.stop('shoald stopping');
       await executor.close();

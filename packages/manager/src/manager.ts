@@ -6,7 +6,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShoalError } from '@shoal/api';
 import { RaftNode, raftServerOptions, createLogger, type Logger, type RaftTimings } from '@shoal/raft';
-import { ClusterStore, StoreClient } from '@shoal/store';
+import { ClusterStore, StoreClient, newId } from '@shoal/store';
 import type { Cluster, Node } from '@shoal/store';
 import { ControlHandlers } from './controlapi/handlers.js';
 import { MembershipManager, type JoinRequest } from './membership.js';
@@ -18,6 +18,7 @@ import type { RootCA } from './ca/root-ca.js';
 import { CAServer } from './ca/ca-server.js';
 import { Authz } from './authz.js';
 import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity } from '@shoal/pki';
+import { LogBroker } from './logbroker/log-broker.js';
 
 export interface ManagerOptions {
   nodeId: string;
@@ -38,7 +39,8 @@ export interface ManagerOptions {
 }
 
 /** Calls that change Raft membership must run on the leader: a follower passes them on. */
-const LEADER_ONLY = new Set(['PromoteNode', 'DemoteNode', 'RemoveNode']);
+// ServiceLogs: the nodes' agents long-poll the leader's broker for log requests.
+const LEADER_ONLY = new Set(['PromoteNode', 'DemoteNode', 'RemoveNode', 'ServiceLogs']);
 const MAX_MSG = 4 << 20;
 
 export class Manager {
@@ -50,6 +52,7 @@ export class Manager {
   readonly orchestrator: Orchestrator;
   readonly authz: Authz;
   readonly ca: CAServer;
+  readonly logs: LogBroker;
   private readonly tcp: grpc.Server;
   private readonly unix: grpc.Server;
   readonly log: Logger;
@@ -74,6 +77,7 @@ export class Manager {
     this.orchestrator = new Orchestrator(raft, store, this.client, log.child({ component: 'orchestrator' }));
     this.authz = new Authz(store, raft);
     this.ca = new CAServer(store, this.client, this.authz);
+    this.logs = new LogBroker(store, (n, s) => void this.dispatcher.checkSession(n, s), { newId });
     this.socketPath = join(opts.dataDir, 'control.sock');
     this.onRenewed = () => raft.refreshCredentials();
     opts.identity.on('renewed', this.onRenewed);
@@ -141,6 +145,7 @@ export class Manager {
       ScaleService: (r) => h.scaleService(r),
       RemoveService: (r) => h.removeService(r),
       GetService: (r) => h.getService(r),
+      ServiceLogs: (r) => this.logs.serviceLogs(r),
       ListServices: () => h.listServices(),
       ListTasks: (r) => h.listTasks(r),
       ListNodes: () => h.listNodes(),
@@ -170,6 +175,8 @@ export class Manager {
         Heartbeat: (r) => this.dispatcher.heartbeat(r),
         Assignments: (r, call) => this.dispatcher.assignments(r, call),
         MeshView: (r) => this.dispatcher.meshView(r),
+        LogRequests: (r) => this.logs.logRequests(r),
+        PublishLogs: async (r) => this.logs.publishLogs(r),
         UpdateTaskStatus: (r) => this.dispatcher.updateTaskStatus(r),
         Disconnect: (r) => this.dispatcher.disconnect(r),
       },
@@ -312,6 +319,7 @@ export class Manager {
     this.opts.identity.off('renewed', this.onRenewed);
     this.dispatcher.stop();
     this.orchestrator.stop();
+    this.logs.stop();
     await this.raft.stop({ transfer: opts.transfer });
     await Promise.all([shutdown(this.tcp), shutdown(this.unix)]);
     if (existsSync(this.socketPath)) rmSync(this.socketPath, { force: true });

@@ -18,6 +18,7 @@ import {
   validateUpdateFlags,
 } from '../spec.js';
 import { waitForConvergence } from '../wait.js';
+import { parseSince, parseTail, printServiceLogs } from '../logs.js';
 import {
   type Args,
   type CtxFactory,
@@ -189,6 +190,18 @@ async function ps(ctx: Ctx, a: Args): Promise<void> {
   else ctx.print(servicePsTable(r.tasks, ctx.now(), a['noTrunc'] === true));
 }
 
+async function logs(ctx: Ctx, a: Args): Promise<void> {
+  const service = required(a, 'service', 'SERVICE: shoal service logs SERVICE');
+  const since = one(a, 'since');
+  await printServiceLogs(ctx, service, {
+    tail: parseTail(one(a, 'tail')),
+    since: since === undefined ? '' : parseSince(since, ctx.now()),
+    follow: a['follow'] === true,
+    timestamps: a['timestamps'] === true,
+    noTrunc: a['noTrunc'] === true,
+  });
+}
+
 async function inspect(ctx: Ctx, a: Args): Promise<void> {
   const service = required(a, 'service', 'SERVICE: shoal service inspect SERVICE');
   const r = await ctx.call('GetService', { service }, svcNotFound(service));
@@ -327,6 +340,20 @@ export function serviceCommand(make: CtxFactory) {
           action(make, ps),
         )
         .command(
+          'logs <service>',
+          "Show the logs of a service's tasks (gathered from every node that runs them)",
+          (y: Argv) =>
+            y
+              .usage('Usage: shoal service logs [OPTIONS] SERVICE\n\nEach line is prefixed with its task and node (SERVICE.SLOT.TASKID@NODE); stderr lines go to stderr.')
+              .positional('service', { type: 'string', describe: 'Service name, id or unique id prefix' })
+              .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep following new lines (until interrupted)' })
+              .option('tail', { ...S, describe: 'Lines to show from the end of each task\'s log, or "all" (default)' })
+              .option('since', { ...S, describe: 'Only lines since a time (2026-01-02T15:04:05Z) or for a duration back (10m)' })
+              .option('timestamps', { alias: 't', type: 'boolean', default: false, describe: 'Show each line\'s time' })
+              .option('no-trunc', noTrunc),
+          action(make, logs),
+        )
+        .command(
           'inspect <service>',
           'Show a service in detail (--format json: the whole service object)',
           (y: Argv) =>
@@ -378,7 +405,7 @@ export function serviceCommand(make: CtxFactory) {
               .option('detach', DETACH),
           action(make, (ctx, a) => rollback(ctx, a)),
         )
-        .demandCommand(1, 'missing a service command (create, ls, ps, inspect, rm, scale, update, rollback)'),
+        .demandCommand(1, 'missing a service command (create, ls, ps, logs, inspect, rm, scale, update, rollback)'),
     handler: () => {},
   };
 }

@@ -159,7 +159,8 @@ export class Dispatcher {
     return {};
   }
 
-  private checkSession(nodeId: string | undefined, sessionId: string | undefined): SessionState {
+  /** Throws unless this manager leads and `nodeId` has the open session `sessionId` here. */
+  checkSession(nodeId: string | undefined, sessionId: string | undefined): SessionState {
     this.requireLeader();
     const s = this.sessions.get(nodeId ?? '');
     if (!s || s.sessionId !== sessionId) {
