@@ -54,7 +54,7 @@ export async function printServiceLogs(ctx: Ctx, service: string, o: LogsOptions
   let since = o.since;
   let tail = o.tail;
   for (;;) {
-    // The managers give nodes 10 s to answer.
+    // The leader gives nodes 5 s to answer.
     const r = await ctx.call('ServiceLogs', { service, tail, since }, { notFound: { kind: 'service', name: service }, timeoutMs: 30_000 });
     for (const w of r.warnings) {
       if (warned.has(w)) continue;

@@ -40,7 +40,8 @@ export interface LogBrokerOptions {
   newId(): string;
 }
 
-const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
+// Nodes answer in milliseconds; a follower passing the call on gives the leader 10 s in all.
+const DEFAULT_ANSWER_TIMEOUT_MS = 5_000;
 const DEFAULT_MAX_BYTES = 3 << 20;
 const MAX_WAIT_MS = 30_000;
 
