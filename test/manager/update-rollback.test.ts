@@ -132,6 +132,11 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
     assert.deepEqual(ts.filter((t) => t.currentState === 'running').map((t) => t.id).sort(), all.map((t) => t.id).sort());
     const table = await shoal('node', 'ps', 'w1');
     assert.match(table.stdout.split('\n')[0]!, /^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR\s+PORTS/);
+    // Without a NODE: the node of the manager answering (m1), as `docker node ps`.
+    const self = await shoal('node', 'ps', '--format', 'json');
+    assert.equal(self.code, 0, self.stderr);
+    const own = JSON.parse(self.stdout) as (Ps & { node: string })[];
+    assert.ok(own.length > 0 && own.every((t) => t.node === 'm1'), self.stdout);
     const none = await shoal('node', 'ps', 'nosuch');
     assert.equal(none.code, 1);
     assert.match(none.stderr.trim(), /^Error: .*nosuch/);

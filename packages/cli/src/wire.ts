@@ -88,6 +88,8 @@ export interface ClusterStatusResponse {
   leader: string;
   term: number;
   members: RaftMemberStatus[];
+  /** The answering manager's node id. */
+  self?: string;
 }
 
 export interface UpdateClusterRequest {

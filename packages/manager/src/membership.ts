@@ -242,7 +242,7 @@ export class MembershipManager {
         };
       }),
     );
-    return { clusterId, leader: st.leader, term: st.term, members: rows };
+    return { clusterId, leader: st.leader, term: st.term, members: rows, self: this.raft.id };
   }
 }
 

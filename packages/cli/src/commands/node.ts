@@ -42,7 +42,9 @@ async function inspect(ctx: Ctx, a: Args): Promise<void> {
  * slot under the current one); `--filter desired-state=STATE`.
  */
 async function ps(ctx: Ctx, a: Args): Promise<void> {
-  const nodes = variadic(a, 'node', 'NODE: shoal node ps NODE [NODE...]');
+  // As `docker node ps`: without a NODE, the node of the manager the CLI talks to.
+  const given = list(a, 'node');
+  const nodes = given.length > 0 ? given : [await selfNode(ctx)];
   let desiredState = '';
   for (const f of list(a, 'filter')) {
     const m = /^desired-state=(.+)$/.exec(f.trim());
@@ -57,6 +59,12 @@ async function ps(ctx: Ctx, a: Args): Promise<void> {
   }
   if (formatOf(a) === 'json') printJson(ctx, servicePsJson(views));
   else ctx.print(servicePsTable(views, ctx.now(), a['noTrunc'] === true));
+}
+
+async function selfNode(ctx: Ctx): Promise<string> {
+  const self = (await ctx.call('ClusterStatus', {})).self;
+  if (!self) throw new CliError('this manager does not say which node it is (an older shoald?): name a NODE');
+  return self;
 }
 
 async function promote(ctx: Ctx, a: Args): Promise<void> {
@@ -114,12 +122,12 @@ export function nodeCommand(make: CtxFactory) {
           action(make, ls),
         )
         .command(
-          'ps <node..>',
-          'List the tasks on one or more nodes',
+          'ps [node..]',
+          'List the tasks on one or more nodes (default: the node of the manager answering)',
           (y: Argv) =>
             withFormat(
               y
-                .usage('Usage: shoal node ps [OPTIONS] NODE [NODE...]')
+                .usage('Usage: shoal node ps [OPTIONS] [NODE...]')
                 .positional('node', nodeArg)
                 .option('filter', { type: 'string', requiresArg: true, alias: 'f', describe: 'Filter: desired-state=STATE; repeatable' })
                 .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Only print task ids' })
