@@ -153,6 +153,31 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
     assert.equal((await inspect('roll')).updateStatus?.state, 'completed');
   });
 
+  test('resources: limits reach the container; a reservation no node can give waits and says why', async () => {
+    const lim = await shoal('service', 'create', '--name', 'lim', '--limit-cpu', '0.5', '--limit-memory', '64m', '--reserve-memory', '32m', '--stop-grace-period', '500ms', 'shoal/busybox:latest', 'sleep', '3600');
+    assert.equal(lim.code, 0, lim.stderr);
+    const [t] = await running('lim');
+    const ps = JSON.parse((await shoal('service', 'ps', '--format', 'json', 'lim')).stdout) as (Ps & { containerId: string })[];
+    const cid = ps.find((x) => x.id === t!.id)!.containerId;
+    const hc = await new Promise<string>((resolve, reject) =>
+      execFile('docker', ['inspect', '-f', '{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}}', cid], { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(out.trim()))),
+    );
+    assert.equal(hc, `500000000 ${64 << 20} ${32 << 20}`);
+    assert.match((await shoal('service', 'inspect', 'lim')).stdout, /Resources:\n Reservations:\n  Memory:\s+32MiB\n Limits:\n  CPU:\s+0\.5\n  Memory:\s+64MiB\n/);
+    // 100,000 GiB of memory: no node has it. The task waits, saying why.
+    const big = await shoal('service', 'create', '-d', '--name', 'big', '--reserve-memory', '100000g', 'shoal/busybox:latest', 'sleep', '3600');
+    assert.equal(big.code, 0, big.stderr);
+    const why = await eventually('big pending with a reason', async () => {
+      const r = JSON.parse((await shoal('service', 'ps', '--format', 'json', 'big')).stdout) as Ps[];
+      return r[0]?.currentState === 'pending' && r[0].error ? r[0].error : undefined;
+    });
+    assert.equal(why, 'no suitable node (2 nodes: insufficient resources (100000 GiB of memory to reserve))');
+    // Asking for less lets it run.
+    const fix = await shoal('service', 'update', '--reserve-memory', '0', 'big');
+    assert.equal(fix.code, 0, fix.stderr);
+    for (const name of ['lim', 'big']) assert.equal((await shoal('service', 'rm', name)).code, 0);
+  });
+
   test('--update-failure-action pause: the update stops at the failed slot and says why', async () => {
     const old = new Set((await running('roll')).map((t) => t.id));
     const r = await shoal('service', 'update', '--update-failure-action', 'pause', '--args', 'sleep never', 'roll');

@@ -380,6 +380,10 @@ export class DockerExecutor implements Executor {
       HostConfig: {
         PortBindings: bindings,
         RestartPolicy: { Name: 'no' },
+        // 0: no limit (Docker's own meaning too).
+        NanoCpus: task.spec.resources?.limits.nanoCpus ?? 0,
+        Memory: task.spec.resources?.limits.memoryBytes ?? 0,
+        MemoryReservation: task.spec.resources?.reservations.memoryBytes ?? 0,
       },
     };
     if (cmd.length > 0) opts.Cmd = cmd;

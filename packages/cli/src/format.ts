@@ -304,6 +304,19 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
     lines.push(' Constraints:');
     for (const c of spec.constraints) lines.push(`  ${c}`);
   }
+  const res = spec.resources;
+  if (res && [res.limits.nanoCpus, res.limits.memoryBytes, res.reservations.nanoCpus, res.reservations.memoryBytes].some((x) => Number(x) > 0)) {
+    lines.push('Resources:');
+    for (const [label, r] of [
+      [' Reservations', res.reservations],
+      [' Limits', res.limits],
+    ] as const) {
+      if (!Number(r.nanoCpus) && !Number(r.memoryBytes)) continue;
+      lines.push(`${label}:`);
+      if (Number(r.nanoCpus)) kv('  CPU', Number(r.nanoCpus) / 1e9);
+      if (Number(r.memoryBytes)) kv('  Memory', bytesText(Number(r.memoryBytes)));
+    }
+  }
   for (const [title, c, orderLabel] of [
     ['UpdateConfig', spec.updateConfig, 'Update order'],
     ['RollbackConfig', spec.rollbackConfig, 'Rollback order'],

@@ -340,3 +340,23 @@ export function splitTrailingArgs(
   }
   return out;
 }
+
+/** `--limit-cpu 0.5`: CPUs as a decimal number, in nanoCPUs (Docker's NanoCPUs). */
+export function parseCpus(value: string, what: string): number {
+  const s = value.trim();
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(s)) usage(`invalid ${what} ${q(value)}: expected a number of CPUs, like 0.5 or 2`);
+  const nano = Math.round(Number(s) * 1e9);
+  if (!Number.isSafeInteger(nano)) usage(`invalid ${what} ${q(value)}: too large`);
+  return nano;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1 << 10, m: 1 << 20, g: 1 << 30, t: 2 ** 40 };
+
+/** `--limit-memory 64M`: a size as Docker reads it (b, k, m, g, t; binary multiples; "MB", "MiB" alike). */
+export function parseMemory(value: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(value.trim());
+  if (!m) usage(`invalid ${what} ${q(value)}: expected a size, like 512m or 1g`);
+  const bytes = Math.round(Number(m![1]) * SIZE_UNITS[m![2]!.toLowerCase()]!);
+  if (!Number.isSafeInteger(bytes)) usage(`invalid ${what} ${q(value)}: too large`);
+  return bytes;
+}

@@ -1,10 +1,12 @@
 // Service specs from flags: `service create` builds one, `service update` edits the current one
 // (pure functions; every bad value throws a UsageError).
 
-import type { PortConfig, RestartCondition, ServiceMode, ServiceSpec, UpdateConfig, UpdateFailureAction } from '@shoal/store';
+import type { PortConfig, ResourceRequirements, RestartCondition, ServiceMode, ServiceSpec, UpdateConfig, UpdateFailureAction } from '@shoal/store';
 import { UsageError } from './errors.js';
 import {
   parseConstraint,
+  parseCpus,
+  parseMemory,
   parseDuration,
   parseEnv,
   parseEnvKey,
@@ -53,6 +55,26 @@ function restartCondition(v: string): RestartCondition {
   return v as RestartCondition;
 }
 
+/** `--limit-cpu`, `--limit-memory`, `--reserve-cpu`, `--reserve-memory`. */
+export interface ResourceFlags {
+  limitCpu?: string;
+  limitMemory?: string;
+  reserveCpu?: string;
+  reserveMemory?: string;
+}
+
+const NO_RESOURCES: ResourceRequirements = { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } };
+
+/** `base` with the resource flags that were given applied (0 removes a limit or reservation). */
+export function applyResources(base: ResourceRequirements, f: ResourceFlags): ResourceRequirements {
+  const r = { limits: { ...base.limits }, reservations: { ...base.reservations } };
+  if (f.limitCpu !== undefined) r.limits.nanoCpus = parseCpus(f.limitCpu, '--limit-cpu');
+  if (f.limitMemory !== undefined) r.limits.memoryBytes = parseMemory(f.limitMemory, '--limit-memory');
+  if (f.reserveCpu !== undefined) r.reservations.nanoCpus = parseCpus(f.reserveCpu, '--reserve-cpu');
+  if (f.reserveMemory !== undefined) r.reservations.memoryBytes = parseMemory(f.reserveMemory, '--reserve-memory');
+  return r;
+}
+
 /** The flags of an update's and a rollback's settings: `--update-*` and `--rollback-*`. */
 export interface RolloutFlags {
   updateParallelism?: string | number;
@@ -70,7 +92,7 @@ export interface RolloutFlags {
 }
 
 /** The flags of `service create` (as strings: every value is validated here). */
-export interface CreateFlags extends RolloutFlags {
+export interface CreateFlags extends RolloutFlags, ResourceFlags {
   name: string;
   image: string;
   /** COMMAND and ARGs after IMAGE (docker: they replace the image's CMD). */
@@ -120,6 +142,7 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
       f.stopGracePeriod === undefined ? SPEC_DEFAULTS.stopGracePeriodMs : parseDuration(f.stopGracePeriod, '--stop-grace-period'),
     constraints: dedupe((f.constraint ?? []).map(parseConstraint)),
     forceUpdate: 0,
+    resources: applyResources(NO_RESOURCES, f),
   };
 }
 
@@ -128,7 +151,7 @@ function dedupe(xs: string[]): string[] {
 }
 
 /** The flags of `service update`. */
-export interface UpdateFlags extends RolloutFlags {
+export interface UpdateFlags extends RolloutFlags, ResourceFlags {
   replicas?: string | number;
   image?: string;
   envAdd?: readonly string[];
@@ -223,6 +246,7 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
   s.updateConfig = applyRollout(s.updateConfig ?? ROLLOUT_DEFAULTS, f, 'update');
   s.rollbackConfig = applyRollout(s.rollbackConfig ?? ROLLOUT_DEFAULTS, f, 'rollback');
   if (f.force === true) s.forceUpdate = Number(s.forceUpdate ?? 0) + 1;
+  s.resources = applyResources(s.resources ?? NO_RESOURCES, f);
   return s;
 }
 

@@ -30,6 +30,7 @@ describe('buildServiceSpec', () => {
       stopGracePeriodMs: 10_000,
       constraints: [],
       forceUpdate: 0,
+      resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     });
   });
   test('every flag', () => {
@@ -66,6 +67,16 @@ describe('buildServiceSpec', () => {
     const s = buildServiceSpec({ name: 'a', image: 'b', updateFailureAction: 'rollback', updateMonitor: '30s', updateMaxFailureRatio: '0.2' });
     assert.deepEqual([s.updateConfig.failureAction, s.updateConfig.monitorMs, s.updateConfig.maxFailureRatio], ['rollback', 30_000, 0.2]);
     assert.deepEqual(s.rollbackConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 });
+  });
+  test('resources: --limit-* and --reserve-*, in CPUs and Docker sizes; 0 removes one', () => {
+    const s = buildServiceSpec({ name: 'a', image: 'b', limitCpu: '0.5', limitMemory: '256m', reserveCpu: '.25', reserveMemory: '1.5GiB' });
+    assert.deepEqual(s.resources, { limits: { nanoCpus: 500_000_000, memoryBytes: 256 << 20 }, reservations: { nanoCpus: 250_000_000, memoryBytes: 1.5 * 2 ** 30 } });
+    const u = applyServiceUpdate(s, { limitCpu: '0', reserveMemory: '512k' });
+    assert.deepEqual(u.resources, { limits: { nanoCpus: 0, memoryBytes: 256 << 20 }, reservations: { nanoCpus: 250_000_000, memoryBytes: 512 << 10 } });
+    assert.equal(buildServiceSpec({ name: 'a', image: 'b', limitMemory: '1048576' }).resources.limits.memoryBytes, 1 << 20);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', limitCpu: 'half' }), /^invalid --limit-cpu "half": expected a number of CPUs, like 0.5 or 2$/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', reserveMemory: '12 parsecs' }), /^invalid --reserve-memory "12 parsecs": expected a size, like 512m or 1g$/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', limitMemory: '-1m' }), /invalid --limit-memory "-1m"/);
   });
   test('--force: a new spec (the counter moves) although nothing else changed', () => {
     const s = buildServiceSpec({ name: 'a', image: 'b' });

@@ -29,6 +29,7 @@ const spec = {
   updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause' as const, order: 'stop-first' as const, monitorMs: 5000, maxFailureRatio: 0 },
   rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause' as const, order: 'stop-first' as const, monitorMs: 5000, maxFailureRatio: 0 },
   stopGracePeriodMs: 1000, constraints: [], forceUpdate: 0,
+  resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
 };
 
 function task(id: string, slot: number, nodeId: string, containerId: string): Task {

@@ -28,6 +28,7 @@ function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {
     stopGracePeriodMs: 1000,
     constraints: [],
     forceUpdate: 0,
+    resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     ...over,
   };
 }

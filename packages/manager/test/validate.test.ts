@@ -27,6 +27,17 @@ describe('validateServiceSpec', () => {
     assert.throws(() => validateServiceSpec({ ...base, rollbackConfig: { failureAction: 'rollback' } }), /^.*rollback failure action must be pause or continue, not rollback$/);
   });
 
+  test('resources: limits and reservations, checked', () => {
+    const none = { nanoCpus: 0, memoryBytes: 0 };
+    assert.deepEqual(validateServiceSpec(base).resources, { limits: none, reservations: none });
+    const r = validateServiceSpec({ ...base, resources: { limits: { nanoCpus: 1e9, memoryBytes: 64 << 20 }, reservations: { nanoCpus: 5e8 } } }).resources;
+    assert.deepEqual(r, { limits: { nanoCpus: 1e9, memoryBytes: 64 << 20 }, reservations: { nanoCpus: 5e8, memoryBytes: 0 } });
+    assert.throws(() => validateServiceSpec({ ...base, resources: { limits: { memoryBytes: 1 << 20 } } }), /a memory limit must be at least 6 MiB, not 1048576 bytes/);
+    assert.throws(() => validateServiceSpec({ ...base, resources: { limits: { nanoCpus: 1e9 }, reservations: { nanoCpus: 2e9 } } }), /the CPUs reserved cannot exceed the CPU limit/);
+    assert.throws(() => validateServiceSpec({ ...base, resources: { limits: { memoryBytes: 64 << 20 }, reservations: { memoryBytes: 128 << 20 } } }), /the memory reserved cannot exceed the memory limit/);
+    assert.throws(() => validateServiceSpec({ ...base, resources: { limits: { nanoCpus: -1 } } }), /limit CPUs \(nanoCPUs\) must be an integer/);
+  });
+
   test('ports: ingress by default; the PROXY protocol only on ingress tcp ports', () => {
     assert.deepEqual(validatePorts([{ targetPort: 80, publishedPort: 8080 }]), [
       { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress', proxyProtocol: false },

@@ -165,6 +165,13 @@ export interface ServiceSpec {
   constraints: string[];
   /** Bumped by `service update --force`: tasks are replaced although nothing else changed. */
   forceUpdate: number;
+  /** CPU and memory: limits the container gets, reservations the scheduler sets aside (0: none). */
+  resources: ResourceRequirements;
+}
+
+export interface ResourceRequirements {
+  limits: NodeResources;
+  reservations: NodeResources;
 }
 
 export interface Service extends Meta {

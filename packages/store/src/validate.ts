@@ -22,6 +22,7 @@ import type {
   StoreObject,
   Task,
   TaskStatus,
+  ResourceRequirements,
   UpdateConfig,
   UpdateStatus,
 } from './types.js';
@@ -251,6 +252,10 @@ const serviceSpecShape = obj<ServiceSpec>({
   stopGracePeriodMs: uint,
   constraints: arrayOf(str()),
   forceUpdate: withDefault(uint, 0),
+  resources: withDefault(obj<ResourceRequirements>({ limits: nodeResources, reservations: nodeResources }), {
+    limits: { nanoCpus: 0, memoryBytes: 0 },
+    reservations: { nanoCpus: 0, memoryBytes: 0 },
+  }),
 });
 
 const serviceSpec: Check<ServiceSpec> = (v, p) => {

@@ -10,6 +10,7 @@ import { parseScaleArgs } from '../parse.js';
 import {
   RESTART_CONDITIONS,
   SERVICE_MODES,
+  type ResourceFlags,
   type RolloutFlags,
   type UpdateFlags,
   applyServiceUpdate,
@@ -47,6 +48,13 @@ const ROLLOUT_FLAGS = ['update', 'rollback'].flatMap((w) =>
   ['parallelism', 'delay', 'order', 'failure-action', 'monitor', 'max-failure-ratio'].map((k) => `${w}-${k}`),
 );
 
+const RESOURCE_FLAGS = ['limit-cpu', 'limit-memory', 'reserve-cpu', 'reserve-memory'];
+
+/** The values of the resource flags given. */
+function resourceFlags(a: Args): ResourceFlags {
+  return { limitCpu: one(a, 'limitCpu'), limitMemory: one(a, 'limitMemory'), reserveCpu: one(a, 'reserveCpu'), reserveMemory: one(a, 'reserveMemory') };
+}
+
 /** The values of the rollout flags given (`updateParallelism`, `rollbackDelay`, ...). */
 function rolloutFlags(a: Args): RolloutFlags {
   const out: Record<string, string | undefined> = {};
@@ -80,6 +88,10 @@ export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   'update-failure-action': { ...S, describe: 'When an updated task fails: pause (default), continue, or rollback (to the previous spec)' },
   'update-monitor': { ...S, describe: 'How long after it starts an updated task is watched for failure (default 5s)' },
   'update-max-failure-ratio': { ...S, describe: 'Share of tasks that may fail during an update before the failure action, 0 to 1 (default 0)' },
+  'limit-cpu': { ...S, describe: 'CPUs a task may use, e.g. 0.5 (default: no limit)' },
+  'limit-memory': { ...S, describe: 'Memory a task may use, e.g. 256m (default: no limit)' },
+  'reserve-cpu': { ...S, describe: 'CPUs set aside for each task on its node (a node without them free is not chosen)' },
+  'reserve-memory': { ...S, describe: 'Memory set aside for each task on its node, e.g. 128m' },
   'rollback-parallelism': { ...S, describe: 'Tasks rolled back at once (default 1; 0: all at once)' },
   'rollback-delay': { ...S, describe: 'Delay between rollbacks of task batches (default 0s)' },
   'rollback-order': { ...S, describe: 'stop-first (default) or start-first, for a rollback' },
@@ -105,7 +117,7 @@ const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
   'restart-delay': CREATE_OPTIONS['restart-delay']!,
   'restart-max-attempts': CREATE_OPTIONS['restart-max-attempts']!,
   'stop-grace-period': CREATE_OPTIONS['stop-grace-period']!,
-  ...Object.fromEntries(ROLLOUT_FLAGS.map((k) => [k, CREATE_OPTIONS[k]!])),
+  ...Object.fromEntries([...ROLLOUT_FLAGS, ...RESOURCE_FLAGS].map((k) => [k, CREATE_OPTIONS[k]!])),
   force: { type: 'boolean', default: false, describe: 'Replace the tasks even if nothing else changes (a rolling restart)' },
   rollback: { type: 'boolean', default: false, describe: 'Roll back to the previous spec (as `shoal service rollback`; no other change may be given)' },
   detach: DETACH,
@@ -146,6 +158,7 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
     restartMaxAttempts: one(a, 'restartMaxAttempts'),
     stopGracePeriod: one(a, 'stopGracePeriod'),
     ...rolloutFlags(a),
+    ...resourceFlags(a),
   });
   const detach = a['detach'] === true;
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
@@ -257,6 +270,7 @@ function updateFlags(a: Args): UpdateFlags {
     restartMaxAttempts: one(a, 'restartMaxAttempts'),
     stopGracePeriod: one(a, 'stopGracePeriod'),
     ...rolloutFlags(a),
+    ...resourceFlags(a),
     force: a['force'] === true ? true : undefined,
     args: args === undefined ? undefined : args.split(/\s+/).filter((w) => w !== ''),
   };

@@ -3,7 +3,7 @@
 // proposed to Raft.
 
 import { ShoalError } from '@shoal/api';
-import type { PortConfig, RestartPolicy, ServiceSpec, UpdateConfig } from '@shoal/store';
+import type { NodeResources, PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, UpdateConfig } from '@shoal/store';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const ENV_RE = /^[^=\s][^=]*=/;
@@ -14,7 +14,8 @@ export const DEFAULT_UPDATE_MONITOR_MS = 5_000;
 
 const bad = (msg: string) => new ShoalError('INVALID_ARGUMENT', msg);
 
-type Input = Partial<Omit<ServiceSpec, 'restartPolicy' | 'updateConfig' | 'rollbackConfig'>> & {
+type Input = Partial<Omit<ServiceSpec, 'restartPolicy' | 'updateConfig' | 'rollbackConfig' | 'resources'>> & {
+  resources?: { limits?: Partial<NodeResources> | null; reservations?: Partial<NodeResources> | null } | null;
   restartPolicy?: Partial<RestartPolicy> | null;
   updateConfig?: Partial<UpdateConfig> | null;
   rollbackConfig?: Partial<UpdateConfig> | null;
@@ -93,6 +94,22 @@ export function validatePorts(ports: unknown): PortConfig[] {
   });
 }
 
+/** Docker refuses smaller memory limits. */
+export const MIN_MEMORY_LIMIT = 6 << 20;
+
+function validateResources(r: Input['resources']): ResourceRequirements {
+  const read = (x: Partial<NodeResources> | null | undefined, what: string): NodeResources => ({
+    nanoCpus: nonNegInt(x?.nanoCpus, `${what} CPUs (nanoCPUs)`),
+    memoryBytes: nonNegInt(x?.memoryBytes, `${what} memory (bytes)`),
+  });
+  const limits = read(r?.limits, 'limit');
+  const reservations = read(r?.reservations, 'reserved');
+  if (limits.memoryBytes > 0 && limits.memoryBytes < MIN_MEMORY_LIMIT) throw bad(`a memory limit must be at least 6 MiB, not ${limits.memoryBytes} bytes`);
+  if (limits.nanoCpus > 0 && reservations.nanoCpus > limits.nanoCpus) throw bad('the CPUs reserved cannot exceed the CPU limit');
+  if (limits.memoryBytes > 0 && reservations.memoryBytes > limits.memoryBytes) throw bad('the memory reserved cannot exceed the memory limit');
+  return { limits, reservations };
+}
+
 /** Checks a service spec from a client and fills in the defaults. */
 export function validateServiceSpec(input: Input | null | undefined): ServiceSpec {
   if (!input) throw bad('a service spec is required');
@@ -137,5 +154,6 @@ export function validateServiceSpec(input: Input | null | undefined): ServiceSpe
     stopGracePeriodMs: nonNegInt(input.stopGracePeriodMs ?? 10_000, 'stop grace period'),
     constraints,
     forceUpdate: nonNegInt(input.forceUpdate, 'force update counter'),
+    resources: validateResources(input.resources),
   };
 }

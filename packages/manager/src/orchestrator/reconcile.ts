@@ -5,7 +5,7 @@
 
 import type { ClusterStore, Node, Op, Service, Task } from '@shoal/store';
 import { isTerminal } from '@shoal/store';
-import { eligible, hostPortsByNode } from '../scheduler/filters.js';
+import { type NodeUsage, eligible, take, usageByNode } from '../scheduler/filters.js';
 import { judgeCompletion, judgeFailures, rolloutConfig, runsSpec, updateFailures } from './update-status.js';
 
 export interface ReconcileContext {
@@ -105,8 +105,8 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
     else if (t.desiredState === 'running') ops.push(shutdown(t, ctx, 'remove'));
   }
 
-  // Only global services need the host ports in use (a whole-store scan): compute on demand.
-  let hostPorts: Map<string, Set<string>> | undefined;
+  // Only global services need what nodes hold (a whole-store scan): computed on demand.
+  let usage: NodeUsage | undefined;
   for (const s of services.values()) {
     const tasks = store.tasksByService(s.id);
     // A failed update is paused or rolled back before any task is replaced: a rolled-back
@@ -115,8 +115,8 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
     if (verdict.service) ops.push(storeService(verdict.service, s.version));
     if (verdict.rolledBack) continue;
     if (s.spec.mode === 'global') {
-      hostPorts ??= hostPortsByNode(store.list('task'));
-      const active = reconcileGlobal(s, tasks, [...nodes.values()], hostPorts, ctx, ops, verdict.hold);
+      usage ??= usageByNode(store.list('task'));
+      const active = reconcileGlobal(s, tasks, [...nodes.values()], usage, ctx, ops, verdict.hold);
       const done = verdict.service ? undefined : judgeCompletion(s, active, ctx);
       if (done) ops.push(storeService(done, s.version));
       continue;
@@ -248,7 +248,7 @@ function reconcileGlobal(
   s: Service,
   tasks: Task[],
   nodes: Node[],
-  hostPorts: Map<string, Set<string>>,
+  usage: NodeUsage,
   ctx: ReconcileContext,
   ops: Op[],
   hold: boolean,
@@ -269,7 +269,7 @@ function reconcileGlobal(
     for (const extra of cur.slice(keepOld ? 2 : 1)) ops.push(shutdown(extra, ctx));
     const t = cur[0];
     // A node's own task does not block its host ports for itself.
-    const why = t ? null : eligible(s.spec, n, hostPorts);
+    const why = t ? null : eligible(s.spec, n, usage);
     const fits = t ? n.status.state === 'ready' && n.spec.availability !== 'drain' : why === null;
     if (t && !fits) {
       ops.push(shutdown(t, ctx));
@@ -290,6 +290,8 @@ function reconcileGlobal(
       const r = newTask(s, 0, n.id, ctx);
       ops.push({ op: 'create', kind: 'task', object: r });
       active.push(r);
+      // Placed here and now: later services of this pass see its ports and reservations taken.
+      take(usage, n.id, s.spec);
     } else if (t) {
       active.push(t);
     }

@@ -1,8 +1,8 @@
-// Which nodes may run a task: ready, active, matching the service's constraints, and (for
-// host-mode published ports) not already using the port. Each filter says why it refused, so a
+// Which nodes may run a task: ready, active, matching the service's constraints, (for host-mode
+// published ports) not already using the port, and with the CPU and memory it reserves still free. Each filter says why it refused, so a
 // task that fits nowhere can tell the user why in `service ps`.
 
-import type { Node, ServiceSpec, Task } from '@shoal/store';
+import type { Node, NodeResources, ServiceSpec, Task } from '@shoal/store';
 import { isTerminal } from '@shoal/store';
 
 export interface Rejection {
@@ -25,37 +25,67 @@ export function constraintMatches(expr: string, n: Node): boolean {
   return op === '==' ? eq : !eq;
 }
 
-/** Host ports (protocol/port) used by the live tasks on each node. */
-export function hostPortsByNode(tasks: Task[]): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
-  for (const t of tasks) {
-    // A task being shut down holds its ports until its container has stopped (a rolling update
-    // must not start the new task next to the old one's binding).
-    if (!t.nodeId || (t.desiredState !== 'running' && isTerminal(t.status.state))) continue;
-    for (const p of t.spec.ports) {
-      if (p.publishMode !== 'host') continue;
-      let s = out.get(t.nodeId);
-      if (!s) out.set(t.nodeId, (s = new Set()));
-      s.add(`${p.protocol}/${p.publishedPort}`);
-    }
-  }
-  return out;
+/** What the live tasks on each node hold: host ports (protocol/port) and reserved CPU and memory. */
+export interface NodeUsage {
+  hostPorts: Map<string, Set<string>>;
+  reserved: Map<string, NodeResources>;
 }
 
-export function eligible(spec: ServiceSpec, n: Node, hostPorts: Map<string, Set<string>>): string | null {
+export function usageByNode(tasks: Task[]): NodeUsage {
+  const usage: NodeUsage = { hostPorts: new Map(), reserved: new Map() };
+  for (const t of tasks) {
+    // A task being shut down holds its ports and reservations until its container has stopped (a
+    // rolling update must not start the new task next to the old one's binding).
+    if (!t.nodeId || (t.desiredState !== 'running' && isTerminal(t.status.state))) continue;
+    take(usage, t.nodeId, t.spec);
+  }
+  return usage;
+}
+
+/** Books a task of `spec` on a node (the scheduler, after placing one). */
+export function take(usage: NodeUsage, nodeId: string, spec: ServiceSpec): void {
+  for (const p of spec.ports) {
+    if (p.publishMode !== 'host') continue;
+    let s = usage.hostPorts.get(nodeId);
+    if (!s) usage.hostPorts.set(nodeId, (s = new Set()));
+    s.add(`${p.protocol}/${p.publishedPort}`);
+  }
+  const r = spec.resources?.reservations;
+  if (r && (r.nanoCpus > 0 || r.memoryBytes > 0)) {
+    const have = usage.reserved.get(nodeId) ?? { nanoCpus: 0, memoryBytes: 0 };
+    usage.reserved.set(nodeId, { nanoCpus: have.nanoCpus + r.nanoCpus, memoryBytes: have.memoryBytes + r.memoryBytes });
+  }
+}
+
+export function eligible(spec: ServiceSpec, n: Node, usage: NodeUsage): string | null {
   if (n.status.state !== 'ready') return `node ${n.description.hostname} is ${n.status.state}`;
   if (n.spec.availability !== 'active') return `node ${n.description.hostname} is ${n.spec.availability}`;
   for (const c of spec.constraints) {
     if (!constraintMatches(c, n)) return `node ${n.description.hostname} does not satisfy ${c}`;
   }
-  const used = hostPorts.get(n.id);
+  const used = usage.hostPorts.get(n.id);
   for (const p of spec.ports) {
     if (p.publishMode === 'host' && used?.has(`${p.protocol}/${p.publishedPort}`)) {
       return `host port ${p.publishedPort}/${p.protocol} is taken on ${n.description.hostname}`;
     }
   }
+  const want = spec.resources?.reservations;
+  if (want && (want.nanoCpus > 0 || want.memoryBytes > 0)) {
+    const held = usage.reserved.get(n.id) ?? { nanoCpus: 0, memoryBytes: 0 };
+    const total = n.description.resources;
+    const short: string[] = [];
+    if (want.nanoCpus > total.nanoCpus - held.nanoCpus) short.push(cpus(want.nanoCpus));
+    if (want.memoryBytes > total.memoryBytes - held.memoryBytes) short.push(`${mib(want.memoryBytes)} of memory`);
+    if (short.length > 0) return `insufficient resources (${short.join(' and ')} to reserve) on ${n.description.hostname}`;
+  }
   return null;
 }
+
+const cpus = (nano: number): string => {
+  const n = Math.round(nano / 1e7) / 100;
+  return `${n} CPU${n === 1 ? '' : 's'}`;
+};
+const mib = (bytes: number): string => (bytes >= 1 << 30 ? `${Math.round((bytes / (1 << 30)) * 100) / 100} GiB` : `${Math.round((bytes / (1 << 20)) * 10) / 10} MiB`);
 
 /** One line for a task that fits nowhere: "no suitable node (2 nodes are down; 1 node does not satisfy ...)". */
 export function summarize(rejections: Rejection[]): string {

@@ -4,7 +4,7 @@
 
 import type { Node, Task } from '@shoal/store';
 import type { Op } from '@shoal/store';
-import { type Rejection, eligible, hostPortsByNode, summarize } from './filters.js';
+import { type Rejection, eligible, summarize, take, usageByNode } from './filters.js';
 
 export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
   const live = tasks.filter((t) => t.desiredState === 'running' && t.nodeId !== '');
@@ -15,8 +15,8 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
     const k = `${t.serviceId}/${t.nodeId}`;
     perService.set(k, (perService.get(k) ?? 0) + 1);
   }
-  // All tasks: one being shut down still holds its host ports.
-  const hostPorts = hostPortsByNode(tasks);
+  // All tasks: one being shut down still holds its host ports and reservations.
+  const usage = usageByNode(tasks);
   const ops: Op[] = [];
   const pending = tasks
     .filter((t) => t.desiredState === 'running' && t.nodeId === '' && t.status.state === 'pending')
@@ -26,7 +26,7 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
     let best: Node | undefined;
     let bestKey: [number, number, string] | undefined;
     for (const n of nodes) {
-      const why = eligible(t.spec, n, hostPorts);
+      const why = eligible(t.spec, n, usage);
       if (why) {
         rejections.push({ nodeId: n.id, reason: why });
         continue;
@@ -46,12 +46,7 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
     }
     perNode.set(best.id, (perNode.get(best.id) ?? 0) + 1);
     perService.set(`${t.serviceId}/${best.id}`, (perService.get(`${t.serviceId}/${best.id}`) ?? 0) + 1);
-    for (const p of t.spec.ports) {
-      if (p.publishMode !== 'host') continue;
-      let s = hostPorts.get(best.id);
-      if (!s) hostPorts.set(best.id, (s = new Set()));
-      s.add(`${p.protocol}/${p.publishedPort}`);
-    }
+    take(usage, best.id, t.spec);
     ops.push({
       op: 'update',
       kind: 'task',

@@ -1,0 +1,71 @@
+// The scheduler's placement with CPU and memory reservations (a pure function of nodes and tasks).
+
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Node, ServiceSpec, Task } from '@shoal/store';
+import { schedule } from '../src/scheduler/scheduler.js';
+
+const T0 = 1_700_000_000_000;
+const GiB = 1 << 30;
+
+function node(id: string, cpus: number, memoryBytes: number): Node {
+  return {
+    id, version: 1, createdAt: T0, updatedAt: T0,
+    spec: { role: 'worker', availability: 'active', labels: {} },
+    description: { hostname: id, platform: { os: 'linux', arch: 'x86_64' }, resources: { nanoCpus: cpus * 1e9, memoryBytes }, engineVersion: '27' },
+    status: { state: 'ready', message: '', addr: '', meshAddr: '', meshErrors: [] },
+    managerStatus: null,
+  };
+}
+
+function spec(reserveCpus: number, reserveMemory: number): ServiceSpec {
+  const rollout = { parallelism: 1, delayMs: 0, failureAction: 'pause' as const, order: 'stop-first' as const, monitorMs: 5000, maxFailureRatio: 0 };
+  return {
+    name: 'web', labels: {}, image: 'busybox', command: [], args: [], env: [], mode: 'replicated', replicas: 1, ports: [],
+    restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 }, updateConfig: rollout, rollbackConfig: rollout,
+    stopGracePeriodMs: 1000, constraints: [], forceUpdate: 0,
+    resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: reserveCpus * 1e9, memoryBytes: reserveMemory } },
+  };
+}
+
+let ids = 0;
+function task(s: ServiceSpec, nodeId = '', state: Task['status']['state'] = nodeId ? 'running' : 'pending', desired: Task['desiredState'] = 'running'): Task {
+  const id = `t${++ids}`;
+  return {
+    id, version: 1, createdAt: T0 + ids, updatedAt: T0, serviceId: 'svc', serviceName: 'web', slot: ids, nodeId, desiredState: desired,
+    status: { state, timestamp: T0, message: '', err: '', containerId: '', exitCode: 0 }, spec: s, specVersion: 1,
+  };
+}
+
+/** What one pass decides for each pending task: its node, or its error. */
+function place(nodes: Node[], tasks: Task[]): string[] {
+  const ops = schedule(nodes, tasks, T0);
+  return ops.map((op) => (op.op === 'update' && op.kind === 'task' ? op.object.nodeId || op.object.status.err : '?'));
+}
+
+describe('scheduler: reservations', () => {
+  test('tasks go where their reservation is free; the rest wait and say why', () => {
+    const s = spec(1, 256 << 20);
+    const nodes = [node('a', 2, GiB), node('b', 1, GiB)];
+    const out = place(nodes, [task(s), task(s), task(s), task(s)]);
+    assert.deepEqual(out.slice(0, 3).sort(), ['a', 'a', 'b']);
+    assert.equal(out[3], 'no suitable node (2 nodes: insufficient resources (1 CPU to reserve))');
+  });
+
+  test('memory too: and both at once name both', () => {
+    const nodes = [node('a', 1, GiB)];
+    assert.deepEqual(place(nodes, [task(spec(0, 2 * GiB))]), ['no suitable node (1 node: insufficient resources (2 GiB of memory to reserve))']);
+    assert.deepEqual(place(nodes, [task(spec(4, 2 * GiB))]), ['no suitable node (1 node: insufficient resources (4 CPUs and 2 GiB of memory to reserve))']);
+  });
+
+  test('running tasks hold their reservations, and so do tasks still shutting down; stopped ones do not', () => {
+    const s = spec(1, 0);
+    const nodes = [node('a', 2, GiB)];
+    assert.match(place(nodes, [task(s, 'a'), task(s, 'a', 'running', 'shutdown'), task(s)])[0]!, /insufficient resources/);
+    assert.deepEqual(place(nodes, [task(s, 'a'), task(s, 'a', 'shutdown', 'shutdown'), task(s)]), ['a']);
+  });
+
+  test('without reservations nothing is counted', () => {
+    assert.deepEqual(place([node('a', 1, GiB)], [task(spec(0, 0)), task(spec(0, 0)), task(spec(0, 0))]), ['a', 'a', 'a']);
+  });
+});
