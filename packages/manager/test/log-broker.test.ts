@@ -5,32 +5,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ShoalError } from '@shoal/api';
-import { ClusterStore, decodeTxResult, encodeTx, type Node, type Op, type Service, type Task } from '@shoal/store';
+import { ClusterStore, decodeTxResult, encodeTx, type Op, type Service, type Task } from '@shoal/store';
+import { T0, mkNode, mkSpec } from './fixtures.js';
 import { LogBroker } from '../src/logbroker/log-broker.js';
 
-const T0 = 1_700_000_000_000;
-
-function node(id: string, state: 'ready' | 'down'): Node {
-  return {
-    id,
-    version: 0,
-    createdAt: T0,
-    updatedAt: T0,
-    spec: { role: 'worker', availability: 'active', labels: {} },
-    description: { hostname: `host-${id}`, platform: { os: 'linux', arch: 'x86_64' }, resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 }, engineVersion: '27' },
-    status: { state, message: '', addr: '10.0.0.1:2377', meshAddr: '', meshErrors: [] },
-    managerStatus: null,
-  };
-}
-
-const spec = {
-  name: 'web', labels: {}, image: 'busybox', command: [], args: [], env: [], mode: 'replicated' as const, replicas: 3, ports: [],
-  restartPolicy: { condition: 'any' as const, delayMs: 0, maxAttempts: 0, windowMs: 0 },
-  updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause' as const, order: 'stop-first' as const, monitorMs: 5000, maxFailureRatio: 0 },
-  rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause' as const, order: 'stop-first' as const, monitorMs: 5000, maxFailureRatio: 0 },
-  stopGracePeriodMs: 1000, constraints: [], forceUpdate: 0,
-  resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-};
+const spec = mkSpec();
 
 function task(id: string, slot: number, nodeId: string, containerId: string): Task {
   return {
@@ -43,8 +22,8 @@ function storeWith(): ClusterStore {
   const store = new ClusterStore();
   const service: Service = { id: 'svc1', version: 0, createdAt: T0, updatedAt: T0, spec, previousSpec: null, specVersion: 1, updateStatus: null };
   const ops: Op[] = [
-    { op: 'create', kind: 'node', object: node('n1', 'ready') },
-    { op: 'create', kind: 'node', object: node('n2', 'down') },
+    { op: 'create', kind: 'node', object: mkNode('n1', { hostname: 'host-n1' }) },
+    { op: 'create', kind: 'node', object: mkNode('n2', { hostname: 'host-n2', state: 'down' }) },
     { op: 'create', kind: 'service', object: service },
     { op: 'create', kind: 'task', object: task('ta', 1, 'n1', 'c1') },
     { op: 'create', kind: 'task', object: task('tb', 2, 'n1', 'c2') },

@@ -3,29 +3,18 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Node, ServiceSpec, Task } from '@shoal/store';
+import { T0, mkNode, mkSpec } from './fixtures.js';
 import { schedule } from '../src/scheduler/scheduler.js';
 
-const T0 = 1_700_000_000_000;
 const GiB = 1 << 30;
 
-function node(id: string, cpus: number, memoryBytes: number): Node {
-  return {
-    id, version: 1, createdAt: T0, updatedAt: T0,
-    spec: { role: 'worker', availability: 'active', labels: {} },
-    description: { hostname: id, platform: { os: 'linux', arch: 'x86_64' }, resources: { nanoCpus: cpus * 1e9, memoryBytes }, engineVersion: '27' },
-    status: { state: 'ready', message: '', addr: '', meshAddr: '', meshErrors: [] },
-    managerStatus: null,
-  };
-}
+const node = (id: string, cpus: number, memoryBytes: number) => mkNode(id, { cpus, memoryBytes });
 
 function spec(reserveCpus: number, reserveMemory: number): ServiceSpec {
-  const rollout = { parallelism: 1, delayMs: 0, failureAction: 'pause' as const, order: 'stop-first' as const, monitorMs: 5000, maxFailureRatio: 0 };
-  return {
-    name: 'web', labels: {}, image: 'busybox', command: [], args: [], env: [], mode: 'replicated', replicas: 1, ports: [],
-    restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 }, updateConfig: rollout, rollbackConfig: rollout,
-    stopGracePeriodMs: 1000, constraints: [], forceUpdate: 0,
+  return mkSpec({
+    replicas: 1,
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: reserveCpus * 1e9, memoryBytes: reserveMemory } },
-  };
+  });
 }
 
 let ids = 0;

@@ -5,45 +5,15 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClusterStore, decodeTxResult, encodeTx, type Node, type Op, type Service, type ServiceSpec, type Task } from '@shoal/store';
+import { ClusterStore, decodeTxResult, encodeTx, type Op, type Service, type ServiceSpec, type Task } from '@shoal/store';
+import { T0, mkNode, mkSpec } from './fixtures.js';
 import { reconcile } from '../src/orchestrator/reconcile.js';
 import { startedStatus } from '../src/orchestrator/update-status.js';
 
-const T0 = 1_700_000_000_000;
-
+/** The suite's spec: tasks of args "good ..." run, others fail; updates watched for 1 s. */
 function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    name: 'web',
-    labels: {},
-    image: 'busybox',
-    command: [],
-    args: ['good', 'v1'],
-    env: [],
-    mode: 'replicated',
-    replicas: 3,
-    ports: [],
-    restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
-    updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 1000, maxFailureRatio: 0 },
-    rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 1000, maxFailureRatio: 0 },
-    stopGracePeriodMs: 1000,
-    constraints: [],
-    forceUpdate: 0,
-    resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-    ...over,
-  };
-}
-
-function node(id: string): Node {
-  return {
-    id,
-    version: 0,
-    createdAt: T0,
-    updatedAt: T0,
-    spec: { role: 'worker', availability: 'active', labels: {} },
-    description: { hostname: id, platform: { os: 'linux', arch: 'x86_64' }, resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 }, engineVersion: '27' },
-    status: { state: 'ready', message: '', addr: '10.0.0.1:2377', meshAddr: '', meshErrors: [] },
-    managerStatus: null,
-  };
+  const rollout = { parallelism: 1, delayMs: 0, failureAction: 'pause' as const, order: 'stop-first' as const, monitorMs: 1000, maxFailureRatio: 0 };
+  return mkSpec({ args: ['good', 'v1'], updateConfig: rollout, rollbackConfig: rollout, ...over });
 }
 
 /** A store driven by reconcile(), with an agent that runs tasks whose args start with "good". */
@@ -58,7 +28,7 @@ class Sim {
   fails: (t: Task) => boolean = (t) => t.spec.args[0] !== 'good';
 
   constructor() {
-    this.tx(this.nodes.map((n) => ({ op: 'create', kind: 'node', object: node(n) }) as Op));
+    this.tx(this.nodes.map((n) => ({ op: 'create', kind: 'node', object: mkNode(n) }) as Op));
   }
 
   tx(ops: Op[]): void {
