@@ -154,7 +154,7 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
   });
 
   test('resources: limits reach the container; a reservation no node can give waits and says why', async () => {
-    const lim = await shoal('service', 'create', '--name', 'lim', '--limit-cpu', '0.5', '--limit-memory', '64m', '--reserve-memory', '32m', '--stop-grace-period', '500ms', 'shoal/busybox:latest', 'sleep', '3600');
+    const lim = await shoal('service', 'create', '--name', 'lim', '--placement-pref', 'spread=node.labels.zone', '--limit-cpu', '0.5', '--limit-memory', '64m', '--reserve-memory', '32m', '--stop-grace-period', '500ms', 'shoal/busybox:latest', 'sleep', '3600');
     assert.equal(lim.code, 0, lim.stderr);
     const [t] = await running('lim');
     const ps = JSON.parse((await shoal('service', 'ps', '--format', 'json', 'lim')).stdout) as (Ps & { containerId: string })[];
@@ -163,6 +163,7 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
       execFile('docker', ['inspect', '-f', '{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}}', cid], { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(out.trim()))),
     );
     assert.equal(hc, `500000000 ${64 << 20} ${32 << 20}`);
+    assert.match((await shoal('service', 'inspect', 'lim')).stdout, /Placement:\n Preferences:\n  spread=node\.labels\.zone\n/);
     assert.match((await shoal('service', 'inspect', 'lim')).stdout, /Resources:\n Reservations:\n  Memory:\s+32MiB\n Limits:\n  CPU:\s+0\.5\n  Memory:\s+64MiB\n/);
     // 100,000 GiB of memory: no node has it. The task waits, saying why.
     const big = await shoal('service', 'create', '-d', '--name', 'big', '--reserve-memory', '100000g', 'shoal/busybox:latest', 'sleep', '3600');

@@ -56,6 +56,7 @@ function mkTask(nodeId: string, over: Partial<ServiceSpec> = {}, slot = 1): Task
     stopGracePeriodMs: 1000,
     constraints: [],
     forceUpdate: 0,
+    placementPrefs: [],
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     ...over,
   };

@@ -299,10 +299,12 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
     if (Number(us.completedAt)) kv(' Completed', new Date(Number(us.completedAt)).toISOString());
     kv(' Message', us.message);
   }
-  if (spec.constraints?.length) {
+  if (spec.constraints?.length || spec.placementPrefs?.length) {
     lines.push('Placement:');
-    lines.push(' Constraints:');
-    for (const c of spec.constraints) lines.push(`  ${c}`);
+    if (spec.constraints?.length) lines.push(' Constraints:');
+    for (const c of spec.constraints ?? []) lines.push(`  ${c}`);
+    if (spec.placementPrefs?.length) lines.push(' Preferences:');
+    for (const p of spec.placementPrefs ?? []) lines.push(`  ${p}`);
   }
   const res = spec.resources;
   if (res && [res.limits.nanoCpus, res.limits.memoryBytes, res.reservations.nanoCpus, res.reservations.memoryBytes].some((x) => Number(x) > 0)) {

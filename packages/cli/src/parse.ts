@@ -360,3 +360,10 @@ export function parseMemory(value: string, what: string): number {
   if (!Number.isSafeInteger(bytes)) usage(`invalid ${what} ${q(value)}: too large`);
   return bytes;
 }
+
+/** `--placement-pref spread=node.labels.KEY` (Swarm's only strategy). */
+export function parsePlacementPref(value: string): string {
+  const v = value.trim();
+  if (!/^spread=node\.labels\.[^=\s]+$/.test(v)) usage(`invalid placement preference ${q(value)}: expected spread=node.labels.KEY, like spread=node.labels.zone`);
+  return v;
+}

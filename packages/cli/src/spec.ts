@@ -6,6 +6,7 @@ import { UsageError } from './errors.js';
 import {
   parseConstraint,
   parseCpus,
+  parsePlacementPref,
   parseMemory,
   parseDuration,
   parseEnv,
@@ -103,6 +104,7 @@ export interface CreateFlags extends RolloutFlags, ResourceFlags {
   env?: readonly string[];
   label?: readonly string[];
   constraint?: readonly string[];
+  placementPref?: readonly string[];
   restartCondition?: string;
   restartDelay?: string;
   restartMaxAttempts?: string | number;
@@ -143,6 +145,7 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
     constraints: dedupe((f.constraint ?? []).map(parseConstraint)),
     forceUpdate: 0,
     resources: applyResources(NO_RESOURCES, f),
+    placementPrefs: dedupe((f.placementPref ?? []).map(parsePlacementPref)),
   };
 }
 
@@ -162,6 +165,8 @@ export interface UpdateFlags extends RolloutFlags, ResourceFlags {
   labelRm?: readonly string[];
   constraintAdd?: readonly string[];
   constraintRm?: readonly string[];
+  placementPrefAdd?: readonly string[];
+  placementPrefRm?: readonly string[];
   restartCondition?: string;
   restartDelay?: string;
   restartMaxAttempts?: string | number;
@@ -226,6 +231,10 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
 
   for (const c of (f.constraintRm ?? []).map(parseConstraint)) s.constraints = s.constraints.filter((x) => x !== c);
   for (const c of (f.constraintAdd ?? []).map(parseConstraint)) if (!s.constraints.includes(c)) s.constraints.push(c);
+
+  s.placementPrefs = [...(s.placementPrefs ?? [])];
+  for (const p of (f.placementPrefRm ?? []).map(parsePlacementPref)) s.placementPrefs = s.placementPrefs.filter((x) => x !== p);
+  for (const p of (f.placementPrefAdd ?? []).map(parsePlacementPref)) if (!s.placementPrefs.includes(p)) s.placementPrefs.push(p);
 
   for (const { publishedPort, protocol } of (f.publishRm ?? []).map(parsePublishRm)) {
     s.ports = s.ports.filter((p) => !(p.publishedPort === publishedPort && (protocol === undefined || p.protocol === protocol)));

@@ -30,6 +30,7 @@ describe('buildServiceSpec', () => {
       stopGracePeriodMs: 10_000,
       constraints: [],
       forceUpdate: 0,
+      placementPrefs: [],
       resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     });
   });
@@ -77,6 +78,14 @@ describe('buildServiceSpec', () => {
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', limitCpu: 'half' }), /^invalid --limit-cpu "half": expected a number of CPUs, like 0.5 or 2$/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', reserveMemory: '12 parsecs' }), /^invalid --reserve-memory "12 parsecs": expected a size, like 512m or 1g$/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', limitMemory: '-1m' }), /invalid --limit-memory "-1m"/);
+  });
+  test('placement preferences: --placement-pref on create, -add/-rm on update', () => {
+    const s = buildServiceSpec({ name: 'a', image: 'b', placementPref: ['spread=node.labels.zone', 'spread=node.labels.zone'] });
+    assert.deepEqual(s.placementPrefs, ['spread=node.labels.zone']);
+    const u = applyServiceUpdate(s, { placementPrefAdd: ['spread=node.labels.rack'], placementPrefRm: ['spread=node.labels.zone'] });
+    assert.deepEqual(u.placementPrefs, ['spread=node.labels.rack']);
+    assert.deepEqual(s.placementPrefs, ['spread=node.labels.zone'], 'the spec given is not changed');
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', placementPref: ['spread=zone'] }), /^invalid placement preference "spread=zone": expected spread=node.labels.KEY, like spread=node.labels.zone$/);
   });
   test('--force: a new spec (the counter moves) although nothing else changed', () => {
     const s = buildServiceSpec({ name: 'a', image: 'b' });

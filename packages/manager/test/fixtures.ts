@@ -24,6 +24,7 @@ export function mkSpec(over: Partial<ServiceSpec> = {}): ServiceSpec {
     stopGracePeriodMs: 1000,
     constraints: [],
     forceUpdate: 0,
+    placementPrefs: [],
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     ...over,
   };

@@ -58,3 +58,30 @@ describe('scheduler: reservations', () => {
     assert.deepEqual(place([node('a', 1, GiB)], [task(spec(0, 0)), task(spec(0, 0)), task(spec(0, 0))]), ['a', 'a', 'a']);
   });
 });
+
+describe('scheduler: placement preferences', () => {
+  const zoned = (id: string, zone?: string): Node => {
+    const n = mkNode(id, { cpus: 4 });
+    const labels: Record<string, string> = zone ? { zone } : {};
+    return { ...n, spec: { ...n.spec, labels } };
+  };
+
+  test('spread=node.labels.zone: the zones get equal shares first, then the nodes within them', () => {
+    const s = mkSpec({ replicas: 4, placementPrefs: ['spread=node.labels.zone'] });
+    const nodes = [zoned('a', 'x'), zoned('b', 'x'), zoned('c', 'y')];
+    const out = place(nodes, [task(s), task(s), task(s), task(s)]);
+    assert.deepEqual(out.sort(), ['a', 'b', 'c', 'c'], 'zone y (one node) takes half');
+    // Without the preference, nodes share equally.
+    const plain = place(nodes, [task(mkSpec()), task(mkSpec()), task(mkSpec())]);
+    assert.deepEqual(plain.sort(), ['a', 'b', 'c']);
+  });
+
+  test('tasks already running count; nodes without the label are one more value', () => {
+    const s = mkSpec({ placementPrefs: ['spread=node.labels.zone'] });
+    const nodes = [zoned('a', 'x'), zoned('b', 'y'), zoned('c')];
+    // x has one already: the next go to y and to the unlabelled node, then x again.
+    const out = place(nodes, [task(s, 'a'), task(s), task(s), task(s)]);
+    assert.deepEqual(out.slice(0, 2).sort(), ['b', 'c']);
+    assert.equal(out.length, 3);
+  });
+});

@@ -27,6 +27,12 @@ describe('validateServiceSpec', () => {
     assert.throws(() => validateServiceSpec({ ...base, rollbackConfig: { failureAction: 'rollback' } }), /^.*rollback failure action must be pause or continue, not rollback$/);
   });
 
+  test('placement preferences: spread=node.labels.KEY only', () => {
+    assert.deepEqual(validateServiceSpec({ ...base, placementPrefs: ['spread=node.labels.zone'] }).placementPrefs, ['spread=node.labels.zone']);
+    assert.deepEqual(validateServiceSpec(base).placementPrefs, []);
+    assert.throws(() => validateServiceSpec({ ...base, placementPrefs: ['binpack=node.labels.zone'] }), /invalid placement preference "binpack=node.labels.zone": want spread=node.labels.KEY/);
+  });
+
   test('resources: limits and reservations, checked', () => {
     const none = { nanoCpus: 0, memoryBytes: 0 };
     assert.deepEqual(validateServiceSpec(base).resources, { limits: none, reservations: none });

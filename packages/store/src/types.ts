@@ -167,6 +167,12 @@ export interface ServiceSpec {
   forceUpdate: number;
   /** CPU and memory: limits the container gets, reservations the scheduler sets aside (0: none). */
   resources: ResourceRequirements;
+  /**
+   * Placement preferences, `spread=node.labels.KEY`: tasks spread evenly over the values of the
+   * label first (nodes without it count as one more value), then over nodes. In order: the first
+   * one splits first.
+   */
+  placementPrefs: string[];
 }
 
 export interface ResourceRequirements {

@@ -252,6 +252,7 @@ const serviceSpecShape = obj<ServiceSpec>({
   stopGracePeriodMs: uint,
   constraints: arrayOf(str()),
   forceUpdate: withDefault(uint, 0),
+  placementPrefs: withDefault(arrayOf(str()), []),
   resources: withDefault(obj<ResourceRequirements>({ limits: nodeResources, reservations: nodeResources }), {
     limits: { nanoCpus: 0, memoryBytes: 0 },
     reservations: { nanoCpus: 0, memoryBytes: 0 },

@@ -64,6 +64,7 @@ export function mkSpec(name: string, over: Partial<ServiceSpec> = {}): ServiceSp
     stopGracePeriodMs: 10_000,
     constraints: [],
     forceUpdate: 0,
+    placementPrefs: [],
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     ...over,
   };

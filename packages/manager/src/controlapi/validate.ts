@@ -9,6 +9,7 @@ const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const ENV_RE = /^[^=\s][^=]*=/;
 const CONSTRAINT_RE = /^\s*(node\.id|node\.hostname|node\.role|node\.platform\.os|node\.platform\.arch|node\.labels\.[^=!\s]+)\s*(==|!=)\s*\S.*$/;
 export const MAX_REPLICAS = 10_000;
+const PLACEMENT_PREF_RE = /^spread=node\.labels\.[^=\s]+$/;
 /** Swarm's --update-monitor default. */
 export const DEFAULT_UPDATE_MONITOR_MS = 5_000;
 
@@ -130,6 +131,10 @@ export function validateServiceSpec(input: Input | null | undefined): ServiceSpe
   for (const c of constraints) {
     if (!CONSTRAINT_RE.test(c)) throw bad(`invalid constraint "${c}": want e.g. node.role==manager or node.labels.zone!=a`);
   }
+  const placementPrefs = strings(input.placementPrefs, 'placement preferences');
+  for (const p of placementPrefs) {
+    if (!PLACEMENT_PREF_RE.test(p)) throw bad(`invalid placement preference "${p}": want spread=node.labels.KEY`);
+  }
   const rp = input.restartPolicy ?? {};
   const condition = (rp.condition || 'any') as RestartPolicy['condition'];
   if (!['none', 'on-failure', 'any'].includes(condition)) throw bad(`restart condition must be none, on-failure or any, not ${condition}`);
@@ -155,5 +160,6 @@ export function validateServiceSpec(input: Input | null | undefined): ServiceSpe
     constraints,
     forceUpdate: nonNegInt(input.forceUpdate, 'force update counter'),
     resources: validateResources(input.resources),
+    placementPrefs,
   };
 }

@@ -1,6 +1,7 @@
-// The scheduler: gives every pending task a node. Filters first (filters.ts), then spreads: the
-// node with the fewest tasks of this service, then the fewest tasks overall. Decisions for all
-// pending tasks are made against one view and committed in one transaction.
+// The scheduler: gives every pending task a node. Filters first (filters.ts), then spreads: over
+// the values of the service's placement preferences' labels, then the node with the fewest tasks
+// of this service, then the fewest tasks overall. Decisions for all pending tasks are made
+// against one view and committed in one transaction.
 
 import type { Node, Task } from '@shoal/store';
 import type { Op } from '@shoal/store';
@@ -18,21 +19,48 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
   // All tasks: one being shut down still holds its host ports and reservations.
   const usage = usageByNode(tasks);
   const ops: Op[] = [];
+  const nodeById = new Map(nodes.map((n) => [n.id, n]));
+  /** Placements made in this pass, beside the live tasks. */
+  const placed: { serviceId: string; nodeId: string }[] = [];
+  /** The nodes of a service's live tasks (this pass's placements included), one entry per task. */
+  const tasksOfService = (serviceId: string): string[] => [
+    ...live.filter((x) => x.serviceId === serviceId).map((x) => x.nodeId),
+    ...placed.filter((x) => x.serviceId === serviceId).map((x) => x.nodeId),
+  ];
   const pending = tasks
     .filter((t) => t.desiredState === 'running' && t.nodeId === '' && t.status.state === 'pending')
     .sort((a, b) => a.createdAt - b.createdAt || a.slot - b.slot);
   for (const t of pending) {
     const rejections: Rejection[] = [];
-    let best: Node | undefined;
-    let bestKey: [number, number, string] | undefined;
+    const candidates: Node[] = [];
     for (const n of nodes) {
       const why = eligible(t.spec, n, usage);
-      if (why) {
-        rejections.push({ nodeId: n.id, reason: why });
-        continue;
+      if (why) rejections.push({ nodeId: n.id, reason: why });
+      else candidates.push(n);
+    }
+    // Spread over each preference's label values first (the tasks of this service under each
+    // value), then over nodes: the fewest of this service, then the fewest overall, then by id.
+    const prefs = (t.spec.placementPrefs ?? []).map((p) => p.slice('spread=node.labels.'.length));
+    const nodesOfService = prefs.length > 0 ? tasksOfService(t.serviceId) : [];
+    const perValue = prefs.map((label) => {
+      const m = new Map<string | undefined, number>();
+      for (const id of nodesOfService) {
+        const v = nodeById.get(id)?.spec.labels[label];
+        m.set(v, (m.get(v) ?? 0) + 1);
       }
-      const key: [number, number, string] = [perService.get(`${t.serviceId}/${n.id}`) ?? 0, perNode.get(n.id) ?? 0, n.id];
-      if (!bestKey || key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && key[2] < bestKey[2])))) {
+      return m;
+    });
+    const keyOf = (n: Node): (number | string)[] => [
+      ...prefs.map((label, i) => perValue[i]!.get(n.spec.labels[label]) ?? 0),
+      perService.get(`${t.serviceId}/${n.id}`) ?? 0,
+      perNode.get(n.id) ?? 0,
+      n.id,
+    ];
+    let best: Node | undefined;
+    let bestKey: (number | string)[] | undefined;
+    for (const n of candidates) {
+      const key = keyOf(n);
+      if (!bestKey || less(key, bestKey)) {
         best = n;
         bestKey = key;
       }
@@ -44,6 +72,7 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
       }
       continue;
     }
+    placed.push({ serviceId: t.serviceId, nodeId: best.id });
     perNode.set(best.id, (perNode.get(best.id) ?? 0) + 1);
     perService.set(`${t.serviceId}/${best.id}`, (perService.get(`${t.serviceId}/${best.id}`) ?? 0) + 1);
     take(usage, best.id, t.spec);
@@ -55,4 +84,13 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
     });
   }
   return ops;
+}
+
+/** Lexicographic order of two keys of the same shape. */
+function less(a: readonly (number | string)[], b: readonly (number | string)[]): boolean {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i]! < b[i]!) return true;
+    if (a[i]! > b[i]!) return false;
+  }
+  return false;
 }
