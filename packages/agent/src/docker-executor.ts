@@ -22,6 +22,7 @@ import {
   executorErrorReason,
   type ContainerAction,
   type ContainerEvent,
+  type ContainerHealth,
   type ContainerStatus,
   type EngineInfo,
   type EventOptions,
@@ -377,6 +378,18 @@ export class DockerExecutor implements Executor {
       Env: [...(spec.env ?? [])],
       Labels: labels,
       ExposedPorts: exposed,
+      // Docker counts in nanoseconds; 0 keeps its defaults.
+      ...(spec.healthcheck
+        ? {
+            Healthcheck: {
+              Test: spec.healthcheck.test,
+              Interval: spec.healthcheck.intervalMs * 1e6,
+              Timeout: spec.healthcheck.timeoutMs * 1e6,
+              Retries: spec.healthcheck.retries,
+              StartPeriod: spec.healthcheck.startPeriodMs * 1e6,
+            },
+          }
+        : {}),
       HostConfig: {
         PortBindings: bindings,
         RestartPolicy: { Name: 'no' },
@@ -512,6 +525,7 @@ export class DockerExecutor implements Executor {
       finishedAt: msTime(st.FinishedAt),
       taskId: info.Config.Labels?.[LABELS.taskId] ?? '',
       ports,
+      health: healthOf(st),
       ip: (info.NetworkSettings as { IPAddress?: string } | undefined)?.IPAddress || Object.values(info.NetworkSettings?.Networks ?? {}).find((n) => n?.IPAddress)?.IPAddress || '',
     };
   }
@@ -728,4 +742,13 @@ export class DockerExecutor implements Executor {
     for (const s of [...this.subscriptions]) s.close();
     this.agent.destroy();
   }
+}
+
+/** The container's health (Docker's State.Health), '' when it has no health check. */
+function healthOf(st: Docker.ContainerInspectInfo['State']): ContainerHealth {
+  const h = (st as { Health?: { Status?: string; Log?: { Output?: string; ExitCode?: number }[] } }).Health;
+  const status = h?.Status;
+  if (status !== 'starting' && status !== 'healthy' && status !== 'unhealthy') return { status: '', lastOutput: '' };
+  const last = h?.Log?.[h.Log.length - 1];
+  return { status, lastOutput: (last?.Output ?? '').trim().split('\n').pop()?.slice(0, 200) ?? '' };
 }

@@ -49,6 +49,14 @@ export interface ContainerStatus {
   ports: PublishedPort[];
   /** The container's address on its Docker network ('' when it has none, e.g. not running). */
   ip: string;
+  /** Its health check's verdict ('' status: it has none). */
+  health: ContainerHealth;
+}
+
+export interface ContainerHealth {
+  status: '' | 'starting' | 'healthy' | 'unhealthy';
+  /** The last probe's output (its last line, cut), to say why it is unhealthy. */
+  lastOutput: string;
 }
 
 export interface PublishedPort {

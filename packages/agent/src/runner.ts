@@ -71,9 +71,19 @@ interface Local {
   busy: boolean;
   /** The container died (with this exit code) while a step was under way: handled when it ends. */
   diedWhileBusy?: number;
+  /** Its health check is being watched (the task has one): it runs once healthy. */
+  watching?: boolean;
+}
+
+/** A task whose spec has a health check of its own (not NONE): it runs only once healthy. */
+function hasHealthcheck(t: Task): boolean {
+  const kind = t.spec.healthcheck?.test[0];
+  return kind === 'CMD' || kind === 'CMD-SHELL';
 }
 
 const POLL_WAIT_MS = 10_000;
+/** How often a starting task's health is looked at. */
+const HEALTH_POLL_MS = 250;
 /**
  * Between two full listings of this node's containers the runner trusts what it did and what
  * Docker's events told it; a listing now and then catches what both missed.
@@ -188,7 +198,7 @@ export class TaskRunner {
       local.task = t;
       if (taskStateRank(stored) > taskStateRank(local.state)) local.state = stored;
       if (t.desiredState === 'running' && !isTerminal(local.state)) {
-        if (!local.busy && taskStateRank(local.state) < taskStateRank('running')) void this.launch(local);
+        if (!local.busy && !local.watching && taskStateRank(local.state) < taskStateRank('running')) void this.launch(local);
         else if (local.state === 'running' && !local.busy && owned) void this.verify(local, byTask.get(t.id)?.state);
       } else if (!isTerminal(local.state) && !local.busy) {
         void this.shutdown(local);
@@ -223,12 +233,15 @@ export class TaskRunner {
   private async launch(local: Local): Promise<void> {
     local.busy = true;
     const t = local.task;
+    /** Started (or adopted) and to be watched until healthy. */
+    let watch = '';
     try {
       if (local.containerId) {
         // Adopted after a restart: a container already exists for this task.
         const st = await this.executor.inspect(local.containerId).catch(() => undefined);
         if (st?.running) {
-          await this.report(local, 'running', { message: 'adopted' });
+          if (hasHealthcheck(t) && st.health.status !== 'healthy') watch = local.containerId;
+          else await this.report(local, 'running', { message: 'adopted' });
           return;
         }
         if (st) await this.executor.remove(local.containerId);
@@ -258,9 +271,14 @@ export class TaskRunner {
         await this.report(local, 'failed', { err: (err as Error).message, message: 'start failed' });
         return;
       }
-      await this.report(local, 'running', { message: 'started' });
+      if (hasHealthcheck(t)) watch = id;
+      else await this.report(local, 'running', { message: 'started' });
     } finally {
       local.busy = false;
+    }
+    if (watch) {
+      local.watching = true;
+      void this.watchHealth(local, watch).finally(() => (local.watching = false));
     }
     // A container that died while we were starting it (its 'die' event arrived meanwhile).
     if (local.diedWhileBusy !== undefined) {
@@ -305,12 +323,47 @@ export class TaskRunner {
     }
   }
 
+  /**
+   * A task with a health check: `starting` until its container is healthy, then `running`; when
+   * it turns unhealthy (then or later) its container is stopped and the task fails, saying so.
+   */
+  private async watchHealth(local: Local, id: string): Promise<void> {
+    const hc = local.task.spec.healthcheck!;
+    const live = () => this.running && local.containerId === id && !isTerminal(local.state) && local.task.desiredState === 'running';
+    while (live()) {
+      // Often while it starts (Docker probes every interval: 30 s unless set); calmly once it runs.
+      await sleep(local.state === 'running' ? Math.max(1_000, hc.intervalMs || 30_000) : HEALTH_POLL_MS);
+      if (!live() || local.busy) continue;
+      const st = await this.executor.inspect(id).catch(() => undefined);
+      if (!st || !live() || local.busy) continue;
+      if (!st.running) {
+        await this.ended(local, st.exitCode);
+        return;
+      }
+      if (st.health.status === 'healthy' && local.state === 'starting') {
+        await this.report(local, 'running', { message: 'healthy' });
+      } else if (st.health.status === 'unhealthy') {
+        // Busy until the report is made: the container's 'die' event must not report it first.
+        local.busy = true;
+        try {
+          await this.executor.stop(id, local.task.spec.stopGracePeriodMs).catch((err: Error) => this.log.warn({ task: local.task.id, err: err.message }, 'could not stop an unhealthy container'));
+          await this.report(local, 'failed', { err: `container is unhealthy${st.health.lastOutput ? `: ${st.health.lastOutput}` : ''}`, message: 'unhealthy' });
+        } finally {
+          local.busy = false;
+          local.diedWhileBusy = undefined;
+        }
+        return;
+      }
+    }
+  }
+
   private async onEvent(e: ContainerEvent): Promise<void> {
     const local = this.tasks.get(e.taskId);
     if (e.action === 'die') {
       if (!local || local.containerId !== e.containerId) return;
       if (local.busy) local.diedWhileBusy = e.exitCode ?? -1;
-      else if (local.state === 'running') await this.ended(local, e.exitCode ?? -1);
+      // (starting, not busy: waiting for its health check)
+      else if (local.state === 'running' || local.state === 'starting') await this.ended(local, e.exitCode ?? -1);
       return;
     }
     if (e.action === 'start' && (!local || isTerminal(local.state) || local.task.desiredState !== 'running')) {

@@ -57,6 +57,7 @@ function mkTask(nodeId: string, over: Partial<ServiceSpec> = {}, slot = 1): Task
     constraints: [],
     forceUpdate: 0,
     placementPrefs: [],
+    healthcheck: null,
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     ...over,
   };

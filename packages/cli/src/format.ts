@@ -306,6 +306,18 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
     if (spec.placementPrefs?.length) lines.push(' Preferences:');
     for (const p of spec.placementPrefs ?? []) lines.push(`  ${p}`);
   }
+  const hc = spec.healthcheck;
+  if (hc && hc.test?.length) {
+    lines.push('Healthcheck:');
+    if (hc.test[0] === 'NONE') kv(' Test', 'none (the image\'s check is off)');
+    else {
+      kv(' Test', hc.test[0] === 'CMD-SHELL' ? hc.test.slice(1).join(' ') : JSON.stringify(hc.test.slice(1)));
+      kv(' Interval', Number(hc.intervalMs) ? formatDuration(Number(hc.intervalMs)) : '30s (default)');
+      kv(' Timeout', Number(hc.timeoutMs) ? formatDuration(Number(hc.timeoutMs)) : '30s (default)');
+      kv(' Retries', Number(hc.retries) || '3 (default)');
+      if (Number(hc.startPeriodMs)) kv(' Start period', formatDuration(Number(hc.startPeriodMs)));
+    }
+  }
   const res = spec.resources;
   if (res && [res.limits.nanoCpus, res.limits.memoryBytes, res.reservations.nanoCpus, res.reservations.memoryBytes].some((x) => Number(x) > 0)) {
     lines.push('Resources:');

@@ -1,7 +1,7 @@
 // Service specs from flags: `service create` builds one, `service update` edits the current one
 // (pure functions; every bad value throws a UsageError).
 
-import type { PortConfig, ResourceRequirements, RestartCondition, ServiceMode, ServiceSpec, UpdateConfig, UpdateFailureAction } from '@shoal/store';
+import type { HealthConfig, PortConfig, ResourceRequirements, RestartCondition, ServiceMode, ServiceSpec, UpdateConfig, UpdateFailureAction } from '@shoal/store';
 import { UsageError } from './errors.js';
 import {
   parseConstraint,
@@ -56,6 +56,37 @@ function restartCondition(v: string): RestartCondition {
   return v as RestartCondition;
 }
 
+/** `--health-cmd` and its settings, `--no-healthcheck` (Docker's flags). */
+export interface HealthFlags {
+  healthCmd?: string;
+  healthInterval?: string;
+  healthTimeout?: string;
+  healthRetries?: string | number;
+  healthStartPeriod?: string;
+  noHealthcheck?: boolean;
+}
+
+/** `base` (null: the image's own check) with the health flags that were given applied. */
+export function applyHealth(base: HealthConfig | null, f: HealthFlags): HealthConfig | null {
+  const settings = f.healthInterval !== undefined || f.healthTimeout !== undefined || f.healthRetries !== undefined || f.healthStartPeriod !== undefined;
+  if (f.noHealthcheck === true) {
+    if (f.healthCmd !== undefined || settings) throw new UsageError('--no-healthcheck cannot be combined with --health-* options');
+    return { test: ['NONE'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
+  }
+  if (f.healthCmd === undefined && !settings) return base;
+  let h: HealthConfig = base && base.test[0] !== 'NONE' ? { ...base } : { test: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
+  if (f.healthCmd !== undefined) {
+    if (f.healthCmd.trim() === '') throw new UsageError('--health-cmd is empty');
+    h = { ...h, test: ['CMD-SHELL', f.healthCmd] };
+  }
+  if (h.test.length === 0) throw new UsageError('--health-interval, --health-timeout, --health-retries and --health-start-period need a --health-cmd');
+  if (f.healthInterval !== undefined) h.intervalMs = parseDuration(f.healthInterval, '--health-interval');
+  if (f.healthTimeout !== undefined) h.timeoutMs = parseDuration(f.healthTimeout, '--health-timeout');
+  if (f.healthRetries !== undefined) h.retries = parseNonNegativeInt(f.healthRetries, '--health-retries');
+  if (f.healthStartPeriod !== undefined) h.startPeriodMs = parseDuration(f.healthStartPeriod, '--health-start-period');
+  return h;
+}
+
 /** `--limit-cpu`, `--limit-memory`, `--reserve-cpu`, `--reserve-memory`. */
 export interface ResourceFlags {
   limitCpu?: string;
@@ -93,7 +124,7 @@ export interface RolloutFlags {
 }
 
 /** The flags of `service create` (as strings: every value is validated here). */
-export interface CreateFlags extends RolloutFlags, ResourceFlags {
+export interface CreateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
   name: string;
   image: string;
   /** COMMAND and ARGs after IMAGE (docker: they replace the image's CMD). */
@@ -146,6 +177,7 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
     forceUpdate: 0,
     resources: applyResources(NO_RESOURCES, f),
     placementPrefs: dedupe((f.placementPref ?? []).map(parsePlacementPref)),
+    healthcheck: applyHealth(null, f),
   };
 }
 
@@ -154,7 +186,7 @@ function dedupe(xs: string[]): string[] {
 }
 
 /** The flags of `service update`. */
-export interface UpdateFlags extends RolloutFlags, ResourceFlags {
+export interface UpdateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
   replicas?: string | number;
   image?: string;
   envAdd?: readonly string[];
@@ -256,6 +288,7 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
   s.rollbackConfig = applyRollout(s.rollbackConfig ?? ROLLOUT_DEFAULTS, f, 'rollback');
   if (f.force === true) s.forceUpdate = Number(s.forceUpdate ?? 0) + 1;
   s.resources = applyResources(s.resources ?? NO_RESOURCES, f);
+  s.healthcheck = applyHealth(s.healthcheck ?? null, f);
   return s;
 }
 

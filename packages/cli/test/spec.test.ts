@@ -31,6 +31,7 @@ describe('buildServiceSpec', () => {
       constraints: [],
       forceUpdate: 0,
       placementPrefs: [],
+      healthcheck: null,
       resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     });
   });
@@ -86,6 +87,17 @@ describe('buildServiceSpec', () => {
     assert.deepEqual(u.placementPrefs, ['spread=node.labels.rack']);
     assert.deepEqual(s.placementPrefs, ['spread=node.labels.zone'], 'the spec given is not changed');
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', placementPref: ['spread=zone'] }), /^invalid placement preference "spread=zone": expected spread=node.labels.KEY, like spread=node.labels.zone$/);
+  });
+  test('health checks: --health-cmd and its settings, --no-healthcheck; update keeps what is not given', () => {
+    const s = buildServiceSpec({ name: 'a', image: 'b', healthCmd: 'test -f /ready', healthInterval: '2s', healthRetries: '5' });
+    assert.deepEqual(s.healthcheck, { test: ['CMD-SHELL', 'test -f /ready'], intervalMs: 2000, timeoutMs: 0, retries: 5, startPeriodMs: 0 });
+    assert.equal(buildServiceSpec({ name: 'a', image: 'b' }).healthcheck, null, "the image's own");
+    const u = applyServiceUpdate(s, { healthTimeout: '1s' });
+    assert.deepEqual(u.healthcheck, { test: ['CMD-SHELL', 'test -f /ready'], intervalMs: 2000, timeoutMs: 1000, retries: 5, startPeriodMs: 0 });
+    assert.deepEqual(applyServiceUpdate(s, { noHealthcheck: true }).healthcheck!.test, ['NONE']);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', healthInterval: '1s' }), /need a --health-cmd/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', noHealthcheck: true, healthCmd: 'true' }), /--no-healthcheck cannot be combined/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', healthCmd: 'true', healthRetries: 'x' }), /invalid --health-retries "x"/);
   });
   test('--force: a new spec (the counter moves) although nothing else changed', () => {
     const s = buildServiceSpec({ name: 'a', image: 'b' });

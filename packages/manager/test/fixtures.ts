@@ -25,6 +25,7 @@ export function mkSpec(over: Partial<ServiceSpec> = {}): ServiceSpec {
     constraints: [],
     forceUpdate: 0,
     placementPrefs: [],
+    healthcheck: null,
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     ...over,
   };

@@ -33,6 +33,14 @@ describe('validateServiceSpec', () => {
     assert.throws(() => validateServiceSpec({ ...base, placementPrefs: ['binpack=node.labels.zone'] }), /invalid placement preference "binpack=node.labels.zone": want spread=node.labels.KEY/);
   });
 
+  test('health checks: CMD, CMD-SHELL or NONE', () => {
+    assert.equal(validateServiceSpec(base).healthcheck, null);
+    assert.deepEqual(validateServiceSpec({ ...base, healthcheck: { test: ['CMD-SHELL', 'true'], intervalMs: 500 } }).healthcheck, { test: ['CMD-SHELL', 'true'], intervalMs: 500, timeoutMs: 0, retries: 0, startPeriodMs: 0 });
+    assert.throws(() => validateServiceSpec({ ...base, healthcheck: { test: ['SHELL', 'true'] } }), /a health check must start with CMD, CMD-SHELL or NONE, not "SHELL"/);
+    assert.throws(() => validateServiceSpec({ ...base, healthcheck: { test: ['CMD'] } }), /a CMD health check needs a command/);
+    assert.throws(() => validateServiceSpec({ ...base, healthcheck: { test: ['NONE', 'x'] } }), /a health check of NONE takes no command/);
+  });
+
   test('resources: limits and reservations, checked', () => {
     const none = { nanoCpus: 0, memoryBytes: 0 };
     assert.deepEqual(validateServiceSpec(base).resources, { limits: none, reservations: none });

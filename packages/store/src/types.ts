@@ -173,6 +173,21 @@ export interface ServiceSpec {
    * one splits first.
    */
   placementPrefs: string[];
+  /**
+   * The container's health check (Docker's): ["CMD-SHELL", cmd] or ["CMD", ...argv], or ["NONE"]
+   * to turn off the image's; null: the image's own. A task with one runs only once healthy, and
+   * fails when it turns unhealthy.
+   */
+  healthcheck: HealthConfig | null;
+}
+
+export interface HealthConfig {
+  test: string[];
+  /** 0: Docker's defaults (30 s, 30 s, 3 retries, no start period). */
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
 }
 
 export interface ResourceRequirements {

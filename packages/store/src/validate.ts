@@ -22,6 +22,7 @@ import type {
   StoreObject,
   Task,
   TaskStatus,
+  HealthConfig,
   ResourceRequirements,
   UpdateConfig,
   UpdateStatus,
@@ -253,6 +254,7 @@ const serviceSpecShape = obj<ServiceSpec>({
   constraints: arrayOf(str()),
   forceUpdate: withDefault(uint, 0),
   placementPrefs: withDefault(arrayOf(str()), []),
+  healthcheck: withDefault(nullable(obj<HealthConfig>({ test: arrayOf(str()), intervalMs: uint, timeoutMs: uint, retries: uint, startPeriodMs: uint })), null),
   resources: withDefault(obj<ResourceRequirements>({ limits: nodeResources, reservations: nodeResources }), {
     limits: { nanoCpus: 0, memoryBytes: 0 },
     reservations: { nanoCpus: 0, memoryBytes: 0 },

@@ -65,6 +65,7 @@ export function mkSpec(name: string, over: Partial<ServiceSpec> = {}): ServiceSp
     constraints: [],
     forceUpdate: 0,
     placementPrefs: [],
+    healthcheck: null,
     resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
     ...over,
   };

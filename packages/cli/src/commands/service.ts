@@ -10,6 +10,7 @@ import { parseScaleArgs } from '../parse.js';
 import {
   RESTART_CONDITIONS,
   SERVICE_MODES,
+  type HealthFlags,
   type ResourceFlags,
   type RolloutFlags,
   type UpdateFlags,
@@ -49,6 +50,19 @@ const ROLLOUT_FLAGS = ['update', 'rollback'].flatMap((w) =>
 );
 
 const RESOURCE_FLAGS = ['limit-cpu', 'limit-memory', 'reserve-cpu', 'reserve-memory'];
+const HEALTH_FLAGS = ['health-cmd', 'health-interval', 'health-timeout', 'health-retries', 'health-start-period', 'no-healthcheck'];
+
+/** The values of the health flags given. */
+function healthFlags(a: Args): HealthFlags {
+  return {
+    healthCmd: one(a, 'healthCmd'),
+    healthInterval: one(a, 'healthInterval'),
+    healthTimeout: one(a, 'healthTimeout'),
+    healthRetries: one(a, 'healthRetries'),
+    healthStartPeriod: one(a, 'healthStartPeriod'),
+    noHealthcheck: a['healthcheck'] === false || a['noHealthcheck'] === true ? true : undefined,
+  };
+}
 
 /** The values of the resource flags given. */
 function resourceFlags(a: Args): ResourceFlags {
@@ -89,6 +103,12 @@ export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   'update-failure-action': { ...S, describe: 'When an updated task fails: pause (default), continue, or rollback (to the previous spec)' },
   'update-monitor': { ...S, describe: 'How long after it starts an updated task is watched for failure (default 5s)' },
   'update-max-failure-ratio': { ...S, describe: 'Share of tasks that may fail during an update before the failure action, 0 to 1 (default 0)' },
+  'health-cmd': { ...S, describe: 'Command (run by /bin/sh in the container) that says whether a task is healthy; a task runs once healthy' },
+  'health-interval': { ...S, describe: 'Time between health checks (default 30s)' },
+  'health-timeout': { ...S, describe: 'Time a health check may take (default 30s)' },
+  'health-retries': { ...S, describe: 'Failed checks in a row that make a task unhealthy (default 3)' },
+  'health-start-period': { ...S, describe: 'Time after start during which failed checks do not count (default 0s)' },
+  'no-healthcheck': { type: 'boolean', describe: "Disable the image's health check" },
   'limit-cpu': { ...S, describe: 'CPUs a task may use, e.g. 0.5 (default: no limit)' },
   'limit-memory': { ...S, describe: 'Memory a task may use, e.g. 256m (default: no limit)' },
   'reserve-cpu': { ...S, describe: 'CPUs set aside for each task on its node (a node without them free is not chosen)' },
@@ -120,7 +140,7 @@ const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
   'restart-delay': CREATE_OPTIONS['restart-delay']!,
   'restart-max-attempts': CREATE_OPTIONS['restart-max-attempts']!,
   'stop-grace-period': CREATE_OPTIONS['stop-grace-period']!,
-  ...Object.fromEntries([...ROLLOUT_FLAGS, ...RESOURCE_FLAGS].map((k) => [k, CREATE_OPTIONS[k]!])),
+  ...Object.fromEntries([...ROLLOUT_FLAGS, ...RESOURCE_FLAGS, ...HEALTH_FLAGS].map((k) => [k, CREATE_OPTIONS[k]!])),
   force: { type: 'boolean', default: false, describe: 'Replace the tasks even if nothing else changes (a rolling restart)' },
   rollback: { type: 'boolean', default: false, describe: 'Roll back to the previous spec (as `shoal service rollback`; no other change may be given)' },
   detach: DETACH,
@@ -163,6 +183,7 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
     stopGracePeriod: one(a, 'stopGracePeriod'),
     ...rolloutFlags(a),
     ...resourceFlags(a),
+    ...healthFlags(a),
   });
   const detach = a['detach'] === true;
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
@@ -277,6 +298,7 @@ function updateFlags(a: Args): UpdateFlags {
     stopGracePeriod: one(a, 'stopGracePeriod'),
     ...rolloutFlags(a),
     ...resourceFlags(a),
+    ...healthFlags(a),
     force: a['force'] === true ? true : undefined,
     args: args === undefined ? undefined : args.split(/\s+/).filter((w) => w !== ''),
   };

@@ -3,7 +3,7 @@
 // proposed to Raft.
 
 import { ShoalError } from '@shoal/api';
-import type { NodeResources, PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, UpdateConfig } from '@shoal/store';
+import type { HealthConfig, NodeResources, PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, UpdateConfig } from '@shoal/store';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const ENV_RE = /^[^=\s][^=]*=/;
@@ -15,7 +15,8 @@ export const DEFAULT_UPDATE_MONITOR_MS = 5_000;
 
 const bad = (msg: string) => new ShoalError('INVALID_ARGUMENT', msg);
 
-type Input = Partial<Omit<ServiceSpec, 'restartPolicy' | 'updateConfig' | 'rollbackConfig' | 'resources'>> & {
+type Input = Partial<Omit<ServiceSpec, 'restartPolicy' | 'updateConfig' | 'rollbackConfig' | 'resources' | 'healthcheck'>> & {
+  healthcheck?: Partial<HealthConfig> | null;
   resources?: { limits?: Partial<NodeResources> | null; reservations?: Partial<NodeResources> | null } | null;
   restartPolicy?: Partial<RestartPolicy> | null;
   updateConfig?: Partial<UpdateConfig> | null;
@@ -111,6 +112,26 @@ function validateResources(r: Input['resources']): ResourceRequirements {
   return { limits, reservations };
 }
 
+function validateHealthcheck(h: Partial<HealthConfig> | null | undefined): HealthConfig | null {
+  if (!h || !h.test || h.test.length === 0) return null;
+  const test = strings(h.test, 'health check');
+  const kind = test[0];
+  if (kind === 'NONE') {
+    if (test.length !== 1) throw bad('a health check of NONE takes no command');
+  } else if (kind === 'CMD' || kind === 'CMD-SHELL') {
+    if (test.length < 2 || test[1]!.trim() === '') throw bad(`a ${kind} health check needs a command`);
+  } else {
+    throw bad(`a health check must start with CMD, CMD-SHELL or NONE, not ${JSON.stringify(kind)}`);
+  }
+  return {
+    test,
+    intervalMs: nonNegInt(h.intervalMs, 'health interval'),
+    timeoutMs: nonNegInt(h.timeoutMs, 'health timeout'),
+    retries: nonNegInt(h.retries, 'health retries'),
+    startPeriodMs: nonNegInt(h.startPeriodMs, 'health start period'),
+  };
+}
+
 /** Checks a service spec from a client and fills in the defaults. */
 export function validateServiceSpec(input: Input | null | undefined): ServiceSpec {
   if (!input) throw bad('a service spec is required');
@@ -161,5 +182,6 @@ export function validateServiceSpec(input: Input | null | undefined): ServiceSpe
     forceUpdate: nonNegInt(input.forceUpdate, 'force update counter'),
     resources: validateResources(input.resources),
     placementPrefs,
+    healthcheck: validateHealthcheck(input.healthcheck),
   };
 }
