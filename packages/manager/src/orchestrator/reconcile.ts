@@ -6,7 +6,7 @@
 import type { ClusterStore, Node, Op, Service, Task } from '@shoal/store';
 import { isTerminal } from '@shoal/store';
 import { type NodeUsage, eligible, take, usageByNode } from '../scheduler/filters.js';
-import { judgeCompletion, judgeFailures, rolloutConfig, runsSpec, updateFailures } from './update-status.js';
+import { type UpdateVerdict, judgeCompletion, judgeFailures, rolloutConfig, runsSpec } from './update-status.js';
 
 export interface ReconcileContext {
   now: number;
@@ -76,6 +76,15 @@ function storeService(s: Service, expectVersion: number): Op {
   return { op: 'update', kind: 'service', object: s, expectVersion };
 }
 
+/**
+ * A start-first update: the place's (slot's, node's) new task starts beside the old one, which
+ * stays until the new one runs. `cur`: the place's current tasks, newest first.
+ */
+function keepsOldBeside(s: Service, cur: readonly Task[]): boolean {
+  if (rolloutConfig(s).order !== 'start-first' || cur.length < 2) return false;
+  return cur[0]!.specVersion === s.specVersion && cur[1]!.specVersion < s.specVersion && cur[0]!.status.state !== 'running';
+}
+
 /** A task that is meant to run and may still be running (or about to). */
 const isCurrent = (t: Task) => t.desiredState === 'running';
 
@@ -116,7 +125,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
     if (verdict.rolledBack) continue;
     if (s.spec.mode === 'global') {
       usage ??= usageByNode(store.list('task'));
-      const active = reconcileGlobal(s, tasks, [...nodes.values()], usage, ctx, ops, verdict.hold);
+      const active = reconcileGlobal(s, tasks, [...nodes.values()], usage, ctx, ops, verdict);
       const done = verdict.service ? undefined : judgeCompletion(s, active, ctx);
       if (done) ops.push(storeService(done, s.version));
       continue;
@@ -131,12 +140,8 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
     const active: Task[] = [];
     for (const [slot, list] of bySlot) {
       const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
-      // A start-first update: the slot's new task starts while the old one still serves; the old
-      // one goes once the new one runs.
-      const pair = rolloutConfig(s).order === 'start-first' && cur.length >= 2 && cur[0].specVersion === s.specVersion && cur[1].specVersion < s.specVersion;
-      const keepOld = pair && cur[0].status.state !== 'running';
       // Extra current tasks in one slot (otherwise not expected): keep the newest.
-      for (const extra of cur.slice(keepOld ? 2 : 1)) ops.push(shutdown(extra, ctx));
+      for (const extra of cur.slice(keepsOldBeside(s, cur) ? 2 : 1)) ops.push(shutdown(extra, ctx));
       const t = cur[0];
       if (!t) continue;
       const lostNode = t.nodeId !== '' && nodeGone(t.nodeId);
@@ -163,7 +168,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
         active.push(t);
       }
     }
-    if (!verdict.hold) rollingUpdate(s, active, ctx, ops, new Set(updateFailures(s, tasks).map((t) => t.slot)), (t) => t.slot);
+    if (!verdict.hold) rollingUpdate(s, active, ctx, ops, new Set(verdict.failed.map((t) => t.slot)), (t) => t.slot);
     const want = s.spec.replicas;
     if (active.length < want) {
       // New slots take the lowest free numbers.
@@ -224,7 +229,7 @@ function rollingUpdate<K>(
   // A slot (or node) whose new task failed has had its turn: the failure was judged (within the
   // failure ratio, or with "continue"), so it does not hold the next batch.
   const starting = fresh.filter((t) => t.status.state !== 'running' && !failedPlaces.has(placeOf(t))).length;
-  const { parallelism, delayMs } = rolloutConfig(s);
+  const { parallelism, delayMs, order } = rolloutConfig(s);
   if (delayMs > 0) {
     const lastStart = Math.max(0, ...fresh.filter((t) => t.status.state === 'running').map((t) => t.status.timestamp));
     if (lastStart + delayMs > ctx.now) {
@@ -234,7 +239,7 @@ function rollingUpdate<K>(
   }
   const room = parallelism === 0 ? outdated.length : Math.max(0, parallelism - starting);
   const batch = outdated.sort((a, b) => a.slot - b.slot).slice(0, room);
-  const startFirst = rolloutConfig(s).order === 'start-first';
+  const startFirst = order === 'start-first';
   for (const t of batch) {
     // stop-first: the old task goes now; start-first: it stays until its replacement runs.
     if (!startFirst) ops.push(shutdown(t, ctx));
@@ -251,7 +256,7 @@ function reconcileGlobal(
   usage: NodeUsage,
   ctx: ReconcileContext,
   ops: Op[],
-  hold: boolean,
+  verdict: UpdateVerdict,
 ): Task[] {
   const byNode = new Map<string, Task[]>();
   for (const t of tasks) {
@@ -263,10 +268,7 @@ function reconcileGlobal(
   for (const n of nodes) {
     const list = byNode.get(n.id) ?? [];
     const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
-    // A start-first update: the node's new task starts beside the old one, which goes once it runs.
-    const pair = rolloutConfig(s).order === 'start-first' && cur.length >= 2 && cur[0].specVersion === s.specVersion && cur[1].specVersion < s.specVersion;
-    const keepOld = pair && cur[0].status.state !== 'running';
-    for (const extra of cur.slice(keepOld ? 2 : 1)) ops.push(shutdown(extra, ctx));
+    for (const extra of cur.slice(keepsOldBeside(s, cur) ? 2 : 1)) ops.push(shutdown(extra, ctx));
     const t = cur[0];
     // A node's own task does not block its host ports for itself.
     const why = t ? null : eligible(s.spec, n, usage);
@@ -296,6 +298,6 @@ function reconcileGlobal(
       active.push(t);
     }
   }
-  if (!hold) rollingUpdate(s, active, ctx, ops, new Set(updateFailures(s, tasks).map((t) => t.nodeId)), (t) => t.nodeId, (t) => newTask(s, 0, t.nodeId, ctx));
+  if (!verdict.hold) rollingUpdate(s, active, ctx, ops, new Set(verdict.failed.map((t) => t.nodeId)), (t) => t.nodeId, (t) => newTask(s, 0, t.nodeId, ctx));
   return active;
 }

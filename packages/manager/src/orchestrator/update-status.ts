@@ -17,6 +17,8 @@ export interface UpdateVerdict {
   hold: boolean;
   /** The service's spec was just rolled back: its tasks wait for the next pass. */
   rolledBack: boolean;
+  /** The tasks of the update in progress that failed (updateFailures). */
+  failed: Task[];
 }
 
 const IN_PROGRESS: ReadonlySet<UpdateState> = new Set(['updating', 'rollback_started']);
@@ -48,7 +50,7 @@ export function rolloutConfig(s: Service): UpdateConfig {
 }
 
 /** The tasks of the update in progress that failed (none when no update is in progress). */
-export function updateFailures(s: Service, tasks: readonly Task[]): Task[] {
+function updateFailures(s: Service, tasks: readonly Task[]): Task[] {
   const us = s.updateStatus;
   if (!us || !IN_PROGRESS.has(us.state)) return [];
   // Tasks this update made (the service's spec version, created once it started).
@@ -66,13 +68,14 @@ export function startedStatus(state: 'updating' | 'rollback_started', now: numbe
  */
 export function judgeFailures(s: Service, tasks: readonly Task[], ctx: UpdateContext): UpdateVerdict {
   const us = s.updateStatus;
-  if (!us || !IN_PROGRESS.has(us.state)) return { hold: us !== null && PAUSED.has(us.state), rolledBack: false };
+  const failed = updateFailures(s, tasks);
+  if (!us || !IN_PROGRESS.has(us.state)) return { hold: us !== null && PAUSED.has(us.state), rolledBack: false, failed };
   const rollingBack = us.state === 'rollback_started';
   const uc = rolloutConfig(s);
-  const failed = updateFailures(s, tasks);
-  if (failed.length === 0) return { hold: false, rolledBack: false };
+  const goOn: UpdateVerdict = { hold: false, rolledBack: false, failed };
+  if (failed.length === 0) return goOn;
   const size = s.spec.mode === 'global' ? new Set(tasks.map((t) => t.nodeId)).size : s.spec.replicas;
-  if (failed.length / Math.max(1, size) <= uc.maxFailureRatio) return { hold: false, rolledBack: false };
+  if (failed.length / Math.max(1, size) <= uc.maxFailureRatio) return goOn;
   const first = failed.reduce((a, b) => (b.status.timestamp < a.status.timestamp ? b : a));
   const why = `failure or early termination of task ${first.id}${first.status.err ? ` (${first.status.err})` : ''}`;
   if (!rollingBack && uc.failureAction === 'rollback' && s.previousSpec) {
@@ -87,14 +90,16 @@ export function judgeFailures(s: Service, tasks: readonly Task[], ctx: UpdateCon
       },
       hold: true,
       rolledBack: true,
+      failed,
     };
   }
-  if (uc.failureAction === 'continue') return { hold: false, rolledBack: false };
+  if (uc.failureAction === 'continue') return goOn;
   const state: UpdateState = rollingBack ? 'rollback_paused' : 'paused';
   return {
     service: { ...s, updateStatus: { ...us, state, message: `${rollingBack ? 'rollback' : 'update'} paused due to ${why}` }, updatedAt: ctx.now },
     hold: true,
     rolledBack: false,
+    failed,
   };
 }
 

@@ -1,6 +1,7 @@
 // Which nodes may run a task: ready, active, matching the service's constraints, (for host-mode
-// published ports) not already using the port, and with the CPU and memory it reserves still free. Each filter says why it refused, so a
-// task that fits nowhere can tell the user why in `service ps`.
+// published ports) not already using the port, and with the CPU and memory it reserves still
+// free. Each filter says why it refused, so a task that fits nowhere can tell the user why in
+// `service ps`.
 
 import type { Node, NodeResources, ServiceSpec, Task } from '@shoal/store';
 import { isTerminal } from '@shoal/store';
