@@ -8,7 +8,7 @@ import type { RaftNode } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, newId } from '@shoal/store';
 import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
 import { newJoinToken } from '../ca/tokens.js';
-import { specChangesTasks, startedStatus } from '../orchestrator/update-status.js';
+import { rolledBack, specChangesTasks, startedStatus } from '../orchestrator/update-status.js';
 import { validateServiceSpec } from './validate.js';
 import type { MembershipManager } from '../membership.js';
 
@@ -121,15 +121,7 @@ export class ControlHandlers {
       const s = store.resolveService(ref);
       id = s.id;
       if (!s.previousSpec) throw new ShoalError('FAILED_PRECONDITION', `service ${s.spec.name} has no previous spec to roll back to (it was never updated)`);
-      const now = this.ctx.now();
-      const next: Service = {
-        ...s,
-        spec: s.previousSpec,
-        previousSpec: s.spec,
-        specVersion: s.specVersion + (specChangesTasks(s.spec, s.previousSpec) ? 1 : 0),
-        updateStatus: startedStatus('rollback_started', now, 'manually requested rollback'),
-        updatedAt: now,
-      };
+      const next = rolledBack({ ...s, previousSpec: s.previousSpec }, this.ctx.now(), 'manually requested rollback');
       return [{ op: 'update', kind: 'service', object: next, expectVersion: s.version }];
     });
     return this.serviceView(this.ctx.store, this.ctx.store.get('service', id) as Service);
@@ -323,7 +315,6 @@ function required(v: string | undefined, what: string): string {
   if (!v) throw new ShoalError('INVALID_ARGUMENT', `a ${what} name or id is required`);
   return v;
 }
-
 
 /** A timeout while proposing or reading means no leader could be reached: say so plainly. */
 export function quorumError(err: unknown): Error {

@@ -63,6 +63,21 @@ export function startedStatus(state: 'updating' | 'rollback_started', now: numbe
 }
 
 /**
+ * The service with its previous spec back and a rollback started (`service rollback`, or an
+ * update's failure action): the spec it replaces becomes the previous one.
+ */
+export function rolledBack(s: Service & { previousSpec: ServiceSpec }, now: number, message: string): Service {
+  return {
+    ...s,
+    spec: s.previousSpec,
+    previousSpec: s.spec,
+    specVersion: s.specVersion + (specChangesTasks(s.spec, s.previousSpec) ? 1 : 0),
+    updateStatus: startedStatus('rollback_started', now, message),
+    updatedAt: now,
+  };
+}
+
+/**
  * Failures first (before any task is replaced this pass): the failure action, if one is due.
  * `tasks` are all of the service's tasks, history included.
  */
@@ -80,14 +95,7 @@ export function judgeFailures(s: Service, tasks: readonly Task[], ctx: UpdateCon
   const why = `failure or early termination of task ${first.id}${first.status.err ? ` (${first.status.err})` : ''}`;
   if (!rollingBack && uc.failureAction === 'rollback' && s.previousSpec) {
     return {
-      service: {
-        ...s,
-        spec: s.previousSpec,
-        previousSpec: s.spec,
-        specVersion: s.specVersion + 1,
-        updateStatus: startedStatus('rollback_started', ctx.now, `update rolled back due to ${why}`),
-        updatedAt: ctx.now,
-      },
+      service: rolledBack({ ...s, previousSpec: s.previousSpec }, ctx.now, `update rolled back due to ${why}`),
       hold: true,
       rolledBack: true,
       failed,
