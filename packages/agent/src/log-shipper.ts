@@ -2,7 +2,7 @@
 // reads the asked tasks' containers' logs from this node's engine (this node's containers only:
 // the executor refuses others), and publishes them back, cut to a size a gRPC message carries.
 
-import { logTimeKey } from '@shoal/api';
+import { newestLogLines } from '@shoal/api';
 import type { Executor } from './executor.js';
 import type { DispatcherLink, LogAnswer, LogRequest } from './runner.js';
 
@@ -86,15 +86,7 @@ export class LogShipper {
         }),
     );
     // Within the limit, the newest lines go.
-    const keyed = lines.map((l) => ({ l, k: logTimeKey(l.timestamp) ?? '' })).sort((x, y) => (x.k < y.k ? -1 : x.k > y.k ? 1 : 0));
-    let bytes = 0;
-    let first = keyed.length;
-    while (first > 0) {
-      const size = keyed[first - 1]!.l.data.length + LINE_OVERHEAD;
-      if (bytes + size > this.maxBytes) break;
-      bytes += size;
-      first--;
-    }
-    return { requestId: r.id, lines: keyed.slice(first).map((x) => x.l), error: errors.join('; '), truncated: first > 0 };
+    const kept = newestLogLines(lines, this.maxBytes, LINE_OVERHEAD);
+    return { requestId: r.id, lines: kept.lines, error: errors.join('; '), truncated: kept.dropped > 0 };
   }
 }

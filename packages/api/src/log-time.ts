@@ -27,3 +27,20 @@ export function logTimeToUnix(ts: string): string | undefined {
   const seconds = Math.floor(Date.parse(`${key.slice(0, 19)}Z`) / 1000);
   return `${seconds}.${key.slice(20, 29)}`;
 }
+
+/**
+ * Log lines in time order, cut to the newest that fit in `maxBytes` (each line counting its text
+ * and `overhead` bytes besides); `dropped`: how many older lines were left out.
+ */
+export function newestLogLines<L extends { timestamp: string; data: string }>(lines: readonly L[], maxBytes: number, overhead: number): { lines: L[]; dropped: number } {
+  const keyed = lines.map((l) => ({ l, k: logTimeKey(l.timestamp) ?? '' })).sort((x, y) => (x.k < y.k ? -1 : x.k > y.k ? 1 : 0));
+  let bytes = 0;
+  let first = keyed.length;
+  while (first > 0) {
+    const size = keyed[first - 1]!.l.data.length + overhead;
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    first--;
+  }
+  return { lines: keyed.slice(first).map((x) => x.l), dropped: first };
+}

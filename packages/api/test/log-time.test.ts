@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { logTimeKey, logTimeToUnix } from '../src/index.js';
+import { logTimeKey, logTimeToUnix, newestLogLines } from '../src/index.js';
 
 describe('log timestamps', () => {
   test('keys sort as the times do, whatever the fraction digits or the offset', () => {
@@ -15,5 +15,12 @@ describe('log timestamps', () => {
   test("the engine's since: seconds.nanoseconds", () => {
     assert.equal(logTimeToUnix('1970-01-01T00:00:10.25Z'), '10.250000000');
     assert.equal(logTimeToUnix('nope'), undefined);
+  });
+  test('newest lines within a byte budget, in time order', () => {
+    const l = (ts: string, data: string) => ({ timestamp: ts, data });
+    const lines = [l('2026-11-26T01:00:02Z', 'c'), l('2026-11-26T01:00:00.5Z', 'a'), l('2026-11-26T01:00:01Z', 'b')];
+    assert.deepEqual(newestLogLines(lines, 1000, 10), { lines: [lines[1], lines[2], lines[0]], dropped: 0 });
+    assert.deepEqual(newestLogLines(lines, 22, 10), { lines: [lines[2], lines[0]], dropped: 1 });
+    assert.deepEqual(newestLogLines(lines, 5, 10), { lines: [], dropped: 3 });
   });
 });

@@ -4,7 +4,7 @@
 // them back. The answer merges every node's lines in time order and says which nodes could not
 // answer.
 
-import { ShoalError, logTimeKey } from '@shoal/api';
+import { ShoalError, logTimeKey, newestLogLines } from '@shoal/api';
 import type { ClusterStore, Task } from '@shoal/store';
 
 export interface LogLine {
@@ -44,6 +44,8 @@ export interface LogBrokerOptions {
 const DEFAULT_ANSWER_TIMEOUT_MS = 5_000;
 const DEFAULT_MAX_BYTES = 3 << 20;
 const MAX_WAIT_MS = 30_000;
+/** Each line's share of the answer besides its text (task id and name, node, time, stream). */
+const LINE_OVERHEAD = 200;
 
 /** A task's name as `service ps` and the container show it. */
 function taskName(t: Task): string {
@@ -109,14 +111,10 @@ export class LogBroker {
       if (!t) continue;
       lines.push({ ...l, taskName: taskName(t), node: this.store.get('node', t.nodeId)?.description.hostname ?? t.nodeId });
     }
-    const keyed = lines.map((l) => ({ l, k: logTimeKey(l.timestamp) ?? '' }));
-    keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
     // Within the size limit, the newest lines are kept.
-    let bytes = 0;
-    let first = keyed.length;
-    while (first > 0 && bytes + keyed[first - 1]!.l.data.length + 200 <= this.maxBytes) bytes += keyed[--first]!.l.data.length + 200;
-    if (first > 0) warnings.push(`${first} older line(s) left out to keep the answer under ${this.maxBytes >> 20} MiB: use --tail or --since`);
-    return { lines: keyed.slice(first).map((x) => x.l), warnings: warnings.sort() };
+    const kept = newestLogLines(lines, this.maxBytes, LINE_OVERHEAD);
+    if (kept.dropped > 0) warnings.push(`${kept.dropped} older line(s) left out to keep the answer under ${this.maxBytes >> 20} MiB: use --tail or --since`);
+    return { lines: kept.lines, warnings: warnings.sort() };
   }
 
   /** Queues a request for a node and waits for its answer (undefined: none in time). */
