@@ -24,3 +24,12 @@ describe('service logs', () => {
     assert.throws(() => parseTail('-1'), /invalid --tail "-1": expected a number of lines or "all"/);
   });
 });
+
+describe('task filters (service ps, node ps)', () => {
+  test('desired-state and node, where allowed; anything else one clear line', async () => {
+    const { taskFilters } = await import('../src/commands/common.js');
+    assert.deepEqual(taskFilters(['desired-state=running', 'node=w1'], ['desired-state', 'node']), { desiredState: 'running', node: 'w1' });
+    assert.throws(() => taskFilters(['bogus'], ['desired-state', 'node']), /^UsageError: invalid filter "bogus": expected desired-state=STATE or node=NODE$|invalid filter "bogus": expected desired-state=STATE or node=NODE/);
+    assert.throws(() => taskFilters(['node=w1'], ['desired-state']), /invalid filter "node=w1": supported filters are desired-state$/);
+  });
+});

@@ -94,3 +94,18 @@ export async function forEachReporting<T>(ctx: Ctx, items: readonly T[], fn: (it
   }
   if (failures.length > 0) throw last;
 }
+
+/** `-f desired-state=running`, `-f node=NODE`: docker's task filters that the API supports (`allowed` of them). */
+export function taskFilters(values: readonly string[], allowed: readonly ('desired-state' | 'node')[]): { desiredState: string; node: string } {
+  const out = { desiredState: '', node: '' };
+  const forms = allowed.map((k) => (k === 'node' ? 'node=NODE' : 'desired-state=STATE')).join(' or ');
+  for (const v of values) {
+    const m = /^([a-z-]+)=(.+)$/.exec(v.trim());
+    if (!m) throw new UsageError(`invalid filter ${JSON.stringify(v)}: expected ${forms}`);
+    const key = m[1] as 'desired-state' | 'node';
+    if (!allowed.includes(key)) throw new UsageError(`invalid filter ${JSON.stringify(v)}: supported filters are ${allowed.join(' and ')}`);
+    if (key === 'desired-state') out.desiredState = m[2]!;
+    else out.node = m[2]!;
+  }
+  return out;
+}

@@ -7,7 +7,7 @@ import { nodeInspectText, nodeLsJson, nodeLsTable, servicePsJson, servicePsTable
 import { UsageError } from '../errors.js';
 import { parseLabelKey, parseLabels } from '../parse.js';
 import type { NodeResponse, NodeView } from '../wire.js';
-import { type Args, type CtxFactory, action, forEachReporting, formatOf, list, one, printJson, required, variadic, withFormat } from './common.js';
+import { type Args, type CtxFactory, action, forEachReporting, formatOf, list, one, printJson, required, taskFilters, variadic, withFormat } from './common.js';
 
 const AVAILABILITIES = ['active', 'pause', 'drain'];
 
@@ -45,12 +45,7 @@ async function ps(ctx: Ctx, a: Args): Promise<void> {
   // As `docker node ps`: without a NODE, the node of the manager the CLI talks to.
   const given = list(a, 'node');
   const nodes = given.length > 0 ? given : [await selfNode(ctx)];
-  let desiredState = '';
-  for (const f of list(a, 'filter')) {
-    const m = /^desired-state=(.+)$/.exec(f.trim());
-    if (!m) throw new UsageError(`invalid filter ${JSON.stringify(f)}: expected desired-state=STATE`);
-    desiredState = m[1]!;
-  }
+  const { desiredState } = taskFilters(list(a, 'filter'), ['desired-state']);
   const views = [];
   for (const node of nodes) views.push(...(await ctx.call('ListTasks', { service: '', node, desiredState }, nodeNotFound(node))).tasks);
   if (a['quiet'] === true) {

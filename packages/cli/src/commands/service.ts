@@ -23,6 +23,7 @@ import { waitForConvergence } from '../wait.js';
 import { parseSince, parseTail, printServiceLogs } from '../logs.js';
 import {
   type Args,
+  taskFilters,
   type CtxFactory,
   action,
   forEachReporting,
@@ -203,22 +204,9 @@ async function ls(ctx: Ctx, a: Args): Promise<void> {
   else ctx.print(serviceLsTable(r.services, a['noTrunc'] === true));
 }
 
-/** `-f desired-state=running`, `-f node=NODE` (docker's ps filters that the API supports). */
-function psFilters(values: readonly string[]): { desiredState: string; node: string } {
-  const out = { desiredState: '', node: '' };
-  for (const v of values) {
-    const m = /^([a-z-]+)=(.+)$/.exec(v.trim());
-    if (!m) throw new UsageError(`invalid filter ${JSON.stringify(v)}: expected desired-state=STATE or node=NODE`);
-    if (m[1] === 'desired-state') out.desiredState = m[2]!;
-    else if (m[1] === 'node') out.node = m[2]!;
-    else throw new UsageError(`invalid filter ${JSON.stringify(v)}: supported filters are desired-state and node`);
-  }
-  return out;
-}
-
 async function ps(ctx: Ctx, a: Args): Promise<void> {
   const service = required(a, 'service', 'SERVICE: shoal service ps SERVICE');
-  const f = psFilters(list(a, 'filter'));
+  const f = taskFilters(list(a, 'filter'), ['desired-state', 'node']);
   const r = await ctx.call('ListTasks', { service, ...f }, svcNotFound(service));
   if (a['quiet'] === true) {
     for (const t of servicePsJson(r.tasks)) ctx.print(t.id);
