@@ -1,34 +1,17 @@
 // Store objects for the manager's unit suites (orchestrator, scheduler, log broker).
 
-import type { Node, ServiceSpec, UpdateConfig } from '@shoal/store';
+import type { Node, ServiceSpec } from '@shoal/store';
+import { validateServiceSpec } from '../src/controlapi/validate.js';
 
 export const T0 = 1_700_000_000_000;
 
-const ROLLOUT: UpdateConfig = { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 };
-
-/** A replicated service's spec with Swarm's defaults (restarts without delay), `over` on top. */
+/**
+ * A replicated service's spec as the control API completes it (Swarm's defaults; restarts
+ * without delay), `over` on top.
+ */
 export function mkSpec(over: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    name: 'web',
-    labels: {},
-    image: 'busybox',
-    command: [],
-    args: [],
-    env: [],
-    mode: 'replicated',
-    replicas: 3,
-    ports: [],
-    restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
-    updateConfig: ROLLOUT,
-    rollbackConfig: ROLLOUT,
-    stopGracePeriodMs: 1000,
-    constraints: [],
-    forceUpdate: 0,
-    placementPrefs: [],
-    healthcheck: null,
-    resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-    ...over,
-  };
+  const base = validateServiceSpec({ name: 'web', image: 'busybox', replicas: 3, restartPolicy: { condition: 'any', delayMs: 0 }, stopGracePeriodMs: 1000 });
+  return { ...base, ...over };
 }
 
 /** A worker node, ready unless said otherwise, with `cpus` CPUs and `memoryBytes` of memory. */
