@@ -1337,19 +1337,28 @@ export class Mesh {
         this.rejectForward(sock, this.forwardedConnectFailed(b, req.taskId, err));
         return;
       }
-      if (sock.destroyed) {
-        b.active--;
-        back.destroy();
-        return;
-      }
-      b.total++;
-      this.fwd.totalConnections++;
-      this.fwd.activeConnections++;
-      sock.once('close', () => this.fwd.activeConnections--);
+      if (!this.forwardedConnected(b, back, sock, sock.destroyed)) return;
       sock.write(ACK_BYTE);
       const header = req.proxyProtocol ? encodeProxyV2(proxyEnds(req.client, req.dst)) : undefined;
       this.splice(sock, back, b, header, rest);
     }, this.lastConnectTimeoutMs);
+  }
+
+  /**
+   * A forwarded connection's local connect succeeded (either protocol): counted while the peer's
+   * side (`from`) is open; false, and the local connection dropped, if that side is already gone.
+   */
+  private forwardedConnected(b: BackendState, back: net.Socket, from: { once(event: 'close', fn: () => void): unknown }, gone: boolean): boolean {
+    if (gone) {
+      b.active--;
+      back.destroy();
+      return false;
+    }
+    b.total++;
+    this.fwd.totalConnections++;
+    this.fwd.activeConnections++;
+    from.once('close', () => this.fwd.activeConnections--);
+    return true;
   }
 
   /** A forwarded connection's local connect failed (either protocol): the reason for the peer. */
@@ -1458,15 +1467,7 @@ export class Mesh {
         this.refuseStream(stream, info, 502, this.forwardedConnectFailed(b, req.taskId, err), false);
         return;
       }
-      if (stream.closed || stream.destroyed) {
-        b.active--;
-        back.destroy();
-        return;
-      }
-      b.total++;
-      this.fwd.totalConnections++;
-      this.fwd.activeConnections++;
-      stream.once('close', () => this.fwd.activeConnections--);
+      if (!this.forwardedConnected(b, back, stream, stream.closed || stream.destroyed)) return;
       this.sockets.add(back);
       back.once('close', () => {
         b.active--;
