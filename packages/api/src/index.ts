@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './proto.js';
 export * from './raft.js';
 export * from './log-time.js';
+export * from './sealed.js';

@@ -2,11 +2,13 @@
 // and their replacement when the certificate is renewed (or reissued for a new role).
 
 import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ChannelSecurity, ShoalError } from '@shoal/api';
 import { issuedBy } from './ca.js';
 import { NodeServerCredentials, type TlsMaterial, managerChannel } from './credentials.js';
+import { privateDir, writeFileAtomic } from './files.js';
+import { keyMatchesCert, recoverKeyPair, writeKeyPair } from './key-pair.js';
 import type { PeerIdentity } from './names.js';
 import { identityOfPem } from './peer.js';
 
@@ -18,30 +20,24 @@ export function certPaths(dataDir: string) {
     caKey: join(dir, 'ca.key'),
     cert: join(dir, 'node.crt'),
     key: join(dir, 'node.key'),
+    /** Managers only: the cluster's key-encryption key (kek.ts). */
+    kek: join(dir, 'kek.json'),
     /** Admin client material, laid out like DOCKER_CERT_PATH (shoal --cert-path DIR). */
     adminDir: join(dataDir, 'admin'),
   };
 }
 
-/** Writes a file atomically (a crash leaves the old or the new one, never half of either). */
-export function writeFileAtomic(path: string, data: string, mode: number): void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, data, { mode });
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
-}
-
+/** The CA certificate, then the key and certificate as one pair (key-pair.ts). */
 export function writeMaterial(dataDir: string, m: TlsMaterial): void {
   const p = certPaths(dataDir);
-  mkdirSync(p.dir, { recursive: true, mode: 0o700 });
-  writeFileAtomic(p.ca, m.caPem, 0o644);
-  writeFileAtomic(p.key, m.keyPem, 0o600);
-  writeFileAtomic(p.cert, m.certPem, 0o644);
+  privateDir(p.dir);
+  if (!existsSync(p.ca) || readFileSync(p.ca, 'utf8') !== m.caPem) writeFileAtomic(p.ca, m.caPem, 0o644);
+  writeKeyPair(p, { keyPem: m.keyPem, certPem: m.certPem });
 }
 
 /** Admin credentials for `shoal --cert-path DIR`: ca.pem, cert.pem, key.pem (Docker's names). */
 export function writeAdminMaterial(dir: string, m: TlsMaterial): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  privateDir(dir);
   writeFileAtomic(join(dir, 'ca.pem'), m.caPem, 0o644);
   writeFileAtomic(join(dir, 'cert.pem'), m.certPem, 0o644);
   writeFileAtomic(join(dir, 'key.pem'), m.keyPem, 0o600);
@@ -61,13 +57,15 @@ export function readAdminMaterial(dir: string): TlsMaterial {
   return m;
 }
 
+/**
+ * The node's material, checked: an interrupted renewal finished or undone, the key matching the
+ * certificate, the certificate this CA's and a node's. The directory is made private again.
+ */
 export function readMaterial(dataDir: string): TlsMaterial {
   const p = certPaths(dataDir);
-  const read = (path: string) => {
-    if (!existsSync(path)) throw new ShoalError('CORRUPT_DATA', `${path} is missing: this node has no certificate (re-join it)`);
-    return readFileSync(path, 'utf8');
-  };
-  const m = { caPem: read(p.ca), certPem: read(p.cert), keyPem: read(p.key) };
+  if (!existsSync(p.ca)) throw new ShoalError('CORRUPT_DATA', `${p.ca} is missing: this node has no certificate (re-join it)`);
+  privateDir(p.dir);
+  const m = { caPem: readFileSync(p.ca, 'utf8'), ...recoverKeyPair(p) };
   if (!issuedBy(m.certPem, m.caPem)) throw new ShoalError('CORRUPT_DATA', `${p.cert} is not signed by ${p.ca}`);
   if (!identityOfPem(m.certPem)) throw new ShoalError('CORRUPT_DATA', `${p.cert} is not a Shoal node certificate`);
   return m;
@@ -124,6 +122,7 @@ export class NodeIdentity extends EventEmitter {
   replace(m: TlsMaterial): void {
     const id = NodeIdentity.parse(m);
     if (!issuedBy(m.certPem, m.caPem)) throw new ShoalError('INTERNAL', 'the new certificate is not signed by the cluster CA');
+    if (!keyMatchesCert(m.keyPem, m.certPem)) throw new ShoalError('INTERNAL', 'the new certificate is not for the new key');
     if (this.dataDir) writeMaterial(this.dataDir, m);
     this.m = m;
     this.id = id;

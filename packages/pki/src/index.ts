@@ -4,3 +4,6 @@ export * from './credentials.js';
 export * from './peer.js';
 export * from './pin.js';
 export * from './identity.js';
+export * from './files.js';
+export * from './key-pair.js';
+export * from './kek.js';
