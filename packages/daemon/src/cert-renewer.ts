@@ -1,10 +1,12 @@
 // Keeps the node's certificate fresh: renews it at 50-80% of its life (SwarmKit's rule) through
 // any manager, and at once when the cluster gives the node a new role (promotion, demotion).
 // A renewal that fails is retried with a backoff; an expired certificate cannot be renewed (the
-// node must join again), which is logged plainly.
+// node must join again), which is logged plainly. A manager certificate comes with the cluster's
+// key-encryption key, kept before the certificate is (a promoted node's manager needs it to use
+// the CA); a worker certificate means the node keeps no manager secret.
 
 import { ShoalError, callUnary } from '@shoal/api';
-import { type NodeIdentity, identityOfPem, issuedBy, newKeyAndCsr } from '@shoal/pki';
+import { KeyEncryptionKey, type NodeIdentity, forgetManagerSecrets, identityOfPem, issuedBy, newKeyAndCsr, writeKek } from '@shoal/pki';
 import type { Logger } from '@shoal/raft';
 
 /** setTimeout's ceiling (~24.8 days): longer waits are taken in steps. */
@@ -72,7 +74,7 @@ export class CertRenewer {
     let last: unknown = new ShoalError('UNAVAILABLE', 'no manager known');
     for (const addr of [...new Set(this.managers())]) {
       try {
-        const res = await callUnary<{ cert: string; caCert: string; role: string }>(
+        const res = await callUnary<{ cert: string; caCert: string; role: string; kek?: string }>(
           'shoal.ca.CA',
           addr,
           'RenewCertificate',
@@ -85,7 +87,14 @@ export class CertRenewer {
         if (!id || id.nodeId !== mine.nodeId || id.clusterId !== mine.clusterId || !issuedBy(res.cert, this.identity.material.caPem)) {
           throw new ShoalError('INTERNAL', `manager ${addr} returned a certificate that is not this node's`);
         }
+        const dataDir = this.identity.dataDir;
+        if (id.role === 'manager') {
+          if (!res.kek) throw new ShoalError('INTERNAL', `manager ${addr} issued a manager certificate without the cluster's key-encryption key`);
+          const kek = KeyEncryptionKey.parse(res.kek, `the key-encryption key from ${addr}`);
+          if (dataDir) writeKek(dataDir, kek);
+        }
         this.identity.replace({ caPem: this.identity.material.caPem, certPem: res.cert, keyPem });
+        if (id.role !== 'manager' && dataDir) forgetManagerSecrets(dataDir);
         this.log.info({ reason, role: id.role, notAfter: new Date(id.notAfter).toISOString(), manager: addr }, 'node certificate renewed');
         return;
       } catch (err) {

@@ -10,6 +10,7 @@ import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, p
 import {
   DEFAULT_ADMIN_CERT_EXPIRY_MS,
   DEFAULT_CERT_EXPIRY_MS,
+  KeyEncryptionKey,
   MAX_CERT_EXPIRY_MS,
   MIN_CERT_EXPIRY_MS,
   NodeIdentity,
@@ -18,11 +19,14 @@ import {
   identityOfPeerCert,
   identityOfPem,
   issueWithNewKey,
+  forgetManagerSecrets,
   issuedBy,
   managerChannel,
   newKeyAndCsr,
+  readKek,
   writeAdminMaterial,
   writeFileAtomic,
+  writeKek,
   writeMaterial,
 } from '@shoal/pki';
 import { CertRenewer } from './cert-renewer.js';
@@ -140,6 +144,8 @@ export async function init(
   const subject = { nodeId: state.nodeId, role: 'manager' as const, clusterId: state.clusterId };
   writeMaterial(flags.dataDir, { caPem: ca.certPem, ...(await issueWithNewKey(ca, subject, expiry ?? DEFAULT_CERT_EXPIRY_MS)) });
   writeFileAtomic(certPaths(flags.dataDir).caKey, ca.keyPem, 0o600);
+  // The cluster's key-encryption key: the store gets the CA key sealed with it (kek.ts).
+  writeKek(flags.dataDir, KeyEncryptionKey.generate());
   const admin = await issueWithNewKey(ca, { nodeId: `admin-${newId().slice(0, 12)}`, role: 'admin', clusterId: state.clusterId }, DEFAULT_ADMIN_CERT_EXPIRY_MS);
   writeAdminMaterial(certPaths(flags.dataDir).adminDir, { caPem: ca.certPem, ...admin });
   const identity = NodeIdentity.load(flags.dataDir);
@@ -164,9 +170,9 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
   // token (a secret) is sent, over TLS pinned to that CA.
   const caPem = await fetchPinnedCA(flags.joinAddr, fingerprint, 15_000);
   const { keyPem, csrPem } = await newKeyAndCsr();
-  let res: JoinResponse;
+  let res: JoinResponse & { kek?: string };
   try {
-    res = await callUnary<JoinResponse>(
+    res = await callUnary<JoinResponse & { kek?: string }>(
       'shoal.ca.CA',
       flags.joinAddr,
       'Join',
@@ -182,6 +188,10 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
   const issued = identityOfPem(res.cert ?? '');
   if (!res.caCert || caFingerprint(res.caCert) !== fingerprint || !issuedBy(res.cert, caPem) || issued?.nodeId !== res.nodeId || issued.role !== res.role) {
     throw new ShoalError('PERMISSION_DENIED', `the manager at ${flags.joinAddr} answered with a certificate that is not this cluster's`);
+  }
+  if (res.role === 'manager') {
+    if (!res.kek) throw new ShoalError('PERMISSION_DENIED', `the manager at ${flags.joinAddr} made this node a manager without the cluster's key-encryption key`);
+    writeKek(flags.dataDir, KeyEncryptionKey.parse(res.kek, `the key-encryption key from ${flags.joinAddr}`));
   }
   writeMaterial(flags.dataDir, { caPem, certPem: res.cert, keyPem });
   const identity = NodeIdentity.load(flags.dataDir);
@@ -201,6 +211,7 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
 
 export async function run(flags: { dataDir: string; forceNewCluster?: boolean; meshMode?: string }, log: Logger = createLogger('shoald')): Promise<Daemon> {
   const state: MeshState = readState(flags.dataDir);
+  prepareDataDir(flags.dataDir);
   const meshMode = meshModeOf(flags.meshMode);
   if (meshMode && meshMode !== (state.meshMode ?? 'userland')) {
     state.meshMode = meshMode;
@@ -255,6 +266,8 @@ function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentit
     log.warn({ nodeId: state.nodeId }, 'this node was demoted: stopping the manager, continuing as a worker');
     void (async () => {
       await manager.stop({ transfer: false });
+      // A worker holds no key that opens the CA's.
+      forgetManagerSecrets(dataDir);
       d.state = { ...state, role: 'worker' };
       writeState(dataDir, d.state);
       d.manager = undefined;
@@ -396,6 +409,8 @@ function agentSession(
   renewer.start();
   // The certificate still names the old role (a demotion while the node was away, or just now).
   if (identity.identity.role !== state.role) void renewer.renew(`the node is now a ${state.role}`);
+  // A manager without the cluster's key-encryption key cannot use the CA: a renewal brings it.
+  else if (state.role === 'manager' && !readKek(dataDir)) void renewer.renew('this manager holds no key-encryption key');
   const runner = new TaskRunner(executor, session.link(), alog);
   sync = new MeshSync(mesh, session.link(), executor, state.nodeId, mlog, kernel);
   runner.start();

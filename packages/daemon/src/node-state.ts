@@ -1,8 +1,10 @@
-// What a node remembers about itself between runs: DATA_DIR/node.json (written atomically).
+// What a node remembers about itself between runs: DATA_DIR/node.json (written atomically and
+// durably), and the data directory's permissions.
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShoalError } from '@shoal/api';
+import { privateDir, writeFileAtomic } from '@shoal/pki';
 
 export interface NodeState {
   format: 1;
@@ -20,10 +22,17 @@ export interface NodeState {
 
 export const stateFile = (dir: string) => join(dir, 'node.json');
 
-/** Creates DIR if needed and checks it is a writable directory. */
+/** The node's own directories: its keys, its admin credentials, the cluster's Raft data. */
+const PRIVATE_SUBDIRS = ['certificates', 'admin', 'raft'];
+
+/**
+ * Creates DIR if needed, checks it is a writable directory, and makes it and its subdirectories
+ * 0700 even when they existed with a wider mode (a volume created by hand, an old install).
+ */
 export function prepareDataDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    privateDir(dir);
+    for (const sub of PRIVATE_SUBDIRS) if (existsSync(join(dir, sub))) chmodSync(join(dir, sub), 0o700);
     accessSync(dir, constants.W_OK | constants.R_OK);
   } catch (err) {
     throw new ShoalError('INVALID_ARGUMENT', `unusable data dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
@@ -62,7 +71,5 @@ export function readState(dir: string): NodeState {
 }
 
 export function writeState(dir: string, s: NodeState): void {
-  const tmp = `${stateFile(dir)}.tmp`;
-  writeFileSync(tmp, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, stateFile(dir));
+  writeFileAtomic(stateFile(dir), JSON.stringify(s, null, 2) + '\n', 0o600);
 }

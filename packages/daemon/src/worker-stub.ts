@@ -2,7 +2,7 @@
 // Swarm worker. (The agent that runs tasks attaches here in the workers step.)
 
 import * as grpc from '@grpc/grpc-js';
-import { existsSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShoalError, getServiceDefinition } from '@shoal/api';
 
@@ -25,5 +25,7 @@ export async function serveNotAManager(dataDir: string): Promise<grpc.Server> {
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
   );
+  // As a manager's: the owner's only (a promoted node's manager takes this path over).
+  chmodSync(sock, 0o600);
   return server;
 }

@@ -2,22 +2,23 @@
 // join APIs on its TCP address and the control API on DATA_DIR/control.sock.
 
 import * as grpc from '@grpc/grpc-js';
-import { existsSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShoalError } from '@shoal/api';
 import { RaftNode, raftServerOptions, createLogger, type Logger, type RaftTimings } from '@shoal/raft';
 import { ClusterStore, StoreClient, newId } from '@shoal/store';
 import type { Cluster, Node } from '@shoal/store';
 import { ControlHandlers } from './controlapi/handlers.js';
-import { MembershipManager, type JoinRequest } from './membership.js';
+import { MembershipManager, type JoinRequest, type JoinResponse } from './membership.js';
 import { addUnaryService, callUnary } from './grpc-util.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
 import { newJoinToken } from './ca/tokens.js';
 import type { RootCA } from './ca/root-ca.js';
 import { CAServer } from './ca/ca-server.js';
+import { CAKeys } from './ca/ca-keys.js';
 import { Authz } from './authz.js';
-import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity } from '@shoal/pki';
+import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity, privateDir } from '@shoal/pki';
 import { LogBroker } from './logbroker/log-broker.js';
 
 export interface ManagerOptions {
@@ -52,6 +53,7 @@ export class Manager {
   readonly orchestrator: Orchestrator;
   readonly authz: Authz;
   readonly ca: CAServer;
+  readonly caKeys: CAKeys;
   readonly logs: LogBroker;
   private readonly tcp: grpc.Server;
   private readonly unix: grpc.Server;
@@ -76,10 +78,14 @@ export class Manager {
     this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }));
     this.orchestrator = new Orchestrator(raft, store, this.client, log.child({ component: 'orchestrator' }));
     this.authz = new Authz(store, raft);
-    this.ca = new CAServer(store, this.client, this.authz);
+    this.caKeys = new CAKeys(store, opts.dataDir);
+    this.ca = new CAServer(store, this.client, this.authz, this.caKeys);
     this.logs = new LogBroker(store, (n, s) => void this.dispatcher.checkSession(n, s), { newId });
     this.socketPath = join(opts.dataDir, 'control.sock');
-    this.onRenewed = () => raft.refreshCredentials();
+    this.onRenewed = () => {
+      raft.refreshCredentials();
+      this.caKeys.reload();
+    };
     opts.identity.on('renewed', this.onRenewed);
   }
 
@@ -92,10 +98,13 @@ export class Manager {
     const store = new ClusterStore();
     // Raft calls are authorized by the manager's Authz, which needs the RaftNode: bound once both exist.
     let authorize: ((call: Parameters<Authz['raftPeer']>[0]) => string) | undefined;
+    // The Raft data is the cluster's: its owner's alone, even if the directory was opened up.
+    const raftDir = join(opts.dataDir, 'raft');
+    privateDir(raftDir);
     const raft = await RaftNode.open({
       id: opts.nodeId,
       addr: opts.advertiseAddr,
-      dataDir: join(opts.dataDir, 'raft'),
+      dataDir: raftDir,
       server: tcp,
       stateMachine: store,
       bootstrap: opts.bootstrap ? [{ id: opts.nodeId, addr: opts.advertiseAddr }] : undefined,
@@ -117,6 +126,9 @@ export class Manager {
       await bind(tcp, opts.listenAddr, opts.identity.serverCredentials());
       if (existsSync(m.socketPath)) rmSync(m.socketPath);
       await bind(unix, `unix://${m.socketPath}`, grpc.ServerCredentials.createInsecure());
+      // Whoever can connect is the cluster's admin: the owner only (root can still). The data dir
+      // is 0700 already, so no one else could reach the socket before this.
+      chmodSync(m.socketPath, 0o600);
     } catch (err) {
       await raft.stop();
       tcp.forceShutdown();
@@ -137,7 +149,14 @@ export class Manager {
   }
 
   private registerServices(): void {
-    const h = new ControlHandlers({ raft: this.raft, store: this.store, client: this.client, membership: this.membership, now: Date.now });
+    const h = new ControlHandlers({
+      raft: this.raft,
+      store: this.store,
+      client: this.client,
+      membership: this.membership,
+      ca: () => this.caKeys.material(),
+      now: Date.now,
+    });
     const control: Record<string, (req: any) => Promise<unknown>> = {
       CreateService: (r) => h.createService(r),
       UpdateService: (r) => h.updateService(r),
@@ -189,7 +208,7 @@ export class Manager {
       'shoal.ca.CA',
       {
         // Anyone may try to join: the token is the proof.
-        Join: (r: JoinRequest) => this.onLeader('shoal.ca.CA', 'Join', r, (x) => this.membership.join(x, this.caMaterial())),
+        Join: (r: JoinRequest) => this.onLeader('shoal.ca.CA', 'Join', r, (x) => this.join(x)),
         RenewCertificate: (r, call) => this.ca.renew(r, call),
       },
       this.log,
@@ -217,11 +236,10 @@ export class Manager {
     }
   }
 
-  /** The CA's certificate and key, from the store (managers only hold them). */
-  private caMaterial(): { certPem: string; keyPem: string } {
-    const c = this.store.cluster();
-    if (!c?.caKey) throw new ShoalError('FAILED_PRECONDITION', 'this cluster has no CA key in its store: it cannot issue certificates');
-    return { certPem: c.caCert, keyPem: c.caKey };
+  /** A join, on the leader; a new manager gets the cluster's key-encryption key with its certificate. */
+  private async join(req: JoinRequest): Promise<JoinResponse & { kek: string }> {
+    const res = await this.membership.join(req, this.caKeys.material());
+    return { ...res, kek: res.role === 'manager' ? this.caKeys.forNewManager() : '' };
   }
 
   /** Creates the cluster object and this node's object (shoald init). */
@@ -249,7 +267,7 @@ export class Manager {
       },
       caFingerprint: ca.fingerprint,
       caCert: ca.certPem,
-      caKey: ca.keyPem,
+      caKey: this.caKeys.seal(opts.clusterId, ca.keyPem),
       joinTokens: { worker: newJoinToken(ca.fingerprint), manager: newJoinToken(ca.fingerprint) },
       removedNodes: [],
     };

@@ -101,6 +101,7 @@ export function writeKek(dataDir: string, kek: KeyEncryptionKey): void {
   writeFileAtomic(kekPath(dataDir), kek.serialize(), 0o600);
 }
 
-export function removeKek(dataDir: string): void {
-  rmSync(kekPath(dataDir), { force: true });
+/** A demoted node keeps nothing that opens the CA's key: the KEK, and init's copy of the key. */
+export function forgetManagerSecrets(dataDir: string): void {
+  for (const p of [kekPath(dataDir), certPaths(dataDir).caKey]) rmSync(p, { force: true });
 }

@@ -17,7 +17,7 @@ import {
   keyPairWriteSteps,
   readKek,
   readMaterial,
-  removeKek,
+  forgetManagerSecrets,
   sealContext,
   writeKek,
   writeMaterial,
@@ -146,7 +146,7 @@ describe('key-encryption key', () => {
       assert.equal(back.open(kek.seal(secret, 'x'), 'x'), secret);
       writeFileSync(certPaths(dir).kek, '{"format":1,"id":"zz","key":""}');
       assert.throws(() => readKek(dir), (e: ShoalError) => e.code === 'CORRUPT_DATA' && /kek\.json is not a key-encryption key/.test(e.message));
-      removeKek(dir);
+      forgetManagerSecrets(dir);
       assert.equal(readKek(dir), undefined);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -3,6 +3,10 @@
 // Timestamps are milliseconds since the epoch, chosen by the proposer (never by apply, which must
 // be deterministic). Every object's `version` is the Raft index of the command that last changed it.
 
+import type { SealedSecret } from '@shoal/api';
+
+export type { SealedSecret };
+
 export type ObjectKind = 'cluster' | 'node' | 'service' | 'task';
 
 export interface Meta {
@@ -36,8 +40,12 @@ export interface Cluster extends Meta {
   caFingerprint: string;
   /** The root CA certificate (PEM). */
   caCert: string;
-  /** The root CA's private key (PEM): replicated to managers only, so any leader can sign. */
-  caKey: string;
+  /**
+   * The root CA's private key (PEM), sealed with the cluster's key-encryption key, which managers
+   * keep outside the store (@shoal/pki kek.ts): any leader can sign, while the Raft log, snapshots
+   * and LevelDB files hold only ciphertext. Null: this cluster cannot issue certificates.
+   */
+  caKey: SealedSecret | null;
   joinTokens: JoinTokens;
   /** Ids of removed nodes: their certificates stay valid by date, so every manager refuses them. */
   removedNodes: string[];

@@ -24,6 +24,7 @@ import type {
   TaskStatus,
   HealthConfig,
   ResourceRequirements,
+  SealedSecret,
   UpdateConfig,
   UpdateStatus,
 } from './types.js';
@@ -154,12 +155,25 @@ const clusterSpec = obj<ClusterSpec>({
 
 const joinTokens = obj<JoinTokens>({ worker: str(), manager: str() });
 
+const base64 = (max: number): Check<string> => (v, p) => {
+  const s = str({ nonEmpty: true, max })(v, p);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(s)) fail(p, 'must be base64', v);
+  return s;
+};
+
+const sealedSecret = obj<SealedSecret>({
+  alg: oneOf(['aes-256-gcm']),
+  kekId: str({ nonEmpty: true, max: 64 }),
+  nonce: base64(64),
+  data: base64(MAX_STRING),
+});
+
 const cluster = obj<Cluster>({
   ...meta,
   spec: clusterSpec,
   caFingerprint: str(),
   caCert: str(),
-  caKey: withDefault(str(), ''),
+  caKey: withDefault(nullable(sealedSecret), null),
   joinTokens,
   removedNodes: withDefault(arrayOf(id), []),
 });

@@ -14,7 +14,7 @@ export function mkCluster(over: Partial<Cluster> = {}, historyLimit = 5): Cluste
     spec: { name: 'default', heartbeatPeriodMs: 5000, nodeDownAfterBeats: 3, taskHistoryLimit: historyLimit, certExpiryMs: 90 * 24 * 3600_000 },
     caFingerprint: 'ab'.repeat(32),
     caCert: '-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n',
-    caKey: '',
+    caKey: null,
     joinTokens: { worker: 'SWMTKN-1-w', manager: 'SWMTKN-1-m' },
     removedNodes: [],
     ...over,

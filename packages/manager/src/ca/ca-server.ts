@@ -2,16 +2,21 @@
 // presents its current certificate and a CSR for a new key; it gets a certificate for the role the
 // cluster has for it now, so a promoted node comes back a manager and a demoted one a worker.
 // Joining (a token instead of a certificate) is in membership.ts, which creates the node.
+// A manager's certificate comes with the cluster's key-encryption key (ca-keys.ts): a promoted
+// node has it before its manager starts, and a manager that lost it gets it back.
 
 import { ShoalError } from '@shoal/api';
 import { type CallWithAuth, signCsr } from '@shoal/pki';
 import type { ClusterStore, StoreClient } from '@shoal/store';
 import type { Authz } from '../authz.js';
+import type { CAKeys } from './ca-keys.js';
 
 export interface RenewResponse {
   cert: string;
   caCert: string;
   role: 'manager' | 'worker';
+  /** Managers only: the cluster's key-encryption key (serialized). */
+  kek: string;
 }
 
 export class CAServer {
@@ -19,6 +24,7 @@ export class CAServer {
     private readonly store: ClusterStore,
     private readonly client: StoreClient,
     private readonly authz: Authz,
+    private readonly keys: CAKeys,
   ) {}
 
   async renew(req: { csr?: string }, call: CallWithAuth): Promise<RenewResponse> {
@@ -31,9 +37,8 @@ export class CAServer {
     if (!cluster) throw new ShoalError('UNAVAILABLE', 'the cluster is not initialized yet');
     const node = this.store.get('node', id.nodeId);
     if (!node) throw new ShoalError('UNAUTHENTICATED', `node ${id.nodeId} is not part of this cluster`);
-    if (!cluster.caKey) throw new ShoalError('FAILED_PRECONDITION', 'this cluster has no CA key in its store: it cannot issue certificates');
     const role = node.spec.role;
-    const cert = await signCsr({ certPem: cluster.caCert, keyPem: cluster.caKey }, req.csr ?? '', { nodeId: id.nodeId, role, clusterId: cluster.id }, cluster.spec.certExpiryMs);
-    return { cert, caCert: cluster.caCert, role };
+    const cert = await signCsr(this.keys.material(), req.csr ?? '', { nodeId: id.nodeId, role, clusterId: cluster.id }, cluster.spec.certExpiryMs);
+    return { cert, caCert: cluster.caCert, role, kek: role === 'manager' ? this.keys.forNewManager() : '' };
   }
 }

@@ -20,6 +20,8 @@ export interface ControlContext {
   store: ClusterStore;
   client: StoreClient;
   membership: MembershipManager;
+  /** The CA's certificate and (unsealed) key, to sign with. */
+  ca(): { certPem: string; keyPem: string };
   now(): number;
 }
 
@@ -280,9 +282,8 @@ export class ControlHandlers {
     const expiryMs = settingMs(req.expiryMs, '--expiry', MIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS) || DEFAULT_ADMIN_CERT_EXPIRY_MS;
     const c = (await this.read()).cluster();
     if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
-    if (!c.caKey) throw new ShoalError('FAILED_PRECONDITION', 'this cluster has no CA key in its store: it cannot issue certificates');
     const name = `admin-${newId().slice(0, 12)}`;
-    const cert = await signCsr({ certPem: c.caCert, keyPem: c.caKey }, typeof req.csr === 'string' ? req.csr : '', { nodeId: name, role: 'admin', clusterId: c.id }, expiryMs);
+    const cert = await signCsr(this.ctx.ca(), typeof req.csr === 'string' ? req.csr : '', { nodeId: name, role: 'admin', clusterId: c.id }, expiryMs);
     return { cert, caCert: c.caCert, name, notAfterMs: identityOfPem(cert)!.notAfter };
   }
 
