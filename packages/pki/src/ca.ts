@@ -1,7 +1,8 @@
 // The cluster's certificate authority: the root (created once by `shoald init`), its fingerprint
 // (part of every join token, so a joining node knows it reached the cluster it meant to join), and
 // the signing of node and admin certificates. Any manager can sign: the root's key is replicated
-// to managers only (in the Raft store, which workers never hold).
+// to managers only (in the Raft store, which workers never hold), sealed with the cluster's
+// key-encryption key (kek.ts) that managers keep outside Raft.
 
 import { createHash, X509Certificate } from 'node:crypto';
 import { ShoalError } from '@shoal/api';
