@@ -67,6 +67,7 @@ export class Manager {
     tcp: grpc.Server,
     unix: grpc.Server,
     log: Logger,
+    caKeys: CAKeys,
   ) {
     this.raft = raft;
     this.store = store;
@@ -78,7 +79,7 @@ export class Manager {
     this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }));
     this.orchestrator = new Orchestrator(raft, store, this.client, log.child({ component: 'orchestrator' }));
     this.authz = new Authz(store, raft);
-    this.caKeys = new CAKeys(store, opts.dataDir);
+    this.caKeys = caKeys;
     this.ca = new CAServer(store, this.client, this.authz, this.caKeys);
     this.logs = new LogBroker(store, (n, s) => void this.dispatcher.checkSession(n, s), { newId });
     this.socketPath = join(opts.dataDir, 'control.sock');
@@ -96,6 +97,8 @@ export class Manager {
     const tcp = new grpc.Server(raftServerOptions(MAX_MSG));
     const unix = new grpc.Server();
     const store = new ClusterStore();
+    // Read before Raft opens: a damaged key file stops the start with nothing to undo.
+    const caKeys = new CAKeys(store, opts.dataDir);
     // Raft calls are authorized by the manager's Authz, which needs the RaftNode: bound once both exist.
     let authorize: ((call: Parameters<Authz['raftPeer']>[0]) => string) | undefined;
     // The Raft data is the cluster's: its owner's alone, even if the directory was opened up.
@@ -119,7 +122,7 @@ export class Manager {
       },
       logger: log.child({ component: 'raft' }),
     });
-    const m = new Manager(opts, raft, store, tcp, unix, log);
+    const m = new Manager(opts, raft, store, tcp, unix, log, caKeys);
     authorize = (call) => m.authz.raftPeer(call);
     m.registerServices();
     try {

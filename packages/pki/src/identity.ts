@@ -54,6 +54,7 @@ export function readAdminMaterial(dir: string): TlsMaterial {
   };
   const m = { caPem: read('ca.pem'), certPem: read('cert.pem'), keyPem: read('key.pem') };
   if (!issuedBy(m.certPem, m.caPem)) throw new ShoalError('INVALID_ARGUMENT', `--cert-path ${dir}: cert.pem is not signed by ca.pem`);
+  if (!keyMatchesCert(m.keyPem, m.certPem)) throw new ShoalError('INVALID_ARGUMENT', `--cert-path ${dir}: key.pem is not the key of cert.pem`);
   return m;
 }
 
