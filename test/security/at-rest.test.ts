@@ -5,7 +5,7 @@
 // owner's only, even when they existed with wider modes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
 import { issuedBy, newKeyAndCsr } from '@shoal/pki';
@@ -121,6 +121,17 @@ describe('secrets at rest', () => {
     m1.start(['run', '--data-dir', m1.dataDir]);
     await m1.ready(30_000);
     assertManagerModes(m1);
+  });
+
+  test('a manager that lost its key-encryption key gets it back when it restarts', async () => {
+    const kekFile = join(m2.dataDir, 'certificates', 'kek.json');
+    const want = readFileSync(join(m1.dataDir, 'certificates', 'kek.json'), 'utf8');
+    await m2.kill('SIGTERM');
+    rmSync(kekFile);
+    m2.start(['run', '--data-dir', m2.dataDir]);
+    await m2.ready(30_000);
+    await eventually('m2 holds the key-encryption key again', async () => existsSync(kekFile) && readFileSync(kekFile, 'utf8') === want, 60_000);
+    assert.equal(mode(kekFile), 0o600);
   });
 
   test('promoted workers get the key-encryption key; a demoted manager forgets it', async () => {
