@@ -9,6 +9,7 @@ import { ClusterStore, decodeTxResult, encodeTx, type Op, type Service, type Ser
 import { T0, mkNode, mkSpec } from './fixtures.js';
 import { reconcile } from '../src/orchestrator/reconcile.js';
 import { startedStatus } from '../src/orchestrator/update-status.js';
+import { RestartDelays } from '../src/orchestrator/restart-delays.js';
 
 /** The suite's spec: tasks of args "good ..." run, others fail; updates watched for 1 s. */
 function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {
@@ -26,6 +27,8 @@ class Sim {
   readonly nodes = ['n1', 'n2', 'n3'];
   /** Whether the agent fails a task when it starts it (default: args not starting with "good"). */
   fails: (t: Task) => boolean = (t) => t.spec.args[0] !== 'good';
+  /** Restart delays on the test's clock (the suite's specs restart without delay). */
+  private readonly restarts = new RestartDelays(this.store, () => this.now);
 
   constructor() {
     this.tx(this.nodes.map((n) => ({ op: 'create', kind: 'node', object: mkNode(n) }) as Op));
@@ -76,7 +79,7 @@ class Sim {
   /** One orchestrator pass, then the agents' reports; the clock moves 100 ms. */
   step(): void {
     this.now += 100;
-    const ops = reconcile(this.store, { now: this.now, newId: () => `t${++this.ids}` });
+    const ops = reconcile(this.store, { now: this.now, newId: () => `t${++this.ids}`, restartDelayLeft: (t, ms) => this.restarts.remaining(t, ms) });
     if (ops.length > 0) this.tx(ops);
     const reports: Op[] = [];
     for (const t of this.store.list('task')) {

@@ -124,6 +124,8 @@ export class RaftNode extends EventEmitter {
 
   private role: Role = Role.Follower;
   private leader: NodeId = NONE;
+  /** The term in which this node, as leader, applied an entry of its own term (see isLeaderReady). */
+  private readyTerm = 0;
   private applied: number;
   private snapshotIndex: number;
   private knownPeers = new Map<NodeId, string>();
@@ -361,6 +363,11 @@ export class RaftNode extends EventEmitter {
     }
     this.releaseAppliedWaiters();
     if (rd.committedEntries.length > 0) this.emit('applied', this.applied);
+    const appliedTerm = this.role === Role.Leader ? this.core.termAt(this.applied) : undefined;
+    if (appliedTerm !== undefined && appliedTerm !== this.readyTerm && appliedTerm === this.core.status().term) {
+      this.readyTerm = appliedTerm;
+      this.emit('leader-ready', appliedTerm);
+    }
     await this.maybeSnapshot();
   }
 
@@ -829,6 +836,16 @@ export class RaftNode extends EventEmitter {
 
   isLeader(): boolean {
     return this.role === Role.Leader;
+  }
+
+  /**
+   * Whether this node leads and has applied an entry of its own term (the no-op a new leader
+   * appends): only then does its state machine hold everything committed before it took over, so
+   * decisions read from local state cannot undo what an earlier leader committed. A new leader
+   * emits 'leader-ready' (with its term) once this becomes true.
+   */
+  isLeaderReady(): boolean {
+    return this.role === Role.Leader && this.readyTerm === this.core.status().term;
   }
 
   leaderId(): NodeId {

@@ -102,9 +102,12 @@ export class Dispatcher {
   }
 
   private requireLeader(): void {
-    if (this.raft.isLeader()) return;
+    // A leader short of its read barrier would hand out assignments from a store that lacks the
+    // newest tasks, and the agent removes the containers no assignment claims: nodes wait for it.
+    if (this.duty.leading) return;
     const leaderAddr = this.raft.leaderAddr() ?? '';
-    throw new ShoalError('NOT_LEADER', 'this manager is not the leader', { details: { leader: this.raft.leaderId(), leaderAddr } });
+    const why = this.raft.isLeader() ? 'this manager has just become the leader and is still catching up' : 'this manager is not the leader';
+    throw new ShoalError('NOT_LEADER', why, { details: { leader: this.raft.leaderId(), leaderAddr } });
   }
 
   private managers(): { nodeId: string; addr: string }[] {
@@ -310,15 +313,19 @@ export class Dispatcher {
           else if (seen.has(id)) rejected.push(`${id}: given twice`);
           else {
             seen.add(id);
+            // Stamped with this manager's clock, not the agent's (which may be hours off): the
+            // managers judge update delays and restart windows by these times. A repeated report
+            // keeps the time of the first.
             const status: TaskStatus = {
               state: st.state as TaskStatus['state'],
-              timestamp: Number(st.timestamp) || this.now(),
+              timestamp: t.status.timestamp,
               message: st.message ?? '',
               err: st.err ?? '',
               containerId: st.containerId ?? t.status.containerId,
               exitCode: Number(st.exitCode ?? 0),
             };
             if (JSON.stringify(status) !== JSON.stringify(t.status)) {
+              status.timestamp = this.now();
               ops.push({ op: 'update', kind: 'task', object: { ...t, status, updatedAt: this.now() }, expectVersion: t.version });
             }
           }

@@ -7,6 +7,7 @@ import { type ClusterStore, type Op, type StoreClient, type StoreEvent, isVersio
 import { reconcile } from './reconcile.js';
 import { schedule } from '../scheduler/scheduler.js';
 import { LeaderDuty } from '../leader-duty.js';
+import { RestartDelays } from './restart-delays.js';
 
 const SAFETY_NET_MS = 2_000;
 
@@ -18,6 +19,8 @@ export class Orchestrator {
   private dirty: Set<string> | 'all' = 'all';
   private running = false;
   private readonly duty: LeaderDuty;
+  /** This leadership's memory of restart delays (a new leader starts its own). */
+  private restarts: RestartDelays | undefined;
 
   constructor(
     private readonly raft: RaftNode,
@@ -31,6 +34,7 @@ export class Orchestrator {
   }
 
   private begin(): void {
+    this.restarts = new RestartDelays(this.store);
     this.unwatch = this.store.watch((events) => this.onEvents(events));
     this.timer = setInterval(() => this.kick('all'), SAFETY_NET_MS);
     this.timer.unref();
@@ -40,6 +44,8 @@ export class Orchestrator {
   private end(): void {
     this.unwatch?.();
     this.unwatch = undefined;
+    this.restarts?.close();
+    this.restarts = undefined;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
@@ -90,7 +96,8 @@ export class Orchestrator {
    */
   private plan(services: ReadonlySet<string> | undefined): Op[] {
     const now = this.now();
-    const ops = reconcile(this.store, { now, newId, wakeAt: (ms) => this.wakeAt(ms), services });
+    const restarts = this.restarts!;
+    const ops = reconcile(this.store, { now, newId, restartDelayLeft: (t, ms) => restarts.remaining(t, ms), wakeAt: (ms) => this.wakeAt(ms), services });
     // The tasks as they will be once the orchestrator's ops apply.
     const tasks = new Map(this.store.list('task').map((t) => [t.id, t]));
     const created = new Map<string, number>();

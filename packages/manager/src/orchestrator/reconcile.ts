@@ -4,13 +4,19 @@
 // task's observed status: that belongs to the agent (and the scheduler's assignment).
 
 import type { ClusterStore, Node, Op, Service, Task } from '@shoal/store';
-import { isTerminal } from '@shoal/store';
+import { isTerminal, taskStateRank } from '@shoal/store';
 import { type NodeUsage, eligible, take, usageByNode } from '../scheduler/filters.js';
 import { type UpdateVerdict, judgeCompletion, judgeFailures, rolloutConfig, runsSpec } from './update-status.js';
 
 export interface ReconcileContext {
+  /** The wall clock, for the times written into objects (and update delays). */
   now: number;
   newId(): string;
+  /**
+   * Milliseconds left of a stopped task's restart delay, on the leader's monotonic clock (see
+   * RestartDelays): never from a status timestamp, which an agent's clock may have skewed.
+   */
+  restartDelayLeft(t: Task, delayMs: number): number;
   /** Asks for another pass at this time (a restart delay runs out then). */
   wakeAt?(ms: number): void;
   /**
@@ -88,6 +94,31 @@ function keepsOldBeside(s: Service, cur: readonly Task[]): boolean {
 /** A task that is meant to run and may still be running (or about to). */
 const isCurrent = (t: Task) => t.desiredState === 'running';
 
+/** How far a task got towards running: a stopped one least of all. */
+const progress = (t: Task) => (isTerminal(t.status.state) ? -1 : taskStateRank(t.status.state));
+
+/**
+ * The tasks a place (slot, or a global service's node) keeps of its current ones (`cur`, newest
+ * first); the others are shut down. Normally one, or two during a start-first update. Several
+ * current tasks of the same spec are a duplicate (e.g. from a leader that acted on a stale store):
+ * keep the one furthest along, the newest among equals, so a running task is never killed in
+ * favour of one that has yet to start.
+ */
+function kept(s: Service, cur: readonly Task[]): Task[] {
+  if (cur.length < 2) return [...cur];
+  if (keepsOldBeside(s, cur)) return cur.slice(0, 2);
+  return [cur.reduce((best, t) => (progress(t) > progress(best) ? t : best))];
+}
+
+/** Waits out a stopped task's restart delay: true while the place must wait (a wake-up is asked for). */
+function restartPending(s: Service, list: Task[], t: Task, ctx: ReconcileContext): boolean {
+  if (!shouldRestart(s, list, t)) return false;
+  const left = ctx.restartDelayLeft(t, s.spec.restartPolicy.delayMs);
+  if (left <= 0) return false;
+  ctx.wakeAt?.(ctx.now + left);
+  return true;
+}
+
 export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
   const ops: Op[] = [];
   const nodes = new Map(store.list('node').map((n) => [n.id, n]));
@@ -140,9 +171,9 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
     const active: Task[] = [];
     for (const [slot, list] of bySlot) {
       const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
-      // Extra current tasks in one slot (otherwise not expected): keep the newest.
-      for (const extra of cur.slice(keepsOldBeside(s, cur) ? 2 : 1)) ops.push(shutdown(extra, ctx));
-      const t = cur[0];
+      const keep = kept(s, cur);
+      for (const extra of cur) if (!keep.includes(extra)) ops.push(shutdown(extra, ctx));
+      const t = keep[0];
       if (!t) continue;
       const lostNode = t.nodeId !== '' && nodeGone(t.nodeId);
       const drained = t.nodeId !== '' && nodes.get(t.nodeId)?.spec.availability === 'drain';
@@ -151,10 +182,8 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
         active.push(newTask(s, slot, '', ctx));
         ops.push({ op: 'create', kind: 'task', object: active[active.length - 1] });
       } else if (isTerminal(t.status.state)) {
-        const due = t.status.timestamp + s.spec.restartPolicy.delayMs;
-        if (shouldRestart(s, list, t) && due > ctx.now) {
+        if (restartPending(s, list, t, ctx)) {
           // The restart delay has not run out: the slot waits (and stays taken).
-          ctx.wakeAt?.(due);
           active.push(t);
           continue;
         }
@@ -268,17 +297,16 @@ function reconcileGlobal(
   for (const n of nodes) {
     const list = byNode.get(n.id) ?? [];
     const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
-    for (const extra of cur.slice(keepsOldBeside(s, cur) ? 2 : 1)) ops.push(shutdown(extra, ctx));
-    const t = cur[0];
+    const keep = kept(s, cur);
+    for (const extra of cur) if (!keep.includes(extra)) ops.push(shutdown(extra, ctx));
+    const t = keep[0];
     // A node's own task does not block its host ports for itself.
     const why = t ? null : eligible(s.spec, n, usage);
     const fits = t ? n.status.state === 'ready' && n.spec.availability !== 'drain' : why === null;
     if (t && !fits) {
       ops.push(shutdown(t, ctx));
     } else if (t && isTerminal(t.status.state)) {
-      const due = t.status.timestamp + s.spec.restartPolicy.delayMs;
-      if (shouldRestart(s, list, t) && due > ctx.now) {
-        ctx.wakeAt?.(due);
+      if (restartPending(s, list, t, ctx)) {
         active.push(t);
         continue;
       }
