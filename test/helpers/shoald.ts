@@ -9,11 +9,27 @@ import { freePort } from '@shoal/raft/testing';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SHOALD = join(ROOT, 'packages/daemon/dist/src/bin.js');
+/** A preload that runs a daemon's wall clock off by SHOAL_TEST_CLOCK_OFFSET_MS (see the file). */
+export const CLOCK_SKEW = join(ROOT, 'test/helpers/clock-skew.mjs');
+
+/** How to run one daemon's process beyond its shoald flags. */
+export interface ProcessOptions {
+  /** Flags for node itself. */
+  nodeArgs?: string[];
+  env?: Record<string, string>;
+}
+
+/** A daemon whose wall clock is `offsetMs` off (its monotonic clock is not). */
+export function skewedClock(offsetMs: number): ProcessOptions {
+  return { nodeArgs: ['--import', CLOCK_SKEW], env: { SHOAL_TEST_CLOCK_OFFSET_MS: String(offsetMs) } };
+}
 
 export class Daemon {
   child: ChildProcess | undefined;
   stderr = '';
   exitCode: number | null = null;
+  /** Used by every start() of this daemon. */
+  proc: ProcessOptions = {};
 
   constructor(
     readonly name: string,
@@ -34,9 +50,9 @@ export class Daemon {
     this.exitCode = null;
     // SHOALD_NODE_ARGS passes flags to node itself (e.g. --cpu-prof for profiling a benchmark).
     const nodeArgs = (process.env.SHOALD_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, SHOALD, ...args], {
+    const child = spawn(process.execPath, [...nodeArgs, ...(this.proc.nodeArgs ?? []), SHOALD, ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
+      env: { ...process.env, ...this.proc.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
     });
     child.stderr!.on('data', (d: Buffer) => {
       this.stderr += d.toString();
@@ -116,9 +132,10 @@ export class TestCluster {
     return d;
   }
 
-  async join(name: string, via: Daemon, role: 'manager' | 'worker', host = '127.0.0.1'): Promise<Daemon> {
+  async join(name: string, via: Daemon, role: 'manager' | 'worker', host = '127.0.0.1', proc: ProcessOptions = {}): Promise<Daemon> {
     const { token } = await via.call<{ token: string }>('GetJoinToken', { role });
     const d = await this.newDaemon(name, host);
+    d.proc = proc;
     d.start(['join', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--join-addr', via.addr, '--token', token, '--hostname', name]);
     return d;
   }
