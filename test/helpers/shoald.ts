@@ -140,9 +140,9 @@ export class TestCluster {
     return d;
   }
 
-  /** n managers: `init` on the first, the others join with the manager token; all voters. */
-  async managers(n: number): Promise<Daemon[]> {
-    const first = await this.init('m1');
+  /** n managers: `init` on the first (with `extra` flags), the others join with the manager token; all voters. */
+  async managers(n: number, extra: string[] = []): Promise<Daemon[]> {
+    const first = await this.init('m1', extra);
     const all = [first];
     for (let i = 2; i <= n; i++) {
       const d = await this.join(`m${i}`, first, 'manager');

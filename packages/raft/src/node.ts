@@ -84,6 +84,12 @@ export interface RaftNodeOptions {
 
 export interface ProposeOptions {
   timeoutMs?: number;
+  /**
+   * For a leader's own decisions (made from its local state): propose only while this node leads,
+   * never through another leader, and fail with NOT_LEADER once it no longer leads. A deposed
+   * leader's decision then never commits under its successor, which decides for itself.
+   */
+  leaderOnly?: boolean;
 }
 
 export interface ProposeOutcome {
@@ -522,7 +528,7 @@ export class RaftNode extends EventEmitter {
     try {
       let ackedBelow = seq;
       for (const s of this.outstanding) if (s < ackedBelow) ackedBelow = s;
-      return await this.proposeEnvelope({ clientId: this.clientId, seq, ackedBelow, payload }, opts.timeoutMs ?? 10_000);
+      return await this.proposeEnvelope({ clientId: this.clientId, seq, ackedBelow, payload }, opts.timeoutMs ?? 10_000, opts.leaderOnly);
     } finally {
       this.outstanding.delete(seq);
     }
@@ -536,11 +542,12 @@ export class RaftNode extends EventEmitter {
     return this.proposeEnvelope(env, opts.timeoutMs ?? 10_000);
   }
 
-  private async proposeEnvelope(env: Envelope, timeoutMs: number): Promise<ProposeOutcome> {
+  private async proposeEnvelope(env: Envelope, timeoutMs: number, leaderOnly = false): Promise<ProposeOutcome> {
     const deadline = Date.now() + timeoutMs;
     let lastErr: Error | undefined;
     while (Date.now() < deadline) {
       this.checkRunning();
+      if (leaderOnly && this.role !== Role.Leader) throw notLeader(this.leader);
       const remaining = deadline - Date.now();
       try {
         if (this.role === Role.Leader) return await this.proposeLocally(env, remaining);

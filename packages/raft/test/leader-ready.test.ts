@@ -1,7 +1,8 @@
-// RaftNode's leader read barrier (isLeaderReady / 'leader-ready'), on real nodes in-process (real
-// gRPC on loopback, real LevelDB): a node that just won an election is not ready until it applied
-// an entry of its own term, and when it is, its state machine holds every write acknowledged
-// under the previous leader.
+// RaftNode's support for a leader's own work, on real nodes in-process (real gRPC on loopback,
+// real LevelDB): the read barrier (isLeaderReady / 'leader-ready': a node that just won an
+// election is not ready until it applied an entry of its own term, and then its state machine
+// holds every write acknowledged under the previous leader), and leaderOnly proposals (never
+// passed on to another leader).
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { ShoalError } from '@shoal/api';
 import { RaftNode } from '../src/node.js';
 import type { Member } from '../src/core/types.js';
 import { raftServerOptions } from '../src/transport/index.js';
@@ -100,5 +102,17 @@ describe('a new leader is ready only past its read barrier', () => {
     const next = await waitFor('a new ready leader', () => members.find((m) => m.node.isLeaderReady()));
     const ready = check(next);
     assert.equal(ready.keys, acked, 'the new leader is ready with every acknowledged write applied');
+
+    // A leader's own decision is never passed on to another leader: a follower refuses it.
+    const follower = members.find((m) => m !== next)!;
+    await assert.rejects(
+      follower.node.propose(encodeKv({ op: 'put', key: 'decided-by-a-follower', value: new Uint8Array([1]) }), { leaderOnly: true }),
+      (err: unknown) => ShoalError.is(err, 'NOT_LEADER'),
+    );
+    await follower.node.propose(encodeKv({ op: 'put', key: 'forwarded', value: new Uint8Array([1]) }));
+    assert.equal(next.sm.values.has('forwarded'), true, 'an ordinary proposal is forwarded');
+    assert.equal(next.sm.values.has('decided-by-a-follower'), false);
+    await next.node.propose(encodeKv({ op: 'put', key: 'decided-by-the-leader', value: new Uint8Array([1]) }), { leaderOnly: true });
+    assert.equal(next.sm.values.has('decided-by-the-leader'), true);
   });
 });

@@ -31,7 +31,7 @@ export function newId(): string {
 
 /** The part of RaftNode the client uses (a RaftNode fits). */
 export interface StoreProposer {
-  propose(payload: Uint8Array, opts?: { timeoutMs?: number }): Promise<{ index: number; result: Uint8Array }>;
+  propose(payload: Uint8Array, opts?: { timeoutMs?: number; leaderOnly?: boolean }): Promise<{ index: number; result: Uint8Array }>;
   readBarrier(opts?: { timeoutMs?: number }): Promise<number>;
 }
 
@@ -48,6 +48,11 @@ export function deleteOp(kind: ObjectKind, object: { id: string; version: number
 export interface CommitOptions {
   /** Overall time for the proposal (default 10 s, RaftNode's default). */
   timeoutMs?: number;
+  /**
+   * A leader's own decision: committed only through this member while it leads, never passed to
+   * another leader (NOT_LEADER once it no longer leads; see RaftNode's ProposeOptions).
+   */
+  leaderOnly?: boolean;
 }
 
 export interface UpdateOptions extends CommitOptions {
@@ -77,7 +82,7 @@ export class StoreClient {
    * changed then), or UNAVAILABLE if no answer came in time (the outcome is then unknown).
    */
   async commit(ops: Op[], opts: CommitOptions = {}): Promise<TxSuccess> {
-    const out = await this.node.propose(encodeTx(ops), { timeoutMs: opts.timeoutMs });
+    const out = await this.node.propose(encodeTx(ops), { timeoutMs: opts.timeoutMs, leaderOnly: opts.leaderOnly });
     const r = decodeTxResult(out.result);
     if (!r.ok) throw txError(r);
     return r;

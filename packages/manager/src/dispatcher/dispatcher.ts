@@ -379,6 +379,8 @@ export class Dispatcher {
         const s = this.sessions.get(n.id);
         const suspectTooLong = !!s && s.suspectSince > 0 && now - s.suspectSince > this.period();
         if (s && now - s.lastBeat <= limit && !suspectTooLong) continue;
+        // Judged by this leader only: a deposed one (e.g. paused, its sessions stale) stops here.
+        if (!this.duty.leading) break;
         this.log.warn({ node: n.id, hostname: n.description.hostname, connectionLost: suspectTooLong }, 'node missed its heartbeats: marking it down');
         this.sessions.delete(n.id);
         await this.client
@@ -389,7 +391,7 @@ export class Dispatcher {
               const status = { ...cur.status, state: 'down' as const, message: 'heartbeat failure' };
               return [{ op: 'update', kind: 'node', object: { ...cur, status, updatedAt: this.now() }, expectVersion: cur.version }];
             },
-            { retries: 3, timeoutMs: 5_000, optimistic: true },
+            { retries: 3, timeoutMs: 5_000, optimistic: true, leaderOnly: true },
           )
           .catch((err: Error) => this.log.warn({ node: n.id, err: err.message }, 'could not mark the node down'));
       }

@@ -125,7 +125,7 @@ export class Orchestrator {
         const ops = this.plan(services);
         if (ops.length === 0) continue;
         try {
-          await this.client.commit(ops, { timeoutMs: 5_000 });
+          await this.client.commit(ops, { timeoutMs: 5_000, leaderOnly: true });
         } catch (err) {
           // A conflict means the store moved under us: the next pass sees the new state.
           if (!isVersionConflict(err)) this.log.warn({ err: (err as Error).message }, 'orchestration pass failed; retrying');
