@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
 const SERVICE = 'grow';
-const ROUNDS = 4;
+const ROUNDS = 6;
 
 interface TaskView {
   task: { id: string; slot: number; nodeId: string; desiredState: string; status: { state: string; containerId: string } };
