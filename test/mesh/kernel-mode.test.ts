@@ -188,7 +188,7 @@ describe('routing mesh, kernel mode', { skip: canRun() }, () => {
       }
     };
     const load = Promise.all([...Array.from({ length: 6 }, () => client(HOSTS.w1)), client(HOSTS.m1), client(HOSTS.m1)]);
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually('the clients under way', async () => log.filter((x) => x.ok).length >= 8);
     const killedAt = Date.now();
     await execAsync('docker', ['kill', victim!.task.status.containerId]);
     const killReturnedMs = Date.now() - killedAt;
@@ -213,7 +213,9 @@ describe('routing mesh, kernel mode', { skip: canRun() }, () => {
       return JSON.stringify(to) === JSON.stringify(ips) ? true : undefined;
     }, 10_000);
     const replacedAt = Date.now();
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Load on until requests begun after the replacement have come back through both nodes.
+    await eventually('requests through both nodes after the replacement', async () =>
+      [HOSTS.w1, HOSTS.m1].every((h) => log.filter((x) => x.host === h && x.at >= replacedAt).length >= 10), 30_000);
     stop = true;
     await load;
     // In flight at the kill (served by the dying container: lost in any mode), or new ones.

@@ -74,25 +74,29 @@ describe('routing mesh', () => {
   });
 
   test('a killed replica: no request fails while its replacement starts', async () => {
-    const [victim] = await running('web-fe');
+    const before = await running('web-fe');
+    const victim = before[0]!;
     let failures = 0;
     let requests = 0;
     let stop = false;
+    /** Which containers answered (their hostnames). */
+    const answered = new Set<string>();
     const load = (async () => {
       while (!stop) {
         for (const host of Object.values(HOSTS)) {
           requests++;
-          await get(host).catch(() => failures++);
+          await get(host).then((body) => answered.add(body), () => failures++);
         }
       }
     })();
     execFileSync('docker', ['kill', victim.task.status.containerId]);
-    await eventually('a replacement running', async () => {
+    const replacement = await eventually('a replacement running', async () => {
       const r = await running('web-fe');
-      return r.length === 2 && !r.some((t) => t.task.id === victim.task.id) ? true : undefined;
+      const fresh = r.find((t) => !before.some((b) => b.task.id === t.task.id));
+      return r.length === 2 && !r.some((t) => t.task.id === victim.task.id) && fresh?.task.status.containerId ? fresh : undefined;
     }, 30_000);
-    // Keep loading a moment after the replacement runs (the mesh learns of it).
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Keep loading until the mesh sends requests to the replacement too.
+    await eventually('the replacement serving', async () => [...answered].some((h) => replacement.task.status.containerId.startsWith(h)), 30_000);
     stop = true;
     await load;
     assert.ok(requests > 10, `requests were made (${requests})`);

@@ -20,7 +20,7 @@ import {
   type CommandRunner,
   type MeshTable,
 } from '../src/index.js';
-import { BACKEND_HOST, BACKEND_HOST2, HOST_A, HOST_B, deadAddr, freePort, get, httpBackend, makeCluster, quietLogger, serialGet } from './helpers.js';
+import { BACKEND_HOST, BACKEND_HOST2, HOST_A, HOST_B, deadAddr, freePort, get, httpBackend, makeCluster, quietLogger, serialGet, waitFor } from './helpers.js';
 
 const NODE = 'abcdefghij0123456789klmno';
 const CH = kernelChains(NODE);
@@ -288,18 +288,16 @@ describe('kernel routes: the class, with a recording runner', () => {
     await k.start();
     k.update(fullTable);
     await k.settled();
-    await new Promise((r) => setTimeout(r, 100));
-    const checks = f.calls.filter((c) => c.file === 'iptables' && c.args.includes('-C'));
-    assert.ok(checks.length >= 1, 'checked');
-    assert.deepEqual(checks[0]!.args, ['-w', '5', '-t', 'nat', '-C', 'OUTPUT', '-d', '192.0.2.2/32', '-p', 'tcp', '-m', 'comment', '--comment', `shoal node ${NODE}`, '-j', CH.nat]);
+    const checks = () => f.calls.filter((c) => c.file === 'iptables' && c.args.includes('-C'));
+    await waitFor(() => checks().length >= 1, 3000, 'a check of the jump rule');
+    assert.deepEqual(checks()[0]!.args, ['-w', '5', '-t', 'nat', '-C', 'OUTPUT', '-d', '192.0.2.2/32', '-p', 'tcp', '-m', 'comment', '--comment', `shoal node ${NODE}`, '-j', CH.nat]);
     assert.equal(f.restores().filter((t) => t === kernelSetupText(CH, '192.0.2.2')).length, 1, 'not reinstalled while in place');
     f.removeJumps();
-    const t0 = Date.now();
-    while (f.restores().filter((t) => t === kernelSetupText(CH, '192.0.2.2')).length < 2 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 50));
+    const rules = kernelRulesText(CH, '192.0.2.2', resolved(planKernelRoutes(fullTable)));
+    await waitFor(() => f.restores().filter((t) => t === kernelSetupText(CH, '192.0.2.2')).length >= 2 && f.restores().at(-1) === rules, 3000, 'the setup and the rules installed again');
     await k.settled();
     assert.equal(f.restores().filter((t) => t === kernelSetupText(CH, '192.0.2.2')).length, 2, 'reinstalled once');
-    assert.equal(f.restores().at(-1), kernelRulesText(CH, '192.0.2.2', resolved(planKernelRoutes(fullTable))), 'and the rules applied again');
+    assert.equal(f.restores().at(-1), rules, 'and the rules applied again');
     await k.stop();
   });
 

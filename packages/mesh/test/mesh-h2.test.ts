@@ -183,7 +183,8 @@ describe('mesh: h2 transport', () => {
         const ghost = c.a.stats().ports[0]!.backendStats.find((b) => b.taskId === 'two')!;
         assert.ok(ghost.failed >= 1 && ghost.failing, JSON.stringify(ghost));
         await c.b.update(tableOf([[port, [local('one', one.addr), local('two', two.addr)]]]));
-        await sleep(300);
+        // Once its short backoff ends, 'two' is tried again (and now served).
+        await waitFor(async () => (await serialGet(2, HOST_A, port)).includes('two'), 5000, "'two' back in rotation");
         const seen = new Set(await serialGet(10, HOST_A, port));
         assert.deepEqual([...seen].sort(), ['one', 'two'], 'the new replica is in rotation within the short backoff');
       } finally {

@@ -200,7 +200,7 @@ describe('GrpcTransport', () => {
     } finally {
       client.close();
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => b.got.some((m) => m.commit === 78), 'the valid messages delivered');
     assert.deepEqual(
       b.got.map((m) => [m.from, m.commit]),
       [
