@@ -154,7 +154,10 @@ export function nodeLsJson(views: readonly NodeView[]): NodeLsEntry[] {
   }));
 }
 
-/** The MANAGER STATUS column: Leader, Reachable, Unreachable, or empty for a worker. */
+/**
+ * The MANAGER STATUS column: Leader, Reachable, Unreachable, Learner (catching up, no vote yet),
+ * Pending (not in Raft yet), or empty for a worker.
+ */
 export function managerStatusText(view: NodeView): string {
   if (view.leader) return 'Leader';
   if (view.node?.spec?.role !== 'manager' && !view.node?.managerStatus) return '';

@@ -52,7 +52,10 @@ export interface ListTasksResponse {
 export interface NodeView {
   node: Node | null;
   leader: boolean;
-  /** "reachable" | "unreachable" | "" (not a manager, or unknown). */
+  /**
+   * "reachable" | "unreachable" (a voter, as the leader sees it), "learner" (in Raft, catching up:
+   * no vote yet), "pending" (a manager Raft has not taken in yet), "" (not a manager, or unknown).
+   */
   reachability: string;
 }
 export interface ListNodesResponse {

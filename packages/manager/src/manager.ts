@@ -10,6 +10,7 @@ import { ClusterStore, StoreClient, newId } from '@shoal/store';
 import type { Cluster, Node } from '@shoal/store';
 import { ControlHandlers } from './controlapi/handlers.js';
 import { MembershipManager, type JoinRequest, type JoinResponse } from './membership.js';
+import { MembershipReconciler } from './membership-reconciler.js';
 import { addUnaryService, callUnary } from './grpc-util.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
@@ -18,7 +19,7 @@ import type { RootCA } from './ca/root-ca.js';
 import { CAServer } from './ca/ca-server.js';
 import { CAKeys } from './ca/ca-keys.js';
 import { Authz } from './authz.js';
-import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity, privateDir } from '@shoal/pki';
+import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity, caFingerprint, privateDir } from '@shoal/pki';
 import { LogBroker } from './logbroker/log-broker.js';
 
 export interface ManagerOptions {
@@ -49,6 +50,7 @@ export class Manager {
   readonly store: ClusterStore;
   readonly client: StoreClient;
   readonly membership: MembershipManager;
+  readonly reconciler: MembershipReconciler;
   readonly dispatcher: Dispatcher;
   readonly orchestrator: Orchestrator;
   readonly authz: Authz;
@@ -75,7 +77,8 @@ export class Manager {
     this.unix = unix;
     this.log = log;
     this.client = new StoreClient(raft, store);
-    this.membership = new MembershipManager(raft, store, this.client, log);
+    this.reconciler = new MembershipReconciler(raft, store, this.client, log.child({ component: 'membership' }));
+    this.membership = new MembershipManager(raft, store, this.client, log, this.reconciler, caFingerprint(opts.identity.material.caPem));
     this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }));
     this.orchestrator = new Orchestrator(raft, store, this.client, log.child({ component: 'orchestrator' }));
     this.authz = new Authz(store, raft);
@@ -139,6 +142,8 @@ export class Manager {
       throw new ShoalError('INVALID_ARGUMENT', `cannot listen on ${opts.listenAddr}: ${(err as Error).message}`);
     }
     raft.start();
+    if (opts.forceNewCluster) m.forgetOtherManagers();
+    else m.reconciler.start();
     // Diagnostics: SHOAL_STATS_MS=1000 logs the Raft driver's counters periodically.
     const statsMs = Number(process.env.SHOAL_STATS_MS ?? 0);
     if (statsMs > 0) {
@@ -211,7 +216,11 @@ export class Manager {
       'shoal.ca.CA',
       {
         // Anyone may try to join: the token is the proof.
-        Join: (r: JoinRequest) => this.onLeader('shoal.ca.CA', 'Join', r, (x) => this.join(x)),
+        // Its form and CA fingerprint are checked here, before the call costs a forward or a quorum read.
+        Join: async (r: JoinRequest) => {
+          this.membership.checkJoinToken(r.token);
+          return this.onLeader('shoal.ca.CA', 'Join', r, (x) => this.join(x));
+        },
         RenewCertificate: (r, call) => this.ca.renew(r, call),
       },
       this.log,
@@ -332,12 +341,48 @@ export class Manager {
     void loop();
   }
 
+  /**
+   * After --force-new-cluster this manager is Raft's only member: the store is told the same
+   * (every other manager recorded as a worker) before the membership reconciler starts, which
+   * would otherwise take the lost managers back in from the store. Retried until it commits.
+   */
+  forgetOtherManagers(): void {
+    const attempt = () =>
+      this.client.update(
+        (store) =>
+          (store.list('node') as Node[])
+            .filter((n) => n.id !== this.opts.nodeId && (n.spec.role === 'manager' || n.managerStatus))
+            .map((n) => ({
+              op: 'update' as const,
+              kind: 'node' as const,
+              object: { ...n, spec: { ...n.spec, role: 'worker' as const }, managerStatus: null, updatedAt: Date.now() },
+              expectVersion: n.version,
+            })),
+        { retries: 5, timeoutMs: 5_000 },
+      );
+    const loop = async () => {
+      for (let delay = 200; !this.stopping; delay = Math.min(delay * 2, 5_000)) {
+        try {
+          await attempt();
+          this.log.warn({}, 'force-new-cluster: the other managers are recorded as workers');
+          this.reconciler.start();
+          return;
+        } catch (err) {
+          this.log.debug({ err: (err as Error).message }, 'could not record the other managers as workers yet');
+        }
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    };
+    void loop();
+  }
+
   private stopping = false;
 
   /** Graceful stop: a leader hands leadership to another manager first. */
   async stop(opts: { transfer?: boolean } = { transfer: true }): Promise<void> {
     this.stopping = true;
     this.opts.identity.off('renewed', this.onRenewed);
+    this.reconciler.stop();
     this.dispatcher.stop();
     this.orchestrator.stop();
     this.logs.stop();

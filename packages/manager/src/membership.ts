@@ -1,12 +1,15 @@
 // Manager membership: joining nodes (join tokens), promotion, demotion and removal of managers,
-// and the cluster status view. Raft membership changes are made on the leader, one at a time;
-// changes that would leave the managers without a reachable majority are refused unless forced.
+// and the cluster status view. These record the roles in the store; the leader's reconciler
+// (membership-reconciler.ts) makes Raft's configuration follow. Demotions that would leave the
+// managers without a reachable majority are refused unless forced.
 
 import { ShoalError } from '@shoal/api';
 import type { RaftNode } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, newId } from '@shoal/store';
 import type { Node } from '@shoal/store';
-import { parseJoinToken } from './ca/tokens.js';
+import { type ParsedToken, parseJoinToken, roleOfToken, safeEqual } from './ca/tokens.js';
+import { JOINING_MESSAGE, type MembershipReconciler } from './membership-reconciler.js';
+import { reachableMembers, removalKeepsQuorum } from './membership-plan.js';
 import { signCsr } from '@shoal/pki';
 import type { Logger } from '@shoal/raft';
 
@@ -29,22 +32,42 @@ export interface JoinResponse {
   cert: string;
 }
 
+/** How long promote and demote wait for Raft to follow the store before answering anyway. */
+const SETTLE_MS = 10_000;
+
 const ADDR_RE = /^[a-zA-Z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
 
 export class MembershipManager {
-  private promotions = new Set<string>();
-
   constructor(
     private readonly raft: RaftNode,
     private readonly store: ClusterStore,
     private readonly client: StoreClient,
     private readonly log: Logger,
+    private readonly reconciler: MembershipReconciler,
+    /** The fingerprint of the CA this manager's own certificate chains to (no quorum needed). */
+    private readonly caFingerprint: string,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Leader only (the gRPC layer forwards to the leader). */
+  /**
+   * The checks a join token passes before it costs the cluster anything (a quorum read, a
+   * forwarded call): its form, and that it names this cluster's CA. Any manager makes them.
+   */
+  checkJoinToken(token: string | undefined): ParsedToken {
+    const parsed = parseJoinToken(token ?? '');
+    if (!safeEqual(parsed.fingerprint, this.caFingerprint)) {
+      throw new ShoalError('PERMISSION_DENIED', 'the join token is for a different cluster (its CA fingerprint does not match)');
+    }
+    return parsed;
+  }
+
+  /**
+   * Leader only (the gRPC layer forwards to the leader). The node object is written here; the
+   * reconciler takes a manager into Raft (learner, then voter once caught up) and forgets the node
+   * if it never comes up.
+   */
   async join(req: JoinRequest, ca: { certPem: string; keyPem: string }): Promise<JoinResponse> {
-    const { fingerprint, secret } = parseJoinToken(req.token ?? '');
+    const token = this.checkJoinToken(req.token);
     const hostname = (req.hostname ?? '').trim();
     if (!hostname) throw new ShoalError('INVALID_ARGUMENT', 'a joining node must give its hostname');
     const addr = req.addr ?? '';
@@ -54,13 +77,11 @@ export class MembershipManager {
     await this.client.read({ timeoutMs: 5_000 });
     const cluster = this.store.cluster();
     if (!cluster) throw new ShoalError('UNAVAILABLE', 'the cluster is not initialized yet');
-    if (fingerprint !== cluster.caFingerprint) {
+    if (!safeEqual(token.fingerprint, cluster.caFingerprint)) {
       throw new ShoalError('PERMISSION_DENIED', 'the join token is for a different cluster (its CA fingerprint does not match)');
     }
-    let role: 'worker' | 'manager';
-    if (`SWMTKN-1-${fingerprint}-${secret}` === cluster.joinTokens.manager) role = 'manager';
-    else if (`SWMTKN-1-${fingerprint}-${secret}` === cluster.joinTokens.worker) role = 'worker';
-    else throw new ShoalError('PERMISSION_DENIED', 'invalid join token (it may have been rotated)');
+    const role = roleOfToken(token, cluster.joinTokens);
+    if (!role) throw new ShoalError('PERMISSION_DENIED', 'invalid join token (it may have been rotated)');
 
     const id = newId();
     // Signed before anything is stored: a bad CSR leaves the cluster as it was.
@@ -78,14 +99,11 @@ export class MembershipManager {
         resources: { nanoCpus: 0, memoryBytes: 0 },
         engineVersion: '',
       },
-      status: { state: 'unknown', message: 'joining', addr, meshAddr: '', meshErrors: [] },
+      status: { state: 'unknown', message: JOINING_MESSAGE, addr, meshAddr: '', meshErrors: [] },
       managerStatus: role === 'manager' ? { raftId: id, addr } : null,
     };
     await this.client.commit([{ op: 'create', kind: 'node', object: node }], { timeoutMs: 5_000 });
-    if (role === 'manager') {
-      await this.raft.addLearner(id, addr);
-      this.promoteWhenCaughtUp(id, addr);
-    }
+    if (role === 'manager') this.reconciler.kick();
     const conf = this.raft.status().conf;
     return {
       nodeId: id,
@@ -97,52 +115,42 @@ export class MembershipManager {
     };
   }
 
-  /** A learner becomes a voter once it has caught up (addVoter waits for that). */
-  private promoteWhenCaughtUp(id: string, addr: string): void {
-    if (this.promotions.has(id)) return;
-    this.promotions.add(id);
-    void this.raft
-      .addVoter(id, addr, 120_000)
-      .then(() => this.log.info({ node: id }, 'manager promoted to raft voter'))
-      .catch((err: Error) => this.log.warn({ node: id, err: err.message }, 'could not promote the new manager'))
-      .finally(() => this.promotions.delete(id));
-  }
-
-  /** Voters the leader has heard from recently (itself included). */
-  private reachableVoters(): { voters: string[]; reachable: Set<string> } {
-    const st = this.raft.status();
-    const voters = st.conf.voters.map((m) => m.id);
-    const reachable = new Set<string>([st.id]);
-    for (const [id, p] of Object.entries(st.progress)) if (p.recentActive) reachable.add(id);
-    return { voters, reachable };
-  }
-
   /** Refuses a voter removal that would leave no reachable majority. */
   private checkQuorumAfterRemoving(id: string): void {
-    const { voters, reachable } = this.reachableVoters();
-    if (!voters.includes(id)) return;
-    const remaining = voters.filter((v) => v !== id);
-    if (remaining.length === 0) throw new ShoalError('FAILED_PRECONDITION', 'cannot remove the last manager');
-    const up = remaining.filter((v) => reachable.has(v)).length;
-    const need = Math.floor(remaining.length / 2) + 1;
-    if (up < need) {
-      throw new ShoalError(
-        'FAILED_PRECONDITION',
-        `removing this manager would leave ${up} reachable of ${remaining.length} managers, below the quorum of ${need}`,
-      );
-    }
-  }
-
-  reachability(id: string): string {
     const st = this.raft.status();
-    if (st.role === 'leader') return st.progress[id]?.recentActive ? 'reachable' : 'unreachable';
-    return '';
+    const safe = removalKeepsQuorum(
+      st.conf.voters.map((m) => m.id),
+      reachableMembers(st.id, st.progress),
+      id,
+    );
+    if (!safe.ok) throw new ShoalError('FAILED_PRECONDITION', safe.why);
   }
 
   /**
-   * A worker becomes a manager: the store records the role and its manager address, Raft takes it
-   * in as a learner (a voter once caught up), and the node's daemon, told by its next heartbeat,
-   * stops its worker stub and starts its manager on its address.
+   * A manager's MANAGER STATUS as this manager knows it: "pending" until Raft has it, "learner"
+   * while it catches up (it counts for no quorum yet), and for a voter "reachable" or
+   * "unreachable" as the leader sees it ("" on a follower, which does not know).
+   */
+  reachability(n: Node): string {
+    if (!n.managerStatus && n.spec.role !== 'manager') return '';
+    const st = this.raft.status();
+    if (st.conf.learners.some((m) => m.id === n.id)) return 'learner';
+    if (!st.conf.voters.some((m) => m.id === n.id)) return 'pending';
+    if (n.id === st.leader) return 'reachable';
+    if (st.role === 'leader') return st.progress[n.id]?.recentActive ? 'reachable' : 'unreachable';
+    return '';
+  }
+
+  private inRaft(id: string): boolean {
+    const conf = this.raft.status().conf;
+    return [...conf.voters, ...conf.learners].some((m) => m.id === id);
+  }
+
+  /**
+   * A worker becomes a manager: the store records the role and its manager address; the
+   * reconciler takes it into Raft (a learner, a voter once caught up), now or, should this leader
+   * fail first, under the next one. The node's daemon, told by its next heartbeat, stops its
+   * worker stub and starts its manager on its address.
    */
   async promote(n: Node): Promise<void> {
     if (n.spec.role === 'manager') throw new ShoalError('FAILED_PRECONDITION', `node ${n.description.hostname} is already a manager`);
@@ -163,28 +171,29 @@ export class MembershipManager {
       },
       { retries: 5, timeoutMs: 5_000 },
     );
-    const conf = this.raft.status().conf;
-    if (![...conf.voters, ...conf.learners].some((m) => m.id === n.id)) await this.raft.addLearner(n.id, addr);
-    this.promoteWhenCaughtUp(n.id, addr);
+    // Answer once Raft has it (as a learner): the usual case takes a moment; if not, it follows.
+    if (!(await this.reconciler.waitFor(() => this.inRaft(n.id), SETTLE_MS))) {
+      this.log.warn({ node: n.id }, 'promotion recorded; raft has not taken the node in yet (the leader keeps trying)');
+    }
   }
 
+  /**
+   * A manager becomes a worker: refused (unless forced) when Raft would be left without a
+   * reachable majority; never for the last manager. The store records the role; the reconciler
+   * takes the node out of Raft (a leader demoting itself hands leadership over first), and the
+   * node's daemon, removed from Raft, carries on as a worker.
+   */
   async demote(n: Node, force = false): Promise<void> {
     if (n.spec.role !== 'manager') throw new ShoalError('FAILED_PRECONDITION', `node ${n.description.hostname} is not a manager`);
-    const conf = this.raft.status().conf;
-    const member = [...conf.voters, ...conf.learners].some((m) => m.id === n.id);
-    if (member) {
-      if (!force) this.checkQuorumAfterRemoving(n.id);
-      if (n.id === this.raft.id) {
-        // The leader demoting itself hands leadership over first; the new leader finishes.
-        await this.raft.transferLeadership();
-        throw new ShoalError('UNAVAILABLE', 'leadership moved to another manager: run the command again');
-      }
-      await this.raft.removeMember(n.id);
+    if (this.raft.status().conf.voters.every((m) => m.id === n.id)) {
+      throw new ShoalError('FAILED_PRECONDITION', 'cannot remove the last manager');
     }
+    if (!force) this.checkQuorumAfterRemoving(n.id);
     await this.client.update(
       (store) => {
         const cur = store.get('node', n.id) as Node | undefined;
         if (!cur) throw new ShoalError('NOT_FOUND', `no such node: ${n.id}`);
+        if (cur.spec.role !== 'manager') return [];
         return [
           {
             op: 'update',
@@ -196,6 +205,11 @@ export class MembershipManager {
       },
       { retries: 5, timeoutMs: 5_000 },
     );
+    // This leader leaves Raft only once another leads: it answers once it hands over.
+    const left = n.id === this.raft.id ? () => !this.raft.isLeader() : () => !this.inRaft(n.id);
+    if (!(await this.reconciler.waitFor(left, SETTLE_MS))) {
+      this.log.warn({ node: n.id }, 'demotion recorded; raft has not let the node go yet (the leader keeps trying)');
+    }
   }
 
   async remove(n: Node, force: boolean): Promise<void> {
@@ -203,7 +217,7 @@ export class MembershipManager {
       if (!force) {
         throw new ShoalError('FAILED_PRECONDITION', `node ${n.description.hostname} is a manager: demote it first (or use --force)`);
       }
-      await this.demote(n, true);
+      if (n.spec.role === 'manager') await this.demote(n, true);
     } else if (n.status.state === 'ready' && !force) {
       throw new ShoalError('FAILED_PRECONDITION', `node ${n.description.hostname} is not down: stop it first (or use --force)`);
     }

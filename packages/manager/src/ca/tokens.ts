@@ -1,7 +1,7 @@
 // Join tokens, in Swarm's format: SWMTKN-1-<CA fingerprint, 50 chars base 36>-<secret, 25 chars>.
 // The secret tells the role: the cluster keeps one token per role and rotating one replaces it.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ShoalError } from '@shoal/api';
 
 const PREFIX = 'SWMTKN';
@@ -38,4 +38,22 @@ export function parseJoinToken(token: string): ParsedToken {
   if (!/^[a-z0-9]{50}$/.test(fingerprint)) throw new ShoalError('INVALID_ARGUMENT', 'malformed join token: bad CA fingerprint');
   if (!/^[a-z0-9]{25}$/.test(secret)) throw new ShoalError('INVALID_ARGUMENT', 'malformed join token: bad secret');
   return { fingerprint, secret };
+}
+
+/**
+ * Compares two secrets in constant time: their SHA-256 digests (equal lengths whatever the
+ * inputs) through timingSafeEqual, so neither the length nor the first differing character shows.
+ */
+export function safeEqual(a: string, b: string): boolean {
+  const da = createHash('sha256').update(a).digest();
+  const db = createHash('sha256').update(b).digest();
+  return timingSafeEqual(da, db);
+}
+
+/** The role a (well-formed) token grants in a cluster with these tokens, if any. Both are compared, always. */
+export function roleOfToken(t: ParsedToken, tokens: { worker: string; manager: string }): 'manager' | 'worker' | undefined {
+  const presented = `${PREFIX}-${VERSION}-${t.fingerprint}-${t.secret}`;
+  const manager = safeEqual(presented, tokens.manager);
+  const worker = safeEqual(presented, tokens.worker);
+  return manager ? 'manager' : worker ? 'worker' : undefined;
 }

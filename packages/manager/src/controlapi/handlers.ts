@@ -178,15 +178,7 @@ export class ControlHandlers {
 
   private nodeView(n: Node) {
     const st = this.ctx.raft.status();
-    const isMember = !!n.managerStatus;
-    let reachability = '';
-    if (isMember) {
-      const p = st.progress[n.id];
-      if (n.id === st.leader) reachability = 'reachable';
-      else if (st.role === 'leader') reachability = p?.recentActive ? 'reachable' : 'unreachable';
-      else reachability = this.ctx.membership.reachability(n.id);
-    }
-    return { node: n, leader: n.id === st.leader, reachability };
+    return { node: n, leader: n.id === st.leader, reachability: this.ctx.membership.reachability(n) };
   }
 
   async listNodes(): Promise<{ nodes: ReturnType<ControlHandlers['nodeView']>[] }> {
