@@ -201,3 +201,21 @@ describe('join tokens are checked before any quorum read', () => {
     await assert.rejects(join('SWMTKN-1-short-secret'), (err: { code?: string }) => err.code === 'INVALID_ARGUMENT');
   });
 });
+
+describe('membership after --force-new-cluster', () => {
+  const c = new TestCluster();
+  after(() => c.stop());
+
+  test('the store records the lost managers as workers, so Raft does not take them back', async () => {
+    const [m1, m2, m3] = await c.managers(3);
+    await Promise.all([m1.kill(), m2.kill(), m3.kill()]);
+    m1.start(['run', '--data-dir', m1.dataDir, '--force-new-cluster']);
+    await m1.ready();
+    await converged(m1, 'one voter, the only manager');
+    const { nodes } = await m1.call<{ nodes: NodeView[] }>('ListNodes');
+    const roles = Object.fromEntries(nodes.map((n) => [n.node.description.hostname, n.node.spec.role]));
+    assert.deepEqual(roles, { m1: 'manager', m2: 'worker', m3: 'worker' });
+    const st = await m1.call<Status>('ClusterStatus');
+    assert.equal(st.members.length, 1);
+  });
+});
