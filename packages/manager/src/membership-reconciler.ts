@@ -136,7 +136,7 @@ export class MembershipReconciler {
     for (const w of [...this.waiters]) w();
   }
 
-  /** What the configuration needs now (exported for status and tests through the plan). */
+  /** What the configuration needs now, from the local store and Raft status. */
   plan(): MembershipPlan {
     const st = this.raft.status();
     return planMembership({
