@@ -240,7 +240,8 @@ export class MembershipReconciler {
               : [];
             return [{ op: 'delete', kind: 'node', id, expectVersion: cur.version }, ...removed];
           },
-          { retries: 3, timeoutMs: 5_000 },
+          // A leader's decision: never passed on to another leader should this one be deposed.
+          { retries: 3, timeoutMs: 5_000, leaderOnly: true },
         )
         .then(
           () => {
