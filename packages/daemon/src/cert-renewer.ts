@@ -9,6 +9,17 @@ import { ShoalError, callUnary } from '@shoal/api';
 import { KeyEncryptionKey, type NodeIdentity, forgetManagerSecrets, identityOfPem, issuedBy, newKeyAndCsr, writeKek } from '@shoal/pki';
 import type { Logger } from '@shoal/raft';
 
+/** A certificate a manager issued, not yet installed. */
+export interface IssuedCertificate {
+  role: string;
+  notAfter: number;
+  certPem: string;
+  keyPem: string;
+  kek?: KeyEncryptionKey;
+  /** The manager that answered. */
+  manager: string;
+}
+
 /** setTimeout's ceiling (~24.8 days): longer waits are taken in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -70,9 +81,17 @@ export class CertRenewer {
   }
 
   private async once(reason: string): Promise<void> {
+    this.install(await this.fetch(this.managers()), reason);
+  }
+
+  /**
+   * Asks the managers at `addrs` in turn for a certificate (the first that answers): the store's
+   * word on this node's role comes with it. Nothing is written: see install().
+   */
+  async fetch(addrs: string[]): Promise<IssuedCertificate> {
     const { keyPem, csrPem } = await newKeyAndCsr();
     let last: unknown = new ShoalError('UNAVAILABLE', 'no manager known');
-    for (const addr of [...new Set(this.managers())]) {
+    for (const addr of [...new Set(addrs)]) {
       try {
         const res = await callUnary<{ cert: string; caCert: string; role: string; kek?: string }>(
           'shoal.ca.CA',
@@ -87,20 +106,25 @@ export class CertRenewer {
         if (!id || id.nodeId !== mine.nodeId || id.clusterId !== mine.clusterId || !issuedBy(res.cert, this.identity.material.caPem)) {
           throw new ShoalError('INTERNAL', `manager ${addr} returned a certificate that is not this node's`);
         }
-        const dataDir = this.identity.dataDir;
+        let kek: KeyEncryptionKey | undefined;
         if (id.role === 'manager') {
           if (!res.kek) throw new ShoalError('INTERNAL', `manager ${addr} issued a manager certificate without the cluster's key-encryption key`);
-          const kek = KeyEncryptionKey.parse(res.kek, `the key-encryption key from ${addr}`);
-          if (dataDir) writeKek(dataDir, kek);
+          kek = KeyEncryptionKey.parse(res.kek, `the key-encryption key from ${addr}`);
         }
-        this.identity.replace({ caPem: this.identity.material.caPem, certPem: res.cert, keyPem });
-        if (id.role !== 'manager' && dataDir) forgetManagerSecrets(dataDir);
-        this.log.info({ reason, role: id.role, notAfter: new Date(id.notAfter).toISOString(), manager: addr }, 'node certificate renewed');
-        return;
+        return { role: id.role, notAfter: id.notAfter, certPem: res.cert, keyPem, kek, manager: addr };
       } catch (err) {
         last = err;
       }
     }
     throw last;
+  }
+
+  /** Makes a fetched certificate the node's (with the key-encryption key for a manager; none kept for a worker). */
+  install(c: IssuedCertificate, reason: string): void {
+    const dataDir = this.identity.dataDir;
+    if (c.kek && dataDir) writeKek(dataDir, c.kek);
+    this.identity.replace({ caPem: this.identity.material.caPem, certPem: c.certPem, keyPem: c.keyPem });
+    if (c.role !== 'manager' && dataDir) forgetManagerSecrets(dataDir);
+    this.log.info({ reason, role: c.role, notAfter: new Date(c.notAfter).toISOString(), manager: c.manager }, 'node certificate renewed');
   }
 }

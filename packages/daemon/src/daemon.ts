@@ -2,6 +2,8 @@
 
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
 import { isIP } from 'node:net';
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '@shoal/api';
 import { createLogger, type Logger } from '@shoal/raft';
@@ -29,7 +31,8 @@ import {
   writeKek,
   writeMaterial,
 } from '@shoal/pki';
-import { CertRenewer } from './cert-renewer.js';
+import { CertRenewer, type IssuedCertificate } from './cert-renewer.js';
+import { LeaderlessRoleCheck } from './leaderless-role-check.js';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
 import { AgentSession, DockerExecutor, LogShipper, TaskRunner } from '@shoal/agent';
@@ -253,30 +256,67 @@ function startManager(
 function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentity, dataDir: string, log: Logger): Daemon {
   manager.markReady();
   const session = agentSession(state, identity, dataDir, log, [state.advertiseAddr]);
+  // The other managers this one knows: Raft's configuration as it last heard it, and the peers it
+  // was given.
+  const peers = (): string[] => {
+    const st = manager.raft.status();
+    const addrs = [...st.conf.voters, ...st.conf.learners].filter((m) => m.id !== state.nodeId).map((m) => m.addr);
+    for (const [id, addr] of Object.entries(st.peers)) if (id !== state.nodeId) addrs.push(addr);
+    return [...new Set([...addrs, ...(state.managers ?? [])])].filter((a) => a && a !== state.advertiseAddr);
+  };
+  // Demoted while down: no removal ever reaches this node, only silence; the store has the last word.
+  const check = new LeaderlessRoleCheck({
+    leader: () => manager.raft.status().leader,
+    peers,
+    ask: (addrs) => session.renewer.fetch(addrs),
+    onDemoted: (c) => toWorker(`the store calls this node a ${c.role} (it was demoted while down)`, c),
+    log: log.child({ component: 'role-check' }),
+  });
+  let switching = false;
   const d: Daemon = {
     state,
     manager,
     stop: async () => {
+      check.stop();
       await session.stop();
       await manager.stop({ transfer: true });
     },
   };
-  // Demoted (removed from Raft by the leader): stop being a manager and carry on as a worker.
-  manager.raft.once('removed', () => {
-    log.warn({ nodeId: state.nodeId }, 'this node was demoted: stopping the manager, continuing as a worker');
+  // Stop being a manager and carry on as a worker, as the store says: the same end whether the
+  // removal was seen live or learnt from another manager after a restart.
+  const toWorker = (why: string, cert?: IssuedCertificate): void => {
+    if (switching) return;
+    switching = true;
+    check.stop();
+    log.warn({ nodeId: state.nodeId, why }, 'this node was demoted: stopping the manager, continuing as a worker');
     void (async () => {
+      const managers = [...new Set([...(cert ? [cert.manager] : []), ...peers()])];
       await manager.stop({ transfer: false });
+      if (cert) session.renewer.install(cert, 'demoted');
       // A worker holds no key that opens the CA's.
       forgetManagerSecrets(dataDir);
+      // Never reused: a promotion later starts from the cluster's log, not from this stale one.
+      putRaftStateAside(dataDir);
       d.state = { ...state, role: 'worker' };
       writeState(dataDir, d.state);
       d.manager = undefined;
       await session.stop();
-      const w = await workerDaemon({ ...d.state, managers: manager.raft.status().conf.voters.map((m) => m.addr) }, identity, dataDir, log);
+      const w = await workerDaemon({ ...d.state, managers }, identity, dataDir, log);
       d.stop = w.stop;
     })().catch((err: Error) => log.error({ err: err.message }, 'switching to worker mode failed'));
-  });
+  };
+  manager.raft.once('removed', () => toWorker('raft removed it'));
+  check.start();
   return d;
+}
+
+/** A demoted manager's Raft directory, renamed out of the way (the previous one replaced). */
+function putRaftStateAside(dataDir: string): void {
+  const raft = join(dataDir, 'raft');
+  if (!existsSync(raft)) return;
+  const aside = join(dataDir, 'raft.demoted');
+  rmSync(aside, { recursive: true, force: true });
+  renameSync(raft, aside);
 }
 
 async function workerDaemon(state: NodeState, identity: NodeIdentity, dataDir: string, log: Logger = createLogger('shoald')): Promise<Daemon> {
