@@ -3,10 +3,11 @@
 // with a worker certificate and its old Raft state put aside, and Raft keeps the two voters.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { identityOfPem } from '@shoal/pki';
-import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { ROOT, TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
 const IMAGE = 'shoal/busybox:latest';
 
@@ -77,6 +78,16 @@ describe('a manager demoted while it was down', () => {
     const st = await m2.call<Status>('ClusterStatus');
     assert.equal(st.members.filter((m) => m.raftRole === 'leader' || m.raftRole === 'follower').length, 2, JSON.stringify(st.members));
     assert.ok(!st.members.some((m) => m.nodeId === m3Id), 'm3 is no Raft member');
+    // `shoal cluster status --format json`: INTERFACE.md's shape; every store manager listed, the
+    // demoted node not (not even as pending).
+    const cli = spawnSync(process.execPath, [join(ROOT, 'packages/cli/dist/src/bin.js'), '--host', `unix://${m1.socket}`, 'cluster', 'status', '--format', 'json'], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    const json = JSON.parse(cli.stdout) as { clusterId: string; leader: string; term: number; members: Record<string, unknown>[] };
+    assert.deepEqual(Object.keys(json).sort(), ['clusterId', 'leader', 'members', 'term']);
+    for (const m of json.members) assert.deepEqual(Object.keys(m).sort(), ['addr', 'appliedIndex', 'commitIndex', 'nodeId', 'raftRole', 'reachable']);
+    const managers = nodes.filter((n) => n.node.spec.role === 'manager').map((n) => n.node.id).sort();
+    assert.deepEqual(json.members.map((m) => m.nodeId).sort(), managers);
+    assert.ok(json.members.every((m) => m.raftRole === 'leader' || m.raftRole === 'follower'), cli.stdout);
     await m1.call('RemoveService', { service: 'on-m3' });
   });
 });

@@ -481,8 +481,9 @@ export function clusterStatusJson(r: ClusterStatusResponse): ClusterStatusJson {
     clusterId: r.clusterId,
     leader: r.leader,
     term: r.term,
+    // Raft's members by id, then the managers Raft has not taken in yet.
     members: [...r.members]
-      .sort((a, b) => a.nodeId.localeCompare(b.nodeId))
+      .sort((a, b) => Number(a.raftRole === 'pending') - Number(b.raftRole === 'pending') || a.nodeId.localeCompare(b.nodeId))
       .map((m) => ({
         nodeId: m.nodeId,
         addr: m.addr,
@@ -494,7 +495,7 @@ export function clusterStatusJson(r: ClusterStatusResponse): ClusterStatusJson {
   };
 }
 
-/** `cluster status` as text: three header lines, then a table of the Raft members. */
+/** `cluster status` as text: three header lines, then a table of the Raft members and the managers Raft has not taken in yet. */
 export function clusterStatusText(r: ClusterStatusResponse): string {
   const j = clusterStatusJson(r);
   const head = [`Cluster ID:  ${j.clusterId}`, `Leader:      ${j.leader || '(none)'}`, `Term:        ${j.term}`];
@@ -503,8 +504,9 @@ export function clusterStatusText(r: ClusterStatusResponse): string {
     m.addr,
     capitalize(m.raftRole),
     m.reachable ? 'yes' : 'no',
-    String(m.commitIndex),
-    String(m.appliedIndex),
+    // A pending manager has no Raft log here to speak of.
+    m.raftRole === 'pending' ? '-' : String(m.commitIndex),
+    m.raftRole === 'pending' ? '-' : String(m.appliedIndex),
   ]);
   return `${head.join('\n')}\n\n${renderTable(['NODE ID', 'ADDR', 'RAFT ROLE', 'REACHABLE', 'COMMIT INDEX', 'APPLIED INDEX'], rows)}`;
 }

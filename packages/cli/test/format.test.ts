@@ -280,4 +280,15 @@ describe('cluster status', () => {
     assert.match(t, /^NODE ID\s+ADDR\s+RAFT ROLE\s+REACHABLE\s+COMMIT INDEX\s+APPLIED INDEX$/m);
     assert.match(t, /^n1\s+10\.0\.0\.1:4242\s+Leader\s+yes\s+12\s+12$/m);
   });
+  test('a manager the store has and Raft not yet: listed last as pending, same JSON shape', () => {
+    const withPending = {
+      ...r,
+      members: [{ nodeId: 'n0', addr: '10.0.0.9:4242', raftRole: 'pending', reachable: false, commitIndex: 0, appliedIndex: 0 }, ...r.members],
+    };
+    const j = clusterStatusJson(withPending);
+    assert.deepEqual(j.members.map((m) => [m.nodeId, m.raftRole]), [['n1', 'leader'], ['n2', 'follower'], ['n0', 'pending']]);
+    assert.deepEqual(j.members[2], { nodeId: 'n0', addr: '10.0.0.9:4242', raftRole: 'pending', reachable: false, commitIndex: 0, appliedIndex: 0 });
+    const lines = clusterStatusText(withPending).split('\n');
+    assert.match(lines[lines.length - 1]!, /^n0\s+10\.0\.0\.9:4242\s+Pending\s+no\s+-\s+-$/);
+  });
 });

@@ -8,7 +8,7 @@ import type { RaftNode } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, newId } from '@shoal/store';
 import type { Node } from '@shoal/store';
 import { type ParsedToken, parseJoinToken, roleOfToken, safeEqual } from './ca/tokens.js';
-import { JOINING_MESSAGE, type MembershipReconciler } from './membership-reconciler.js';
+import { JOINING_MESSAGE, type MembershipReconciler, storeManagers } from './membership-reconciler.js';
 import { reachableMembers, removalKeepsQuorum } from './membership-plan.js';
 import { signCsr } from '@shoal/pki';
 import type { Logger } from '@shoal/raft';
@@ -256,7 +256,13 @@ export class MembershipManager {
         };
       }),
     );
-    return { clusterId, leader: st.leader, term: st.term, members: rows, self: this.raft.id };
+    // Managers the store has and Raft does not yet (the leader's reconciler takes them in): listed
+    // too, so a manager is never missing from the status while it waits.
+    const inConf = new Set(members.map((m) => m.id));
+    const pending = storeManagers(this.store)
+      .filter((m) => !inConf.has(m.id))
+      .map((m) => ({ nodeId: m.id, addr: m.addr, raftRole: 'pending', reachable: false, commitIndex: 0, appliedIndex: 0 }));
+    return { clusterId, leader: st.leader, term: st.term, members: [...rows, ...pending], self: this.raft.id };
   }
 }
 
