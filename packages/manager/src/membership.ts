@@ -3,6 +3,7 @@
 // (membership-reconciler.ts) makes Raft's configuration follow. Demotions that would leave the
 // managers without a reachable majority are refused unless forced.
 
+import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import type { RaftNode } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, newId } from '@shoal/store';
@@ -32,8 +33,20 @@ export interface JoinResponse {
   cert: string;
 }
 
-/** How long promote and demote wait for Raft to follow the store before answering anyway (well inside a client's 10 s deadline). */
+/** How long promote and demote wait for Raft to follow the store before answering anyway. */
 const SETTLE_MS = 5_000;
+/**
+ * All the waits of one membership call together (reads, the store write and its retries, Raft
+ * settling): a client gives a call 10 s, and a follower passing it on to the leader needs a moment.
+ */
+export const MEMBERSHIP_CALL_MS = 8_000;
+
+/** The time left until `until` (a performance.now() deadline), capped at `cap`; UNAVAILABLE once none is left. */
+export function timeLeft(until: number, cap: number, what: string): number {
+  const left = Math.floor(until - performance.now());
+  if (left <= 0) throw new ShoalError('UNAVAILABLE', `${what} did not complete within ${MEMBERSHIP_CALL_MS} ms: the managers are slow or without quorum; try again`);
+  return Math.min(cap, left);
+}
 
 const ADDR_RE = /^[a-zA-Z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
 
@@ -152,7 +165,7 @@ export class MembershipManager {
    * fail first, under the next one. The node's daemon, told by its next heartbeat, stops its
    * worker stub and starts its manager on its address.
    */
-  async promote(n: Node): Promise<void> {
+  async promote(n: Node, until = performance.now() + MEMBERSHIP_CALL_MS): Promise<void> {
     if (n.spec.role === 'manager') throw new ShoalError('FAILED_PRECONDITION', `node ${n.description.hostname} is already a manager`);
     const addr = n.status.addr;
     if (!addr) throw new ShoalError('FAILED_PRECONDITION', `node ${n.description.hostname} has not told the cluster its address yet: try again once it is ready`);
@@ -169,10 +182,10 @@ export class MembershipManager {
           },
         ];
       },
-      { retries: 5, timeoutMs: 5_000 },
+      { retries: 5, timeoutMs: 5_000, budgetMs: timeLeft(until, MEMBERSHIP_CALL_MS, 'the promotion') },
     );
     // Answer once Raft has it (as a learner): the usual case takes a moment; if not, it follows.
-    if (!(await this.reconciler.waitFor(() => this.inRaft(n.id), SETTLE_MS))) {
+    if (!(await this.reconciler.waitFor(() => this.inRaft(n.id), Math.max(0, Math.min(SETTLE_MS, until - performance.now()))))) {
       this.log.warn({ node: n.id }, 'promotion recorded; raft has not taken the node in yet (the leader keeps trying)');
     }
   }
@@ -183,7 +196,7 @@ export class MembershipManager {
    * takes the node out of Raft (a leader demoting itself hands leadership over first), and the
    * node's daemon, removed from Raft, carries on as a worker.
    */
-  async demote(n: Node, force = false): Promise<void> {
+  async demote(n: Node, force = false, until = performance.now() + MEMBERSHIP_CALL_MS): Promise<void> {
     if (n.spec.role !== 'manager') throw new ShoalError('FAILED_PRECONDITION', `node ${n.description.hostname} is not a manager`);
     if (this.raft.status().conf.voters.every((m) => m.id === n.id)) {
       throw new ShoalError('FAILED_PRECONDITION', 'cannot remove the last manager');
@@ -203,21 +216,21 @@ export class MembershipManager {
           },
         ];
       },
-      { retries: 5, timeoutMs: 5_000 },
+      { retries: 5, timeoutMs: 5_000, budgetMs: timeLeft(until, MEMBERSHIP_CALL_MS, 'the demotion') },
     );
     // This leader leaves Raft only once another leads: it answers once it hands over.
     const left = n.id === this.raft.id ? () => !this.raft.isLeader() : () => !this.inRaft(n.id);
-    if (!(await this.reconciler.waitFor(left, SETTLE_MS))) {
+    if (!(await this.reconciler.waitFor(left, Math.max(0, Math.min(SETTLE_MS, until - performance.now()))))) {
       this.log.warn({ node: n.id }, 'demotion recorded; raft has not let the node go yet (the leader keeps trying)');
     }
   }
 
-  async remove(n: Node, force: boolean): Promise<void> {
+  async remove(n: Node, force: boolean, until = performance.now() + MEMBERSHIP_CALL_MS): Promise<void> {
     if (n.spec.role === 'manager' || n.managerStatus) {
       if (!force) {
         throw new ShoalError('FAILED_PRECONDITION', `node ${n.description.hostname} is a manager: demote it first (or use --force)`);
       }
-      if (n.spec.role === 'manager') await this.demote(n, true);
+      if (n.spec.role === 'manager') await this.demote(n, true, until);
     } else if (n.status.state === 'ready' && !force) {
       throw new ShoalError('FAILED_PRECONDITION', `node ${n.description.hostname} is not down: stop it first (or use --force)`);
     }
@@ -232,7 +245,7 @@ export class MembershipManager {
           : [];
         return [{ op: 'delete', kind: 'node', id: cur.id, expectVersion: cur.version }, ...removed];
       },
-      { retries: 5, timeoutMs: 5_000 },
+      { retries: 5, timeoutMs: 5_000, budgetMs: timeLeft(until, MEMBERSHIP_CALL_MS, 'the removal') },
     );
   }
 

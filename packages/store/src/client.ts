@@ -2,6 +2,8 @@
 // optimistic-concurrency loop (read, build ops with expectVersion, commit, retry on conflict).
 
 import { randomFillSync } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { ShoalError } from '@shoal/api';
 import type { ClusterStore } from './store.js';
 import { type Op, type TxSuccess, decodeTxResult, encodeTx, isVersionConflict, txError } from './tx.js';
 import type { ObjectKind } from './types.js';
@@ -60,6 +62,11 @@ export interface UpdateOptions extends CommitOptions {
   retries?: number;
   /** Skip the read barrier on the first attempt (only for ops that all carry expectVersion). */
   optimistic?: boolean;
+  /**
+   * Overall time for every attempt together (ms; default: none, each barrier and commit gets
+   * timeoutMs): lets a caller answer inside its own client's deadline whatever the retries.
+   */
+  budgetMs?: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -101,8 +108,16 @@ export class StoreClient {
     // read could cause (a "not found", a decision that nothing needs doing) is only believed after
     // a barrier.
     let fresh = !opts.optimistic;
+    const end = opts.budgetMs === undefined ? undefined : performance.now() + opts.budgetMs;
+    // Each wait gets timeoutMs, cut to what is left of the budget.
+    const wait = (): CommitOptions => {
+      if (end === undefined) return opts;
+      const left = Math.floor(end - performance.now());
+      if (left <= 0) throw new ShoalError('UNAVAILABLE', `the write did not complete within ${opts.budgetMs} ms`);
+      return { ...opts, timeoutMs: Math.min(opts.timeoutMs ?? left, left) };
+    };
     for (let attempt = 0; ; attempt++) {
-      const index = fresh ? await this.node.readBarrier({ timeoutMs: opts.timeoutMs }) : this.store.appliedIndex;
+      const index = fresh ? await this.node.readBarrier({ timeoutMs: wait().timeoutMs }) : this.store.appliedIndex;
       let ops: Op[];
       try {
         ops = await fn(this.store);
@@ -117,7 +132,7 @@ export class StoreClient {
         continue;
       }
       try {
-        return await this.commit(ops, opts);
+        return await this.commit(ops, wait());
       } catch (err) {
         if (!isVersionConflict(err) || attempt >= retries) throw err;
         fresh = true;

@@ -2,6 +2,7 @@
 // barrier, and writes through one store transaction (proposed to Raft; a follower's proposal is
 // forwarded to the leader by the Raft layer). Every failure is a ShoalError with a code.
 
+import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import { DEFAULT_ADMIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS, MIN_CERT_EXPIRY_MS, identityOfPem, signCsr } from '@shoal/pki';
 import type { RaftNode } from '@shoal/raft';
@@ -10,7 +11,7 @@ import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
 import { newJoinToken } from '../ca/tokens.js';
 import { rolledBack, specChangesTasks, startedStatus } from '../orchestrator/update-status.js';
 import { validateServiceSpec } from './validate.js';
-import type { MembershipManager } from '../membership.js';
+import { MEMBERSHIP_CALL_MS, type MembershipManager, timeLeft } from '../membership.js';
 
 const WRITE_TIMEOUT_MS = 5_000;
 const READ_TIMEOUT_MS = 5_000;
@@ -34,9 +35,9 @@ interface ServiceView {
 export class ControlHandlers {
   constructor(private readonly ctx: ControlContext) {}
 
-  private async read(): Promise<ClusterStore> {
+  private async read(timeoutMs = READ_TIMEOUT_MS): Promise<ClusterStore> {
     try {
-      await this.ctx.client.read({ timeoutMs: READ_TIMEOUT_MS });
+      await this.ctx.client.read({ timeoutMs });
     } catch (err) {
       throw quorumError(err);
     }
@@ -216,26 +217,32 @@ export class ControlHandlers {
     return { node: this.nodeView(store.get('node', id) as Node) };
   }
 
+  // Membership calls: every wait together stays inside MEMBERSHIP_CALL_MS (a client gives 10 s).
+  // The answer comes from the local store, which has the call's own write applied: no second read,
+  // which a leader that has just handed over (demoting itself) would make through the next leader
+  // while that one takes it out of Raft.
+
   async promoteNode(req: { node?: string }) {
-    const store = await this.read();
+    const until = performance.now() + MEMBERSHIP_CALL_MS;
+    const store = await this.read(timeLeft(until, READ_TIMEOUT_MS, 'the promotion'));
     const n = store.resolveNode(required(req.node, 'node'));
-    await this.ctx.membership.promote(n);
-    const after = await this.read();
-    return { node: this.nodeView(after.get('node', n.id) as Node) };
+    await this.ctx.membership.promote(n, until);
+    return { node: this.nodeView(this.ctx.store.get('node', n.id) as Node) };
   }
 
   async demoteNode(req: { node?: string }) {
-    const store = await this.read();
+    const until = performance.now() + MEMBERSHIP_CALL_MS;
+    const store = await this.read(timeLeft(until, READ_TIMEOUT_MS, 'the demotion'));
     const n = store.resolveNode(required(req.node, 'node'));
-    await this.ctx.membership.demote(n);
-    const after = await this.read();
-    return { node: this.nodeView(after.get('node', n.id) as Node) };
+    await this.ctx.membership.demote(n, false, until);
+    return { node: this.nodeView(this.ctx.store.get('node', n.id) as Node) };
   }
 
   async removeNode(req: { node?: string; force?: boolean }) {
-    const store = await this.read();
+    const until = performance.now() + MEMBERSHIP_CALL_MS;
+    const store = await this.read(timeLeft(until, READ_TIMEOUT_MS, 'the removal'));
     const n = store.resolveNode(required(req.node, 'node'));
-    await this.ctx.membership.remove(n, !!req.force);
+    await this.ctx.membership.remove(n, !!req.force, until);
     return { id: n.id };
   }
 
