@@ -253,10 +253,14 @@ function startManager(
 function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentity, dataDir: string, log: Logger): Daemon {
   manager.markReady();
   const session = agentSession(state, identity, dataDir, log, [state.advertiseAddr]);
+  // A manager without the key-encryption key the store's CA key is sealed with cannot use the CA:
+  // a renewal brings it (it lost its copy, or the cluster's leader sealed an older release's key).
+  const unwatchKek = manager.onKekMissing(() => void session.renewer.renew("this manager lacks the cluster's key-encryption key"));
   const d: Daemon = {
     state,
     manager,
     stop: async () => {
+      unwatchKek();
       await session.stop();
       await manager.stop({ transfer: true });
     },
@@ -265,6 +269,7 @@ function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentit
   manager.raft.once('removed', () => {
     log.warn({ nodeId: state.nodeId }, 'this node was demoted: stopping the manager, continuing as a worker');
     void (async () => {
+      unwatchKek();
       await manager.stop({ transfer: false });
       // A worker holds no key that opens the CA's.
       forgetManagerSecrets(dataDir);
@@ -409,8 +414,6 @@ function agentSession(
   renewer.start();
   // The certificate still names the old role (a demotion while the node was away, or just now).
   if (identity.identity.role !== state.role) void renewer.renew(`the node is now a ${state.role}`);
-  // A manager without the cluster's key-encryption key cannot use the CA: a renewal brings it.
-  else if (state.role === 'manager' && !readKek(dataDir)) void renewer.renew('this manager holds no key-encryption key');
   const runner = new TaskRunner(executor, session.link(), alog);
   sync = new MeshSync(mesh, session.link(), executor, state.nodeId, mlog, kernel);
   runner.start();
