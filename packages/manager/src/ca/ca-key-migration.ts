@@ -51,7 +51,8 @@ export class CAKeyMigration {
             const caKey = this.keys.kekForSealing().seal(c.caKey, sealContext.caKey(c.id));
             return [{ op: 'update', kind: 'cluster', object: { ...c, caKey, updatedAt: Date.now() }, expectVersion: c.version }];
           },
-          { retries: 5, timeoutMs: 5_000 },
+          // This leader's decision, with its own key-encryption key: never passed to another leader.
+          { retries: 5, timeoutMs: 5_000, leaderOnly: true },
         );
         if (r.ids.length > 0) this.log.warn({ cluster: r.ids[0] }, "sealed the cluster's CA key, stored in the clear by an older release, with the key-encryption key");
         return;
