@@ -1,6 +1,8 @@
 // shoald's three verbs. Each returns a running Daemon, whose stop() is called on SIGTERM/SIGINT.
 
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { isIP } from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '@shoal/api';
@@ -137,6 +139,8 @@ export async function init(
   if (hasState(flags.dataDir)) {
     throw new ShoalError('ALREADY_EXISTS', `${flags.dataDir} already holds a node: use \`shoald run --data-dir ${flags.dataDir}\``);
   }
+  // What this init makes and, should it fail, takes away again: a second try starts clean.
+  const made = ['certificates', 'admin', 'raft'].map((sub) => join(flags.dataDir, sub)).filter((p) => !existsSync(p));
   // The cluster's CA, this node's certificate (the first manager) and an admin certificate for
   // the control API over TCP (DATA_DIR/admin: shoal --cert-path DATA_DIR/admin).
   const ca = await createRootCA();
@@ -147,11 +151,22 @@ export async function init(
   // The cluster's key-encryption key: the store gets the CA key sealed with it (kek.ts).
   writeKek(flags.dataDir, KeyEncryptionKey.generate());
   const admin = await issueWithNewKey(ca, { nodeId: `admin-${newId().slice(0, 12)}`, role: 'admin', clusterId: state.clusterId }, DEFAULT_ADMIN_CERT_EXPIRY_MS);
+  // No node lives here (checked above): an admin directory is a failed init's, for a cluster
+  // that never came to be, and gives way to this one's.
+  rmSync(certPaths(flags.dataDir).adminDir, { recursive: true, force: true });
   writeAdminMaterial(certPaths(flags.dataDir).adminDir, { caPem: ca.certPem, ...admin });
   const identity = NodeIdentity.load(flags.dataDir);
-  const manager = await startManager(state, flags.dataDir, log, identity, { bootstrap: true });
-  const cluster = await manager.initCluster(ca, selfDescription(), { clusterId: state.clusterId, heartbeatPeriodMs: hb, certExpiryMs: expiry });
-  writeState(flags.dataDir, state);
+  let manager: Manager | undefined;
+  let cluster: Awaited<ReturnType<Manager['initCluster']>>;
+  try {
+    manager = await startManager(state, flags.dataDir, log, identity, { bootstrap: true });
+    cluster = await manager.initCluster(ca, selfDescription(), { clusterId: state.clusterId, heartbeatPeriodMs: hb, certExpiryMs: expiry });
+    writeState(flags.dataDir, state);
+  } catch (err) {
+    await manager?.stop({ transfer: false }).catch(() => undefined);
+    for (const p of made) rmSync(p, { recursive: true, force: true });
+    throw err;
+  }
   log.info({ nodeId: state.nodeId, clusterId: cluster.id, addr: state.advertiseAddr }, 'cluster initialized; this node is its first manager');
   return managerDaemon(state, manager, identity, flags.dataDir, log);
 }
