@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createPrivateKey } from 'node:crypto';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { issuedBy, newKeyAndCsr } from '@shoal/pki';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
@@ -175,5 +176,26 @@ describe('secrets at rest', () => {
     // The promoted managers' Raft files hold no CA key either.
     const caKeyPem = readFileSync(join(m1.dataDir, 'certificates', 'ca.key'), 'utf8');
     for (const d of [w1, w2]) assert.deepEqual(found(join(d.dataDir, 'raft'), needles(caKeyPem)), [], d.name);
+  });
+});
+
+describe('an init that failed', () => {
+  const c = new TestCluster();
+  after(() => c.stop());
+
+  test('takes away what it made (credentials, admin directory, Raft data): the next init works', async () => {
+    const d = await c.newDaemon('m1');
+    const [host, port] = [d.addr.slice(0, d.addr.lastIndexOf(':')), Number(d.addr.slice(d.addr.lastIndexOf(':') + 1))];
+    // The address is taken: the manager cannot listen, after the credentials were written.
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(port, host, r));
+    d.start(['init', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--hostname', 'm1']);
+    assert.notEqual(await d.exited(), 0);
+    for (const sub of ['certificates', 'admin', 'raft']) assert.ok(!existsSync(join(d.dataDir, sub)), `the failed init took ${sub} away`);
+    await new Promise((r) => blocker.close(r));
+    d.start(['init', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--hostname', 'm1']);
+    await d.ready(30_000);
+    // The admin certificate is the new cluster's.
+    assert.ok(issuedBy(readFileSync(join(d.dataDir, 'admin', 'cert.pem'), 'utf8'), readFileSync(join(d.dataDir, 'certificates', 'ca.crt'), 'utf8')));
   });
 });

@@ -140,6 +140,8 @@ export async function init(
   if (hasState(flags.dataDir)) {
     throw new ShoalError('ALREADY_EXISTS', `${flags.dataDir} already holds a node: use \`shoald run --data-dir ${flags.dataDir}\``);
   }
+  // What this init makes and, should it fail, takes away again: a second try starts clean.
+  const made = ['certificates', 'admin', 'raft'].map((sub) => join(flags.dataDir, sub)).filter((p) => !existsSync(p));
   // The cluster's CA, this node's certificate (the first manager) and an admin certificate for
   // the control API over TCP (DATA_DIR/admin: shoal --cert-path DATA_DIR/admin).
   const ca = await createRootCA();
@@ -150,11 +152,22 @@ export async function init(
   // The cluster's key-encryption key: the store gets the CA key sealed with it (kek.ts).
   writeKek(flags.dataDir, KeyEncryptionKey.generate());
   const admin = await issueWithNewKey(ca, { nodeId: `admin-${newId().slice(0, 12)}`, role: 'admin', clusterId: state.clusterId }, DEFAULT_ADMIN_CERT_EXPIRY_MS);
+  // No node lives here (checked above): an admin directory is a failed init's, for a cluster
+  // that never came to be, and gives way to this one's.
+  rmSync(certPaths(flags.dataDir).adminDir, { recursive: true, force: true });
   writeAdminMaterial(certPaths(flags.dataDir).adminDir, { caPem: ca.certPem, ...admin });
   const identity = NodeIdentity.load(flags.dataDir);
-  const manager = await startManager(state, flags.dataDir, log, identity, { bootstrap: true });
-  const cluster = await manager.initCluster(ca, selfDescription(), { clusterId: state.clusterId, heartbeatPeriodMs: hb, certExpiryMs: expiry });
-  writeState(flags.dataDir, state);
+  let manager: Manager | undefined;
+  let cluster: Awaited<ReturnType<Manager['initCluster']>>;
+  try {
+    manager = await startManager(state, flags.dataDir, log, identity, { bootstrap: true });
+    cluster = await manager.initCluster(ca, selfDescription(), { clusterId: state.clusterId, heartbeatPeriodMs: hb, certExpiryMs: expiry });
+    writeState(flags.dataDir, state);
+  } catch (err) {
+    await manager?.stop({ transfer: false }).catch(() => undefined);
+    for (const p of made) rmSync(p, { recursive: true, force: true });
+    throw err;
+  }
   log.info({ nodeId: state.nodeId, clusterId: cluster.id, addr: state.advertiseAddr }, 'cluster initialized; this node is its first manager');
   return managerDaemon(state, manager, identity, flags.dataDir, log);
 }
@@ -273,11 +286,15 @@ function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentit
     log: log.child({ component: 'role-check' }),
   });
   let switching = false;
+  // A manager without the key-encryption key the store's CA key is sealed with cannot use the CA:
+  // a renewal brings it (it lost its copy, or the cluster's leader sealed an older release's key).
+  const unwatchKek = manager.onKekMissing(() => void session.renewer.renew("this manager lacks the cluster's key-encryption key"));
   const d: Daemon = {
     state,
     manager,
     stop: async () => {
       check.stop();
+      unwatchKek();
       await session.stop();
       await manager.stop({ transfer: true });
     },
@@ -291,6 +308,7 @@ function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentit
     log.warn({ nodeId: state.nodeId, why }, 'this node was demoted: stopping the manager, continuing as a worker');
     void (async () => {
       const managers = [...new Set([...(cert ? [cert.manager] : []), ...peers()])];
+      unwatchKek();
       await manager.stop({ transfer: false });
       if (cert) session.renewer.install(cert, 'demoted');
       // A worker holds no key that opens the CA's.
@@ -449,8 +467,6 @@ function agentSession(
   renewer.start();
   // The certificate still names the old role (a demotion while the node was away, or just now).
   if (identity.identity.role !== state.role) void renewer.renew(`the node is now a ${state.role}`);
-  // A manager without the cluster's key-encryption key cannot use the CA: a renewal brings it.
-  else if (state.role === 'manager' && !readKek(dataDir)) void renewer.renew('this manager holds no key-encryption key');
   const runner = new TaskRunner(executor, session.link(), alog);
   sync = new MeshSync(mesh, session.link(), executor, state.nodeId, mlog, kernel);
   runner.start();

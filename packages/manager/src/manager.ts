@@ -18,6 +18,7 @@ import { newJoinToken } from './ca/tokens.js';
 import type { RootCA } from './ca/root-ca.js';
 import { CAServer } from './ca/ca-server.js';
 import { CAKeys } from './ca/ca-keys.js';
+import { CAKeyMigration } from './ca/ca-key-migration.js';
 import { Authz } from './authz.js';
 import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity, caFingerprint, privateDir } from '@shoal/pki';
 import { LogBroker } from './logbroker/log-broker.js';
@@ -56,6 +57,7 @@ export class Manager {
   readonly authz: Authz;
   readonly ca: CAServer;
   readonly caKeys: CAKeys;
+  private readonly caKeyMigration: CAKeyMigration;
   readonly logs: LogBroker;
   private readonly tcp: grpc.Server;
   private readonly unix: grpc.Server;
@@ -84,6 +86,7 @@ export class Manager {
     this.authz = new Authz(store, raft);
     this.caKeys = caKeys;
     this.ca = new CAServer(store, this.client, this.authz, this.caKeys);
+    this.caKeyMigration = new CAKeyMigration(store, this.client, this.caKeys, log.child({ component: 'ca' }), raft);
     this.logs = new LogBroker(store, (n, s) => void this.dispatcher.checkSession(n, s), { newId });
     this.socketPath = join(opts.dataDir, 'control.sock');
     this.onRenewed = () => {
@@ -94,6 +97,20 @@ export class Manager {
   }
 
   private readonly onRenewed: () => void;
+
+  /**
+   * Calls `fn` now and whenever the store's CA key turns out sealed with a key-encryption key this
+   * manager lacks (an upgraded cluster's leader sealed it; this manager lost its copy): the daemon
+   * renews the certificate then, which brings the key. Returns the unsubscribe function.
+   */
+  onKekMissing(fn: () => void): () => void {
+    const check = () => {
+      if (this.caKeys.lacksClusterKek()) fn();
+    };
+    const stop = this.store.watch(check, { kinds: ['cluster'] });
+    check();
+    return stop;
+  }
 
   static async start(opts: ManagerOptions): Promise<Manager> {
     const log = opts.logger ?? createLogger('manager', { node: opts.nodeId });
@@ -385,6 +402,7 @@ export class Manager {
     this.reconciler.stop();
     this.dispatcher.stop();
     this.orchestrator.stop();
+    this.caKeyMigration.stop();
     this.logs.stop();
     await this.raft.stop({ transfer: opts.transfer });
     await Promise.all([shutdown(this.tcp), shutdown(this.unix)]);

@@ -35,14 +35,6 @@ export function writeMaterial(dataDir: string, m: TlsMaterial): void {
   writeKeyPair(p, { keyPem: m.keyPem, certPem: m.certPem });
 }
 
-/** Admin credentials for `shoal --cert-path DIR`: ca.pem, cert.pem, key.pem (Docker's names). */
-export function writeAdminMaterial(dir: string, m: TlsMaterial): void {
-  privateDir(dir);
-  writeFileAtomic(join(dir, 'ca.pem'), m.caPem, 0o644);
-  writeFileAtomic(join(dir, 'cert.pem'), m.certPem, 0o644);
-  writeFileAtomic(join(dir, 'key.pem'), m.keyPem, 0o600);
-}
-
 export function readAdminMaterial(dir: string): TlsMaterial {
   const read = (name: string) => {
     const p = join(dir, name);

@@ -7,3 +7,4 @@ export * from './identity.js';
 export * from './files.js';
 export * from './key-pair.js';
 export * from './kek.js';
+export * from './admin-dir.js';

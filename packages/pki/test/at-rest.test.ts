@@ -3,12 +3,15 @@
 // cluster's key-encryption key sealing what the replicated store holds.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ShoalError } from '@shoal/api';
 import {
   KeyEncryptionKey,
+  adminDirWriteSteps,
+  readAdminMaterial,
+  writeAdminMaterial,
   NodeIdentity,
   certPaths,
   createRootCA,
@@ -151,5 +154,53 @@ describe('key-encryption key', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('admin certificate directory written as one', () => {
+  let ca: RootCA;
+  let base: string;
+  let admin: { caPem: string; keyPem: string; certPem: string };
+  before(async () => {
+    ca = await createRootCA();
+    base = mkdtempSync(join(tmpdir(), 'shoal-admin-'));
+    admin = { caPem: ca.certPem, ...(await issueWithNewKey(ca, { nodeId: 'admin-1', role: 'admin', clusterId: 'c1' }, DAY)) };
+  });
+  after(() => rmSync(base, { recursive: true, force: true }));
+
+  test('a crash after any step leaves no admin directory or a complete one', () => {
+    const n = adminDirWriteSteps(join(base, 'x'), admin).steps.length;
+    for (let k = 0; k <= n; k++) {
+      const parent = join(base, `crash-${k}`);
+      mkdirSync(parent);
+      const dir = join(parent, 'admin');
+      // The write, cut short after k steps (the process died there).
+      for (const step of adminDirWriteSteps(dir, admin).steps.slice(0, k)) step();
+      if (!existsSync(dir)) {
+        assert.ok(k < n, `after ${k} steps: a finished write leaves the directory`);
+        continue;
+      }
+      const m = readAdminMaterial(dir);
+      assert.deepEqual(m, admin, `after ${k} steps: the directory holds the whole certificate`);
+      assert.equal(statSync(join(dir, 'key.pem')).mode & 0o777, 0o600);
+      assert.equal(statSync(dir).mode & 0o777, 0o700);
+    }
+  });
+
+  test('written into a new or empty directory only; a refused write changes nothing and leaves nothing behind', () => {
+    const fresh = join(base, 'new', 'admin');
+    writeAdminMaterial(fresh, admin);
+    assert.deepEqual(readAdminMaterial(fresh), admin);
+    const empty = join(base, 'empty');
+    mkdirSync(empty);
+    writeAdminMaterial(empty, admin);
+    assert.deepEqual(readAdminMaterial(empty), admin);
+    assert.throws(() => writeAdminMaterial(fresh, admin), (e: ShoalError) => e.code === 'ALREADY_EXISTS' && /already holds ca\.pem, cert\.pem, key\.pem/.test(e.message));
+    const busy = join(base, 'busy');
+    mkdirSync(busy);
+    writeFileSync(join(busy, 'notes.txt'), 'mine');
+    assert.throws(() => writeAdminMaterial(busy, admin), (e: ShoalError) => e.code === 'ALREADY_EXISTS' && /is not empty/.test(e.message));
+    assert.deepEqual(readdirSync(busy), ['notes.txt']);
+    assert.deepEqual(readdirSync(base).filter((e) => e.includes('.tmp-')), [], 'no temporary directory left');
   });
 });

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import type { ClusterStore } from './store.js';
 import { type Op, type TxSuccess, decodeTxResult, encodeTx, isVersionConflict, txError } from './tx.js';
-import type { ObjectKind } from './types.js';
+import { type Cluster, type ObjectKind, isLegacyCaKey } from './types.js';
 import type { KindMap } from './validate.js';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -89,6 +89,13 @@ export class StoreClient {
    * changed then), or UNAVAILABLE if no answer came in time (the outcome is then unknown).
    */
   async commit(ops: Op[], opts: CommitOptions = {}): Promise<TxSuccess> {
+    for (const op of ops) {
+      // Apply takes a plaintext CA key in a create (an old release's log replays one); no new
+      // cluster gets one.
+      if (op.op === 'create' && op.kind === 'cluster' && isLegacyCaKey((op.object as Cluster).caKey)) {
+        throw new ShoalError('FAILED_PRECONDITION', "the cluster's CA key must be stored sealed, not as plaintext");
+      }
+    }
     const out = await this.node.propose(encodeTx(ops), { timeoutMs: opts.timeoutMs, leaderOnly: opts.leaderOnly });
     const r = decodeTxResult(out.result);
     if (!r.ok) throw txError(r);

@@ -13,6 +13,7 @@ import {
   type Service,
   type StoreObject,
   type Task,
+  isLegacyCaKey,
   isTerminal,
   taskStateRank,
 } from './types.js';
@@ -273,6 +274,10 @@ export class ClusterStore implements StateMachine {
 
     if (!existing) throw new Reject('NOT_FOUND', `${kind} ${obj.id} not found (${at}: update)`);
     checkVersion(kind, existing, expect, at);
+    if (kind === 'cluster' && isLegacyCaKey((obj as Cluster).caKey) && (obj as Cluster).caKey !== (existing as Cluster).caKey) {
+      // An old release's plaintext key is replayed and carried over until sealed, never written anew.
+      throw new Reject('FAILED_PRECONDITION', `the cluster's CA key must be stored sealed, not as plaintext (${at}: update)`);
+    }
     if (kind === 'service' && (existing as Service).spec.name !== (obj as Service).spec.name) {
       this.checkName(st, obj as Service, at);
     }

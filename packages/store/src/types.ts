@@ -7,6 +7,17 @@ import type { SealedSecret } from '@shoal/api';
 
 export type { SealedSecret };
 
+/**
+ * The CA key as releases before sealing stored it: the PEM in the clear. Read from an old data
+ * dir's log and snapshots only; never written anew (store.ts refuses it).
+ */
+export type LegacyCaKey = string;
+
+/** Whether a cluster's CA key is still in the clear (an old release's, not yet sealed). */
+export function isLegacyCaKey(k: SealedSecret | LegacyCaKey | null): k is LegacyCaKey {
+  return typeof k === 'string';
+}
+
 export type ObjectKind = 'cluster' | 'node' | 'service' | 'task';
 
 export interface Meta {
@@ -43,9 +54,10 @@ export interface Cluster extends Meta {
   /**
    * The root CA's private key (PEM), sealed with the cluster's key-encryption key, which managers
    * keep outside the store (@shoal/pki kek.ts): any leader can sign, while the Raft log, snapshots
-   * and LevelDB files hold only ciphertext. Null: this cluster cannot issue certificates.
+   * and LevelDB files hold only ciphertext. Null: this cluster cannot issue certificates. A string:
+   * the plaintext PEM a release before sealing wrote (LegacyCaKey), until the leader seals it.
    */
-  caKey: SealedSecret | null;
+  caKey: SealedSecret | LegacyCaKey | null;
   joinTokens: JoinTokens;
   /** Ids of removed nodes: their certificates stay valid by date, so every manager refuses them. */
   removedNodes: string[];

@@ -25,6 +25,7 @@ import type {
   HealthConfig,
   ResourceRequirements,
   SealedSecret,
+  LegacyCaKey,
   UpdateConfig,
   UpdateStatus,
 } from './types.js';
@@ -168,12 +169,27 @@ const sealedSecret = obj<SealedSecret>({
   data: base64(MAX_STRING),
 });
 
+/**
+ * The CA key as a cluster object holds it: sealed; or, from a release before keys were sealed, the
+ * PEM itself (an empty string then meant no key). The plaintext form is read so an old data dir's
+ * log and snapshots replay; the leader seals it (ca-key-migration.ts) and the store refuses it in
+ * any new write (store.ts).
+ */
+const caKey: Check<SealedSecret | LegacyCaKey | null> = (v, p) => {
+  if (v === null || v === '') return null;
+  if (typeof v === 'string') {
+    if (!v.startsWith('-----BEGIN ')) fail(p, 'must be a sealed secret', '(a string that is not a PEM key)');
+    return str({ max: MAX_STRING })(v, p);
+  }
+  return sealedSecret(v, p);
+};
+
 const cluster = obj<Cluster>({
   ...meta,
   spec: clusterSpec,
   caFingerprint: str(),
   caCert: str(),
-  caKey: withDefault(nullable(sealedSecret), null),
+  caKey: withDefault(caKey, null),
   joinTokens,
   removedNodes: withDefault(arrayOf(id), []),
 });

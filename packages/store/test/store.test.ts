@@ -543,3 +543,64 @@ describe('client helpers', () => {
     assert.equal(proposals, before + 1);
   });
 });
+
+describe("an older release's plaintext CA key", () => {
+  // What releases before sealing stored: the key's PEM in the cluster object.
+  const PEM = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n';
+  const SEALED = { alg: 'aes-256-gcm' as const, kekId: '0123456789abcdef', nonce: 'AAAAAAAAAAAAAAAA', data: 'c2VhbGVk' };
+  const legacy = () => ({ ...mkCluster(), caKey: PEM }) as unknown as ReturnType<typeof mkCluster>;
+
+  test('replays (created, carried over by later writes), then is sealed; never written anew', () => {
+    const log = new Log();
+    // An old log: the cluster created with the key in the clear, then updated carrying it over.
+    const i1 = log.ok(create('cluster', legacy()));
+    assert.equal(log.store.cluster()!.caKey, PEM);
+    const c1 = log.store.cluster()!;
+    const i2 = log.ok(update('cluster', { ...c1, removedNodes: ['n9'] }, i1));
+    assert.equal(log.store.cluster()!.caKey, PEM);
+    // A different plaintext key is a new write of one: refused, nothing changed.
+    failed(log.tx(update('cluster', { ...log.store.cluster()!, caKey: PEM.replace('MIG', 'XIG') }, i2)), 'FAILED_PRECONDITION', /must be stored sealed/);
+    // The leader's migration: the sealed form replaces it.
+    const i3 = log.ok(update('cluster', { ...log.store.cluster()!, caKey: SEALED }, i2));
+    assert.deepEqual(log.store.cluster()!.caKey, SEALED);
+    // And no write brings the plaintext back.
+    failed(log.tx(update('cluster', { ...log.store.cluster()!, caKey: PEM }, i3)), 'FAILED_PRECONDITION', /must be stored sealed/);
+    assert.deepEqual(log.store.cluster()!.caKey, SEALED);
+    // An empty string (an old cluster without a key) reads as no key; anything else is refused.
+    const other = new Log();
+    other.ok(create('cluster', { ...legacy(), caKey: '' }));
+    assert.equal(other.store.cluster()!.caKey, null);
+    failed(new Log().tx(create('cluster', { ...legacy(), caKey: 'not a key' })), 'INVALID_ARGUMENT', /caKey must be a sealed secret/);
+  });
+
+  test("an older release's snapshot with the plaintext key restores", () => {
+    const log = new Log();
+    log.ok(create('cluster', legacy()), create('node', mkNode('n1')));
+    const snap = log.store.snapshot();
+    const back = new ClusterStore();
+    back.restore(snap);
+    assert.equal(back.cluster()!.caKey, PEM);
+    assert.ok(back.get('node', 'n1'));
+  });
+
+  test('the proposer refuses a new cluster with a plaintext key before it reaches Raft', async () => {
+    const log = new Log();
+    let proposals = 0;
+    const proposer: StoreProposer = {
+      async propose(payload) {
+        proposals++;
+        const index = log.index + 1;
+        const result = log.store.apply(payload, index);
+        log.index = index;
+        return { index, result };
+      },
+      async readBarrier() {
+        return log.index;
+      },
+    };
+    const client = new StoreClient(proposer, log.store);
+    await assert.rejects(client.commit([create('cluster', legacy())]), (e: ShoalError) => e.code === 'FAILED_PRECONDITION' && /must be stored sealed/.test(e.message));
+    assert.equal(proposals, 0);
+    assert.equal(log.store.cluster(), null);
+  });
+});

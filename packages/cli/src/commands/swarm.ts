@@ -1,10 +1,9 @@
 // `shoal swarm join-token worker|manager [-q] [--rotate]`, `shoal swarm update`,
 // `shoal swarm admin-cert --out DIR`.
 
-import { existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { newKeyAndCsr, writeAdminMaterial } from '@shoal/pki';
+import { adminDirProblem, newKeyAndCsr, writeAdminMaterial } from '@shoal/pki';
 import type { Ctx } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
 import { type Args, type CtxFactory, action, one } from './common.js';
@@ -55,21 +54,16 @@ async function update(ctx: Ctx, a: Args): Promise<void> {
   ctx.print('Swarm updated.');
 }
 
-/** The files an admin certificate directory holds (Docker's layout, what --cert-path reads). */
-const ADMIN_FILES = ['ca.pem', 'cert.pem', 'key.pem'];
-
 /**
  * A new admin certificate in --out: the key is made here and never leaves this machine; the
- * manager signs a CSR for it. An existing certificate is never overwritten.
+ * manager signs a CSR for it. DIR must be new or empty: an existing certificate is never overwritten.
  */
 async function adminCert(ctx: Ctx, a: Args): Promise<void> {
   const out = one(a, 'out');
   if (!out) throw new UsageError('--out DIR is required: the directory to write ca.pem, cert.pem and key.pem to');
   const dir = resolve(out);
-  if (existsSync(dir)) {
-    const taken = readdirSync(dir).filter((f) => ADMIN_FILES.includes(f));
-    if (taken.length > 0) throw new CliError(`${dir} already holds ${taken.join(', ')}: choose an empty directory (nothing was issued)`, 1, 'ALREADY_EXISTS');
-  }
+  const problem = adminDirProblem(dir);
+  if (problem) throw new CliError(`${problem} (nothing was issued)`, 1, 'ALREADY_EXISTS');
   const expiry = one(a, 'expiry');
   const expiryMs = expiry === undefined ? 0 : parseDuration(expiry, '--expiry');
   const { keyPem, csrPem } = await newKeyAndCsr();

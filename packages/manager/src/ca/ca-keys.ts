@@ -1,10 +1,12 @@
 // The cluster CA's private key as a manager uses it. The cluster object holds it sealed with the
 // cluster's key-encryption key (@shoal/pki kek.ts); this manager's copy of that key lives in
-// DATA_DIR/certificates/kek.json, never in Raft, and the CA key is unsealed only to sign.
+// DATA_DIR/certificates/kek.json, never in Raft, and the CA key is unsealed only to sign. A
+// cluster made by a release before sealing holds the key in the clear until its leader seals it
+// (ca-key-migration.ts); meanwhile the CA works with the plaintext one.
 
 import { ShoalError, type SealedSecret } from '@shoal/api';
-import { type KeyEncryptionKey, certPaths, readKek, sealContext } from '@shoal/pki';
-import type { ClusterStore } from '@shoal/store';
+import { KeyEncryptionKey, certPaths, readKek, sealContext, writeKek } from '@shoal/pki';
+import { type ClusterStore, isLegacyCaKey } from '@shoal/store';
 
 export class CAKeys {
   private kek: KeyEncryptionKey | undefined;
@@ -36,16 +38,50 @@ export class CAKeys {
     return this.key().seal(keyPem, sealContext.caKey(clusterId));
   }
 
+  /**
+   * The key-encryption key to seal an old release's plaintext CA key with: this manager's, or a
+   * new one, kept durably before anything is sealed with it (a sealed key whose KEK was lost in a
+   * crash could never be opened). Should another leader's seal win, this one's is replaced by the
+   * cluster's at the next renewal (lacksClusterKek).
+   */
+  kekForSealing(): KeyEncryptionKey {
+    if (!this.kek) {
+      const kek = KeyEncryptionKey.generate();
+      writeKek(this.dataDir, kek);
+      this.kek = kek;
+    }
+    return this.kek;
+  }
+
   /** The CA's certificate and key, to sign with. */
   material(): { certPem: string; keyPem: string } {
     const c = this.store.cluster();
     if (!c) throw new ShoalError('UNAVAILABLE', 'the cluster is not initialized yet');
     if (!c.caKey) throw new ShoalError('FAILED_PRECONDITION', 'this cluster has no CA key in its store: it cannot issue certificates');
+    if (isLegacyCaKey(c.caKey)) return { certPem: c.caCert, keyPem: c.caKey };
     return { certPem: c.caCert, keyPem: this.key().open(c.caKey, sealContext.caKey(c.id)) };
   }
 
-  /** The key-encryption key, serialized, for a node that becomes a manager (and only for one). */
+  /**
+   * True when the store's CA key is sealed with a key-encryption key this manager does not hold
+   * (an upgraded cluster's leader sealed it, or another leader's seal won): a renewal brings it.
+   */
+  lacksClusterKek(): boolean {
+    const k = this.store.cluster()?.caKey;
+    if (!k || isLegacyCaKey(k)) return false;
+    return this.kek?.id !== k.kekId;
+  }
+
+  /**
+   * The key-encryption key, serialized, for a node that becomes a manager (and only for one): the
+   * one the store's CA key is sealed with. Before an old release's key is sealed, the one this
+   * manager will seal it with, if it has one yet.
+   */
   forNewManager(): string {
+    const k = this.store.cluster()?.caKey;
+    if (k && !isLegacyCaKey(k) && this.kek?.id !== k.kekId) {
+      throw new ShoalError('FAILED_PRECONDITION', `this manager does not hold the key-encryption key ${k.kekId} the CA key is sealed with: ask another manager`);
+    }
     return this.key().serialize();
   }
 }
