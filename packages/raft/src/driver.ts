@@ -61,6 +61,16 @@ export const DEFAULT_MAX_MSG_BYTES = 1 << 20;
  */
 export const MAX_PROPOSAL_BYTES = 1 << 20;
 
+/**
+ * The proposal limit a driver with these options applies: at most MAX_PROPOSAL_BYTES, and at most
+ * half the transport's per-message limit (4 x maxMsgBytes), which leaves room for the envelope and
+ * the message around the one entry.
+ */
+export function proposalLimit(opts: { maxProposalBytes?: number; maxMsgBytes?: number }): number {
+  const transportLimit = 4 * (opts.maxMsgBytes ?? DEFAULT_MAX_MSG_BYTES);
+  return Math.min(opts.maxProposalBytes ?? MAX_PROPOSAL_BYTES, MAX_PROPOSAL_BYTES, transportLimit / 2);
+}
+
 /** Take a snapshot once the log applied since the last one holds this many bytes of commands. */
 export const DEFAULT_SNAPSHOT_BYTES = 64 << 20;
 
@@ -87,7 +97,7 @@ export interface RaftDriverOptions {
   snapshotBytes?: number;
   maxMsgBytes?: number;
   maxInflight?: number;
-  /** Largest proposal payload accepted (default and upper bound: MAX_PROPOSAL_BYTES). */
+  /** Largest proposal payload accepted (default and upper bound: proposalLimit()). */
   maxProposalBytes?: number;
   logger?: Logger;
   /** Default: the process clock. */
@@ -124,6 +134,8 @@ interface DriverInit {
 }
 
 const SNAPSHOT_FORMAT = 1;
+/** Keeps the envelope around a payload small next to the room proposalLimit() leaves. */
+const MAX_CLIENT_ID_LENGTH = 256;
 const PEER_REMOVAL_GRACE_MS = 3_000;
 
 /** A retryable failure of one attempt (we lost leadership, the leader moved): try again. */
@@ -204,7 +216,7 @@ export class RaftDriver extends EventEmitter {
     this.timings = { ...DEFAULT_TIMINGS, ...opts.timings };
     this.snapshotEntries = opts.snapshotEntries ?? 100_000;
     this.snapshotBytes = opts.snapshotBytes ?? DEFAULT_SNAPSHOT_BYTES;
-    this.maxProposalBytes = Math.min(opts.maxProposalBytes ?? MAX_PROPOSAL_BYTES, MAX_PROPOSAL_BYTES);
+    this.maxProposalBytes = proposalLimit(opts);
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? Math.random;
     this.log = opts.logger ?? createLogger('raft', { node: opts.id });
@@ -579,6 +591,9 @@ export class RaftDriver extends EventEmitter {
     if (!env.clientId || !Number.isSafeInteger(env.seq) || env.seq < 1) {
       throw new ShoalError('INVALID_ARGUMENT', 'a proposal needs a client id and a positive integer sequence number');
     }
+    if (env.clientId.length > MAX_CLIENT_ID_LENGTH) {
+      throw new ShoalError('INVALID_ARGUMENT', `a client id is at most ${MAX_CLIENT_ID_LENGTH} characters`);
+    }
     this.checkProposalSize(env.payload);
     return this.proposeEnvelope(env, opts.timeoutMs ?? 10_000);
   }
@@ -654,6 +669,9 @@ export class RaftDriver extends EventEmitter {
     if (this.role !== Role.Leader) throw notLeader(this.leader);
     if (!req.client_id || !Number.isSafeInteger(Number(req.seq)) || Number(req.seq) < 1) {
       throw new ShoalError('INVALID_ARGUMENT', 'a forwarded proposal needs a client id and a positive sequence number');
+    }
+    if (req.client_id.length > MAX_CLIENT_ID_LENGTH) {
+      throw new ShoalError('INVALID_ARGUMENT', `a client id is at most ${MAX_CLIENT_ID_LENGTH} characters`);
     }
     this.checkProposalSize(req.payload);
     try {

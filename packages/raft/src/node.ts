@@ -12,6 +12,7 @@ export {
   DEFAULT_MAX_MSG_BYTES,
   DEFAULT_SNAPSHOT_BYTES,
   MAX_PROPOSAL_BYTES,
+  proposalLimit,
   RaftDriver,
   type StateMachine,
   type RaftTimings,
