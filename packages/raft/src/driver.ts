@@ -26,7 +26,7 @@ import {
 import type { LoadedState } from './storage/index.js';
 import type { DriverStorage, DriverTransport, DriverTransportHooks, RaftClock, TimerHandle } from './driver-io.js';
 import { systemClock } from './driver-io.js';
-import { SessionTable, decodeEnvelope, encodeEnvelope, type Envelope } from './session.js';
+import { SessionTable, decodeEnvelope, encodeEnvelope, sessionClientId, type Envelope } from './session.js';
 import { type Logger, createLogger } from './logger.js';
 
 /** The replicated application. Must be deterministic: every member applies the same commands. */
@@ -178,7 +178,9 @@ export class RaftDriver extends EventEmitter {
   private savedVote: NodeId = NONE;
 
   /** This node's own client session for proposals made through it. */
-  private readonly clientId: string;
+  private readonly clientName: string;
+  /** This node's current client session (see sessionClientId), made at its first proposal. */
+  private clientId = '';
   private nextSeq = 1;
   private outstanding = new Set<number>();
 
@@ -222,7 +224,7 @@ export class RaftDriver extends EventEmitter {
     this.log = opts.logger ?? createLogger('raft', { node: opts.id });
     let tag = '';
     for (let i = 0; i < 3; i++) tag += ((this.random() * 0x10000) >>> 0).toString(16).padStart(4, '0');
-    this.clientId = `${opts.id}.${tag}`;
+    this.clientName = `${opts.id}.${tag}`;
     this.transport = transport({
       handlers: {
         onMessage: (m: Message) => this.onMessage(m),
@@ -448,7 +450,11 @@ export class RaftDriver extends EventEmitter {
       this.proposalWaiters.delete(key);
       for (const w of waiters) {
         if (outcome.kind === 'stale') {
-          w.reject(new ShoalError('FAILED_PRECONDITION', `request ${key} was already answered and forgotten`));
+          w.reject(
+            new ShoalError('FAILED_PRECONDITION', `request ${key} is stale: its client session forgot it, so it was not applied again`, {
+              details: { reason: STALE_REASON },
+            }),
+          );
         } else {
           w.resolve({ index: outcome.index, result: outcome.result });
         }
@@ -575,15 +581,32 @@ export class RaftDriver extends EventEmitter {
    */
   async propose(payload: Uint8Array, opts: ProposeOptions = {}): Promise<ProposeOutcome> {
     this.checkProposalSize(payload);
-    const seq = this.nextSeq++;
-    this.outstanding.add(seq);
-    try {
-      let ackedBelow = seq;
-      for (const s of this.outstanding) if (s < ackedBelow) ackedBelow = s;
-      return await this.proposeEnvelope({ clientId: this.clientId, seq, ackedBelow, payload }, opts.timeoutMs ?? 10_000, opts.leaderOnly);
-    } finally {
-      this.outstanding.delete(seq);
+    for (let attempt = 0; ; attempt++) {
+      if (!this.clientId) this.newSession();
+      const clientId = this.clientId;
+      const outstanding = this.outstanding;
+      const seq = this.nextSeq++;
+      outstanding.add(seq);
+      try {
+        let ackedBelow = seq;
+        for (const s of outstanding) if (s < ackedBelow) ackedBelow = s;
+        return await this.proposeEnvelope({ clientId, seq, ackedBelow, payload }, opts.timeoutMs ?? 10_000, opts.leaderOnly);
+      } catch (err) {
+        // Our session was refused as possibly evicted (it began before the table's last
+        // eviction): none of its commands was applied, so retrying in a new session is safe.
+        if (!isStaleSession(err) || attempt > 0) throw err;
+        if (this.clientId === clientId) this.clientId = '';
+      } finally {
+        outstanding.delete(seq);
+      }
     }
+  }
+
+  /** Starts a client session that begins after everything this node applied. */
+  private newSession(): void {
+    this.clientId = sessionClientId(this.clientName, this.applied);
+    this.nextSeq = 1;
+    this.outstanding = new Set();
   }
 
   /** Like propose(), for a client that manages its own id and sequence numbers (its retries). */
@@ -1003,6 +1026,12 @@ async function forceNewCluster(
     return;
   }
   await storage.save({ entries, hardState: { term, vote: id, commit: index } });
+}
+
+const STALE_REASON = 'stale-session';
+
+function isStaleSession(err: unknown): boolean {
+  return err instanceof ShoalError && err.code === 'FAILED_PRECONDITION' && err.details.reason === STALE_REASON;
 }
 
 function isRetryable(err: unknown): boolean {

@@ -12,5 +12,5 @@ export { RaftDriver, DEFAULT_TIMINGS, DEFAULT_MAX_MSG_BYTES, DEFAULT_SNAPSHOT_BY
 export type { StateMachine, RaftTimings, RaftDriverOptions, ProposeOptions, ProposeOutcome } from './driver.js';
 export { systemClock } from './driver-io.js';
 export type { DriverStorage, DriverTransport, DriverTransportHooks, RaftClock } from './driver-io.js';
-export { SessionTable, encodeEnvelope, decodeEnvelope } from './session.js';
+export { SessionTable, encodeEnvelope, decodeEnvelope, sessionClientId, sessionSince } from './session.js';
 export type { Envelope } from './session.js';
