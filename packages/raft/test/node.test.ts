@@ -2,6 +2,8 @@
 // follower could never receive (one entry travels whole in one message, and the transport drops a
 // message above 4 x maxMsgBytes) must be refused up front, and the largest accepted one, bigger than
 // maxMsgBytes, must still reach every member, with later writes committing after it.
+// And --force-new-cluster as documented: the survivor restarts as the only voter, keeping every
+// entry it holds, even one that was never committed.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +24,22 @@ interface Member {
   server: grpc.Server;
 }
 
+async function startMember(id: string, addr: string, dataDir: string, extra: Partial<Parameters<typeof RaftNode.open>[0]>): Promise<Member> {
+  const server = new grpc.Server(raftServerOptions(4 * MAX_MSG));
+  const sm = new KvStateMachine();
+  const node = await RaftNode.open({ id, addr, dataDir, server, stateMachine: sm, maxMsgBytes: MAX_MSG, ...extra });
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+  );
+  node.start();
+  return { node, sm, server };
+}
+
+async function stopMember(m: Member): Promise<void> {
+  await m.node.stop();
+  m.server.forceShutdown();
+}
+
 async function eventually(what: string, fn: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!fn()) {
@@ -37,32 +55,12 @@ describe('proposal size bound (three in-process RaftNodes, maxMsgBytes 64 KiB)',
   before(async () => {
     const ports = [await freePort(), await freePort(), await freePort()];
     const boot = ports.map((p, i) => ({ id: `n${i + 1}`, addr: `127.0.0.1:${p}` }));
-    for (const m of boot) {
-      const server = new grpc.Server(raftServerOptions(4 * MAX_MSG));
-      const sm = new KvStateMachine();
-      const node = await RaftNode.open({
-        id: m.id,
-        addr: m.addr,
-        dataDir: join(dir, m.id),
-        server,
-        stateMachine: sm,
-        bootstrap: boot,
-        maxMsgBytes: MAX_MSG,
-      });
-      await new Promise<void>((resolve, reject) =>
-        server.bindAsync(m.addr, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
-      );
-      node.start();
-      members.push({ node, sm, server });
-    }
+    for (const m of boot) members.push(await startMember(m.id, m.addr, join(dir, m.id), { bootstrap: boot }));
     await eventually('a leader', () => members.some((m) => m.node.isLeader()));
   });
 
   after(async () => {
-    for (const m of members) {
-      await m.node.stop();
-      m.server.forceShutdown();
-    }
+    for (const m of members) await stopMember(m);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -98,5 +96,40 @@ describe('proposal size bound (three in-process RaftNodes, maxMsgBytes 64 KiB)',
     assert.ok(after.index > r.index);
     await eventually('every member applied both', () => members.every((m) => m.sm.values.get('after')?.[0] === 1));
     for (const m of members) assert.equal(m.sm.values.get('big')?.length, value.length);
+  });
+});
+
+describe('force-new-cluster (in-process RaftNodes)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-raft-force-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('the survivor restarts as the only voter with every entry it held, even an uncommitted one', async () => {
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const boot = ports.map((p, i) => ({ id: `n${i + 1}`, addr: `127.0.0.1:${p}` }));
+    const members: Member[] = [];
+    for (const m of boot) members.push(await startMember(m.id, m.addr, join(dir, m.id), { bootstrap: boot }));
+    await eventually('a leader', () => members.some((m) => m.node.isLeader()));
+    const leader = members.find((m) => m.node.isLeader())!;
+    const put = (m: Member, key: string, timeoutMs: number) =>
+      m.node.propose(encodeKv({ op: 'put', key, value: new Uint8Array([1]) }), { timeoutMs });
+    await put(leader, 'committed', 10_000);
+    // The rest of the cluster is lost; the leader takes one more write it can no longer commit.
+    for (const m of members) if (m !== leader) await stopMember(m);
+    await assert.rejects(put(leader, 'uncommitted', 300));
+    assert.ok(leader.node.status().lastIndex > leader.node.status().commit, 'the last write is in the log, uncommitted');
+    await stopMember(leader);
+
+    const id = leader.node.id;
+    const addr = boot.find((b) => b.id === id)!.addr;
+    const survivor = await startMember(id, addr, join(dir, id), { forceNewCluster: true });
+    try {
+      await eventually('the survivor leads alone', () => survivor.node.isLeader());
+      assert.deepEqual(survivor.node.status().conf.voters.map((v) => v.id), [id]);
+      assert.deepEqual(survivor.node.status().conf.learners, []);
+      await put(survivor, 'after', 10_000);
+      for (const key of ['committed', 'uncommitted', 'after']) assert.equal(survivor.sm.values.get(key)?.[0], 1, key);
+    } finally {
+      await stopMember(survivor);
+    }
   });
 });
