@@ -107,6 +107,8 @@ function chooseParams(rng: Rng): DriverSimParams {
   };
 }
 
+/** One for every simulated process: making a logger costs more than a simulated restart. */
+const QUIET = silentLogger();
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const FNV_OFFSET = 0x811c9dc5;
@@ -272,7 +274,7 @@ class DriverSim {
       timings: { tickMs: p.tickMs, electionTicks: 10, heartbeatTicks: p.heartbeatTicks },
       snapshotEntries: p.snapshotEntries,
       maxMsgBytes: p.maxMsgBytes,
-      logger: silentLogger(),
+      logger: QUIET,
       clock: this.queue.clock(life),
       random: this.rng.fork().fn(),
       storage,
