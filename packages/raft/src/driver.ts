@@ -655,7 +655,7 @@ export class RaftDriver extends EventEmitter {
           await this.waitApplied(res.index, deadline - this.clock.now());
           return res;
         }
-        await this.waitForLeader(Math.min(remaining, this.timings.tickMs * this.timings.electionTicks));
+        await this.awaitLeaderAddress(remaining);
         continue;
       } catch (err) {
         if (!isRetryable(err)) throw err;
@@ -726,7 +726,7 @@ export class RaftDriver extends EventEmitter {
           const out = await this.transport.readBarrier(this.leader, { from: this.id }, remaining);
           index = Number(out.index);
         } else {
-          await this.waitForLeader(Math.min(remaining, this.timings.tickMs * this.timings.electionTicks));
+          await this.awaitLeaderAddress(remaining);
           continue;
         }
         await this.waitApplied(index, deadline - this.clock.now());
@@ -792,6 +792,16 @@ export class RaftDriver extends EventEmitter {
       else keep.push(e);
     }
     this.appliedWaiters = keep;
+  }
+
+  /**
+   * No leader to send to: wait for one. A leader known without an address (a restarted member
+   * hears from it before it re-applies the membership entries) is waited out a tick at a time:
+   * going round again at once would spin without ever yielding to the event loop.
+   */
+  private awaitLeaderAddress(remaining: number): Promise<void> {
+    if (this.leader !== NONE) return this.sleep(Math.max(1, Math.min(remaining, this.timings.tickMs)));
+    return this.waitForLeader(Math.min(remaining, this.timings.tickMs * this.timings.electionTicks));
   }
 
   private waitForLeader(timeoutMs: number): Promise<void> {

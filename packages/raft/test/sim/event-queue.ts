@@ -18,8 +18,14 @@ interface Ev {
   cancelled: boolean;
 }
 
+/** Reading the clock this often within one event means a loop that never yields (a hang). */
+const SPIN_LIMIT = 1_000_000;
+
 export class EventQueue {
   now = 0;
+  private reads = 0;
+  /** Set when a loop read the clock SPIN_LIMIT times in one event; runNext() throws it. */
+  private spin: Error | undefined;
   private seq = 0;
   private heap: Ev[] = [];
 
@@ -41,15 +47,24 @@ export class EventQueue {
       if (!ev) return false;
       if (ev.cancelled || ev.life?.dead) continue;
       this.now = ev.at;
+      this.reads = 0;
       ev.fn();
       await settle();
+      if (this.spin) throw this.spin;
       return true;
     }
   }
 
   clock(life: Life): RaftClock {
     return {
-      now: () => this.now,
+      now: () => {
+        if (++this.reads > SPIN_LIMIT) {
+          // Virtual time stands still within an event: a loop waiting for it would never end.
+          this.spin ??= new Error(`a loop read the clock ${SPIN_LIMIT} times without yielding (it would spin forever)`);
+          throw this.spin;
+        }
+        return this.now;
+      },
       setTimeout: (fn, ms) => this.after(ms, fn, life),
       clearTimeout: (h: TimerHandle) => {
         if (h) (h as Ev).cancelled = true;
