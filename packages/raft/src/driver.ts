@@ -160,6 +160,8 @@ export class RaftDriver extends EventEmitter {
   private ticker: TimerHandle | undefined;
   private loopScheduled = false;
   private loopRunning = false;
+  /** A snapshot being written (see maybeSnapshot). */
+  private snapshotWrite: Promise<void> | undefined;
   private stopped = false;
   private fatal: Error | undefined;
 
@@ -420,7 +422,7 @@ export class RaftDriver extends EventEmitter {
       this.readyTerm = appliedTerm;
       this.emit('leader-ready', appliedTerm);
     }
-    await this.maybeSnapshot();
+    this.maybeSnapshot();
   }
 
   private applyEntry(e: Entry): boolean {
@@ -484,7 +486,14 @@ export class RaftDriver extends EventEmitter {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /**
+   * Takes a snapshot once enough was applied since the last one (entries or bytes). The state
+   * machine's data is taken here, at the applied index; the write (possibly tens of MB) goes on
+   * off the loop, so the Readys that write nothing (heartbeats, read indexes) keep flowing
+   * meanwhile. The log is compacted once the snapshot is durable.
+   */
+  private maybeSnapshot(): void {
+    if (this.snapshotWrite) return;
     if (this.applied - this.snapshotIndex < this.snapshotEntries && this.bytesSinceSnapshot < this.snapshotBytes) return;
     const index = this.applied;
     const term = this.core.termAt(index);
@@ -493,14 +502,22 @@ export class RaftDriver extends EventEmitter {
       meta: { index, term, conf: this.core.conf() },
       data: encodeSnapshotData(this.sessions, this.sm),
     };
-    const t0 = performance.now();
-    await this.storage.saveSnapshot(snap);
-    this.core.compact(snap);
-    this.snapshotIndex = index;
     this.bytesSinceSnapshot = 0;
-    this.stats.snapshots++;
-    this.stats.snapshotMs += performance.now() - t0;
-    this.log.debug({ index, bytes: snap.data.length }, 'snapshot taken, log compacted');
+    const t0 = performance.now();
+    this.snapshotWrite = this.storage
+      .saveSnapshot(snap)
+      .then(() => {
+        if (this.stopped) return;
+        this.core.compact(snap);
+        if (index > this.snapshotIndex) this.snapshotIndex = index;
+        this.stats.snapshots++;
+        this.stats.snapshotMs += performance.now() - t0;
+        this.log.debug({ index, bytes: snap.data.length }, 'snapshot taken, log compacted');
+      })
+      .catch((err: unknown) => this.die(err as Error))
+      .finally(() => {
+        this.snapshotWrite = undefined;
+      });
   }
 
   private die(err: Error): void {
@@ -995,6 +1012,7 @@ export class RaftDriver extends EventEmitter {
     this.ticker = undefined;
     // Let an in-flight save finish before closing the database under it.
     while (this.loopRunning) await this.sleep(2);
+    await this.snapshotWrite;
     this.failAllWaiters(new ShoalError('UNAVAILABLE', 'raft node is stopping'));
     this.transport.close();
     await this.storage.close();
