@@ -123,7 +123,7 @@ await yargs(hideBin(process.argv))
       y.options({
         ...common,
         ...meshMode,
-        'force-new-cluster': { type: 'boolean', default: false, describe: 'disaster recovery: restart as the only manager, keeping all state' },
+        'force-new-cluster': { type: 'boolean', default: false, describe: 'disaster recovery: restart as the only manager; keeps every entry of its Raft log (even one never committed) and removes the other managers' },
       }),
     (a) => serve(() => run({ dataDir: a['data-dir'], forceNewCluster: a['force-new-cluster'], meshMode: a['mesh-mode'] }, log)),
   )

@@ -1,13 +1,18 @@
-// CI suite of the randomized Raft simulation (see test/sim/). Each seed runs a chaos phase of
+// CI suite of the randomized Raft simulations (see test/sim/). Each seed runs a chaos phase of
 // SIM_STEPS random events (default 5000) on 3 or 5 nodes, checking the safety properties after
 // every step, then a liveness phase. A failure prints the seed and the replay command
-// (npm run test:sim -- --seed N --nodes K --steps S). Scale with SIM_SEEDS / SIM_STEPS.
+// (npm run test:sim -- [--driver] --seed N --nodes K --steps S). Scale with SIM_SEEDS / SIM_STEPS.
+// Two simulations: the core one (cluster.ts: RaftCore under a scripted Ready loop that checks the
+// core's Ready contract step by step) and the driver one (driver-sim.ts: the production driver,
+// RaftNode's Ready loop and client path, over a disk that loses unsynced writes on power loss and
+// fails writes, checking that nothing acknowledged is lost or applied twice).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { SafetyChecker, SafetyViolation } from './sim/checker.js';
 import { DEFAULT_STEPS, nodesForSeed, runSim, traceTail, type SimOptions, type SimResult } from './sim/simulation.js';
+import { driverTraceTail, runDriverSim, type DriverSimOptions, type DriverSimResult } from './sim/driver-sim.js';
 
 const SEEDS = Number(process.env.SIM_SEEDS ?? 250);
 const STEPS = Number(process.env.SIM_STEPS ?? DEFAULT_STEPS);
@@ -65,6 +70,66 @@ describe('raft simulation', () => {
       if (failures.length > 0) assert.fail(report(failures));
     });
   }
+});
+
+/** Runs the driver simulation on the seeds whose default node count is `nodes`. */
+async function runDriverSeeds(nodes: 3 | 5, count: number, steps: number): Promise<{ failures: DriverSimResult[]; summary: string }> {
+  const t0 = performance.now();
+  const failures: DriverSimResult[] = [];
+  const tot = { acked: 0, retries: 0, reads: 0, crashes: 0, powerLosses: 0, diskFaults: 0, fatals: 0, snapshots: 0, snaps: 0, leaders: 0 };
+  for (let k = 0; k < count; k++) {
+    const seed = 2 * k + (nodes === 3 ? 1 : 2);
+    const r = await runDriverSim({ seed, nodes, steps });
+    if (!r.ok) failures.push(r);
+    tot.acked += r.stats.acked;
+    tot.retries += r.stats.retries;
+    tot.reads += r.stats.reads;
+    tot.crashes += r.stats.crashes;
+    tot.powerLosses += r.stats.powerLosses;
+    tot.diskFaults += r.stats.diskFaults;
+    tot.fatals += r.stats.fatals;
+    tot.snapshots += r.stats.snapshots;
+    tot.snaps += r.stats.snapsDelivered;
+    tot.leaders += r.stats.leaders;
+  }
+  const secs = (performance.now() - t0) / 1000;
+  const summary =
+    `${count} seeds x ${steps} steps of the driver on ${nodes} nodes in ${secs.toFixed(1)}s: ${tot.leaders} leaderships, ` +
+    `${tot.acked} proposals acknowledged (${tot.retries} client retries), ${tot.reads} read barriers, ${tot.snapshots} snapshots taken, ` +
+    `${tot.snaps} installed, ${tot.crashes} crashes, ${tot.powerLosses} power losses, ${tot.diskFaults} disk faults ` +
+    `(${tot.fatals} fatal exits), ${failures.length} failed`;
+  return { failures, summary };
+}
+
+async function driverReport(failures: DriverSimResult[]): Promise<string> {
+  const lines = [`${failures.length} seed(s) failed:`];
+  for (const f of failures.slice(0, 10)) lines.push(`- [${f.property}] ${f.error}`);
+  const first = failures[0]!;
+  const opts: DriverSimOptions = { seed: first.seed, nodes: first.nodes as 3 | 5, steps: first.steps };
+  lines.push(`last events of seed ${first.seed}:`, ...(await driverTraceTail(opts, 40)).map((l) => `    ${l}`));
+  return lines.join('\n');
+}
+
+describe('driver simulation (the production Ready loop and client path)', () => {
+  for (const nodes of [3, 5] as const) {
+    test(`${SEEDS} seeds on ${nodes} nodes, ${STEPS} steps each: crashes, power losses and disk faults`, async (t) => {
+      const { failures, summary } = await runDriverSeeds(nodes, SEEDS, STEPS);
+      t.diagnostic(summary);
+      console.log(`# sim: ${summary}`);
+      if (failures.length > 0) assert.fail(await driverReport(failures));
+    });
+  }
+
+  test('the driver simulation catches a disk whose fsync does nothing (acknowledged writes lost)', async (t) => {
+    let found: DriverSimResult | undefined;
+    for (let seed = 1; seed <= 100 && !found; seed++) {
+      const r = await runDriverSim({ seed, nodes: nodesForSeed(seed), steps: 3000, skipLiveness: false, lyingFsync: true, params: { powerLossWeight: 3 } });
+      if (!r.ok) found = r;
+    }
+    assert.ok(found, 'no violation found with a lying fsync');
+    t.diagnostic(`found at seed ${found.seed}: ${found.error!.split('\n')[0]}`);
+    assert.ok(['Durable proposals', 'State Machine Safety', 'Log Matching', 'Election Safety', 'Durable state', 'Linearizable reads'].includes(found.property!), found.error);
+  });
 });
 
 describe('the checker is not vacuous', () => {

@@ -4,7 +4,7 @@
 // processes, real gRPC, LevelDB with sync writes.
 //
 //   node node-process.js --id n1 --addr 127.0.0.1:7001 --data-dir DIR [--bootstrap n1=addr,n2=addr,...]
-//                        [--tick-ms 100] [--election-ticks 5] [--snapshot-entries 10000]
+//                        [--tick-ms 100] [--election-ticks 5] [--snapshot-entries 10000] [--snapshot-bytes N]
 
 import * as grpc from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
@@ -54,6 +54,7 @@ async function main(): Promise<void> {
       'tick-ms': { type: 'string' },
       'election-ticks': { type: 'string' },
       'snapshot-entries': { type: 'string' },
+      'snapshot-bytes': { type: 'string' },
     },
   });
   const id = values.id;
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
       ...(values['election-ticks'] ? { electionTicks: Number(values['election-ticks']) } : {}),
     },
     snapshotEntries: values['snapshot-entries'] ? Number(values['snapshot-entries']) : undefined,
+    snapshotBytes: values['snapshot-bytes'] ? Number(values['snapshot-bytes']) : undefined,
   });
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),

@@ -129,6 +129,7 @@ export interface ClusterOptions {
   tickMs?: number;
   electionTicks?: number;
   snapshotEntries?: number;
+  snapshotBytes?: number;
   baseDir?: string;
 }
 
@@ -151,6 +152,7 @@ export class ProcessCluster {
     if (opts.tickMs) common.push('--tick-ms', String(opts.tickMs));
     if (opts.electionTicks) common.push('--election-ticks', String(opts.electionTicks));
     if (opts.snapshotEntries) common.push('--snapshot-entries', String(opts.snapshotEntries));
+    if (opts.snapshotBytes) common.push('--snapshot-bytes', String(opts.snapshotBytes));
     const boot = founders.map((f) => `${f.id}=${f.addr}`).join(',');
     const members = founders.map((f) => new MemberProcess(f.id, f.addr, join(baseDir, f.id), ['--bootstrap', boot, ...common]));
     const c = new ProcessCluster(members, baseDir, opts.baseDir === undefined);

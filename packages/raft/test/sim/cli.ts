@@ -8,8 +8,11 @@
 // --steps N (chaos steps per seed, default 5000 as in CI), --nodes 3|5 (default: 3 for odd seeds,
 // 5 for even ones, as in CI), --quiet (no trace when replaying), --keep-going (do not stop at the
 // first failure), --fault forget-vote|send-before-persist (inject a driver bug, to see the checker
-// catch it). Exits non-zero if any seed fails.
+// catch it). Exits non-zero if any seed fails. A run of many seeds then runs the same seeds of the
+// driver simulation (driver-cli.ts); --core runs only the core one, --driver only the driver one
+// (with --seed N it replays a driver seed; --lying-fsync breaks the simulated disk's fsync).
 
+import { driverMain } from './driver-cli.js';
 import { DEFAULT_STEPS, nodesForSeed, runSim, replayCommand, type SimResult, type SimStats } from './simulation.js';
 
 interface Args {
@@ -165,4 +168,17 @@ function main(): void {
 
 // `node --test <dir>` (Node 20) also runs every .js file under a `test` directory, this one
 // included: do nothing when loaded by the test runner.
-if (process.env.NODE_TEST_CONTEXT === undefined) main();
+// --driver: only the driver simulation (driver-sim.ts: the production Ready loop over a simulated
+// disk and network); --core: only the core one. A run of many seeds runs both by default; a
+// replay (--seed N) replays the core simulation unless --driver is given.
+if (process.env.NODE_TEST_CONTEXT === undefined) {
+  const argv = process.argv.slice(2);
+  const rest = argv.filter((a) => a !== '--driver' && a !== '--core');
+  if (argv.includes('--driver')) process.exitCode = await driverMain(rest);
+  else {
+    process.argv = [...process.argv.slice(0, 2), ...rest];
+    main();
+    const fault = argv.includes('--fault');
+    if (!argv.includes('--core') && !argv.includes('--seed') && !fault && !process.exitCode) process.exitCode = await driverMain(rest);
+  }
+}
