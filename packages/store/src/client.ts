@@ -4,6 +4,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { ClusterStore } from './store.js';
 import { type Op, type TxSuccess, decodeTxResult, encodeTx, isVersionConflict, txError } from './tx.js';
+import { checkTxSize } from './tx-size.js';
 import type { ObjectKind } from './types.js';
 import type { KindMap } from './validate.js';
 
@@ -79,10 +80,13 @@ export class StoreClient {
   /**
    * Proposes a transaction and waits until it is applied (on this member too: a read of the local
    * store afterwards sees it). Throws the transaction's ShoalError if it was rejected (nothing
-   * changed then), or UNAVAILABLE if no answer came in time (the outcome is then unknown).
+   * changed then), RESOURCE_EXHAUSTED (nothing proposed) if it is over the size bound
+   * (tx-size.ts), or UNAVAILABLE if no answer came in time (the outcome is then unknown).
    */
   async commit(ops: Op[], opts: CommitOptions = {}): Promise<TxSuccess> {
-    const out = await this.node.propose(encodeTx(ops), { timeoutMs: opts.timeoutMs, leaderOnly: opts.leaderOnly });
+    const payload = encodeTx(ops);
+    checkTxSize(ops, payload.length);
+    const out = await this.node.propose(payload, { timeoutMs: opts.timeoutMs, leaderOnly: opts.leaderOnly });
     const r = decodeTxResult(out.result);
     if (!r.ok) throw txError(r);
     return r;
