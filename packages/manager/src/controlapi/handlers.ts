@@ -10,6 +10,7 @@ import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
 import { newJoinToken } from '../ca/tokens.js';
 import { rolledBack, specChangesTasks, startedStatus } from '../orchestrator/update-status.js';
 import { validateServiceSpec } from './validate.js';
+import { taskPage } from './task-pages.js';
 import type { MembershipManager } from '../membership.js';
 
 const WRITE_TIMEOUT_MS = 5_000;
@@ -154,7 +155,11 @@ export class ControlHandlers {
 
   // ---------------------------------------------------------------- tasks
 
-  async listTasks(req: { service?: string; node?: string; desiredState?: string }): Promise<{ tasks: { task: Task; nodeHostname: string }[] }> {
+  /** One page of the tasks (task-pages.ts): callers follow nextPageToken to have them all. */
+  async listTasks(req: { service?: string; node?: string; desiredState?: string; pageSize?: number; pageToken?: string }): Promise<{
+    tasks: { task: Task; nodeHostname: string }[];
+    nextPageToken: string;
+  }> {
     const store = await this.read();
     let tasks: Task[];
     if (req.service) tasks = store.tasksByService(store.resolveService(req.service).id);
@@ -165,12 +170,13 @@ export class ControlHandlers {
       tasks = tasks.filter((t) => t.nodeId === nodeId);
     }
     if (req.desiredState) tasks = tasks.filter((t) => t.desiredState === req.desiredState);
-    tasks.sort((a, b) => a.serviceName.localeCompare(b.serviceName) || a.slot - b.slot || a.nodeId.localeCompare(b.nodeId) || b.createdAt - a.createdAt);
+    const page = taskPage(tasks, Number(req.pageSize ?? 0), req.pageToken ?? '');
     return {
-      tasks: tasks.map((task) => {
+      tasks: page.tasks.map((task) => {
         const node = task.nodeId ? (store.get('node', task.nodeId) as Node | undefined) : undefined;
         return { task, nodeHostname: node?.description.hostname ?? '' };
       }),
+      nextPageToken: page.nextPageToken,
     };
   }
 
