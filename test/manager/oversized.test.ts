@@ -111,39 +111,49 @@ describe('oversized work on three managers', () => {
       const created = await shoal(m1, 'service', 'create', '-d', '--name', 'huge', '--replicas', String(REPLICAS), '--constraint', 'node.hostname==nowhere', 'shoal/busybox:latest');
       assert.equal(created.code, 0, created.stderr);
 
-      // All of them, eventually, as `service ps` lists them on each manager.
-      await eventually(
-        `${REPLICAS} tasks`,
-        async () => {
-          const ps = await shoal(m1, 'service', 'ps', '-q', 'huge');
-          if (process.env.DEBUG_WRITER) console.error(new Date().toISOString(), 'ps', ps.code, ps.stdout.trim().split('\n').length, ps.stderr.trim());
-          return ps.code === 0 && ps.stdout.trim().split('\n').length === REPLICAS;
-        },
-        180_000,
-      );
+      // All of them, eventually (polled every 2 s: a listing of 10,000 tasks is work for a manager).
+      const deadline = Date.now() + 180_000;
+      for (;;) {
+        const ps = await shoal(m1, 'service', 'ps', '-q', '--filter', 'desired-state=running', 'huge');
+        if (ps.code === 0 && ps.stdout.trim().split('\n').length === REPLICAS) break;
+        assert.ok(Date.now() < deadline, `not ${REPLICAS} tasks in time: ${ps.stdout.trim().split('\n').length} (${ps.stderr.trim()})`);
+        await new Promise((r) => setTimeout(r, 2_000));
+      }
       for (const d of [m1, m2, m3]) {
         const ps = await shoal(d, 'service', 'ps', '--format', 'json', 'huge');
         assert.equal(ps.code, 0, `${d.name}: ${ps.stderr}`);
         const tasks = JSON.parse(ps.stdout) as Ps[];
-        assert.equal(tasks.length, REPLICAS, d.name);
-        assert.equal(new Set(tasks.map((t) => t.slot)).size, REPLICAS, `${d.name}: one task per slot`);
-        assert.equal(new Set(tasks.map((t) => t.id)).size, REPLICAS, `${d.name}: no task listed twice`);
-        assert.ok(tasks.every((t) => t.desiredState === 'running' && t.currentState === 'pending'), d.name);
-        assert.match(tasks[0]!.error, /node\.hostname==nowhere/);
+        // Every task the manager has for the service (as the API lists them), each once.
+        const listed = (await allTasks(d)).filter((t) => t.task.serviceName === 'huge').length;
+        assert.equal(tasks.length, listed, d.name);
+        assert.equal(new Set(tasks.map((t) => t.id)).size, tasks.length, `${d.name}: no task listed twice`);
+        const current = tasks.filter((t) => t.desiredState === 'running');
+        assert.equal(current.length, REPLICAS, d.name);
+        assert.equal(new Set(current.map((t) => t.slot)).size, REPLICAS, `${d.name}: one task per slot`);
+        assert.ok(current.every((t) => t.currentState === 'pending' && /node\.hostname==nowhere/.test(t.error)), d.name);
       }
       // The table form too (what a user types), through a follower.
-      const table = await shoal(m3, 'service', 'ps', 'huge');
+      const table = await shoal(m3, 'service', 'ps', '--filter', 'desired-state=running', 'huge');
       assert.equal(table.code, 0, table.stderr);
       assert.equal(table.stdout.trim().split('\n').length, REPLICAS + 1);
 
       const rm = await shoal(m2, 'service', 'rm', 'huge');
       assert.equal(rm.code, 0, rm.stderr);
-      await eventually('every task of huge removed', async () => (await allTasks(m3)).every((t) => t.task.serviceName !== 'huge'), 180_000);
+      await eventually(
+        'every task of huge removed',
+        async () => {
+          await new Promise((r) => setTimeout(r, 1_000));
+          return (await allTasks(m3)).every((t) => t.task.serviceName !== 'huge');
+        },
+        180_000,
+      );
     } finally {
       const s = await w.stop();
-      // Robust on a slow machine: the bound is generous; without the size bound the writes stop
-      // for good (and the tasks never appear).
-      assert.ok(s.committed > 0 && s.longestGapMs < 5_000, `writes stalled: ${JSON.stringify(s)}`);
+      // Robust on a slow, shared machine (a busy one may even change leaders, a few seconds
+      // without commits): the bound is generous. Without the size bound the writes stop for good
+      // (and the tasks never appear).
+      if (process.env.DEBUG_WRITER) console.error('writer', JSON.stringify(s));
+      assert.ok(s.committed > 0 && s.longestGapMs < 30_000, `writes stalled: ${JSON.stringify(s)}`);
     }
   });
 

@@ -288,6 +288,8 @@ export class Manager {
       caKey: this.caKeys.seal(opts.clusterId, ca.keyPem),
       joinTokens: { worker: newJoinToken(ca.fingerprint), manager: newJoinToken(ca.fingerprint) },
       removedNodes: [],
+      removedNodeExpiry: {},
+      longestCertExpiryMs: 0,
     };
     const node: Node = {
       id: this.opts.nodeId,

@@ -11,6 +11,7 @@ import { newJoinToken } from '../ca/tokens.js';
 import { rolledBack, specChangesTasks, startedStatus } from '../orchestrator/update-status.js';
 import { validateServiceSpec } from './validate.js';
 import { taskPage } from './task-pages.js';
+import { longestCertValidityMs } from '../removed-nodes.js';
 import type { MembershipManager } from '../membership.js';
 
 const WRITE_TIMEOUT_MS = 5_000;
@@ -294,7 +295,9 @@ export class ControlHandlers {
         const c = store.cluster();
         if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
         const spec = { ...c.spec, ...(certExpiryMs ? { certExpiryMs } : {}), ...(heartbeatPeriodMs ? { heartbeatPeriodMs } : {}) };
-        return [{ op: 'update', kind: 'cluster', object: { ...c, spec, updatedAt: this.ctx.now() }, expectVersion: c.version }];
+        // Certificates issued under a longer validity outlive a lowering: removed nodes stay listed for them.
+        const longestCertExpiryMs = longestCertValidityMs(c);
+        return [{ op: 'update', kind: 'cluster', object: { ...c, spec, longestCertExpiryMs, updatedAt: this.ctx.now() }, expectVersion: c.version }];
       });
     }
     const c = (await this.read()).cluster();

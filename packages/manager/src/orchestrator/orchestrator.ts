@@ -12,6 +12,18 @@ import { LeaderDuty } from '../leader-duty.js';
 import { RestartDelays } from './restart-delays.js';
 
 const SAFETY_NET_MS = 2_000;
+/**
+ * Long on purpose: a pass that gives up on its proposal while the entry is still in this leader's
+ * log plans the next pass without it and creates its tasks a second time when both commit. A
+ * proposal only fails sooner if leadership is lost, and then this duty ends anyway.
+ */
+const COMMIT_TIMEOUT_MS = 30_000;
+/**
+ * A pass's transactions stay under a quarter of the store's bound (about 250 new tasks): each
+ * one's apply, on every manager, is short enough to leave room for other writes and heartbeats
+ * in between, while a small service still converges in a single transaction.
+ */
+const PASS_TX_BYTES = MAX_TX_BYTES / 4;
 
 export class Orchestrator {
   private unwatch: (() => void) | undefined;
@@ -130,9 +142,9 @@ export class Orchestrator {
         if (plan.empty) continue;
         // One transaction when the pass fits (the common case); else its first part, and another
         // pass over the same services for the rest, planned from what that part left.
-        const batch = firstBatch(plan.groups, MAX_TX_BYTES);
+        const batch = firstBatch(plan.groups, PASS_TX_BYTES);
         try {
-          await this.client.commit(batch.ops, { timeoutMs: 5_000, leaderOnly: true });
+          await this.client.commit(batch.ops, { timeoutMs: COMMIT_TIMEOUT_MS, leaderOnly: true });
           if (batch.more) this.kick(services ? [...services] : 'all');
         } catch (err) {
           // A conflict means the store moved under us: the next pass sees the new state.
