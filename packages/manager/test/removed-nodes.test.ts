@@ -18,7 +18,7 @@ function cluster(certExpiryMs: number, longestCertExpiryMs = 0): Cluster {
     spec: { name: 'default', heartbeatPeriodMs: 5000, nodeDownAfterBeats: 3, taskHistoryLimit: 5, certExpiryMs },
     caFingerprint: 'ab'.repeat(32),
     caCert: 'cert',
-    caKey: '',
+    caKey: null,
     joinTokens: { worker: 'w', manager: 'm' },
     removedNodes: [],
     removedNodeExpiry: {},
