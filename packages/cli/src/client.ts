@@ -109,6 +109,9 @@ export function describeCallError(err: unknown, h: HostAddr, timeoutMs: number, 
       );
     case grpc.status.UNIMPLEMENTED:
       return new CliError(`the server at ${addr} does not serve the Shoal control API (is it a Shoal manager?)`, 1, 'INTERNAL');
+    case grpc.status.RESOURCE_EXHAUSTED:
+      // gRPC's own size limit (a Shoal answer would carry its code): the request or the reply.
+      return new CliError(`the message is too large for the manager at ${addr} or for shoal: ${msg || 'resource exhausted'}`, 1, 'RESOURCE_EXHAUSTED');
     case grpc.status.NOT_FOUND:
       if (ctx.notFound) return new CliError(`no such ${ctx.notFound.kind}: ${ctx.notFound.name}`, 1, 'NOT_FOUND');
       return new CliError(msg || 'not found', 1, 'NOT_FOUND');

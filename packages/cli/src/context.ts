@@ -4,7 +4,7 @@
 import type { CallContext, ControlClient } from './client.js';
 import { UsageError } from './errors.js';
 import { type HostAddr, parseDuration, parseHost } from './parse.js';
-import type { ControlMethod, ControlMethods } from './wire.js';
+import type { ControlMethod, ControlMethods, ListTasksRequest, TaskView } from './wire.js';
 
 /** The environment variable that gives the default of --host. */
 export const HOST_ENV = 'SHOAL_HOST';
@@ -98,6 +98,21 @@ export class Ctx {
   async call<M extends ControlMethod>(method: M, req: ControlMethods[M][0], ctx: CallContext = {}): Promise<ControlMethods[M][1]> {
     const client = await this.client();
     return client.call(method, req, { ...ctx, timeoutMs: ctx.timeoutMs ?? this.remainingMs() });
+  }
+
+  /**
+   * Every task ListTasks has for `req`, however many pages that takes (a page holds about a
+   * thousand: a service may have ten thousand). Each page is a call of its own on the budget.
+   */
+  async listTasks(req: Omit<ListTasksRequest, 'pageSize' | 'pageToken'>, ctx: CallContext = {}): Promise<TaskView[]> {
+    const out: TaskView[] = [];
+    let pageToken = '';
+    do {
+      const page = await this.call('ListTasks', { ...req, pageSize: 0, pageToken }, ctx);
+      out.push(...page.tasks);
+      pageToken = page.nextPageToken ?? '';
+    } while (pageToken !== '');
+    return out;
   }
 
   /** A line on stdout. */

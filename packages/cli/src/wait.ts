@@ -77,7 +77,7 @@ async function readProgress(ctx: Ctx, t: WaitTarget): Promise<ServiceProgress & 
   const notFound = { notFound: { kind: 'service' as const, name: t.name } };
   const r = await ctx.call('GetService', { service: t.ref }, notFound);
   if (!r.service) throw new CliError(`the manager sent no service for ${t.name}`);
-  const { tasks } = await ctx.call('ListTasks', { service: t.ref, node: '', desiredState: '' }, notFound);
+  const tasks = await ctx.listTasks({ service: t.ref, node: '', desiredState: '' }, notFound);
   const input = { service: r.service, tasks, specVersion: t.specVersion };
   const extra = { updateStatus: r.service.updateStatus, specVersionNow: Number(r.service.specVersion) };
   let p = serviceProgress(input);

@@ -40,6 +40,10 @@ export interface ListTasksRequest {
   service: string;
   node: string;
   desiredState: string;
+  /** 0: the server's default. */
+  pageSize?: number;
+  /** A previous page's nextPageToken; empty: the first page. */
+  pageToken?: string;
 }
 export interface TaskView {
   task: Task | null;
@@ -47,6 +51,8 @@ export interface TaskView {
 }
 export interface ListTasksResponse {
   tasks: TaskView[];
+  /** Empty (or absent, from an older manager): the last page. */
+  nextPageToken?: string;
 }
 
 export interface NodeView {

@@ -45,6 +45,12 @@ export interface ManagerOptions {
 // ServiceLogs: the nodes' agents long-poll the leader's broker for log requests.
 const LEADER_ONLY = new Set(['PromoteNode', 'DemoteNode', 'RemoveNode', 'ServiceLogs']);
 const MAX_MSG = 4 << 20;
+/**
+ * The largest control API request a manager reads. Above the store's bounds (a 256 KiB spec, a
+ * 1 MiB transaction) on purpose: a request too large for the store reaches its handler, which
+ * says what is too large and by how much, instead of gRPC's bare "message larger than max".
+ */
+const MAX_CONTROL_REQUEST = 16 << 20;
 
 export class Manager {
   readonly raft: RaftNode;
@@ -114,8 +120,8 @@ export class Manager {
 
   static async start(opts: ManagerOptions): Promise<Manager> {
     const log = opts.logger ?? createLogger('manager', { node: opts.nodeId });
-    const tcp = new grpc.Server(raftServerOptions(MAX_MSG));
-    const unix = new grpc.Server();
+    const tcp = new grpc.Server({ ...raftServerOptions(MAX_MSG), 'grpc.max_receive_message_length': MAX_CONTROL_REQUEST });
+    const unix = new grpc.Server({ 'grpc.max_receive_message_length': MAX_CONTROL_REQUEST });
     const store = new ClusterStore();
     // Read before Raft opens: a damaged key file stops the start with nothing to undo.
     const caKeys = new CAKeys(store, opts.dataDir);
@@ -299,6 +305,8 @@ export class Manager {
       caKey: this.caKeys.seal(opts.clusterId, ca.keyPem),
       joinTokens: { worker: newJoinToken(ca.fingerprint), manager: newJoinToken(ca.fingerprint) },
       removedNodes: [],
+      removedNodeExpiry: {},
+      longestCertExpiryMs: 0,
     };
     const node: Node = {
       id: this.opts.nodeId,

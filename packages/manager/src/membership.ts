@@ -11,6 +11,7 @@ import type { Node } from '@shoal/store';
 import { type ParsedToken, parseJoinToken, roleOfToken, safeEqual } from './ca/tokens.js';
 import { JOINING_MESSAGE, type MembershipReconciler, storeManagers } from './membership-reconciler.js';
 import { reachableMembers, removalKeepsQuorum } from './membership-plan.js';
+import { withRemovedNode } from './removed-nodes.js';
 import { signCsr } from '@shoal/pki';
 import type { Logger } from '@shoal/raft';
 
@@ -240,9 +241,7 @@ export class MembershipManager {
         if (!cur) throw new ShoalError('NOT_FOUND', `no such node: ${n.id}`);
         // Its certificate stays in date: every manager refuses the id from now on.
         const c = store.cluster();
-        const removed = c && !c.removedNodes.includes(cur.id)
-          ? [{ op: 'update' as const, kind: 'cluster' as const, object: { ...c, removedNodes: [...c.removedNodes, cur.id], updatedAt: this.now() }, expectVersion: c.version }]
-          : [];
+        const removed = c ? [{ op: 'update' as const, kind: 'cluster' as const, object: { ...withRemovedNode(c, cur.id, this.now()), updatedAt: this.now() }, expectVersion: c.version }] : [];
         return [{ op: 'delete', kind: 'node', id: cur.id, expectVersion: cur.version }, ...removed];
       },
       { retries: 5, timeoutMs: 5_000, budgetMs: timeLeft(until, MEMBERSHIP_CALL_MS, 'the removal') },

@@ -40,7 +40,7 @@ class World {
       newId: () => `new${++this.ids}`,
       restartDelayLeft: (t, ms) => this.restarts.remaining(t, ms),
       wakeAt: (ms) => this.wakes.push(ms),
-    });
+    }).ops();
     if (ops.length > 0) this.tx(ops);
     return ops;
   }

@@ -79,7 +79,7 @@ class Sim {
   /** One orchestrator pass, then the agents' reports; the clock moves 100 ms. */
   step(): void {
     this.now += 100;
-    const ops = reconcile(this.store, { now: this.now, newId: () => `t${++this.ids}`, restartDelayLeft: (t, ms) => this.restarts.remaining(t, ms) });
+    const ops = reconcile(this.store, { now: this.now, newId: () => `t${++this.ids}`, restartDelayLeft: (t, ms) => this.restarts.remaining(t, ms) }).ops();
     if (ops.length > 0) this.tx(ops);
     const reports: Op[] = [];
     for (const t of this.store.list('task')) {

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import type { ClusterStore } from './store.js';
 import { type Op, type TxSuccess, decodeTxResult, encodeTx, isVersionConflict, txError } from './tx.js';
+import { checkTxSize } from './tx-size.js';
 import { type Cluster, type ObjectKind, isLegacyCaKey } from './types.js';
 import type { KindMap } from './validate.js';
 
@@ -86,7 +87,8 @@ export class StoreClient {
   /**
    * Proposes a transaction and waits until it is applied (on this member too: a read of the local
    * store afterwards sees it). Throws the transaction's ShoalError if it was rejected (nothing
-   * changed then), or UNAVAILABLE if no answer came in time (the outcome is then unknown).
+   * changed then), RESOURCE_EXHAUSTED (nothing proposed) if it is over the size bound
+   * (tx-size.ts), or UNAVAILABLE if no answer came in time (the outcome is then unknown).
    */
   async commit(ops: Op[], opts: CommitOptions = {}): Promise<TxSuccess> {
     for (const op of ops) {
@@ -96,7 +98,9 @@ export class StoreClient {
         throw new ShoalError('FAILED_PRECONDITION', "the cluster's CA key must be stored sealed, not as plaintext");
       }
     }
-    const out = await this.node.propose(encodeTx(ops), { timeoutMs: opts.timeoutMs, leaderOnly: opts.leaderOnly });
+    const payload = encodeTx(ops);
+    checkTxSize(ops, payload.length);
+    const out = await this.node.propose(payload, { timeoutMs: opts.timeoutMs, leaderOnly: opts.leaderOnly });
     const r = decodeTxResult(out.result);
     if (!r.ok) throw txError(r);
     return r;

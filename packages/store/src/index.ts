@@ -2,6 +2,7 @@ export * from './types.js';
 export { ValidationError, OBJECT_KINDS, isObjectKind, normalize } from './validate.js';
 export type { KindMap } from './validate.js';
 export * from './tx.js';
+export { MAX_TX_BYTES, MAX_SPEC_BYTES, checkTxSize, formatBytes, jsonBytes, txBytes } from './tx-size.js';
 export {
   ClusterStore,
   DEFAULT_TASK_HISTORY_LIMIT,

@@ -95,6 +95,8 @@ class Staging {
   };
   /** Service names claimed (id) or released (null) by this transaction. */
   private readonly names = new Map<string, string | null>();
+  /** The slots of the tasks this transaction wrote (a superset: tasksInSlot checks): no scan per slot. */
+  private readonly slots = new Map<string, Set<string>>();
   readonly events: ChangeEvent[] = [];
   /** How many of `events` are the ops' own (the rest are pruning deletes). */
   opCount = 0;
@@ -115,6 +117,12 @@ class Staging {
       const prev = this.get('service', id);
       if (prev) this.names.set(prev.spec.name, null);
       if (obj) this.names.set((obj as Service).spec.name, id);
+    }
+    if (kind === 'task' && obj) {
+      const key = slotKey(obj as Task);
+      let ids = this.slots.get(key);
+      if (!ids) this.slots.set(key, (ids = new Set()));
+      ids.add(id);
     }
     this.overlay[kind].set(id, obj);
     this.events.push(event);
@@ -148,7 +156,7 @@ class Staging {
   /** The staged tasks of one slot. */
   tasksInSlot(key: string): Task[] {
     const ids = new Set(this.base.tasksBySlot.get(key));
-    for (const [id, t] of this.overlay.task) if (t && slotKey(t) === key) ids.add(id);
+    for (const id of this.slots.get(key) ?? []) ids.add(id);
     const out: Task[] = [];
     for (const id of ids) {
       const t = this.get('task', id);

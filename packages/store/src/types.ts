@@ -61,6 +61,13 @@ export interface Cluster extends Meta {
   joinTokens: JoinTokens;
   /** Ids of removed nodes: their certificates stay valid by date, so every manager refuses them. */
   removedNodes: string[];
+  /**
+   * For ids of removedNodes: when every certificate issued to the node has expired (ms since the
+   * epoch). The id may leave the list after that (a certificate out of date is refused anyway).
+   */
+  removedNodeExpiry: Record<string, number>;
+  /** The longest certExpiryMs the cluster has had: certificates issued before it was lowered outlive the current one. */
+  longestCertExpiryMs: number;
 }
 
 // ------------------------------------------------------------------ nodes

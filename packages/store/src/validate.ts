@@ -107,6 +107,13 @@ const stringMap: Check<Record<string, string>> = (v, p) => {
   return Object.fromEntries(keys.map((k) => [k, str()(v[k], `${p}.${k}`)]));
 };
 
+/** A string → non-negative integer map; keys come out sorted. */
+const uintMap: Check<Record<string, number>> = (v, p) => {
+  if (!isPlainObject(v)) fail(p, 'must be an object of non-negative integers', v);
+  const keys = Object.keys(v).sort();
+  return Object.fromEntries(keys.map((k) => [k, uint(v[k], `${p}.${k}`)]));
+};
+
 type Schema<T> = { [K in keyof T]-?: Check<T[K]> };
 
 const DEFAULT = Symbol('default');
@@ -192,6 +199,8 @@ const cluster = obj<Cluster>({
   caKey: withDefault(caKey, null),
   joinTokens,
   removedNodes: withDefault(arrayOf(id), []),
+  removedNodeExpiry: withDefault(uintMap, {}),
+  longestCertExpiryMs: withDefault(uint, 0),
 });
 
 // ------------------------------------------------------------------ nodes

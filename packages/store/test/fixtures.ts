@@ -17,6 +17,8 @@ export function mkCluster(over: Partial<Cluster> = {}, historyLimit = 5): Cluste
     caKey: null,
     joinTokens: { worker: 'SWMTKN-1-w', manager: 'SWMTKN-1-m' },
     removedNodes: [],
+      removedNodeExpiry: {},
+      longestCertExpiryMs: 0,
     ...over,
   };
 }

@@ -47,7 +47,7 @@ async function ps(ctx: Ctx, a: Args): Promise<void> {
   const nodes = given.length > 0 ? given : [await selfNode(ctx)];
   const { desiredState } = taskFilters(list(a, 'filter'), ['desired-state']);
   const views = [];
-  for (const node of nodes) views.push(...(await ctx.call('ListTasks', { service: '', node, desiredState }, nodeNotFound(node))).tasks);
+  for (const node of nodes) views.push(...(await ctx.listTasks({ service: '', node, desiredState }, nodeNotFound(node))));
   if (a['quiet'] === true) {
     for (const t of servicePsJson(views)) ctx.print(t.id);
     return;

@@ -207,13 +207,13 @@ async function ls(ctx: Ctx, a: Args): Promise<void> {
 async function ps(ctx: Ctx, a: Args): Promise<void> {
   const service = required(a, 'service', 'SERVICE: shoal service ps SERVICE');
   const f = taskFilters(list(a, 'filter'), ['desired-state', 'node']);
-  const r = await ctx.call('ListTasks', { service, ...f }, svcNotFound(service));
+  const tasks = await ctx.listTasks({ service, ...f }, svcNotFound(service));
   if (a['quiet'] === true) {
-    for (const t of servicePsJson(r.tasks)) ctx.print(t.id);
+    for (const t of servicePsJson(tasks)) ctx.print(t.id);
     return;
   }
-  if (formatOf(a) === 'json') printJson(ctx, servicePsJson(r.tasks));
-  else ctx.print(servicePsTable(r.tasks, ctx.now(), a['noTrunc'] === true));
+  if (formatOf(a) === 'json') printJson(ctx, servicePsJson(tasks));
+  else ctx.print(servicePsTable(tasks, ctx.now(), a['noTrunc'] === true));
 }
 
 async function logs(ctx: Ctx, a: Args): Promise<void> {

@@ -11,6 +11,8 @@ import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
 import { newJoinToken } from '../ca/tokens.js';
 import { rolledBack, specChangesTasks, startedStatus } from '../orchestrator/update-status.js';
 import { validateServiceSpec } from './validate.js';
+import { taskPage } from './task-pages.js';
+import { longestCertValidityMs } from '../removed-nodes.js';
 import { MEMBERSHIP_CALL_MS, type MembershipManager, timeLeft } from '../membership.js';
 
 const WRITE_TIMEOUT_MS = 5_000;
@@ -155,7 +157,11 @@ export class ControlHandlers {
 
   // ---------------------------------------------------------------- tasks
 
-  async listTasks(req: { service?: string; node?: string; desiredState?: string }): Promise<{ tasks: { task: Task; nodeHostname: string }[] }> {
+  /** One page of the tasks (task-pages.ts): callers follow nextPageToken to have them all. */
+  async listTasks(req: { service?: string; node?: string; desiredState?: string; pageSize?: number; pageToken?: string }): Promise<{
+    tasks: { task: Task; nodeHostname: string }[];
+    nextPageToken: string;
+  }> {
     const store = await this.read();
     let tasks: Task[];
     if (req.service) tasks = store.tasksByService(store.resolveService(req.service).id);
@@ -166,12 +172,13 @@ export class ControlHandlers {
       tasks = tasks.filter((t) => t.nodeId === nodeId);
     }
     if (req.desiredState) tasks = tasks.filter((t) => t.desiredState === req.desiredState);
-    tasks.sort((a, b) => a.serviceName.localeCompare(b.serviceName) || a.slot - b.slot || a.nodeId.localeCompare(b.nodeId) || b.createdAt - a.createdAt);
+    const page = taskPage(tasks, Number(req.pageSize ?? 0), req.pageToken ?? '');
     return {
-      tasks: tasks.map((task) => {
+      tasks: page.tasks.map((task) => {
         const node = task.nodeId ? (store.get('node', task.nodeId) as Node | undefined) : undefined;
         return { task, nodeHostname: node?.description.hostname ?? '' };
       }),
+      nextPageToken: page.nextPageToken,
     };
   }
 
@@ -295,7 +302,9 @@ export class ControlHandlers {
         const c = store.cluster();
         if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
         const spec = { ...c.spec, ...(certExpiryMs ? { certExpiryMs } : {}), ...(heartbeatPeriodMs ? { heartbeatPeriodMs } : {}) };
-        return [{ op: 'update', kind: 'cluster', object: { ...c, spec, updatedAt: this.ctx.now() }, expectVersion: c.version }];
+        // Certificates issued under a longer validity outlive a lowering: removed nodes stay listed for them.
+        const longestCertExpiryMs = longestCertValidityMs(c);
+        return [{ op: 'update', kind: 'cluster', object: { ...c, spec, longestCertExpiryMs, updatedAt: this.ctx.now() }, expectVersion: c.version }];
       });
     }
     const c = (await this.read()).cluster();

@@ -1,15 +1,29 @@
 // Runs the orchestrator's and the scheduler's passes on the leader: after every store change (and
-// on a timer, as a safety net), reconcile then schedule, each committed as one transaction.
+// on a timer, as a safety net), reconcile then schedule, committed together as one transaction
+// when they fit the store's size bound, else in several (plan.ts).
 // Starts from the store, never from memory, whenever this manager becomes leader.
 
 import type { Logger, RaftNode } from '@shoal/raft';
-import { type ClusterStore, type Op, type StoreClient, type StoreEvent, isVersionConflict, newId } from '@shoal/store';
+import { type ClusterStore, MAX_TX_BYTES, type Op, type StoreClient, type StoreEvent, isVersionConflict, newId } from '@shoal/store';
 import { reconcile } from './reconcile.js';
+import { type Plan, firstBatch } from './plan.js';
 import { schedule } from '../scheduler/scheduler.js';
 import { LeaderDuty } from '../leader-duty.js';
 import { RestartDelays } from './restart-delays.js';
 
 const SAFETY_NET_MS = 2_000;
+/**
+ * Long on purpose: a pass that gives up on its proposal while the entry is still in this leader's
+ * log plans the next pass without it and creates its tasks a second time when both commit. A
+ * proposal only fails sooner if leadership is lost, and then this duty ends anyway.
+ */
+const COMMIT_TIMEOUT_MS = 30_000;
+/**
+ * A pass's transactions stay under a quarter of the store's bound (about 250 new tasks): each
+ * one's apply, on every manager, is short enough to leave room for other writes and heartbeats
+ * in between, while a small service still converges in a single transaction.
+ */
+const PASS_TX_BYTES = MAX_TX_BYTES / 4;
 
 export class Orchestrator {
   private unwatch: (() => void) | undefined;
@@ -90,29 +104,31 @@ export class Orchestrator {
   }
 
   /**
-   * One transaction for both passes: the orchestrator's decisions, then the scheduler's placement
-   * of every pending task, new ones included (a new task is created already assigned, which
-   * saves its agent a Raft round trip).
+   * Both passes' decisions: the orchestrator's, then the scheduler's placement of every pending
+   * task, new ones included (a new task is created already assigned, which saves its agent a
+   * Raft round trip).
    */
-  private plan(services: ReadonlySet<string> | undefined): Op[] {
+  private plan(services: ReadonlySet<string> | undefined): Plan {
     const now = this.now();
     const restarts = this.restarts!;
-    const ops = reconcile(this.store, { now, newId, restartDelayLeft: (t, ms) => restarts.remaining(t, ms), wakeAt: (ms) => this.wakeAt(ms), services });
-    // The tasks as they will be once the orchestrator's ops apply.
+    const plan = reconcile(this.store, { now, newId, restartDelayLeft: (t, ms) => restarts.remaining(t, ms), wakeAt: (ms) => this.wakeAt(ms), services });
+    // The tasks as they will be once the orchestrator's ops apply; where each new one is created.
     const tasks = new Map(this.store.list('task').map((t) => [t.id, t]));
-    const created = new Map<string, number>();
-    ops.forEach((op, i) => {
-      if (op.kind !== 'task') return;
-      if (op.op === 'delete') tasks.delete(op.id);
-      else tasks.set(op.object.id, op.object);
-      if (op.op === 'create') created.set(op.object.id, i);
-    });
-    for (const op of schedule(this.store.list('node'), [...tasks.values()], now)) {
-      const i = op.op === 'update' ? created.get(op.object.id) : undefined;
-      if (i !== undefined && op.kind === 'task' && op.op === 'update') ops[i] = { op: 'create', kind: 'task', object: op.object };
-      else ops.push(op);
+    const created = new Map<string, { group: Op[]; at: number }>();
+    for (const group of plan.groups) {
+      group.forEach((op, at) => {
+        if (op.kind !== 'task') return;
+        if (op.op === 'delete') tasks.delete(op.id);
+        else tasks.set(op.object.id, op.object);
+        if (op.op === 'create') created.set(op.object.id, { group, at });
+      });
     }
-    return ops;
+    for (const op of schedule(this.store.list('node'), [...tasks.values()], now)) {
+      const c = op.op === 'update' ? created.get(op.object.id) : undefined;
+      if (c && op.kind === 'task' && op.op === 'update') c.group[c.at] = { op: 'create', kind: 'task', object: op.object };
+      else plan.add(op);
+    }
+    return plan;
   }
 
   private async run(): Promise<void> {
@@ -122,10 +138,14 @@ export class Orchestrator {
         const dirty = this.dirty;
         this.dirty = new Set();
         const services = dirty === 'all' ? undefined : dirty;
-        const ops = this.plan(services);
-        if (ops.length === 0) continue;
+        const plan = this.plan(services);
+        if (plan.empty) continue;
+        // One transaction when the pass fits (the common case); else its first part, and another
+        // pass over the same services for the rest, planned from what that part left.
+        const batch = firstBatch(plan.groups, PASS_TX_BYTES);
         try {
-          await this.client.commit(ops, { timeoutMs: 5_000, leaderOnly: true });
+          await this.client.commit(batch.ops, { timeoutMs: COMMIT_TIMEOUT_MS, leaderOnly: true });
+          if (batch.more) this.kick(services ? [...services] : 'all');
         } catch (err) {
           // A conflict means the store moved under us: the next pass sees the new state.
           if (!isVersionConflict(err)) this.log.warn({ err: (err as Error).message }, 'orchestration pass failed; retrying');

@@ -6,6 +6,7 @@
 import type { ClusterStore, Node, Op, Service, Task } from '@shoal/store';
 import { isTerminal, taskStateRank } from '@shoal/store';
 import { type NodeUsage, eligible, take, usageByNode } from '../scheduler/filters.js';
+import { Plan } from './plan.js';
 import { type UpdateVerdict, judgeCompletion, judgeFailures, rolloutConfig, runsSpec } from './update-status.js';
 
 export interface ReconcileContext {
@@ -119,8 +120,9 @@ function restartPending(s: Service, list: Task[], t: Task, ctx: ReconcileContext
   return true;
 }
 
-export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
-  const ops: Op[] = [];
+/** The pass's decisions: each group of ops (Plan) a change to commit whole. */
+export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
+  const plan = new Plan();
   const nodes = new Map(store.list('node').map((n) => [n.id, n]));
   const nodeGone = (id: string) => {
     const n = nodes.get(id);
@@ -141,8 +143,8 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
 
   // Tasks of removed services: shut down what may run, delete the rest.
   for (const t of orphans) {
-    if (!t.nodeId || isTerminal(t.status.state) || nodeGone(t.nodeId)) ops.push({ op: 'delete', kind: 'task', id: t.id, expectVersion: t.version });
-    else if (t.desiredState === 'running') ops.push(shutdown(t, ctx, 'remove'));
+    if (!t.nodeId || isTerminal(t.status.state) || nodeGone(t.nodeId)) plan.add({ op: 'delete', kind: 'task', id: t.id, expectVersion: t.version });
+    else if (t.desiredState === 'running') plan.add(shutdown(t, ctx, 'remove'));
   }
 
   // Only global services need what nodes hold (a whole-store scan): computed on demand.
@@ -152,13 +154,13 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
     // A failed update is paused or rolled back before any task is replaced: a rolled-back
     // service's tasks wait for the next pass, which sees the restored spec.
     const verdict = judgeFailures(s, tasks, ctx);
-    if (verdict.service) ops.push(storeService(verdict.service, s.version));
+    if (verdict.service) plan.add(storeService(verdict.service, s.version));
     if (verdict.rolledBack) continue;
     if (s.spec.mode === 'global') {
       usage ??= usageByNode(store.list('task'));
-      const active = reconcileGlobal(s, tasks, [...nodes.values()], usage, ctx, ops, verdict);
+      const active = reconcileGlobal(s, tasks, [...nodes.values()], usage, ctx, plan, verdict);
       const done = verdict.service ? undefined : judgeCompletion(s, active, ctx);
-      if (done) ops.push(storeService(done, s.version));
+      if (done) plan.add(storeService(done, s.version));
       continue;
     }
     // Current task per slot; replace the ones that died or lost their node.
@@ -172,32 +174,33 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
     for (const [slot, list] of bySlot) {
       const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
       const keep = kept(s, cur);
-      for (const extra of cur) if (!keep.includes(extra)) ops.push(shutdown(extra, ctx));
+      for (const extra of cur) if (!keep.includes(extra)) plan.add(shutdown(extra, ctx));
       const t = keep[0];
       if (!t) continue;
       const lostNode = t.nodeId !== '' && nodeGone(t.nodeId);
       const drained = t.nodeId !== '' && nodes.get(t.nodeId)?.spec.availability === 'drain';
       if (lostNode || drained) {
-        ops.push(lostNode ? orphan(t, nodes.get(t.nodeId), ctx) : shutdown(t, ctx));
-        active.push(newTask(s, slot, '', ctx));
-        ops.push({ op: 'create', kind: 'task', object: active[active.length - 1] });
+        const r = newTask(s, slot, '', ctx);
+        plan.add(lostNode ? orphan(t, nodes.get(t.nodeId), ctx) : shutdown(t, ctx), { op: 'create', kind: 'task', object: r });
+        active.push(r);
       } else if (isTerminal(t.status.state)) {
         if (restartPending(s, list, t, ctx)) {
           // The restart delay has not run out: the slot waits (and stays taken).
           active.push(t);
           continue;
         }
-        ops.push(shutdown(t, ctx));
         if (shouldRestart(s, list, t)) {
           const r = newTask(s, slot, '', ctx);
-          ops.push({ op: 'create', kind: 'task', object: r });
+          plan.add(shutdown(t, ctx), { op: 'create', kind: 'task', object: r });
           active.push(r);
+        } else {
+          plan.add(shutdown(t, ctx));
         }
       } else {
         active.push(t);
       }
     }
-    if (!verdict.hold) rollingUpdate(s, active, ctx, ops, new Set(verdict.failed.map((t) => t.slot)), (t) => t.slot);
+    if (!verdict.hold) rollingUpdate(s, active, ctx, plan, new Set(verdict.failed.map((t) => t.slot)), (t) => t.slot);
     const want = s.spec.replicas;
     if (active.length < want) {
       // New slots take the lowest free numbers.
@@ -208,7 +211,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
         while (used.has(slot)) slot++;
         used.add(slot);
         const t = newTask(s, slot, '', ctx);
-        ops.push({ op: 'create', kind: 'task', object: t });
+        plan.add({ op: 'create', kind: 'task', object: t });
         active.push(t);
       }
     } else if (active.length > want) {
@@ -226,13 +229,13 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Op[] {
         const list = byNode.get(pick!)!.sort((a, b) => a.slot - b.slot);
         const victim = list.pop()!;
         active.splice(active.indexOf(victim), 1);
-        if (victim.version > 0) ops.push(shutdown(victim, ctx));
+        if (victim.version > 0) plan.add(shutdown(victim, ctx));
       }
     }
     const done = verdict.service ? undefined : judgeCompletion(s, active, ctx);
-    if (done) ops.push(storeService(done, s.version));
+    if (done) plan.add(storeService(done, s.version));
   }
-  return ops;
+  return plan;
 }
 
 /**
@@ -247,7 +250,7 @@ function rollingUpdate<K>(
   s: Service,
   active: Task[],
   ctx: ReconcileContext,
-  ops: Op[],
+  plan: Plan,
   failedPlaces: ReadonlySet<K>,
   placeOf: (t: Task) => K,
   replacement = (t: Task) => newTask(s, t.slot, '', ctx),
@@ -271,9 +274,10 @@ function rollingUpdate<K>(
   const startFirst = order === 'start-first';
   for (const t of batch) {
     // stop-first: the old task goes now; start-first: it stays until its replacement runs.
-    if (!startFirst) ops.push(shutdown(t, ctx));
     const r = replacement(t);
-    ops.push({ op: 'create', kind: 'task', object: r });
+    const create: Op = { op: 'create', kind: 'task', object: r };
+    if (startFirst) plan.add(create);
+    else plan.add(shutdown(t, ctx), create);
     active[active.indexOf(t)] = r;
   }
 }
@@ -284,7 +288,7 @@ function reconcileGlobal(
   nodes: Node[],
   usage: NodeUsage,
   ctx: ReconcileContext,
-  ops: Op[],
+  plan: Plan,
   verdict: UpdateVerdict,
 ): Task[] {
   const byNode = new Map<string, Task[]>();
@@ -293,32 +297,39 @@ function reconcileGlobal(
     list.push(t);
     byNode.set(t.nodeId, list);
   }
+  // A removed node's place is gone for good (its id is refused from then on): its tasks, history
+  // included, are deleted. Nothing else would: history is pruned only where a new task comes.
+  const known = new Set(nodes.map((n) => n.id));
+  for (const [nodeId, list] of byNode) {
+    if (!known.has(nodeId)) for (const t of list) plan.add({ op: 'delete', kind: 'task', id: t.id, expectVersion: t.version });
+  }
   const active: Task[] = [];
   for (const n of nodes) {
     const list = byNode.get(n.id) ?? [];
     const cur = list.filter(isCurrent).sort((a, b) => b.createdAt - a.createdAt);
     const keep = kept(s, cur);
-    for (const extra of cur) if (!keep.includes(extra)) ops.push(shutdown(extra, ctx));
+    for (const extra of cur) if (!keep.includes(extra)) plan.add(shutdown(extra, ctx));
     const t = keep[0];
     // A node's own task does not block its host ports for itself.
     const why = t ? null : eligible(s.spec, n, usage);
     const fits = t ? n.status.state === 'ready' && n.spec.availability !== 'drain' : why === null;
     if (t && !fits) {
-      ops.push(shutdown(t, ctx));
+      plan.add(shutdown(t, ctx));
     } else if (t && isTerminal(t.status.state)) {
       if (restartPending(s, list, t, ctx)) {
         active.push(t);
         continue;
       }
-      ops.push(shutdown(t, ctx));
       if (shouldRestart(s, list, t)) {
         const r = newTask(s, 0, n.id, ctx);
-        ops.push({ op: 'create', kind: 'task', object: r });
+        plan.add(shutdown(t, ctx), { op: 'create', kind: 'task', object: r });
         active.push(r);
+      } else {
+        plan.add(shutdown(t, ctx));
       }
     } else if (!t && fits) {
       const r = newTask(s, 0, n.id, ctx);
-      ops.push({ op: 'create', kind: 'task', object: r });
+      plan.add({ op: 'create', kind: 'task', object: r });
       active.push(r);
       // Placed here and now: later services of this pass see its ports and reservations taken.
       take(usage, n.id, s.spec);
@@ -326,6 +337,6 @@ function reconcileGlobal(
       active.push(t);
     }
   }
-  if (!verdict.hold) rollingUpdate(s, active, ctx, ops, new Set(verdict.failed.map((t) => t.nodeId)), (t) => t.nodeId, (t) => newTask(s, 0, t.nodeId, ctx));
+  if (!verdict.hold) rollingUpdate(s, active, ctx, plan, new Set(verdict.failed.map((t) => t.nodeId)), (t) => t.nodeId, (t) => newTask(s, 0, t.nodeId, ctx));
   return active;
 }

@@ -30,7 +30,24 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
   const pending = tasks
     .filter((t) => t.desiredState === 'running' && t.nodeId === '' && t.status.state === 'pending')
     .sort((a, b) => a.createdAt - b.createdAt || a.slot - b.slot);
+  // Tasks that fit nowhere, by service and spec version (what a node's eligibility depends on,
+  // constraints, ports, reservations, changes the spec version): the next task of the same kind
+  // fits nowhere either until a placement changes what nodes hold. 10,000 tasks waiting on a
+  // constraint cost one look at the nodes per pass, not one each.
+  const nowhere = new Map<string, { err: string; placements: number }>();
+  let placements = 0;
+  const waits = (t: Task, err: string) => {
+    if (t.status.err !== err) {
+      ops.push({ op: 'update', kind: 'task', object: { ...t, status: { ...t.status, err, message: 'pending', timestamp: now }, updatedAt: now }, expectVersion: t.version });
+    }
+  };
   for (const t of pending) {
+    const kind = `${t.serviceId}/${t.specVersion}`;
+    const known = nowhere.get(kind);
+    if (known && known.placements === placements) {
+      waits(t, known.err);
+      continue;
+    }
     const rejections: Rejection[] = [];
     const candidates: Node[] = [];
     for (const n of nodes) {
@@ -67,11 +84,11 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
     }
     if (!best) {
       const err = summarize(rejections);
-      if (t.status.err !== err) {
-        ops.push({ op: 'update', kind: 'task', object: { ...t, status: { ...t.status, err, message: 'pending', timestamp: now }, updatedAt: now }, expectVersion: t.version });
-      }
+      nowhere.set(kind, { err, placements });
+      waits(t, err);
       continue;
     }
+    placements++;
     placed.push({ serviceId: t.serviceId, nodeId: best.id });
     perNode.set(best.id, (perNode.get(best.id) ?? 0) + 1);
     perService.set(`${t.serviceId}/${best.id}`, (perService.get(`${t.serviceId}/${best.id}`) ?? 0) + 1);

@@ -1,0 +1,51 @@
+// An orchestration pass's decisions as groups of ops, each group a change that must be committed
+// whole to leave the store consistent (a slot's old task shut down together with its replacement
+// created), and the cut of a pass into transactions under the store's size bound. A pass too
+// large for one transaction commits its first groups; the next pass, planned from the store
+// they left, does the rest.
+
+import { type Op, jsonBytes, txBytes } from '@shoal/store';
+
+export class Plan {
+  /** The groups, in the order they were decided. */
+  readonly groups: Op[][] = [];
+
+  /** Adds one group: these ops go into the same transaction. */
+  add(...ops: Op[]): void {
+    if (ops.length > 0) this.groups.push(ops);
+  }
+
+  get empty(): boolean {
+    return this.groups.length === 0;
+  }
+
+  /** Every op, in order. */
+  ops(): Op[] {
+    return this.groups.flat();
+  }
+}
+
+export interface Batch {
+  ops: Op[];
+  /** Groups were left out: another pass must follow. */
+  more: boolean;
+}
+
+/**
+ * The first groups of `groups` whose transaction stays within `maxBytes` (whole groups only; a
+ * single group over it is taken alone, and the store client refuses it with a clear error).
+ * Ops are measured only until the batch is full: a pass of 10,000 tasks costs one batch's worth.
+ */
+export function firstBatch(groups: readonly Op[][], maxBytes: number): Batch {
+  const ops: Op[] = [];
+  let bytes = 0;
+  let taken = 0;
+  for (const g of groups) {
+    const n = g.reduce((sum, op) => sum + jsonBytes(op), 0);
+    if (taken > 0 && txBytes(ops.length + g.length, bytes + n) > maxBytes) break;
+    ops.push(...g);
+    bytes += n;
+    taken++;
+  }
+  return { ops, more: taken < groups.length };
+}
