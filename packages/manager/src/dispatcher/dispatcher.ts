@@ -68,6 +68,8 @@ export class Dispatcher {
   private sessions = new Map<string, SessionState>();
   /** Nodes judged only after this time (set when this manager becomes leader). */
   private graceUntil = 0;
+  /** When check() last ran (0: not since this manager became leader). */
+  private lastCheckAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly duty: LeaderDuty;
   private checking = false;
@@ -105,6 +107,7 @@ export class Dispatcher {
   private begin(): void {
     this.sessions.clear();
     this.graceUntil = this.now() + this.period() * this.downAfter();
+    this.lastCheckAt = 0;
     this.timer = setInterval(() => void this.check(), Math.max(50, this.period() / 2));
     this.timer.unref();
   }
@@ -349,9 +352,16 @@ export class Dispatcher {
 
   /** Marks down every ready node whose heartbeats stopped. */
   private async check(): Promise<void> {
-    if (!this.duty.leading || this.checking) return;
+    if (!this.duty.leading) return;
     const now = this.now();
-    if (now < this.graceUntil) return;
+    // This manager stalled (its event loop busy with a huge change, the process paused): the
+    // heartbeats sent meanwhile are not read yet. Nodes get the grace of a new leader's.
+    if (this.lastCheckAt > 0 && now - this.lastCheckAt > this.period()) {
+      this.graceUntil = Math.max(this.graceUntil, now + this.period() * this.downAfter());
+      this.log.warn({ stalledMs: Math.round(now - this.lastCheckAt) }, 'the dispatcher was stalled: no node is judged for a while');
+    }
+    this.lastCheckAt = now;
+    if (this.checking || now < this.graceUntil) return;
     this.checking = true;
     try {
       const limit = this.period() * this.downAfter();
