@@ -24,6 +24,11 @@ export function skewedClock(offsetMs: number): ProcessOptions {
   return { nodeArgs: ['--import', CLOCK_SKEW], env: { SHOAL_TEST_CLOCK_OFFSET_MS: String(offsetMs) } };
 }
 
+/** A daemon whose wall clock is off by the number of ms written in `file` (read as it runs). */
+export function steppedClock(file: string): ProcessOptions {
+  return { nodeArgs: ['--import', CLOCK_SKEW], env: { SHOAL_TEST_CLOCK_OFFSET_FILE: file } };
+}
+
 export class Daemon {
   child: ChildProcess | undefined;
   stderr = '';
@@ -125,18 +130,19 @@ export class TestCluster {
   }
 
   /** `shoald init`; `extra`: more flags (e.g. --dispatcher-heartbeat 3s). */
-  async init(name = 'm1', extra: string[] = []): Promise<Daemon> {
+  async init(name = 'm1', extra: string[] = [], proc: ProcessOptions = {}): Promise<Daemon> {
     const d = await this.newDaemon(name);
+    d.proc = proc;
     d.start(['init', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--hostname', name, ...extra]);
     await d.ready();
     return d;
   }
 
-  async join(name: string, via: Daemon, role: 'manager' | 'worker', host = '127.0.0.1', proc: ProcessOptions = {}): Promise<Daemon> {
+  async join(name: string, via: Daemon, role: 'manager' | 'worker', host = '127.0.0.1', proc: ProcessOptions = {}, extra: string[] = []): Promise<Daemon> {
     const { token } = await via.call<{ token: string }>('GetJoinToken', { role });
     const d = await this.newDaemon(name, host);
     d.proc = proc;
-    d.start(['join', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--join-addr', via.addr, '--token', token, '--hostname', name]);
+    d.start(['join', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--join-addr', via.addr, '--token', token, '--hostname', name, ...extra]);
     return d;
   }
 

@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { callUnary, parseJoinToken } from '@shoal/manager';
+import { AssignmentsFeed, type AssignmentsPage } from '@shoal/agent';
 import { type TlsMaterial, fetchPinnedCA, managerChannel, newKeyAndCsr } from '@shoal/pki';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
@@ -143,5 +144,29 @@ describe('dispatcher: assignments and task status', () => {
     const old = ps.tasks.find((t) => t.task.id === victim.id)!.task;
     assert.equal(old.desiredState, 'shutdown');
     assert.equal(old.status.err, 'task: non-zero exit (1)');
+  });
+
+  test('more assignments than a gRPC message holds: they come in pages, and add up', async () => {
+    // 3,000 tasks of ~2.5 KB (a 2 KB env each): ~7 MB in all, where one answer may carry 4 MiB.
+    const env = [`PAD=${'x'.repeat(2_000)}`];
+    await m1.call('CreateService', { spec: { name: 'many', image: 'shoal/busybox:latest', env, replicas: 3_000, constraints: [`node.id==${nodeId}`] } }, 60_000);
+    let pages = 0;
+    // As the agent reads them (the plain client, 4 MiB at most per answer).
+    const feed = new AssignmentsFeed((known, waitMs) => {
+      pages++;
+      return d<AssignmentsPage>('Assignments', { known, waitMs }, waitMs + 30_000);
+    });
+    const all = await eventually(
+      '3,000 assignments',
+      async () => {
+        const r = await feed.next('', 0);
+        return r.tasks.filter((t) => t.serviceName === 'many').length === 3_000 ? r : undefined;
+      },
+      180_000,
+    );
+    assert.ok(pages > 1, 'paged');
+    assert.equal(new Set(all.tasks.map((t) => t.id)).size, all.tasks.length);
+    assert.ok(all.tasks.every((t) => t.nodeId === nodeId));
+    await m1.call('RemoveService', { service: 'many' }, 60_000);
   });
 });

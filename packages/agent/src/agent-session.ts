@@ -8,6 +8,7 @@
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
 import { ShoalError, UnaryClientPool, type SecuritySource } from '@shoal/api';
 import type { DispatcherLink } from './runner.js';
+import { AssignmentsFeed, MeshViewFeed, type AssignmentsPage, type MeshPage } from './dispatcher-feeds.js';
 
 /** The few logger methods used (a pino logger fits). */
 export interface SessionLogger {
@@ -21,8 +22,12 @@ export interface SessionOptions {
   addr: string;
   /** Manager addresses to try first (the list is refreshed from every answer). */
   managers: string[];
-  /** Why the node cannot run tasks right now ('' when healthy), asked before each heartbeat. */
-  health?: () => Promise<{ error: string; engineVersion?: string }>;
+  /**
+   * Why the node cannot run tasks right now ('' when healthy), and trouble worth showing that
+   * leaves it ready (`condition`), read at each heartbeat: it must answer at once (an
+   * EngineMonitor's verdict), never wait on the engine, or a hung engine would stop heartbeats.
+   */
+  health?: () => { error: string; condition?: string; engineVersion?: string };
   onManagers?: (addrs: string[]) => void;
   /** This node's routing-mesh forwarding address (host:port), given when the session opens. */
   meshAddr?: () => string;
@@ -53,6 +58,8 @@ export class AgentSession {
   private sessionId = '';
   /** Ends the loop's current wait early (set while it waits). */
   private wake: (() => void) | undefined;
+  private assignmentsFeed: AssignmentsFeed | undefined;
+  private meshFeed: MeshViewFeed | undefined;
 
   constructor(private readonly opts: SessionOptions) {
     this.managers = [...new Set(opts.managers)];
@@ -111,10 +118,16 @@ export class AgentSession {
       }
       return this.pool.call<T>('shoal.dispatcher.Dispatcher', this.current, method, { nodeId: this.opts.nodeId, sessionId: this.sessionId, ...req }, timeoutMs);
     };
+    // The dispatcher answers with diffs in pages; the feeds hand out whole views. Their cursors
+    // are Raft indexes, good at any leader: they outlive a session.
+    this.assignmentsFeed ??= new AssignmentsFeed((known, waitMs) => call<AssignmentsPage>('Assignments', { known, waitMs }, waitMs + 5_000));
+    this.meshFeed ??= new MeshViewFeed((known, waitMs) => call<MeshPage>('MeshView', { known, waitMs }, waitMs + 5_000));
+    const assignments = this.assignmentsFeed;
+    const mesh = this.meshFeed;
     return {
-      assignments: (known, waitMs) => call('Assignments', { known, waitMs }, waitMs + 5_000),
+      assignments: (known, waitMs) => assignments.next(known, waitMs),
       report: (updates) => call('UpdateTaskStatus', { updates }, 5_000),
-      meshView: (known, waitMs) => call('MeshView', { known, waitMs }, waitMs + 5_000),
+      meshView: (known, waitMs) => mesh.next(known, waitMs),
       logRequests: (waitMs) => call('LogRequests', { waitMs }, waitMs + 5_000),
       publishLogs: (answer) => call('PublishLogs', answer, 10_000),
     };
@@ -146,10 +159,10 @@ export class AgentSession {
     if (err instanceof ShoalError && err.code === 'NOT_LEADER' && err.details.leaderAddr) this.preferred = err.details.leaderAddr;
   }
 
-  private async health(): Promise<{ error: string; engineVersion?: string }> {
+  private health(): { error: string; condition?: string; engineVersion?: string } {
     if (!this.opts.health) return { error: '' };
     try {
-      return await this.opts.health();
+      return this.opts.health();
     } catch (err) {
       return { error: (err as Error).message };
     }
@@ -160,7 +173,7 @@ export class AgentSession {
     while (this.running) {
       const addr = this.pick();
       try {
-        const h = await this.health();
+        const h = this.health();
         const res = await this.pool.call<{ sessionId: string; heartbeatPeriodMs: number; managers: ManagerAddr[] }>(
           'shoal.dispatcher.Dispatcher',
           addr,
@@ -175,6 +188,7 @@ export class AgentSession {
               memoryBytes: totalmem(),
               engineVersion: h.engineVersion ?? '',
               error: h.error,
+              condition: h.condition ?? '',
               addr: this.opts.addr,
               meshAddr: this.opts.meshAddr?.() ?? '',
             },
@@ -187,19 +201,17 @@ export class AgentSession {
         this.learn(res.managers);
         this.opts.logger.info({ manager: addr }, 'dispatcher session open');
         let period = Number(res.heartbeatPeriodMs) || 1_000;
-        let lastError = h.error;
         while (this.running) {
           await this.nap(period);
           if (!this.running) break;
-          const hh = await this.health();
+          const hh = this.health();
           const beat = await this.pool.call<{ heartbeatPeriodMs: number; managers: ManagerAddr[]; role: string }>(
             'shoal.dispatcher.Dispatcher',
             addr,
             'Heartbeat',
-            { nodeId: this.opts.nodeId, sessionId: res.sessionId, error: hh.error, meshErrors: this.opts.meshErrors?.() ?? [] },
+            { nodeId: this.opts.nodeId, sessionId: res.sessionId, error: hh.error, condition: hh.condition ?? '', meshErrors: this.opts.meshErrors?.() ?? [] },
             Math.max(500, Math.min(period, 2_000)),
           );
-          if (hh.error !== lastError) lastError = hh.error;
           period = Number(beat.heartbeatPeriodMs) || period;
           this.learn(beat.managers);
           if (beat.role) this.opts.onRole?.(beat.role, beat.managers ?? []);

@@ -7,3 +7,7 @@ export { LogShipper } from './log-shipper.js';
 export { AgentSession } from './agent-session.js';
 export type { SessionOptions, SessionLogger } from './agent-session.js';
 export * from './docker-logs.js';
+export { EngineMonitor } from './engine-monitor.js';
+export type { EngineHealth, EngineMonitorOptions, EngineProbe } from './engine-monitor.js';
+export { AssignmentsFeed, MeshViewFeed } from './dispatcher-feeds.js';
+export type { AssignmentsPage, MeshPage } from './dispatcher-feeds.js';

@@ -82,6 +82,8 @@ function hasHealthcheck(t: Task): boolean {
 }
 
 const POLL_WAIT_MS = 10_000;
+/** Status reports sent per call at most. */
+const REPORT_BATCH = 500;
 /** How often a starting task's health is looked at. */
 const HEALTH_POLL_MS = 250;
 /**
@@ -158,8 +160,10 @@ export class TaskRunner {
       // Let the transitions of this turn of the event loop join the batch.
       await new Promise<void>((r) => setImmediate(r));
       while (this.outbox.size > 0) {
-        const batch = [...this.outbox.values()];
-        this.outbox.clear();
+        // Bounded batches: the dispatcher stores a call's reports, and thousands of tasks may
+        // change state at once.
+        const batch = [...this.outbox.values()].slice(0, REPORT_BATCH);
+        for (const u of batch) this.outbox.delete(u.taskId);
         try {
           const r = await this.link.report(batch);
           if (r.rejected.length > 0) this.log.warn({ rejected: r.rejected }, 'status reports refused');

@@ -80,7 +80,7 @@ describe('AgentSession', () => {
       addr: '127.0.0.9:1',
       managers: [d.addr],
       logger: silent,
-      health: async () => {
+      health: () => {
         healthAsked++;
         return { error: '', engineVersion: '27.0' };
       },

@@ -35,7 +35,7 @@ import { CertRenewer, type IssuedCertificate } from './cert-renewer.js';
 import { LeaderlessRoleCheck } from './leaderless-role-check.js';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
-import { AgentSession, DockerExecutor, LogShipper, TaskRunner } from '@shoal/agent';
+import { AgentSession, DockerExecutor, EngineMonitor, LogShipper, TaskRunner } from '@shoal/agent';
 import { KernelRoutes, Mesh, type MeshTls } from '@shoal/mesh';
 import { MeshSync } from './mesh-sync.js';
 
@@ -73,8 +73,6 @@ export interface Daemon {
   onManager?: (m: Manager) => void;
 }
 
-/** How often the node refreshes its engine description for the managers (pings in between). */
-const ENGINE_INFO_MS = 60_000;
 const ADDR_RE = /^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
 
 export function checkAddr(flag: string, v: string): string {
@@ -393,7 +391,8 @@ function agentSession(
     publishIp: isIP(hostOf(state.advertiseAddr)) ? hostOf(state.advertiseAddr) : '',
     logger: alog,
   });
-  let engine = { version: '', at: 0 };
+  const engine = new EngineMonitor(executor, { logger: alog });
+  engine.start();
   // The routing mesh: published ingress ports served on this node's address, forwarded to the
   // running tasks wherever they are.
   let sync: MeshSync | undefined;
@@ -432,21 +431,8 @@ function agentSession(
     managers: managers.length > 0 ? managers : [state.advertiseAddr],
     security: () => identity.managerChannel(),
     logger: alog,
-    // Asked before every heartbeat: a ping is cheap for the engine, `docker info` is not (it
-    // walks every container and image), so the full description is fetched once a minute.
-    health: async () => {
-      try {
-        if (Date.now() - engine.at > ENGINE_INFO_MS) {
-          engine = { version: (await executor.info()).engineVersion, at: Date.now() };
-        } else {
-          await executor.ping();
-        }
-        return { error: '', engineVersion: engine.version };
-      } catch (err) {
-        engine.at = 0;
-        return { error: `docker is unreachable: ${(err as Error).message}` };
-      }
-    },
+    // The engine is watched on a loop of its own (EngineMonitor): the heartbeat reads its verdict.
+    health: () => engine.health(),
     onRole,
     meshAddr: () => mesh.forwardAddress,
     meshErrors: () => sync?.errors() ?? [],
@@ -478,7 +464,8 @@ function agentSession(
     () => sync!.start(),
     (err: Error) => log.error({ err: err.message }, 'the routing mesh could not start: published ports are not served on this node'),
   );
-  void meshUp.finally(() => session.start());
+  // (and, to tell them the engine's version, once the engine was asked: a hung one is not waited for)
+  void meshUp.finally(() => Promise.race([engine.firstProbe, new Promise((r) => setTimeout(r, 3_000))])).finally(() => session.start());
   return {
     renewer,
     stop: async () => {
@@ -491,6 +478,7 @@ function agentSession(
       await logs.stop();
       // The goodbye: a restart is not a crash (the dispatcher keeps the node ready a while).
       await session.stop('shoald stopping');
+      await engine.stop();
       await executor.close();
     },
   };

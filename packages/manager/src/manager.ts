@@ -224,7 +224,7 @@ export class Manager {
         Session: (r) => this.dispatcher.session(r),
         Heartbeat: (r) => this.dispatcher.heartbeat(r),
         Assignments: (r, call) => this.dispatcher.assignments(r, call),
-        MeshView: (r) => this.dispatcher.meshView(r),
+        MeshView: (r, call) => this.dispatcher.meshView(r, call),
         LogRequests: (r) => this.logs.logRequests(r),
         PublishLogs: async (r) => this.logs.publishLogs(r),
         UpdateTaskStatus: (r) => this.dispatcher.updateTaskStatus(r),

@@ -5,14 +5,22 @@
 // A node's long poll dropped by its connection (its process died) marks it down after a single
 // period, unless the node said goodbye first (Disconnect: shoald stopping, usually to restart,
 // its containers still running): then it gets the usual `nodeDownAfterBeats` periods to return.
+// Liveness is timed on this manager's monotonic clock: a step of its wall clock (NTP, a VM
+// resumed) or an agent's wrong clock changes nothing.
+// Assignments and the mesh view are long-polled diffs from views kept up to date from the store
+// (AssignmentView, MeshIndex), sent in pages that fit a message; the agent hides the paging.
 
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import type { Logger, RaftNode } from '@shoal/raft';
-import { createHash } from 'node:crypto';
-import type { ClusterStore, Node, ObjectKind, Op, Service, StoreClient, StoreEvent, Task, TaskStatus } from '@shoal/store';
+import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
 import { TASK_STATES, taskStateRank } from '@shoal/store';
 import { LeaderDuty } from '../leader-duty.js';
+import { AssignmentView } from './assignment-view.js';
+import { decodeCursor, encodeCursor } from './change-log.js';
+import { LongPolls } from './long-polls.js';
+import { MeshIndex, type MeshBackendEntry, type MeshPortEntry } from './mesh-index.js';
 
 export interface NodeInfo {
   hostname?: string;
@@ -22,27 +30,26 @@ export interface NodeInfo {
   memoryBytes?: number;
   engineVersion?: string;
   error?: string;
+  /** Trouble worth showing that leaves the node ready (its engine failing to answer of late). */
+  condition?: string;
   addr?: string;
   /** The node's routing-mesh forwarding address (host:port). */
   meshAddr?: string;
 }
 
-/** One published (ingress) port as every node's routing mesh needs it. */
-export interface MeshPortView {
-  port: number;
-  protocol: string;
-  targetPort: number;
-  proxyProtocol: boolean;
-  serviceId: string;
-  serviceName: string;
-  /** The service's running tasks, on ready nodes. */
-  backends: { taskId: string; nodeId: string; containerId: string; via: string }[];
-}
+/** The size of one page of a long poll's answer: well under the 4 MiB message limit. */
+export const PAGE_BYTES = 1 << 20;
+/** Task status reports stored per transaction (an agent may report thousands at once). */
+const REPORTS_PER_TX = 100;
+
+/** This manager's monotonic clock, in ms: liveness must not follow steps of the wall clock. */
+export const monotonicMs = (): number => performance.now();
 
 interface SessionState {
   sessionId: string;
   lastBeat: number;
   error: string;
+  condition: string;
   /**
    * When the node's long poll was cut off by its connection dropping (its process died, its host
    * went away): unless it calls again within one heartbeat period, it is down. 0: not suspect.
@@ -61,17 +68,30 @@ export class Dispatcher {
   private sessions = new Map<string, SessionState>();
   /** Nodes judged only after this time (set when this manager becomes leader). */
   private graceUntil = 0;
+  /** When check() last ran (0: not since this manager became leader). */
+  private lastCheckAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly duty: LeaderDuty;
   private checking = false;
+  private readonly polls = new LongPolls();
+  private readonly assigned: AssignmentView;
+  private readonly mesh: MeshIndex;
 
   constructor(
     private readonly raft: RaftNode,
     private readonly store: ClusterStore,
     private readonly client: StoreClient,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
+    /** Times liveness (heartbeats, grace, suspicion); stored timestamps use the wall clock. */
+    private readonly now: () => number = monotonicMs,
   ) {
+    // Kept on every manager (not only the leader's): a new leader answers the nodes' cursors at once.
+    this.assigned = new AssignmentView(store, (nodes) => {
+      for (const n of nodes) this.polls.wake(`${n}/assignments`);
+    });
+    this.mesh = new MeshIndex(store, () => {
+      for (const n of this.sessions.keys()) this.polls.wake(`${n}/mesh`);
+    });
     this.duty = new LeaderDuty(raft, { begin: () => this.begin(), end: () => this.end() });
     this.duty.sync();
   }
@@ -87,6 +107,7 @@ export class Dispatcher {
   private begin(): void {
     this.sessions.clear();
     this.graceUntil = this.now() + this.period() * this.downAfter();
+    this.lastCheckAt = 0;
     this.timer = setInterval(() => void this.check(), Math.max(50, this.period() / 2));
     this.timer.unref();
   }
@@ -95,10 +116,15 @@ export class Dispatcher {
     this.sessions.clear();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    // Waiting long polls answer now (NOT_LEADER): their agents move on to the new leader.
+    this.polls.endAll();
   }
 
   stop(): void {
     this.duty.stop();
+    this.assigned.stop();
+    this.mesh.stop();
+    this.polls.endAll();
   }
 
   private requireLeader(): void {
@@ -125,26 +151,29 @@ export class Dispatcher {
       sessionId: randomBytes(12).toString('hex'),
       lastBeat: this.now(),
       error: info.error ?? '',
+      condition: info.condition ?? '',
       suspectSince: 0,
       leaving: false,
       meshErrors: JSON.stringify(node.status.meshErrors ?? []),
     };
     this.sessions.set(nodeId, s);
-    await this.setStatus(nodeId, s.error, info);
+    await this.setStatus(nodeId, s.error, s.condition, info);
     return { sessionId: s.sessionId, heartbeatPeriodMs: this.period(), managers: this.managers() };
   }
 
-  async heartbeat(req: { nodeId?: string; sessionId?: string; error?: string; meshErrors?: string[] }) {
+  async heartbeat(req: { nodeId?: string; sessionId?: string; error?: string; condition?: string; meshErrors?: string[] }) {
     const s = this.checkSession(req.nodeId, req.sessionId);
     s.lastBeat = this.now();
     s.suspectSince = 0;
     const error = req.error ?? '';
+    const condition = String(req.condition ?? '').slice(0, 1000);
     const meshErrors = (req.meshErrors ?? []).map((e) => String(e).slice(0, 1000)).slice(0, 100);
     const meshChanged = JSON.stringify(meshErrors) !== s.meshErrors;
-    if (error !== s.error || meshChanged) {
+    if (error !== s.error || condition !== s.condition || meshChanged) {
       s.error = error;
+      s.condition = condition;
       s.meshErrors = JSON.stringify(meshErrors);
-      await this.setStatus(req.nodeId!, error, undefined, meshErrors);
+      await this.setStatus(req.nodeId!, error, condition, undefined, meshErrors);
     }
     return { heartbeatPeriodMs: this.period(), managers: this.managers(), role: this.store.get('node', req.nodeId!)?.spec.role ?? '' };
   }
@@ -173,22 +202,12 @@ export class Dispatcher {
   }
 
   /**
-   * Every task the store places on a node, old ones included: the agent runs those meant to run,
-   * stops those that no longer are, and keeps the exited containers of old tasks (as Swarm does,
-   * for history) until their task is pruned from the store.
+   * The node's assignments: every task the store places on it, old ones included (the agent runs
+   * those meant to run, stops those that no longer are, and keeps the exited containers of old
+   * tasks, as Swarm does, until their task is pruned). Answered as what changed since the node's
+   * cursor `known` (everything, with `reset`, when it has none or an expired one), at once if the
+   * node has something to act on, else when it does or after waitMs; `more`: ask again at once.
    */
-  private assignmentsOf(nodeId: string): { token: string; tasks: Task[] } {
-    const tasks = this.store
-      .tasksByNode(nodeId)
-      .filter((t) => t.desiredState !== 'running' || taskStateRank(t.status.state) >= taskStateRank('assigned'))
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
-    // The token covers what the agent acts on (which tasks, and whether each should run), not
-    // the statuses: the agent's own reports must not wake its long poll.
-    const h = createHash('sha1');
-    for (const t of tasks) h.update(`${t.id}:${t.desiredState};`);
-    return { token: h.digest('hex'), tasks };
-  }
-
   async assignments(req: { nodeId?: string; sessionId?: string; known?: string; waitMs?: number }, call?: { on(ev: 'cancelled', f: () => void): void }) {
     const session = this.checkSession(req.nodeId, req.sessionId);
     session.suspectSince = 0;
@@ -196,156 +215,121 @@ export class Dispatcher {
     // Fast failure detection: a long poll cancelled by its connection dropping is the first sign
     // of a dead node, well before its heartbeats are missed.
     let answered = false;
+    const cancelled: (() => void)[] = [];
     call?.on('cancelled', () => {
+      for (const f of cancelled) f();
       if (!answered && !session.leaving && this.sessions.get(nodeId) === session) session.suspectSince = this.now();
     });
-    let a = this.assignmentsOf(nodeId);
-    if (a.token !== req.known) return a;
-    await this.waitFor(
-      req.waitMs,
-      (events) =>
-        events.some(
-          (e) => e.action === 'restore' || ('object' in e && (e.object as Task).nodeId === nodeId) || ('previous' in e && (e.previous as Task | undefined)?.nodeId === nodeId),
-        ) && this.assignmentsOf(nodeId).token !== req.known,
-      ['task'],
+    const cursor = decodeCursor(req.known);
+    await this.polls.wait(`${nodeId}/assignments`, { waitMs: Number(req.waitMs ?? 0), onCancel: (f) => cancelled.push(f) }, () =>
+      this.assigned.hasNews(nodeId, cursor),
     );
     answered = true;
-    this.requireLeader();
-    a = this.assignmentsOf(nodeId);
-    return a;
+    this.checkSession(nodeId, req.sessionId);
+    const p = this.assigned.page(nodeId, cursor, PAGE_BYTES);
+    return { token: encodeCursor(p.cursor), tasks: p.upserts.map((u) => u.value), removed: p.deletes, reset: p.reset, more: p.more };
   }
 
   /**
-   * What every node's routing mesh serves: each published ingress port with the running tasks of
-   * its service on ready nodes, and where to reach them (the node's forwarding address).
+   * What every node's routing mesh serves (each published ingress port, the running tasks of its
+   * service on ready nodes and where to reach them, the removed nodes), long-polled as diffs like
+   * assignments. Entries are keyed `p:PORT`, `b:TASKID`, `r:NODEID`; `deleted` lists those gone.
    */
-  private meshViewOf(): { token: string; ports: MeshPortView[]; removedNodes: string[] } {
-    const nodes = new Map(this.store.list('node').map((n) => [n.id, n]));
-    const ports: MeshPortView[] = [];
-    for (const svc of this.store.list('service')) {
-      const ingress = svc.spec.ports.filter((p) => p.publishMode === 'ingress' && p.protocol === 'tcp');
-      if (ingress.length === 0) continue;
-      const backends = this.store
-        .tasksByService(svc.id)
-        .filter((t) => t.desiredState === 'running' && t.status.state === 'running' && nodes.get(t.nodeId)?.status.state === 'ready')
-        .map((t) => ({ taskId: t.id, nodeId: t.nodeId, containerId: t.status.containerId, via: nodes.get(t.nodeId)!.status.meshAddr }))
-        .sort((a, b) => (a.taskId < b.taskId ? -1 : 1));
-      for (const p of ingress) {
-        ports.push({ port: p.publishedPort, protocol: p.protocol, targetPort: p.targetPort, proxyProtocol: p.proxyProtocol, serviceId: svc.id, serviceName: svc.spec.name, backends });
-      }
-    }
-    ports.sort((a, b) => a.port - b.port);
-    const removedNodes = [...(this.store.cluster()?.removedNodes ?? [])].sort();
-    const token = createHash('sha1').update(JSON.stringify([ports, removedNodes])).digest('hex');
-    return { token, ports, removedNodes };
-  }
-
-  /** Whether a change can alter the mesh view (most task changes cannot: cheap to tell). */
-  private meshRelevant(e: StoreEvent): boolean {
-    if (e.action === 'restore') return true;
-    const hasIngress = (svc: Service | null | undefined) => !!svc && svc.spec.ports.some((p) => p.publishMode === 'ingress');
-    switch (e.kind) {
-      case 'service':
-        return hasIngress(e.object) || hasIngress(e.previous);
-      case 'task': {
-        const live = (t: Task | undefined) => !!t && t.desiredState === 'running' && t.status.state === 'running';
-        return live(e.object) !== live(e.previous) && hasIngress(this.store.get('service', e.object.serviceId));
-      }
-      case 'node':
-        return e.object.status.state !== e.previous?.status.state || e.object.status.meshAddr !== e.previous?.status.meshAddr;
-      case 'cluster':
-        return e.object.removedNodes.length !== e.previous?.removedNodes.length;
-      default:
-        return false;
-    }
-  }
-
-  /** The mesh view, long-polled like assignments: answers when it differs from `known`. */
-  async meshView(req: { nodeId?: string; sessionId?: string; known?: string; waitMs?: number }) {
+  async meshView(req: { nodeId?: string; sessionId?: string; known?: string; waitMs?: number }, call?: { on(ev: 'cancelled', f: () => void): void }) {
     this.checkSession(req.nodeId, req.sessionId);
-    let v = this.meshViewOf();
-    if (v.token !== req.known) return v;
-    // Most task changes (a status on its way to running) leave the view as it is: compare tokens.
-    await this.waitFor(req.waitMs, (events) => events.some((e) => this.meshRelevant(e)) && this.meshViewOf().token !== req.known, [
-      'service',
-      'task',
-      'node',
-      'cluster',
-    ]);
-    this.requireLeader();
-    v = this.meshViewOf();
-    return v;
-  }
-
-  /** A long poll's wait: until `changed` says yes for a batch of store events, or waitMs (≤ 30 s). */
-  private waitFor(waitMs: number | undefined, changed: (events: readonly StoreEvent[]) => boolean, kinds: ObjectKind[]): Promise<void> {
-    const ms = Math.min(Math.max(Number(waitMs ?? 0), 0), 30_000);
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        unwatch();
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      const unwatch = this.store.watch((events) => {
-        if (changed(events)) done();
-      }, { kinds });
+    const cancelled: (() => void)[] = [];
+    call?.on('cancelled', () => {
+      for (const f of cancelled) f();
     });
+    const cursor = decodeCursor(req.known);
+    await this.polls.wait(`${req.nodeId}/mesh`, { waitMs: Number(req.waitMs ?? 0), onCancel: (f) => cancelled.push(f) }, () => this.mesh.hasNews(cursor));
+    this.checkSession(req.nodeId, req.sessionId);
+    const p = this.mesh.page(cursor, PAGE_BYTES);
+    const ports: MeshPortEntry[] = [];
+    const backends: MeshBackendEntry[] = [];
+    const removedNodes: string[] = [];
+    for (const { value } of p.upserts) {
+      if ('port' in value) ports.push(value.port);
+      else if ('backend' in value) backends.push(value.backend);
+      else removedNodes.push(value.removedNode);
+    }
+    return { token: encodeCursor(p.cursor), ports, backends, removedNodes, deleted: p.deletes, reset: p.reset, more: p.more };
   }
 
+  /** Long polls waiting for a node (tests, diagnostics). */
+  waitingPolls(nodeId: string): number {
+    return this.polls.count(`${nodeId}/assignments`) + this.polls.count(`${nodeId}/mesh`);
+  }
+
+  /**
+   * The agent's reports, stored in transactions of a bounded size (each a consistent change on its
+   * own). A status is stamped with this manager's time, not the agent's: a node's wrong clock
+   * must not move restart delays or update monitors.
+   */
   async updateTaskStatus(req: { nodeId?: string; sessionId?: string; updates?: { taskId?: string; status?: Partial<TaskStatus> | null }[] }) {
     this.checkSession(req.nodeId, req.sessionId);
     const nodeId = req.nodeId!;
     const rejected: string[] = [];
-    await this.client.update(
-      (store) => {
-        rejected.length = 0;
-        const ops: Op[] = [];
-        const seen = new Set<string>();
-        for (const u of req.updates ?? []) {
-          const id = u.taskId ?? '';
-          const t = store.get('task', id);
-          const st = u.status;
-          if (!t) rejected.push(`${id}: no such task`);
-          else if (t.nodeId !== nodeId) rejected.push(`${id}: not assigned to this node`);
-          else if (!st || !(TASK_STATES as readonly string[]).includes(st.state ?? '')) rejected.push(`${id}: invalid state ${st?.state}`);
-          else if (taskStateRank(st.state as TaskStatus['state']) < taskStateRank(t.status.state)) rejected.push(`${id}: ${t.status.state} cannot go back to ${st.state}`);
-          else if (seen.has(id)) rejected.push(`${id}: given twice`);
-          else {
-            seen.add(id);
-            // Stamped with this manager's clock, not the agent's (which may be hours off): the
-            // managers judge update delays and restart windows by these times. A repeated report
-            // keeps the time of the first.
-            const status: TaskStatus = {
-              state: st.state as TaskStatus['state'],
-              timestamp: t.status.timestamp,
-              message: st.message ?? '',
-              err: st.err ?? '',
-              containerId: st.containerId ?? t.status.containerId,
-              exitCode: Number(st.exitCode ?? 0),
-            };
-            if (JSON.stringify(status) !== JSON.stringify(t.status)) {
-              status.timestamp = this.now();
-              ops.push({ op: 'update', kind: 'task', object: { ...t, status, updatedAt: this.now() }, expectVersion: t.version });
+    const updates = req.updates ?? [];
+    const seen = new Set<string>();
+    for (let i = 0; i < updates.length; i += REPORTS_PER_TX) {
+      const chunk = updates.slice(i, i + REPORTS_PER_TX);
+      let chunkRejected: string[] = [];
+      let chunkSeen = new Set<string>();
+      await this.client.update(
+        (store) => {
+          chunkRejected = [];
+          chunkSeen = new Set<string>();
+          const ops: Op[] = [];
+          const now = Date.now();
+          for (const u of chunk) {
+            const id = u.taskId ?? '';
+            const t = store.get('task', id);
+            const st = u.status;
+            if (!t) chunkRejected.push(`${id}: no such task`);
+            else if (t.nodeId !== nodeId) chunkRejected.push(`${id}: not assigned to this node`);
+            else if (!st || !(TASK_STATES as readonly string[]).includes(st.state ?? '')) chunkRejected.push(`${id}: invalid state ${st?.state}`);
+            else if (taskStateRank(st.state as TaskStatus['state']) < taskStateRank(t.status.state)) chunkRejected.push(`${id}: ${t.status.state} cannot go back to ${st.state}`);
+            else if (seen.has(id) || chunkSeen.has(id)) chunkRejected.push(`${id}: given twice`);
+            else {
+              chunkSeen.add(id);
+              // Stamped with this manager's clock, not the agent's (which may be hours off): the
+              // managers judge update delays and restart windows by these times. A repeated report
+              // keeps the time of the first.
+              const status: TaskStatus = {
+                state: st.state as TaskStatus['state'],
+                timestamp: now,
+                message: st.message ?? '',
+                err: st.err ?? '',
+                containerId: st.containerId ?? t.status.containerId,
+                exitCode: Number(st.exitCode ?? 0),
+              };
+              const { timestamp: _a, ...same } = status;
+              const { timestamp: _b, ...had } = t.status;
+              if (JSON.stringify(same) !== JSON.stringify(had)) {
+                ops.push({ op: 'update', kind: 'task', object: { ...t, status, updatedAt: now }, expectVersion: t.version });
+              }
             }
           }
-        }
-        return ops;
-      },
-      { retries: 5, timeoutMs: 5_000, optimistic: true },
-    );
+          return ops;
+        },
+        { retries: 5, timeoutMs: 5_000, optimistic: true },
+      );
+      rejected.push(...chunkRejected);
+      for (const id of chunkSeen) seen.add(id);
+    }
     return { rejected };
   }
 
   /** ready (or down with the node's own reason), plus what the node told us about itself. */
-  private async setStatus(nodeId: string, error: string, info?: NodeInfo, meshErrors?: string[]): Promise<void> {
+  private async setStatus(nodeId: string, error: string, condition: string, info?: NodeInfo, meshErrors?: string[]): Promise<void> {
     await this.client.update(
       (store) => {
         const n = store.get('node', nodeId);
         if (!n) return [];
         const status: Node['status'] = {
           state: error ? 'down' : 'ready',
-          message: error,
+          message: error || condition,
           addr: info?.addr || n.status.addr,
           meshAddr: info?.meshAddr ?? n.status.meshAddr,
           meshErrors: meshErrors ?? n.status.meshErrors,
@@ -360,7 +344,7 @@ export class Dispatcher {
             }
           : d;
         if (JSON.stringify(status) === JSON.stringify(n.status) && JSON.stringify(description) === JSON.stringify(d)) return [];
-        return [{ op: 'update', kind: 'node', object: { ...n, status, description, updatedAt: this.now() }, expectVersion: n.version }];
+        return [{ op: 'update', kind: 'node', object: { ...n, status, description, updatedAt: Date.now() }, expectVersion: n.version }];
       },
       { retries: 5, timeoutMs: 5_000, optimistic: true },
     );
@@ -368,9 +352,16 @@ export class Dispatcher {
 
   /** Marks down every ready node whose heartbeats stopped. */
   private async check(): Promise<void> {
-    if (!this.duty.leading || this.checking) return;
+    if (!this.duty.leading) return;
     const now = this.now();
-    if (now < this.graceUntil) return;
+    // This manager stalled (its event loop busy with a huge change, the process paused): the
+    // heartbeats sent meanwhile are not read yet. Nodes get the grace of a new leader's.
+    if (this.lastCheckAt > 0 && now - this.lastCheckAt > this.period()) {
+      this.graceUntil = Math.max(this.graceUntil, now + this.period() * this.downAfter());
+      this.log.warn({ stalledMs: Math.round(now - this.lastCheckAt) }, 'the dispatcher was stalled: no node is judged for a while');
+    }
+    this.lastCheckAt = now;
+    if (this.checking || now < this.graceUntil) return;
     this.checking = true;
     try {
       const limit = this.period() * this.downAfter();
@@ -389,7 +380,7 @@ export class Dispatcher {
               const cur = store.get('node', n.id);
               if (!cur || cur.status.state !== 'ready') return [];
               const status = { ...cur.status, state: 'down' as const, message: 'heartbeat failure' };
-              return [{ op: 'update', kind: 'node', object: { ...cur, status, updatedAt: this.now() }, expectVersion: cur.version }];
+              return [{ op: 'update', kind: 'node', object: { ...cur, status, updatedAt: Date.now() }, expectVersion: cur.version }];
             },
             { retries: 3, timeoutMs: 5_000, optimistic: true, leaderOnly: true },
           )
