@@ -37,12 +37,18 @@ interface ServiceView {
 export class ControlHandlers {
   constructor(private readonly ctx: ControlContext) {}
 
+  /**
+   * The store after a read barrier. UNAVAILABLE (worth a retry) until the cluster object is in
+   * it: `shoald init` serves this socket a moment before its first commit lands, and a joining
+   * manager before it has caught up; an empty answer then would be a wrong one.
+   */
   private async read(timeoutMs = READ_TIMEOUT_MS): Promise<ClusterStore> {
     try {
       await this.ctx.client.read({ timeoutMs });
     } catch (err) {
       throw quorumError(err);
     }
+    if (!this.ctx.store.cluster()) throw new ShoalError('UNAVAILABLE', 'the cluster is still being initialized: try again in a moment');
     return this.ctx.store;
   }
 
