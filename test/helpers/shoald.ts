@@ -1,11 +1,12 @@
 // Runs real `shoald` processes for the integration suites, and talks to their control API.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnaryClientPool, callUnary } from '@shoal/manager';
 import { freePort } from '@shoal/raft/testing';
+import { type RootCA, createRootCA } from '@shoal/pki';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SHOALD = join(ROOT, 'packages/daemon/dist/src/bin.js');
@@ -122,11 +123,26 @@ export class Daemon {
 export class TestCluster {
   readonly baseDir = mkdtempSync(join(tmpdir(), 'shoal-it-'));
   readonly daemons: Daemon[] = [];
+  private rootCAs = 0;
 
   async newDaemon(name: string, host = '127.0.0.1'): Promise<Daemon> {
     const d = new Daemon(name, join(this.baseDir, name), `${host}:${await freePort()}`);
     this.daemons.push(d);
     return d;
+  }
+
+  /**
+   * A root CA of the test's own and the flags that give it to `shoald init`: shoald keeps no copy
+   * of the CA key on disk, so a test that forges certificates brings its CA.
+   */
+  async rootCA(): Promise<RootCA & { flags: string[] }> {
+    const ca = await createRootCA('test');
+    const n = (this.rootCAs += 1);
+    const cert = join(this.baseDir, `test-ca-${n}.crt`);
+    const key = join(this.baseDir, `test-ca-${n}.key`);
+    writeFileSync(cert, ca.certPem);
+    writeFileSync(key, ca.keyPem, { mode: 0o600 });
+    return { ...ca, flags: ['--ca-cert', cert, '--ca-key', key] };
   }
 
   /** `shoald init`; `extra`: more flags (e.g. --dispatcher-heartbeat 3s). */

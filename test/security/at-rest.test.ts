@@ -5,11 +5,11 @@
 // owner's only, even when they existed with wider modes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createPrivateKey } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { issuedBy, newKeyAndCsr } from '@shoal/pki';
+import { type RootCA, issuedBy, newKeyAndCsr, signCsr } from '@shoal/pki';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
@@ -50,6 +50,7 @@ describe('secrets at rest', () => {
   let w1: Daemon;
   let w2: Daemon;
   const ids: Record<string, string> = {};
+  let ca: RootCA & { flags: string[] };
 
   const privateDirs = (d: Daemon) => [d.dataDir, ...['certificates', 'raft', 'admin'].map((s) => join(d.dataDir, s)).filter(existsSync)];
 
@@ -71,7 +72,9 @@ describe('secrets at rest', () => {
     m1 = await c.newDaemon('m1');
     mkdirSync(m1.dataDir, { recursive: true });
     chmodSync(m1.dataDir, 0o755);
-    m1.start(['init', '--data-dir', m1.dataDir, '--listen-addr', m1.addr, '--hostname', 'm1']);
+    // The test's own CA, so it knows the key it searches for: shoald keeps no copy on disk.
+    ca = await c.rootCA();
+    m1.start(['init', '--data-dir', m1.dataDir, '--listen-addr', m1.addr, '--hostname', 'm1', ...ca.flags]);
     await m1.ready();
     m2 = await c.join('m2', m1, 'manager');
     w1 = await c.join('w1', m1, 'worker');
@@ -98,9 +101,10 @@ describe('secrets at rest', () => {
     }
   });
 
-  test("the CA key is in no file under any manager's raft directory (nor is the key-encryption key)", () => {
-    const caKeyPem = readFileSync(join(m1.dataDir, 'certificates', 'ca.key'), 'utf8');
+  test("the CA key is in no file under any manager's data directory (nor is the key-encryption key under raft)", () => {
+    const caKeyPem = ca.keyPem;
     const caCertPem = readFileSync(join(m1.dataDir, 'certificates', 'ca.crt'), 'utf8');
+    assert.equal(caCertPem.trim(), ca.certPem.trim(), 'the cluster runs on the CA given to init');
     const jwk = createPrivateKey(caKeyPem).export({ format: 'jwk' });
     const caKey = [...needles(caKeyPem), Buffer.from(jwk.d!, 'base64url'), Buffer.from(jwk.d!)];
     for (const d of [m1, m2]) {
@@ -109,6 +113,7 @@ describe('secrets at rest', () => {
       // stored in the clear beside the key, is found there.
       assert.ok(found(raft, needles(caCertPem)).length > 0, `${d.name}: the cluster object is in the searched files`);
       assert.deepEqual(found(raft, caKey), [], `${d.name}: no CA key bytes under ${raft}`);
+      assert.deepEqual(found(d.dataDir, caKey), [], `${d.name}: no CA key bytes under ${d.dataDir}`);
     }
     const kek = JSON.parse(readFileSync(join(m1.dataDir, 'certificates', 'kek.json'), 'utf8')) as { key: string };
     for (const d of [m1, m2]) {
@@ -174,14 +179,37 @@ describe('secrets at rest', () => {
     }, 30_000);
     assert.ok(issuedBy(readFileSync(join(w3.dataDir, 'certificates', 'node.crt'), 'utf8'), caPem));
     // The promoted managers' Raft files hold no CA key either.
-    const caKeyPem = readFileSync(join(m1.dataDir, 'certificates', 'ca.key'), 'utf8');
-    for (const d of [w1, w2]) assert.deepEqual(found(join(d.dataDir, 'raft'), needles(caKeyPem)), [], d.name);
+    for (const d of [w1, w2]) assert.deepEqual(found(d.dataDir, needles(ca.keyPem)), [], d.name);
   });
 });
 
 describe('an init that failed', () => {
   const c = new TestCluster();
   after(() => c.stop());
+
+  test('a root CA of its own that does not fit: one line, exit 1, nothing written', async () => {
+    const ca = await c.rootCA();
+    const other = await c.rootCA();
+    const leaf = join(c.baseDir, 'leaf.crt');
+    const { csrPem } = await newKeyAndCsr();
+    writeFileSync(leaf, await signCsr(ca, csrPem, { nodeId: 'n1', role: 'manager', clusterId: 'c1' }, 3600_000));
+    const cases: [string[], RegExp][] = [
+      [[ca.flags[0]!, ca.flags[1]!], /--ca-cert and --ca-key go together/],
+      [[ca.flags[0]!, ca.flags[1]!, '--ca-key', join(c.baseDir, 'missing.key')], /cannot read --ca-key .*missing\.key: ENOENT/],
+      [[...ca.flags.slice(0, 2), '--ca-key', other.flags[3]!], /--ca-key: does not belong to the --ca-cert certificate/],
+      [['--ca-cert', leaf, '--ca-key', ca.flags[3]!], /--ca-cert: not a CA certificate/],
+      [['--ca-cert', ca.flags[3]!, '--ca-key', ca.flags[3]!], /--ca-cert: not a PEM certificate/],
+    ];
+    for (const [flags, msg] of cases) {
+      const d = await c.newDaemon('bad-ca');
+      d.start(['init', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--hostname', 'm1', ...flags]);
+      assert.equal(await d.exited(), 1, flags.join(' '));
+      const lines = d.stderr.split('\n').filter(Boolean);
+      assert.equal(lines.length, 1, d.stderr);
+      assert.match(lines[0]!, msg);
+      assert.ok(!existsSync(d.dataDir), `${flags.join(' ')}: nothing written`);
+    }
+  });
 
   test('takes away what it made (credentials, admin directory, Raft data): the next init works', async () => {
     const d = await c.newDaemon('m1');

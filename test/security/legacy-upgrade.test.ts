@@ -48,6 +48,7 @@ describe('upgrade from a release with the CA key in the clear', () => {
       }
       assert.ok(!existsSync(kekOf(d)), 'the old release made no key-encryption key');
     }
+    assert.ok(existsSync(join(olds[0]!.dataDir, 'certificates', 'ca.key')), "the old release's init kept a plaintext copy of the CA key");
     olds.forEach(run);
     await Promise.all(olds.map((d) => d.ready(30_000)));
   });
@@ -70,6 +71,10 @@ describe('upgrade from a release with the CA key in the clear', () => {
       const [a, b] = olds.map((d) => (existsSync(kekOf(d)) ? readFileSync(kekOf(d), 'utf8') : ''));
       return a && a === b ? true : undefined;
     }, 60_000);
+    // The old release's plaintext copy of the CA key (init wrote it on the first manager) is gone
+    // once the store holds the key sealed.
+    const caKeyFile = (d: Daemon) => join(d.dataDir, 'certificates', 'ca.key');
+    await eventually('no plaintext CA key file left', async () => (olds.every((d) => !existsSync(caKeyFile(d))) ? true : undefined), 30_000);
     // Without the key-encryption key, the CA cannot be used: the store no longer holds the key in the clear.
     for (const d of olds) {
       await d.kill('SIGTERM');

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import * as http2 from 'node:http2';
@@ -17,6 +17,7 @@ import {
   managerChannel,
   newKeyAndCsr,
   signCsr,
+  type RootCA,
   type TlsMaterial,
 } from '@shoal/pki';
 import { H2_HEADER_ERROR, NODE_SERVER_NAME, encodeForwardH2 } from '@shoal/mesh';
@@ -115,11 +116,13 @@ describe('mutual TLS: who may call what', () => {
   let w2: Daemon;
   const ids: Record<string, string> = {};
   let caPem: string;
+  let ca: RootCA & { flags: string[] };
 
   const nodes = async () => (await m1.call<{ nodes: NodeView[] }>('ListNodes')).nodes;
 
   before(async () => {
-    [m1] = await c.managers(1);
+    ca = await c.rootCA();
+    [m1] = await c.managers(1, ca.flags);
     w1 = await c.join('w1', m1, 'worker');
     w2 = await c.join('w2', m1, 'worker');
     await eventually('three ready nodes', async () => {
@@ -139,10 +142,10 @@ describe('mutual TLS: who may call what', () => {
       const mode = spawnSync('stat', ['-c', '%a', join(d.dataDir, 'certificates', 'node.key')], { encoding: 'utf8' }).stdout.trim();
       assert.equal(mode, '600');
     }
-    const mode = spawnSync('stat', ['-c', '%a', join(m1.dataDir, 'certificates', 'ca.key')], { encoding: 'utf8' }).stdout.trim();
-    assert.equal(mode, '600');
-    // Workers never hold the CA key.
-    assert.throws(() => readFileSync(join(w1.dataDir, 'certificates', 'ca.key')));
+    // The cluster runs on the CA given to init; no node keeps its key in a file (the managers'
+    // store holds it sealed).
+    assert.equal(caPem.trim(), ca.certPem.trim());
+    for (const d of [m1, w1, w2]) assert.ok(!existsSync(join(d.dataDir, 'certificates', 'ca.key')), d.name);
     // The join token names the CA the nodes trust.
     assert.equal(identityOfPem(adminMaterial(m1).certPem)?.role, 'admin');
   });
@@ -171,7 +174,6 @@ describe('mutual TLS: who may call what', () => {
   });
 
   test('an expired certificate of this CA is refused', async () => {
-    const ca = { certPem: caPem, keyPem: readFileSync(join(m1.dataDir, 'certificates', 'ca.key'), 'utf8') };
     const { csrPem, keyPem } = await newKeyAndCsr();
     const certPem = await signCsr(ca, csrPem, { nodeId: ids.m1, role: 'manager', clusterId: identityOfPem(material(m1).certPem)!.clusterId }, 1_000, Date.now() - 3600_000);
     await refused(call(m1.addr, 'shoal.control.Control', 'ListNodes', {}, { caPem, certPem, keyPem }), 'UNAUTHENTICATED', /expired/);
@@ -197,7 +199,6 @@ describe('mutual TLS: who may call what', () => {
 
   test('Raft: a manager certificate of a node that is not a Raft member is refused', async () => {
     // Signed by the real CA (as a manager demoted long ago, or a forged id, would hold).
-    const ca = { certPem: caPem, keyPem: readFileSync(join(m1.dataDir, 'certificates', 'ca.key'), 'utf8') };
     const clusterId = identityOfPem(material(m1).certPem)!.clusterId;
     const stranger = await issueWithNewKey(ca, { nodeId: 'notamember000000000000000', role: 'manager', clusterId }, 3600_000);
     await refused(call(m1.addr, 'shoal.raft.Raft', 'Status', {}, { caPem, ...stranger }), 'PERMISSION_DENIED', /not a Raft member of this cluster/);

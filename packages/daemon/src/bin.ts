@@ -72,6 +72,8 @@ await yargs(hideBin(process.argv))
         availability: { choices: ['active', 'pause', 'drain'] as const, default: 'active' as const },
         'dispatcher-heartbeat': { type: 'string', describe: 'how often nodes heartbeat the managers, e.g. 1s (default); a silent node is down after 3 periods' },
         'cert-expiry': { type: 'string', describe: 'validity of node certificates, e.g. 2160h (90 days, the default); nodes renew at 50-80% of it' },
+        'ca-cert': { type: 'string', describe: 'PEM file: a root CA certificate of your own for the cluster (with --ca-key; default: a new one)' },
+        'ca-key': { type: 'string', describe: "PEM file: that CA's ECDSA P-256 private key (kept only sealed in the managers' store)" },
       }),
     (a) =>
       serve(() =>
@@ -85,6 +87,7 @@ await yargs(hideBin(process.argv))
           dockerHost: a['docker-host'],
           availability: a.availability,
           meshMode: a['mesh-mode'],
+          rootCA: rootCAFiles(a['ca-cert'], a['ca-key']),
         }, log),
       ),
   )
@@ -145,13 +148,22 @@ function joinToken(token: string | undefined, file: string | undefined): string 
     if (token === undefined) throw new ShoalError('INVALID_ARGUMENT', 'missing --token (or --token-file): get one with `shoal swarm join-token worker|manager`');
     return token;
   }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ShoalError('INVALID_ARGUMENT', `cannot read --token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const t = text.trim();
+  const t = readFlagFile('token-file', file).trim();
   if (!t) throw new ShoalError('INVALID_ARGUMENT', `--token-file ${file} is empty`);
   return t;
+}
+
+/** An operator's root CA, from --ca-cert and --ca-key (both or neither); init checks the pair. */
+function rootCAFiles(cert: string | undefined, key: string | undefined): { certPem: string; keyPem: string } | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new ShoalError('INVALID_ARGUMENT', '--ca-cert and --ca-key go together');
+  return { certPem: readFlagFile('ca-cert', cert), keyPem: readFlagFile('ca-key', key) };
+}
+
+function readFlagFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ShoalError('INVALID_ARGUMENT', `cannot read --${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }

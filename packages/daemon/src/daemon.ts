@@ -23,6 +23,7 @@ import {
   identityOfPem,
   issueWithNewKey,
   issuedBy,
+  loadRootCA,
   managerChannel,
   newKeyAndCsr,
   readKek,
@@ -121,7 +122,7 @@ export function parseDuration(flag: string, v: string): number {
 }
 
 export async function init(
-  flags: CommonFlags & { dispatcherHeartbeatMs?: number; certExpiryMs?: number },
+  flags: CommonFlags & { dispatcherHeartbeatMs?: number; certExpiryMs?: number; rootCA?: { certPem: string; keyPem: string } },
   log: Logger = createLogger('shoald'),
 ): Promise<Daemon> {
   checkAddr('listen-addr', flags.listenAddr);
@@ -134,6 +135,8 @@ export async function init(
   if (expiry !== undefined && !(Number.isInteger(expiry) && expiry >= MIN_CERT_EXPIRY_MS && expiry <= MAX_CERT_EXPIRY_MS)) {
     throw new ShoalError('INVALID_ARGUMENT', `--cert-expiry must be between 10s and 10 years, not ${expiry} ms`);
   }
+  // Checked before anything is written: a bad pair leaves the data directory as it was.
+  const given = flags.rootCA && loadRootCA(flags.rootCA.certPem, flags.rootCA.keyPem);
   prepareDataDir(flags.dataDir);
   if (hasState(flags.dataDir)) {
     throw new ShoalError('ALREADY_EXISTS', `${flags.dataDir} already holds a node: use \`shoald run --data-dir ${flags.dataDir}\``);
@@ -142,11 +145,11 @@ export async function init(
   const made = ['certificates', 'admin', 'raft'].map((sub) => join(flags.dataDir, sub)).filter((p) => !existsSync(p));
   // The cluster's CA, this node's certificate (the first manager) and an admin certificate for
   // the control API over TCP (DATA_DIR/admin: shoal --cert-path DATA_DIR/admin).
-  const ca = await createRootCA();
+  const ca = given ?? (await createRootCA());
   const state = newState(flags, newId(), newId(), 'manager');
   const subject = { nodeId: state.nodeId, role: 'manager' as const, clusterId: state.clusterId };
   writeMaterial(flags.dataDir, { caPem: ca.certPem, ...(await issueWithNewKey(ca, subject, expiry ?? DEFAULT_CERT_EXPIRY_MS)) });
-  writeFileAtomic(certPaths(flags.dataDir).caKey, ca.keyPem, 0o600);
+  // No copy of the CA key on disk: the store holds it, sealed with the key-encryption key.
   // The cluster's key-encryption key: the store gets the CA key sealed with it (kek.ts).
   writeKek(flags.dataDir, KeyEncryptionKey.generate());
   const admin = await issueWithNewKey(ca, { nodeId: `admin-${newId().slice(0, 12)}`, role: 'admin', clusterId: state.clusterId }, DEFAULT_ADMIN_CERT_EXPIRY_MS);

@@ -4,7 +4,7 @@
 // to managers only (in the Raft store, which workers never hold), sealed with the cluster's
 // key-encryption key (kek.ts) that managers keep outside Raft.
 
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { ShoalError } from '@shoal/api';
 import { ALG, type Keys, exportKeyPem, generateKeys, importKeyPem, randomSerial, webcrypto, x509 } from './x509.js';
 import { type CertRole, MANAGER_SERVER_NAME, NODE_SERVER_NAME, ROLE_OU } from './names.js';
@@ -60,6 +60,39 @@ export async function createRootCA(clusterName = 'shoal'): Promise<RootCA> {
   });
   const certPem = cert.toString('pem');
   return { certPem, keyPem: await exportKeyPem(keys.privateKey), fingerprint: caFingerprint(certPem) };
+}
+
+/**
+ * A root CA the operator brings (`shoald init --ca-cert --ca-key`), checked the way the cluster
+ * will use it: a self-signed CA certificate valid now, and its ECDSA P-256 key (PKCS#8 or SEC1
+ * PEM). Every problem is one INVALID_ARGUMENT line naming the flag.
+ */
+export function loadRootCA(certPem: string, keyPem: string, now = Date.now()): RootCA {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (err) {
+    throw new ShoalError('INVALID_ARGUMENT', `--ca-cert: not a PEM certificate (${(err as Error).message})`);
+  }
+  if (!cert.ca) throw new ShoalError('INVALID_ARGUMENT', '--ca-cert: not a CA certificate (basic constraints CA:TRUE is required)');
+  if (!(cert.checkIssued(cert) && cert.verify(cert.publicKey))) {
+    throw new ShoalError('INVALID_ARGUMENT', '--ca-cert: not a self-signed root certificate (nodes pin the root the join token names)');
+  }
+  if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) <= now) {
+    throw new ShoalError('INVALID_ARGUMENT', `--ca-cert: not valid now (valid from ${cert.validFrom} to ${cert.validTo})`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (err) {
+    throw new ShoalError('INVALID_ARGUMENT', `--ca-key: not a PEM private key (${(err as Error).message})`);
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new ShoalError('INVALID_ARGUMENT', '--ca-key: must be an ECDSA P-256 key');
+  }
+  if (!cert.checkPrivateKey(key)) throw new ShoalError('INVALID_ARGUMENT', '--ca-key: does not belong to the --ca-cert certificate');
+  const pem = cert.toString();
+  return { certPem: pem, keyPem: key.export({ type: 'pkcs8', format: 'pem' }) as string, fingerprint: caFingerprint(pem) };
 }
 
 export interface Subject {

@@ -1,6 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -13,6 +14,7 @@ import {
   identityOfPem,
   issueWithNewKey,
   issuedBy,
+  loadRootCA,
   managerChannel,
   newKeyAndCsr,
   PeerIdentityCache,
@@ -30,6 +32,25 @@ describe('certificate authority', () => {
   let ca: RootCA;
   before(async () => {
     ca = await createRootCA();
+  });
+
+  test("an operator's root CA (shoald init --ca-cert/--ca-key): checked, its key taken in either PEM form", async () => {
+    const sec1 = createPrivateKey(ca.keyPem).export({ type: 'sec1', format: 'pem' }) as string;
+    const got = loadRootCA(ca.certPem, sec1);
+    assert.equal(got.fingerprint, ca.fingerprint);
+    assert.match(got.keyPem, /^-----BEGIN PRIVATE KEY-----/);
+    // What it signs, the cluster trusts.
+    const leaf = await issueWithNewKey(got, { nodeId: 'n1', role: 'worker', clusterId: 'c1' }, DAY);
+    assert.ok(issuedBy(leaf.certPem, ca.certPem));
+    const bad = (cert: string, key: string, msg: RegExp) =>
+      assert.throws(() => loadRootCA(cert, key), (e: ShoalError) => e.code === 'INVALID_ARGUMENT' && msg.test(e.message) && !e.message.includes('\n'));
+    const ed = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    bad(ca.certPem, ed, /--ca-key: must be an ECDSA P-256 key/);
+    bad(ca.certPem, 'nonsense', /--ca-key: not a PEM private key/);
+    bad(ca.certPem, (await createRootCA()).keyPem, /does not belong to the --ca-cert/);
+    bad(leaf.certPem, leaf.keyPem, /not a CA certificate/);
+    // No longer valid (the root lives 20 years).
+    assert.throws(() => loadRootCA(ca.certPem, ca.keyPem, Date.now() + 30 * 365 * DAY), /--ca-cert: not valid now/);
   });
 
   test('the fingerprint is 50 base-36 characters and names this CA only', async () => {

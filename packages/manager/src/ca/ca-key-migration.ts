@@ -26,8 +26,15 @@ export class CAKeyMigration {
   ) {
     this.duty = new LeaderDuty(raft, { begin: () => this.kick(), end: () => undefined });
     // A new leader may apply the cluster object (or a snapshot) after it took office.
-    this.unwatch = store.watch(() => this.kick(), { kinds: ['cluster'] });
+    this.unwatch = store.watch(() => this.onCluster(), { kinds: ['cluster'] });
     this.duty.sync();
+    this.onCluster();
+  }
+
+  private onCluster(): void {
+    // Every manager, leader or not: the sealed key in the store makes an old plaintext file moot.
+    if (this.keys.dropPlaintextCopy()) this.log.warn("removed the plaintext copy of the CA key an older release kept in certificates/ca.key: the store holds it sealed");
+    this.kick();
   }
 
   private kick(): void {

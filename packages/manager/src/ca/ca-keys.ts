@@ -4,6 +4,7 @@
 // cluster made by a release before sealing holds the key in the clear until its leader seals it
 // (ca-key-migration.ts); meanwhile the CA works with the plaintext one.
 
+import { existsSync, rmSync } from 'node:fs';
 import { ShoalError, type SealedSecret } from '@shoal/api';
 import { KeyEncryptionKey, certPaths, readKek, sealContext, writeKek } from '@shoal/pki';
 import { type ClusterStore, isLegacyCaKey } from '@shoal/store';
@@ -51,6 +52,19 @@ export class CAKeys {
       this.kek = kek;
     }
     return this.kek;
+  }
+
+  /**
+   * Removes the plaintext copy of the CA key an older `shoald init` left in
+   * DATA_DIR/certificates/ca.key, once the store holds the key sealed (until then the store's
+   * plaintext key is the one in use anyway). True if a file was removed.
+   */
+  dropPlaintextCopy(): boolean {
+    const k = this.store.cluster()?.caKey;
+    const file = certPaths(this.dataDir).caKey;
+    if (!k || isLegacyCaKey(k) || !existsSync(file)) return false;
+    rmSync(file, { force: true });
+    return true;
   }
 
   /** The CA's certificate and key, to sign with. */
