@@ -175,3 +175,35 @@ describe('a slot with a duplicate keeps the task furthest along', () => {
     assert.deepEqual(w.current().map((t) => t.id), ['running']);
   });
 });
+
+describe('tasks no node ever got', () => {
+  const scaleTo = (w: World, replicas: number, over: Partial<ServiceSpec> = {}) => {
+    const s = w.store.get('service', 'svc')!;
+    w.tx([{ op: 'update', kind: 'service', object: { ...s, spec: { ...s.spec, replicas, ...over }, specVersion: s.specVersion + 1 }, expectVersion: s.version }]);
+  };
+
+  test('scaled away while pending: deleted (nothing would ever make them terminal), assigned ones shut down', () => {
+    const w = new World(spec({ replicas: 3 }));
+    w.pass();
+    const [a, b, c] = w.store.list('task').map((t) => t.id).sort();
+    // The scheduler placed one; the others wait (say, on a constraint no node meets).
+    const placed = w.store.get('task', a!)!;
+    w.tx([{ op: 'update', kind: 'task', object: { ...placed, nodeId: 'n1', status: { ...placed.status, state: 'assigned' } }, expectVersion: placed.version }]);
+    assert.deepEqual([b, c].map((id) => w.store.get('task', id!)!.nodeId), ['', '']);
+    scaleTo(w, 0);
+    w.pass();
+    assert.deepEqual(w.store.list('task').map((t) => [t.id, t.desiredState]), [[a, 'shutdown']], 'the assigned one waits for its agent; the unassigned are gone');
+  });
+
+  test('an update replaces a pending task without leaving the old one behind', () => {
+    const w = new World(spec({ replicas: 1 }));
+    w.pass();
+    const old = w.store.list('task')[0]!;
+    scaleTo(w, 1, { args: ['v2'] });
+    w.pass();
+    const left = w.store.list('task');
+    assert.equal(left.length, 1, JSON.stringify(left.map((t) => [t.id, t.desiredState, t.status.state])));
+    assert.notEqual(left[0]!.id, old.id);
+    assert.equal(left[0]!.desiredState, 'running');
+  });
+});

@@ -52,6 +52,9 @@ function newTask(s: Service, slot: number, nodeId: string, ctx: ReconcileContext
 }
 
 function shutdown(t: Task, ctx: ReconcileContext, desired: Task['desiredState'] = 'shutdown'): Op {
+  // No node ever got it: no agent will report it stopped, so it would wait forever (SwarmKit's
+  // task reaper deletes these too). expectVersion loses the race to a scheduler that placed it.
+  if (!t.nodeId && !isTerminal(t.status.state)) return { op: 'delete', kind: 'task', id: t.id, expectVersion: t.version };
   return { op: 'update', kind: 'task', object: { ...t, desiredState: desired, updatedAt: ctx.now }, expectVersion: t.version };
 }
 
