@@ -3,35 +3,15 @@
 // rolling update does); one that turns unhealthy fails, saying so, and is replaced.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { ROOT, TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { shoalCli, type PsRow } from '../helpers/cli.js';
 
-const CLI = join(ROOT, 'packages/cli/dist/src/bin.js');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface Ps {
-  id: string;
-  desiredState: string;
-  currentState: string;
-  error: string;
-}
 
 describe('health checks (real containers)', () => {
   const c = new TestCluster();
   let m1: Daemon;
-  const shoal = (...args: string[]): Promise<Result> =>
-    new Promise((resolve) => {
-      execFile(process.execPath, [CLI, '--host', `unix://${m1.socket}`, ...args], { encoding: 'utf8', timeout: 90_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-      );
-    });
-  const ps = async (name: string): Promise<Ps[]> => JSON.parse((await shoal('service', 'ps', '--format', 'json', name)).stdout) as Ps[];
+  const shoal = (...args: string[]) => shoalCli(m1, args, { timeoutMs: 90_000 });
+  const ps = async (name: string): Promise<PsRow[]> => JSON.parse((await shoal('service', 'ps', '--format', 'json', name)).stdout) as PsRow[];
 
   before(async () => {
     m1 = await c.init('m1');

@@ -5,38 +5,16 @@
 // write ever committed again). A 5 MB env is refused with one clear line; nothing is stored.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { ROOT, TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { shoalCli, type PsRow } from '../helpers/cli.js';
 
-const CLI = join(ROOT, 'packages/cli/dist/src/bin.js');
 const REPLICAS = 10_000;
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface Ps {
-  id: string;
-  slot: number;
-  desiredState: string;
-  currentState: string;
-  error: string;
-}
 
 interface TaskView {
   task: { serviceName: string };
 }
 
-function shoal(d: Daemon, ...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, '--host', `unix://${d.socket}`, '--timeout', '60s', ...args], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-    );
-  });
-}
+const shoal = (d: Daemon, ...args: string[]) => shoalCli(d, ['--timeout', '60s', ...args], { timeoutMs: 120_000 });
 
 /** Every task a manager lists (ListTasks page after page, as any API client would). */
 async function allTasks(d: Daemon): Promise<TaskView[]> {
@@ -122,7 +100,7 @@ describe('oversized work on three managers', () => {
       for (const d of [m1, m2, m3]) {
         const ps = await shoal(d, 'service', 'ps', '--format', 'json', 'huge');
         assert.equal(ps.code, 0, `${d.name}: ${ps.stderr}`);
-        const tasks = JSON.parse(ps.stdout) as Ps[];
+        const tasks = JSON.parse(ps.stdout) as PsRow[];
         // Every task the manager has for the service (as the API lists them), each once.
         const listed = (await allTasks(d)).filter((t) => t.task.serviceName === 'huge').length;
         assert.equal(tasks.length, listed, d.name);

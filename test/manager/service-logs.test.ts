@@ -4,18 +4,11 @@
 // service that does not exist.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { ROOT, TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { spawn } from 'node:child_process';
+import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { CLI, shoalCli } from '../helpers/cli.js';
 
-const CLI = join(ROOT, 'packages/cli/dist/src/bin.js');
 const LINE = /^(talk\.\d\.[0-9a-z]+)@(m1|w1)\s+\| (.*)$/;
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** The lines of a `service logs` output, split into their task, node and text. */
 function parse(out: string): { task: string; node: string; text: string }[] {
@@ -33,12 +26,7 @@ describe('service logs (real containers)', () => {
   const c = new TestCluster();
   let m1: Daemon;
   let w1: Daemon;
-  const shoal = (...args: string[]): Promise<Result> =>
-    new Promise((resolve) => {
-      execFile(process.execPath, [CLI, '--host', `unix://${m1.socket}`, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-      );
-    });
+  const shoal = (...args: string[]) => shoalCli(m1, args);
 
   before(async () => {
     m1 = await c.init('m1');

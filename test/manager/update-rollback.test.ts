@@ -5,16 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { ROOT, TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { shoalCli, type PsRow } from '../helpers/cli.js';
 
-const CLI = join(ROOT, 'packages/cli/dist/src/bin.js');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 interface Inspect {
   id: string;
@@ -24,32 +17,19 @@ interface Inspect {
   updateStatus: { state: string; message: string; startedAt: number; completedAt: number } | null;
 }
 
-interface Ps {
-  id: string;
-  slot: number;
-  desiredState: string;
-  currentState: string;
-  error: string;
-}
-
 describe('rolling update failures and rollback (CLI, real containers)', () => {
   const c = new TestCluster();
   let m1: Daemon;
-  const shoal = (...args: string[]): Promise<Result> =>
-    new Promise((resolve) => {
-      execFile(process.execPath, [CLI, '--host', `unix://${m1.socket}`, ...args], { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-      );
-    });
+  const shoal = (...args: string[]) => shoalCli(m1, args, { timeoutMs: 120_000 });
   const inspect = async (name: string): Promise<Inspect> => {
     const r = await shoal('service', 'inspect', '--format', 'json', name);
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as Inspect;
   };
-  const running = async (name: string): Promise<Ps[]> => {
+  const running = async (name: string): Promise<PsRow[]> => {
     const r = await shoal('service', 'ps', '--format', 'json', name);
     assert.equal(r.code, 0, r.stderr);
-    return (JSON.parse(r.stdout) as Ps[]).filter((t) => t.desiredState === 'running' && t.currentState === 'running');
+    return (JSON.parse(r.stdout) as PsRow[]).filter((t) => t.desiredState === 'running' && t.currentState === 'running');
   };
 
   before(async () => {
@@ -127,7 +107,7 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
     const all = await running('roll');
     const r = await shoal('node', 'ps', '--format', 'json', '--filter', 'desired-state=running', 'w1', 'm1');
     assert.equal(r.code, 0, r.stderr);
-    const ts = JSON.parse(r.stdout) as (Ps & { node: string })[];
+    const ts = JSON.parse(r.stdout) as (PsRow & { node: string })[];
     assert.ok(ts.every((t) => t.node === 'w1' || t.node === 'm1'));
     assert.deepEqual(ts.filter((t) => t.currentState === 'running').map((t) => t.id).sort(), all.map((t) => t.id).sort());
     const table = await shoal('node', 'ps', 'w1');
@@ -135,7 +115,7 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
     // Without a NODE: the node of the manager answering (m1), as `docker node ps`.
     const self = await shoal('node', 'ps', '--format', 'json');
     assert.equal(self.code, 0, self.stderr);
-    const own = JSON.parse(self.stdout) as (Ps & { node: string })[];
+    const own = JSON.parse(self.stdout) as (PsRow & { node: string })[];
     assert.ok(own.length > 0 && own.every((t) => t.node === 'm1'), self.stdout);
     const none = await shoal('node', 'ps', 'nosuch');
     assert.equal(none.code, 1);
@@ -157,7 +137,7 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
     const lim = await shoal('service', 'create', '--name', 'lim', '--placement-pref', 'spread=node.labels.zone', '--limit-cpu', '0.5', '--limit-memory', '64m', '--reserve-memory', '32m', '--stop-grace-period', '500ms', 'shoal/busybox:latest', 'sleep', '3600');
     assert.equal(lim.code, 0, lim.stderr);
     const [t] = await running('lim');
-    const ps = JSON.parse((await shoal('service', 'ps', '--format', 'json', 'lim')).stdout) as (Ps & { containerId: string })[];
+    const ps = JSON.parse((await shoal('service', 'ps', '--format', 'json', 'lim')).stdout) as (PsRow & { containerId: string })[];
     const cid = ps.find((x) => x.id === t!.id)!.containerId;
     const hc = await new Promise<string>((resolve, reject) =>
       execFile('docker', ['inspect', '-f', '{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}}', cid], { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(out.trim()))),
@@ -169,7 +149,7 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
     const big = await shoal('service', 'create', '-d', '--name', 'big', '--reserve-memory', '100000g', 'shoal/busybox:latest', 'sleep', '3600');
     assert.equal(big.code, 0, big.stderr);
     const why = await eventually('big pending with a reason', async () => {
-      const r = JSON.parse((await shoal('service', 'ps', '--format', 'json', 'big')).stdout) as Ps[];
+      const r = JSON.parse((await shoal('service', 'ps', '--format', 'json', 'big')).stdout) as PsRow[];
       return r[0]?.currentState === 'pending' && r[0].error ? r[0].error : undefined;
     });
     assert.equal(why, 'no suitable node (2 nodes: insufficient resources (100000 GiB of memory to reserve))');
