@@ -29,6 +29,7 @@ const ENCODE_STEP_OBJECTS = 500;
 const PARSE_STEP_OBJECTS = 200;
 /** Bytes per step, so that a few very large objects cannot make one long step either. */
 const STEP_BYTES = 1 << 20;
+const JOIN_STEP_BYTES = 4 << 20;
 
 /** Work done in steps: each `yield` is a point where the event loop may run. */
 export type Steps<T> = Generator<void, T, void>;
@@ -90,7 +91,21 @@ export function* encodeSnapshot(c: CapturedState): Steps<Uint8Array> {
     }
   }
   parts.push(Buffer.from(chunk));
-  const out = Buffer.concat(parts);
+  // Joined in steps too: one copy of tens of MB into fresh memory can take tens of milliseconds.
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = Buffer.allocUnsafe(total);
+  let off = 0;
+  let copied = 0;
+  for (const p of parts) {
+    p.copy(out, off);
+    off += p.length;
+    copied += p.length;
+    if (copied >= JOIN_STEP_BYTES) {
+      copied = 0;
+      yield;
+    }
+  }
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
