@@ -28,14 +28,9 @@ import type { DriverStorage, DriverTransport, DriverTransportHooks, RaftClock, T
 import { systemClock } from './driver-io.js';
 import { SessionTable, decodeEnvelope, encodeEnvelope, sessionClientId, type Envelope } from './session.js';
 import { type Logger, createLogger } from './logger.js';
+import { type StateMachine, captureSnapshotData, restoreSnapshotData } from './snapshot-data.js';
 
-/** The replicated application. Must be deterministic: every member applies the same commands. */
-export interface StateMachine {
-  /** Apply a committed command and return the answer for its proposer. */
-  apply(command: Uint8Array, index: number): Uint8Array;
-  snapshot(): Uint8Array;
-  restore(data: Uint8Array): void;
-}
+export type { SnapshotCapture, StateMachine } from './snapshot-data.js';
 
 export interface RaftTimings {
   /** Milliseconds per logical tick. */
@@ -133,7 +128,6 @@ interface DriverInit {
   snapshotIndex: number;
 }
 
-const SNAPSHOT_FORMAT = 1;
 /** Keeps the envelope around a payload small next to the room proposalLimit() leaves. */
 const MAX_CLIENT_ID_LENGTH = 256;
 const PEER_REMOVAL_GRACE_MS = 3_000;
@@ -160,8 +154,10 @@ export class RaftDriver extends EventEmitter {
   private ticker: TimerHandle | undefined;
   private loopScheduled = false;
   private loopRunning = false;
-  /** A snapshot being written (see maybeSnapshot). */
+  /** A snapshot being encoded and written (see maybeSnapshot). */
   private snapshotWrite: Promise<void> | undefined;
+  /** The index of the last snapshot received from the leader, from the moment its write starts. */
+  private installedIndex = 0;
   private stopped = false;
   private fatal: Error | undefined;
 
@@ -273,7 +269,7 @@ export class RaftDriver extends EventEmitter {
     const hardState = state?.hardState ?? { term: 0, vote: NONE, commit: 0 };
     const snapshot = state?.snapshot ?? undefined;
     let sessions = new SessionTable();
-    if (snapshot && snapshot.meta.index > 0) sessions = restoreSnapshotData(snapshot.data, opts.stateMachine);
+    if (snapshot && snapshot.meta.index > 0) sessions = await restoreSnapshotData(snapshot.data, opts.stateMachine);
     const timings = { ...DEFAULT_TIMINGS, ...opts.timings };
     const snapshotMeta = snapshot?.meta ?? { index: 0, term: 0, conf: state?.bootstrapConf ?? { voters: [], learners: [] } };
     const core = new RaftCore(
@@ -379,6 +375,7 @@ export class RaftDriver extends EventEmitter {
       // make it believe in an old configuration), but a process crash keeps unsynced writes.
       const sync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
       const t0 = performance.now();
+      if (rd.snapshot) this.installedIndex = rd.snapshot.meta.index;
       await this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
       if (hs) {
         this.savedTerm = hs.term;
@@ -391,7 +388,11 @@ export class RaftDriver extends EventEmitter {
     if (this.stopped) return;
     if (rd.messages.length > 0) this.transport.send(rd.messages);
     if (rd.snapshot) {
-      this.sessions = restoreSnapshotData(rd.snapshot.data, this.sm);
+      // Restored in steps: this Ready (and so every later one, with the entries that follow the
+      // snapshot) waits for it, while messages keep being stepped into the core and ticks keep
+      // counting, so the heartbeats that arrive meanwhile keep this follower from campaigning.
+      this.sessions = await restoreSnapshotData(rd.snapshot.data, this.sm);
+      if (this.stopped) return;
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
       this.bytesSinceSnapshot = 0;
@@ -488,8 +489,9 @@ export class RaftDriver extends EventEmitter {
 
   /**
    * Takes a snapshot once enough was applied since the last one (entries or bytes). The state
-   * machine's data is taken here, at the applied index; the write (possibly tens of MB) goes on
-   * off the loop, so the Readys that write nothing (heartbeats, read indexes) keep flowing
+   * machine's state (and the session table) is captured here, at the applied index; encoding it
+   * (hundreds of milliseconds for a large store, in steps if the state machine can) and writing it
+   * (possibly tens of MB) go on off the loop, so Readys keep flowing and entries keep applying
    * meanwhile. The log is compacted once the snapshot is durable.
    */
   private maybeSnapshot(): void {
@@ -498,26 +500,30 @@ export class RaftDriver extends EventEmitter {
     const index = this.applied;
     const term = this.core.termAt(index);
     if (term === undefined) return;
-    const snap: Snapshot = {
-      meta: { index, term, conf: this.core.conf() },
-      data: encodeSnapshotData(this.sessions, this.sm),
-    };
+    const meta = { index, term, conf: this.core.conf() };
+    const captured = captureSnapshotData(this.sessions, this.sm);
     this.bytesSinceSnapshot = 0;
     const t0 = performance.now();
-    this.snapshotWrite = this.storage
-      .saveSnapshot(snap)
-      .then(() => {
-        if (this.stopped) return;
-        this.core.compact(snap);
-        if (index > this.snapshotIndex) this.snapshotIndex = index;
-        this.stats.snapshots++;
-        this.stats.snapshotMs += performance.now() - t0;
-        this.log.debug({ index, bytes: snap.data.length }, 'snapshot taken, log compacted');
-      })
+    this.snapshotWrite = this.writeSnapshot(meta, captured, t0)
       .catch((err: unknown) => this.die(err as Error))
       .finally(() => {
         this.snapshotWrite = undefined;
       });
+  }
+
+  private async writeSnapshot(meta: Snapshot['meta'], captured: ReturnType<typeof captureSnapshotData>, t0: number): Promise<void> {
+    const data = await captured.encode();
+    // A newer snapshot from the leader was installed while this one was encoded: this one is
+    // obsolete, and the disk refuses a snapshot older than the one it holds.
+    if (this.stopped || meta.index <= Math.max(this.snapshotIndex, this.installedIndex)) return;
+    const snap: Snapshot = { meta, data };
+    await this.storage.saveSnapshot(snap);
+    if (this.stopped || meta.index <= Math.max(this.snapshotIndex, this.installedIndex)) return;
+    this.core.compact(snap);
+    this.snapshotIndex = meta.index;
+    this.stats.snapshots++;
+    this.stats.snapshotMs += performance.now() - t0;
+    this.log.debug({ index: meta.index, bytes: data.length }, 'snapshot taken, log compacted');
   }
 
   private die(err: Error): void {
@@ -1084,31 +1090,4 @@ function refusalError(r: Extract<ProposeResult, { ok: false }>): Error {
     case 'invalid-conf-change':
       return new ShoalError('INVALID_ARGUMENT', r.message);
   }
-}
-
-function encodeSnapshotData(sessions: SessionTable, sm: StateMachine): Uint8Array {
-  const head = Buffer.from(JSON.stringify({ format: SNAPSHOT_FORMAT, sessions: sessions.toJSON() }));
-  const body = sm.snapshot();
-  const out = Buffer.alloc(4 + head.length + body.length);
-  out.writeUInt32BE(head.length, 0);
-  head.copy(out, 4);
-  Buffer.from(body.buffer, body.byteOffset, body.byteLength).copy(out, 4 + head.length);
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-}
-
-function restoreSnapshotData(data: Uint8Array, sm: StateMachine): SessionTable {
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (buf.length < 4) throw new ShoalError('CORRUPT_DATA', 'snapshot data is truncated');
-  const n = buf.readUInt32BE(0);
-  if (4 + n > buf.length) throw new ShoalError('CORRUPT_DATA', 'snapshot header is truncated');
-  let head: { format: number; sessions: unknown };
-  try {
-    head = JSON.parse(buf.subarray(4, 4 + n).toString('utf8'));
-  } catch {
-    throw new ShoalError('CORRUPT_DATA', 'snapshot header is not valid JSON');
-  }
-  if (head.format !== SNAPSHOT_FORMAT) throw new ShoalError('CORRUPT_DATA', `unknown snapshot format ${head.format}`);
-  const sessions = SessionTable.fromJSON(head.sessions);
-  sm.restore(new Uint8Array(buf.subarray(4 + n)));
-  return sessions;
 }

@@ -3,7 +3,8 @@
 // barrier, see StoreClient, when they must be current).
 
 import { ShoalError, type ShoalErrorCode } from '@shoal/api';
-import type { StateMachine } from '@shoal/raft';
+import type { SnapshotCapture, StateMachine } from '@shoal/raft';
+import { captureState, encodeSnapshot, parseSnapshot, runSteps, runStepsAsync } from './snapshot-codec.js';
 import { State, slotKey } from './state.js';
 import { type Op, type TxFailure, type TxResult, decodeTx, encodeTxResult } from './tx.js';
 import {
@@ -22,9 +23,7 @@ import { type KindMap, OBJECT_KINDS, ValidationError, isObjectKind, normalize } 
 /** Terminated tasks kept per slot when there is no cluster object. */
 export const DEFAULT_TASK_HISTORY_LIMIT = 5;
 
-/** Snapshot format (see README): bump on an incompatible change. */
-export const SNAPSHOT_FORMAT = 'shoal-store';
-export const SNAPSHOT_VERSION = 1;
+export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION } from './snapshot-codec.js';
 
 export type ChangeAction = 'create' | 'update' | 'delete';
 
@@ -177,7 +176,7 @@ class Staging {
 }
 
 export class ClusterStore implements StateMachine {
-  private state = new State();
+  private state: State = new State();
   private readonly watchers = new Set<Watcher>();
   private readonly onListenerError: (err: unknown) => void;
 
@@ -342,22 +341,39 @@ export class ClusterStore implements StateMachine {
 
   // ------------------------------------------------------------------ snapshots
 
-  /** The whole state as canonical JSON: equal states give equal bytes. */
+  /** The whole state in the snapshot format (snapshot-codec.ts): equal states give equal bytes. */
   snapshot(): Uint8Array {
-    const objects: Record<string, StoreObject[]> = {};
-    for (const kind of OBJECT_KINDS) objects[kind] = [...this.state.objects[kind].values()].sort(byId);
-    return new TextEncoder().encode(
-      JSON.stringify({ format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, index: this.state.index, objects }),
-    );
+    return runSteps(encodeSnapshot(captureState(this.state)));
   }
 
   /**
-   * Replaces the whole state with a snapshot's. Validates everything first: on a corrupt snapshot
-   * it throws ShoalError CORRUPT_DATA and the current state is untouched. Watchers then get one
-   * `restore` event.
+   * The state as of now, encoded later in steps that yield to the event loop (the same bytes
+   * snapshot() gives now), however many transactions apply meanwhile.
+   */
+  captureSnapshot(): SnapshotCapture {
+    const captured = captureState(this.state);
+    return { encode: () => runStepsAsync(encodeSnapshot(captured)) };
+  }
+
+  /**
+   * Replaces the whole state with a snapshot's (the current version or version 1). Validates
+   * everything first: on a corrupt snapshot it throws ShoalError CORRUPT_DATA and the current
+   * state is untouched. Watchers then get one `restore` event.
    */
   restore(data: Uint8Array): void {
-    const next = parseSnapshot(data);
+    this.swapIn(runSteps(parseSnapshot(data)));
+  }
+
+  /**
+   * restore() in steps that yield to the event loop. The store keeps its current state until the
+   * whole snapshot is validated, then switches at once; transactions applied meanwhile are
+   * replaced with the rest of the state (Raft applies none while it installs a snapshot).
+   */
+  async restoreAsync(data: Uint8Array): Promise<void> {
+    this.swapIn(await runStepsAsync(parseSnapshot(data)));
+  }
+
+  private swapIn(next: State): void {
     this.state = next;
     this.notify([{ action: 'restore', index: next.index }]);
   }
@@ -548,50 +564,4 @@ function failure(err: unknown): TxFailure {
   }
   // A bug, not a bad transaction: still answered the same way on every member.
   return { ok: false, code: 'INTERNAL', message: `the store failed to apply the transaction: ${(err as Error)?.message ?? String(err)}` };
-}
-
-function corrupt(message: string): ShoalError {
-  return new ShoalError('CORRUPT_DATA', `store snapshot: ${message}`);
-}
-
-function parseSnapshot(data: Uint8Array): State {
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
-  } catch (err) {
-    throw corrupt(`not valid UTF-8 JSON (${(err as Error).message})`);
-  }
-  const snap = v as { format?: unknown; version?: unknown; index?: unknown; objects?: unknown } | null;
-  if (typeof snap !== 'object' || snap === null || Array.isArray(snap)) throw corrupt('not an object');
-  if (snap.format !== SNAPSHOT_FORMAT) throw corrupt(`unknown format ${JSON.stringify(snap.format)}`);
-  if (snap.version !== SNAPSHOT_VERSION) throw corrupt(`unsupported version ${JSON.stringify(snap.version)}`);
-  const index = snap.index;
-  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) throw corrupt('bad index');
-  const objects = snap.objects as Record<string, unknown> | null;
-  if (typeof objects !== 'object' || objects === null || Array.isArray(objects)) throw corrupt('missing objects');
-  for (const k of Object.keys(objects)) if (!isObjectKind(k)) throw corrupt(`unknown object kind ${JSON.stringify(k)}`);
-
-  const state = new State();
-  state.index = index;
-  for (const kind of OBJECT_KINDS) {
-    const list = objects[kind];
-    if (!Array.isArray(list)) throw corrupt(`objects.${kind} must be an array`);
-    for (const raw of list) {
-      let obj: StoreObject;
-      try {
-        obj = normalize(kind, raw);
-      } catch (err) {
-        throw corrupt(`bad ${kind}: ${(err as Error).message}`);
-      }
-      if (obj.version > index) throw corrupt(`${kind} ${obj.id} has version ${obj.version}, past the snapshot index ${index}`);
-      if (state.get(kind, obj.id)) throw corrupt(`duplicate ${kind} ${obj.id}`);
-      if (kind === 'cluster' && state.objects.cluster.size > 0) throw corrupt('more than one cluster object');
-      if (kind === 'service') {
-        const owner = state.serviceByName.get((obj as Service).spec.name);
-        if (owner !== undefined) throw corrupt(`services ${owner} and ${obj.id} share the name "${(obj as Service).spec.name}"`);
-      }
-      state.put(kind, obj);
-    }
-  }
-  return state;
 }

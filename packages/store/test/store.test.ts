@@ -16,6 +16,7 @@ import {
 } from '../src/index.js';
 import type { Service, Task } from '../src/types.js';
 import { Log, T0, create, del, mkCluster, mkNode, mkService, mkTask, update } from './fixtures.js';
+import { readSnapshot, toV1 } from './snapshot-fixtures.js';
 
 function failed(r: ReturnType<Log['tx']>, code: string, re?: RegExp): TxFailure {
   assert.equal(r.ok, false, 'expected the transaction to fail');
@@ -44,7 +45,7 @@ describe('transactions', () => {
   test('all or nothing: a failing op leaves the state unchanged', () => {
     const log = new Log();
     log.ok(create('service', mkService('s1', 'web')));
-    const before = Buffer.from(log.store.snapshot()).toString();
+    const before = readSnapshot(log.store.snapshot()).objects;
     const r = log.tx(
       create('service', mkService('s2', 'api')),
       create('task', mkTask('t1', 's2', 1)),
@@ -56,8 +57,7 @@ describe('transactions', () => {
     assert.deepEqual(log.store.tasksByService('s2'), []);
     assert.equal(log.store.serviceByName('api'), null);
     // Only the applied index moved.
-    const after = JSON.parse(Buffer.from(log.store.snapshot()).toString());
-    assert.deepEqual(after.objects, JSON.parse(before).objects);
+    assert.deepEqual(readSnapshot(log.store.snapshot()).objects, before);
   });
 
   test('create of an existing id, update/delete of a missing id', () => {
@@ -124,7 +124,7 @@ describe('transactions', () => {
   test('malformed transactions and objects are rejected with a clear message, never stored', () => {
     const log = new Log();
     log.ok(create('service', mkService('s1', 'web')));
-    const before = JSON.parse(Buffer.from(log.store.snapshot()).toString()).objects;
+    const before = readSnapshot(log.store.snapshot()).objects;
     const bad = (object: unknown, re: RegExp, kind: 'service' | 'task' | 'node' | 'cluster' = 'service') =>
       failed(log.tx(create(kind, object)), 'INVALID_ARGUMENT', re);
 
@@ -157,7 +157,7 @@ describe('transactions', () => {
     failed(log.tx(update('service', mkService('s1', 'web'), -1)), 'INVALID_ARGUMENT', /expectVersion/);
     failed(log.tx(del('service', '')), 'INVALID_ARGUMENT', /id must be a non-empty string/);
 
-    assert.deepEqual(JSON.parse(Buffer.from(log.store.snapshot()).toString()).objects, before);
+    assert.deepEqual(readSnapshot(log.store.snapshot()).objects, before);
   });
 
   test('stored objects are frozen copies: neither the reader nor the proposer can change the store', () => {
@@ -412,9 +412,9 @@ describe('snapshots', () => {
     assert.deepEqual(b.tasksBySlot('s1', 1).length, 1);
     assert.equal(b.resolveNode('alpha').id, 'n1');
     assert.ok(Object.isFrozen(b.get('service', 's1')));
-    const head = JSON.parse(Buffer.from(snap).toString());
-    assert.equal(head.format, 'shoal-store');
-    assert.equal(head.version, 1);
+    const { header } = readSnapshot(snap);
+    assert.equal(header.format, 'shoal-store');
+    assert.equal(header.version, 2);
     // Labels are stored in sorted key order (canonical form).
     assert.deepEqual(Object.keys(b.get('service', 's2')!.spec.labels), ['a', 'z']);
   });
@@ -435,10 +435,10 @@ describe('snapshots', () => {
     assert.deepEqual(Buffer.from(d.store.snapshot()), Buffer.from(a.store.snapshot()));
   });
 
-  test('a corrupt snapshot throws CORRUPT_DATA and leaves the state untouched', () => {
+  test('a corrupt version-1 snapshot throws CORRUPT_DATA and leaves the state untouched', () => {
     const a = new Log();
     populate(a);
-    const good = Buffer.from(a.store.snapshot()).toString();
+    const good = toV1(a.store.snapshot());
     const store = new ClusterStore();
     store.restore(new TextEncoder().encode(good));
     const events: StoreEvent[] = [];
@@ -453,7 +453,7 @@ describe('snapshots', () => {
       ['truncated', new TextEncoder().encode(good.slice(0, good.length / 2))],
       ['not utf-8', new Uint8Array([0xc3, 0x28])],
       ['wrong format', mutate((s) => (s.format = 'kv'))],
-      ['future version', mutate((s) => (s.version = 2))],
+      ['future version', mutate((s) => (s.version = 3))],
       ['bad index', mutate((s) => (s.index = -1))],
       ['missing kind', mutate((s) => delete s.objects.task)],
       ['unknown kind', mutate((s) => (s.objects.secret = []))],
@@ -470,7 +470,7 @@ describe('snapshots', () => {
         what,
       );
     }
-    assert.equal(Buffer.from(store.snapshot()).toString(), good);
+    assert.deepEqual(Buffer.from(store.snapshot()), Buffer.from(a.store.snapshot()));
     assert.deepEqual(events, []);
   });
 });

@@ -18,7 +18,7 @@
 
 import { type Member, type Message, MessageType, type NodeId, Role } from '../../src/core/types.js';
 import { RaftDriver } from '../../src/driver.js';
-import type { StateMachine } from '../../src/driver.js';
+import type { SnapshotCapture, StateMachine } from '../../src/driver.js';
 import { silentLogger } from '../../src/logger.js';
 import { SafetyChecker, SafetyViolation } from './checker.js';
 import { EventQueue, Life } from './event-queue.js';
@@ -119,7 +119,22 @@ function fnv(h: number, s: string, n: number): number {
   return h;
 }
 
-/** The replicated application: the set of client operations applied, with a running digest. */
+/** Operations a snapshot encodes or restores between two pauses (see OpsMachine.pause). */
+const SNAPSHOT_STEP_OPS = 8;
+
+interface OpsState {
+  d: number;
+  l: number;
+  o: [string, number][];
+}
+
+/**
+ * The replicated application: the set of client operations applied, with a running digest. With
+ * `pause`, it snapshots like the cluster store: it captures its state at once and encodes it in
+ * steps with virtual time passing between them (while the driver applies later entries), and
+ * restores in steps, switching its state only at the end (an entry the driver applied before then
+ * would break the digests that State Machine Safety compares).
+ */
 class OpsMachine implements StateMachine {
   digest = FNV_OFFSET;
   lastIndex = 0;
@@ -128,7 +143,14 @@ class OpsMachine implements StateMachine {
   constructor(
     private readonly node: NodeId,
     private readonly sim: DriverSim,
-  ) {}
+    private readonly pause?: () => Promise<void>,
+  ) {
+    if (!pause) {
+      // Only the synchronous interface (the driver falls back to snapshot() and restore()).
+      this.captureSnapshot = undefined;
+      this.restoreAsync = undefined;
+    }
+  }
 
   apply(command: Uint8Array, index: number): Uint8Array {
     const op = dec.decode(command);
@@ -144,15 +166,38 @@ class OpsMachine implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    return enc.encode(JSON.stringify({ d: this.digest, l: this.lastIndex, o: [...this.ops] }));
+    return enc.encode(JSON.stringify(this.state()));
   }
 
+  private state(): OpsState {
+    return { d: this.digest, l: this.lastIndex, o: [...this.ops] };
+  }
+
+  captureSnapshot? = (): SnapshotCapture => {
+    const st = this.state();
+    return {
+      encode: async () => {
+        for (let i = 0; i < st.o.length; i += SNAPSHOT_STEP_OPS) await this.pause!();
+        return enc.encode(JSON.stringify(st));
+      },
+    };
+  };
+
   restore(data: Uint8Array): void {
-    const o = JSON.parse(dec.decode(data)) as { d: number; l: number; o: [string, number][] };
-    this.digest = o.d;
-    this.lastIndex = o.l;
+    this.switchTo(JSON.parse(dec.decode(data)) as OpsState);
+  }
+
+  restoreAsync? = async (data: Uint8Array): Promise<void> => {
+    const st = JSON.parse(dec.decode(data)) as OpsState;
+    for (let i = 0; i < st.o.length; i += SNAPSHOT_STEP_OPS) await this.pause!();
+    this.switchTo(st);
+  };
+
+  private switchTo(st: OpsState): void {
+    this.digest = st.d;
+    this.lastIndex = st.l;
     this.ops.clear();
-    for (const [k, v] of o.o) this.ops.set(k, v);
+    for (const [k, v] of st.o) this.ops.set(k, v);
   }
 }
 
@@ -214,11 +259,19 @@ class DriverSim {
     livenessMs: -1,
   };
   private chaos = true;
+  /**
+   * Two seeds in three snapshot in steps (captureSnapshot, restoreAsync), the others in one piece.
+   * The pauses draw from a stream of their own, so the other choices stay what they were.
+   */
+  private readonly steppedSnapshots: boolean;
+  private readonly pauseRng: Rng;
   /** An exception thrown inside an event or a promise callback, rethrown by the main loop. */
   private failure: unknown;
 
   constructor(readonly opts: DriverSimOptions) {
     this.rng = new Rng(opts.seed);
+    this.steppedSnapshots = opts.seed % 3 !== 0;
+    this.pauseRng = new Rng(opts.seed ^ 0x5a5a5a5a);
     this.params = { ...chooseParams(this.rng.fork()), ...opts.params };
     const p = this.params;
     this.net = new MemNetwork(this.queue, this.rng.fork(), {
@@ -236,6 +289,11 @@ class DriverSim {
     }
     for (let i = 0; i < 3; i++) this.clients.push({ id: `c${i + 1}`, seq: 0, inFlight: false });
     this.log(`params: ${JSON.stringify(this.params)}`);
+  }
+
+  /** A step of a snapshot's encoding or restore: some virtual time passes (ticks, deliveries). */
+  private snapshotPause(life: Life): Promise<void> {
+    return new Promise<void>((resolve) => this.queue.after(this.pauseRng.int(4), resolve, life));
   }
 
   log(s: string): void {
@@ -261,7 +319,7 @@ class DriverSim {
     m.driver = null;
     m.fatal = false;
     m.starting = true;
-    const sm = new OpsMachine(id, this);
+    const sm = new OpsMachine(id, this, this.steppedSnapshots ? () => this.snapshotPause(life) : undefined);
     m.sm = sm;
     const p = this.params;
     const storage = m.disk.open(this.queue, life, () => this.rng.int(p.maxDiskLatency + 1));
