@@ -34,5 +34,18 @@ if (files.length === 0) {
   console.error(`no ${suite} test files found: did the build run?`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...extra, ...files.sort()], { stdio: 'inherit' });
+// A hung test fails on its own after 5 minutes (the longest takes about 100 s), and a hung file
+// (a handle left open keeps it alive) ends the suite after its budget: CI then reports which,
+// instead of running out of time without a word.
+const TEST_TIMEOUT_MS = 300_000;
+const SUITE_BUDGET_MS = { unit: 20 * 60_000, integration: 50 * 60_000 }[suite];
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', `--test-timeout=${TEST_TIMEOUT_MS}`, ...extra, ...files.sort()], {
+  stdio: 'inherit',
+  timeout: SUITE_BUDGET_MS,
+  killSignal: 'SIGKILL',
+});
+if (r.error?.code === 'ETIMEDOUT') {
+  console.error(`${suite} tests did not end within ${SUITE_BUDGET_MS / 60_000} minutes: stopped (the suite that hung is the last one named above without its end)`);
+  process.exit(1);
+}
 process.exit(r.status ?? 1);

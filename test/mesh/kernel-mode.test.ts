@@ -34,9 +34,15 @@ function get(host: string, port = PORT, timeoutMs = 3_000): Promise<string> {
       res.on('data', (c: string) => (body += c));
       res.on('end', () => resolve(body.trim()));
       res.on('error', reject);
+      // Closed before its end (a no-op once resolved): never leave a client waiting.
+      res.on('close', () => reject(new Error('closed before the end of the response')));
     });
     req.on('error', reject);
-    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+    // A deadline for the whole request: req.setTimeout starts only once connected, and a SYN
+    // DNATed to a killed replica (its conntrack entry keeps every retransmit going there) can
+    // wait minutes to connect.
+    const deadline = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs);
+    req.on('close', () => clearTimeout(deadline));
   });
 }
 
@@ -178,9 +184,13 @@ describe('routing mesh, kernel mode', { skip: canRun() }, () => {
     // Concurrent clients (a serial one would sit in one stuck connect for the whole window):
     // six on w1 (kernel DNAT), two on m1 (userland, forwarded to w1). Nothing below blocks the
     // event loop while they run (async exec only).
+    const current: { host: string; at: number }[] = [];
     const client = async (host: string) => {
+      const me = { host, at: 0 };
+      current.push(me);
       while (!stop) {
         const at = Date.now();
+        me.at = at;
         await get(host, PORT, 2_000).then(
           () => log.push({ at, ms: Date.now() - at, host, ok: true }),
           (err: Error) => log.push({ at, ms: Date.now() - at, host, ok: false, err: (err as NodeJS.ErrnoException).code ?? err.message }),
@@ -188,6 +198,11 @@ describe('routing mesh, kernel mode', { skip: canRun() }, () => {
       }
     };
     const load = Promise.all([...Array.from({ length: 6 }, () => client(HOSTS.w1)), client(HOSTS.m1), client(HOSTS.m1)]);
+    // Whatever fails below, the clients stop: left running, they would keep this file from ending.
+    t.after(async () => {
+      stop = true;
+      await load;
+    });
     await eventually('the clients under way', async () => log.filter((x) => x.ok).length >= 8);
     const killedAt = Date.now();
     await execAsync('docker', ['kill', victim!.task.status.containerId]);
@@ -214,8 +229,11 @@ describe('routing mesh, kernel mode', { skip: canRun() }, () => {
     }, 10_000);
     const replacedAt = Date.now();
     // Load on until requests begun after the replacement have come back through both nodes.
-    await eventually('requests through both nodes after the replacement', async () =>
-      [HOSTS.w1, HOSTS.m1].every((h) => log.filter((x) => x.host === h && x.at >= replacedAt).length >= 10), 30_000);
+    const since = (h: string) => log.filter((x) => x.host === h && x.at >= replacedAt);
+    await eventually('requests through both nodes after the replacement', async () => [HOSTS.w1, HOSTS.m1].every((h) => since(h).length >= 10), 30_000).catch((err: Error) => {
+      const seen = Object.fromEntries([HOSTS.w1, HOSTS.m1].map((h) => [h, { ok: since(h).filter((x) => x.ok).length, failed: [...new Set(since(h).filter((x) => !x.ok).map((x) => x.err))] }]));
+      throw new Error(`${err.message}: ${JSON.stringify(seen)}, ${log.length} requests in all; clients in their request for ${current.map((c) => `${c.host} ${Date.now() - c.at} ms`).join(', ')}`);
+    });
     stop = true;
     await load;
     // In flight at the kill (served by the dying container: lost in any mode), or new ones.

@@ -31,6 +31,37 @@ export class SafetyViolation extends Error {
   }
 }
 
+export class LivenessFailure extends Error {
+  readonly property = 'Liveness';
+  constructor(msg: string) {
+    super(`Liveness: ${msg}`);
+    this.name = 'LivenessFailure';
+  }
+}
+
+/** How a seed that threw failed: the property it broke and the report (with how to replay it). */
+export function describeFailure(
+  err: Error,
+  run: { seed: number; nodes: number; steps: number; step: number; params: unknown; label: string; replay: string },
+): { property: string; error: string } {
+  const checked = err instanceof SafetyViolation || err instanceof LivenessFailure;
+  const property = checked ? err.property : 'Crash (exception)';
+  const where = run.step <= run.steps ? `step ${run.step}` : 'the liveness phase';
+  const detail = checked ? err.message : (err.stack ?? String(err));
+  const error =
+    `seed ${run.seed} (${run.nodes} nodes, ${run.steps} steps${run.label}) failed at ${where}: ${detail}\n` +
+    `  params: ${JSON.stringify(run.params)}\n` +
+    `  replay: ${run.replay}`;
+  return { property, error };
+}
+
+/** A log entry as the checker compares entries: its type and its bytes. */
+export function entryKeyOf(e: { type: number; data: Uint8Array }): string {
+  let s = e.type === 0 ? 'N:' : 'C:';
+  for (let i = 0; i < e.data.length; i++) s += String.fromCharCode(e.data[i]!);
+  return s;
+}
+
 interface StoredRec {
   key: string;
   prevTerm: number | undefined;

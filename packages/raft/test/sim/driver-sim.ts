@@ -20,9 +20,9 @@ import { type Member, type Message, MessageType, type NodeId, Role } from '../..
 import { RaftDriver } from '../../src/driver.js';
 import type { SnapshotCapture, StateMachine } from '../../src/driver.js';
 import { silentLogger } from '../../src/logger.js';
-import { SafetyChecker, SafetyViolation } from './checker.js';
+import { LivenessFailure, SafetyChecker, SafetyViolation, describeFailure, entryKeyOf } from './checker.js';
 import { EventQueue, Life } from './event-queue.js';
-import { MemDisk, entryKeyOf } from './mem-storage.js';
+import { MemDisk } from './mem-storage.js';
 import { MemNetwork } from './mem-network.js';
 import { Rng } from './prng.js';
 
@@ -723,14 +723,6 @@ class DriverSim {
   }
 }
 
-export class LivenessFailure extends Error {
-  readonly property = 'Liveness';
-  constructor(msg: string) {
-    super(`Liveness: ${msg}`);
-    this.name = 'LivenessFailure';
-  }
-}
-
 /** Runs one seed. Never throws: failures are reported in the result. */
 export async function runDriverSim(opts: DriverSimOptions): Promise<DriverSimResult> {
   const sim = new DriverSim(opts);
@@ -741,15 +733,9 @@ export async function runDriverSim(opts: DriverSimOptions): Promise<DriverSimRes
     return { ok: true, ...base, stats: sim.stats };
   } catch (e) {
     sim.collectStats();
-    const err = e as Error;
-    const property =
-      err instanceof SafetyViolation ? err.property : err instanceof LivenessFailure ? err.property : 'Crash (exception)';
-    const where = sim.step <= opts.steps ? `step ${sim.step}` : 'the liveness phase';
-    const detail = err instanceof SafetyViolation || err instanceof LivenessFailure ? err.message : (err.stack ?? String(err));
-    const error =
-      `seed ${opts.seed} (${opts.nodes} nodes, ${opts.steps} steps, driver) failed at ${where}: ${detail}\n` +
-      `  params: ${JSON.stringify(sim.params)}\n` +
-      `  replay: ${driverReplayCommand(opts.seed, opts.nodes, opts.steps)}`;
+    const { property, error } = describeFailure(e as Error, {
+      ...base, step: sim.step, label: ', driver', replay: driverReplayCommand(opts.seed, opts.nodes, opts.steps),
+    });
     return { ok: false, ...base, stats: sim.stats, error, property };
   }
 }

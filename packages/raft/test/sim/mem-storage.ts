@@ -10,7 +10,7 @@ import type { ConfState, Entry, HardState, Snapshot } from '../../src/core/types
 import { NONE } from '../../src/core/types.js';
 import type { DriverStorage } from '../../src/driver-io.js';
 import type { LoadedState, SaveParams } from '../../src/storage/index.js';
-import type { SafetyChecker } from './checker.js';
+import { type SafetyChecker, entryKeyOf } from './checker.js';
 import type { EventQueue, Life } from './event-queue.js';
 import type { Rng } from './prng.js';
 
@@ -218,10 +218,4 @@ export class MemStorage implements DriverStorage {
   }
 
   async close(): Promise<void> {}
-}
-
-export function entryKeyOf(e: { type: number; data: Uint8Array }): string {
-  let s = e.type === 0 ? 'N:' : 'C:';
-  for (let i = 0; i < e.data.length; i++) s += String.fromCharCode(e.data[i]!);
-  return s;
 }

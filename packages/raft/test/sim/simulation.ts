@@ -5,7 +5,7 @@
 // The SafetyChecker (through the simulated drivers of cluster.ts) checks every step.
 
 import { ConfChangeType, Role, type NodeId } from '../../src/core/types.js';
-import { SafetyChecker, SafetyViolation } from './checker.js';
+import { LivenessFailure, SafetyChecker, SafetyViolation, describeFailure, entryKeyOf } from './checker.js';
 import { Cluster, addrOf, isMember, type SimNode } from './cluster.js';
 import { Rng } from './prng.js';
 
@@ -498,19 +498,6 @@ class Sim {
   }
 }
 
-export class LivenessFailure extends Error {
-  readonly property = 'Liveness';
-  constructor(msg: string) {
-    super(`Liveness: ${msg}`);
-    this.name = 'LivenessFailure';
-  }
-}
-
-function entryKeyOf(e: { type: number; data: Uint8Array }): string {
-  let s = e.type === 0 ? 'N:' : 'C:';
-  for (let i = 0; i < e.data.length; i++) s += String.fromCharCode(e.data[i]!);
-  return s;
-}
 
 /** Runs one seed. Never throws: failures are reported in the result. */
 export function runSim(opts: SimOptions): SimResult {
@@ -522,15 +509,7 @@ export function runSim(opts: SimOptions): SimResult {
     return { ok: true, ...base, stats: sim.stats };
   } catch (e) {
     sim.collectStats();
-    const err = e as Error;
-    const property =
-      err instanceof SafetyViolation ? err.property : err instanceof LivenessFailure ? err.property : 'Crash (exception)';
-    const where = sim.step <= opts.steps ? `step ${sim.step}` : 'the liveness phase';
-    const detail = err instanceof SafetyViolation || err instanceof LivenessFailure ? err.message : (err.stack ?? String(err));
-    const error =
-      `seed ${opts.seed} (${opts.nodes} nodes, ${opts.steps} steps) failed at ${where}: ${detail}\n` +
-      `  params: ${JSON.stringify(sim.params)}\n` +
-      `  replay: ${replayCommand(opts.seed, opts.nodes, opts.steps)}`;
+    const { property, error } = describeFailure(e as Error, { ...base, step: sim.step, label: '', replay: replayCommand(opts.seed, opts.nodes, opts.steps) });
     return { ok: false, ...base, stats: sim.stats, error, property, failedAtStep: sim.step };
   }
 }
