@@ -1,46 +1,62 @@
-// Work that only the Raft leader does (the dispatcher's sessions and liveness checks, the
-// orchestrator's passes): begun once this manager leads *and* has applied an entry of its own term
-// (its read barrier: the local store then holds everything earlier leaders committed), ended when
-// it stops leading or the owner stops, and never begun again after that. Begun any earlier, a new
-// leader would act on a store that lacks the last committed entries (tasks already created and
-// running) and undo them.
+// The one place a manager follows leadership (SwarmKit's manager does the same on its leadership
+// channel): its leader-only components (the membership reconciler, the dispatcher's sessions and
+// liveness checks, the orchestrator's passes, the CA key migration) are begun together once this
+// manager leads *and* has applied an entry of its own term (its read barrier: the local store then
+// holds everything earlier leaders committed), ended together when it stops leading or the manager
+// stops, and never begun again after that. Begun any earlier, a new leader would act on a store
+// that lacks the last committed entries (tasks already created and running) and undo them.
+// The components themselves know nothing of Raft's leadership: a test begins and ends them directly.
 
 import type { RaftNode } from '@shoal/raft';
 
-export interface LeaderHooks {
+/** Work only the leader does. */
+export interface LeaderComponent {
   /** This manager leads, with a store as current as any earlier leader's. */
   begin(): void;
-  /** It no longer is (or the owner stopped). */
+  /** It no longer does (or the manager stops): stop acting, drop the leadership's memory. */
   end(): void;
 }
+
+/** What LeaderDuty needs of Raft: leadership changes and whether this node leads past its barrier. */
+export type LeadershipSource = Pick<RaftNode, 'on' | 'off' | 'isLeaderReady'>;
 
 export class LeaderDuty {
   private active = false;
   private stopped = false;
+  private readonly components: LeaderComponent[] = [];
   private readonly onChange = (): void => this.sync();
 
   constructor(
-    private readonly raft: RaftNode,
-    private readonly hooks: LeaderHooks,
+    private readonly raft: LeadershipSource,
+    components: LeaderComponent[] = [],
   ) {
+    this.components.push(...components);
     raft.on('leader', this.onChange);
     raft.on('leader-ready', this.onChange);
   }
 
-  /** Whether the duty is on (this manager leads past its read barrier, and the owner has not stopped). */
+  /** Whether the components are on (this manager leads past its read barrier, and has not stopped). */
   get leading(): boolean {
     return this.active;
   }
 
-  /** Looks at the current leadership now (owners call it once they are fully built). */
+  /** One more component (begun at once if the duty is on): for one that may only start later. */
+  add(c: LeaderComponent): void {
+    if (this.components.includes(c) || this.stopped) return;
+    this.components.push(c);
+    if (this.active) c.begin();
+  }
+
+  /** Looks at the current leadership now (the owner calls it once everything is built). */
   sync(): void {
     const leading = this.raft.isLeaderReady() && !this.stopped;
     if (leading && !this.active) {
       this.active = true;
-      this.hooks.begin();
+      for (const c of this.components) c.begin();
     } else if (!leading && this.active) {
       this.active = false;
-      this.hooks.end();
+      // In reverse: a component begun later may rely on one begun before it.
+      for (const c of [...this.components].reverse()) c.end();
     }
   }
 

@@ -22,6 +22,7 @@ import { CAKeyMigration } from './ca/ca-key-migration.js';
 import { Authz } from './authz.js';
 import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity, caFingerprint, privateDir } from '@shoal/pki';
 import { LogBroker } from './logbroker/log-broker.js';
+import { LeaderDuty } from './leader-duty.js';
 
 export interface ManagerOptions {
   nodeId: string;
@@ -64,6 +65,8 @@ export class Manager {
   readonly ca: CAServer;
   readonly caKeys: CAKeys;
   private readonly caKeyMigration: CAKeyMigration;
+  /** Begins and ends the leader-only components together (the reconciler joins once it may). */
+  private readonly leadership: LeaderDuty;
   readonly logs: LogBroker;
   private readonly tcp: grpc.Server;
   private readonly unix: grpc.Server;
@@ -88,11 +91,13 @@ export class Manager {
     this.reconciler = new MembershipReconciler(raft, store, this.client, log.child({ component: 'membership' }));
     this.membership = new MembershipManager(raft, store, this.client, log, this.reconciler, caFingerprint(opts.identity.material.caPem));
     this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }));
-    this.orchestrator = new Orchestrator(raft, store, this.client, log.child({ component: 'orchestrator' }));
+    this.orchestrator = new Orchestrator(store, this.client, log.child({ component: 'orchestrator' }));
     this.authz = new Authz(store, raft);
     this.caKeys = caKeys;
     this.ca = new CAServer(store, this.client, this.authz, this.caKeys);
-    this.caKeyMigration = new CAKeyMigration(store, this.client, this.caKeys, log.child({ component: 'ca' }), raft);
+    this.caKeyMigration = new CAKeyMigration(store, this.client, this.caKeys, log.child({ component: 'ca' }));
+    this.leadership = new LeaderDuty(raft, [this.dispatcher, this.orchestrator, this.caKeyMigration]);
+    this.leadership.sync();
     this.logs = new LogBroker(store, (n, s) => void this.dispatcher.checkSession(n, s), { newId });
     this.socketPath = join(opts.dataDir, 'control.sock');
     this.onRenewed = () => {
@@ -166,7 +171,7 @@ export class Manager {
     }
     raft.start();
     if (opts.forceNewCluster) m.forgetOtherManagers();
-    else m.reconciler.start();
+    else m.leadership.add(m.reconciler);
     // Diagnostics: SHOAL_STATS_MS=1000 logs the Raft driver's counters periodically.
     const statsMs = Number(process.env.SHOAL_STATS_MS ?? 0);
     if (statsMs > 0) {
@@ -390,7 +395,7 @@ export class Manager {
         try {
           await attempt();
           this.log.warn({}, 'force-new-cluster: the other managers are recorded as workers');
-          this.reconciler.start();
+          this.leadership.add(this.reconciler);
           return;
         } catch (err) {
           this.log.debug({ err: (err as Error).message }, 'could not record the other managers as workers yet');
@@ -407,9 +412,9 @@ export class Manager {
   async stop(opts: { transfer?: boolean } = { transfer: true }): Promise<void> {
     this.stopping = true;
     this.opts.identity.off('renewed', this.onRenewed);
+    this.leadership.stop();
     this.reconciler.stop();
     this.dispatcher.stop();
-    this.orchestrator.stop();
     this.caKeyMigration.stop();
     this.logs.stop();
     await this.raft.stop({ transfer: opts.transfer });

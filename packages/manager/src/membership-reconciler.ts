@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import type { Logger, RaftNode } from '@shoal/raft';
 import type { ClusterStore, Node, StoreClient } from '@shoal/store';
-import { LeaderDuty } from './leader-duty.js';
+import type { LeaderComponent } from './leader-duty.js';
 import { type MembershipAction, type MembershipPlan, expiredJoins, planMembership } from './membership-plan.js';
 
 /** The node object of a join that has not come up yet: written by join(), replaced by its first status. */
@@ -41,8 +41,8 @@ const MIN_JOIN_GRACE_MS = 10_000;
 const JOIN_GRACE_BEATS = 30;
 const CHANGE_TIMEOUT_MS = 10_000;
 
-export class MembershipReconciler {
-  private duty: LeaderDuty | undefined;
+export class MembershipReconciler implements LeaderComponent {
+  private leading = false;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private again = false;
@@ -67,20 +67,15 @@ export class MembershipReconciler {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Begins following leadership (a manager calls it once the store can be trusted to say who the managers are). */
-  start(): void {
-    if (this.duty || this.stopped) return;
-    this.duty = new LeaderDuty(this.raft, { begin: () => this.begin(), end: () => this.end() });
-    this.duty.sync();
-  }
-
   stop(): void {
     this.stopped = true;
-    this.duty?.stop();
     this.end();
   }
 
-  private begin(): void {
+  /** A manager adds it to its LeaderDuty once the store can be trusted to say who the managers are. */
+  begin(): void {
+    if (this.stopped) return;
+    this.leading = true;
     this.silentSince.clear();
     this.lastWaiting = '';
     this.timer = setInterval(() => this.kick(), this.intervalMs);
@@ -90,7 +85,8 @@ export class MembershipReconciler {
     this.kick();
   }
 
-  private end(): void {
+  end(): void {
+    this.leading = false;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.unwatch?.();
@@ -101,7 +97,7 @@ export class MembershipReconciler {
 
   /** Asks for a pass soon (passes never overlap: one asked for during a pass runs after it). */
   kick(): void {
-    if (!this.duty?.leading) return;
+    if (!this.leading) return;
     if (this.running) {
       this.again = true;
       return;
@@ -152,9 +148,9 @@ export class MembershipReconciler {
     try {
       do {
         this.again = false;
-        if (!this.duty?.leading || !this.store.cluster()) break;
+        if (!this.leading || !this.store.cluster()) break;
         await this.forgetSilentJoins();
-        if (!this.duty?.leading) break;
+        if (!this.leading) break;
         const plan = this.plan();
         this.report(plan);
         const next = plan.actions[0];

@@ -39,7 +39,7 @@ describe('LeaderDuty', () => {
     });
     const seen: { applied: number }[] = [];
     let ended = 0;
-    const duty = new LeaderDuty(raft, { begin: () => seen.push({ applied: raft.status().applied }), end: () => ended++ });
+    const duty = new LeaderDuty(raft, [{ begin: () => seen.push({ applied: raft.status().applied }), end: () => ended++ }]);
     duty.sync();
     assert.equal(duty.leading, false);
     raft.start();
@@ -52,5 +52,36 @@ describe('LeaderDuty', () => {
     duty.stop();
     assert.equal(duty.leading, false);
     assert.equal(ended, 1, 'stopping ends the duty');
+  });
+
+  test('components begin in order and end in reverse; one added later begins at once if leading, never after the stop', () => {
+    // Leadership as Raft signals it, driven by hand: the duty only looks at isLeaderReady().
+    const listeners = new Map<string, () => void>();
+    let ready = false;
+    const raft = {
+      on: (ev: string, f: () => void) => void listeners.set(ev, f),
+      off: (ev: string) => void listeners.delete(ev),
+      isLeaderReady: () => ready,
+    } as unknown as ConstructorParameters<typeof LeaderDuty>[0];
+    const calls: string[] = [];
+    const component = (name: string) => ({ begin: () => calls.push(`begin ${name}`), end: () => calls.push(`end ${name}`) });
+    const duty = new LeaderDuty(raft, [component('a'), component('b')]);
+    duty.sync();
+    assert.deepEqual(calls, [], 'nothing begins before leadership');
+    ready = true;
+    listeners.get('leader-ready')!();
+    duty.add(component('late'));
+    assert.deepEqual(calls, ['begin a', 'begin b', 'begin late']);
+    ready = false;
+    listeners.get('leader')!();
+    assert.deepEqual(calls.slice(3), ['end late', 'end b', 'end a']);
+    ready = true;
+    listeners.get('leader-ready')!();
+    assert.deepEqual(calls.slice(6), ['begin a', 'begin b', 'begin late'], 'a new term begins them all again');
+    duty.stop();
+    assert.deepEqual(calls.slice(9), ['end late', 'end b', 'end a']);
+    assert.equal(listeners.size, 0, 'the duty no longer listens');
+    duty.add(component('after'));
+    assert.equal(calls.length, 12, 'nothing begins after the stop');
   });
 });

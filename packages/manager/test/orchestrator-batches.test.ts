@@ -13,6 +13,7 @@ import { RaftNode, raftServerOptions, silentLogger } from '@shoal/raft';
 import { ClusterStore, MAX_TX_BYTES, StoreClient, type Node, type Op, type Service, type ServiceSpec } from '@shoal/store';
 import { Orchestrator } from '../src/orchestrator/orchestrator.js';
 import { firstBatch } from '../src/orchestrator/plan.js';
+import { LeaderDuty } from '../src/leader-duty.js';
 import { T0, mkNode, mkSpec } from './fixtures.js';
 
 async function waitFor(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
@@ -30,6 +31,7 @@ describe('orchestrator passes in bounded transactions', () => {
   const store = new ClusterStore();
   let client: StoreClient;
   let orchestrator: Orchestrator;
+  let duty: LeaderDuty;
   /** The size of every transaction proposed, in order. */
   const proposed: number[] = [];
   let ids = 0;
@@ -58,11 +60,13 @@ describe('orchestrator passes in bounded transactions', () => {
     );
     await waitFor('a leader', () => raft.isLeader());
     await commit(...['n1', 'n2'].map((id) => ({ op: 'create', kind: 'node', object: mkNode(id) }) as Op));
-    orchestrator = new Orchestrator(raft, store, client, silentLogger());
+    orchestrator = new Orchestrator(store, client, silentLogger());
+    duty = new LeaderDuty(raft, [orchestrator]);
+    duty.sync();
   });
 
   after(async () => {
-    orchestrator.stop();
+    duty.stop();
     await raft.stop();
     server.forceShutdown();
     await rm(dir, { recursive: true, force: true });

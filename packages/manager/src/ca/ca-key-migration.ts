@@ -7,13 +7,13 @@
 // stops a cluster from issuing certificates.
 
 import { sealContext } from '@shoal/pki';
-import type { Logger, RaftNode } from '@shoal/raft';
+import type { Logger } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, isLegacyCaKey } from '@shoal/store';
-import { LeaderDuty } from '../leader-duty.js';
+import type { LeaderComponent } from '../leader-duty.js';
 import type { CAKeys } from './ca-keys.js';
 
-export class CAKeyMigration {
-  private readonly duty: LeaderDuty;
+export class CAKeyMigration implements LeaderComponent {
+  private leading = false;
   private readonly unwatch: () => void;
   private running = false;
 
@@ -22,13 +22,19 @@ export class CAKeyMigration {
     private readonly client: StoreClient,
     private readonly keys: CAKeys,
     private readonly log: Logger,
-    raft: RaftNode,
   ) {
-    this.duty = new LeaderDuty(raft, { begin: () => this.kick(), end: () => undefined });
     // A new leader may apply the cluster object (or a snapshot) after it took office.
     this.unwatch = store.watch(() => this.onCluster(), { kinds: ['cluster'] });
-    this.duty.sync();
     this.onCluster();
+  }
+
+  begin(): void {
+    this.leading = true;
+    this.kick();
+  }
+
+  end(): void {
+    this.leading = false;
   }
 
   private onCluster(): void {
@@ -38,7 +44,7 @@ export class CAKeyMigration {
   }
 
   private kick(): void {
-    if (this.running || !this.duty.leading) return;
+    if (this.running || !this.leading) return;
     const c = this.store.cluster();
     if (!c || !isLegacyCaKey(c.caKey)) return;
     this.running = true;
@@ -49,7 +55,7 @@ export class CAKeyMigration {
 
   /** Retried while this manager leads: a failed seal leaves the plaintext key, which still works. */
   private async seal(): Promise<void> {
-    for (let delay = 500; this.duty.leading; delay = Math.min(delay * 2, 10_000)) {
+    for (let delay = 500; this.leading; delay = Math.min(delay * 2, 10_000)) {
       try {
         const r = await this.client.update(
           (store) => {
@@ -72,6 +78,5 @@ export class CAKeyMigration {
 
   stop(): void {
     this.unwatch();
-    this.duty.stop();
   }
 }

@@ -16,7 +16,7 @@ import { ShoalError } from '@shoal/api';
 import type { Logger, RaftNode } from '@shoal/raft';
 import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
 import { TASK_STATES, taskStateRank } from '@shoal/store';
-import { LeaderDuty } from '../leader-duty.js';
+import type { LeaderComponent } from '../leader-duty.js';
 import { AssignmentView } from './assignment-view.js';
 import { decodeCursor, encodeCursor } from './change-log.js';
 import { LongPolls } from './long-polls.js';
@@ -64,14 +64,15 @@ interface SessionState {
 const DEFAULT_PERIOD_MS = 1_000;
 const DEFAULT_DOWN_AFTER = 3;
 
-export class Dispatcher {
+export class Dispatcher implements LeaderComponent {
   private sessions = new Map<string, SessionState>();
   /** Nodes judged only after this time (set when this manager becomes leader). */
   private graceUntil = 0;
   /** When check() last ran (0: not since this manager became leader). */
   private lastCheckAt = 0;
   private timer: NodeJS.Timeout | undefined;
-  private readonly duty: LeaderDuty;
+  /** Between begin() and end(): this manager leads (the manager's LeaderDuty says when). */
+  private leading = false;
   private checking = false;
   private readonly polls = new LongPolls();
   private readonly assigned: AssignmentView;
@@ -92,8 +93,6 @@ export class Dispatcher {
     this.mesh = new MeshIndex(store, () => {
       for (const n of this.sessions.keys()) this.polls.wake(`${n}/mesh`);
     });
-    this.duty = new LeaderDuty(raft, { begin: () => this.begin(), end: () => this.end() });
-    this.duty.sync();
   }
 
   private period(): number {
@@ -104,7 +103,8 @@ export class Dispatcher {
     return this.store.cluster()?.spec.nodeDownAfterBeats || DEFAULT_DOWN_AFTER;
   }
 
-  private begin(): void {
+  begin(): void {
+    this.leading = true;
     this.sessions.clear();
     this.graceUntil = this.now() + this.period() * this.downAfter();
     this.lastCheckAt = 0;
@@ -112,7 +112,8 @@ export class Dispatcher {
     this.timer.unref();
   }
 
-  private end(): void {
+  end(): void {
+    this.leading = false;
     this.sessions.clear();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -121,7 +122,7 @@ export class Dispatcher {
   }
 
   stop(): void {
-    this.duty.stop();
+    this.end();
     this.assigned.stop();
     this.mesh.stop();
     this.polls.endAll();
@@ -130,7 +131,7 @@ export class Dispatcher {
   private requireLeader(): void {
     // A leader short of its read barrier would hand out assignments from a store that lacks the
     // newest tasks, and the agent removes the containers no assignment claims: nodes wait for it.
-    if (this.duty.leading) return;
+    if (this.leading) return;
     const leaderAddr = this.raft.leaderAddr() ?? '';
     const why = this.raft.isLeader() ? 'this manager has just become the leader and is still catching up' : 'this manager is not the leader';
     throw new ShoalError('NOT_LEADER', why, { details: { leader: this.raft.leaderId(), leaderAddr } });
@@ -352,7 +353,7 @@ export class Dispatcher {
 
   /** Marks down every ready node whose heartbeats stopped. */
   private async check(): Promise<void> {
-    if (!this.duty.leading) return;
+    if (!this.leading) return;
     const now = this.now();
     // This manager stalled (its event loop busy with a huge change, the process paused): the
     // heartbeats sent meanwhile are not read yet. Nodes get the grace of a new leader's.
@@ -371,7 +372,7 @@ export class Dispatcher {
         const suspectTooLong = !!s && s.suspectSince > 0 && now - s.suspectSince > this.period();
         if (s && now - s.lastBeat <= limit && !suspectTooLong) continue;
         // Judged by this leader only: a deposed one (e.g. paused, its sessions stale) stops here.
-        if (!this.duty.leading) break;
+        if (!this.leading) break;
         this.log.warn({ node: n.id, hostname: n.description.hostname, connectionLost: suspectTooLong }, 'node missed its heartbeats: marking it down');
         this.sessions.delete(n.id);
         await this.client

@@ -1,14 +1,15 @@
-// Runs the orchestrator's and the scheduler's passes on the leader: after every store change (and
+// Runs the orchestrator's and the scheduler's passes on the leader (a LeaderComponent: the
+// manager's LeaderDuty begins and ends it): after every store change (and
 // on a timer, as a safety net), reconcile then schedule, committed together as one transaction
 // when they fit the store's size bound, else in several (plan.ts).
 // Starts from the store, never from memory, whenever this manager becomes leader.
 
-import type { Logger, RaftNode } from '@shoal/raft';
+import type { Logger } from '@shoal/raft';
 import { type ClusterStore, MAX_TX_BYTES, type Op, type StoreClient, type StoreEvent, isVersionConflict, newId } from '@shoal/store';
 import { reconcile } from './reconcile.js';
 import { type Plan, firstBatch } from './plan.js';
 import { schedule } from '../scheduler/scheduler.js';
-import { LeaderDuty } from '../leader-duty.js';
+import type { LeaderComponent } from '../leader-duty.js';
 import { RestartDelays } from './restart-delays.js';
 
 const SAFETY_NET_MS = 2_000;
@@ -25,47 +26,44 @@ const COMMIT_TIMEOUT_MS = 30_000;
  */
 const PASS_TX_BYTES = MAX_TX_BYTES / 4;
 
-export class Orchestrator {
+export class Orchestrator implements LeaderComponent {
   private unwatch: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pending = false;
   /** Services changed since the last pass, or 'all' (a node changed, a timer, a new leader). */
   private dirty: Set<string> | 'all' = 'all';
   private running = false;
-  private readonly duty: LeaderDuty;
   /** This leadership's memory of restart delays (a new leader starts its own). */
   private restarts: RestartDelays | undefined;
 
   constructor(
-    private readonly raft: RaftNode,
     private readonly store: ClusterStore,
-    private readonly client: StoreClient,
+    private readonly client: Pick<StoreClient, 'commit'>,
     private readonly log: Logger,
+    /** The wall clock: the times written into objects. */
     private readonly now: () => number = Date.now,
-  ) {
-    this.duty = new LeaderDuty(raft, { begin: () => this.begin(), end: () => this.end() });
-    this.duty.sync();
-  }
+    /** A monotonic clock (ms): restart delays count on it, so a step of the wall clock moves none. */
+    private readonly monotonic: () => number = () => performance.now(),
+  ) {}
 
-  private begin(): void {
-    this.restarts = new RestartDelays(this.store);
+  begin(): void {
+    this.restarts = new RestartDelays(this.store, this.monotonic);
     this.unwatch = this.store.watch((events) => this.onEvents(events));
     this.timer = setInterval(() => this.kick('all'), SAFETY_NET_MS);
     this.timer.unref();
     this.kick('all');
   }
 
-  private end(): void {
+  end(): void {
     this.unwatch?.();
     this.unwatch = undefined;
     this.restarts?.close();
     this.restarts = undefined;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-  }
-
-  stop(): void {
-    this.duty.stop();
+    if (this.wake) clearTimeout(this.wake);
+    this.wake = undefined;
+    this.wakeTime = Infinity;
   }
 
   private wake: NodeJS.Timeout | undefined;
