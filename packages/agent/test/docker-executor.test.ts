@@ -14,6 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ShoalError } from '@shoal/api';
 import type { PortConfig, ServiceSpec, Task } from '@shoal/store';
+import { assignedTask, taskSpec } from './fixtures.js';
 import {
   DockerExecutor,
   LABELS,
@@ -39,42 +40,7 @@ async function docker(...args: string[]): Promise<string> {
 
 let seq = 0;
 function mkTask(nodeId: string, over: Partial<ServiceSpec> = {}, slot = 1): Task {
-  const id = `${RUN}x${++seq}`;
-  const spec: ServiceSpec = {
-    name: 'web',
-    labels: {},
-    image: IMAGE,
-    command: ['httpd', '-f', '-p', '8080'],
-    args: [],
-    env: ['GREETING=hello world', 'A=1'],
-    mode: 'replicated',
-    replicas: 1,
-    ports: [],
-    restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
-    updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
-    rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
-    stopGracePeriodMs: 1000,
-    constraints: [],
-    forceUpdate: 0,
-    placementPrefs: [],
-    healthcheck: null,
-    resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-    ...over,
-  };
-  return {
-    id,
-    version: 1,
-    createdAt: Date.now(),
-    updatedAt: Date.now(),
-    serviceId: `svc-${RUN}`,
-    serviceName: `web${RUN}`,
-    slot: spec.mode === 'global' ? 0 : slot,
-    nodeId,
-    desiredState: 'running',
-    status: { state: 'assigned', timestamp: Date.now(), message: '', err: '', containerId: '', exitCode: 0 },
-    spec,
-    specVersion: 1,
-  };
+  return assignedTask({ id: `${RUN}x${++seq}`, nodeId, spec: taskSpec(IMAGE, over), serviceId: `svc-${RUN}`, serviceName: `web${RUN}`, slot });
 }
 
 /** A TCP port free on `host` right now. */

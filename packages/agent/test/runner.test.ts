@@ -1,0 +1,275 @@
+// The task runner against an executor that keeps its containers in memory and a dispatcher link
+// the test answers: the runner's decisions (launch, report in order, adopt, stop, remove, fail)
+// without Docker or a manager. The Docker executor itself has its own suite on real Docker.
+
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Task, TaskState } from '@shoal/store';
+import { type ContainerEvent, type ContainerStatus, type Executor, type OwnedContainer, LABELS, containerName, executorError } from '../src/executor.js';
+import { type DispatcherLink, type StatusUpdate, TaskRunner } from '../src/runner.js';
+import { assignedTask, taskSpec } from './fixtures.js';
+
+const NODE = 'node1';
+
+interface FakeContainer {
+  id: string;
+  task: Task;
+  running: boolean;
+  exitCode: number;
+}
+
+/** Containers in a map; images present unless listed as missing; events to whoever subscribed. */
+class FakeExecutor implements Executor {
+  readonly nodeId = NODE;
+  readonly containers = new Map<string, FakeContainer>();
+  readonly missingImages = new Set<string>();
+  readonly calls: string[] = [];
+  private listeners: ((e: ContainerEvent) => void)[] = [];
+  private seq = 0;
+
+  async prepare(task: Task): Promise<void> {
+    this.calls.push(`prepare ${task.id}`);
+    if (this.missingImages.has(task.spec.image)) throw executorError('image-not-found', `image ${task.spec.image} not found locally and cannot be pulled: no registry`);
+  }
+  async create(task: Task): Promise<string> {
+    const id = `c${++this.seq}`;
+    this.calls.push(`create ${task.id}`);
+    this.containers.set(id, { id, task, running: false, exitCode: 0 });
+    return id;
+  }
+  async start(id: string): Promise<void> {
+    this.calls.push(`start ${id}`);
+    const c = this.must(id);
+    c.running = true;
+    this.emit(c, 'start');
+  }
+  async stop(id: string): Promise<void> {
+    this.calls.push(`stop ${id}`);
+    const c = this.containers.get(id);
+    if (c?.running) this.exit(id, 143);
+  }
+  async remove(id: string): Promise<void> {
+    this.calls.push(`remove ${id}`);
+    this.containers.delete(id);
+  }
+  async inspect(id: string): Promise<ContainerStatus> {
+    const c = this.must(id);
+    return { id, name: containerName(c.task), state: c.running ? 'running' : 'exited', running: c.running, exitCode: c.exitCode, error: '', oomKilled: false, startedAt: 0, finishedAt: 0, taskId: c.task.id, ports: [], ip: '', health: { status: '', lastOutput: '' } };
+  }
+  async listOwned(): Promise<OwnedContainer[]> {
+    return [...this.containers.values()].map((c) => ({
+      id: c.id,
+      name: containerName(c.task),
+      image: c.task.spec.image,
+      state: c.running ? 'running' : 'exited',
+      status: '',
+      createdAt: 0,
+      taskId: c.task.id,
+      serviceId: c.task.serviceId,
+      serviceName: c.task.serviceName,
+      slot: c.task.slot,
+      nodeId: NODE,
+      labels: { [LABELS.nodeId]: NODE, [LABELS.taskId]: c.task.id },
+    }));
+  }
+  async logs(): Promise<never[]> {
+    return [];
+  }
+  events(onEvent: (e: ContainerEvent) => void) {
+    this.listeners.push(onEvent);
+    return { ready: Promise.resolve(), close: () => (this.listeners = this.listeners.filter((l) => l !== onEvent)) };
+  }
+  async ping(): Promise<void> {}
+  async info(): Promise<never> {
+    throw new Error('not used by the runner');
+  }
+  async close(): Promise<void> {}
+
+  /** The container's process ends with `code` (as when it crashes, or is killed). */
+  exit(id: string, code: number): void {
+    const c = this.must(id);
+    c.running = false;
+    c.exitCode = code;
+    this.emit(c, 'die', code);
+  }
+  /** A container of this node that exists before the runner starts (an agent restart). */
+  existing(task: Task, running: boolean): string {
+    const id = `c${++this.seq}`;
+    this.containers.set(id, { id, task, running, exitCode: 0 });
+    return id;
+  }
+  private emit(c: FakeContainer, action: ContainerEvent['action'], exitCode?: number): void {
+    for (const l of this.listeners) l({ containerId: c.id, taskId: c.task.id, action, exitCode, time: Date.now() });
+  }
+  private must(id: string): FakeContainer {
+    const c = this.containers.get(id);
+    if (!c) throw executorError('container-not-found', `no such container: ${id}`);
+    return c;
+  }
+}
+
+/** The dispatcher as the runner sees it: the test sets the assignments; reports are recorded. */
+class FakeLink implements DispatcherLink {
+  private tasks: Task[] = [];
+  private version = 0;
+  private wake: (() => void) | undefined;
+  readonly reports: StatusUpdate[] = [];
+
+  assign(tasks: Task[]): void {
+    this.tasks = tasks;
+    this.version++;
+    this.wake?.();
+  }
+  async assignments(known: string, waitMs: number): Promise<{ token: string; tasks: Task[] }> {
+    if (known === String(this.version) && waitMs > 0) await new Promise<void>((r) => ((this.wake = r), setTimeout(r, waitMs).unref()));
+    return { token: String(this.version), tasks: this.tasks };
+  }
+  async report(updates: StatusUpdate[]): Promise<{ rejected: string[] }> {
+    this.reports.push(...updates);
+    return { rejected: [] };
+  }
+  /** The states reported for one task, in order. */
+  states(taskId: string): TaskState[] {
+    return this.reports.filter((u) => u.taskId === taskId).map((u) => u.status.state);
+  }
+  last(taskId: string): StatusUpdate | undefined {
+    return this.reports.filter((u) => u.taskId === taskId).at(-1);
+  }
+}
+
+const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined };
+
+async function until<T>(what: string, f: () => T | undefined | false, ms = 5_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+let seq = 0;
+const mkTask = (over: Parameters<typeof taskSpec>[1] = {}) =>
+  assignedTask({ id: `t${++seq}`, nodeId: NODE, spec: taskSpec('shoal/busybox', over), serviceId: 's1', serviceName: 'web', slot: seq });
+
+/** A runner started over a fresh fake executor and link; stopped by the caller. */
+function setup(ex = new FakeExecutor()) {
+  const link = new FakeLink();
+  const runner = new TaskRunner(ex, link, quiet);
+  return { ex, link, runner };
+}
+
+describe('TaskRunner (fake executor)', () => {
+  test('an assigned task goes accepted → preparing → starting → running, its container created and started once', async () => {
+    const { ex, link, runner } = setup();
+    const t = mkTask();
+    link.assign([t]);
+    runner.start();
+    try {
+      await until('running', () => link.last(t.id)?.status.state === 'running');
+      // Reports are coalesced per flush: whatever was sent, in forward order, ends at running.
+      const states = link.states(t.id);
+      const order: TaskState[] = ['accepted', 'preparing', 'starting', 'running'];
+      assert.deepEqual(states, order.filter((s) => states.includes(s)), `reported in order: ${states.join(', ')}`);
+      assert.deepEqual(ex.calls.filter((c) => c.startsWith('create')), [`create ${t.id}`]);
+      const [c] = ex.containers.values();
+      assert.equal(c!.running, true);
+      assert.equal(link.last(t.id)!.status.containerId, c!.id);
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  test('a container that exits: failed with its exit code; 0: complete', async () => {
+    const { ex, link, runner } = setup();
+    const [a, b] = [mkTask(), mkTask()];
+    link.assign([a, b]);
+    runner.start();
+    try {
+      await until('both running', () => [a, b].every((t) => link.last(t.id)?.status.state === 'running'));
+      const idOf = (t: Task) => [...ex.containers.values()].find((c) => c.task.id === t.id)!.id;
+      ex.exit(idOf(a), 3);
+      ex.exit(idOf(b), 0);
+      const failed = await until('a failed', () => (link.last(a.id)?.status.state === 'failed' ? link.last(a.id) : undefined));
+      assert.equal(failed.status.exitCode, 3);
+      assert.match(failed.status.err ?? '', /exited with code 3/);
+      await until('b complete', () => link.last(b.id)?.status.state === 'complete');
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  test('a missing image: rejected, saying which; nothing created', async () => {
+    const { ex, link, runner } = setup();
+    ex.missingImages.add('nope');
+    const t = assignedTask({ id: 'tmissing', nodeId: NODE, spec: taskSpec('nope'), serviceId: 's1', serviceName: 'web' });
+    link.assign([t]);
+    runner.start();
+    try {
+      const r = await until('rejected', () => (link.last(t.id)?.status.state === 'rejected' ? link.last(t.id) : undefined));
+      assert.match(r.status.err ?? '', /image nope not found/);
+      assert.equal(ex.containers.size, 0);
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  test('desired shutdown: stopped and removed, then reported shutdown', async () => {
+    const { ex, link, runner } = setup();
+    const t = mkTask();
+    link.assign([t]);
+    runner.start();
+    try {
+      await until('running', () => link.last(t.id)?.status.state === 'running');
+      const id = [...ex.containers.keys()][0]!;
+      link.assign([{ ...t, desiredState: 'shutdown', status: { ...t.status, state: 'running', containerId: id } }]);
+      await until('shutdown', () => link.last(t.id)?.status.state === 'shutdown');
+      const [stopAt, removeAt] = [ex.calls.indexOf(`stop ${id}`), ex.calls.indexOf(`remove ${id}`)];
+      assert.ok(stopAt >= 0 && stopAt < removeAt, `stopped (with its grace period), then removed: ${ex.calls.join(', ')}`);
+      assert.equal(ex.containers.size, 0);
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  test('after a restart: a running container of an assigned task is adopted, not started twice; one no task claims is removed', async () => {
+    const ex = new FakeExecutor();
+    const kept = mkTask();
+    const keptId = ex.existing(kept, true);
+    const strayId = ex.existing(mkTask(), true);
+    const { link, runner } = setup(ex);
+    link.assign([{ ...kept, status: { ...kept.status, state: 'running', containerId: keptId } }]);
+    runner.start();
+    try {
+      await until('the stray removed', () => !ex.containers.has(strayId));
+      assert.ok(ex.containers.get(keptId)?.running, 'the adopted container still runs');
+      assert.deepEqual(ex.calls.filter((c) => c.startsWith('create') || c.startsWith('start')), [], 'nothing created or started');
+      // A death after adoption is still noticed.
+      ex.exit(keptId, 137);
+      await until('the adopted task failed', () => link.last(kept.id)?.status.state === 'failed');
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  test('an old task\'s container started again by hand is removed (it is not a replica any more)', async () => {
+    const { ex, link, runner } = setup();
+    const t = mkTask();
+    link.assign([t]);
+    runner.start();
+    try {
+      await until('running', () => link.last(t.id)?.status.state === 'running');
+      const id = [...ex.containers.keys()][0]!;
+      ex.exit(id, 1);
+      await until('failed', () => link.last(t.id)?.status.state === 'failed');
+      // The manager keeps the failed task as history (desired shutdown); someone restarts it.
+      link.assign([{ ...t, desiredState: 'shutdown', status: { ...t.status, state: 'failed', containerId: id } }]);
+      await until('the runner saw the new assignments', () => ex.calls.length > 0 && link.reports.length > 0);
+      await ex.start(id);
+      await until('removed', () => !ex.containers.has(id));
+    } finally {
+      await runner.stop();
+    }
+  });
+});
