@@ -11,3 +11,7 @@ export { EngineMonitor } from './engine-monitor.js';
 export type { EngineHealth, EngineMonitorOptions, EngineProbe } from './engine-monitor.js';
 export { AssignmentsFeed, MeshViewFeed } from './dispatcher-feeds.js';
 export type { AssignmentsPage, MeshPage } from './dispatcher-feeds.js';
+export { MeshSync } from './mesh-sync.js';
+export type { MeshSyncLogger } from './mesh-sync.js';
+export { Worker, hostOf } from './worker.js';
+export type { WorkerOptions, WorkerLogger } from './worker.js';

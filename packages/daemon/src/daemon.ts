@@ -1,7 +1,6 @@
 // shoald's three verbs. Each returns a running Daemon, whose stop() is called on SIGTERM/SIGINT.
 
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
-import { isIP } from 'node:net';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
@@ -19,7 +18,6 @@ import {
   certPaths,
   fetchPinnedCA,
   forgetManagerSecrets,
-  identityOfPeerCert,
   identityOfPem,
   issueWithNewKey,
   issuedBy,
@@ -36,9 +34,7 @@ import { CertRenewer, type IssuedCertificate } from './cert-renewer.js';
 import { LeaderlessRoleCheck } from './leaderless-role-check.js';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
-import { AgentSession, DockerExecutor, EngineMonitor, LogShipper, TaskRunner } from '@shoal/agent';
-import { KernelRoutes, Mesh, type MeshTls } from '@shoal/mesh';
-import { MeshSync } from './mesh-sync.js';
+import { Worker } from '@shoal/agent';
 
 /** How the routing mesh serves published ports: a userland proxy, or kernel DNAT to local replicas. */
 export type MeshMode = 'userland' | 'kernel';
@@ -376,7 +372,10 @@ async function workerDaemon(state: NodeState, identity: NodeIdentity, dataDir: s
   return d;
 }
 
-/** Every node (managers too) keeps a session with the leader's dispatcher and runs its tasks. */
+/**
+ * Every node (managers too) keeps a session with the leader's dispatcher and runs its tasks (the
+ * agent's Worker); the daemon adds the certificate's renewal and keeps the managers' addresses.
+ */
 function agentSession(
   state: NodeState,
   identity: NodeIdentity,
@@ -385,60 +384,16 @@ function agentSession(
   managers: string[],
   onRole?: (role: string, managers: { nodeId: string; addr: string }[]) => void,
 ): { stop(): Promise<void>; renewer: CertRenewer } {
-  const alog = log.child({ component: 'agent' });
-  const executor = new DockerExecutor({
-    nodeId: state.nodeId,
-    dockerHost: state.dockerHost || undefined,
-    // Host-mode ports are served on this node's own address.
-    // (Docker binds an IP: with a host name for an address, e.g. in docker-compose, all of them.)
-    publishIp: isIP(hostOf(state.advertiseAddr)) ? hostOf(state.advertiseAddr) : '',
-    logger: alog,
-  });
-  const engine = new EngineMonitor(executor, { logger: alog });
-  engine.start();
-  // The routing mesh: published ingress ports served on this node's address, forwarded to the
-  // running tasks wherever they are.
-  let sync: MeshSync | undefined;
-  const mlog = log.child({ component: 'mesh' });
-  // Node-to-node forwarding is mutual TLS with the node certificates: only nodes of this cluster,
-  // not removed from it, may hand this node a connection or take one from it.
-  const meshTls = (): MeshTls => ({
-    ca: identity.material.caPem,
-    cert: identity.material.certPem,
-    key: identity.material.keyPem,
-    verifyPeer: (peer) => {
-      const id = identityOfPeerCert(peer);
-      if (!id || id.clusterId !== identity.identity.clusterId) return 'not a node certificate of this cluster';
-      if (id.role === 'admin') return 'an admin certificate is not a node';
-      if (sync?.isRemoved(id.nodeId)) return `node ${id.nodeId} was removed from the cluster`;
-      return null;
-    },
-  });
-  const mesh = new Mesh({
-    bindHost: hostOf(state.advertiseAddr),
-    logger: mlog,
-    tls: meshTls(),
-    onPortError: (port, err) => sync?.onPortError(port, err),
-  });
-  const onRenewed = () => mesh.setTls(meshTls());
-  identity.on('renewed', onRenewed);
-  // Kernel mode: iptables DNAT straight to the local replicas (their share of the connections).
-  const kernel =
-    (state as MeshState).meshMode === 'kernel'
-      ? new KernelRoutes({ nodeId: state.nodeId, address: hostOf(state.advertiseAddr), logger: mlog, onError: (err) => sync?.onKernelError(err) })
-      : undefined;
-  const session = new AgentSession({
+  const worker = new Worker({
     nodeId: state.nodeId,
     hostname: state.hostname,
-    addr: state.advertiseAddr,
-    managers: managers.length > 0 ? managers : [state.advertiseAddr],
-    security: () => identity.managerChannel(),
-    logger: alog,
-    // The engine is watched on a loop of its own (EngineMonitor): the heartbeat reads its verdict.
-    health: () => engine.health(),
+    advertiseAddr: state.advertiseAddr,
+    dockerHost: state.dockerHost,
+    meshMode: (state as MeshState).meshMode ?? 'userland',
+    managers,
+    identity,
+    logger: log,
     onRole,
-    meshAddr: () => mesh.forwardAddress,
-    meshErrors: () => sync?.errors() ?? [],
     onManagers: (addrs) => {
       if (state.role !== 'worker') return;
       try {
@@ -450,45 +405,17 @@ function agentSession(
   });
   const renewer = new CertRenewer(
     identity,
-    () => [session.current, ...session.knownManagers(), ...managers].filter(Boolean),
+    () => [worker.session.current, ...worker.session.knownManagers(), ...managers].filter(Boolean),
     log.child({ component: 'certs' }),
   );
   renewer.start();
   // The certificate still names the old role (a demotion while the node was away, or just now).
   if (identity.identity.role !== state.role) void renewer.renew(`the node is now a ${state.role}`);
-  const runner = new TaskRunner(executor, session.link(), alog);
-  sync = new MeshSync(mesh, session.link(), executor, state.nodeId, mlog, kernel);
-  runner.start();
-  // `shoal service logs`: this node's share, read from its engine when a manager asks.
-  const logs = new LogShipper(session.link(), executor, log.child({ component: 'logs' }));
-  logs.start();
-  // The session opens once the forwarding listener is bound (it tells the managers its address).
-  const meshUp = mesh.start().then(
-    () => sync!.start(),
-    (err: Error) => log.error({ err: err.message }, 'the routing mesh could not start: published ports are not served on this node'),
-  );
-  // (and, to tell them the engine's version, once the engine was asked: a hung one is not waited for)
-  void meshUp.finally(() => Promise.race([engine.firstProbe, new Promise((r) => setTimeout(r, 3_000))])).finally(() => session.start());
   return {
     renewer,
     stop: async () => {
       renewer.stop();
-      identity.off('renewed', onRenewed);
-      await meshUp;
-      await sync!.stop();
-      await mesh.close();
-      await runner.stop();
-      await logs.stop();
-      // The goodbye: a restart is not a crash (the dispatcher keeps the node ready a while).
-      await session.stop('shoald stopping');
-      await engine.stop();
-      await executor.close();
+      await worker.stop();
     },
   };
-}
-
-function hostOf(addr: string): string {
-  const i = addr.lastIndexOf(':');
-  const h = i > 0 ? addr.slice(0, i) : addr;
-  return h.replace(/^\[|\]$/g, '');
 }

@@ -14,7 +14,8 @@
 // replica as the userland proxy does, so the sooner its rule goes, the fewer connections fail.
 
 import type { Backend, KernelRoutes, Mesh, MeshTable } from '@shoal/mesh';
-import type { ContainerEvent, DispatcherLink, EventSubscription, Executor, MeshView } from '@shoal/agent';
+import type { ContainerEvent, EventSubscription, Executor } from './executor.js';
+import type { DispatcherLink, MeshView } from './runner.js';
 
 export interface MeshSyncLogger {
   debug(obj: object, msg?: string): void;

@@ -1,0 +1,133 @@
+// A node's worker side, as every node runs it (managers too): the Docker executor and its engine
+// monitor, the session with the leader's dispatcher, the task runner, the routing mesh fed by
+// MeshSync (userland, or kernel DNAT for the local replicas), and the log shipper. Started in the
+// order they depend on one another, stopped in reverse, saying goodbye to the dispatcher last so
+// that a restart is not taken for a crash. The daemon wires certificates and the node's state
+// file around it (renewals, the managers' addresses).
+
+import { isIP } from 'node:net';
+import { KernelRoutes, Mesh, type MeshTls } from '@shoal/mesh';
+import { type NodeIdentity, identityOfPeerCert } from '@shoal/pki';
+import { AgentSession, type SessionOptions } from './agent-session.js';
+import { DockerExecutor } from './docker-executor.js';
+import { EngineMonitor } from './engine-monitor.js';
+import { LogShipper } from './log-shipper.js';
+import { MeshSync, type MeshSyncLogger } from './mesh-sync.js';
+import { TaskRunner } from './runner.js';
+
+export interface WorkerLogger extends MeshSyncLogger {
+  child(bindings: Record<string, unknown>): WorkerLogger;
+}
+
+export interface WorkerOptions {
+  nodeId: string;
+  hostname: string;
+  /** host:port: the managers reach this node there; the mesh and host-mode ports bind its host. */
+  advertiseAddr: string;
+  /** The engine (DOCKER_HOST syntax); '' or undefined: DOCKER_HOST, else the local socket. */
+  dockerHost?: string;
+  meshMode: 'userland' | 'kernel';
+  /** Managers to open the session with (none: this node's own address, a manager's). */
+  managers: string[];
+  identity: NodeIdentity;
+  logger: WorkerLogger;
+  onRole?: SessionOptions['onRole'];
+  onManagers?: SessionOptions['onManagers'];
+}
+
+export class Worker {
+  readonly session: AgentSession;
+  private readonly executor: DockerExecutor;
+  private readonly engine: EngineMonitor;
+  private readonly mesh: Mesh;
+  private readonly sync: MeshSync;
+  private readonly runner: TaskRunner;
+  private readonly logs: LogShipper;
+  private readonly onRenewed: () => void;
+  private readonly meshUp: Promise<void>;
+
+  constructor(private readonly opts: WorkerOptions) {
+    const { identity, logger: log } = opts;
+    const alog = log.child({ component: 'agent' });
+    const mlog = log.child({ component: 'mesh' });
+    const host = hostOf(opts.advertiseAddr);
+    this.executor = new DockerExecutor({
+      nodeId: opts.nodeId,
+      dockerHost: opts.dockerHost || undefined,
+      // Host-mode ports are served on this node's own address.
+      // (Docker binds an IP: with a host name for an address, e.g. in docker-compose, all of them.)
+      publishIp: isIP(host) ? host : '',
+      logger: alog,
+    });
+    this.engine = new EngineMonitor(this.executor, { logger: alog });
+    this.engine.start();
+    // Node-to-node forwarding is mutual TLS with the node certificates: only nodes of this cluster,
+    // not removed from it, may hand this node a connection or take one from it.
+    const meshTls = (): MeshTls => ({
+      ca: identity.material.caPem,
+      cert: identity.material.certPem,
+      key: identity.material.keyPem,
+      verifyPeer: (peer) => {
+        const id = identityOfPeerCert(peer);
+        if (!id || id.clusterId !== identity.identity.clusterId) return 'not a node certificate of this cluster';
+        if (id.role === 'admin') return 'an admin certificate is not a node';
+        if (this.sync?.isRemoved(id.nodeId)) return `node ${id.nodeId} was removed from the cluster`;
+        return null;
+      },
+    });
+    // The routing mesh: published ingress ports served on this node's address, forwarded to the
+    // running tasks wherever they are.
+    this.mesh = new Mesh({ bindHost: host, logger: mlog, tls: meshTls(), onPortError: (port, err) => this.sync?.onPortError(port, err) });
+    this.onRenewed = () => this.mesh.setTls(meshTls());
+    identity.on('renewed', this.onRenewed);
+    // Kernel mode: iptables DNAT straight to the local replicas (their share of the connections).
+    const kernel = opts.meshMode === 'kernel' ? new KernelRoutes({ nodeId: opts.nodeId, address: host, logger: mlog, onError: (err) => this.sync?.onKernelError(err) }) : undefined;
+    this.session = new AgentSession({
+      nodeId: opts.nodeId,
+      hostname: opts.hostname,
+      addr: opts.advertiseAddr,
+      managers: opts.managers.length > 0 ? opts.managers : [opts.advertiseAddr],
+      security: () => identity.managerChannel(),
+      logger: alog,
+      // The engine is watched on a loop of its own (EngineMonitor): the heartbeat reads its verdict.
+      health: () => this.engine.health(),
+      onRole: opts.onRole,
+      meshAddr: () => this.mesh.forwardAddress,
+      meshErrors: () => this.sync?.errors() ?? [],
+      onManagers: opts.onManagers,
+    });
+    this.runner = new TaskRunner(this.executor, this.session.link(), alog);
+    this.sync = new MeshSync(this.mesh, this.session.link(), this.executor, opts.nodeId, mlog, kernel);
+    this.runner.start();
+    // `shoal service logs`: this node's share, read from its engine when a manager asks.
+    this.logs = new LogShipper(this.session.link(), this.executor, log.child({ component: 'logs' }));
+    this.logs.start();
+    // The session opens once the forwarding listener is bound (it tells the managers its address).
+    this.meshUp = this.mesh.start().then(
+      () => this.sync.start(),
+      (err: Error) => log.error({ err: err.message }, 'the routing mesh could not start: published ports are not served on this node'),
+    );
+    // (and, to tell them the engine's version, once the engine was asked: a hung one is not waited for)
+    void this.meshUp.finally(() => Promise.race([this.engine.firstProbe, new Promise((r) => setTimeout(r, 3_000))])).finally(() => this.session.start());
+  }
+
+  async stop(): Promise<void> {
+    this.opts.identity.off('renewed', this.onRenewed);
+    await this.meshUp;
+    await this.sync.stop();
+    await this.mesh.close();
+    await this.runner.stop();
+    await this.logs.stop();
+    // The goodbye: a restart is not a crash (the dispatcher keeps the node ready a while).
+    await this.session.stop('shoald stopping');
+    await this.engine.stop();
+    await this.executor.close();
+  }
+}
+
+/** The host part of host:port (brackets of an IPv6 address removed). */
+export function hostOf(addr: string): string {
+  const i = addr.lastIndexOf(':');
+  const h = i > 0 ? addr.slice(0, i) : addr;
+  return h.replace(/^\[|\]$/g, '');
+}
