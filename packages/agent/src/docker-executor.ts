@@ -492,7 +492,8 @@ export class DockerExecutor implements Executor {
     } catch (err) {
       throw this.fail(err, doing);
     }
-    const lines = parseDockerLogs(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)), info.Config?.Tty === true);
+    const demux = (src: NodeJS.ReadableStream, out: NodeJS.WritableStream, err: NodeJS.WritableStream) => this.docker.modem.demuxStream(src, out, err);
+    const lines = await parseDockerLogs(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)), info.Config?.Tty === true, demux);
     // The engine's `since` is inclusive (and whole seconds on older engines): "after" is ours.
     const after = opts.since ? logTimeKey(opts.since)! : '';
     return after ? lines.filter((l) => (logTimeKey(l.timestamp) ?? '') > after) : lines;

@@ -1,7 +1,9 @@
 // Docker's container log format, read back into lines. Without a TTY the engine multiplexes
-// stdout and stderr into frames (an 8-byte header: the stream, three zero bytes, the payload's
-// length big-endian); with `timestamps`, each line starts with its RFC 3339 time and a space.
+// stdout and stderr into frames, which docker-modem's demuxer takes apart; with `timestamps`,
+// each line starts with its RFC 3339 time and a space.
 
+import { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { logTimeKey } from '@shoal/api';
 
 export interface ContainerLogLine {
@@ -12,31 +14,33 @@ export interface ContainerLogLine {
   data: string;
 }
 
-const STREAMS: Record<number, 'stdout' | 'stderr' | undefined> = { 1: 'stdout', 2: 'stderr' };
+/** docker-modem's `demuxStream`: each frame's payload to stdout or stderr, in order. */
+export type Demuxer = (source: NodeJS.ReadableStream, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream) => void;
 
 /**
  * The lines of a `logs?timestamps=1` answer (`tty`: the container has a terminal, so the answer
  * is not multiplexed). A frame cut short at the end is ignored; lines without a time are kept
  * with the previous line's time (the engine splits very long lines).
  */
-export function parseDockerLogs(buf: Buffer, tty: boolean): ContainerLogLine[] {
+export async function parseDockerLogs(buf: Buffer, tty: boolean, demux: Demuxer): Promise<ContainerLogLine[]> {
   const chunks: { stream: 'stdout' | 'stderr'; text: string }[] = [];
   if (tty) {
     chunks.push({ stream: 'stdout', text: buf.toString('utf8') });
   } else {
     // Consecutive frames of one stream are joined first: a line may span frames.
-    let pos = 0;
-    while (pos + 8 <= buf.length) {
-      const stream = STREAMS[buf[pos]!];
-      const size = buf.readUInt32BE(pos + 4);
-      if (pos + 8 + size > buf.length) break;
-      const text = buf.toString('utf8', pos + 8, pos + 8 + size);
-      pos += 8 + size;
-      if (!stream) continue;
-      const last = chunks[chunks.length - 1];
-      if (last && last.stream === stream && !last.text.endsWith('\n')) last.text += text;
-      else chunks.push({ stream, text });
-    }
+    const sink = (stream: 'stdout' | 'stderr') =>
+      new Writable({
+        write(payload: Buffer, _enc, done) {
+          const text = payload.toString('utf8');
+          const last = chunks[chunks.length - 1];
+          if (last && last.stream === stream && !last.text.endsWith('\n')) last.text += text;
+          else chunks.push({ stream, text });
+          done();
+        },
+      });
+    const source = Readable.from([buf]);
+    demux(source, sink('stdout'), sink('stderr'));
+    await finished(source);
   }
   const out: ContainerLogLine[] = [];
   let lastTime = '';
