@@ -19,6 +19,8 @@ import { formatHostPort, parseHostPort, type HostPort } from './addr.js';
 export const FORWARD_MAGIC = 'SHOALFWD1';
 export const FORWARD_ACK = 0x06;
 export const FORWARD_HEADER_MAX = 512;
+/** The forwarder's answer for a task that is not one of its node's (both protocols): the sender backs off briefly. */
+export const UNKNOWN_TASK_REASON = 'not a local backend';
 
 const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 

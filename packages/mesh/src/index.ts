@@ -1,4 +1,5 @@
-export { Mesh, NODE_SERVER_NAME } from './mesh.js';
+export { Mesh } from './mesh.js';
+export { NODE_SERVER_NAME } from './mesh-tls.js';
 export type {
   Backend,
   PublishedPort,

@@ -1,7 +1,7 @@
 // PROXY protocol version 2 (binary), as in HAProxy's proxy-protocol.txt, section 2.2.
 // Only what the mesh needs: the PROXY command for TCP over IPv4/IPv6, LOCAL/UNSPEC otherwise.
 import { isIPv4 } from 'node:net';
-import { readIPv4, readIPv6, unmapIPv4, writeIPv4, writeIPv6 } from './addr.js';
+import { readIPv4, readIPv6, unmapIPv4, writeIPv4, writeIPv6, type HostPort } from './addr.js';
 
 /** The 12-byte signature `\r\n\r\n\0\r\nQUIT\n`. */
 export const PROXY_V2_SIGNATURE: Buffer = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
@@ -13,6 +13,11 @@ export interface ProxyEndpoints {
   /** The address the client connected to (the published port on the node it reached). */
   dstAddr: string;
   dstPort: number;
+}
+
+/** The PROXY v2 header for a connection from `src` to `dst` (LOCAL when either is unknown). */
+export function proxyHeader(src: HostPort | undefined, dst: HostPort | undefined): Buffer {
+  return encodeProxyV2({ srcAddr: src?.host, srcPort: src?.port, dstAddr: dst?.host, dstPort: dst?.port });
 }
 
 /**
