@@ -26,24 +26,15 @@ export interface ForwardClientOptions {
 }
 
 export class ForwardClient {
-  private readonly transport: 'h2' | 'tcp';
-  private readonly dial: DialNode;
-  private readonly links: LinkPool;
-  private readonly tls: NodeTls | undefined;
 
-  constructor(opts: ForwardClientOptions) {
-    this.transport = opts.transport;
-    this.dial = opts.dial;
-    this.links = opts.links;
-    this.tls = opts.tls;
-  }
+  constructor(private readonly opts: ForwardClientOptions) {}
 
   /**
    * Connects to `req`'s task through the node whose forwarding listener is `target`; `done` gets
    * the upstream, or the failure and whether it is the node's (`viaDown`) or an unknown task.
    */
   connect(target: HostPort, req: ForwardRequest, done: ConnectResult, timeoutMs: number): void {
-    if (this.transport === 'h2') this.connectH2(target, req, done, timeoutMs);
+    if (this.opts.transport === 'h2') this.connectH2(target, req, done, timeoutMs);
     else this.connectLine(target, encodeForwardHeader(req), done, timeoutMs);
   }
 
@@ -54,7 +45,7 @@ export class ForwardClient {
    */
   private connectLine(target: HostPort, header: string, done: ConnectResult, timeoutMs: number): void {
     const peer = formatHostPort(target.host, target.port);
-    const conn = this.dial(target, peer, false);
+    const conn = this.opts.dial(target, peer, false);
     const { sock, secure } = conn;
     let settled = false;
     let connected = false;
@@ -115,11 +106,11 @@ export class ForwardClient {
    */
   private connectH2(target: HostPort, req: ForwardRequest, done: ConnectResult, timeoutMs: number, attempt = 1): void {
     const peer = formatHostPort(target.host, target.port);
-    if (this.links.isLegacy(peer)) {
+    if (this.opts.links.isLegacy(peer)) {
       this.connectLine(target, encodeForwardHeader(req), done, timeoutMs);
       return;
     }
-    const link = this.links.reserve(peer, target);
+    const link = this.opts.links.reserve(peer, target);
     let settled = false;
     /** The reserved stream slot is ours to give back (no stream opened on it yet). */
     let holding = true;
@@ -128,7 +119,7 @@ export class ForwardClient {
       if (!holding) return;
       holding = false;
       link.waiters.delete(onLink);
-      this.links.release(link);
+      this.opts.links.release(link);
     };
     const finish = (err?: Error, nodeLevel = false, unknownTask = false): void => {
       if (settled) return;
@@ -154,10 +145,10 @@ export class ForwardClient {
     };
     let timer = setTimeout(() => finish(new Error('connect timeout (node)'), true), timeoutMs);
     const open = (session: http2.ClientHttp2Session): void => {
-      if (link.cert && this.tls) {
-        const reason = this.tls.peerRefusal(link.cert);
+      if (link.cert && this.opts.tls) {
+        const reason = this.opts.tls.peerRefusal(link.cert);
         if (reason !== null) {
-          this.links.drain(link);
+          this.opts.links.drain(link);
           finish(Object.assign(new Error(`peer refused: ${reason}`), { code: 'PEER_REFUSED' }), true);
           return;
         }
@@ -166,8 +157,8 @@ export class ForwardClient {
         stream = session.request(encodeForwardH2(req), { endStream: false });
       } catch (err) {
         // Closing since a GOAWAY we have not handled yet, or destroyed (without a 'close' yet).
-        if (session.destroyed) this.links.drop(link);
-        else this.links.drain(link);
+        if (session.destroyed) this.opts.links.drop(link);
+        else this.opts.links.drain(link);
         again(err as Error);
         return;
       }
@@ -177,7 +168,7 @@ export class ForwardClient {
       const s = stream;
       s.on('error', NOOP); // the outcome is read from 'response' and 'close'
       s.once('close', () => {
-        this.links.release(link);
+        this.opts.links.release(link);
         if (settled) return;
         // Streams above a GOAWAY's last stream id were never seen by the peer.
         if (s.rstCode === NGHTTP2_REFUSED_STREAM) again(new Error('stream refused by a closing session'));
@@ -195,7 +186,7 @@ export class ForwardClient {
       clearTimeout(timer);
       // As on the line protocol: the remote node may wait for its container longer than we do.
       timer = setTimeout(() => {
-        this.links.probe(link);
+        this.opts.links.probe(link);
         finish(new Error('forward timeout'));
       }, timeoutMs + 1000);
     };

@@ -62,16 +62,6 @@ export interface ForwardServerOptions {
 }
 
 export class ForwardServer {
-  private readonly host: string;
-  private readonly wantPort: number;
-  private readonly tls: NodeTls | undefined;
-  private readonly localTarget: (taskId: string, targetPort: number) => BackendState | undefined;
-  private readonly headerTimeoutMs: number;
-  private readonly connectTimeoutMs: number;
-  private readonly failBackoffMs: number;
-  private readonly keepAliveDelayMs: number;
-  private readonly maxStreams: number;
-  private readonly log: MeshLogger;
   private server: net.Server | null = null;
   /** Never listens: the listener hands it the connections that speak HTTP/2. */
   private h2Server: http2.Http2Server | undefined;
@@ -82,18 +72,7 @@ export class ForwardServer {
   private closed = false;
   private readonly counts = { activeConnections: 0, totalConnections: 0, rejected: 0, failedConnects: 0 };
 
-  constructor(opts: ForwardServerOptions) {
-    this.host = opts.host;
-    this.wantPort = opts.port;
-    this.tls = opts.tls;
-    this.localTarget = opts.localTarget;
-    this.headerTimeoutMs = opts.headerTimeoutMs;
-    this.connectTimeoutMs = opts.connectTimeoutMs;
-    this.failBackoffMs = opts.failBackoffMs;
-    this.keepAliveDelayMs = opts.keepAliveDelayMs;
-    this.maxStreams = opts.maxStreams;
-    this.log = opts.log;
-  }
+  constructor(private readonly opts: ForwardServerOptions) {}
 
   /** The bound port (0 before `start()`). */
   get port(): number {
@@ -101,7 +80,7 @@ export class ForwardServer {
   }
 
   get address(): string {
-    return formatHostPort(this.host, this.boundPort);
+    return formatHostPort(this.opts.host, this.boundPort);
   }
 
   /** Binds the listener; rejects if it cannot. */
@@ -112,15 +91,15 @@ export class ForwardServer {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       server.once('error', onError);
-      server.listen({ host: this.host, port: this.wantPort, exclusive: true }, () => {
+      server.listen({ host: this.opts.host, port: this.opts.port, exclusive: true }, () => {
         server.removeListener('error', onError);
         resolve();
       });
     });
-    server.on('error', (err) => this.log.warn({ err }, 'mesh: forwarding listener error'));
+    server.on('error', (err) => this.opts.log.warn({ err }, 'mesh: forwarding listener error'));
     this.server = server;
     this.boundPort = (server.address() as net.AddressInfo).port;
-    this.log.info({ addr: this.address, tls: this.tls !== undefined }, 'mesh: forwarding listener bound');
+    this.opts.log.info({ addr: this.address, tls: this.opts.tls !== undefined }, 'mesh: forwarding listener bound');
   }
 
   /**
@@ -129,7 +108,7 @@ export class ForwardServer {
    * their current certificates.
    */
   tlsReplaced(): void {
-    if (this.tls && this.server instanceof tls.Server) this.server.setSecureContext(this.tls.serverOptions());
+    if (this.opts.tls && this.server instanceof tls.Server) this.server.setSecureContext(this.opts.tls.serverOptions());
     for (const s of this.inbound.keys()) if (!s.closed) s.close();
   }
 
@@ -148,18 +127,18 @@ export class ForwardServer {
   }
 
   private createServer(): net.Server {
-    const sockOpts = { allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: this.keepAliveDelayMs };
-    if (!this.tls) return net.createServer(sockOpts, (sock) => this.onConnection(sock));
+    const sockOpts = { allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: this.opts.keepAliveDelayMs };
+    if (!this.opts.tls) return net.createServer(sockOpts, (sock) => this.onConnection(sock));
     const server = tls.createServer(
       {
         ...sockOpts,
-        ...this.tls.serverOptions(),
+        ...this.opts.tls.serverOptions(),
         requestCert: true,
         rejectUnauthorized: true,
         // A client offering no ALPN (older nodes, the line protocol) still gets the line protocol.
         ALPNProtocols: ['h2'],
         // A peer that connects and stalls the handshake gets no longer than one that stalls its header.
-        handshakeTimeout: this.headerTimeoutMs,
+        handshakeTimeout: this.opts.headerTimeoutMs,
       },
       (sock) => this.onSecureConnection(sock),
     );
@@ -171,21 +150,21 @@ export class ForwardServer {
       // That one (expired, another cluster's) is worth an operator's eye; scanners and plain-TCP
       // clients are not.
       if (sock.authorizationError) {
-        this.log.warn({ from: sock.remoteAddress, reason: String(sock.authorizationError) }, 'mesh: forwarding peer certificate refused');
+        this.opts.log.warn({ from: sock.remoteAddress, reason: String(sock.authorizationError) }, 'mesh: forwarding peer certificate refused');
       } else {
-        this.log.debug({ from: sock.remoteAddress, reason: errCode(err) }, 'mesh: forwarding TLS handshake failed');
+        this.opts.log.debug({ from: sock.remoteAddress, reason: errCode(err) }, 'mesh: forwarding TLS handshake failed');
       }
     });
     return server;
   }
 
   private onSecureConnection(sock: tls.TLSSocket): void {
-    if (this.tls?.verifiesPeers) {
+    if (this.opts.tls?.verifiesPeers) {
       const cert = sock.getPeerCertificate();
-      const reason = this.tls.peerRefusal(cert);
+      const reason = this.opts.tls.peerRefusal(cert);
       if (reason !== null) {
         this.counts.rejected++;
-        this.log.warn({ peer: cert.subject?.CN, from: sock.remoteAddress, reason }, 'mesh: forwarding peer refused');
+        this.opts.log.warn({ peer: cert.subject?.CN, from: sock.remoteAddress, reason }, 'mesh: forwarding peer refused');
         sock.destroy();
         return;
       }
@@ -245,14 +224,14 @@ export class ForwardServer {
     const timer = setTimeout(() => {
       stop();
       this.reject(sock, 'header timeout');
-    }, this.headerTimeoutMs);
+    }, this.opts.headerTimeoutMs);
     sock.on('data', onData);
     sock.on('end', onEnd);
   }
 
   private reject(sock: net.Socket, reason: string): void {
     this.counts.rejected++;
-    this.log.debug({ from: sock.remoteAddress, reason }, 'mesh: forwarded connection rejected');
+    this.opts.log.debug({ from: sock.remoteAddress, reason }, 'mesh: forwarded connection rejected');
     if (sock.destroyed) return;
     sock.end(`ERR ${reason}\n`, () => sock.destroy());
     // If the peer never reads the line, do not keep the socket.
@@ -266,13 +245,13 @@ export class ForwardServer {
       this.reject(sock, 'bad header');
       return;
     }
-    const b = this.localTarget(req.taskId, req.targetPort);
+    const b = this.opts.localTarget(req.taskId, req.targetPort);
     if (!b) {
       this.reject(sock, UNKNOWN_TASK_REASON);
       return;
     }
     b.active++;
-    connectLocal(b.target, this.keepAliveDelayMs, this.connectTimeoutMs, (back, err) => {
+    connectLocal(b.target, this.opts.keepAliveDelayMs, this.opts.connectTimeoutMs, (back, err) => {
       if (!back) {
         this.reject(sock, this.connectFailed(b, req.taskId, err));
         return;
@@ -308,9 +287,9 @@ export class ForwardServer {
   private connectFailed(b: BackendState, taskId: string, err: Error | undefined): string {
     b.active--;
     b.failed++;
-    b.failingUntil = Date.now() + this.failBackoffMs;
+    b.failingUntil = Date.now() + this.opts.failBackoffMs;
     this.counts.failedConnects++;
-    this.log.debug({ taskId, err: errCode(err) }, 'mesh: forwarded connect failed');
+    this.opts.log.debug({ taskId, err: errCode(err) }, 'mesh: forwarded connect failed');
     return `connect failed ${errCode(err)}`;
   }
 
@@ -323,7 +302,7 @@ export class ForwardServer {
   // ---- h2 transport: inbound sessions ------------------------------------------------------
 
   private createH2Server(): http2.Http2Server {
-    const server = http2.createServer(h2SessionOptions(this.maxStreams));
+    const server = http2.createServer(h2SessionOptions(this.opts.maxStreams));
     server.on('session', (session: http2.ServerHttp2Session) => this.onInboundSession(session));
     server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) =>
       this.onStream(stream, headers, raw),
@@ -353,7 +332,7 @@ export class ForwardServer {
     session.on('error', (err: NodeJS.ErrnoException) => {
       // Protocol errors (garbage after the preface, flow-control violations...): the peer's fault.
       if (String(err.code).startsWith('ERR_HTTP2')) this.counts.rejected++;
-      this.log.debug({ from: info.from, err: errCode(err) }, 'mesh: inbound h2 session error');
+      this.opts.log.debug({ from: info.from, err: errCode(err) }, 'mesh: inbound h2 session error');
     });
     session.once('close', () => this.inbound.delete(session));
     session.setLocalWindowSize(H2_SESSION_WINDOW);
@@ -372,12 +351,12 @@ export class ForwardServer {
       this.refuseStream(stream, undefined, 503, 'shutting down', false);
       return;
     }
-    if (this.tls?.verifiesPeers && session.encrypted) {
+    if (this.opts.tls?.verifiesPeers && session.encrypted) {
       // Once per session: the certificate does not change, verifyPeer's verdict may.
       info.cert ??= (session.socket as tls.TLSSocket).getPeerCertificate();
-      const reason = this.tls.peerRefusal(info.cert);
+      const reason = this.opts.tls.peerRefusal(info.cert);
       if (reason !== null) {
-        this.log.warn({ peer: info.cert.subject?.CN, from: info.from, reason }, 'mesh: forwarding peer refused');
+        this.opts.log.warn({ peer: info.cert.subject?.CN, from: info.from, reason }, 'mesh: forwarding peer refused');
         this.refuseStream(stream, info, 403, 'peer refused');
         session.close();
         return;
@@ -395,7 +374,7 @@ export class ForwardServer {
       return;
     }
     const req = parsed.req;
-    const b = this.localTarget(req.taskId, req.targetPort);
+    const b = this.opts.localTarget(req.taskId, req.targetPort);
     if (!b) {
       this.refuseStream(stream, info, 404, UNKNOWN_TASK_REASON);
       return;
@@ -403,7 +382,7 @@ export class ForwardServer {
     info.streams++;
     stream.once('close', () => info.streams--);
     b.active++;
-    connectLocal(b.target, this.keepAliveDelayMs, this.connectTimeoutMs, (back, err) => {
+    connectLocal(b.target, this.opts.keepAliveDelayMs, this.opts.connectTimeoutMs, (back, err) => {
       if (!back) {
         this.refuseStream(stream, info, 502, this.connectFailed(b, req.taskId, err), false);
         return;
@@ -418,7 +397,7 @@ export class ForwardServer {
   /** Answers a stream with an error status (the sender tries elsewhere) and ends it. */
   private refuseStream(stream: http2.ServerHttp2Stream, info: InboundSession | undefined, status: number, reason: string, counts = true): void {
     if (counts) this.counts.rejected++;
-    this.log.debug({ from: info?.from, status, reason }, 'mesh: forwarded stream refused');
+    this.opts.log.debug({ from: info?.from, status, reason }, 'mesh: forwarded stream refused');
     if (stream.closed || stream.destroyed || stream.headersSent) return;
     stream.respond({ ':status': status, [H2_HEADER_ERROR]: reason.replace(/[^\x20-\x7e]/g, '?').slice(0, 200) }, { endStream: true });
     // Whatever the peer sends on it is dropped, so the stream can close.

@@ -69,16 +69,6 @@ function endpoint(addr: string | undefined, port: number | undefined): HostPort 
 }
 
 export class Ingress {
-  private readonly bindHost: string;
-  private readonly remote: RemoteConnector;
-  private readonly connectTimeoutMs: number;
-  private readonly lastConnectTimeoutMs: number;
-  private readonly failBackoffMs: number;
-  private readonly unknownTaskBackoffMs: number;
-  private readonly bindRetryMs: number;
-  private readonly keepAliveDelayMs: number;
-  private readonly onPortError: (port: number, err: Error | null) => void;
-  private readonly log: MeshLogger;
   private readonly ports = new Map<number, PortEntry>();
   /** This node's local backends by `taskId/targetPort`: the only targets the forwarder accepts. */
   private localTargets = new Map<string, BackendState>();
@@ -86,18 +76,7 @@ export class Ingress {
   private readonly sockets = new SocketSet();
   private closed = false;
 
-  constructor(opts: IngressOptions) {
-    this.bindHost = opts.bindHost;
-    this.remote = opts.remote;
-    this.connectTimeoutMs = opts.connectTimeoutMs;
-    this.lastConnectTimeoutMs = opts.lastConnectTimeoutMs;
-    this.failBackoffMs = opts.failBackoffMs;
-    this.unknownTaskBackoffMs = opts.unknownTaskBackoffMs;
-    this.bindRetryMs = opts.bindRetryMs;
-    this.keepAliveDelayMs = opts.keepAliveDelayMs;
-    this.onPortError = opts.onPortError;
-    this.log = opts.log;
-  }
+  constructor(private readonly opts: IngressOptions) {}
 
   /**
    * Applies a whole new table (idempotent; only differences act). Ports that appear (with
@@ -113,11 +92,11 @@ export class Ingress {
     for (const spec of table.ports) {
       const port = spec.port;
       if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        this.log.warn({ port, service: spec.serviceName }, 'mesh: invalid published port ignored');
+        this.opts.log.warn({ port, service: spec.serviceName }, 'mesh: invalid published port ignored');
         continue;
       }
       if (seen.has(port)) {
-        this.log.warn({ port, service: spec.serviceName }, 'mesh: port listed twice in the table; first entry kept');
+        this.opts.log.warn({ port, service: spec.serviceName }, 'mesh: port listed twice in the table; first entry kept');
         continue;
       }
       seen.add(port);
@@ -143,7 +122,7 @@ export class Ingress {
         this.ports.set(port, e);
       }
       e.spec = spec;
-      e.backends = diffBackends(e.backends, spec.backends, (backend) => this.log.warn({ port, backend }, 'mesh: invalid backend ignored'));
+      e.backends = diffBackends(e.backends, spec.backends, (backend) => this.opts.log.warn({ port, backend }, 'mesh: invalid backend ignored'));
       if (e.rr >= e.backends.length) e.rr = 0;
       for (const b of e.backends) {
         if (!b.backend.local) continue;
@@ -237,7 +216,7 @@ export class Ingress {
         pauseOnConnect: true,
         noDelay: true,
         keepAlive: true,
-        keepAliveInitialDelay: this.keepAliveDelayMs,
+        keepAliveInitialDelay: this.opts.keepAliveDelayMs,
       },
       (client) => this.accept(e, client),
     );
@@ -251,13 +230,13 @@ export class Ingress {
         }
         if (e.listening) {
           // accept() errors (EMFILE...): the listener stays up.
-          this.log.warn({ port: e.port, err }, 'mesh: listener error');
+          this.opts.log.warn({ port: e.port, err }, 'mesh: listener error');
           return;
         }
         e.server = null;
         e.binding = undefined;
         e.bindError = err;
-        this.log.warn({ port: e.port, host: this.bindHost, code: err.code, retryMs: this.bindRetryMs }, 'mesh: cannot bind published port; retrying');
+        this.opts.log.warn({ port: e.port, host: this.opts.bindHost, code: err.code, retryMs: this.opts.bindRetryMs }, 'mesh: cannot bind published port; retrying');
         if (e.reportedCode !== errCode(err)) {
           e.reportedCode = errCode(err);
           this.report(e.port, err);
@@ -265,11 +244,11 @@ export class Ingress {
         e.retryTimer = setTimeout(() => {
           e.retryTimer = undefined;
           this.reconcileListener(e);
-        }, this.bindRetryMs);
+        }, this.opts.bindRetryMs);
         e.retryTimer.unref();
         resolve();
       });
-      server.listen({ host: this.bindHost, port: e.port, exclusive: true }, () => {
+      server.listen({ host: this.opts.bindHost, port: e.port, exclusive: true }, () => {
         if (e.server !== server) {
           // Unbound while the listen was under way.
           server.close();
@@ -280,7 +259,7 @@ export class Ingress {
         e.binding = undefined;
         e.bindError = undefined;
         e.reportedCode = undefined;
-        this.log.info({ port: e.port, host: this.bindHost, service: e.spec.serviceName }, 'mesh: published port listening');
+        this.opts.log.info({ port: e.port, host: this.opts.bindHost, service: e.spec.serviceName }, 'mesh: published port listening');
         this.report(e.port, null);
         resolve();
       });
@@ -302,7 +281,7 @@ export class Ingress {
       const was = e.listening;
       e.listening = false;
       s.close();
-      if (was) this.log.info({ port: e.port, service: e.spec.serviceName }, 'mesh: published port closed');
+      if (was) this.opts.log.info({ port: e.port, service: e.spec.serviceName }, 'mesh: published port closed');
     }
     e.bindError = undefined;
     if (e.reportedCode !== undefined) {
@@ -313,9 +292,9 @@ export class Ingress {
 
   private report(port: number, err: Error | null): void {
     try {
-      this.onPortError(port, err);
+      this.opts.onPortError(port, err);
     } catch (cbErr) {
-      this.log.error({ port, err: cbErr }, 'mesh: onPortError callback threw');
+      this.opts.log.error({ port, err: cbErr }, 'mesh: onPortError callback threw');
     }
   }
 
@@ -356,7 +335,7 @@ export class Ingress {
         b.active--;
         b.failed++;
         e.failedConnects++;
-        const until = Date.now() + (unknownTask ? this.unknownTaskBackoffMs : this.failBackoffMs);
+        const until = Date.now() + (unknownTask ? this.opts.unknownTaskBackoffMs : this.opts.failBackoffMs);
         b.failingUntil = until;
         if (viaDown) {
           // The remote node itself did not answer: pass over its other tasks too.
@@ -367,7 +346,7 @@ export class Ingress {
             }
           }
         }
-        this.log.debug({ port: e.port, taskId: b.backend.taskId, nodeId: b.backend.nodeId, err: errCode(err) }, 'mesh: backend connect failed; trying another');
+        this.opts.log.debug({ port: e.port, taskId: b.backend.taskId, nodeId: b.backend.nodeId, err: errCode(err) }, 'mesh: backend connect failed; trying another');
         this.tryNext(p);
         return;
       }
@@ -390,16 +369,16 @@ export class Ingress {
     // A silent backend is given up on quickly while others remain; the last one left gets time for
     // the kernel's SYN retry (a busy server's full accept queue drops SYNs for a second).
     const last = !e.backends.some((o) => !p.tried.includes(o));
-    const timeoutMs = last ? this.lastConnectTimeoutMs : this.connectTimeoutMs;
+    const timeoutMs = last ? this.opts.lastConnectTimeoutMs : this.opts.connectTimeoutMs;
     if (b.backend.local) {
-      connectLocal(b.target, this.keepAliveDelayMs, timeoutMs, done);
+      connectLocal(b.target, this.opts.keepAliveDelayMs, timeoutMs, done);
     } else {
       const req: ForwardRequest = { taskId: b.backend.taskId, targetPort: b.backend.targetPort, proxyProtocol: p.proxy !== undefined };
       if (p.proxy) {
         if (p.proxy.src) req.client = p.proxy.src;
         if (p.proxy.dst) req.dst = p.proxy.dst;
       }
-      this.remote.connect(b.target, req, done, timeoutMs);
+      this.opts.remote.connect(b.target, req, done, timeoutMs);
     }
   }
 }

@@ -57,11 +57,6 @@ export interface LinkPoolOptions {
 }
 
 export class LinkPool {
-  private readonly dial: DialNode;
-  private readonly maxStreams: number;
-  private readonly setupTimeoutMs: number;
-  private readonly pingTimeoutMs: number;
-  private readonly log: MeshLogger;
   /** The sessions to each peer (forwarding address) that take new streams. */
   private readonly links = new Map<string, H2Link[]>();
   /** Every outbound session, draining ones included. */
@@ -71,13 +66,7 @@ export class LinkPool {
   /** Sessions established (peer's SETTINGS received) since start. */
   private opened = 0;
 
-  constructor(opts: LinkPoolOptions) {
-    this.dial = opts.dial;
-    this.maxStreams = opts.maxStreams;
-    this.setupTimeoutMs = opts.setupTimeoutMs;
-    this.pingTimeoutMs = opts.pingTimeoutMs;
-    this.log = opts.log;
-  }
+  constructor(private readonly opts: LinkPoolOptions) {}
 
   /** The peer was found not to speak h2 less than LEGACY_RETRY_MS ago: use the line protocol. */
   isLegacy(peer: string): boolean {
@@ -144,9 +133,9 @@ export class LinkPool {
     if (!s || link.probing || link.closed || s.destroyed) return;
     link.probing = true;
     const timer = setTimeout(() => {
-      this.log.warn({ peer: link.peer }, 'mesh: h2 session to peer does not answer; closed');
+      this.opts.log.warn({ peer: link.peer }, 'mesh: h2 session to peer does not answer; closed');
       s.destroy(new Error('ping timeout'));
-    }, this.pingTimeoutMs);
+    }, this.opts.pingTimeoutMs);
     const ok = s.ping((err) => {
       clearTimeout(timer);
       link.probing = false;
@@ -173,7 +162,7 @@ export class LinkPool {
   }
 
   private open(peer: string, target: HostPort): H2Link {
-    const conn = this.dial(target, peer, true);
+    const conn = this.opts.dial(target, peer, true);
     const sock = conn.sock;
     const secure = conn.secure;
     const link: H2Link = {
@@ -184,7 +173,7 @@ export class LinkPool {
       draining: false,
       closed: false,
       streams: 0,
-      maxStreams: this.maxStreams,
+      maxStreams: this.opts.maxStreams,
       waiters: new Set(),
       cert: undefined,
       probing: false,
@@ -205,10 +194,10 @@ export class LinkPool {
       sock.destroy();
       if (legacy) {
         this.legacyPeers.set(peer, Date.now() + LEGACY_RETRY_MS);
-        this.log.info({ peer, reason: err.message, retryMs: LEGACY_RETRY_MS }, 'mesh: peer does not speak h2; forwarding to it with the line protocol');
+        this.opts.log.info({ peer, reason: err.message, retryMs: LEGACY_RETRY_MS }, 'mesh: peer does not speak h2; forwarding to it with the line protocol');
       } else {
         conn.forget();
-        this.log.debug({ peer, err: errCode(err) }, 'mesh: h2 session to peer failed');
+        this.opts.log.debug({ peer, err: errCode(err) }, 'mesh: h2 session to peer failed');
       }
       const waiters = [...link.waiters];
       link.waiters.clear();
@@ -220,7 +209,7 @@ export class LinkPool {
       if (!link.ready) fail(err, connected && !secure && errCode(err) === 'ERR_HTTP2_ERROR');
     };
     // Waiters give up after their own connect timeout; the session gets as long as any connect.
-    const timer = setTimeout(() => fail(new Error('session setup timeout'), false), this.setupTimeoutMs);
+    const timer = setTimeout(() => fail(new Error('session setup timeout'), false), this.opts.setupTimeoutMs);
     sock.on('error', early);
     sock.once('end', () => early(new Error('closed before the session started')));
     sock.once('close', () => early(new Error(connected ? 'closed before the session started' : 'closed')));
@@ -240,13 +229,13 @@ export class LinkPool {
         link.cert = cert;
       }
       const session = http2.connect(`${secure ? 'https' : 'http'}://${peer}`, {
-        ...h2SessionOptions(this.maxStreams),
-        peerMaxConcurrentStreams: this.maxStreams,
+        ...h2SessionOptions(this.opts.maxStreams),
+        peerMaxConcurrentStreams: this.opts.maxStreams,
         createConnection: () => sock,
       });
       link.session = session;
       session.on('error', (err) => {
-        if (link.ready) this.log.debug({ peer, err: errCode(err) }, 'mesh: h2 session to peer failed');
+        if (link.ready) this.opts.log.debug({ peer, err: errCode(err) }, 'mesh: h2 session to peer failed');
         else early(err);
       });
       session.once('connect', () => session.setLocalWindowSize(H2_SESSION_WINDOW));
@@ -255,7 +244,7 @@ export class LinkPool {
         clearTimeout(timer);
         link.ready = true;
         this.opened++;
-        link.maxStreams = Math.max(1, Math.min(this.maxStreams, settings.maxConcurrentStreams ?? this.maxStreams));
+        link.maxStreams = Math.max(1, Math.min(this.opts.maxStreams, settings.maxConcurrentStreams ?? this.opts.maxStreams));
         // Activity on any stream keeps it; idle long-lived client connections too (streams > 0).
         session.setTimeout(H2_IDLE_MS, () => {
           if (link.streams === 0) this.drain(link);
