@@ -1,13 +1,14 @@
-// The published ports: a listener per port while it has backends (bound again every
-// `bindRetryMs` when it cannot be, and reported), and for each client connection a backend pick
-// and a connect, retried on another backend when it fails, so the client (paused until then)
-// never sees the failure. Local backends are connected directly, remote ones through the
-// forwarding listener of the node that runs them (a `RemoteConnector`).
+// The published ports: the table's ports and their backends, a `PortListener` for each, and for
+// each client connection a backend pick and a connect, retried on another backend when it fails,
+// so the client (paused until then) never sees the failure. Local backends are connected
+// directly, remote ones through the forwarding listener of the node that runs them (a
+// `RemoteConnector`).
 
 import net from 'node:net';
 import { unmapIPv4, type HostPort } from './addr.js';
 import { diffBackends, localKey, pickBackend, type BackendState } from './backends.js';
 import type { ForwardRequest } from './forward-header.js';
+import { PortListener } from './port-listener.js';
 import { proxyHeader } from './proxy-protocol.js';
 import { NOOP, SocketSet, abortUpstream, connectLocal, errCode, joinStream, splice, type ConnectResult } from './sockets.js';
 import type { BackendStats, MeshLogger, MeshTable, PortStats, PublishedPort } from './types.js';
@@ -41,14 +42,7 @@ interface PortEntry {
   backends: BackendState[];
   /** Round-robin cursor: where the next pick starts looking. */
   rr: number;
-  server: net.Server | null;
-  listening: boolean;
-  binding: Promise<void> | undefined;
-  retryTimer: NodeJS.Timeout | undefined;
-  /** The last bind error (while not bound), and the code last reported to onPortError. */
-  bindError: NodeJS.ErrnoException | undefined;
-  reportedCode: string | undefined;
-  removed: boolean;
+  readonly listener: PortListener;
   activeConnections: number;
   totalConnections: number;
   failedConnects: number;
@@ -102,23 +96,27 @@ export class Ingress {
       seen.add(port);
       let e = this.ports.get(port);
       if (!e) {
-        e = {
+        const entry: PortEntry = {
           port,
           spec,
           backends: [],
           rr: 0,
-          server: null,
-          listening: false,
-          binding: undefined,
-          retryTimer: undefined,
-          bindError: undefined,
-          reportedCode: undefined,
-          removed: false,
+          listener: new PortListener({
+            port,
+            host: this.opts.bindHost,
+            bindRetryMs: this.opts.bindRetryMs,
+            keepAliveDelayMs: this.opts.keepAliveDelayMs,
+            onConnection: (client) => this.accept(entry, client),
+            onError: this.opts.onPortError,
+            service: () => entry.spec.serviceName,
+            log: this.opts.log,
+          }),
           activeConnections: 0,
           totalConnections: 0,
           failedConnects: 0,
           droppedConnections: 0,
         };
+        e = entry;
         this.ports.set(port, e);
       }
       e.spec = spec;
@@ -129,14 +127,14 @@ export class Ingress {
         const k = localKey(b.backend.taskId, b.backend.targetPort);
         if (!localTargets.has(k)) localTargets.set(k, b);
       }
-      const p = this.reconcileListener(e);
+      // Listening while the port has backends: with none, connections are refused at once.
+      const p = e.listener.want(e.backends.length > 0);
       if (p) pending.push(p);
     }
     for (const [port, e] of this.ports) {
       if (seen.has(port)) continue;
-      e.removed = true;
       e.backends = [];
-      this.unbind(e, true);
+      e.listener.close(true);
       this.ports.delete(port);
     }
     this.localTargets = localTargets;
@@ -166,7 +164,7 @@ export class Ingress {
         serviceId: e.spec.serviceId,
         serviceName: e.spec.serviceName,
         proxyProtocol: e.spec.proxyProtocol,
-        listening: e.listening,
+        listening: e.listener.listening,
         backends: e.backends.length,
         activeConnections: e.activeConnections,
         totalConnections: e.totalConnections,
@@ -174,7 +172,8 @@ export class Ingress {
         droppedConnections: e.droppedConnections,
         backendStats,
       };
-      if (!e.listening && e.bindError) s.bindError = errCode(e.bindError);
+      const bindError = e.listener.bindError;
+      if (bindError) s.bindError = bindError;
       ports.push(s);
     }
     ports.sort((a, b) => a.port - b.port);
@@ -186,116 +185,12 @@ export class Ingress {
     if (this.closed) return;
     this.closed = true;
     for (const e of this.ports.values()) {
-      e.removed = true;
       e.backends = [];
-      this.unbind(e, false);
+      e.listener.close(false);
     }
     this.ports.clear();
     this.localTargets = new Map();
     this.sockets.destroyAll();
-  }
-
-  // ---- listeners ---------------------------------------------------------------------------
-
-  /** Listens while the port has backends; closes the listener when it has none. */
-  private reconcileListener(e: PortEntry): Promise<void> | undefined {
-    const want = !e.removed && !this.closed && e.backends.length > 0;
-    if (!want) {
-      this.unbind(e, true);
-      return undefined;
-    }
-    if (e.server) return e.binding;
-    if (e.retryTimer) return undefined;
-    return this.bind(e);
-  }
-
-  private bind(e: PortEntry): Promise<void> {
-    const server = net.createServer(
-      {
-        allowHalfOpen: true,
-        pauseOnConnect: true,
-        noDelay: true,
-        keepAlive: true,
-        keepAliveInitialDelay: this.opts.keepAliveDelayMs,
-      },
-      (client) => this.accept(e, client),
-    );
-    e.server = server;
-    e.listening = false;
-    const p = new Promise<void>((resolve) => {
-      server.on('error', (err: NodeJS.ErrnoException) => {
-        if (e.server !== server) {
-          resolve();
-          return;
-        }
-        if (e.listening) {
-          // accept() errors (EMFILE...): the listener stays up.
-          this.opts.log.warn({ port: e.port, err }, 'mesh: listener error');
-          return;
-        }
-        e.server = null;
-        e.binding = undefined;
-        e.bindError = err;
-        this.opts.log.warn({ port: e.port, host: this.opts.bindHost, code: err.code, retryMs: this.opts.bindRetryMs }, 'mesh: cannot bind published port; retrying');
-        if (e.reportedCode !== errCode(err)) {
-          e.reportedCode = errCode(err);
-          this.report(e.port, err);
-        }
-        e.retryTimer = setTimeout(() => {
-          e.retryTimer = undefined;
-          this.reconcileListener(e);
-        }, this.opts.bindRetryMs);
-        e.retryTimer.unref();
-        resolve();
-      });
-      server.listen({ host: this.opts.bindHost, port: e.port, exclusive: true }, () => {
-        if (e.server !== server) {
-          // Unbound while the listen was under way.
-          server.close();
-          resolve();
-          return;
-        }
-        e.listening = true;
-        e.binding = undefined;
-        e.bindError = undefined;
-        e.reportedCode = undefined;
-        this.opts.log.info({ port: e.port, host: this.opts.bindHost, service: e.spec.serviceName }, 'mesh: published port listening');
-        this.report(e.port, null);
-        resolve();
-      });
-    });
-    e.binding = p;
-    return p;
-  }
-
-  /** Stops accepting at once (open connections go on) and cancels bind retries. */
-  private unbind(e: PortEntry, report: boolean): void {
-    if (e.retryTimer) {
-      clearTimeout(e.retryTimer);
-      e.retryTimer = undefined;
-    }
-    const s = e.server;
-    e.server = null;
-    e.binding = undefined;
-    if (s) {
-      const was = e.listening;
-      e.listening = false;
-      s.close();
-      if (was) this.opts.log.info({ port: e.port, service: e.spec.serviceName }, 'mesh: published port closed');
-    }
-    e.bindError = undefined;
-    if (e.reportedCode !== undefined) {
-      e.reportedCode = undefined;
-      if (report) this.report(e.port, null);
-    }
-  }
-
-  private report(port: number, err: Error | null): void {
-    try {
-      this.opts.onPortError(port, err);
-    } catch (cbErr) {
-      this.opts.log.error({ port, err: cbErr }, 'mesh: onPortError callback threw');
-    }
   }
 
   // ---- client connections ------------------------------------------------------------------
