@@ -10,7 +10,7 @@ import { ForwardServer } from './forward-server.js';
 import { Ingress } from './ingress.js';
 import { LinkPool } from './link-pool.js';
 import { NodeTls, certSubject } from './mesh-tls.js';
-import { nodeDialer } from './node-dialer.js';
+import { plainDialer, type DialNode } from './node-dialer.js';
 import { NOOP } from './sockets.js';
 import type { MeshLogger, MeshOptions, MeshStats, MeshTable, MeshTls } from './types.js';
 
@@ -35,7 +35,7 @@ export class Mesh {
       ? new NodeTls({ material: opts.tls, sessionReuse: opts.tlsSessionReuse ?? true, keepAliveDelayMs, log: this.log })
       : undefined;
     this.tls = tls;
-    const dial = nodeDialer(keepAliveDelayMs, tls && ((target, peer, h2) => tls.connect(target, peer, h2)));
+    const dial: DialNode = tls ? (target, peer, h2) => tls.connect(target, peer, h2) : plainDialer(keepAliveDelayMs);
     this.links = new LinkPool({ dial, maxStreams, setupTimeoutMs: lastConnectTimeoutMs, pingTimeoutMs: connectTimeoutMs, log: this.log });
     const remote = new ForwardClient({
       // Measured (forward-tls-bench): under TLS, h2 is ~3x the connections/s of a TLS handshake per

@@ -1,6 +1,7 @@
-// How this node reaches another node's forwarding listener: a plain TCP connection, or mutual TLS
-// (`NodeTls.connect`). Both forwarding transports dial through it: the line protocol for each
-// connection, the link pool for each HTTP/2 session.
+// How this node reaches another node's forwarding listener: what a dialled connection offers its
+// user, and the plain TCP dialer (under mutual TLS, `NodeTls.connect` dials). Both forwarding
+// transports dial through a `DialNode`: the line protocol for each connection, the link pool for
+// each HTTP/2 session.
 
 import type net from 'node:net';
 import type tls from 'node:tls';
@@ -27,9 +28,8 @@ export interface NodeConnection {
  */
 export type DialNode = (target: HostPort, peer: string, h2: boolean) => NodeConnection;
 
-/** Plain TCP unless `secure` (mutual TLS) is given. */
-export function nodeDialer(keepAliveDelayMs: number, secure?: DialNode): DialNode {
-  if (secure) return secure;
+/** Plain TCP connections (under mutual TLS, `NodeTls.connect` dials instead). */
+export function plainDialer(keepAliveDelayMs: number): DialNode {
   return (target, _peer, h2) => ({
     sock: connectSocket(target, keepAliveDelayMs, !h2),
     secure: false,

@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { parseHostPort } from '../src/addr.js';
 import { LinkPool, type H2Link } from '../src/link-pool.js';
-import { nodeDialer } from '../src/node-dialer.js';
+import { plainDialer } from '../src/node-dialer.js';
 import { HOST_A, deadAddr, legacyForwarder, listen, quietLogger, waitFor } from './helpers.js';
 
 interface Peer {
@@ -47,7 +47,7 @@ async function h2Peer(maxStreams?: number): Promise<Peer> {
 }
 
 function pool(maxStreams = 100): LinkPool {
-  return new LinkPool({ dial: nodeDialer(30_000), maxStreams, setupTimeoutMs: 5000, pingTimeoutMs: 1000, log: quietLogger });
+  return new LinkPool({ dial: plainDialer(30_000), maxStreams, setupTimeoutMs: 5000, pingTimeoutMs: 1000, log: quietLogger });
 }
 
 interface Outcome {
