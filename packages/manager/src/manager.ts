@@ -8,7 +8,7 @@ import { ShoalError } from '@shoal/api';
 import { RaftNode, raftServerOptions, createLogger, type Logger, type RaftTimings } from '@shoal/raft';
 import { ClusterStore, StoreClient, newId } from '@shoal/store';
 import type { Cluster, Node } from '@shoal/store';
-import { ControlHandlers } from './controlapi/handlers.js';
+import { controlHandlers } from './controlapi/index.js';
 import { MembershipManager, type JoinRequest, type JoinResponse } from './membership.js';
 import { MembershipReconciler } from './membership-reconciler.js';
 import { addUnaryService, callUnary } from './grpc-util.js';
@@ -185,35 +185,17 @@ export class Manager {
   }
 
   private registerServices(): void {
-    const h = new ControlHandlers({
-      raft: this.raft,
-      store: this.store,
-      client: this.client,
-      membership: this.membership,
-      ca: () => this.caKeys.material(),
-      now: Date.now,
-    });
-    const control: Record<string, (req: any) => Promise<unknown>> = {
-      CreateService: (r) => h.createService(r),
-      UpdateService: (r) => h.updateService(r),
-      RollbackService: (r) => h.rollbackService(r),
-      ScaleService: (r) => h.scaleService(r),
-      RemoveService: (r) => h.removeService(r),
-      GetService: (r) => h.getService(r),
-      ServiceLogs: (r) => this.logs.serviceLogs(r),
-      ListServices: () => h.listServices(),
-      ListTasks: (r) => h.listTasks(r),
-      ListNodes: () => h.listNodes(),
-      GetNode: (r) => h.getNode(r),
-      UpdateNode: (r) => h.updateNode(r),
-      PromoteNode: (r) => h.promoteNode(r),
-      DemoteNode: (r) => h.demoteNode(r),
-      RemoveNode: (r) => h.removeNode(r),
-      ClusterStatus: () => h.clusterStatus(),
-      GetJoinToken: (r) => h.getJoinToken(r),
-      UpdateCluster: (r) => h.updateCluster(r),
-      IssueAdminCertificate: (r) => h.issueAdminCertificate(r),
-    };
+    const control = controlHandlers(
+      {
+        raft: this.raft,
+        store: this.store,
+        client: this.client,
+        membership: this.membership,
+        ca: () => this.caKeys.material(),
+        now: Date.now,
+      },
+      (r) => this.logs.serviceLogs(r),
+    );
     for (const method of LEADER_ONLY) {
       const local = control[method];
       control[method] = (r) => this.onLeader('shoal.control.Control', method, r, local);

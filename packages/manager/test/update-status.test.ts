@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { ClusterStore, decodeTxResult, encodeTx, type Op, type Service, type ServiceSpec, type Task } from '@shoal/store';
 import { T0, mkNode, mkSpec } from './fixtures.js';
 import { reconcile } from '../src/orchestrator/reconcile.js';
-import { startedStatus } from '../src/orchestrator/update-status.js';
+import { rolledBack, withSpec } from '../src/service-update.js';
 import { RestartDelays } from '../src/orchestrator/restart-delays.js';
 
 /** The suite's spec: tasks of args "good ..." run, others fail; updates watched for 1 s. */
@@ -48,32 +48,18 @@ class Sim {
     this.tx([{ op: 'create', kind: 'service', object: svc }]);
   }
 
-  /** What UpdateService stores for a spec that replaces tasks. */
+  /** What UpdateService stores. */
   update(next: ServiceSpec): void {
     const s = this.service();
     this.now += 10;
-    this.tx([
-      {
-        op: 'update',
-        kind: 'service',
-        object: { ...s, spec: next, previousSpec: s.spec, specVersion: s.specVersion + 1, updateStatus: startedStatus('updating', this.now, 'update in progress'), updatedAt: this.now },
-        expectVersion: s.version,
-      },
-    ]);
+    this.tx([{ op: 'update', kind: 'service', object: withSpec(s, next, this.now), expectVersion: s.version }]);
   }
 
   /** What RollbackService stores. */
   rollback(): void {
     const s = this.service();
     this.now += 10;
-    this.tx([
-      {
-        op: 'update',
-        kind: 'service',
-        object: { ...s, spec: s.previousSpec!, previousSpec: s.spec, specVersion: s.specVersion + 1, updateStatus: startedStatus('rollback_started', this.now, 'manually requested rollback'), updatedAt: this.now },
-        expectVersion: s.version,
-      },
-    ]);
+    this.tx([{ op: 'update', kind: 'service', object: rolledBack({ ...s, previousSpec: s.previousSpec! }, this.now, 'manually requested rollback'), expectVersion: s.version }]);
   }
 
   /** One orchestrator pass, then the agents' reports; the clock moves 100 ms. */

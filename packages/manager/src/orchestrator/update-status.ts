@@ -3,7 +3,8 @@
 // spec), and the update is complete once every task runs the new spec and the last one to start
 // has run for the monitor period. A pure function of the store, like the rest of reconcile.
 
-import type { Service, ServiceSpec, Task, UpdateConfig, UpdateState, UpdateStatus } from '@shoal/store';
+import type { Service, Task, UpdateConfig, UpdateState } from '@shoal/store';
+import { rolledBack, specChangesTasks } from '../service-update.js';
 
 export interface UpdateContext {
   now: number;
@@ -30,12 +31,6 @@ function failedEarly(t: Task): boolean {
   return s === 'failed' || s === 'rejected' || s === 'complete';
 }
 
-/** Only changes that alter what a task runs need new tasks (not replicas, not labels of the service). */
-export function specChangesTasks(a: ServiceSpec, b: ServiceSpec): boolean {
-  const strip = (s: ServiceSpec) => JSON.stringify({ ...s, replicas: 0, name: '', labels: {}, updateConfig: null, rollbackConfig: null });
-  return strip(a) !== strip(b);
-}
-
 /**
  * Whether a task runs the service's spec: made from its spec version, or from an older one that
  * runs the same (a rollback does not replace the tasks the failed update never reached).
@@ -55,26 +50,6 @@ function updateFailures(s: Service, tasks: readonly Task[]): Task[] {
   if (!us || !IN_PROGRESS.has(us.state)) return [];
   // Tasks this update made (the service's spec version, created once it started).
   return tasks.filter((t) => t.specVersion === s.specVersion && t.createdAt >= us.startedAt && failedEarly(t));
-}
-
-/** An update (or rollback) just started: what the control API stores with the new spec. */
-export function startedStatus(state: 'updating' | 'rollback_started', now: number, message: string): UpdateStatus {
-  return { state, startedAt: now, completedAt: 0, message };
-}
-
-/**
- * The service with its previous spec back and a rollback started (`service rollback`, or an
- * update's failure action): the spec it replaces becomes the previous one.
- */
-export function rolledBack(s: Service & { previousSpec: ServiceSpec }, now: number, message: string): Service {
-  return {
-    ...s,
-    spec: s.previousSpec,
-    previousSpec: s.spec,
-    specVersion: s.specVersion + (specChangesTasks(s.spec, s.previousSpec) ? 1 : 0),
-    updateStatus: startedStatus('rollback_started', now, message),
-    updatedAt: now,
-  };
 }
 
 /**

@@ -1,0 +1,78 @@
+// The control API's cluster calls (`shoal swarm ...`): status, join tokens, cluster-wide
+// settings, and admin certificates signed by the cluster's CA.
+
+import { ShoalError } from '@shoal/api';
+import { DEFAULT_ADMIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS, MIN_CERT_EXPIRY_MS, identityOfPem, signCsr } from '@shoal/pki';
+import { newId } from '@shoal/store';
+import { newJoinToken } from '../ca/tokens.js';
+import { longestCertValidityMs } from '../removed-nodes.js';
+import { type ControlContext, read, update } from './context.js';
+
+export async function clusterStatus(ctx: ControlContext) {
+  const store = await read(ctx);
+  const cluster = store.cluster();
+  return ctx.membership.clusterStatus(cluster?.id ?? '');
+}
+
+export async function getJoinToken(ctx: ControlContext, req: { role?: string; rotate?: boolean }): Promise<{ token: string }> {
+  const role = req.role;
+  if (role !== 'worker' && role !== 'manager') throw new ShoalError('INVALID_ARGUMENT', `role must be worker or manager, not ${role || '(empty)'}`);
+  if (req.rotate) {
+    await update(ctx, (store) => {
+      const c = store.cluster();
+      if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
+      const joinTokens = { ...c.joinTokens, [role]: newJoinToken(c.caFingerprint) };
+      return [{ op: 'update', kind: 'cluster', object: { ...c, joinTokens, updatedAt: ctx.now() }, expectVersion: c.version }];
+    });
+  }
+  const store = await read(ctx);
+  const c = store.cluster();
+  if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
+  return { token: c.joinTokens[role] };
+}
+
+/**
+ * Another admin certificate (`shoal swarm admin-cert`): the caller made the key and sends only a
+ * CSR; the name and role come from here. Admin certificates are not renewed: this is how a new
+ * one is had before the old one expires, or one per operator.
+ */
+export async function issueAdminCertificate(
+  ctx: ControlContext,
+  req: { csr?: unknown; expiryMs?: unknown },
+): Promise<{ cert: string; caCert: string; name: string; notAfterMs: number }> {
+  const expiryMs = settingMs(req.expiryMs, '--expiry', MIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS) || DEFAULT_ADMIN_CERT_EXPIRY_MS;
+  const c = (await read(ctx)).cluster();
+  if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
+  const name = `admin-${newId().slice(0, 12)}`;
+  const cert = await signCsr(ctx.ca(), typeof req.csr === 'string' ? req.csr : '', { nodeId: name, role: 'admin', clusterId: c.id }, expiryMs);
+  return { cert, caCert: c.caCert, name, notAfterMs: identityOfPem(cert)!.notAfter };
+}
+
+/** Cluster-wide settings (`shoal swarm update`): new certificates get the new validity. */
+export async function updateCluster(
+  ctx: ControlContext,
+  req: { certExpiryMs?: unknown; heartbeatPeriodMs?: unknown },
+): Promise<{ certExpiryMs: number; heartbeatPeriodMs: number }> {
+  const certExpiryMs = settingMs(req.certExpiryMs, '--cert-expiry', MIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS);
+  const heartbeatPeriodMs = settingMs(req.heartbeatPeriodMs, '--dispatcher-heartbeat', 100, 3_600_000);
+  if (certExpiryMs || heartbeatPeriodMs) {
+    await update(ctx, (store) => {
+      const c = store.cluster();
+      if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
+      const spec = { ...c.spec, ...(certExpiryMs ? { certExpiryMs } : {}), ...(heartbeatPeriodMs ? { heartbeatPeriodMs } : {}) };
+      // Certificates issued under a longer validity outlive a lowering: removed nodes stay listed for them.
+      const longestCertExpiryMs = longestCertValidityMs(c);
+      return [{ op: 'update', kind: 'cluster', object: { ...c, spec, longestCertExpiryMs, updatedAt: ctx.now() }, expectVersion: c.version }];
+    });
+  }
+  const c = (await read(ctx)).cluster();
+  if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
+  return { certExpiryMs: c.spec.certExpiryMs, heartbeatPeriodMs: c.spec.heartbeatPeriodMs };
+}
+
+function settingMs(v: unknown, flag: string, min: number, max: number): number {
+  const n = Number(v ?? 0);
+  if (!Number.isFinite(n) || n < 0) throw new ShoalError('INVALID_ARGUMENT', `${flag} must be a duration, not ${String(v)}`);
+  if (n !== 0 && (n < min || n > max)) throw new ShoalError('INVALID_ARGUMENT', `${flag} must be between ${min} ms and ${max} ms, not ${n} ms`);
+  return n;
+}

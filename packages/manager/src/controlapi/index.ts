@@ -1,0 +1,39 @@
+// The control API (proto/control.proto's Control service): its methods by name, each served by
+// the resource's module (services, tasks, nodes, cluster), as SwarmKit's controlapi is cut.
+// Service logs come from the log broker, which the manager owns: it is handed in.
+
+import type { ControlContext } from './context.js';
+import * as services from './services.js';
+import { listTasks } from './tasks.js';
+import * as nodes from './nodes.js';
+import * as cluster from './cluster.js';
+
+export type { ControlContext } from './context.js';
+
+/** A method's handler: requests arrive as decoded protobuf objects. */
+export type ControlHandler = (req: any) => Promise<unknown>;
+
+/** Every Control method, by its proto name. */
+export function controlHandlers(ctx: ControlContext, serviceLogs: ControlHandler): Record<string, ControlHandler> {
+  return {
+    CreateService: (r) => services.createService(ctx, r),
+    UpdateService: (r) => services.updateService(ctx, r),
+    RollbackService: (r) => services.rollbackService(ctx, r),
+    ScaleService: (r) => services.scaleService(ctx, r),
+    RemoveService: (r) => services.removeService(ctx, r),
+    GetService: (r) => services.getService(ctx, r),
+    ServiceLogs: serviceLogs,
+    ListServices: () => services.listServices(ctx),
+    ListTasks: (r) => listTasks(ctx, r),
+    ListNodes: () => nodes.listNodes(ctx),
+    GetNode: (r) => nodes.getNode(ctx, r),
+    UpdateNode: (r) => nodes.updateNode(ctx, r),
+    PromoteNode: (r) => nodes.promoteNode(ctx, r),
+    DemoteNode: (r) => nodes.demoteNode(ctx, r),
+    RemoveNode: (r) => nodes.removeNode(ctx, r),
+    ClusterStatus: () => cluster.clusterStatus(ctx),
+    GetJoinToken: (r) => cluster.getJoinToken(ctx, r),
+    UpdateCluster: (r) => cluster.updateCluster(ctx, r),
+    IssueAdminCertificate: (r) => cluster.issueAdminCertificate(ctx, r),
+  };
+}

@@ -1,0 +1,81 @@
+// The control API's node calls (`shoal node ...`): listing and labels/availability here; joining
+// and leaving Raft (promote, demote, remove) are the membership manager's, called within one bound.
+
+import { performance } from 'node:perf_hooks';
+import { ShoalError } from '@shoal/api';
+import type { Node } from '@shoal/store';
+import { MEMBERSHIP_CALL_MS, timeLeft } from '../membership.js';
+import { type ControlContext, READ_TIMEOUT_MS, read, required, update } from './context.js';
+
+function nodeView(ctx: ControlContext, n: Node) {
+  const st = ctx.raft.status();
+  return { node: n, leader: n.id === st.leader, reachability: ctx.membership.reachability(n) };
+}
+
+export type NodeView = ReturnType<typeof nodeView>;
+
+export async function listNodes(ctx: ControlContext): Promise<{ nodes: NodeView[] }> {
+  const store = await read(ctx);
+  const nodes = (store.list('node') as Node[]).sort((a, b) => a.description.hostname.localeCompare(b.description.hostname) || a.id.localeCompare(b.id));
+  return { nodes: nodes.map((n) => nodeView(ctx, n)) };
+}
+
+export async function getNode(ctx: ControlContext, req: { node?: string }): Promise<{ node: NodeView }> {
+  const store = await read(ctx);
+  return { node: nodeView(ctx, store.resolveNode(required(req.node, 'node'))) };
+}
+
+export async function updateNode(
+  ctx: ControlContext,
+  req: { node?: string; availability?: string; labelAdd?: Record<string, string>; labelRm?: string[] },
+): Promise<{ node: NodeView }> {
+  const ref = required(req.node, 'node');
+  const availability = req.availability || '';
+  if (availability && !['active', 'pause', 'drain'].includes(availability)) {
+    throw new ShoalError('INVALID_ARGUMENT', `availability must be active, pause or drain, not ${availability}`);
+  }
+  for (const k of Object.keys(req.labelAdd ?? {})) if (!k) throw new ShoalError('INVALID_ARGUMENT', 'a label key must not be empty');
+  let id = '';
+  await update(ctx, (store) => {
+    const n = store.resolveNode(ref);
+    id = n.id;
+    const labels = { ...n.spec.labels, ...(req.labelAdd ?? {}) };
+    for (const k of req.labelRm ?? []) {
+      if (!(k in labels)) throw new ShoalError('NOT_FOUND', `node ${n.description.hostname} has no label ${k}`);
+      delete labels[k];
+    }
+    const spec = { ...n.spec, labels, availability: (availability || n.spec.availability) as Node['spec']['availability'] };
+    return [{ op: 'update', kind: 'node', object: { ...n, spec, updatedAt: ctx.now() }, expectVersion: n.version }];
+  });
+  const store = await read(ctx);
+  return { node: nodeView(ctx, store.get('node', id) as Node) };
+}
+
+// Membership calls: every wait together stays inside MEMBERSHIP_CALL_MS (a client gives 10 s).
+// The answer comes from the local store, which has the call's own write applied: no second read,
+// which a leader that has just handed over (demoting itself) would make through the next leader
+// while that one takes it out of Raft.
+
+export async function promoteNode(ctx: ControlContext, req: { node?: string }): Promise<{ node: NodeView }> {
+  const until = performance.now() + MEMBERSHIP_CALL_MS;
+  const store = await read(ctx, timeLeft(until, READ_TIMEOUT_MS, 'the promotion'));
+  const n = store.resolveNode(required(req.node, 'node'));
+  await ctx.membership.promote(n, until);
+  return { node: nodeView(ctx, ctx.store.get('node', n.id) as Node) };
+}
+
+export async function demoteNode(ctx: ControlContext, req: { node?: string }): Promise<{ node: NodeView }> {
+  const until = performance.now() + MEMBERSHIP_CALL_MS;
+  const store = await read(ctx, timeLeft(until, READ_TIMEOUT_MS, 'the demotion'));
+  const n = store.resolveNode(required(req.node, 'node'));
+  await ctx.membership.demote(n, false, until);
+  return { node: nodeView(ctx, ctx.store.get('node', n.id) as Node) };
+}
+
+export async function removeNode(ctx: ControlContext, req: { node?: string; force?: boolean }): Promise<{ id: string }> {
+  const until = performance.now() + MEMBERSHIP_CALL_MS;
+  const store = await read(ctx, timeLeft(until, READ_TIMEOUT_MS, 'the removal'));
+  const n = store.resolveNode(required(req.node, 'node'));
+  await ctx.membership.remove(n, !!req.force, until);
+  return { id: n.id };
+}

@@ -1,0 +1,98 @@
+// The control API's service calls (`shoal service ...`): each validates its request once, reads
+// through a linearizable barrier, and writes through one store transaction (proposed to Raft; a
+// follower's proposal is forwarded to the leader by the Raft layer).
+
+import { ShoalError } from '@shoal/api';
+import { type ClusterStore, newId } from '@shoal/store';
+import type { Service, ServiceSpec } from '@shoal/store';
+import { rolledBack, withSpec } from '../service-update.js';
+import { validateServiceSpec } from './validate.js';
+import { type ControlContext, commit, read, required, update } from './context.js';
+
+export interface ServiceView {
+  service: Service;
+  running: number;
+  desired: number;
+}
+
+function serviceView(store: ClusterStore, s: Service): ServiceView {
+  const tasks = store.tasksByService(s.id);
+  const running = tasks.filter((t) => t.desiredState === 'running' && t.status.state === 'running').length;
+  let desired = s.spec.replicas;
+  if (s.spec.mode === 'global') desired = tasks.filter((t) => t.desiredState === 'running').length;
+  return { service: s, running, desired };
+}
+
+export async function createService(ctx: ControlContext, req: { spec?: Partial<ServiceSpec> | null }): Promise<ServiceView> {
+  const spec = validateServiceSpec(req.spec);
+  // No read first: the store refuses a duplicate name when it applies the create.
+  const now = ctx.now();
+  const service: Service = { id: newId(), version: 0, createdAt: now, updatedAt: now, spec, previousSpec: null, specVersion: 1, updateStatus: null };
+  await commit(ctx, [{ op: 'create', kind: 'service', object: service }]);
+  // A committed proposal is applied here before commit() returns: the local copy has it.
+  return serviceView(ctx.store, ctx.store.get('service', service.id) as Service);
+}
+
+export async function getService(ctx: ControlContext, req: { service?: string }): Promise<ServiceView> {
+  const store = await read(ctx);
+  return serviceView(store, store.resolveService(required(req.service, 'service')));
+}
+
+export async function listServices(ctx: ControlContext): Promise<{ services: ServiceView[] }> {
+  const store = await read(ctx);
+  const services = (store.list('service') as Service[]).sort((a, b) => a.spec.name.localeCompare(b.spec.name));
+  return { services: services.map((s) => serviceView(store, s)) };
+}
+
+export async function updateService(
+  ctx: ControlContext,
+  req: { service?: string; spec?: Partial<ServiceSpec> | null; version?: number },
+): Promise<ServiceView> {
+  const spec = validateServiceSpec(req.spec);
+  const store = await read(ctx);
+  const current = store.resolveService(required(req.service, 'service'));
+  if (spec.mode !== current.spec.mode) throw new ShoalError('INVALID_ARGUMENT', 'a service\'s mode cannot be changed');
+  const expect = req.version ? Number(req.version) : current.version;
+  const next = withSpec(current, spec, ctx.now());
+  await commit(ctx, [{ op: 'update', kind: 'service', object: next, expectVersion: expect }]);
+  return serviceView(ctx.store, ctx.store.get('service', current.id) as Service);
+}
+
+/**
+ * `shoal service rollback` (`docker service rollback`): the previous spec comes back, rolled out
+ * as an update is (parallelism, order); the spec it replaces becomes the previous one.
+ */
+export async function rollbackService(ctx: ControlContext, req: { service?: string }): Promise<ServiceView> {
+  const ref = required(req.service, 'service');
+  let id = '';
+  await update(ctx, (store) => {
+    const s = store.resolveService(ref);
+    id = s.id;
+    if (!s.previousSpec) throw new ShoalError('FAILED_PRECONDITION', `service ${s.spec.name} has no previous spec to roll back to (it was never updated)`);
+    const next = rolledBack({ ...s, previousSpec: s.previousSpec }, ctx.now(), 'manually requested rollback');
+    return [{ op: 'update', kind: 'service', object: next, expectVersion: s.version }];
+  });
+  return serviceView(ctx.store, ctx.store.get('service', id) as Service);
+}
+
+export async function scaleService(ctx: ControlContext, req: { service?: string; replicas?: number }): Promise<ServiceView> {
+  const ref = required(req.service, 'service');
+  const replicas = Number(req.replicas ?? 0);
+  let id = '';
+  await update(ctx, (store) => {
+    const s = store.resolveService(ref);
+    id = s.id;
+    if (s.spec.mode === 'global') throw new ShoalError('INVALID_ARGUMENT', `${s.spec.name} is a global service: it cannot be scaled`);
+    const spec = validateServiceSpec({ ...s.spec, replicas });
+    return [{ op: 'update', kind: 'service', object: { ...s, spec, updatedAt: ctx.now() }, expectVersion: s.version }];
+  });
+  return serviceView(ctx.store, ctx.store.get('service', id) as Service);
+}
+
+export async function removeService(ctx: ControlContext, req: { service?: string }): Promise<{ id: string }> {
+  const store = await read(ctx);
+  const s = store.resolveService(required(req.service, 'service'));
+  // Its tasks are shut down and removed by the orchestrator, which watches for the deletion.
+  await commit(ctx, [{ op: 'delete', kind: 'service', id: s.id, expectVersion: s.version }]);
+  return { id: s.id };
+}
