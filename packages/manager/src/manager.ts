@@ -6,7 +6,7 @@ import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShoalError } from '@shoal/api';
 import { RaftNode, raftServerOptions, createLogger, type Logger, type RaftTimings } from '@shoal/raft';
-import { ClusterStore, StoreClient, newId } from '@shoal/store';
+import { ClusterStore, StoreClient, newId, updateOp } from '@shoal/store';
 import type { Cluster, Node } from '@shoal/store';
 import { controlHandlers } from './controlapi/index.js';
 import { MembershipManager, type JoinRequest, type JoinResponse } from './membership.js';
@@ -334,7 +334,7 @@ export class Manager {
           const want = { ...n.status, state: 'ready' as const, message: '', addr: this.opts.advertiseAddr };
           const ms = { raftId: this.opts.nodeId, addr: this.opts.advertiseAddr };
           if (n.status.state === 'ready' && n.status.addr === want.addr && n.managerStatus?.addr === ms.addr) return [];
-          return [{ op: 'update', kind: 'node', object: { ...n, status: want, managerStatus: ms, updatedAt: Date.now() }, expectVersion: n.version }];
+          return [updateOp('node', { ...n, status: want, managerStatus: ms, updatedAt: Date.now() })];
         },
         { retries: 5, timeoutMs: 5_000 },
       );
@@ -364,12 +364,7 @@ export class Manager {
         (store) =>
           (store.list('node') as Node[])
             .filter((n) => n.id !== this.opts.nodeId && (n.spec.role === 'manager' || n.managerStatus))
-            .map((n) => ({
-              op: 'update' as const,
-              kind: 'node' as const,
-              object: { ...n, spec: { ...n.spec, role: 'worker' as const }, managerStatus: null, updatedAt: Date.now() },
-              expectVersion: n.version,
-            })),
+            .map((n) => updateOp('node', { ...n, spec: { ...n.spec, role: 'worker' as const }, managerStatus: null, updatedAt: Date.now() })),
         { retries: 5, timeoutMs: 5_000 },
       );
     const loop = async () => {

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import type { Logger, RaftNode } from '@shoal/raft';
 import type { ClusterStore, Node, StoreClient } from '@shoal/store';
+import { deleteOp, updateOp } from '@shoal/store';
 import type { LeaderComponent } from './leader-duty.js';
 import { type MembershipAction, type MembershipPlan, expiredJoins, planMembership } from './membership-plan.js';
 
@@ -232,9 +233,9 @@ export class MembershipReconciler implements LeaderComponent {
             if (!cur || !joinPending(cur)) return [];
             const c = store.cluster();
             const removed = c && !c.removedNodes.includes(id)
-              ? [{ op: 'update' as const, kind: 'cluster' as const, object: { ...c, removedNodes: [...c.removedNodes, id], updatedAt: this.now() }, expectVersion: c.version }]
+              ? [updateOp('cluster', { ...c, removedNodes: [...c.removedNodes, id], updatedAt: this.now() })]
               : [];
-            return [{ op: 'delete', kind: 'node', id, expectVersion: cur.version }, ...removed];
+            return [deleteOp('node', cur), ...removed];
           },
           // A leader's decision: never passed on to another leader should this one be deposed.
           { retries: 3, timeoutMs: 5_000, leaderOnly: true },

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import type { RaftNode } from '@shoal/raft';
-import { type ClusterStore, type StoreClient, newId } from '@shoal/store';
+import { type ClusterStore, type StoreClient, newId, deleteOp, updateOp } from '@shoal/store';
 import type { Node } from '@shoal/store';
 import { type ParsedToken, parseJoinToken, roleOfToken, safeEqual } from './ca/tokens.js';
 import { JOINING_MESSAGE, type MembershipReconciler, storeManagers } from './membership-reconciler.js';
@@ -174,14 +174,7 @@ export class MembershipManager {
       (store) => {
         const cur = store.get('node', n.id) as Node | undefined;
         if (!cur) throw new ShoalError('NOT_FOUND', `no such node: ${n.id}`);
-        return [
-          {
-            op: 'update',
-            kind: 'node',
-            object: { ...cur, spec: { ...cur.spec, role: 'manager' }, managerStatus: { raftId: cur.id, addr }, updatedAt: this.now() },
-            expectVersion: cur.version,
-          },
-        ];
+        return [updateOp('node', { ...cur, spec: { ...cur.spec, role: 'manager' }, managerStatus: { raftId: cur.id, addr }, updatedAt: this.now() })];
       },
       { retries: 5, timeoutMs: 5_000, budgetMs: timeLeft(until, MEMBERSHIP_CALL_MS, 'the promotion') },
     );
@@ -208,14 +201,7 @@ export class MembershipManager {
         const cur = store.get('node', n.id) as Node | undefined;
         if (!cur) throw new ShoalError('NOT_FOUND', `no such node: ${n.id}`);
         if (cur.spec.role !== 'manager') return [];
-        return [
-          {
-            op: 'update',
-            kind: 'node',
-            object: { ...cur, spec: { ...cur.spec, role: 'worker' }, managerStatus: null, updatedAt: this.now() },
-            expectVersion: cur.version,
-          },
-        ];
+        return [updateOp('node', { ...cur, spec: { ...cur.spec, role: 'worker' }, managerStatus: null, updatedAt: this.now() })];
       },
       { retries: 5, timeoutMs: 5_000, budgetMs: timeLeft(until, MEMBERSHIP_CALL_MS, 'the demotion') },
     );
@@ -241,8 +227,8 @@ export class MembershipManager {
         if (!cur) throw new ShoalError('NOT_FOUND', `no such node: ${n.id}`);
         // Its certificate stays in date: every manager refuses the id from now on.
         const c = store.cluster();
-        const removed = c ? [{ op: 'update' as const, kind: 'cluster' as const, object: { ...withRemovedNode(c, cur.id, this.now()), updatedAt: this.now() }, expectVersion: c.version }] : [];
-        return [{ op: 'delete', kind: 'node', id: cur.id, expectVersion: cur.version }, ...removed];
+        const removed = c ? [updateOp('cluster', { ...withRemovedNode(c, cur.id, this.now()), updatedAt: this.now() })] : [];
+        return [deleteOp('node', cur), ...removed];
       },
       { retries: 5, timeoutMs: 5_000, budgetMs: timeLeft(until, MEMBERSHIP_CALL_MS, 'the removal') },
     );

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { RaftNode, raftServerOptions, silentLogger } from '@shoal/raft';
-import { ClusterStore, MAX_TX_BYTES, StoreClient, type Node, type Op, type Service, type ServiceSpec } from '@shoal/store';
+import { ClusterStore, MAX_TX_BYTES, StoreClient, type Node, type Op, type Service, type ServiceSpec, deleteOp, updateOp } from '@shoal/store';
 import { Orchestrator } from '../src/orchestrator/orchestrator.js';
 import { firstBatch } from '../src/orchestrator/plan.js';
 import { LeaderDuty } from '../src/leader-duty.js';
@@ -102,7 +102,7 @@ describe('orchestrator passes in bounded transactions', () => {
     await waitFor('3,000 tasks on n1', () => tasksOf('pinned').filter((t) => t.nodeId === 'n1').length === 3000);
     proposed.length = 0;
     const n1 = store.get('node', 'n1') as Node;
-    await commit({ op: 'update', kind: 'node', object: { ...n1, status: { ...n1.status, state: 'down' } }, expectVersion: n1.version });
+    await commit(updateOp('node', { ...n1, status: { ...n1.status, state: 'down' } }));
     await waitFor('3,000 orphaned and 3,000 replacements', () => {
       const ts = tasksOf('pinned');
       return ts.filter((t) => t.status.state === 'orphaned').length === 3000 && ts.filter((t) => t.desiredState === 'running' && t.nodeId === '').length === 3000;
@@ -115,7 +115,7 @@ describe('orchestrator passes in bounded transactions', () => {
     await commit({ op: 'create', kind: 'service', object: service(mkSpec({ name: 'everywhere', mode: 'global', replicas: 0 })) });
     await waitFor('a task on n3', () => tasksOf('everywhere').some((t) => t.nodeId === 'n3'));
     const n3 = store.get('node', 'n3') as Node;
-    await commit({ op: 'delete', kind: 'node', id: 'n3', expectVersion: n3.version });
+    await commit(deleteOp('node', n3));
     await waitFor('no task on n3', () => !tasksOf('everywhere').some((t) => t.nodeId === 'n3'));
     assert.ok(tasksOf('everywhere').some((t) => t.nodeId === 'n2' && t.desiredState === 'running'), 'the other nodes keep theirs');
   });

@@ -4,7 +4,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClusterStore, decodeTxResult, encodeTx, type Op, type Service, type ServiceSpec, type Task, type TaskState } from '@shoal/store';
+import { ClusterStore, decodeTxResult, encodeTx, type Op, type Service, type ServiceSpec, type Task, type TaskState, updateOp } from '@shoal/store';
 import { T0, mkNode, mkSpec } from './fixtures.js';
 import { reconcile } from '../src/orchestrator/reconcile.js';
 import { RestartDelays } from '../src/orchestrator/restart-delays.js';
@@ -58,7 +58,7 @@ class World {
   /** An agent's report, with the timestamp its own clock gave it. */
   report(id: string, state: TaskState, timestamp: number): void {
     const t = this.store.get('task', id)!;
-    this.tx([{ op: 'update', kind: 'task', object: { ...t, status: { ...t.status, state, timestamp, exitCode: state === 'failed' ? 1 : 0 } }, expectVersion: t.version }]);
+    this.tx([updateOp('task', { ...t, status: { ...t.status, state, timestamp, exitCode: state === 'failed' ? 1 : 0 } })]);
   }
 
   current(): Task[] {
@@ -156,7 +156,7 @@ describe('a slot with a duplicate keeps the task furthest along', () => {
     const w = new World(spec({ updateConfig: rollout }));
     w.task('old', 1, 'running');
     const s = w.store.get('service', 'svc')!;
-    w.tx([{ op: 'update', kind: 'service', object: { ...s, spec: { ...s.spec, args: ['v2'] }, previousSpec: s.spec, specVersion: 2 }, expectVersion: s.version }]);
+    w.tx([updateOp('service', { ...s, spec: { ...s.spec, args: ['v2'] }, previousSpec: s.spec, specVersion: 2 })]);
     w.wall += 1_000;
     w.pass();
     const fresh = w.current().find((t) => t.id !== 'old')!;
@@ -179,7 +179,7 @@ describe('a slot with a duplicate keeps the task furthest along', () => {
 describe('tasks no node ever got', () => {
   const scaleTo = (w: World, replicas: number, over: Partial<ServiceSpec> = {}) => {
     const s = w.store.get('service', 'svc')!;
-    w.tx([{ op: 'update', kind: 'service', object: { ...s, spec: { ...s.spec, replicas, ...over }, specVersion: s.specVersion + 1 }, expectVersion: s.version }]);
+    w.tx([updateOp('service', { ...s, spec: { ...s.spec, replicas, ...over }, specVersion: s.specVersion + 1 })]);
   };
 
   test('scaled away while pending: deleted (nothing would ever make them terminal), assigned ones shut down', () => {
@@ -188,7 +188,7 @@ describe('tasks no node ever got', () => {
     const [a, b, c] = w.store.list('task').map((t) => t.id).sort();
     // The scheduler placed one; the others wait (say, on a constraint no node meets).
     const placed = w.store.get('task', a!)!;
-    w.tx([{ op: 'update', kind: 'task', object: { ...placed, nodeId: 'n1', status: { ...placed.status, state: 'assigned' } }, expectVersion: placed.version }]);
+    w.tx([updateOp('task', { ...placed, nodeId: 'n1', status: { ...placed.status, state: 'assigned' } })]);
     assert.deepEqual([b, c].map((id) => w.store.get('task', id!)!.nodeId), ['', '']);
     scaleTo(w, 0);
     w.pass();

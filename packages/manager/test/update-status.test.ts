@@ -5,7 +5,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClusterStore, decodeTxResult, encodeTx, type Op, type Service, type ServiceSpec, type Task } from '@shoal/store';
+import { ClusterStore, decodeTxResult, encodeTx, type Op, type Service, type ServiceSpec, type Task, updateOp } from '@shoal/store';
 import { T0, mkNode, mkSpec } from './fixtures.js';
 import { reconcile } from '../src/orchestrator/reconcile.js';
 import { rolledBack, withSpec } from '../src/service-update.js';
@@ -52,14 +52,14 @@ class Sim {
   update(next: ServiceSpec): void {
     const s = this.service();
     this.now += 10;
-    this.tx([{ op: 'update', kind: 'service', object: withSpec(s, next, this.now), expectVersion: s.version }]);
+    this.tx([updateOp('service', withSpec(s, next, this.now))]);
   }
 
   /** What RollbackService stores. */
   rollback(): void {
     const s = this.service();
     this.now += 10;
-    this.tx([{ op: 'update', kind: 'service', object: rolledBack({ ...s, previousSpec: s.previousSpec! }, this.now, 'manually requested rollback'), expectVersion: s.version }]);
+    this.tx([updateOp('service', rolledBack({ ...s, previousSpec: s.previousSpec! }, this.now, 'manually requested rollback'))]);
   }
 
   /** One orchestrator pass, then the agents' reports; the clock moves 100 ms. */
@@ -78,7 +78,7 @@ class Sim {
       } else if (t.status.state === 'assigned') {
         next = this.fails(t) ? this.report(t, 'failed', 'container exited with code 1') : this.report(t, 'running');
       }
-      if (next) reports.push({ op: 'update', kind: 'task', object: next, expectVersion: t.version });
+      if (next) reports.push(updateOp('task', next));
     }
     if (reports.length > 0) this.tx(reports);
   }

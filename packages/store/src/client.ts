@@ -38,9 +38,12 @@ export interface StoreProposer {
   readBarrier(opts?: { timeoutMs?: number }): Promise<number>;
 }
 
-/** An update op conditional on `object` being unchanged since it was read (expectVersion = its version). */
-export function updateOp<K extends ObjectKind>(kind: K, object: KindMap[K]): Op {
-  return { op: 'update', kind, object, expectVersion: object.version } as Op;
+/**
+ * An update op conditional on `object` being unchanged since it was read (expectVersion = its
+ * version), or since the version a caller saw (`service update --version`-style checks).
+ */
+export function updateOp<K extends ObjectKind>(kind: K, object: KindMap[K], expectVersion = object.version): Op {
+  return { op: 'update', kind, object, expectVersion } as Op;
 }
 
 /** A delete op conditional on `object` being unchanged since it was read. */

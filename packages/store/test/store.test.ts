@@ -8,6 +8,7 @@ import {
   decodeTx,
   encodeTx,
   isVersionConflict,
+  deleteOp,
   newId,
   updateOp,
   type StoreEvent,
@@ -80,6 +81,21 @@ describe('transactions', () => {
     // Without expectVersion, the update is unconditional.
     log.ok(update('service', { ...s, specVersion: 4 }));
     assert.equal(log.store.get('service', 's1')!.specVersion, 4);
+  });
+
+  test('updateOp/deleteOp: conditional on the version read, or on one the caller saw', () => {
+    const log = new Log();
+    log.ok(create('service', mkService('s1', 'web')));
+    const seen = log.store.get('service', 's1')!;
+    log.ok(updateOp('service', { ...seen, specVersion: 2 }));
+    const now = log.store.get('service', 's1')!;
+    // The object as read now, but checked against the version the caller saw before: refused.
+    failed(log.tx(updateOp('service', { ...now, specVersion: 3 }, seen.version)), 'FAILED_PRECONDITION', /version conflict/);
+    failed(log.tx(deleteOp('service', seen)), 'FAILED_PRECONDITION', /version conflict/);
+    log.ok(updateOp('service', { ...now, specVersion: 3 }, now.version));
+    assert.equal(log.store.get('service', 's1')!.specVersion, 3);
+    log.ok(deleteOp('service', log.store.get('service', 's1')!));
+    assert.equal(log.store.get('service', 's1'), null);
   });
 
   test('service names are unique: across the store, within a transaction, on rename', () => {

@@ -8,7 +8,7 @@
 
 import { sealContext } from '@shoal/pki';
 import type { Logger } from '@shoal/raft';
-import { type ClusterStore, type StoreClient, isLegacyCaKey } from '@shoal/store';
+import { type ClusterStore, type StoreClient, isLegacyCaKey, updateOp } from '@shoal/store';
 import type { LeaderComponent } from '../leader-duty.js';
 import type { CAKeys } from './ca-keys.js';
 
@@ -62,7 +62,7 @@ export class CAKeyMigration implements LeaderComponent {
             const c = store.cluster();
             if (!c || !isLegacyCaKey(c.caKey)) return [];
             const caKey = this.keys.kekForSealing().seal(c.caKey, sealContext.caKey(c.id));
-            return [{ op: 'update', kind: 'cluster', object: { ...c, caKey, updatedAt: Date.now() }, expectVersion: c.version }];
+            return [updateOp('cluster', { ...c, caKey, updatedAt: Date.now() })];
           },
           // This leader's decision, with its own key-encryption key: never passed to another leader.
           { retries: 5, timeoutMs: 5_000, leaderOnly: true },

@@ -3,7 +3,7 @@
 
 import { ShoalError } from '@shoal/api';
 import { DEFAULT_ADMIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS, MIN_CERT_EXPIRY_MS, identityOfPem, signCsr } from '@shoal/pki';
-import { newId } from '@shoal/store';
+import { newId, updateOp } from '@shoal/store';
 import { newJoinToken } from '../ca/tokens.js';
 import { longestCertValidityMs } from '../removed-nodes.js';
 import { type ControlContext, read, update } from './context.js';
@@ -22,7 +22,7 @@ export async function getJoinToken(ctx: ControlContext, req: { role?: string; ro
       const c = store.cluster();
       if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
       const joinTokens = { ...c.joinTokens, [role]: newJoinToken(c.caFingerprint) };
-      return [{ op: 'update', kind: 'cluster', object: { ...c, joinTokens, updatedAt: ctx.now() }, expectVersion: c.version }];
+      return [updateOp('cluster', { ...c, joinTokens, updatedAt: ctx.now() })];
     });
   }
   const store = await read(ctx);
@@ -62,7 +62,7 @@ export async function updateCluster(
       const spec = { ...c.spec, ...(certExpiryMs ? { certExpiryMs } : {}), ...(heartbeatPeriodMs ? { heartbeatPeriodMs } : {}) };
       // Certificates issued under a longer validity outlive a lowering: removed nodes stay listed for them.
       const longestCertExpiryMs = longestCertValidityMs(c);
-      return [{ op: 'update', kind: 'cluster', object: { ...c, spec, longestCertExpiryMs, updatedAt: ctx.now() }, expectVersion: c.version }];
+      return [updateOp('cluster', { ...c, spec, longestCertExpiryMs, updatedAt: ctx.now() })];
     });
   }
   const c = (await read(ctx)).cluster();

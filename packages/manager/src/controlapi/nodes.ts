@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import type { Node } from '@shoal/store';
+import { updateOp } from '@shoal/store';
 import { MEMBERSHIP_CALL_MS, timeLeft } from '../membership.js';
 import { type ControlContext, READ_TIMEOUT_MS, read, required, update } from './context.js';
 
@@ -45,7 +46,7 @@ export async function updateNode(
       delete labels[k];
     }
     const spec = { ...n.spec, labels, availability: (availability || n.spec.availability) as Node['spec']['availability'] };
-    return [{ op: 'update', kind: 'node', object: { ...n, spec, updatedAt: ctx.now() }, expectVersion: n.version }];
+    return [updateOp('node', { ...n, spec, updatedAt: ctx.now() })];
   });
   const store = await read(ctx);
   return { node: nodeView(ctx, store.get('node', id) as Node) };

@@ -3,7 +3,7 @@
 // follower's proposal is forwarded to the leader by the Raft layer).
 
 import { ShoalError } from '@shoal/api';
-import { type ClusterStore, newId } from '@shoal/store';
+import { type ClusterStore, newId, deleteOp, updateOp } from '@shoal/store';
 import type { Service, ServiceSpec } from '@shoal/store';
 import { rolledBack, withSpec } from '../service-update.js';
 import { validateServiceSpec } from './validate.js';
@@ -54,7 +54,7 @@ export async function updateService(
   if (spec.mode !== current.spec.mode) throw new ShoalError('INVALID_ARGUMENT', 'a service\'s mode cannot be changed');
   const expect = req.version ? Number(req.version) : current.version;
   const next = withSpec(current, spec, ctx.now());
-  await commit(ctx, [{ op: 'update', kind: 'service', object: next, expectVersion: expect }]);
+  await commit(ctx, [updateOp('service', next, expect)]);
   return serviceView(ctx.store, ctx.store.get('service', current.id) as Service);
 }
 
@@ -70,7 +70,7 @@ export async function rollbackService(ctx: ControlContext, req: { service?: stri
     id = s.id;
     if (!s.previousSpec) throw new ShoalError('FAILED_PRECONDITION', `service ${s.spec.name} has no previous spec to roll back to (it was never updated)`);
     const next = rolledBack({ ...s, previousSpec: s.previousSpec }, ctx.now(), 'manually requested rollback');
-    return [{ op: 'update', kind: 'service', object: next, expectVersion: s.version }];
+    return [updateOp('service', next)];
   });
   return serviceView(ctx.store, ctx.store.get('service', id) as Service);
 }
@@ -84,7 +84,7 @@ export async function scaleService(ctx: ControlContext, req: { service?: string;
     id = s.id;
     if (s.spec.mode === 'global') throw new ShoalError('INVALID_ARGUMENT', `${s.spec.name} is a global service: it cannot be scaled`);
     const spec = validateServiceSpec({ ...s.spec, replicas });
-    return [{ op: 'update', kind: 'service', object: { ...s, spec, updatedAt: ctx.now() }, expectVersion: s.version }];
+    return [updateOp('service', { ...s, spec, updatedAt: ctx.now() })];
   });
   return serviceView(ctx.store, ctx.store.get('service', id) as Service);
 }
@@ -93,6 +93,6 @@ export async function removeService(ctx: ControlContext, req: { service?: string
   const store = await read(ctx);
   const s = store.resolveService(required(req.service, 'service'));
   // Its tasks are shut down and removed by the orchestrator, which watches for the deletion.
-  await commit(ctx, [{ op: 'delete', kind: 'service', id: s.id, expectVersion: s.version }]);
+  await commit(ctx, [deleteOp('service', s)]);
   return { id: s.id };
 }

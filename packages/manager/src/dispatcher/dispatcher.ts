@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import type { Logger, RaftNode } from '@shoal/raft';
 import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
-import { TASK_STATES, taskStateRank } from '@shoal/store';
+import { TASK_STATES, taskStateRank, updateOp } from '@shoal/store';
 import type { LeaderComponent } from '../leader-duty.js';
 import { AssignmentView } from './assignment-view.js';
 import { decodeCursor, encodeCursor } from './change-log.js';
@@ -308,7 +308,7 @@ export class Dispatcher implements LeaderComponent {
               const { timestamp: _a, ...same } = status;
               const { timestamp: _b, ...had } = t.status;
               if (JSON.stringify(same) !== JSON.stringify(had)) {
-                ops.push({ op: 'update', kind: 'task', object: { ...t, status, updatedAt: now }, expectVersion: t.version });
+                ops.push(updateOp('task', { ...t, status, updatedAt: now }));
               }
             }
           }
@@ -345,7 +345,7 @@ export class Dispatcher implements LeaderComponent {
             }
           : d;
         if (JSON.stringify(status) === JSON.stringify(n.status) && JSON.stringify(description) === JSON.stringify(d)) return [];
-        return [{ op: 'update', kind: 'node', object: { ...n, status, description, updatedAt: Date.now() }, expectVersion: n.version }];
+        return [updateOp('node', { ...n, status, description, updatedAt: Date.now() })];
       },
       { retries: 5, timeoutMs: 5_000, optimistic: true },
     );
@@ -381,7 +381,7 @@ export class Dispatcher implements LeaderComponent {
               const cur = store.get('node', n.id);
               if (!cur || cur.status.state !== 'ready') return [];
               const status = { ...cur.status, state: 'down' as const, message: 'heartbeat failure' };
-              return [{ op: 'update', kind: 'node', object: { ...cur, status, updatedAt: Date.now() }, expectVersion: cur.version }];
+              return [updateOp('node', { ...cur, status, updatedAt: Date.now() })];
             },
             { retries: 3, timeoutMs: 5_000, optimistic: true, leaderOnly: true },
           )

@@ -4,7 +4,7 @@
 // task's observed status: that belongs to the agent (and the scheduler's assignment).
 
 import type { ClusterStore, Node, Op, Service, Task } from '@shoal/store';
-import { isTerminal, taskStateRank } from '@shoal/store';
+import { isTerminal, taskStateRank, deleteOp, updateOp } from '@shoal/store';
 import { type NodeUsage, eligible, take, usageByNode } from '../scheduler/filters.js';
 import { Plan } from './plan.js';
 import { type UpdateVerdict, judgeCompletion, judgeFailures, rolloutConfig, runsSpec } from './update-status.js';
@@ -54,8 +54,8 @@ function newTask(s: Service, slot: number, nodeId: string, ctx: ReconcileContext
 function shutdown(t: Task, ctx: ReconcileContext, desired: Task['desiredState'] = 'shutdown'): Op {
   // No node ever got it: no agent will report it stopped, so it would wait forever (SwarmKit's
   // task reaper deletes these too). expectVersion loses the race to a scheduler that placed it.
-  if (!t.nodeId && !isTerminal(t.status.state)) return { op: 'delete', kind: 'task', id: t.id, expectVersion: t.version };
-  return { op: 'update', kind: 'task', object: { ...t, desiredState: desired, updatedAt: ctx.now }, expectVersion: t.version };
+  if (!t.nodeId && !isTerminal(t.status.state)) return deleteOp('task', t);
+  return updateOp('task', { ...t, desiredState: desired, updatedAt: ctx.now });
 }
 
 /**
@@ -65,7 +65,7 @@ function shutdown(t: Task, ctx: ReconcileContext, desired: Task['desiredState'] 
 function orphan(t: Task, n: Node | undefined, ctx: ReconcileContext): Op {
   const why = n ? `node ${n.description.hostname || n.id} is down` : `node ${t.nodeId} was removed`;
   const status = isTerminal(t.status.state) ? t.status : { ...t.status, state: 'orphaned' as const, message: 'orphaned', err: why, timestamp: ctx.now };
-  return { op: 'update', kind: 'task', object: { ...t, desiredState: 'shutdown', status, updatedAt: ctx.now }, expectVersion: t.version };
+  return updateOp('task', { ...t, desiredState: 'shutdown', status, updatedAt: ctx.now });
 }
 
 /** Whether the restart policy wants a replacement for a task that stopped. */
@@ -80,10 +80,6 @@ function shouldRestart(s: Service, slotTasks: Task[], t: Task): boolean {
     if (attempts > rp.maxAttempts) return false;
   }
   return true;
-}
-
-function storeService(s: Service, expectVersion: number): Op {
-  return { op: 'update', kind: 'service', object: s, expectVersion };
 }
 
 /**
@@ -146,7 +142,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
 
   // Tasks of removed services: shut down what may run, delete the rest.
   for (const t of orphans) {
-    if (!t.nodeId || isTerminal(t.status.state) || nodeGone(t.nodeId)) plan.add({ op: 'delete', kind: 'task', id: t.id, expectVersion: t.version });
+    if (!t.nodeId || isTerminal(t.status.state) || nodeGone(t.nodeId)) plan.add(deleteOp('task', t));
     else if (t.desiredState === 'running') plan.add(shutdown(t, ctx, 'remove'));
   }
 
@@ -157,13 +153,13 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
     // A failed update is paused or rolled back before any task is replaced: a rolled-back
     // service's tasks wait for the next pass, which sees the restored spec.
     const verdict = judgeFailures(s, tasks, ctx);
-    if (verdict.service) plan.add(storeService(verdict.service, s.version));
+    if (verdict.service) plan.add(updateOp('service', verdict.service));
     if (verdict.rolledBack) continue;
     if (s.spec.mode === 'global') {
       usage ??= usageByNode(store.list('task'));
       const active = reconcileGlobal(s, tasks, [...nodes.values()], usage, ctx, plan, verdict);
       const done = verdict.service ? undefined : judgeCompletion(s, active, ctx);
-      if (done) plan.add(storeService(done, s.version));
+      if (done) plan.add(updateOp('service', done));
       continue;
     }
     // Current task per slot; replace the ones that died or lost their node.
@@ -236,7 +232,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
       }
     }
     const done = verdict.service ? undefined : judgeCompletion(s, active, ctx);
-    if (done) plan.add(storeService(done, s.version));
+    if (done) plan.add(updateOp('service', done));
   }
   return plan;
 }
@@ -304,7 +300,7 @@ function reconcileGlobal(
   // included, are deleted. Nothing else would: history is pruned only where a new task comes.
   const known = new Set(nodes.map((n) => n.id));
   for (const [nodeId, list] of byNode) {
-    if (!known.has(nodeId)) for (const t of list) plan.add({ op: 'delete', kind: 'task', id: t.id, expectVersion: t.version });
+    if (!known.has(nodeId)) for (const t of list) plan.add(deleteOp('task', t));
   }
   const active: Task[] = [];
   for (const n of nodes) {

@@ -5,6 +5,7 @@
 
 import type { Node, Task } from '@shoal/store';
 import type { Op } from '@shoal/store';
+import { updateOp } from '@shoal/store';
 import { type Rejection, eligible, summarize, take, usageByNode } from './filters.js';
 
 export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
@@ -38,7 +39,7 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
   let placements = 0;
   const waits = (t: Task, err: string) => {
     if (t.status.err !== err) {
-      ops.push({ op: 'update', kind: 'task', object: { ...t, status: { ...t.status, err, message: 'pending', timestamp: now }, updatedAt: now }, expectVersion: t.version });
+      ops.push(updateOp('task', { ...t, status: { ...t.status, err, message: 'pending', timestamp: now }, updatedAt: now }));
     }
   };
   for (const t of pending) {
@@ -93,12 +94,7 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
     perNode.set(best.id, (perNode.get(best.id) ?? 0) + 1);
     perService.set(`${t.serviceId}/${best.id}`, (perService.get(`${t.serviceId}/${best.id}`) ?? 0) + 1);
     take(usage, best.id, t.spec);
-    ops.push({
-      op: 'update',
-      kind: 'task',
-      object: { ...t, nodeId: best.id, status: { ...t.status, state: 'assigned', err: '', message: 'scheduled', timestamp: now }, updatedAt: now },
-      expectVersion: t.version,
-    });
+    ops.push(updateOp('task', { ...t, nodeId: best.id, status: { ...t.status, state: 'assigned', err: '', message: 'scheduled', timestamp: now }, updatedAt: now }));
   }
   return ops;
 }
