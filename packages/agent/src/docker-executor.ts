@@ -12,7 +12,7 @@ import http from 'node:http';
 import { inspect } from 'node:util';
 import https from 'node:https';
 import Docker from 'dockerode';
-import { ShoalError, logTimeKey, logTimeToUnix } from '@shoal/api';
+import { Backoff, ShoalError, logTimeKey, logTimeToUnix } from '@shoal/api';
 import type { Task } from '@shoal/store';
 import { type ContainerLogLine, parseDockerLogs } from './docker-logs.js';
 import {
@@ -573,7 +573,7 @@ export class DockerExecutor implements Executor {
     let active = true;
     let ac: AbortController | undefined;
     let retry: NodeJS.Timeout | undefined;
-    let delay = baseDelay;
+    const backoff = new Backoff(baseDelay, 5000);
     // Resume point, in the engine's clock: the last event's timeNano (Docker replays from `since`,
     // inclusive), and the events already delivered at exactly that time, to skip their replay.
     // Before any event, the time of the first connection (the response's Date header).
@@ -636,11 +636,11 @@ export class DockerExecutor implements Executor {
     const scheduleReconnect = (err: Error): void => {
       if (!active) return;
       settleReady?.(err);
+      const delay = backoff.next();
       this.log.warn({ err: err.message, retryInMs: delay }, 'docker event stream broke: reconnecting');
       opts.onError?.(err);
       clearTimeout(retry);
       retry = setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 5000);
     };
 
     const connect = (): void => {
@@ -660,7 +660,7 @@ export class DockerExecutor implements Executor {
             const date = Date.parse((stream as unknown as http.IncomingMessage).headers?.date ?? '');
             since = BigInt(Number.isFinite(date) ? date : Date.now()) * 1_000_000n;
           }
-          delay = baseDelay;
+          backoff.reset();
           settleReady?.();
           let buf = '';
           let ended = false;

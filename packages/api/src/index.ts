@@ -4,3 +4,4 @@ export * from './proto.js';
 export * from './raft.js';
 export * from './log-time.js';
 export * from './sealed.js';
+export * from './retry.js';

@@ -5,7 +5,7 @@
 // key-encryption key, kept before the certificate is (a promoted node's manager needs it to use
 // the CA); a worker certificate means the node keeps no manager secret.
 
-import { ShoalError, callUnary } from '@shoal/api';
+import { ShoalError, callUnary, retryWithBackoff } from '@shoal/api';
 import { KeyEncryptionKey, type NodeIdentity, forgetManagerSecrets, identityOfPem, issuedBy, newKeyAndCsr, writeKek } from '@shoal/pki';
 import type { Logger } from '@shoal/raft';
 
@@ -63,21 +63,24 @@ export class CertRenewer {
   }
 
   private async loop(reason: string): Promise<void> {
-    for (let delay = 1_000; !this.stopped; delay = Math.min(delay * 2, 30_000)) {
-      try {
+    await retryWithBackoff(
+      async () => {
         await this.once(reason);
         this.schedule(this.identity.renewAt() - Date.now());
-        return;
-      } catch (err) {
-        const e = ShoalError.from(err);
-        const expired = this.identity.identity.notAfter < Date.now();
-        this.log.warn(
-          { err: e.message, reason, expired },
-          expired ? 'the node certificate expired and cannot be renewed: join the node again' : 'certificate renewal failed; retrying',
-        );
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+      },
+      {
+        initialMs: 1_000,
+        maxMs: 30_000,
+        while: () => !this.stopped,
+        onError: (err) => {
+          const expired = this.identity.identity.notAfter < Date.now();
+          this.log.warn(
+            { err: ShoalError.from(err).message, reason, expired },
+            expired ? 'the node certificate expired and cannot be renewed: join the node again' : 'certificate renewal failed; retrying',
+          );
+        },
+      },
+    );
   }
 
   private async once(reason: string): Promise<void> {

@@ -6,7 +6,7 @@
 // keeps waiting (a quorum loss, a partition), asking again less and less often.
 
 import { performance } from 'node:perf_hooks';
-import { ShoalError } from '@shoal/api';
+import { Backoff, ShoalError } from '@shoal/api';
 import type { Logger } from '@shoal/raft';
 import type { IssuedCertificate } from './cert-renewer.js';
 
@@ -37,7 +37,7 @@ export class LeaderlessRoleCheck {
   private timer: NodeJS.Timeout | undefined;
   private leaderlessSince: number | undefined;
   private nextAskAt = 0;
-  private backoff: number;
+  private readonly backoff: Backoff;
   private asking = false;
   private stopped = false;
   private readonly leaderlessMs: number;
@@ -50,7 +50,7 @@ export class LeaderlessRoleCheck {
     this.maxBackoffMs = opts.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
     this.intervalMs = opts.intervalMs ?? DEFAULT_INTERVAL_MS;
     this.monotonic = opts.monotonic ?? (() => performance.now());
-    this.backoff = this.leaderlessMs;
+    this.backoff = new Backoff(this.leaderlessMs, this.maxBackoffMs);
   }
 
   start(): void {
@@ -71,7 +71,7 @@ export class LeaderlessRoleCheck {
     const now = this.monotonic();
     if (this.opts.leader()) {
       this.leaderlessSince = undefined;
-      this.backoff = this.leaderlessMs;
+      this.backoff.reset();
       this.nextAskAt = 0;
       return;
     }
@@ -94,7 +94,6 @@ export class LeaderlessRoleCheck {
     } finally {
       this.asking = false;
     }
-    this.nextAskAt = this.monotonic() + this.backoff;
-    this.backoff = Math.min(this.backoff * 2, this.maxBackoffMs);
+    this.nextAskAt = this.monotonic() + this.backoff.next();
   }
 }

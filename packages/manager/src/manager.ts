@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ShoalError } from '@shoal/api';
+import { ShoalError, retryWithBackoff } from '@shoal/api';
 import { RaftNode, raftServerOptions, createLogger, type Logger, type RaftTimings } from '@shoal/raft';
 import { ClusterStore, StoreClient, newId, updateOp } from '@shoal/store';
 import type { Cluster, Node } from '@shoal/store';
@@ -339,18 +339,12 @@ export class Manager {
         { retries: 5, timeoutMs: 5_000 },
       );
     };
-    const loop = async () => {
-      for (let delay = 200; !this.stopping; delay = Math.min(delay * 2, 5_000)) {
-        try {
-          await attempt();
-          return;
-        } catch (err) {
-          this.log.debug({ err: (err as Error).message }, 'could not mark this manager ready yet');
-        }
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    };
-    void loop();
+    void retryWithBackoff(attempt, {
+      initialMs: 200,
+      maxMs: 5_000,
+      while: () => !this.stopping,
+      onError: (err) => this.log.debug({ err: (err as Error).message }, 'could not mark this manager ready yet'),
+    });
   }
 
   /**
@@ -359,28 +353,23 @@ export class Manager {
    * would otherwise take the lost managers back in from the store. Retried until it commits.
    */
   forgetOtherManagers(): void {
-    const attempt = () =>
-      this.client.update(
+    const attempt = async () => {
+      await this.client.update(
         (store) =>
           (store.list('node') as Node[])
             .filter((n) => n.id !== this.opts.nodeId && (n.spec.role === 'manager' || n.managerStatus))
             .map((n) => updateOp('node', { ...n, spec: { ...n.spec, role: 'worker' as const }, managerStatus: null, updatedAt: Date.now() })),
         { retries: 5, timeoutMs: 5_000 },
       );
-    const loop = async () => {
-      for (let delay = 200; !this.stopping; delay = Math.min(delay * 2, 5_000)) {
-        try {
-          await attempt();
-          this.log.warn({}, 'force-new-cluster: the other managers are recorded as workers');
-          this.leadership.add(this.reconciler);
-          return;
-        } catch (err) {
-          this.log.debug({ err: (err as Error).message }, 'could not record the other managers as workers yet');
-        }
-        await new Promise((r) => setTimeout(r, delay));
-      }
+      this.log.warn({}, 'force-new-cluster: the other managers are recorded as workers');
+      this.leadership.add(this.reconciler);
     };
-    void loop();
+    void retryWithBackoff(attempt, {
+      initialMs: 200,
+      maxMs: 5_000,
+      while: () => !this.stopping,
+      onError: (err) => this.log.debug({ err: (err as Error).message }, 'could not record the other managers as workers yet'),
+    });
   }
 
   private stopping = false;

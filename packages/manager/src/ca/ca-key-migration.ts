@@ -6,6 +6,7 @@
 // CAKeys.lacksClusterKek). Until then the CA works with the plaintext key, so an upgrade never
 // stops a cluster from issuing certificates.
 
+import { retryWithBackoff } from '@shoal/api';
 import { sealContext } from '@shoal/pki';
 import type { Logger } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, isLegacyCaKey, updateOp } from '@shoal/store';
@@ -55,8 +56,8 @@ export class CAKeyMigration implements LeaderComponent {
 
   /** Retried while this manager leads: a failed seal leaves the plaintext key, which still works. */
   private async seal(): Promise<void> {
-    for (let delay = 500; this.leading; delay = Math.min(delay * 2, 10_000)) {
-      try {
+    await retryWithBackoff(
+      async () => {
         const r = await this.client.update(
           (store) => {
             const c = store.cluster();
@@ -68,12 +69,14 @@ export class CAKeyMigration implements LeaderComponent {
           { retries: 5, timeoutMs: 5_000, leaderOnly: true },
         );
         if (r.ids.length > 0) this.log.warn({ cluster: r.ids[0] }, "sealed the cluster's CA key, stored in the clear by an older release, with the key-encryption key");
-        return;
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message }, "could not seal the cluster's CA key yet; retrying");
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+      },
+      {
+        initialMs: 500,
+        maxMs: 10_000,
+        while: () => this.leading,
+        onError: (err) => this.log.warn({ err: (err as Error).message }, "could not seal the cluster's CA key yet; retrying"),
+      },
+    );
   }
 
   stop(): void {
