@@ -4,7 +4,8 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT, type Daemon } from './shoald.js';
 
-export const CLI = join(ROOT, 'packages/cli/dist/src/bin.js');
+// bin/shoal.js, as a user runs it: the bundle when it is fresh (npm run build), else dist/src.
+export const CLI = join(ROOT, 'packages/cli/bin/shoal.js');
 
 export interface CliResult {
   /** The exit code; null if the command was killed (its timeout). */

@@ -7,8 +7,9 @@ import { formatDuration } from './parse.js';
 import type { ClusterStatusResponse, NodeView, ServiceSummary, TaskView } from './wire.js';
 
 const require = createRequire(import.meta.url);
-// cli-table3 is CommonJS (`export =`): loaded through require to keep its types.
-const Table = require('cli-table3') as typeof import('cli-table3');
+// cli-table3 is CommonJS (`export =`): loaded through require to keep its types; loaded on the
+// first table, so that `shoal --help` and the commands that print none do not pay for it.
+const loadTable = () => require('cli-table3') as typeof import('cli-table3');
 
 // ------------------------------------------------------------------ tables
 
@@ -35,6 +36,7 @@ const NO_BORDER = {
  * aligned and separated by three spaces, no borders, no trailing spaces. Ends without a newline.
  */
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const Table = loadTable();
   const t = new Table({
     head: headers.map((h) => h.toUpperCase()),
     chars: NO_BORDER,

@@ -3,7 +3,7 @@
 // second for what came after the last line seen.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { logTimeKey } from '@shoal/api';
+import { logTimeKey } from '@shoal/api/log-time';
 import type { Ctx } from './context.js';
 import { UsageError } from './errors.js';
 import { shortId } from './format.js';

@@ -18,7 +18,8 @@ import { after, before, describe, test } from 'node:test';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url)); // packages/cli/dist/test → repository root
 const SHOALD = path.join(ROOT, 'packages/daemon/dist/src/bin.js');
-const SHOAL = path.join(ROOT, 'packages/cli/dist/src/bin.js');
+// As a user runs it: the bundle when it is fresh (npm run build), else dist/src.
+const SHOAL = path.join(ROOT, 'packages/cli/bin/shoal.js');
 const HOSTNAME = 'e2e-manager';
 
 const skip = fs.existsSync(SHOALD) ? false : `shoald is not built (${path.relative(ROOT, SHOALD)} is missing)`;

@@ -3,7 +3,6 @@
 
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { adminDirProblem, newKeyAndCsr, writeAdminMaterial } from '@shoal/pki';
 import type { Ctx } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
 import { type Args, type CtxFactory, action, one } from './common.js';
@@ -62,6 +61,8 @@ async function adminCert(ctx: Ctx, a: Args): Promise<void> {
   const out = one(a, 'out');
   if (!out) throw new UsageError('--out DIR is required: the directory to write ca.pem, cert.pem and key.pem to');
   const dir = resolve(out);
+  // X.509 code is loaded by the one command that needs it, not by every start of the CLI.
+  const { adminDirProblem, newKeyAndCsr, writeAdminMaterial } = await import('@shoal/pki');
   const problem = adminDirProblem(dir);
   if (problem) throw new CliError(`${problem} (nothing was issued)`, 1, 'ALREADY_EXISTS');
   const expiry = one(a, 'expiry');

@@ -1,0 +1,80 @@
+// node scripts/bundle-cli.mjs [--out NAME]: bundles the compiled `shoal` CLI (packages/cli/dist/src, run
+// `tsc -b` first) into packages/cli/dist/bundle/, so that a start of the CLI reads a handful of
+// files instead of some two hundred modules (Node's module loading is most of `shoal --help`).
+// What only some commands need (gRPC and the .proto loader, X.509) stays in chunks of their own,
+// loaded by those commands' dynamic import().
+//
+// Next to the bundle, inputs.json lists the files it was built from with their mtimes:
+// packages/cli/bin/shoal.js runs the bundle only while they all still match, else the unbundled
+// dist/src (a `tsc -b` without this step, or an npm update, never runs stale code).
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(ROOT, 'packages/cli');
+// Two levels under packages/cli, as dist/src is: `require('../../package.json')` (the version)
+// and the walk up to proto/ find the same files from either.
+// `--out NAME`: dist/NAME instead (the tests bundle into a directory of their own).
+const { values } = parseArgs({ options: { out: { type: 'string', default: 'bundle' } } });
+const OUT = join(CLI, 'dist', values.out);
+const MANIFEST = join(OUT, 'inputs.json');
+
+/**
+ * string-width (yargs' help layout) makes an Intl.Segmenter when it is loaded: ~20 ms of ICU
+ * set-up on every start, even of a command that prints no help. Here it is made on first use.
+ */
+const lazySegmenter = {
+  name: 'lazy-segmenter',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]string-width[\\/]index\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      const eager = 'new Intl.Segmenter()';
+      if (!text.includes(eager)) return undefined;
+      const lazy = '{ segment: (s) => (__segmenter ??= new Intl.Segmenter()).segment(s) }';
+      return { contents: `let __segmenter;\n${text.replaceAll(eager, lazy)}`, loader: 'js' };
+    });
+  },
+};
+
+rmSync(OUT, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: ROOT,
+  entryPoints: [join(CLI, 'dist/src/bin.js')],
+  outdir: OUT,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  // Whitespace and syntax only: names stay as they are in error messages and stacks.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  metafile: true,
+  plugins: [lazySegmenter],
+  logLevel: 'warning',
+  // CommonJS dependencies (gRPC, protobufjs) call require(), which an ES module does not have.
+  banner: { js: "import { createRequire as __shoalCreateRequire } from 'node:module'; const require = __shoalCreateRequire(import.meta.url);" },
+});
+
+/**
+ * The file whose mtime stands for an input: the input itself for Shoal's own code; for a
+ * dependency, its package.json (an install or update of the package rewrites it), so that the
+ * start of the CLI checks a few dozen files rather than four hundred.
+ */
+function watched(file) {
+  const m = /^(.*[\\/]node_modules[\\/](?:@[^\\/]+[\\/])?[^\\/]+)[\\/]/.exec(file);
+  return m ? join(m[1], 'package.json') : file;
+}
+
+const inputs = {};
+for (const rel of Object.keys(result.metafile.inputs)) {
+  const file = watched(resolve(ROOT, rel));
+  inputs[file] ??= statSync(file).mtimeMs;
+}
+mkdirSync(OUT, { recursive: true });
+writeFileSync(MANIFEST, `${JSON.stringify({ entry: 'bin.js', inputs })}\n`);
+console.log(`bundled the CLI into ${OUT} (${Object.keys(inputs).length} inputs)`);
