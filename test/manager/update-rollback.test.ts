@@ -103,6 +103,26 @@ describe('rolling update failures and rollback (CLI, real containers)', () => {
     assert.match(mixed.stderr, /--rollback cannot be combined with other changes/);
   });
 
+  test('update and rollback say "converged" only once inspect says the update completed (after the monitor period)', async () => {
+    // A monitor period well beyond the CLI's 1 s stability window.
+    const cr = await shoal(
+      'service', 'create', '--name', 'mon', '--replicas', '1', '--stop-grace-period', '500ms',
+      '--update-monitor', '6s', '--rollback-monitor', '6s', 'shoal/busybox:latest', 'sleep', '3600',
+    );
+    assert.equal(cr.code, 0, cr.stderr);
+    const up = await shoal('service', 'update', '--args', 'sleep 3601', 'mon');
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stderr, /verify: Service converged/);
+    let s = await inspect('mon');
+    assert.equal(s.updateStatus?.state, 'completed', JSON.stringify(s.updateStatus));
+    const back = await shoal('service', 'rollback', 'mon');
+    assert.equal(back.code, 0, back.stderr);
+    assert.match(back.stderr, /verify: Service converged/);
+    s = await inspect('mon');
+    assert.equal(s.updateStatus?.state, 'rollback_completed', JSON.stringify(s.updateStatus));
+    assert.equal((await shoal('service', 'rm', 'mon')).code, 0);
+  });
+
   test('node ps: the tasks on a node, as service ps shows them', async () => {
     const all = await running('roll');
     const r = await shoal('node', 'ps', '--format', 'json', '--filter', 'desired-state=running', 'w1', 'm1');

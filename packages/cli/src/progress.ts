@@ -243,6 +243,8 @@ export function verifyWaitingText(stableMs: number): string {
   return `verify: Waiting ${s} second${s === 1 ? '' : 's'} to verify that tasks are stable...`;
 }
 export const VERIFY_DONE = 'verify: Service converged';
+/** Every task runs the new spec; the update is not over until its monitor period is. */
+export const VERIFY_UPDATE_WAITING = 'verify: Waiting for the update to complete (its monitor period)...';
 
 /** `slot 4` / `slots 4, 5` / `nodes a, b` (labels are `KIND NAME`). */
 function labelsText(labels: readonly string[]): string {

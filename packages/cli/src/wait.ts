@@ -1,7 +1,8 @@
 // Waiting for services to converge (create/update/scale without -d), showing Docker-style
 // progress on stderr (progress.ts): poll GetService and ListTasks, redraw the block (terminal) or
-// print the lines that changed (pipe), and once every task runs, keep watching for a short
-// stability window before `verify: Service converged`. Gives up with one line listing the tasks'
+// print the lines that changed (pipe), and once every task runs (and an update being waited for
+// has completed: its monitor period is over), keep watching for a short stability window before
+// `verify: Service converged`. Gives up with one line listing the tasks'
 // errors when the command's budget (--timeout) runs out; a lost connection or a leader change
 // while waiting is retried until then.
 
@@ -15,6 +16,7 @@ import {
   ProgressWriter,
   type ServiceProgress,
   VERIFY_DONE,
+  VERIFY_UPDATE_WAITING,
   notConvergedReasons,
   progressLines,
   serviceProgress,
@@ -95,6 +97,8 @@ async function waitOne(ctx: Ctx, t: WaitTarget, what: string, writer: ProgressWr
   let lastError: CliError | undefined;
   /** Since when every task runs (the stability window), if they do. */
   let stableSince: number | undefined;
+  /** The update (or rollback) being waited for is still in progress. */
+  let rolling = false;
   for (;;) {
     if (!ctx.expired()) {
       try {
@@ -106,7 +110,10 @@ async function waitOne(ctx: Ctx, t: WaitTarget, what: string, writer: ProgressWr
           writer.render(progressLines(read, undefined));
           throw new CliError(`${t.name}: ${ended}; see 'shoal service ps ${t.name}'`, 1, 'UPDATE_FAILED');
         }
-        if (progress.converged) stableSince ??= ctx.now();
+        // A rolling update is over when the orchestrator says so: after its monitor period, not
+        // when the last new task starts (inspect would still say "updating").
+        rolling = updateInProgress(t, read.updateStatus);
+        if (progress.converged && !rolling) stableSince ??= ctx.now();
         else stableSince = undefined;
       } catch (err) {
         // A leader change or a lost connection while waiting: keep trying until the deadline.
@@ -118,14 +125,29 @@ async function waitOne(ctx: Ctx, t: WaitTarget, what: string, writer: ProgressWr
     // Stable for the whole window; or converged at the last look when time is up.
     const done = stableSince !== undefined && (ctx.now() - stableSince >= stableMs || expired);
     if (progress) {
-      const verify = done ? VERIFY_DONE : stableSince !== undefined ? verifyWaitingText(stableMs) : undefined;
+      const verify = done
+        ? VERIFY_DONE
+        : stableSince !== undefined
+          ? verifyWaitingText(stableMs)
+          : progress.converged && rolling
+            ? VERIFY_UPDATE_WAITING
+            : undefined;
       writer.render(progressLines(progress, verify));
     }
     if (done) return;
-    if (expired) throw notConverged(ctx, t, what, progress, lastError);
+    if (expired) throw notConverged(ctx, t, what, progress, lastError, rolling);
     const untilStable = stableSince === undefined ? Infinity : Math.max(1, stableSince + stableMs - ctx.now());
     await sleep(Math.min(pollMs, untilStable, ctx.remainingMs()));
   }
+}
+
+/**
+ * Whether the update (or rollback) `t` waits for is still rolling out: the orchestrator has not
+ * yet said it completed, which it does once the last new task has run for the monitor period.
+ */
+export function updateInProgress(t: WaitTarget, us: UpdateStatus | null | undefined): boolean {
+  if (!t.watch || !us) return false;
+  return us.state === 'updating' || us.state === 'rollback_started';
 }
 
 /**
@@ -147,17 +169,18 @@ export function updateEnded(t: WaitTarget, us: UpdateStatus | null | undefined, 
 }
 
 /** `web: not converged within 30s (3/5 running): slot 4: no suitable node (...); see 'shoal service ps web'`. */
-export function notConvergedMessage(name: string, budgetMs: number, what: string, progress: ServiceProgress | undefined, lastError?: Error): string {
+export function notConvergedMessage(name: string, budgetMs: number, what: string, progress: ServiceProgress | undefined, lastError?: Error, rolling = false): string {
   let state: string;
   if (progress) {
     const reasons = notConvergedReasons(progress);
-    state = `(${progress.running}/${progress.desired} running)${reasons ? `: ${reasons}` : ''}`;
+    const update = rolling && progress.converged ? ', the update still in its monitor period' : '';
+    state = `(${progress.running}/${progress.desired} running${update})${reasons ? `: ${reasons}` : ''}`;
   } else {
     state = `(last error: ${lastError?.message ?? 'none'})`;
   }
   return `${name}: not converged within ${formatDuration(budgetMs)} ${state}; the service was ${what}: see 'shoal service ps ${name}' (use -d not to wait, --timeout to wait longer)`;
 }
 
-function notConverged(ctx: Ctx, t: WaitTarget, what: string, progress: ServiceProgress | undefined, lastError: CliError | undefined): CliError {
-  return new CliError(notConvergedMessage(t.name, ctx.budget(), what, progress, lastError), 1, 'TIMEOUT');
+function notConverged(ctx: Ctx, t: WaitTarget, what: string, progress: ServiceProgress | undefined, lastError: CliError | undefined, rolling: boolean): CliError {
+  return new CliError(notConvergedMessage(t.name, ctx.budget(), what, progress, lastError, rolling), 1, 'TIMEOUT');
 }
