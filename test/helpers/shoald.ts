@@ -58,7 +58,8 @@ export class Daemon {
     const nodeArgs = (process.env.SHOALD_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = spawn(process.execPath, [...nodeArgs, ...(this.proc.nodeArgs ?? []), SHOALD, ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, ...this.proc.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
+      // SHOAL_SOCKET empty: a test's daemons leave the machine's well-known socket alone.
+      env: { ...process.env, SHOAL_SOCKET: '', ...this.proc.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
     });
     child.stderr!.on('data', (d: Buffer) => {
       this.stderr += d.toString();

@@ -5,3 +5,4 @@ export * from './raft.js';
 export * from './log-time.js';
 export * from './sealed.js';
 export * from './retry.js';
+export * from './local-socket.js';

@@ -3,6 +3,7 @@
 
 import { createRequire } from 'node:module';
 import yargs from 'yargs';
+import { DEFAULT_LOCAL_SOCKET, LOCAL_SOCKET_ENV } from '@shoal/api/local-socket';
 import { clusterCommand } from './commands/cluster.js';
 import { type CtxFactory, defaultCtxFactory } from './commands/common.js';
 import { nodeCommand } from './commands/node.js';
@@ -27,7 +28,7 @@ export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 
-const GLOBAL_VALUE_OPTIONS = ['host', 'timeout', 'cert-path'];
+const GLOBAL_VALUE_OPTIONS = ['host', 'H', 'timeout', 'cert-path'];
 
 /** Flags of `service create` that consume the next word (for splitTrailingArgs). */
 function createTakesValue(flag: string): boolean {
@@ -91,14 +92,15 @@ export async function main(rawArgv: readonly string[], opts: MainOptions = {}): 
   const parser = yargs(argv)
     .scriptName('shoal')
     .usage(
-      `Usage: shoal [--host ADDR] COMMAND\n\nThe command-line client of a Shoal cluster: talks to a manager's control API.\nThe manager is --host, else $${HOST_ENV}.`,
+      `Usage: shoal [-H ADDR[,ADDR...]] COMMAND\n\nThe command-line client of a Shoal cluster: talks to a manager's control API.\nThe manager is --host, else $${HOST_ENV}, else this machine's ${DEFAULT_LOCAL_SOCKET}.`,
     )
     .parserConfiguration({ 'populate--': true, 'boolean-negation': false, 'duplicate-arguments-array': true })
     .option('host', {
+      alias: 'H',
       type: 'string',
       requiresArg: true,
       global: true,
-      describe: `The manager: unix:///PATH/control.sock or HOST:PORT (default: $${HOST_ENV})`,
+      describe: `The manager: unix:///PATH/control.sock or HOST:PORT; several, comma-separated, are tried in turn (default: $${HOST_ENV}, else unix://${DEFAULT_LOCAL_SOCKET} or $${LOCAL_SOCKET_ENV})`,
     })
     .option('cert-path', {
       type: 'string',

@@ -100,7 +100,7 @@ export function describeCallError(err: unknown, h: HostAddr, timeoutMs: number, 
   }
   switch (e.code) {
     case grpc.status.UNAVAILABLE:
-      return new CliError(`cannot reach a manager at ${addr}: ${transportReason(e.details ?? '', h)}`, 1, 'UNAVAILABLE');
+      return new CliError(`cannot reach a manager at ${addr}: ${transportReason(e.details ?? '', h)}`, 1, 'UNAVAILABLE', true);
     case grpc.status.DEADLINE_EXCEEDED:
       return new CliError(
         `no answer from the manager at ${addr} within ${formatDuration(timeoutMs)} (a cluster without a quorum cannot answer; --timeout sets the limit)`,

@@ -1,21 +1,28 @@
 // What every command handler gets: the manager's address, the command's time budget (--timeout),
 // a lazily opened control client, and its output streams.
 
+import { LOCAL_SOCKET_ENV, localSocketPath } from '@shoal/api/local-socket';
 import type { CallContext, ControlClient } from './client.js';
-import { UsageError } from './errors.js';
-import { type HostAddr, parseDuration, parseHost } from './parse.js';
+import { CliError, UsageError } from './errors.js';
+import { type HostAddr, parseDuration, parseHosts } from './parse.js';
 import type { ControlMethod, ControlMethods, ListTasksRequest, TaskView } from './wire.js';
 
 /** The environment variable that gives the default of --host. */
 export const HOST_ENV = 'SHOAL_HOST';
 
-/** --host, else $SHOAL_HOST, else a usage error saying how to give one. */
-export function resolveHost(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): HostAddr {
+/**
+ * The managers to talk to, in order: --host, else $SHOAL_HOST (either may list several,
+ * comma-separated), else this machine's well-known socket (that shoald serves on a manager, as
+ * dockerd serves /var/run/docker.sock); a usage error when that is turned off (SHOAL_SOCKET=).
+ */
+export function resolveHosts(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): HostAddr[] {
   const value = flag ?? env[HOST_ENV];
-  if (value === undefined || value.trim() === '') {
-    throw new UsageError(`no manager address: pass --host unix:///PATH/control.sock (or HOST:PORT), or set ${HOST_ENV}`);
+  if (value !== undefined && value.trim() !== '') return parseHosts(value);
+  const local = localSocketPath(env);
+  if (local === undefined) {
+    throw new UsageError(`no manager address: pass --host unix:///PATH/control.sock (or HOST:PORT), or set ${HOST_ENV} (${LOCAL_SOCKET_ENV} is empty)`);
   }
-  return parseHost(value);
+  return [{ kind: 'unix', path: local }];
 }
 
 /** Default --timeout of a command that does not wait for convergence (one or a few calls). */
@@ -42,7 +49,9 @@ export const CERT_PATH_ENV = 'SHOAL_CERT_PATH';
 
 export class Ctx {
   private clientInstance: ControlClient | undefined;
-  private hostAddr: HostAddr | undefined;
+  private hostAddrs: HostAddr[] | undefined;
+  /** Which of the hosts the client talks to (the next after one cannot be reached). */
+  private hostIndex = 0;
   private deadlineAt: number | undefined;
   /** The time budget (ms) of this command: --timeout, or the default chosen by the command. */
   private budgetMs: number | undefined;
@@ -76,8 +85,14 @@ export class Ctx {
     return this.now() >= this.deadlineAt!;
   }
 
+  /** Every manager the command may talk to, in order. */
+  get hosts(): HostAddr[] {
+    return (this.hostAddrs ??= resolveHosts(this.args.host, this.env));
+  }
+
+  /** The manager the command talks to now. */
   get host(): HostAddr {
-    return (this.hostAddr ??= resolveHost(this.args.host, this.env));
+    return this.hosts[this.hostIndex]!;
   }
 
   /** The control client (gRPC is loaded on first use). */
@@ -94,10 +109,27 @@ export class Ctx {
     return this.clientInstance;
   }
 
-  /** One control call, its deadline the rest of the command's budget. */
+  /**
+   * One control call, its deadline the rest of the command's budget. When the manager cannot be
+   * reached at all (nothing listens: the call never reached it), the next one of --host is tried,
+   * and stays the one talked to for the rest of the command.
+   */
   async call<M extends ControlMethod>(method: M, req: ControlMethods[M][0], ctx: CallContext = {}): Promise<ControlMethods[M][1]> {
-    const client = await this.client();
-    return client.call(method, req, { ...ctx, timeoutMs: ctx.timeoutMs ?? this.remainingMs() });
+    const failures: string[] = [];
+    for (;;) {
+      const client = await this.client();
+      try {
+        return await client.call(method, req, { ...ctx, timeoutMs: ctx.timeoutMs ?? this.remainingMs() });
+      } catch (err) {
+        if (!(err instanceof CliError && err.unreachable) || this.hosts.length === 1) throw err;
+        failures.push(err.message.replace(/^cannot reach a manager at /, ''));
+        if (this.hostIndex === this.hosts.length - 1) {
+          throw new CliError(`cannot reach any manager: ${failures.join('; ')}`, 1, 'UNAVAILABLE', true);
+        }
+        this.close();
+        this.hostIndex += 1;
+      }
+    }
   }
 
   /**

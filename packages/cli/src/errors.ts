@@ -13,6 +13,8 @@ export class CliError extends Error {
     readonly exitCode = 1,
     /** The Shoal error code, when the server (or the transport) gave one; TIMEOUT for a wait. */
     readonly code?: string,
+    /** The manager could not be reached at all (another one in --host may be tried). */
+    readonly unreachable = false,
   ) {
     super(message);
   }

@@ -295,6 +295,13 @@ export function parseHost(value: string): HostAddr {
 }
 
 /** The host as users write it (for messages). */
+/** `--host A,B,C`: several managers, tried in this order (the next when one cannot be reached). */
+export function parseHosts(value: string): HostAddr[] {
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.length > 1 && parts.some((p) => p === '')) usage(`invalid --host ${q(value)}: an empty address in the list`);
+  return parts.map(parseHost);
+}
+
 export function formatHost(h: HostAddr): string {
   return h.kind === 'unix' ? `unix://${h.path}` : `${h.host}:${h.port}`;
 }

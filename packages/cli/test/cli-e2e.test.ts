@@ -48,8 +48,14 @@ function freePort(): Promise<number> {
 }
 
 /** Runs `shoal ARGS` (with --host unless `opts.noHost`); SHOAL_HOST is never inherited. */
+/**
+ * The daemon's well-known socket (SHOAL_SOCKET), in the test's directory: never the machine's own
+ * /run/shoal/shoal.sock, which another shoald may serve.
+ */
+const localSocket = () => path.join(dir, 'shoal.sock');
+
 function shoal(args: string[], opts: { noHost?: boolean; env?: NodeJS.ProcessEnv } = {}): Result {
-  const env = { ...process.env, ...opts.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, SHOAL_SOCKET: localSocket(), ...opts.env };
   if (!opts.env?.['SHOAL_HOST']) delete env['SHOAL_HOST'];
   const r = spawnSync(process.execPath, [SHOAL, ...(opts.noHost ? [] : ['--host', host]), ...args], {
     encoding: 'utf8',
@@ -61,7 +67,7 @@ function shoal(args: string[], opts: { noHost?: boolean; env?: NodeJS.ProcessEnv
 
 /** shoal, asynchronously (to run independent checks side by side). */
 function shoalAsync(args: string[], opts: { noHost?: boolean } = {}): Promise<Result> {
-  const env = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, SHOAL_SOCKET: localSocket() };
   delete env['SHOAL_HOST'];
   return new Promise((resolve) => {
     execFile(
@@ -174,7 +180,7 @@ describe('shoal against a real shoald', { skip }, () => {
     daemon = spawn(
       process.execPath,
       [SHOALD, 'init', '--data-dir', data, '--listen-addr', `127.0.0.1:${port}`, '--hostname', HOSTNAME],
-      { stdio: ['ignore', log, log] },
+      { stdio: ['ignore', log, log], env: { ...process.env, SHOAL_SOCKET: localSocket() } },
     );
     fs.closeSync(log);
     let exited: number | null | undefined;
@@ -500,10 +506,36 @@ describe('shoal against a real shoald', { skip }, () => {
     fails(['--host', tcpAddr, 'service', 'ls'], 1, /^Error: a manager's TCP address needs the admin certificate: pass --cert-path DIR or set SHOAL_CERT_PATH/, { noHost: true });
     fails(['--host', tcpAddr, '--cert-path', path.join(dir, 'nothing'), 'service', 'ls'], 1, /^Error: --cert-path .*nothing: cannot read ca\.pem \(ENOENT\)$/, { noHost: true });
     fails(['--host', `unix://${dir}/nothing.sock`, 'service', 'ls'], 1, /^Error: cannot reach a manager at unix:\/\/.*nothing\.sock: /, { noHost: true });
-    fails(['service', 'ls'], 2, /no manager address: pass --host .* or set SHOAL_HOST/, { noHost: true });
     // SHOAL_HOST is the default of --host.
     const r = shoal(['service', 'ls', '-q'], { noHost: true, env: { SHOAL_HOST: host } });
     assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('addresses: the well-known local socket without --host, -H, several managers with failover', () => {
+    // Neither --host nor SHOAL_HOST: the socket shoald serves on a manager (SHOAL_SOCKET moves it),
+    // as owner-only as control.sock.
+    const expected = json<ServiceLs[]>(['service', 'ls']).map((s) => s.name);
+    const d = shoal(['service', 'ls', '--format', 'json'], { noHost: true });
+    assert.equal(d.code, 0, d.stderr);
+    assert.deepEqual((JSON.parse(d.stdout) as ServiceLs[]).map((s) => s.name), expected);
+    assert.equal(fs.statSync(localSocket()).mode & 0o777, 0o600);
+    const gone = path.join(dir, 'nothing', 'shoal.sock');
+    fails(['service', 'ls'], 1, /^Error: cannot reach a manager at unix:\/\/.*nothing\/shoal\.sock: no such socket/, { noHost: true, env: { SHOAL_SOCKET: gone } });
+    fails(['service', 'ls'], 2, /no manager address: pass --host .* or set SHOAL_HOST/, { noHost: true, env: { SHOAL_SOCKET: '' } });
+    // -H is --host.
+    const h = shoal(['-H', host, 'service', 'ls', '-q'], { noHost: true });
+    assert.equal(h.code, 0, h.stderr);
+    // A list: the first that can be reached answers, for every call of the command.
+    const dead = `unix://${path.join(dir, 'dead.sock')}`;
+    const refused = `unix://${path.join(dir, 'refused.sock')}`;
+    fs.writeFileSync(path.join(dir, 'refused.sock'), ''); // a file, not a socket: nothing listens
+    const f = shoal(['--host', `${dead},${refused},${host}`, 'node', 'ls', '--format', 'json'], { noHost: true });
+    assert.equal(f.code, 0, f.stderr);
+    assert.equal((JSON.parse(f.stdout) as NodeLs[])[0]!.hostname, HOSTNAME);
+    const env = shoal(['service', 'ls', '-q'], { noHost: true, env: { SHOAL_HOST: `${dead}, ${host}` } });
+    assert.equal(env.code, 0, env.stderr);
+    fails(['--host', `${dead},${refused}`, 'service', 'ls'], 1, /^Error: cannot reach any manager: unix:\/\/.*dead\.sock: no such socket .*; unix:\/\/.*refused\.sock: /, { noHost: true });
+    fails(['--host', `${host},`, 'service', 'ls'], 2, /invalid --host .*: an empty address in the list/, { noHost: true });
   });
 
   test('swarm admin-cert: another admin certificate, its key made here; bad input issues nothing', () => {

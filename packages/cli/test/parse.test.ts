@@ -10,6 +10,7 @@ import {
   parseEnv,
   parseEnvKey,
   parseHost,
+  parseHosts,
   parseLabel,
   parseLabelKey,
   parseLabels,
@@ -214,6 +215,19 @@ describe('parseHost', () => {
     rejects(() => parseHost('h:70000'), /the port must be from 1 to 65535/);
     rejects(() => parseHost('http://h:1'), /unsupported scheme/);
     rejects(() => parseHost('unix://'), /no socket path/);
+  });
+  test('a comma-separated list of managers, in order', () => {
+    assert.deepEqual(parseHosts('m1:4242, m2:4242,unix:///run/shoal/shoal.sock'), [
+      { kind: 'tcp', host: 'm1', port: 4242 },
+      { kind: 'tcp', host: 'm2', port: 4242 },
+      { kind: 'unix', path: '/run/shoal/shoal.sock' },
+    ]);
+    assert.deepEqual(parseHosts('m1:1'), [{ kind: 'tcp', host: 'm1', port: 1 }]);
+    rejects(() => parseHosts('m1:1,,m2:1'), /an empty address in the list/);
+    rejects(() => parseHosts('m1:1,m2'), /invalid --host "m2": no port/);
+  });
+  test('commandPath skips -H and its value', () => {
+    assert.deepEqual(commandPath(['-H', 'm1:1', 'service', 'ls']), ['service', 'ls']);
   });
 });
 

@@ -4,7 +4,7 @@ import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os'
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { ShoalError } from '@shoal/api';
+import { ShoalError, localSocketPath } from '@shoal/api';
 import { createLogger, type Logger } from '@shoal/raft';
 import { newId } from '@shoal/store';
 import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
@@ -259,6 +259,7 @@ function startManager(
     hostname: state.hostname,
     availability: state.availability,
     logger: log,
+    localSocket: localSocketPath(),
     ...extra,
   });
 }

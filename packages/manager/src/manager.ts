@@ -23,6 +23,7 @@ import { Authz } from './authz.js';
 import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity, caFingerprint, privateDir } from '@shoal/pki';
 import { LogBroker } from './logbroker/log-broker.js';
 import { LeaderDuty } from './leader-duty.js';
+import { serveLocalSocket } from './local-socket.js';
 
 export interface ManagerOptions {
   nodeId: string;
@@ -40,6 +41,8 @@ export interface ManagerOptions {
   /** This node's certificate: the TCP port serves mutual TLS with it, peers are reached with it. */
   identity: NodeIdentity;
   logger?: Logger;
+  /** The machine's well-known control socket to serve too (local-socket.ts); absent: none. */
+  localSocket?: string;
 }
 
 /** Calls that change Raft membership must run on the leader: a follower passes them on. */
@@ -72,6 +75,8 @@ export class Manager {
   private readonly unix: grpc.Server;
   readonly log: Logger;
   readonly socketPath: string;
+  /** The well-known socket, when this manager serves it. */
+  localSocketPath: string | undefined;
 
   private constructor(
     readonly opts: ManagerOptions,
@@ -163,6 +168,7 @@ export class Manager {
       // Whoever can connect is the cluster's admin: the owner only (root can still). The data dir
       // is 0700 already, so no one else could reach the socket before this.
       chmodSync(m.socketPath, 0o600);
+      if (opts.localSocket) m.localSocketPath = await serveLocalSocket(unix, opts.localSocket, log);
     } catch (err) {
       await raft.stop();
       tcp.forceShutdown();
@@ -386,6 +392,7 @@ export class Manager {
     await this.raft.stop({ transfer: opts.transfer });
     await Promise.all([shutdown(this.tcp), shutdown(this.unix)]);
     if (existsSync(this.socketPath)) rmSync(this.socketPath, { force: true });
+    if (this.localSocketPath) rmSync(this.localSocketPath, { force: true });
   }
 }
 
