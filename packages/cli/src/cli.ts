@@ -6,6 +6,7 @@ import yargs from 'yargs';
 import { DEFAULT_LOCAL_SOCKET, LOCAL_SOCKET_ENV } from '@shoal/api/local-socket';
 import { clusterCommand } from './commands/cluster.js';
 import { type CtxFactory, defaultCtxFactory } from './commands/common.js';
+import { completeNames } from './completion.js';
 import { nodeCommand } from './commands/node.js';
 import { CREATE_OPTIONS, serviceCommand } from './commands/service.js';
 import { swarmCommand } from './commands/swarm.js';
@@ -67,6 +68,40 @@ export function commandPath(argv: readonly string[]): string[] {
   return words;
 }
 
+/** How far a typo may be from the command it is taken for: one edit, two from 8 letters on. */
+const maxTypoEdits = (word: string) => Math.max(1, Math.floor(word.length / 4));
+
+/** Edits from `a` to `b`: insertions, deletions, substitutions, swaps of two neighbours (`scael`). */
+export function editDistance(a: string, b: string): number {
+  let before: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) cur[j] = Math.min(cur[j]!, before[j - 2]! + 1);
+    }
+    before = prev;
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The word after the command path (`servce` in `shoal servce ls`): what a typo suggestion is about. */
+export function wordAfter(argv: readonly string[], path: readonly string[]): string | undefined {
+  const words: string[] = [];
+  for (let i = 0; i < argv.length && words.length <= path.length; i++) {
+    const t = argv[i]!;
+    if (t === '--') break;
+    if (t.startsWith('-')) {
+      if (!t.includes('=') && GLOBAL_VALUE_OPTIONS.includes(t.replace(/^--?/, ''))) i++;
+      continue;
+    }
+    words.push(t);
+  }
+  return words[path.length];
+}
+
 function oneLine(s: string): string {
   return s
     .split('\n')
@@ -121,6 +156,7 @@ export async function main(rawArgv: readonly string[], opts: MainOptions = {}): 
     .command(swarmCommand(make))
     .completion('completion', 'Print a bash/zsh completion script: source <(shoal completion)')
     .demandCommand(1, 'missing a command (service, node, cluster, swarm)')
+    .recommendCommands()
     .strict()
     .help()
     .alias('help', 'h')
@@ -130,8 +166,18 @@ export async function main(rawArgv: readonly string[], opts: MainOptions = {}): 
     .fail((msg, err) => {
       // yargs' own validation errors (YError: a flag without its value...) are usage errors too.
       if (err && err.name !== 'YError') throw err;
+      // recommendCommands() says only "Did you mean X?": name the word it is about.
+      // Its guesses go up to 3 edits away (`bogus` → `logs`): only close ones are worth saying.
+      const typo = /^Did you mean (.+)\?$/.exec(msg ?? '');
+      const word = wordAfter(argv, path);
+      if (typo && word !== undefined) {
+        if (editDistance(word, typo[1]!) <= maxTypoEdits(word)) throw new UsageError(`unknown command ${word}: did you mean ${typo[1]}?`);
+        throw new UsageError(`Unknown argument: ${word}`);
+      }
       throw new UsageError(oneLine(msg || err?.message || 'invalid command line'));
     });
+  const completing = argv.indexOf(COMPLETIONS_FLAG);
+  if (completing >= 0) return complete(() => run(parser, stderr, hint), argv.slice(completing + 1), make, opts.stdout ?? process.stdout);
   if (opts.stdout) {
     // yargs prints help/version/completion with console.log: route those too.
     const out = opts.stdout;
@@ -144,6 +190,45 @@ export async function main(rawArgv: readonly string[], opts: MainOptions = {}): 
     }
   }
   return run(parser, stderr, hint);
+}
+
+/** What the script of `shoal completion` runs on a TAB: `shoal --get-yargs-completions shoal WORD...`. */
+const COMPLETIONS_FLAG = '--get-yargs-completions';
+
+/**
+ * The completions of `words` (the command line so far, the last one being completed), one a line:
+ * the commands and flags yargs offers, then the names of services or nodes where the command takes
+ * one (completion.ts). Not in a yargs completion callback: yargs runs its strict checks before
+ * an asynchronous callback answers, and its getCompletion() never settles inside a subcommand.
+ */
+async function complete(yargsCompletes: () => Promise<number>, words: string[], make: CtxFactory, out: Output): Promise<number> {
+  // yargs prints its completions with console.log: they are kept to go before the names.
+  const base: string[] = [];
+  const log = console.log;
+  console.log = (...xs: unknown[]) => void base.push(xs.map(String).join(' '));
+  try {
+    await yargsCompletes();
+  } finally {
+    console.log = log;
+  }
+  const current = words.length > 0 ? words[words.length - 1]! : '';
+  const before = words.slice(words[0] === 'shoal' ? 1 : 0, -1);
+  const global: Record<string, string> = {};
+  const positional: string[] = [];
+  for (let i = 0; i < before.length; i++) {
+    const t = before[i]!;
+    if (!t.startsWith('-')) {
+      positional.push(t);
+      continue;
+    }
+    const [flag, inline] = t.replace(/^--?/, '').split('=', 2) as [string, string | undefined];
+    if (!GLOBAL_VALUE_OPTIONS.includes(flag)) continue;
+    const value = inline ?? before[++i];
+    if (value !== undefined) global[flag === 'H' ? 'host' : flag] = value;
+  }
+  const names = await completeNames(make({ _: [], ...global }), positional, current);
+  for (const c of [...base, ...names]) out.write(`${c}\n`);
+  return EXIT_OK;
 }
 
 async function run(parser: { parseAsync(): Promise<unknown> }, stderr: Output, hint: string): Promise<number> {

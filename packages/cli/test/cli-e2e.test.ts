@@ -618,6 +618,34 @@ describe('shoal against a real shoald', { skip }, () => {
     assert.match(shoal(['completion'], { noHost: true }).stdout, /shoal --get-yargs-completions/);
   });
 
+  test('completion: commands and flags, service and node names from the manager; nothing when it does not answer', () => {
+    const complete = (words: string[], opts: { noHost?: boolean; env?: NodeJS.ProcessEnv } = { noHost: true }) => {
+      const r = shoal(['--get-yargs-completions', 'shoal', ...words], opts);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      return r.stdout.split('\n').filter((l) => l !== '');
+    };
+    const services = json<ServiceLs[]>(['service', 'ls']).map((s) => s.name).sort();
+    assert.ok(services.includes('web') && services.includes('db'), services.join(','));
+    assert.ok(complete(['service', 'ins']).includes('inspect'));
+    // The well-known socket (no --host), --host, -H: the manager's names after the commands' words.
+    assert.deepEqual(complete(['service', 'inspect', '']).filter((w) => !w.startsWith('-')), services);
+    assert.deepEqual(complete(['--host', host, 'service', 'rm', 'w']), ['web']);
+    assert.deepEqual(complete(['-H', host, 'service', 'scale', 'd']), ['db=']);
+    assert.deepEqual(complete(['node', 'inspect', 'e2e-m']), [HOSTNAME]);
+    assert.deepEqual(complete(['service', 'ls', '']).filter((w) => !w.startsWith('-')), []);
+    // No manager there: the commands and flags only, no error.
+    const none = complete(['service', 'inspect', ''], { noHost: true, env: { SHOAL_SOCKET: path.join(dir, 'nothing.sock') } });
+    assert.deepEqual(none.filter((w) => !w.startsWith('-')), []);
+  });
+
+  test('a mistyped command: "did you mean" when one is close, else the unknown word', () => {
+    fails(['servce', 'ls'], 2, /^Error: unknown command servce: did you mean service\? \(see 'shoal --help'\)$/);
+    fails(['service', 'lss'], 2, /^Error: unknown command lss: did you mean ls\? \(see 'shoal service --help'\)$/);
+    fails(['node', 'inpsect', 'x'], 2, /^Error: unknown command inpsect: did you mean inspect\? /);
+    fails(['service', 'bogus'], 2, /^Error: Unknown argument: bogus /);
+  });
+
   test('service rm', () => {
     assert.equal(ok(['service', 'rm', 'web', 'db']).stdout, 'web\ndb\n');
     assert.deepEqual(json<ServiceLs[]>(['service', 'ls']), []);
