@@ -24,19 +24,40 @@ const OUT = join(CLI, 'dist', values.out);
 const MANIFEST = join(OUT, 'inputs.json');
 
 /**
- * string-width (yargs' help layout) makes an Intl.Segmenter when it is loaded: ~20 ms of ICU
- * set-up on every start, even of a command that prints no help. Here it is made on first use.
+ * Start-up work of dependencies that a run of `shoal` does not need, undone in the bundle (each
+ * patch must apply: a dependency that changed fails the bundle rather than going unnoticed).
+ * - string-width (yargs' help layout) makes an Intl.Segmenter when it is loaded: ~20 ms of ICU
+ *   set-up on every start, even of a command that prints no help. Made on first use instead.
+ * - yargs renders the whole help text of every command it runs, in case its handler fails and
+ *   help is to be shown then (tens of ms of layout per `shoal service ls`); shoal never shows help
+ *   after a handler fails (one line `Error: ...`, cli.ts), so that text is never made.
  */
-const lazySegmenter = {
-  name: 'lazy-segmenter',
+const PATCHES = [
+  {
+    file: /[\\/]string-width[\\/]index\.js$/,
+    from: 'new Intl.Segmenter()',
+    to: '{ segment: (s) => (__segmenter ??= new Intl.Segmenter()).segment(s) }',
+    prelude: 'let __segmenter;\n',
+  },
+  {
+    file: /[\\/]yargs[\\/]build[\\/]lib[\\/]command\.js$/,
+    from: 'yargs.getInternalMethods().getUsageInstance().cacheHelpMessage();',
+    to: '/* help not cached: see scripts/bundle-cli.mjs */',
+    prelude: '',
+  },
+];
+const patched = new Set();
+const patchDependencies = {
+  name: 'patch-dependencies',
   setup(b) {
-    b.onLoad({ filter: /[\\/]string-width[\\/]index\.js$/ }, async (args) => {
-      const text = await readFile(args.path, 'utf8');
-      const eager = 'new Intl.Segmenter()';
-      if (!text.includes(eager)) return undefined;
-      const lazy = '{ segment: (s) => (__segmenter ??= new Intl.Segmenter()).segment(s) }';
-      return { contents: `let __segmenter;\n${text.replaceAll(eager, lazy)}`, loader: 'js' };
-    });
+    for (const p of PATCHES) {
+      b.onLoad({ filter: p.file }, async (args) => {
+        const text = await readFile(args.path, 'utf8');
+        if (!text.includes(p.from)) throw new Error(`${args.path}: no \`${p.from}\` to patch (see PATCHES)`);
+        patched.add(p);
+        return { contents: `${p.prelude}${text.replaceAll(p.from, p.to)}`, loader: 'js' };
+      });
+    }
   },
 };
 
@@ -54,7 +75,7 @@ const result = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   metafile: true,
-  plugins: [lazySegmenter],
+  plugins: [patchDependencies],
   logLevel: 'warning',
   // CommonJS dependencies (gRPC, protobufjs) call require(), which an ES module does not have.
   banner: { js: "import { createRequire as __shoalCreateRequire } from 'node:module'; const require = __shoalCreateRequire(import.meta.url);" },
@@ -69,6 +90,8 @@ function watched(file) {
   const m = /^(.*[\\/]node_modules[\\/](?:@[^\\/]+[\\/])?[^\\/]+)[\\/]/.exec(file);
   return m ? join(m[1], 'package.json') : file;
 }
+
+for (const p of PATCHES) if (!patched.has(p)) throw new Error(`no file to patch matched ${p.file} (see PATCHES)`);
 
 const inputs = {};
 for (const rel of Object.keys(result.metafile.inputs)) {

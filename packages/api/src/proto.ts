@@ -82,22 +82,43 @@ export function protoDir(): string {
 let cachedDef: protoLoader.PackageDefinition | undefined;
 let cachedObj: grpc.GrpcObject | undefined;
 
+/** These .proto files of `dir` (and what they import), each with its loader options. */
+function loadFiles(dir: string, names: readonly string[]): protoLoader.PackageDefinition {
+  const files = names.map((f) => path.join(dir, f));
+  // raft.proto keeps its snake_case names (its codec maps them to the core's types); the
+  // others (types, control, ...) use camelCase names and string enums, so store objects cross
+  // gRPC as they are.
+  const snake = files.filter((f) => KEEP_CASE_FILES.has(path.basename(f)));
+  const camel = files.filter((f) => !KEEP_CASE_FILES.has(path.basename(f)));
+  return {
+    ...(snake.length > 0 ? protoLoader.loadSync(snake, { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] }) : {}),
+    ...(camel.length > 0 ? protoLoader.loadSync(camel, { ...CAMEL_LOADER_OPTIONS, includeDirs: [dir] }) : {}),
+  };
+}
+
 /** The package definition of all the .proto files (loaded on first use, then cached). */
 export function packageDefinition(): protoLoader.PackageDefinition {
   if (!cachedDef) {
     const dir = protoDir();
-    const files = protoFilesIn(dir).map((f) => path.join(dir, f));
-    // raft.proto keeps its snake_case names (its codec maps them to the core's types); the
-    // others (types, control, ...) use camelCase names and string enums, so store objects cross
-    // gRPC as they are.
-    const snake = files.filter((f) => KEEP_CASE_FILES.has(path.basename(f)));
-    const camel = files.filter((f) => !KEEP_CASE_FILES.has(path.basename(f)));
-    cachedDef = {
-      ...(snake.length > 0 ? protoLoader.loadSync(snake, { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] }) : {}),
-      ...(camel.length > 0 ? protoLoader.loadSync(camel, { ...CAMEL_LOADER_OPTIONS, includeDirs: [dir] }) : {}),
-    };
+    cachedDef = loadFiles(dir, protoFilesIn(dir));
   }
   return cachedDef;
+}
+
+/** The file that defines each service. */
+const SERVICE_FILES: Readonly<Record<ServiceName, string>> = {
+  'shoal.raft.Raft': 'raft.proto',
+  'shoal.control.Control': 'control.proto',
+  'shoal.ca.CA': 'ca.proto',
+  'shoal.dispatcher.Dispatcher': 'dispatcher.proto',
+};
+
+/**
+ * As getClientConstructor, loading only the service's own file and what it imports, not every
+ * .proto: for a short-lived client (the CLI starts, makes a call or two, exits).
+ */
+export function getOnlyClientConstructor(name: ServiceName): grpc.ServiceClientConstructor {
+  return clientConstructorIn(grpc.loadPackageDefinition(loadFiles(protoDir(), [SERVICE_FILES[name]])), name);
 }
 
 /** The same definitions as a grpc object tree (`grpcObject().shoal.raft.Raft` ...). */
@@ -119,7 +140,11 @@ export function getServiceDefinition(name: ServiceName): grpc.ServiceDefinition 
 
 /** A service's generated client class: `new (getClientConstructor('shoal.raft.Raft'))(addr, creds, opts)`. */
 export function getClientConstructor(name: ServiceName): grpc.ServiceClientConstructor {
-  let node: unknown = grpcObject();
+  return clientConstructorIn(grpcObject(), name);
+}
+
+function clientConstructorIn(root: grpc.GrpcObject, name: ServiceName): grpc.ServiceClientConstructor {
+  let node: unknown = root;
   for (const part of name.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
   if (typeof node !== 'function' || !('service' in node)) {
     throw new ShoalError('NOT_FOUND', `no service ${name} in ${protoDir()}`);
