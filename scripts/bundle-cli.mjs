@@ -28,6 +28,9 @@ const MANIFEST = join(OUT, 'inputs.json');
  * patch must apply: a dependency that changed fails the bundle rather than going unnoticed).
  * - string-width (yargs' help layout) makes an Intl.Segmenter when it is loaded: ~20 ms of ICU
  *   set-up on every start, even of a command that prints no help. Made on first use instead.
+ * - string-width 7 (cliui's, wrap-ansi's) segments even plain ASCII into graphemes (and so makes
+ *   the Segmenter for `--help`): the fast path of string-width 8, printable ASCII being one column
+ *   a character, is added.
  * - yargs renders the whole help text of every command it runs, in case its handler fails and
  *   help is to be shown then (tens of ms of layout per `shoal service ls`); shoal never shows help
  *   after a handler fails (one line `Error: ...`, cli.ts), so that text is never made.
@@ -40,6 +43,12 @@ const PATCHES = [
     prelude: 'let __segmenter;\n',
   },
   {
+    file: /[\\/]string-width[\\/]index\.js$/,
+    from: '\tlet width = 0;\n\tconst eastAsianWidthOptions',
+    to: '\tif (/^[\\u0020-\\u007E]*$/.test(string)) return string.length;\n\tlet width = 0;\n\tconst eastAsianWidthOptions',
+    prelude: '',
+  },
+  {
     file: /[\\/]yargs[\\/]build[\\/]lib[\\/]command\.js$/,
     from: 'yargs.getInternalMethods().getUsageInstance().cacheHelpMessage();',
     to: '/* help not cached: see scripts/bundle-cli.mjs */',
@@ -50,14 +59,16 @@ const patched = new Set();
 const patchDependencies = {
   name: 'patch-dependencies',
   setup(b) {
-    for (const p of PATCHES) {
-      b.onLoad({ filter: p.file }, async (args) => {
-        const text = await readFile(args.path, 'utf8');
+    // One onLoad for all: esbuild takes the contents of the first callback that gives some.
+    b.onLoad({ filter: new RegExp(PATCHES.map((p) => p.file.source).join('|')) }, async (args) => {
+      let text = await readFile(args.path, 'utf8');
+      for (const p of PATCHES.filter((x) => x.file.test(args.path))) {
         if (!text.includes(p.from)) throw new Error(`${args.path}: no \`${p.from}\` to patch (see PATCHES)`);
+        text = `${p.prelude}${text.replaceAll(p.from, p.to)}`;
         patched.add(p);
-        return { contents: `${p.prelude}${text.replaceAll(p.from, p.to)}`, loader: 'js' };
-      });
-    }
+      }
+      return { contents: text, loader: 'js' };
+    });
   },
 };
 
