@@ -6,15 +6,9 @@
 // (link()).
 
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
-import { ShoalError, UnaryClientPool, type SecuritySource } from '@shoal/api';
+import { ShoalError, UnaryClientPool, type Logger, type SecuritySource } from '@shoal/api';
 import type { DispatcherLink } from './runner.js';
 import { AssignmentsFeed, MeshViewFeed, type AssignmentsPage, type MeshPage } from './dispatcher-feeds.js';
-
-/** The few logger methods used (a pino logger fits). */
-export interface SessionLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-}
 
 export interface SessionOptions {
   nodeId: string;
@@ -37,7 +31,7 @@ export interface SessionOptions {
   onRole?: (role: string, managers: { nodeId: string; addr: string }[]) => void;
   /** TLS to the managers (this node's certificate; read per call, so a renewal takes effect). */
   security?: SecuritySource;
-  logger: SessionLogger;
+  logger: Logger;
 }
 
 interface ManagerAddr {

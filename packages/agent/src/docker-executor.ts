@@ -12,7 +12,7 @@ import http from 'node:http';
 import { inspect } from 'node:util';
 import https from 'node:https';
 import Docker from 'dockerode';
-import { Backoff, ShoalError, logTimeKey, logTimeToUnix } from '@shoal/api';
+import { Backoff, NOOP_LOGGER, ShoalError, logTimeKey, logTimeToUnix, type Logger } from '@shoal/api';
 import type { Task } from '@shoal/store';
 import { type ContainerLogLine, parseDockerLogs } from './docker-logs.js';
 import {
@@ -33,17 +33,6 @@ import {
   type PublishedPort,
 } from './executor.js';
 
-/** The few logger methods used (a pino logger fits). */
-export interface ExecutorLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-const noop = (): void => {};
-const silent: ExecutorLogger = { debug: noop, info: noop, warn: noop, error: noop };
-
 export interface DockerExecutorOptions {
   /** The node this executor acts for: its containers carry `shoal.node.id=<nodeId>`. */
   nodeId: string;
@@ -54,7 +43,7 @@ export interface DockerExecutorOptions {
   dockerHost?: string;
   /** The host IP host-mode ports are bound on (e.g. this node's 127.0.0.N). Default: all interfaces. */
   publishIp?: string;
-  logger?: ExecutorLogger;
+  logger?: Logger;
   /** ping() gives up after this long. Default 3000 ms. */
   pingTimeoutMs?: number;
   /** Any other single call (except stop, which adds its grace period) gives up after this long. Default 60 s. */
@@ -176,7 +165,7 @@ export class DockerExecutor implements Executor {
   readonly dockerHost: string;
   private readonly docker: Docker;
   private readonly agent: http.Agent;
-  private readonly log: ExecutorLogger;
+  private readonly log: Logger;
   private readonly pingTimeoutMs: number;
   private readonly requestTimeoutMs: number;
   private readonly pullStallTimeoutMs: number;
@@ -191,7 +180,7 @@ export class DockerExecutor implements Executor {
     if (!opts.nodeId) throw executorError('invalid-spec', 'DockerExecutor needs a nodeId');
     this.nodeId = opts.nodeId;
     this.publishIp = opts.publishIp ?? '';
-    this.log = opts.logger ?? silent;
+    this.log = opts.logger ?? NOOP_LOGGER;
     this.pingTimeoutMs = opts.pingTimeoutMs ?? 3000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
     this.pullStallTimeoutMs = opts.pullStallTimeoutMs ?? 60_000;
@@ -587,7 +576,7 @@ export class DockerExecutor implements Executor {
         else resolve();
       };
     });
-    ready.catch(noop); // the subscription keeps retrying; nobody has to await `ready`
+    ready.catch(() => {}); // the subscription keeps retrying; nobody has to await `ready`
 
     const deliver = (line: string): void => {
       let ev: {

@@ -9,6 +9,7 @@
 // Times are on the monotonic clock.
 
 import { performance } from 'node:perf_hooks';
+import type { Logger } from '@shoal/api';
 
 export interface EngineProbe {
   ping(): Promise<unknown>;
@@ -35,7 +36,7 @@ export interface EngineMonitorOptions {
   /** How often the full description (`docker info`, costly for the engine) is refreshed. Default 60 s. */
   infoEveryMs?: number;
   now?: () => number;
-  logger?: { warn(obj: object, msg?: string): void; info(obj: object, msg?: string): void };
+  logger?: Logger;
 }
 
 export class EngineMonitor {

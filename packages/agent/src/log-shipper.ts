@@ -2,14 +2,9 @@
 // reads the asked tasks' containers' logs from this node's engine (this node's containers only:
 // the executor refuses others), and publishes them back, cut to a size a gRPC message carries.
 
-import { newestLogLines } from '@shoal/api';
+import { newestLogLines, type Logger } from '@shoal/api';
 import type { Executor } from './executor.js';
 import type { DispatcherLink, LogAnswer, LogRequest } from './runner.js';
-
-export interface LogShipperLogger {
-  debug(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
 
 const POLL_WAIT_MS = 10_000;
 /** The most log text one answer carries (the managers accept messages of 4 MiB). */
@@ -26,7 +21,7 @@ export class LogShipper {
   constructor(
     private readonly link: DispatcherLink,
     private readonly executor: Executor,
-    private readonly log: LogShipperLogger,
+    private readonly log: Logger,
     private readonly maxBytes = DEFAULT_MAX_BYTES,
   ) {}
 

@@ -13,16 +13,10 @@
 // waiting for the managers' view to say so: the kernel cannot retry a connection on another
 // replica as the userland proxy does, so the sooner its rule goes, the fewer connections fail.
 
+import type { Logger } from '@shoal/api';
 import type { Backend, KernelRoutes, Mesh, MeshTable } from '@shoal/mesh';
 import type { ContainerEvent, EventSubscription, Executor } from './executor.js';
 import type { DispatcherLink, MeshView } from './runner.js';
-
-export interface MeshSyncLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 const POLL_WAIT_MS = 10_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -54,7 +48,7 @@ export class MeshSync {
     private readonly link: DispatcherLink,
     private readonly executor: Executor,
     private readonly nodeId: string,
-    private readonly log: MeshSyncLogger,
+    private readonly log: Logger,
     /** Kernel mode; undefined: the userland proxy serves everything. */
     private kernel?: KernelRoutes,
   ) {}

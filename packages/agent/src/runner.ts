@@ -5,6 +5,7 @@
 // to no live assignment (an old task's container a user restarted by hand, leftovers after a
 // crash). After a restart it adopts its running containers by label instead of starting twins.
 
+import type { Logger } from '@shoal/api';
 import type { Task, TaskState, TaskStatus } from '@shoal/store';
 import { isTerminal, taskStateRank } from '@shoal/store';
 import type { ContainerEvent, EventSubscription, Executor } from './executor.js';
@@ -57,12 +58,6 @@ export interface MeshView {
   removedNodes?: string[];
 }
 
-export interface RunnerLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-}
-
 interface Local {
   task: Task;
   /** The state we last reported (or learned from the store). */
@@ -105,7 +100,7 @@ export class TaskRunner {
   constructor(
     private readonly executor: Executor,
     private readonly link: DispatcherLink,
-    private readonly log: RunnerLogger,
+    private readonly log: Logger,
   ) {}
 
   start(): void {

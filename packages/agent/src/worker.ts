@@ -6,16 +6,18 @@
 // file around it (renewals, the managers' addresses).
 
 import { isIP } from 'node:net';
+import type { Logger } from '@shoal/api';
 import { KernelRoutes, Mesh, type MeshTls } from '@shoal/mesh';
 import { type NodeIdentity, identityOfPeerCert } from '@shoal/pki';
 import { AgentSession, type SessionOptions } from './agent-session.js';
 import { DockerExecutor } from './docker-executor.js';
 import { EngineMonitor } from './engine-monitor.js';
 import { LogShipper } from './log-shipper.js';
-import { MeshSync, type MeshSyncLogger } from './mesh-sync.js';
+import { MeshSync } from './mesh-sync.js';
 import { TaskRunner } from './runner.js';
 
-export interface WorkerLogger extends MeshSyncLogger {
+/** A Logger that makes one child per component (pino's child()). */
+export interface WorkerLogger extends Logger {
   child(bindings: Record<string, unknown>): WorkerLogger;
 }
 

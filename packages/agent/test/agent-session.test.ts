@@ -5,10 +5,9 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { ShoalError, getServiceDefinition } from '@shoal/api';
+import { NOOP_LOGGER, ShoalError, getServiceDefinition } from '@shoal/api';
 import { AgentSession } from '../src/index.js';
 
-const silent = { debug: () => {}, info: () => {} };
 
 interface Call {
   method: string;
@@ -79,7 +78,7 @@ describe('AgentSession', () => {
       hostname: 'h1',
       addr: '127.0.0.9:1',
       managers: [d.addr],
-      logger: silent,
+      logger: NOOP_LOGGER,
       health: () => {
         healthAsked++;
         return { error: '', engineVersion: '27.0' };
@@ -113,7 +112,7 @@ describe('AgentSession', () => {
     const follower = await dispatcher();
     follower.leaderAddr = leader.addr;
     const learned: string[][] = [];
-    const s = new AgentSession({ nodeId: 'node2', hostname: 'h2', addr: '', managers: [follower.addr], logger: silent, onManagers: (a) => learned.push(a) });
+    const s = new AgentSession({ nodeId: 'node2', hostname: 'h2', addr: '', managers: [follower.addr], logger: NOOP_LOGGER, onManagers: (a) => learned.push(a) });
     s.start();
     await until('a heartbeat at the leader', () => leader.count('Heartbeat') >= 1);
     assert.equal(follower.count('Session'), 1);
@@ -127,7 +126,7 @@ describe('AgentSession', () => {
   test('stopped with no open session: no goodbye, stop returns', async () => {
     const d = await dispatcher();
     d.leaderAddr = '127.0.0.1:1'; // nobody there: the session never opens
-    const s = new AgentSession({ nodeId: 'node3', hostname: 'h3', addr: '', managers: [d.addr], logger: silent });
+    const s = new AgentSession({ nodeId: 'node3', hostname: 'h3', addr: '', managers: [d.addr], logger: NOOP_LOGGER });
     s.start();
     await until('a few attempts', () => d.count('Session') >= 2);
     await s.stop();

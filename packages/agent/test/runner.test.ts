@@ -4,6 +4,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { NOOP_LOGGER } from '@shoal/api';
 import type { Task, TaskState } from '@shoal/store';
 import { type ContainerEvent, type ContainerStatus, type Executor, type OwnedContainer, LABELS, containerName, executorError } from '../src/executor.js';
 import { type DispatcherLink, type StatusUpdate, TaskRunner } from '../src/runner.js';
@@ -137,7 +138,6 @@ class FakeLink implements DispatcherLink {
   }
 }
 
-const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined };
 
 async function until<T>(what: string, f: () => T | undefined | false, ms = 5_000): Promise<T> {
   const end = Date.now() + ms;
@@ -156,7 +156,7 @@ const mkTask = (over: Parameters<typeof taskSpec>[1] = {}) =>
 /** A runner started over a fresh fake executor and link; stopped by the caller. */
 function setup(ex = new FakeExecutor()) {
   const link = new FakeLink();
-  const runner = new TaskRunner(ex, link, quiet);
+  const runner = new TaskRunner(ex, link, NOOP_LOGGER);
   return { ex, link, runner };
 }
 

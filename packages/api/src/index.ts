@@ -6,3 +6,4 @@ export * from './log-time.js';
 export * from './sealed.js';
 export * from './retry.js';
 export * from './local-socket.js';
+export * from './logger.js';

@@ -7,7 +7,7 @@
 
 import { ShoalError, callUnary, retryWithBackoff } from '@shoal/api';
 import { KeyEncryptionKey, type NodeIdentity, forgetManagerSecrets, identityOfPem, issuedBy, newKeyAndCsr, writeKek } from '@shoal/pki';
-import type { Logger } from '@shoal/raft';
+import type { Logger } from '@shoal/api';
 
 /** A certificate a manager issued, not yet installed. */
 export interface IssuedCertificate {

@@ -5,7 +5,7 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { ShoalError, localSocketPath } from '@shoal/api';
-import { createLogger, type Logger } from '@shoal/raft';
+import { createLogger, type PinoLogger } from '@shoal/raft';
 import { newId } from '@shoal/store';
 import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
 import {
@@ -119,7 +119,7 @@ export function parseDuration(flag: string, v: string): number {
 
 export async function init(
   flags: CommonFlags & { dispatcherHeartbeatMs?: number; certExpiryMs?: number; rootCA?: { certPem: string; keyPem: string } },
-  log: Logger = createLogger('shoald'),
+  log: PinoLogger = createLogger('shoald'),
 ): Promise<Daemon> {
   checkAddr('listen-addr', flags.listenAddr);
   if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
@@ -169,7 +169,7 @@ export async function init(
   return managerDaemon(state, manager, identity, flags.dataDir, log);
 }
 
-export async function join_(flags: CommonFlags & { joinAddr: string; token: string }, log: Logger = createLogger('shoald')): Promise<Daemon> {
+export async function join_(flags: CommonFlags & { joinAddr: string; token: string }, log: PinoLogger = createLogger('shoald')): Promise<Daemon> {
   checkAddr('listen-addr', flags.listenAddr);
   checkAddr('join-addr', flags.joinAddr);
   if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
@@ -222,7 +222,7 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
   return managerDaemon(state, manager, identity, flags.dataDir, log);
 }
 
-export async function run(flags: { dataDir: string; forceNewCluster?: boolean; meshMode?: string }, log: Logger = createLogger('shoald')): Promise<Daemon> {
+export async function run(flags: { dataDir: string; forceNewCluster?: boolean; meshMode?: string }, log: PinoLogger = createLogger('shoald')): Promise<Daemon> {
   const state: MeshState = readState(flags.dataDir);
   prepareDataDir(flags.dataDir);
   const meshMode = meshModeOf(flags.meshMode);
@@ -246,7 +246,7 @@ export async function run(flags: { dataDir: string; forceNewCluster?: boolean; m
 function startManager(
   state: NodeState,
   dataDir: string,
-  log: Logger,
+  log: PinoLogger,
   identity: NodeIdentity,
   extra: Pick<ManagerOptions, 'bootstrap' | 'peers' | 'forceNewCluster'>,
 ): Promise<Manager> {
@@ -264,7 +264,7 @@ function startManager(
   });
 }
 
-function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentity, dataDir: string, log: Logger): Daemon {
+function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentity, dataDir: string, log: PinoLogger): Daemon {
   manager.markReady();
   const session = agentSession(state, identity, dataDir, log, [state.advertiseAddr]);
   // The other managers this one knows: Raft's configuration as it last heard it, and the peers it
@@ -335,7 +335,7 @@ function putRaftStateAside(dataDir: string): void {
   renameSync(raft, aside);
 }
 
-async function workerDaemon(state: NodeState, identity: NodeIdentity, dataDir: string, log: Logger = createLogger('shoald')): Promise<Daemon> {
+async function workerDaemon(state: NodeState, identity: NodeIdentity, dataDir: string, log: PinoLogger = createLogger('shoald')): Promise<Daemon> {
   const server: grpc.Server = await serveNotAManager(dataDir);
   let promoting = false;
   const d: Daemon = {
@@ -381,7 +381,7 @@ function agentSession(
   state: NodeState,
   identity: NodeIdentity,
   dataDir: string,
-  log: Logger,
+  log: PinoLogger,
   managers: string[],
   onRole?: (role: string, managers: { nodeId: string; addr: string }[]) => void,
 ): { stop(): Promise<void>; renewer: CertRenewer } {

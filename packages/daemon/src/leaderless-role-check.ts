@@ -6,8 +6,7 @@
 // keeps waiting (a quorum loss, a partition), asking again less and less often.
 
 import { performance } from 'node:perf_hooks';
-import { Backoff, ShoalError } from '@shoal/api';
-import type { Logger } from '@shoal/raft';
+import { Backoff, ShoalError, type Logger } from '@shoal/api';
 import type { IssuedCertificate } from './cert-renewer.js';
 
 export interface LeaderlessRoleCheckOptions {

@@ -3,7 +3,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { ShoalError, getServiceDefinition, type ServiceName } from '@shoal/api';
-import type { Logger } from '@shoal/raft';
+import type { Logger } from '@shoal/api';
 
 export type UnaryHandlers = Record<string, (req: any, call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<unknown>>;
 

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
-import type { Logger } from '@shoal/raft';
+import type { Logger } from '@shoal/api';
 
 /** Whether something answers on the unix socket `path` (a live daemon, not a stale file). */
 function answers(path: string): Promise<boolean> {

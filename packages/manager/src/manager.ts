@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShoalError, retryWithBackoff } from '@shoal/api';
-import { RaftNode, raftServerOptions, createLogger, type Logger, type RaftTimings } from '@shoal/raft';
+import { RaftNode, raftServerOptions, createLogger, type PinoLogger, type RaftTimings } from '@shoal/raft';
 import { ClusterStore, StoreClient, newId, updateOp } from '@shoal/store';
 import type { Cluster, Node } from '@shoal/store';
 import { controlHandlers } from './controlapi/index.js';
@@ -40,7 +40,7 @@ export interface ManagerOptions {
   timings?: Partial<RaftTimings>;
   /** This node's certificate: the TCP port serves mutual TLS with it, peers are reached with it. */
   identity: NodeIdentity;
-  logger?: Logger;
+  logger?: PinoLogger;
   /** The machine's well-known control socket to serve too (local-socket.ts); absent: none. */
   localSocket?: string;
 }
@@ -73,7 +73,7 @@ export class Manager {
   readonly logs: LogBroker;
   private readonly tcp: grpc.Server;
   private readonly unix: grpc.Server;
-  readonly log: Logger;
+  readonly log: PinoLogger;
   readonly socketPath: string;
   /** The well-known socket, when this manager serves it. */
   localSocketPath: string | undefined;
@@ -84,7 +84,7 @@ export class Manager {
     store: ClusterStore,
     tcp: grpc.Server,
     unix: grpc.Server,
-    log: Logger,
+    log: PinoLogger,
     caKeys: CAKeys,
   ) {
     this.raft = raft;

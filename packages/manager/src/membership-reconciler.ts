@@ -6,7 +6,8 @@
 
 import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
-import type { Logger, RaftNode } from '@shoal/raft';
+import type { Logger } from '@shoal/api';
+import type { RaftNode } from '@shoal/raft';
 import type { ClusterStore, Node, StoreClient } from '@shoal/store';
 import { deleteOp, updateOp } from '@shoal/store';
 import type { LeaderComponent } from './leader-duty.js';

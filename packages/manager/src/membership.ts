@@ -13,7 +13,7 @@ import { JOINING_MESSAGE, type MembershipReconciler, storeManagers } from './mem
 import { reachableMembers, removalKeepsQuorum } from './membership-plan.js';
 import { withRemovedNode } from './removed-nodes.js';
 import { signCsr } from '@shoal/pki';
-import type { Logger } from '@shoal/raft';
+import type { Logger } from '@shoal/api';
 
 export interface JoinRequest {
   token?: string;

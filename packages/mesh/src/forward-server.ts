@@ -21,7 +21,7 @@ import { H2_IDLE_MS, H2_SESSION_WINDOW, h2SessionOptions } from './h2-session.js
 import type { NodeTls } from './mesh-tls.js';
 import { proxyHeader } from './proxy-protocol.js';
 import { NOOP, SocketSet, connectLocal, errCode, joinStream, splice } from './sockets.js';
-import type { MeshLogger } from './types.js';
+import type { Logger } from '@shoal/api';
 
 const ACK_BYTE = Buffer.from([FORWARD_ACK]);
 /** The HTTP/2 client preface (RFC 9113 §3.4): how the plain-TCP listener tells h2c from the line protocol. */
@@ -58,7 +58,7 @@ export interface ForwardServerOptions {
   keepAliveDelayMs: number;
   /** Streams per inbound session, announced to peers. */
   maxStreams: number;
-  log: MeshLogger;
+  log: Logger;
 }
 
 export class ForwardServer {

@@ -4,7 +4,6 @@ export type {
   Backend,
   PublishedPort,
   MeshTable,
-  MeshLogger,
   MeshOptions,
   MeshTls,
   MeshStats,

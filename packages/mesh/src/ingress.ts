@@ -11,7 +11,8 @@ import type { ForwardRequest } from './forward-header.js';
 import { PortListener } from './port-listener.js';
 import { proxyHeader } from './proxy-protocol.js';
 import { NOOP, SocketSet, abortUpstream, connectLocal, errCode, joinStream, splice, type ConnectResult } from './sockets.js';
-import type { BackendStats, MeshLogger, MeshTable, PortStats, PublishedPort } from './types.js';
+import type { Logger } from '@shoal/api';
+import type { BackendStats, MeshTable, PortStats, PublishedPort } from './types.js';
 
 /** Reaches a task on another node (`ForwardClient`). */
 export interface RemoteConnector {
@@ -33,7 +34,7 @@ export interface IngressOptions {
   keepAliveDelayMs: number;
   /** Bind failures (`err`), and recoveries (`null`). */
   onPortError: (port: number, err: Error | null) => void;
-  log: MeshLogger;
+  log: Logger;
 }
 
 interface PortEntry {

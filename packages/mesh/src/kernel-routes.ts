@@ -23,7 +23,8 @@
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { parseHostPort } from './addr.js';
-import type { MeshLogger, MeshTable } from './types.js';
+import { NOOP_LOGGER, type Logger } from '@shoal/api';
+import type { MeshTable } from './types.js';
 
 /** Runs a command (`input` on its stdin); resolves with its stdout, rejects on failure. */
 export type CommandRunner = (file: string, args: readonly string[], input?: string) => Promise<string>;
@@ -33,7 +34,7 @@ export interface KernelRoutesOptions {
   nodeId: string;
   /** The node's own IPv4 address: the rules match connections to `address:publishedPort`. */
   address: string;
-  logger?: MeshLogger;
+  logger?: Logger;
   /** Executes iptables, iptables-save, iptables-restore, ip, sysctl. Default: child_process.execFile. */
   run?: CommandRunner;
   /** Table changes within this are applied together. Default 20 ms. */
@@ -80,7 +81,6 @@ export interface KernelChains {
 }
 
 const NOOP = (): void => {};
-const NOOP_LOGGER: MeshLogger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP };
 
 /** The chains of a node: `SHOAL-<first 10 chars of its id>` (+ `-POST`, `-FWD`), at most 21 chars. */
 export function kernelChains(nodeId: string): KernelChains {
@@ -284,7 +284,7 @@ export const execRunner: CommandRunner = (file, args, input) =>
 export class KernelRoutes {
   readonly chains: KernelChains;
   readonly address: string;
-  private readonly log: MeshLogger;
+  private readonly log: Logger;
   private readonly run: CommandRunner;
   private readonly debounceMs: number;
   private readonly retryMs: number;

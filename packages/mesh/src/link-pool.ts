@@ -12,7 +12,7 @@ import type { HostPort } from './addr.js';
 import { H2_IDLE_MS, H2_SESSION_WINDOW, h2SessionOptions } from './h2-session.js';
 import type { DialNode } from './node-dialer.js';
 import { errCode } from './sockets.js';
-import type { MeshLogger } from './types.js';
+import type { Logger } from '@shoal/api';
 
 /** A peer found not to speak h2 (an older node) gets the line protocol for this long, then h2 is tried again. */
 const LEGACY_RETRY_MS = 60_000;
@@ -53,7 +53,7 @@ export interface LinkPoolOptions {
   setupTimeoutMs: number;
   /** A probed session that does not answer its PING within this is destroyed. */
   pingTimeoutMs: number;
-  log: MeshLogger;
+  log: Logger;
 }
 
 export class LinkPool {

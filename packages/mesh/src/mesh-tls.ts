@@ -7,7 +7,8 @@ import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import type { HostPort } from './addr.js';
 import type { NodeConnection } from './node-dialer.js';
-import type { MeshLogger, MeshTls } from './types.js';
+import type { Logger } from '@shoal/api';
+import type { MeshTls } from './types.js';
 
 /**
  * The DNS name every node certificate carries: nodes are reached by IP addresses that are not in
@@ -36,7 +37,7 @@ export interface NodeTlsOptions {
   /** Resume TLS sessions (tickets) on connections to other nodes. */
   sessionReuse: boolean;
   keepAliveDelayMs: number;
-  log: MeshLogger;
+  log: Logger;
 }
 
 export class NodeTls {
@@ -45,7 +46,7 @@ export class NodeTls {
   private readonly sessions = new Map<string, TlsSession>();
   private readonly sessionReuse: boolean;
   private readonly keepAliveDelayMs: number;
-  private readonly log: MeshLogger;
+  private readonly log: Logger;
   private closed = false;
   /** Handshakes with other nodes' listeners that completed, and of those the resumed ones. */
   readonly counts = { tlsConnects: 0, tlsResumed: 0 };

@@ -5,6 +5,7 @@
 // forwarding listener (`ForwardServer`), and mutual TLS between nodes (`NodeTls`). It keeps the
 // options' defaults and the public API; the components keep the behaviour.
 
+import { NOOP_LOGGER, type Logger } from '@shoal/api';
 import { ForwardClient } from './forward-client.js';
 import { ForwardServer } from './forward-server.js';
 import { Ingress } from './ingress.js';
@@ -12,12 +13,10 @@ import { LinkPool } from './link-pool.js';
 import { NodeTls, certSubject } from './mesh-tls.js';
 import { plainDialer, type DialNode } from './node-dialer.js';
 import { NOOP } from './sockets.js';
-import type { MeshLogger, MeshOptions, MeshStats, MeshTable, MeshTls } from './types.js';
-
-const NOOP_LOGGER: MeshLogger = { debug: NOOP, info: NOOP, warn: NOOP, error: NOOP };
+import type { MeshOptions, MeshStats, MeshTable, MeshTls } from './types.js';
 
 export class Mesh {
-  private readonly log: MeshLogger;
+  private readonly log: Logger;
   private readonly tls: NodeTls | undefined;
   private readonly links: LinkPool;
   private readonly ingress: Ingress;

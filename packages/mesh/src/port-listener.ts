@@ -5,7 +5,7 @@
 
 import net from 'node:net';
 import { errCode } from './sockets.js';
-import type { MeshLogger } from './types.js';
+import type { Logger } from '@shoal/api';
 
 export interface PortListenerOptions {
   port: number;
@@ -17,7 +17,7 @@ export interface PortListenerOptions {
   onError: (port: number, err: Error | null) => void;
   /** The service's name, for logs (the table may rename it). */
   service: () => string;
-  log: MeshLogger;
+  log: Logger;
 }
 
 export class PortListener {

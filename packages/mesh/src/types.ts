@@ -1,5 +1,7 @@
 // The routing mesh's table and options: what the daemon feeds a node's Mesh.
 
+import type { Logger } from '@shoal/api';
+
 /** One running task that can serve a published port. */
 export interface Backend {
   taskId: string;
@@ -45,14 +47,6 @@ export interface MeshTable {
   ports: PublishedPort[];
 }
 
-/** pino-style logger: `(object, message)`. */
-export interface MeshLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
 /**
  * Mutual TLS on node-to-node forwarding: every node's certificate is signed by the cluster's root
  * CA and carries `subjectAltName=DNS:shoal-node` (not the node's addresses, which change).
@@ -80,7 +74,7 @@ export interface MeshOptions {
   forwardPort?: number;
   /** Where the forwarding listener binds; defaults to `bindHost`. */
   forwardHost?: string;
-  logger?: MeshLogger;
+  logger?: Logger;
   /**
    * A published port could not be bound (`err`, e.g. EADDRINUSE; the mesh keeps retrying every
    * `bindRetryMs`), or is fine again (`null`: bound, or no longer wanted after an error).

@@ -5,13 +5,13 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
+import { NOOP_LOGGER, type Logger } from '@shoal/api';
 import {
   FORWARD_ACK,
   FORWARD_HEADER_MAX,
   Mesh,
   parseForwardHeader,
   parseProxyV2,
-  type MeshLogger,
   type MeshOptions,
   type MeshTable,
   type ProxyV2Header,
@@ -22,7 +22,7 @@ export const HOST_B = '127.0.0.2';
 export const BACKEND_HOST = '127.0.0.3';
 export const BACKEND_HOST2 = '127.0.0.4';
 
-export const quietLogger: MeshLogger = { debug() {}, info() {}, warn() {}, error() {} };
+export const quietLogger: Logger = NOOP_LOGGER;
 
 export interface LogEntry {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -30,7 +30,7 @@ export interface LogEntry {
   msg: string;
 }
 
-export function recordingLogger(): { logger: MeshLogger; entries: LogEntry[] } {
+export function recordingLogger(): { logger: Logger; entries: LogEntry[] } {
   const entries: LogEntry[] = [];
   const rec = (level: LogEntry['level']) => (obj: object, msg: string) => entries.push({ level, obj: obj as Record<string, unknown>, msg });
   return { logger: { debug: rec('debug'), info: rec('info'), warn: rec('warn'), error: rec('error') }, entries };

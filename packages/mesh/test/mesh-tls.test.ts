@@ -9,12 +9,12 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
+import type { Logger } from '@shoal/api';
 import {
   Mesh,
   encodeForwardHeader,
   FORWARD_ACK,
   type Backend as TableBackend,
-  type MeshLogger,
   type MeshOptions,
   type MeshTable,
   type MeshTls,
@@ -102,7 +102,7 @@ async function extraNode(
 async function tlsCluster(
   transport: Transport,
   verify: { a?: MeshTls['verifyPeer']; b?: MeshTls['verifyPeer'] } = {},
-  logB?: MeshLogger,
+  logB?: Logger,
 ): Promise<Cluster> {
   return makeCluster(
     { forwardTransport: transport },

@@ -27,7 +27,7 @@ import type { LoadedState } from './storage/index.js';
 import type { DriverStorage, DriverTransport, DriverTransportHooks, RaftClock, TimerHandle } from './driver-io.js';
 import { systemClock } from './driver-io.js';
 import { SessionTable, decodeEnvelope, encodeEnvelope, sessionClientId, type Envelope } from './session.js';
-import { type Logger, createLogger } from './logger.js';
+import { type PinoLogger, createLogger } from './logger.js';
 import { type StateMachine, captureSnapshotData, restoreSnapshotData } from './snapshot-data.js';
 
 export type { SnapshotCapture, StateMachine } from './snapshot-data.js';
@@ -94,7 +94,7 @@ export interface RaftDriverOptions {
   maxInflight?: number;
   /** Largest proposal payload accepted (default and upper bound: proposalLimit()). */
   maxProposalBytes?: number;
-  logger?: Logger;
+  logger?: PinoLogger;
   /** Default: the process clock. */
   clock?: RaftClock;
   /** Randomized election timeouts and this node's client id. Default Math.random. */
@@ -143,7 +143,7 @@ export class RaftDriver extends EventEmitter {
   protected readonly transport: DriverTransport;
   private readonly sm: StateMachine;
   private sessions: SessionTable;
-  protected readonly log: Logger;
+  protected readonly log: PinoLogger;
   private readonly timings: RaftTimings;
   private readonly snapshotEntries: number;
   private readonly snapshotBytes: number;

@@ -1,11 +1,12 @@
-// Structured logging (pino, JSON lines on stderr).
+// The process's logging backend (pino, JSON lines on stderr). Components take the `Logger`
+// interface from @shoal/api; a PinoLogger satisfies it and adds child() and fatal().
 //
 // Level: $SHOAL_LOG_LEVEL if set; otherwise 'silent' under `node --test` (which sets
 // NODE_TEST_CONTEXT in the test processes) and 'info' elsewhere.
 
 import { pino } from 'pino';
 
-export type Logger = pino.Logger;
+export type PinoLogger = pino.Logger;
 
 export function defaultLogLevel(): pino.LevelWithSilent {
   const env = process.env.SHOAL_LOG_LEVEL;
@@ -13,19 +14,19 @@ export function defaultLogLevel(): pino.LevelWithSilent {
   return process.env.NODE_TEST_CONTEXT ? 'silent' : 'info';
 }
 
-let root: Logger | undefined;
+let root: PinoLogger | undefined;
 
 /** The process-wide root logger (created on first use). */
-export function rootLogger(): Logger {
+export function rootLogger(): PinoLogger {
   return (root ??= pino({ level: defaultLogLevel(), base: { pid: process.pid } }, pino.destination(2)));
 }
 
 /** A child of the root logger tagged with a component name (and any other bindings). */
-export function createLogger(component: string, bindings: Record<string, unknown> = {}): Logger {
+export function createLogger(component: string, bindings: Record<string, unknown> = {}): PinoLogger {
   return rootLogger().child({ component, ...bindings });
 }
 
 /** A logger that drops everything. */
-export function silentLogger(): Logger {
+export function silentLogger(): PinoLogger {
   return pino({ level: 'silent' });
 }

@@ -8,7 +8,7 @@
 
 import { retryWithBackoff } from '@shoal/api';
 import { sealContext } from '@shoal/pki';
-import type { Logger } from '@shoal/raft';
+import type { Logger } from '@shoal/api';
 import { type ClusterStore, type StoreClient, isLegacyCaKey, updateOp } from '@shoal/store';
 import type { LeaderComponent } from '../leader-duty.js';
 import type { CAKeys } from './ca-keys.js';
@@ -40,7 +40,7 @@ export class CAKeyMigration implements LeaderComponent {
 
   private onCluster(): void {
     // Every manager, leader or not: the sealed key in the store makes an old plaintext file moot.
-    if (this.keys.dropPlaintextCopy()) this.log.warn("removed the plaintext copy of the CA key an older release kept in certificates/ca.key: the store holds it sealed");
+    if (this.keys.dropPlaintextCopy()) this.log.warn({}, "removed the plaintext copy of the CA key an older release kept in certificates/ca.key: the store holds it sealed");
     this.kick();
   }
 

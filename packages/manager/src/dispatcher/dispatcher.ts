@@ -13,7 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
-import type { Logger, RaftNode } from '@shoal/raft';
+import type { Logger } from '@shoal/api';
+import type { RaftNode } from '@shoal/raft';
 import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
 import { TASK_STATES, taskStateRank, updateOp } from '@shoal/store';
 import type { LeaderComponent } from '../leader-duty.js';

@@ -4,7 +4,7 @@
 // when they fit the store's size bound, else in several (plan.ts).
 // Starts from the store, never from memory, whenever this manager becomes leader.
 
-import type { Logger } from '@shoal/raft';
+import type { Logger } from '@shoal/api';
 import { type ClusterStore, MAX_TX_BYTES, type Op, type StoreClient, type StoreEvent, isVersionConflict, newId } from '@shoal/store';
 import { reconcile } from './reconcile.js';
 import { type Plan, firstBatch } from './plan.js';

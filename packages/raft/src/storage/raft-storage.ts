@@ -6,7 +6,8 @@ import { crc32 } from 'node:zlib';
 import { Level } from 'level';
 import { ShoalError } from '@shoal/api';
 import type { ConfState, Entry, HardState, Snapshot } from '../core/types.js';
-import { createLogger, type Logger } from '../logger.js';
+import type { Logger } from '@shoal/api';
+import { createLogger } from '../logger.js';
 import {
   FORMAT_VERSION,
   KEY_BOOTSTRAP,

@@ -26,7 +26,8 @@ import {
   type StatusResponsePb,
 } from '@shoal/api';
 import { EMPTY, MessageType, type Message, type NodeId } from '../core/types.js';
-import { createLogger, type Logger } from '../logger.js';
+import type { Logger } from '@shoal/api';
+import { createLogger } from '../logger.js';
 import {
   LOCAL_ONLY_TYPES,
   frameMessage,
