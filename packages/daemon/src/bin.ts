@@ -4,10 +4,12 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ShoalError } from '@shoal/api';
-import { createLogger } from '@shoal/raft';
+import { createLogger, type PinoLogger } from '@shoal/raft';
 import { type Daemon, init, join_, parseDuration, run } from './daemon.js';
+import { LOG_FORMATS, LOG_LEVELS, setUpLogging } from './log-output.js';
 
-const log = createLogger('shoald');
+/** Made once the logging flags are read (middleware below), before any command runs. */
+let log: PinoLogger;
 
 function fail(err: unknown): never {
   const e = err instanceof ShoalError ? err : ShoalError.from(err);
@@ -61,6 +63,14 @@ const meshMode = {
 await yargs(hideBin(process.argv))
   .scriptName('shoald')
   .usage('$0 <command> [options]')
+  .options({
+    'log-level': { choices: LOG_LEVELS, describe: 'the least severe lines to log (default: $SHOAL_LOG_LEVEL, else info)' },
+    'log-format': { choices: LOG_FORMATS, describe: 'text: one readable line per event; json: JSON lines (default: text on a terminal, json otherwise)' },
+  })
+  .middleware(async (a) => {
+    await setUpLogging(a['log-level'], a['log-format']);
+    log = createLogger('shoald');
+  })
   .command(
     'init',
     'create a cluster; this node becomes its first manager',

@@ -16,9 +16,21 @@ export function defaultLogLevel(): pino.LevelWithSilent {
 
 let root: PinoLogger | undefined;
 
-/** The process-wide root logger (created on first use). */
+/** The process-wide root logger (created on first use, JSON lines on stderr unless configured). */
 export function rootLogger(): PinoLogger {
-  return (root ??= pino({ level: defaultLogLevel(), base: { pid: process.pid } }, pino.destination(2)));
+  return (root ??= newRoot({}));
+}
+
+/**
+ * Sets the root logger's level and where its lines go (e.g. a prettifier on a terminal). Call it
+ * before the first createLogger: loggers made earlier keep the old root.
+ */
+export function configureRootLogger(opts: { level?: pino.LevelWithSilent; destination?: pino.DestinationStream }): void {
+  root = newRoot(opts);
+}
+
+function newRoot(opts: { level?: pino.LevelWithSilent; destination?: pino.DestinationStream }): PinoLogger {
+  return pino({ level: opts.level ?? defaultLogLevel(), base: { pid: process.pid } }, opts.destination ?? pino.destination(2));
 }
 
 /** A child of the root logger tagged with a component name (and any other bindings). */
