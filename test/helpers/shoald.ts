@@ -32,6 +32,7 @@ export function steppedClock(file: string): ProcessOptions {
 
 export class Daemon {
   child: ChildProcess | undefined;
+  stdout = '';
   stderr = '';
   exitCode: number | null = null;
   /** Used by every start() of this daemon. */
@@ -52,15 +53,17 @@ export class Daemon {
   }
 
   start(args: string[]): void {
+    this.stdout = '';
     this.stderr = '';
     this.exitCode = null;
     // SHOALD_NODE_ARGS passes flags to node itself (e.g. --cpu-prof for profiling a benchmark).
     const nodeArgs = (process.env.SHOALD_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = spawn(process.execPath, [...nodeArgs, ...(this.proc.nodeArgs ?? []), SHOALD, ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       // SHOAL_SOCKET empty: a test's daemons leave the machine's well-known socket alone.
       env: { ...process.env, SHOAL_SOCKET: '', ...this.proc.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
     });
+    child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => {
       this.stderr += d.toString();
       if (process.env.SHOAL_TEST_LOGS) process.stderr.write(`[${this.name}] ${d}`);

@@ -7,3 +7,4 @@ export * from './sealed.js';
 export * from './retry.js';
 export * from './local-socket.js';
 export * from './logger.js';
+export * from './join-instructions.js';

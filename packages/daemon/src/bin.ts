@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { ShoalError } from '@shoal/api';
 import { createLogger, type PinoLogger } from '@shoal/raft';
 import { type Daemon, init, join_, parseDuration, run } from './daemon.js';
+import { initBanner } from './init-banner.js';
 import { LOG_FORMATS, LOG_LEVELS, setUpLogging } from './log-output.js';
 
 /** Made once the logging flags are read (middleware below), before any command runs. */
@@ -53,6 +54,13 @@ const listen = {
   hostname: { type: 'string', describe: 'node name (default: the machine hostname)' },
   'docker-host': { type: 'string', describe: 'Docker engine URL (default: DOCKER_HOST or the local socket)' },
 } as const;
+const availability = {
+  availability: {
+    choices: ['active', 'pause', 'drain'] as const,
+    default: 'active' as const,
+    describe: 'whether this node takes tasks: active; pause (keeps its tasks, gets no new ones); drain (its tasks move elsewhere)',
+  },
+} as const;
 const meshMode = {
   'mesh-mode': {
     choices: ['userland', 'kernel'] as const,
@@ -79,15 +87,15 @@ await yargs(hideBin(process.argv))
         ...common,
         ...listen,
         ...meshMode,
-        availability: { choices: ['active', 'pause', 'drain'] as const, default: 'active' as const },
+        ...availability,
         'dispatcher-heartbeat': { type: 'string', describe: 'how often nodes heartbeat the managers, e.g. 1s (default); a silent node is down after 3 periods' },
         'cert-expiry': { type: 'string', describe: 'validity of node certificates, e.g. 2160h (90 days, the default); nodes renew at 50-80% of it' },
         'ca-cert': { type: 'string', describe: 'PEM file: a root CA certificate of your own for the cluster (with --ca-key; default: a new one)' },
         'ca-key': { type: 'string', describe: "PEM file: that CA's ECDSA P-256 private key (kept only sealed in the managers' store)" },
-      }),
+      }).example('$0 init --data-dir /var/lib/shoal --listen-addr 10.0.0.1:4242', 'a new cluster; prints the commands that join other nodes to it'),
     (a) =>
-      serve(() =>
-        init({
+      serve(async () =>
+        announce(await init({
           dispatcherHeartbeatMs: a['dispatcher-heartbeat'] === undefined ? undefined : parseDuration('dispatcher-heartbeat', a['dispatcher-heartbeat']),
           certExpiryMs: a['cert-expiry'] === undefined ? undefined : parseDuration('cert-expiry', a['cert-expiry']),
           dataDir: a['data-dir'],
@@ -98,7 +106,7 @@ await yargs(hideBin(process.argv))
           availability: a.availability,
           meshMode: a['mesh-mode'],
           rootCA: rootCAFiles(a['ca-cert'], a['ca-key']),
-        }, log),
+        }, log)),
       ),
   )
   .command(
@@ -112,8 +120,8 @@ await yargs(hideBin(process.argv))
         'join-addr': { type: 'string', demandOption: true, describe: 'HOST:PORT of a manager' },
         token: { type: 'string', describe: 'join token (shoal swarm join-token worker|manager)' },
         'token-file': { type: 'string', describe: 'read the join token from this file (keeps it out of the process list)' },
-        availability: { choices: ['active', 'pause', 'drain'] as const, default: 'active' as const },
-      }),
+        ...availability,
+      }).example('$0 join --data-dir /var/lib/shoal --listen-addr 10.0.0.2:4242 --join-addr 10.0.0.1:4242 --token-file worker.token', 'join as a worker (or a manager: the token decides)'),
     (a) =>
       serve(() =>
         join_({
@@ -137,9 +145,11 @@ await yargs(hideBin(process.argv))
         ...common,
         ...meshMode,
         'force-new-cluster': { type: 'boolean', default: false, describe: 'disaster recovery: restart as the only manager; keeps every entry of its Raft log (even one never committed) and removes the other managers' },
-      }),
+      }).example('$0 run --data-dir /var/lib/shoal', 'restart this node after a reboot or a crash'),
     (a) => serve(() => run({ dataDir: a['data-dir'], forceNewCluster: a['force-new-cluster'], meshMode: a['mesh-mode'] }, log)),
   )
+  .example('$0 init --data-dir /var/lib/shoal --listen-addr 10.0.0.1:4242', 'start a new cluster')
+  .example('$0 run --data-dir /var/lib/shoal --log-format json', 'restart a node, JSON log lines for a collector')
   .demandCommand(1, 'a command is required: init, join or run')
   .strict()
   .fail((msg, err) => {
@@ -148,8 +158,20 @@ await yargs(hideBin(process.argv))
     process.exit(2);
   })
   .help()
-  .version(false)
+  .version(daemonVersion())
   .parseAsync();
+
+/** Prints what `docker swarm init` prints, once the cluster exists: the node's id and how to join it. */
+function announce(d: Daemon): Daemon {
+  const tokens = d.manager?.store.cluster()?.joinTokens;
+  if (tokens) process.stdout.write(initBanner(d.state.nodeId, d.state.advertiseAddr, tokens));
+  return d;
+}
+
+/** The version of this package, which shoald is. */
+function daemonVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 /** The join token, from --token or --token-file (exactly one). */
 function joinToken(token: string | undefined, file: string | undefined): string {

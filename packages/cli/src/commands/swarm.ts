@@ -3,20 +3,11 @@
 
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
+import { joinInstructions } from '@shoal/api/join-instructions';
 import type { Ctx } from '../context.js';
 import { CliError, UsageError } from '../errors.js';
 import { type Args, type CtxFactory, action, one } from './common.js';
 import { parseDuration } from '../parse.js';
-
-/** The lines `swarm join-token` prints without -q. */
-export function joinInstructions(role: string, token: string, managerAddr: string): string {
-  return [
-    `To add a ${role} to this cluster, run the following command on the new node:`,
-    '',
-    `    shoald join --data-dir DIR --listen-addr HOST:PORT --join-addr ${managerAddr} --token ${token}`,
-    '',
-  ].join('\n');
-}
 
 /** A manager's address to join through: the leader's, else any member's (best effort). */
 async function managerAddr(ctx: Ctx): Promise<string> {
