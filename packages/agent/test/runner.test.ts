@@ -153,21 +153,28 @@ let seq = 0;
 const mkTask = (over: Parameters<typeof taskSpec>[1] = {}) =>
   assignedTask({ id: `t${++seq}`, nodeId: NODE, spec: taskSpec('shoal/busybox', over), serviceId: 's1', serviceName: 'web', slot: seq });
 
-/** A runner started over a fresh fake executor and link; stopped by the caller. */
-function setup(ex = new FakeExecutor()) {
+/** Runs `body` with a runner started over `ex` and `tasks` assigned; stops it whatever happens. */
+async function withRunner(tasks: Task[], body: (w: { ex: FakeExecutor; link: FakeLink }) => Promise<void>, ex = new FakeExecutor()): Promise<void> {
   const link = new FakeLink();
   const runner = new TaskRunner(ex, link, NOOP_LOGGER);
-  return { ex, link, runner };
+  link.assign(tasks);
+  runner.start();
+  try {
+    await body({ ex, link });
+  } finally {
+    await runner.stop();
+  }
 }
+
+/** The report that took task `t` to `state` (waits for it). */
+const reached = (link: FakeLink, t: Task, state: TaskState) =>
+  until(`${t.id} ${state}`, () => (link.last(t.id)?.status.state === state ? link.last(t.id) : undefined));
 
 describe('TaskRunner (fake executor)', () => {
   test('an assigned task goes accepted → preparing → starting → running, its container created and started once', async () => {
-    const { ex, link, runner } = setup();
     const t = mkTask();
-    link.assign([t]);
-    runner.start();
-    try {
-      await until('running', () => link.last(t.id)?.status.state === 'running');
+    await withRunner([t], async ({ ex, link }) => {
+      await reached(link, t, 'running');
       // Reports are coalesced per flush: whatever was sent, in forward order, ends at running.
       const states = link.states(t.id);
       const order: TaskState[] = ['accepted', 'preparing', 'starting', 'running'];
@@ -176,61 +183,49 @@ describe('TaskRunner (fake executor)', () => {
       const [c] = ex.containers.values();
       assert.equal(c!.running, true);
       assert.equal(link.last(t.id)!.status.containerId, c!.id);
-    } finally {
-      await runner.stop();
-    }
+    });
   });
 
   test('a container that exits: failed with its exit code; 0: complete', async () => {
-    const { ex, link, runner } = setup();
     const [a, b] = [mkTask(), mkTask()];
-    link.assign([a, b]);
-    runner.start();
-    try {
-      await until('both running', () => [a, b].every((t) => link.last(t.id)?.status.state === 'running'));
+    await withRunner([a, b], async ({ ex, link }) => {
+      await Promise.all([reached(link, a, 'running'), reached(link, b, 'running')]);
       const idOf = (t: Task) => [...ex.containers.values()].find((c) => c.task.id === t.id)!.id;
       ex.exit(idOf(a), 3);
       ex.exit(idOf(b), 0);
-      const failed = await until('a failed', () => (link.last(a.id)?.status.state === 'failed' ? link.last(a.id) : undefined));
+      const failed = await reached(link, a, 'failed');
       assert.equal(failed.status.exitCode, 3);
       assert.match(failed.status.err ?? '', /exited with code 3/);
-      await until('b complete', () => link.last(b.id)?.status.state === 'complete');
-    } finally {
-      await runner.stop();
-    }
+      await reached(link, b, 'complete');
+    });
   });
 
   test('a missing image: rejected, saying which; nothing created', async () => {
-    const { ex, link, runner } = setup();
+    const ex = new FakeExecutor();
     ex.missingImages.add('nope');
     const t = assignedTask({ id: 'tmissing', nodeId: NODE, spec: taskSpec('nope'), serviceId: 's1', serviceName: 'web' });
-    link.assign([t]);
-    runner.start();
-    try {
-      const r = await until('rejected', () => (link.last(t.id)?.status.state === 'rejected' ? link.last(t.id) : undefined));
-      assert.match(r.status.err ?? '', /image nope not found/);
-      assert.equal(ex.containers.size, 0);
-    } finally {
-      await runner.stop();
-    }
+    await withRunner(
+      [t],
+      async ({ link }) => {
+        const r = await reached(link, t, 'rejected');
+        assert.match(r.status.err ?? '', /image nope not found/);
+        assert.equal(ex.containers.size, 0);
+      },
+      ex,
+    );
   });
 
   test('desired shutdown: stopped and removed, then reported shutdown', async () => {
-    const { ex, link, runner } = setup();
     const t = mkTask();
-    link.assign([t]);
-    runner.start();
-    try {
-      await until('running', () => link.last(t.id)?.status.state === 'running');
+    await withRunner([t], async ({ ex, link }) => {
+      await reached(link, t, 'running');
       const id = [...ex.containers.keys()][0]!;
       link.assign([{ ...t, desiredState: 'shutdown', status: { ...t.status, state: 'running', containerId: id } }]);
-      await until('shutdown', () => link.last(t.id)?.status.state === 'shutdown');
+      await reached(link, t, 'shutdown');
       const [stopAt, removeAt] = [ex.calls.indexOf(`stop ${id}`), ex.calls.indexOf(`remove ${id}`)];
       assert.ok(stopAt >= 0 && stopAt < removeAt, `stopped (with its grace period), then removed: ${ex.calls.join(', ')}`);
       assert.equal(ex.containers.size, 0);
-    } finally {
-      await runner.stop();
-    }
+    });
   });
 
   test('after a restart: a running container of an assigned task is adopted, not started twice; one no task claims is removed', async () => {
@@ -238,38 +233,31 @@ describe('TaskRunner (fake executor)', () => {
     const kept = mkTask();
     const keptId = ex.existing(kept, true);
     const strayId = ex.existing(mkTask(), true);
-    const { link, runner } = setup(ex);
-    link.assign([{ ...kept, status: { ...kept.status, state: 'running', containerId: keptId } }]);
-    runner.start();
-    try {
-      await until('the stray removed', () => !ex.containers.has(strayId));
-      assert.ok(ex.containers.get(keptId)?.running, 'the adopted container still runs');
-      assert.deepEqual(ex.calls.filter((c) => c.startsWith('create') || c.startsWith('start')), [], 'nothing created or started');
-      // A death after adoption is still noticed.
-      ex.exit(keptId, 137);
-      await until('the adopted task failed', () => link.last(kept.id)?.status.state === 'failed');
-    } finally {
-      await runner.stop();
-    }
+    await withRunner(
+      [{ ...kept, status: { ...kept.status, state: 'running', containerId: keptId } }],
+      async ({ link }) => {
+        await until('the stray removed', () => !ex.containers.has(strayId));
+        assert.ok(ex.containers.get(keptId)?.running, 'the adopted container still runs');
+        assert.deepEqual(ex.calls.filter((c) => c.startsWith('create') || c.startsWith('start')), [], 'nothing created or started');
+        // A death after adoption is still noticed.
+        ex.exit(keptId, 137);
+        await reached(link, kept, 'failed');
+      },
+      ex,
+    );
   });
 
-  test('an old task\'s container started again by hand is removed (it is not a replica any more)', async () => {
-    const { ex, link, runner } = setup();
+  test("an old task's container started again by hand is removed (it is not a replica any more)", async () => {
     const t = mkTask();
-    link.assign([t]);
-    runner.start();
-    try {
-      await until('running', () => link.last(t.id)?.status.state === 'running');
+    await withRunner([t], async ({ ex, link }) => {
+      await reached(link, t, 'running');
       const id = [...ex.containers.keys()][0]!;
       ex.exit(id, 1);
-      await until('failed', () => link.last(t.id)?.status.state === 'failed');
+      await reached(link, t, 'failed');
       // The manager keeps the failed task as history (desired shutdown); someone restarts it.
       link.assign([{ ...t, desiredState: 'shutdown', status: { ...t.status, state: 'failed', containerId: id } }]);
-      await until('the runner saw the new assignments', () => ex.calls.length > 0 && link.reports.length > 0);
       await ex.start(id);
       await until('removed', () => !ex.containers.has(id));
-    } finally {
-      await runner.stop();
-    }
+    });
   });
 });
