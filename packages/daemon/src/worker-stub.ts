@@ -2,7 +2,7 @@
 // Swarm worker. (The agent that runs tasks attaches here in the workers step.)
 
 import * as grpc from '@grpc/grpc-js';
-import { chmodSync, existsSync, rmSync } from 'node:fs';
+import { bindUnixSocket } from '@shoal/manager';
 import { join } from 'node:path';
 import { ShoalError, getServiceDefinition } from '@shoal/api';
 
@@ -21,11 +21,7 @@ export async function serveNotAManager(dataDir: string): Promise<grpc.Server> {
   }
   server.addService(def, impl);
   const sock = join(dataDir, 'control.sock');
-  if (existsSync(sock)) rmSync(sock);
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
-  );
   // As a manager's: the owner's only (a promoted node's manager takes this path over).
-  chmodSync(sock, 0o600);
+  await bindUnixSocket(server, sock);
   return server;
 }

@@ -22,6 +22,18 @@ function answers(path: string): Promise<boolean> {
 }
 
 /**
+ * Binds `server` on the unix socket `path` (a stale file there is replaced), without TLS, mode 0600:
+ * whoever can open the file is the cluster's admin, so the owner only (root can still).
+ */
+export async function bindUnixSocket(server: grpc.Server, path: string): Promise<void> {
+  rmSync(path, { force: true });
+  await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+  chmodSync(path, 0o600);
+}
+
+/**
  * Binds `server` (insecure: whoever may open the file is the cluster's admin) on `path`, mode 0600
  * as control.sock. Resolves to the path when bound; undefined (after a warning) when another
  * daemon serves it or it cannot be made (no permission on its directory...): never an error, the
@@ -35,12 +47,8 @@ export async function serveLocalSocket(server: grpc.Server, path: string, log: L
         log.warn({ socket: path }, 'another daemon serves the local control socket: not serving it');
         return undefined;
       }
-      rmSync(path, { force: true });
     }
-    await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-    );
-    chmodSync(path, 0o600);
+    await bindUnixSocket(server, path);
     return path;
   } catch (err) {
     log.warn({ socket: path, err: (err as Error).message }, 'cannot serve the local control socket');

@@ -2,7 +2,7 @@
 // join APIs on its TCP address and the control API on DATA_DIR/control.sock.
 
 import * as grpc from '@grpc/grpc-js';
-import { chmodSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShoalError, retryWithBackoff } from '@shoal/api';
 import { RaftNode, raftServerOptions, createLogger, type PinoLogger, type RaftTimings } from '@shoal/raft';
@@ -23,7 +23,7 @@ import { Authz } from './authz.js';
 import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity, caFingerprint, privateDir } from '@shoal/pki';
 import { LogBroker } from './logbroker/log-broker.js';
 import { LeaderDuty } from './leader-duty.js';
-import { serveLocalSocket } from './local-socket.js';
+import { bindUnixSocket, serveLocalSocket } from './local-socket.js';
 
 export interface ManagerOptions {
   nodeId: string;
@@ -163,11 +163,8 @@ export class Manager {
     m.registerServices();
     try {
       await bind(tcp, opts.listenAddr, opts.identity.serverCredentials());
-      if (existsSync(m.socketPath)) rmSync(m.socketPath);
-      await bind(unix, `unix://${m.socketPath}`, grpc.ServerCredentials.createInsecure());
-      // Whoever can connect is the cluster's admin: the owner only (root can still). The data dir
-      // is 0700 already, so no one else could reach the socket before this.
-      chmodSync(m.socketPath, 0o600);
+      // (The data dir is 0700 already, so no one else could reach the socket before its chmod.)
+      await bindUnixSocket(unix, m.socketPath);
       if (opts.localSocket) m.localSocketPath = await serveLocalSocket(unix, opts.localSocket, log);
     } catch (err) {
       await raft.stop();
