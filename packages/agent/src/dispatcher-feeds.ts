@@ -4,7 +4,7 @@
 // answer says `more`, and hands its user the whole view only once it is complete: the task
 // runner never acts on half a listing (it would remove the containers of the tasks not yet read).
 
-import type { Task } from '@shoal/store';
+import type { Task } from '@shoal/types';
 import type { MeshView } from './runner.js';
 
 /** One raw answer of the dispatcher (AssignmentsResponse or MeshViewResponse). */

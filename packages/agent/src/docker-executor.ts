@@ -13,7 +13,7 @@ import { inspect } from 'node:util';
 import https from 'node:https';
 import Docker from 'dockerode';
 import { Backoff, NOOP_LOGGER, ShoalError, logTimeKey, logTimeToUnix, type Logger } from '@shoal/api';
-import type { Task } from '@shoal/store';
+import type { Task } from '@shoal/types';
 import { type ContainerLogLine, parseDockerLogs } from './docker-logs.js';
 import {
   LABELS,

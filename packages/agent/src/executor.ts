@@ -11,7 +11,7 @@
 // agent can tell "the image is missing" from "the port is taken" from "Docker is down".
 
 import { ShoalError, type ShoalErrorCode } from '@shoal/api';
-import type { Task } from '@shoal/store';
+import type { Task } from '@shoal/types';
 import type { ContainerLogLine } from './docker-logs.js';
 
 /** The container labels Shoal sets (a contract: see INTERFACE.md, "Containers"). */

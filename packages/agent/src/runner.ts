@@ -6,8 +6,8 @@
 // crash). After a restart it adopts its running containers by label instead of starting twins.
 
 import type { Logger } from '@shoal/api';
-import type { Task, TaskState, TaskStatus } from '@shoal/store';
-import { isTerminal, taskStateRank } from '@shoal/store';
+import type { Task, TaskState, TaskStatus } from '@shoal/types';
+import { isTerminal, taskStateRank } from '@shoal/types';
 import type { ContainerEvent, EventSubscription, Executor } from './executor.js';
 
 export interface StatusUpdate {

@@ -2,7 +2,7 @@
 // only, never half a listing, and a page that resets the view replaces what was there.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Task } from '@shoal/store';
+import type { Task } from '@shoal/types';
 import { AssignmentsFeed, MeshViewFeed, type AssignmentsPage, type MeshPage } from '../src/dispatcher-feeds.js';
 
 const task = (id: string, desiredState = 'running') => ({ id, desiredState }) as unknown as Task;

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ShoalError } from '@shoal/api';
-import type { PortConfig, ServiceSpec, Task } from '@shoal/store';
+import type { PortConfig, ServiceSpec, Task } from '@shoal/types';
 import { assignedTask, taskSpec } from './fixtures.js';
 import {
   DockerExecutor,

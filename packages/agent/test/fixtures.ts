@@ -1,6 +1,6 @@
 // Tasks for the agent's suites (the Docker executor's and the task runner's).
 
-import type { ServiceSpec, Task } from '@shoal/store';
+import type { ServiceSpec, Task } from '@shoal/types';
 
 /** A replicated service's spec as a manager stores it (httpd on 8080), `over` on top. */
 export function taskSpec(image: string, over: Partial<ServiceSpec> = {}): ServiceSpec {

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NOOP_LOGGER } from '@shoal/api';
-import type { Task, TaskState } from '@shoal/store';
+import type { Task, TaskState } from '@shoal/types';
 import { type ContainerEvent, type ContainerStatus, type Executor, type OwnedContainer, LABELS, containerName, executorError } from '../src/executor.js';
 import { type DispatcherLink, type StatusUpdate, TaskRunner } from '../src/runner.js';
 import { assignedTask, taskSpec } from './fixtures.js';

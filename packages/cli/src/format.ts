@@ -2,7 +2,7 @@
 // (pure functions: the caller passes `now`).
 
 import { createRequire } from 'node:module';
-import type { Node, PortConfig, Service, ServiceSpec, Task } from '@shoal/store';
+import type { Node, PortConfig, Service, ServiceSpec, Task } from '@shoal/types';
 import { formatDuration } from './parse.js';
 import type { ClusterStatusResponse, NodeView, ServiceSummary, TaskView } from './wire.js';
 

@@ -3,7 +3,7 @@
 // Every parser either returns a value or throws a UsageError whose message is one line that names
 // the offending input and says what was expected; the CLI prints it as `Error: MESSAGE` and exits 2.
 
-import type { PortConfig, Protocol, PublishMode } from '@shoal/store';
+import type { PortConfig, Protocol, PublishMode } from '@shoal/types';
 import { UsageError } from './errors.js';
 
 function usage(message: string): never {

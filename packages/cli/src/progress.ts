@@ -8,7 +8,7 @@
 //   5/5: no suitable node (1 node: does not satisfy node.hostname==nope)
 //   verify: Service converged
 
-import type { Service, Task } from '@shoal/store';
+import type { Service, Task } from '@shoal/types';
 
 /** A task as ListTasks returns it (the node's hostname names a global service's task in errors). */
 export interface ProgressTask {

@@ -1,7 +1,7 @@
 // Service specs from flags: `service create` builds one, `service update` edits the current one
 // (pure functions; every bad value throws a UsageError).
 
-import type { HealthConfig, PortConfig, ResourceRequirements, RestartCondition, ServiceMode, ServiceSpec, UpdateConfig, UpdateFailureAction } from '@shoal/store';
+import type { HealthConfig, PortConfig, ResourceRequirements, RestartCondition, ServiceMode, ServiceSpec, UpdateConfig, UpdateFailureAction } from '@shoal/types';
 import { UsageError } from './errors.js';
 import {
   parseConstraint,

@@ -7,7 +7,7 @@
 // while waiting is retried until then.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { UpdateStatus } from '@shoal/store';
+import type { UpdateStatus } from '@shoal/types';
 import { CliError } from './errors.js';
 import type { Ctx } from './context.js';
 import { formatDuration } from './parse.js';

@@ -2,7 +2,7 @@
 // camelCase field names, 64-bit integers as numbers, enums as strings, every field present
 // (defaults: true; an absent message field is null).
 
-import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
+import type { Node, Service, ServiceSpec, Task } from '@shoal/types';
 
 export interface CreateServiceRequest {
   spec: ServiceSpec;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Node, Service, ServiceSpec, Task } from '@shoal/store';
+import type { Node, Service, ServiceSpec, Task } from '@shoal/types';
 import {
   clusterStatusJson,
   clusterStatusText,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Service, ServiceSpec, Task, UpdateState } from '@shoal/store';
+import type { Service, ServiceSpec, Task, UpdateState } from '@shoal/types';
 import { CliError } from '../src/errors.js';
 import { Ctx } from '../src/context.js';
 import {

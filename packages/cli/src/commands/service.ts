@@ -1,7 +1,7 @@
 // `shoal service create|ls|ps|inspect|rm|scale|update`.
 
 import type { Argv, Options } from 'yargs';
-import type { Service } from '@shoal/store';
+import type { Service } from '@shoal/types';
 import { CliError } from '../errors.js';
 import { type Ctx, DEFAULT_WAIT_TIMEOUT_MS } from '../context.js';
 import { serviceInspectText, serviceLsJson, serviceLsTable, servicePsJson, servicePsTable } from '../format.js';
