@@ -29,7 +29,20 @@ import type {
   UpdateConfig,
   UpdateStatus,
 } from './types.js';
-import { TASK_STATES } from './types.js';
+import {
+  NODE_AVAILABILITIES,
+  NODE_ROLES,
+  NODE_STATES,
+  OBJECT_KINDS,
+  PROTOCOLS,
+  PUBLISH_MODES,
+  RESTART_CONDITIONS,
+  SERVICE_MODES,
+  TASK_STATES,
+  UPDATE_FAILURE_ACTIONS,
+  UPDATE_ORDERS,
+  UPDATE_STATES,
+} from './types.js';
 
 /** A validation failure; `message` names the offending field (e.g. `service.spec.replicas`). */
 export class ValidationError extends Error {
@@ -206,8 +219,8 @@ const cluster = obj<Cluster>({
 // ------------------------------------------------------------------ nodes
 
 const nodeSpec = obj<NodeSpec>({
-  role: oneOf(['manager', 'worker']),
-  availability: oneOf(['active', 'pause', 'drain']),
+  role: oneOf(NODE_ROLES),
+  availability: oneOf(NODE_AVAILABILITIES),
   labels: stringMap,
 });
 
@@ -221,7 +234,7 @@ const nodeDescription = obj<NodeDescription>({
 });
 
 const nodeStatus = obj<NodeStatus>({
-  state: oneOf(['unknown', 'down', 'ready', 'disconnected']),
+  state: oneOf(NODE_STATES),
   message: str(),
   addr: str(),
   meshAddr: withDefault(str({ max: 300 }), ''),
@@ -241,15 +254,15 @@ const node = obj<Node>({
 // ------------------------------------------------------------------ services
 
 const portConfig = obj<PortConfig>({
-  protocol: oneOf(['tcp', 'udp']),
+  protocol: oneOf(PROTOCOLS),
   targetPort: int(1, 65535),
   publishedPort: int(0, 65535),
-  publishMode: oneOf(['ingress', 'host']),
+  publishMode: oneOf(PUBLISH_MODES),
   proxyProtocol: withDefault(bool, false),
 });
 
 const restartPolicy = obj<RestartPolicy>({
-  condition: oneOf(['none', 'on-failure', 'any']),
+  condition: oneOf(RESTART_CONDITIONS),
   delayMs: uint,
   maxAttempts: uint,
   windowMs: uint,
@@ -263,14 +276,14 @@ const ratio: Check<number> = (v, p) => {
 const updateConfig = obj<UpdateConfig>({
   parallelism: uint,
   delayMs: uint,
-  failureAction: oneOf(['pause', 'continue', 'rollback']),
-  order: oneOf(['stop-first', 'start-first']),
+  failureAction: oneOf(UPDATE_FAILURE_ACTIONS),
+  order: oneOf(UPDATE_ORDERS),
   monitorMs: withDefault(uint, 5_000),
   maxFailureRatio: withDefault(ratio, 0),
 });
 
 const updateStatus = obj<UpdateStatus>({
-  state: oneOf(['updating', 'paused', 'completed', 'rollback_started', 'rollback_paused', 'rollback_completed']),
+  state: oneOf(UPDATE_STATES),
   startedAt: sint,
   completedAt: sint,
   message: str({ max: 1000 }),
@@ -283,7 +296,7 @@ const serviceSpecShape = obj<ServiceSpec>({
   command: arrayOf(str()),
   args: arrayOf(str()),
   env: arrayOf(str()),
-  mode: oneOf(['replicated', 'global']),
+  mode: oneOf(SERVICE_MODES),
   replicas: uint,
   ports: arrayOf(portConfig),
   restartPolicy,
@@ -343,7 +356,7 @@ const task: Check<Task> = (v, p) => {
 
 // ------------------------------------------------------------------ entry points
 
-export const OBJECT_KINDS: readonly ObjectKind[] = ['cluster', 'node', 'service', 'task'];
+export { OBJECT_KINDS };
 
 export function isObjectKind(k: unknown): k is ObjectKind {
   return typeof k === 'string' && (OBJECT_KINDS as readonly string[]).includes(k);

@@ -1,3 +1,4 @@
 // @shoal/types: the cluster's objects and the rules of a service spec, in one place for the
 // control API, the store, the CLI and the agent (none of which needs another's code for them).
 export * from './objects.js';
+export * from './enums.js';

@@ -4,6 +4,19 @@
 // be deterministic). Every object's `version` is the Raft index of the command that last changed it.
 
 import type { SealedSecret } from '@shoal/api';
+import type {
+  NodeAvailability,
+  NodeRole,
+  NodeState,
+  Protocol,
+  PublishMode,
+  RestartCondition,
+  ServiceMode,
+  TaskState,
+  UpdateFailureAction,
+  UpdateOrder,
+  UpdateState,
+} from './enums.js';
 
 export type { SealedSecret };
 
@@ -18,7 +31,6 @@ export function isLegacyCaKey(k: SealedSecret | LegacyCaKey | null): k is Legacy
   return typeof k === 'string';
 }
 
-export type ObjectKind = 'cluster' | 'node' | 'service' | 'task';
 
 export interface Meta {
   id: string;
@@ -72,9 +84,6 @@ export interface Cluster extends Meta {
 
 // ------------------------------------------------------------------ nodes
 
-export type NodeRole = 'manager' | 'worker';
-export type NodeAvailability = 'active' | 'pause' | 'drain';
-export type NodeState = 'unknown' | 'down' | 'ready' | 'disconnected';
 
 export interface NodeSpec {
   role: NodeRole;
@@ -122,8 +131,6 @@ export interface Node extends Meta {
 
 // ------------------------------------------------------------------ services
 
-export type PublishMode = 'ingress' | 'host';
-export type Protocol = 'tcp' | 'udp';
 
 export interface PortConfig {
   protocol: Protocol;
@@ -134,7 +141,6 @@ export interface PortConfig {
   proxyProtocol: boolean;
 }
 
-export type RestartCondition = 'none' | 'on-failure' | 'any';
 
 export interface RestartPolicy {
   condition: RestartCondition;
@@ -145,21 +151,18 @@ export interface RestartPolicy {
   windowMs: number;
 }
 
-export type UpdateFailureAction = 'pause' | 'continue' | 'rollback';
 
 export interface UpdateConfig {
   parallelism: number;
   delayMs: number;
   failureAction: UpdateFailureAction;
-  order: 'stop-first' | 'start-first';
+  order: UpdateOrder;
   /** How long after it starts a new task is watched: failing within it counts against the update. */
   monitorMs: number;
   /** The share of updated tasks that may fail before the failure action is taken (0: none). */
   maxFailureRatio: number;
 }
 
-/** Where a rolling update (or its rollback) stands, as `docker service inspect`'s UpdateStatus. */
-export type UpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
 
 export interface UpdateStatus {
   state: UpdateState;
@@ -169,7 +172,6 @@ export interface UpdateStatus {
   message: string;
 }
 
-export type ServiceMode = 'replicated' | 'global';
 
 export interface ServiceSpec {
   name: string;
@@ -232,28 +234,6 @@ export interface Service extends Meta {
 }
 
 // ------------------------------------------------------------------ tasks
-
-/** Swarm's task states, in order: a task's observed state only ever moves forward. */
-export const TASK_STATES = [
-  'new',
-  'pending',
-  'assigned',
-  'accepted',
-  'preparing',
-  'starting',
-  'running',
-  'complete',
-  'shutdown',
-  'failed',
-  'rejected',
-  'remove',
-  'orphaned',
-] as const;
-export type TaskState = (typeof TASK_STATES)[number];
-
-export const taskStateRank = (s: TaskState): number => TASK_STATES.indexOf(s);
-/** States from which a task never runs again. */
-export const isTerminal = (s: TaskState): boolean => taskStateRank(s) > taskStateRank('running');
 
 export interface TaskStatus {
   state: TaskState;
