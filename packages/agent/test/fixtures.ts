@@ -1,30 +1,18 @@
 // Tasks for the agent's suites (the Docker executor's and the task runner's).
 
-import type { ServiceSpec, Task } from '@shoal/types';
+import { type ServiceSpec, type Task, completeServiceSpec } from '@shoal/types';
 
 /** A replicated service's spec as a manager stores it (httpd on 8080), `over` on top. */
 export function taskSpec(image: string, over: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
+  const spec = completeServiceSpec({
     name: 'web',
-    labels: {},
     image,
     command: ['httpd', '-f', '-p', '8080'],
-    args: [],
     env: ['GREETING=hello world', 'A=1'],
-    mode: 'replicated',
-    replicas: 1,
-    ports: [],
-    restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
-    updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
-    rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
+    restartPolicy: { delayMs: 0 },
     stopGracePeriodMs: 1000,
-    constraints: [],
-    forceUpdate: 0,
-    placementPrefs: [],
-    healthcheck: null,
-    resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-    ...over,
-  };
+  });
+  return { ...spec, ...over };
 }
 
 /** A task assigned to `nodeId`, meant to run. */

@@ -11,7 +11,7 @@ import { nodeCommand } from './commands/node.js';
 import { CREATE_OPTIONS, serviceCommand } from './commands/service.js';
 import { swarmCommand } from './commands/swarm.js';
 import { CERT_PATH_ENV, HOST_ENV, type Output } from './context.js';
-import { CliError, UsageError } from './errors.js';
+import { CliError, UsageError, isUsageError } from './errors.js';
 import { splitTrailingArgs } from './parse.js';
 
 const require = createRequire(import.meta.url);
@@ -236,7 +236,7 @@ async function run(parser: { parseAsync(): Promise<unknown> }, stderr: Output, h
     await parser.parseAsync();
     return EXIT_OK;
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (isUsageError(err)) {
       stderr.write(`Error: ${oneLine(err.message)}${hint}\n`);
       return EXIT_USAGE;
     }

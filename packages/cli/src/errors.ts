@@ -1,8 +1,18 @@
 // The two kinds of failure `shoal` reports (as one line `Error: MESSAGE` on stderr).
 
-/** A mistake on the command line (exit code 2). */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
+import { SpecError } from '@shoal/types';
+
+/**
+ * A mistake on the command line (exit code 2). A SpecError (a service spec's rule, shared with
+ * the control API) is one too: the CLI checks flags with those rules before sending anything.
+ */
+export class UsageError extends SpecError {
+  override name = 'UsageError';
+}
+
+/** True for a mistake on the command line, whichever rule found it. */
+export function isUsageError(err: unknown): err is SpecError {
+  return err instanceof SpecError;
 }
 
 /** A failure to report as `Error: MESSAGE` (one line) with this exit code (1 unless said). */

@@ -6,6 +6,9 @@
 import type { PortConfig, Protocol, PublishMode } from '@shoal/types';
 import { UsageError } from './errors.js';
 
+// The rules a service spec shares with the control API live in @shoal/types; the CLI's flags use them as they are.
+export { formatDuration, parseConstraint, parseDuration, parseEnv, parsePlacementPref } from '@shoal/types';
+
 function usage(message: string): never {
   throw new UsageError(message);
 }
@@ -28,67 +31,7 @@ export function parseReplicas(value: string | number): number {
   return parseNonNegativeInt(value, 'replicas');
 }
 
-// ------------------------------------------------------------------ durations
-
-const UNIT_MS: Readonly<Record<string, number>> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-/**
- * A duration as Go's time.ParseDuration (and so docker) reads it: one or more decimal numbers
- * each followed by a unit (ns, us, ms, s, m, h), e.g. `500ms`, `5s`, `1m30s`, `1.5h`; or `0`.
- * Returns whole milliseconds (rounded). Negative durations are refused.
- */
-export function parseDuration(value: string, what = 'duration'): number {
-  const s = value.trim();
-  const bad = (): never =>
-    usage(`invalid ${what} ${q(value)}: expected a number with a unit (ms, s, m, h), like 500ms, 5s or 1m30s`);
-  if (s === '0') return 0;
-  if (s === '') bad();
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
-  let ms = 0;
-  let pos = 0;
-  while (pos < s.length) {
-    re.lastIndex = pos;
-    const m = re.exec(s);
-    if (!m) bad();
-    ms += Number(m![1]) * UNIT_MS[m![2]!]!;
-    pos = re.lastIndex;
-  }
-  if (!Number.isFinite(ms) || ms > Number.MAX_SAFE_INTEGER) usage(`invalid ${what} ${q(value)}: too large`);
-  return Math.round(ms);
-}
-
-/** Milliseconds as a short Go-style duration: 0s, 500ms, 5s, 1m30s, 2h0m0s. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0s';
-  if (ms < 1000) return `${ms}ms`;
-  const h = Math.floor(ms / 3_600_000);
-  const m = Math.floor((ms % 3_600_000) / 60_000);
-  const sec = (ms % 60_000) / 1000;
-  const secStr = `${Number.isInteger(sec) ? sec : sec.toFixed(3).replace(/0+$/, '')}s`;
-  if (h > 0) return `${h}h${m}m${secStr}`;
-  if (m > 0) return `${m}m${secStr}`;
-  return secStr;
-}
-
 // ------------------------------------------------------------------ KEY=VALUE
-
-/** `-e KEY=VALUE`: a non-empty key without spaces; the value may be empty (`KEY=`). */
-export function parseEnv(value: string): { key: string; value: string; entry: string } {
-  const i = value.indexOf('=');
-  if (i < 0) usage(`invalid environment variable ${q(value)}: expected KEY=VALUE`);
-  const key = value.slice(0, i);
-  if (key === '') usage(`invalid environment variable ${q(value)}: the name before '=' is empty`);
-  if (/\s/.test(key)) usage(`invalid environment variable ${q(value)}: the name contains whitespace`);
-  return { key, value: value.slice(i + 1), entry: value };
-}
 
 /** An environment variable name alone (`--env-rm KEY`). */
 export function parseEnvKey(value: string): string {
@@ -211,33 +154,6 @@ export function parsePublishRm(value: string): { publishedPort: number; protocol
   const m = /^([^/]*)(?:\/(.*))?$/.exec(value.trim())!;
   const publishedPort = parsePort(m[1]!, 'published', value);
   return m[2] === undefined ? { publishedPort } : { publishedPort, protocol: parseProtocol(m[2], value) };
-}
-
-// ------------------------------------------------------------------ constraints
-
-const CONSTRAINT_KEYS = ['node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch'];
-
-/**
- * A placement constraint `KEY==VALUE` or `KEY!=VALUE`, KEY being node.id, node.hostname,
- * node.role, node.platform.os, node.platform.arch or node.labels.NAME. Returns it normalized
- * (no spaces around the operator).
- */
-export function parseConstraint(value: string): string {
-  const m = /^\s*([^=!\s]+)\s*(==|!=)\s*(.*?)\s*$/.exec(value);
-  if (!m) usage(`invalid constraint ${q(value)}: expected KEY==VALUE or KEY!=VALUE, like node.role==manager`);
-  const [, key, op, v] = m;
-  const known = CONSTRAINT_KEYS.includes(key!) || /^node\.labels\.[^.\s][^\s]*$/.test(key!);
-  if (!known) {
-    usage(
-      `invalid constraint ${q(value)}: unknown key ${q(key!)} (expected node.id, node.hostname, node.role, node.platform.os, node.platform.arch or node.labels.NAME)`,
-    );
-  }
-  if (v === '') usage(`invalid constraint ${q(value)}: the value after ${op} is empty`);
-  if (v!.includes('==') || v!.includes('!=')) usage(`invalid constraint ${q(value)}: more than one operator`);
-  if (key === 'node.role' && v !== 'manager' && v !== 'worker') {
-    usage(`invalid constraint ${q(value)}: node.role is manager or worker`);
-  }
-  return `${key}${op}${v}`;
 }
 
 // ------------------------------------------------------------------ scale
@@ -366,11 +282,4 @@ export function parseMemory(value: string, what: string): number {
   const bytes = Math.round(Number(m![1]) * SIZE_UNITS[m![2]!.toLowerCase()]!);
   if (!Number.isSafeInteger(bytes)) usage(`invalid ${what} ${q(value)}: too large`);
   return bytes;
-}
-
-/** `--placement-pref spread=node.labels.KEY` (Swarm's only strategy). */
-export function parsePlacementPref(value: string): string {
-  const v = value.trim();
-  if (!/^spread=node\.labels\.[^=\s]+$/.test(v)) usage(`invalid placement preference ${q(value)}: expected spread=node.labels.KEY, like spread=node.labels.zone`);
-  return v;
 }

@@ -1,7 +1,25 @@
 // Service specs from flags: `service create` builds one, `service update` edits the current one
 // (pure functions; every bad value throws a UsageError).
 
-import type { HealthConfig, PortConfig, ResourceRequirements, RestartCondition, ServiceMode, ServiceSpec, UpdateConfig, UpdateFailureAction } from '@shoal/types';
+import {
+  type HealthConfig,
+  type PortConfig,
+  type ResourceRequirements,
+  type RestartCondition,
+  type ServiceMode,
+  type ServiceSpec,
+  type UpdateConfig,
+  type UpdateFailureAction,
+  NO_RESOURCES,
+  RESTART_CONDITIONS,
+  RESTART_DEFAULTS,
+  ROLLOUT_DEFAULTS,
+  SERVICE_MODES,
+  checkServiceName,
+  completeServiceSpec,
+  failureActionsOf,
+  orList,
+} from '@shoal/types';
 import { UsageError } from './errors.js';
 import {
   parseConstraint,
@@ -19,39 +37,14 @@ import {
   parseReplicas,
 } from './parse.js';
 
-/** Docker's defaults, sent explicitly (proto3 cannot tell 0 from "not given"). */
-export const SPEC_DEFAULTS = {
-  replicas: 1,
-  restartCondition: 'any' as RestartCondition,
-  restartDelayMs: 5000,
-  restartMaxAttempts: 0,
-  stopGracePeriodMs: 10_000,
-  updateParallelism: 1,
-  updateDelayMs: 0,
-  updateMonitorMs: 5000,
-  updateMaxFailureRatio: 0,
-} as const;
+export { RESTART_CONDITIONS, SERVICE_MODES };
 
-export const UPDATE_FAILURE_ACTIONS: readonly UpdateFailureAction[] = ['pause', 'continue', 'rollback'];
-
-export const RESTART_CONDITIONS: readonly RestartCondition[] = ['any', 'on-failure', 'none'];
-export const SERVICE_MODES: readonly ServiceMode[] = ['replicated', 'global'];
-
-/** SwarmKit's rule for service names: letters and digits, with single `-`/`_` runs inside; 63 at most. */
-export function validateServiceName(name: string): string {
-  if (name === '') throw new UsageError('the service name is empty (--name NAME)');
-  if (name.length > 63) throw new UsageError(`invalid service name ${JSON.stringify(name)}: at most 63 characters`);
-  if (!/^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/.test(name)) {
-    throw new UsageError(
-      `invalid service name ${JSON.stringify(name)}: use letters, digits, '-' and '_' (starting and ending with a letter or digit)`,
-    );
-  }
-  return name;
-}
+/** SwarmKit's rule for service names (the control API's too). */
+export const validateServiceName = checkServiceName;
 
 function restartCondition(v: string): RestartCondition {
   if (!(RESTART_CONDITIONS as readonly string[]).includes(v)) {
-    throw new UsageError(`invalid --restart-condition ${JSON.stringify(v)}: expected any, on-failure or none`);
+    throw new UsageError(`invalid --restart-condition ${JSON.stringify(v)}: expected ${orList(RESTART_CONDITIONS)}`);
   }
   return v as RestartCondition;
 }
@@ -94,8 +87,6 @@ export interface ResourceFlags {
   reserveCpu?: string;
   reserveMemory?: string;
 }
-
-const NO_RESOURCES: ResourceRequirements = { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } };
 
 /** `base` with the resource flags that were given applied (0 removes a limit or reservation). */
 export function applyResources(base: ResourceRequirements, f: ResourceFlags): ResourceRequirements {
@@ -142,47 +133,34 @@ export interface CreateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
   stopGracePeriod?: string;
 }
 
-/** The spec `service create` sends. */
+/** The spec `service create` sends: the flags given, completed and checked as the manager will. */
 export function buildServiceSpec(f: CreateFlags): ServiceSpec {
   const name = validateServiceName(f.name);
-  if (f.image.trim() === '') throw new UsageError('the image is empty');
   const mode = (f.mode ?? 'replicated') as ServiceMode;
-  if (!SERVICE_MODES.includes(mode)) throw new UsageError(`invalid --mode ${JSON.stringify(f.mode)}: expected replicated or global`);
+  if (!SERVICE_MODES.includes(mode)) throw new UsageError(`invalid --mode ${JSON.stringify(f.mode)}: expected ${orList(SERVICE_MODES)}`);
   if (mode === 'global' && f.replicas !== undefined) throw new UsageError('--replicas cannot be used with --mode global');
-  const replicas = mode === 'global' ? 0 : f.replicas === undefined ? SPEC_DEFAULTS.replicas : parseReplicas(f.replicas);
-  return {
+  return completeServiceSpec({
     name,
     labels: parseLabels(f.label ?? []),
     image: f.image,
-    command: [],
     args: [...(f.args ?? [])],
     env: (f.env ?? []).map((e) => parseEnv(e).entry),
     mode,
-    replicas,
+    replicas: f.replicas === undefined ? undefined : parseReplicas(f.replicas),
     ports: parsePublishes(f.publish ?? []),
     restartPolicy: {
-      condition: f.restartCondition === undefined ? SPEC_DEFAULTS.restartCondition : restartCondition(f.restartCondition),
-      delayMs: f.restartDelay === undefined ? SPEC_DEFAULTS.restartDelayMs : parseDuration(f.restartDelay, '--restart-delay'),
-      maxAttempts:
-        f.restartMaxAttempts === undefined
-          ? SPEC_DEFAULTS.restartMaxAttempts
-          : parseNonNegativeInt(f.restartMaxAttempts, '--restart-max-attempts'),
-      windowMs: 0,
+      condition: f.restartCondition === undefined ? undefined : restartCondition(f.restartCondition),
+      delayMs: f.restartDelay === undefined ? undefined : parseDuration(f.restartDelay, '--restart-delay'),
+      maxAttempts: f.restartMaxAttempts === undefined ? undefined : parseNonNegativeInt(f.restartMaxAttempts, '--restart-max-attempts'),
     },
     updateConfig: applyRollout(ROLLOUT_DEFAULTS, f, 'update'),
     rollbackConfig: applyRollout(ROLLOUT_DEFAULTS, f, 'rollback'),
-    stopGracePeriodMs:
-      f.stopGracePeriod === undefined ? SPEC_DEFAULTS.stopGracePeriodMs : parseDuration(f.stopGracePeriod, '--stop-grace-period'),
-    constraints: dedupe((f.constraint ?? []).map(parseConstraint)),
-    forceUpdate: 0,
+    stopGracePeriodMs: f.stopGracePeriod === undefined ? undefined : parseDuration(f.stopGracePeriod, '--stop-grace-period'),
+    constraints: (f.constraint ?? []).map(parseConstraint),
     resources: applyResources(NO_RESOURCES, f),
-    placementPrefs: dedupe((f.placementPref ?? []).map(parsePlacementPref)),
+    placementPrefs: (f.placementPref ?? []).map(parsePlacementPref),
     healthcheck: applyHealth(null, f),
-  };
-}
-
-function dedupe(xs: string[]): string[] {
-  return [...new Set(xs)];
+  });
 }
 
 /** The flags of `service update`. */
@@ -233,12 +211,7 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
   s.constraints ??= [];
   s.args ??= [];
   s.command ??= [];
-  s.restartPolicy ??= {
-    condition: SPEC_DEFAULTS.restartCondition,
-    delayMs: SPEC_DEFAULTS.restartDelayMs,
-    maxAttempts: SPEC_DEFAULTS.restartMaxAttempts,
-    windowMs: 0,
-  };
+  s.restartPolicy ??= { ...RESTART_DEFAULTS };
 
   if (f.replicas !== undefined) {
     if (s.mode === 'global') throw new UsageError(`--replicas cannot be used with a global service (${s.name})`);
@@ -289,7 +262,8 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
   if (f.force === true) s.forceUpdate = Number(s.forceUpdate ?? 0) + 1;
   s.resources = applyResources(s.resources ?? NO_RESOURCES, f);
   s.healthcheck = applyHealth(s.healthcheck ?? null, f);
-  return s;
+  // Every rule the manager applies, so a bad combination (a limit below a reservation...) fails here.
+  return completeServiceSpec(s, { currentName: spec.name });
 }
 
 /** True if two specs are the same (so an update that changes nothing is not sent). */
@@ -308,16 +282,6 @@ function canonical(v: unknown): unknown {
   }
   return v;
 }
-
-/** Swarm's defaults of an update's and a rollback's settings. */
-export const ROLLOUT_DEFAULTS: UpdateConfig = {
-  parallelism: SPEC_DEFAULTS.updateParallelism,
-  delayMs: SPEC_DEFAULTS.updateDelayMs,
-  failureAction: 'pause',
-  order: 'stop-first',
-  monitorMs: SPEC_DEFAULTS.updateMonitorMs,
-  maxFailureRatio: SPEC_DEFAULTS.updateMaxFailureRatio,
-};
 
 /** `base` with the `--update-*` (or `--rollback-*`) flags that were given applied. */
 export function applyRollout(base: UpdateConfig, f: RolloutFlags, which: 'update' | 'rollback'): UpdateConfig {
@@ -346,10 +310,9 @@ export function parseUpdateOrder(v: string, which: 'update' | 'rollback' = 'upda
 
 /** `--update-failure-action` (pause, continue, rollback); `--rollback-failure-action` (pause, continue). */
 export function parseFailureAction(v: string, which: 'update' | 'rollback' = 'update'): UpdateFailureAction {
-  const allowed = which === 'update' ? UPDATE_FAILURE_ACTIONS : UPDATE_FAILURE_ACTIONS.filter((a) => a !== 'rollback');
+  const allowed = failureActionsOf(which);
   if ((allowed as readonly string[]).includes(v)) return v as UpdateFailureAction;
-  const list = `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}`;
-  throw new UsageError(`invalid --${which}-failure-action ${JSON.stringify(v)}: expected ${list}`);
+  throw new UsageError(`invalid --${which}-failure-action ${JSON.stringify(v)}: expected ${orList(allowed)}`);
 }
 
 /** `--update-monitor`: a positive duration (0 would mean Swarm's default, 5s: say it instead). */

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { UsageError } from '../src/errors.js';
+import { isUsageError } from '../src/errors.js';
 import { applyServiceUpdate, buildServiceSpec, sameSpec, validateServiceName, validateUpdateFlags } from '../src/spec.js';
 
 function rejects(fn: () => unknown, re: RegExp): void {
   assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UsageError, `expected a UsageError, got ${String(err)}`);
+    assert.ok(isUsageError(err), `expected a usage error, got ${String(err)}`);
     assert.ok(!err.message.includes('\n'));
     assert.match(err.message, re);
     return true;
@@ -71,11 +71,15 @@ describe('buildServiceSpec', () => {
     assert.deepEqual(s.rollbackConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 });
   });
   test('resources: --limit-* and --reserve-*, in CPUs and Docker sizes; 0 removes one', () => {
-    const s = buildServiceSpec({ name: 'a', image: 'b', limitCpu: '0.5', limitMemory: '256m', reserveCpu: '.25', reserveMemory: '1.5GiB' });
-    assert.deepEqual(s.resources, { limits: { nanoCpus: 500_000_000, memoryBytes: 256 << 20 }, reservations: { nanoCpus: 250_000_000, memoryBytes: 1.5 * 2 ** 30 } });
+    const s = buildServiceSpec({ name: 'a', image: 'b', limitCpu: '0.5', limitMemory: '256m', reserveCpu: '.25', reserveMemory: '0.125GiB' });
+    assert.deepEqual(s.resources, { limits: { nanoCpus: 500_000_000, memoryBytes: 256 << 20 }, reservations: { nanoCpus: 250_000_000, memoryBytes: 128 << 20 } });
     const u = applyServiceUpdate(s, { limitCpu: '0', reserveMemory: '512k' });
     assert.deepEqual(u.resources, { limits: { nanoCpus: 0, memoryBytes: 256 << 20 }, reservations: { nanoCpus: 250_000_000, memoryBytes: 512 << 10 } });
-    assert.equal(buildServiceSpec({ name: 'a', image: 'b', limitMemory: '1048576' }).resources.limits.memoryBytes, 1 << 20);
+    assert.equal(buildServiceSpec({ name: 'a', image: 'b', limitMemory: '8388608' }).resources.limits.memoryBytes, 8 << 20);
+    // The manager's rules, applied before anything is sent.
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', limitMemory: '1048576' }), /^a memory limit must be at least 6 MiB, not 1048576 bytes$/);
+    rejects(() => buildServiceSpec({ name: 'a', image: 'b', limitMemory: '256m', reserveMemory: '1g' }), /the memory reserved cannot exceed the memory limit/);
+    rejects(() => applyServiceUpdate(s, { reserveCpu: '2' }), /the CPUs reserved cannot exceed the CPU limit/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', limitCpu: 'half' }), /^invalid --limit-cpu "half": expected a number of CPUs, like 0.5 or 2$/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', reserveMemory: '12 parsecs' }), /^invalid --reserve-memory "12 parsecs": expected a size, like 512m or 1g$/);
     rejects(() => buildServiceSpec({ name: 'a', image: 'b', limitMemory: '-1m' }), /invalid --limit-memory "-1m"/);

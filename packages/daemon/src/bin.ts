@@ -5,7 +5,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ShoalError } from '@shoal/api';
 import { createLogger, type PinoLogger } from '@shoal/raft';
-import { type Daemon, init, join_, parseDuration, run } from './daemon.js';
+import { parseDuration } from '@shoal/types';
+import { type Daemon, init, join_, run } from './daemon.js';
 import { initBanner } from './init-banner.js';
 import { LOG_FORMATS, LOG_LEVELS, setUpLogging } from './log-output.js';
 
@@ -96,8 +97,8 @@ await yargs(hideBin(process.argv))
     (a) =>
       serve(async () =>
         announce(await init({
-          dispatcherHeartbeatMs: a['dispatcher-heartbeat'] === undefined ? undefined : parseDuration('dispatcher-heartbeat', a['dispatcher-heartbeat']),
-          certExpiryMs: a['cert-expiry'] === undefined ? undefined : parseDuration('cert-expiry', a['cert-expiry']),
+          dispatcherHeartbeatMs: a['dispatcher-heartbeat'] === undefined ? undefined : parseDuration(a['dispatcher-heartbeat'], '--dispatcher-heartbeat'),
+          certExpiryMs: a['cert-expiry'] === undefined ? undefined : parseDuration(a['cert-expiry'], '--cert-expiry'),
           dataDir: a['data-dir'],
           listenAddr: a['listen-addr'],
           advertiseAddr: a['advertise-addr'],

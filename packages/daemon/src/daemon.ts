@@ -7,13 +7,12 @@ import type * as grpc from '@grpc/grpc-js';
 import { ShoalError, localSocketPath } from '@shoal/api';
 import { createLogger, type PinoLogger } from '@shoal/raft';
 import { newId } from '@shoal/store';
+import { CERT_EXPIRY, HEARTBEAT_PERIOD, checkDurationIn } from '@shoal/types';
 import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
 import {
   DEFAULT_ADMIN_CERT_EXPIRY_MS,
   DEFAULT_CERT_EXPIRY_MS,
   KeyEncryptionKey,
-  MAX_CERT_EXPIRY_MS,
-  MIN_CERT_EXPIRY_MS,
   NodeIdentity,
   certPaths,
   fetchPinnedCA,
@@ -100,23 +99,6 @@ function newState(flags: CommonFlags, nodeId: string, clusterId: string, role: N
   };
 }
 
-/** `docker swarm init --dispatcher-heartbeat`-like durations: 500ms, 5s, 1m30s (a bare number: ms). */
-export function parseDuration(flag: string, v: string): number {
-  const s = v.trim();
-  if (/^\d+$/.test(s)) return Number(s);
-  const unit: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  let rest = s;
-  while (rest) {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
-    if (!m) throw new ShoalError('INVALID_ARGUMENT', `--${flag} must be a duration like 500ms, 5s or 1m30s, not "${v}"`);
-    total += Number(m[1]) * unit[m[2]];
-    rest = rest.slice(m[0].length);
-  }
-  if (!s) throw new ShoalError('INVALID_ARGUMENT', `--${flag} must be a duration like 500ms, 5s or 1m30s, not "${v}"`);
-  return Math.round(total);
-}
-
 export async function init(
   flags: CommonFlags & { dispatcherHeartbeatMs?: number; certExpiryMs?: number; rootCA?: { certPem: string; keyPem: string } },
   log: PinoLogger = createLogger('shoald'),
@@ -124,13 +106,9 @@ export async function init(
   checkAddr('listen-addr', flags.listenAddr);
   if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
   const hb = flags.dispatcherHeartbeatMs;
-  if (hb !== undefined && !(Number.isInteger(hb) && hb >= 100 && hb <= 3_600_000)) {
-    throw new ShoalError('INVALID_ARGUMENT', `--dispatcher-heartbeat must be between 100ms and 1h, not ${hb} ms`);
-  }
+  if (hb !== undefined) checkDurationIn(hb, HEARTBEAT_PERIOD, '--dispatcher-heartbeat');
   const expiry = flags.certExpiryMs;
-  if (expiry !== undefined && !(Number.isInteger(expiry) && expiry >= MIN_CERT_EXPIRY_MS && expiry <= MAX_CERT_EXPIRY_MS)) {
-    throw new ShoalError('INVALID_ARGUMENT', `--cert-expiry must be between 10s and 10 years, not ${expiry} ms`);
-  }
+  if (expiry !== undefined) checkDurationIn(expiry, CERT_EXPIRY, '--cert-expiry');
   // Checked before anything is written: a bad pair leaves the data directory as it was.
   const given = flags.rootCA && loadRootCA(flags.rootCA.certPem, flags.rootCA.keyPem);
   prepareDataDir(flags.dataDir);

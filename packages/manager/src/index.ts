@@ -4,7 +4,7 @@ export * from './manager.js';
 export * from './membership.js';
 export * from './grpc-util.js';
 export * from './dispatcher/dispatcher.js';
-export { validateServiceSpec, validatePorts } from './controlapi/validate.js';
+export { validateServiceSpec } from './controlapi/validate.js';
 export * from './orchestrator/orchestrator.js';
 export * from './orchestrator/reconcile.js';
 export * from './scheduler/scheduler.js';

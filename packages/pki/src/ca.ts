@@ -8,6 +8,7 @@ import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'n
 import { ShoalError } from '@shoal/api';
 import { ALG, type Keys, exportKeyPem, generateKeys, importKeyPem, randomSerial, webcrypto, x509 } from './x509.js';
 import { type CertRole, MANAGER_SERVER_NAME, NODE_SERVER_NAME, ROLE_OU } from './names.js';
+import { CERT_EXPIRY, DEFAULT_CERT_EXPIRY_MS } from '@shoal/types';
 
 export interface RootCA {
   certPem: string;
@@ -15,12 +16,10 @@ export interface RootCA {
   fingerprint: string;
 }
 
-/** Node certificates live 90 days by default (`docker swarm init --cert-expiry`'s default too). */
-export const DEFAULT_CERT_EXPIRY_MS = 90 * 24 * 3600_000;
-/** Shortest validity a cluster may ask for (tests renew within seconds; Swarm's floor is 1 h). */
-export const MIN_CERT_EXPIRY_MS = 10_000;
-/** Longest validity a cluster may ask for. */
-export const MAX_CERT_EXPIRY_MS = 10 * 365 * 24 * 3600_000;
+/** The validity of node certificates: default and range (@shoal/types, the cluster settings' rules). */
+export const MIN_CERT_EXPIRY_MS = CERT_EXPIRY.minMs;
+export const MAX_CERT_EXPIRY_MS = CERT_EXPIRY.maxMs;
+export { DEFAULT_CERT_EXPIRY_MS };
 /** Admin certificates (the control API over TCP) live a year: they are not renewed automatically. */
 export const DEFAULT_ADMIN_CERT_EXPIRY_MS = 365 * 24 * 3600_000;
 /** Clocks differ between nodes: a new certificate is valid from a minute ago. */

@@ -11,152 +11,41 @@ import type {
   ManagerStatus,
   Node,
   NodeDescription,
-  NodeResources,
   NodeSpec,
   NodeStatus,
   ObjectKind,
-  PortConfig,
-  RestartPolicy,
   Service,
-  ServiceSpec,
   StoreObject,
   Task,
   TaskStatus,
-  HealthConfig,
-  ResourceRequirements,
   SealedSecret,
   LegacyCaKey,
-  UpdateConfig,
   UpdateStatus,
 } from './types.js';
+import { NODE_AVAILABILITIES, NODE_ROLES, NODE_STATES, OBJECT_KINDS, TASK_STATES, UPDATE_STATES } from './types.js';
 import {
-  NODE_AVAILABILITIES,
-  NODE_ROLES,
-  NODE_STATES,
-  OBJECT_KINDS,
-  PROTOCOLS,
-  PUBLISH_MODES,
-  RESTART_CONDITIONS,
-  SERVICE_MODES,
-  TASK_STATES,
-  UPDATE_FAILURE_ACTIONS,
-  UPDATE_ORDERS,
-  UPDATE_STATES,
-} from './types.js';
+  type Check,
+  CERT_EXPIRY,
+  DEFAULT_CERT_EXPIRY_MS,
+  MAX_STRING,
+  ValidationError,
+  arrayOf,
+  fail,
+  int,
+  nodeResourcesShape,
+  nullable,
+  obj,
+  oneOf,
+  serviceSpecShape,
+  sint,
+  str,
+  stringMap,
+  uint,
+  uintMap,
+  withDefault,
+} from '@shoal/types';
 
-/** A validation failure; `message` names the offending field (e.g. `service.spec.replicas`). */
-export class ValidationError extends Error {
-  override readonly name = 'ValidationError';
-}
-
-type Check<T> = (v: unknown, path: string) => T;
-
-function fail(path: string, what: string, v: unknown): never {
-  throw new ValidationError(`${path} ${what} (got ${describe(v)})`);
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
-  return `${typeof v} ${String(v)}`;
-}
-
-const MAX_STRING = 64 * 1024;
-
-const str =
-  (opts: { nonEmpty?: boolean; max?: number } = {}): Check<string> =>
-  (v, p) => {
-    if (typeof v !== 'string') fail(p, 'must be a string', v);
-    if (opts.nonEmpty && v.length === 0) fail(p, 'must not be empty', v);
-    if (v.length > (opts.max ?? MAX_STRING)) fail(p, `must be at most ${opts.max ?? MAX_STRING} characters`, v);
-    return v;
-  };
-
-const int =
-  (min: number, max: number = Number.MAX_SAFE_INTEGER): Check<number> =>
-  (v, p) => {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-      fail(p, min === 0 && max === Number.MAX_SAFE_INTEGER ? 'must be a non-negative integer' : `must be an integer in [${min}, ${max}]`, v);
-    }
-    return v;
-  };
-
-const uint = int(0);
-const sint = int(Number.MIN_SAFE_INTEGER);
-
-const oneOf =
-  <T extends string>(values: readonly T[]): Check<T> =>
-  (v, p) => {
-    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) fail(p, `must be one of ${values.join(', ')}`, v);
-    return v as T;
-  };
-
-const arrayOf =
-  <T>(item: Check<T>): Check<T[]> =>
-  (v, p) => {
-    if (!Array.isArray(v)) fail(p, 'must be an array', v);
-    return v.map((x, i) => item(x, `${p}[${i}]`));
-  };
-
-const nullable =
-  <T>(c: Check<T>): Check<T | null> =>
-  (v, p) =>
-    v === null ? null : c(v, p);
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-}
-
-/** A string → string map; keys come out sorted (a canonical form). */
-const stringMap: Check<Record<string, string>> = (v, p) => {
-  if (!isPlainObject(v)) fail(p, 'must be an object of strings', v);
-  const keys = Object.keys(v).sort();
-  // Object.fromEntries defines own properties, so a "__proto__" key stays a plain key.
-  return Object.fromEntries(keys.map((k) => [k, str()(v[k], `${p}.${k}`)]));
-};
-
-/** A string → non-negative integer map; keys come out sorted. */
-const uintMap: Check<Record<string, number>> = (v, p) => {
-  if (!isPlainObject(v)) fail(p, 'must be an object of non-negative integers', v);
-  const keys = Object.keys(v).sort();
-  return Object.fromEntries(keys.map((k) => [k, uint(v[k], `${p}.${k}`)]));
-};
-
-type Schema<T> = { [K in keyof T]-?: Check<T[K]> };
-
-const DEFAULT = Symbol('default');
-/** A field added after objects were first stored: a missing value (an older entry) takes `d`. */
-const withDefault = <T>(c: Check<T>, d: T): Check<T> => Object.assign((v: unknown, p: string) => c(v, p), { [DEFAULT]: d });
-
-const bool: Check<boolean> = (v, p) => {
-  if (typeof v !== 'boolean') fail(p, 'must be true or false', v);
-  return v;
-};
-
-function obj<T>(schema: Schema<T>): Check<T> {
-  const fields = Object.keys(schema) as (keyof T & string)[];
-  const known = new Set<string>(fields);
-  return (v, p) => {
-    if (!isPlainObject(v)) fail(p, 'must be an object', v);
-    for (const k of Object.keys(v)) if (!known.has(k)) throw new ValidationError(`${p}.${k} is not a known field`);
-    const out = {} as Record<string, unknown>;
-    for (const k of fields) {
-      const check = schema[k] as Check<unknown> & { [DEFAULT]?: unknown };
-      if (!Object.hasOwn(v, k)) {
-        if (!(DEFAULT in check)) throw new ValidationError(`${p}.${k} is missing`);
-        out[k] = structuredClone(check[DEFAULT]);
-        continue;
-      }
-      out[k] = check(v[k], `${p}.${k}`);
-    }
-    return out as T;
-  };
-}
+export { ValidationError };
 
 const id = str({ nonEmpty: true, max: 256 });
 
@@ -169,9 +58,8 @@ const clusterSpec = obj<ClusterSpec>({
   heartbeatPeriodMs: int(1),
   nodeDownAfterBeats: int(1),
   taskHistoryLimit: uint,
-  // @shoal/pki's MIN_CERT_EXPIRY_MS and DEFAULT_CERT_EXPIRY_MS (the store does not depend on pki;
-  // the control API checks the full range before anything is stored).
-  certExpiryMs: withDefault(int(10_000), 90 * 24 * 3600_000),
+  // The control API checks the full range (cluster-settings.ts) before anything is stored.
+  certExpiryMs: withDefault(int(CERT_EXPIRY.minMs), DEFAULT_CERT_EXPIRY_MS),
 });
 
 const joinTokens = obj<JoinTokens>({ worker: str(), manager: str() });
@@ -224,12 +112,11 @@ const nodeSpec = obj<NodeSpec>({
   labels: stringMap,
 });
 
-const nodeResources = obj<NodeResources>({ nanoCpus: uint, memoryBytes: uint });
 
 const nodeDescription = obj<NodeDescription>({
   hostname: str(),
   platform: obj<{ os: string; arch: string }>({ os: str(), arch: str() }),
-  resources: nodeResources,
+  resources: nodeResourcesShape,
   engineVersion: str(),
 });
 
@@ -251,36 +138,7 @@ const node = obj<Node>({
   managerStatus: nullable(managerStatus),
 });
 
-// ------------------------------------------------------------------ services
-
-const portConfig = obj<PortConfig>({
-  protocol: oneOf(PROTOCOLS),
-  targetPort: int(1, 65535),
-  publishedPort: int(0, 65535),
-  publishMode: oneOf(PUBLISH_MODES),
-  proxyProtocol: withDefault(bool, false),
-});
-
-const restartPolicy = obj<RestartPolicy>({
-  condition: oneOf(RESTART_CONDITIONS),
-  delayMs: uint,
-  maxAttempts: uint,
-  windowMs: uint,
-});
-
-const ratio: Check<number> = (v, p) => {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) fail(p, 'must be a number in [0, 1]', v);
-  return v;
-};
-
-const updateConfig = obj<UpdateConfig>({
-  parallelism: uint,
-  delayMs: uint,
-  failureAction: oneOf(UPDATE_FAILURE_ACTIONS),
-  order: oneOf(UPDATE_ORDERS),
-  monitorMs: withDefault(uint, 5_000),
-  maxFailureRatio: withDefault(ratio, 0),
-});
+// ------------------------------------------------------------------ services (the spec: @shoal/types service-spec.ts)
 
 const updateStatus = obj<UpdateStatus>({
   state: oneOf(UPDATE_STATES),
@@ -289,37 +147,7 @@ const updateStatus = obj<UpdateStatus>({
   message: str({ max: 1000 }),
 });
 
-const serviceSpecShape = obj<ServiceSpec>({
-  name: str({ nonEmpty: true, max: 255 }),
-  labels: stringMap,
-  image: str({ nonEmpty: true }),
-  command: arrayOf(str()),
-  args: arrayOf(str()),
-  env: arrayOf(str()),
-  mode: oneOf(SERVICE_MODES),
-  replicas: uint,
-  ports: arrayOf(portConfig),
-  restartPolicy,
-  updateConfig,
-  rollbackConfig: withDefault(updateConfig, { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5_000, maxFailureRatio: 0 }),
-  stopGracePeriodMs: uint,
-  constraints: arrayOf(str()),
-  forceUpdate: withDefault(uint, 0),
-  placementPrefs: withDefault(arrayOf(str()), []),
-  healthcheck: withDefault(nullable(obj<HealthConfig>({ test: arrayOf(str()), intervalMs: uint, timeoutMs: uint, retries: uint, startPeriodMs: uint })), null),
-  resources: withDefault(obj<ResourceRequirements>({ limits: nodeResources, reservations: nodeResources }), {
-    limits: { nanoCpus: 0, memoryBytes: 0 },
-    reservations: { nanoCpus: 0, memoryBytes: 0 },
-  }),
-});
-
-const serviceSpec: Check<ServiceSpec> = (v, p) => {
-  const s = serviceSpecShape(v, p);
-  if (s.mode === 'global' && s.replicas !== 0) fail(`${p}.replicas`, 'must be 0 in global mode', s.replicas);
-  return s;
-};
-
-const service = obj<Service>({ ...meta, spec: serviceSpec, previousSpec: nullable(serviceSpec), specVersion: uint, updateStatus: withDefault(nullable(updateStatus), null) });
+const service = obj<Service>({ ...meta, spec: serviceSpecShape, previousSpec: nullable(serviceSpecShape), specVersion: uint, updateStatus: withDefault(nullable(updateStatus), null) });
 
 // ------------------------------------------------------------------ tasks
 
@@ -342,7 +170,7 @@ const taskShape = obj<Task>({
   nodeId: str({ max: 256 }),
   desiredState: taskState,
   status: taskStatus,
-  spec: serviceSpec,
+  spec: serviceSpecShape,
   specVersion: uint,
 });
 

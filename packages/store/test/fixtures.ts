@@ -1,6 +1,7 @@
 // Object builders and a tiny "log" that feeds transactions to a ClusterStore with increasing indexes.
 
 import { ClusterStore, decodeTxResult, encodeTx, type Op, type TxResult } from '../src/index.js';
+import { completeServiceSpec } from '@shoal/types';
 import type { Cluster, Node, Service, ServiceSpec, Task, TaskState } from '../src/types.js';
 
 export const T0 = 1_700_000_000_000;
@@ -49,28 +50,10 @@ function portOf(_name: string): number {
   return nextPort;
 }
 
+/** A spec as the control API completes it (@shoal/types), with two replicas on an ingress port of its own. */
 export function mkSpec(name: string, over: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    name,
-    labels: {},
-    image: 'nginx:alpine',
-    command: [],
-    args: [],
-    env: ['A=1'],
-    mode: 'replicated',
-    replicas: 2,
-    ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: portOf(name), publishMode: 'ingress', proxyProtocol: false }],
-    restartPolicy: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
-    updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
-    rollbackConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
-    stopGracePeriodMs: 10_000,
-    constraints: [],
-    forceUpdate: 0,
-    placementPrefs: [],
-    healthcheck: null,
-    resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-    ...over,
-  };
+  const spec = completeServiceSpec({ name, image: 'nginx:alpine', env: ['A=1'], replicas: 2, ports: [{ targetPort: 80, publishedPort: portOf(name) }] });
+  return { ...spec, ...over };
 }
 
 export function mkService(id: string, name: string, over: Partial<Service> = {}): Service {

@@ -2,3 +2,8 @@
 // control API, the store, the CLI and the agent (none of which needs another's code for them).
 export * from './objects.js';
 export * from './enums.js';
+export * from './check.js';
+export * from './spec-error.js';
+export * from './duration.js';
+export * from './service-spec.js';
+export * from './cluster-settings.js';

@@ -84,7 +84,7 @@ function rolloutFlags(a: Args): RolloutFlags {
 export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   name: { ...S, describe: 'Service name (required)' },
   replicas: { ...S, describe: 'Number of tasks (replicated mode; default 1)' },
-  mode: { ...S, choices: SERVICE_MODES as string[], describe: 'Service mode: replicated or global (one task per node)' },
+  mode: { ...S, choices: [...SERVICE_MODES], describe: 'Service mode: replicated or global (one task per node)' },
   publish: {
     ...S,
     alias: 'p',
@@ -94,7 +94,7 @@ export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   label: { ...S, describe: 'Service label KEY=VALUE; repeatable' },
   constraint: { ...S, describe: 'Placement constraint, e.g. node.role==manager, node.labels.zone!=a; repeatable' },
   'placement-pref': { ...S, describe: 'Placement preference spread=node.labels.KEY: spread tasks over the label\'s values first; repeatable' },
-  'restart-condition': { ...S, choices: RESTART_CONDITIONS as string[], describe: 'Restart when: any (default), on-failure, none' },
+  'restart-condition': { ...S, choices: [...RESTART_CONDITIONS], describe: 'Restart when: any (default), on-failure, none' },
   'restart-delay': { ...S, describe: 'Delay between restart attempts, e.g. 500ms, 5s, 1m30s (default 5s)' },
   'restart-max-attempts': { ...S, describe: 'Maximum restarts before giving up (default 0: unlimited)' },
   'stop-grace-period': { ...S, describe: 'Time to wait before force-killing a container (default 10s)' },

@@ -2,7 +2,8 @@
 // settings, and admin certificates signed by the cluster's CA.
 
 import { ShoalError } from '@shoal/api';
-import { DEFAULT_ADMIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS, MIN_CERT_EXPIRY_MS, identityOfPem, signCsr } from '@shoal/pki';
+import { DEFAULT_ADMIN_CERT_EXPIRY_MS, identityOfPem, signCsr } from '@shoal/pki';
+import { CERT_EXPIRY, type DurationRange, HEARTBEAT_PERIOD, SpecError, checkDurationIn } from '@shoal/types';
 import { newId, updateOp } from '@shoal/store';
 import { newJoinToken } from '../ca/tokens.js';
 import { longestCertValidityMs } from '../removed-nodes.js';
@@ -40,7 +41,7 @@ export async function issueAdminCertificate(
   ctx: ControlContext,
   req: { csr?: unknown; expiryMs?: unknown },
 ): Promise<{ cert: string; caCert: string; name: string; notAfterMs: number }> {
-  const expiryMs = settingMs(req.expiryMs, '--expiry', MIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS) || DEFAULT_ADMIN_CERT_EXPIRY_MS;
+  const expiryMs = settingMs(req.expiryMs, '--expiry', CERT_EXPIRY) || DEFAULT_ADMIN_CERT_EXPIRY_MS;
   const c = (await read(ctx)).cluster();
   if (!c) throw new ShoalError('FAILED_PRECONDITION', 'the cluster is not initialized');
   const name = `admin-${newId().slice(0, 12)}`;
@@ -53,8 +54,8 @@ export async function updateCluster(
   ctx: ControlContext,
   req: { certExpiryMs?: unknown; heartbeatPeriodMs?: unknown },
 ): Promise<{ certExpiryMs: number; heartbeatPeriodMs: number }> {
-  const certExpiryMs = settingMs(req.certExpiryMs, '--cert-expiry', MIN_CERT_EXPIRY_MS, MAX_CERT_EXPIRY_MS);
-  const heartbeatPeriodMs = settingMs(req.heartbeatPeriodMs, '--dispatcher-heartbeat', 100, 3_600_000);
+  const certExpiryMs = settingMs(req.certExpiryMs, '--cert-expiry', CERT_EXPIRY);
+  const heartbeatPeriodMs = settingMs(req.heartbeatPeriodMs, '--dispatcher-heartbeat', HEARTBEAT_PERIOD);
   if (certExpiryMs || heartbeatPeriodMs) {
     await update(ctx, (store) => {
       const c = store.cluster();
@@ -70,9 +71,14 @@ export async function updateCluster(
   return { certExpiryMs: c.spec.certExpiryMs, heartbeatPeriodMs: c.spec.heartbeatPeriodMs };
 }
 
-function settingMs(v: unknown, flag: string, min: number, max: number): number {
+/** A duration setting from a client: 0 (unset on the wire) leaves it as it is; else within its range. */
+function settingMs(v: unknown, flag: string, range: DurationRange): number {
   const n = Number(v ?? 0);
-  if (!Number.isFinite(n) || n < 0) throw new ShoalError('INVALID_ARGUMENT', `${flag} must be a duration, not ${String(v)}`);
-  if (n !== 0 && (n < min || n > max)) throw new ShoalError('INVALID_ARGUMENT', `${flag} must be between ${min} ms and ${max} ms, not ${n} ms`);
-  return n;
+  if (n === 0) return 0;
+  try {
+    return checkDurationIn(n, range, flag);
+  } catch (err) {
+    if (err instanceof SpecError) throw new ShoalError('INVALID_ARGUMENT', err.message);
+    throw err;
+  }
 }

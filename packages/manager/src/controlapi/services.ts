@@ -48,9 +48,9 @@ export async function updateService(
   ctx: ControlContext,
   req: { service?: string; spec?: Partial<ServiceSpec> | null; version?: number },
 ): Promise<ServiceView> {
-  const spec = validateServiceSpec(req.spec);
   const store = await read(ctx);
   const current = store.resolveService(required(req.service, 'service'));
+  const spec = validateServiceSpec(req.spec, { currentName: current.spec.name });
   if (spec.mode !== current.spec.mode) throw new ShoalError('INVALID_ARGUMENT', 'a service\'s mode cannot be changed');
   const expect = req.version ? Number(req.version) : current.version;
   const next = withSpec(current, spec, ctx.now());
@@ -83,7 +83,7 @@ export async function scaleService(ctx: ControlContext, req: { service?: string;
     const s = store.resolveService(ref);
     id = s.id;
     if (s.spec.mode === 'global') throw new ShoalError('INVALID_ARGUMENT', `${s.spec.name} is a global service: it cannot be scaled`);
-    const spec = validateServiceSpec({ ...s.spec, replicas });
+    const spec = validateServiceSpec({ ...s.spec, replicas }, { currentName: s.spec.name });
     return [updateOp('service', { ...s, spec, updatedAt: ctx.now() })];
   });
   return serviceView(ctx.store, ctx.store.get('service', id) as Service);

@@ -1,0 +1,377 @@
+// A service spec's rules, in one place: its shape (what the store takes in, in every write and at
+// rest), Swarm's defaults for what a client left unset, and the rules a new spec must pass at the
+// edge. The control API completes and checks every spec with completeServiceSpec(); the CLI runs
+// the same function before it sends anything, and its flag parsers use the same rules, so a spec
+// the CLI accepts is one the manager accepts. A new spec field: proto/types.proto, one line in
+// SPEC_SHAPE (plus a default and a rule in completeServiceSpec when it has them), and its flag.
+
+import {
+  type Check,
+  arrayOf,
+  bool,
+  fail,
+  int,
+  nullable,
+  obj,
+  oneOf,
+  str,
+  stringMap,
+  uint,
+  withDefault,
+} from './check.js';
+import {
+  PROTOCOLS,
+  PUBLISH_MODES,
+  RESTART_CONDITIONS,
+  SERVICE_MODES,
+  UPDATE_FAILURE_ACTIONS,
+  UPDATE_ORDERS,
+  type UpdateFailureAction,
+} from './enums.js';
+import type { HealthConfig, NodeResources, PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, UpdateConfig } from './objects.js';
+import { invalid } from './spec-error.js';
+
+const q = (s: string): string => JSON.stringify(s);
+
+// ------------------------------------------------------------------ defaults (Swarm's)
+
+/** An update's and a rollback's settings when none are given. */
+export const ROLLOUT_DEFAULTS: Readonly<UpdateConfig> = Object.freeze({
+  parallelism: 1,
+  delayMs: 0,
+  failureAction: 'pause',
+  order: 'stop-first',
+  monitorMs: 5_000,
+  maxFailureRatio: 0,
+});
+
+export const RESTART_DEFAULTS: Readonly<RestartPolicy> = Object.freeze({ condition: 'any', delayMs: 5_000, maxAttempts: 0, windowMs: 0 });
+
+export const NO_RESOURCES: Readonly<ResourceRequirements> = Object.freeze({
+  limits: Object.freeze({ nanoCpus: 0, memoryBytes: 0 }),
+  reservations: Object.freeze({ nanoCpus: 0, memoryBytes: 0 }),
+});
+
+/** The scalar defaults of a new service. */
+export const SPEC_DEFAULTS = Object.freeze({ replicas: 1, stopGracePeriodMs: 10_000 });
+
+export const MAX_REPLICAS = 10_000;
+/** Docker refuses smaller memory limits. */
+export const MIN_MEMORY_LIMIT = 6 << 20;
+
+// ------------------------------------------------------------------ shape (the store)
+
+export const nodeResourcesShape = obj<NodeResources>({ nanoCpus: uint, memoryBytes: uint });
+
+const portShape = obj<PortConfig>({
+  protocol: oneOf(PROTOCOLS),
+  targetPort: int(1, 65535),
+  publishedPort: int(0, 65535),
+  publishMode: oneOf(PUBLISH_MODES),
+  proxyProtocol: withDefault(bool, false),
+});
+
+const restartShape = obj<RestartPolicy>({
+  condition: oneOf(RESTART_CONDITIONS),
+  delayMs: uint,
+  maxAttempts: uint,
+  windowMs: uint,
+});
+
+const ratio: Check<number> = (v, p) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) fail(p, 'must be a number in [0, 1]', v);
+  return v;
+};
+
+const rolloutShape = obj<UpdateConfig>({
+  parallelism: uint,
+  delayMs: uint,
+  failureAction: oneOf(UPDATE_FAILURE_ACTIONS),
+  order: oneOf(UPDATE_ORDERS),
+  monitorMs: withDefault(uint, ROLLOUT_DEFAULTS.monitorMs),
+  maxFailureRatio: withDefault(ratio, 0),
+});
+
+const healthShape = obj<HealthConfig>({ test: arrayOf(str()), intervalMs: uint, timeoutMs: uint, retries: uint, startPeriodMs: uint });
+
+/** Every field of a service spec (a field added after specs were first stored has a default). */
+const SPEC_SHAPE = obj<ServiceSpec>({
+  name: str({ nonEmpty: true, max: 255 }),
+  labels: stringMap,
+  image: str({ nonEmpty: true }),
+  command: arrayOf(str()),
+  args: arrayOf(str()),
+  env: arrayOf(str()),
+  mode: oneOf(SERVICE_MODES),
+  replicas: uint,
+  ports: arrayOf(portShape),
+  restartPolicy: restartShape,
+  updateConfig: rolloutShape,
+  rollbackConfig: withDefault(rolloutShape, ROLLOUT_DEFAULTS),
+  stopGracePeriodMs: uint,
+  constraints: arrayOf(str()),
+  forceUpdate: withDefault(uint, 0),
+  placementPrefs: withDefault(arrayOf(str()), []),
+  healthcheck: withDefault(nullable(healthShape), null),
+  resources: withDefault(obj<ResourceRequirements>({ limits: nodeResourcesShape, reservations: nodeResourcesShape }), NO_RESOURCES),
+});
+
+/**
+ * The store's check of a spec: types and ranges only (what every stored spec, of any release,
+ * satisfies), never the edge's rules, which may grow stricter without making old entries unreadable.
+ */
+export const serviceSpecShape: Check<ServiceSpec> = (v, p) => {
+  const s = SPEC_SHAPE(v, p);
+  if (s.mode === 'global' && s.replicas !== 0) fail(`${p}.replicas`, 'must be 0 in global mode', s.replicas);
+  return s;
+};
+
+// ------------------------------------------------------------------ rules (the edge)
+
+/** SwarmKit's rule for service names (a DNS label): letters and digits, with `-`/`_` runs inside; 63 at most. */
+export function checkServiceName(name: string): string {
+  if (name === '') invalid('the service name is empty (--name NAME)');
+  if (name.length > 63) invalid(`invalid service name ${q(name)}: at most 63 characters`);
+  if (!/^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/.test(name)) {
+    invalid(`invalid service name ${q(name)}: use letters, digits, '-' and '_' (starting and ending with a letter or digit)`);
+  }
+  return name;
+}
+
+/** An image reference: not empty, no whitespace. */
+export function checkImage(image: string): string {
+  const s = image.trim();
+  if (s === '') invalid('the image is empty');
+  if (/\s/.test(s)) invalid(`invalid image reference ${q(image)}`);
+  return s;
+}
+
+/** `KEY=VALUE`: a non-empty key without spaces; the value may be empty (`KEY=`). */
+export function parseEnv(value: string): { key: string; value: string; entry: string } {
+  const i = value.indexOf('=');
+  if (i < 0) invalid(`invalid environment variable ${q(value)}: expected KEY=VALUE`);
+  const key = value.slice(0, i);
+  if (key === '') invalid(`invalid environment variable ${q(value)}: the name before '=' is empty`);
+  if (/\s/.test(key)) invalid(`invalid environment variable ${q(value)}: the name contains whitespace`);
+  return { key, value: value.slice(i + 1), entry: value };
+}
+
+const CONSTRAINT_KEYS = ['node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch'];
+
+/**
+ * A placement constraint `KEY==VALUE` or `KEY!=VALUE`, KEY being node.id, node.hostname,
+ * node.role, node.platform.os, node.platform.arch or node.labels.NAME. Returns it normalized
+ * (no spaces around the operator).
+ */
+export function parseConstraint(value: string): string {
+  const m = /^\s*([^=!\s]+)\s*(==|!=)\s*(.*?)\s*$/.exec(value);
+  if (!m) invalid(`invalid constraint ${q(value)}: expected KEY==VALUE or KEY!=VALUE, like node.role==manager`);
+  const [, key, op, v] = m;
+  const known = CONSTRAINT_KEYS.includes(key!) || /^node\.labels\.[^.\s][^\s]*$/.test(key!);
+  if (!known) {
+    invalid(
+      `invalid constraint ${q(value)}: unknown key ${q(key!)} (expected node.id, node.hostname, node.role, node.platform.os, node.platform.arch or node.labels.NAME)`,
+    );
+  }
+  if (v === '') invalid(`invalid constraint ${q(value)}: the value after ${op} is empty`);
+  if (v!.includes('==') || v!.includes('!=')) invalid(`invalid constraint ${q(value)}: more than one operator`);
+  if (key === 'node.role' && v !== 'manager' && v !== 'worker') invalid(`invalid constraint ${q(value)}: node.role is manager or worker`);
+  return `${key}${op}${v}`;
+}
+
+/** `spread=node.labels.KEY` (Swarm's only placement strategy). */
+export function parsePlacementPref(value: string): string {
+  const v = value.trim();
+  if (!/^spread=node\.labels\.[^=\s]+$/.test(v)) invalid(`invalid placement preference ${q(value)}: expected spread=node.labels.KEY, like spread=node.labels.zone`);
+  return v;
+}
+
+/** The failure actions an update (pause, continue, rollback) or a rollback (no rollback of a rollback) may take. */
+export function failureActionsOf(which: 'update' | 'rollback'): readonly UpdateFailureAction[] {
+  return which === 'update' ? UPDATE_FAILURE_ACTIONS : UPDATE_FAILURE_ACTIONS.filter((a) => a !== 'rollback');
+}
+
+/** "a, b or c". */
+export function orList(xs: readonly string[]): string {
+  return xs.length < 2 ? xs.join('') : `${xs.slice(0, -1).join(', ')} or ${xs.at(-1)}`;
+}
+
+/** Rules that span a spec's ports: each published port once, PROXY protocol only where the mesh sends it. */
+export function checkPorts(ports: readonly PortConfig[]): PortConfig[] {
+  const seen = new Set<string>();
+  for (const p of ports) {
+    if (p.publishedPort === 0) invalid(`port ${p.targetPort}/${p.protocol}: a published port is required`);
+    const key = `${p.publishedPort}/${p.protocol}`;
+    if (seen.has(key)) invalid(`published port ${key} is given twice`);
+    seen.add(key);
+    if (p.proxyProtocol && p.publishMode !== 'ingress') invalid(`port ${key}: the PROXY protocol is sent by the routing mesh: only with mode=ingress`);
+    if (p.proxyProtocol && p.protocol !== 'tcp') invalid(`port ${key}: the PROXY protocol is for tcp ports`);
+  }
+  return [...ports];
+}
+
+/** A memory limit Docker accepts; reservations within the limits. */
+export function checkResources(r: ResourceRequirements): ResourceRequirements {
+  const { limits, reservations } = r;
+  if (limits.memoryBytes > 0 && limits.memoryBytes < MIN_MEMORY_LIMIT) invalid(`a memory limit must be at least 6 MiB, not ${limits.memoryBytes} bytes`);
+  if (limits.nanoCpus > 0 && reservations.nanoCpus > limits.nanoCpus) invalid('the CPUs reserved cannot exceed the CPU limit');
+  if (limits.memoryBytes > 0 && reservations.memoryBytes > limits.memoryBytes) invalid('the memory reserved cannot exceed the memory limit');
+  return r;
+}
+
+/** Docker's health check test: ["CMD", argv...], ["CMD-SHELL", cmd] or ["NONE"]. */
+export function checkHealthTest(test: readonly string[]): string[] {
+  const kind = test[0];
+  if (kind === 'NONE') {
+    if (test.length !== 1) invalid('a health check of NONE takes no command');
+  } else if (kind === 'CMD' || kind === 'CMD-SHELL') {
+    if (test.length < 2 || test[1]!.trim() === '') invalid(`a ${kind} health check needs a command`);
+  } else {
+    invalid(`a health check must start with CMD, CMD-SHELL or NONE, not ${q(String(kind))}`);
+  }
+  return [...test];
+}
+
+// ------------------------------------------------------------------ completion (the edge)
+
+/** A spec as a client sends it: any field may be missing (or null, or the wire's zero value). */
+export type SpecInput = Partial<Omit<ServiceSpec, 'ports' | 'restartPolicy' | 'updateConfig' | 'rollbackConfig' | 'resources' | 'healthcheck'>> & {
+  ports?: Partial<PortConfig>[] | null;
+  healthcheck?: Partial<HealthConfig> | null;
+  resources?: { limits?: Partial<NodeResources> | null; reservations?: Partial<NodeResources> | null } | null;
+  restartPolicy?: Partial<RestartPolicy> | null;
+  updateConfig?: Partial<UpdateConfig> | null;
+  rollbackConfig?: Partial<UpdateConfig> | null;
+};
+
+function nonNegInt(v: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(v ?? 0);
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) invalid(`${what} must be an integer between 0 and ${max}, not ${String(v)}`);
+  return n;
+}
+
+function strings(v: unknown, what: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) invalid(`${what} must be a list of strings`);
+  return [...v];
+}
+
+function labels(v: unknown, what: string): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) invalid(`${what} must be a map of strings`);
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    if (!k) invalid(`${what}: empty key`);
+    if (typeof val !== 'string') invalid(`${what}.${k} must be a string`);
+    out[k] = val;
+  }
+  return out;
+}
+
+function member<T extends string>(v: unknown, values: readonly T[], fallback: T, what: string): T {
+  const s = v === undefined || v === null || v === '' ? fallback : v;
+  if (typeof s !== 'string' || !(values as readonly string[]).includes(s)) invalid(`${what} must be ${orList(values)}, not ${String(s)}`);
+  return s as T;
+}
+
+/** An update's or a rollback's settings, with Swarm's defaults (a rollback cannot roll back). */
+function completeRollout(input: Partial<UpdateConfig> | null | undefined, what: 'update' | 'rollback'): UpdateConfig {
+  const uc = input ?? {};
+  const maxFailureRatio = Number(uc.maxFailureRatio ?? 0);
+  if (!Number.isFinite(maxFailureRatio) || maxFailureRatio < 0 || maxFailureRatio > 1) {
+    invalid(`${what} max failure ratio must be between 0 and 1, not ${String(uc.maxFailureRatio)}`);
+  }
+  return {
+    parallelism: nonNegInt(uc.parallelism ?? ROLLOUT_DEFAULTS.parallelism, `${what} parallelism`),
+    delayMs: nonNegInt(uc.delayMs ?? ROLLOUT_DEFAULTS.delayMs, `${what} delay`),
+    failureAction: member(uc.failureAction, failureActionsOf(what), ROLLOUT_DEFAULTS.failureAction, `${what} failure action`),
+    order: member(uc.order, UPDATE_ORDERS, ROLLOUT_DEFAULTS.order, `${what} order`),
+    // 0 (unset on the wire) is the default, as in Swarm.
+    monitorMs: nonNegInt(uc.monitorMs, `${what} monitor`) || ROLLOUT_DEFAULTS.monitorMs,
+    maxFailureRatio,
+  };
+}
+
+function completePorts(ports: unknown): PortConfig[] {
+  if (ports === undefined || ports === null) return [];
+  if (!Array.isArray(ports)) invalid('ports must be a list');
+  return checkPorts(
+    ports.map((p: Partial<PortConfig>) => {
+      const targetPort = Number(p.targetPort);
+      if (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) invalid(`target port must be 1-65535, not ${p.targetPort}`);
+      const publishedPort = Number(p.publishedPort ?? 0);
+      if (!Number.isInteger(publishedPort) || publishedPort < 0 || publishedPort > 65535) invalid(`published port must be 1-65535, not ${p.publishedPort}`);
+      return {
+        protocol: member(p.protocol, PROTOCOLS, 'tcp', 'port protocol'),
+        targetPort,
+        publishedPort,
+        publishMode: member(p.publishMode, PUBLISH_MODES, 'ingress', 'publish mode'),
+        proxyProtocol: p.proxyProtocol === true,
+      };
+    }),
+  );
+}
+
+function completeResources(r: SpecInput['resources']): ResourceRequirements {
+  const read = (x: Partial<NodeResources> | null | undefined, what: string): NodeResources => ({
+    nanoCpus: nonNegInt(x?.nanoCpus, `${what} CPUs (nanoCPUs)`),
+    memoryBytes: nonNegInt(x?.memoryBytes, `${what} memory (bytes)`),
+  });
+  return checkResources({ limits: read(r?.limits, 'limit'), reservations: read(r?.reservations, 'reserved') });
+}
+
+function completeHealthcheck(h: Partial<HealthConfig> | null | undefined): HealthConfig | null {
+  if (!h || !h.test || h.test.length === 0) return null;
+  return {
+    test: checkHealthTest(strings(h.test, 'health check')),
+    intervalMs: nonNegInt(h.intervalMs, 'health interval'),
+    timeoutMs: nonNegInt(h.timeoutMs, 'health timeout'),
+    retries: nonNegInt(h.retries, 'health retries'),
+    startPeriodMs: nonNegInt(h.startPeriodMs, 'health start period'),
+  };
+}
+
+export interface CompleteOptions {
+  /**
+   * The name the service has now (an update): kept without the name rule, so a service named
+   * under an older, looser rule can still be updated.
+   */
+  currentName?: string;
+}
+
+/** Checks a spec from a client against every rule and fills in Swarm's defaults. Throws a SpecError. */
+export function completeServiceSpec(input: SpecInput | null | undefined, opts: CompleteOptions = {}): ServiceSpec {
+  if (!input) invalid('a service spec is required');
+  const name = String(input.name ?? '');
+  if (name !== opts.currentName) checkServiceName(name);
+  const image = checkImage(String(input.image ?? ''));
+  const mode = member(input.mode, SERVICE_MODES, 'replicated', 'mode');
+  const replicas = nonNegInt(input.replicas ?? (mode === 'replicated' ? SPEC_DEFAULTS.replicas : 0), 'replicas', MAX_REPLICAS);
+  if (mode === 'global' && replicas !== 0) invalid('replicas cannot be set on a global service');
+  const rp = input.restartPolicy ?? {};
+  return {
+    name,
+    labels: labels(input.labels, 'labels'),
+    image,
+    command: strings(input.command, 'command'),
+    args: strings(input.args, 'args'),
+    env: strings(input.env, 'env').map((e) => parseEnv(e).entry),
+    mode,
+    replicas,
+    ports: completePorts(input.ports),
+    restartPolicy: {
+      condition: member(rp.condition, RESTART_CONDITIONS, RESTART_DEFAULTS.condition, 'restart condition'),
+      delayMs: nonNegInt(rp.delayMs ?? RESTART_DEFAULTS.delayMs, 'restart delay'),
+      maxAttempts: nonNegInt(rp.maxAttempts, 'restart max attempts'),
+      windowMs: nonNegInt(rp.windowMs, 'restart window'),
+    },
+    updateConfig: completeRollout(input.updateConfig, 'update'),
+    rollbackConfig: completeRollout(input.rollbackConfig, 'rollback'),
+    stopGracePeriodMs: nonNegInt(input.stopGracePeriodMs ?? SPEC_DEFAULTS.stopGracePeriodMs, 'stop grace period'),
+    constraints: [...new Set(strings(input.constraints, 'constraints').map(parseConstraint))],
+    forceUpdate: nonNegInt(input.forceUpdate, 'force update counter'),
+    resources: completeResources(input.resources),
+    placementPrefs: [...new Set(strings(input.placementPrefs, 'placement preferences').map(parsePlacementPref))],
+    healthcheck: completeHealthcheck(input.healthcheck),
+  };
+}
