@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ERROR_CODE_KEY, ShoalError, getOnlyClientConstructor } from '@shoal/api';
 import { CliError } from './errors.js';
 import { type HostAddr, formatDuration, formatHost } from './parse.js';
-import type { ControlMethod, ControlMethods } from './wire.js';
+import type { ControlMethod, ControlMethods } from '@shoal/types';
 
 // grpc-js logs to stderr; shoal's stderr carries one line per failure. GRPC_VERBOSITY still wins.
 if (process.env['GRPC_VERBOSITY'] === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);

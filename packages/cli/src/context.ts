@@ -5,7 +5,7 @@ import { LOCAL_SOCKET_ENV, localSocketPath } from '@shoal/api/local-socket';
 import type { CallContext, ControlClient } from './client.js';
 import { CliError, UsageError } from './errors.js';
 import { type HostAddr, parseDuration, parseHosts } from './parse.js';
-import type { ControlMethod, ControlMethods, ListTasksRequest, TaskView } from './wire.js';
+import type { ControlMethod, ControlMethods, ListTasksRequest, TaskView } from '@shoal/types';
 
 /** The environment variable that gives the default of --host. */
 export const HOST_ENV = 'SHOAL_HOST';

@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import type { Node, PortConfig, Service, ServiceSpec, Task } from '@shoal/types';
 import { formatDuration } from './parse.js';
-import type { ClusterStatusResponse, NodeView, ServiceSummary, TaskView } from './wire.js';
+import type { ClusterStatusResponse, NodeView, ServiceSummary, TaskView } from '@shoal/types';
 
 const require = createRequire(import.meta.url);
 // cli-table3 is CommonJS (`export =`): loaded through require to keep its types; loaded on the

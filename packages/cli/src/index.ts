@@ -10,4 +10,3 @@ export * from './parse.js';
 export * from './progress.js';
 export * from './spec.js';
 export * from './wait.js';
-export type * from './wire.js';

@@ -8,7 +8,7 @@ import type { Ctx } from './context.js';
 import { UsageError } from './errors.js';
 import { shortId } from './format.js';
 import { parseDuration } from './parse.js';
-import type { ServiceLogLine } from './wire.js';
+import type { ServiceLogLine } from '@shoal/types';
 
 export interface LogsOptions {
   tail: number;

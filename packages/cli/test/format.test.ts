@@ -20,7 +20,7 @@ import {
   timeAgo,
 } from '../src/format.js';
 import { buildServiceSpec } from '../src/spec.js';
-import type { NodeView, TaskView } from '../src/wire.js';
+import type { NodeView, TaskView } from '@shoal/types';
 
 const NOW = 1_700_000_000_000;
 const SEC = 1000;
@@ -257,6 +257,7 @@ describe('cluster status', () => {
     clusterId: 'c1',
     leader: 'n1',
     term: 3,
+    self: 'n1',
     members: [
       { nodeId: 'n2', addr: '10.0.0.2:4242', raftRole: 'follower', reachable: false, commitIndex: 10, appliedIndex: 9 },
       { nodeId: 'n1', addr: '10.0.0.1:4242', raftRole: 'leader', reachable: true, commitIndex: 12, appliedIndex: 12 },

@@ -18,7 +18,7 @@ import {
 } from '../src/progress.js';
 import { buildServiceSpec } from '../src/spec.js';
 import { isTerminal, notConvergedMessage, updateEnded, waitForConvergence } from '../src/wait.js';
-import type { ControlMethod, ControlMethods, TaskView } from '../src/wire.js';
+import type { ControlMethod, ControlMethods, TaskView } from '@shoal/types';
 
 const NOW = 1_700_000_000_000;
 const FULL = `[${'='.repeat(50)}>]`;
@@ -332,7 +332,7 @@ describe('waitForConvergence', () => {
         ListTasks: (req) => {
           assert.equal(req.desiredState, '');
           polls++;
-          return { tasks: polls === 1 ? [task(1, 'pending'), task(2, 'pending')] : [task(1, 'running'), task(2, 'running')] };
+          return { tasks: polls === 1 ? [task(1, 'pending'), task(2, 'pending')] : [task(1, 'running'), task(2, 'running')], nextPageToken: '' };
         },
       },
       '10s',
@@ -352,8 +352,8 @@ describe('waitForConvergence', () => {
         GetService: () => ({ service: service({ replicas: 1 }), running: 0, desired: 1 }),
         ListTasks: () => {
           polls++;
-          if (polls === 2) return { tasks: [task(1, 'failed', { err: 'task: non-zero exit (1)' })] };
-          return { tasks: [task(1, 'running')] };
+          if (polls === 2) return { tasks: [task(1, 'failed', { err: 'task: non-zero exit (1)' })], nextPageToken: '' };
+          return { tasks: [task(1, 'running')], nextPageToken: '' };
         },
       },
       '10s',
@@ -373,7 +373,7 @@ describe('waitForConvergence', () => {
           if (++n % 2 === 0) throw new CliError('cannot reach a manager at x: connection reset', 1, 'UNAVAILABLE');
           return { service: service({ replicas: 1, constraints: ['node.hostname==nope'] }), running: 0, desired: 1 };
         },
-        ListTasks: () => ({ tasks: [task(1, 'pending', { err: 'no suitable node (1 node: does not satisfy node.hostname==nope)' })] }),
+        ListTasks: () => ({ tasks: [task(1, 'pending', { err: 'no suitable node (1 node: does not satisfy node.hostname==nope)' })], nextPageToken: '' }),
       },
       '200ms',
     );
@@ -400,7 +400,7 @@ describe('waitForConvergence', () => {
     const ctx = new FakeCtx(
       {
         GetService: () => ({ service: service({ replicas: 0 }), running: 0, desired: 0 }),
-        ListTasks: () => (++polls < 3 ? { tasks: [task(1, 'running', { desiredState: 'shutdown' })] } : { tasks: [task(1, 'shutdown', { desiredState: 'shutdown' })] }),
+        ListTasks: () => ({ tasks: [task(1, ++polls < 3 ? 'running' : 'shutdown', { desiredState: 'shutdown' })], nextPageToken: '' }),
         ListNodes: () => ({
           nodes: [{ node: { id: 'node-aaaaaaaaaaaaaaaa', status: { state: 'ready' } } as never, leader: true, reachability: 'reachable' }],
         }),
@@ -419,7 +419,7 @@ describe('waitForConvergence', () => {
     const ctx = new FakeCtx(
       {
         GetService: (req) => ({ service: { ...service({ replicas: 0, name: req.service }), id: 'svc1' }, running: 0, desired: 0 }),
-        ListTasks: () => ({ tasks: [] }),
+        ListTasks: () => ({ tasks: [], nextPageToken: '' }),
       },
       '10s',
     );

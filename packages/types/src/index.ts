@@ -7,3 +7,4 @@ export * from './spec-error.js';
 export * from './duration.js';
 export * from './service-spec.js';
 export * from './cluster-settings.js';
+export type * from './control.js';

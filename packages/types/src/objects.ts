@@ -1,9 +1,31 @@
-// The objects of the replicated cluster store. Field names match proto/types.proto (loaded with
-// camelCase field names), so a store object crosses gRPC without a converter.
+// The objects of the replicated cluster store, derived from proto/types.proto's generated types
+// (src/gen, see from-wire.ts): a store object crosses gRPC without a converter, and a field added
+// to the .proto is here once the types are regenerated. The fields' comments are the .proto's.
 // Timestamps are milliseconds since the epoch, chosen by the proposer (never by apply, which must
 // be deterministic). Every object's `version` is the Raft index of the command that last changed it.
 
 import type { SealedSecret } from '@shoal/api';
+import type { FromWire } from './from-wire.js';
+import type { ClusterSpec__Output } from './gen/shoal/types/ClusterSpec.js';
+import type { Cluster__Output } from './gen/shoal/types/Cluster.js';
+import type { HealthConfig__Output } from './gen/shoal/types/HealthConfig.js';
+import type { JoinTokens__Output } from './gen/shoal/types/JoinTokens.js';
+import type { ManagerStatus__Output } from './gen/shoal/types/ManagerStatus.js';
+import type { NodeDescription__Output } from './gen/shoal/types/NodeDescription.js';
+import type { NodeResources__Output } from './gen/shoal/types/NodeResources.js';
+import type { NodeSpec__Output } from './gen/shoal/types/NodeSpec.js';
+import type { NodeStatus__Output } from './gen/shoal/types/NodeStatus.js';
+import type { Node__Output } from './gen/shoal/types/Node.js';
+import type { Platform__Output } from './gen/shoal/types/Platform.js';
+import type { PortConfig__Output } from './gen/shoal/types/PortConfig.js';
+import type { ResourceRequirements__Output } from './gen/shoal/types/ResourceRequirements.js';
+import type { RestartPolicy__Output } from './gen/shoal/types/RestartPolicy.js';
+import type { ServiceSpec__Output } from './gen/shoal/types/ServiceSpec.js';
+import type { Service__Output } from './gen/shoal/types/Service.js';
+import type { TaskStatus__Output } from './gen/shoal/types/TaskStatus.js';
+import type { Task__Output } from './gen/shoal/types/Task.js';
+import type { UpdateConfig__Output } from './gen/shoal/types/UpdateConfig.js';
+import type { UpdateStatus__Output } from './gen/shoal/types/UpdateStatus.js';
 import type {
   NodeAvailability,
   NodeRole,
@@ -32,6 +54,7 @@ export function isLegacyCaKey(k: SealedSecret | LegacyCaKey | null): k is Legacy
 }
 
 
+/** The fields every stored object has. */
 export interface Meta {
   id: string;
   version: number;
@@ -41,28 +64,16 @@ export interface Meta {
 
 // ------------------------------------------------------------------ cluster
 
-export interface ClusterSpec {
-  name: string;
-  /** How often agents heartbeat; a node is declared down after `heartbeatPeriodMs * nodeDownAfterBeats`. */
-  heartbeatPeriodMs: number;
-  nodeDownAfterBeats: number;
-  /** Terminated tasks kept per slot (Swarm's task history retention limit). */
-  taskHistoryLimit: number;
+export interface ClusterSpec extends FromWire<ClusterSpec__Output> {
+  // Store only (never on the wire: `swarm update` sends it in UpdateClusterRequest).
   /** Validity of node certificates (`--cert-expiry`); nodes renew at 50-80% of it. */
   certExpiryMs: number;
 }
 
-export interface JoinTokens {
-  worker: string;
-  manager: string;
-}
+export interface JoinTokens extends FromWire<JoinTokens__Output> {}
 
-export interface Cluster extends Meta {
-  spec: ClusterSpec;
-  /** Fingerprint of the cluster's root CA certificate (see manager/ca): part of the join tokens. */
-  caFingerprint: string;
-  /** The root CA certificate (PEM). */
-  caCert: string;
+export interface Cluster extends FromWire<Cluster__Output> {
+  // Store only: the CA's key and the removed nodes stay in the managers (no message carries them).
   /**
    * The root CA's private key (PEM), sealed with the cluster's key-encryption key, which managers
    * keep outside the store (@shoal/pki kek.ts): any leader can sign, while the Raft log, snapshots
@@ -70,7 +81,6 @@ export interface Cluster extends Meta {
    * the plaintext PEM a release before sealing wrote (LegacyCaKey), until the leader seals it.
    */
   caKey: SealedSecret | LegacyCaKey | null;
-  joinTokens: JoinTokens;
   /** Ids of removed nodes: their certificates stay valid by date, so every manager refuses them. */
   removedNodes: string[];
   /**
@@ -84,179 +94,45 @@ export interface Cluster extends Meta {
 
 // ------------------------------------------------------------------ nodes
 
+export interface NodeSpec extends FromWire<NodeSpec__Output, { role: NodeRole; availability: NodeAvailability }> {}
 
-export interface NodeSpec {
-  role: NodeRole;
-  availability: NodeAvailability;
-  labels: Record<string, string>;
-}
+export interface NodeResources extends FromWire<NodeResources__Output> {}
 
-export interface NodeResources {
-  nanoCpus: number;
-  memoryBytes: number;
-}
+export interface Platform extends FromWire<Platform__Output> {}
 
-export interface NodeDescription {
-  hostname: string;
-  platform: { os: string; arch: string };
-  resources: NodeResources;
-  engineVersion: string;
-}
+export interface NodeDescription extends FromWire<NodeDescription__Output> {}
 
-export interface NodeStatus {
-  state: NodeState;
-  message: string;
-  /** The address the node's daemon listens on (host:port). */
-  addr: string;
-  /** Where other nodes' routing mesh forwards connections for this node's tasks (host:port). */
-  meshAddr: string;
-  /** Published ports this node cannot serve, each with the reason (e.g. "8080/tcp: address in use"). */
-  meshErrors: string[];
-}
+export interface NodeStatus extends FromWire<NodeStatus__Output, { state: NodeState }> {}
 
-export interface ManagerStatus {
-  /** The Raft member id (equal to the node id). */
-  raftId: string;
-  /** The Raft/control address other managers reach it on. */
-  addr: string;
-}
+export interface ManagerStatus extends FromWire<ManagerStatus__Output> {}
 
-export interface Node extends Meta {
-  spec: NodeSpec;
-  description: NodeDescription;
-  status: NodeStatus;
-  /** Set while the node is a manager (a Raft member). */
-  managerStatus: ManagerStatus | null;
-}
+/** `managerStatus` is null unless the node is a manager. */
+export interface Node extends FromWire<Node__Output, {}, 'managerStatus'> {}
 
 // ------------------------------------------------------------------ services
 
+export interface PortConfig extends FromWire<PortConfig__Output, { protocol: Protocol; publishMode: PublishMode }> {}
 
-export interface PortConfig {
-  protocol: Protocol;
-  targetPort: number;
-  publishedPort: number;
-  publishMode: PublishMode;
-  /** Ingress only: the mesh sends the client's address to the task first (PROXY protocol v2). */
-  proxyProtocol: boolean;
-}
+export interface RestartPolicy extends FromWire<RestartPolicy__Output, { condition: RestartCondition }> {}
 
+export interface UpdateConfig extends FromWire<UpdateConfig__Output, { failureAction: UpdateFailureAction; order: UpdateOrder }> {}
 
-export interface RestartPolicy {
-  condition: RestartCondition;
-  delayMs: number;
-  /** 0: unlimited. */
-  maxAttempts: number;
-  /** 0: attempts are counted over the task's whole life. */
-  windowMs: number;
-}
+export interface UpdateStatus extends FromWire<UpdateStatus__Output, { state: UpdateState }> {}
 
+/** `healthcheck` is null when the image's own applies. */
+export interface ServiceSpec extends FromWire<ServiceSpec__Output, { mode: ServiceMode }, 'healthcheck'> {}
 
-export interface UpdateConfig {
-  parallelism: number;
-  delayMs: number;
-  failureAction: UpdateFailureAction;
-  order: UpdateOrder;
-  /** How long after it starts a new task is watched: failing within it counts against the update. */
-  monitorMs: number;
-  /** The share of updated tasks that may fail before the failure action is taken (0: none). */
-  maxFailureRatio: number;
-}
+export interface HealthConfig extends FromWire<HealthConfig__Output> {}
 
+export interface ResourceRequirements extends FromWire<ResourceRequirements__Output> {}
 
-export interface UpdateStatus {
-  state: UpdateState;
-  startedAt: number;
-  /** 0 while in progress (or paused). */
-  completedAt: number;
-  message: string;
-}
-
-
-export interface ServiceSpec {
-  name: string;
-  labels: Record<string, string>;
-  image: string;
-  command: string[];
-  args: string[];
-  /** KEY=VALUE strings, as docker. */
-  env: string[];
-  mode: ServiceMode;
-  /** Desired replicas (replicated mode; 0 in global mode). */
-  replicas: number;
-  ports: PortConfig[];
-  restartPolicy: RestartPolicy;
-  updateConfig: UpdateConfig;
-  /** How a rollback is rolled out (its failure action is pause or continue). */
-  rollbackConfig: UpdateConfig;
-  stopGracePeriodMs: number;
-  /** Placement constraints, e.g. `node.role==manager`, `node.labels.zone!=a`. */
-  constraints: string[];
-  /** Bumped by `service update --force`: tasks are replaced although nothing else changed. */
-  forceUpdate: number;
-  /** CPU and memory: limits the container gets, reservations the scheduler sets aside (0: none). */
-  resources: ResourceRequirements;
-  /**
-   * Placement preferences, `spread=node.labels.KEY`: tasks spread evenly over the values of the
-   * label first (nodes without it count as one more value), then over nodes. In order: the first
-   * one splits first.
-   */
-  placementPrefs: string[];
-  /**
-   * The container's health check (Docker's): ["CMD-SHELL", cmd] or ["CMD", ...argv], or ["NONE"]
-   * to turn off the image's; null: the image's own. A task with one runs only once healthy, and
-   * fails when it turns unhealthy.
-   */
-  healthcheck: HealthConfig | null;
-}
-
-export interface HealthConfig {
-  test: string[];
-  /** 0: Docker's defaults (30 s, 30 s, 3 retries, no start period). */
-  intervalMs: number;
-  timeoutMs: number;
-  retries: number;
-  startPeriodMs: number;
-}
-
-export interface ResourceRequirements {
-  limits: NodeResources;
-  reservations: NodeResources;
-}
-
-export interface Service extends Meta {
-  spec: ServiceSpec;
-  previousSpec: ServiceSpec | null;
-  /** Bumped on every spec change: tasks record the spec version they were created from. */
-  specVersion: number;
-  /** The last rolling update or rollback; null before the first. */
-  updateStatus: UpdateStatus | null;
-}
+/** `previousSpec` is null before the first update, `updateStatus` before the first rolling update. */
+export interface Service extends FromWire<Service__Output, {}, 'previousSpec' | 'updateStatus'> {}
 
 // ------------------------------------------------------------------ tasks
 
-export interface TaskStatus {
-  state: TaskState;
-  timestamp: number;
-  message: string;
-  err: string;
-  containerId: string;
-  exitCode: number;
-}
+export interface TaskStatus extends FromWire<TaskStatus__Output, { state: TaskState }> {}
 
-export interface Task extends Meta {
-  serviceId: string;
-  serviceName: string;
-  /** Replicated mode: 1..replicas. Global mode: 0 (the node id identifies the task's place). */
-  slot: number;
-  nodeId: string;
-  /** What the orchestrator wants (only managers write it): running, shutdown or remove. */
-  desiredState: TaskState;
-  /** What the agent reports (only the dispatcher writes it on the agent's behalf). */
-  status: TaskStatus;
-  /** The service spec the task runs (copied at creation: tasks are immutable runs of a spec). */
-  spec: ServiceSpec;
-  specVersion: number;
-}
+export interface Task extends FromWire<Task__Output, { desiredState: TaskState }> {}
 
 export type StoreObject = Cluster | Node | Service | Task;

@@ -6,7 +6,7 @@ import type { Ctx } from '../context.js';
 import { nodeInspectText, nodeLsJson, nodeLsTable, servicePsJson, servicePsTable } from '../format.js';
 import { UsageError } from '../errors.js';
 import { parseLabelKey, parseLabels } from '../parse.js';
-import type { NodeResponse, NodeView } from '../wire.js';
+import type { NodeResponse, NodeView } from '@shoal/types';
 import { type Args, type CtxFactory, action, forEachReporting, formatOf, list, one, printJson, required, taskFilters, variadic, withFormat } from './common.js';
 
 const AVAILABILITIES = ['active', 'pause', 'drain'];

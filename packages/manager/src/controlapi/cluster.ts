@@ -3,7 +3,7 @@
 
 import { ShoalError } from '@shoal/api';
 import { DEFAULT_ADMIN_CERT_EXPIRY_MS, identityOfPem, signCsr } from '@shoal/pki';
-import { CERT_EXPIRY, type DurationRange, HEARTBEAT_PERIOD, SpecError, checkDurationIn } from '@shoal/types';
+import { CERT_EXPIRY, type DurationRange, type GetJoinTokenRequest, HEARTBEAT_PERIOD, SpecError, checkDurationIn } from '@shoal/types';
 import { newId, updateOp } from '@shoal/store';
 import { newJoinToken } from '../ca/tokens.js';
 import { longestCertValidityMs } from '../removed-nodes.js';
@@ -15,7 +15,7 @@ export async function clusterStatus(ctx: ControlContext) {
   return ctx.membership.clusterStatus(cluster?.id ?? '');
 }
 
-export async function getJoinToken(ctx: ControlContext, req: { role?: string; rotate?: boolean }): Promise<{ token: string }> {
+export async function getJoinToken(ctx: ControlContext, req: GetJoinTokenRequest): Promise<{ token: string }> {
   const role = req.role;
   if (role !== 'worker' && role !== 'manager') throw new ShoalError('INVALID_ARGUMENT', `role must be worker or manager, not ${role || '(empty)'}`);
   if (req.rotate) {

@@ -3,7 +3,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
-import type { Node } from '@shoal/store';
+import type { GetNodeRequest, Node, RemoveNodeRequest, UpdateNodeRequest } from '@shoal/store';
 import { updateOp } from '@shoal/store';
 import { MEMBERSHIP_CALL_MS, timeLeft } from '../membership.js';
 import { type ControlContext, READ_TIMEOUT_MS, read, required, update } from './context.js';
@@ -21,14 +21,14 @@ export async function listNodes(ctx: ControlContext): Promise<{ nodes: NodeView[
   return { nodes: nodes.map((n) => nodeView(ctx, n)) };
 }
 
-export async function getNode(ctx: ControlContext, req: { node?: string }): Promise<{ node: NodeView }> {
+export async function getNode(ctx: ControlContext, req: GetNodeRequest): Promise<{ node: NodeView }> {
   const store = await read(ctx);
   return { node: nodeView(ctx, store.resolveNode(required(req.node, 'node'))) };
 }
 
 export async function updateNode(
   ctx: ControlContext,
-  req: { node?: string; availability?: string; labelAdd?: Record<string, string>; labelRm?: string[] },
+  req: UpdateNodeRequest,
 ): Promise<{ node: NodeView }> {
   const ref = required(req.node, 'node');
   const availability = req.availability || '';
@@ -57,7 +57,7 @@ export async function updateNode(
 // which a leader that has just handed over (demoting itself) would make through the next leader
 // while that one takes it out of Raft.
 
-export async function promoteNode(ctx: ControlContext, req: { node?: string }): Promise<{ node: NodeView }> {
+export async function promoteNode(ctx: ControlContext, req: GetNodeRequest): Promise<{ node: NodeView }> {
   const until = performance.now() + MEMBERSHIP_CALL_MS;
   const store = await read(ctx, timeLeft(until, READ_TIMEOUT_MS, 'the promotion'));
   const n = store.resolveNode(required(req.node, 'node'));
@@ -65,7 +65,7 @@ export async function promoteNode(ctx: ControlContext, req: { node?: string }): 
   return { node: nodeView(ctx, ctx.store.get('node', n.id) as Node) };
 }
 
-export async function demoteNode(ctx: ControlContext, req: { node?: string }): Promise<{ node: NodeView }> {
+export async function demoteNode(ctx: ControlContext, req: GetNodeRequest): Promise<{ node: NodeView }> {
   const until = performance.now() + MEMBERSHIP_CALL_MS;
   const store = await read(ctx, timeLeft(until, READ_TIMEOUT_MS, 'the demotion'));
   const n = store.resolveNode(required(req.node, 'node'));
@@ -73,7 +73,7 @@ export async function demoteNode(ctx: ControlContext, req: { node?: string }): P
   return { node: nodeView(ctx, ctx.store.get('node', n.id) as Node) };
 }
 
-export async function removeNode(ctx: ControlContext, req: { node?: string; force?: boolean }): Promise<{ id: string }> {
+export async function removeNode(ctx: ControlContext, req: RemoveNodeRequest): Promise<{ id: string }> {
   const until = performance.now() + MEMBERSHIP_CALL_MS;
   const store = await read(ctx, timeLeft(until, READ_TIMEOUT_MS, 'the removal'));
   const n = store.resolveNode(required(req.node, 'node'));

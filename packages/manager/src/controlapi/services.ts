@@ -4,7 +4,7 @@
 
 import { ShoalError } from '@shoal/api';
 import { type ClusterStore, newId, deleteOp, updateOp } from '@shoal/store';
-import type { Service, ServiceSpec } from '@shoal/store';
+import type { GetServiceRequest, RemoveServiceRequest, ScaleServiceRequest, Service, ServiceSpec } from '@shoal/store';
 import { rolledBack, withSpec } from '../service-update.js';
 import { validateServiceSpec } from './validate.js';
 import { type ControlContext, commit, read, required, update } from './context.js';
@@ -33,7 +33,7 @@ export async function createService(ctx: ControlContext, req: { spec?: Partial<S
   return serviceView(ctx.store, ctx.store.get('service', service.id) as Service);
 }
 
-export async function getService(ctx: ControlContext, req: { service?: string }): Promise<ServiceView> {
+export async function getService(ctx: ControlContext, req: GetServiceRequest): Promise<ServiceView> {
   const store = await read(ctx);
   return serviceView(store, store.resolveService(required(req.service, 'service')));
 }
@@ -62,7 +62,7 @@ export async function updateService(
  * `shoal service rollback` (`docker service rollback`): the previous spec comes back, rolled out
  * as an update is (parallelism, order); the spec it replaces becomes the previous one.
  */
-export async function rollbackService(ctx: ControlContext, req: { service?: string }): Promise<ServiceView> {
+export async function rollbackService(ctx: ControlContext, req: GetServiceRequest): Promise<ServiceView> {
   const ref = required(req.service, 'service');
   let id = '';
   await update(ctx, (store) => {
@@ -75,7 +75,7 @@ export async function rollbackService(ctx: ControlContext, req: { service?: stri
   return serviceView(ctx.store, ctx.store.get('service', id) as Service);
 }
 
-export async function scaleService(ctx: ControlContext, req: { service?: string; replicas?: number }): Promise<ServiceView> {
+export async function scaleService(ctx: ControlContext, req: ScaleServiceRequest): Promise<ServiceView> {
   const ref = required(req.service, 'service');
   const replicas = Number(req.replicas ?? 0);
   let id = '';
@@ -89,7 +89,7 @@ export async function scaleService(ctx: ControlContext, req: { service?: string;
   return serviceView(ctx.store, ctx.store.get('service', id) as Service);
 }
 
-export async function removeService(ctx: ControlContext, req: { service?: string }): Promise<{ id: string }> {
+export async function removeService(ctx: ControlContext, req: RemoveServiceRequest): Promise<{ id: string }> {
   const store = await read(ctx);
   const s = store.resolveService(required(req.service, 'service'));
   // Its tasks are shut down and removed by the orchestrator, which watches for the deletion.

@@ -1,14 +1,14 @@
 // The control API's task listing (`shoal service ps`, `shoal node ps`): one page at a time.
 
-import type { Node, Task } from '@shoal/store';
+import type { ListTasksRequest, ListTasksResponse, Node, Task } from '@shoal/store';
 import { taskPage } from './task-pages.js';
 import { type ControlContext, read } from './context.js';
 
 /** One page of the tasks (task-pages.ts): callers follow nextPageToken to have them all. */
 export async function listTasks(
   ctx: ControlContext,
-  req: { service?: string; node?: string; desiredState?: string; pageSize?: number; pageToken?: string },
-): Promise<{ tasks: { task: Task; nodeHostname: string }[]; nextPageToken: string }> {
+  req: ListTasksRequest,
+): Promise<ListTasksResponse> {
   const store = await read(ctx);
   let tasks: Task[];
   if (req.service) tasks = store.tasksByService(store.resolveService(req.service).id);

@@ -12,8 +12,14 @@ export interface Cluster {
   'createdAt'?: (number | string | Long);
   'updatedAt'?: (number | string | Long);
   'spec'?: (_shoal_types_ClusterSpec | null);
+  /**
+   * of the root CA certificate (see manager/ca): part of the join tokens
+   */
   'caFingerprint'?: (string);
   'joinTokens'?: (_shoal_types_JoinTokens | null);
+  /**
+   * the root CA certificate (PEM)
+   */
   'caCert'?: (string);
 }
 
@@ -23,7 +29,13 @@ export interface Cluster__Output {
   'createdAt': (number);
   'updatedAt': (number);
   'spec': (_shoal_types_ClusterSpec__Output | null);
+  /**
+   * of the root CA certificate (see manager/ca): part of the join tokens
+   */
   'caFingerprint': (string);
   'joinTokens': (_shoal_types_JoinTokens__Output | null);
+  /**
+   * the root CA certificate (PEM)
+   */
   'caCert': (string);
 }

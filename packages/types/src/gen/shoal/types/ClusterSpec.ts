@@ -6,14 +6,26 @@ import type { Long } from '@grpc/proto-loader';
 
 export interface ClusterSpec {
   'name'?: (string);
+  /**
+   * how often agents heartbeat; a node is down after period * node_down_after_beats
+   */
   'heartbeatPeriodMs'?: (number | string | Long);
   'nodeDownAfterBeats'?: (number | string | Long);
+  /**
+   * terminated tasks kept per slot (Swarm's task history retention limit)
+   */
   'taskHistoryLimit'?: (number | string | Long);
 }
 
 export interface ClusterSpec__Output {
   'name': (string);
+  /**
+   * how often agents heartbeat; a node is down after period * node_down_after_beats
+   */
   'heartbeatPeriodMs': (number);
   'nodeDownAfterBeats': (number);
+  /**
+   * terminated tasks kept per slot (Swarm's task history retention limit)
+   */
   'taskHistoryLimit': (number);
 }

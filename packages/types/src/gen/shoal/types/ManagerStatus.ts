@@ -4,11 +4,23 @@
 
 
 export interface ManagerStatus {
+  /**
+   * the Raft member id (equal to the node id)
+   */
   'raftId'?: (string);
+  /**
+   * the Raft/control address other managers reach it on
+   */
   'addr'?: (string);
 }
 
 export interface ManagerStatus__Output {
+  /**
+   * the Raft member id (equal to the node id)
+   */
   'raftId': (string);
+  /**
+   * the Raft/control address other managers reach it on
+   */
   'addr': (string);
 }

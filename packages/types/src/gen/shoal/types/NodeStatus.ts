@@ -9,6 +9,9 @@ export interface NodeStatus {
    */
   'state'?: (string);
   'message'?: (string);
+  /**
+   * the address the node's daemon listens on (host:port)
+   */
   'addr'?: (string);
   /**
    * the routing mesh's forwarding address
@@ -26,6 +29,9 @@ export interface NodeStatus__Output {
    */
   'state': (string);
   'message': (string);
+  /**
+   * the address the node's daemon listens on (host:port)
+   */
   'addr': (string);
   /**
    * the routing mesh's forwarding address

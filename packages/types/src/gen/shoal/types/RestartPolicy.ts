@@ -10,7 +10,13 @@ export interface RestartPolicy {
    */
   'condition'?: (string);
   'delayMs'?: (number | string | Long);
+  /**
+   * 0: unlimited
+   */
   'maxAttempts'?: (number | string | Long);
+  /**
+   * 0: attempts are counted over the task's whole life
+   */
   'windowMs'?: (number | string | Long);
 }
 
@@ -20,6 +26,12 @@ export interface RestartPolicy__Output {
    */
   'condition': (string);
   'delayMs': (number);
+  /**
+   * 0: unlimited
+   */
   'maxAttempts': (number);
+  /**
+   * 0: attempts are counted over the task's whole life
+   */
   'windowMs': (number);
 }

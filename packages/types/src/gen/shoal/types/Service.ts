@@ -12,8 +12,17 @@ export interface Service {
   'createdAt'?: (number | string | Long);
   'updatedAt'?: (number | string | Long);
   'spec'?: (_shoal_types_ServiceSpec | null);
+  /**
+   * the spec before the last update (what a rollback restores); unset before the first
+   */
   'previousSpec'?: (_shoal_types_ServiceSpec | null);
+  /**
+   * bumped on every spec change: tasks record the one they were created from
+   */
   'specVersion'?: (number | string | Long);
+  /**
+   * the last rolling update or rollback; unset before the first
+   */
   'updateStatus'?: (_shoal_types_UpdateStatus | null);
 }
 
@@ -23,7 +32,16 @@ export interface Service__Output {
   'createdAt': (number);
   'updatedAt': (number);
   'spec': (_shoal_types_ServiceSpec__Output | null);
+  /**
+   * the spec before the last update (what a rollback restores); unset before the first
+   */
   'previousSpec': (_shoal_types_ServiceSpec__Output | null);
+  /**
+   * bumped on every spec change: tasks record the one they were created from
+   */
   'specVersion': (number);
+  /**
+   * the last rolling update or rollback; unset before the first
+   */
   'updateStatus': (_shoal_types_UpdateStatus__Output | null);
 }

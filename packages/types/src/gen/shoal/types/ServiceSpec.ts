@@ -15,16 +15,25 @@ export interface ServiceSpec {
   'image'?: (string);
   'command'?: (string)[];
   'args'?: (string)[];
+  /**
+   * KEY=VALUE strings, as docker
+   */
   'env'?: (string)[];
   /**
    * replicated | global
    */
   'mode'?: (string);
+  /**
+   * desired replicas (replicated mode; 0 in global mode)
+   */
   'replicas'?: (number | string | Long);
   'ports'?: (_shoal_types_PortConfig)[];
   'restartPolicy'?: (_shoal_types_RestartPolicy | null);
   'updateConfig'?: (_shoal_types_UpdateConfig | null);
   'stopGracePeriodMs'?: (number | string | Long);
+  /**
+   * placement constraints, e.g. node.role==manager, node.labels.zone!=a
+   */
   'constraints'?: (string)[];
   /**
    * how a rollback is rolled out (failure action pause or continue)
@@ -34,6 +43,9 @@ export interface ServiceSpec {
    * bumped by `service update --force`: tasks are replaced
    */
   'forceUpdate'?: (number | string | Long);
+  /**
+   * limits the container gets, reservations the scheduler sets aside
+   */
   'resources'?: (_shoal_types_ResourceRequirements | null);
   /**
    * spread=node.labels.KEY: spread over the label's values first
@@ -51,16 +63,25 @@ export interface ServiceSpec__Output {
   'image': (string);
   'command': (string)[];
   'args': (string)[];
+  /**
+   * KEY=VALUE strings, as docker
+   */
   'env': (string)[];
   /**
    * replicated | global
    */
   'mode': (string);
+  /**
+   * desired replicas (replicated mode; 0 in global mode)
+   */
   'replicas': (number);
   'ports': (_shoal_types_PortConfig__Output)[];
   'restartPolicy': (_shoal_types_RestartPolicy__Output | null);
   'updateConfig': (_shoal_types_UpdateConfig__Output | null);
   'stopGracePeriodMs': (number);
+  /**
+   * placement constraints, e.g. node.role==manager, node.labels.zone!=a
+   */
   'constraints': (string)[];
   /**
    * how a rollback is rolled out (failure action pause or continue)
@@ -70,6 +91,9 @@ export interface ServiceSpec__Output {
    * bumped by `service update --force`: tasks are replaced
    */
   'forceUpdate': (number);
+  /**
+   * limits the container gets, reservations the scheduler sets aside
+   */
   'resources': (_shoal_types_ResourceRequirements__Output | null);
   /**
    * spread=node.labels.KEY: spread over the label's values first

@@ -13,10 +13,22 @@ export interface Task {
   'updatedAt'?: (number | string | Long);
   'serviceId'?: (string);
   'serviceName'?: (string);
+  /**
+   * replicated: 1..replicas; global: 0 (the node id is the task's place)
+   */
   'slot'?: (number | string | Long);
   'nodeId'?: (string);
+  /**
+   * what the orchestrator wants (only managers write it): running, shutdown or remove
+   */
   'desiredState'?: (string);
+  /**
+   * what the agent reports (only the dispatcher writes it, for the agent)
+   */
   'status'?: (_shoal_types_TaskStatus | null);
+  /**
+   * the spec the task runs (copied at creation: a task is an immutable run of a spec)
+   */
   'spec'?: (_shoal_types_ServiceSpec | null);
   'specVersion'?: (number | string | Long);
 }
@@ -28,10 +40,22 @@ export interface Task__Output {
   'updatedAt': (number);
   'serviceId': (string);
   'serviceName': (string);
+  /**
+   * replicated: 1..replicas; global: 0 (the node id is the task's place)
+   */
   'slot': (number);
   'nodeId': (string);
+  /**
+   * what the orchestrator wants (only managers write it): running, shutdown or remove
+   */
   'desiredState': (string);
+  /**
+   * what the agent reports (only the dispatcher writes it, for the agent)
+   */
   'status': (_shoal_types_TaskStatus__Output | null);
+  /**
+   * the spec the task runs (copied at creation: a task is an immutable run of a spec)
+   */
   'spec': (_shoal_types_ServiceSpec__Output | null);
   'specVersion': (number);
 }

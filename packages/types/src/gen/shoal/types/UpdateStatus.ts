@@ -13,6 +13,9 @@ export interface UpdateStatus {
    */
   'state'?: (string);
   'startedAt'?: (number | string | Long);
+  /**
+   * 0 while in progress (or paused)
+   */
   'completedAt'?: (number | string | Long);
   'message'?: (string);
 }
@@ -26,6 +29,9 @@ export interface UpdateStatus__Output {
    */
   'state': (string);
   'startedAt': (number);
+  /**
+   * 0 while in progress (or paused)
+   */
   'completedAt': (number);
   'message': (string);
 }
