@@ -5,59 +5,47 @@
 // which domain type a nested message is.
 
 import type * as D from './objects.js';
-import type { ClusterSpec__Output } from './gen/shoal/types/ClusterSpec.js';
-import type { Cluster__Output } from './gen/shoal/types/Cluster.js';
-import type { HealthConfig__Output } from './gen/shoal/types/HealthConfig.js';
-import type { JoinTokens__Output } from './gen/shoal/types/JoinTokens.js';
-import type { ManagerStatus__Output } from './gen/shoal/types/ManagerStatus.js';
-import type { NodeDescription__Output } from './gen/shoal/types/NodeDescription.js';
-import type { NodeResources__Output } from './gen/shoal/types/NodeResources.js';
-import type { NodeSpec__Output } from './gen/shoal/types/NodeSpec.js';
-import type { NodeStatus__Output } from './gen/shoal/types/NodeStatus.js';
-import type { Node__Output } from './gen/shoal/types/Node.js';
-import type { Platform__Output } from './gen/shoal/types/Platform.js';
-import type { PortConfig__Output } from './gen/shoal/types/PortConfig.js';
-import type { ResourceRequirements__Output } from './gen/shoal/types/ResourceRequirements.js';
-import type { RestartPolicy__Output } from './gen/shoal/types/RestartPolicy.js';
-import type { ServiceSpec__Output } from './gen/shoal/types/ServiceSpec.js';
-import type { Service__Output } from './gen/shoal/types/Service.js';
-import type { TaskStatus__Output } from './gen/shoal/types/TaskStatus.js';
-import type { Task__Output } from './gen/shoal/types/Task.js';
-import type { UpdateConfig__Output } from './gen/shoal/types/UpdateConfig.js';
-import type { UpdateStatus__Output } from './gen/shoal/types/UpdateStatus.js';
+import type { ProtoGrpcType } from './gen/types.js';
 
-/** Each message of proto/types.proto (generated type) with its domain type. */
-export type DomainTable = [
-  [Cluster__Output, D.Cluster],
-  [ClusterSpec__Output, D.ClusterSpec],
-  [JoinTokens__Output, D.JoinTokens],
-  [Node__Output, D.Node],
-  [NodeSpec__Output, D.NodeSpec],
-  [NodeDescription__Output, D.NodeDescription],
-  [Platform__Output, D.Platform],
-  [NodeResources__Output, D.NodeResources],
-  [NodeStatus__Output, D.NodeStatus],
-  [ManagerStatus__Output, D.ManagerStatus],
-  [Service__Output, D.Service],
-  [ServiceSpec__Output, D.ServiceSpec],
-  [PortConfig__Output, D.PortConfig],
-  [RestartPolicy__Output, D.RestartPolicy],
-  [UpdateConfig__Output, D.UpdateConfig],
-  [UpdateStatus__Output, D.UpdateStatus],
-  [HealthConfig__Output, D.HealthConfig],
-  [ResourceRequirements__Output, D.ResourceRequirements],
-  [Task__Output, D.Task],
-  [TaskStatus__Output, D.TaskStatus],
-];
+type TypesPackage = ProtoGrpcType['shoal']['types'];
+/** The messages of proto/types.proto, by name. */
+export type MessageName = keyof TypesPackage;
+/** Message N as decoded (its generated __Output type). */
+export type Wire<N extends MessageName> = ReturnType<TypesPackage[N]['deserialize']>;
+
+/** Each message of proto/types.proto: its domain type. */
+export interface Domains {
+  Cluster: D.Cluster;
+  ClusterSpec: D.ClusterSpec;
+  JoinTokens: D.JoinTokens;
+  Node: D.Node;
+  NodeSpec: D.NodeSpec;
+  NodeDescription: D.NodeDescription;
+  Platform: D.Platform;
+  NodeResources: D.NodeResources;
+  NodeStatus: D.NodeStatus;
+  ManagerStatus: D.ManagerStatus;
+  Service: D.Service;
+  ServiceSpec: D.ServiceSpec;
+  PortConfig: D.PortConfig;
+  RestartPolicy: D.RestartPolicy;
+  UpdateConfig: D.UpdateConfig;
+  UpdateStatus: D.UpdateStatus;
+  HealthConfig: D.HealthConfig;
+  ResourceRequirements: D.ResourceRequirements;
+  Task: D.Task;
+  TaskStatus: D.TaskStatus;
+}
+
+/** [decoded message, domain type], one pair a message of Domains. */
+export type DomainPair = { [N in keyof Domains & MessageName]: [Wire<N>, Domains[N]] }[keyof Domains & MessageName];
 
 /** True when A and B are the same type. */
 export type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 
-type Lookup<W, Table> = Table extends [[infer G, infer Dom], ...infer Rest]
-  ? Equal<W, G> extends true
-    ? Dom
-    : Lookup<W, Rest>
-  : WireMessage<W>;
+/** The domain type of decoded message W, if it has one. */
+type DomainOf<W, P = DomainPair> = P extends [infer G, infer Dom] ? (Equal<W, G> extends true ? Dom : never) : never;
+type Lookup<W> = [DomainOf<W>] extends [never] ? WireMessage<W> : DomainOf<W>;
 
 /** A field's value with every message in it as its domain type (null kept: absent stays possible). */
 export type DomainValue<T> = T extends null | string | number | boolean | bigint | Uint8Array
@@ -66,7 +54,7 @@ export type DomainValue<T> = T extends null | string | number | boolean | bigint
     ? DomainValue<E>[]
     : string extends keyof T // a map<string, V>
       ? { [key: string]: DomainValue<T[string]> }
-      : Lookup<T, DomainTable>;
+      : Lookup<T>;
 
 /** A message without a domain type of its own (a control API response, say): its nested messages mapped. */
 export type WireMessage<W> = { [K in keyof W]: DomainValue<W[K]> };

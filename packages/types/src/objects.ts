@@ -5,27 +5,7 @@
 // be deterministic). Every object's `version` is the Raft index of the command that last changed it.
 
 import type { SealedSecret } from '@shoal/api';
-import type { FromWire } from './from-wire.js';
-import type { ClusterSpec__Output } from './gen/shoal/types/ClusterSpec.js';
-import type { Cluster__Output } from './gen/shoal/types/Cluster.js';
-import type { HealthConfig__Output } from './gen/shoal/types/HealthConfig.js';
-import type { JoinTokens__Output } from './gen/shoal/types/JoinTokens.js';
-import type { ManagerStatus__Output } from './gen/shoal/types/ManagerStatus.js';
-import type { NodeDescription__Output } from './gen/shoal/types/NodeDescription.js';
-import type { NodeResources__Output } from './gen/shoal/types/NodeResources.js';
-import type { NodeSpec__Output } from './gen/shoal/types/NodeSpec.js';
-import type { NodeStatus__Output } from './gen/shoal/types/NodeStatus.js';
-import type { Node__Output } from './gen/shoal/types/Node.js';
-import type { Platform__Output } from './gen/shoal/types/Platform.js';
-import type { PortConfig__Output } from './gen/shoal/types/PortConfig.js';
-import type { ResourceRequirements__Output } from './gen/shoal/types/ResourceRequirements.js';
-import type { RestartPolicy__Output } from './gen/shoal/types/RestartPolicy.js';
-import type { ServiceSpec__Output } from './gen/shoal/types/ServiceSpec.js';
-import type { Service__Output } from './gen/shoal/types/Service.js';
-import type { TaskStatus__Output } from './gen/shoal/types/TaskStatus.js';
-import type { Task__Output } from './gen/shoal/types/Task.js';
-import type { UpdateConfig__Output } from './gen/shoal/types/UpdateConfig.js';
-import type { UpdateStatus__Output } from './gen/shoal/types/UpdateStatus.js';
+import type { FromWire, Wire } from './from-wire.js';
 import type {
   NodeAvailability,
   NodeRole,
@@ -64,15 +44,15 @@ export interface Meta {
 
 // ------------------------------------------------------------------ cluster
 
-export interface ClusterSpec extends FromWire<ClusterSpec__Output> {
+export interface ClusterSpec extends FromWire<Wire<'ClusterSpec'>> {
   // Store only (never on the wire: `swarm update` sends it in UpdateClusterRequest).
   /** Validity of node certificates (`--cert-expiry`); nodes renew at 50-80% of it. */
   certExpiryMs: number;
 }
 
-export interface JoinTokens extends FromWire<JoinTokens__Output> {}
+export interface JoinTokens extends FromWire<Wire<'JoinTokens'>> {}
 
-export interface Cluster extends FromWire<Cluster__Output> {
+export interface Cluster extends FromWire<Wire<'Cluster'>> {
   // Store only: the CA's key and the removed nodes stay in the managers (no message carries them).
   /**
    * The root CA's private key (PEM), sealed with the cluster's key-encryption key, which managers
@@ -94,45 +74,45 @@ export interface Cluster extends FromWire<Cluster__Output> {
 
 // ------------------------------------------------------------------ nodes
 
-export interface NodeSpec extends FromWire<NodeSpec__Output, { role: NodeRole; availability: NodeAvailability }> {}
+export interface NodeSpec extends FromWire<Wire<'NodeSpec'>, { role: NodeRole; availability: NodeAvailability }> {}
 
-export interface NodeResources extends FromWire<NodeResources__Output> {}
+export interface NodeResources extends FromWire<Wire<'NodeResources'>> {}
 
-export interface Platform extends FromWire<Platform__Output> {}
+export interface Platform extends FromWire<Wire<'Platform'>> {}
 
-export interface NodeDescription extends FromWire<NodeDescription__Output> {}
+export interface NodeDescription extends FromWire<Wire<'NodeDescription'>> {}
 
-export interface NodeStatus extends FromWire<NodeStatus__Output, { state: NodeState }> {}
+export interface NodeStatus extends FromWire<Wire<'NodeStatus'>, { state: NodeState }> {}
 
-export interface ManagerStatus extends FromWire<ManagerStatus__Output> {}
+export interface ManagerStatus extends FromWire<Wire<'ManagerStatus'>> {}
 
 /** `managerStatus` is null unless the node is a manager. */
-export interface Node extends FromWire<Node__Output, {}, 'managerStatus'> {}
+export interface Node extends FromWire<Wire<'Node'>, {}, 'managerStatus'> {}
 
 // ------------------------------------------------------------------ services
 
-export interface PortConfig extends FromWire<PortConfig__Output, { protocol: Protocol; publishMode: PublishMode }> {}
+export interface PortConfig extends FromWire<Wire<'PortConfig'>, { protocol: Protocol; publishMode: PublishMode }> {}
 
-export interface RestartPolicy extends FromWire<RestartPolicy__Output, { condition: RestartCondition }> {}
+export interface RestartPolicy extends FromWire<Wire<'RestartPolicy'>, { condition: RestartCondition }> {}
 
-export interface UpdateConfig extends FromWire<UpdateConfig__Output, { failureAction: UpdateFailureAction; order: UpdateOrder }> {}
+export interface UpdateConfig extends FromWire<Wire<'UpdateConfig'>, { failureAction: UpdateFailureAction; order: UpdateOrder }> {}
 
-export interface UpdateStatus extends FromWire<UpdateStatus__Output, { state: UpdateState }> {}
+export interface UpdateStatus extends FromWire<Wire<'UpdateStatus'>, { state: UpdateState }> {}
 
 /** `healthcheck` is null when the image's own applies. */
-export interface ServiceSpec extends FromWire<ServiceSpec__Output, { mode: ServiceMode }, 'healthcheck'> {}
+export interface ServiceSpec extends FromWire<Wire<'ServiceSpec'>, { mode: ServiceMode }, 'healthcheck'> {}
 
-export interface HealthConfig extends FromWire<HealthConfig__Output> {}
+export interface HealthConfig extends FromWire<Wire<'HealthConfig'>> {}
 
-export interface ResourceRequirements extends FromWire<ResourceRequirements__Output> {}
+export interface ResourceRequirements extends FromWire<Wire<'ResourceRequirements'>> {}
 
 /** `previousSpec` is null before the first update, `updateStatus` before the first rolling update. */
-export interface Service extends FromWire<Service__Output, {}, 'previousSpec' | 'updateStatus'> {}
+export interface Service extends FromWire<Wire<'Service'>, {}, 'previousSpec' | 'updateStatus'> {}
 
 // ------------------------------------------------------------------ tasks
 
-export interface TaskStatus extends FromWire<TaskStatus__Output, { state: TaskState }> {}
+export interface TaskStatus extends FromWire<Wire<'TaskStatus'>, { state: TaskState }> {}
 
-export interface Task extends FromWire<Task__Output, { desiredState: TaskState }> {}
+export interface Task extends FromWire<Wire<'Task'>, { desiredState: TaskState }> {}
 
 export type StoreObject = Cluster | Node | Service | Task;

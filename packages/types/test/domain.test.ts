@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { getMethodDefinition } from '@shoal/api';
-import type { DomainTable, Equal } from '../src/from-wire.js';
+import type { Domains, Equal, MessageName, Wire } from '../src/from-wire.js';
 import type { ControlDefinition } from '../src/gen/shoal/control/Control.js';
 import type { ServiceSpec as ServiceSpecIn } from '../src/gen/shoal/types/ServiceSpec.js';
-import type { Task__Output } from '../src/gen/shoal/types/Task.js';
 import type {
   Cluster,
   ClusterSpec,
@@ -43,20 +42,23 @@ interface StoreOnly {
   Cluster: 'caKey' | 'removedNodes' | 'removedNodeExpiry' | 'longestCertExpiryMs';
   ClusterSpec: 'certExpiryMs';
 }
-type StoreOnlyOf<D> = D extends Cluster ? StoreOnly['Cluster'] : D extends ClusterSpec ? StoreOnly['ClusterSpec'] : never;
+type StoreOnlyOf<N> = N extends keyof StoreOnly ? StoreOnly[N] : never;
 
 /**
- * For each [generated, domain] pair: the domain type has exactly the message's fields (and its
- * store-only ones), and a domain object is a valid decoded message (its types are narrower).
+ * The messages whose domain type disagrees with them: a domain type has exactly its message's
+ * fields (and its store-only ones), and a domain object is a valid decoded message (its field
+ * types are the wire's, or narrower).
  */
-type Agrees<Table> = Table extends [[infer G, infer D], ...infer Rest]
-  ? Equal<keyof G, Exclude<keyof D, StoreOnlyOf<D>>> extends true
-    ? Omit<D, StoreOnlyOf<D>> extends G
-      ? Agrees<Rest>
-      : ['a domain field does not fit its wire type', D]
-    : ['the fields differ from the message', D, Exclude<keyof G, keyof D> | Exclude<Exclude<keyof D, StoreOnlyOf<D>>, keyof G>]
-  : true;
-const everyMessageAgrees: Agrees<DomainTable> = true;
+type Disagreements = {
+  [N in keyof Domains & MessageName]: Equal<keyof Wire<N>, Exclude<keyof Domains[N], StoreOnlyOf<N>>> extends true
+    ? Omit<Domains[N], StoreOnlyOf<N>> extends Wire<N>
+      ? never
+      : [N, 'a field does not fit its wire type']
+    : [N, 'fields differ from the message', Exclude<keyof Wire<N>, keyof Domains[N]> | Exclude<keyof Domains[N], keyof Wire<N> | StoreOnlyOf<N>>];
+}[keyof Domains & MessageName];
+const everyMessageAgrees: [Disagreements] extends [never] ? true : Disagreements = true;
+// Every message of types.proto has a domain type.
+const everyMessageHasADomainType: Equal<keyof Domains, MessageName> = true;
 
 // The enumerations are the unions of enums.ts.
 const enums: [
@@ -88,7 +90,7 @@ const nullability: [
 ] = [true, true, true, true, true, true, true, true, true];
 
 // Every object has the Meta fields, as the message has them.
-const meta: [Equal<Pick<Task__Output, keyof Meta>, Meta>, Cluster extends Meta ? true : false, Node extends Meta ? true : false] = [true, true, true];
+const meta: [Equal<Pick<Wire<'Task'>, keyof Meta>, Meta>, Cluster extends Meta ? true : false, Node extends Meta ? true : false] = [true, true, true];
 
 // A domain spec can be sent as it is; a response holds domain objects (null when absent).
 const sendable: ServiceSpec extends ServiceSpecIn ? true : false = true;
@@ -185,4 +187,4 @@ describe('domain objects cross gRPC unchanged (every field is in the message, wi
 });
 
 // Read by the compiler only: each constant's type is the check.
-void [everyMessageAgrees, enums, nullability, meta, sendable, responses, methods];
+void [everyMessageAgrees, everyMessageHasADomainType, enums, nullability, meta, sendable, responses, methods];
