@@ -33,7 +33,6 @@ export function isLegacyCaKey(k: SealedSecret | LegacyCaKey | null): k is Legacy
   return typeof k === 'string';
 }
 
-
 /** The fields every stored object has. */
 export interface Meta {
   id: string;
