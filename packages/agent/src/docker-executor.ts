@@ -365,6 +365,7 @@ export class DockerExecutor implements Executor {
       name,
       Image: ref,
       Env: [...(spec.env ?? [])],
+      ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
       Labels: labels,
       ExposedPorts: exposed,
       // Docker counts in nanoseconds; 0 keeps its defaults.

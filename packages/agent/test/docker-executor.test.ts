@@ -254,6 +254,17 @@ describe('DockerExecutor (real Docker)', { timeout: 120_000 }, () => {
     await a.remove(plain);
   });
 
+  test('the spec\'s workdir is the process\'s working directory; none keeps the image\'s', async () => {
+    const task = mkTask(NODE_A, { command: ['sleep', '30'], workdir: '/tmp' });
+    const id = await a.create(task);
+    await a.start(id);
+    assert.equal(await docker('exec', id, 'pwd'), '/tmp');
+    const plain = await a.create(mkTask(NODE_A, { command: ['sleep', '30'] }, 8));
+    assert.equal(JSON.parse(await docker('inspect', plain))[0].Config.WorkingDir, '/www');
+    await a.remove(id);
+    await a.remove(plain);
+  });
+
   test('each node sees and touches only its own containers', async () => {
     const ta = mkTask(NODE_A, { command: ['sleep', '60'] });
     const tb = mkTask(NODE_B, { command: ['sleep', '60'] });

@@ -131,6 +131,8 @@ export interface CreateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
   restartDelay?: string;
   restartMaxAttempts?: string | number;
   stopGracePeriod?: string;
+  /** `-w, --workdir`: the container's working directory (empty: the image's). */
+  workdir?: string;
 }
 
 /** The spec `service create` sends: the flags given, completed and checked as the manager will. */
@@ -160,6 +162,7 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
     resources: applyResources(NO_RESOURCES, f),
     placementPrefs: (f.placementPref ?? []).map(parsePlacementPref),
     healthcheck: applyHealth(null, f),
+    workdir: f.workdir,
   });
 }
 
@@ -181,6 +184,8 @@ export interface UpdateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
   restartDelay?: string;
   restartMaxAttempts?: string | number;
   stopGracePeriod?: string;
+  /** `-w, --workdir`: the container's working directory (empty: the image's). */
+  workdir?: string;
   /** Replaces COMMAND [ARG...] (docker's --args), already split into words. */
   args?: readonly string[];
   /** `--force`: replace the tasks even if nothing else changes. */
@@ -257,6 +262,7 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
     s.restartPolicy = { ...s.restartPolicy, maxAttempts: parseNonNegativeInt(f.restartMaxAttempts, '--restart-max-attempts') };
   }
   if (f.stopGracePeriod !== undefined) s.stopGracePeriodMs = parseDuration(f.stopGracePeriod, '--stop-grace-period');
+  if (f.workdir !== undefined) s.workdir = f.workdir;
   s.updateConfig = applyRollout(s.updateConfig ?? ROLLOUT_DEFAULTS, f, 'update');
   s.rollbackConfig = applyRollout(s.rollbackConfig ?? ROLLOUT_DEFAULTS, f, 'rollback');
   if (f.force === true) s.forceUpdate = Number(s.forceUpdate ?? 0) + 1;

@@ -33,7 +33,16 @@ describe('buildServiceSpec', () => {
       placementPrefs: [],
       healthcheck: null,
       resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
+      workdir: '',
     });
+  });
+  test('--workdir: an absolute path, changed by update, the image\'s when empty', () => {
+    const s = buildServiceSpec({ name: 'web', image: 'nginx', workdir: '/srv' });
+    assert.equal(s.workdir, '/srv');
+    assert.equal(applyServiceUpdate(s, { workdir: '/var/www' }).workdir, '/var/www');
+    assert.equal(applyServiceUpdate(s, { workdir: '' }).workdir, '');
+    assert.equal(applyServiceUpdate(s, {}).workdir, '/srv');
+    rejects(() => buildServiceSpec({ name: 'web', image: 'nginx', workdir: 'srv' }), /^invalid working directory "srv": it must be an absolute path$/);
   });
   test('every flag', () => {
     const s = buildServiceSpec({

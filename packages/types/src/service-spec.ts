@@ -114,6 +114,7 @@ const SPEC_SHAPE = obj<ServiceSpec>({
   placementPrefs: withDefault(arrayOf(str()), []),
   healthcheck: withDefault(nullable(healthShape), null),
   resources: withDefault(obj<ResourceRequirements>({ limits: nodeResourcesShape, reservations: nodeResourcesShape }), NO_RESOURCES),
+  workdir: withDefault(str({ max: 4096 }), ''),
 });
 
 /**
@@ -217,6 +218,13 @@ export function checkResources(r: ResourceRequirements): ResourceRequirements {
   if (limits.nanoCpus > 0 && reservations.nanoCpus > limits.nanoCpus) invalid('the CPUs reserved cannot exceed the CPU limit');
   if (limits.memoryBytes > 0 && reservations.memoryBytes > limits.memoryBytes) invalid('the memory reserved cannot exceed the memory limit');
   return r;
+}
+
+/** A container's working directory (`--workdir`): an absolute path, as Docker requires; empty keeps the image's. */
+export function checkWorkdir(dir: string): string {
+  if (dir !== '' && !dir.startsWith('/')) invalid(`invalid working directory ${q(dir)}: it must be an absolute path`);
+  if (dir.length > 4096) invalid('the working directory is longer than 4096 characters');
+  return dir;
 }
 
 /** Docker's health check test: ["CMD", argv...], ["CMD-SHELL", cmd] or ["NONE"]. */
@@ -373,5 +381,6 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
     resources: completeResources(input.resources),
     placementPrefs: [...new Set(strings(input.placementPrefs, 'placement preferences').map(parsePlacementPref))],
     healthcheck: completeHealthcheck(input.healthcheck),
+    workdir: checkWorkdir(String(input.workdir ?? '')),
   };
 }

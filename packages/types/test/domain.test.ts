@@ -126,6 +126,7 @@ const spec: ServiceSpec = {
   resources: { limits: { nanoCpus: 1e9, memoryBytes: 2 ** 30 }, reservations: { nanoCpus: 5e8, memoryBytes: 2 ** 29 } },
   placementPrefs: ['spread=node.labels.zone'],
   healthcheck: { test: ['CMD', 'true'], intervalMs: 1000, timeoutMs: 2000, retries: 3, startPeriodMs: 500 },
+  workdir: '/srv/www',
 };
 const T0 = 1_700_000_000_000;
 const service: Service = {

@@ -95,4 +95,12 @@ describe('completeServiceSpec', () => {
     assert.throws(() => serviceSpecShape({ ...s, replicas: -1 }, 'spec'), ValidationError);
     assert.throws(() => serviceSpecShape({ ...s, surprise: 1 }, 'spec'), /spec.surprise is not a known field/);
   });
+
+  test('workdir: empty (the image\'s) by default, absolute when given; an older spec without it reads as empty', () => {
+    assert.equal(validateServiceSpec(base).workdir, '');
+    assert.equal(validateServiceSpec({ ...base, workdir: '/srv' }).workdir, '/srv');
+    assert.throws(() => validateServiceSpec({ ...base, workdir: 'srv' }), /must be an absolute path/);
+    const { workdir: _, ...older } = validateServiceSpec(base);
+    assert.equal(serviceSpecShape(older, 'spec').workdir, '');
+  });
 });

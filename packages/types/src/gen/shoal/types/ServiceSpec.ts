@@ -55,6 +55,10 @@ export interface ServiceSpec {
    * unset: the image's own
    */
   'healthcheck'?: (_shoal_types_HealthConfig | null);
+  /**
+   * the container's working directory (absolute); empty: the image's
+   */
+  'workdir'?: (string);
 }
 
 export interface ServiceSpec__Output {
@@ -103,4 +107,8 @@ export interface ServiceSpec__Output {
    * unset: the image's own
    */
   'healthcheck': (_shoal_types_HealthConfig__Output | null);
+  /**
+   * the container's working directory (absolute); empty: the image's
+   */
+  'workdir': (string);
 }
