@@ -2,7 +2,7 @@
 // restarts and full-cluster restarts; without quorum, writes fail fast and clearly.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
@@ -203,6 +203,11 @@ describe('joining', () => {
     d.start(['init', '--data-dir', d.dataDir, '--listen-addr', 'nonsense']);
     assert.notEqual(await d.exited(), 0);
     assert.match(d.stderr.trim(), /^shoald: --listen-addr must be HOST:PORT/);
+    // A Docker address the node could never use: refused before anything is written.
+    d.start(['init', '--data-dir', d.dataDir, '--listen-addr', d.addr, '--docker-host', 'ftp://docker.example']);
+    assert.notEqual(await d.exited(), 0);
+    assert.equal(d.stderr.trim(), 'shoald: --docker-host (or DOCKER_HOST): unsupported docker host "ftp://docker.example": use unix:///path/to/docker.sock, tcp://host:port or ssh://user@host');
+    assert.ok(!existsSync(join(d.dataDir, 'node.json')), 'no node was made');
     d.start(['run', '--data-dir', '/proc/nonexistent-shoal']);
     assert.notEqual(await d.exited(), 0);
     assert.equal(d.stderr.trim().split('\n').length, 1);

@@ -9,11 +9,12 @@
 // `docker run IMAGE COMMAND ARGS`); with no command, `args` (if any) are the Cmd.
 
 import http from 'node:http';
-import { inspect } from 'node:util';
 import https from 'node:https';
+import { inspect } from 'node:util';
 import Docker from 'dockerode';
 import { Backoff, NOOP_LOGGER, ShoalError, logTimeKey, logTimeToUnix, type Logger } from '@shoal/api';
 import type { Task } from '@shoal/types';
+import { type DockerClientEnv, dockerClientEnv, dockerEndpoint } from './docker-endpoint.js';
 import { type ContainerLogLine, parseDockerLogs } from './docker-logs.js';
 import {
   LABELS,
@@ -37,10 +38,13 @@ export interface DockerExecutorOptions {
   /** The node this executor acts for: its containers carry `shoal.node.id=<nodeId>`. */
   nodeId: string;
   /**
-   * The engine's address: `unix:///var/run/docker.sock`, `tcp://host:port` (plain HTTP),
-   * `http://...`, `https://...`, or a bare socket path. Default: DOCKER_HOST, else the local socket.
+   * The engine's address, as docker's DOCKER_HOST: `unix:///var/run/docker.sock` (or a bare
+   * socket path), `tcp://host:port`, `ssh://user@host`, `http(s)://...`. Default: DOCKER_HOST,
+   * else the local socket.
    */
   dockerHost?: string;
+  /** TLS and ssh settings (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, SSH_AUTH_SOCK). Default: from the environment. */
+  dockerEnv?: DockerClientEnv;
   /** The host IP host-mode ports are bound on (e.g. this node's 127.0.0.N). Default: all interfaces. */
   publishIp?: string;
   logger?: Logger;
@@ -50,46 +54,6 @@ export interface DockerExecutorOptions {
   requestTimeoutMs?: number;
   /** A pull that makes no progress for this long is abandoned. Default 60 s. */
   pullStallTimeoutMs?: number;
-}
-
-export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
-
-interface Endpoint {
-  /** For messages: the address as the user would write it. */
-  display: string;
-  modem: Docker.DockerOptions;
-  agent: http.Agent;
-}
-
-/** Turns a DOCKER_HOST-style URL into dockerode options (with an agent of our own, for close()). */
-export function parseDockerHost(dockerHost: string | undefined): Endpoint {
-  const raw = (dockerHost ?? '').trim() || process.env['DOCKER_HOST']?.trim() || `unix://${DEFAULT_DOCKER_SOCKET}`;
-  if (raw.startsWith('/')) return parseDockerHost(`unix://${raw}`);
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw executorError('invalid-spec', `invalid docker host "${raw}": expected unix:///path/to/docker.sock or tcp://host:port`);
-  }
-  switch (url.protocol) {
-    case 'unix:': {
-      const socketPath = url.pathname || DEFAULT_DOCKER_SOCKET;
-      return { display: `unix://${socketPath}`, modem: { socketPath }, agent: new http.Agent({ keepAlive: true }) };
-    }
-    case 'tcp:':
-    case 'http:':
-    case 'https:': {
-      const secure = url.protocol === 'https:';
-      const port = url.port || (secure ? '2376' : '2375');
-      return {
-        display: `${url.protocol}//${url.hostname}:${port}`,
-        modem: { host: url.hostname.replace(/^\[|\]$/g, ''), port, protocol: secure ? 'https' : 'http' },
-        agent: secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true }),
-      };
-    }
-    default:
-      throw executorError('invalid-spec', `unsupported docker host "${raw}": use unix:///path/to/docker.sock or tcp://host:port`);
-  }
 }
 
 /** `name` with `:latest` added when it has neither a tag nor a digest. */
@@ -184,14 +148,20 @@ export class DockerExecutor implements Executor {
     this.pingTimeoutMs = opts.pingTimeoutMs ?? 3000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
     this.pullStallTimeoutMs = opts.pullStallTimeoutMs ?? 60_000;
-    const ep = parseDockerHost(opts.dockerHost);
+    const ep = dockerEndpoint(opts.dockerHost ?? process.env['DOCKER_HOST'] ?? '', opts.dockerEnv ?? dockerClientEnv(process.env));
     this.dockerHost = ep.display;
-    this.agent = ep.agent;
+    // Our own agent, so that close() ends the kept-alive connections (ssh makes its own per call).
+    this.agent = ep.tls ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     // docker-modem formats every request's options with util.inspect(showHidden, depth: null)
     // for its debug log, even when that log is off; through a keep-alive agent that walks every
     // pooled socket, several ms of CPU per Docker call. The agent describes itself in one word.
     Object.defineProperty(this.agent, inspect.custom, { value: () => '[docker http.Agent]' });
-    this.docker = new Docker({ ...ep.modem, agent: ep.agent } as Docker.DockerOptions);
+    try {
+      this.docker = new Docker({ ...ep.modem, agent: this.agent } as Docker.DockerOptions);
+    } catch (err) {
+      // docker-modem parses the environment's DOCKER_HOST (and reads DOCKER_CERT_PATH for it) even when given an address.
+      throw executorError('invalid-spec', `the Docker client cannot start: ${(err as Error).message} (check DOCKER_HOST and DOCKER_CERT_PATH)`, err);
+    }
   }
 
   // ---------------------------------------------------------------- errors

@@ -1,5 +1,7 @@
 export * from './executor.js';
-export { DockerExecutor, DEFAULT_DOCKER_SOCKET, normalizeImageRef } from './docker-executor.js';
+export { DockerExecutor, normalizeImageRef } from './docker-executor.js';
+export { DEFAULT_DOCKER_SOCKET, dockerClientEnv, dockerEndpoint } from './docker-endpoint.js';
+export type { DockerClientEnv, DockerEndpoint } from './docker-endpoint.js';
 export type { DockerExecutorOptions } from './docker-executor.js';
 export { TaskRunner } from './runner.js';
 export type { DispatcherLink, LogAnswer, LogRequest, MeshView, StatusUpdate } from './runner.js';

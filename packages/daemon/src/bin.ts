@@ -53,7 +53,7 @@ const listen = {
   'listen-addr': { type: 'string', demandOption: true, describe: 'HOST:PORT to serve the Raft and control APIs on' },
   'advertise-addr': { type: 'string', describe: 'HOST:PORT other nodes reach this one on (default: --listen-addr)' },
   hostname: { type: 'string', describe: 'node name (default: the machine hostname)' },
-  'docker-host': { type: 'string', describe: 'Docker engine URL (default: DOCKER_HOST or the local socket)' },
+  'docker-host': { type: 'string', describe: 'Docker engine: unix:///PATH, tcp://HOST:PORT (TLS with DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) or ssh://USER@HOST (default: DOCKER_HOST, else the local socket)' },
 } as const;
 const availability = {
   availability: {

@@ -33,7 +33,7 @@ import { CertRenewer, type IssuedCertificate } from './cert-renewer.js';
 import { LeaderlessRoleCheck } from './leaderless-role-check.js';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
-import { Worker } from '@shoal/agent';
+import { Worker, dockerClientEnv, dockerEndpoint } from '@shoal/agent';
 
 /** How the routing mesh serves published ports: a userland proxy, or kernel DNAT to local replicas. */
 export type MeshMode = 'userland' | 'kernel';
@@ -77,6 +77,17 @@ export function checkAddr(flag: string, v: string): string {
   return v;
 }
 
+/** --docker-host, else DOCKER_HOST ('': the local socket), checked with docker's TLS settings. */
+function dockerHostOf(flag: string | undefined): string {
+  const host = flag ?? process.env.DOCKER_HOST ?? '';
+  try {
+    dockerEndpoint(host, dockerClientEnv(process.env));
+  } catch (err) {
+    throw new ShoalError('INVALID_ARGUMENT', `--docker-host (or DOCKER_HOST): ${(err as Error).message}`);
+  }
+  return host;
+}
+
 function selfDescription() {
   return { os: platform(), arch: arch(), nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() };
 }
@@ -94,7 +105,7 @@ function newState(flags: CommonFlags, nodeId: string, clusterId: string, role: N
     listenAddr: flags.listenAddr,
     advertiseAddr: flags.advertiseAddr ?? flags.listenAddr,
     hostname: flags.hostname || osHostname(),
-    dockerHost: flags.dockerHost ?? process.env.DOCKER_HOST ?? '',
+    dockerHost: dockerHostOf(flags.dockerHost),
     availability: flags.availability ?? 'active',
   };
 }
@@ -105,6 +116,7 @@ export async function init(
 ): Promise<Daemon> {
   checkAddr('listen-addr', flags.listenAddr);
   if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
+  dockerHostOf(flags.dockerHost);
   const hb = flags.dispatcherHeartbeatMs;
   if (hb !== undefined) checkDurationIn(hb, HEARTBEAT_PERIOD, '--dispatcher-heartbeat');
   const expiry = flags.certExpiryMs;
@@ -151,6 +163,7 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
   checkAddr('listen-addr', flags.listenAddr);
   checkAddr('join-addr', flags.joinAddr);
   if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
+  dockerHostOf(flags.dockerHost);
   const { fingerprint } = parseJoinToken(flags.token);
   prepareDataDir(flags.dataDir);
   if (hasState(flags.dataDir)) {
