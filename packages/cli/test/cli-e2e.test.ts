@@ -558,24 +558,35 @@ describe('shoal against a real shoald', { skip }, () => {
     fails(['swarm', 'admin-cert'], 2, /--out DIR is required/);
   });
 
-  test('a worker node answers "this node is not a manager"', async () => {
+  test('a worker node answers "this node is not a manager", on its socket and the well-known one', async () => {
     const token = ok(['swarm', 'join-token', 'worker', '-q']).stdout.trim();
     const wdata = path.join(dir, 'worker');
     const wport = await freePort();
+    // The worker's machine: its own well-known socket (the manager's is taken by the manager).
+    const wenv = { ...process.env, SHOAL_SOCKET: path.join(dir, 'worker-shoal.sock') };
     const worker = spawn(
       process.execPath,
       [SHOALD, 'join', '--data-dir', wdata, '--listen-addr', `127.0.0.1:${wport}`, '--join-addr', tcpAddr, '--token', token, '--hostname', 'e2e-worker'],
-      { stdio: 'ignore' },
+      { stdio: 'ignore', env: wenv },
     );
+    const notAManager = /^Error: this node is not a manager: run the command on a manager, or point shoal at one \(-H HOST:PORT or SHOAL_HOST\)$/;
     try {
       const whost = `unix://${path.join(wdata, 'control.sock')}`;
       let r: Result | undefined;
       for (let i = 0; i < 100; i++) {
-        r = shoal(['--host', whost, 'node', 'ls'], { noHost: true });
+        // Neither --host nor SHOAL_HOST: the machine's well-known socket, which the worker serves.
+        r = shoal(['node', 'ls'], { noHost: true, env: wenv });
         if (/not a manager/.test(r.stderr)) break;
         await sleep(200);
       }
-      checkFailure(['node', 'ls'], r!, 1, /not a manager/);
+      checkFailure(['node', 'ls'], r!, 1, notAManager);
+      checkFailure(['node', 'ls'], shoal(['--host', whost, 'node', 'ls'], { noHost: true }), 1, notAManager);
+      // A second daemon on the same data directory: refused in one line; the first keeps its sockets.
+      const twice = spawnSync(process.execPath, [SHOALD, 'run', '--data-dir', wdata], { encoding: 'utf8', timeout: 60_000, env: wenv });
+      assert.notEqual(twice.status, 0);
+      assert.match(twice.stderr.trim(), new RegExp(`^shoald: ${wdata}/control.sock is served by another running process \\(another shoald\\?\\): not taking it over$`));
+      checkFailure(['node', 'ls'], shoal(['--host', whost, 'node', 'ls'], { noHost: true }), 1, notAManager);
+      checkFailure(['node', 'ls'], shoal(['node', 'ls'], { noHost: true, env: wenv }), 1, notAManager);
       // The worker's own certificate does not open the control API over TCP.
       const wcerts = path.join(dir, 'worker-as-admin');
       fs.mkdirSync(wcerts);

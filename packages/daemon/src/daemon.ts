@@ -3,7 +3,6 @@
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
 import { ShoalError, localSocketPath } from '@shoal/api';
 import { createLogger, type PinoLogger } from '@shoal/raft';
 import { newId } from '@shoal/store';
@@ -327,13 +326,13 @@ function putRaftStateAside(dataDir: string): void {
 }
 
 async function workerDaemon(state: NodeState, identity: NodeIdentity, dataDir: string, log: PinoLogger = createLogger('shoald')): Promise<Daemon> {
-  const server: grpc.Server = await serveNotAManager(dataDir);
+  const stub = await serveNotAManager(dataDir, localSocketPath(), log);
   let promoting = false;
   const d: Daemon = {
     state,
     stop: async () => {
       await session.stop();
-      server.forceShutdown();
+      stub.stop();
     },
   };
   // Promoted (`shoal node promote`): the leader has taken this node into Raft as a learner; stop
@@ -347,7 +346,7 @@ async function workerDaemon(state: NodeState, identity: NodeIdentity, dataDir: s
       await session.renewer.renew('promoted to manager');
       if (identity.identity.role !== 'manager') throw new Error(`the CA issued a ${identity.identity.role} certificate after the promotion`);
       await session.stop();
-      server.forceShutdown();
+      stub.stop();
       const st: NodeState = { ...state, role: 'manager' };
       const manager = await startManager(st, dataDir, log, identity, {
         peers: managers.filter((m) => m.nodeId !== state.nodeId).map((m) => ({ id: m.nodeId, addr: m.addr })),

@@ -9,4 +9,4 @@ export * from './orchestrator/orchestrator.js';
 export * from './orchestrator/reconcile.js';
 export * from './scheduler/scheduler.js';
 export * from './scheduler/filters.js';
-export { bindUnixSocket } from './local-socket.js';
+export { bindUnixSocket, serveLocalSocket } from './local-socket.js';
