@@ -86,7 +86,7 @@ export function dockerEndpoint(address: string, env: DockerClientEnv): DockerEnd
       if (!hostname) throw executorError('invalid-spec', `invalid docker host "${raw}": no host name (${USAGE})`);
       const tls = url.protocol === 'https:' || (url.protocol === 'tcp:' && env.tlsVerify);
       const port = url.port || (tls ? '2376' : '2375');
-      const display = `${url.protocol === 'tcp:' ? 'tcp' : url.protocol.slice(0, -1)}://${url.host.replace(/:\d+$/, '')}:${port}`;
+      const display = `${url.protocol}//${url.host.replace(/:\d+$/, '')}:${port}`;
       const certs = env.tlsVerify && tls ? tlsFiles(env.certPath) : {};
       return { display, modem: { ...none, host: hostname, port, protocol: tls ? 'https' : 'http', ...certs }, tls };
     }

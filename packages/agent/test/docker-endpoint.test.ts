@@ -142,6 +142,9 @@ describe('docker hosts used against the real engine', () => {
     const ex = new DockerExecutor({ nodeId: 'n1', dockerHost: `unix://${DOCKER_SOCKET}`, pingTimeoutMs: 10_000 });
     try {
       await ex.ping();
+      // One it cannot even parse stops docker-modem's constructor: said in one line.
+      process.env['DOCKER_HOST'] = 'tcp://[nonsense';
+      invalid(() => new DockerExecutor({ nodeId: 'n1', dockerHost: `unix://${DOCKER_SOCKET}` }), /^the Docker client cannot start: DOCKER_HOST env variable should be something like tcp:\/\/localhost:1234 \(check DOCKER_HOST and DOCKER_CERT_PATH\)$/);
     } finally {
       if (saved === undefined) delete process.env['DOCKER_HOST'];
       else process.env['DOCKER_HOST'] = saved;
