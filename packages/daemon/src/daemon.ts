@@ -91,8 +91,6 @@ function selfDescription() {
   return { os: platform(), arch: arch(), nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() };
 }
 
-/** Admin certificates (the control API over TCP) are not renewed automatically: a year. */
-
 function newState(flags: CommonFlags, nodeId: string, clusterId: string, role: NodeState['role']): NodeState {
   const meshMode = meshModeOf(flags.meshMode);
   return {
