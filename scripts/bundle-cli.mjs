@@ -31,6 +31,9 @@ const MANIFEST = join(OUT, 'inputs.json');
  * - string-width 7 (cliui's, wrap-ansi's) segments even plain ASCII into graphemes (and so makes
  *   the Segmenter for `--help`): the fast path of string-width 8, printable ASCII being one column
  *   a character, is added.
+ * - string-width 8 (yargs') compiles `/^\p{RGI_Emoji}$/v` when it is loaded: V8 builds the set of
+ *   every emoji sequence, 30 to 50 ms of each start. Compiled on first use instead (a non-ASCII
+ *   width only: never for shoal's help text).
  * - yargs renders the whole help text of every command it runs, in case its handler fails and
  *   help is to be shown then (tens of ms of layout per `shoal service ls`); shoal never shows help
  *   after a handler fails (one line `Error: ...`, cli.ts), so that text is never made.
@@ -44,9 +47,17 @@ const PATCHES = [
   },
   {
     file: /[\\/]string-width[\\/]index\.js$/,
+    version: /^7\./,
     from: '\tlet width = 0;\n\tconst eastAsianWidthOptions',
     to: '\tif (/^[\\u0020-\\u007E]*$/.test(string)) return string.length;\n\tlet width = 0;\n\tconst eastAsianWidthOptions',
     prelude: '',
+  },
+  {
+    file: /[\\/]string-width[\\/]index\.js$/,
+    version: /^8\./,
+    from: 'const rgiEmojiRegex = /^\\p{RGI_Emoji}$/v;',
+    to: 'const rgiEmojiRegex = { test: (s) => (__rgiEmojiRegex ??= /^\\p{RGI_Emoji}$/v).test(s) };',
+    prelude: 'let __rgiEmojiRegex;\n',
   },
   {
     file: /[\\/]yargs[\\/]build[\\/]lib[\\/]command\.js$/,
@@ -56,13 +67,26 @@ const PATCHES = [
   },
 ];
 const patched = new Set();
+
+/** The directory of the package in node_modules that `file` belongs to; undefined: Shoal's own. */
+function packageDir(file) {
+  return /^(.*[\\/]node_modules[\\/](?:@[^\\/]+[\\/])?[^\\/]+)[\\/]/.exec(file)?.[1];
+}
+
+/** The version of the package a file of node_modules belongs to (a patch may be for one version only). */
+async function packageVersion(file) {
+  const dir = packageDir(file);
+  if (!dir) throw new Error(`${file}: not in node_modules`);
+  return JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')).version;
+}
 const patchDependencies = {
   name: 'patch-dependencies',
   setup(b) {
     // One onLoad for all: esbuild takes the contents of the first callback that gives some.
     b.onLoad({ filter: new RegExp(PATCHES.map((p) => p.file.source).join('|')) }, async (args) => {
       let text = await readFile(args.path, 'utf8');
-      for (const p of PATCHES.filter((x) => x.file.test(args.path))) {
+      const version = PATCHES.some((p) => p.version) ? await packageVersion(args.path) : undefined;
+      for (const p of PATCHES.filter((x) => x.file.test(args.path) && (!x.version || x.version.test(version)))) {
         if (!text.includes(p.from)) throw new Error(`${args.path}: no \`${p.from}\` to patch (see PATCHES)`);
         text = `${p.prelude}${text.replaceAll(p.from, p.to)}`;
         patched.add(p);
@@ -98,8 +122,8 @@ const result = await build({
  * start of the CLI checks a few dozen files rather than four hundred.
  */
 function watched(file) {
-  const m = /^(.*[\\/]node_modules[\\/](?:@[^\\/]+[\\/])?[^\\/]+)[\\/]/.exec(file);
-  return m ? join(m[1], 'package.json') : file;
+  const dir = packageDir(file);
+  return dir ? join(dir, 'package.json') : file;
 }
 
 for (const p of PATCHES) if (!patched.has(p)) throw new Error(`no file to patch matched ${p.file} (see PATCHES)`);
