@@ -2,17 +2,20 @@
 // `tsc -b` first) into packages/cli/dist/bundle/, so that a start of the CLI reads a handful of
 // files instead of some two hundred modules (Node's module loading is most of `shoal --help`).
 // What only some commands need (gRPC and the .proto loader, X.509) stays in chunks of their own,
-// loaded by those commands' dynamic import().
+// loaded by those commands' dynamic import(). Each file is CommonJS with a V8 code cache next to
+// it (FILE.cache, made by scripts/cli-code-cache.mjs), which bin/load-bundle.js loads it with; and
+// control.proto's descriptor is embedded (parsed here, not at each start).
 //
 // Next to the bundle, inputs.json lists the files it was built from with their mtimes:
 // packages/cli/bin/shoal.js runs the bundle only while they all still match, else the unbundled
 // dist/src (a `tsc -b` without this step, or an npm update, never runs stale code).
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'packages/cli');
@@ -96,11 +99,18 @@ const patchDependencies = {
   },
 };
 
+// control.proto (and what it imports) parsed now, as the client would parse it at run time: the
+// bundle embeds the descriptor (client.ts) and watches the .proto files it was made from.
+const { serviceDescriptor } = await import(join(ROOT, 'packages/api/dist/src/index.js'));
+const control = serviceDescriptor('shoal.control.Control');
+
 rmSync(OUT, { recursive: true, force: true });
+const ENTRY = 'bin.cjs'; // dist/src/bin.js, with outExtension
 const result = await build({
   absWorkingDir: ROOT,
   entryPoints: [join(CLI, 'dist/src/bin.js')],
   outdir: OUT,
+  outExtension: { '.js': '.cjs' },
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -110,11 +120,35 @@ const result = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   metafile: true,
+  write: false,
   plugins: [patchDependencies],
   logLevel: 'warning',
-  // CommonJS dependencies (gRPC, protobufjs) call require(), which an ES module does not have.
-  banner: { js: "import { createRequire as __shoalCreateRequire } from 'node:module'; const require = __shoalCreateRequire(import.meta.url);" },
+  define: {
+    // import.meta of the ES modules bundled: the URL of the bundle's file (they find package.json
+    // and proto/ from it: dist/bundle lies two levels under packages/cli, as dist/src does).
+    'import.meta.url': '__shoalBundleUrl',
+    SHOAL_BUNDLED_CONTROL_DESCRIPTOR: JSON.stringify(control.json),
+  },
 });
+
+// Each file made CommonJS: V8 takes a code cache only for a script (bin/load-bundle.js), and
+// Node 20 compiles ES modules without one. The chunks stay apart: what only some commands need
+// (gRPC and the .proto loader, X.509) is read, and its cache loaded, by those commands only.
+mkdirSync(OUT, { recursive: true });
+for (const f of result.outputFiles) {
+  const cjs = await transform(f.text, {
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    // import() of a chunk made require() (in a promise), which the loader serves.
+    supported: { 'dynamic-import': false },
+    minifyWhitespace: true,
+    minifySyntax: true,
+    banner: "var __shoalBundleUrl = require('node:url').pathToFileURL(__filename).href;",
+    logLevel: 'warning',
+  });
+  writeFileSync(f.path, cjs.code);
+}
 
 /**
  * The file whose mtime stands for an input: the input itself for Shoal's own code; for a
@@ -129,10 +163,15 @@ function watched(file) {
 for (const p of PATCHES) if (!patched.has(p)) throw new Error(`no file to patch matched ${p.file} (see PATCHES)`);
 
 const inputs = {};
-for (const rel of Object.keys(result.metafile.inputs)) {
-  const file = watched(resolve(ROOT, rel));
+for (const file of [...Object.keys(result.metafile.inputs).filter((rel) => !rel.startsWith('<define:')).map((rel) => watched(resolve(ROOT, rel))), ...control.files]) {
   inputs[file] ??= statSync(file).mtimeMs;
 }
-mkdirSync(OUT, { recursive: true });
-writeFileSync(MANIFEST, `${JSON.stringify({ entry: 'bin.js', inputs })}\n`);
+
+// The V8 code caches (FILE.cache), made by runs of the bundle in a process of its own (only the
+// CLI's code compiled in it). The manifest, written last, lets bin/shoal.js run the bundle.
+const made = spawnSync(process.execPath, [join(ROOT, 'scripts/cli-code-cache.mjs'), join(OUT, ENTRY)], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+if (made.status !== 0) throw new Error(`scripts/cli-code-cache.mjs exited ${made.status ?? made.signal}`);
+writeFileSync(MANIFEST, `${JSON.stringify({ entry: ENTRY, inputs })}\n`);
 console.log(`bundled the CLI into ${OUT} (${Object.keys(inputs).length} inputs)`);

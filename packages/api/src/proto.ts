@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { loadProtosWithOptionsSync } from '@grpc/proto-loader/build/src/util.js';
 import { ShoalError } from './errors.js';
 
 export const PROTO_LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freeze({
@@ -82,14 +83,20 @@ export function protoDir(): string {
 let cachedDef: protoLoader.PackageDefinition | undefined;
 let cachedObj: grpc.GrpcObject | undefined;
 
+/**
+ * The loader options of a .proto file: raft.proto keeps its snake_case names (its codec maps them
+ * to the core's types); the others (types, control, ...) use camelCase names and string enums, so
+ * store objects cross gRPC as they are.
+ */
+function loaderOptions(file: string): Readonly<protoLoader.Options> {
+  return KEEP_CASE_FILES.has(path.basename(file)) ? PROTO_LOADER_OPTIONS : CAMEL_LOADER_OPTIONS;
+}
+
 /** These .proto files of `dir` (and what they import), each with its loader options. */
 function loadFiles(dir: string, names: readonly string[]): protoLoader.PackageDefinition {
   const files = names.map((f) => path.join(dir, f));
-  // raft.proto keeps its snake_case names (its codec maps them to the core's types); the
-  // others (types, control, ...) use camelCase names and string enums, so store objects cross
-  // gRPC as they are.
-  const snake = files.filter((f) => KEEP_CASE_FILES.has(path.basename(f)));
-  const camel = files.filter((f) => !KEEP_CASE_FILES.has(path.basename(f)));
+  const snake = files.filter((f) => loaderOptions(f) === PROTO_LOADER_OPTIONS);
+  const camel = files.filter((f) => loaderOptions(f) === CAMEL_LOADER_OPTIONS);
   return {
     ...(snake.length > 0 ? protoLoader.loadSync(snake, { ...PROTO_LOADER_OPTIONS, includeDirs: [dir] }) : {}),
     ...(camel.length > 0 ? protoLoader.loadSync(camel, { ...CAMEL_LOADER_OPTIONS, includeDirs: [dir] }) : {}),
@@ -119,6 +126,32 @@ const SERVICE_FILES: Readonly<Record<ServiceName, string>> = {
  */
 export function getOnlyClientConstructor(name: ServiceName): grpc.ServiceClientConstructor {
   return clientConstructorIn(grpc.loadPackageDefinition(loadFiles(protoDir(), [SERVICE_FILES[name]])), name);
+}
+
+/** A service's file and what it imports, parsed as getOnlyClientConstructor parses them, and the files read. */
+export interface ServiceDescriptor {
+  /** protobufjs' JSON of the parsed files (`Root.toJSON()`): for protoLoader.fromJSON. */
+  json: Parameters<typeof protoLoader.fromJSON>[0];
+  /** The .proto files it was made from (absolute paths). */
+  files: string[];
+}
+
+/**
+ * The descriptor of a service, made once (at build time) so that a short-lived client need not
+ * parse .proto text at each start: the CLI's bundle embeds it (scripts/bundle-cli.mjs) and makes
+ * its client class with clientConstructorFromDescriptor. Parsed with the service file's loader
+ * options (field names are decided while parsing: keepCase).
+ */
+export function serviceDescriptor(name: ServiceName): ServiceDescriptor {
+  const dir = protoDir();
+  const file = path.join(dir, SERVICE_FILES[name]);
+  const root = loadProtosWithOptionsSync(file, { ...loaderOptions(file), includeDirs: [dir] });
+  return { json: root.toJSON() as ServiceDescriptor['json'], files: [...root.files] };
+}
+
+/** As getOnlyClientConstructor, from serviceDescriptor's JSON instead of the .proto text. */
+export function clientConstructorFromDescriptor(name: ServiceName, json: ServiceDescriptor['json']): grpc.ServiceClientConstructor {
+  return clientConstructorIn(grpc.loadPackageDefinition(protoLoader.fromJSON(json, loaderOptions(SERVICE_FILES[name]))), name);
 }
 
 /** The same definitions as a grpc object tree (`grpcObject().shoal.raft.Raft` ...). */

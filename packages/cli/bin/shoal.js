@@ -2,11 +2,12 @@
 // The `shoal` executable. It lives outside dist/ so that `npm ci` (which runs before the build)
 // can link it into node_modules/.bin; the program itself is dist/src/bin.js.
 //
-// `npm run build` also bundles it into dist/bundle/ (scripts/bundle-cli.mjs): a start then reads
-// a few files instead of some two hundred modules. The bundle runs only while every file it was
-// made from is unchanged (inputs.json: path → mtime); after a plain `tsc -b`, or with no bundle,
-// the unbundled program runs.
+// `npm run build` also bundles it into dist/bundle/ (scripts/bundle-cli.mjs): a few files and V8
+// code caches of them (load-bundle.js), instead of some two hundred modules to read and compile. The
+// bundle runs only while every file it was made from is unchanged (inputs.json: path → mtime);
+// after a plain `tsc -b`, or with no bundle, the unbundled program runs.
 import { readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 function freshBundle() {
   const dir = new URL('../dist/bundle/', import.meta.url);
@@ -20,16 +21,21 @@ function freshBundle() {
     const st = statSync(file, { throwIfNoEntry: false });
     if (st?.mtimeMs !== mtimeMs) return undefined;
   }
-  return new URL(manifest.entry, dir).href;
+  return fileURLToPath(new URL(manifest.entry, dir));
 }
 
-const program = freshBundle() ?? new URL('../dist/src/bin.js', import.meta.url).href;
-try {
-  await import(program);
-} catch (err) {
-  if (err?.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/src/bin.js')) {
-    process.stderr.write('Error: shoal is not built: run `npm run build` in the repository first\n');
-    process.exit(1);
+const bundle = freshBundle();
+if (bundle) {
+  const { BundleLoader } = await import('./load-bundle.js');
+  new BundleLoader().load(bundle);
+} else {
+  try {
+    await import(new URL('../dist/src/bin.js', import.meta.url).href);
+  } catch (err) {
+    if (err?.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/src/bin.js')) {
+      process.stderr.write('Error: shoal is not built: run `npm run build` in the repository first\n');
+      process.exit(1);
+    }
+    throw err;
   }
-  throw err;
 }

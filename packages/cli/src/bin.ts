@@ -3,6 +3,9 @@
 
 import { main } from './cli.js';
 
+// For the bundle's code cache (scripts/cli-code-cache.mjs runs commands through it).
+export { main };
+
 // A closed pipe (`shoal service ls | head -1`) is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);

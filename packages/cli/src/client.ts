@@ -8,13 +8,35 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { ERROR_CODE_KEY, ShoalError, getOnlyClientConstructor } from '@shoal/api';
+import {
+  ERROR_CODE_KEY,
+  PROTO_DIR_ENV,
+  type ServiceDescriptor,
+  ShoalError,
+  clientConstructorFromDescriptor,
+  getOnlyClientConstructor,
+} from '@shoal/api';
 import { CliError } from './errors.js';
 import { type HostAddr, formatDuration, formatHost } from './parse.js';
 import type { ControlMethod, ControlMethods } from '@shoal/types';
 
 // grpc-js logs to stderr; shoal's stderr carries one line per failure. GRPC_VERBOSITY still wins.
 if (process.env['GRPC_VERBOSITY'] === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+
+/**
+ * control.proto's descriptor, made from proto/ when the CLI is bundled (scripts/bundle-cli.mjs
+ * defines it): the bundle need not parse .proto text at each start. Unbundled it is not defined,
+ * and control.proto is parsed (as it is when $SHOAL_PROTO_DIR names other protos).
+ */
+declare const SHOAL_BUNDLED_CONTROL_DESCRIPTOR: ServiceDescriptor['json'] | undefined;
+
+function controlClientConstructor(): grpc.ServiceClientConstructor {
+  if (typeof SHOAL_BUNDLED_CONTROL_DESCRIPTOR !== 'undefined' && !process.env[PROTO_DIR_ENV]) {
+    return clientConstructorFromDescriptor('shoal.control.Control', SHOAL_BUNDLED_CONTROL_DESCRIPTOR);
+  }
+  // Only control.proto (and types.proto): a third of the parsing of every .proto.
+  return getOnlyClientConstructor('shoal.control.Control');
+}
 
 /** The gRPC target of an address: `unix:///abs/path`, `unix:rel/path` or `host:port`. */
 export function grpcTarget(h: HostAddr): string {
@@ -134,8 +156,7 @@ export class ControlClient {
     /** Admin TLS material (TCP hosts); absent: plaintext (the unix socket). */
     tls?: AdminTls,
   ) {
-    // Only control.proto (and types.proto): a third of the parsing at each start of the CLI.
-    const Ctor = getOnlyClientConstructor('shoal.control.Control');
+    const Ctor = controlClientConstructor();
     let creds: grpc.ChannelCredentials;
     try {
       creds = tls ? grpc.credentials.createSsl(tls.ca, tls.key, tls.cert) : grpc.credentials.createInsecure();

@@ -15,7 +15,10 @@ const UNBUNDLED = path.join(CLI_DIR, 'dist/src/bin.js');
 // A directory of the test's own (two levels under packages/cli, as dist/bundle is): a suite
 // running at the same time keeps using dist/bundle undisturbed.
 const OUT_NAME = `bundle-test-${process.pid}`;
-const BUNDLED = path.join(CLI_DIR, 'dist', OUT_NAME, 'bin.js');
+const OUT = path.join(CLI_DIR, 'dist', OUT_NAME);
+// The bundle as bin/shoal.js runs it: through bin/load-bundle.js, with its code caches.
+const BUNDLED = path.join(OUT, 'run.mjs');
+const LOADER = path.join(CLI_DIR, 'bin/load-bundle.js');
 
 function run(entry: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [entry, ...args], {
@@ -30,8 +33,17 @@ describe('the bundled CLI', () => {
   before(() => {
     const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/bundle-cli.mjs'), '--out', OUT_NAME], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
+    fs.writeFileSync(
+      BUNDLED,
+      `import { BundleLoader } from ${JSON.stringify(LOADER)};\n` +
+        'const loader = new BundleLoader();\n' +
+        `loader.load(${JSON.stringify(path.join(OUT, 'bin.cjs'))});\n` +
+        // Which files ran, and whether V8 took the cache of each (for the test below).
+        "process.on('exit', () => process.env.SHOAL_TEST_CACHES && process.stderr.write(JSON.stringify([...loader.scripts].map(([f, s]) => [path.basename(f), s.cachedDataRejected]))));\n" +
+        "import path from 'node:path';\n",
+    );
   });
-  after(() => fs.rmSync(path.dirname(BUNDLED), { recursive: true, force: true }));
+  after(() => fs.rmSync(OUT, { recursive: true, force: true }));
 
   const cases: [string, string[]][] = [
     ['--help', ['--help']],
@@ -50,6 +62,19 @@ describe('the bundled CLI', () => {
       assert.deepEqual(a, b);
     });
   }
+
+  test('the code cache made at build time is the one V8 takes for each file a command runs', () => {
+    const r = run(BUNDLED, ['--host', 'unix:///nonexistent/shoal.sock', 'service', 'ls'], { SHOAL_TEST_CACHES: '1' });
+    const loaded = JSON.parse(r.stderr.slice(r.stderr.indexOf('[['))) as [string, boolean | undefined][];
+    // The entry and the gRPC client's chunk at least, each with a cache V8 did not reject.
+    assert.ok(loaded.length >= 2 && loaded.some(([f]) => /^client-.*\.cjs$/.test(f)), JSON.stringify(loaded));
+    for (const [file, rejected] of loaded) assert.equal(rejected, false, `${file}: its cache was ${rejected === undefined ? 'missing' : 'rejected'}`);
+  });
+
+  test('control.proto and what it imports are inputs: the bundle embeds their descriptor', () => {
+    const { inputs } = JSON.parse(fs.readFileSync(path.join(OUT, 'inputs.json'), 'utf8')) as { inputs: Record<string, number> };
+    for (const f of ['control.proto', 'types.proto']) assert.ok(path.join(ROOT, 'proto', f) in inputs, `${f} is not an input`);
+  });
 });
 
 describe('bin/shoal.js', () => {
@@ -65,10 +90,11 @@ describe('bin/shoal.js', () => {
     fs.copyFileSync(path.join(CLI_DIR, 'bin/shoal.js'), path.join(dir, 'bin/shoal.js'));
     fs.writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
     fs.writeFileSync(path.join(dir, 'dist/src/bin.js'), "console.log('unbundled');");
-    fs.writeFileSync(path.join(dir, 'dist/bundle/bin.js'), "console.log('bundle');");
+    fs.copyFileSync(path.join(CLI_DIR, 'bin/load-bundle.js'), path.join(dir, 'bin/load-bundle.js'));
+    fs.writeFileSync(path.join(dir, 'dist/bundle/bin.cjs'), "console.log('bundle');");
     input = path.join(dir, 'dist/src/input.js');
     fs.writeFileSync(input, '');
-    const manifest = { entry: 'bin.js', inputs: { [input]: fs.statSync(input).mtimeMs } };
+    const manifest = { entry: 'bin.cjs', inputs: { [input]: fs.statSync(input).mtimeMs } };
     fs.writeFileSync(path.join(dir, 'dist/bundle/inputs.json'), JSON.stringify(manifest));
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
