@@ -5,6 +5,9 @@
 // The commands run in turn (node, help, version, ls, node, ...) so that a drift of the machine's
 // speed touches them all alike. Prints ONE JSON line: medians in ms and each median's ratio over
 // `node -e 0`'s. --cli points at another build's entry (e.g. a checkout of main) to compare.
+// Two floors of `service ls` under any CLI code (cli-floor.ts, from this checkout's bundle):
+// grpc_load (Node, then the bundle's gRPC client chunk loaded: grpc-js, protobufjs) and grpc_call
+// (that, then one ListServices answered, without yargs or output).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,6 +20,7 @@ const { values } = parseArgs({
   },
 });
 const rounds = Math.max(1, Number(values.rounds));
+const FLOOR = join(ROOT, 'test/dist/bench/cli-floor.js');
 const cli = values.cli!;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
@@ -51,6 +55,8 @@ try {
     help: [cli, '--help'],
     version: [cli, '--version'],
     service_ls: [cli, '--host', `unix://${m1!.socket}`, 'service', 'ls'],
+    grpc_load: [FLOOR, 'load'],
+    grpc_call: [FLOOR, 'call', m1!.socket],
   };
   const times: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
   // One warm-up round (the file cache), not counted.
