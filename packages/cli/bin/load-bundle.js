@@ -6,13 +6,13 @@
 // bin/shoal.js and the build, which makes the caches by running the same compilation, share this
 // file, so that a cache is made for exactly the code that consumes it; V8 rejects a cache made for
 // other source or another V8, and the file then compiles as any script does.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import vm from 'node:vm';
+const { readFileSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { dirname, join } = require('node:path');
+const vm = require('node:vm');
 
 /** The bundle's files loaded so far: their exports, and their scripts (for their caches). */
-export class BundleLoader {
+class BundleLoader {
   modules = new Map();
   scripts = new Map();
 
@@ -45,3 +45,5 @@ export class BundleLoader {
     return module.exports;
   }
 }
+
+module.exports = { BundleLoader };

@@ -6,14 +6,17 @@
 // code caches of them (load-bundle.js), instead of some two hundred modules to read and compile. The
 // bundle runs only while every file it was made from is unchanged (inputs.json: path → mtime);
 // after a plain `tsc -b`, or with no bundle, the unbundled program runs.
-import { readFileSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+//
+// CommonJS (bin/package.json): Node starts a CommonJS entry faster than an ES module one.
+const { readFileSync, statSync } = require('node:fs');
+const { join } = require('node:path');
+const { pathToFileURL } = require('node:url');
 
 function freshBundle() {
-  const dir = new URL('../dist/bundle/', import.meta.url);
+  const dir = join(__dirname, '../dist/bundle');
   let manifest;
   try {
-    manifest = JSON.parse(readFileSync(new URL('inputs.json', dir), 'utf8'));
+    manifest = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8'));
   } catch {
     return undefined;
   }
@@ -21,21 +24,19 @@ function freshBundle() {
     const st = statSync(file, { throwIfNoEntry: false });
     if (st?.mtimeMs !== mtimeMs) return undefined;
   }
-  return fileURLToPath(new URL(manifest.entry, dir));
+  return join(dir, manifest.entry);
 }
 
 const bundle = freshBundle();
 if (bundle) {
-  const { BundleLoader } = await import('./load-bundle.js');
+  const { BundleLoader } = require('./load-bundle.js');
   new BundleLoader().load(bundle);
 } else {
-  try {
-    await import(new URL('../dist/src/bin.js', import.meta.url).href);
-  } catch (err) {
+  import(pathToFileURL(join(__dirname, '../dist/src/bin.js')).href).catch((err) => {
     if (err?.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/src/bin.js')) {
       process.stderr.write('Error: shoal is not built: run `npm run build` in the repository first\n');
       process.exit(1);
     }
     throw err;
-  }
+  });
 }

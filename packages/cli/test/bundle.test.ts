@@ -90,7 +90,7 @@ describe('bin/shoal.js', () => {
     fs.copyFileSync(path.join(CLI_DIR, 'bin/shoal.js'), path.join(dir, 'bin/shoal.js'));
     fs.writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
     fs.writeFileSync(path.join(dir, 'dist/src/bin.js'), "console.log('unbundled');");
-    fs.copyFileSync(path.join(CLI_DIR, 'bin/load-bundle.js'), path.join(dir, 'bin/load-bundle.js'));
+    for (const f of ['load-bundle.js', 'package.json']) fs.copyFileSync(path.join(CLI_DIR, 'bin', f), path.join(dir, 'bin', f));
     fs.writeFileSync(path.join(dir, 'dist/bundle/bin.cjs'), "console.log('bundle');");
     input = path.join(dir, 'dist/src/input.js');
     fs.writeFileSync(input, '');
