@@ -5,7 +5,7 @@
 // The commands run in turn (node, help, version, ls, node, ...) so that a drift of the machine's
 // speed touches them all alike. Prints ONE JSON line: medians in ms and each median's ratio over
 // `node -e 0`'s. --cli points at another build's entry (e.g. a checkout of main) to compare.
-// Two floors of `service ls` under any CLI code (cli-floor.ts, from this checkout's bundle):
+// Two floors of `service ls` under any CLI code (cli-floor.cts, from this checkout's bundle):
 // grpc_load (Node, then the bundle's gRPC client chunk loaded: grpc-js, protobufjs) and grpc_call
 // (that, then one ListServices answered, without yargs or output).
 import { spawn } from 'node:child_process';
@@ -20,7 +20,7 @@ const { values } = parseArgs({
   },
 });
 const rounds = Math.max(1, Number(values.rounds));
-const FLOOR = join(ROOT, 'test/dist/bench/cli-floor.js');
+const FLOOR = join(ROOT, 'test/dist/bench/cli-floor.cjs');
 const cli = values.cli!;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
