@@ -29,11 +29,14 @@ const MANIFEST = join(OUT, 'inputs.json');
 /**
  * Start-up work of dependencies that a run of `shoal` does not need, undone in the bundle (each
  * patch must apply: a dependency that changed fails the bundle rather than going unnoticed).
- * - string-width (yargs' help layout) makes an Intl.Segmenter when it is loaded: ~20 ms of ICU
+ * - string-width 7 and 8 (yargs' help layout) make an Intl.Segmenter when loaded: ~20 ms of ICU
  *   set-up on every start, even of a command that prints no help. Made on first use instead.
  * - string-width 7 (cliui's, wrap-ansi's) segments even plain ASCII into graphemes (and so makes
  *   the Segmenter for `--help`): the fast path of string-width 8, printable ASCII being one column
  *   a character, is added.
+ * - string-width 4 (cli-table3's) matches every cell against emoji-regex's pattern (~10 kB of
+ *   alternatives, compiled on the first `ls`): the same fast path for printable ASCII, which no
+ *   emoji sequence is.
  * - string-width 8 (yargs') compiles `/^\p{RGI_Emoji}$/v` when it is loaded: V8 builds the set of
  *   every emoji sequence, 30 to 50 ms of each start. Compiled on first use instead (a non-ASCII
  *   width only: never for shoal's help text).
@@ -44,6 +47,7 @@ const MANIFEST = join(OUT, 'inputs.json');
 const PATCHES = [
   {
     file: /[\\/]string-width[\\/]index\.js$/,
+    version: /^[78]\./,
     from: 'new Intl.Segmenter()',
     to: '{ segment: (s) => (__segmenter ??= new Intl.Segmenter()).segment(s) }',
     prelude: 'let __segmenter;\n',
@@ -61,6 +65,13 @@ const PATCHES = [
     from: 'const rgiEmojiRegex = /^\\p{RGI_Emoji}$/v;',
     to: 'const rgiEmojiRegex = { test: (s) => (__rgiEmojiRegex ??= /^\\p{RGI_Emoji}$/v).test(s) };',
     prelude: 'let __rgiEmojiRegex;\n',
+  },
+  {
+    file: /[\\/]string-width[\\/]index\.js$/,
+    version: /^4\./,
+    from: "\tstring = string.replace(emojiRegex(), '  ');",
+    to: "\tif (/^[\\u0020-\\u007E]*$/.test(string)) return string.length;\n\tstring = string.replace(emojiRegex(), '  ');",
+    prelude: '',
   },
   {
     file: /[\\/]yargs[\\/]build[\\/]lib[\\/]command\.js$/,

@@ -1,15 +1,13 @@
 // Output of `shoal`: docker-like aligned tables, the JSON shapes of INTERFACE.md, relative times
 // (pure functions: the caller passes `now`).
 
-import { createRequire } from 'node:module';
 import type { Node, PortConfig, Service, ServiceSpec, Task } from '@shoal/types';
+// Imported, not require()d on the first table: so the bundle holds it (with its code cache, and
+// string-width's ASCII fast path: scripts/bundle-cli.mjs), where evaluating it costs `--help`
+// next to nothing, and spares `service ls` loading and compiling it from node_modules.
+import Table from 'cli-table3';
 import { formatDuration } from './parse.js';
 import type { ClusterStatusResponse, NodeView, ServiceSummary, TaskView } from '@shoal/types';
-
-const require = createRequire(import.meta.url);
-// cli-table3 is CommonJS (`export =`): loaded through require to keep its types; loaded on the
-// first table, so that `shoal --help` and the commands that print none do not pay for it.
-const loadTable = () => require('cli-table3') as typeof import('cli-table3');
 
 // ------------------------------------------------------------------ tables
 
@@ -36,7 +34,6 @@ const NO_BORDER = {
  * aligned and separated by three spaces, no borders, no trailing spaces. Ends without a newline.
  */
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const Table = loadTable();
   const t = new Table({
     head: headers.map((h) => h.toUpperCase()),
     chars: NO_BORDER,
