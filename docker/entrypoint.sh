@@ -22,6 +22,8 @@
 #   SHOAL_AVAILABILITY     active | pause | drain (shoald's default: active)
 #   SHOAL_DISPATCHER_HEARTBEAT  e.g. 1s (init only)
 #   SHOAL_TOKEN_WAIT       [300] seconds to wait for a join token before giving up (exit 1)
+#   SHOAL_JOIN_TOKEN       the join token itself, for a node that shares no SHOAL_TOKEN_DIR with the
+#                          init node (a `shoal lab` host): written to the token file, then as above
 #
 # Started as root (the image's default), it first re-runs itself as the user `shoal` with the
 # Docker socket's group (the agent drives the engine through /var/run/docker.sock), via setpriv;
@@ -99,6 +101,7 @@ case "${SHOAL_BOOTSTRAP:-}" in
     ;;
   manager | worker)
     file="$SHOAL_TOKEN_DIR/$SHOAL_BOOTSTRAP.token"
+    if [ -n "${SHOAL_JOIN_TOKEN:-}" ] && [ ! -s "$file" ]; then write_token "$file" "$SHOAL_JOIN_TOKEN"; fi
     waited=0
     limit=${SHOAL_TOKEN_WAIT:-300}
     while [ ! -s "$file" ]; do

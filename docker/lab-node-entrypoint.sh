@@ -1,7 +1,9 @@
 #!/bin/sh
 # A lab node's first process: starts this node's own Docker engine, waits until it answers, then
-# runs the command given (the node's shoald; `sleep infinity` by default). Stopping the container
-# (`shoal lab stop`) takes the engine and every task container with it, as powering off a host does.
+# boots the node as shoal-entrypoint (docker/entrypoint.sh) does: SHOAL_BOOTSTRAP=init|manager|worker
+# the first time, `shoald run` on every later start; with arguments, runs them instead. Killing the
+# container (`shoal lab stop`) takes the engine and every task container with it, as powering off
+# a host does; starting it again boots the host: its engine, then its shoald.
 set -eu
 rm -f /var/run/docker.pid /run/docker/containerd/containerd.pid 2>/dev/null || true
 dockerd --host unix:///var/run/docker.sock >/var/log/dockerd.log 2>&1 &
@@ -15,4 +17,4 @@ until docker info >/dev/null 2>&1; do
   fi
   sleep 1
 done
-exec "$@"
+exec shoal-entrypoint "$@"

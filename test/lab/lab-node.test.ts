@@ -14,7 +14,9 @@ const WORKLOAD = 'shoal/busybox:latest';
 const RUN = randomBytes(3).toString('hex');
 const NET = `shoal-labtest-${RUN}`;
 const NODE = `labtest-${RUN}-n1`;
+const NODE2 = `labtest-${RUN}-n2`;
 const VOLUME = `${NODE}-docker`;
+const DATA = `${NODE}-shoal`;
 
 /** What a lab node needs to run an engine inside (`--privileged` fails here: no CAP_SYS_RESOURCE). */
 const NESTED_ENGINE_FLAGS = [
@@ -35,18 +37,18 @@ const onNode = (...args: string[]) => docker('exec', NODE, ...args);
 const lines = (s: string) => s.split('\n').filter(Boolean);
 
 describe('a lab node: its own Docker engine and shoald', { timeout: 900_000 }, () => {
-  let ip = '';
 
   before(() => {
     run('bash', [`${ROOT}/scripts/build-lab-image.sh`], { timeoutMs: 840_000 });
     docker('network', 'create', NET);
-    docker('run', '-d', '--name', NODE, '--hostname', 'n1', '--network', NET, ...NESTED_ENGINE_FLAGS, '-v', `${VOLUME}:/var/lib/docker`, LAB_IMAGE);
-    ip = docker('inspect', '-f', `{{(index .NetworkSettings.Networks "${NET}").IPAddress}}`, NODE);
+    // A first boot with SHOAL_BOOTSTRAP=init: the node makes a cluster of its own.
+    docker('run', '-d', '--name', NODE, '--hostname', 'n1', '--network', NET, '--network-alias', 'n1', ...NESTED_ENGINE_FLAGS,
+      '-v', `${VOLUME}:/var/lib/docker`, '-v', `${DATA}:/var/lib/shoal`, '-e', 'SHOAL_BOOTSTRAP=init', LAB_IMAGE);
   });
 
   after(() => {
-    spawnSync('docker', ['rm', '-f', '-v', NODE], { stdio: 'ignore' });
-    spawnSync('docker', ['volume', 'rm', VOLUME], { stdio: 'ignore' });
+    spawnSync('docker', ['rm', '-f', '-v', NODE, NODE2], { stdio: 'ignore' });
+    spawnSync('docker', ['volume', 'rm', VOLUME, DATA], { stdio: 'ignore' });
     spawnSync('docker', ['network', 'rm', NET], { stdio: 'ignore' });
   });
 
@@ -61,20 +63,34 @@ describe('a lab node: its own Docker engine and shoald', { timeout: 900_000 }, (
     assert.equal(onNode('docker', 'run', '--rm', WORKLOAD, 'echo', 'inside'), 'inside');
   });
 
-  test('shoald on the node runs tasks on the node\'s engine; powering the node off takes them with it', async () => {
-    docker('exec', '-d', NODE, 'shoald', 'init', '--data-dir', '/var/lib/shoal', '--listen-addr', `${ip}:4242`, '--log-format', 'json');
-    await eventually('the node ready', async () => /Ready/.test(onNode('shoal', 'node', 'ls')), 60_000);
+  test('shoald on the node runs tasks on the node\'s engine; powering the node off takes them with it; powered on, it boots again', async () => {
+    await eventually('the node ready', async () => /Ready/.test(onNode('shoal', 'node', 'ls')), 90_000);
+    const running = () => lines(onNode('docker', 'ps', '-q', '--no-trunc', '--filter', 'label=shoal.service.name=sleeper'));
     onNode('shoal', 'service', 'create', '-d', '--name', 'sleeper', '--replicas', '2', '--stop-grace-period', '1s', WORKLOAD, 'sleep', '3600');
-    await eventually('2 tasks running on the node', async () => lines(onNode('docker', 'ps', '-q', '--filter', 'label=shoal.service.name=sleeper')).length === 2, 60_000);
+    const before = await eventually('2 tasks running on the node', async () => (running().length === 2 ? running() : undefined), 60_000);
     // The host's engine has none of them: they run inside the node.
     assert.deepEqual(lines(docker('ps', '-q', '--filter', 'label=shoal.service.name=sleeper')), []);
 
     docker('kill', NODE);
     docker('start', NODE);
-    await eventually('the node\'s engine', async () => onNode('docker', 'info', '--format', '{{.ID}}'), 60_000);
-    // The engine came back with the host; no shoald yet (nothing restarted them): the tasks'
-    // containers died with the node, as on a host that lost power.
-    assert.deepEqual(lines(onNode('docker', 'ps', '-q', '--filter', 'label=shoal.service.name=sleeper')), []);
-    assert.equal(lines(onNode('docker', 'ps', '-aq', '--filter', 'label=shoal.service.name=sleeper')).length, 2);
+    // The host boots: its engine, then its shoald (`run`: the data directory holds the node).
+    await eventually('the node ready again', async () => /Ready/.test(onNode('shoal', 'node', 'ls')), 90_000);
+    // The containers of before the power cut died with it (none came back running) ...
+    const after = await eventually('2 tasks running again', async () => (running().length === 2 ? running() : undefined), 90_000);
+    for (const id of before) assert.ok(!after.includes(id), `container ${id.slice(0, 12)} survived the power cut`);
+    // ... and the service is whole again, on new containers.
+    assert.match(onNode('shoal', 'service', 'ls'), /sleeper\s+replicated\s+2\/2/);
+  });
+
+  test('a second host joins through the first with a token, over the lab network, and runs tasks on its own engine', async () => {
+    const token = onNode('shoal', 'swarm', 'join-token', '-q', 'worker');
+    docker('run', '-d', '--name', NODE2, '--hostname', 'n2', '--network', NET, '--network-alias', 'n2', ...NESTED_ENGINE_FLAGS,
+      '-e', 'SHOAL_BOOTSTRAP=worker', '-e', 'SHOAL_JOIN_ADDR=n1:4242', '-e', `SHOAL_JOIN_TOKEN=${token}`, LAB_IMAGE);
+    await eventually('n2 ready in n1\'s cluster', async () => /n2\s+Ready/.test(onNode('shoal', 'node', 'ls')), 90_000);
+    run('sh', ['-c', `docker save ${WORKLOAD} | docker exec -i ${NODE2} docker load -q`]);
+    onNode('shoal', 'service', 'update', '-d', '--constraint-add', 'node.hostname==n2', 'sleeper');
+    await eventually('the tasks on n2\'s engine', async () =>
+      lines(docker('exec', NODE2, 'docker', 'ps', '-q', '--filter', 'label=shoal.service.name=sleeper')).length === 2 &&
+      lines(onNode('docker', 'ps', '-q', '--filter', 'label=shoal.service.name=sleeper')).length === 0, 120_000);
   });
 });
