@@ -133,6 +133,10 @@ const result = await build({
   metafile: true,
   write: false,
   plugins: [patchDependencies],
+  // Native addons stay out (`shoal lab`'s dockerode reaches ssh2 and cpu-features, both of which
+  // load theirs in a try and fall back to JavaScript): the bundle's require() of one fails, as if
+  // it had not been built.
+  external: ['*.node'],
   logLevel: 'warning',
   define: {
     // import.meta of the ES modules bundled: the URL of the bundle's file (they find package.json
@@ -157,6 +161,8 @@ for (const f of result.outputFiles) {
     minifySyntax: true,
     banner: "var __shoalBundleUrl = require('node:url').pathToFileURL(__filename).href;",
     logLevel: 'warning',
+    // asn1 (ssh2's, in `shoal lab`'s chunk) writes `!x instanceof Array`: its bug, harmless there.
+    logOverride: { 'suspicious-boolean-not': 'silent' },
   });
   writeFileSync(f.path, cjs.code);
 }

@@ -7,6 +7,7 @@ import { DEFAULT_LOCAL_SOCKET, LOCAL_SOCKET_ENV } from '@shoal/api/local-socket'
 import { clusterCommand } from './commands/cluster.js';
 import { type CtxFactory, defaultCtxFactory } from './commands/common.js';
 import { completeNames } from './completion.js';
+import { labCommand } from './commands/lab.js';
 import { nodeCommand } from './commands/node.js';
 import { CREATE_OPTIONS, serviceCommand } from './commands/service.js';
 import { swarmCommand } from './commands/swarm.js';
@@ -47,6 +48,7 @@ const SUBCOMMANDS: Readonly<Record<string, readonly string[]>> = {
   node: ['ls', 'inspect', 'promote', 'demote', 'rm', 'remove', 'update'],
   cluster: ['status'],
   swarm: ['join-token'],
+  lab: ['up', 'ls', 'env', 'stop', 'start', 'exec', 'down'],
 };
 
 export function commandPath(argv: readonly string[]): string[] {
@@ -154,8 +156,9 @@ export async function main(rawArgv: readonly string[], opts: MainOptions = {}): 
     .command(nodeCommand(make))
     .command(clusterCommand(make))
     .command(swarmCommand(make))
+    .command(labCommand(make))
     .completion('completion', 'Print a bash/zsh completion script: source <(shoal completion)')
-    .demandCommand(1, 'missing a command (service, node, cluster, swarm)')
+    .demandCommand(1, 'missing a command (service, node, cluster, swarm, lab)')
     .recommendCommands()
     .strict()
     .help()
@@ -241,7 +244,8 @@ async function run(parser: { parseAsync(): Promise<unknown> }, stderr: Output, h
       return EXIT_USAGE;
     }
     if (err instanceof CliError) {
-      stderr.write(`Error: ${oneLine(err.message)}\n`);
+      // No message: the exit code is all (`lab exec`'s command failed and said so itself).
+      if (err.message !== '') stderr.write(`Error: ${oneLine(err.message)}\n`);
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,31 @@
+// Each node's fixed address on the lab network. Docker hands a restarted container whatever address
+// is free then; a lab node keeps its own (as a host keeps its IP across a reboot), so that
+// `lab env`'s SHOAL_HOST stays right after `lab stop`/`lab start` of a manager.
+
+import { ShoalError } from '@shoal/api';
+
+function ipToInt(ip: string): number | undefined {
+  const parts = ip.split('.');
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) return undefined;
+  return parts.reduce((n, p) => n * 256 + Number(p), 0);
+}
+
+const intToIp = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+
+/**
+ * `count` addresses in an IPv4 subnet (`172.25.0.0/16`), in order from the network's third one:
+ * the first is the network itself, the second the bridge's gateway.
+ */
+export function nodeAddresses(subnet: string, count: number): string[] {
+  const m = /^([0-9.]+)\/(\d{1,2})$/.exec(subnet);
+  const base = m ? ipToInt(m[1]!) : undefined;
+  const prefix = m ? Number(m[2]) : NaN;
+  if (base === undefined || !(prefix >= 0 && prefix <= 30)) {
+    throw new ShoalError('FAILED_PRECONDITION', `the lab network's subnet ${JSON.stringify(subnet)} is not an IPv4 subnet`);
+  }
+  const size = 2 ** (32 - prefix);
+  const network = base - (base % size);
+  // Neither the network, the gateway nor the broadcast address.
+  if (count > size - 3) throw new ShoalError('FAILED_PRECONDITION', `the lab network ${subnet} has room for ${size - 3} nodes, not ${count}`);
+  return Array.from({ length: count }, (_, i) => intToIp(network + 2 + i));
+}

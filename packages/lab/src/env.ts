@@ -1,0 +1,17 @@
+// What `shoal lab env` prints: a line for the shell that points every `shoal` command at the lab's
+// managers (all of them: the CLI goes on to the next when one does not answer) with its admin
+// certificate.
+
+import { CONTROL_PORT } from './names.js';
+
+/** A word for a POSIX shell: as is when it is safe so, else in single quotes. */
+export function shellWord(s: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** `export SHOAL_HOST=IP1:4242,IP2:4242 SHOAL_CERT_PATH=DIR` for these managers' addresses. */
+export function envLine(managerIps: readonly string[], certPath: string): string {
+  const hosts = managerIps.map((ip) => `${ip}:${CONTROL_PORT}`).join(',');
+  return `export SHOAL_HOST=${shellWord(hosts)} SHOAL_CERT_PATH=${shellWord(certPath)}`;
+}

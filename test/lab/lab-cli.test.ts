@@ -1,0 +1,133 @@
+// `shoal lab` as a user drives it (packages/cli/bin/shoal.js): a lab of one manager and one worker
+// (each a container of shoal/lab-node with its own engine, scripts/build-lab-image.sh, called
+// here), used from the host over TCP with what `lab env` prints, a worker powered off and on, and
+// removed without a trace. Needs root and a Docker engine; without them the suite fails, it does
+// not skip. The lab has a name of its own and its certificates a state directory of their own.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI } from '../helpers/cli.js';
+import { ROOT, eventually } from '../helpers/shoald.js';
+
+const LAB_IMAGE = process.env.LAB_IMAGE ?? 'shoal/lab-node:dev';
+const WORKLOAD = 'shoal/busybox:latest';
+const LAB = `clitest-${randomBytes(3).toString('hex')}`;
+const STATE = mkdtempSync(join(tmpdir(), 'shoal-lab-state-'));
+// The sleep of the test's tasks: a number no other process on the host sleeps for (pgrep finds it).
+const SLEEP = String(100_000 + randomInt(800_000));
+const LABEL = `label=org.shoal.lab=${LAB}`;
+
+interface Result { code: number | null; stdout: string; stderr: string }
+
+/** A command with the lab's state directory and no SHOAL_HOST of the caller's. */
+function sh(cmd: string, args: string[], timeoutMs = 120_000): Result {
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_STATE_HOME: STATE };
+  delete env['SHOAL_HOST'];
+  delete env['SHOAL_CERT_PATH'];
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env, timeout: timeoutMs, maxBuffer: 64 << 20 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const shoal = (...args: string[]) => sh(process.execPath, [CLI, ...args], 300_000);
+const lab = (sub: string, ...args: string[]) => shoal('lab', sub, '--name', LAB, ...args);
+function ok(r: Result): string {
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+/** `shoal ARGS` from the host, as after `eval "$(shoal lab env)"` in a shell. */
+const fromHost = (...args: string[]) =>
+  sh('sh', ['-c', 'node=$0 cli=$1 name=$2; shift 2; eval "$("$node" "$cli" lab env --name "$name")" && exec "$node" "$cli" "$@"', process.execPath, CLI, LAB, ...args]);
+const docker = (...args: string[]) => ok(sh('docker', args));
+const lines = (s: string) => s.split('\n').filter(Boolean);
+/** The host's processes of the test's tasks (the host sees every PID namespace). */
+const taskProcesses = () => lines(sh('pgrep', ['-f', `^sleep ${SLEEP}$`]).stdout);
+const nodeStatus = (name: string) => {
+  const r = fromHost('node', 'ls', '--format', 'json');
+  if (r.code !== 0) return undefined;
+  return (JSON.parse(r.stdout) as { hostname: string; status: string }[]).find((n) => n.hostname === name)?.status;
+};
+
+describe('shoal lab: a lab of real hosts driven through the CLI', { timeout: 900_000 }, () => {
+  before(() => {
+    const r = sh('bash', [`${ROOT}/scripts/build-lab-image.sh`], 840_000);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  after(() => {
+    shoal('lab', 'down', '--name', LAB);
+    rmSync(STATE, { recursive: true, force: true });
+  });
+
+  test('up: every node ready, listed with its role, its address on the lab network and its state', () => {
+    const out = ok(lab('up', '--managers', '1', '--workers', '1', '--image', LAB_IMAGE));
+    assert.match(out, /manager1\s+manager\s+[\d.]+:4242\s+running/);
+    assert.match(out, /worker1\s+worker\s+[\d.]+:4242\s+running/);
+    const nodes = JSON.parse(ok(lab('ls', '--format', 'json'))) as { name: string; role: string; addr: string; state: string }[];
+    assert.deepEqual(nodes.map((n) => [n.name, n.role, n.state]), [['manager1', 'manager', 'running'], ['worker1', 'worker', 'running']]);
+    for (const n of nodes) {
+      const ip = docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', `shoal-${LAB}-${n.name}`).trim();
+      assert.equal(n.addr, `${ip}:4242`);
+    }
+    // A second up of the same lab changes nothing.
+    const again = lab('up', '--image', LAB_IMAGE);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, new RegExp(`^Error: lab ${LAB} already exists: shoal lab down --name ${LAB} removes it`));
+    assert.equal(lines(docker('ps', '-aq', '--filter', LABEL)).length, 2);
+  });
+
+  test('env: the host reaches the managers over TCP with the admin certificate it copied out (0700)', () => {
+    const env = ok(lab('env'));
+    const certDir = join(STATE, 'shoal', 'labs', LAB, 'admin');
+    const ip = JSON.parse(ok(lab('ls', '--format', 'json')))[0].addr as string;
+    assert.equal(env.trim(), `export SHOAL_HOST=${ip} SHOAL_CERT_PATH=${certDir}`);
+    assert.equal(statSync(certDir).mode & 0o777, 0o700);
+    assert.equal(statSync(join(certDir, 'key.pem')).mode & 0o777, 0o600);
+    const listed = JSON.parse(ok(fromHost('node', 'ls', '--format', 'json'))) as { hostname: string; status: string }[];
+    assert.deepEqual(listed.map((n) => [n.hostname, n.status]).sort(), [['manager1', 'ready'], ['worker1', 'ready']]);
+  });
+
+  test('exec: a command on a node, its output and its exit code', () => {
+    // worker1's own engine: no container yet (the host's engine runs the nodes themselves).
+    assert.equal(ok(lab('exec', 'worker1', '--', 'docker', 'ps', '-q')), '');
+    assert.notEqual(ok(lab('exec', 'worker1', '--', 'docker', 'info', '--format', '{{.ID}}')).trim(), docker('info', '--format', '{{.ID}}').trim());
+    const r = lab('exec', 'worker1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3');
+    assert.deepEqual(r, { code: 3, stdout: 'out\n', stderr: 'err\n' });
+    const unknown = lab('exec', 'worker9', '--', 'true');
+    assert.equal(unknown.code, 1);
+    assert.equal(unknown.stderr, `Error: lab ${LAB} has no node worker9 (its nodes: manager1, worker1)\n`);
+  });
+
+  test('stop: the worker powered off, its containers die with it and it goes Down; start: Ready again', async () => {
+    ok(sh('sh', ['-c', `docker save ${WORKLOAD} | docker exec -i shoal-${LAB}-worker1 docker load -q`]));
+    ok(fromHost('service', 'create', '-d', '--name', 'sleeper', '--replicas', '2', '--constraint', 'node.hostname==worker1', '--stop-grace-period', '1s', WORKLOAD, 'sleep', SLEEP));
+    await eventually('2 tasks running on worker1', async () => taskProcesses().length === 2, 120_000);
+    assert.equal(lines(ok(lab('exec', 'worker1', '--', 'docker', 'ps', '-q', '--filter', 'label=shoal.service.name=sleeper'))).length, 2);
+
+    assert.equal(ok(lab('stop', 'worker1')).trim(), 'worker1');
+    assert.deepEqual(taskProcesses(), [], 'the tasks\' processes outlived their host');
+    assert.match(ok(lab('ls')), /worker1\s+worker\s+\S+\s+stopped/);
+    const exec = lab('exec', 'worker1', '--', 'true');
+    assert.match(exec.stderr, /^Error: worker1 is stopped: shoal lab start worker1 --name /);
+    await eventually('worker1 Down in node ls', async () => nodeStatus('worker1') === 'down', 120_000);
+
+    assert.equal(ok(lab('start', 'worker1')).trim(), 'worker1');
+    assert.match(ok(lab('ls')), /worker1\s+worker\s+\S+\s+running/);
+    await eventually('worker1 Ready again', async () => nodeStatus('worker1') === 'ready', 120_000);
+    await eventually('the service whole again on worker1', async () => taskProcesses().length === 2, 120_000);
+  });
+
+  test('down: no container, network, volume or certificate of the lab left', () => {
+    assert.equal(ok(lab('down')).trim(), `Removed lab ${LAB}: 2 nodes, 1 network, 4 volumes`);
+    assert.deepEqual(lines(docker('ps', '-aq', '--filter', LABEL)), []);
+    assert.deepEqual(lines(docker('network', 'ls', '-q', '--filter', LABEL)), []);
+    assert.deepEqual(lines(docker('volume', 'ls', '-q', '--filter', LABEL)), []);
+    assert.equal(existsSync(join(STATE, 'shoal', 'labs', LAB)), false);
+    assert.deepEqual(taskProcesses(), []);
+    const again = lab('ls');
+    assert.equal(again.stderr, `Error: no lab named ${LAB} (shoal lab up --name ${LAB} makes one)\n`);
+  });
+});
