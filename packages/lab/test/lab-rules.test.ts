@@ -90,11 +90,12 @@ describe('lab readiness', () => {
   const listed = [
     { hostname: 'manager1', status: 'ready' },
     { hostname: 'worker1', status: 'down' },
+    { hostname: 'worker2', status: 'unknown' },
     { hostname: 'stranger', status: 'ready' },
   ];
 
   test('the nodes not ready are named, in order; a node not listed at all is not ready', () => {
-    assert.deepEqual(notReady(['manager1', 'worker1', 'worker2'], listed), ['worker1', 'worker2']);
+    assert.deepEqual(notReady(['manager1', 'worker1', 'worker2', 'worker3'], listed), ['worker1', 'worker2', 'worker3']);
     assert.deepEqual(notReady(['manager1'], listed), []);
   });
 
