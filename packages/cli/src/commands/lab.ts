@@ -64,9 +64,23 @@ async function exec(ctx: Ctx, a: Args, lab: Lab): Promise<void> {
 }
 
 const NAME_OPTION = { type: 'string', requiresArg: true, describe: 'The lab (default: lab)' } as const;
+const withName = (y: Argv) => y.option('name', NAME_OPTION);
+
+/** `lab stop NODE` / `lab start NODE`: prints NODE once done, as `docker stop`/`start` print the container. */
+function powerCommand(make: CtxFactory, verb: 'stop' | 'start', describe: string) {
+  return {
+    command: `${verb} <node>`,
+    describe,
+    builder: (y: Argv) => withName(y).usage(`Usage: shoal lab ${verb} [OPTIONS] NODE`).positional('node', { type: 'string', describe: 'managerN or workerN' }),
+    handler: labAction(make, async (ctx, a, lab) => {
+      const node = required(a, 'node', 'NODE');
+      await lab[verb](node);
+      ctx.print(node);
+    }),
+  };
+}
 
 export function labCommand(make: CtxFactory) {
-  const withName = (y: Argv) => y.option('name', NAME_OPTION);
   return {
     command: 'lab',
     describe: 'A cluster of real hosts on this machine: each node a container with its own Docker engine',
@@ -96,26 +110,8 @@ export function labCommand(make: CtxFactory) {
           (y: Argv) => withName(y).usage('Usage: shoal lab env [OPTIONS]'),
           labAction(make, async (ctx, _a, lab) => ctx.print(await lab.env())),
         )
-        .command(
-          'stop <node>',
-          'Power a node off: its container is killed, its tasks\' containers die with it',
-          (y: Argv) => withName(y).usage('Usage: shoal lab stop [OPTIONS] NODE').positional('node', { type: 'string', describe: 'managerN or workerN' }),
-          labAction(make, async (ctx, a, lab) => {
-            const node = required(a, 'node', 'NODE');
-            await lab.stop(node);
-            ctx.print(node);
-          }),
-        )
-        .command(
-          'start <node>',
-          'Power a node on: it boots its engine and its shoald again',
-          (y: Argv) => withName(y).usage('Usage: shoal lab start [OPTIONS] NODE').positional('node', { type: 'string', describe: 'managerN or workerN' }),
-          labAction(make, async (ctx, a, lab) => {
-            const node = required(a, 'node', 'NODE');
-            await lab.start(node);
-            ctx.print(node);
-          }),
-        )
+        .command(powerCommand(make, 'stop', 'Power a node off: its container is killed, its tasks\' containers die with it'))
+        .command(powerCommand(make, 'start', 'Power a node on: it boots its engine and its shoald again'))
         .command(
           'exec <node>',
           'Run a command on a node (e.g. docker ps): its output and exit code',
