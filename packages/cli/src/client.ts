@@ -186,6 +186,36 @@ export class ControlClient {
     });
   }
 
+  /**
+   * Waits until the channel is connected (or has failed outright: the call that follows then says
+   * why, at once). Still connecting after `timeoutMs`: nothing answers there — a powered-off host
+   * drops the SYNs or the handshake hangs — and the manager counts as unreachable, so the next of
+   * --host can be tried before the command's whole budget is gone.
+   */
+  connect(timeoutMs: number): Promise<void> {
+    const channel = this.client.getChannel();
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const state = channel.getConnectivityState(true);
+        if (state === grpc.connectivityState.READY || state === grpc.connectivityState.TRANSIENT_FAILURE) return resolve();
+        if (state === grpc.connectivityState.SHUTDOWN) return reject(new CliError('the connection was closed', 1, 'UNAVAILABLE', true));
+        channel.watchConnectivityState(state, deadline, (err) => {
+          if (!err) return check();
+          reject(
+            new CliError(
+              `cannot reach a manager at ${formatHost(this.host)}: no connection within ${formatDuration(timeoutMs)} (is the host up?)`,
+              1,
+              'UNAVAILABLE',
+              true,
+            ),
+          );
+        });
+      };
+      check();
+    });
+  }
+
   close(): void {
     this.client.close();
   }

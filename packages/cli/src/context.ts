@@ -29,6 +29,11 @@ export function resolveHosts(flag: string | undefined, env: NodeJS.ProcessEnv = 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 /** Default --timeout of create/update/scale when they wait for convergence (no -d). */
 export const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
+/**
+ * How long a manager of a --host list may take to connect before the next one is tried (a
+ * powered-off host never refuses: it just does not answer). The last one gets the whole budget.
+ */
+export const FAILOVER_CONNECT_MS = 3_000;
 
 export interface Output {
   write(s: string): unknown;
@@ -52,6 +57,8 @@ export class Ctx {
   private hostAddrs: HostAddr[] | undefined;
   /** Which of the hosts the client talks to (the next after one cannot be reached). */
   private hostIndex = 0;
+  /** The current manager has connected once (its channel is up): no connect check before later calls. */
+  private connected = false;
   private deadlineAt: number | undefined;
   /** The time budget (ms) of this command: --timeout, or the default chosen by the command. */
   private budgetMs: number | undefined;
@@ -119,14 +126,24 @@ export class Ctx {
     for (;;) {
       const client = await this.client();
       try {
+        // With another manager left to try, one that does not even connect is given up soon.
+        if (this.hostIndex < this.hosts.length - 1 && !this.connected) await client.connect(Math.min(FAILOVER_CONNECT_MS, this.remainingMs()));
+        this.connected = true;
         return await client.call(method, req, { ...ctx, timeoutMs: ctx.timeoutMs ?? this.remainingMs() });
       } catch (err) {
-        if (!(err instanceof CliError && err.unreachable) || this.hosts.length === 1) throw err;
+        if (!(err instanceof CliError && err.unreachable) || this.hosts.length === 1) {
+          // The last of several did not answer in time either: say what became of each.
+          if (failures.length > 0 && err instanceof CliError && err.code === 'UNAVAILABLE') {
+            throw new CliError(`cannot reach any manager: ${[...failures, err.message.replace(/^no answer from the manager at /, '')].join('; ')}`, 1, 'UNAVAILABLE', true);
+          }
+          throw err;
+        }
         failures.push(err.message.replace(/^cannot reach a manager at /, ''));
         if (this.hostIndex === this.hosts.length - 1) {
           throw new CliError(`cannot reach any manager: ${failures.join('; ')}`, 1, 'UNAVAILABLE', true);
         }
         this.close();
+        this.connected = false;
         this.hostIndex += 1;
       }
     }

@@ -538,6 +538,30 @@ describe('shoal against a real shoald', { skip }, () => {
     fails(['--host', `${host},`, 'service', 'ls'], 2, /invalid --host .*: an empty address in the list/, { noHost: true });
   });
 
+  test('failover past a manager that takes connections and never answers (a host powered off mid-handshake)', async () => {
+    // A TCP listener that accepts and stays silent: the TLS handshake never completes, as with a
+    // host that went away (no refusal comes back). The next manager answers well within the budget.
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentAddr = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const admin = path.join(dir, 'node', 'admin');
+    try {
+      const r = await shoalAsync(['--host', `${silentAddr},${tcpAddr}`, '--cert-path', admin, 'node', 'ls', '--format', 'json'], { noHost: true });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as NodeLs[])[0]!.hostname, HOSTNAME);
+      // Alone in the list, the silent one is given the whole budget, then named.
+      const alone = await shoalAsync(['--host', silentAddr, '--cert-path', admin, '--timeout', '2s', 'node', 'ls'], { noHost: true });
+      assert.equal(alone.code, 1);
+      assert.match(alone.stderr, /^Error: no answer from the manager at 127\.0\.0\.1:\d+ within 2s/);
+      // Both silent: each is named.
+      const both = await shoalAsync(['--host', `${silentAddr},${silentAddr}`, '--cert-path', admin, '--timeout', '5s', 'node', 'ls'], { noHost: true });
+      assert.equal(both.code, 1);
+      assert.match(both.stderr, /^Error: cannot reach any manager: 127\.0\.0\.1:\d+: no connection within 3s \(is the host up\?\); 127\.0\.0\.1:\d+ within 5s/);
+    } finally {
+      silent.close();
+    }
+  });
+
   test('swarm admin-cert: another admin certificate, its key made here; bad input issues nothing', () => {
     const out = path.join(dir, 'second-admin');
     const r = ok(['swarm', 'admin-cert', '--out', out, '--expiry', '720h']);
