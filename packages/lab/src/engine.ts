@@ -1,7 +1,7 @@
 // The host's Docker engine as a lab uses it: its failures as one-line ShoalErrors, and a command
 // run in a container (`docker exec`) with its output and exit code.
 
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import { ShoalError } from '@shoal/api';
 
@@ -96,15 +96,17 @@ export async function execIn(container: Docker.Container, cmd: readonly string[]
 }
 
 /**
- * The last non-empty line of a container's log as the engine sends it without a terminal: frames
- * of an 8-byte header (stream, 0, 0, 0, length) and the bytes written.
+ * The last non-empty line of a container's log as the engine sends it without a terminal (both
+ * streams multiplexed), taken apart by docker-modem's own `demuxStream`.
  */
-export function lastLine(log: Buffer): string {
-  const parts: Buffer[] = [];
-  for (let i = 0; i + 8 <= log.length; ) {
-    const size = log.readUInt32BE(i + 4);
-    parts.push(log.subarray(i + 8, i + 8 + size));
-    i += 8 + size;
-  }
-  return Buffer.concat(parts).toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
+export async function lastLine(log: Buffer, modem: Pick<Docker['modem'], 'demuxStream'>): Promise<string> {
+  const out = output(undefined);
+  const source = Readable.from([log]);
+  const done = new Promise<void>((resolve, reject) => {
+    source.on('end', resolve);
+    source.on('error', reject);
+  });
+  modem.demuxStream(source, out.stream, out.stream);
+  await done;
+  return out.text().split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
 }

@@ -265,7 +265,7 @@ export class Lab {
     const info = await engine(`inspect ${node}`, () => c.inspect());
     if (info.State.Running) return;
     const log = await engine(`read ${node}'s log`, () => c.logs({ stdout: true, stderr: true, tail: 20, follow: false }));
-    const last = lastLine(log);
+    const last = await lastLine(log, c.modem);
     throw new ShoalError('FAILED_PRECONDITION', `${node} stopped while the lab was starting (exit code ${info.State.ExitCode})${last ? `: ${last}` : ''}`);
   }
 

@@ -2,6 +2,7 @@
 // the arguments a user may give, each node's fixed address, `lab env`'s line, readiness.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import Docker from 'dockerode';
 import { ShoalError } from '@shoal/api';
 import { nodeAddresses } from '../src/addresses.js';
 import { lastLine } from '../src/engine.js';
@@ -105,14 +106,15 @@ describe('lab readiness', () => {
     assert.deepEqual(parseNodeList(JSON.stringify([...listed, { id: 'x' }])), listed);
   });
 
-  test('a container\'s last log line, from the engine\'s framed log', () => {
+  test('a container\'s last log line, from the engine\'s framed log', async () => {
     const frame = (stream: number, text: string) => {
       const header = Buffer.alloc(8);
       header[0] = stream;
       header.writeUInt32BE(Buffer.byteLength(text), 4);
       return Buffer.concat([header, Buffer.from(text)]);
     };
-    assert.equal(lastLine(Buffer.concat([frame(1, 'booting\n'), frame(2, 'dockerd failed: no cgroup\n\n')])), 'dockerd failed: no cgroup');
-    assert.equal(lastLine(Buffer.alloc(0)), '');
+    const { modem } = new Docker();
+    assert.equal(await lastLine(Buffer.concat([frame(1, 'booting\n'), frame(2, 'dockerd failed: no cgroup\n\n')]), modem), 'dockerd failed: no cgroup');
+    assert.equal(await lastLine(Buffer.alloc(0), modem), '');
   });
 });
