@@ -14,6 +14,8 @@ COPY --from=shoal /opt/shoal/ /opt/shoal/
 # when its data directory holds a node), once its own engine answers (lab-node-entrypoint.sh).
 COPY docker/entrypoint.sh /usr/local/bin/shoal-entrypoint
 COPY docker/lab-node-entrypoint.sh /usr/local/bin/lab-node
+# The lab's registry runs from this image too (`docker-registry serve` this file, packages/lab).
+COPY docker/lab-registry.yml /etc/shoal/lab-registry.yml
 RUN echo 'shoal:x:10001:10001:Shoal:/var/lib/shoal:/usr/sbin/nologin' >>/etc/passwd \
  && echo 'shoal:x:10001:' >>/etc/group \
  && ln -s /opt/shoal/packages/daemon/bin/shoald.js /usr/local/bin/shoald \

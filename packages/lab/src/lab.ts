@@ -1,7 +1,8 @@
 // A lab: Shoal hosts on one machine, each a container of the lab node image with its own Docker
 // engine, shoald, disks (two volumes) and fixed address on the lab's bridge network, driven
 // through the host's Docker engine. manager1 makes the cluster; every other node joins through it
-// with a token, as a real host would. Everything is labelled with the lab's name (names.ts), which
+// with a token, as a real host would. Beside the nodes, a registry (registry.ts) every node pulls
+// from, which `load` fills from the host's engine. Everything is labelled with the lab's name (names.ts), which
 // is how `down` finds all of it and nothing else. No state but the engine's and the admin
 // certificate copied out of manager1 (state-dir.ts).
 
@@ -9,21 +10,24 @@ import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs
 import path from 'node:path';
 import Docker from 'dockerode';
 import { ShoalError } from '@shoal/api';
-import { nodeAddresses } from './addresses.js';
+import { nodeAddresses, registryAddress } from './addresses.js';
 import { type ExecOptions, type ExecResult, engine, engineError, execIn, lastLine, statusOf } from './engine.js';
 import { envLine } from './env.js';
+import { labReference, labRepository, parseImageName } from './image-ref.js';
 import {
-  CONTROL_PORT, DEFAULT_IMAGE, DEFAULT_LAB, FIRST_MANAGER, LABEL_ADDR, LABEL_NODE, LABEL_ROLE, type NodeName, type Role,
-  checkLabName, compareNodes, containerName, labFilter, labLabels, networkName, nodeLabels, nodeNames, parseNodeName, volumeNames,
+  CONTROL_PORT, DEFAULT_IMAGE, DEFAULT_LAB, FIRST_MANAGER, LABEL_ADDR, LABEL_NODE, LABEL_ROLE, type MemberRole, type NodeName, REGISTRY,
+  REGISTRY_PORT, type Role, checkLabName, compareNodes, containerName, labFilter, labLabels, networkName, nodeLabels, nodeNames,
+  parseMemberName, parseNodeName, registryLabels, registryVolumeName, volumeNames,
 } from './names.js';
 import { notReady, parseNodeList } from './readiness.js';
+import { hostRegistry, pushImage, registryAnswers, registryContainer } from './registry.js';
 import { certDir } from './state-dir.js';
 
-/** A node as `lab ls` shows it. */
+/** A node as `lab ls` shows it (the registry too: name and role `registry`). */
 export interface LabNode {
   name: string;
-  role: Role;
-  /** Its shoald's address on the lab network (reachable from the host). */
+  role: MemberRole;
+  /** Its shoald's address on the lab network (reachable from the host); the registry's ADDR:5000. */
   addr: string;
   state: 'running' | 'stopped';
 }
@@ -49,7 +53,10 @@ export interface UpOptions {
 }
 
 export interface DownResult {
-  containers: number;
+  /** The nodes' containers. */
+  nodes: number;
+  /** The registry's container (0 or 1). */
+  registries: number;
   networks: number;
   volumes: number;
 }
@@ -105,38 +112,80 @@ export class Lab {
     if (await this.exists()) throw new ShoalError('ALREADY_EXISTS', `lab ${this.name} already exists: ${this.command('down')} removes it (or choose another --name)`);
 
     progress(`Creating lab ${this.name}: ${nodes.filter((n) => n.role === 'manager').length} managers, ${nodes.filter((n) => n.role === 'worker').length} workers (${this.image})`);
-    const ips = nodeAddresses(await this.createNetwork(), nodes.length);
+    const subnet = await this.createNetwork();
+    const ips = nodeAddresses(subnet, nodes.length);
+    const registry = `${registryAddress(subnet)}:${REGISTRY_PORT}`;
     const [first, ...others] = nodes.map((node, i) => ({ node, ip: ips[i]! }));
     await Promise.all(nodes.map((n) => this.createVolumes(n)));
-    await this.createNode(first!.node, first!.ip, { SHOAL_BOOTSTRAP: 'init' });
-    progress(`${FIRST_MANAGER}: making the cluster`);
+    // Every node's engine trusts the registry (docker/lab-node-entrypoint.sh).
+    const boot = (role: string, more: Record<string, string> = {}) => ({ SHOAL_BOOTSTRAP: role, SHOAL_LAB_REGISTRY: registry, ...more });
+    await Promise.all([this.createRegistry(subnet), this.createNode(first!.node, first!.ip, boot('init'))]);
+    progress(`${FIRST_MANAGER}: making the cluster; ${REGISTRY} at ${registry}`);
     const tokens = await this.joinTokens(deadline);
     const joinAddr = `${FIRST_MANAGER}:${CONTROL_PORT}`;
     await Promise.all(others.map(({ node, ip }) =>
-      this.createNode(node, ip, { SHOAL_BOOTSTRAP: node.role, SHOAL_JOIN_ADDR: joinAddr, SHOAL_JOIN_TOKEN: tokens[node.role] })));
+      this.createNode(node, ip, boot(node.role, { SHOAL_JOIN_ADDR: joinAddr, SHOAL_JOIN_TOKEN: tokens[node.role] }))));
     if (others.length > 0) progress(`${others.map((o) => o.node.name).join(', ')}: joining through ${FIRST_MANAGER}`);
     await this.waitReady(nodes.map((n) => n.name), deadline);
+    await this.waitRegistry(registry, deadline);
     await this.copyAdminCert();
     return this.list();
   }
 
-  /** The lab's nodes, managers first; NOT_FOUND when there is no such lab. */
+  /** The lab's nodes, managers first, then its registry; NOT_FOUND when there is no such lab. */
   async list(): Promise<LabNode[]> {
     const cs = await engine('list the lab\'s containers', () => this.docker.listContainers({ all: true, filters: labFilter(this.name) }));
     if (cs.length === 0) throw this.noSuchLab();
     return cs
-      .map((c) => ({ ...parseNodeName(c.Labels[LABEL_NODE] ?? ''), c }))
+      .map((c) => {
+        const isRegistry = c.Labels[LABEL_ROLE] === REGISTRY;
+        const { name, role, index }: { name: string; role: MemberRole; index: number } = isRegistry ? { name: REGISTRY, role: REGISTRY, index: 0 } : parseNodeName(c.Labels[LABEL_NODE] ?? '');
+        const addr = `${c.Labels[LABEL_ADDR]}:${isRegistry ? REGISTRY_PORT : CONTROL_PORT}`;
+        return { name, role, index, addr, state: c.State === 'running' ? 'running' as const : 'stopped' as const };
+      })
       .sort(compareNodes)
-      .map(({ name, role, c }) => ({ name, role, addr: `${c.Labels[LABEL_ADDR]}:${CONTROL_PORT}`, state: c.State === 'running' ? 'running' : 'stopped' }));
+      .map(({ name, role, addr, state }) => ({ name, role, addr, state }));
   }
 
-  /** The shell line that points `shoal` at this lab's managers (env.ts). */
+  /** The shell line that points `shoal` at this lab's managers and names its registry (env.ts). */
   async env(): Promise<string> {
-    const managers = (await this.list()).filter((n) => n.role === 'manager');
+    const members = await this.list();
+    const managers = members.filter((n) => n.role === 'manager');
     if (!ADMIN_FILES.every((f) => existsSync(path.join(this.certPath, f)))) {
       throw new ShoalError('FAILED_PRECONDITION', `lab ${this.name} has no admin certificate in ${this.certPath} (it is written there by a ${this.command('up')} that got ready, on this machine, as this user)`);
     }
-    return envLine(managers.map((m) => m.addr.slice(0, -`:${CONTROL_PORT}`.length)), this.certPath);
+    const registry = members.find((n) => n.role === REGISTRY)?.addr;
+    return envLine(managers.map((m) => m.addr.slice(0, -`:${CONTROL_PORT}`.length)), this.certPath, registry);
+  }
+
+  /**
+   * Pushes images of the host's engine into the lab's registry; returns the reference each goes by
+   * in the lab (image-ref.ts), in order. Every image is checked before anything is pushed.
+   */
+  async load(images: readonly string[], progress: (line: string) => void = () => {}): Promise<string[]> {
+    if (images.length === 0) throw new ShoalError('INVALID_ARGUMENT', 'missing the image to load: shoal lab load IMAGE...');
+    const names = images.map(parseImageName);
+    const registry = (await this.list()).find((n) => n.role === REGISTRY);
+    if (!registry) throw new ShoalError('FAILED_PRECONDITION', `lab ${this.name} has no registry (it was made before labs had one): ${this.command('down')}, then up again`);
+    const info = await engine(`inspect the lab's ${REGISTRY}`, () => this.docker.getContainer(containerName(this.name, REGISTRY)).inspect());
+    const host = info.State.Running ? hostRegistry(info) : undefined;
+    if (!host) throw new ShoalError('FAILED_PRECONDITION', `the ${REGISTRY} of lab ${this.name} is stopped: ${this.command(`start ${REGISTRY}`)} powers it on`);
+    for (const image of images) {
+      const tags = await engine(`inspect image ${image}`, () => this.docker.getImage(image).inspect()).then((i) => i.RepoTags ?? [], (err: unknown) => {
+        if (ShoalError.is(err, 'NOT_FOUND')) throw new ShoalError('NOT_FOUND', `no image ${image} on this host's Docker engine (docker pull or docker build it first)`);
+        throw err;
+      });
+      // The push goes through a second tag, removed afterwards: an image known by no name would go with it.
+      if (tags.length === 0) throw new ShoalError('INVALID_ARGUMENT', `image ${image} has no name on this host's Docker engine: docker tag it NAME:TAG, then load that`);
+    }
+    const refs: string[] = [];
+    for (const [i, image] of images.entries()) {
+      progress(`Pushing ${image} to lab ${this.name}'s ${REGISTRY}`);
+      const name = names[i]!;
+      await pushImage(this.docker, image, labRepository(host, name), name.tag);
+      refs.push(labReference(registry.addr, name));
+    }
+    return refs;
   }
 
   /** Powers a node off: its container is killed, with its engine and every container on it. */
@@ -165,6 +214,7 @@ export class Lab {
   async down(): Promise<DownResult> {
     const filters = labFilter(this.name);
     const containers = await engine('list the lab\'s containers', () => this.docker.listContainers({ all: true, filters }));
+    const registries = containers.filter((c) => c.Labels[LABEL_ROLE] === REGISTRY).length;
     await Promise.all(containers.map((c) => engine(`remove ${c.Names[0] ?? c.Id}`, () => this.docker.getContainer(c.Id).remove({ force: true, v: true }))));
     const networks = await engine('list the lab\'s networks', () => this.docker.listNetworks({ filters }));
     for (const n of networks) await engine(`remove network ${n.Name}`, () => this.docker.getNetwork(n.Id).remove());
@@ -174,7 +224,7 @@ export class Lab {
     const hadState = existsSync(dir);
     rmSync(dir, { recursive: true, force: true });
     if (containers.length + networks.length + volumes.length === 0 && !hadState) throw this.noSuchLab();
-    return { containers: containers.length, networks: networks.length, volumes: volumes.length };
+    return { nodes: containers.length - registries, registries, networks: networks.length, volumes: volumes.length };
   }
 
   private noSuchLab(): ShoalError {
@@ -220,6 +270,27 @@ export class Lab {
     }
   }
 
+  /** Creates and starts the registry at its fixed address (the subnet's last but one), with its volume. */
+  private async createRegistry(subnet: string): Promise<void> {
+    const volume = registryVolumeName(this.name);
+    await engine(`create volume ${volume}`, () => this.docker.createVolume({ Name: volume, Labels: labLabels(this.name) }));
+    const ip = registryAddress(subnet);
+    const name = containerName(this.name, REGISTRY);
+    const opts = registryContainer({ name, image: this.image, net: networkName(this.name), ip, volume, labels: registryLabels(this.name, ip) });
+    const c = await engine(`create ${name}`, () => this.docker.createContainer(opts));
+    await engine(`start ${name}`, () => c.start());
+  }
+
+  /** Waits until the registry answers at its lab address (as the nodes and the host reach it). */
+  private async waitRegistry(addr: string, deadline: number): Promise<void> {
+    for (;;) {
+      await this.checkAlive(REGISTRY);
+      if (await registryAnswers(addr)) return;
+      if (Date.now() > deadline) throw new ShoalError('UNAVAILABLE', `lab ${this.name}: its ${REGISTRY} does not answer at ${addr}; the lab is left as it is: ${this.command('down')} removes it`);
+      await sleep(POLL_MS);
+    }
+  }
+
   /** Creates and starts a node's container: its first boot does what `env` says (docker/entrypoint.sh). */
   private async createNode(node: NodeName, ip: string, env: Record<string, string>): Promise<void> {
     const net = networkName(this.name);
@@ -243,9 +314,9 @@ export class Lab {
     await engine(`start ${name}`, () => c.start());
   }
 
-  /** A node's container, by its node name. */
+  /** A node's container, by its node name (or the registry's). */
   private async container(node: string): Promise<Docker.Container> {
-    const { name } = parseNodeName(node);
+    const name = parseMemberName(node);
     const filters = { label: [...labFilter(this.name).label, `${LABEL_NODE}=${name}`] };
     const [c] = await engine('list the lab\'s containers', () => this.docker.listContainers({ all: true, filters }));
     if (!c) {
@@ -310,3 +381,4 @@ export class Lab {
     for (const [f, text] of files) writeFileSync(path.join(this.certPath, f), text, { mode: 0o600 });
   }
 }
+

@@ -1,13 +1,18 @@
 // The pure rules of a lab: its nodes' names, the names and labels of its objects in the engine,
-// the arguments a user may give, each node's fixed address, `lab env`'s line, readiness.
+// the arguments a user may give, each node's and the registry's fixed address, `lab env`'s line,
+// readiness, the names images loaded into the lab go by.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
 import { ShoalError } from '@shoal/api';
-import { nodeAddresses } from '../src/addresses.js';
+import { nodeAddresses, registryAddress } from '../src/addresses.js';
 import { lastLine } from '../src/engine.js';
 import { envLine, shellWord } from '../src/env.js';
-import { checkLabName, compareNodes, containerName, labFilter, labLabels, networkName, nodeLabels, nodeNames, parseNodeName, volumeNames } from '../src/names.js';
+import { labReference, parseImageName } from '../src/image-ref.js';
+import {
+  checkLabName, compareNodes, containerName, labFilter, labLabels, networkName, nodeLabels, nodeNames, parseMemberName, parseNodeName,
+  registryLabels, registryVolumeName, volumeNames,
+} from '../src/names.js';
 import { notReady, parseNodeList } from '../src/readiness.js';
 import { labsDir } from '../src/state-dir.js';
 
@@ -32,9 +37,16 @@ describe('lab names', () => {
     for (const bad of ['worker0', 'worker', 'node1', 'manager01', 'Worker1', 'worker1 ', '']) invalid(() => parseNodeName(bad), /lab nodes are manager1..N and worker1..N/);
   });
 
-  test('nodes sort managers first, by number', () => {
-    const names = ['worker10', 'manager10', 'worker2', 'manager2', 'manager1'].map(parseNodeName).sort(compareNodes).map((n) => n.name);
-    assert.deepEqual(names, ['manager1', 'manager2', 'manager10', 'worker2', 'worker10']);
+  test('nodes sort managers first, by number, the registry last', () => {
+    const registry = { name: 'registry', role: 'registry' as const, index: 0 };
+    const names = [registry, ...['worker10', 'manager10', 'worker2', 'manager2', 'manager1'].map(parseNodeName)].sort(compareNodes).map((n) => n.name);
+    assert.deepEqual(names, ['manager1', 'manager2', 'manager10', 'worker2', 'worker10', 'registry']);
+  });
+
+  test('lab stop/start/exec take a node\'s name or `registry`', () => {
+    assert.equal(parseMemberName('worker3'), 'worker3');
+    assert.equal(parseMemberName('registry'), 'registry');
+    for (const bad of ['registry1', 'Registry', 'worker0', '']) invalid(() => parseMemberName(bad), /lab nodes are manager1..N and worker1..N, and the lab's registry is registry/);
   });
 
   test('a lab name: lowercase letters, digits, dashes', () => {
@@ -51,6 +63,11 @@ describe('lab names', () => {
       'org.shoal.lab': 'ci', 'org.shoal.lab.node': 'manager2', 'org.shoal.lab.role': 'manager', 'org.shoal.lab.addr': '10.1.0.3',
     });
     assert.deepEqual(labFilter('ci'), { label: ['org.shoal.lab=ci'] });
+    assert.equal(containerName('ci', 'registry'), 'shoal-ci-registry');
+    assert.equal(registryVolumeName('ci'), 'shoal-ci-registry-data');
+    assert.deepEqual(registryLabels('ci', '10.1.255.254'), {
+      'org.shoal.lab': 'ci', 'org.shoal.lab.node': 'registry', 'org.shoal.lab.role': 'registry', 'org.shoal.lab.addr': '10.1.255.254',
+    });
   });
 });
 
@@ -58,11 +75,19 @@ describe('lab addresses', () => {
   test('nodes take the subnet\'s addresses after the network and its gateway', () => {
     assert.deepEqual(nodeAddresses('172.26.0.0/16', 3), ['172.26.0.2', '172.26.0.3', '172.26.0.4']);
     assert.deepEqual(nodeAddresses('10.9.8.16/28', 2), ['10.9.8.18', '10.9.8.19']);
-    assert.deepEqual(nodeAddresses('192.168.1.0/24', 253).slice(-1), ['192.168.1.254']);
+    assert.deepEqual(nodeAddresses('192.168.1.0/24', 252).slice(-1), ['192.168.1.253']);
+  });
+
+  test('the registry takes the subnet\'s last address before the broadcast one, which no node takes', () => {
+    assert.equal(registryAddress('172.26.0.0/16'), '172.26.255.254');
+    assert.equal(registryAddress('10.9.8.16/28'), '10.9.8.30');
+    assert.equal(registryAddress('192.168.1.7/24'), '192.168.1.254');
+    assert.equal(nodeAddresses('10.9.8.16/28', 12).includes(registryAddress('10.9.8.16/28')), false);
   });
 
   test('a subnet too small, or not IPv4, is refused', () => {
-    assert.throws(() => nodeAddresses('10.0.0.0/29', 6), /room for 5 nodes, not 6/);
+    assert.throws(() => nodeAddresses('10.0.0.0/29', 5), /room for 4 nodes, not 5/);
+    assert.throws(() => registryAddress('fd00::/64'), /not an IPv4 subnet/);
     assert.throws(() => nodeAddresses('fd00::/64', 1), /not an IPv4 subnet/);
     assert.throws(() => nodeAddresses('10.0.0.300/24', 1), /not an IPv4 subnet/);
   });
@@ -72,6 +97,10 @@ describe('lab env', () => {
   test('every manager\'s address on port 4242, and the certificate directory', () => {
     assert.equal(envLine(['172.26.0.2', '172.26.0.3'], '/root/.local/state/shoal/labs/lab/admin'),
       'export SHOAL_HOST=172.26.0.2:4242,172.26.0.3:4242 SHOAL_CERT_PATH=/root/.local/state/shoal/labs/lab/admin');
+  });
+
+  test('the registry, when the lab has one, as SHOAL_LAB_REGISTRY', () => {
+    assert.equal(envLine(['172.26.0.2'], '/c', '172.26.255.254:5000'), 'export SHOAL_HOST=172.26.0.2:4242 SHOAL_CERT_PATH=/c SHOAL_LAB_REGISTRY=172.26.255.254:5000');
   });
 
   test('a path a shell would split or expand is quoted', () => {
@@ -116,5 +145,36 @@ describe('lab readiness', () => {
     const { modem } = new Docker();
     assert.equal(await lastLine(Buffer.concat([frame(1, 'booting\n'), frame(2, 'dockerd failed: no cgroup\n\n')]), modem), 'dockerd failed: no cgroup');
     assert.equal(await lastLine(Buffer.alloc(0), modem), '');
+  });
+});
+
+describe('lab load: the names of images in the lab', () => {
+  const inLab = (ref: string) => labReference('172.26.255.254:5000', parseImageName(ref));
+
+  test('the image\'s path and tag under the registry\'s lab address; no tag is latest', () => {
+    assert.equal(inLab('shoal/busybox:latest'), '172.26.255.254:5000/shoal/busybox:latest');
+    assert.equal(inLab('shoal/busybox'), '172.26.255.254:5000/shoal/busybox:latest');
+    assert.equal(inLab('a.b/c-d/e__f:1.2-rc_3'), '172.26.255.254:5000/c-d/e__f:1.2-rc_3');
+  });
+
+  test('the registry it came from is dropped, Docker Hub\'s library/ too', () => {
+    for (const ref of ['busybox:1.36', 'docker.io/library/busybox:1.36', 'index.docker.io/library/busybox:1.36', 'library/busybox:1.36']) {
+      assert.equal(inLab(ref), '172.26.255.254:5000/busybox:1.36', ref);
+    }
+    assert.equal(inLab('localhost:5001/app:v1'), '172.26.255.254:5000/app:v1');
+    assert.equal(inLab('ghcr.io/library/x:1'), '172.26.255.254:5000/library/x:1');
+    assert.equal(inLab('172.26.255.254:5000/app'), '172.26.255.254:5000/app:latest');
+    assert.deepEqual(parseImageName('localhost:5001/app'), { domain: 'localhost:5001', path: 'app', tag: 'latest' });
+  });
+
+  test('a digest, an image id or a name Docker would refuse is refused', () => {
+    invalid(() => parseImageName('busybox@sha256:' + 'a'.repeat(64)), /give it by name, NAME\[:TAG\]/);
+    invalid(() => parseImageName('sha256:' + 'a'.repeat(64)), /give it by name/);
+    invalid(() => parseImageName('BusyBox'), /a name is lowercase letters and digits/);
+    invalid(() => parseImageName('a//b'), /a name is lowercase/);
+    invalid(() => parseImageName(''), /a name is lowercase/);
+    invalid(() => parseImageName('busybox:'), /the tag "" is not one/);
+    invalid(() => parseImageName('busybox:-x'), /the tag "-x" is not one/);
+    invalid(() => parseImageName('bad_host.io:x/app'), /the registry "bad_host.io:x" is not a host\[:port\]/);
   });
 });

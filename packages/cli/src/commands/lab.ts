@@ -1,4 +1,4 @@
-// `shoal lab up|ls|env|stop|start|exec|down`: a cluster of real hosts on one machine (@shoal/lab).
+// `shoal lab up|ls|env|load|stop|start|exec|down`: a cluster of real hosts on one machine (@shoal/lab).
 // The lab code and dockerode are loaded by these commands only, not by every start of the CLI.
 
 import type { Argv } from 'yargs';
@@ -53,6 +53,13 @@ async function ls(ctx: Ctx, a: Args, lab: Lab): Promise<void> {
   else ctx.print(nodesTable(nodes));
 }
 
+/** `lab load IMAGE...`: prints each image's reference in the lab, one a line (for a script to take). */
+async function load(ctx: Ctx, a: Args, lab: Lab): Promise<void> {
+  const images = ((a['image'] as unknown[] | undefined) ?? []).map(String);
+  const refs = await lab.load(images, (l) => ctx.note(l));
+  for (const ref of refs) ctx.print(ref);
+}
+
 async function exec(ctx: Ctx, a: Args, lab: Lab): Promise<void> {
   const node = required(a, 'node', 'NODE: shoal lab exec NODE -- COMMAND [ARG...]');
   const cmd = (a['--'] ?? []).map(String);
@@ -65,13 +72,14 @@ async function exec(ctx: Ctx, a: Args, lab: Lab): Promise<void> {
 
 const NAME_OPTION = { type: 'string', requiresArg: true, describe: 'The lab (default: lab)' } as const;
 const withName = (y: Argv) => y.option('name', NAME_OPTION);
+const MEMBER = { type: 'string', describe: 'managerN, workerN, or registry (the lab\'s registry)' } as const;
 
 /** `lab stop NODE` / `lab start NODE`: prints NODE once done, as `docker stop`/`start` print the container. */
 function powerCommand(make: CtxFactory, verb: 'stop' | 'start', describe: string) {
   return {
     command: `${verb} <node>`,
     describe,
-    builder: (y: Argv) => withName(y).usage(`Usage: shoal lab ${verb} [OPTIONS] NODE`).positional('node', { type: 'string', describe: 'managerN or workerN' }),
+    builder: (y: Argv) => withName(y).usage(`Usage: shoal lab ${verb} [OPTIONS] NODE`).positional('node', MEMBER),
     handler: labAction(make, async (ctx, a, lab) => {
       const node = required(a, 'node', 'NODE');
       await lab[verb](node);
@@ -110,24 +118,35 @@ export function labCommand(make: CtxFactory) {
           (y: Argv) => withName(y).usage('Usage: shoal lab env [OPTIONS]'),
           labAction(make, async (ctx, _a, lab) => ctx.print(await lab.env())),
         )
+        .command(
+          'load <image..>',
+          'Push images of this host\'s Docker engine into the lab\'s registry; prints the reference each has in the lab',
+          (y: Argv) =>
+            withName(y)
+              .usage('Usage: shoal lab load [OPTIONS] IMAGE [IMAGE...]')
+              .positional('image', { type: 'string', describe: 'NAME[:TAG] of a local image' })
+              .example('shoal lab load shoal/busybox:latest', 'prints e.g. 172.18.255.254:5000/shoal/busybox:latest, for shoal service create'),
+          labAction(make, load),
+        )
         .command(powerCommand(make, 'stop', 'Power a node off: its container is killed, its tasks\' containers die with it'))
         .command(powerCommand(make, 'start', 'Power a node on: it boots its engine and its shoald again'))
         .command(
           'exec <node>',
           'Run a command on a node (e.g. docker ps): its output and exit code',
-          (y: Argv) => withName(y).usage('Usage: shoal lab exec [OPTIONS] NODE -- COMMAND [ARG...]').positional('node', { type: 'string', describe: 'managerN or workerN' }),
+          (y: Argv) => withName(y).usage('Usage: shoal lab exec [OPTIONS] NODE -- COMMAND [ARG...]').positional('node', MEMBER),
           labAction(make, exec),
         )
         .command(
           'down',
-          'Remove the lab: its nodes, network, volumes and admin certificate',
+          'Remove the lab: its nodes, registry, network, volumes and admin certificate',
           (y: Argv) => withName(y).usage('Usage: shoal lab down [OPTIONS]'),
           labAction(make, async (ctx, _a, lab) => {
             const r = await lab.down();
-            ctx.print(`Removed lab ${lab.name}: ${r.containers} nodes, ${r.networks} network${r.networks === 1 ? '' : 's'}, ${r.volumes} volumes`);
+            const registry = r.registries > 0 ? ', its registry' : '';
+            ctx.print(`Removed lab ${lab.name}: ${r.nodes} nodes${registry}, ${r.networks} network${r.networks === 1 ? '' : 's'}, ${r.volumes} volumes`);
           }),
         )
-        .demandCommand(1, 'missing a lab command (up, ls, env, stop, start, exec, down)'),
+        .demandCommand(1, 'missing a lab command (up, ls, env, load, stop, start, exec, down)'),
     handler: () => {},
   };
 }
