@@ -1,7 +1,8 @@
 // `shoal lab` as a user drives it (packages/cli/bin/shoal.js): a lab of one manager and one worker
 // (each a container of shoal/lab-node with its own engine, scripts/build-lab-image.sh, called
-// here), used from the host over TCP with what `lab env` prints, a worker powered off and on, and
-// removed without a trace. Needs root and a Docker engine; without them the suite fails, it does
+// here) and its registry, used from the host over TCP with what `lab env` prints, an image of the
+// host's loaded into the registry and pulled from it by the worker, the registry and a worker
+// powered off and on, and removed without a trace. Needs root and a Docker engine; without them the suite fails, it does
 // not skip. The lab has a name of its own and its certificates a state directory of their own.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,6 +46,10 @@ const docker = (...args: string[]) => ok(sh('docker', args));
 const lines = (s: string) => s.split('\n').filter(Boolean);
 /** The host's processes of the test's tasks (the host sees every PID namespace). */
 const taskProcesses = () => lines(sh('pgrep', ['-f', `^sleep ${SLEEP}$`]).stdout);
+/** The address of the lab's registry on the lab network, as `lab ls` lists it. */
+const registryAddr = () => (JSON.parse(ok(lab('ls', '--format', 'json'))) as { name: string; addr: string }[]).find((n) => n.name === 'registry')!.addr;
+/** The repositories of the host's engine whose name starts with `prefix`. */
+const hostRepos = (prefix: string) => lines(docker('image', 'ls', '--format', '{{.Repository}}:{{.Tag}}')).filter((r) => r.startsWith(prefix));
 const nodeStatus = (name: string) => {
   const r = fromHost('node', 'ls', '--format', 'json');
   if (r.code !== 0) return undefined;
@@ -62,28 +67,29 @@ describe('shoal lab: a lab of real hosts driven through the CLI', { timeout: 900
     rmSync(STATE, { recursive: true, force: true });
   });
 
-  test('up: every node ready, listed with its role, its address on the lab network and its state', () => {
+  test('up: every node ready, listed with its role, its address on the lab network and its state; the registry too', () => {
     const out = ok(lab('up', '--managers', '1', '--workers', '1', '--image', LAB_IMAGE));
     assert.match(out, /manager1\s+manager\s+[\d.]+:4242\s+running/);
     assert.match(out, /worker1\s+worker\s+[\d.]+:4242\s+running/);
+    assert.match(out, /registry\s+registry\s+[\d.]+:5000\s+running/);
     const nodes = JSON.parse(ok(lab('ls', '--format', 'json'))) as { name: string; role: string; addr: string; state: string }[];
-    assert.deepEqual(nodes.map((n) => [n.name, n.role, n.state]), [['manager1', 'manager', 'running'], ['worker1', 'worker', 'running']]);
+    assert.deepEqual(nodes.map((n) => [n.name, n.role, n.state]), [['manager1', 'manager', 'running'], ['worker1', 'worker', 'running'], ['registry', 'registry', 'running']]);
     for (const n of nodes) {
       const ip = docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', `shoal-${LAB}-${n.name}`).trim();
-      assert.equal(n.addr, `${ip}:4242`);
+      assert.equal(n.addr, `${ip}:${n.name === 'registry' ? 5000 : 4242}`);
     }
     // A second up of the same lab changes nothing.
     const again = lab('up', '--image', LAB_IMAGE);
     assert.equal(again.code, 1);
     assert.match(again.stderr, new RegExp(`^Error: lab ${LAB} already exists: shoal lab down --name ${LAB} removes it`));
-    assert.equal(lines(docker('ps', '-aq', '--filter', LABEL)).length, 2);
+    assert.equal(lines(docker('ps', '-aq', '--filter', LABEL)).length, 3);
   });
 
   test('env: the host reaches the managers over TCP with the admin certificate it copied out (0700)', () => {
     const env = ok(lab('env'));
     const certDir = join(STATE, 'shoal', 'labs', LAB, 'admin');
     const ip = JSON.parse(ok(lab('ls', '--format', 'json')))[0].addr as string;
-    assert.equal(env.trim(), `export SHOAL_HOST=${ip} SHOAL_CERT_PATH=${certDir}`);
+    assert.equal(env.trim(), `export SHOAL_HOST=${ip} SHOAL_CERT_PATH=${certDir} SHOAL_LAB_REGISTRY=${registryAddr()}`);
     assert.equal(statSync(certDir).mode & 0o777, 0o700);
     assert.equal(statSync(join(certDir, 'key.pem')).mode & 0o777, 0o600);
     const listed = JSON.parse(ok(fromHost('node', 'ls', '--format', 'json'))) as { hostname: string; status: string }[];
@@ -101,11 +107,43 @@ describe('shoal lab: a lab of real hosts driven through the CLI', { timeout: 900
     assert.equal(unknown.stderr, `Error: lab ${LAB} has no node worker9 (its nodes: manager1, worker1)\n`);
   });
 
-  test('stop: the worker powered off, its containers die with it and it goes Down; start: Ready again', async () => {
-    ok(sh('sh', ['-c', `docker save ${WORKLOAD} | docker exec -i shoal-${LAB}-worker1 docker load -q`]));
-    ok(fromHost('service', 'create', '-d', '--name', 'sleeper', '--replicas', '2', '--constraint', 'node.hostname==worker1', '--stop-grace-period', '1s', WORKLOAD, 'sleep', SLEEP));
+  test('load: a host image pushed into the lab\'s registry; a service of the printed reference is pulled from it by the worker', async () => {
+    // The worker's own engine has no image: whatever it runs, it pulls.
+    assert.equal(ok(lab('exec', 'worker1', '--', 'docker', 'images', '-q')), '');
+    const registry = registryAddr();
+    const ref = ok(lab('load', WORKLOAD)).trim();
+    assert.equal(ref, `${registry}/${WORKLOAD}`);
+    // The push's temporary tag (the registry's port on the host's 127.0.0.1) is gone again.
+    assert.deepEqual(hostRepos('127.0.0.1:'), []);
+    // The reference names the registry as the host reaches it too (its lab address).
+    const res = await fetch(`http://${registry}/v2/${WORKLOAD.split(':')[0]}/tags/list`);
+    assert.deepEqual(await res.json(), { name: 'shoal/busybox', tags: ['latest'] });
+
+    ok(fromHost('service', 'create', '-d', '--name', 'sleeper', '--replicas', '2', '--constraint', 'node.hostname==worker1', '--stop-grace-period', '1s', ref, 'sleep', SLEEP));
     await eventually('2 tasks running on worker1', async () => taskProcesses().length === 2, 120_000);
     assert.equal(lines(ok(lab('exec', 'worker1', '--', 'docker', 'ps', '-q', '--filter', 'label=shoal.service.name=sleeper'))).length, 2);
+    assert.deepEqual(lines(ok(lab('exec', 'worker1', '--', 'docker', 'images', '--format', '{{.Repository}}:{{.Tag}}'))), [ref]);
+
+    // Bad input: one line each, nothing pushed.
+    const unknown = lab('load', 'shoal/no-such-image:1', WORKLOAD);
+    assert.deepEqual(unknown, { code: 1, stdout: '', stderr: 'Error: no image shoal/no-such-image:1 on this host\'s Docker engine (docker pull or docker build it first)\n' });
+    const noLab = shoal('lab', 'load', '--name', `${LAB}-none`, WORKLOAD);
+    assert.deepEqual(noLab, { code: 1, stdout: '', stderr: `Error: no lab named ${LAB}-none (shoal lab up --name ${LAB}-none makes one)\n` });
+  });
+
+  test('stop registry: loads fail in one line while it is off; start registry: its images are still there', async () => {
+    assert.equal(ok(lab('stop', 'registry')).trim(), 'registry');
+    assert.match(ok(lab('ls')), /registry\s+registry\s+\S+\s+stopped/);
+    const off = lab('load', WORKLOAD);
+    assert.deepEqual(off, { code: 1, stdout: '', stderr: `Error: the registry of lab ${LAB} is stopped: shoal lab start registry --name ${LAB} powers it on\n` });
+    assert.equal(ok(lab('start', 'registry')).trim(), 'registry');
+    const registry = registryAddr();
+    await eventually('the registry answers again', async () => (await fetch(`http://${registry}/v2/`).catch(() => undefined))?.ok === true, 60_000);
+    const res = await fetch(`http://${registry}/v2/shoal/busybox/tags/list`);
+    assert.deepEqual(await res.json(), { name: 'shoal/busybox', tags: ['latest'] });
+  });
+
+  test('stop: the worker powered off, its containers die with it and it goes Down; start: Ready again', async () => {
 
     assert.equal(ok(lab('stop', 'worker1')).trim(), 'worker1');
     assert.deepEqual(taskProcesses(), [], 'the tasks\' processes outlived their host');
@@ -121,7 +159,7 @@ describe('shoal lab: a lab of real hosts driven through the CLI', { timeout: 900
   });
 
   test('down: no container, network, volume or certificate of the lab left', () => {
-    assert.equal(ok(lab('down')).trim(), `Removed lab ${LAB}: 2 nodes, 1 network, 4 volumes`);
+    assert.equal(ok(lab('down')).trim(), `Removed lab ${LAB}: 2 nodes, its registry, 1 network, 5 volumes`);
     assert.deepEqual(lines(docker('ps', '-aq', '--filter', LABEL)), []);
     assert.deepEqual(lines(docker('network', 'ls', '-q', '--filter', LABEL)), []);
     assert.deepEqual(lines(docker('volume', 'ls', '-q', '--filter', LABEL)), []);

@@ -320,7 +320,7 @@ export class Lab {
     const filters = { label: [...labFilter(this.name).label, `${LABEL_NODE}=${name}`] };
     const [c] = await engine('list the lab\'s containers', () => this.docker.listContainers({ all: true, filters }));
     if (!c) {
-      const nodes = (await this.list()).map((n) => n.name);
+      const nodes = (await this.list()).filter((n) => n.role !== REGISTRY).map((n) => n.name);
       throw new ShoalError('NOT_FOUND', `lab ${this.name} has no node ${name} (its nodes: ${nodes.join(', ')})`);
     }
     return this.docker.getContainer(c.Id);
