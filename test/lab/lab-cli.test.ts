@@ -102,6 +102,13 @@ describe('shoal lab: a lab of real hosts driven through the CLI', { timeout: 900
     assert.notEqual(ok(lab('exec', 'worker1', '--', 'docker', 'info', '--format', '{{.ID}}')).trim(), docker('info', '--format', '{{.ID}}').trim());
     const r = lab('exec', 'worker1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3');
     assert.deepEqual(r, { code: 3, stdout: 'out\n', stderr: 'err\n' });
+    // Completion offers the lab's nodes and registry where one is typed, and only there.
+    const complete = (...words: string[]) => lines(ok(shoal('--get-yargs-completions', 'shoal', ...words))).filter((w) => !w.startsWith('-'));
+    assert.deepEqual(complete('lab', 'exec', '--name', LAB, ''), ['manager1', 'worker1', 'registry']);
+    assert.deepEqual(complete('lab', 'stop', `--name=${LAB}`, 'w'), ['worker1']);
+    assert.deepEqual(complete('lab', 'start', '--name', LAB, 're'), ['registry']);
+    assert.deepEqual(complete('lab', 'exec', '--name', LAB, 'worker1', ''), []);
+    assert.deepEqual(complete('lab', 'stop', '--name', `${LAB}-none`, ''), []);
     const unknown = lab('exec', 'worker9', '--', 'true');
     assert.equal(unknown.code, 1);
     assert.equal(unknown.stderr, `Error: lab ${LAB} has no node worker9 (its nodes: manager1, worker1)\n`);

@@ -218,6 +218,7 @@ async function complete(yargsCompletes: () => Promise<number>, words: string[], 
   const before = words.slice(words[0] === 'shoal' ? 1 : 0, -1);
   const global: Record<string, string> = {};
   const positional: string[] = [];
+  let labName: string | undefined;
   for (let i = 0; i < before.length; i++) {
     const t = before[i]!;
     if (!t.startsWith('-')) {
@@ -225,11 +226,15 @@ async function complete(yargsCompletes: () => Promise<number>, words: string[], 
       continue;
     }
     const [flag, inline] = t.replace(/^--?/, '').split('=', 2) as [string, string | undefined];
-    if (!GLOBAL_VALUE_OPTIONS.includes(flag)) continue;
+    // `lab ... --name LAB`: which lab's nodes to offer (and LAB is no positional word).
+    const isLabName = flag === 'name' && positional[0] === 'lab';
+    if (!GLOBAL_VALUE_OPTIONS.includes(flag) && !isLabName) continue;
     const value = inline ?? before[++i];
-    if (value !== undefined) global[flag === 'H' ? 'host' : flag] = value;
+    if (value === undefined) continue;
+    if (isLabName) labName = value;
+    else global[flag === 'H' ? 'host' : flag] = value;
   }
-  const names = await completeNames(make({ _: [], ...global }), positional, current);
+  const names = await completeNames(make({ _: [], ...global }), positional, current, labName);
   for (const c of [...base, ...names]) out.write(`${c}\n`);
   return EXIT_OK;
 }
