@@ -83,6 +83,8 @@ describe('shoal lab: a lab of real hosts driven through the CLI', { timeout: 900
     assert.equal(again.code, 1);
     assert.match(again.stderr, new RegExp(`^Error: lab ${LAB} already exists: shoal lab down --name ${LAB} removes it`));
     assert.equal(lines(docker('ps', '-aq', '--filter', LABEL)).length, 3);
+    // The registry's one disk is its labelled volume (no anonymous volume of the node image's).
+    assert.equal(docker('inspect', '-f', '{{range .Mounts}}{{.Type}}:{{.Name}} {{end}}', `shoal-${LAB}-registry`).trim(), `volume:shoal-${LAB}-registry-data`);
   });
 
   test('env: the host reaches the managers over TCP with the admin certificate it copied out (0700)', () => {

@@ -30,6 +30,9 @@ export function registryContainer(opts: { name: string; image: string; net: stri
     ExposedPorts: { [PORT_KEY]: {} },
     HostConfig: {
       Binds: [`${opts.volume}:${STORAGE}`],
+      // The node image's own volumes (a node's disks) are nothing to the registry: empty memory
+      // there, rather than two anonymous volumes that carry no lab label.
+      Tmpfs: { '/var/lib/docker': '', '/var/lib/shoal': '' },
       NetworkMode: opts.net,
       // A port the engine picks, on loopback only: several labs side by side, nothing exposed.
       PortBindings: { [PORT_KEY]: [{ HostIp: '127.0.0.1', HostPort: '' }] },

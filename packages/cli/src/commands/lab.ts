@@ -143,7 +143,7 @@ export function labCommand(make: CtxFactory) {
           labAction(make, async (ctx, _a, lab) => {
             const r = await lab.down();
             const registry = r.registries > 0 ? ', its registry' : '';
-            ctx.print(`Removed lab ${lab.name}: ${r.nodes} nodes${registry}, ${r.networks} network${r.networks === 1 ? '' : 's'}, ${r.volumes} volumes`);
+            ctx.print(`Removed lab ${lab.name}: ${r.nodes} node${r.nodes === 1 ? '' : 's'}${registry}, ${r.networks} network${r.networks === 1 ? '' : 's'}, ${r.volumes} volumes`);
           }),
         )
         .demandCommand(1, 'missing a lab command (up, ls, env, load, stop, start, exec, down)'),
