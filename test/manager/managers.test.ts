@@ -52,6 +52,13 @@ describe('three managers', () => {
     assert.equal(nodes.nodes.length, 3);
     assert.ok(nodes.nodes.every((n) => n.node.spec.role === 'manager'));
     assert.equal(nodes.nodes.filter((n) => n.leader).length, 1);
+    // Every manager answers with the leader's view of who is reachable, followers included.
+    for (const d of [m1, m2, m3]) {
+      await eventually(`${d.name} to list three reachable managers`, async () => {
+        const r = await d.call<{ nodes: { reachability: string }[] }>('ListNodes');
+        return r.nodes.every((n) => n.reachability === 'reachable') ? true : undefined;
+      });
+    }
   });
 
   test('writes through any manager are seen by every manager', async () => {
@@ -269,6 +276,9 @@ describe('demotion and graceful stop', () => {
       const r = await leader.call<{ nodes: { node: { description: { hostname: string } }; reachability: string }[] }>('ListNodes');
       return r.nodes.find((n) => n.node.description.hostname === down.name)?.reachability === 'unreachable';
     });
+    // A follower says so too (it asks the leader): not "unknown".
+    const seen = await other.call<{ nodes: { node: { description: { hostname: string } }; reachability: string }[] }>('ListNodes');
+    assert.deepEqual(seen.nodes.map((n) => n.reachability).sort(), ['reachable', 'reachable', 'unreachable']);
     await assert.rejects(leader.call('DemoteNode', { node: other.name }), /quorum/);
     const st = await leader.call<{ members: unknown[] }>('ClusterStatus');
     assert.equal(st.members.length, 3, 'nothing changed');

@@ -106,4 +106,6 @@ export interface StatusResponsePb {
   commit: number;
   applied: number;
   last_index: number;
+  /** Set by a leader only: the voters it heard from recently, itself included. */
+  recent_active?: string[];
 }

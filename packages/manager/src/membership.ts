@@ -41,6 +41,8 @@ const SETTLE_MS = 5_000;
  * settling): a client gives a call 10 s, and a follower passing it on to the leader needs a moment.
  */
 export const MEMBERSHIP_CALL_MS = 8_000;
+/** How long a follower waits for the leader's view of who is reachable (then shows it unknown). */
+const LEADER_STATUS_MS = 1_000;
 
 /** The time left until `until` (a performance.now() deadline), capped at `cap`; UNAVAILABLE once none is left. */
 export function timeLeft(until: number, cap: number, what: string): number {
@@ -141,18 +143,29 @@ export class MembershipManager {
   }
 
   /**
-   * A manager's MANAGER STATUS as this manager knows it: "pending" until Raft has it, "learner"
-   * while it catches up (it counts for no quorum yet), and for a voter "reachable" or
-   * "unreachable" as the leader sees it ("" on a follower, which does not know).
+   * Managers' MANAGER STATUS, for one answer: "pending" until Raft has a manager, "learner" while
+   * it catches up (it counts for no quorum yet), and for a voter "reachable" or "unreachable" as
+   * the leader sees it. A follower cannot know whom the leader hears from, so it asks the leader
+   * (one Raft Status call, as Swarm's followers hand such reads to the leader); "" (unknown) when
+   * there is no leader or it does not answer in time.
    */
-  reachability(n: Node): string {
-    if (!n.managerStatus && n.spec.role !== 'manager') return '';
+  async reachability(): Promise<(n: Node) => string> {
     const st = this.raft.status();
-    if (st.conf.learners.some((m) => m.id === n.id)) return 'learner';
-    if (!st.conf.voters.some((m) => m.id === n.id)) return 'pending';
-    if (n.id === st.leader) return 'reachable';
-    if (st.role === 'leader') return st.progress[n.id]?.recentActive ? 'reachable' : 'unreachable';
-    return '';
+    let heard: ReadonlySet<string> | undefined;
+    if (st.role === 'leader') {
+      heard = new Set([st.id, ...Object.entries(st.progress).filter(([, p]) => p.recentActive).map(([id]) => id)]);
+    } else if (st.leader) {
+      const ls = await this.raft.memberStatus(st.leader, LEADER_STATUS_MS);
+      if (ls?.role === 'leader') heard = new Set(ls.recent_active ?? []);
+    }
+    return (n) => {
+      if (!n.managerStatus && n.spec.role !== 'manager') return '';
+      if (st.conf.learners.some((m) => m.id === n.id)) return 'learner';
+      if (!st.conf.voters.some((m) => m.id === n.id)) return 'pending';
+      if (n.id === st.leader) return 'reachable';
+      if (!heard) return '';
+      return heard.has(n.id) ? 'reachable' : 'unreachable';
+    };
   }
 
   private inRaft(id: string): boolean {

@@ -1000,6 +1000,8 @@ export class RaftDriver extends EventEmitter {
       commit: st.commit,
       applied: this.applied,
       last_index: st.lastIndex,
+      recent_active:
+        st.role === Role.Leader ? [this.id, ...Object.entries(st.progress).filter(([id, p]) => id !== this.id && p.recentActive).map(([id]) => id)] : [],
     };
   }
 

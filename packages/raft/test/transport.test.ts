@@ -48,7 +48,7 @@ async function node(
         return { index: req.seq * 10, result: Buffer.from(`ok:${Buffer.from(req.payload).toString()}`) };
       },
       onReadBarrier: async (req) => ({ index: req.from.length }),
-      onStatus: async () => ({ id, term: 3, leader: 'a', role: 'follower', commit: 5, applied: 4, last_index: 6 }),
+      onStatus: async () => ({ id, term: 3, leader: 'a', role: 'follower', commit: 5, applied: 4, last_index: 6, recent_active: ['a', 'c'] }),
     },
     onUnreachable: (p) => n.unreachable.push(p),
     onSnapshotStatus: (p, ok) => n.snapStatus.push([p, ok]),
@@ -276,7 +276,7 @@ describe('GrpcTransport', () => {
     assert.equal(r.index, 40);
     assert.equal(Buffer.from(r.result).toString(), 'ok:hi');
     assert.deepEqual(await a.t.readBarrier('b', { from: 'abc' }, 2000), { index: 3 });
-    assert.deepEqual(await a.t.status(b.addr), { id: 'b', term: 3, leader: 'a', role: 'follower', commit: 5, applied: 4, last_index: 6 });
+    assert.deepEqual(await a.t.status(b.addr), { id: 'b', term: 3, leader: 'a', role: 'follower', commit: 5, applied: 4, last_index: 6, recent_active: ['a', 'c'] });
     await assert.rejects(a.t.propose('b', { client_id: 'fail', seq: 1, payload: Buffer.alloc(0) }, 2000), (e: unknown) => {
       assert.ok(ShoalError.is(e, 'NOT_LEADER'));
       assert.equal(e.message, 'not me');

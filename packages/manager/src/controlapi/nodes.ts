@@ -8,22 +8,32 @@ import { updateOp } from '@shoal/store';
 import { MEMBERSHIP_CALL_MS, timeLeft } from '../membership.js';
 import { type ControlContext, READ_TIMEOUT_MS, read, required, update } from './context.js';
 
-function nodeView(ctx: ControlContext, n: Node) {
-  const st = ctx.raft.status();
-  return { node: n, leader: n.id === st.leader, reachability: ctx.membership.reachability(n) };
+export interface NodeView {
+  node: Node;
+  leader: boolean;
+  reachability: string;
 }
 
-export type NodeView = ReturnType<typeof nodeView>;
+/** The nodes as answered: each with whether it leads and its reachability (asked once per answer). */
+async function nodeViews(ctx: ControlContext, nodes: Node[]): Promise<NodeView[]> {
+  const reach = await ctx.membership.reachability();
+  const leader = ctx.raft.status().leader;
+  return nodes.map((n) => ({ node: n, leader: n.id === leader, reachability: reach(n) }));
+}
 
 export async function listNodes(ctx: ControlContext): Promise<{ nodes: NodeView[] }> {
   const store = await read(ctx);
   const nodes = (store.list('node') as Node[]).sort((a, b) => a.description.hostname.localeCompare(b.description.hostname) || a.id.localeCompare(b.id));
-  return { nodes: nodes.map((n) => nodeView(ctx, n)) };
+  return { nodes: await nodeViews(ctx, nodes) };
+}
+
+async function nodeView(ctx: ControlContext, n: Node): Promise<NodeView> {
+  return (await nodeViews(ctx, [n]))[0]!;
 }
 
 export async function getNode(ctx: ControlContext, req: GetNodeRequest): Promise<{ node: NodeView }> {
   const store = await read(ctx);
-  return { node: nodeView(ctx, store.resolveNode(required(req.node, 'node'))) };
+  return { node: await nodeView(ctx, store.resolveNode(required(req.node, 'node'))) };
 }
 
 export async function updateNode(
@@ -49,7 +59,7 @@ export async function updateNode(
     return [updateOp('node', { ...n, spec, updatedAt: ctx.now() })];
   });
   const store = await read(ctx);
-  return { node: nodeView(ctx, store.get('node', id) as Node) };
+  return { node: await nodeView(ctx, store.get('node', id) as Node) };
 }
 
 // Membership calls: every wait together stays inside MEMBERSHIP_CALL_MS (a client gives 10 s).
@@ -62,7 +72,7 @@ export async function promoteNode(ctx: ControlContext, req: GetNodeRequest): Pro
   const store = await read(ctx, timeLeft(until, READ_TIMEOUT_MS, 'the promotion'));
   const n = store.resolveNode(required(req.node, 'node'));
   await ctx.membership.promote(n, until);
-  return { node: nodeView(ctx, ctx.store.get('node', n.id) as Node) };
+  return { node: await nodeView(ctx, ctx.store.get('node', n.id) as Node) };
 }
 
 export async function demoteNode(ctx: ControlContext, req: GetNodeRequest): Promise<{ node: NodeView }> {
@@ -70,7 +80,7 @@ export async function demoteNode(ctx: ControlContext, req: GetNodeRequest): Prom
   const store = await read(ctx, timeLeft(until, READ_TIMEOUT_MS, 'the demotion'));
   const n = store.resolveNode(required(req.node, 'node'));
   await ctx.membership.demote(n, false, until);
-  return { node: nodeView(ctx, ctx.store.get('node', n.id) as Node) };
+  return { node: await nodeView(ctx, ctx.store.get('node', n.id) as Node) };
 }
 
 export async function removeNode(ctx: ControlContext, req: RemoveNodeRequest): Promise<{ id: string }> {

@@ -216,5 +216,6 @@ export function statusResponseFromPb(pb: StatusResponsePb): StatusResponsePb {
     commit: u64(pb.commit, 'commit'),
     applied: u64(pb.applied, 'applied'),
     last_index: u64(pb.last_index, 'last_index'),
+    recent_active: (pb.recent_active ?? []).map((id, i) => str(id, `recent_active[${i}]`)),
   };
 }
