@@ -104,15 +104,11 @@ export class TestLab {
     return JSON.parse(r.stdout) as PsTask[];
   }
 
-  /**
-   * Makes a host image available to every lab node; returns the reference services use for it.
-   * TODO(lab load): through the lab's registry once `shoal lab load` exists.
-   */
+  /** Pushes a host image into the lab's registry (`lab load`); returns the reference every node pulls. */
   loadImage(image: string): string {
-    for (const n of JSON.parse(ok(this.lab('ls', '--format', 'json'))) as { name: string }[]) {
-      ok(this.sh('sh', ['-c', `docker save ${image} | docker exec -i ${this.container(n.name)} docker load -q`]));
-    }
-    return image;
+    const out = lines(ok(this.lab('load', image)));
+    assert.equal(out.length, 1, out.join('\n'));
+    return out[0]!;
   }
 
   /** Ids of a node's containers of `service` (running ones unless `all`), from the node's own engine. */

@@ -2,9 +2,11 @@
 // the CLI from the host: the leader's host powered off (the service stays whole, the CLI keeps
 // working through the other managers) and a host cut from the lab network, then healed (its tasks
 // are replaced elsewhere; once it is back, the duplicates it kept running are stopped: Swarm's
-// orphaned tasks). Needs root and a Docker engine; without them the suite fails, it does not skip.
+// orphaned tasks), and the lab's registry down while a service scales (the tasks that need the
+// image say why, and the service converges once the registry is back). Needs root and a Docker engine; without them the suite fails, it does not skip.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { eventually } from '../helpers/shoald.js';
 import { TestLab, ok } from '../helpers/lab.js';
 
@@ -93,5 +95,27 @@ describe('faults of real hosts', { timeout: 1_200_000 }, () => {
     assert.equal(new Set(slots).size, 5, `one container per slot: ${slots.join(' ')}`);
     assert.equal(running('split').length, 5);
     ok(lab.shoal('service', 'rm', 'split'));
+  });
+
+  test('the registry down while a service scales: the tasks that need the image say why; back, the service converges', async () => {
+    // An image no node has yet: a name of its own, pushed, its host tag gone again.
+    const fresh = `shoal/fresh-${randomBytes(3).toString('hex')}:1`;
+    lab.docker('tag', 'shoal/busybox:latest', fresh);
+    const ref = lab.loadImage(fresh);
+    lab.docker('rmi', fresh);
+    ok(lab.shoal('service', 'create', '-d', '--name', 'grow', '--replicas', '1', '--stop-grace-period', '1s', ref, 'sleep', '3600'));
+    await eventually('1 running', async () => (running('grow').length === 1 ? true : undefined), 120_000);
+
+    ok(lab.lab('stop', 'registry'));
+    ok(lab.shoal('service', 'scale', '-d', 'grow=5'));
+    const registry = ref.split('/')[0]!;
+    const why = await eventually('a task that says its image cannot be pulled from the registry', async () =>
+      (lab.ps('grow') ?? []).find((t) => t.error.includes(registry))?.error, 180_000);
+    assert.match(why, /pull/i);
+    assert.ok(running('grow').length < 5, 'the scale-up needs the registry');
+
+    ok(lab.lab('start', 'registry'));
+    await eventually('5 running once the registry is back', async () => (running('grow').length === 5 ? true : undefined), 180_000);
+    ok(lab.shoal('service', 'rm', 'grow'));
   });
 });
