@@ -26,7 +26,8 @@ export interface PsTask { id: string; name: string; node: string; desiredState: 
 
 export class TestLab {
   readonly name: string;
-  private readonly state = mkdtempSync(join(tmpdir(), 'shoal-lab-state-'));
+  /** XDG_STATE_HOME of the lab's commands (where `lab up` keeps the admin certificate). */
+  readonly state = mkdtempSync(join(tmpdir(), 'shoal-lab-state-'));
 
   constructor(prefix: string) {
     this.name = `${prefix}-${randomBytes(3).toString('hex')}`;
@@ -50,6 +51,11 @@ export class TestLab {
   /** `shoal lab SUB --name LAB ARGS`. */
   lab(sub: string, ...args: string[]): Result {
     return this.sh(process.execPath, [CLI, 'lab', sub, '--name', this.name, ...args], 300_000);
+  }
+
+  /** `shoal lab SUB --name LAB ARGS` with `input` on its stdin. */
+  labWithInput(input: string, sub: string, ...args: string[]): Result {
+    return this.sh(process.execPath, [CLI, 'lab', sub, '--name', this.name, ...args], 300_000, input);
   }
 
   /** `shoal ARGS` from the host, as after `eval "$(shoal lab env)"` in a shell. */

@@ -6,44 +6,27 @@
 // not skip. The lab has a name of its own and its certificates a state directory of their own.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { randomInt } from 'node:crypto';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI } from '../helpers/cli.js';
 import { ROOT, eventually } from '../helpers/shoald.js';
+import { LAB_IMAGE, TestLab, lines, ok } from '../helpers/lab.js';
 
-const LAB_IMAGE = process.env.LAB_IMAGE ?? 'shoal/lab-node:dev';
 const WORKLOAD = 'shoal/busybox:latest';
-const LAB = `clitest-${randomBytes(3).toString('hex')}`;
-const STATE = mkdtempSync(join(tmpdir(), 'shoal-lab-state-'));
+const t = new TestLab('clitest');
+const LAB = t.name;
+const STATE = t.state;
 // The sleep of the test's tasks: a number no other process on the host sleeps for (pgrep finds it).
 const SLEEP = String(100_000 + randomInt(800_000));
-const LABEL = `label=org.shoal.lab=${LAB}`;
+const LABEL = t.filter;
 
-interface Result { code: number | null; stdout: string; stderr: string }
-
-/** A command with the lab's state directory and no SHOAL_HOST of the caller's. */
-function sh(cmd: string, args: string[], timeoutMs = 120_000): Result {
-  const env: NodeJS.ProcessEnv = { ...process.env, XDG_STATE_HOME: STATE };
-  delete env['SHOAL_HOST'];
-  delete env['SHOAL_CERT_PATH'];
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env, timeout: timeoutMs, maxBuffer: 64 << 20 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const sh = (cmd: string, args: string[], timeoutMs?: number, input?: string) => t.sh(cmd, args, timeoutMs, input);
 const shoal = (...args: string[]) => sh(process.execPath, [CLI, ...args], 300_000);
-const lab = (sub: string, ...args: string[]) => shoal('lab', sub, '--name', LAB, ...args);
-function ok(r: Result): string {
-  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr.trim()}`);
-  return r.stdout;
-}
+const lab = (sub: string, ...args: string[]) => t.lab(sub, ...args);
 /** `shoal ARGS` from the host, as after `eval "$(shoal lab env)"` in a shell. */
-const fromHost = (...args: string[]) =>
-  sh('sh', ['-c', 'node=$0 cli=$1 name=$2; shift 2; eval "$("$node" "$cli" lab env --name "$name")" && exec "$node" "$cli" "$@"', process.execPath, CLI, LAB, ...args]);
-const docker = (...args: string[]) => ok(sh('docker', args));
-const lines = (s: string) => s.split('\n').filter(Boolean);
+const fromHost = (...args: string[]) => t.shoal(...args);
+const docker = (...args: string[]) => t.docker(...args);
 /** The host's processes of the test's tasks (the host sees every PID namespace). */
 const taskProcesses = () => lines(sh('pgrep', ['-f', `^sleep ${SLEEP}$`]).stdout);
 /** The address of the lab's registry on the lab network, as `lab ls` lists it. */
@@ -104,6 +87,11 @@ describe('shoal lab: a lab of real hosts driven through the CLI', { timeout: 900
     assert.notEqual(ok(lab('exec', 'worker1', '--', 'docker', 'info', '--format', '{{.ID}}')).trim(), docker('info', '--format', '{{.ID}}').trim());
     const r = lab('exec', 'worker1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3');
     assert.deepEqual(r, { code: 3, stdout: 'out\n', stderr: 'err\n' });
+    // -i: what is piped into shoal is the command's stdin, and its end the command's end of input;
+    // without -i the command's stdin is empty.
+    const input = `line one\n${'x'.repeat(200_000)}\nlast\n`;
+    assert.equal(ok(t.labWithInput(input, 'exec', '-i', 'worker1', '--', 'wc', '-c')).trim(), String(input.length));
+    assert.equal(ok(t.labWithInput(input, 'exec', 'worker1', '--', 'wc', '-c')).trim(), '0');
     // Completion offers the lab's nodes and registry where one is typed, and only there.
     const complete = (...words: string[]) => lines(ok(shoal('--get-yargs-completions', 'shoal', ...words))).filter((w) => !w.startsWith('-'));
     assert.deepEqual(complete('lab', 'exec', '--name', LAB, ''), ['manager1', 'worker1', 'registry']);

@@ -69,6 +69,7 @@ export class Ctx {
     readonly stderr: Output = process.stderr,
     readonly env: NodeJS.ProcessEnv = process.env,
     readonly now: () => number = Date.now,
+    readonly stdin: NodeJS.ReadableStream = process.stdin,
   ) {}
 
   /** --timeout if given, else `defaultMs`; starts the command's clock on first use. */

@@ -59,6 +59,8 @@ export interface ExecOptions {
   /** Where its stdout goes as it comes (else it is collected into the result). */
   stdout?: Sink;
   stderr?: Sink;
+  /** Piped to the command's stdin (`docker exec -i`); its end closes the command's stdin. */
+  stdin?: NodeJS.ReadableStream;
 }
 
 /** A sink, or a stream whose text is collected. */
@@ -75,10 +77,14 @@ function output(sink: Sink | undefined): { stream: Writable; text: () => string 
   return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
-/** `cmd` run in a running container, as `docker exec` does (no terminal, no stdin). */
+/** `cmd` run in a running container, as `docker exec [-i]` does (no terminal). */
 export async function execIn(container: Docker.Container, cmd: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
-  const exec = await container.exec({ Cmd: [...cmd], AttachStdout: true, AttachStderr: true, Tty: false });
-  const stream = await exec.start({ hijack: true, stdin: false });
+  const stdin = opts.stdin;
+  const exec = await container.exec({ Cmd: [...cmd], AttachStdin: !!stdin, AttachStdout: true, AttachStderr: true, Tty: false });
+  const stream = await exec.start({ hijack: true, stdin: !!stdin });
+  // pipe() ends the connection's write half when stdin ends: the engine then closes the command's
+  // stdin, so `cat`/`docker load` see their end of input and finish.
+  if (stdin) stdin.pipe(stream);
   const out = output(opts.stdout);
   const err = output(opts.stderr);
   await new Promise<void>((resolve, reject) => {

@@ -65,7 +65,7 @@ async function exec(ctx: Ctx, a: Args, lab: Lab): Promise<void> {
   const cmd = (a['--'] ?? []).map(String);
   if (cmd.length === 0) throw new UsageError('missing the command: shoal lab exec NODE -- COMMAND [ARG...]');
   // Its output as it comes, bytes as they are (ctx's streams are process.stdout/stderr but in tests).
-  const r = await lab.exec(node, cmd, { stdout: ctx.stdout, stderr: ctx.stderr });
+  const r = await lab.exec(node, cmd, { stdout: ctx.stdout, stderr: ctx.stderr, stdin: a['interactive'] ? ctx.stdin : undefined });
   // The command's own exit code, and no line of shoal's: the command said what it had to.
   if (r.exitCode !== 0) throw new CliError('', r.exitCode);
 }
@@ -133,7 +133,12 @@ export function labCommand(make: CtxFactory) {
         .command(
           'exec <node>',
           'Run a command on a node (e.g. docker ps): its output and exit code',
-          (y: Argv) => withName(y).usage('Usage: shoal lab exec [OPTIONS] NODE -- COMMAND [ARG...]').positional('node', MEMBER),
+          (y: Argv) =>
+            withName(y)
+              .usage('Usage: shoal lab exec [OPTIONS] NODE -- COMMAND [ARG...]')
+              .positional('node', MEMBER)
+              .option('interactive', { alias: 'i', type: 'boolean', describe: 'Pass what is piped into shoal to the command\'s stdin (docker exec -i)' })
+              .example('docker save app:1 | shoal lab exec -i worker1 -- docker load', 'load a host image into one node\'s engine'),
           labAction(make, exec),
         )
         .command(
