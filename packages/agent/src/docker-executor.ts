@@ -31,8 +31,11 @@ import {
   type Executor,
   type ExecutorErrorReason,
   type OwnedContainer,
+  type PrepareOptions,
+  type PrepareResult,
   type PublishedPort,
 } from './executor.js';
+import { PullProgress, type PullProgressLine, classifyPullError, isPinnedImageRef } from './image-pull.js';
 
 export interface DockerExecutorOptions {
   /** The node this executor acts for: its containers carry `shoal.node.id=<nodeId>`. */
@@ -54,6 +57,28 @@ export interface DockerExecutorOptions {
   requestTimeoutMs?: number;
   /** A pull that makes no progress for this long is abandoned. Default 60 s. */
   pullStallTimeoutMs?: number;
+  /** A pull's progress is told at most this often. Default 1000 ms. */
+  progressIntervalMs?: number;
+}
+
+interface SharedPull {
+  done: Promise<void>;
+  /** Ends the pull (when nobody waits for it any more). */
+  ac: AbortController;
+  /** The progress callbacks of the tasks waiting for it. */
+  listeners: Set<(message: string) => void>;
+  waiters: number;
+}
+
+/** `p`, or the signal's reason as soon as it aborts. */
+function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** `name` with `:latest` added when it has neither a tag nor a digest. */
@@ -63,8 +88,15 @@ export function normalizeImageRef(image: string): string {
   return last.includes(':') ? image : `${image}:latest`;
 }
 
-/** How long an image found present is taken to still be there (a create that misses it says so). */
-const IMAGE_SEEN_MS = 30_000;
+/**
+ * How long an image pulled (or, named by digest, found present) is taken to be current: tasks
+ * of one image that start on this node within it (a service's replicas, a crash loop's
+ * restarts) do not ask the registry again. Short on purpose: Docker pulls every tag on every
+ * task, because a tag may move; a tag pushed again within these seconds of a pull is a race even
+ * there, while anything later is pulled. A failed pull is not remembered (its retry asks again),
+ * and a create that misses the image forgets it.
+ */
+const IMAGE_CURRENT_MS = 10_000;
 const CONTAINER_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const EVENT_ACTIONS: readonly ContainerAction[] = ['start', 'die', 'stop', 'destroy', 'oom'];
 const NETWORK_ERROR_CODES = new Set([
@@ -133,10 +165,13 @@ export class DockerExecutor implements Executor {
   private readonly pingTimeoutMs: number;
   private readonly requestTimeoutMs: number;
   private readonly pullStallTimeoutMs: number;
+  private readonly progressIntervalMs: number;
   private readonly subscriptions = new Set<EventSubscription>();
   private closed = false;
-  /** Images found present, and when: a burst of tasks of one service checks its image once. */
-  private readonly imagesSeen = new Map<string, number>();
+  /** Images known current, and since when (see IMAGE_CURRENT_MS). */
+  private readonly imagesCurrent = new Map<string, number>();
+  /** Pulls under way, by reference. */
+  private readonly pulls = new Map<string, SharedPull>();
   /** Containers this executor created and has not started yet (id → name): known to be ours. */
   private readonly createdHere = new Map<string, string>();
 
@@ -148,6 +183,7 @@ export class DockerExecutor implements Executor {
     this.pingTimeoutMs = opts.pingTimeoutMs ?? 3000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
     this.pullStallTimeoutMs = opts.pullStallTimeoutMs ?? 60_000;
+    this.progressIntervalMs = opts.progressIntervalMs ?? 1000;
     const ep = dockerEndpoint(opts.dockerHost ?? process.env['DOCKER_HOST'] ?? '', opts.dockerEnv ?? dockerClientEnv(process.env));
     this.dockerHost = ep.display;
     // Our own agent, so that close() ends the kept-alive connections (ssh makes its own per call).
@@ -230,36 +266,95 @@ export class DockerExecutor implements Executor {
 
   // ---------------------------------------------------------------- images
 
-  async prepare(task: Task): Promise<void> {
+  async prepare(task: Task, opts: PrepareOptions = {}): Promise<PrepareResult> {
     const image = task.spec?.image;
     if (!image) throw executorError('invalid-spec', `task ${task.id}: no image`);
     const ref = normalizeImageRef(image);
-    if (Date.now() - (this.imagesSeen.get(ref) ?? -Infinity) < IMAGE_SEEN_MS) return;
-    try {
-      await this.bounded(this.docker.getImage(ref).inspect());
-      this.imagesSeen.set(ref, Date.now());
-      return; // present locally: never pull
-    } catch (err) {
-      if (statusOf(err) !== 404) throw this.fail(err, `inspecting image ${ref}`);
+    if (Date.now() - (this.imagesCurrent.get(ref) ?? -Infinity) < IMAGE_CURRENT_MS) return {};
+    const pinned = isPinnedImageRef(ref);
+    if (pinned && (await this.imagePresent(ref))) {
+      // A digest names one image for ever: the copy here is the one asked for.
+      this.imagesCurrent.set(ref, Date.now());
+      return {};
     }
-    this.log.info({ image: ref, task: task.id }, 'image not present locally: pulling');
+    if (/^sha256:/.test(ref)) throw executorError('image-not-found', `image ${ref} not found locally (an image id cannot be pulled)`);
+    this.log.info({ image: ref, task: task.id }, 'pulling image');
     try {
-      await this.pull(ref);
+      await this.sharedPull(ref, opts);
     } catch (err) {
+      if (opts.signal?.aborted) throw err;
       const code = (err as DockerApiError)?.code;
       if (code && NETWORK_ERROR_CODES.has(code)) throw this.fail(err, `pulling ${ref}`); // Docker itself is down
-      throw executorError('image-not-found', `image ${ref} not found locally and cannot be pulled: ${dockerMessage(err)}`, err);
+      const msg = dockerMessage(err);
+      const failure = classifyPullError(msg);
+      const why = failure.why === msg ? msg : `${failure.why}: ${msg}`;
+      if (await this.imagePresent(ref)) {
+        // As Docker does: a registry that is down (or a tag that is gone) does not stop a task
+        // whose image is here; the task's status says which copy it runs.
+        this.log.warn({ image: ref, task: task.id, err: msg }, 'pull failed: using the local copy');
+        return { note: `pull of ${ref} failed (${why}): using the local copy` };
+      }
+      throw executorError(failure.reason, `image ${ref} not found locally and cannot be pulled: ${why}`, err, { why: failure.why });
     }
+    if (!(await this.imagePresent(ref))) {
+      throw executorError('image-pull-failed', `image ${ref} not found locally after its pull`, undefined, { why: 'the pull ended without the image' });
+    }
+    this.imagesCurrent.set(ref, Date.now());
+    return {};
+  }
+
+  /** Whether the engine has `ref` (throws when it cannot say). */
+  private async imagePresent(ref: string): Promise<boolean> {
     try {
       await this.bounded(this.docker.getImage(ref).inspect());
+      return true;
     } catch (err) {
-      throw executorError('image-not-found', `image ${ref} not found locally and cannot be pulled: the pull ended without it (${dockerMessage(err)})`, err);
+      if (statusOf(err) === 404) return false;
+      throw this.fail(err, `inspecting image ${ref}`);
     }
   }
 
-  /** Pulls `ref`, failing on an error message in the progress stream or when progress stalls. */
-  private async pull(ref: string): Promise<void> {
+  /**
+   * Waits for a pull of `ref`, joining one under way (the replicas of a service starting on this
+   * node wait for one pull, each told its progress). A task that stops waiting (its signal) leaves
+   * the pull to the others; the last one to leave ends it.
+   */
+  private async sharedPull(ref: string, opts: PrepareOptions): Promise<void> {
+    let shared = this.pulls.get(ref);
+    if (!shared) {
+      const ac = new AbortController();
+      const listeners = new Set<(message: string) => void>();
+      const done = this.pull(ref, { signal: ac.signal, onProgress: (m) => listeners.forEach((l) => l(m)) });
+      const entry: SharedPull = { ac, listeners, waiters: 0, done };
+      this.pulls.set(ref, entry);
+      void done.catch(() => undefined).finally(() => this.pulls.get(ref) === entry && this.pulls.delete(ref));
+      shared = entry;
+    }
+    const s = shared;
+    s.waiters++;
+    if (opts.onProgress) s.listeners.add(opts.onProgress);
+    try {
+      await untilAborted(s.done, opts.signal);
+    } finally {
+      s.waiters--;
+      if (opts.onProgress) s.listeners.delete(opts.onProgress);
+      if (s.waiters === 0 && this.pulls.get(ref) === s) {
+        this.pulls.delete(ref);
+        s.ac.abort();
+      }
+    }
+  }
+
+  /**
+   * Pulls `ref`, failing on an error message in the progress stream or when progress stalls,
+   * telling `onProgress` how far it got at most once per progressIntervalMs.
+   * (Registry credentials, when services carry them, are one more option here: the engine takes
+   * them as the pull's X-Registry-Auth header.)
+   */
+  private async pull(ref: string, opts: { signal: AbortSignal; onProgress: (message: string) => void }): Promise<void> {
     const ac = new AbortController();
+    const onAbort = () => ac.abort();
+    opts.signal.addEventListener('abort', onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     let stalled = false;
     const arm = (): void => {
@@ -270,6 +365,8 @@ export class DockerExecutor implements Executor {
       }, this.pullStallTimeoutMs);
     };
     arm();
+    const progress = new PullProgress(ref);
+    let toldAt = -Infinity;
     try {
       const stream = (await this.docker.createImage({ fromImage: ref, abortSignal: ac.signal })) as NodeJS.ReadableStream;
       await new Promise<void>((resolve, reject) => {
@@ -283,12 +380,18 @@ export class DockerExecutor implements Executor {
             const line = buf.slice(0, nl).trim();
             buf = buf.slice(nl + 1);
             if (!line) continue;
+            let msg: PullProgressLine;
             try {
-              const msg = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
-              if (msg.error || msg.errorDetail?.message) failure ??= msg.errorDetail?.message ?? msg.error;
+              msg = JSON.parse(line) as PullProgressLine;
             } catch {
-              // not JSON: ignore
+              continue; // not JSON: ignore
             }
+            if (msg.error || msg.errorDetail?.message) failure ??= msg.errorDetail?.message ?? msg.error;
+            progress.add(msg);
+          }
+          if (Date.now() - toldAt >= this.progressIntervalMs) {
+            toldAt = Date.now();
+            opts.onProgress(progress.text());
           }
         });
         stream.on('end', () => (failure ? reject(new Error(failure)) : resolve()));
@@ -299,6 +402,7 @@ export class DockerExecutor implements Executor {
       throw err;
     } finally {
       clearTimeout(timer);
+      opts.signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -373,7 +477,7 @@ export class DockerExecutor implements Executor {
         if (existing && existing.Config.Labels?.[LABELS.taskId] === task.id) return existing.Id;
       }
       if (status === 404) {
-        this.imagesSeen.delete(ref);
+        this.imagesCurrent.delete(ref);
         throw executorError('image-not-found', `creating container ${name}: image ${ref} not found locally (prepare the task first): ${dockerMessage(err)}`, err);
       }
       throw this.fail(err, `creating container ${name}`);
@@ -701,6 +805,8 @@ export class DockerExecutor implements Executor {
     if (this.closed) return;
     this.closed = true;
     for (const s of [...this.subscriptions]) s.close();
+    for (const p of this.pulls.values()) p.ac.abort();
+    this.pulls.clear();
     this.agent.destroy();
   }
 }

@@ -123,15 +123,32 @@ export interface EngineInfo {
   hostname: string;
 }
 
+export interface PrepareOptions {
+  /** Told how a pull progresses ("pulling R: 3 of 5 layers, 12.3 MB / 40.1 MB"), about once a second at most. */
+  onProgress?: (message: string) => void;
+  /** Aborts the wait (the task is no longer wanted): prepare rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface PrepareResult {
+  /** Set when something is worth telling (e.g. the pull failed and the local copy is used). */
+  note?: string;
+}
+
 export interface Executor {
   /** The node this executor acts for. */
   readonly nodeId: string;
   /**
-   * Makes sure the task's image is present: uses it if it is local, pulls it ONLY if missing.
-   * Throws NOT_FOUND (reason 'image-not-found') with "image X not found locally and cannot be
-   * pulled: <why>" when the pull fails.
+   * Makes sure the task's image is here, with Docker's rules: an image named by digest (or by
+   * image id) that is present is used as it is; any other name is pulled (a tag may have moved).
+   * A pull that fails while the image is present is no error: the local copy is used and the
+   * result's `note` says so. A pull that fails while the image is absent throws, classified by
+   * `details.reason`: 'image-not-found' (the registry has no such image or tag),
+   * 'registry-unreachable', 'registry-unauthorized', or 'image-pull-failed' (anything else the
+   * engine said), with `details.why` a few words for status lines. One attempt: retrying is the
+   * caller's business.
    */
-  prepare(task: Task): Promise<void>;
+  prepare(task: Task, opts?: PrepareOptions): Promise<PrepareResult>;
   /** Creates (does not start) the task's container; returns its id. */
   create(task: Task): Promise<string>;
   /** Starts a created container. A host port already taken fails with reason 'port-conflict'. */
@@ -166,6 +183,9 @@ export interface Executor {
 
 export type ExecutorErrorReason =
   | 'image-not-found'
+  | 'registry-unreachable'
+  | 'registry-unauthorized'
+  | 'image-pull-failed'
   | 'port-conflict'
   | 'not-owned'
   | 'container-not-found'
@@ -175,6 +195,9 @@ export type ExecutorErrorReason =
 
 const CODE_OF_REASON: Record<ExecutorErrorReason, ShoalErrorCode> = {
   'image-not-found': 'NOT_FOUND',
+  'registry-unreachable': 'UNAVAILABLE',
+  'registry-unauthorized': 'PERMISSION_DENIED',
+  'image-pull-failed': 'FAILED_PRECONDITION',
   'port-conflict': 'RESOURCE_EXHAUSTED',
   'not-owned': 'PERMISSION_DENIED',
   'container-not-found': 'NOT_FOUND',
@@ -184,8 +207,8 @@ const CODE_OF_REASON: Record<ExecutorErrorReason, ShoalErrorCode> = {
 };
 
 /** A ShoalError whose `details.reason` tells what went wrong. */
-export function executorError(reason: ExecutorErrorReason, message: string, cause?: unknown): ShoalError {
-  return new ShoalError(CODE_OF_REASON[reason], message, { details: { reason }, cause });
+export function executorError(reason: ExecutorErrorReason, message: string, cause?: unknown, details: Record<string, string> = {}): ShoalError {
+  return new ShoalError(CODE_OF_REASON[reason], message, { details: { ...details, reason }, cause });
 }
 
 /** The reason of an executor error ('runtime-error' for anything else). */

@@ -5,10 +5,10 @@
 // to no live assignment (an old task's container a user restarted by hand, leftovers after a
 // crash). After a restart it adopts its running containers by label instead of starting twins.
 
-import type { Logger } from '@shoal/api';
+import { type Logger, ShoalError, retryWithBackoff } from '@shoal/api';
 import type { Task, TaskState, TaskStatus } from '@shoal/types';
 import { isTerminal, taskStateRank } from '@shoal/types';
-import type { ContainerEvent, EventSubscription, Executor } from './executor.js';
+import { type ContainerEvent, type EventSubscription, type Executor, type ExecutorErrorReason, executorErrorReason } from './executor.js';
 
 export interface StatusUpdate {
   taskId: string;
@@ -68,7 +68,22 @@ interface Local {
   diedWhileBusy?: number;
   /** Its health check is being watched (the task has one): it runs once healthy. */
   watching?: boolean;
+  /** Ends its preparation (pull, retries) when the task is no longer wanted. */
+  preparing?: AbortController;
 }
+
+/** How a failed pull is retried within the task's `preparing` state (Backoff's waits). */
+export interface PullRetry {
+  initialMs: number;
+  maxMs: number;
+  attempts: number;
+}
+
+/** 1, 2, 4, 8 s between five attempts: some 15 s, then the task is rejected (and replaced). */
+export const PULL_RETRY: PullRetry = { initialMs: 1_000, maxMs: 8_000, attempts: 5 };
+
+/** What a pull may fail for and succeed on a later try: all but a spec the executor refuses. */
+const RETRIED: ReadonlySet<ExecutorErrorReason> = new Set(['image-not-found', 'registry-unreachable', 'registry-unauthorized', 'image-pull-failed', 'runtime-unreachable', 'runtime-error']);
 
 /** A task whose spec has a health check of its own (not NONE): it runs only once healthy. */
 function hasHealthcheck(t: Task): boolean {
@@ -88,6 +103,22 @@ const HEALTH_POLL_MS = 250;
 const SWEEP_MS = 15_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A wait that ends early, rejecting with the signal's reason, when `signal` aborts. */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 export class TaskRunner {
   private running = false;
   private loop: Promise<void> | undefined;
@@ -101,6 +132,7 @@ export class TaskRunner {
     private readonly executor: Executor,
     private readonly link: DispatcherLink,
     private readonly log: Logger,
+    private readonly pullRetry: PullRetry = PULL_RETRY,
   ) {}
 
   start(): void {
@@ -113,6 +145,7 @@ export class TaskRunner {
   async stop(): Promise<void> {
     this.running = false;
     this.events?.close();
+    for (const l of this.tasks.values()) l.preparing?.abort();
     // A long poll may be in flight for seconds: don't hold a shutdown for it (its answer is
     // ignored once we stop); a step already under way gets a moment to finish.
     await Promise.race([this.loop?.catch(() => undefined), sleep(200)]);
@@ -199,6 +232,8 @@ export class TaskRunner {
       if (t.desiredState === 'running' && !isTerminal(local.state)) {
         if (!local.busy && !local.watching && taskStateRank(local.state) < taskStateRank('running')) void this.launch(local);
         else if (local.state === 'running' && !local.busy && owned) void this.verify(local, byTask.get(t.id)?.state);
+      } else if (local.preparing) {
+        local.preparing.abort(); // its launch reports the shutdown
       } else if (!isTerminal(local.state) && !local.busy) {
         void this.shutdown(local);
       } else if (!local.busy && byTask.get(t.id)?.state === 'running') {
@@ -225,7 +260,11 @@ export class TaskRunner {
         this.log.warn({ container: c.name, err: (err as Error).message }, 'could not remove container');
       }
     }
-    for (const id of [...this.tasks.keys()]) if (!known.has(id) && !this.tasks.get(id)!.busy) this.tasks.delete(id);
+    for (const [id, l] of [...this.tasks]) {
+      if (known.has(id)) continue;
+      l.preparing?.abort();
+      if (!l.busy) this.tasks.delete(id);
+    }
   }
 
   /** assigned → accepted → preparing → starting → running (or rejected/failed with the reason). */
@@ -248,12 +287,19 @@ export class TaskRunner {
       }
       await this.report(local, 'accepted');
       await this.report(local, 'preparing');
+      const ac = (local.preparing = new AbortController());
+      let note: string | undefined;
       try {
-        await this.executor.prepare(t);
+        note = await this.prepare(local, ac.signal);
       } catch (err) {
-        await this.report(local, 'rejected', { err: (err as Error).message, message: 'preparing failed' });
+        if (!ac.signal.aborted) await this.report(local, 'rejected', { err: (err as Error).message, message: 'preparing failed' });
+        // No longer wanted (no container yet): shut down, unless it is this node that stops.
+        else if (this.running && local.task.desiredState !== 'running') await this.report(local, 'shutdown', { message: 'shutdown' });
         return;
+      } finally {
+        local.preparing = undefined;
       }
+      if (note) await this.report(local, 'preparing', { message: note });
       let id: string;
       try {
         id = await this.executor.create(t);
@@ -271,7 +317,8 @@ export class TaskRunner {
         return;
       }
       if (hasHealthcheck(t)) watch = id;
-      else await this.report(local, 'running', { message: 'started' });
+      // (once running, the status still says which copy of the image runs)
+      else await this.report(local, 'running', { message: note ? `started (${note})` : 'started' });
     } finally {
       local.busy = false;
     }
@@ -285,6 +332,38 @@ export class TaskRunner {
       local.diedWhileBusy = undefined;
       await this.ended(local, code);
     }
+  }
+
+  /**
+   * The task's image, made ready by the executor: its pull's progress and each failed attempt
+   * shown in the task's `preparing` status, a failure retried with backoff while the task is
+   * wanted (`signal`), the last one thrown. Returns what the executor had to say (e.g. that the
+   * local copy is used).
+   */
+  private async prepare(local: Local, signal: AbortSignal): Promise<string | undefined> {
+    const { attempts } = this.pullRetry;
+    let attempt = 0;
+    let note: string | undefined;
+    const onProgress = (message: string) => void this.report(local, 'preparing', { message });
+    await retryWithBackoff(
+      async () => {
+        attempt++;
+        note = (await this.executor.prepare(local.task, { signal, onProgress })).note;
+      },
+      {
+        ...this.pullRetry,
+        while: () => !signal.aborted,
+        retryable: (err) => !signal.aborted && RETRIED.has(executorErrorReason(err)),
+        onError: (err, ms) => {
+          const why = (ShoalError.is(err) && err.details['why']) || (err as Error).message;
+          this.log.info({ task: local.task.id, image: local.task.spec.image, err: (err as Error).message, retryInMs: ms }, 'preparing failed: retrying');
+          void this.report(local, 'preparing', { message: `pull failed (${why}): retrying in ${ms >= 1000 ? `${Math.round(ms / 1000)}s` : `${ms}ms`}, attempt ${attempt + 1} of ${attempts}` });
+        },
+        sleep: (ms) => abortableSleep(ms, signal),
+      },
+    );
+    if (signal.aborted) throw signal.reason;
+    return note;
   }
 
   /** A running task whose container is gone or stopped: report how it ended. */

@@ -138,7 +138,7 @@ describe('DockerExecutor (real Docker)', { timeout: 120_000 }, () => {
     await sub.ready;
 
     const task = mkTask(NODE_A);
-    await a.prepare(task); // present locally: no pull
+    await a.prepare(task); // a tag: pulled (offline: the pull fails and the local copy is used)
     const id = await a.create(task);
     assert.match(id, /^[0-9a-f]{64}$/);
 
@@ -380,14 +380,14 @@ describe('DockerExecutor (real Docker)', { timeout: 120_000 }, () => {
   });
 
   test('a missing image fails clearly and fast (no registry reachable)', async () => {
-    const task = mkTask(NODE_A, { image: `shoal/does-not-exist-${RUN}` });
+    const task = mkTask(NODE_A, { image: `127.0.0.1:${await freePort('127.0.0.1')}/does-not-exist-${RUN}` });
     const t = Date.now();
     const err = await rejectsWith(
       a.prepare(task),
-      'image-not-found',
-      new RegExp(`^image shoal/does-not-exist-${RUN}:latest not found locally and cannot be pulled: .+`),
+      'registry-unreachable',
+      new RegExp(`^image 127\\.0\\.0\\.1:\\d+/does-not-exist-${RUN}:latest not found locally and cannot be pulled: registry unreachable: .+`),
     );
-    assert.equal(err.code, 'NOT_FOUND');
+    assert.equal(err.code, 'UNAVAILABLE');
     assert.ok(Date.now() - t < 15_000, `prepare took ${Date.now() - t} ms`);
     // Creating without preparing says the image is missing too.
     await rejectsWith(a.create(task), 'image-not-found', /not found locally/);
@@ -419,13 +419,13 @@ describe('DockerExecutor (real Docker)', { timeout: 120_000 }, () => {
       await rejectsWith(
         ex.prepare(mkTask(NODE_A, { image: 'shoal/broken' })),
         'image-not-found',
-        /^image shoal\/broken:latest not found locally and cannot be pulled: manifest for shoal\/broken:latest not found$/,
+        /^image shoal\/broken:latest not found locally and cannot be pulled: not found in the registry: manifest for shoal\/broken:latest not found$/,
       );
       const t = Date.now();
       await rejectsWith(
         ex.prepare(mkTask(NODE_A, { image: 'shoal/stuck:v1' })),
-        'image-not-found',
-        /^image shoal\/stuck:v1 not found locally and cannot be pulled: the pull stalled/,
+        'registry-unreachable',
+        /^image shoal\/stuck:v1 not found locally and cannot be pulled: registry unreachable: the pull stalled/,
       );
       assert.ok(Date.now() - t < 3000, `a stalled pull took ${Date.now() - t} ms to give up`);
     } finally {

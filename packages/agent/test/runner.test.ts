@@ -6,8 +6,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NOOP_LOGGER } from '@shoal/api';
 import type { Task, TaskState } from '@shoal/types';
-import { type ContainerEvent, type ContainerStatus, type Executor, type OwnedContainer, LABELS, containerName, executorError } from '../src/executor.js';
-import { type DispatcherLink, type StatusUpdate, TaskRunner } from '../src/runner.js';
+import { type ContainerEvent, type ContainerStatus, type Executor, type OwnedContainer, type PrepareOptions, type PrepareResult, LABELS, containerName, executorError } from '../src/executor.js';
+import { type DispatcherLink, type PullRetry, type StatusUpdate, TaskRunner } from '../src/runner.js';
 import { assignedTask, taskSpec } from './fixtures.js';
 
 const NODE = 'node1';
@@ -24,13 +24,28 @@ class FakeExecutor implements Executor {
   readonly nodeId = NODE;
   readonly containers = new Map<string, FakeContainer>();
   readonly missingImages = new Set<string>();
+  /** Pulls of these images fail this many more times (registry unreachable), then work. */
+  readonly failingPulls = new Map<string, number>();
+  /** What prepare tells the runner of its pull, once per call; it then waits for `pullGate` (if set). */
+  progress: string | undefined;
+  pullGate: Promise<void> | undefined;
+  /** prepare's result when the image is here (e.g. a note that the local copy is used). */
+  prepared: PrepareResult = {};
   readonly calls: string[] = [];
   private listeners: ((e: ContainerEvent) => void)[] = [];
   private seq = 0;
 
-  async prepare(task: Task): Promise<void> {
+  async prepare(task: Task, opts: PrepareOptions = {}): Promise<PrepareResult> {
     this.calls.push(`prepare ${task.id}`);
     if (this.missingImages.has(task.spec.image)) throw executorError('image-not-found', `image ${task.spec.image} not found locally and cannot be pulled: no registry`);
+    const failures = this.failingPulls.get(task.spec.image) ?? 0;
+    if (failures > 0) {
+      this.failingPulls.set(task.spec.image, failures - 1);
+      throw executorError('registry-unreachable', `image ${task.spec.image} not found locally and cannot be pulled: registry unreachable: connection refused`, undefined, { why: 'registry unreachable' });
+    }
+    if (this.progress) opts.onProgress?.(this.progress);
+    await this.pullGate;
+    return this.prepared;
   }
   async create(task: Task): Promise<string> {
     const id = `c${++this.seq}`;
@@ -149,14 +164,22 @@ async function until<T>(what: string, f: () => T | undefined | false, ms = 5_000
   }
 }
 
+/** Failed pulls retried after 10, 20 ms, three attempts in all. */
+const QUICK_RETRY: PullRetry = { initialMs: 10, maxMs: 20, attempts: 3 };
+
 let seq = 0;
 const mkTask = (over: Parameters<typeof taskSpec>[1] = {}) =>
   assignedTask({ id: `t${++seq}`, nodeId: NODE, spec: taskSpec('shoal/busybox', over), serviceId: 's1', serviceName: 'web', slot: seq });
 
 /** Runs `body` with a runner started over `ex` and `tasks` assigned; stops it whatever happens. */
-async function withRunner(tasks: Task[], body: (w: { ex: FakeExecutor; link: FakeLink }) => Promise<void>, ex = new FakeExecutor()): Promise<void> {
+async function withRunner(
+  tasks: Task[],
+  body: (w: { ex: FakeExecutor; link: FakeLink }) => Promise<void>,
+  ex = new FakeExecutor(),
+  pullRetry: PullRetry = QUICK_RETRY,
+): Promise<void> {
   const link = new FakeLink();
-  const runner = new TaskRunner(ex, link, NOOP_LOGGER);
+  const runner = new TaskRunner(ex, link, NOOP_LOGGER, pullRetry);
   link.assign(tasks);
   runner.start();
   try {
@@ -210,6 +233,79 @@ describe('TaskRunner (fake executor)', () => {
         const r = await reached(link, t, 'rejected');
         assert.match(r.status.err ?? '', /image nope not found/);
         assert.equal(ex.containers.size, 0);
+      },
+      ex,
+    );
+  });
+
+  test('a failed pull is retried with backoff, each wait shown while preparing; then the task runs', async () => {
+    const ex = new FakeExecutor();
+    ex.failingPulls.set('flaky', 2);
+    const t = assignedTask({ id: 'tflaky', nodeId: NODE, spec: taskSpec('flaky'), serviceId: 's1', serviceName: 'web' });
+    await withRunner(
+      [t],
+      async ({ link }) => {
+        await reached(link, t, 'running');
+        const waits = link.reports.filter((u) => u.taskId === t.id && u.status.state === 'preparing' && u.status.message !== 'preparing').map((u) => u.status.message);
+        assert.deepEqual(waits, [
+          'pull failed (registry unreachable): retrying in 10ms, attempt 2 of 3',
+          'pull failed (registry unreachable): retrying in 20ms, attempt 3 of 3',
+        ]);
+        assert.equal(ex.calls.filter((c) => c === `prepare ${t.id}`).length, 3);
+      },
+      ex,
+    );
+  });
+
+  test('a pull that fails every attempt: rejected with its error after the last one', async () => {
+    const ex = new FakeExecutor();
+    ex.failingPulls.set('down', 99);
+    const t = assignedTask({ id: 'tdown', nodeId: NODE, spec: taskSpec('down'), serviceId: 's1', serviceName: 'web' });
+    await withRunner(
+      [t],
+      async ({ link }) => {
+        const r = await reached(link, t, 'rejected');
+        assert.equal(r.status.err, 'image down not found locally and cannot be pulled: registry unreachable: connection refused');
+        assert.equal(ex.calls.filter((c) => c === `prepare ${t.id}`).length, QUICK_RETRY.attempts);
+        assert.equal(ex.containers.size, 0);
+      },
+      ex,
+    );
+  });
+
+  test('a task shut down while its pull is retried stops retrying at once and reports shutdown', async () => {
+    const ex = new FakeExecutor();
+    ex.failingPulls.set('down', 99);
+    const t = assignedTask({ id: 'tgone', nodeId: NODE, spec: taskSpec('down'), serviceId: 's1', serviceName: 'web' });
+    // The wait before the next attempt is an hour: only the shutdown can end it (a timer left
+    // behind would also hold this test process open).
+    await withRunner(
+      [t],
+      async ({ link }) => {
+        await until('a retry scheduled', () => link.reports.some((u) => u.taskId === t.id && /retrying in 3600s/.test(u.status.message ?? '')));
+        link.assign([{ ...t, desiredState: 'shutdown', status: { ...t.status, state: 'preparing' } }]);
+        await reached(link, t, 'shutdown');
+        assert.equal(ex.calls.filter((c) => c === `prepare ${t.id}`).length, 1);
+      },
+      ex,
+      { initialMs: 3_600_000, maxMs: 3_600_000, attempts: 5 },
+    );
+  });
+
+  test("a pull's progress is the preparing task's status message; a note of prepare's stays in the running one", async () => {
+    const ex = new FakeExecutor();
+    let release!: () => void;
+    ex.pullGate = new Promise<void>((r) => (release = r));
+    ex.progress = 'pulling shoal/busybox:latest: 1 of 2 layers, 0.5 MB / 1.0 MB';
+    ex.prepared = { note: 'pull of shoal/busybox:latest failed (registry unreachable): using the local copy' };
+    const t = mkTask();
+    await withRunner(
+      [t],
+      async ({ link }) => {
+        await until('the progress reported', () => link.last(t.id)?.status.message === ex.progress && link.last(t.id)?.status.state === 'preparing');
+        release();
+        const r = await reached(link, t, 'running');
+        assert.equal(r.status.message, `started (${ex.prepared.note})`);
       },
       ex,
     );

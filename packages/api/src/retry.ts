@@ -30,6 +30,10 @@ export interface RetryOptions {
   maxMs: number;
   /** Checked before every attempt: false ends the retries. */
   while: () => boolean;
+  /** At most this many attempts (default: no limit): the last one's failure is thrown. */
+  attempts?: number;
+  /** A failure this says no to is thrown at once (default: every failure is retried). */
+  retryable?: (err: unknown) => boolean;
   /** Told of each failure, with the wait before the next attempt. */
   onError?: (err: unknown, retryInMs: number) => void;
   /** The wait between attempts (default: a timer). */
@@ -40,16 +44,18 @@ const timerSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Runs `attempt` until it succeeds (true) or `opts.while` turns false first (false), waiting
- * between failures as Backoff says.
+ * between failures as Backoff says; a failure that may not be retried (`opts.retryable`, or the
+ * last of `opts.attempts`) is thrown.
  */
 export async function retryWithBackoff(attempt: () => Promise<unknown>, opts: RetryOptions): Promise<boolean> {
   const backoff = new Backoff(opts.initialMs, opts.maxMs);
   const sleep = opts.sleep ?? timerSleep;
-  while (opts.while()) {
+  for (let n = 1; opts.while(); n++) {
     try {
       await attempt();
       return true;
     } catch (err) {
+      if (n === opts.attempts || (opts.retryable && !opts.retryable(err))) throw err;
       const ms = backoff.next();
       opts.onError?.(err, ms);
       await sleep(ms);

@@ -53,6 +53,27 @@ describe('retryWithBackoff', () => {
     assert.equal(await retryWithBackoff(async () => assert.fail('must not run'), { initialMs: 1, maxMs: 1, while: () => false }), false);
   });
 
+  test('a limit on attempts throws the last failure, without a wait after it', async () => {
+    const slept: number[] = [];
+    let calls = 0;
+    const attempt = async () => {
+      throw new Error(`failure ${++calls}`);
+    };
+    await assert.rejects(retryWithBackoff(attempt, { initialMs: 1, maxMs: 4, attempts: 3, while: () => true, sleep: async (ms) => void slept.push(ms) }), /^Error: failure 3$/);
+    assert.equal(calls, 3);
+    assert.deepEqual(slept, [1, 2]);
+  });
+
+  test('a failure that may not be retried is thrown at once', async () => {
+    let calls = 0;
+    const attempt = async () => {
+      throw new Error(++calls === 2 ? 'fatal' : 'transient');
+    };
+    const retryable = (err: unknown) => (err as Error).message !== 'fatal';
+    await assert.rejects(retryWithBackoff(attempt, { initialMs: 1, maxMs: 1, retryable, while: () => true, sleep: async () => {} }), /fatal/);
+    assert.equal(calls, 2);
+  });
+
   test('waits on a real timer by default', async () => {
     let calls = 0;
     const done = await retryWithBackoff(
