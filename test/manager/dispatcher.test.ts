@@ -107,6 +107,28 @@ describe('dispatcher: assignments and task status', () => {
     assert.equal(again.tasks.find((t) => t.id === running.id)!.status.state, 'running');
   });
 
+  test('a report in the same state with a new message (a pull\'s progress) is stored, and keeps the time the state began', async () => {
+    await m1.call('CreateService', { spec: { name: 'pulling', image: 'shoal/busybox:latest', replicas: 1, constraints: [`node.id==${nodeId}`] } });
+    const task = await eventually('its assignment', async () => {
+      const r = await d<{ tasks: (Task & { serviceName: string })[] }>('Assignments', { known: '', waitMs: 0 });
+      return r.tasks.find((t) => t.serviceName === 'pulling');
+    });
+    const status = async () => {
+      const r = await d<{ tasks: (Task & { status: { message: string; timestamp: number | string } })[] }>('Assignments', { known: '', waitMs: 0 });
+      const st = r.tasks.find((t) => t.id === task.id)!.status;
+      return { state: st.state, message: st.message, at: Number(st.timestamp) };
+    };
+    assert.deepEqual((await report(task.id, 'accepted')).rejected, []);
+    assert.deepEqual((await report(task.id, 'preparing', { message: 'preparing' })).rejected, []);
+    const began = await status();
+    assert.equal(began.state, 'preparing');
+    await eventually('the clock to move on', async () => Date.now() > began.at + 1 || undefined);
+    assert.deepEqual((await report(task.id, 'preparing', { message: 'pulling reg/app:1: 1 of 2 layers' })).rejected, []);
+    assert.deepEqual(await status(), { state: 'preparing', message: 'pulling reg/app:1: 1 of 2 layers', at: began.at });
+    assert.deepEqual((await report(task.id, 'starting')).rejected, []);
+    assert.ok((await status()).at > began.at, 'a new state: a new time');
+  });
+
   test("another node, with its own certificate and session, cannot touch this node's tasks", async () => {
     const a = await d<{ tasks: Task[] }>('Assignments', { known: '', waitMs: 0 });
     const running = a.tasks.find((t) => t.status.state === 'running')!;

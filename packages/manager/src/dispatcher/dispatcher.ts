@@ -296,11 +296,13 @@ export class Dispatcher implements LeaderComponent {
             else {
               chunkSeen.add(id);
               // Stamped with this manager's clock, not the agent's (which may be hours off): the
-              // managers judge update delays and restart windows by these times. A repeated report
-              // keeps the time of the first.
+              // managers judge update delays and restart windows by these times. A report in the
+              // state the task is already in (a repeat, or a new message: a pull's progress) keeps
+              // the time the state began, as `service ps` shows it ("Preparing 20 seconds ago").
+              const state = st.state as TaskStatus['state'];
               const status: TaskStatus = {
-                state: st.state as TaskStatus['state'],
-                timestamp: now,
+                state,
+                timestamp: state === t.status.state ? t.status.timestamp : now,
                 message: st.message ?? '',
                 err: st.err ?? '',
                 containerId: st.containerId ?? t.status.containerId,
