@@ -1,15 +1,35 @@
-// Every task that is not running says why (real Docker): a missing image, a container that exits
-// with a code, a host port something else holds, and a constraint no node meets.
+// Every task that is not running says why (real Docker): a missing image (none anywhere, a registry
+// that does not answer, a tag a real registry does not have: retried, then rejected, `service ps`
+// saying so), a container that exits with a code, a host port something else holds, and a
+// constraint no node meets.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as net from 'node:net';
-import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { join } from 'node:path';
+import { type PsRow, shoalCli } from '../helpers/cli.js';
+import { ROOT, TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+
+// The agent suite's real registry (one helper for both suites), loaded from its build.
+type RegistryModule = typeof import('../../packages/agent/dist/test/registry.js');
+const { TestRegistry } = (await import(join(ROOT, 'packages/agent/dist/test/registry.js'))) as RegistryModule;
 
 const IMAGE = 'shoal/busybox:latest';
 
 interface TaskView {
-  task: { id: string; slot: number; desiredState: string; status: { state: string; err: string; exitCode: number } };
+  task: { id: string; slot: number; desiredState: string; status: { state: string; err: string; message: string; exitCode: number } };
+}
+
+/** A port on 127.0.0.1 nothing listens on. */
+function unusedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 describe('task errors say why', () => {
@@ -28,10 +48,39 @@ describe('task errors say why', () => {
   });
   after(() => c.stop());
 
-  test('a missing image: rejected, naming the image', async () => {
-    await m1.call('CreateService', { spec: { name: 'noimage', image: 'shoal/no-such-image:1.0', replicas: 1, restartPolicy: { condition: 'none' } } });
-    const t = await firstError('noimage', ['rejected']);
-    assert.match(t.status.err, /image shoal\/no-such-image:1\.0 not found locally/);
+  test('an image no registry has: retried while preparing, then rejected saying why; service ps shows it', async () => {
+    const reg = await TestRegistry.start();
+    try {
+      // All three at once: their retries (some 15 s) overlap.
+      const images = {
+        noimage: 'shoal/no-such-image:1.0',
+        noregistry: `127.0.0.1:${await unusedPort()}/nope:1`,
+        notag: `${reg.host}/nope:1`,
+      };
+      for (const [name, image] of Object.entries(images)) {
+        await m1.call('CreateService', { spec: { name, image, replicas: 1, restartPolicy: { condition: 'none' } } });
+      }
+      // Between attempts the task stays preparing, its message the wait (as `service ps --format json` shows it).
+      const waiting = await eventually('a retry shown while preparing', async () => {
+        const r = await shoalCli(m1, ['service', 'ps', '--format', 'json', 'noregistry']);
+        const rows = JSON.parse(r.stdout || '[]') as (PsRow & { message: string })[];
+        return rows.find((t) => t.currentState === 'preparing' && /retrying in/.test(t.message));
+      }, 30_000);
+      assert.match(waiting.message, /^pull failed \(registry unreachable\): retrying in \d+s, attempt [2-5] of 5$/);
+      const noimage = await firstError('noimage', ['rejected']);
+      assert.match(noimage.status.err, /^image shoal\/no-such-image:1\.0 not found locally and cannot be pulled: /);
+      const noregistry = await firstError('noregistry', ['rejected']);
+      assert.match(noregistry.status.err, new RegExp(`^image ${images.noregistry} not found locally and cannot be pulled: registry unreachable: .*connection refused`));
+      const notag = await firstError('notag', ['rejected']);
+      assert.match(notag.status.err, new RegExp(`^image ${images.notag} not found locally and cannot be pulled: not found in the registry: .*manifest unknown`));
+      // The table: Rejected, and the error (whole with --no-trunc).
+      const ps = await shoalCli(m1, ['service', 'ps', '--no-trunc', 'notag']);
+      assert.equal(ps.code, 0, ps.stderr);
+      const row = ps.stdout.split('\n').find((l) => l.includes(notag.id))!;
+      assert.match(row, /Rejected .* ago\s+"image \S+ not found locally and cannot be pulled: not found in the registry: /);
+    } finally {
+      await reg.stop();
+    }
   });
 
   test('a container that exits with a code: failed, with the code', async () => {

@@ -386,6 +386,8 @@ export interface ServicePsEntry {
   desiredState: string;
   currentState: string;
   error: string;
+  /** What the node last said of the task (e.g. a pull's progress while it is preparing). */
+  message: string;
   containerId: string;
 }
 
@@ -439,6 +441,7 @@ export function servicePsJson(views: readonly TaskView[]): ServicePsEntry[] {
     desiredState: task.desiredState,
     currentState: task.status?.state ?? 'new',
     error: task.status?.err ?? '',
+    message: task.status?.message ?? '',
     containerId: task.status?.containerId ?? '',
   }));
 }

@@ -193,7 +193,7 @@ describe('services', () => {
 
 describe('tasks', () => {
   const views: TaskView[] = [
-    { task: task('t-old', 1, NOW - 10 * MIN, 'failed', { desiredState: 'shutdown', status: { state: 'failed', timestamp: NOW - 9 * MIN, message: '', err: 'task: non-zero exit (1)', containerId: 'c1', exitCode: 1 } }), nodeHostname: 'worker1' },
+    { task: task('t-old', 1, NOW - 10 * MIN, 'failed', { desiredState: 'shutdown', status: { state: 'failed', timestamp: NOW - 9 * MIN, message: 'exited', err: 'task: non-zero exit (1)', containerId: 'c1', exitCode: 1 } }), nodeHostname: 'worker1' },
     { task: task('t-new', 1, NOW - 2 * MIN, 'running'), nodeHostname: 'worker1' },
     { task: task('t-2', 2, NOW - 5 * MIN, 'running', { nodeId: 'node-bbbb' }), nodeHostname: 'worker2' },
     { task: task('t-mid', 1, NOW - 5 * MIN, 'shutdown', { desiredState: 'shutdown' }), nodeHostname: 'worker1' },
@@ -223,9 +223,10 @@ describe('tasks', () => {
       desiredState: 'shutdown',
       currentState: 'failed',
       error: 'task: non-zero exit (1)',
+      message: 'exited',
       containerId: 'c1',
     });
-    assert.deepEqual(Object.keys(j[0]!), ['id', 'name', 'slot', 'nodeId', 'node', 'desiredState', 'currentState', 'error', 'containerId']);
+    assert.deepEqual(Object.keys(j[0]!), ['id', 'name', 'slot', 'nodeId', 'node', 'desiredState', 'currentState', 'error', 'message', 'containerId']);
   });
   test('service ps table: history rows as \\_ NAME, relative times, quoted errors', () => {
     const lines = servicePsTable(views, NOW).split('\n');
