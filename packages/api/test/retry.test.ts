@@ -59,7 +59,11 @@ describe('retryWithBackoff', () => {
     const attempt = async () => {
       throw new Error(`failure ${++calls}`);
     };
-    await assert.rejects(retryWithBackoff(attempt, { initialMs: 1, maxMs: 4, attempts: 3, while: () => true, sleep: async (ms) => void slept.push(ms) }), /^Error: failure 3$/);
+    // (a retry that went on would end here, ten waits later)
+    const sleep = async (ms: number) => {
+      if (slept.push(ms) > 10) throw new Error('retried on and on');
+    };
+    await assert.rejects(retryWithBackoff(attempt, { initialMs: 1, maxMs: 4, attempts: 3, while: () => true, sleep }), /^Error: failure 3$/);
     assert.equal(calls, 3);
     assert.deepEqual(slept, [1, 2]);
   });
@@ -70,7 +74,7 @@ describe('retryWithBackoff', () => {
       throw new Error(++calls === 2 ? 'fatal' : 'transient');
     };
     const retryable = (err: unknown) => (err as Error).message !== 'fatal';
-    await assert.rejects(retryWithBackoff(attempt, { initialMs: 1, maxMs: 1, retryable, while: () => true, sleep: async () => {} }), /fatal/);
+    await assert.rejects(retryWithBackoff(attempt, { initialMs: 1, maxMs: 1, retryable, while: () => calls < 10, sleep: async () => {} }), /fatal/);
     assert.equal(calls, 2);
   });
 
