@@ -12,24 +12,12 @@ import { ROOT, TestCluster, type Daemon, eventually } from '../helpers/shoald.js
 
 // The agent suite's real registry (one helper for both suites), loaded from its build.
 type RegistryModule = typeof import('../../packages/agent/dist/test/registry.js');
-const { TestRegistry } = (await import(join(ROOT, 'packages/agent/dist/test/registry.js'))) as RegistryModule;
+const { TestRegistry, unusedPort } = (await import(join(ROOT, 'packages/agent/dist/test/registry.js'))) as RegistryModule;
 
 const IMAGE = 'shoal/busybox:latest';
 
 interface TaskView {
   task: { id: string; slot: number; desiredState: string; status: { state: string; err: string; message: string; exitCode: number } };
-}
-
-/** A port on 127.0.0.1 nothing listens on. */
-function unusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 describe('task errors say why', () => {

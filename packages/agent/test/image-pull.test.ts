@@ -5,13 +5,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { ShoalError } from '@shoal/api';
 import type { Task } from '@shoal/types';
 import { DockerExecutor, executorErrorReason } from '../src/index.js';
 import { PullProgress, classifyPullError, isPinnedImageRef } from '../src/image-pull.js';
 import { assignedTask, taskSpec } from './fixtures.js';
-import { TestRegistry, docker } from './registry.js';
+import { TestRegistry, docker, unusedPort } from './registry.js';
 
 const BASE = 'shoal/busybox:latest';
 const RUN = `p${randomBytes(4).toString('hex')}`;
@@ -20,18 +19,6 @@ const NODE = `${RUN}-node`;
 let seq = 0;
 const mkTask = (image: string): Task =>
   assignedTask({ id: `${RUN}x${++seq}`, nodeId: NODE, spec: taskSpec(image), serviceId: `svc-${RUN}`, serviceName: `app${RUN}`, slot: seq });
-
-/** A port on 127.0.0.1 nothing listens on. */
-function unusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function rejection(p: Promise<unknown>): Promise<ShoalError> {
   try {

@@ -3,6 +3,7 @@
 // over plain HTTP), without authentication. Images are pushed to it with the docker CLI.
 
 import { execFile as execFileCb } from 'node:child_process';
+import net from 'node:net';
 import { promisify } from 'node:util';
 
 const execFile = promisify(execFileCb);
@@ -13,6 +14,18 @@ const CONFIG = ['version: 0.1', 'log:', '  level: warn', 'storage:', '  filesyst
 export async function docker(...args: string[]): Promise<string> {
   const { stdout } = await execFile('docker', args, { timeout: 60_000 });
   return stdout.trim();
+}
+
+/** A port on 127.0.0.1 nothing listens on (a registry there is unreachable). */
+export function unusedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 export class TestRegistry {

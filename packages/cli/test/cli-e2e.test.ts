@@ -363,7 +363,7 @@ describe('shoal against a real shoald', { skip }, () => {
     const tasks = json<Record<string, unknown>[]>(['service', 'ps', 'web']);
     assert.ok(Array.isArray(tasks));
     for (const t of tasks) {
-      assert.deepEqual(keys(t), ['containerId', 'currentState', 'desiredState', 'error', 'id', 'name', 'node', 'nodeId', 'slot']);
+      assert.deepEqual(keys(t), ['containerId', 'currentState', 'desiredState', 'error', 'id', 'message', 'name', 'node', 'nodeId', 'slot']);
       assert.match(String(t['name']), /^web\.\d+$/);
       assert.match(String(t['currentState']), /^(new|pending|assigned|accepted|preparing|starting|running|complete|shutdown|failed|rejected|orphaned|remove)$/);
     }
