@@ -285,7 +285,8 @@ export class DockerExecutor implements Executor {
       if (opts.signal?.aborted) throw err;
       const code = (err as DockerApiError)?.code;
       if (code && NETWORK_ERROR_CODES.has(code)) throw this.fail(err, `pulling ${ref}`); // Docker itself is down
-      const msg = dockerMessage(err);
+      // (one line: it becomes the task's error, a cell of `service ps`)
+      const msg = dockerMessage(err).replace(/\s*\n\s*/g, ' ');
       const failure = classifyPullError(msg);
       const why = failure.why === msg ? msg : `${failure.why}: ${msg}`;
       if (await this.imagePresent(ref)) {
