@@ -16,6 +16,7 @@ import { Backoff, NOOP_LOGGER, ShoalError, logTimeKey, logTimeToUnix, type Logge
 import type { Task } from '@shoal/types';
 import { type DockerClientEnv, dockerClientEnv, dockerEndpoint } from './docker-endpoint.js';
 import { type ContainerLogLine, parseDockerLogs } from './docker-logs.js';
+import { engineAuthConfig } from './registry-auth.js';
 import {
   LABELS,
   containerName,
@@ -230,7 +231,7 @@ export class DockerExecutor implements Executor {
 
   // ---------------------------------------------------------------- images
 
-  async prepare(task: Task): Promise<void> {
+  async prepare(task: Task, registryAuth?: string): Promise<void> {
     const image = task.spec?.image;
     if (!image) throw executorError('invalid-spec', `task ${task.id}: no image`);
     const ref = normalizeImageRef(image);
@@ -244,7 +245,7 @@ export class DockerExecutor implements Executor {
     }
     this.log.info({ image: ref, task: task.id }, 'image not present locally: pulling');
     try {
-      await this.pull(ref);
+      await this.pull(ref, registryAuth);
     } catch (err) {
       const code = (err as DockerApiError)?.code;
       if (code && NETWORK_ERROR_CODES.has(code)) throw this.fail(err, `pulling ${ref}`); // Docker itself is down
@@ -258,7 +259,7 @@ export class DockerExecutor implements Executor {
   }
 
   /** Pulls `ref`, failing on an error message in the progress stream or when progress stalls. */
-  private async pull(ref: string): Promise<void> {
+  private async pull(ref: string, registryAuth?: string): Promise<void> {
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     let stalled = false;
@@ -271,7 +272,9 @@ export class DockerExecutor implements Executor {
     };
     arm();
     try {
-      const stream = (await this.docker.createImage({ fromImage: ref, abortSignal: ac.signal })) as NodeJS.ReadableStream;
+      // dockerode sends authconfig as the X-Registry-Auth header (never in the URL).
+      const auth = registryAuth ? { authconfig: engineAuthConfig(registryAuth) } : {};
+      const stream = (await this.docker.createImage({ fromImage: ref, abortSignal: ac.signal, ...auth })) as NodeJS.ReadableStream;
       await new Promise<void>((resolve, reject) => {
         let buf = '';
         let failure: string | undefined;

@@ -129,9 +129,10 @@ export interface Executor {
   /**
    * Makes sure the task's image is present: uses it if it is local, pulls it ONLY if missing.
    * Throws NOT_FOUND (reason 'image-not-found') with "image X not found locally and cannot be
-   * pulled: <why>" when the pull fails.
+   * pulled: <why>" when the pull fails. `registryAuth`: the service's registry credentials
+   * (Docker's AuthConfig JSON, `--with-registry-auth`) for the pull; never logged.
    */
-  prepare(task: Task): Promise<void>;
+  prepare(task: Task, registryAuth?: string): Promise<void>;
   /** Creates (does not start) the task's container; returns its id. */
   create(task: Task): Promise<string>;
   /** Starts a created container. A host port already taken fails with reason 'port-conflict'. */
