@@ -92,9 +92,9 @@ function decodeAuth(auth: string, file: string, key: string): { username: string
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** `docker-credential-NAME get`: the registry's key on stdin; {ServerURL, Username, Secret} on stdout. */
-function fromHelper(name: string, key: string, timeoutMs: number): DockerAuthConfig {
+function fromHelper(name: string, key: string, env: NodeJS.ProcessEnv, timeoutMs: number): DockerAuthConfig {
   const program = `docker-credential-${name}`;
-  const r = spawnSync(program, ['get'], { input: key, encoding: 'utf8', timeout: timeoutMs });
+  const r = spawnSync(program, ['get'], { input: key, encoding: 'utf8', timeout: timeoutMs, env });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     throw new CliError(`credential helper ${program}: ${code === 'ENOENT' ? 'not found in PATH' : code ?? r.error.message}`);
@@ -145,6 +145,6 @@ export function registryAuthFor(image: string, opts: ReadOptions = {}): DockerAu
   const key = registryKeyOf(image);
   const helpers = config.credHelpers && typeof config.credHelpers === 'object' ? config.credHelpers : {};
   const helper = str(Object.hasOwn(helpers, key) ? helpers[key] : undefined) || str(config.credsStore);
-  if (helper) return fromHelper(helper, key, opts.helperTimeoutMs ?? 30_000);
+  if (helper) return fromHelper(helper, key, env, opts.helperTimeoutMs ?? 30_000);
   return fromFile(config, key, file);
 }
