@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
@@ -25,6 +25,14 @@ interface TaskRow {
 interface ServiceJson {
   spec: { image: string };
   withRegistryAuth?: boolean;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return filesUnder(p);
+    return e.isFile() ? [p] : [];
+  });
 }
 
 const docker = (args: string[], input?: string): string =>
@@ -141,6 +149,17 @@ describe('images from a registry that wants a login: --with-registry-auth, resol
     assert.equal((JSON.parse(ls.stdout) as { name: string; image: string }[]).find((s) => s.name === 'withauth')?.image, ref);
     const text = await cli(['service', 'inspect', 'withauth'], anonymous);
     assert.match(text.stdout, /Registry auth: +set/);
+  });
+
+  test("at rest: the login is in no file under the manager's data directory (Raft log, snapshots, store)", () => {
+    // As the manager seals it (the CLI's field order), in the clear and in base64.
+    const login = JSON.stringify({ username: USER, password: PASSWORD, serveraddress: registry });
+    const needles = [PASSWORD, Buffer.from(login).toString('base64')].map((x) => Buffer.from(x));
+    const hits = filesUnder(m1.dataDir).filter((f) => {
+      const data = readFileSync(f);
+      return needles.some((n) => data.includes(n));
+    });
+    assert.deepEqual(hits, []);
   });
 
   test('--no-resolve-image keeps the tag; an image already given with a digest is left as it is', async () => {
