@@ -11,8 +11,11 @@ import { engineAuthConfig } from './registry-auth.js';
 export type ImageResolve = (ref: string, auth: Readonly<Record<string, string | undefined>> | null) => Promise<string>;
 
 export function imageResolver(dockerHost: string, env: DockerClientEnv = dockerClientEnv(process.env)): ImageResolve {
-  const docker = new Docker(dockerEndpoint(dockerHost, env).modem as Docker.DockerOptions);
+  // Made at the first use: an engine address docker-modem cannot take fails a pinning (the image
+  // then keeps its tag, with docker's warning), never the manager's start.
+  let docker: Docker | undefined;
   return async (ref, auth) => {
+    docker ??= new Docker(dockerEndpoint(dockerHost, env).modem as Docker.DockerOptions);
     const opts = auth ? { authconfig: engineAuthConfig(JSON.stringify(auth)) } : {};
     const answer = (await docker.getImage(ref).distribution(opts)) as { Descriptor?: { digest?: unknown } };
     const digest = answer?.Descriptor?.digest;
