@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,18 @@ function filesUnder(dir: string): string[] {
     const p = join(dir, e.name);
     if (e.isDirectory()) return filesUnder(p);
     return e.isFile() ? [p] : [];
+  });
+}
+
+/** The status of a GET (0: no answer); node:http, whose socket keeps the event loop alive while it waits. */
+function httpStatus(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
   });
 }
 
@@ -86,10 +99,7 @@ describe('images from a registry that wants a login: --with-registry-auth, resol
     docker(['image', 'inspect', BASE]);
     docker(['image', 'inspect', LOCAL]);
     registry = startRegistry();
-    await eventually('the registry answering (401 without a login)', async () => {
-      const res = await fetch(`http://${registry}/v2/`).catch(() => undefined);
-      return res?.status === 401;
-    });
+    await eventually('the registry answering (401 without a login)', async () => (await httpStatus(`http://${registry}/v2/`)) === 401);
     const dir = mkdtempSync(join(tmpdir(), 'shoal-regauth-'));
     loggedIn = join(dir, 'logged-in');
     anonymous = join(dir, 'anonymous');
