@@ -23,12 +23,13 @@ export interface PsRow {
   error: string;
 }
 
-export function shoalCli(d: Daemon, args: string[], opts: { timeoutMs?: number } = {}): Promise<CliResult> {
+/** `env`: variables added to the test's environment (e.g. DOCKER_CONFIG). */
+export function shoalCli(d: Daemon, args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, '--host', `unix://${d.socket}`, ...args],
-      { encoding: 'utf8', maxBuffer: 64 << 20, timeout: opts.timeoutMs ?? 60_000 },
+      { encoding: 'utf8', maxBuffer: 64 << 20, timeout: opts.timeoutMs ?? 60_000, ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
     );
   });

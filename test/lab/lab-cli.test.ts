@@ -119,7 +119,13 @@ describe('shoal lab: a lab of real hosts driven through the CLI', { timeout: 900
     ok(fromHost('service', 'create', '-d', '--name', 'sleeper', '--replicas', '2', '--constraint', 'node.hostname==worker1', '--stop-grace-period', '1s', ref, 'sleep', SLEEP));
     await eventually('2 tasks running on worker1', async () => taskProcesses().length === 2, 120_000);
     assert.equal(lines(ok(lab('exec', 'worker1', '--', 'docker', 'ps', '-q', '--filter', 'label=shoal.service.name=sleeper'))).length, 2);
-    assert.deepEqual(lines(ok(lab('exec', 'worker1', '--', 'docker', 'images', '--format', '{{.Repository}}:{{.Tag}}'))), [ref]);
+    // manager1's engine pinned the tag to the registry's digest (docker's resolve-image): the worker
+    // pulled that digest, which docker leaves untagged, as on a Swarm worker.
+    const image = (JSON.parse(ok(fromHost('service', 'inspect', '--format', 'json', 'sleeper'))) as { spec: { image: string } }).spec.image;
+    const digest = /^(.*)@(sha256:[0-9a-f]{64})$/.exec(image);
+    assert.equal(digest?.[1], ref, image);
+    const repo = ref.slice(0, ref.lastIndexOf(':'));
+    assert.deepEqual(lines(ok(lab('exec', 'worker1', '--', 'docker', 'images', '--digests', '--format', '{{.Repository}}:{{.Tag}}@{{.Digest}}'))), [`${repo}:<none>@${digest?.[2]}`]);
 
     // Bad input: one line each, nothing pushed.
     const unknown = lab('load', 'shoal/no-such-image:1', WORKLOAD);

@@ -191,4 +191,26 @@ describe('dispatcher: assignments and task status', () => {
     assert.ok(all.tasks.every((t) => t.nodeId === nodeId));
     await m1.call('RemoveService', { service: 'many' }, 60_000);
   });
+
+  test("registry credentials: opened only in the assignments of the node that runs the service's task, beside it, never in it", async () => {
+    const login = (u: string) => JSON.stringify({ username: u, password: `secret-of-${u}`, serveraddress: 'reg.example:5000' });
+    await m1.call('CreateService', { spec: { name: 'authhere', image: 'reg.example:5000/a', replicas: 1, constraints: [`node.id==${nodeId}`] }, registryAuth: login('here') });
+    // The manager's own node runs this one: its credentials must never reach the agent under test.
+    await m1.call('CreateService', { spec: { name: 'authelsewhere', image: 'reg.example:5000/b', replicas: 1, constraints: [`node.id!=${nodeId}`] }, registryAuth: login('elsewhere') });
+    const a = await eventually('the task of authhere, with its credentials', async () => {
+      const r = await d<{ tasks: Task[]; registryAuths: Record<string, string> }>('Assignments', { known: '', waitMs: 0 });
+      const t = r.tasks.find((x) => (x as Task & { serviceName: string }).serviceName === 'authhere');
+      return t && r.registryAuths[t.id] ? { ...r, t } : undefined;
+    });
+    assert.deepEqual(JSON.parse(a.registryAuths[a.t.id]!), JSON.parse(login('here')));
+    assert.deepEqual(Object.keys(a.registryAuths), [a.t.id]);
+    const text = JSON.stringify(a);
+    assert.equal(text.split('secret-of-here').length - 1, 1, 'once: in registryAuths, not in the task');
+    assert.ok(!text.includes('secret-of-elsewhere'));
+    // Nor in what the control API answers.
+    const listed = JSON.stringify([await m1.call('ListServices'), await m1.call('ListTasks', {}), await m1.call('GetService', { service: 'authhere' })]);
+    assert.ok(!listed.includes('secret-of-') && !listed.includes('registryAuth"'), listed.slice(0, 200));
+    await m1.call('RemoveService', { service: 'authhere' });
+    await m1.call('RemoveService', { service: 'authelsewhere' });
+  });
 });

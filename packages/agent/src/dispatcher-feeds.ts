@@ -17,6 +17,8 @@ interface DiffPage {
 export interface AssignmentsPage extends DiffPage {
   tasks: Task[];
   removed: string[];
+  /** Registry credentials (Docker's AuthConfig JSON) of this page's tasks that have them, by task id. */
+  registryAuths?: Record<string, string>;
 }
 
 export interface MeshPage extends DiffPage {
@@ -43,6 +45,8 @@ async function drain<P extends DiffPage>(first: P, fetch: (known: string) => Pro
 /** A node's assignments, whole, from the dispatcher's diffs. */
 export class AssignmentsFeed {
   private readonly tasks = new Map<string, Task>();
+  /** Kept apart from the tasks (never in a Task object, which gets logged and compared). */
+  private readonly registryAuths = new Map<string, string>();
   private cursor = '';
 
   /** `call(known, waitMs)`: the raw Assignments call. */
@@ -52,14 +56,25 @@ export class AssignmentsFeed {
    * The whole set, once something changed since the caller's `known` token, or after waitMs.
    * `known` '' asks for an answer at once (the feed still reads from its own cursor).
    */
-  async next(known: string, waitMs: number): Promise<{ token: string; tasks: Task[] }> {
+  async next(known: string, waitMs: number): Promise<{ token: string; tasks: Task[]; registryAuths: ReadonlyMap<string, string> }> {
     const first = await this.call(this.cursor, known ? waitMs : 0);
     this.cursor = await drain(first, (k) => this.call(k, 0), (p) => {
-      if (p.reset) this.tasks.clear();
-      for (const id of p.removed) this.tasks.delete(id);
-      for (const t of p.tasks) this.tasks.set(t.id, t);
+      if (p.reset) {
+        this.tasks.clear();
+        this.registryAuths.clear();
+      }
+      for (const id of p.removed) {
+        this.tasks.delete(id);
+        this.registryAuths.delete(id);
+      }
+      for (const t of p.tasks) {
+        this.tasks.set(t.id, t);
+        const auth = p.registryAuths?.[t.id];
+        if (auth) this.registryAuths.set(t.id, auth);
+        else this.registryAuths.delete(t.id);
+      }
     });
-    return { token: this.cursor, tasks: [...this.tasks.values()] };
+    return { token: this.cursor, tasks: [...this.tasks.values()], registryAuths: new Map(this.registryAuths) };
   }
 }
 

@@ -16,6 +16,7 @@ import { Backoff, NOOP_LOGGER, ShoalError, logTimeKey, logTimeToUnix, type Logge
 import type { Task } from '@shoal/types';
 import { type DockerClientEnv, dockerClientEnv, dockerEndpoint } from './docker-endpoint.js';
 import { type ContainerLogLine, parseDockerLogs } from './docker-logs.js';
+import { engineAuthConfig } from './registry-auth.js';
 import {
   LABELS,
   containerName,
@@ -321,14 +322,16 @@ export class DockerExecutor implements Executor {
    * the pull to the others; the last one to leave ends it.
    */
   private async sharedPull(ref: string, opts: PrepareOptions): Promise<void> {
-    let shared = this.pulls.get(ref);
+    // One pull per image and credentials: a service's login is never used for another's pull.
+    const key = `${ref}\0${opts.registryAuth ?? ''}`;
+    let shared = this.pulls.get(key);
     if (!shared) {
       const ac = new AbortController();
       const listeners = new Set<(message: string) => void>();
-      const done = this.pull(ref, { signal: ac.signal, onProgress: (m) => listeners.forEach((l) => l(m)) });
+      const done = this.pull(ref, { signal: ac.signal, onProgress: (m) => listeners.forEach((l) => l(m)), registryAuth: opts.registryAuth });
       const entry: SharedPull = { ac, listeners, waiters: 0, done };
-      this.pulls.set(ref, entry);
-      void done.catch(() => undefined).finally(() => this.pulls.get(ref) === entry && this.pulls.delete(ref));
+      this.pulls.set(key, entry);
+      void done.catch(() => undefined).finally(() => this.pulls.get(key) === entry && this.pulls.delete(key));
       shared = entry;
     }
     const s = shared;
@@ -339,8 +342,8 @@ export class DockerExecutor implements Executor {
     } finally {
       s.waiters--;
       if (opts.onProgress) s.listeners.delete(opts.onProgress);
-      if (s.waiters === 0 && this.pulls.get(ref) === s) {
-        this.pulls.delete(ref);
+      if (s.waiters === 0 && this.pulls.get(key) === s) {
+        this.pulls.delete(key);
         s.ac.abort();
       }
     }
@@ -348,11 +351,10 @@ export class DockerExecutor implements Executor {
 
   /**
    * Pulls `ref`, failing on an error message in the progress stream or when progress stalls,
-   * telling `onProgress` how far it got at most once per progressIntervalMs.
-   * (Registry credentials, when services carry them, are one more option here: the engine takes
-   * them as the pull's X-Registry-Auth header.)
+   * telling `onProgress` how far it got at most once per progressIntervalMs, with the service's
+   * registry credentials if it has some.
    */
-  private async pull(ref: string, opts: { signal: AbortSignal; onProgress: (message: string) => void }): Promise<void> {
+  private async pull(ref: string, opts: { signal: AbortSignal; onProgress: (message: string) => void; registryAuth?: string }): Promise<void> {
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     opts.signal.addEventListener('abort', onAbort, { once: true });
@@ -369,7 +371,9 @@ export class DockerExecutor implements Executor {
     const progress = new PullProgress(ref);
     let toldAt = -Infinity;
     try {
-      const stream = (await this.docker.createImage({ fromImage: ref, abortSignal: ac.signal })) as NodeJS.ReadableStream;
+      // dockerode sends authconfig as the X-Registry-Auth header (never in the URL).
+      const auth = opts.registryAuth ? { authconfig: engineAuthConfig(opts.registryAuth) } : {};
+      const stream = (await this.docker.createImage({ fromImage: ref, abortSignal: ac.signal, ...auth })) as NodeJS.ReadableStream;
       await new Promise<void>((resolve, reject) => {
         let buf = '';
         let failure: string | undefined;

@@ -128,6 +128,8 @@ export interface PrepareOptions {
   onProgress?: (message: string) => void;
   /** Aborts the wait (the task is no longer wanted): prepare rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** The service's registry credentials (Docker's AuthConfig JSON, `--with-registry-auth`) for the pull; never logged. */
+  registryAuth?: string;
 }
 
 export interface PrepareResult {

@@ -16,3 +16,5 @@ export type { AssignmentsPage, MeshPage } from './dispatcher-feeds.js';
 export { MeshSync } from './mesh-sync.js';
 export { Worker, hostOf } from './worker.js';
 export type { WorkerOptions, WorkerLogger } from './worker.js';
+export { imageResolver } from './image-resolver.js';
+export type { ImageResolve } from './image-resolver.js';

@@ -17,7 +17,8 @@ export interface StatusUpdate {
 
 /** How the runner reaches the leader's dispatcher (the node's session supplies it). */
 export interface DispatcherLink {
-  assignments(known: string, waitMs: number): Promise<{ token: string; tasks: Task[] }>;
+  /** `registryAuths`: the credentials to pull some tasks' images with (Docker's AuthConfig JSON), by task id. */
+  assignments(known: string, waitMs: number): Promise<{ token: string; tasks: Task[]; registryAuths?: ReadonlyMap<string, string> }>;
   report(updates: StatusUpdate[]): Promise<{ rejected: string[] }>;
   /** The routing mesh's view (long poll): published ports and the running tasks behind them. */
   meshView?(known: string, waitMs: number): Promise<MeshView>;
@@ -125,6 +126,7 @@ export class TaskRunner {
   private events: EventSubscription | undefined;
   private tasks = new Map<string, Local>();
   private token = '';
+  private registryAuths: ReadonlyMap<string, string> = new Map();
   private adopted = false;
   private lastSweep = 0;
 
@@ -157,6 +159,7 @@ export class TaskRunner {
         const a = await this.link.assignments(this.token, this.token ? POLL_WAIT_MS : 0);
         if (!this.running) break;
         this.token = a.token;
+        this.registryAuths = a.registryAuths ?? new Map();
         await this.reconcile(a.tasks);
       } catch (err) {
         this.log.debug({ err: (err as Error).message }, 'assignments unavailable; retrying');
@@ -348,7 +351,7 @@ export class TaskRunner {
     await retryWithBackoff(
       async () => {
         attempt++;
-        note = (await this.executor.prepare(local.task, { signal, onProgress })).note;
+        note = (await this.executor.prepare(local.task, { signal, onProgress, registryAuth: this.registryAuths.get(local.task.id) })).note;
       },
       {
         ...this.pullRetry,

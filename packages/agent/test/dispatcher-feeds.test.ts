@@ -33,6 +33,25 @@ describe('AssignmentsFeed', () => {
   });
 });
 
+describe('AssignmentsFeed: registry credentials', () => {
+  test("kept by task id beside the tasks (never in them), gone with a task's removal, a reset, or a version of it without them", async () => {
+    const auth = (u: string) => JSON.stringify({ username: u, password: `pw-${u}` });
+    const pages: AssignmentsPage[] = [
+      { token: '1', reset: true, more: false, tasks: [task('a'), task('b'), task('c')], removed: [], registryAuths: { a: auth('a'), b: auth('b'), c: auth('c') } },
+      { token: '2', reset: false, more: false, tasks: [task('b', 'shutdown')], removed: ['a'], registryAuths: {} },
+      { token: '3', reset: true, more: false, tasks: [task('d')], removed: [], registryAuths: { d: auth('d') } },
+    ];
+    const feed = new AssignmentsFeed(async () => pages.shift()!);
+    const first = await feed.next('', 0);
+    assert.deepEqual([...first.registryAuths.keys()].sort(), ['a', 'b', 'c']);
+    assert.ok(first.tasks.every((t) => !JSON.stringify(t).includes('pw-')));
+    const second = await feed.next(first.token, 0);
+    assert.deepEqual([...second.registryAuths.entries()], [['c', auth('c')]]);
+    const third = await feed.next(second.token, 0);
+    assert.deepEqual([...third.registryAuths.keys()], ['d']);
+  });
+});
+
 describe('MeshViewFeed', () => {
   test('rebuilds ports with their service\'s backends and the removed nodes', async () => {
     const port = (p: number, serviceId: string) => ({ port: p, protocol: 'tcp', targetPort: 80, proxyProtocol: false, serviceId, serviceName: serviceId });

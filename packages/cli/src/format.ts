@@ -246,6 +246,17 @@ function summaries(xs: readonly ServiceSummary[]): (ServiceSummary & { service: 
   return sortByName(xs.filter((s): s is ServiceSummary & { service: Service } => s.service?.spec != null));
 }
 
+/**
+ * An image as docker's `service ls` and `service ps` show it: a tagged reference without the
+ * digest it was pinned to (`name:tag@sha256:...` → `name:tag`); one without a tag keeps its digest.
+ */
+export function displayImage(image: string): string {
+  const at = image.indexOf('@');
+  if (at < 0) return image;
+  const name = image.slice(0, at);
+  return name.slice(name.lastIndexOf('/') + 1).includes(':') ? name : image;
+}
+
 /** `service ls --format json`. `ports` are the spec's PortConfig objects. */
 export function serviceLsJson(xs: readonly ServiceSummary[]): ServiceLsEntry[] {
   return summaries(xs).map(({ service, running, desired }) => ({
@@ -253,7 +264,7 @@ export function serviceLsJson(xs: readonly ServiceSummary[]): ServiceLsEntry[] {
     name: service.spec.name,
     mode: service.spec.mode,
     replicas: { running, desired },
-    image: service.spec.image,
+    image: displayImage(service.spec.image),
     ports: (service.spec.ports ?? []).map((p) => ({
       protocol: p.protocol,
       targetPort: p.targetPort,
@@ -271,14 +282,14 @@ export function serviceLsTable(xs: readonly ServiceSummary[], noTrunc = false): 
     service.spec.name,
     service.spec.mode,
     `${running}/${desired}`,
-    service.spec.image,
+    displayImage(service.spec.image),
     portsText(service.spec.ports),
   ]);
   return renderTable(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], rows);
 }
 
 /** `service inspect` without --format json: a docker-like `--pretty` listing. */
-export function serviceInspectText(s: Service, running?: number, desired?: number): string {
+export function serviceInspectText(s: Service, running?: number, desired?: number, withRegistryAuth = false): string {
   const spec: ServiceSpec = s.spec;
   const lines: string[] = [];
   const kv = (k: string, v: string | number): void => void lines.push(`${`${k}:`.padEnd(22)}${v}`);
@@ -354,6 +365,7 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
   }
   lines.push('ContainerSpec:');
   kv(' Image', spec.image);
+  if (withRegistryAuth) kv(' Registry auth', 'set (sealed in the cluster store; sent only to the nodes that run its tasks)');
   if (spec.command?.length) kv(' Command', spec.command.join(' '));
   if (spec.args?.length) kv(' Args', spec.args.join(' '));
   if (spec.env?.length) {
@@ -451,7 +463,7 @@ export function servicePsTable(views: readonly TaskView[], nowMs: number, noTrun
   const rows = psRows(views).map(({ view, task, name, history }) => [
     shortId(task.id, noTrunc),
     history ? ` \\_ ${name}` : name,
-    task.spec?.image ?? '',
+    noTrunc ? (task.spec?.image ?? '') : displayImage(task.spec?.image ?? ''),
     view.nodeHostname || shortId(task.nodeId, noTrunc),
     capitalize(task.desiredState),
     currentStateText(task.status?.state ?? 'new', task.status?.timestamp ?? 0, nowMs),

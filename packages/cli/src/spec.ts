@@ -272,9 +272,13 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
   return completeServiceSpec(s, { currentName: spec.name });
 }
 
-/** True if two specs are the same (so an update that changes nothing is not sent). */
+/**
+ * True if two specs are the same (so an update that changes nothing is not sent). The sealed
+ * registry credentials are the manager's alone (never sent): not part of the comparison.
+ */
 export function sameSpec(a: ServiceSpec, b: ServiceSpec): boolean {
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+  const sent = (s: ServiceSpec) => canonical({ ...s, registryAuth: null });
+  return JSON.stringify(sent(a)) === JSON.stringify(sent(b));
 }
 
 function canonical(v: unknown): unknown {

@@ -407,7 +407,7 @@ describe('shoal against a real shoald', { skip }, () => {
 
   test('waiting for convergence gives up after --timeout with one line and exit 1', () => {
     // Never placeable (no node has the label), so it never converges, with or without workers.
-    const r = shoal(['--timeout', '2s', 'service', 'create', '--name', 'stuck', '--constraint', 'node.labels.e2e-never==1', 'busybox']);
+    const r = shoal(['--timeout', '2s', 'service', 'create', '--no-resolve-image', '--name', 'stuck', '--constraint', 'node.labels.e2e-never==1', 'busybox']);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stdout, /^\S+\n$/); // the id: the service was created
     const lines = r.stderr.split('\n').filter(Boolean);
@@ -430,7 +430,7 @@ describe('shoal against a real shoald', { skip }, () => {
 
   test('service create without -d: docker-style progress, then converged or the reason it is not', () => {
     // Nothing to run: converges at once (after the stability window).
-    const r = shoal(['service', 'create', '--name', 'zero', '--replicas', '0', 'busybox']);
+    const r = shoal(['service', 'create', '--no-resolve-image', '--name', 'zero', '--replicas', '0', 'busybox']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^\S+\n$/);
     assert.equal(
@@ -443,7 +443,7 @@ describe('shoal against a real shoald', { skip }, () => {
 
     // An impossible constraint: the task's error is shown, and the one-line failure says why.
     const t0 = Date.now();
-    const f = shoal(['--timeout', '2s', 'service', 'create', '--name', 'nowhere', '--constraint', 'node.hostname==nope', 'busybox']);
+    const f = shoal(['--timeout', '2s', 'service', 'create', '--no-resolve-image', '--name', 'nowhere', '--constraint', 'node.hostname==nope', 'busybox']);
     assert.ok(Date.now() - t0 < 15_000, 'bounded by --timeout');
     assert.equal(f.code, 1, f.stderr);
     assert.match(f.stdout, /^\S+\n$/);

@@ -5,6 +5,7 @@ import {
   clusterStatusJson,
   clusterStatusText,
   currentStateText,
+  displayImage,
   humanDuration,
   managerStatusText,
   nodeLsJson,
@@ -188,6 +189,16 @@ describe('services', () => {
     assert.match(text, /^ Replicas:\s+5$/m);
     assert.match(text, /^ PublishedPort = 8080$/m);
     assert.match(text, /^ Delay:\s+5s$/m);
+  });
+});
+
+describe('images as docker shows them', () => {
+  const D = 'sha256:' + 'c'.repeat(64);
+  test('a pinned tag without its digest; a reference without a tag keeps it; no digest: as is', () => {
+    assert.equal(displayImage(`busybox:latest@${D}`), 'busybox:latest');
+    assert.equal(displayImage(`127.0.0.1:5000/team/app:v1@${D}`), '127.0.0.1:5000/team/app:v1');
+    assert.equal(displayImage(`127.0.0.1:5000/team/app@${D}`), `127.0.0.1:5000/team/app@${D}`);
+    assert.equal(displayImage('127.0.0.1:5000/app'), '127.0.0.1:5000/app');
   });
 });
 

@@ -328,7 +328,7 @@ describe('waitForConvergence', () => {
     let polls = 0;
     const ctx = new FakeCtx(
       {
-        GetService: () => ({ service: service({ replicas: 2 }), running: 0, desired: 2 }),
+        GetService: () => ({ service: service({ replicas: 2 }), running: 0, desired: 2, warnings: [], withRegistryAuth: false }),
         ListTasks: (req) => {
           assert.equal(req.desiredState, '');
           polls++;
@@ -349,7 +349,7 @@ describe('waitForConvergence', () => {
     let polls = 0;
     const ctx = new FakeCtx(
       {
-        GetService: () => ({ service: service({ replicas: 1 }), running: 0, desired: 1 }),
+        GetService: () => ({ service: service({ replicas: 1 }), running: 0, desired: 1, warnings: [], withRegistryAuth: false }),
         ListTasks: () => {
           polls++;
           if (polls === 2) return { tasks: [task(1, 'failed', { err: 'task: non-zero exit (1)' })], nextPageToken: '' };
@@ -371,7 +371,7 @@ describe('waitForConvergence', () => {
       {
         GetService: () => {
           if (++n % 2 === 0) throw new CliError('cannot reach a manager at x: connection reset', 1, 'UNAVAILABLE');
-          return { service: service({ replicas: 1, constraints: ['node.hostname==nope'] }), running: 0, desired: 1 };
+          return { service: service({ replicas: 1, constraints: ['node.hostname==nope'] }), running: 0, desired: 1, warnings: [], withRegistryAuth: false };
         },
         ListTasks: () => ({ tasks: [task(1, 'pending', { err: 'no suitable node (1 node: does not satisfy node.hostname==nope)' })], nextPageToken: '' }),
       },
@@ -399,7 +399,7 @@ describe('waitForConvergence', () => {
     let polls = 0;
     const ctx = new FakeCtx(
       {
-        GetService: () => ({ service: service({ replicas: 0 }), running: 0, desired: 0 }),
+        GetService: () => ({ service: service({ replicas: 0 }), running: 0, desired: 0, warnings: [], withRegistryAuth: false }),
         ListTasks: () => ({ tasks: [task(1, ++polls < 3 ? 'running' : 'shutdown', { desiredState: 'shutdown' })], nextPageToken: '' }),
         ListNodes: () => ({
           nodes: [{ node: { id: 'node-aaaaaaaaaaaaaaaa', status: { state: 'ready' } } as never, leader: true, reachability: 'reachable' }],
@@ -418,7 +418,7 @@ describe('waitForConvergence', () => {
   test('several services: one after the other, each under its name', async () => {
     const ctx = new FakeCtx(
       {
-        GetService: (req) => ({ service: { ...service({ replicas: 0, name: req.service }), id: 'svc1' }, running: 0, desired: 0 }),
+        GetService: (req) => ({ service: { ...service({ replicas: 0, name: req.service }), id: 'svc1' }, running: 0, desired: 0, warnings: [], withRegistryAuth: false }),
         ListTasks: () => ({ tasks: [], nextPageToken: '' }),
       },
       '10s',

@@ -34,6 +34,7 @@ describe('buildServiceSpec', () => {
       healthcheck: null,
       resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
       workdir: '',
+      registryAuth: null,
     });
   });
   test('--workdir: an absolute path, changed by update, the image\'s when empty', () => {
@@ -222,6 +223,9 @@ describe('applyServiceUpdate', () => {
   });
   test('no flags: the same spec', () => {
     assert.ok(sameSpec(applyServiceUpdate(base, {}), base));
+    // As a client decodes it: the store's sealed registry credentials are never on the wire.
+    const { registryAuth: _none, ...decoded } = base;
+    assert.ok(sameSpec(applyServiceUpdate(decoded as typeof base, {}), decoded as typeof base));
     assert.ok(!sameSpec(applyServiceUpdate(base, { replicas: '4' }), base));
   });
   test('bad edits', () => {

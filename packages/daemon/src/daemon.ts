@@ -32,7 +32,7 @@ import { CertRenewer, type IssuedCertificate } from './cert-renewer.js';
 import { LeaderlessRoleCheck } from './leaderless-role-check.js';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
-import { Worker, dockerClientEnv, dockerEndpoint } from '@shoal/agent';
+import { Worker, dockerClientEnv, dockerEndpoint, imageResolver } from '@shoal/agent';
 
 /** How the routing mesh serves published ports: a userland proxy, or kernel DNAT to local replicas. */
 export type MeshMode = 'userland' | 'kernel';
@@ -248,6 +248,8 @@ function startManager(
     availability: state.availability,
     logger: log,
     localSocket: localSocketPath(),
+    // Service images are pinned to digests through this node's own engine (docker's resolve-image).
+    resolveImage: imageResolver(state.dockerHost),
     ...extra,
   });
 }

@@ -20,6 +20,8 @@ import { CAServer } from './ca/ca-server.js';
 import { CAKeys } from './ca/ca-keys.js';
 import { CAKeyMigration } from './ca/ca-key-migration.js';
 import { Authz } from './authz.js';
+import { RegistryAuthVault } from './registry-auth.js';
+import type { ImageResolver } from './controlapi/image-pin.js';
 import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity, caFingerprint, privateDir } from '@shoal/pki';
 import { LogBroker } from './logbroker/log-broker.js';
 import { LeaderDuty } from './leader-duty.js';
@@ -43,6 +45,8 @@ export interface ManagerOptions {
   logger?: PinoLogger;
   /** The machine's well-known control socket to serve too (local-socket.ts); absent: none. */
   localSocket?: string;
+  /** Pins images to digests through this node's Docker engine (docker's resolve-image); absent: images stay as given. */
+  resolveImage?: ImageResolver;
 }
 
 /** Calls that change Raft membership must run on the leader: a follower passes them on. */
@@ -67,6 +71,7 @@ export class Manager {
   readonly authz: Authz;
   readonly ca: CAServer;
   readonly caKeys: CAKeys;
+  private readonly registryAuth: RegistryAuthVault;
   private readonly caKeyMigration: CAKeyMigration;
   /** Begins and ends the leader-only components together (the reconciler joins once it may). */
   private readonly leadership: LeaderDuty;
@@ -95,7 +100,15 @@ export class Manager {
     this.client = new StoreClient(raft, store);
     this.reconciler = new MembershipReconciler(raft, store, this.client, log.child({ component: 'membership' }));
     this.membership = new MembershipManager(raft, store, this.client, log, this.reconciler, caFingerprint(opts.identity.material.caPem));
-    this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }));
+    this.registryAuth = new RegistryAuthVault(
+      () => caKeys.key(),
+      () => {
+        const c = store.cluster();
+        if (!c) throw new ShoalError('UNAVAILABLE', 'the cluster is still being initialized: try again in a moment');
+        return c.id;
+      },
+    );
+    this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }), this.registryAuth);
     this.orchestrator = new Orchestrator(store, this.client, log.child({ component: 'orchestrator' }));
     this.authz = new Authz(store, raft);
     this.caKeys = caKeys;
@@ -195,6 +208,8 @@ export class Manager {
         client: this.client,
         membership: this.membership,
         ca: () => this.caKeys.material(),
+        registryAuth: this.registryAuth,
+        ...(this.opts.resolveImage ? { resolveImage: this.opts.resolveImage } : {}),
         now: Date.now,
       },
       (r) => this.logs.serviceLogs(r),

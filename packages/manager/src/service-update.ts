@@ -4,9 +4,15 @@
 
 import type { Service, ServiceSpec, UpdateStatus } from '@shoal/store';
 
-/** Only changes that alter what a task runs need new tasks (not replicas, not labels of the service). */
+/**
+ * Only changes that alter what a task runs need new tasks (not replicas, not labels of the
+ * service, not the registry credentials: a running container pulls nothing, and the credentials
+ * are sealed afresh, with a new nonce, by every update that carries them, as docker's are
+ * compared in the clear).
+ */
 export function specChangesTasks(a: ServiceSpec, b: ServiceSpec): boolean {
-  const strip = (s: ServiceSpec) => JSON.stringify({ ...s, replicas: 0, name: '', labels: {}, updateConfig: null, rollbackConfig: null });
+  const strip = (s: ServiceSpec) =>
+    JSON.stringify({ ...s, replicas: 0, name: '', labels: {}, updateConfig: null, rollbackConfig: null, registryAuth: null });
   return strip(a) !== strip(b);
 }
 

@@ -1,6 +1,8 @@
 // The cluster's key-encryption key (KEK): seals the secrets the replicated store holds (the CA's
 // private key; user secrets later) with AES-256-GCM, so the Raft log, the snapshots and the
-// LevelDB files of every manager hold only ciphertext (Swarm's model of secrets at rest).
+// LevelDB files of every manager hold only ciphertext (Swarm's model of secrets at rest); and a
+// service's registry credentials (`--with-registry-auth`), opened by the leader's dispatcher for
+// the node that runs one of its tasks.
 //
 // The key never enters Raft. Each manager keeps it in DATA_DIR/certificates/kek.json (0600), apart
 // from DATA_DIR/raft: `shoald init` creates it, and a node gets it only when it becomes a manager
@@ -24,6 +26,8 @@ const ID_RE = /^[0-9a-f]{16}$/;
 /** What a sealed value is for (the GCM associated data): one sealed value cannot stand in for another. */
 export const sealContext = {
   caKey: (clusterId: string) => `shoal/ca-key/${clusterId}`,
+  /** A service's registry credentials (`--with-registry-auth`): opened for that service's tasks only. */
+  registryAuth: (clusterId: string, serviceId: string) => `shoal/registry-auth/${clusterId}/${serviceId}`,
 };
 
 export class KeyEncryptionKey {

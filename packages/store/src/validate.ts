@@ -36,6 +36,7 @@ import {
   nullable,
   obj,
   oneOf,
+  sealedSecretShape,
   serviceSpecShape,
   sint,
   str,
@@ -64,19 +65,6 @@ const clusterSpec = obj<ClusterSpec>({
 
 const joinTokens = obj<JoinTokens>({ worker: str(), manager: str() });
 
-const base64 = (max: number): Check<string> => (v, p) => {
-  const s = str({ nonEmpty: true, max })(v, p);
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(s)) fail(p, 'must be base64', v);
-  return s;
-};
-
-const sealedSecret = obj<SealedSecret>({
-  alg: oneOf(['aes-256-gcm']),
-  kekId: str({ nonEmpty: true, max: 64 }),
-  nonce: base64(64),
-  data: base64(MAX_STRING),
-});
-
 /**
  * The CA key as a cluster object holds it: sealed; or, from a release before keys were sealed, the
  * PEM itself (an empty string then meant no key). The plaintext form is read so an old data dir's
@@ -89,7 +77,7 @@ const caKey: Check<SealedSecret | LegacyCaKey | null> = (v, p) => {
     if (!v.startsWith('-----BEGIN ')) fail(p, 'must be a sealed secret', '(a string that is not a PEM key)');
     return str({ max: MAX_STRING })(v, p);
   }
-  return sealedSecret(v, p);
+  return sealedSecretShape(v, p);
 };
 
 const cluster = obj<Cluster>({

@@ -3,6 +3,8 @@
 // them (store/src/validate.ts), and a service spec's fields are declared with them once
 // (service-spec.ts), for the store and the control API alike.
 
+import type { SealedSecret } from '@shoal/api';
+
 /** A validation failure; `message` names the offending field (e.g. `service.spec.replicas`). */
 export class ValidationError extends Error {
   override readonly name = 'ValidationError';
@@ -116,3 +118,17 @@ export function obj<T>(schema: Schema<T>): Check<T> {
     return out as T;
   };
 }
+
+const base64 = (max: number): Check<string> => (v, p) => {
+  const s = str({ nonEmpty: true, max })(v, p);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(s)) fail(p, 'must be base64', v);
+  return s;
+};
+
+/** A value sealed with the cluster's key-encryption key (@shoal/pki kek.ts), as the store holds it. */
+export const sealedSecretShape = obj<SealedSecret>({
+  alg: oneOf(['aes-256-gcm']),
+  kekId: str({ nonEmpty: true, max: 64 }),
+  nonce: base64(64),
+  data: base64(MAX_STRING),
+});

@@ -99,7 +99,16 @@ export interface UpdateConfig extends FromWire<Wire<'UpdateConfig'>, { failureAc
 export interface UpdateStatus extends FromWire<Wire<'UpdateStatus'>, { state: UpdateState }> {}
 
 /** `healthcheck` is null when the image's own applies. */
-export interface ServiceSpec extends FromWire<Wire<'ServiceSpec'>, { mode: ServiceMode }, 'healthcheck'> {}
+export interface ServiceSpec extends FromWire<Wire<'ServiceSpec'>, { mode: ServiceMode }, 'healthcheck'> {
+  // Store only: no message carries it (types.proto has no such field), so neither the control
+  // API's answers nor a node's assignments can hold it; the dispatcher opens it for the node that
+  // runs the task and sends the credentials alone (AssignmentsResponse.registry_auths).
+  /**
+   * The registry credentials of `--with-registry-auth` (Docker's AuthConfig JSON), sealed with the
+   * cluster's key-encryption key for this service (sealContext.registryAuth). Null: none.
+   */
+  registryAuth: SealedSecret | null;
+}
 
 export interface HealthConfig extends FromWire<Wire<'HealthConfig'>> {}
 

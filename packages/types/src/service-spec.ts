@@ -14,6 +14,7 @@ import {
   nullable,
   obj,
   oneOf,
+  sealedSecretShape,
   str,
   stringMap,
   uint,
@@ -115,6 +116,7 @@ const SPEC_SHAPE = obj<ServiceSpec>({
   healthcheck: withDefault(nullable(healthShape), null),
   resources: withDefault(obj<ResourceRequirements>({ limits: nodeResourcesShape, reservations: nodeResourcesShape }), NO_RESOURCES),
   workdir: withDefault(str({ max: 4096 }), ''),
+  registryAuth: withDefault(nullable(sealedSecretShape), null),
 });
 
 /**
@@ -243,7 +245,7 @@ export function checkHealthTest(test: readonly string[]): string[] {
 // ------------------------------------------------------------------ completion (the edge)
 
 /** A spec as a client sends it: any field may be missing (or null, or the wire's zero value). */
-export type SpecInput = Partial<Omit<ServiceSpec, 'ports' | 'restartPolicy' | 'updateConfig' | 'rollbackConfig' | 'resources' | 'healthcheck'>> & {
+export type SpecInput = Partial<Omit<ServiceSpec, 'ports' | 'restartPolicy' | 'updateConfig' | 'rollbackConfig' | 'resources' | 'healthcheck' | 'registryAuth'>> & {
   ports?: Partial<PortConfig>[] | null;
   healthcheck?: Partial<HealthConfig> | null;
   resources?: { limits?: Partial<NodeResources> | null; reservations?: Partial<NodeResources> | null } | null;
@@ -382,5 +384,8 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
     placementPrefs: [...new Set(strings(input.placementPrefs, 'placement preferences').map(parsePlacementPref))],
     healthcheck: completeHealthcheck(input.healthcheck),
     workdir: checkWorkdir(String(input.workdir ?? '')),
+    // Never a client's: the control API seals the credentials a request carries (or keeps the
+    // service's) into it.
+    registryAuth: null,
   };
 }

@@ -41,6 +41,7 @@ import type {
 interface StoreOnly {
   Cluster: 'caKey' | 'removedNodes' | 'removedNodeExpiry' | 'longestCertExpiryMs';
   ClusterSpec: 'certExpiryMs';
+  ServiceSpec: 'registryAuth';
 }
 type StoreOnlyOf<N> = N extends keyof StoreOnly ? StoreOnly[N] : never;
 
@@ -127,6 +128,7 @@ const spec: ServiceSpec = {
   placementPrefs: ['spread=node.labels.zone'],
   healthcheck: { test: ['CMD', 'true'], intervalMs: 1000, timeoutMs: 2000, retries: 3, startPeriodMs: 500 },
   workdir: '/srv/www',
+  registryAuth: null,
 };
 const T0 = 1_700_000_000_000;
 const service: Service = {
@@ -164,6 +166,9 @@ const node: Node = {
   managerStatus: { raftId: 'n1', addr: '10.0.0.1:4242' },
 };
 
+/** What a client decodes of an object holding `spec`: no store-only field. */
+const { registryAuth: _storeOnly, ...wireSpec } = spec;
+
 /** The response of a control method, encoded and decoded as a client receives it. */
 function throughTheWire<M extends keyof ControlMethods>(method: M, res: ControlMethods[M][1]): unknown {
   const def = getMethodDefinition('shoal.control.Control', method);
@@ -172,12 +177,23 @@ function throughTheWire<M extends keyof ControlMethods>(method: M, res: ControlM
 
 describe('domain objects cross gRPC unchanged (every field is in the message, with its type)', () => {
   test('a service (every field set)', () => {
-    const res = { service, running: 2, desired: 3 };
-    assert.deepEqual(throughTheWire('GetService', res), res);
+    const res = { service, running: 2, desired: 3, warnings: [], withRegistryAuth: false };
+    const expected = { service: { ...service, spec: wireSpec, previousSpec: { ...wireSpec, replicas: 1, healthcheck: null } }, running: 2, desired: 3, warnings: [], withRegistryAuth: false };
+    assert.deepEqual(throughTheWire('GetService', res), expected);
+  });
+  test("a spec's sealed registry credentials (store only) never cross: not in a service, its previous spec or a task", () => {
+    const sealed = { alg: 'aes-256-gcm' as const, kekId: '0123456789abcdef', nonce: 'bm9uY2Vub25jZQ==', data: 'c2VhbGVkLWNyZWRlbnRpYWxz' };
+    const withAuth = { ...spec, registryAuth: sealed };
+    const svc = throughTheWire('GetService', { service: { ...service, spec: withAuth, previousSpec: withAuth }, running: 2, desired: 3, warnings: [], withRegistryAuth: false });
+    const tasks = throughTheWire('ListTasks', { tasks: [{ task: { ...task, spec: withAuth }, nodeHostname: 'h1' }], nextPageToken: '' });
+    for (const decoded of [svc, tasks]) {
+      const text = JSON.stringify(decoded);
+      assert.ok(!text.includes(sealed.data) && !text.includes('registryAuth'), text);
+    }
   });
   test('a task', () => {
     const res: ListTasksResponse = { tasks: [{ task, nodeHostname: 'h1' }], nextPageToken: 'p2' };
-    assert.deepEqual(throughTheWire('ListTasks', res), res);
+    assert.deepEqual(throughTheWire('ListTasks', res), { ...res, tasks: [{ task: { ...task, spec: wireSpec }, nodeHostname: 'h1' }] });
   });
   test('a node, and the null of an absent nullable field', () => {
     const res = { node: { node, leader: true, reachability: 'reachable' } };

@@ -20,6 +20,7 @@ import {
   validateUpdateFlags,
 } from '../spec.js';
 import { waitForConvergence } from '../wait.js';
+import { registryAuthFor } from '../registry-auth.js';
 import { parseSince, parseTail, printServiceLogs } from '../logs.js';
 import {
   type Args,
@@ -121,6 +122,12 @@ export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   'rollback-failure-action': { ...S, describe: 'When a rolled-back task fails: pause (default) or continue' },
   'rollback-monitor': { ...S, describe: 'How long after it starts a rolled-back task is watched for failure (default 5s)' },
   'rollback-max-failure-ratio': { ...S, describe: 'Share of tasks that may fail during a rollback before its failure action, 0 to 1 (default 0)' },
+  'with-registry-auth': {
+    type: 'boolean',
+    default: false,
+    describe: "Send the registry credentials of the Docker client's config (docker login) to the nodes that run the tasks",
+  },
+  'no-resolve-image': { type: 'boolean', describe: "Do not pin the image's tag to its registry digest (default: pinned, so every node runs the same image)" },
   detach: DETACH,
 };
 
@@ -144,6 +151,8 @@ const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
   'stop-grace-period': CREATE_OPTIONS['stop-grace-period']!,
   workdir: CREATE_OPTIONS['workdir']!,
   ...Object.fromEntries([...ROLLOUT_FLAGS, ...RESOURCE_FLAGS, ...HEALTH_FLAGS].map((k) => [k, CREATE_OPTIONS[k]!])),
+  'with-registry-auth': CREATE_OPTIONS['with-registry-auth']!,
+  'no-resolve-image': CREATE_OPTIONS['no-resolve-image']!,
   force: { type: 'boolean', default: false, describe: 'Replace the tasks even if nothing else changes (a rolling restart)' },
   rollback: { type: 'boolean', default: false, describe: 'Roll back to the previous spec (as `shoal service rollback`; no other change may be given)' },
   detach: DETACH,
@@ -159,6 +168,22 @@ function svcNotFound(name: string) {
 function serviceOf(r: { service: Service | null }, ref: string): Service {
   if (!r.service) throw new CliError(`the manager sent no service for ${ref}`);
   return r.service;
+}
+
+/** `--with-registry-auth`: the Docker client's credentials for the image's registry, as the request's field. */
+function registryAuthFlag(a: Args, image: string): { registryAuth?: string } {
+  if (a['withRegistryAuth'] !== true) return {};
+  return { registryAuth: JSON.stringify(registryAuthFor(image)) };
+}
+
+/** Docker pins the image to its digest unless `--no-resolve-image`. */
+function resolveImageFlag(a: Args): boolean {
+  return !(a['resolveImage'] === false || a['noResolveImage'] === true);
+}
+
+/** The manager's warnings, on stderr before anything else, as docker prints them. */
+function printWarnings(ctx: Ctx, warnings: readonly string[] | undefined): void {
+  for (const w of warnings ?? []) ctx.stderr.write(`${w}\n`);
 }
 
 // ------------------------------------------------------------------ handlers
@@ -189,9 +214,11 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
     ...resourceFlags(a),
     ...healthFlags(a),
   });
+  const registryAuth = registryAuthFlag(a, spec.image);
   const detach = a['detach'] === true;
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
-  const r = await ctx.call('CreateService', { spec });
+  const r = await ctx.call('CreateService', { spec, ...registryAuth, resolveImage: resolveImageFlag(a) });
+  printWarnings(ctx, r.warnings);
   const svc = serviceOf(r, name);
   ctx.print(svc.id);
   if (!detach) await waitForConvergence(ctx, [{ ref: svc.id, name: svc.spec.name }], 'created');
@@ -235,8 +262,9 @@ async function inspect(ctx: Ctx, a: Args): Promise<void> {
   const service = required(a, 'service', 'SERVICE: shoal service inspect SERVICE');
   const r = await ctx.call('GetService', { service }, svcNotFound(service));
   const svc = serviceOf(r, service);
-  if (formatOf(a) === 'json') printJson(ctx, svc);
-  else ctx.print(serviceInspectText(svc, r.running, r.desired));
+  // Only whether the spec holds registry credentials: the manager never sends them back.
+  if (formatOf(a) === 'json') printJson(ctx, r.withRegistryAuth ? { ...svc, withRegistryAuth: true } : svc);
+  else ctx.print(serviceInspectText(svc, r.running, r.desired, r.withRegistryAuth));
 }
 
 async function rm(ctx: Ctx, a: Args): Promise<void> {
@@ -310,9 +338,13 @@ async function update(ctx: Ctx, a: Args): Promise<void> {
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
   const current = serviceOf(await ctx.call('GetService', { service }, svcNotFound(service)), service);
   const spec = applyServiceUpdate(current.spec, flags);
+  // As docker: the credentials for the image the service will run (the new one, or its own).
+  const registryAuth = registryAuthFlag(a, spec.image);
   let specVersion = current.specVersion;
-  if (!sameSpec(spec, current.spec)) {
-    const r = await ctx.call('UpdateService', { service: current.id, spec, version: current.version }, svcNotFound(service));
+  if (!sameSpec(spec, current.spec) || registryAuth.registryAuth !== undefined) {
+    const req = { service: current.id, spec, version: current.version, ...registryAuth, resolveImage: resolveImageFlag(a) };
+    const r = await ctx.call('UpdateService', req, svcNotFound(service));
+    printWarnings(ctx, r.warnings);
     specVersion = r.service?.specVersion ?? specVersion;
   }
   ctx.print(service);

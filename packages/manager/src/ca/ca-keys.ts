@@ -24,11 +24,12 @@ export class CAKeys {
     this.kek = readKek(this.dataDir);
   }
 
-  private key(): KeyEncryptionKey {
+  /** The cluster's key-encryption key, as this manager holds it (it seals registry credentials too). */
+  key(): KeyEncryptionKey {
     if (!this.kek) {
       throw new ShoalError(
         'FAILED_PRECONDITION',
-        `this manager holds no key-encryption key (${certPaths(this.dataDir).kek}), so it cannot use the cluster's CA: restart it to have its certificate renewed by another manager`,
+        `this manager holds no key-encryption key (${certPaths(this.dataDir).kek}), so it cannot use the cluster's CA or sealed values: restart it to have its certificate renewed by another manager`,
       );
     }
     return this.kek;

@@ -6,6 +6,8 @@ import { ShoalError } from '@shoal/api';
 import type { RaftNode } from '@shoal/raft';
 import type { ClusterStore, StoreClient } from '@shoal/store';
 import type { MembershipManager } from '../membership.js';
+import type { RegistryAuthVault } from '../registry-auth.js';
+import type { ImageResolver } from './image-pin.js';
 
 const WRITE_TIMEOUT_MS = 5_000;
 export const READ_TIMEOUT_MS = 5_000;
@@ -17,6 +19,10 @@ export interface ControlContext {
   membership: MembershipManager;
   /** The CA's certificate and (unsealed) key, to sign with. */
   ca(): { certPem: string; keyPem: string };
+  /** Seals a service's registry credentials (and opens them to pin its image on an update). */
+  registryAuth: RegistryAuthVault;
+  /** This manager's engine pins images to digests (absent: no engine, images stay as given). */
+  resolveImage?: ImageResolver;
   now(): number;
 }
 

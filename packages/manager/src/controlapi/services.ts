@@ -6,6 +6,8 @@ import { ShoalError } from '@shoal/api';
 import { type ClusterStore, newId, deleteOp, updateOp } from '@shoal/store';
 import type { GetServiceRequest, RemoveServiceRequest, ScaleServiceRequest, Service, ServiceSpec } from '@shoal/store';
 import { rolledBack, withSpec } from '../service-update.js';
+import { type RegistryAuth, parseRegistryAuth } from '../registry-auth.js';
+import { pinImage } from './image-pin.js';
 import { validateServiceSpec } from './validate.js';
 import { type ControlContext, commit, read, required, update } from './context.js';
 
@@ -13,24 +15,61 @@ export interface ServiceView {
   service: Service;
   running: number;
   desired: number;
+  /** The spec holds registry credentials (never sent: the field is the store's alone). */
+  withRegistryAuth: boolean;
+  warnings?: string[];
 }
 
-function serviceView(store: ClusterStore, s: Service): ServiceView {
+function serviceView(store: ClusterStore, s: Service, warnings?: string[]): ServiceView {
   const tasks = store.tasksByService(s.id);
   const running = tasks.filter((t) => t.desiredState === 'running' && t.status.state === 'running').length;
   let desired = s.spec.replicas;
   if (s.spec.mode === 'global') desired = tasks.filter((t) => t.desiredState === 'running').length;
-  return { service: s, running, desired };
+  return { service: s, running, desired, withRegistryAuth: s.spec.registryAuth !== null, ...(warnings ? { warnings } : {}) };
 }
 
-export async function createService(ctx: ControlContext, req: { spec?: Partial<ServiceSpec> | null }): Promise<ServiceView> {
-  const spec = validateServiceSpec(req.spec);
+interface SpecRequest {
+  spec?: Partial<ServiceSpec> | null;
+  /** `--with-registry-auth`: Docker's AuthConfig JSON; empty: none given. */
+  registryAuth?: string;
+  resolveImage?: boolean;
+}
+
+/**
+ * The spec a create or an update stores: its image pinned to a digest when asked (docker's
+ * resolve-image; the credentials given, else the service's, reach the registry), and its
+ * registry credentials sealed for the service (`auth` undefined: the current ones kept).
+ */
+async function finishSpec(
+  ctx: ControlContext,
+  serviceId: string,
+  spec: ServiceSpec,
+  opts: { auth: RegistryAuth | null | undefined; current?: ServiceSpec; resolve: boolean },
+): Promise<{ spec: ServiceSpec; warnings: string[] }> {
+  const { auth, current } = opts;
+  const warnings: string[] = [];
+  let image = spec.image;
+  if (opts.resolve) {
+    const kept = auth === undefined && current?.registryAuth ? (JSON.parse(ctx.registryAuth.open(serviceId, current.registryAuth)) as RegistryAuth) : null;
+    const pinned = await pinImage(spec.image, ctx.resolveImage, auth ?? kept);
+    image = pinned.image;
+    if (pinned.warning) warnings.push(pinned.warning);
+  }
+  const registryAuth = auth === undefined ? (current?.registryAuth ?? null) : auth && ctx.registryAuth.seal(serviceId, auth);
+  return { spec: { ...spec, image, registryAuth }, warnings };
+}
+
+export async function createService(ctx: ControlContext, req: SpecRequest): Promise<ServiceView> {
+  const checked = validateServiceSpec(req.spec);
+  const auth = parseRegistryAuth(req.registryAuth);
+  const id = newId();
+  const { spec, warnings } = await finishSpec(ctx, id, checked, { auth, resolve: req.resolveImage === true });
   // No read first: the store refuses a duplicate name when it applies the create.
   const now = ctx.now();
-  const service: Service = { id: newId(), version: 0, createdAt: now, updatedAt: now, spec, previousSpec: null, specVersion: 1, updateStatus: null };
+  const service: Service = { id, version: 0, createdAt: now, updatedAt: now, spec, previousSpec: null, specVersion: 1, updateStatus: null };
   await commit(ctx, [{ op: 'create', kind: 'service', object: service }]);
   // A committed proposal is applied here before commit() returns: the local copy has it.
-  return serviceView(ctx.store, ctx.store.get('service', service.id) as Service);
+  return serviceView(ctx.store, ctx.store.get('service', service.id) as Service, warnings);
 }
 
 export async function getService(ctx: ControlContext, req: GetServiceRequest): Promise<ServiceView> {
@@ -44,18 +83,19 @@ export async function listServices(ctx: ControlContext): Promise<{ services: Ser
   return { services: services.map((s) => serviceView(store, s)) };
 }
 
-export async function updateService(
-  ctx: ControlContext,
-  req: { service?: string; spec?: Partial<ServiceSpec> | null; version?: number },
-): Promise<ServiceView> {
+export async function updateService(ctx: ControlContext, req: SpecRequest & { service?: string; version?: number }): Promise<ServiceView> {
   const store = await read(ctx);
   const current = store.resolveService(required(req.service, 'service'));
-  const spec = validateServiceSpec(req.spec, { currentName: current.spec.name });
-  if (spec.mode !== current.spec.mode) throw new ShoalError('INVALID_ARGUMENT', 'a service\'s mode cannot be changed');
+  const checked = validateServiceSpec(req.spec, { currentName: current.spec.name });
+  if (checked.mode !== current.spec.mode) throw new ShoalError('INVALID_ARGUMENT', 'a service\'s mode cannot be changed');
+  const auth = parseRegistryAuth(req.registryAuth);
+  // As docker: an image is pinned again only when the update changes it.
+  const resolve = req.resolveImage === true && checked.image !== current.spec.image;
+  const { spec, warnings } = await finishSpec(ctx, current.id, checked, { auth, current: current.spec, resolve });
   const expect = req.version ? Number(req.version) : current.version;
   const next = withSpec(current, spec, ctx.now());
   await commit(ctx, [updateOp('service', next, expect)]);
-  return serviceView(ctx.store, ctx.store.get('service', current.id) as Service);
+  return serviceView(ctx.store, ctx.store.get('service', current.id) as Service, warnings);
 }
 
 /**
@@ -83,7 +123,7 @@ export async function scaleService(ctx: ControlContext, req: ScaleServiceRequest
     const s = store.resolveService(ref);
     id = s.id;
     if (s.spec.mode === 'global') throw new ShoalError('INVALID_ARGUMENT', `${s.spec.name} is a global service: it cannot be scaled`);
-    const spec = validateServiceSpec({ ...s.spec, replicas }, { currentName: s.spec.name });
+    const spec = { ...validateServiceSpec({ ...s.spec, replicas }, { currentName: s.spec.name }), registryAuth: s.spec.registryAuth };
     return [updateOp('service', { ...s, spec, updatedAt: ctx.now() })];
   });
   return serviceView(ctx.store, ctx.store.get('service', id) as Service);

@@ -18,6 +18,7 @@ import type { RaftNode } from '@shoal/raft';
 import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
 import { TASK_STATES, taskStateRank, updateOp } from '@shoal/store';
 import type { LeaderComponent } from '../leader-duty.js';
+import type { RegistryAuthVault } from '../registry-auth.js';
 import { AssignmentView } from './assignment-view.js';
 import { decodeCursor, encodeCursor } from './change-log.js';
 import { LongPolls } from './long-polls.js';
@@ -84,6 +85,8 @@ export class Dispatcher implements LeaderComponent {
     private readonly store: ClusterStore,
     private readonly client: StoreClient,
     private readonly log: Logger,
+    /** Opens the registry credentials of a node's tasks (absent: none are sent). */
+    private readonly registryAuth?: RegistryAuthVault,
     /** Times liveness (heartbeats, grace, suspicion); stored timestamps use the wall clock. */
     private readonly now: () => number = monotonicMs,
   ) {
@@ -229,7 +232,27 @@ export class Dispatcher implements LeaderComponent {
     answered = true;
     this.checkSession(nodeId, req.sessionId);
     const p = this.assigned.page(nodeId, cursor, PAGE_BYTES);
-    return { token: encodeCursor(p.cursor), tasks: p.upserts.map((u) => u.value), removed: p.deletes, reset: p.reset, more: p.more };
+    const tasks = p.upserts.map((u) => u.value);
+    return { token: encodeCursor(p.cursor), tasks, removed: p.deletes, reset: p.reset, more: p.more, registryAuths: this.registryAuthsOf(tasks) };
+  }
+
+  /**
+   * The registry credentials of the tasks in a node's answer that are to run (a task's image is
+   * pulled on its way to running): opened here, for this node alone (its assignments, over its
+   * mutual-TLS session), from the spec the store holds sealed. The task messages never carry them.
+   */
+  private registryAuthsOf(tasks: readonly Task[]): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const t of tasks) {
+      if (!t.spec.registryAuth || t.desiredState !== 'running' || !this.registryAuth) continue;
+      try {
+        out[t.id] = this.registryAuth.open(t.serviceId, t.spec.registryAuth);
+      } catch (err) {
+        // The task then pulls without them (and says why if the registry wants them).
+        this.log.warn({ task: t.id, service: t.serviceId, err: (err as Error).message }, "cannot open a service's registry credentials");
+      }
+    }
+    return out;
   }
 
   /**

@@ -6,8 +6,30 @@ import type { ServiceSpec as _shoal_types_ServiceSpec, ServiceSpec__Output as _s
 
 export interface CreateServiceRequest {
   'spec'?: (_shoal_types_ServiceSpec | null);
+  /**
+   * `--with-registry-auth`: the credentials for the image's registry, as Docker's AuthConfig JSON
+   * ({"username", "password", "serveraddress", "identitytoken"}; "{}" for none found). The
+   * manager seals them into the spec (store only) and hands them to the nodes that run the tasks.
+   */
+  'registryAuth'?: (string);
+  /**
+   * Resolve the image's tag to a digest on this manager's engine (docker's default; the CLI's
+   * `--no-resolve-image` leaves it false): every node then runs the same image.
+   */
+  'resolveImage'?: (boolean);
 }
 
 export interface CreateServiceRequest__Output {
   'spec': (_shoal_types_ServiceSpec__Output | null);
+  /**
+   * `--with-registry-auth`: the credentials for the image's registry, as Docker's AuthConfig JSON
+   * ({"username", "password", "serveraddress", "identitytoken"}; "{}" for none found). The
+   * manager seals them into the spec (store only) and hands them to the nodes that run the tasks.
+   */
+  'registryAuth': (string);
+  /**
+   * Resolve the image's tag to a digest on this manager's engine (docker's default; the CLI's
+   * `--no-resolve-image` leaves it false): every node then runs the same image.
+   */
+  'resolveImage': (boolean);
 }

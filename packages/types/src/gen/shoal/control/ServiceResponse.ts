@@ -12,6 +12,14 @@ export interface ServiceResponse {
    */
   'running'?: (number | string | Long);
   'desired'?: (number | string | Long);
+  /**
+   * For the user, as docker's (an image whose digest could not be recorded).
+   */
+  'warnings'?: (string)[];
+  /**
+   * The spec holds registry credentials (sealed; they are never sent back).
+   */
+  'withRegistryAuth'?: (boolean);
 }
 
 export interface ServiceResponse__Output {
@@ -21,4 +29,12 @@ export interface ServiceResponse__Output {
    */
   'running': (number);
   'desired': (number);
+  /**
+   * For the user, as docker's (an image whose digest could not be recorded).
+   */
+  'warnings': (string)[];
+  /**
+   * The spec holds registry credentials (sealed; they are never sent back).
+   */
+  'withRegistryAuth': (boolean);
 }

@@ -16,6 +16,12 @@ export interface UpdateServiceRequest {
   'service'?: (string);
   'spec'?: (_shoal_types_ServiceSpec | null);
   'version'?: (number | string | Long);
+  /**
+   * As in CreateServiceRequest; empty: the service keeps the credentials it has (docker's
+   * "registry auth from spec").
+   */
+  'registryAuth'?: (string);
+  'resolveImage'?: (boolean);
 }
 
 /**
@@ -29,4 +35,10 @@ export interface UpdateServiceRequest__Output {
   'service': (string);
   'spec': (_shoal_types_ServiceSpec__Output | null);
   'version': (number);
+  /**
+   * As in CreateServiceRequest; empty: the service keeps the credentials it has (docker's
+   * "registry auth from spec").
+   */
+  'registryAuth': (string);
+  'resolveImage': (boolean);
 }

@@ -25,6 +25,11 @@ export interface AssignmentsResponse {
    * Cut at the page size: ask again at once (wait_ms 0) for the rest, before acting.
    */
   'more'?: (boolean);
+  /**
+   * The registry credentials (Docker's AuthConfig JSON) of this page's tasks that have them and
+   * are to run, by task id: opened by the leader for this node alone (the store holds them sealed).
+   */
+  'registryAuths'?: ({[key: string]: string});
 }
 
 export interface AssignmentsResponse__Output {
@@ -48,4 +53,9 @@ export interface AssignmentsResponse__Output {
    * Cut at the page size: ask again at once (wait_ms 0) for the rest, before acting.
    */
   'more': (boolean);
+  /**
+   * The registry credentials (Docker's AuthConfig JSON) of this page's tasks that have them and
+   * are to run, by task id: opened by the leader for this node alone (the store holds them sealed).
+   */
+  'registryAuths': ({[key: string]: string});
 }
