@@ -127,6 +127,7 @@ describe('dispatcher: assignments and task status', () => {
     assert.deepEqual(await status(), { state: 'preparing', message: 'pulling reg/app:1: 1 of 2 layers', at: began.at });
     assert.deepEqual((await report(task.id, 'starting')).rejected, []);
     assert.ok((await status()).at > began.at, 'a new state: a new time');
+    await m1.call('RemoveService', { service: 'pulling' });
   });
 
   test("another node, with its own certificate and session, cannot touch this node's tasks", async () => {
@@ -197,13 +198,27 @@ describe('dispatcher: assignments and task status', () => {
     await m1.call('CreateService', { spec: { name: 'authhere', image: 'reg.example:5000/a', replicas: 1, constraints: [`node.id==${nodeId}`] }, registryAuth: login('here') });
     // The manager's own node runs this one: its credentials must never reach the agent under test.
     await m1.call('CreateService', { spec: { name: 'authelsewhere', image: 'reg.example:5000/b', replicas: 1, constraints: [`node.id!=${nodeId}`] }, registryAuth: login('elsewhere') });
-    const a = await eventually('the task of authhere, with its credentials', async () => {
-      const r = await d<{ tasks: Task[]; registryAuths: Record<string, string> }>('Assignments', { known: '', waitMs: 0 });
-      const t = r.tasks.find((x) => (x as Task & { serviceName: string }).serviceName === 'authhere');
-      return t && r.registryAuths[t.id] ? { ...r, t } : undefined;
+    // Every page of the node's assignments (an earlier test's tasks may still fill the first).
+    const allPages = async () => {
+      const pages: AssignmentsPage[] = [];
+      let known = '';
+      do {
+        const p = await d<AssignmentsPage>('Assignments', { known, waitMs: 0 });
+        pages.push(p);
+        known = p.token;
+      } while (pages.at(-1)!.more);
+      return pages;
+    };
+    const pages = await eventually('the task of authhere, with its credentials', async () => {
+      const ps = await allPages();
+      const t = ps.flatMap((p) => p.tasks).find((x) => x.serviceName === 'authhere');
+      return t && ps.some((p) => p.registryAuths?.[t.id]) ? ps : undefined;
     });
-    assert.deepEqual(JSON.parse(a.registryAuths[a.t.id]!), JSON.parse(login('here')));
-    assert.deepEqual(Object.keys(a.registryAuths), [a.t.id]);
+    const t = pages.flatMap((p) => p.tasks).find((x) => x.serviceName === 'authhere')!;
+    const auths = Object.assign({}, ...pages.map((p) => p.registryAuths ?? {})) as Record<string, string>;
+    const a = { pages, t };
+    assert.deepEqual(JSON.parse(auths[t.id]!), JSON.parse(login('here')));
+    assert.deepEqual(Object.keys(auths), [t.id]);
     const text = JSON.stringify(a);
     assert.equal(text.split('secret-of-here').length - 1, 1, 'once: in registryAuths, not in the task');
     assert.ok(!text.includes('secret-of-elsewhere'));
