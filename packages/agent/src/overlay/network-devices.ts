@@ -1,0 +1,94 @@
+// A network's bridge and VXLAN device on this node, made idempotently from the desired state, and
+// removed with everything attached to them.
+//
+// As libnetwork's overlay driver does: one bridge per network per node, the VXLAN device its port
+// to the other nodes. The VXLAN device learns nothing (`nolearning`: the FDB is written from the
+// store, as flannel does) and answers ARP for remote endpoints itself from its neighbour table
+// (`proxy`), so no broadcast ARP crosses the underlay for a known endpoint. The bridges carry no
+// address: the host is not on any overlay and no two bridges share a path, so networks are
+// isolated from each other and from the host's other traffic.
+
+import { ShoalError } from '@shoal/api';
+import { Iproute, type LinkInfo } from './iproute.js';
+import { bridgeName, vxlanName } from './names.js';
+import { type OverlayNetwork, VXLAN_OVERHEAD, VXLAN_PORT } from './types.js';
+
+export function overlayMtu(net: OverlayNetwork): number {
+  const mtu = net.mtu - VXLAN_OVERHEAD;
+  if (!Number.isInteger(mtu) || mtu < 576) {
+    throw new ShoalError('INVALID_ARGUMENT', `network ${net.id}: MTU ${net.mtu} is too small for VXLAN`);
+  }
+  return mtu;
+}
+
+function checkVni(net: OverlayNetwork): void {
+  if (!Number.isInteger(net.vni) || net.vni < 1 || net.vni > 0xffffff) {
+    throw new ShoalError('INVALID_ARGUMENT', `network ${net.id}: VNI ${net.vni} is not in 1..16777215`);
+  }
+}
+
+export async function readLink(ip: Iproute, name: string): Promise<LinkInfo | undefined> {
+  const [link] = await ip.query<LinkInfo>('ip', ['-d', 'link', 'show', 'dev', name]);
+  return link;
+}
+
+/** True when an existing VXLAN device already is what the network asks for. */
+function vxlanMatches(link: LinkInfo, net: OverlayNetwork, underlay: string): boolean {
+  const d = link.linkinfo?.info_data;
+  return (
+    link.linkinfo?.info_kind === 'vxlan' &&
+    d?.id === net.vni &&
+    d.local === underlay &&
+    d.port === VXLAN_PORT &&
+    d.learning === false &&
+    d.proxy === true
+  );
+}
+
+/** Makes (or keeps) the network's bridge and VXLAN device, up, with the reduced MTU. */
+export async function ensureNetworkDevices(ip: Iproute, net: OverlayNetwork, underlay: string): Promise<void> {
+  checkVni(net);
+  const mtu = String(overlayMtu(net));
+  const br = bridgeName(net.vni);
+  const vx = vxlanName(net.vni);
+
+  const bridge = await readLink(ip, br);
+  if (bridge !== undefined && bridge.linkinfo?.info_kind !== 'bridge') {
+    await ip.run('ip', ['link', 'del', 'dev', br]);
+  }
+  if (bridge === undefined || bridge.linkinfo?.info_kind !== 'bridge') {
+    await ip.run('ip', ['link', 'add', br, 'mtu', mtu, 'type', 'bridge']);
+  } else if (String(bridge.mtu) !== mtu) {
+    await ip.run('ip', ['link', 'set', 'dev', br, 'mtu', mtu]);
+  }
+
+  const vxlan = await readLink(ip, vx);
+  if (vxlan !== undefined && !vxlanMatches(vxlan, net, underlay)) {
+    // A VXLAN device's identity (VNI, local address, port) cannot change in place.
+    await ip.run('ip', ['link', 'del', 'dev', vx]);
+  }
+  if (vxlan === undefined || !vxlanMatches(vxlan, net, underlay)) {
+    await ip.run('ip', [
+      'link', 'add', vx, 'mtu', mtu, 'type', 'vxlan', 'id', String(net.vni),
+      'local', underlay, 'dstport', String(VXLAN_PORT), 'nolearning', 'proxy',
+    ]);
+  } else if (String(vxlan.mtu) !== mtu) {
+    await ip.run('ip', ['link', 'set', 'dev', vx, 'mtu', mtu]);
+  }
+  const now = await readLink(ip, vx);
+  if (now?.master !== br) await ip.run('ip', ['link', 'set', 'dev', vx, 'master', br]);
+  for (const name of [vx, br]) {
+    const link = await readLink(ip, name);
+    if (!(link?.flags ?? []).includes('UP')) await ip.run('ip', ['link', 'set', 'dev', name, 'up']);
+  }
+}
+
+/** Removes the network's devices; the ports on its bridge (local endpoints' veths) go with them. */
+export async function removeNetworkDevices(ip: Iproute, vni: number): Promise<void> {
+  const br = bridgeName(vni);
+  const ports = await ip.query<LinkInfo>('ip', ['link', 'show', 'master', br]);
+  for (const port of ports) await ip.run('ip', ['link', 'del', 'dev', port.ifname]);
+  for (const name of [vxlanName(vni), br]) {
+    if ((await readLink(ip, name)) !== undefined) await ip.run('ip', ['link', 'del', 'dev', name]);
+  }
+}
