@@ -206,7 +206,7 @@ describe('overlay data plane (real kernel)', { skip: isRoot ? false : 'needs roo
     assert.deepEqual(left.map((l) => l.ifname), ['lo'], 'the endpoint lost its interface');
   });
 
-  test('removal leaves no device of the network; bad input is a one-line ShoalError', async () => {
+  test('removal leaves no device of the network; bad input and a half-made endpoint are one-line ShoalErrors that leave nothing', async () => {
     await twoHosts(NET_A, '10.77.0.61', '10.77.0.62');
     await removeOverlay(host(H1).ip, NET_A);
     const links = JSON.parse(await sh('ip', '-n', H1, '-j', 'link', 'show')) as { ifname: string }[];
@@ -217,7 +217,25 @@ describe('overlay data plane (real kernel)', { skip: isRoot ? false : 'needs roo
       (err: unknown) => err instanceof ShoalError && err.code === 'INVALID_ARGUMENT' && !err.message.includes('\n'));
     await assert.rejects(applyOverlay(host(H1).ip, { network: NET_A, underlay: U1, peers: [], remoteEndpoints: [{ ip: '10.77.0.999', peer: U2 }], localEndpoints: [] }),
       (err: unknown) => err instanceof ShoalError && err.code === 'INVALID_ARGUMENT' && /not an IPv4 address: 10\.77\.0\.999/.test(err.message));
+    // A local endpoint that fails half way (a MAC the kernel refuses) leaves no veth behind.
+    const e9 = await netns(`${RUN}e9`);
+    const bad = { ...ep('bad', '10.77.0.63', e9), mac: '03:00:00:00:00:01' };
+    await assert.rejects(applyOverlay(host(H1).ip, { network: NET_A, underlay: U1, peers: [], remoteEndpoints: [], localEndpoints: [bad] }),
+      (err: unknown) => err instanceof ShoalError && err.code === 'INTERNAL' && !err.message.includes('\n'));
+    const hostSide = JSON.parse(await sh('ip', '-n', H1, '-j', 'link', 'show')) as { ifname: string }[];
+    assert.deepEqual(hostSide.map((l) => l.ifname).filter((n) => n === hostVethName('bad')), []);
+    const inside = JSON.parse(await sh('ip', '-n', e9, '-j', 'link', 'show')) as { ifname: string }[];
+    assert.deepEqual(inside.map((l) => l.ifname), ['lo']);
+
     await assert.rejects(applyOverlay(new Iproute({ netns: `${RUN}nosuch` }), { network: NET_A, underlay: U1, peers: [], remoteEndpoints: [], localEndpoints: [] }),
       (err: unknown) => err instanceof ShoalError && err.code === 'INTERNAL' && !err.message.includes('\n'));
+  });
+});
+
+describe('overlay addresses', () => {
+  test("an endpoint's MAC is 02:42 and its IPv4 address's bytes (Docker's rule)", () => {
+    assert.equal(macOfIp('10.0.0.2'), '02:42:0a:00:00:02');
+    assert.equal(macOfIp('172.18.255.254'), '02:42:ac:12:ff:fe');
+    assert.throws(() => macOfIp('fe80::1'), (err: unknown) => err instanceof ShoalError && err.code === 'INVALID_ARGUMENT');
   });
 });

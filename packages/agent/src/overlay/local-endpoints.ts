@@ -22,14 +22,17 @@ async function attach(ip: Iproute, net: OverlayNetwork, ep: LocalEndpoint): Prom
   // Made with a temporary name inside (the host-side name, unique), renamed once there: the
   // endpoint's namespace may already hold an interface with the wanted name on this node's side.
   await ip.run('ip', ['link', 'add', host, 'mtu', mtu, 'type', 'veth', 'peer', 'name', `${host}p`, 'mtu', mtu, 'netns', ep.netns]);
-  await ip.run('ip', ['link', 'set', 'dev', host, 'master', bridgeName(net.vni)]);
-  await ip.run('ip', ['link', 'set', 'dev', host, 'up']);
-  await inner.run('ip', ['link', 'set', 'dev', `${host}p`, 'name', ep.ifname, 'address', ep.mac ?? macOfIp(ep.ip)]);
-  await inner.run('ip', ['addr', 'add', `${ep.ip}/${prefixLength(net.subnet)}`, 'dev', ep.ifname]);
-  await inner.run('ip', ['link', 'set', 'dev', ep.ifname, 'up']);
-  // A route out only where the network has a way out; an internal network has none.
-  if (net.gateway !== undefined && !net.internal) {
-    await inner.run('ip', ['route', 'replace', 'default', 'via', net.gateway, 'dev', ep.ifname]);
+  try {
+    await inner.run('ip', ['link', 'set', 'dev', `${host}p`, 'name', ep.ifname, 'address', ep.mac ?? macOfIp(ep.ip)]);
+    await inner.run('ip', ['addr', 'add', `${ep.ip}/${prefixLength(net.subnet)}`, 'dev', ep.ifname]);
+    await inner.run('ip', ['link', 'set', 'dev', ep.ifname, 'up']);
+    // On the bridge last: a veth on the bridge is an endpoint the next converge takes as done.
+    await ip.run('ip', ['link', 'set', 'dev', host, 'master', bridgeName(net.vni)]);
+    await ip.run('ip', ['link', 'set', 'dev', host, 'up']);
+  } catch (err) {
+    // Half made is not made: the pair goes (both ends), the next converge starts again.
+    await ip.run('ip', ['link', 'del', 'dev', host]).catch(() => undefined);
+    throw err;
   }
 }
 

@@ -6,6 +6,7 @@ export interface OverlayNetwork {
   readonly vni: number;
   /** IPv4 CIDR of the network's addresses. */
   readonly subnet: string;
+  /** Not used yet: the way out of a non-internal network (a gateway bridge) is still to come. */
   readonly gateway?: string;
   /** MTU of the underlay; the overlay's devices get 50 bytes less (VXLAN's encapsulation). */
   readonly mtu: number;
