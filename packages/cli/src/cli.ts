@@ -9,6 +9,7 @@ import { type CtxFactory, defaultCtxFactory } from './commands/common.js';
 import { completeNames } from './completion.js';
 import { labCommand } from './commands/lab.js';
 import { nodeCommand } from './commands/node.js';
+import { networkCommand } from './commands/network.js';
 import { CREATE_OPTIONS, serviceCommand } from './commands/service.js';
 import { swarmCommand } from './commands/swarm.js';
 import { CERT_PATH_ENV, HOST_ENV, type Output } from './context.js';
@@ -154,11 +155,12 @@ export async function main(rawArgv: readonly string[], opts: MainOptions = {}): 
     })
     .command(serviceCommand(make))
     .command(nodeCommand(make))
+    .command(networkCommand(make))
     .command(clusterCommand(make))
     .command(swarmCommand(make))
     .command(labCommand(make))
     .completion('completion', 'Print a bash/zsh completion script: source <(shoal completion)')
-    .demandCommand(1, 'missing a command (service, node, cluster, swarm, lab)')
+    .demandCommand(1, 'missing a command (service, node, network, cluster, swarm, lab)')
     .recommendCommands()
     .strict()
     .help()

@@ -141,6 +141,9 @@ function checkHeader(v: unknown, version: number): { h: Header; index: number } 
   return { h, index };
 }
 
+/** Kinds added after a snapshot format's version: a snapshot written before them has none. */
+const ADDED_KINDS: ReadonlySet<ObjectKind> = new Set(['network']);
+
 /** A kind-keyed record holding exactly the known kinds. */
 function checkKinds(v: unknown, what: string): Record<ObjectKind, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw corrupt(`missing ${what}`);
@@ -165,7 +168,7 @@ export function* parseSnapshot(data: Uint8Array): Steps<State> {
   let n = 0;
   let bytes = 0;
   for (const kind of OBJECT_KINDS) {
-    const count = counts[kind];
+    const count = counts[kind] ?? (ADDED_KINDS.has(kind) ? 0 : undefined);
     if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw corrupt(`bad count of ${kind}`);
     for (let i = 0; i < count; i++) {
       const end = buf.indexOf(0x0a, pos);
@@ -192,7 +195,7 @@ function* parseV1(buf: Buffer): Steps<State> {
   state.index = index;
   let n = 0;
   for (const kind of OBJECT_KINDS) {
-    const list = objects[kind];
+    const list = objects[kind] ?? (ADDED_KINDS.has(kind) ? [] : undefined);
     if (!Array.isArray(list)) throw corrupt(`objects.${kind} must be an array`);
     for (const raw of list) {
       addObject(state, kind, raw);

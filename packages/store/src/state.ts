@@ -28,6 +28,7 @@ export class State {
     node: new Map(),
     service: new Map(),
     task: new Map(),
+    network: new Map(),
   };
   readonly tasksByService = new Map<string, Set<string>>();
   readonly tasksByNode = new Map<string, Set<string>>();
@@ -74,6 +75,7 @@ export class State {
         addTo(this.nodesByHostname, (obj as Node).description.hostname, obj.id);
         break;
       case 'cluster':
+      case 'network':
         break;
     }
   }
@@ -96,6 +98,7 @@ export class State {
         removeFrom(this.nodesByHostname, (obj as Node).description.hostname, obj.id);
         break;
       case 'cluster':
+      case 'network':
         break;
     }
   }

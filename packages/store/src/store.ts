@@ -5,10 +5,12 @@
 import { ShoalError, type ShoalErrorCode } from '@shoal/api';
 import type { SnapshotCapture, StateMachine } from '@shoal/raft';
 import { captureState, encodeSnapshot, parseSnapshot, runSteps, runStepsAsync } from './snapshot-codec.js';
+import { allocateNetwork, networkConflict } from './networks.js';
 import { State, slotKey } from './state.js';
 import { type Op, type TxFailure, type TxResult, decodeTx, encodeTxResult } from './tx.js';
 import {
   type Cluster,
+  type Network,
   type Node,
   type ObjectKind,
   type Service,
@@ -91,6 +93,7 @@ class Staging {
     node: new Map(),
     service: new Map(),
     task: new Map(),
+    network: new Map(),
   };
   /** Service names claimed (id) or released (null) by this transaction. */
   private readonly names = new Map<string, string | null>();
@@ -143,11 +146,16 @@ class Staging {
 
   /** Every service as staged. */
   services(): Service[] {
-    const ids = new Set([...this.base.objects.service.keys(), ...this.overlay.service.keys()]);
-    const out: Service[] = [];
+    return this.all('service');
+  }
+
+  /** Every object of a kind as staged. */
+  all<K extends ObjectKind>(kind: K): KindMap[K][] {
+    const ids = new Set([...this.base.objects[kind].keys(), ...this.overlay[kind].keys()]);
+    const out: KindMap[K][] = [];
     for (const id of ids) {
-      const sv = this.get('service', id);
-      if (sv) out.push(sv);
+      const o = this.get(kind, id);
+      if (o) out.push(o);
     }
     return out;
   }
@@ -275,6 +283,7 @@ export class ClusterStore implements StateMachine {
         this.checkName(st, obj as Service, at);
         this.checkPorts(st, obj as Service, at);
       }
+      if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
       st.set(kind, obj.id, obj, { kind, action: 'create', object: obj, index } as ChangeEvent);
       return kind === 'task' ? (obj as Task) : undefined;
     }
@@ -289,6 +298,7 @@ export class ClusterStore implements StateMachine {
       this.checkName(st, obj as Service, at);
     }
     if (kind === 'service') this.checkPorts(st, obj as Service, at);
+    if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
     if (kind === 'task') {
       const from = (existing as Task).status.state;
       const to = (obj as Task).status.state;
@@ -298,6 +308,16 @@ export class ClusterStore implements StateMachine {
     }
     st.set(kind, obj.id, obj, { kind, action: 'update', object: obj, previous: existing, index } as ChangeEvent);
     return undefined;
+  }
+
+  /** A network allocated (when it asks) and checked against every other network. */
+  private placeNetwork(st: Staging, net: Network, at: string): Network {
+    const others = st.all('network').filter((o) => o.id !== net.id);
+    const placed = allocateNetwork(net, others);
+    if ('code' in placed) throw new Reject(placed.code, `${placed.message} (${at})`);
+    const conflict = networkConflict(placed, others);
+    if (conflict) throw new Reject(conflict.code, `${conflict.message} (${at})`);
+    return placed === net ? net : normalize('network', placed);
   }
 
   private checkName(st: Staging, s: Service, at: string): void {
@@ -444,7 +464,12 @@ export class ClusterStore implements StateMachine {
     return this.resolve('node', ref, () => this.nodesByHostname(ref));
   }
 
-  private resolve<K extends 'service' | 'node'>(kind: K, ref: string, byName: () => KindMap[K][]): KindMap[K] {
+  /** A network by id, name or unique id prefix (in that order). */
+  resolveNetwork(ref: string): Network {
+    return this.resolve('network', ref, () => this.list('network', (n) => n.spec.name === ref));
+  }
+
+  private resolve<K extends 'service' | 'node' | 'network'>(kind: K, ref: string, byName: () => KindMap[K][]): KindMap[K] {
     if (typeof ref !== 'string' || ref === '') throw new ShoalError('INVALID_ARGUMENT', `a ${kind} reference must not be empty`);
     const exact = this.state.get(kind, ref);
     if (exact) return exact;

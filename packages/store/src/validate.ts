@@ -9,6 +9,7 @@ import type {
   ClusterSpec,
   JoinTokens,
   ManagerStatus,
+  Network,
   Node,
   NodeDescription,
   NodeSpec,
@@ -32,6 +33,7 @@ import {
   arrayOf,
   fail,
   int,
+  networkShape,
   nodeResourcesShape,
   nullable,
   obj,
@@ -178,13 +180,14 @@ export function isObjectKind(k: unknown): k is ObjectKind {
   return typeof k === 'string' && (OBJECT_KINDS as readonly string[]).includes(k);
 }
 
-const CHECKS: { [K in ObjectKind]: Check<KindMap[K]> } = { cluster, node, service, task };
+const CHECKS: { [K in ObjectKind]: Check<KindMap[K]> } = { cluster, node, service, task, network: networkShape };
 
 export interface KindMap {
   cluster: Cluster;
   node: Node;
   service: Service;
   task: Task;
+  network: Network;
 }
 
 function deepFreeze<T>(v: T): T {

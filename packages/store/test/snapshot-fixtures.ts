@@ -1,7 +1,7 @@
 // Reading snapshots in tests: the objects of a current-version snapshot, and the same state in the
 // version-1 form (one JSON document) that earlier releases wrote.
 
-import type { ObjectKind, StoreObject } from '../src/types.js';
+import { OBJECT_KINDS, type ObjectKind, type StoreObject } from '../src/types.js';
 
 export interface SnapshotContents {
   header: { format: string; version: number; index: number; counts: Record<ObjectKind, number> };
@@ -13,7 +13,7 @@ export function readSnapshot(data: Uint8Array): SnapshotContents {
   assertEnd(lines.pop());
   const header = JSON.parse(lines.shift()!) as SnapshotContents['header'];
   const objects = {} as SnapshotContents['objects'];
-  for (const kind of ['cluster', 'node', 'service', 'task'] as const) {
+  for (const kind of OBJECT_KINDS) {
     objects[kind] = lines.splice(0, header.counts[kind]).map((l) => JSON.parse(l) as StoreObject);
   }
   if (lines.length > 0) throw new Error(`${lines.length} lines past the counts`);

@@ -26,6 +26,9 @@ import type { TaskView__Output } from './gen/shoal/control/TaskView.js';
 import type { UpdateClusterResponse__Output } from './gen/shoal/control/UpdateClusterResponse.js';
 
 export type { ClusterStatusRequest } from './gen/shoal/control/ClusterStatusRequest.js';
+export type { CreateNetworkRequest } from './gen/shoal/control/CreateNetworkRequest.js';
+export type { GetNetworkRequest } from './gen/shoal/control/GetNetworkRequest.js';
+export type { RemoveNetworkRequest } from './gen/shoal/control/RemoveNetworkRequest.js';
 export type { CreateServiceRequest } from './gen/shoal/control/CreateServiceRequest.js';
 export type { GetJoinTokenRequest } from './gen/shoal/control/GetJoinTokenRequest.js';
 export type { GetNodeRequest } from './gen/shoal/control/GetNodeRequest.js';

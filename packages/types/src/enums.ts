@@ -2,7 +2,7 @@
 // declares them `string`); each list here is the one set of allowed values: the types are derived
 // from it, the store's shape check and the spec rules check against it, the CLI lists it in help.
 
-export const OBJECT_KINDS = ['cluster', 'node', 'service', 'task'] as const;
+export const OBJECT_KINDS = ['cluster', 'node', 'service', 'task', 'network'] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];
 
 export const NODE_ROLES = ['manager', 'worker'] as const;
@@ -59,3 +59,6 @@ export type TaskState = (typeof TASK_STATES)[number];
 export const taskStateRank = (s: TaskState): number => TASK_STATES.indexOf(s);
 /** States from which a task never runs again. */
 export const isTerminal = (s: TaskState): boolean => taskStateRank(s) > taskStateRank('running');
+
+export const NETWORK_DRIVERS = ['overlay'] as const;
+export type NetworkDriver = (typeof NETWORK_DRIVERS)[number];

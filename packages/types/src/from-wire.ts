@@ -35,6 +35,9 @@ export interface Domains {
   ResourceRequirements: D.ResourceRequirements;
   Task: D.Task;
   TaskStatus: D.TaskStatus;
+  Network: D.Network;
+  NetworkSpec: D.NetworkSpec;
+  IPAMConfig: D.IPAMConfig;
 }
 
 /** [decoded message, domain type], one pair a message of Domains. */

@@ -8,3 +8,4 @@ export * from './duration.js';
 export * from './service-spec.js';
 export * from './cluster-settings.js';
 export type * from './control.js';
+export * from './network-spec.js';

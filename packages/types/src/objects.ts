@@ -7,6 +7,7 @@
 import type { SealedSecret } from '@shoal/api';
 import type { FromWire, Wire } from './from-wire.js';
 import type {
+  NetworkDriver,
   NodeAvailability,
   NodeRole,
   NodeState,
@@ -123,4 +124,12 @@ export interface TaskStatus extends FromWire<Wire<'TaskStatus'>, { state: TaskSt
 
 export interface Task extends FromWire<Wire<'Task'>, { desiredState: TaskState }> {}
 
-export type StoreObject = Cluster | Node | Service | Task;
+// ------------------------------------------------------------------ networks
+
+export interface IPAMConfig extends FromWire<Wire<'IPAMConfig'>> {}
+
+export interface NetworkSpec extends FromWire<Wire<'NetworkSpec'>, { driver: NetworkDriver }> {}
+
+export interface Network extends FromWire<Wire<'Network'>> {}
+
+export type StoreObject = Cluster | Node | Service | Task | Network;

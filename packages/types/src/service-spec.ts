@@ -133,10 +133,15 @@ export const serviceSpecShape: Check<ServiceSpec> = (v, p) => {
 
 /** SwarmKit's rule for service names (a DNS label): letters and digits, with `-`/`_` runs inside; 63 at most. */
 export function checkServiceName(name: string): string {
-  if (name === '') invalid('the service name is empty (--name NAME)');
-  if (name.length > 63) invalid(`invalid service name ${q(name)}: at most 63 characters`);
+  return checkDnsLabel(name, 'service', '--name NAME');
+}
+
+/** SwarmKit's name rule (validateAnnotations) for a service's or a network's name. */
+export function checkDnsLabel(name: string, kind: 'service' | 'network', usage: string): string {
+  if (name === '') invalid(`the ${kind} name is empty (${usage})`);
+  if (name.length > 63) invalid(`invalid ${kind} name ${q(name)}: at most 63 characters`);
   if (!/^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/.test(name)) {
-    invalid(`invalid service name ${q(name)}: use letters, digits, '-' and '_' (starting and ending with a letter or digit)`);
+    invalid(`invalid ${kind} name ${q(name)}: use letters, digits, '-' and '_' (starting and ending with a letter or digit)`);
   }
   return name;
 }
@@ -266,7 +271,7 @@ function strings(v: unknown, what: string): string[] {
   return [...v];
 }
 
-function labels(v: unknown, what: string): Record<string, string> {
+export function labelMap(v: unknown, what: string): Record<string, string> {
   if (v === undefined || v === null) return {};
   if (typeof v !== 'object' || Array.isArray(v)) invalid(`${what} must be a map of strings`);
   const out: Record<string, string> = {};
@@ -278,7 +283,7 @@ function labels(v: unknown, what: string): Record<string, string> {
   return out;
 }
 
-function member<T extends string>(v: unknown, values: readonly T[], fallback: T, what: string): T {
+export function memberOf<T extends string>(v: unknown, values: readonly T[], fallback: T, what: string): T {
   const s = v === undefined || v === null || v === '' ? fallback : v;
   if (typeof s !== 'string' || !(values as readonly string[]).includes(s)) invalid(`${what} must be ${orList(values)}, not ${String(s)}`);
   return s as T;
@@ -294,8 +299,8 @@ function completeRollout(input: Partial<UpdateConfig> | null | undefined, what: 
   return {
     parallelism: nonNegInt(uc.parallelism ?? ROLLOUT_DEFAULTS.parallelism, `${what} parallelism`),
     delayMs: nonNegInt(uc.delayMs ?? ROLLOUT_DEFAULTS.delayMs, `${what} delay`),
-    failureAction: member(uc.failureAction, failureActionsOf(what), ROLLOUT_DEFAULTS.failureAction, `${what} failure action`),
-    order: member(uc.order, UPDATE_ORDERS, ROLLOUT_DEFAULTS.order, `${what} order`),
+    failureAction: memberOf(uc.failureAction, failureActionsOf(what), ROLLOUT_DEFAULTS.failureAction, `${what} failure action`),
+    order: memberOf(uc.order, UPDATE_ORDERS, ROLLOUT_DEFAULTS.order, `${what} order`),
     // 0 (unset on the wire) is the default, as in Swarm.
     monitorMs: nonNegInt(uc.monitorMs, `${what} monitor`) || ROLLOUT_DEFAULTS.monitorMs,
     maxFailureRatio,
@@ -312,10 +317,10 @@ function completePorts(ports: unknown): PortConfig[] {
       const publishedPort = Number(p.publishedPort ?? 0);
       if (!Number.isInteger(publishedPort) || publishedPort < 0 || publishedPort > 65535) invalid(`published port must be 1-65535, not ${p.publishedPort}`);
       return {
-        protocol: member(p.protocol, PROTOCOLS, 'tcp', 'port protocol'),
+        protocol: memberOf(p.protocol, PROTOCOLS, 'tcp', 'port protocol'),
         targetPort,
         publishedPort,
-        publishMode: member(p.publishMode, PUBLISH_MODES, 'ingress', 'publish mode'),
+        publishMode: memberOf(p.publishMode, PUBLISH_MODES, 'ingress', 'publish mode'),
         proxyProtocol: p.proxyProtocol === true,
       };
     }),
@@ -355,13 +360,13 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
   const name = String(input.name ?? '');
   if (name !== opts.currentName) checkServiceName(name);
   const image = checkImage(String(input.image ?? ''));
-  const mode = member(input.mode, SERVICE_MODES, 'replicated', 'mode');
+  const mode = memberOf(input.mode, SERVICE_MODES, 'replicated', 'mode');
   const replicas = nonNegInt(input.replicas ?? (mode === 'replicated' ? SPEC_DEFAULTS.replicas : 0), 'replicas', MAX_REPLICAS);
   if (mode === 'global' && replicas !== 0) invalid('replicas cannot be set on a global service');
   const rp = input.restartPolicy ?? {};
   return {
     name,
-    labels: labels(input.labels, 'labels'),
+    labels: labelMap(input.labels, 'labels'),
     image,
     command: strings(input.command, 'command'),
     args: strings(input.args, 'args'),
@@ -370,7 +375,7 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
     replicas,
     ports: completePorts(input.ports),
     restartPolicy: {
-      condition: member(rp.condition, RESTART_CONDITIONS, RESTART_DEFAULTS.condition, 'restart condition'),
+      condition: memberOf(rp.condition, RESTART_CONDITIONS, RESTART_DEFAULTS.condition, 'restart condition'),
       delayMs: nonNegInt(rp.delayMs ?? RESTART_DEFAULTS.delayMs, 'restart delay'),
       maxAttempts: nonNegInt(rp.maxAttempts, 'restart max attempts'),
       windowMs: nonNegInt(rp.windowMs, 'restart window'),

@@ -28,6 +28,8 @@ import type {
   ServiceSpec,
   Task,
   TaskState,
+  Network,
+  NetworkDriver,
   UpdateFailureAction,
   UpdateOrder,
   UpdateState,
@@ -75,7 +77,8 @@ const enums: [
   Equal<ServiceSpec['mode'], ServiceMode>,
   Equal<Task['status']['state'], TaskState>,
   Equal<Task['desiredState'], TaskState>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true];
+  Equal<Network['spec']['driver'], NetworkDriver>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true];
 
 // Message fields are never null but these four; nested messages are the domain types.
 const nullability: [

@@ -1,5 +1,5 @@
 // The control API (proto/control.proto's Control service): its methods by name, each served by
-// the resource's module (services, tasks, nodes, cluster), as SwarmKit's controlapi is cut.
+// the resource's module (services, tasks, nodes, cluster, networks), as SwarmKit's controlapi is cut.
 // Service logs come from the log broker, which the manager owns: it is handed in.
 
 import type { ControlContext } from './context.js';
@@ -7,6 +7,7 @@ import * as services from './services.js';
 import { listTasks } from './tasks.js';
 import * as nodes from './nodes.js';
 import * as cluster from './cluster.js';
+import * as networks from './networks.js';
 
 export type { ControlContext } from './context.js';
 
@@ -35,5 +36,9 @@ export function controlHandlers(ctx: ControlContext, serviceLogs: ControlHandler
     GetJoinToken: (r) => cluster.getJoinToken(ctx, r),
     UpdateCluster: (r) => cluster.updateCluster(ctx, r),
     IssueAdminCertificate: (r) => cluster.issueAdminCertificate(ctx, r),
+    CreateNetwork: (r) => networks.createNetwork(ctx, r),
+    GetNetwork: (r) => networks.getNetwork(ctx, r),
+    ListNetworks: () => networks.listNetworks(ctx),
+    RemoveNetwork: (r) => networks.removeNetwork(ctx, r),
   };
 }

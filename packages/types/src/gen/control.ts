@@ -6,22 +6,29 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 import type { ClusterStatusRequest as _shoal_control_ClusterStatusRequest, ClusterStatusRequest__Output as _shoal_control_ClusterStatusRequest__Output } from './shoal/control/ClusterStatusRequest.js';
 import type { ClusterStatusResponse as _shoal_control_ClusterStatusResponse, ClusterStatusResponse__Output as _shoal_control_ClusterStatusResponse__Output } from './shoal/control/ClusterStatusResponse.js';
 import type { ControlClient as _shoal_control_ControlClient, ControlDefinition as _shoal_control_ControlDefinition } from './shoal/control/Control.js';
+import type { CreateNetworkRequest as _shoal_control_CreateNetworkRequest, CreateNetworkRequest__Output as _shoal_control_CreateNetworkRequest__Output } from './shoal/control/CreateNetworkRequest.js';
 import type { CreateServiceRequest as _shoal_control_CreateServiceRequest, CreateServiceRequest__Output as _shoal_control_CreateServiceRequest__Output } from './shoal/control/CreateServiceRequest.js';
 import type { GetJoinTokenRequest as _shoal_control_GetJoinTokenRequest, GetJoinTokenRequest__Output as _shoal_control_GetJoinTokenRequest__Output } from './shoal/control/GetJoinTokenRequest.js';
 import type { GetJoinTokenResponse as _shoal_control_GetJoinTokenResponse, GetJoinTokenResponse__Output as _shoal_control_GetJoinTokenResponse__Output } from './shoal/control/GetJoinTokenResponse.js';
+import type { GetNetworkRequest as _shoal_control_GetNetworkRequest, GetNetworkRequest__Output as _shoal_control_GetNetworkRequest__Output } from './shoal/control/GetNetworkRequest.js';
 import type { GetNodeRequest as _shoal_control_GetNodeRequest, GetNodeRequest__Output as _shoal_control_GetNodeRequest__Output } from './shoal/control/GetNodeRequest.js';
 import type { GetServiceRequest as _shoal_control_GetServiceRequest, GetServiceRequest__Output as _shoal_control_GetServiceRequest__Output } from './shoal/control/GetServiceRequest.js';
 import type { IssueAdminCertificateRequest as _shoal_control_IssueAdminCertificateRequest, IssueAdminCertificateRequest__Output as _shoal_control_IssueAdminCertificateRequest__Output } from './shoal/control/IssueAdminCertificateRequest.js';
 import type { IssueAdminCertificateResponse as _shoal_control_IssueAdminCertificateResponse, IssueAdminCertificateResponse__Output as _shoal_control_IssueAdminCertificateResponse__Output } from './shoal/control/IssueAdminCertificateResponse.js';
+import type { ListNetworksRequest as _shoal_control_ListNetworksRequest, ListNetworksRequest__Output as _shoal_control_ListNetworksRequest__Output } from './shoal/control/ListNetworksRequest.js';
+import type { ListNetworksResponse as _shoal_control_ListNetworksResponse, ListNetworksResponse__Output as _shoal_control_ListNetworksResponse__Output } from './shoal/control/ListNetworksResponse.js';
 import type { ListNodesRequest as _shoal_control_ListNodesRequest, ListNodesRequest__Output as _shoal_control_ListNodesRequest__Output } from './shoal/control/ListNodesRequest.js';
 import type { ListNodesResponse as _shoal_control_ListNodesResponse, ListNodesResponse__Output as _shoal_control_ListNodesResponse__Output } from './shoal/control/ListNodesResponse.js';
 import type { ListServicesRequest as _shoal_control_ListServicesRequest, ListServicesRequest__Output as _shoal_control_ListServicesRequest__Output } from './shoal/control/ListServicesRequest.js';
 import type { ListServicesResponse as _shoal_control_ListServicesResponse, ListServicesResponse__Output as _shoal_control_ListServicesResponse__Output } from './shoal/control/ListServicesResponse.js';
 import type { ListTasksRequest as _shoal_control_ListTasksRequest, ListTasksRequest__Output as _shoal_control_ListTasksRequest__Output } from './shoal/control/ListTasksRequest.js';
 import type { ListTasksResponse as _shoal_control_ListTasksResponse, ListTasksResponse__Output as _shoal_control_ListTasksResponse__Output } from './shoal/control/ListTasksResponse.js';
+import type { NetworkResponse as _shoal_control_NetworkResponse, NetworkResponse__Output as _shoal_control_NetworkResponse__Output } from './shoal/control/NetworkResponse.js';
 import type { NodeResponse as _shoal_control_NodeResponse, NodeResponse__Output as _shoal_control_NodeResponse__Output } from './shoal/control/NodeResponse.js';
 import type { NodeView as _shoal_control_NodeView, NodeView__Output as _shoal_control_NodeView__Output } from './shoal/control/NodeView.js';
 import type { RaftMemberStatus as _shoal_control_RaftMemberStatus, RaftMemberStatus__Output as _shoal_control_RaftMemberStatus__Output } from './shoal/control/RaftMemberStatus.js';
+import type { RemoveNetworkRequest as _shoal_control_RemoveNetworkRequest, RemoveNetworkRequest__Output as _shoal_control_RemoveNetworkRequest__Output } from './shoal/control/RemoveNetworkRequest.js';
+import type { RemoveNetworkResponse as _shoal_control_RemoveNetworkResponse, RemoveNetworkResponse__Output as _shoal_control_RemoveNetworkResponse__Output } from './shoal/control/RemoveNetworkResponse.js';
 import type { RemoveNodeRequest as _shoal_control_RemoveNodeRequest, RemoveNodeRequest__Output as _shoal_control_RemoveNodeRequest__Output } from './shoal/control/RemoveNodeRequest.js';
 import type { RemoveNodeResponse as _shoal_control_RemoveNodeResponse, RemoveNodeResponse__Output as _shoal_control_RemoveNodeResponse__Output } from './shoal/control/RemoveNodeResponse.js';
 import type { RemoveServiceRequest as _shoal_control_RemoveServiceRequest, RemoveServiceRequest__Output as _shoal_control_RemoveServiceRequest__Output } from './shoal/control/RemoveServiceRequest.js';
@@ -40,8 +47,11 @@ import type { UpdateServiceRequest as _shoal_control_UpdateServiceRequest, Updat
 import type { Cluster as _shoal_types_Cluster, Cluster__Output as _shoal_types_Cluster__Output } from './shoal/types/Cluster.js';
 import type { ClusterSpec as _shoal_types_ClusterSpec, ClusterSpec__Output as _shoal_types_ClusterSpec__Output } from './shoal/types/ClusterSpec.js';
 import type { HealthConfig as _shoal_types_HealthConfig, HealthConfig__Output as _shoal_types_HealthConfig__Output } from './shoal/types/HealthConfig.js';
+import type { IPAMConfig as _shoal_types_IPAMConfig, IPAMConfig__Output as _shoal_types_IPAMConfig__Output } from './shoal/types/IPAMConfig.js';
 import type { JoinTokens as _shoal_types_JoinTokens, JoinTokens__Output as _shoal_types_JoinTokens__Output } from './shoal/types/JoinTokens.js';
 import type { ManagerStatus as _shoal_types_ManagerStatus, ManagerStatus__Output as _shoal_types_ManagerStatus__Output } from './shoal/types/ManagerStatus.js';
+import type { Network as _shoal_types_Network, Network__Output as _shoal_types_Network__Output } from './shoal/types/Network.js';
+import type { NetworkSpec as _shoal_types_NetworkSpec, NetworkSpec__Output as _shoal_types_NetworkSpec__Output } from './shoal/types/NetworkSpec.js';
 import type { Node as _shoal_types_Node, Node__Output as _shoal_types_Node__Output } from './shoal/types/Node.js';
 import type { NodeDescription as _shoal_types_NodeDescription, NodeDescription__Output as _shoal_types_NodeDescription__Output } from './shoal/types/NodeDescription.js';
 import type { NodeResources as _shoal_types_NodeResources, NodeResources__Output as _shoal_types_NodeResources__Output } from './shoal/types/NodeResources.js';
@@ -68,22 +78,29 @@ export interface ProtoGrpcType {
       ClusterStatusRequest: MessageTypeDefinition<_shoal_control_ClusterStatusRequest, _shoal_control_ClusterStatusRequest__Output>
       ClusterStatusResponse: MessageTypeDefinition<_shoal_control_ClusterStatusResponse, _shoal_control_ClusterStatusResponse__Output>
       Control: SubtypeConstructor<typeof grpc.Client, _shoal_control_ControlClient> & { service: _shoal_control_ControlDefinition }
+      CreateNetworkRequest: MessageTypeDefinition<_shoal_control_CreateNetworkRequest, _shoal_control_CreateNetworkRequest__Output>
       CreateServiceRequest: MessageTypeDefinition<_shoal_control_CreateServiceRequest, _shoal_control_CreateServiceRequest__Output>
       GetJoinTokenRequest: MessageTypeDefinition<_shoal_control_GetJoinTokenRequest, _shoal_control_GetJoinTokenRequest__Output>
       GetJoinTokenResponse: MessageTypeDefinition<_shoal_control_GetJoinTokenResponse, _shoal_control_GetJoinTokenResponse__Output>
+      GetNetworkRequest: MessageTypeDefinition<_shoal_control_GetNetworkRequest, _shoal_control_GetNetworkRequest__Output>
       GetNodeRequest: MessageTypeDefinition<_shoal_control_GetNodeRequest, _shoal_control_GetNodeRequest__Output>
       GetServiceRequest: MessageTypeDefinition<_shoal_control_GetServiceRequest, _shoal_control_GetServiceRequest__Output>
       IssueAdminCertificateRequest: MessageTypeDefinition<_shoal_control_IssueAdminCertificateRequest, _shoal_control_IssueAdminCertificateRequest__Output>
       IssueAdminCertificateResponse: MessageTypeDefinition<_shoal_control_IssueAdminCertificateResponse, _shoal_control_IssueAdminCertificateResponse__Output>
+      ListNetworksRequest: MessageTypeDefinition<_shoal_control_ListNetworksRequest, _shoal_control_ListNetworksRequest__Output>
+      ListNetworksResponse: MessageTypeDefinition<_shoal_control_ListNetworksResponse, _shoal_control_ListNetworksResponse__Output>
       ListNodesRequest: MessageTypeDefinition<_shoal_control_ListNodesRequest, _shoal_control_ListNodesRequest__Output>
       ListNodesResponse: MessageTypeDefinition<_shoal_control_ListNodesResponse, _shoal_control_ListNodesResponse__Output>
       ListServicesRequest: MessageTypeDefinition<_shoal_control_ListServicesRequest, _shoal_control_ListServicesRequest__Output>
       ListServicesResponse: MessageTypeDefinition<_shoal_control_ListServicesResponse, _shoal_control_ListServicesResponse__Output>
       ListTasksRequest: MessageTypeDefinition<_shoal_control_ListTasksRequest, _shoal_control_ListTasksRequest__Output>
       ListTasksResponse: MessageTypeDefinition<_shoal_control_ListTasksResponse, _shoal_control_ListTasksResponse__Output>
+      NetworkResponse: MessageTypeDefinition<_shoal_control_NetworkResponse, _shoal_control_NetworkResponse__Output>
       NodeResponse: MessageTypeDefinition<_shoal_control_NodeResponse, _shoal_control_NodeResponse__Output>
       NodeView: MessageTypeDefinition<_shoal_control_NodeView, _shoal_control_NodeView__Output>
       RaftMemberStatus: MessageTypeDefinition<_shoal_control_RaftMemberStatus, _shoal_control_RaftMemberStatus__Output>
+      RemoveNetworkRequest: MessageTypeDefinition<_shoal_control_RemoveNetworkRequest, _shoal_control_RemoveNetworkRequest__Output>
+      RemoveNetworkResponse: MessageTypeDefinition<_shoal_control_RemoveNetworkResponse, _shoal_control_RemoveNetworkResponse__Output>
       RemoveNodeRequest: MessageTypeDefinition<_shoal_control_RemoveNodeRequest, _shoal_control_RemoveNodeRequest__Output>
       RemoveNodeResponse: MessageTypeDefinition<_shoal_control_RemoveNodeResponse, _shoal_control_RemoveNodeResponse__Output>
       RemoveServiceRequest: MessageTypeDefinition<_shoal_control_RemoveServiceRequest, _shoal_control_RemoveServiceRequest__Output>
@@ -104,8 +121,11 @@ export interface ProtoGrpcType {
       Cluster: MessageTypeDefinition<_shoal_types_Cluster, _shoal_types_Cluster__Output>
       ClusterSpec: MessageTypeDefinition<_shoal_types_ClusterSpec, _shoal_types_ClusterSpec__Output>
       HealthConfig: MessageTypeDefinition<_shoal_types_HealthConfig, _shoal_types_HealthConfig__Output>
+      IPAMConfig: MessageTypeDefinition<_shoal_types_IPAMConfig, _shoal_types_IPAMConfig__Output>
       JoinTokens: MessageTypeDefinition<_shoal_types_JoinTokens, _shoal_types_JoinTokens__Output>
       ManagerStatus: MessageTypeDefinition<_shoal_types_ManagerStatus, _shoal_types_ManagerStatus__Output>
+      Network: MessageTypeDefinition<_shoal_types_Network, _shoal_types_Network__Output>
+      NetworkSpec: MessageTypeDefinition<_shoal_types_NetworkSpec, _shoal_types_NetworkSpec__Output>
       Node: MessageTypeDefinition<_shoal_types_Node, _shoal_types_Node__Output>
       NodeDescription: MessageTypeDefinition<_shoal_types_NodeDescription, _shoal_types_NodeDescription__Output>
       NodeResources: MessageTypeDefinition<_shoal_types_NodeResources, _shoal_types_NodeResources__Output>

@@ -6,8 +6,11 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 import type { Cluster as _shoal_types_Cluster, Cluster__Output as _shoal_types_Cluster__Output } from './shoal/types/Cluster.js';
 import type { ClusterSpec as _shoal_types_ClusterSpec, ClusterSpec__Output as _shoal_types_ClusterSpec__Output } from './shoal/types/ClusterSpec.js';
 import type { HealthConfig as _shoal_types_HealthConfig, HealthConfig__Output as _shoal_types_HealthConfig__Output } from './shoal/types/HealthConfig.js';
+import type { IPAMConfig as _shoal_types_IPAMConfig, IPAMConfig__Output as _shoal_types_IPAMConfig__Output } from './shoal/types/IPAMConfig.js';
 import type { JoinTokens as _shoal_types_JoinTokens, JoinTokens__Output as _shoal_types_JoinTokens__Output } from './shoal/types/JoinTokens.js';
 import type { ManagerStatus as _shoal_types_ManagerStatus, ManagerStatus__Output as _shoal_types_ManagerStatus__Output } from './shoal/types/ManagerStatus.js';
+import type { Network as _shoal_types_Network, Network__Output as _shoal_types_Network__Output } from './shoal/types/Network.js';
+import type { NetworkSpec as _shoal_types_NetworkSpec, NetworkSpec__Output as _shoal_types_NetworkSpec__Output } from './shoal/types/NetworkSpec.js';
 import type { Node as _shoal_types_Node, Node__Output as _shoal_types_Node__Output } from './shoal/types/Node.js';
 import type { NodeDescription as _shoal_types_NodeDescription, NodeDescription__Output as _shoal_types_NodeDescription__Output } from './shoal/types/NodeDescription.js';
 import type { NodeResources as _shoal_types_NodeResources, NodeResources__Output as _shoal_types_NodeResources__Output } from './shoal/types/NodeResources.js';
@@ -34,8 +37,11 @@ export interface ProtoGrpcType {
       Cluster: MessageTypeDefinition<_shoal_types_Cluster, _shoal_types_Cluster__Output>
       ClusterSpec: MessageTypeDefinition<_shoal_types_ClusterSpec, _shoal_types_ClusterSpec__Output>
       HealthConfig: MessageTypeDefinition<_shoal_types_HealthConfig, _shoal_types_HealthConfig__Output>
+      IPAMConfig: MessageTypeDefinition<_shoal_types_IPAMConfig, _shoal_types_IPAMConfig__Output>
       JoinTokens: MessageTypeDefinition<_shoal_types_JoinTokens, _shoal_types_JoinTokens__Output>
       ManagerStatus: MessageTypeDefinition<_shoal_types_ManagerStatus, _shoal_types_ManagerStatus__Output>
+      Network: MessageTypeDefinition<_shoal_types_Network, _shoal_types_Network__Output>
+      NetworkSpec: MessageTypeDefinition<_shoal_types_NetworkSpec, _shoal_types_NetworkSpec__Output>
       Node: MessageTypeDefinition<_shoal_types_Node, _shoal_types_Node__Output>
       NodeDescription: MessageTypeDefinition<_shoal_types_NodeDescription, _shoal_types_NodeDescription__Output>
       NodeResources: MessageTypeDefinition<_shoal_types_NodeResources, _shoal_types_NodeResources__Output>

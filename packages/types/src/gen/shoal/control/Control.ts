@@ -6,20 +6,27 @@ import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { ClusterStatusRequest as _shoal_control_ClusterStatusRequest, ClusterStatusRequest__Output as _shoal_control_ClusterStatusRequest__Output } from '../../shoal/control/ClusterStatusRequest.js';
 import type { ClusterStatusResponse as _shoal_control_ClusterStatusResponse, ClusterStatusResponse__Output as _shoal_control_ClusterStatusResponse__Output } from '../../shoal/control/ClusterStatusResponse.js';
+import type { CreateNetworkRequest as _shoal_control_CreateNetworkRequest, CreateNetworkRequest__Output as _shoal_control_CreateNetworkRequest__Output } from '../../shoal/control/CreateNetworkRequest.js';
 import type { CreateServiceRequest as _shoal_control_CreateServiceRequest, CreateServiceRequest__Output as _shoal_control_CreateServiceRequest__Output } from '../../shoal/control/CreateServiceRequest.js';
 import type { GetJoinTokenRequest as _shoal_control_GetJoinTokenRequest, GetJoinTokenRequest__Output as _shoal_control_GetJoinTokenRequest__Output } from '../../shoal/control/GetJoinTokenRequest.js';
 import type { GetJoinTokenResponse as _shoal_control_GetJoinTokenResponse, GetJoinTokenResponse__Output as _shoal_control_GetJoinTokenResponse__Output } from '../../shoal/control/GetJoinTokenResponse.js';
+import type { GetNetworkRequest as _shoal_control_GetNetworkRequest, GetNetworkRequest__Output as _shoal_control_GetNetworkRequest__Output } from '../../shoal/control/GetNetworkRequest.js';
 import type { GetNodeRequest as _shoal_control_GetNodeRequest, GetNodeRequest__Output as _shoal_control_GetNodeRequest__Output } from '../../shoal/control/GetNodeRequest.js';
 import type { GetServiceRequest as _shoal_control_GetServiceRequest, GetServiceRequest__Output as _shoal_control_GetServiceRequest__Output } from '../../shoal/control/GetServiceRequest.js';
 import type { IssueAdminCertificateRequest as _shoal_control_IssueAdminCertificateRequest, IssueAdminCertificateRequest__Output as _shoal_control_IssueAdminCertificateRequest__Output } from '../../shoal/control/IssueAdminCertificateRequest.js';
 import type { IssueAdminCertificateResponse as _shoal_control_IssueAdminCertificateResponse, IssueAdminCertificateResponse__Output as _shoal_control_IssueAdminCertificateResponse__Output } from '../../shoal/control/IssueAdminCertificateResponse.js';
+import type { ListNetworksRequest as _shoal_control_ListNetworksRequest, ListNetworksRequest__Output as _shoal_control_ListNetworksRequest__Output } from '../../shoal/control/ListNetworksRequest.js';
+import type { ListNetworksResponse as _shoal_control_ListNetworksResponse, ListNetworksResponse__Output as _shoal_control_ListNetworksResponse__Output } from '../../shoal/control/ListNetworksResponse.js';
 import type { ListNodesRequest as _shoal_control_ListNodesRequest, ListNodesRequest__Output as _shoal_control_ListNodesRequest__Output } from '../../shoal/control/ListNodesRequest.js';
 import type { ListNodesResponse as _shoal_control_ListNodesResponse, ListNodesResponse__Output as _shoal_control_ListNodesResponse__Output } from '../../shoal/control/ListNodesResponse.js';
 import type { ListServicesRequest as _shoal_control_ListServicesRequest, ListServicesRequest__Output as _shoal_control_ListServicesRequest__Output } from '../../shoal/control/ListServicesRequest.js';
 import type { ListServicesResponse as _shoal_control_ListServicesResponse, ListServicesResponse__Output as _shoal_control_ListServicesResponse__Output } from '../../shoal/control/ListServicesResponse.js';
 import type { ListTasksRequest as _shoal_control_ListTasksRequest, ListTasksRequest__Output as _shoal_control_ListTasksRequest__Output } from '../../shoal/control/ListTasksRequest.js';
 import type { ListTasksResponse as _shoal_control_ListTasksResponse, ListTasksResponse__Output as _shoal_control_ListTasksResponse__Output } from '../../shoal/control/ListTasksResponse.js';
+import type { NetworkResponse as _shoal_control_NetworkResponse, NetworkResponse__Output as _shoal_control_NetworkResponse__Output } from '../../shoal/control/NetworkResponse.js';
 import type { NodeResponse as _shoal_control_NodeResponse, NodeResponse__Output as _shoal_control_NodeResponse__Output } from '../../shoal/control/NodeResponse.js';
+import type { RemoveNetworkRequest as _shoal_control_RemoveNetworkRequest, RemoveNetworkRequest__Output as _shoal_control_RemoveNetworkRequest__Output } from '../../shoal/control/RemoveNetworkRequest.js';
+import type { RemoveNetworkResponse as _shoal_control_RemoveNetworkResponse, RemoveNetworkResponse__Output as _shoal_control_RemoveNetworkResponse__Output } from '../../shoal/control/RemoveNetworkResponse.js';
 import type { RemoveNodeRequest as _shoal_control_RemoveNodeRequest, RemoveNodeRequest__Output as _shoal_control_RemoveNodeRequest__Output } from '../../shoal/control/RemoveNodeRequest.js';
 import type { RemoveNodeResponse as _shoal_control_RemoveNodeResponse, RemoveNodeResponse__Output as _shoal_control_RemoveNodeResponse__Output } from '../../shoal/control/RemoveNodeResponse.js';
 import type { RemoveServiceRequest as _shoal_control_RemoveServiceRequest, RemoveServiceRequest__Output as _shoal_control_RemoveServiceRequest__Output } from '../../shoal/control/RemoveServiceRequest.js';
@@ -42,6 +49,21 @@ export interface ControlClient extends grpc.Client {
   clusterStatus(argument: _shoal_control_ClusterStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ClusterStatusResponse__Output>): grpc.ClientUnaryCall;
   clusterStatus(argument: _shoal_control_ClusterStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ClusterStatusResponse__Output>): grpc.ClientUnaryCall;
   clusterStatus(argument: _shoal_control_ClusterStatusRequest, callback: grpc.requestCallback<_shoal_control_ClusterStatusResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Cluster networks (`shoal network ...`): the store allocates a created network's subnet and VNI.
+   */
+  CreateNetwork(argument: _shoal_control_CreateNetworkRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  CreateNetwork(argument: _shoal_control_CreateNetworkRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  CreateNetwork(argument: _shoal_control_CreateNetworkRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  CreateNetwork(argument: _shoal_control_CreateNetworkRequest, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Cluster networks (`shoal network ...`): the store allocates a created network's subnet and VNI.
+   */
+  createNetwork(argument: _shoal_control_CreateNetworkRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  createNetwork(argument: _shoal_control_CreateNetworkRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  createNetwork(argument: _shoal_control_CreateNetworkRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  createNetwork(argument: _shoal_control_CreateNetworkRequest, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
   
   CreateService(argument: _shoal_control_CreateServiceRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
   CreateService(argument: _shoal_control_CreateServiceRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
@@ -69,6 +91,15 @@ export interface ControlClient extends grpc.Client {
   getJoinToken(argument: _shoal_control_GetJoinTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_GetJoinTokenResponse__Output>): grpc.ClientUnaryCall;
   getJoinToken(argument: _shoal_control_GetJoinTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_GetJoinTokenResponse__Output>): grpc.ClientUnaryCall;
   getJoinToken(argument: _shoal_control_GetJoinTokenRequest, callback: grpc.requestCallback<_shoal_control_GetJoinTokenResponse__Output>): grpc.ClientUnaryCall;
+  
+  GetNetwork(argument: _shoal_control_GetNetworkRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  GetNetwork(argument: _shoal_control_GetNetworkRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  GetNetwork(argument: _shoal_control_GetNetworkRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  GetNetwork(argument: _shoal_control_GetNetworkRequest, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  getNetwork(argument: _shoal_control_GetNetworkRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  getNetwork(argument: _shoal_control_GetNetworkRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  getNetwork(argument: _shoal_control_GetNetworkRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  getNetwork(argument: _shoal_control_GetNetworkRequest, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
   
   GetNode(argument: _shoal_control_GetNodeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   GetNode(argument: _shoal_control_GetNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
@@ -102,6 +133,15 @@ export interface ControlClient extends grpc.Client {
   issueAdminCertificate(argument: _shoal_control_IssueAdminCertificateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_IssueAdminCertificateResponse__Output>): grpc.ClientUnaryCall;
   issueAdminCertificate(argument: _shoal_control_IssueAdminCertificateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_IssueAdminCertificateResponse__Output>): grpc.ClientUnaryCall;
   issueAdminCertificate(argument: _shoal_control_IssueAdminCertificateRequest, callback: grpc.requestCallback<_shoal_control_IssueAdminCertificateResponse__Output>): grpc.ClientUnaryCall;
+  
+  ListNetworks(argument: _shoal_control_ListNetworksRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListNetworksResponse__Output>): grpc.ClientUnaryCall;
+  ListNetworks(argument: _shoal_control_ListNetworksRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ListNetworksResponse__Output>): grpc.ClientUnaryCall;
+  ListNetworks(argument: _shoal_control_ListNetworksRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListNetworksResponse__Output>): grpc.ClientUnaryCall;
+  ListNetworks(argument: _shoal_control_ListNetworksRequest, callback: grpc.requestCallback<_shoal_control_ListNetworksResponse__Output>): grpc.ClientUnaryCall;
+  listNetworks(argument: _shoal_control_ListNetworksRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListNetworksResponse__Output>): grpc.ClientUnaryCall;
+  listNetworks(argument: _shoal_control_ListNetworksRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ListNetworksResponse__Output>): grpc.ClientUnaryCall;
+  listNetworks(argument: _shoal_control_ListNetworksRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListNetworksResponse__Output>): grpc.ClientUnaryCall;
+  listNetworks(argument: _shoal_control_ListNetworksRequest, callback: grpc.requestCallback<_shoal_control_ListNetworksResponse__Output>): grpc.ClientUnaryCall;
   
   ListNodes(argument: _shoal_control_ListNodesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListNodesResponse__Output>): grpc.ClientUnaryCall;
   ListNodes(argument: _shoal_control_ListNodesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ListNodesResponse__Output>): grpc.ClientUnaryCall;
@@ -138,6 +178,15 @@ export interface ControlClient extends grpc.Client {
   promoteNode(argument: _shoal_control_GetNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   promoteNode(argument: _shoal_control_GetNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   promoteNode(argument: _shoal_control_GetNodeRequest, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
+  
+  RemoveNetwork(argument: _shoal_control_RemoveNetworkRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveNetworkResponse__Output>): grpc.ClientUnaryCall;
+  RemoveNetwork(argument: _shoal_control_RemoveNetworkRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_RemoveNetworkResponse__Output>): grpc.ClientUnaryCall;
+  RemoveNetwork(argument: _shoal_control_RemoveNetworkRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveNetworkResponse__Output>): grpc.ClientUnaryCall;
+  RemoveNetwork(argument: _shoal_control_RemoveNetworkRequest, callback: grpc.requestCallback<_shoal_control_RemoveNetworkResponse__Output>): grpc.ClientUnaryCall;
+  removeNetwork(argument: _shoal_control_RemoveNetworkRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveNetworkResponse__Output>): grpc.ClientUnaryCall;
+  removeNetwork(argument: _shoal_control_RemoveNetworkRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_RemoveNetworkResponse__Output>): grpc.ClientUnaryCall;
+  removeNetwork(argument: _shoal_control_RemoveNetworkRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveNetworkResponse__Output>): grpc.ClientUnaryCall;
+  removeNetwork(argument: _shoal_control_RemoveNetworkRequest, callback: grpc.requestCallback<_shoal_control_RemoveNetworkResponse__Output>): grpc.ClientUnaryCall;
   
   RemoveNode(argument: _shoal_control_RemoveNodeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveNodeResponse__Output>): grpc.ClientUnaryCall;
   RemoveNode(argument: _shoal_control_RemoveNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_RemoveNodeResponse__Output>): grpc.ClientUnaryCall;
@@ -228,11 +277,18 @@ export interface ControlClient extends grpc.Client {
 export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   ClusterStatus: grpc.handleUnaryCall<_shoal_control_ClusterStatusRequest__Output, _shoal_control_ClusterStatusResponse>;
   
+  /**
+   * Cluster networks (`shoal network ...`): the store allocates a created network's subnet and VNI.
+   */
+  CreateNetwork: grpc.handleUnaryCall<_shoal_control_CreateNetworkRequest__Output, _shoal_control_NetworkResponse>;
+  
   CreateService: grpc.handleUnaryCall<_shoal_control_CreateServiceRequest__Output, _shoal_control_ServiceResponse>;
   
   DemoteNode: grpc.handleUnaryCall<_shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse>;
   
   GetJoinToken: grpc.handleUnaryCall<_shoal_control_GetJoinTokenRequest__Output, _shoal_control_GetJoinTokenResponse>;
+  
+  GetNetwork: grpc.handleUnaryCall<_shoal_control_GetNetworkRequest__Output, _shoal_control_NetworkResponse>;
   
   GetNode: grpc.handleUnaryCall<_shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse>;
   
@@ -243,6 +299,8 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
    */
   IssueAdminCertificate: grpc.handleUnaryCall<_shoal_control_IssueAdminCertificateRequest__Output, _shoal_control_IssueAdminCertificateResponse>;
   
+  ListNetworks: grpc.handleUnaryCall<_shoal_control_ListNetworksRequest__Output, _shoal_control_ListNetworksResponse>;
+  
   ListNodes: grpc.handleUnaryCall<_shoal_control_ListNodesRequest__Output, _shoal_control_ListNodesResponse>;
   
   ListServices: grpc.handleUnaryCall<_shoal_control_ListServicesRequest__Output, _shoal_control_ListServicesResponse>;
@@ -250,6 +308,8 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   ListTasks: grpc.handleUnaryCall<_shoal_control_ListTasksRequest__Output, _shoal_control_ListTasksResponse>;
   
   PromoteNode: grpc.handleUnaryCall<_shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse>;
+  
+  RemoveNetwork: grpc.handleUnaryCall<_shoal_control_RemoveNetworkRequest__Output, _shoal_control_RemoveNetworkResponse>;
   
   RemoveNode: grpc.handleUnaryCall<_shoal_control_RemoveNodeRequest__Output, _shoal_control_RemoveNodeResponse>;
   
@@ -277,16 +337,20 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
 
 export interface ControlDefinition extends grpc.ServiceDefinition {
   ClusterStatus: MethodDefinition<_shoal_control_ClusterStatusRequest, _shoal_control_ClusterStatusResponse, _shoal_control_ClusterStatusRequest__Output, _shoal_control_ClusterStatusResponse__Output>
+  CreateNetwork: MethodDefinition<_shoal_control_CreateNetworkRequest, _shoal_control_NetworkResponse, _shoal_control_CreateNetworkRequest__Output, _shoal_control_NetworkResponse__Output>
   CreateService: MethodDefinition<_shoal_control_CreateServiceRequest, _shoal_control_ServiceResponse, _shoal_control_CreateServiceRequest__Output, _shoal_control_ServiceResponse__Output>
   DemoteNode: MethodDefinition<_shoal_control_GetNodeRequest, _shoal_control_NodeResponse, _shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse__Output>
   GetJoinToken: MethodDefinition<_shoal_control_GetJoinTokenRequest, _shoal_control_GetJoinTokenResponse, _shoal_control_GetJoinTokenRequest__Output, _shoal_control_GetJoinTokenResponse__Output>
+  GetNetwork: MethodDefinition<_shoal_control_GetNetworkRequest, _shoal_control_NetworkResponse, _shoal_control_GetNetworkRequest__Output, _shoal_control_NetworkResponse__Output>
   GetNode: MethodDefinition<_shoal_control_GetNodeRequest, _shoal_control_NodeResponse, _shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse__Output>
   GetService: MethodDefinition<_shoal_control_GetServiceRequest, _shoal_control_ServiceResponse, _shoal_control_GetServiceRequest__Output, _shoal_control_ServiceResponse__Output>
   IssueAdminCertificate: MethodDefinition<_shoal_control_IssueAdminCertificateRequest, _shoal_control_IssueAdminCertificateResponse, _shoal_control_IssueAdminCertificateRequest__Output, _shoal_control_IssueAdminCertificateResponse__Output>
+  ListNetworks: MethodDefinition<_shoal_control_ListNetworksRequest, _shoal_control_ListNetworksResponse, _shoal_control_ListNetworksRequest__Output, _shoal_control_ListNetworksResponse__Output>
   ListNodes: MethodDefinition<_shoal_control_ListNodesRequest, _shoal_control_ListNodesResponse, _shoal_control_ListNodesRequest__Output, _shoal_control_ListNodesResponse__Output>
   ListServices: MethodDefinition<_shoal_control_ListServicesRequest, _shoal_control_ListServicesResponse, _shoal_control_ListServicesRequest__Output, _shoal_control_ListServicesResponse__Output>
   ListTasks: MethodDefinition<_shoal_control_ListTasksRequest, _shoal_control_ListTasksResponse, _shoal_control_ListTasksRequest__Output, _shoal_control_ListTasksResponse__Output>
   PromoteNode: MethodDefinition<_shoal_control_GetNodeRequest, _shoal_control_NodeResponse, _shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse__Output>
+  RemoveNetwork: MethodDefinition<_shoal_control_RemoveNetworkRequest, _shoal_control_RemoveNetworkResponse, _shoal_control_RemoveNetworkRequest__Output, _shoal_control_RemoveNetworkResponse__Output>
   RemoveNode: MethodDefinition<_shoal_control_RemoveNodeRequest, _shoal_control_RemoveNodeResponse, _shoal_control_RemoveNodeRequest__Output, _shoal_control_RemoveNodeResponse__Output>
   RemoveService: MethodDefinition<_shoal_control_RemoveServiceRequest, _shoal_control_RemoveServiceResponse, _shoal_control_RemoveServiceRequest__Output, _shoal_control_RemoveServiceResponse__Output>
   RollbackService: MethodDefinition<_shoal_control_GetServiceRequest, _shoal_control_ServiceResponse, _shoal_control_GetServiceRequest__Output, _shoal_control_ServiceResponse__Output>
