@@ -226,3 +226,18 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
+
+/** The running manager that leads (by its hostname, which TestCluster makes its name). */
+export async function leaderOf(c: TestCluster): Promise<Daemon> {
+  return eventually('a leader', async () => {
+    for (const d of c.daemons.filter((x) => x.running)) {
+      const st = await d.call<{ leader: string; members: { nodeId: string }[] }>('ClusterStatus', {}, 3_000).catch(() => undefined);
+      if (!st?.leader) continue;
+      const nodes = await d.call<{ nodes: { node: { id: string; description: { hostname: string } } }[] }>('ListNodes', {}, 3_000);
+      const host = nodes.nodes.find((n) => n.node.id === st.leader)?.node.description.hostname;
+      const lead = c.daemons.find((x) => x.name === host && x.running);
+      if (lead) return lead;
+    }
+    return undefined;
+  });
+}

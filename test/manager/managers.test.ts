@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { TestCluster, type Daemon, eventually, leaderOf } from '../helpers/shoald.js';
 
 const spec = (name: string) => ({ name, image: 'busybox:latest', replicas: 0, mode: 'replicated' });
 
@@ -15,20 +15,6 @@ interface ServiceView {
 async function serviceNames(d: Daemon): Promise<string[]> {
   const r = await d.call<{ services: ServiceView[] }>('ListServices');
   return r.services.map((s) => s.service.spec.name);
-}
-
-async function leaderOf(c: TestCluster): Promise<Daemon> {
-  return eventually('a leader', async () => {
-    for (const d of c.daemons.filter((x) => x.running)) {
-      const st = await d.call<{ leader: string; members: { nodeId: string }[] }>('ClusterStatus', {}, 3_000).catch(() => undefined);
-      if (!st?.leader) continue;
-      const nodes = await d.call<{ nodes: { node: { id: string; description: { hostname: string } } }[] }>('ListNodes', {}, 3_000);
-      const host = nodes.nodes.find((n) => n.node.id === st.leader)?.node.description.hostname;
-      const lead = c.daemons.find((x) => x.name === host && x.running);
-      if (lead) return lead;
-    }
-    return undefined;
-  });
 }
 
 describe('three managers', () => {
