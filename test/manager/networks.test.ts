@@ -1,6 +1,7 @@
 // `shoal network create|ls|inspect|rm` through the real CLI on three manager processes: the
 // networks' shapes (INTERFACE.md), every bad input refused in one line with the store unchanged,
-// concurrent creates on every manager getting distinct subnets and VNIs, and the networks and
+// concurrent creates on every manager getting distinct subnets and VNIs, services joining
+// networks (`--network`, `--network-add/-rm`, `--endpoint-mode`), and the networks and
 // their allocations surviving the leader's death (a later create reuses no subnet).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -112,6 +113,41 @@ describe('networks through the CLI', () => {
     assert.equal(all.length, 2 + names.length);
     assert.equal(new Set(all.map((n) => n.subnet)).size, all.length, `subnets: ${all.map((n) => n.subnet).join(' ')}`);
     assert.equal(new Set(all.map((n) => n.vni)).size, all.length, `VNIs: ${all.map((n) => n.vni).join(' ')}`);
+  });
+
+  test('services join networks by name (stored by id, with aliases); an unknown network is refused; rm is refused while a service uses the network', async () => {
+    const [m1, m2] = managers as [Daemon, Daemon];
+    const front = await inspect(m1, 'front');
+    const back = await inspect(m1, 'back');
+    const svc = ['-d', '--no-resolve-image', '--replicas', '0'];
+    ok(await shoalCli(m1, ['service', 'create', ...svc, '--name', 'web', '--network', 'front', '--network', 'name=back,alias=db,alias=store', 'shoal/busybox:latest']), 'create web');
+    const spec = async (name: string) => (JSON.parse(ok(await shoalCli(m2, ['service', 'inspect', '--format', 'json', name]), `inspect ${name}`)) as { spec: { networks: unknown; endpointMode: string } }).spec;
+    assert.deepEqual((await spec('web')).networks, [{ target: front.id, aliases: [] }, { target: back.id, aliases: ['db', 'store'] }]);
+    assert.equal((await spec('web')).endpointMode, 'vip');
+
+    const services = async () => ok(await shoalCli(m2, ['service', 'ls', '--format', 'json']), 'service ls');
+    const before = await services();
+    const unknown = await shoalCli(m2, ['service', 'create', ...svc, '--name', 'api', '--network', 'nope', 'shoal/busybox:latest']);
+    assert.equal(unknown.code, 1);
+    assert.equal(unknown.stderr.trim().split('\n').length, 1, unknown.stderr);
+    assert.match(unknown.stderr, /unknown network "nope"/);
+    assert.equal(await services(), before);
+
+    ok(await shoalCli(m1, ['service', 'create', ...svc, '--name', 'api', '--network', 'front', 'shoal/busybox:latest']), 'create api');
+    const nets = await ls(m1);
+    const inUse = await shoalCli(m1, ['network', 'rm', 'front']);
+    assert.equal(inUse.code, 1);
+    assert.match(inUse.stderr, /network "front" is in use by services api, web/);
+    assert.deepEqual(await ls(m1), nets);
+
+    const badAdd = await shoalCli(m1, ['service', 'update', '-d', '--network-add', 'nope', 'web']);
+    assert.match(badAdd.stderr, /unknown network "nope"/);
+    ok(await shoalCli(m1, ['service', 'update', '-d', '--network-rm', 'front', '--network-add', 'name=par2,alias=x', '--endpoint-mode', 'dnsrr', 'web']), 'update web');
+    const par2 = await inspect(m1, 'par2');
+    assert.deepEqual((await spec('web')).networks, [{ target: back.id, aliases: ['db', 'store'] }, { target: par2.id, aliases: ['x'] }]);
+    assert.equal((await spec('web')).endpointMode, 'dnsrr');
+    ok(await shoalCli(m1, ['service', 'rm', 'api']), 'rm api');
+    ok(await shoalCli(m1, ['network', 'rm', 'front']), 'rm front once unused');
   });
 
   test('rm removes; the networks and their allocations survive the leader\'s death; a new create reuses no subnet', async () => {

@@ -373,6 +373,12 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
     for (const e of spec.env) lines.push(`  ${e}`);
   }
   kv(' Stop grace period', formatDuration(spec.stopGracePeriodMs ?? 0));
+  // As docker service inspect --pretty: the networks by id, then the endpoint mode.
+  if (spec.networks?.length) {
+    lines.push('Networks:');
+    for (const n of spec.networks) lines.push(` ${n.target}${n.aliases?.length ? ` (aliases: ${n.aliases.join(', ')})` : ''}`);
+  }
+  kv('Endpoint Mode', spec.endpointMode || 'vip');
   if (spec.ports?.length) {
     lines.push('Ports:');
     for (const p of spec.ports) {

@@ -3,7 +3,7 @@
 // Every parser either returns a value or throws a UsageError whose message is one line that names
 // the offending input and says what was expected; the CLI prints it as `Error: MESSAGE` and exits 2.
 
-import type { PortConfig, Protocol, PublishMode } from '@shoal/types';
+import type { NetworkAttachmentConfig, PortConfig, Protocol, PublishMode } from '@shoal/types';
 import { UsageError } from './errors.js';
 
 // The rules a service spec shares with the control API live in @shoal/types; the CLI's flags use them as they are.
@@ -282,4 +282,26 @@ export function parseMemory(value: string, what: string): number {
   const bytes = Math.round(Number(m![1]) * SIZE_UNITS[m![2]!.toLowerCase()]!);
   if (!Number.isSafeInteger(bytes)) usage(`invalid ${what} ${q(value)}: too large`);
   return bytes;
+}
+
+// ------------------------------------------------------------------ networks
+
+/**
+ * `--network NAME` or docker's long form `--network name=NAME,alias=A[,alias=B]` (`target=` is
+ * docker's other spelling of `name=`).
+ */
+export function parseNetworkAttachment(spec: string): NetworkAttachmentConfig {
+  if (!spec.includes('=')) return { target: spec, aliases: [] };
+  let target = '';
+  const aliases: string[] = [];
+  for (const field of spec.split(',')) {
+    const i = field.indexOf('=');
+    const key = i < 0 ? field : field.slice(0, i);
+    const value = i < 0 ? '' : field.slice(i + 1);
+    if (key === 'name' || key === 'target') target = value;
+    else if (key === 'alias') aliases.push(value);
+    else usage(`invalid --network ${q(spec)}: unknown field ${q(key)} (expected name=NETWORK,alias=ALIAS)`);
+  }
+  if (target === '') usage(`invalid --network ${q(spec)}: name=NETWORK is missing`);
+  return { target, aliases };
 }

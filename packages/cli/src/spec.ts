@@ -35,6 +35,7 @@ import {
   parsePublishRm,
   parsePublishes,
   parseReplicas,
+  parseNetworkAttachment,
 } from './parse.js';
 
 export { RESTART_CONDITIONS, SERVICE_MODES };
@@ -133,6 +134,9 @@ export interface CreateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
   stopGracePeriod?: string;
   /** `-w, --workdir`: the container's working directory (empty: the image's). */
   workdir?: string;
+  /** `--network NAME | name=NAME,alias=A`: the networks, named as the user named them. */
+  network?: readonly string[];
+  endpointMode?: string;
 }
 
 /** The spec `service create` sends: the flags given, completed and checked as the manager will. */
@@ -163,6 +167,8 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
     placementPrefs: (f.placementPref ?? []).map(parsePlacementPref),
     healthcheck: applyHealth(null, f),
     workdir: f.workdir,
+    networks: (f.network ?? []).map(parseNetworkAttachment),
+    endpointMode: f.endpointMode,
   });
 }
 
@@ -186,6 +192,13 @@ export interface UpdateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
   stopGracePeriod?: string;
   /** `-w, --workdir`: the container's working directory (empty: the image's). */
   workdir?: string;
+  networkAdd?: readonly string[];
+  /**
+   * `--network-rm NETWORK`: the ids (a spec names its networks by id) of the networks to leave,
+   * as the manager resolved the names given (see resolveNetworkRm).
+   */
+  networkRm?: readonly string[];
+  endpointMode?: string;
   /** Replaces COMMAND [ARG...] (docker's --args), already split into words. */
   args?: readonly string[];
   /** `--force`: replace the tasks even if nothing else changes. */
@@ -263,6 +276,9 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
   }
   if (f.stopGracePeriod !== undefined) s.stopGracePeriodMs = parseDuration(f.stopGracePeriod, '--stop-grace-period');
   if (f.workdir !== undefined) s.workdir = f.workdir;
+  s.networks = (s.networks ?? []).filter((n) => !(f.networkRm ?? []).includes(n.target));
+  s.networks.push(...(f.networkAdd ?? []).map(parseNetworkAttachment));
+  if (f.endpointMode !== undefined) s.endpointMode = f.endpointMode as ServiceSpec['endpointMode'];
   s.updateConfig = applyRollout(s.updateConfig ?? ROLLOUT_DEFAULTS, f, 'update');
   s.rollbackConfig = applyRollout(s.rollbackConfig ?? ROLLOUT_DEFAULTS, f, 'rollback');
   if (f.force === true) s.forceUpdate = Number(s.forceUpdate ?? 0) + 1;

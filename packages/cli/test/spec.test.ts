@@ -34,8 +34,22 @@ describe('buildServiceSpec', () => {
       healthcheck: null,
       resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
       workdir: '',
+      networks: [],
+      endpointMode: 'vip',
       registryAuth: null,
     });
+  });
+  test('--network NAME | name=NAME,alias=A; update adds, leaves (by id) and sets --endpoint-mode', () => {
+    const s = buildServiceSpec({ name: 'web', image: 'nginx', network: ['front', 'name=back,alias=db,alias=store'], endpointMode: 'dnsrr' });
+    assert.deepEqual(s.networks, [{ target: 'front', aliases: [] }, { target: 'back', aliases: ['db', 'store'] }]);
+    assert.equal(s.endpointMode, 'dnsrr');
+    const u = applyServiceUpdate({ ...s, networks: [{ target: 'id-front', aliases: [] }] }, { networkRm: ['id-front'], networkAdd: ['target=mid,alias=m'], endpointMode: 'vip' });
+    assert.deepEqual(u.networks, [{ target: 'mid', aliases: ['m'] }]);
+    assert.equal(u.endpointMode, 'vip');
+    rejects(() => buildServiceSpec({ name: 'web', image: 'nginx', network: ['alias=x'] }), /^invalid --network "alias=x": name=NETWORK is missing$/);
+    rejects(() => buildServiceSpec({ name: 'web', image: 'nginx', network: ['name=a,driver-opt=x'] }), /unknown field "driver-opt"/);
+    rejects(() => buildServiceSpec({ name: 'web', image: 'nginx', network: ['a', 'a'] }), /^network "a" is given twice$/);
+    rejects(() => buildServiceSpec({ name: 'web', image: 'nginx', endpointMode: 'dnsrr', publish: ['8080:80'] }), /dnsrr cannot publish a port in ingress mode/);
   });
   test('--workdir: an absolute path, changed by update, the image\'s when empty', () => {
     const s = buildServiceSpec({ name: 'web', image: 'nginx', workdir: '/srv' });

@@ -259,6 +259,7 @@ export class ClusterStore implements StateMachine {
       const existing = st.get(kind, op.id);
       if (!existing) throw new Reject('NOT_FOUND', `${kind} ${op.id} not found (${at}: delete)`);
       checkVersion(kind, existing, expect, at);
+      if (kind === 'network') this.checkUnused(st, existing as Network, at);
       st.set(kind, op.id, null, { kind, action: 'delete', object: existing, index } as ChangeEvent);
       return undefined;
     }
@@ -282,6 +283,7 @@ export class ClusterStore implements StateMachine {
       if (kind === 'service') {
         this.checkName(st, obj as Service, at);
         this.checkPorts(st, obj as Service, at);
+        this.checkNetworks(st, obj as Service, at);
       }
       if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
       st.set(kind, obj.id, obj, { kind, action: 'create', object: obj, index } as ChangeEvent);
@@ -298,6 +300,7 @@ export class ClusterStore implements StateMachine {
       this.checkName(st, obj as Service, at);
     }
     if (kind === 'service') this.checkPorts(st, obj as Service, at);
+    if (kind === 'service') this.checkNetworks(st, obj as Service, at);
     if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
     if (kind === 'task') {
       const from = (existing as Task).status.state;
@@ -318,6 +321,21 @@ export class ClusterStore implements StateMachine {
     const conflict = networkConflict(placed, others);
     if (conflict) throw new Reject(conflict.code, `${conflict.message} (${at})`);
     return placed === net ? net : normalize('network', placed);
+  }
+
+  /** A service's networks exist (the control API named them by id an instant before). */
+  private checkNetworks(st: Staging, s: Service, at: string): void {
+    for (const n of s.spec.networks) {
+      if (!st.get('network', n.target)) throw new Reject('FAILED_PRECONDITION', `network ${n.target} of service "${s.spec.name}" no longer exists (${at})`);
+    }
+  }
+
+  /** A network in use by a service stays (as SwarmKit's RemoveNetwork). */
+  private checkUnused(st: Staging, net: Network, at: string): void {
+    const users = st.services().filter((s) => s.spec.networks.some((n) => n.target === net.id)).map((s) => s.spec.name).sort();
+    if (users.length > 0) {
+      throw new Reject('FAILED_PRECONDITION', `network "${net.spec.name}" is in use by service${users.length > 1 ? 's' : ''} ${users.join(', ')} (${at})`);
+    }
   }
 
   private checkName(st: Staging, s: Service, at: string): void {

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Network, type NetworkSpec, type TxFailure, nextFreeSubnet, parseCidr, completeNetworkSpec, SpecError } from '../src/index.js';
-import { Log, T0, create } from './fixtures.js';
+import { Log, T0, create, mkService, update } from './fixtures.js';
 import { readSnapshot } from './snapshot-fixtures.js';
 
 function mkNetwork(id: string, name: string, ipam: Partial<NetworkSpec['ipam']> = {}): Network {
@@ -59,6 +59,25 @@ describe('network allocation', () => {
     refused(log, create('network', { ...mkNetwork('n2', 'back'), subnet: '10.2.0.0/24', gateway: '10.2.0.1', vni: 4096 }), 'ALREADY_EXISTS', /VNI 4096/);
     refused(log, create('network', { ...mkNetwork('n2', 'back'), subnet: '10.2.0.0/30', gateway: '10.2.0.1', vni: 5000 }), 'INVALID_ARGUMENT', /too small/);
     refused(log, create('network', { ...mkNetwork('n2', 'back'), spec: { ...mkNetwork('n2', 'back').spec, driver: 'bridge' } }), 'INVALID_ARGUMENT', /driver/);
+  });
+});
+
+describe('networks and services', () => {
+  test('a service names existing networks only; a network in use is not removed, saying by whom', () => {
+    const log = new Log();
+    log.ok(create('network', mkNetwork('n1', 'front')));
+    const web = mkService('s1', 'web');
+    refused(log, create('service', { ...web, spec: { ...web.spec, networks: [{ target: 'gone', aliases: [] }] } }), 'FAILED_PRECONDITION', /network gone of service "web" no longer exists/);
+    log.ok(create('service', { ...web, spec: { ...web.spec, networks: [{ target: 'n1', aliases: ['www'] }] } }));
+    const api = mkService('s2', 'api');
+    log.ok(create('service', { ...api, spec: { ...api.spec, networks: [{ target: 'n1', aliases: [] }] } }));
+    refused(log, { op: 'delete', kind: 'network', id: 'n1' }, 'FAILED_PRECONDITION', /^network "front" is in use by services api, web \(ops\[0\]\)$/);
+    const s1 = log.store.get('service', 's1')!;
+    refused(log, update('service', { ...s1, spec: { ...s1.spec, networks: [{ target: 'nope', aliases: [] }] } }), 'FAILED_PRECONDITION', /no longer exists/);
+    // Both leave it (one removed, one updated) in the same transaction as the removal: it goes.
+    const s2 = log.store.get('service', 's2')!;
+    log.ok({ op: 'delete', kind: 'service', id: 's1' }, update('service', { ...s2, spec: { ...s2.spec, networks: [] } }), { op: 'delete', kind: 'network', id: 'n1' });
+    assert.equal(log.store.get('network', 'n1'), null);
   });
 });
 

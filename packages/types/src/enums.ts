@@ -60,5 +60,8 @@ export const taskStateRank = (s: TaskState): number => TASK_STATES.indexOf(s);
 /** States from which a task never runs again. */
 export const isTerminal = (s: TaskState): boolean => taskStateRank(s) > taskStateRank('running');
 
+export const ENDPOINT_MODES = ['vip', 'dnsrr'] as const;
+export type EndpointMode = (typeof ENDPOINT_MODES)[number];
+
 export const NETWORK_DRIVERS = ['overlay'] as const;
 export type NetworkDriver = (typeof NETWORK_DRIVERS)[number];

@@ -38,6 +38,7 @@ export interface Domains {
   Network: D.Network;
   NetworkSpec: D.NetworkSpec;
   IPAMConfig: D.IPAMConfig;
+  NetworkAttachmentConfig: D.NetworkAttachmentConfig;
 }
 
 /** [decoded message, domain type], one pair a message of Domains. */

@@ -7,6 +7,7 @@
 import type { SealedSecret } from '@shoal/api';
 import type { FromWire, Wire } from './from-wire.js';
 import type {
+  EndpointMode,
   NetworkDriver,
   NodeAvailability,
   NodeRole,
@@ -100,7 +101,7 @@ export interface UpdateConfig extends FromWire<Wire<'UpdateConfig'>, { failureAc
 export interface UpdateStatus extends FromWire<Wire<'UpdateStatus'>, { state: UpdateState }> {}
 
 /** `healthcheck` is null when the image's own applies. */
-export interface ServiceSpec extends FromWire<Wire<'ServiceSpec'>, { mode: ServiceMode }, 'healthcheck'> {
+export interface ServiceSpec extends FromWire<Wire<'ServiceSpec'>, { mode: ServiceMode; endpointMode: EndpointMode }, 'healthcheck'> {
   // Store only: no message carries it (types.proto has no such field), so neither the control
   // API's answers nor a node's assignments can hold it; the dispatcher opens it for the node that
   // runs the task and sends the credentials alone (AssignmentsResponse.registry_auths).
@@ -110,6 +111,8 @@ export interface ServiceSpec extends FromWire<Wire<'ServiceSpec'>, { mode: Servi
    */
   registryAuth: SealedSecret | null;
 }
+
+export interface NetworkAttachmentConfig extends FromWire<Wire<'NetworkAttachmentConfig'>> {}
 
 export interface HealthConfig extends FromWire<Wire<'HealthConfig'>> {}
 

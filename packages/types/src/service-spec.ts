@@ -21,15 +21,17 @@ import {
   withDefault,
 } from './check.js';
 import {
+  ENDPOINT_MODES,
   PROTOCOLS,
   PUBLISH_MODES,
   RESTART_CONDITIONS,
   SERVICE_MODES,
   UPDATE_FAILURE_ACTIONS,
   UPDATE_ORDERS,
+  type EndpointMode,
   type UpdateFailureAction,
 } from './enums.js';
-import type { HealthConfig, NodeResources, PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, UpdateConfig } from './objects.js';
+import type { HealthConfig, NetworkAttachmentConfig, NodeResources, PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, UpdateConfig } from './objects.js';
 import { invalid } from './spec-error.js';
 
 const q = (s: string): string => JSON.stringify(s);
@@ -116,6 +118,8 @@ const SPEC_SHAPE = obj<ServiceSpec>({
   healthcheck: withDefault(nullable(healthShape), null),
   resources: withDefault(obj<ResourceRequirements>({ limits: nodeResourcesShape, reservations: nodeResourcesShape }), NO_RESOURCES),
   workdir: withDefault(str({ max: 4096 }), ''),
+  networks: withDefault(arrayOf(obj<NetworkAttachmentConfig>({ target: str({ nonEmpty: true, max: 256 }), aliases: arrayOf(str({ max: 63 })) })), []),
+  endpointMode: withDefault(oneOf(ENDPOINT_MODES), 'vip'),
   registryAuth: withDefault(nullable(sealedSecretShape), null),
 });
 
@@ -137,7 +141,7 @@ export function checkServiceName(name: string): string {
 }
 
 /** SwarmKit's name rule (validateAnnotations) for a service's or a network's name. */
-export function checkDnsLabel(name: string, kind: 'service' | 'network', usage: string): string {
+export function checkDnsLabel(name: string, kind: 'service' | 'network' | 'alias', usage: string): string {
   if (name === '') invalid(`the ${kind} name is empty (${usage})`);
   if (name.length > 63) invalid(`invalid ${kind} name ${q(name)}: at most 63 characters`);
   if (!/^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/.test(name)) {
@@ -250,7 +254,9 @@ export function checkHealthTest(test: readonly string[]): string[] {
 // ------------------------------------------------------------------ completion (the edge)
 
 /** A spec as a client sends it: any field may be missing (or null, or the wire's zero value). */
-export type SpecInput = Partial<Omit<ServiceSpec, 'ports' | 'restartPolicy' | 'updateConfig' | 'rollbackConfig' | 'resources' | 'healthcheck' | 'registryAuth'>> & {
+export type SpecInput = Partial<Omit<ServiceSpec, 'ports' | 'restartPolicy' | 'updateConfig' | 'rollbackConfig' | 'resources' | 'healthcheck' | 'registryAuth' | 'networks' | 'endpointMode'>> & {
+  networks?: Partial<NetworkAttachmentConfig>[] | null;
+  endpointMode?: string | null;
   ports?: Partial<PortConfig>[] | null;
   healthcheck?: Partial<HealthConfig> | null;
   resources?: { limits?: Partial<NodeResources> | null; reservations?: Partial<NodeResources> | null } | null;
@@ -327,6 +333,32 @@ function completePorts(ports: unknown): PortConfig[] {
   );
 }
 
+/**
+ * The networks a service joins (`--network`): each once (by what the client named it; the control
+ * API then checks the ids), its aliases DNS labels.
+ */
+function completeNetworks(v: SpecInput['networks']): NetworkAttachmentConfig[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) invalid('networks must be a list');
+  const seen = new Set<string>();
+  return v.map((n) => {
+    const target = String(n?.target ?? '');
+    if (target === '') invalid('a network attachment needs its network (--network NAME)');
+    if (seen.has(target)) invalid(`network ${q(target)} is given twice`);
+    seen.add(target);
+    const aliases = [...new Set(strings(n.aliases, `the aliases of network ${q(target)}`).map((a) => checkDnsLabel(a, 'alias', `--network name=${target},alias=ALIAS`)))];
+    return { target, aliases };
+  });
+}
+
+/** Docker's rule: the routing mesh (ingress ports) needs a virtual IP; dnsrr publishes in host mode only. */
+function checkEndpointMode(mode: EndpointMode, ports: SpecInput['ports']): EndpointMode {
+  if (mode === 'dnsrr' && (ports ?? []).some((p) => (p.publishMode ?? 'ingress') === 'ingress')) {
+    invalid('--endpoint-mode dnsrr cannot publish a port in ingress mode (publish it with mode=host)');
+  }
+  return mode;
+}
+
 function completeResources(r: SpecInput['resources']): ResourceRequirements {
   const read = (x: Partial<NodeResources> | null | undefined, what: string): NodeResources => ({
     nanoCpus: nonNegInt(x?.nanoCpus, `${what} CPUs (nanoCPUs)`),
@@ -389,6 +421,8 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
     placementPrefs: [...new Set(strings(input.placementPrefs, 'placement preferences').map(parsePlacementPref))],
     healthcheck: completeHealthcheck(input.healthcheck),
     workdir: checkWorkdir(String(input.workdir ?? '')),
+    networks: completeNetworks(input.networks),
+    endpointMode: checkEndpointMode(memberOf(input.endpointMode, ENDPOINT_MODES, 'vip', 'the endpoint mode'), input.ports),
     // Never a client's: the control API seals the credentials a request carries (or keeps the
     // service's) into it.
     registryAuth: null,

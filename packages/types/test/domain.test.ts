@@ -28,6 +28,7 @@ import type {
   ServiceSpec,
   Task,
   TaskState,
+  EndpointMode,
   Network,
   NetworkDriver,
   UpdateFailureAction,
@@ -78,7 +79,8 @@ const enums: [
   Equal<Task['status']['state'], TaskState>,
   Equal<Task['desiredState'], TaskState>,
   Equal<Network['spec']['driver'], NetworkDriver>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true];
+  Equal<ServiceSpec['endpointMode'], EndpointMode>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 
 // Message fields are never null but these four; nested messages are the domain types.
 const nullability: [
@@ -131,6 +133,8 @@ const spec: ServiceSpec = {
   placementPrefs: ['spread=node.labels.zone'],
   healthcheck: { test: ['CMD', 'true'], intervalMs: 1000, timeoutMs: 2000, retries: 3, startPeriodMs: 500 },
   workdir: '/srv/www',
+  networks: [{ target: 'n1', aliases: ['www'] }],
+  endpointMode: 'dnsrr',
   registryAuth: null,
 };
 const T0 = 1_700_000_000_000;

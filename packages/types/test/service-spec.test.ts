@@ -103,4 +103,19 @@ describe('completeServiceSpec', () => {
     const { workdir: _, ...older } = validateServiceSpec(base);
     assert.equal(serviceSpecShape(older, 'spec').workdir, '');
   });
+
+  test('networks: each once, aliases DNS labels; endpoint mode vip by default, dnsrr without ingress ports; an older spec has none', () => {
+    const s = validateServiceSpec({ ...base, networks: [{ target: 'front', aliases: ['www', 'www'] }, { target: 'back' }], endpointMode: 'dnsrr' });
+    assert.deepEqual(s.networks, [{ target: 'front', aliases: ['www'] }, { target: 'back', aliases: [] }]);
+    assert.equal(s.endpointMode, 'dnsrr');
+    assert.equal(validateServiceSpec(base).endpointMode, 'vip');
+    assert.throws(() => validateServiceSpec({ ...base, networks: [{ target: 'front' }, { target: 'front' }] }), /^SpecError: network "front" is given twice$/);
+    assert.throws(() => validateServiceSpec({ ...base, networks: [{ target: 'front', aliases: ['a.b'] }] }), /invalid alias name "a\.b"/);
+    assert.throws(() => validateServiceSpec({ ...base, networks: [{ target: '' }] }), /needs its network/);
+    assert.throws(() => validateServiceSpec({ ...base, endpointMode: 'rr' }), /the endpoint mode must be vip or dnsrr, not rr/);
+    assert.throws(() => validateServiceSpec({ ...base, endpointMode: 'dnsrr', ports: [{ targetPort: 80, publishedPort: 8080 }] }), /dnsrr cannot publish a port in ingress mode/);
+    assert.equal(validateServiceSpec({ ...base, endpointMode: 'dnsrr', ports: [{ targetPort: 80, publishedPort: 8080, publishMode: 'host' }] }).endpointMode, 'dnsrr');
+    const { networks: _n, endpointMode: _e, ...older } = validateServiceSpec(base);
+    assert.deepEqual([serviceSpecShape(older, 'spec').networks, serviceSpecShape(older, 'spec').endpointMode], [[], 'vip']);
+  });
 });

@@ -7,6 +7,7 @@ import { type Ctx, DEFAULT_WAIT_TIMEOUT_MS } from '../context.js';
 import { serviceInspectText, serviceLsJson, serviceLsTable, servicePsJson, servicePsTable } from '../format.js';
 import { UsageError } from '../errors.js';
 import { parseScaleArgs } from '../parse.js';
+import { ENDPOINT_MODES } from '@shoal/types';
 import {
   RESTART_CONDITIONS,
   SERVICE_MODES,
@@ -99,6 +100,8 @@ export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   'restart-delay': { ...S, describe: 'Delay between restart attempts, e.g. 500ms, 5s, 1m30s (default 5s)' },
   'restart-max-attempts': { ...S, describe: 'Maximum restarts before giving up (default 0: unlimited)' },
   'stop-grace-period': { ...S, describe: 'Time to wait before force-killing a container (default 10s)' },
+  network: { ...S, describe: 'Join an overlay network: NAME, or name=NAME,alias=ALIAS (more DNS names on it); repeatable' },
+  'endpoint-mode': { ...S, choices: [...ENDPOINT_MODES], describe: "vip (default: one virtual IP per network) or dnsrr (DNS answers the tasks' IPs)" },
   workdir: { ...S, alias: 'w', describe: 'Working directory inside the container (an absolute path; default: the image\'s)' },
   'update-parallelism': { ...S, describe: 'Tasks updated at once (default 1; 0: all at once)' },
   'update-delay': { ...S, describe: 'Delay between updates of task batches (default 0s)' },
@@ -150,6 +153,9 @@ const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
   'restart-max-attempts': CREATE_OPTIONS['restart-max-attempts']!,
   'stop-grace-period': CREATE_OPTIONS['stop-grace-period']!,
   workdir: CREATE_OPTIONS['workdir']!,
+  'network-add': { ...S, describe: 'Join a network (same syntax as create --network); repeatable' },
+  'network-rm': { ...S, describe: 'Leave a network NAME (or id); repeatable' },
+  'endpoint-mode': CREATE_OPTIONS['endpoint-mode']!,
   ...Object.fromEntries([...ROLLOUT_FLAGS, ...RESOURCE_FLAGS, ...HEALTH_FLAGS].map((k) => [k, CREATE_OPTIONS[k]!])),
   'with-registry-auth': CREATE_OPTIONS['with-registry-auth']!,
   'no-resolve-image': CREATE_OPTIONS['no-resolve-image']!,
@@ -210,6 +216,8 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
     restartMaxAttempts: one(a, 'restartMaxAttempts'),
     stopGracePeriod: one(a, 'stopGracePeriod'),
     workdir: one(a, 'workdir'),
+    network: list(a, 'network'),
+    endpointMode: one(a, 'endpointMode'),
     ...rolloutFlags(a),
     ...resourceFlags(a),
     ...healthFlags(a),
@@ -316,6 +324,9 @@ function updateFlags(a: Args): UpdateFlags {
     restartMaxAttempts: one(a, 'restartMaxAttempts'),
     stopGracePeriod: one(a, 'stopGracePeriod'),
     workdir: one(a, 'workdir'),
+    networkAdd: list(a, 'networkAdd'),
+    networkRm: list(a, 'networkRm'),
+    endpointMode: one(a, 'endpointMode'),
     ...rolloutFlags(a),
     ...resourceFlags(a),
     ...healthFlags(a),
@@ -337,7 +348,7 @@ async function update(ctx: Ctx, a: Args): Promise<void> {
   const detach = a['detach'] === true;
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
   const current = serviceOf(await ctx.call('GetService', { service }, svcNotFound(service)), service);
-  const spec = applyServiceUpdate(current.spec, flags);
+  const spec = applyServiceUpdate(current.spec, { ...flags, networkRm: await networkIds(ctx, flags.networkRm ?? []) });
   // As docker: the credentials for the image the service will run (the new one, or its own).
   const registryAuth = registryAuthFlag(a, spec.image);
   let specVersion = current.specVersion;
@@ -349,6 +360,16 @@ async function update(ctx: Ctx, a: Args): Promise<void> {
   }
   ctx.print(service);
   if (!detach) await waitForConvergence(ctx, [{ ref: current.id, name: current.spec.name, specVersion, watch: 'update' }], 'updated');
+}
+
+/** The ids of the networks `--network-rm` names (a spec holds its networks' ids). */
+async function networkIds(ctx: Ctx, refs: readonly string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const network of refs) {
+    const r = await ctx.call('GetNetwork', { network }, { notFound: { kind: 'network', name: network } });
+    if (r.network) ids.push(r.network.id);
+  }
+  return ids;
 }
 
 /** `shoal service rollback SERVICE` and `service update --rollback`: the previous spec back. */

@@ -3,7 +3,7 @@
 // @shoal/store networks.ts), so concurrent creates on any manager never get the same ones.
 
 import { ShoalError } from '@shoal/api';
-import { type CreateNetworkRequest, type GetNetworkRequest, type Network, type RemoveNetworkRequest, deleteOp, newId } from '@shoal/store';
+import { type ClusterStore, type ServiceSpec, type CreateNetworkRequest, type GetNetworkRequest, type Network, type RemoveNetworkRequest, deleteOp, newId } from '@shoal/store';
 import { type NetworkSpecInput, SpecError, completeNetworkSpec } from '@shoal/types';
 import { type ControlContext, commit, read, required } from './context.js';
 
@@ -14,6 +14,30 @@ function validateNetworkSpec(input: NetworkSpecInput | null | undefined) {
     if (err instanceof SpecError) throw new ShoalError('INVALID_ARGUMENT', err.message);
     throw err;
   }
+}
+
+/**
+ * A service spec with its networks named by id (a client may give a name, an id or a unique id
+ * prefix); an unknown network is refused, naming it. The store checks the ids again as it applies.
+ */
+export function attachNetworks(store: ClusterStore, spec: ServiceSpec): ServiceSpec {
+  if (spec.networks.length === 0) return spec;
+  const seen = new Set<string>();
+  const networks = spec.networks.map((n) => {
+    let id: string;
+    try {
+      id = store.resolveNetwork(n.target).id;
+    } catch (err) {
+      if (err instanceof ShoalError && err.code === 'NOT_FOUND') {
+        throw new ShoalError('INVALID_ARGUMENT', `unknown network "${n.target}" (no network has this name or id: shoal network ls lists them)`);
+      }
+      throw err;
+    }
+    if (seen.has(id)) throw new ShoalError('INVALID_ARGUMENT', `network "${n.target}" is given twice`);
+    seen.add(id);
+    return { target: id, aliases: n.aliases };
+  });
+  return { ...spec, networks };
 }
 
 export async function createNetwork(ctx: ControlContext, req: CreateNetworkRequest): Promise<{ network: Network }> {

@@ -8,6 +8,7 @@ import type { GetServiceRequest, RemoveServiceRequest, ScaleServiceRequest, Serv
 import { rolledBack, withSpec } from '../service-update.js';
 import { type RegistryAuth, parseRegistryAuth } from '../registry-auth.js';
 import { pinImage } from './image-pin.js';
+import { attachNetworks } from './networks.js';
 import { validateServiceSpec } from './validate.js';
 import { type ControlContext, commit, read, required, update } from './context.js';
 
@@ -60,7 +61,9 @@ async function finishSpec(
 }
 
 export async function createService(ctx: ControlContext, req: SpecRequest): Promise<ServiceView> {
-  const checked = validateServiceSpec(req.spec);
+  const valid = validateServiceSpec(req.spec);
+  // A read barrier only when there are networks to name by id (a create needs none otherwise).
+  const checked = valid.networks.length > 0 ? attachNetworks(await read(ctx), valid) : valid;
   const auth = parseRegistryAuth(req.registryAuth);
   const id = newId();
   const { spec, warnings } = await finishSpec(ctx, id, checked, { auth, resolve: req.resolveImage === true });
@@ -86,7 +89,7 @@ export async function listServices(ctx: ControlContext): Promise<{ services: Ser
 export async function updateService(ctx: ControlContext, req: SpecRequest & { service?: string; version?: number }): Promise<ServiceView> {
   const store = await read(ctx);
   const current = store.resolveService(required(req.service, 'service'));
-  const checked = validateServiceSpec(req.spec, { currentName: current.spec.name });
+  const checked = attachNetworks(store, validateServiceSpec(req.spec, { currentName: current.spec.name }));
   if (checked.mode !== current.spec.mode) throw new ShoalError('INVALID_ARGUMENT', 'a service\'s mode cannot be changed');
   const auth = parseRegistryAuth(req.registryAuth);
   // As docker: an image is pinned again only when the update changes it.

@@ -34,6 +34,7 @@ import type { IPAMConfig as _shoal_types_IPAMConfig, IPAMConfig__Output as _shoa
 import type { JoinTokens as _shoal_types_JoinTokens, JoinTokens__Output as _shoal_types_JoinTokens__Output } from './shoal/types/JoinTokens.js';
 import type { ManagerStatus as _shoal_types_ManagerStatus, ManagerStatus__Output as _shoal_types_ManagerStatus__Output } from './shoal/types/ManagerStatus.js';
 import type { Network as _shoal_types_Network, Network__Output as _shoal_types_Network__Output } from './shoal/types/Network.js';
+import type { NetworkAttachmentConfig as _shoal_types_NetworkAttachmentConfig, NetworkAttachmentConfig__Output as _shoal_types_NetworkAttachmentConfig__Output } from './shoal/types/NetworkAttachmentConfig.js';
 import type { NetworkSpec as _shoal_types_NetworkSpec, NetworkSpec__Output as _shoal_types_NetworkSpec__Output } from './shoal/types/NetworkSpec.js';
 import type { Node as _shoal_types_Node, Node__Output as _shoal_types_Node__Output } from './shoal/types/Node.js';
 import type { NodeDescription as _shoal_types_NodeDescription, NodeDescription__Output as _shoal_types_NodeDescription__Output } from './shoal/types/NodeDescription.js';
@@ -91,6 +92,7 @@ export interface ProtoGrpcType {
       JoinTokens: MessageTypeDefinition<_shoal_types_JoinTokens, _shoal_types_JoinTokens__Output>
       ManagerStatus: MessageTypeDefinition<_shoal_types_ManagerStatus, _shoal_types_ManagerStatus__Output>
       Network: MessageTypeDefinition<_shoal_types_Network, _shoal_types_Network__Output>
+      NetworkAttachmentConfig: MessageTypeDefinition<_shoal_types_NetworkAttachmentConfig, _shoal_types_NetworkAttachmentConfig__Output>
       NetworkSpec: MessageTypeDefinition<_shoal_types_NetworkSpec, _shoal_types_NetworkSpec__Output>
       Node: MessageTypeDefinition<_shoal_types_Node, _shoal_types_Node__Output>
       NodeDescription: MessageTypeDefinition<_shoal_types_NodeDescription, _shoal_types_NodeDescription__Output>

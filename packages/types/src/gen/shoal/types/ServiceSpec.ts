@@ -7,6 +7,7 @@ import type { RestartPolicy as _shoal_types_RestartPolicy, RestartPolicy__Output
 import type { UpdateConfig as _shoal_types_UpdateConfig, UpdateConfig__Output as _shoal_types_UpdateConfig__Output } from '../../shoal/types/UpdateConfig.js';
 import type { ResourceRequirements as _shoal_types_ResourceRequirements, ResourceRequirements__Output as _shoal_types_ResourceRequirements__Output } from '../../shoal/types/ResourceRequirements.js';
 import type { HealthConfig as _shoal_types_HealthConfig, HealthConfig__Output as _shoal_types_HealthConfig__Output } from '../../shoal/types/HealthConfig.js';
+import type { NetworkAttachmentConfig as _shoal_types_NetworkAttachmentConfig, NetworkAttachmentConfig__Output as _shoal_types_NetworkAttachmentConfig__Output } from '../../shoal/types/NetworkAttachmentConfig.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface ServiceSpec {
@@ -59,6 +60,14 @@ export interface ServiceSpec {
    * the container's working directory (absolute); empty: the image's
    */
   'workdir'?: (string);
+  /**
+   * the overlay networks its tasks join (`--network`)
+   */
+  'networks'?: (_shoal_types_NetworkAttachmentConfig)[];
+  /**
+   * vip (one virtual IP per network) | dnsrr (DNS answers the tasks' IPs)
+   */
+  'endpointMode'?: (string);
 }
 
 export interface ServiceSpec__Output {
@@ -111,4 +120,12 @@ export interface ServiceSpec__Output {
    * the container's working directory (absolute); empty: the image's
    */
   'workdir': (string);
+  /**
+   * the overlay networks its tasks join (`--network`)
+   */
+  'networks': (_shoal_types_NetworkAttachmentConfig__Output)[];
+  /**
+   * vip (one virtual IP per network) | dnsrr (DNS answers the tasks' IPs)
+   */
+  'endpointMode': (string);
 }
