@@ -13,7 +13,7 @@ import https from 'node:https';
 import { inspect } from 'node:util';
 import Docker from 'dockerode';
 import { Backoff, NOOP_LOGGER, ShoalError, logTimeKey, logTimeToUnix, type Logger } from '@shoal/api';
-import type { Task } from '@shoal/types';
+import { type Task, isPinnedImageRef, withDefaultTag } from '@shoal/types';
 import { type DockerClientEnv, dockerClientEnv, dockerEndpoint } from './docker-endpoint.js';
 import { type ContainerLogLine, parseDockerLogs } from './docker-logs.js';
 import { engineAuthConfig } from './registry-auth.js';
@@ -36,7 +36,7 @@ import {
   type PrepareResult,
   type PublishedPort,
 } from './executor.js';
-import { PullProgress, type PullProgressLine, classifyPullError, isPinnedImageRef } from './image-pull.js';
+import { PullProgress, type PullProgressLine, classifyPullError } from './image-pull.js';
 
 export interface DockerExecutorOptions {
   /** The node this executor acts for: its containers carry `shoal.node.id=<nodeId>`. */
@@ -80,13 +80,6 @@ function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
-}
-
-/** `name` with `:latest` added when it has neither a tag nor a digest. */
-export function normalizeImageRef(image: string): string {
-  if (image.includes('@')) return image;
-  const last = image.slice(image.lastIndexOf('/') + 1);
-  return last.includes(':') ? image : `${image}:latest`;
 }
 
 /**
@@ -270,7 +263,7 @@ export class DockerExecutor implements Executor {
   async prepare(task: Task, opts: PrepareOptions = {}): Promise<PrepareResult> {
     const image = task.spec?.image;
     if (!image) throw executorError('invalid-spec', `task ${task.id}: no image`);
-    const ref = normalizeImageRef(image);
+    const ref = withDefaultTag(image);
     if (Date.now() - (this.imagesCurrent.get(ref) ?? -Infinity) < IMAGE_CURRENT_MS) return {};
     const pinned = isPinnedImageRef(ref);
     if (pinned && (await this.imagePresent(ref))) {
@@ -439,7 +432,7 @@ export class DockerExecutor implements Executor {
       if (p.publishMode !== 'host') continue; // ingress: the routing mesh serves it
       (bindings[key] ??= []).push({ HostIp: this.publishIp, HostPort: p.publishedPort ? String(p.publishedPort) : '' });
     }
-    const ref = normalizeImageRef(spec.image);
+    const ref = withDefaultTag(spec.image);
     const opts: Docker.ContainerCreateOptions = {
       name,
       Image: ref,

@@ -1,14 +1,9 @@
-// What the agent makes of an image pull, engine-independent: whether a name pins its image
-// (a digest or an image id: no pull when present), how far a pull has got (from the engine's
+// What the agent makes of an image pull, engine-independent (whether a name pins its image is
+// @shoal/types' isPinnedImageRef): how far a pull has got (from the engine's
 // JSON progress stream), and why one failed, in the classes a user acts on (no such image or tag,
 // registry unreachable, access refused, anything else as the engine said it).
 
 import type { ExecutorErrorReason } from './executor.js';
-
-/** An image id (`sha256:<hex>`, as digest.Parse takes it) or a name pinned by digest (`name@sha256:...`). */
-export function isPinnedImageRef(ref: string): boolean {
-  return /^sha256:[a-f0-9]{64}$/.test(ref) || /@[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/.test(ref);
-}
 
 /** A pull failure's class: the executor's reason and a few words for status lines. */
 export interface PullFailure {

@@ -1,5 +1,5 @@
 export * from './executor.js';
-export { DockerExecutor, normalizeImageRef } from './docker-executor.js';
+export { DockerExecutor } from './docker-executor.js';
 export { DEFAULT_DOCKER_SOCKET, dockerClientEnv, dockerEndpoint } from './docker-endpoint.js';
 export type { DockerClientEnv, DockerEndpoint } from './docker-endpoint.js';
 export type { DockerExecutorOptions } from './docker-executor.js';

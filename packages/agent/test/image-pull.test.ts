@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { ShoalError } from '@shoal/api';
 import type { Task } from '@shoal/types';
 import { DockerExecutor, executorErrorReason } from '../src/index.js';
-import { PullProgress, classifyPullError, isPinnedImageRef } from '../src/image-pull.js';
+import { isPinnedImageRef } from '@shoal/types';
+import { PullProgress, classifyPullError } from '../src/image-pull.js';
 import { assignedTask, taskSpec } from './fixtures.js';
 import { TestRegistry, docker, unusedPort } from './registry.js';
 

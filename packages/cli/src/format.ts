@@ -2,6 +2,7 @@
 // (pure functions: the caller passes `now`).
 
 import type { Node, PortConfig, Service, ServiceSpec, Task } from '@shoal/types';
+import { hasTag } from '@shoal/types';
 // Imported, not require()d on the first table: so the bundle holds it (with its code cache, and
 // string-width's ASCII fast path: scripts/bundle-cli.mjs), where evaluating it costs `--help`
 // next to nothing, and spares `service ls` loading and compiling it from node_modules.
@@ -254,7 +255,7 @@ export function displayImage(image: string): string {
   const at = image.indexOf('@');
   if (at < 0) return image;
   const name = image.slice(0, at);
-  return name.slice(name.lastIndexOf('/') + 1).includes(':') ? name : image;
+  return hasTag(name) ? name : image;
 }
 
 /** `service ls --format json`. `ports` are the spec's PortConfig objects. */

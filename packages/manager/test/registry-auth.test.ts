@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { ShoalError } from '@shoal/api';
 import { KeyEncryptionKey } from '@shoal/pki';
 import { RegistryAuthVault, parseRegistryAuth } from '../src/registry-auth.js';
-import { digestWarning, pinImage, withTag } from '../src/controlapi/image-pin.js';
+import { withDefaultTag as withTag } from '@shoal/types';
+import { digestWarning, pinImage } from '../src/controlapi/image-pin.js';
 
 const SECRET = 'pa55-w0rd-never-shown';
 

@@ -9,3 +9,4 @@ export * from './service-spec.js';
 export * from './cluster-settings.js';
 export type * from './control.js';
 export * from './network-spec.js';
+export * from './image-ref.js';

@@ -6,6 +6,7 @@
 // has (one loaded by hand on each node) keeps its tag, with docker's warning; one given with a
 // digest is left as it is. `--no-resolve-image` skips all this.
 
+import { DIGEST_RE, withDefaultTag } from '@shoal/types';
 import type { RegistryAuth } from '../registry-auth.js';
 
 /** The digest (`sha256:...`) a registry has for `ref` (a tagged reference), with these credentials. */
@@ -13,14 +14,6 @@ export type ImageResolver = (ref: string, auth: RegistryAuth | null) => Promise<
 
 /** How long a registry may take to answer before the image is left unpinned. */
 const RESOLVE_TIMEOUT_MS = 20_000;
-const DIGEST_RE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
-
-/** Docker's TagNameOnly: `:latest` for a reference without a tag (or digest). */
-export function withTag(image: string): string {
-  if (image.includes('@')) return image;
-  const last = image.slice(image.lastIndexOf('/') + 1);
-  return last.includes(':') ? image : `${image}:latest`;
-}
 
 /** docker's warning for an image it could not pin (moby's digestWarning, word for word). */
 export function digestWarning(image: string): string {
@@ -30,7 +23,7 @@ export function digestWarning(image: string): string {
 /** The image to store, pinned to its digest when a registry has it; else as given, with a warning. */
 export async function pinImage(image: string, resolve: ImageResolver | undefined, auth: RegistryAuth | null): Promise<{ image: string; warning?: string }> {
   if (image.includes('@')) return { image };
-  const tagged = withTag(image);
+  const tagged = withDefaultTag(image);
   if (!resolve) return { image, warning: digestWarning(tagged) };
   let timer: NodeJS.Timeout | undefined;
   try {
