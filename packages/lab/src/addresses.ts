@@ -4,21 +4,14 @@
 // and the registry keeps its own, which is part of every image reference loaded into it.
 
 import { ShoalError } from '@shoal/api';
-
-function ipToInt(ip: string): number | undefined {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) return undefined;
-  return parts.reduce((n, p) => n * 256 + Number(p), 0);
-}
-
-const intToIp = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+import { formatIPv4, parseIPv4 } from '@shoal/types';
 
 /** An IPv4 subnet (`172.25.0.0/16`) as its network address and size, or a FAILED_PRECONDITION error. */
 function parseSubnet(subnet: string): { network: number; size: number } {
   const m = /^([0-9.]+)\/(\d{1,2})$/.exec(subnet);
-  const base = m ? ipToInt(m[1]!) : undefined;
+  const base = m ? parseIPv4(m[1]!) : null;
   const prefix = m ? Number(m[2]) : NaN;
-  if (base === undefined || !(prefix >= 0 && prefix <= 30)) {
+  if (base === null || !(prefix >= 0 && prefix <= 30)) {
     throw new ShoalError('FAILED_PRECONDITION', `the lab network's subnet ${JSON.stringify(subnet)} is not an IPv4 subnet`);
   }
   const size = 2 ** (32 - prefix);
@@ -34,7 +27,7 @@ export function nodeAddresses(subnet: string, count: number): string[] {
   const { network, size } = parseSubnet(subnet);
   // Neither the network, the gateway, the registry nor the broadcast address.
   if (count > size - 4) throw new ShoalError('FAILED_PRECONDITION', `the lab network ${subnet} has room for ${size - 4} nodes, not ${count}`);
-  return Array.from({ length: count }, (_, i) => intToIp(network + 2 + i));
+  return Array.from({ length: count }, (_, i) => formatIPv4(network + 2 + i));
 }
 
 /**
@@ -43,5 +36,5 @@ export function nodeAddresses(subnet: string, count: number): string[] {
  */
 export function registryAddress(subnet: string): string {
   const { network, size } = parseSubnet(subnet);
-  return intToIp(network + size - 2);
+  return formatIPv4(network + size - 2);
 }
