@@ -5,6 +5,7 @@
 // to no live assignment (an old task's container a user restarted by hand, leftovers after a
 // crash). After a restart it adopts its running containers by label instead of starting twins.
 
+import { setTimeout as delay } from 'node:timers/promises';
 import { type Logger, ShoalError, retryWithBackoff } from '@shoal/api';
 import type { Task, TaskState, TaskStatus } from '@shoal/types';
 import { isTerminal, taskStateRank } from '@shoal/types';
@@ -103,22 +104,6 @@ const HEALTH_POLL_MS = 250;
  */
 const SWEEP_MS = 15_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** A wait that ends early, rejecting with the signal's reason, when `signal` aborts. */
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export class TaskRunner {
   private running = false;
@@ -362,7 +347,8 @@ export class TaskRunner {
           this.log.info({ task: local.task.id, image: local.task.spec.image, err: (err as Error).message, retryInMs: ms }, 'preparing failed: retrying');
           void this.report(local, 'preparing', { message: `pull failed (${why}): retrying in ${ms >= 1000 ? `${Math.round(ms / 1000)}s` : `${ms}ms`}, attempt ${attempt + 1} of ${attempts}` });
         },
-        sleep: (ms) => abortableSleep(ms, signal),
+        // Node's own abortable timer: a shutdown ends the wait at once.
+        sleep: (ms) => delay(ms, undefined, { signal }),
       },
     );
     if (signal.aborted) throw signal.reason;
