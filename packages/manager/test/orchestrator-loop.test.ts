@@ -5,64 +5,11 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { silentLogger } from '@shoal/raft';
-import { ClusterStore, StoreClient, updateOp, type Op, type Service, type Task } from '@shoal/store';
-import { Orchestrator } from '../src/orchestrator/orchestrator.js';
+import { updateOp, type Service } from '@shoal/store';
 import { T0, mkNode, mkSpec } from './fixtures.js';
+import { waitFor, world } from './orchestrator-world.js';
 
-async function waitFor<T>(what: string, f: () => T | undefined, ms = 5_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** A store, a client committing into it at once, a clock the test moves, and what was committed when. */
-function world() {
-  const store = new ClusterStore();
-  let index = 0;
-  let clock = 0;
-  let clockReads = 0;
-  const committed: { at: number; ops: Op[] }[] = [];
-  const client = new StoreClient(
-    {
-      propose: async (payload) => ({ index: ++index, result: store.apply(payload, index) }),
-      readBarrier: async () => index,
-    },
-    store,
-  );
-  const orchestrator = new Orchestrator(
-    store,
-    {
-      commit: (ops, opts) => {
-        committed.push({ at: clock, ops });
-        return client.commit(ops, opts);
-      },
-    },
-    silentLogger(),
-    Date.now,
-    () => {
-      clockReads++;
-      return clock;
-    },
-  );
-  return {
-    store,
-    client,
-    orchestrator,
-    committed,
-    advance: (ms: number) => (clock += ms),
-    get clockReads() {
-      return clockReads;
-    },
-    tasks: (name: string) => store.list('task').filter((t: Task) => t.serviceName === name),
-  };
-}
-
-const service = (spec: ReturnType<typeof mkSpec>): Service => ({ id: 'svc1', version: 0, createdAt: T0, updatedAt: T0, spec, previousSpec: null, specVersion: 1, updateStatus: null });
+const service = (spec: ReturnType<typeof mkSpec>): Service => ({ id: 'svc1', version: 0, createdAt: T0, updatedAt: T0, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] } });
 
 describe('orchestrator loop (fake store client, fake clock)', () => {
   test('a failed task is replaced once its restart delay has run out on the monotonic clock, not before', async () => {

@@ -1,6 +1,7 @@
 // The store's data: one map per kind plus the secondary indexes, kept in step by put()/remove().
 // ClusterStore owns one State and swaps it wholesale on a snapshot restore.
 
+import { addressKey, heldAddresses } from './addresses.js';
 import type { Node, ObjectKind, Service, StoreObject, Task } from './types.js';
 import type { KindMap } from './validate.js';
 
@@ -35,6 +36,8 @@ export class State {
   readonly tasksBySlot = new Map<string, Set<string>>();
   readonly serviceByName = new Map<string, string>();
   readonly nodesByHostname = new Map<string, Set<string>>();
+  /** Overlay addresses held (addressKey) → the task or service holding each. */
+  readonly addressHolders = new Map<string, string>();
   /** The index of the last command applied (successful or not). */
   index = 0;
 
@@ -60,6 +63,7 @@ export class State {
   }
 
   private index_(kind: ObjectKind, obj: StoreObject): void {
+    for (const a of heldAddresses(kind, obj)) this.addressHolders.set(addressKey(a.networkId, a.addr), obj.id);
     switch (kind) {
       case 'task': {
         const t = obj as Task;
@@ -81,6 +85,11 @@ export class State {
   }
 
   private unindex(kind: ObjectKind, obj: StoreObject): void {
+    for (const a of heldAddresses(kind, obj)) {
+      // Another object of the same commit may already have taken it over.
+      const key = addressKey(a.networkId, a.addr);
+      if (this.addressHolders.get(key) === obj.id) this.addressHolders.delete(key);
+    }
     switch (kind) {
       case 'task': {
         const t = obj as Task;

@@ -5,7 +5,9 @@
 import { ShoalError, type ShoalErrorCode } from '@shoal/api';
 import type { SnapshotCapture, StateMachine } from '@shoal/raft';
 import { captureState, encodeSnapshot, parseSnapshot, runSteps, runStepsAsync } from './snapshot-codec.js';
+import { addressKey, heldAddresses } from './addresses.js';
 import { allocateNetwork, networkConflict } from './networks.js';
+import { addressProblem, attachmentAddr, candidateAddresses, parseCidr } from '@shoal/types';
 import { State, slotKey } from './state.js';
 import { type Op, type TxFailure, type TxResult, decodeTx, encodeTxResult } from './tx.js';
 import {
@@ -95,6 +97,8 @@ class Staging {
     task: new Map(),
     network: new Map(),
   };
+  /** Overlay addresses (addressKey) claimed (holder id) or released (null) by this transaction. */
+  private readonly addrs = new Map<string, string | null>();
   /** Service names claimed (id) or released (null) by this transaction. */
   private readonly names = new Map<string, string | null>();
   /** The slots of the tasks this transaction wrote (a superset: tasksInSlot checks): no scan per slot. */
@@ -120,6 +124,16 @@ class Staging {
       if (prev) this.names.set(prev.spec.name, null);
       if (obj) this.names.set((obj as Service).spec.name, id);
     }
+    if (kind === 'task' || kind === 'service') {
+      const prev = this.get(kind, id);
+      if (prev) {
+        for (const a of heldAddresses(kind, prev)) {
+          const key = addressKey(a.networkId, a.addr);
+          if (this.addressHolder(key) === id) this.addrs.set(key, null);
+        }
+      }
+      if (obj) for (const a of heldAddresses(kind, obj)) this.addrs.set(addressKey(a.networkId, a.addr), id);
+    }
     if (kind === 'task' && obj) {
       const key = slotKey(obj as Task);
       let ids = this.slots.get(key);
@@ -128,6 +142,12 @@ class Staging {
     }
     this.overlay[kind].set(id, obj);
     this.events.push(event);
+  }
+
+  /** The task or service holding an overlay address (addressKey), as staged. */
+  addressHolder(key: string): string | undefined {
+    if (this.addrs.has(key)) return this.addrs.get(key) ?? undefined;
+    return this.base.addressHolders.get(key);
   }
 
   serviceIdByName(name: string): string | undefined {
@@ -284,8 +304,10 @@ export class ClusterStore implements StateMachine {
         this.checkName(st, obj as Service, at);
         this.checkPorts(st, obj as Service, at);
         this.checkNetworks(st, obj as Service, at);
+        obj = this.placeVirtualIps(st, obj as Service, at);
       }
       if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
+      if (kind === 'task' || kind === 'service') this.checkAddresses(st, kind, obj as Task | Service, undefined, at);
       st.set(kind, obj.id, obj, { kind, action: 'create', object: obj, index } as ChangeEvent);
       return kind === 'task' ? (obj as Task) : undefined;
     }
@@ -300,8 +322,12 @@ export class ClusterStore implements StateMachine {
       this.checkName(st, obj as Service, at);
     }
     if (kind === 'service') this.checkPorts(st, obj as Service, at);
-    if (kind === 'service') this.checkNetworks(st, obj as Service, at);
+    if (kind === 'service') {
+      this.checkNetworks(st, obj as Service, at);
+      obj = this.placeVirtualIps(st, obj as Service, at);
+    }
     if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
+    if (kind === 'task' || kind === 'service') this.checkAddresses(st, kind, obj as Task | Service, existing as Task | Service, at);
     if (kind === 'task') {
       const from = (existing as Task).status.state;
       const to = (obj as Task).status.state;
@@ -327,6 +353,54 @@ export class ClusterStore implements StateMachine {
   private checkNetworks(st: Staging, s: Service, at: string): void {
     for (const n of s.spec.networks) {
       if (!st.get('network', n.target)) throw new Reject('FAILED_PRECONDITION', `network ${n.target} of service "${s.spec.name}" no longer exists (${at})`);
+    }
+  }
+
+  /**
+   * A vip-mode service holds one virtual IP per network: those it has are kept, those of networks
+   * it left (or of a change to dnsrr) released, a new network's given the lowest free address.
+   */
+  private placeVirtualIps(st: Staging, s: Service, at: string): Service {
+    const want = s.spec.endpointMode === 'vip' ? s.spec.networks.map((n) => n.target) : [];
+    const have = new Map(s.endpoint.virtualIps.map((v) => [v.networkId, v]));
+    const virtualIps = want.map((networkId) => {
+      const kept = have.get(networkId);
+      if (kept) return kept;
+      const net = st.get('network', networkId)!;
+      const subnet = parseCidr(net.subnet)!;
+      for (const ip of candidateAddresses(net)) {
+        const addr = attachmentAddr(ip, subnet);
+        if (st.addressHolder(addressKey(networkId, addr)) === undefined) return { networkId, addr };
+      }
+      throw new Reject('RESOURCE_EXHAUSTED', `network "${net.spec.name}" (${net.subnet}) has no free address left for the virtual IP of service "${s.spec.name}" (${at})`);
+    });
+    const same = virtualIps.length === s.endpoint.virtualIps.length && virtualIps.every((v, i) => v === s.endpoint.virtualIps[i]);
+    return same ? s : normalize('service', { ...s, endpoint: { virtualIps } });
+  }
+
+  /**
+   * The addresses an object newly holds are addresses of their networks, one per network, and
+   * nobody else's (the allocator proposed them from a view that may be stale: a leader change, a
+   * concurrent pass).
+   */
+  private checkAddresses(st: Staging, kind: 'task' | 'service', obj: Task | Service, existing: Task | Service | undefined, at: string): void {
+    const held = heldAddresses(kind, obj);
+    if (held.length === 0) return;
+    const before = new Set(existing ? heldAddresses(kind, existing).map((a) => addressKey(a.networkId, a.addr)) : []);
+    const networks = new Set<string>();
+    for (const a of held) {
+      if (networks.has(a.networkId)) throw new Reject('INVALID_ARGUMENT', `${kind} ${obj.id} has two addresses on network ${a.networkId} (${at})`);
+      networks.add(a.networkId);
+      const key = addressKey(a.networkId, a.addr);
+      if (before.has(key)) continue;
+      const net = st.get('network', a.networkId);
+      if (!net) throw new Reject('FAILED_PRECONDITION', `${kind} ${obj.id}: network ${a.networkId} does not exist (${at})`);
+      const problem = addressProblem(net, a.addr);
+      if (problem) throw new Reject('INVALID_ARGUMENT', `${kind} ${obj.id} on network "${net.spec.name}": ${problem} (${at})`);
+      const holder = st.addressHolder(key);
+      if (holder !== undefined && holder !== obj.id) {
+        throw new Reject('ALREADY_EXISTS', `address ${a.addr} of network "${net.spec.name}" is already held by ${st.get('task', holder) ? 'task' : 'service'} ${holder} (${at})`);
+      }
     }
   }
 
@@ -480,6 +554,11 @@ export class ClusterStore implements StateMachine {
   /** A node by id, hostname (if unique) or unique id prefix (in that order). */
   resolveNode(ref: string): Node {
     return this.resolve('node', ref, () => this.nodesByHostname(ref));
+  }
+
+  /** The task or service holding an address (A.B.C.D or A.B.C.D/N) of a network, if any. */
+  addressHolder(networkId: string, addr: string): string | undefined {
+    return this.state.addressHolders.get(addressKey(networkId, addr));
   }
 
   /** A network by id, name or unique id prefix (in that order). */

@@ -33,7 +33,10 @@ import {
   arrayOf,
   fail,
   int,
+  endpointShape,
+  networkAttachmentShape,
   networkShape,
+  NO_ENDPOINT,
   nodeResourcesShape,
   nullable,
   obj,
@@ -137,7 +140,14 @@ const updateStatus = obj<UpdateStatus>({
   message: str({ max: 1000 }),
 });
 
-const service = obj<Service>({ ...meta, spec: serviceSpecShape, previousSpec: nullable(serviceSpecShape), specVersion: uint, updateStatus: withDefault(nullable(updateStatus), null) });
+const service = obj<Service>({
+  ...meta,
+  spec: serviceSpecShape,
+  previousSpec: nullable(serviceSpecShape),
+  specVersion: uint,
+  updateStatus: withDefault(nullable(updateStatus), null),
+  endpoint: withDefault(endpointShape, NO_ENDPOINT),
+});
 
 // ------------------------------------------------------------------ tasks
 
@@ -162,6 +172,7 @@ const taskShape = obj<Task>({
   status: taskStatus,
   spec: serviceSpecShape,
   specVersion: uint,
+  networks: withDefault(arrayOf(networkAttachmentShape), []),
 });
 
 const task: Check<Task> = (v, p) => {

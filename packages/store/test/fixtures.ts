@@ -57,7 +57,7 @@ export function mkSpec(name: string, over: Partial<ServiceSpec> = {}): ServiceSp
 }
 
 export function mkService(id: string, name: string, over: Partial<Service> = {}): Service {
-  return { id, version: 0, createdAt: T0, updatedAt: T0, spec: mkSpec(name), previousSpec: null, specVersion: 1, updateStatus: null, ...over };
+  return { id, version: 0, createdAt: T0, updatedAt: T0, spec: mkSpec(name), previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, ...over };
 }
 
 export function mkTask(
@@ -79,6 +79,7 @@ export function mkTask(
     status: { state: opts.state ?? 'new', timestamp: T0, message: '', err: '', containerId: '', exitCode: 0 },
     spec: mkSpec('web', opts.global ? { mode: 'global', replicas: 0 } : {}),
     specVersion: 1,
+    networks: [],
   };
 }
 

@@ -39,6 +39,8 @@ export interface Domains {
   NetworkSpec: D.NetworkSpec;
   IPAMConfig: D.IPAMConfig;
   NetworkAttachmentConfig: D.NetworkAttachmentConfig;
+  NetworkAttachment: D.NetworkAttachment;
+  Endpoint: D.Endpoint;
 }
 
 /** [decoded message, domain type], one pair a message of Domains. */

@@ -9,4 +9,5 @@ export * from './service-spec.js';
 export * from './cluster-settings.js';
 export type * from './control.js';
 export * from './network-spec.js';
+export * from './network-address.js';
 export * from './image-ref.js';

@@ -118,6 +118,10 @@ export interface HealthConfig extends FromWire<Wire<'HealthConfig'>> {}
 
 export interface ResourceRequirements extends FromWire<Wire<'ResourceRequirements'>> {}
 
+export interface NetworkAttachment extends FromWire<Wire<'NetworkAttachment'>> {}
+
+export interface Endpoint extends FromWire<Wire<'Endpoint'>> {}
+
 /** `previousSpec` is null before the first update, `updateStatus` before the first rolling update. */
 export interface Service extends FromWire<Wire<'Service'>, {}, 'previousSpec' | 'updateStatus'> {}
 

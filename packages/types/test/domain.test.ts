@@ -147,6 +147,7 @@ const service: Service = {
   previousSpec: { ...spec, replicas: 1, healthcheck: null },
   specVersion: 2,
   updateStatus: { state: 'rollback_paused', startedAt: T0 + 2, completedAt: T0 + 3, message: 'paused' },
+  endpoint: { virtualIps: [{ networkId: 'n1', addr: '10.0.1.2/24' }] },
 };
 const task: Task = {
   id: 't1',
@@ -161,6 +162,7 @@ const task: Task = {
   status: { state: 'failed', timestamp: T0 + 4, message: 'exited', err: 'non-zero exit (1)', containerId: 'c0ffee', exitCode: 1 },
   spec,
   specVersion: 2,
+  networks: [{ networkId: 'n1', addr: '10.0.1.7/24' }],
 };
 const node: Node = {
   id: 'n1',

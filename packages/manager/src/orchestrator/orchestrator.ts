@@ -5,12 +5,13 @@
 // Starts from the store, never from memory, whenever this manager becomes leader.
 
 import type { Logger } from '@shoal/api';
-import { type ClusterStore, MAX_TX_BYTES, type Op, type StoreClient, type StoreEvent, isVersionConflict, newId } from '@shoal/store';
+import { type ClusterStore, MAX_TX_BYTES, type Op, type StoreClient, type StoreEvent, type Task, isVersionConflict, newId, updateOp } from '@shoal/store';
 import { reconcile } from './reconcile.js';
 import { type Plan, firstBatch } from './plan.js';
 import { schedule } from '../scheduler/scheduler.js';
 import type { LeaderComponent } from '../leader-duty.js';
 import { RestartDelays } from './restart-delays.js';
+import { Allocator } from '../allocator/allocator.js';
 
 const SAFETY_NET_MS = 2_000;
 /**
@@ -35,6 +36,8 @@ export class Orchestrator implements LeaderComponent {
   private running = false;
   /** This leadership's memory of restart delays (a new leader starts its own). */
   private restarts: RestartDelays | undefined;
+  /** This leadership's address allocator (its serial cursors start afresh with each). */
+  private allocator: Allocator | undefined;
 
   constructor(
     private readonly store: ClusterStore,
@@ -48,6 +51,7 @@ export class Orchestrator implements LeaderComponent {
 
   begin(): void {
     this.restarts = new RestartDelays(this.store, this.monotonic);
+    this.allocator = new Allocator();
     this.unwatch = this.store.watch((events) => this.onEvents(events));
     this.timer = setInterval(() => this.kick('all'), SAFETY_NET_MS);
     this.timer.unref();
@@ -59,6 +63,7 @@ export class Orchestrator implements LeaderComponent {
     this.unwatch = undefined;
     this.restarts?.close();
     this.restarts = undefined;
+    this.allocator = undefined;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (this.wake) clearTimeout(this.wake);
@@ -113,17 +118,34 @@ export class Orchestrator implements LeaderComponent {
     // The tasks as they will be once the orchestrator's ops apply; where each new one is created.
     const tasks = new Map(this.store.list('task').map((t) => [t.id, t]));
     const created = new Map<string, { group: Op[]; at: number }>();
+    const updated = new Map<string, { group: Op[]; at: number }>();
     for (const group of plan.groups) {
       group.forEach((op, at) => {
         if (op.kind !== 'task') return;
         if (op.op === 'delete') tasks.delete(op.id);
         else tasks.set(op.object.id, op.object);
         if (op.op === 'create') created.set(op.object.id, { group, at });
+        if (op.op === 'update') updated.set(op.object.id, { group, at });
       });
     }
+    // One op per task in a pass: a later decision on a task folds into the op already written for it.
+    const write = (t: Task): void => {
+      tasks.set(t.id, t);
+      const c = created.get(t.id);
+      const u = updated.get(t.id);
+      if (c) c.group[c.at] = { op: 'create', kind: 'task', object: t };
+      else if (u) u.group[u.at] = { ...u.group[u.at]!, object: t } as Op;
+      else {
+        const group = [updateOp('task', t)];
+        plan.add(...group);
+        updated.set(t.id, { group: plan.groups[plan.groups.length - 1]!, at: 0 });
+      }
+    };
+    // Addresses before placement: a task is scheduled only once it holds all of them.
+    const book = { network: (id: string) => this.store.get('network', id), holder: (net: string, addr: string) => this.store.addressHolder(net, addr) };
+    for (const t of this.allocator!.allocate(book, tasks.values(), new Set(created.keys()), now)) write(t);
     for (const op of schedule(this.store.list('node'), [...tasks.values()], now)) {
-      const c = op.op === 'update' ? created.get(op.object.id) : undefined;
-      if (c && op.kind === 'task' && op.op === 'update') c.group[c.at] = { op: 'create', kind: 'task', object: op.object };
+      if (op.kind === 'task' && op.op === 'update') write(op.object);
       else plan.add(op);
     }
     return plan;

@@ -48,13 +48,15 @@ function newTask(s: Service, slot: number, nodeId: string, ctx: ReconcileContext
     },
     spec: s.spec,
     specVersion: s.specVersion,
+    networks: [],
   };
 }
 
 function shutdown(t: Task, ctx: ReconcileContext, desired: Task['desiredState'] = 'shutdown'): Op {
   // No node ever got it: no agent will report it stopped, so it would wait forever (SwarmKit's
   // task reaper deletes these too). expectVersion loses the race to a scheduler that placed it.
-  if (!t.nodeId && !isTerminal(t.status.state)) return deleteOp('task', t);
+  // Nor one waiting for its addresses (state new): it was never given to its node's agent.
+  if ((!t.nodeId || t.status.state === 'new') && !isTerminal(t.status.state)) return deleteOp('task', t);
   return updateOp('task', { ...t, desiredState: desired, updatedAt: ctx.now });
 }
 

@@ -6,6 +6,7 @@
 import type { Node, Task } from '@shoal/store';
 import type { Op } from '@shoal/store';
 import { updateOp } from '@shoal/store';
+import { fullyAttached } from '@shoal/types';
 import { type Rejection, eligible, summarize, take, usageByNode } from './filters.js';
 
 export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
@@ -29,7 +30,7 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
     ...placed.filter((x) => x.serviceId === serviceId).map((x) => x.nodeId),
   ];
   const pending = tasks
-    .filter((t) => t.desiredState === 'running' && t.nodeId === '' && t.status.state === 'pending')
+    .filter((t) => t.desiredState === 'running' && t.nodeId === '' && t.status.state === 'pending' && fullyAttached(t))
     .sort((a, b) => a.createdAt - b.createdAt || a.slot - b.slot);
   // Tasks that fit nowhere, by service and spec version (what a node's eligibility depends on,
   // constraints, ports, reservations, changes the spec version): the next task of the same kind

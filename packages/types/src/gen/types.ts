@@ -5,11 +5,13 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { Cluster as _shoal_types_Cluster, Cluster__Output as _shoal_types_Cluster__Output } from './shoal/types/Cluster.js';
 import type { ClusterSpec as _shoal_types_ClusterSpec, ClusterSpec__Output as _shoal_types_ClusterSpec__Output } from './shoal/types/ClusterSpec.js';
+import type { Endpoint as _shoal_types_Endpoint, Endpoint__Output as _shoal_types_Endpoint__Output } from './shoal/types/Endpoint.js';
 import type { HealthConfig as _shoal_types_HealthConfig, HealthConfig__Output as _shoal_types_HealthConfig__Output } from './shoal/types/HealthConfig.js';
 import type { IPAMConfig as _shoal_types_IPAMConfig, IPAMConfig__Output as _shoal_types_IPAMConfig__Output } from './shoal/types/IPAMConfig.js';
 import type { JoinTokens as _shoal_types_JoinTokens, JoinTokens__Output as _shoal_types_JoinTokens__Output } from './shoal/types/JoinTokens.js';
 import type { ManagerStatus as _shoal_types_ManagerStatus, ManagerStatus__Output as _shoal_types_ManagerStatus__Output } from './shoal/types/ManagerStatus.js';
 import type { Network as _shoal_types_Network, Network__Output as _shoal_types_Network__Output } from './shoal/types/Network.js';
+import type { NetworkAttachment as _shoal_types_NetworkAttachment, NetworkAttachment__Output as _shoal_types_NetworkAttachment__Output } from './shoal/types/NetworkAttachment.js';
 import type { NetworkAttachmentConfig as _shoal_types_NetworkAttachmentConfig, NetworkAttachmentConfig__Output as _shoal_types_NetworkAttachmentConfig__Output } from './shoal/types/NetworkAttachmentConfig.js';
 import type { NetworkSpec as _shoal_types_NetworkSpec, NetworkSpec__Output as _shoal_types_NetworkSpec__Output } from './shoal/types/NetworkSpec.js';
 import type { Node as _shoal_types_Node, Node__Output as _shoal_types_Node__Output } from './shoal/types/Node.js';
@@ -37,11 +39,13 @@ export interface ProtoGrpcType {
     types: {
       Cluster: MessageTypeDefinition<_shoal_types_Cluster, _shoal_types_Cluster__Output>
       ClusterSpec: MessageTypeDefinition<_shoal_types_ClusterSpec, _shoal_types_ClusterSpec__Output>
+      Endpoint: MessageTypeDefinition<_shoal_types_Endpoint, _shoal_types_Endpoint__Output>
       HealthConfig: MessageTypeDefinition<_shoal_types_HealthConfig, _shoal_types_HealthConfig__Output>
       IPAMConfig: MessageTypeDefinition<_shoal_types_IPAMConfig, _shoal_types_IPAMConfig__Output>
       JoinTokens: MessageTypeDefinition<_shoal_types_JoinTokens, _shoal_types_JoinTokens__Output>
       ManagerStatus: MessageTypeDefinition<_shoal_types_ManagerStatus, _shoal_types_ManagerStatus__Output>
       Network: MessageTypeDefinition<_shoal_types_Network, _shoal_types_Network__Output>
+      NetworkAttachment: MessageTypeDefinition<_shoal_types_NetworkAttachment, _shoal_types_NetworkAttachment__Output>
       NetworkAttachmentConfig: MessageTypeDefinition<_shoal_types_NetworkAttachmentConfig, _shoal_types_NetworkAttachmentConfig__Output>
       NetworkSpec: MessageTypeDefinition<_shoal_types_NetworkSpec, _shoal_types_NetworkSpec__Output>
       Node: MessageTypeDefinition<_shoal_types_Node, _shoal_types_Node__Output>

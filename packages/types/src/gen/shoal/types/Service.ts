@@ -4,6 +4,7 @@
 
 import type { ServiceSpec as _shoal_types_ServiceSpec, ServiceSpec__Output as _shoal_types_ServiceSpec__Output } from '../../shoal/types/ServiceSpec.js';
 import type { UpdateStatus as _shoal_types_UpdateStatus, UpdateStatus__Output as _shoal_types_UpdateStatus__Output } from '../../shoal/types/UpdateStatus.js';
+import type { Endpoint as _shoal_types_Endpoint, Endpoint__Output as _shoal_types_Endpoint__Output } from '../../shoal/types/Endpoint.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Service {
@@ -24,6 +25,10 @@ export interface Service {
    * the last rolling update or rollback; unset before the first
    */
   'updateStatus'?: (_shoal_types_UpdateStatus | null);
+  /**
+   * what the store allocated for the service on its networks
+   */
+  'endpoint'?: (_shoal_types_Endpoint | null);
 }
 
 export interface Service__Output {
@@ -44,4 +49,8 @@ export interface Service__Output {
    * the last rolling update or rollback; unset before the first
    */
   'updateStatus': (_shoal_types_UpdateStatus__Output | null);
+  /**
+   * what the store allocated for the service on its networks
+   */
+  'endpoint': (_shoal_types_Endpoint__Output | null);
 }

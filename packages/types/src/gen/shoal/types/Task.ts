@@ -4,6 +4,7 @@
 
 import type { TaskStatus as _shoal_types_TaskStatus, TaskStatus__Output as _shoal_types_TaskStatus__Output } from '../../shoal/types/TaskStatus.js';
 import type { ServiceSpec as _shoal_types_ServiceSpec, ServiceSpec__Output as _shoal_types_ServiceSpec__Output } from '../../shoal/types/ServiceSpec.js';
+import type { NetworkAttachment as _shoal_types_NetworkAttachment, NetworkAttachment__Output as _shoal_types_NetworkAttachment__Output } from '../../shoal/types/NetworkAttachment.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Task {
@@ -31,6 +32,13 @@ export interface Task {
    */
   'spec'?: (_shoal_types_ServiceSpec | null);
   'specVersion'?: (number | string | Long);
+  /**
+   * One address per network of its spec, allocated by the leader before the task is scheduled
+   * (a task waits in state new, saying why, while a network has no address left). The address is
+   * the task's while it may run: released once both its observed and desired states are past
+   * running, and never held by two live tasks or VIPs at once (the store refuses it).
+   */
+  'networks'?: (_shoal_types_NetworkAttachment)[];
 }
 
 export interface Task__Output {
@@ -58,4 +66,11 @@ export interface Task__Output {
    */
   'spec': (_shoal_types_ServiceSpec__Output | null);
   'specVersion': (number);
+  /**
+   * One address per network of its spec, allocated by the leader before the task is scheduled
+   * (a task waits in state new, saying why, while a network has no address left). The address is
+   * the task's while it may run: released once both its observed and desired states are past
+   * running, and never held by two live tasks or VIPs at once (the store refuses it).
+   */
+  'networks': (_shoal_types_NetworkAttachment__Output)[];
 }
