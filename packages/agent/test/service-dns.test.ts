@@ -417,6 +417,27 @@ describe('ServiceDns on loopback', () => {
     assert.deepEqual(byId.get(qs[2]!.readUInt16BE(0)), ['192.0.2.7']);
   });
 
+  test('a TCP client that shuts its side after its queries still gets every answer, forwarded ones too', async () => {
+    const qs = [query('example.test'), query('web')];
+    const res = await new Promise<Reply[]>((resolve, reject) => {
+      const sock = net.connect({ host: GW_A, port: PORT, localAddress: ON_A });
+      const chunks: Buffer[] = [];
+      sock.on('error', reject);
+      sock.on('connect', () => sock.end(Buffer.concat(qs.flatMap((q) => [u16(q.length), q]))));
+      sock.on('data', (c: Buffer) => chunks.push(c));
+      sock.on('end', () => {
+        const out: Reply[] = [];
+        let buf = Buffer.concat(chunks);
+        while (buf.length >= 2) {
+          out.push(reply(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+          buf = buf.subarray(2 + buf.readUInt16BE(0));
+        }
+        resolve(out);
+      });
+    });
+    assert.deepEqual(sorted(res.map((r) => r.data[0]!)), ['10.0.1.2', '192.0.2.7']);
+  });
+
   test('case and a trailing dot do not matter; the answer keeps the asked spelling', async () => {
     const r = await ask(GW_A, ON_A, 'WeB.');
     assert.deepEqual(r.data, ['10.0.1.2']);

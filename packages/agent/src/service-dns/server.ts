@@ -110,7 +110,8 @@ export class ServiceDns {
 
   async #open(address: string, port: number): Promise<Listener> {
     const udp = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4' });
-    const tcp = net.createServer();
+    // Half-open: a client may shut its side after the query and still wait for the answer.
+    const tcp = net.createServer({ allowHalfOpen: true });
     const listener: Listener = { address, port, udp, tcp, conns: new Set() };
     try {
       await new Promise<void>((resolve, reject) => {
@@ -155,11 +156,17 @@ export class ServiceDns {
     sock.on('error', () => undefined); // a client gone mid-answer is nothing to report
     sock.setTimeout(TCP_IDLE_MS, () => sock.destroy());
     const client = unmapped(sock.remoteAddress ?? '');
+    let pending = 0;
+    let ended = false;
     const reply = (res: Buffer): void => {
-      if (sock.destroyed) return;
+      if (sock.destroyed || !sock.writable) return;
       const len = Buffer.allocUnsafe(2);
       len.writeUInt16BE(res.length);
       sock.write(Buffer.concat([len, res]));
+    };
+    const settled = (): void => {
+      pending--;
+      if (ended && pending === 0) sock.end();
     };
     let buf: Buffer = Buffer.alloc(0);
     sock.on('data', (chunk: Buffer) => {
@@ -168,23 +175,35 @@ export class ServiceDns {
       while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
         buf = buf.subarray(2 + msg.length);
-        this.#handle(msg, client, true, reply);
+        pending++;
+        this.#handle(msg, client, true, reply, settled);
       }
+    });
+    sock.on('end', () => {
+      ended = true;
+      if (pending === 0) sock.end();
     });
   }
 
-  #handle(msg: Buffer, client: string, tcp: boolean, reply: (res: Buffer) => void): void {
+  /** Answers `msg` through `reply` (or not at all), then calls `settled`. */
+  #handle(msg: Buffer, client: string, tcp: boolean, reply: (res: Buffer) => void, settled?: () => void): void {
     const verdict = answer(msg, {
       table: this.#table,
       client,
       tcp,
       onMalformed: (why) => this.#log.debug({ client, why }, 'service DNS: malformed query'),
     });
-    if (verdict === null) return;
-    if (verdict !== FORWARD) return reply(verdict);
-    void this.#forward(msg, tcp).then((res) => {
-      if (res !== undefined) reply(res);
-    });
+    if (verdict !== FORWARD) {
+      if (verdict !== null) reply(verdict);
+      settled?.();
+      return;
+    }
+    void this.#forward(msg, tcp)
+      .then(
+        (res) => res !== undefined && reply(res),
+        (err: Error) => this.#log.debug({ client, err: err.message }, 'service DNS: forwarding failed'),
+      )
+      .finally(() => settled?.());
   }
 
   /** The upstream's answer, SERVFAIL when none gave one, or undefined once the server is closed. */
