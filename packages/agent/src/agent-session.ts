@@ -8,7 +8,8 @@
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
 import { ShoalError, UnaryClientPool, type Logger, type SecuritySource } from '@shoal/api';
 import type { DispatcherLink } from './runner.js';
-import { AssignmentsFeed, MeshViewFeed, type AssignmentsPage, type MeshPage } from './dispatcher-feeds.js';
+import { AssignmentsFeed, MeshViewFeed, NetworkViewFeed, type AssignmentsPage, type MeshPage } from './dispatcher-feeds.js';
+import type { NetworkViewPage } from '@shoal/types';
 
 export interface SessionOptions {
   nodeId: string;
@@ -54,6 +55,7 @@ export class AgentSession {
   private wake: (() => void) | undefined;
   private assignmentsFeed: AssignmentsFeed | undefined;
   private meshFeed: MeshViewFeed | undefined;
+  private networkFeed: NetworkViewFeed | undefined;
 
   constructor(private readonly opts: SessionOptions) {
     this.managers = [...new Set(opts.managers)];
@@ -116,12 +118,15 @@ export class AgentSession {
     // are Raft indexes, good at any leader: they outlive a session.
     this.assignmentsFeed ??= new AssignmentsFeed((known, waitMs) => call<AssignmentsPage>('Assignments', { known, waitMs }, waitMs + 5_000));
     this.meshFeed ??= new MeshViewFeed((known, waitMs) => call<MeshPage>('MeshView', { known, waitMs }, waitMs + 5_000));
+    this.networkFeed ??= new NetworkViewFeed((known, waitMs) => call<NetworkViewPage>('NetworkView', { known, waitMs }, waitMs + 5_000));
     const assignments = this.assignmentsFeed;
     const mesh = this.meshFeed;
+    const networks = this.networkFeed;
     return {
       assignments: (known, waitMs) => assignments.next(known, waitMs),
       report: (updates) => call('UpdateTaskStatus', { updates }, 5_000),
       meshView: (known, waitMs) => mesh.next(known, waitMs),
+      networkView: (known, waitMs) => networks.next(known, waitMs),
       logRequests: (waitMs) => call('LogRequests', { waitMs }, waitMs + 5_000),
       publishLogs: (answer) => call('PublishLogs', answer, 10_000),
     };

@@ -4,7 +4,7 @@
 // answer says `more`, and hands its user the whole view only once it is complete: the task
 // runner never acts on half a listing (it would remove the containers of the tasks not yet read).
 
-import type { Task } from '@shoal/types';
+import type { NetworkEndpoint, NetworkService, NetworkView, NetworkViewPage, OverlayNetworkInfo, Task } from '@shoal/types';
 import type { MeshView } from './runner.js';
 
 /** One raw answer of the dispatcher (AssignmentsResponse or MeshViewResponse). */
@@ -116,5 +116,33 @@ export class MeshViewFeed {
       ports: ports.sort((a, b) => a.port - b.port).map((p) => ({ ...p, backends: backends.get(p.serviceId) ?? [] })),
       removedNodes: removedNodes.sort(),
     };
+  }
+}
+
+/** The overlay networks' view, whole, from the dispatcher's diffs. */
+export class NetworkViewFeed {
+  private readonly entries = new Map<string, { network?: OverlayNetworkInfo; service?: NetworkService; endpoint?: NetworkEndpoint }>();
+  private cursor = '';
+
+  constructor(private readonly call: (known: string, waitMs: number) => Promise<NetworkViewPage>) {}
+
+  async next(known: string, waitMs: number): Promise<NetworkView> {
+    const first = await this.call(this.cursor, known ? waitMs : 0);
+    this.cursor = await drain(first, (k) => this.call(k, 0), (p) => {
+      if (p.reset) this.entries.clear();
+      for (const k of p.deleted) this.entries.delete(k);
+      for (const network of p.networks) this.entries.set(`n:${network.id}`, { network });
+      for (const service of p.services) this.entries.set(`s:${service.serviceId}`, { service });
+      for (const endpoint of p.endpoints) this.entries.set(`e:${endpoint.taskId}`, { endpoint });
+    });
+    const networks: OverlayNetworkInfo[] = [];
+    const services: NetworkService[] = [];
+    const endpoints: NetworkEndpoint[] = [];
+    for (const e of this.entries.values()) {
+      if (e.network) networks.push(e.network);
+      else if (e.service) services.push(e.service);
+      else if (e.endpoint) endpoints.push(e.endpoint);
+    }
+    return { token: this.cursor, networks, services, endpoints };
   }
 }

@@ -7,7 +7,7 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { type Logger, ShoalError, retryWithBackoff } from '@shoal/api';
-import type { Task, TaskState, TaskStatus } from '@shoal/types';
+import type { NetworkView, Task, TaskState, TaskStatus } from '@shoal/types';
 import { isTerminal, taskStateRank } from '@shoal/types';
 import { type ContainerEvent, type EventSubscription, type Executor, type ExecutorErrorReason, executorErrorReason } from './executor.js';
 
@@ -23,6 +23,8 @@ export interface DispatcherLink {
   report(updates: StatusUpdate[]): Promise<{ rejected: string[] }>;
   /** The routing mesh's view (long poll): published ports and the running tasks behind them. */
   meshView?(known: string, waitMs: number): Promise<MeshView>;
+  /** The overlay networks' view (long poll): networks, services on them, running tasks' addresses. */
+  networkView?(known: string, waitMs: number): Promise<NetworkView>;
   /** Log requests for this node's containers (long poll), and the answer to one. */
   logRequests?(waitMs: number): Promise<{ requests: LogRequest[] }>;
   publishLogs?(answer: LogAnswer): Promise<unknown>;

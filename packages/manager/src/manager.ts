@@ -230,6 +230,7 @@ export class Manager {
         Heartbeat: (r) => this.dispatcher.heartbeat(r),
         Assignments: (r, call) => this.dispatcher.assignments(r, call),
         MeshView: (r, call) => this.dispatcher.meshView(r, call),
+        NetworkView: (r, call) => this.dispatcher.networkView(r, call),
         LogRequests: (r) => this.logs.logRequests(r),
         PublishLogs: async (r) => this.logs.publishLogs(r),
         UpdateTaskStatus: (r) => this.dispatcher.updateTaskStatus(r),

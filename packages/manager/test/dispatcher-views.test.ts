@@ -12,6 +12,8 @@ import { ChangeLog, decodeCursor, encodeCursor, type Cursor, type Page } from '.
 import { AssignmentView } from '../src/dispatcher/assignment-view.js';
 import { MeshIndex, type MeshEntry } from '../src/dispatcher/mesh-index.js';
 import { LongPolls } from '../src/dispatcher/long-polls.js';
+import { NetworkIndex, type NetworkEntry, underlayOf } from '../src/dispatcher/network-index.js';
+import { completeNetworkSpec } from '@shoal/types';
 import { PAGE_BYTES } from '../src/dispatcher/dispatcher.js';
 
 const GRPC_LIMIT = 4 << 20;
@@ -339,6 +341,54 @@ describe('MeshIndex', () => {
     assert.equal(p.upserts.filter((u) => 'backend' in u.value).length, 500);
     mesh.stop();
     assigned.stop();
+  });
+});
+
+describe('NetworkIndex', () => {
+  test('networks, services on them with their VIPs, and running tasks on ready nodes with their underlay', () => {
+    const { store, tx } = feeder();
+    const n1 = mkNode('n1');
+    tx([
+      { op: 'create', kind: 'node', object: { ...n1, status: { ...n1.status, addr: '192.0.2.1:4242' } } },
+      { op: 'create', kind: 'node', object: mkNode('n2') },
+      { op: 'create', kind: 'network', object: { id: 'net1', version: 0, createdAt: T0, updatedAt: T0, spec: completeNetworkSpec({ name: 'front', internal: true }), subnet: '', gateway: '', vni: 0 } },
+    ]);
+    const woken: number[] = [];
+    const index = new NetworkIndex(store, () => woken.push(1));
+    const nets = [{ target: 'net1', aliases: ['www'] }];
+    tx([{ op: 'create', kind: 'service', object: mkService('s1', { networks: nets }) }, { op: 'create', kind: 'service', object: mkService('s2') }]);
+    const onNet = (node: string, addr: string, state: Task['status']['state'] = 'running') =>
+      mkTask('s1', node, { spec: mkSpec({ networks: nets }), networks: [{ networkId: 'net1', addr }] }, state);
+    const a = onNet('n1', '10.0.0.3/24');
+    const b = onNet('n2', '10.0.0.4/24');
+    const c = onNet('n1', '10.0.0.5/24', 'starting');
+    tx([a, b, c].map((object) => ({ op: 'create', kind: 'task', object })));
+    const seen = new Map<string, NetworkEntry>();
+    const { cursor, pages } = drain(seen, (cur) => index.page(cur, PAGE_BYTES));
+    const serialize = getServiceDefinition('shoal.dispatcher.Dispatcher').NetworkView!.responseSerialize;
+    for (const p of pages) assert.ok(serialize({ token: encodeCursor(p.cursor), deleted: p.deletes, reset: p.reset, more: p.more }).length > 0);
+    assert.deepEqual(seen.get('n:net1'), { network: { id: 'net1', name: 'front', vni: 4096, subnet: '10.0.0.0/24', gateway: '10.0.0.1', internal: true } });
+    assert.deepEqual(seen.get('s:s1'), { service: { serviceId: 's1', name: 'svc-s1', endpointMode: 'vip', networks: [{ networkId: 'net1', vip: '10.0.0.2/24', aliases: ['www'] }] } });
+    assert.equal(seen.has('s:s2'), false, 'a service on no network is not in the view');
+    // Running only: the starting task is not yet an endpoint.
+    assert.deepEqual([...seen.keys()].filter((k) => k.startsWith('e:')).sort(), [`e:${a.id}`, `e:${b.id}`].sort());
+    assert.deepEqual(seen.get(`e:${a.id}`), { endpoint: { taskId: a.id, serviceId: 's1', nodeId: 'n1', slot: a.slot, underlay: '192.0.2.1', addresses: [{ networkId: 'net1', addr: '10.0.0.3/24' }] } });
+    // A task asked to stop leaves at once (before it has stopped); a node going down takes its tasks.
+    woken.length = 0;
+    const cur = store.get('task', a.id)!;
+    tx([{ op: 'update', kind: 'task', object: { ...cur, desiredState: 'shutdown' } }]);
+    const node2 = store.get('node', 'n2')!;
+    tx([{ op: 'update', kind: 'node', object: { ...node2, status: { ...node2.status, state: 'down' } } }]);
+    assert.equal(woken.length, 2);
+    const next = index.page(cursor, PAGE_BYTES);
+    assert.deepEqual(next.deletes.sort(), [`e:${a.id}`, `e:${b.id}`].sort());
+    index.stop();
+  });
+
+  test('the underlay of HOST:PORT, [V6]:PORT and a bare host', () => {
+    assert.equal(underlayOf('192.0.2.7:4242'), '192.0.2.7');
+    assert.equal(underlayOf('[2001:db8::1]:4242'), '2001:db8::1');
+    assert.equal(underlayOf('192.0.2.7'), '192.0.2.7');
   });
 });
 

@@ -10,4 +10,5 @@ export * from './cluster-settings.js';
 export type * from './control.js';
 export * from './network-spec.js';
 export * from './network-address.js';
+export * from './network-view.js';
 export * from './image-ref.js';

@@ -20,9 +20,24 @@ import { TASK_STATES, taskStateRank, updateOp } from '@shoal/store';
 import type { LeaderComponent } from '../leader-duty.js';
 import type { RegistryAuthVault } from '../registry-auth.js';
 import { AssignmentView } from './assignment-view.js';
-import { decodeCursor, encodeCursor } from './change-log.js';
+import { type Cursor, type Page, decodeCursor, encodeCursor } from './change-log.js';
 import { LongPolls } from './long-polls.js';
 import { MeshIndex, type MeshBackendEntry, type MeshPortEntry } from './mesh-index.js';
+import { NetworkIndex } from './network-index.js';
+import type { NetworkEndpoint, NetworkService, NetworkViewPage, OverlayNetworkInfo } from '@shoal/types';
+
+/** A long-polled view's request (MeshViewRequest, NetworkViewRequest). */
+interface ViewRequest {
+  nodeId?: string;
+  sessionId?: string;
+  known?: string;
+  waitMs?: number;
+}
+
+/** The gRPC call of a long poll, as far as it is watched (its client may give up). */
+interface PollCall {
+  on(ev: 'cancelled', f: () => void): void;
+}
 
 export interface NodeInfo {
   hostname?: string;
@@ -79,6 +94,7 @@ export class Dispatcher implements LeaderComponent {
   private readonly polls = new LongPolls();
   private readonly assigned: AssignmentView;
   private readonly mesh: MeshIndex;
+  private readonly networks: NetworkIndex;
 
   constructor(
     private readonly raft: RaftNode,
@@ -96,6 +112,9 @@ export class Dispatcher implements LeaderComponent {
     });
     this.mesh = new MeshIndex(store, () => {
       for (const n of this.sessions.keys()) this.polls.wake(`${n}/mesh`);
+    });
+    this.networks = new NetworkIndex(store, () => {
+      for (const n of this.sessions.keys()) this.polls.wake(`${n}/net`);
     });
   }
 
@@ -129,6 +148,7 @@ export class Dispatcher implements LeaderComponent {
     this.end();
     this.assigned.stop();
     this.mesh.stop();
+    this.networks.stop();
     this.polls.endAll();
   }
 
@@ -260,16 +280,8 @@ export class Dispatcher implements LeaderComponent {
    * service on ready nodes and where to reach them, the removed nodes), long-polled as diffs like
    * assignments. Entries are keyed `p:PORT`, `b:TASKID`, `r:NODEID`; `deleted` lists those gone.
    */
-  async meshView(req: { nodeId?: string; sessionId?: string; known?: string; waitMs?: number }, call?: { on(ev: 'cancelled', f: () => void): void }) {
-    this.checkSession(req.nodeId, req.sessionId);
-    const cancelled: (() => void)[] = [];
-    call?.on('cancelled', () => {
-      for (const f of cancelled) f();
-    });
-    const cursor = decodeCursor(req.known);
-    await this.polls.wait(`${req.nodeId}/mesh`, { waitMs: Number(req.waitMs ?? 0), onCancel: (f) => cancelled.push(f) }, () => this.mesh.hasNews(cursor));
-    this.checkSession(req.nodeId, req.sessionId);
-    const p = this.mesh.page(cursor, PAGE_BYTES);
+  async meshView(req: ViewRequest, call?: PollCall) {
+    const p = await this.viewPage(req, call, 'mesh', this.mesh);
     const ports: MeshPortEntry[] = [];
     const backends: MeshBackendEntry[] = [];
     const removedNodes: string[] = [];
@@ -281,9 +293,40 @@ export class Dispatcher implements LeaderComponent {
     return { token: encodeCursor(p.cursor), ports, backends, removedNodes, deleted: p.deletes, reset: p.reset, more: p.more };
   }
 
+  /**
+   * What every node's overlay data plane needs (each network's allocation, the services on
+   * networks with their VIPs and aliases, their running tasks' addresses and nodes' underlay
+   * addresses), long-polled as diffs like the mesh view. Keys `n:`, `s:`, `e:`.
+   */
+  async networkView(req: ViewRequest, call?: PollCall): Promise<NetworkViewPage> {
+    const p = await this.viewPage(req, call, 'net', this.networks);
+    const networks: OverlayNetworkInfo[] = [];
+    const services: NetworkService[] = [];
+    const endpoints: NetworkEndpoint[] = [];
+    for (const { value } of p.upserts) {
+      if ('network' in value) networks.push(value.network);
+      else if ('service' in value) services.push(value.service);
+      else endpoints.push(value.endpoint);
+    }
+    return { token: encodeCursor(p.cursor), networks, services, endpoints, deleted: p.deletes, reset: p.reset, more: p.more };
+  }
+
+  /** A view's next page for a node, once it has news since the node's cursor (or the wait ran out). */
+  private async viewPage<V>(req: ViewRequest, call: PollCall | undefined, name: string, view: { hasNews(c: Cursor | undefined): boolean; page(c: Cursor | undefined, budget: number): Page<V> }): Promise<Page<V>> {
+    this.checkSession(req.nodeId, req.sessionId);
+    const cancelled: (() => void)[] = [];
+    call?.on('cancelled', () => {
+      for (const f of cancelled) f();
+    });
+    const cursor = decodeCursor(req.known);
+    await this.polls.wait(`${req.nodeId}/${name}`, { waitMs: Number(req.waitMs ?? 0), onCancel: (f) => cancelled.push(f) }, () => view.hasNews(cursor));
+    this.checkSession(req.nodeId, req.sessionId);
+    return view.page(cursor, PAGE_BYTES);
+  }
+
   /** Long polls waiting for a node (tests, diagnostics). */
   waitingPolls(nodeId: string): number {
-    return this.polls.count(`${nodeId}/assignments`) + this.polls.count(`${nodeId}/mesh`);
+    return this.polls.count(`${nodeId}/assignments`) + this.polls.count(`${nodeId}/mesh`) + this.polls.count(`${nodeId}/net`);
   }
 
   /**

@@ -19,9 +19,15 @@ import type { MeshBackend as _shoal_dispatcher_MeshBackend, MeshBackend__Output 
 import type { MeshPort as _shoal_dispatcher_MeshPort, MeshPort__Output as _shoal_dispatcher_MeshPort__Output } from './shoal/dispatcher/MeshPort.js';
 import type { MeshViewRequest as _shoal_dispatcher_MeshViewRequest, MeshViewRequest__Output as _shoal_dispatcher_MeshViewRequest__Output } from './shoal/dispatcher/MeshViewRequest.js';
 import type { MeshViewResponse as _shoal_dispatcher_MeshViewResponse, MeshViewResponse__Output as _shoal_dispatcher_MeshViewResponse__Output } from './shoal/dispatcher/MeshViewResponse.js';
+import type { NetworkEndpoint as _shoal_dispatcher_NetworkEndpoint, NetworkEndpoint__Output as _shoal_dispatcher_NetworkEndpoint__Output } from './shoal/dispatcher/NetworkEndpoint.js';
+import type { NetworkService as _shoal_dispatcher_NetworkService, NetworkService__Output as _shoal_dispatcher_NetworkService__Output } from './shoal/dispatcher/NetworkService.js';
+import type { NetworkViewRequest as _shoal_dispatcher_NetworkViewRequest, NetworkViewRequest__Output as _shoal_dispatcher_NetworkViewRequest__Output } from './shoal/dispatcher/NetworkViewRequest.js';
+import type { NetworkViewResponse as _shoal_dispatcher_NetworkViewResponse, NetworkViewResponse__Output as _shoal_dispatcher_NetworkViewResponse__Output } from './shoal/dispatcher/NetworkViewResponse.js';
 import type { NodeInfo as _shoal_dispatcher_NodeInfo, NodeInfo__Output as _shoal_dispatcher_NodeInfo__Output } from './shoal/dispatcher/NodeInfo.js';
+import type { OverlayNetwork as _shoal_dispatcher_OverlayNetwork, OverlayNetwork__Output as _shoal_dispatcher_OverlayNetwork__Output } from './shoal/dispatcher/OverlayNetwork.js';
 import type { PublishLogsRequest as _shoal_dispatcher_PublishLogsRequest, PublishLogsRequest__Output as _shoal_dispatcher_PublishLogsRequest__Output } from './shoal/dispatcher/PublishLogsRequest.js';
 import type { PublishLogsResponse as _shoal_dispatcher_PublishLogsResponse, PublishLogsResponse__Output as _shoal_dispatcher_PublishLogsResponse__Output } from './shoal/dispatcher/PublishLogsResponse.js';
+import type { ServiceOnNetwork as _shoal_dispatcher_ServiceOnNetwork, ServiceOnNetwork__Output as _shoal_dispatcher_ServiceOnNetwork__Output } from './shoal/dispatcher/ServiceOnNetwork.js';
 import type { SessionRequest as _shoal_dispatcher_SessionRequest, SessionRequest__Output as _shoal_dispatcher_SessionRequest__Output } from './shoal/dispatcher/SessionRequest.js';
 import type { SessionResponse as _shoal_dispatcher_SessionResponse, SessionResponse__Output as _shoal_dispatcher_SessionResponse__Output } from './shoal/dispatcher/SessionResponse.js';
 import type { TaskStatusUpdate as _shoal_dispatcher_TaskStatusUpdate, TaskStatusUpdate__Output as _shoal_dispatcher_TaskStatusUpdate__Output } from './shoal/dispatcher/TaskStatusUpdate.js';
@@ -77,9 +83,15 @@ export interface ProtoGrpcType {
       MeshPort: MessageTypeDefinition<_shoal_dispatcher_MeshPort, _shoal_dispatcher_MeshPort__Output>
       MeshViewRequest: MessageTypeDefinition<_shoal_dispatcher_MeshViewRequest, _shoal_dispatcher_MeshViewRequest__Output>
       MeshViewResponse: MessageTypeDefinition<_shoal_dispatcher_MeshViewResponse, _shoal_dispatcher_MeshViewResponse__Output>
+      NetworkEndpoint: MessageTypeDefinition<_shoal_dispatcher_NetworkEndpoint, _shoal_dispatcher_NetworkEndpoint__Output>
+      NetworkService: MessageTypeDefinition<_shoal_dispatcher_NetworkService, _shoal_dispatcher_NetworkService__Output>
+      NetworkViewRequest: MessageTypeDefinition<_shoal_dispatcher_NetworkViewRequest, _shoal_dispatcher_NetworkViewRequest__Output>
+      NetworkViewResponse: MessageTypeDefinition<_shoal_dispatcher_NetworkViewResponse, _shoal_dispatcher_NetworkViewResponse__Output>
       NodeInfo: MessageTypeDefinition<_shoal_dispatcher_NodeInfo, _shoal_dispatcher_NodeInfo__Output>
+      OverlayNetwork: MessageTypeDefinition<_shoal_dispatcher_OverlayNetwork, _shoal_dispatcher_OverlayNetwork__Output>
       PublishLogsRequest: MessageTypeDefinition<_shoal_dispatcher_PublishLogsRequest, _shoal_dispatcher_PublishLogsRequest__Output>
       PublishLogsResponse: MessageTypeDefinition<_shoal_dispatcher_PublishLogsResponse, _shoal_dispatcher_PublishLogsResponse__Output>
+      ServiceOnNetwork: MessageTypeDefinition<_shoal_dispatcher_ServiceOnNetwork, _shoal_dispatcher_ServiceOnNetwork__Output>
       SessionRequest: MessageTypeDefinition<_shoal_dispatcher_SessionRequest, _shoal_dispatcher_SessionRequest__Output>
       SessionResponse: MessageTypeDefinition<_shoal_dispatcher_SessionResponse, _shoal_dispatcher_SessionResponse__Output>
       TaskStatusUpdate: MessageTypeDefinition<_shoal_dispatcher_TaskStatusUpdate, _shoal_dispatcher_TaskStatusUpdate__Output>

@@ -14,6 +14,8 @@ import type { LogRequestsRequest as _shoal_dispatcher_LogRequestsRequest, LogReq
 import type { LogRequestsResponse as _shoal_dispatcher_LogRequestsResponse, LogRequestsResponse__Output as _shoal_dispatcher_LogRequestsResponse__Output } from '../../shoal/dispatcher/LogRequestsResponse.js';
 import type { MeshViewRequest as _shoal_dispatcher_MeshViewRequest, MeshViewRequest__Output as _shoal_dispatcher_MeshViewRequest__Output } from '../../shoal/dispatcher/MeshViewRequest.js';
 import type { MeshViewResponse as _shoal_dispatcher_MeshViewResponse, MeshViewResponse__Output as _shoal_dispatcher_MeshViewResponse__Output } from '../../shoal/dispatcher/MeshViewResponse.js';
+import type { NetworkViewRequest as _shoal_dispatcher_NetworkViewRequest, NetworkViewRequest__Output as _shoal_dispatcher_NetworkViewRequest__Output } from '../../shoal/dispatcher/NetworkViewRequest.js';
+import type { NetworkViewResponse as _shoal_dispatcher_NetworkViewResponse, NetworkViewResponse__Output as _shoal_dispatcher_NetworkViewResponse__Output } from '../../shoal/dispatcher/NetworkViewResponse.js';
 import type { PublishLogsRequest as _shoal_dispatcher_PublishLogsRequest, PublishLogsRequest__Output as _shoal_dispatcher_PublishLogsRequest__Output } from '../../shoal/dispatcher/PublishLogsRequest.js';
 import type { PublishLogsResponse as _shoal_dispatcher_PublishLogsResponse, PublishLogsResponse__Output as _shoal_dispatcher_PublishLogsResponse__Output } from '../../shoal/dispatcher/PublishLogsResponse.js';
 import type { SessionRequest as _shoal_dispatcher_SessionRequest, SessionRequest__Output as _shoal_dispatcher_SessionRequest__Output } from '../../shoal/dispatcher/SessionRequest.js';
@@ -110,6 +112,27 @@ export interface DispatcherClient extends grpc.Client {
   meshView(argument: _shoal_dispatcher_MeshViewRequest, callback: grpc.requestCallback<_shoal_dispatcher_MeshViewResponse__Output>): grpc.ClientUnaryCall;
   
   /**
+   * The overlay networks' view: every network, the services on them (VIPs, aliases) and their
+   * running tasks' addresses with the underlay address of the node each runs on. Long-polled as
+   * diffs like the mesh view; each node builds its VXLAN forwarding, its DNS and its VIP rules
+   * from it.
+   */
+  NetworkView(argument: _shoal_dispatcher_NetworkViewRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_dispatcher_NetworkViewResponse__Output>): grpc.ClientUnaryCall;
+  NetworkView(argument: _shoal_dispatcher_NetworkViewRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_dispatcher_NetworkViewResponse__Output>): grpc.ClientUnaryCall;
+  NetworkView(argument: _shoal_dispatcher_NetworkViewRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_dispatcher_NetworkViewResponse__Output>): grpc.ClientUnaryCall;
+  NetworkView(argument: _shoal_dispatcher_NetworkViewRequest, callback: grpc.requestCallback<_shoal_dispatcher_NetworkViewResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * The overlay networks' view: every network, the services on them (VIPs, aliases) and their
+   * running tasks' addresses with the underlay address of the node each runs on. Long-polled as
+   * diffs like the mesh view; each node builds its VXLAN forwarding, its DNS and its VIP rules
+   * from it.
+   */
+  networkView(argument: _shoal_dispatcher_NetworkViewRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_dispatcher_NetworkViewResponse__Output>): grpc.ClientUnaryCall;
+  networkView(argument: _shoal_dispatcher_NetworkViewRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_dispatcher_NetworkViewResponse__Output>): grpc.ClientUnaryCall;
+  networkView(argument: _shoal_dispatcher_NetworkViewRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_dispatcher_NetworkViewResponse__Output>): grpc.ClientUnaryCall;
+  networkView(argument: _shoal_dispatcher_NetworkViewRequest, callback: grpc.requestCallback<_shoal_dispatcher_NetworkViewResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
    * The answer to one log request.
    */
   PublishLogs(argument: _shoal_dispatcher_PublishLogsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_dispatcher_PublishLogsResponse__Output>): grpc.ClientUnaryCall;
@@ -189,6 +212,14 @@ export interface DispatcherHandlers extends grpc.UntypedServiceImplementation {
   MeshView: grpc.handleUnaryCall<_shoal_dispatcher_MeshViewRequest__Output, _shoal_dispatcher_MeshViewResponse>;
   
   /**
+   * The overlay networks' view: every network, the services on them (VIPs, aliases) and their
+   * running tasks' addresses with the underlay address of the node each runs on. Long-polled as
+   * diffs like the mesh view; each node builds its VXLAN forwarding, its DNS and its VIP rules
+   * from it.
+   */
+  NetworkView: grpc.handleUnaryCall<_shoal_dispatcher_NetworkViewRequest__Output, _shoal_dispatcher_NetworkViewResponse>;
+  
+  /**
    * The answer to one log request.
    */
   PublishLogs: grpc.handleUnaryCall<_shoal_dispatcher_PublishLogsRequest__Output, _shoal_dispatcher_PublishLogsResponse>;
@@ -211,6 +242,7 @@ export interface DispatcherDefinition extends grpc.ServiceDefinition {
   Heartbeat: MethodDefinition<_shoal_dispatcher_HeartbeatRequest, _shoal_dispatcher_HeartbeatResponse, _shoal_dispatcher_HeartbeatRequest__Output, _shoal_dispatcher_HeartbeatResponse__Output>
   LogRequests: MethodDefinition<_shoal_dispatcher_LogRequestsRequest, _shoal_dispatcher_LogRequestsResponse, _shoal_dispatcher_LogRequestsRequest__Output, _shoal_dispatcher_LogRequestsResponse__Output>
   MeshView: MethodDefinition<_shoal_dispatcher_MeshViewRequest, _shoal_dispatcher_MeshViewResponse, _shoal_dispatcher_MeshViewRequest__Output, _shoal_dispatcher_MeshViewResponse__Output>
+  NetworkView: MethodDefinition<_shoal_dispatcher_NetworkViewRequest, _shoal_dispatcher_NetworkViewResponse, _shoal_dispatcher_NetworkViewRequest__Output, _shoal_dispatcher_NetworkViewResponse__Output>
   PublishLogs: MethodDefinition<_shoal_dispatcher_PublishLogsRequest, _shoal_dispatcher_PublishLogsResponse, _shoal_dispatcher_PublishLogsRequest__Output, _shoal_dispatcher_PublishLogsResponse__Output>
   Session: MethodDefinition<_shoal_dispatcher_SessionRequest, _shoal_dispatcher_SessionResponse, _shoal_dispatcher_SessionRequest__Output, _shoal_dispatcher_SessionResponse__Output>
   UpdateTaskStatus: MethodDefinition<_shoal_dispatcher_UpdateTaskStatusRequest, _shoal_dispatcher_UpdateTaskStatusResponse, _shoal_dispatcher_UpdateTaskStatusRequest__Output, _shoal_dispatcher_UpdateTaskStatusResponse__Output>
