@@ -4,7 +4,7 @@
 
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ShoalError } from '@shoal/api';
 import {
@@ -15,8 +15,10 @@ import {
   type Tool,
   applyOverlay,
   bridgeName,
+  ensureNodeIsolation,
   hostVethName,
   macOfIp,
+  removeNodeIsolation,
   removeOverlay,
   vxlanName,
 } from '../src/overlay/index.js';
@@ -49,6 +51,10 @@ function host(ns: string): { ip: Iproute; log: string[] } {
 
 const NET_A: OverlayNetwork = { id: 'neta', vni: 4101, subnet: '10.77.0.0/24', mtu: 1500, internal: true };
 const NET_B: OverlayNetwork = { id: 'netb', vni: 4102, subnet: '10.77.0.0/24', mtu: 1500, internal: true };
+// Networks with a gateway have subnets of their own: the node has a route to each.
+const NET_C: OverlayNetwork = { id: 'netc', vni: 4103, subnet: '10.78.1.0/24', gateway: '10.78.1.1', mtu: 1500, internal: true };
+const NET_D: OverlayNetwork = { id: 'netd', vni: 4104, subnet: '10.78.2.0/24', gateway: '10.78.2.1', mtu: 1500, internal: true };
+const children: ChildProcess[] = [];
 
 const ep = (id: string, ip: string, ns: string): LocalEndpoint => ({ id, ip, netns: ns, ifname: 'eth0' });
 
@@ -60,6 +66,60 @@ async function ping(fromNs: string, ip: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+async function inet4(ns: string, dev: string): Promise<string[]> {
+  const [row] = JSON.parse(await sh('ip', '-n', ns, '-j', 'addr', 'show', 'dev', dev)) as { addr_info: { family: string; local: string; prefixlen: number }[] }[];
+  return row.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+}
+
+async function linkMac(ns: string, dev: string): Promise<string> {
+  const [link] = JSON.parse(await sh('ip', '-n', ns, '-j', 'link', 'show', 'dev', dev)) as { address: string }[];
+  return link.address;
+}
+
+/** The MAC `ns` has for `ip` in its neighbour (ARP) table, if any. */
+async function neighMac(ns: string, dev: string, ip: string): Promise<string | undefined> {
+  const rows = JSON.parse(await sh('ip', '-n', ns, '-j', 'neigh', 'show', ip, 'dev', dev)) as { lladdr?: string }[];
+  return rows[0]?.lladdr;
+}
+
+/** True when a TCP connection from `ns` to ip:port is accepted (busybox nc, a generous wait). */
+async function tcpConnects(ns: string, ip: string, port: number): Promise<boolean> {
+  try {
+    await run('ip', ['netns', 'exec', ns, 'busybox', 'nc', '-w', '3', ip, String(port)], { timeout: 30_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A UDP listener on ip:port in `ns` (Node itself: busybox's nc has no UDP), ready once this
+ * resolves; `received` is the first datagram's text.
+ */
+async function udpListener(ns: string, ip: string, port: number): Promise<{ received: Promise<string> }> {
+  const script = `const s = require('node:dgram').createSocket('udp4');
+s.on('message', (m) => process.stdout.write(m.toString(), () => process.exit(0)));
+s.bind(${port}, '${ip}', () => process.stdout.write('ready;'));`;
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  let out = '';
+  const ended = new Promise<string>((resolve) => {
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.once('close', () => resolve(out));
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', () => out.startsWith('ready;') && resolve());
+    child.once('close', () => reject(new Error(`the UDP listener on ${ip}:${port} ended: ${out}`)));
+  });
+  return { received: ended.then((text) => text.slice('ready;'.length)) };
+}
+
+async function udpSend(ns: string, ip: string, port: number, text: string): Promise<void> {
+  const script = `const s = require('node:dgram').createSocket('udp4');
+s.send(${JSON.stringify(text)}, ${port}, '${ip}', (err) => { if (err) throw err; s.close(); });`;
+  await run('ip', ['netns', 'exec', ns, process.execPath, '-e', script]);
 }
 
 async function txPackets(ns: string, dev: string): Promise<number> {
@@ -105,7 +165,11 @@ describe('overlay data plane (real kernel)', () => {
 
   afterEach(async () => {
     // Each test starts from hosts with no overlay and no endpoint namespaces.
-    for (const ns of [H1, H2]) for (const net of [NET_A, NET_B]) await removeOverlay(new Iproute({ netns: ns }), net);
+    for (const c of children.splice(0)) c.kill();
+    for (const ns of [H1, H2]) {
+      for (const net of [NET_A, NET_B, NET_C, NET_D]) await removeOverlay(new Iproute({ netns: ns }), net);
+      await removeNodeIsolation({ netns: ns });
+    }
     for (const ns of made.splice(2)) await sh('ip', 'netns', 'del', ns).catch(() => undefined);
   });
 
@@ -204,6 +268,86 @@ describe('overlay data plane (real kernel)', () => {
     assert.equal(changes.detached, 1);
     const left = JSON.parse(await sh('ip', '-n', e1, '-j', 'link', 'show')) as { ifname: string }[];
     assert.deepEqual(left.map((l) => l.ifname), ['lo'], 'the endpoint lost its interface');
+  });
+
+  test("every node's bridge carries exactly the gateway address; ARP for it is answered by the local bridge only", async () => {
+    const { e1, e2, s1 } = await twoHosts(NET_C, '10.78.1.11', '10.78.1.12');
+    const br = bridgeName(NET_C.vni);
+    assert.deepEqual(await inet4(H1, br), ['10.78.1.1/24']);
+    assert.deepEqual(await inet4(H2, br), ['10.78.1.1/24']);
+    const mac1 = await linkMac(H1, br);
+    const mac2 = await linkMac(H2, br);
+    assert.notEqual(mac1, mac2, 'the two bridges have MACs of their own');
+
+    assert.equal(await ping(e1, '10.78.1.1'), true);
+    assert.equal(await ping(e2, '10.78.1.1'), true);
+    assert.equal(await neighMac(e1, 'eth0', '10.78.1.1'), mac1, "host 1's endpoint has host 1's bridge as the gateway");
+    assert.equal(await neighMac(e2, 'eth0', '10.78.1.1'), mac2, "host 2's endpoint has host 2's bridge as the gateway");
+    // A node that had seen the other host's ARP request would have learnt the asker.
+    assert.equal(await neighMac(H2, br, '10.78.1.11'), undefined, "host 1's ARP request did not reach host 2");
+    assert.equal(await neighMac(H1, br, '10.78.1.12'), undefined, "host 2's ARP request did not reach host 1");
+
+    // Converged: a stray address goes, the gateway stays; no gateway, no address.
+    await sh('ip', '-n', H1, 'addr', 'add', '10.78.1.200/24', 'dev', br);
+    const h1 = host(H1);
+    await applyOverlay(h1.ip, s1);
+    assert.deepEqual(h1.log, [`ip addr del 10.78.1.200/24 dev ${br}`]);
+    assert.deepEqual(await inet4(H1, br), ['10.78.1.1/24']);
+    await applyOverlay(h1.ip, { ...s1, network: { ...NET_C, gateway: undefined } });
+    assert.deepEqual(await inet4(H1, br), []);
+    await assert.rejects(applyOverlay(h1.ip, { ...s1, network: { ...NET_C, gateway: '10.78.2.1' } }),
+      (err: unknown) => err instanceof ShoalError && err.code === 'INVALID_ARGUMENT' && /gateway 10\.78\.2\.1/.test(err.message));
+  });
+
+  test("node isolation: an overlay reaches neither the node (but its own gateway's DNS) nor other networks through it; bridged traffic goes on", async () => {
+    const c = await twoHosts(NET_C, '10.78.1.11', '10.78.1.12');
+    const d = await twoHosts(NET_D, '10.78.2.11', '10.78.2.12');
+    const a = await twoHosts(NET_A, '10.77.0.71', '10.77.0.72'); // no gateway: its bridges carry no address
+    // A second endpoint of C on host 1: traffic between the two is bridged on host 1 alone.
+    const c3 = await netns(`${RUN}netce3`);
+    await applyOverlay(host(H1).ip, { ...c.s1, localEndpoints: [...c.s1.localEndpoints, ep('netc-t3', '10.78.1.13', c3)] });
+    await sh('ip', '-n', H2, 'neigh', 'replace', '10.78.1.13', 'lladdr', macOfIp('10.78.1.13'), 'dev', vxlanName(NET_C.vni), 'nud', 'permanent');
+    // Routes through the gateways, and a node that forwards: what the isolation has to stop.
+    await sh('ip', '-n', c.e1, 'route', 'add', 'default', 'via', '10.78.1.1');
+    await sh('ip', '-n', d.e1, 'route', 'add', 'default', 'via', '10.78.2.1');
+    await sh('ip', 'netns', 'exec', H1, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
+    children.push(spawn('ip', ['netns', 'exec', H1, 'busybox', 'nc', '-ll', '-p', '53', '-e', '/bin/true'], { stdio: 'ignore' }));
+
+    const reach = async (): Promise<Record<string, boolean>> => ({
+      otherGateway: await ping(c.e1, '10.78.2.1'),
+      underlay: await ping(c.e1, U1),
+      ownGatewayPing: await ping(c.e1, '10.78.1.1'),
+      otherNetwork: await ping(c.e1, '10.78.2.11'),
+      otherGatewayDns: await tcpConnects(c.e1, '10.78.2.1', 53),
+    });
+    for (let i = 0; i < 100 && !(await tcpConnects(c.e1, '10.78.1.1', 53)); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await reach(), { otherGateway: true, underlay: true, ownGatewayPing: true, otherNetwork: true, otherGatewayDns: true },
+      'without the isolation the node is reachable and routes between networks');
+
+    const log: string[] = [];
+    const onCommand = (tool: string, args: readonly string[]): void => void log.push(`${tool} ${args.join(' ')}`);
+    assert.equal(await ensureNodeIsolation({ netns: H1, onCommand }), true);
+    assert.equal(await ensureNodeIsolation({ netns: H2, onCommand }), true);
+    assert.deepEqual(log, ['nft -f -', 'nft -f -'], 'one transaction each');
+    log.length = 0;
+    assert.equal(await ensureNodeIsolation({ netns: H1, onCommand }), false);
+    assert.deepEqual(log, [], 'already in place: nothing runs');
+
+    assert.deepEqual(await reach(), { otherGateway: false, underlay: false, ownGatewayPing: false, otherNetwork: false, otherGatewayDns: false });
+    assert.equal(await tcpConnects(c.e1, '10.78.1.1', 53), true, 'DNS over TCP to its own gateway');
+    const dns = await udpListener(H1, '10.78.1.1', 53);
+    await udpSend(c.e1, '10.78.1.1', 53, 'query');
+    assert.equal(await dns.received, 'query', 'DNS over UDP to its own gateway');
+    // Within a network, across hosts and on one host, with and without a gateway: bridged, untouched.
+    assert.equal(await ping(c.e1, '10.78.1.12'), true);
+    assert.equal(await ping(c.e1, '10.78.1.13'), true);
+    assert.equal(await ping(d.e2, '10.78.2.11'), true);
+    assert.equal(await ping(a.e1, '10.77.0.72'), true);
+
+    await removeNodeIsolation({ netns: H1 });
+    assert.doesNotMatch(await sh('ip', 'netns', 'exec', H1, 'nft', 'list', 'tables'), /shoal_overlay/);
+    assert.equal(await ping(c.e1, '10.78.2.1'), true, 'removed: the node answers again');
+    await removeNodeIsolation({ netns: H1 }); // nothing left: no error
   });
 
   test('removal leaves no device of the network; bad input and a half-made endpoint are one-line ShoalErrors that leave nothing', async () => {

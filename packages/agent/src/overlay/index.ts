@@ -1,7 +1,9 @@
 // One overlay network's kernel plumbing on this node, driven by the agent from the desired state:
 // apply() makes the network's devices and converges its forwarding and local endpoints to exactly
 // what is given (a second run with the same state changes nothing; a restarted agent converges
-// without duplicates), remove() takes everything of the network away.
+// without duplicates), remove() takes everything of the network away. Beside it: the node's
+// isolation from its overlays (node-isolation.ts), services' VIPs balanced in each client
+// container's namespace (service-lb.ts), and names for containers' namespaces (netns.ts).
 
 import { convergeForwarding, type ForwardingChanges } from './forwarding.js';
 import type { Iproute } from './iproute.js';
@@ -12,6 +14,11 @@ import type { LocalEndpoint, OverlayNetwork, RemoteEndpoint, RemotePeer } from '
 export { Iproute, type IprouteOptions, type Tool } from './iproute.js';
 export { macOfIp } from './addresses.js';
 export { bridgeName, vxlanName, hostVethName } from './names.js';
+export { gatewayAddress } from './network-devices.js';
+export { Netfilter, type NetfilterOptions, type NetfilterTool } from './netfilter.js';
+export { attachNetns, detachNetns, listNetns } from './netns.js';
+export { ensureNodeIsolation, removeNodeIsolation, type NodeIsolationOptions } from './node-isolation.js';
+export { applyServiceLb, readServiceLb, removeServiceLb, type LbChanges, type ServiceLbOptions, type ServiceVip } from './service-lb.js';
 export * from './types.js';
 
 export interface OverlayState {

@@ -4,11 +4,20 @@
 // As libnetwork's overlay driver does: one bridge per network per node, the VXLAN device its port
 // to the other nodes. The VXLAN device learns nothing (`nolearning`: the FDB is written from the
 // store, as flannel does) and answers ARP for remote endpoints itself from its neighbour table
-// (`proxy`), so no broadcast ARP crosses the underlay for a known endpoint. The bridges carry no
-// address: the host is not on any overlay and no two bridges share a path, so networks are
-// isolated from each other and from the host's other traffic.
+// (`proxy`), so no broadcast ARP crosses the underlay for a known endpoint.
+//
+// A network with a gateway has that address on its bridge on every node (the same address on
+// each): it is where the tasks' DNS server listens, on their own node. The ARP proxy consumes every
+// ARP request that reaches the VXLAN device (it answers the ones it knows and drops the rest), so a
+// task's ARP for the gateway is answered by its own node's bridge and never crosses. The bridge
+// gets a fixed MAC when made (a bridge otherwise takes its lowest port's, which changes as
+// endpoints come and go and would leave the tasks' ARP entry for the gateway stale). With an
+// address on each bridge the node is on every network: node-isolation.ts keeps them apart.
 
+import { randomBytes } from 'node:crypto';
 import { ShoalError } from '@shoal/api';
+import { cidrSize, contains, parseCidr, parseIPv4 } from '@shoal/types';
+import { prefixLength } from './addresses.js';
 import { Iproute, type LinkInfo } from './iproute.js';
 import { bridgeName, vxlanName } from './names.js';
 import { type OverlayNetwork, VXLAN_OVERHEAD, VXLAN_PORT } from './types.js';
@@ -45,9 +54,40 @@ function vxlanMatches(link: LinkInfo, net: OverlayNetwork, underlay: string): bo
   );
 }
 
+/** A random locally administered unicast MAC: one per bridge, so nodes' bridges differ. */
+function bridgeMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0] & 0xfc) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** The gateway as `ADDRESS/PREFIX`, checked to lie in the network's subnet; undefined without one. */
+export function gatewayAddress(net: OverlayNetwork): string | undefined {
+  if (net.gateway === undefined) return undefined;
+  const subnet = parseCidr(net.subnet);
+  const gw = parseIPv4(net.gateway);
+  if (subnet === null || gw === null || !contains(subnet, gw) || gw === subnet.base || gw === subnet.base + cidrSize(subnet) - 1) {
+    throw new ShoalError('INVALID_ARGUMENT', `network ${net.id}: gateway ${net.gateway} is not a host address of ${net.subnet}`);
+  }
+  return `${net.gateway}/${prefixLength(net.subnet)}`;
+}
+
+interface AddrRow {
+  readonly addr_info?: readonly { readonly family: string; readonly local: string; readonly prefixlen: number }[];
+}
+
+/** The bridge's IPv4 addresses: exactly the gateway, or none (link-local IPv6 is the kernel's). */
+async function convergeGateway(ip: Iproute, br: string, want: string | undefined): Promise<void> {
+  const [row] = await ip.query<AddrRow>('ip', ['addr', 'show', 'dev', br]);
+  const have = (row?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+  for (const addr of have) if (addr !== want) await ip.run('ip', ['addr', 'del', addr, 'dev', br]);
+  if (want !== undefined && !have.includes(want)) await ip.run('ip', ['addr', 'add', want, 'dev', br]);
+}
+
 /** Makes (or keeps) the network's bridge and VXLAN device, up, with the reduced MTU. */
 export async function ensureNetworkDevices(ip: Iproute, net: OverlayNetwork, underlay: string): Promise<void> {
   checkVni(net);
+  const gateway = gatewayAddress(net);
   const mtu = String(overlayMtu(net));
   const br = bridgeName(net.vni);
   const vx = vxlanName(net.vni);
@@ -57,7 +97,7 @@ export async function ensureNetworkDevices(ip: Iproute, net: OverlayNetwork, und
     await ip.run('ip', ['link', 'del', 'dev', br]);
   }
   if (bridge === undefined || bridge.linkinfo?.info_kind !== 'bridge') {
-    await ip.run('ip', ['link', 'add', br, 'mtu', mtu, 'type', 'bridge']);
+    await ip.run('ip', ['link', 'add', br, 'address', bridgeMac(), 'mtu', mtu, 'type', 'bridge']);
   } else if (String(bridge.mtu) !== mtu) {
     await ip.run('ip', ['link', 'set', 'dev', br, 'mtu', mtu]);
   }
@@ -75,6 +115,7 @@ export async function ensureNetworkDevices(ip: Iproute, net: OverlayNetwork, und
   } else if (String(vxlan.mtu) !== mtu) {
     await ip.run('ip', ['link', 'set', 'dev', vx, 'mtu', mtu]);
   }
+  await convergeGateway(ip, br, gateway);
   const now = await readLink(ip, vx);
   if (now?.master !== br) await ip.run('ip', ['link', 'set', 'dev', vx, 'master', br]);
   for (const name of [vx, br]) {

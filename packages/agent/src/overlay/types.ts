@@ -6,7 +6,12 @@ export interface OverlayNetwork {
   readonly vni: number;
   /** IPv4 CIDR of the network's addresses. */
   readonly subnet: string;
-  /** Not used yet: the way out of a non-internal network (a gateway bridge) is still to come. */
+  /**
+   * An address of the subnet that the network's bridge carries on every node (the same on each):
+   * the tasks' DNS server (the node's DNS listens there). ARP for it is answered by the task's own
+   * node's bridge only. Absent: the bridges carry no IPv4 address. The way out of a non-internal
+   * network is still to come.
+   */
   readonly gateway?: string;
   /** MTU of the underlay; the overlay's devices get 50 bytes less (VXLAN's encapsulation). */
   readonly mtu: number;

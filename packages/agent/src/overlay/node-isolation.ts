@@ -1,0 +1,88 @@
+// The node's own namespace against its overlays: since every network's bridge carries the
+// network's gateway address, the node is on every network and would route between them (and
+// between them and the host's other interfaces) and answer anything sent to it. One table
+// (`inet shoal_overlay`) keeps each network to itself:
+//
+// - forward: nothing is routed from or to a `shbr*` bridge. The rules cannot simply drop every
+//   packet whose in- or output device is a bridge: with br_netfilter (bridge-nf-call-iptables, on
+//   by default and wherever Docker runs) frames BRIDGED between a network's ports also pass this
+//   hook, in and out device both the bridge, and must go on; and nft cannot compare the in and out
+//   device with each other (nor has it iptables' physdev match). What tells them apart is the
+//   node's routes: a bridge with an address has the route to its subnet, so a frame bridged on it
+//   has its destination's route through its input device (`fib daddr . iif oif exists`); a bridge
+//   without an address has no route of the node leading into it, so a frame bridged on it goes out
+//   through a bridge while its destination's route (if any) does not (`fib daddr oifname` is not
+//   a bridge). A routed packet is neither: it leaves through the device of its destination's route,
+//   which is not the one it came in by. Everything else to or from a bridge is dropped.
+// - input: from a bridge, only DNS (udp/tcp 53) to that bridge's own address (the network's
+//   gateway, `fib daddr . iif type local`) and replies to what the node sent; nothing else from an
+//   overlay reaches the node (not another network's gateway, not the node's other addresses).
+//
+// Applied as one `nft -f` transaction that remakes the table; a marker with a digest of the ruleset
+// on every rule tells a converge that the table already is this version.
+
+import { createHash } from 'node:crypto';
+import { Netfilter, type NetfilterOptions, type NftJson } from './netfilter.js';
+import { DEVICE_PREFIX } from './names.js';
+
+const FAMILY = 'inet';
+const TABLE = 'shoal_overlay';
+const BRIDGES = `${DEVICE_PREFIX}br*`;
+
+export type NodeIsolationOptions = NetfilterOptions;
+
+function body(marker: string): string[] {
+  const c = `comment "${marker}"`;
+  return [
+    '  chain forward {',
+    '    type filter hook forward priority 0; policy accept;',
+    `    iifname "${BRIDGES}" fib daddr . iif oif exists accept ${c}`,
+    `    iifname "${BRIDGES}" oifname "${BRIDGES}" fib daddr oifname != "${BRIDGES}" accept ${c}`,
+    `    iifname "${BRIDGES}" drop ${c}`,
+    `    oifname "${BRIDGES}" drop ${c}`,
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority 0; policy accept;',
+    `    iifname "${BRIDGES}" ct state established,related accept ${c}`,
+    `    iifname "${BRIDGES}" meta l4proto { tcp, udp } th dport 53 fib daddr . iif type local accept ${c}`,
+    `    iifname "${BRIDGES}" drop ${c}`,
+    '  }',
+  ];
+}
+
+const RULES = body('').filter((l) => l.includes('comment')).length;
+const MARKER = `shoal:${createHash('sha256').update(body('').join('\n')).digest('hex').slice(0, 12)}`;
+
+function ruleset(): string {
+  return [`table ${FAMILY} ${TABLE}`, `delete table ${FAMILY} ${TABLE}`, `table ${FAMILY} ${TABLE} {`, ...body(MARKER), '}', ''].join('\n');
+}
+
+/** True when the table holds this version's rules and nothing else. */
+function isCurrent(json: NftJson): boolean {
+  let rules = 0;
+  let chains = 0;
+  for (const item of json.nftables) {
+    if ('chain' in item) chains++;
+    else if ('rule' in item) {
+      if ((item.rule as { comment?: string }).comment !== MARKER) return false;
+      rules++;
+    } else if (!('metainfo' in item) && !('table' in item)) return false;
+  }
+  return chains === 2 && rules === RULES;
+}
+
+/** Makes (or keeps) the node's isolation table; true when it had to be (re)written. */
+export async function ensureNodeIsolation(opts: NodeIsolationOptions = {}): Promise<boolean> {
+  const nf = new Netfilter(opts);
+  const json = await nf.listTable(FAMILY, TABLE);
+  if (json !== undefined && isCurrent(json)) return false;
+  await nf.transaction(ruleset());
+  return true;
+}
+
+/** Removes the node's isolation table; nothing to remove is fine. */
+export async function removeNodeIsolation(opts: NodeIsolationOptions = {}): Promise<void> {
+  const nf = new Netfilter(opts);
+  if ((await nf.listTable(FAMILY, TABLE)) === undefined) return;
+  await nf.transaction(`table ${FAMILY} ${TABLE}\ndelete table ${FAMILY} ${TABLE}\n`);
+}
