@@ -26,6 +26,7 @@ import {
   type ContainerEvent,
   type ContainerHealth,
   type ContainerStatus,
+  type CreateOptions,
   type EngineInfo,
   type EventOptions,
   type EventSubscription,
@@ -406,7 +407,7 @@ export class DockerExecutor implements Executor {
 
   // ---------------------------------------------------------------- containers
 
-  async create(task: Task): Promise<string> {
+  async create(task: Task, attach: CreateOptions = {}): Promise<string> {
     const spec = task.spec;
     if (!spec) throw executorError('invalid-spec', `task ${task.id}: no spec`);
     const name = containerName(task);
@@ -459,6 +460,8 @@ export class DockerExecutor implements Executor {
         NanoCpus: task.spec.resources?.limits.nanoCpus ?? 0,
         Memory: task.spec.resources?.limits.memoryBytes ?? 0,
         MemoryReservation: task.spec.resources?.reservations.memoryBytes ?? 0,
+        ...(attach.dns ? { Dns: attach.dns } : {}),
+        ...(attach.networkMode === 'none' ? { NetworkMode: 'none' } : {}),
       },
     };
     if (cmd.length > 0) opts.Cmd = cmd;
@@ -589,6 +592,7 @@ export class DockerExecutor implements Executor {
       taskId: info.Config.Labels?.[LABELS.taskId] ?? '',
       ports,
       health: healthOf(st),
+      pid: st.Pid ?? 0,
       ip: (info.NetworkSettings as { IPAddress?: string } | undefined)?.IPAddress || Object.values(info.NetworkSettings?.Networks ?? {}).find((n) => n?.IPAddress)?.IPAddress || '',
     };
   }

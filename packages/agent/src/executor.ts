@@ -51,6 +51,16 @@ export interface ContainerStatus {
   ip: string;
   /** Its health check's verdict ('' status: it has none). */
   health: ContainerHealth;
+  /** The pid of its main process, in this node's view (0 when not running). */
+  pid: number;
+}
+
+/** How a task's container is attached, beyond its spec (the node's overlay networks decide). */
+export interface CreateOptions {
+  /** DNS servers for its resolv.conf (the node's service DNS). */
+  dns?: string[];
+  /** 'none': no network but what the agent attaches (every network of the task is internal). */
+  networkMode?: 'default' | 'none';
 }
 
 export interface ContainerHealth {
@@ -152,7 +162,7 @@ export interface Executor {
    */
   prepare(task: Task, opts?: PrepareOptions): Promise<PrepareResult>;
   /** Creates (does not start) the task's container; returns its id. */
-  create(task: Task): Promise<string>;
+  create(task: Task, opts?: CreateOptions): Promise<string>;
   /** Starts a created container. A host port already taken fails with reason 'port-conflict'. */
   start(containerId: string): Promise<void>;
   /**

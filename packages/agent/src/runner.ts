@@ -9,11 +9,21 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { type Logger, ShoalError, retryWithBackoff } from '@shoal/api';
 import type { NetworkView, Task, TaskState, TaskStatus } from '@shoal/types';
 import { isTerminal, taskStateRank } from '@shoal/types';
-import { type ContainerEvent, type EventSubscription, type Executor, type ExecutorErrorReason, executorErrorReason } from './executor.js';
+import { type ContainerEvent, type CreateOptions, type EventSubscription, type Executor, type ExecutorErrorReason, executorErrorReason } from './executor.js';
 
 export interface StatusUpdate {
   taskId: string;
   status: Partial<TaskStatus> & { state: TaskState };
+}
+
+/** The node's overlay networks, as the runner needs them around a task's container (TaskNetworks). */
+export interface TaskNetworking {
+  /** How to create the container of a task on networks (undefined: on none); throws when its networks are unknown. */
+  containerOptions(task: Task, signal?: AbortSignal): Promise<CreateOptions | undefined>;
+  /** Puts the started container (its main process) on the task's networks. */
+  attach(task: Task, pid: number): Promise<void>;
+  /** The task ended: its endpoints go. */
+  detach(taskId: string): Promise<void>;
 }
 
 /** How the runner reaches the leader's dispatcher (the node's session supplies it). */
@@ -122,6 +132,7 @@ export class TaskRunner {
     private readonly link: DispatcherLink,
     private readonly log: Logger,
     private readonly pullRetry: PullRetry = PULL_RETRY,
+    private readonly networks?: TaskNetworking,
   ) {}
 
   start(): void {
@@ -164,6 +175,9 @@ export class TaskRunner {
   private async report(local: Local, state: TaskState, extra: Partial<TaskStatus> = {}): Promise<void> {
     if (taskStateRank(state) < taskStateRank(local.state)) return;
     local.state = state;
+    if (isTerminal(state) && local.task.networks.length > 0) {
+      void this.networks?.detach(local.task.id).catch((err: Error) => this.log.warn({ task: local.task.id, err: err.message }, 'could not take a task off its networks'));
+    }
     const status = { state, timestamp: Date.now(), containerId: local.containerId, message: extra.message ?? state, err: '', exitCode: 0, ...extra };
     this.outbox.set(local.task.id, { taskId: local.task.id, status });
     if (!this.flushing) void this.flush();
@@ -268,6 +282,10 @@ export class TaskRunner {
         // Adopted after a restart: a container already exists for this task.
         const st = await this.executor.inspect(local.containerId).catch(() => undefined);
         if (st?.running) {
+          // Back on its networks (a restarted agent converges them again from its tasks).
+          if (t.networks.length > 0) {
+            await this.networks?.attach(t, st.pid).catch((err: Error) => this.log.warn({ task: t.id, err: err.message }, 'could not put an adopted task back on its networks'));
+          }
           if (hasHealthcheck(t) && st.health.status !== 'healthy') watch = local.containerId;
           else await this.report(local, 'running', { message: 'adopted' });
           return;
@@ -290,9 +308,16 @@ export class TaskRunner {
         local.preparing = undefined;
       }
       if (note) await this.report(local, 'preparing', { message: note });
+      let attach: CreateOptions | undefined;
+      try {
+        attach = await this.networks?.containerOptions(t, ac.signal);
+      } catch (err) {
+        await this.report(local, 'rejected', { err: (err as Error).message, message: 'network unavailable' });
+        return;
+      }
       let id: string;
       try {
-        id = await this.executor.create(t);
+        id = await this.executor.create(t, attach);
       } catch (err) {
         await this.report(local, 'rejected', { err: (err as Error).message, message: 'create failed' });
         return;
@@ -305,6 +330,16 @@ export class TaskRunner {
         await this.executor.remove(id).catch(() => undefined);
         await this.report(local, 'failed', { err: (err as Error).message, message: 'start failed' });
         return;
+      }
+      if (t.networks.length > 0 && this.networks) {
+        try {
+          const st = await this.executor.inspect(id);
+          await this.networks.attach(t, st.pid);
+        } catch (err) {
+          await this.executor.remove(id).catch(() => undefined);
+          await this.report(local, 'failed', { err: `network attach failed: ${(err as Error).message}`, message: 'start failed' });
+          return;
+        }
       }
       if (hasHealthcheck(t)) watch = id;
       // (once running, the status still says which copy of the image runs)

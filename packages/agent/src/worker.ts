@@ -14,7 +14,9 @@ import { DockerExecutor } from './docker-executor.js';
 import { EngineMonitor } from './engine-monitor.js';
 import { LogShipper } from './log-shipper.js';
 import { MeshSync } from './mesh-sync.js';
-import { TaskRunner } from './runner.js';
+import { PULL_RETRY, TaskRunner } from './runner.js';
+import { ServiceDns } from './service-dns/index.js';
+import { TaskNetworks } from './task-networks.js';
 
 /** A Logger that makes one child per component (pino's child()). */
 export interface WorkerLogger extends Logger {
@@ -44,6 +46,7 @@ export class Worker {
   private readonly mesh: Mesh;
   private readonly sync: MeshSync;
   private readonly runner: TaskRunner;
+  private readonly networks: TaskNetworks;
   private readonly logs: LogShipper;
   private readonly onRenewed: () => void;
   private readonly meshUp: Promise<void>;
@@ -98,7 +101,12 @@ export class Worker {
       meshErrors: () => this.sync?.errors() ?? [],
       onManagers: opts.onManagers,
     });
-    this.runner = new TaskRunner(this.executor, this.session.link(), alog);
+    // Overlay networks: VXLAN toward the other nodes from this node's advertised address, the
+    // service DNS on each network's gateway, VIPs in each task's own namespace.
+    const nlog = log.child({ component: 'networks' });
+    this.networks = new TaskNetworks({ nodeId: opts.nodeId, underlay: host, link: this.session.link(), dns: new ServiceDns({ log: nlog }), log: nlog });
+    this.runner = new TaskRunner(this.executor, this.session.link(), alog, PULL_RETRY, this.networks);
+    this.networks.start();
     this.sync = new MeshSync(this.mesh, this.session.link(), this.executor, opts.nodeId, mlog, kernel);
     this.runner.start();
     // `shoal service logs`: this node's share, read from its engine when a manager asks.
@@ -119,6 +127,7 @@ export class Worker {
     await this.sync.stop();
     await this.mesh.close();
     await this.runner.stop();
+    await this.networks.stop();
     await this.logs.stop();
     // The goodbye: a restart is not a crash (the dispatcher keeps the node ready a while).
     await this.session.stop('shoald stopping');

@@ -324,11 +324,14 @@ describe('overlay data plane (real kernel)', () => {
     assert.deepEqual(await reach(), { otherGateway: true, underlay: true, ownGatewayPing: true, otherNetwork: true, otherGatewayDns: true },
       'without the isolation the node is reachable and routes between networks');
 
+    // Docker's FORWARD policy, wherever Docker runs: bridged frames pass the iptables forward hook too.
+    for (const h of [H1, H2]) await sh('ip', 'netns', 'exec', h, 'iptables', '-P', 'FORWARD', 'DROP');
     const log: string[] = [];
     const onCommand = (tool: string, args: readonly string[]): void => void log.push(`${tool} ${args.join(' ')}`);
     assert.equal(await ensureNodeIsolation({ netns: H1, onCommand }), true);
     assert.equal(await ensureNodeIsolation({ netns: H2, onCommand }), true);
-    assert.deepEqual(log, ['nft -f -', 'nft -f -'], 'one transaction each');
+    const accept = 'iptables -I FORWARD 1 -i shbr+ -o shbr+ -j ACCEPT';
+    assert.deepEqual(log, [accept, 'nft -f -', accept, 'nft -f -'], 'one transaction each, after the accept of bridged frames');
     log.length = 0;
     assert.equal(await ensureNodeIsolation({ netns: H1, onCommand }), false);
     assert.deepEqual(log, [], 'already in place: nothing runs');

@@ -70,7 +70,7 @@ class FakeExecutor implements Executor {
   }
   async inspect(id: string): Promise<ContainerStatus> {
     const c = this.must(id);
-    return { id, name: containerName(c.task), state: c.running ? 'running' : 'exited', running: c.running, exitCode: c.exitCode, error: '', oomKilled: false, startedAt: 0, finishedAt: 0, taskId: c.task.id, ports: [], ip: '', health: { status: '', lastOutput: '' } };
+    return { id, name: containerName(c.task), state: c.running ? 'running' : 'exited', running: c.running, exitCode: c.exitCode, error: '', oomKilled: false, startedAt: 0, finishedAt: 0, taskId: c.task.id, ports: [], ip: '', health: { status: '', lastOutput: '' }, pid: 0 };
   }
   async listOwned(): Promise<OwnedContainer[]> {
     return [...this.containers.values()].map((c) => ({

@@ -290,6 +290,15 @@ export function serviceLsTable(xs: readonly ServiceSummary[], noTrunc = false): 
 }
 
 /** `service inspect` without --format json: a docker-like `--pretty` listing. */
+/**
+ * A service as `service inspect --format json` shows it (INTERFACE.md): the stored object, its
+ * endpoint as `{mode, virtualIps: [{network, addr}]}`.
+ */
+export function serviceInspectJson(s: Service): object {
+  const virtualIps = (s.endpoint?.virtualIps ?? []).map((v) => ({ network: v.networkId, addr: v.addr }));
+  return { ...s, endpoint: { mode: s.spec.endpointMode || 'vip', virtualIps } };
+}
+
 export function serviceInspectText(s: Service, running?: number, desired?: number, withRegistryAuth = false): string {
   const spec: ServiceSpec = s.spec;
   const lines: string[] = [];
@@ -377,7 +386,10 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
   // As docker service inspect --pretty: the networks by id, then the endpoint mode.
   if (spec.networks?.length) {
     lines.push('Networks:');
-    for (const n of spec.networks) lines.push(` ${n.target}${n.aliases?.length ? ` (aliases: ${n.aliases.join(', ')})` : ''}`);
+    for (const n of spec.networks) {
+      const vip = s.endpoint?.virtualIps.find((v) => v.networkId === n.target)?.addr;
+      lines.push(` ${n.target}${vip ? ` (virtual IP ${vip})` : ''}${n.aliases?.length ? ` (aliases: ${n.aliases.join(', ')})` : ''}`);
+    }
   }
   kv('Endpoint Mode', spec.endpointMode || 'vip');
   if (spec.ports?.length) {

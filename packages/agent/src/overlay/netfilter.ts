@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { ShoalError } from '@shoal/api';
 
-export type NetfilterTool = 'nft' | 'conntrack';
+export type NetfilterTool = 'nft' | 'conntrack' | 'iptables';
 
 export interface NetfilterOptions {
   /** Run in this named network namespace; the current one if absent. */
@@ -66,6 +66,13 @@ export class Netfilter {
     const m = /(\d+) flow entries have been deleted/.exec(out.stderr);
     if (m !== null && (out.code === 0 || out.code === 1)) return Number(m[1]);
     throw this.failure('conntrack', args, out);
+  }
+
+  /** `iptables ARGS`: its exit code (a rule or chain that is not there is not an error here). */
+  async iptables(args: readonly string[], changes = true): Promise<number> {
+    if (changes) this.opts.onCommand?.('iptables', args);
+    const out = await this.exec('iptables', ['-w', '5', ...args]);
+    return out.code;
   }
 
   private exec(tool: NetfilterTool, args: readonly string[], stdin?: string): Promise<Output> {

@@ -18,10 +18,16 @@
 //   gateway, `fib daddr . iif type local`) and replies to what the node sent; nothing else from an
 //   overlay reaches the node (not another network's gateway, not the node's other addresses).
 //
+// - Docker's own FORWARD chain (iptables, policy DROP wherever Docker runs) would drop the frames
+//   bridged on a network's bridge (br_netfilter hands them to every forward hook): one rule in its
+//   DOCKER-USER chain (or FORWARD, without Docker) accepts traffic from a bridge to a bridge, as
+//   flannel accepts its pods' traffic. It opens nothing this table closes: a drop in any table wins.
+//
 // Applied as one `nft -f` transaction that remakes the table; a marker with a digest of the ruleset
 // on every rule tells a converge that the table already is this version.
 
 import { createHash } from 'node:crypto';
+import { ShoalError } from '@shoal/api';
 import { Netfilter, type NetfilterOptions, type NftJson } from './netfilter.js';
 import { DEVICE_PREFIX } from './names.js';
 
@@ -71,9 +77,25 @@ function isCurrent(json: NftJson): boolean {
   return chains === 2 && rules === RULES;
 }
 
+const BRIDGED = ['-i', `${DEVICE_PREFIX}br+`, '-o', `${DEVICE_PREFIX}br+`, '-j', 'ACCEPT'];
+
+/** The accept of bridged overlay frames in iptables' FORWARD path (no iptables: nothing to do). */
+async function acceptBridgedInIptables(nf: Netfilter): Promise<void> {
+  let chain = 'DOCKER-USER';
+  try {
+    if ((await nf.iptables(['-S', chain], false)) !== 0) chain = 'FORWARD';
+    if ((await nf.iptables(['-C', chain, ...BRIDGED], false)) === 0) return;
+  } catch {
+    return; // no iptables on this node: no FORWARD policy to pass either
+  }
+  const code = await nf.iptables(['-I', chain, '1', ...BRIDGED]);
+  if (code !== 0) throw new ShoalError('INTERNAL', `iptables -I ${chain} 1 ${BRIDGED.join(' ')}${nf.netns ? ` (netns ${nf.netns})` : ''}: exit code ${code}`);
+}
+
 /** Makes (or keeps) the node's isolation table; true when it had to be (re)written. */
 export async function ensureNodeIsolation(opts: NodeIsolationOptions = {}): Promise<boolean> {
   const nf = new Netfilter(opts);
+  await acceptBridgedInIptables(nf);
   const json = await nf.listTable(FAMILY, TABLE);
   if (json !== undefined && isCurrent(json)) return false;
   await nf.transaction(ruleset());
@@ -83,6 +105,9 @@ export async function ensureNodeIsolation(opts: NodeIsolationOptions = {}): Prom
 /** Removes the node's isolation table; nothing to remove is fine. */
 export async function removeNodeIsolation(opts: NodeIsolationOptions = {}): Promise<void> {
   const nf = new Netfilter(opts);
+  for (const chain of ['DOCKER-USER', 'FORWARD']) {
+    while ((await nf.iptables(['-C', chain, ...BRIDGED], false).catch(() => 1)) === 0) await nf.iptables(['-D', chain, ...BRIDGED]);
+  }
   if ((await nf.listTable(FAMILY, TABLE)) === undefined) return;
   await nf.transaction(`table ${FAMILY} ${TABLE}\ndelete table ${FAMILY} ${TABLE}\n`);
 }

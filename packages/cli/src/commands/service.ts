@@ -4,7 +4,7 @@ import type { Argv, Options } from 'yargs';
 import type { Service } from '@shoal/types';
 import { CliError } from '../errors.js';
 import { type Ctx, DEFAULT_WAIT_TIMEOUT_MS } from '../context.js';
-import { serviceInspectText, serviceLsJson, serviceLsTable, servicePsJson, servicePsTable } from '../format.js';
+import { serviceInspectJson, serviceInspectText, serviceLsJson, serviceLsTable, servicePsJson, servicePsTable } from '../format.js';
 import { UsageError } from '../errors.js';
 import { parseScaleArgs } from '../parse.js';
 import { ENDPOINT_MODES } from '@shoal/types';
@@ -271,7 +271,8 @@ async function inspect(ctx: Ctx, a: Args): Promise<void> {
   const r = await ctx.call('GetService', { service }, svcNotFound(service));
   const svc = serviceOf(r, service);
   // Only whether the spec holds registry credentials: the manager never sends them back.
-  if (formatOf(a) === 'json') printJson(ctx, r.withRegistryAuth ? { ...svc, withRegistryAuth: true } : svc);
+  const json = serviceInspectJson(svc);
+  if (formatOf(a) === 'json') printJson(ctx, r.withRegistryAuth ? { ...json, withRegistryAuth: true } : json);
   else ctx.print(serviceInspectText(svc, r.running, r.desired, r.withRegistryAuth));
 }
 

@@ -1,0 +1,295 @@
+// This node's side of the overlay networks (libnetwork's overlay driver and embedded DNS, as one
+// agent component): it follows the dispatcher's network view and converges, from it and from the
+// local tasks it attached,
+//   - each network that has a local task: its bridge and VXLAN device, the gateway address on the
+//     bridge, the forwarding toward the other nodes' running tasks, one veth per local task;
+//   - each local task's virtual IPs: nftables DNAT in the task's own namespace, to the running tasks
+//     of each service on a network it shares (service-lb.ts);
+//   - the node's DNS, listening on each local network's gateway, answering from the view.
+// A network whose last local task goes is taken away. Everything is recomputed from the view and
+// the local tasks on each change (one converge at a time), so a restarted agent converges too.
+//
+// Containers keep Docker's default bridge (their way out and the routing mesh's way in) unless
+// every network of the task is internal: then they have no network but the overlays.
+
+import type { Logger } from '@shoal/api';
+import { ShoalError } from '@shoal/api';
+import type { NetworkView, Task } from '@shoal/types';
+import { bareIp, parseIPv4 } from '@shoal/types';
+import {
+  Iproute,
+  type LocalEndpoint,
+  type ServiceVip,
+  applyOverlay,
+  applyServiceLb,
+  attachNetns,
+  detachNetns,
+  ensureNodeIsolation,
+  listNetns,
+  removeOverlay,
+} from './overlay/index.js';
+import { type DnsNetwork, NameTable, type ServiceDns } from './service-dns/index.js';
+import type { DispatcherLink } from './runner.js';
+
+/** How a task's container is created when it is on overlay networks. */
+export interface TaskNetworkOptions {
+  /** The node's DNS on the first network's gateway. */
+  dns: string[];
+  /** 'none': every network of the task is internal (no way out, not even Docker's bridge). */
+  networkMode: 'default' | 'none';
+}
+
+interface LocalTask {
+  task: Task;
+  netns: string;
+}
+
+const POLL_WAIT_MS = 10_000;
+/** How long a task waits for the view to name its networks before it is rejected. */
+const VIEW_WAIT_MS = 15_000;
+const NETNS_PREFIX = 'shoal-';
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface TaskNetworksOptions {
+  nodeId: string;
+  /** This node's underlay address (its VXLAN tunnel endpoint): the host of its advertised address. */
+  underlay: string;
+  link: DispatcherLink;
+  dns: ServiceDns;
+  log: Logger;
+  /** The underlay's MTU (the overlay's devices get 50 bytes less). */
+  mtu?: number;
+  ip?: Iproute;
+}
+
+export class TaskNetworks {
+  private view: NetworkView = { token: '', networks: [], services: [], endpoints: [] };
+  private readonly local = new Map<string, LocalTask>();
+  /** VNI and gateway of the networks this node has set up, by id. */
+  private readonly active = new Map<string, { vni: number; gateway: string }>();
+  private running = false;
+  private loop: Promise<void> | undefined;
+  /** The converge under way, and whether another must follow it. */
+  private converging: Promise<void> | undefined;
+  private again = false;
+  private isolated = false;
+  private readonly ip: Iproute;
+  private readonly viewWaiters = new Set<() => void>();
+
+  constructor(private readonly opts: TaskNetworksOptions) {
+    this.ip = opts.ip ?? new Iproute();
+  }
+
+  start(): void {
+    if (this.running || !this.opts.link.networkView) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const w of this.viewWaiters) w();
+    await Promise.race([this.loop?.catch(() => undefined), sleep(200)]);
+    await this.converging?.catch(() => undefined);
+    await this.opts.dns.close();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        const v = await this.opts.link.networkView!(this.view.token, this.view.token ? POLL_WAIT_MS : 0);
+        if (!this.running) break;
+        this.view = v;
+        for (const w of this.viewWaiters) w();
+        await this.converge();
+      } catch (err) {
+        this.opts.log.debug({ err: (err as Error).message }, 'network view unavailable; retrying');
+        this.view = { ...this.view, token: '' };
+        await sleep(200);
+      }
+    }
+  }
+
+  /** The networks of a task, once the view names them all (waits for it a while). */
+  private async networksOf(task: Task, signal?: AbortSignal): Promise<NetworkView['networks']> {
+    const deadline = Date.now() + VIEW_WAIT_MS;
+    for (;;) {
+      const byId = new Map(this.view.networks.map((n) => [n.id, n]));
+      const missing = task.networks.filter((a) => !byId.has(a.networkId));
+      if (missing.length === 0) return task.networks.map((a) => byId.get(a.networkId)!);
+      if (!this.running || signal?.aborted || Date.now() > deadline) {
+        throw new ShoalError('UNAVAILABLE', `network ${missing.map((m) => m.networkId).join(', ')} is not known to this node (no network view from the managers)`);
+      }
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 500);
+        this.viewWaiters.add(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+      this.viewWaiters.clear();
+    }
+  }
+
+  /** How to create the container of a task on overlay networks (undefined: on none). */
+  async containerOptions(task: Task, signal?: AbortSignal): Promise<TaskNetworkOptions | undefined> {
+    if (task.networks.length === 0) return undefined;
+    if (parseIPv4(this.opts.underlay) === null) {
+      throw new ShoalError('FAILED_PRECONDITION', `overlay networks need this node's advertised address to be an IPv4 address (it is ${JSON.stringify(this.opts.underlay)}): start shoald with --advertise-addr IP:PORT`);
+    }
+    const nets = await this.networksOf(task, signal);
+    return { dns: [nets[0]!.gateway], networkMode: nets.every((n) => n.internal) ? 'none' : 'default' };
+  }
+
+  /** Puts a started task's container (process `pid`) on its networks; throws when it cannot be. */
+  async attach(task: Task, pid: number): Promise<void> {
+    if (task.networks.length === 0) return;
+    await this.networksOf(task);
+    const netns = `${NETNS_PREFIX}${task.id}`;
+    await attachNetns(netns, pid, this.ip);
+    this.local.set(task.id, { task, netns });
+    await this.converge();
+    // The converge logs its own failures: say here whether this task's endpoints are there.
+    for (const a of task.networks) {
+      const net = this.active.get(a.networkId);
+      if (!net) throw new ShoalError('UNAVAILABLE', `network ${a.networkId} could not be set up on this node`);
+    }
+    const links = await this.ip.in(netns).query<{ ifname: string; addr_info?: { local: string }[] }>('ip', ['addr', 'show']);
+    for (const a of task.networks) {
+      if (!links.some((l) => (l.addr_info ?? []).some((x) => x.local === bareIp(a.addr)))) {
+        throw new ShoalError('UNAVAILABLE', `address ${a.addr} could not be given to the container`);
+      }
+    }
+  }
+
+  /** A local task ended: its endpoints go (its namespace's name with them). */
+  async detach(taskId: string): Promise<void> {
+    const l = this.local.get(taskId);
+    if (!l) return;
+    this.local.delete(taskId);
+    await this.converge();
+    await detachNetns(l.netns, this.ip).catch((err: Error) => this.opts.log.warn({ task: taskId, err: err.message }, 'could not release a task network namespace'));
+  }
+
+  /** Names of namespaces a previous run attached for tasks this one does not know: released. */
+  async releaseStale(known: ReadonlySet<string>): Promise<void> {
+    for (const name of await listNetns(NETNS_PREFIX, this.ip).catch(() => [])) {
+      if (!known.has(name.slice(NETNS_PREFIX.length)) && !this.local.has(name.slice(NETNS_PREFIX.length))) {
+        await detachNetns(name, this.ip).catch(() => undefined);
+      }
+    }
+  }
+
+  /** One converge at a time; a change during one asks for another after it. */
+  converge(): Promise<void> {
+    if (this.converging) {
+      this.again = true;
+      return this.converging;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.again = false;
+        try {
+          await this.convergeOnce();
+        } catch (err) {
+          this.opts.log.warn({ err: (err as Error).message }, 'overlay networks: converge failed; retrying at the next change');
+        }
+      } while (this.again);
+    };
+    this.converging = run().finally(() => (this.converging = undefined));
+    return this.converging;
+  }
+
+  private async convergeOnce(): Promise<void> {
+    const view = this.view;
+    const nets = new Map(view.networks.map((n) => [n.id, n]));
+    const locals = [...this.local.values()];
+    const wanted = new Set(locals.flatMap((l) => l.task.networks.map((a) => a.networkId)).filter((id) => nets.has(id)));
+    if (wanted.size > 0 && !this.isolated) {
+      await ensureNodeIsolation();
+      this.isolated = true;
+    }
+    for (const id of wanted) {
+      const n = nets.get(id)!;
+      const remote = view.endpoints.filter((e) => e.nodeId !== this.opts.nodeId);
+      const remoteEndpoints = remote.flatMap((e) => e.addresses.filter((a) => a.networkId === id).map((a) => ({ ip: bareIp(a.addr), peer: e.underlay })));
+      const peers = [...new Set(remoteEndpoints.map((e) => e.peer))].map((underlay) => ({ underlay }));
+      const localEndpoints: LocalEndpoint[] = [];
+      for (const l of locals) {
+        const at = l.task.networks.findIndex((a) => a.networkId === id);
+        if (at < 0) continue;
+        localEndpoints.push({ id: `${l.task.id}/${id}`, ip: bareIp(l.task.networks[at]!.addr), netns: l.netns, ifname: this.ifname(l.task, at, nets) });
+      }
+      const prev = this.active.get(id);
+      if (prev && prev.vni !== n.vni) await removeOverlay(this.ip, { vni: prev.vni });
+      await applyOverlay(this.ip, {
+        network: { id, vni: n.vni, subnet: n.subnet, gateway: n.gateway, mtu: this.opts.mtu ?? 1500, internal: n.internal },
+        underlay: this.opts.underlay,
+        peers,
+        remoteEndpoints,
+        localEndpoints,
+      });
+      this.active.set(id, { vni: n.vni, gateway: n.gateway });
+      await this.opts.dns.listen(n.gateway);
+    }
+    for (const [id, a] of [...this.active]) {
+      if (wanted.has(id)) continue;
+      await this.opts.dns.unlisten(a.gateway).catch(() => undefined);
+      await removeOverlay(this.ip, { vni: a.vni });
+      this.active.delete(id);
+    }
+    this.opts.dns.setTable(this.nameTable(view));
+    for (const l of locals) await applyServiceLb(l.netns, this.vipsOf(l.task, view));
+  }
+
+  /** eth0 is Docker's bridge when the container has it; the overlays follow, in the spec's order. */
+  private ifname(task: Task, at: number, nets: ReadonlyMap<string, { internal: boolean }>): string {
+    const isolated = task.networks.every((a) => nets.get(a.networkId)?.internal);
+    return `eth${isolated ? at : at + 1}`;
+  }
+
+  /** The VIPs a local task can reach: of every service on a network it is on, to their running tasks there. */
+  private vipsOf(task: Task, view: NetworkView): ServiceVip[] {
+    const mine = new Set(task.networks.map((a) => a.networkId));
+    const out: ServiceVip[] = [];
+    for (const s of view.services) {
+      if (s.endpointMode !== 'vip') continue;
+      for (const on of s.networks) {
+        if (!mine.has(on.networkId) || !on.vip) continue;
+        const backends = view.endpoints
+          .filter((e) => e.serviceId === s.serviceId)
+          .flatMap((e) => e.addresses.filter((a) => a.networkId === on.networkId).map((a) => bareIp(a.addr)));
+        out.push({ vip: bareIp(on.vip), backends });
+      }
+    }
+    return out;
+  }
+
+  /** The DNS's names: the view's services and running tasks; the clients: the local tasks. */
+  private nameTable(view: NetworkView): NameTable {
+    const networks: DnsNetwork[] = view.networks.map((n) => ({
+      id: n.id,
+      services: view.services
+        .filter((s) => s.networks.some((on) => on.networkId === n.id))
+        .map((s) => {
+          const on = s.networks.find((x) => x.networkId === n.id)!;
+          return {
+            id: s.serviceId,
+            name: s.name,
+            aliases: on.aliases,
+            endpointMode: s.endpointMode === 'dnsrr' ? ('dnsrr' as const) : ('vip' as const),
+            ...(on.vip ? { vip: bareIp(on.vip) } : {}),
+            tasks: view.endpoints
+              .filter((e) => e.serviceId === s.serviceId)
+              .flatMap((e) =>
+                e.addresses
+                  .filter((a) => a.networkId === n.id)
+                  .map((a) => ({ id: e.taskId, slot: e.slot, ip: bareIp(a.addr), name: `${s.name}.${e.slot === 0 ? e.nodeId : e.slot}.${e.taskId}` })),
+              ),
+          };
+        }),
+    }));
+    const clients = [...this.local.values()].flatMap((l) => l.task.networks.map((a) => ({ ip: bareIp(a.addr), networks: l.task.networks.map((x) => x.networkId) })));
+    return new NameTable(networks, clients);
+  }
+}
