@@ -38,6 +38,9 @@ DOCKER_SOCKET=${DOCKER_SOCKET#unix://}
 
 log() { echo "shoal-entrypoint: $*" >&2; }
 
+# Run as root (SHOAL_AS_ROOT), the node still needs both directories; as `shoal`, they are made below.
+if [ "$(id -u)" = 0 ]; then mkdir -p "$SHOAL_DATA_DIR" "$SHOAL_TOKEN_DIR" && chmod 700 "$SHOAL_DATA_DIR"; fi
+
 if [ "$(id -u)" = 0 ] && [ -z "${SHOAL_AS_ROOT:-}" ]; then
   uid=$(id -u shoal 2>/dev/null || echo 10001)
   gid=$(id -g shoal 2>/dev/null || echo 10001)

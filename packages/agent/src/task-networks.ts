@@ -12,6 +12,7 @@
 // Containers keep Docker's default bridge (their way out and the routing mesh's way in) unless
 // every network of the task is internal: then they have no network but the overlays.
 
+import { lookup } from 'node:dns/promises';
 import type { Logger } from '@shoal/api';
 import { ShoalError } from '@shoal/api';
 import type { NetworkView, Task } from '@shoal/types';
@@ -134,9 +135,7 @@ export class TaskNetworks {
   /** How to create the container of a task on overlay networks (undefined: on none). */
   async containerOptions(task: Task, signal?: AbortSignal): Promise<TaskNetworkOptions | undefined> {
     if (task.networks.length === 0) return undefined;
-    if (parseIPv4(this.opts.underlay) === null) {
-      throw new ShoalError('FAILED_PRECONDITION', `overlay networks need this node's advertised address to be an IPv4 address (it is ${JSON.stringify(this.opts.underlay)}): start shoald with --advertise-addr IP:PORT`);
-    }
+    await this.underlayAddress(this.opts.underlay);
     const nets = await this.networksOf(task, signal);
     return { dns: [nets[0]!.gateway], networkMode: nets.every((n) => n.internal) ? 'none' : 'default' };
   }
@@ -180,6 +179,26 @@ export class TaskNetworks {
     }
   }
 
+  /**
+   * A node's underlay address as an IPv4 address (VXLAN needs one): advertised addresses may be
+   * host names (docker-compose's): resolved, and remembered for the agent's life.
+   */
+  private async underlayAddress(host: string): Promise<string> {
+    if (parseIPv4(host) !== null) return host;
+    let ip = this.resolved.get(host);
+    if (ip === undefined) {
+      try {
+        ip = (await lookup(host, { family: 4 })).address;
+      } catch (err) {
+        throw new ShoalError('FAILED_PRECONDITION', `overlay networks need an IPv4 address for node address ${JSON.stringify(host)}: ${(err as Error).message}`);
+      }
+      this.resolved.set(host, ip);
+    }
+    return ip;
+  }
+
+  private readonly resolved = new Map<string, string>();
+
   /** One converge at a time; a change during one asks for another after it. */
   converge(): Promise<void> {
     if (this.converging) {
@@ -212,7 +231,14 @@ export class TaskNetworks {
     for (const id of wanted) {
       const n = nets.get(id)!;
       const remote = view.endpoints.filter((e) => e.nodeId !== this.opts.nodeId);
-      const remoteEndpoints = remote.flatMap((e) => e.addresses.filter((a) => a.networkId === id).map((a) => ({ ip: bareIp(a.addr), peer: e.underlay })));
+      const remoteEndpoints: { ip: string; peer: string }[] = [];
+      for (const e of remote) {
+        const mine = e.addresses.filter((a) => a.networkId === id);
+        if (mine.length === 0) continue;
+        const peer = await this.underlayAddress(e.underlay).catch(() => undefined);
+        if (peer === undefined) continue; // unresolvable now: left out until the next converge
+        for (const a of mine) remoteEndpoints.push({ ip: bareIp(a.addr), peer });
+      }
       const peers = [...new Set(remoteEndpoints.map((e) => e.peer))].map((underlay) => ({ underlay }));
       const localEndpoints: LocalEndpoint[] = [];
       for (const l of locals) {
@@ -224,7 +250,7 @@ export class TaskNetworks {
       if (prev && prev.vni !== n.vni) await removeOverlay(this.ip, { vni: prev.vni });
       await applyOverlay(this.ip, {
         network: { id, vni: n.vni, subnet: n.subnet, gateway: n.gateway, mtu: this.opts.mtu ?? 1500, internal: n.internal },
-        underlay: this.opts.underlay,
+        underlay: await this.underlayAddress(this.opts.underlay),
         peers,
         remoteEndpoints,
         localEndpoints,

@@ -302,7 +302,9 @@ export class Lab {
         Hostname: node.name,
         Image: this.image,
         Labels: nodeLabels(this.name, node, ip),
-        Env: Object.entries({ ...env, SHOAL_HOSTNAME: node.name }).map(([k, v]) => `${k}=${v}`),
+        // A host's shoald runs as root, as dockerd does: it makes the overlay networks' bridges,
+        // VXLAN devices and nftables rules in the host's network namespace.
+        Env: Object.entries({ ...env, SHOAL_HOSTNAME: node.name, SHOAL_AS_ROOT: '1' }).map(([k, v]) => `${k}=${v}`),
         HostConfig: {
           ...NESTED_ENGINE,
           Binds: ['/sys/fs/cgroup:/sys/fs/cgroup:rw', `${vols.docker}:/var/lib/docker`, `${vols.shoal}:/var/lib/shoal`],
