@@ -43,6 +43,8 @@ describe('networks through the CLI', () => {
 
   before(async () => {
     managers = await c.managers(3);
+    // The leader makes the routing mesh's network on its own, once.
+    await eventually('the ingress network', async () => ((await ls(managers[0]!)).some((r) => r.name === 'ingress') ? true : undefined));
   });
   after(async () => {
     await c.stop();
@@ -56,12 +58,14 @@ describe('networks through the CLI', () => {
       'create back',
     ).trim();
     const rows = await ls(m2);
+    const ingressId = rows.find((r) => r.name === 'ingress')?.id ?? '';
     assert.deepEqual(rows, [
       { id: backId, name: 'back', driver: 'overlay', scope: 'swarm', subnet: '10.20.0.0/16' },
       { id: frontId, name: 'front', driver: 'overlay', scope: 'swarm', subnet: '10.0.0.0/24' },
+      { id: ingressId, name: 'ingress', driver: 'overlay', scope: 'swarm', subnet: '10.255.0.0/16' },
     ]);
     const back = await inspect(m1, 'back');
-    assert.deepEqual(back.spec, { name: 'back', driver: 'overlay', labels: { tier: 'db' }, internal: true, attachable: true, ipam: { subnet: '10.20.0.0/16', gateway: '10.20.0.254' } });
+    assert.deepEqual(back.spec, { name: 'back', driver: 'overlay', labels: { tier: 'db' }, internal: true, attachable: true, ipam: { subnet: '10.20.0.0/16', gateway: '10.20.0.254' }, ingress: false });
     assert.equal(back.gateway, '10.20.0.254');
     const front = await inspect(m1, frontId.slice(0, 8));
     assert.equal(front.gateway, '10.0.0.1');
@@ -97,6 +101,9 @@ describe('networks through the CLI', () => {
       assert.equal(lines.length, 1, `one line on stderr: ${r.stderr}`);
       assert.match(r.stderr, re);
     }
+    const ingress = await shoalCli(m3, ['network', 'rm', 'ingress']);
+    assert.equal(ingress.code, 1);
+    assert.match(ingress.stderr, /network "ingress" is the routing mesh's ingress network: it cannot be removed/);
     const rm = await shoalCli(m3, ['network', 'rm', 'nope']);
     assert.equal(rm.code, 1);
     assert.match(rm.stderr, /no such network: nope/);
@@ -110,7 +117,7 @@ describe('networks through the CLI', () => {
     const results = await Promise.all(names.map((n, i) => shoalCli(managers[i % 3]!, ['network', 'create', n])));
     results.forEach((r, i) => ok(r, `create ${names[i]}`));
     const all = await Promise.all((await ls(managers[0]!)).map((r) => inspect(managers[0]!, r.id)));
-    assert.equal(all.length, 2 + names.length);
+    assert.equal(all.length, 3 + names.length, 'front, back, ingress and the new ones');
     assert.equal(new Set(all.map((n) => n.subnet)).size, all.length, `subnets: ${all.map((n) => n.subnet).join(' ')}`);
     assert.equal(new Set(all.map((n) => n.vni)).size, all.length, `VNIs: ${all.map((n) => n.vni).join(' ')}`);
   });
@@ -131,6 +138,9 @@ describe('networks through the CLI', () => {
     assert.equal(unknown.code, 1);
     assert.equal(unknown.stderr.trim().split('\n').length, 1, unknown.stderr);
     assert.match(unknown.stderr, /unknown network "nope"/);
+    const onIngress = await shoalCli(m2, ['service', 'create', ...svc, '--name', 'api', '--network', 'ingress', 'shoal/busybox:latest']);
+    assert.equal(onIngress.code, 1);
+    assert.match(onIngress.stderr, /cannot be attached to the ingress network "ingress"/);
     assert.equal(await services(), before);
 
     ok(await shoalCli(m1, ['service', 'create', ...svc, '--name', 'api', '--network', 'front', 'shoal/busybox:latest']), 'create api');

@@ -4,7 +4,7 @@
 // answer says `more`, and hands its user the whole view only once it is complete: the task
 // runner never acts on half a listing (it would remove the containers of the tasks not yet read).
 
-import type { NetworkEndpoint, NetworkService, NetworkView, NetworkViewPage, OverlayNetworkInfo, Task } from '@shoal/types';
+import type { IngressNode, NetworkEndpoint, NetworkService, NetworkView, NetworkViewPage, OverlayNetworkInfo, Task } from '@shoal/types';
 import type { MeshView } from './runner.js';
 
 /** One raw answer of the dispatcher (AssignmentsResponse or MeshViewResponse). */
@@ -121,7 +121,7 @@ export class MeshViewFeed {
 
 /** The overlay networks' view, whole, from the dispatcher's diffs. */
 export class NetworkViewFeed {
-  private readonly entries = new Map<string, { network?: OverlayNetworkInfo; service?: NetworkService; endpoint?: NetworkEndpoint }>();
+  private readonly entries = new Map<string, { network?: OverlayNetworkInfo; service?: NetworkService; endpoint?: NetworkEndpoint; ingressNode?: IngressNode }>();
   private cursor = '';
 
   constructor(private readonly call: (known: string, waitMs: number) => Promise<NetworkViewPage>) {}
@@ -134,15 +134,18 @@ export class NetworkViewFeed {
       for (const network of p.networks) this.entries.set(`n:${network.id}`, { network });
       for (const service of p.services) this.entries.set(`s:${service.serviceId}`, { service });
       for (const endpoint of p.endpoints) this.entries.set(`e:${endpoint.taskId}`, { endpoint });
+      for (const ingressNode of p.ingressNodes) this.entries.set(`i:${ingressNode.nodeId}`, { ingressNode });
     });
     const networks: OverlayNetworkInfo[] = [];
     const services: NetworkService[] = [];
     const endpoints: NetworkEndpoint[] = [];
+    const ingressNodes: IngressNode[] = [];
     for (const e of this.entries.values()) {
       if (e.network) networks.push(e.network);
       else if (e.service) services.push(e.service);
       else if (e.endpoint) endpoints.push(e.endpoint);
+      else if (e.ingressNode) ingressNodes.push(e.ingressNode);
     }
-    return { token: this.cursor, networks, services, endpoints };
+    return { token: this.cursor, networks, services, endpoints, ingressNodes };
   }
 }

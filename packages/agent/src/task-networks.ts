@@ -64,7 +64,7 @@ export interface TaskNetworksOptions {
 }
 
 export class TaskNetworks {
-  private view: NetworkView = { token: '', networks: [], services: [], endpoints: [] };
+  private view: NetworkView = { token: '', networks: [], services: [], endpoints: [], ingressNodes: [] };
   private readonly local = new Map<string, LocalTask>();
   /** VNI and gateway of the networks this node has set up, by id. */
   private readonly active = new Map<string, { vni: number; gateway: string }>();

@@ -44,6 +44,7 @@ function node(id: string, hostname: string, role: 'manager' | 'worker', extra: P
     },
     status: { state: 'ready', message: '', addr: `10.0.0.${hostname.length}:4242`, meshAddr: '', meshErrors: [] },
     managerStatus: role === 'manager' ? { raftId: id, addr: '10.0.0.1:4242' } : null,
+    attachments: [],
     ...extra,
   };
 }

@@ -328,6 +328,7 @@ export class Manager {
       },
       status: { state: 'ready', message: '', addr: this.opts.advertiseAddr, meshAddr: '', meshErrors: [] },
       managerStatus: { raftId: this.opts.nodeId, addr: this.opts.advertiseAddr },
+      attachments: [],
     };
     await this.client.commit(
       [

@@ -117,6 +117,7 @@ export class MembershipManager {
       },
       status: { state: 'unknown', message: JOINING_MESSAGE, addr, meshAddr: '', meshErrors: [] },
       managerStatus: role === 'manager' ? { raftId: id, addr } : null,
+      attachments: [],
     };
     await this.client.commit([{ op: 'create', kind: 'node', object: node }], { timeoutMs: 5_000 });
     if (role === 'manager') this.reconciler.kick();

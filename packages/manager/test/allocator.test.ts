@@ -116,3 +116,48 @@ describe('network allocator', () => {
     assert.equal(give('t7'), 'no free address left in network "front" (10.8.0.0/29)');
   });
 });
+
+describe('the ingress network', () => {
+  test('the leader makes it once; every node gets its own address on it, a joining one too, and it cannot be removed', async () => {
+    const w = world();
+    await w.client.commit([{ op: 'create', kind: 'node', object: mkNode('n1') }, { op: 'create', kind: 'node', object: mkNode('n2') }]);
+    w.orchestrator.begin();
+    try {
+      const ingress = await waitFor('the ingress network', () => w.store.list('network').find((n) => n.spec.ingress));
+      assert.equal(ingress.spec.name, 'ingress');
+      assert.equal(ingress.subnet, '10.255.0.0/16');
+      const held = () => w.store.list('node').map((n) => n.attachments.find((a) => a.networkId === ingress.id)?.addr);
+      await waitFor('both nodes addressed', () => (held().every(Boolean) ? true : undefined));
+      await w.client.commit([{ op: 'create', kind: 'node', object: mkNode('n3') }]);
+      const all = await waitFor('the new node addressed', () => (held().length === 3 && held().every(Boolean) ? held() : undefined));
+      assert.deepEqual([...all].sort(), ['10.255.0.2/16', '10.255.0.3/16', '10.255.0.4/16']);
+      assert.equal(w.store.list('network').filter((n) => n.spec.ingress).length, 1, 'made once');
+      await assert.rejects(w.client.commit([{ op: 'delete', kind: 'network', id: ingress.id }]), /ingress network: it cannot be removed/);
+      // A second one (a racing leader's) is refused by the store.
+      const twin = { ...network('x', 'ingress2', '10.254.0.0/16'), spec: { ...network('x', 'ingress2', '10.254.0.0/16').spec, ingress: true } };
+      await assert.rejects(w.client.commit([{ op: 'create', kind: 'network', object: twin }]), /already has an ingress network/);
+      // The store refuses one address for two nodes.
+      const n1 = w.store.get('node', 'n1')!;
+      const n2 = w.store.get('node', 'n2')!;
+      await assert.rejects(w.client.commit([updateOp('node', { ...n2, attachments: n1.attachments })]), /already held by node n1/);
+    } finally {
+      w.orchestrator.end();
+    }
+  });
+
+  test('a node given up frees its address; a user network on 10.255.0.0/16 sends the ingress to the default pool', async () => {
+    const w = world();
+    await w.client.commit([{ op: 'create', kind: 'network', object: network('u', 'mine', '10.255.7.0/24') }, { op: 'create', kind: 'node', object: mkNode('n1') }]);
+    w.orchestrator.begin();
+    try {
+      const ingress = await waitFor('the ingress network', () => w.store.list('network').find((n) => n.spec.ingress));
+      assert.equal(ingress.subnet, '10.0.0.0/24');
+      const addr = await waitFor('n1 addressed', () => w.store.get('node', 'n1')!.attachments[0]?.addr);
+      assert.equal(w.store.addressHolder(ingress.id, addr), 'n1');
+      await w.client.commit([{ op: 'delete', kind: 'node', id: 'n1' }]);
+      assert.equal(w.store.addressHolder(ingress.id, addr), undefined);
+    } finally {
+      w.orchestrator.end();
+    }
+  });
+});

@@ -367,7 +367,7 @@ describe('NetworkIndex', () => {
     const { cursor, pages } = drain(seen, (cur) => index.page(cur, PAGE_BYTES));
     const serialize = getServiceDefinition('shoal.dispatcher.Dispatcher').NetworkView!.responseSerialize;
     for (const p of pages) assert.ok(serialize({ token: encodeCursor(p.cursor), deleted: p.deletes, reset: p.reset, more: p.more }).length > 0);
-    assert.deepEqual(seen.get('n:net1'), { network: { id: 'net1', name: 'front', vni: 4096, subnet: '10.0.0.0/24', gateway: '10.0.0.1', internal: true } });
+    assert.deepEqual(seen.get('n:net1'), { network: { id: 'net1', name: 'front', vni: 4096, subnet: '10.0.0.0/24', gateway: '10.0.0.1', internal: true, ingress: false } });
     assert.deepEqual(seen.get('s:s1'), { service: { serviceId: 's1', name: 'svc-s1', endpointMode: 'vip', networks: [{ networkId: 'net1', vip: '10.0.0.2/24', aliases: ['www'] }] } });
     assert.equal(seen.has('s:s2'), false, 'a service on no network is not in the view');
     // Running only: the starting task is not yet an endpoint.
@@ -382,6 +382,32 @@ describe('NetworkIndex', () => {
     assert.equal(woken.length, 2);
     const next = index.page(cursor, PAGE_BYTES);
     assert.deepEqual(next.deletes.sort(), [`e:${a.id}`, `e:${b.id}`].sort());
+    index.stop();
+  });
+
+  test('each node holding an ingress address is in the view with its underlay, down or not, until it has none', () => {
+    const { store, tx } = feeder();
+    const ing = { id: 'ing', version: 0, createdAt: T0, updatedAt: T0, spec: { ...completeNetworkSpec({ name: 'ingress', ipam: { subnet: '10.255.0.0/16' } }), ingress: true }, subnet: '', gateway: '', vni: 0 };
+    const n1 = mkNode('n1');
+    tx([
+      { op: 'create', kind: 'network', object: ing },
+      { op: 'create', kind: 'node', object: { ...n1, status: { ...n1.status, addr: '192.0.2.1:4242' }, attachments: [{ networkId: 'ing', addr: '10.255.0.2/16' }] } },
+      { op: 'create', kind: 'node', object: mkNode('n2') },
+    ]);
+    const woken: number[] = [];
+    const index = new NetworkIndex(store, () => woken.push(1));
+    const seen = new Map<string, NetworkEntry>();
+    const { cursor } = drain(seen, (cur) => index.page(cur, PAGE_BYTES));
+    assert.equal((seen.get('n:ing') as { network: { ingress: boolean } }).network.ingress, true);
+    assert.deepEqual(seen.get('i:n1'), { ingressNode: { nodeId: 'n1', addr: '10.255.0.2/16', underlay: '192.0.2.1' } });
+    assert.equal(seen.has('i:n2'), false, 'a node without an ingress address is not in it');
+    const node2 = store.get('node', 'n2')!;
+    tx([{ op: 'update', kind: 'node', object: { ...node2, attachments: [{ networkId: 'ing', addr: '10.255.0.3/16' }] } }]);
+    const next = index.page(cursor, PAGE_BYTES);
+    assert.deepEqual(next.upserts.map((u) => u.value), [{ ingressNode: { nodeId: 'n2', addr: '10.255.0.3/16', underlay: '10.0.0.1' } }]);
+    tx([{ op: 'delete', kind: 'node', id: 'n2', expectVersion: store.get('node', 'n2')!.version }]);
+    assert.deepEqual(index.page(next.cursor, PAGE_BYTES).deletes, ['i:n2']);
+    assert.ok(woken.length >= 2);
     index.stop();
   });
 

@@ -30,5 +30,6 @@ export function mkNode(id: string, opts: { hostname?: string; state?: Node['stat
     },
     status: { state: opts.state ?? 'ready', message: '', addr: '10.0.0.1:2377', meshAddr: '', meshErrors: [] },
     managerStatus: null,
+    attachments: [],
   };
 }

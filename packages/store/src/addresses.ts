@@ -1,10 +1,10 @@
-// Who holds which overlay address: a task (while it may run, holdsAddresses) or a service (its
-// virtual IPs). The store keeps the holder of every held address (State) and refuses a write that
+// Who holds which overlay address: a task (while it may run, holdsAddresses), a service (its
+// virtual IPs) or a node (its address on the ingress network). The store keeps the holder of every held address (State) and refuses a write that
 // would give one to two holders at once, whoever proposed it: so an address is never handed out
 // twice, on any leader, even by two leaders' allocators racing across a change of leadership.
 
 import { type NetworkAttachment, bareIp, holdsAddresses } from '@shoal/types';
-import type { ObjectKind, Service, StoreObject, Task } from './types.js';
+import type { Node, ObjectKind, Service, StoreObject, Task } from './types.js';
 
 /** The key of an address in a network (the bare IP: the prefix length is the network's). */
 export const addressKey = (networkId: string, addr: string): string => `${networkId} ${bareIp(addr)}`;
@@ -13,5 +13,6 @@ export const addressKey = (networkId: string, addr: string): string => `${networ
 export function heldAddresses(kind: ObjectKind, obj: StoreObject): readonly NetworkAttachment[] {
   if (kind === 'task') return holdsAddresses(obj as Task) ? (obj as Task).networks : [];
   if (kind === 'service') return (obj as Service).endpoint.virtualIps;
+  if (kind === 'node') return (obj as Node).attachments;
   return [];
 }

@@ -307,7 +307,7 @@ export class ClusterStore implements StateMachine {
         obj = this.placeVirtualIps(st, obj as Service, at);
       }
       if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
-      if (kind === 'task' || kind === 'service') this.checkAddresses(st, kind, obj as Task | Service, undefined, at);
+      if (kind === 'task' || kind === 'service' || kind === 'node') this.checkAddresses(st, kind, obj as Task | Service | Node, undefined, at);
       st.set(kind, obj.id, obj, { kind, action: 'create', object: obj, index } as ChangeEvent);
       return kind === 'task' ? (obj as Task) : undefined;
     }
@@ -327,7 +327,7 @@ export class ClusterStore implements StateMachine {
       obj = this.placeVirtualIps(st, obj as Service, at);
     }
     if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
-    if (kind === 'task' || kind === 'service') this.checkAddresses(st, kind, obj as Task | Service, existing as Task | Service, at);
+    if (kind === 'task' || kind === 'service' || kind === 'node') this.checkAddresses(st, kind, obj as Task | Service | Node, existing as Task | Service | Node, at);
     if (kind === 'task') {
       const from = (existing as Task).status.state;
       const to = (obj as Task).status.state;
@@ -342,6 +342,8 @@ export class ClusterStore implements StateMachine {
   /** A network allocated (when it asks) and checked against every other network. */
   private placeNetwork(st: Staging, net: Network, at: string): Network {
     const others = st.all('network').filter((o) => o.id !== net.id);
+    const ingress = net.spec.ingress ? others.find((o) => o.spec.ingress) : undefined;
+    if (ingress) throw new Reject('ALREADY_EXISTS', `the cluster already has an ingress network ("${ingress.spec.name}") (${at})`);
     const placed = allocateNetwork(net, others);
     if ('code' in placed) throw new Reject(placed.code, `${placed.message} (${at})`);
     const conflict = networkConflict(placed, others);
@@ -383,7 +385,7 @@ export class ClusterStore implements StateMachine {
    * nobody else's (the allocator proposed them from a view that may be stale: a leader change, a
    * concurrent pass).
    */
-  private checkAddresses(st: Staging, kind: 'task' | 'service', obj: Task | Service, existing: Task | Service | undefined, at: string): void {
+  private checkAddresses(st: Staging, kind: 'task' | 'service' | 'node', obj: Task | Service | Node, existing: Task | Service | Node | undefined, at: string): void {
     const held = heldAddresses(kind, obj);
     if (held.length === 0) return;
     const before = new Set(existing ? heldAddresses(kind, existing).map((a) => addressKey(a.networkId, a.addr)) : []);
@@ -399,13 +401,15 @@ export class ClusterStore implements StateMachine {
       if (problem) throw new Reject('INVALID_ARGUMENT', `${kind} ${obj.id} on network "${net.spec.name}": ${problem} (${at})`);
       const holder = st.addressHolder(key);
       if (holder !== undefined && holder !== obj.id) {
-        throw new Reject('ALREADY_EXISTS', `address ${a.addr} of network "${net.spec.name}" is already held by ${st.get('task', holder) ? 'task' : 'service'} ${holder} (${at})`);
+        throw new Reject('ALREADY_EXISTS', `address ${a.addr} of network "${net.spec.name}" is already held by ${st.get('task', holder) ? 'task' : st.get('node', holder) ? 'node' : 'service'} ${holder} (${at})`);
       }
     }
   }
 
   /** A network in use by a service stays (as SwarmKit's RemoveNetwork). */
   private checkUnused(st: Staging, net: Network, at: string): void {
+    // Every node holds an address on it: the routing mesh's network goes only with the cluster.
+    if (net.spec.ingress) throw new Reject('FAILED_PRECONDITION', `network "${net.spec.name}" is the routing mesh's ingress network: it cannot be removed (${at})`);
     const users = st.services().filter((s) => s.spec.networks.some((n) => n.target === net.id)).map((s) => s.spec.name).sort();
     if (users.length > 0) {
       throw new Reject('FAILED_PRECONDITION', `network "${net.spec.name}" is in use by service${users.length > 1 ? 's' : ''} ${users.join(', ')} (${at})`);

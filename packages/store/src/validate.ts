@@ -129,6 +129,7 @@ const node = obj<Node>({
   description: nodeDescription,
   status: nodeStatus,
   managerStatus: nullable(managerStatus),
+  attachments: withDefault(arrayOf(networkAttachmentShape), []),
 });
 
 // ------------------------------------------------------------------ services (the spec: @shoal/types service-spec.ts)

@@ -39,6 +39,7 @@ export function mkNode(id: string, hostname = `host-${id}`, over: Partial<Node> 
     },
     status: { state: 'ready', message: '', addr: '10.0.0.1:2377', meshAddr: '', meshErrors: [] },
     managerStatus: null,
+    attachments: [],
     ...over,
   };
 }

@@ -96,7 +96,7 @@ describe('network spec rules', () => {
     bad({ name: 'n', ipam: { subnet: '10.1.2.0/24', gateway: '10.1.2.0' } }, /not a host address/);
     bad({ name: 'n', ipam: { gateway: '10.1.2.1' } }, /needs its subnet/);
     assert.deepEqual(completeNetworkSpec({ name: 'ok_1', ipam: { subnet: '192.168.5.0/29', gateway: '192.168.5.6' } }), {
-      name: 'ok_1', driver: 'overlay', labels: {}, internal: false, attachable: false, ipam: { subnet: '192.168.5.0/29', gateway: '192.168.5.6' },
+      name: 'ok_1', driver: 'overlay', labels: {}, internal: false, attachable: false, ipam: { subnet: '192.168.5.0/29', gateway: '192.168.5.6' }, ingress: false,
     });
   });
 });

@@ -2,7 +2,7 @@
 // pass at the edge (the control API and the CLI run completeNetworkSpec), and the IPv4 arithmetic
 // of subnets that the store's address allocation uses (the default pool, overlap, gateways).
 
-import { type Check, bool, int, obj, oneOf, str, stringMap, uint } from './check.js';
+import { type Check, bool, int, obj, oneOf, str, stringMap, uint, withDefault } from './check.js';
 import { NETWORK_DRIVERS } from './enums.js';
 import type { IPAMConfig, Network, NetworkSpec } from './objects.js';
 import { checkDnsLabel, labelMap, memberOf } from './service-spec.js';
@@ -137,6 +137,8 @@ export function completeNetworkSpec(input: NetworkSpecInput | null | undefined):
     internal: input.internal === true,
     attachable: input.attachable === true,
     ipam: { subnet, gateway },
+    // Only the leader makes the ingress network (manager/src/allocator/ingress.ts).
+    ingress: false,
   };
 }
 
@@ -154,6 +156,7 @@ const NETWORK_SPEC_SHAPE = obj<NetworkSpec>({
   internal: bool,
   attachable: bool,
   ipam: obj<IPAMConfig>({ subnet: str({ max: 18 }), gateway: str({ max: 15 }) }),
+  ingress: withDefault(bool, false),
 });
 
 /** A network as the store holds it: its allocation is a valid subnet holding its gateway, and a VNI. */

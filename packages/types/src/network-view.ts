@@ -2,6 +2,7 @@
 // as the manager builds it and the agent reads it: one set of types for both.
 
 import type { WireMessage } from './from-wire.js';
+import type { IngressNode__Output } from './gen/shoal/dispatcher/IngressNode.js';
 import type { NetworkEndpoint__Output } from './gen/shoal/dispatcher/NetworkEndpoint.js';
 import type { NetworkService__Output } from './gen/shoal/dispatcher/NetworkService.js';
 import type { NetworkViewResponse__Output } from './gen/shoal/dispatcher/NetworkViewResponse.js';
@@ -13,6 +14,8 @@ export type OverlayNetworkInfo = WireMessage<OverlayNetwork__Output>;
 export type NetworkService = WireMessage<NetworkService__Output>;
 /** A running task's addresses and the underlay address of its node. */
 export type NetworkEndpoint = WireMessage<NetworkEndpoint__Output>;
+/** A node's address on the ingress network (where other nodes send it published ports' connections). */
+export type IngressNode = WireMessage<IngressNode__Output>;
 /** One diff page of the view. */
 export type NetworkViewPage = WireMessage<NetworkViewResponse__Output>;
 
@@ -22,4 +25,5 @@ export interface NetworkView {
   readonly networks: readonly OverlayNetworkInfo[];
   readonly services: readonly NetworkService[];
   readonly endpoints: readonly NetworkEndpoint[];
+  readonly ingressNodes: readonly IngressNode[];
 }

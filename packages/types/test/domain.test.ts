@@ -173,6 +173,7 @@ const node: Node = {
   description: { hostname: 'h1', platform: { os: 'linux', arch: 'x86_64' }, resources: { nanoCpus: 4e9, memoryBytes: 2 ** 33 }, engineVersion: '27.0.0' },
   status: { state: 'ready', message: 'up', addr: '10.0.0.1:4242', meshAddr: '10.0.0.1:4243', meshErrors: ['8080/tcp: address in use'] },
   managerStatus: { raftId: 'n1', addr: '10.0.0.1:4242' },
+  attachments: [{ networkId: 'ing', addr: '10.255.0.3/16' }],
 };
 
 /** What a client decodes of an object holding `spec`: no store-only field. */

@@ -9,7 +9,7 @@
 // no twin for as long as possible. The store is the judge: a proposal holding an address someone
 // else holds fails the whole transaction and the next pass allocates from the new state.
 
-import type { Network, Task } from '@shoal/store';
+import type { Network, Node, Task } from '@shoal/store';
 import { type NetworkAttachment, attachmentAddr, attachmentIp, candidateAddresses, fullyAttached, isTerminal, parseCidr } from '@shoal/types';
 
 /** What the allocator reads of the store. */
@@ -73,6 +73,24 @@ export class Allocator {
         for (const a of got) if (!t.networks.includes(a)) taken.delete(`${a.networkId} ${a.addr}`);
         out.push({ ...t, status: { ...t.status, state, err: missing, message: 'pending address allocation', timestamp: now }, updatedAt: now });
       }
+    }
+    return out;
+  }
+
+  /**
+   * The nodes of `nodes` that get their address on the ingress network `ingress` (those without
+   * one), each as it should be written; those it has no address for stay as they are (the
+   * network is full: the routing mesh's kernel path leaves them out, the userland one serves).
+   */
+  allocateNodes(book: AddressBook, ingress: Network, nodes: Iterable<Node>, now: number): Node[] {
+    const taken = new Map<string, string>();
+    const out: Node[] = [];
+    for (const n of nodes) {
+      if (n.attachments.some((a) => a.networkId === ingress.id)) continue;
+      const addr = this.next(book, ingress, taken);
+      if (addr === undefined) break;
+      taken.set(`${ingress.id} ${addr}`, n.id);
+      out.push({ ...n, attachments: [...n.attachments.filter((a) => book.network(a.networkId)), { networkId: ingress.id, addr }], updatedAt: now });
     }
     return out;
   }

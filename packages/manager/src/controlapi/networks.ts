@@ -26,7 +26,10 @@ export function attachNetworks(store: ClusterStore, spec: ServiceSpec): ServiceS
   const networks = spec.networks.map((n) => {
     let id: string;
     try {
-      id = store.resolveNetwork(n.target).id;
+      const net = store.resolveNetwork(n.target);
+      // As Swarm: the routing mesh puts services with published ports on it, not the user.
+      if (net.spec.ingress) throw new ShoalError('INVALID_ARGUMENT', `a service cannot be attached to the ingress network "${net.spec.name}": publish a port (--publish) to be reachable through it`);
+      id = net.id;
     } catch (err) {
       if (err instanceof ShoalError && err.code === 'NOT_FOUND') {
         throw new ShoalError('INVALID_ARGUMENT', `unknown network "${n.target}" (no network has this name or id: shoal network ls lists them)`);

@@ -24,7 +24,7 @@ import { type Cursor, type Page, decodeCursor, encodeCursor } from './change-log
 import { LongPolls } from './long-polls.js';
 import { MeshIndex, type MeshBackendEntry, type MeshPortEntry } from './mesh-index.js';
 import { NetworkIndex } from './network-index.js';
-import type { NetworkEndpoint, NetworkService, NetworkViewPage, OverlayNetworkInfo } from '@shoal/types';
+import type { IngressNode, NetworkEndpoint, NetworkService, NetworkViewPage, OverlayNetworkInfo } from '@shoal/types';
 
 /** A long-polled view's request (MeshViewRequest, NetworkViewRequest). */
 interface ViewRequest {
@@ -303,12 +303,14 @@ export class Dispatcher implements LeaderComponent {
     const networks: OverlayNetworkInfo[] = [];
     const services: NetworkService[] = [];
     const endpoints: NetworkEndpoint[] = [];
+    const ingressNodes: IngressNode[] = [];
     for (const { value } of p.upserts) {
       if ('network' in value) networks.push(value.network);
       else if ('service' in value) services.push(value.service);
-      else endpoints.push(value.endpoint);
+      else if ('endpoint' in value) endpoints.push(value.endpoint);
+      else ingressNodes.push(value.ingressNode);
     }
-    return { token: encodeCursor(p.cursor), networks, services, endpoints, deleted: p.deletes, reset: p.reset, more: p.more };
+    return { token: encodeCursor(p.cursor), networks, services, endpoints, ingressNodes, deleted: p.deletes, reset: p.reset, more: p.more };
   }
 
   /** A view's next page for a node, once it has news since the node's cursor (or the wait ran out). */

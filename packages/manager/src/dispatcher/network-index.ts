@@ -1,15 +1,16 @@
 // What every node's overlay data plane needs, kept up to date from the store's events in one
 // ChangeLog (as MeshIndex does for the routing mesh): each network's allocation (`n:NETWORKID`),
 // each service on a network with its virtual IPs and aliases (`s:SERVICEID`), and each running
-// task holding addresses on a ready node, with its node's underlay address (`e:TASKID`). A store
+// task holding addresses on a ready node, with its node's underlay address (`e:TASKID`), and each
+// node's address on the ingress network with its underlay (`i:NODEID`). A store
 // change refreshes only the keys it can alter. Every node reads the whole view: it needs the
 // networks of its own tasks, the peers and endpoints on them, and the services its tasks can name.
 
 import type { ClusterStore, StoreEvent, Task } from '@shoal/store';
-import type { NetworkEndpoint, NetworkService, OverlayNetworkInfo } from '@shoal/types';
+import type { IngressNode, NetworkEndpoint, NetworkService, OverlayNetworkInfo } from '@shoal/types';
 import { ChangeLog, type Cursor, type Page } from './change-log.js';
 
-export type NetworkEntry = { network: OverlayNetworkInfo } | { service: NetworkService } | { endpoint: NetworkEndpoint };
+export type NetworkEntry = { network: OverlayNetworkInfo } | { service: NetworkService } | { endpoint: NetworkEndpoint } | { ingressNode: IngressNode };
 
 /** The host part of a node's `HOST:PORT` address: its VXLAN tunnel endpoint. */
 export function underlayOf(addr: string): string {
@@ -40,12 +41,21 @@ export class NetworkIndex {
     for (const n of this.store.list('network')) this.refresh(`n:${n.id}`, this.networkOf(n.id), at, false);
     for (const s of this.store.list('service')) this.refresh(`s:${s.id}`, this.serviceOf(s.id), at, false);
     for (const t of this.store.list('task')) this.refresh(`e:${t.id}`, this.endpointOf(t), at, false);
+    for (const n of this.store.list('node')) this.refresh(`i:${n.id}`, this.ingressNodeOf(n.id), at, false);
   }
 
   private networkOf(id: string): NetworkEntry | undefined {
     const n = this.store.get('network', id);
     if (!n) return undefined;
-    return { network: { id: n.id, name: n.spec.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, internal: n.spec.internal } };
+    return { network: { id: n.id, name: n.spec.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, internal: n.spec.internal, ingress: n.spec.ingress } };
+  }
+
+  /** A node holding an ingress address, down or not: its peers keep it in their forwarding tables. */
+  private ingressNodeOf(id: string): NetworkEntry | undefined {
+    const n = this.store.get('node', id);
+    const a = n?.attachments[0];
+    if (!n || !a) return undefined;
+    return { ingressNode: { nodeId: n.id, addr: a.addr, underlay: underlayOf(n.status.addr) } };
   }
 
   private serviceOf(id: string): NetworkEntry | undefined {
@@ -106,6 +116,7 @@ export class NetworkIndex {
       else if (e.kind === 'service') changed = this.refresh(`s:${e.object.id}`, this.serviceOf(e.object.id), at) || changed;
       else if (e.kind === 'task') tasks.add(e.object.id);
       else if (e.kind === 'node') {
+        changed = this.refresh(`i:${e.object.id}`, this.ingressNodeOf(e.object.id), at) || changed;
         const prev = e.previous;
         if (!prev || e.action === 'delete' || prev.status.state !== e.object.status.state || prev.status.addr !== e.object.status.addr) {
           for (const t of this.store.tasksByNode(e.object.id)) tasks.add(t.id);

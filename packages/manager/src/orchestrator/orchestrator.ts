@@ -12,6 +12,7 @@ import { schedule } from '../scheduler/scheduler.js';
 import type { LeaderComponent } from '../leader-duty.js';
 import { RestartDelays } from './restart-delays.js';
 import { Allocator } from '../allocator/allocator.js';
+import { planIngress } from '../allocator/ingress.js';
 
 const SAFETY_NET_MS = 2_000;
 /**
@@ -90,7 +91,7 @@ export class Orchestrator implements LeaderComponent {
   private onEvents(events: readonly StoreEvent[]): void {
     const ids: string[] = [];
     for (const e of events) {
-      if (e.action === 'restore' || e.kind === 'node' || e.kind === 'cluster') return this.kick('all');
+      if (e.action === 'restore' || e.kind === 'node' || e.kind === 'cluster' || e.kind === 'network') return this.kick('all');
       if (e.kind === 'service') ids.push(e.object.id);
       else if (e.kind === 'task') ids.push(e.object.serviceId);
     }
@@ -148,6 +149,8 @@ export class Orchestrator implements LeaderComponent {
       if (op.kind === 'task' && op.op === 'update') write(op.object);
       else plan.add(op);
     }
+    // The ingress network and the nodes' addresses on it, on every full pass (nodes come and go).
+    if (!services) for (const op of planIngress(this.store, this.allocator!, now)) plan.add(op);
     return plan;
   }
 

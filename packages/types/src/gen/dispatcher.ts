@@ -10,6 +10,7 @@ import type { DisconnectResponse as _shoal_dispatcher_DisconnectResponse, Discon
 import type { DispatcherClient as _shoal_dispatcher_DispatcherClient, DispatcherDefinition as _shoal_dispatcher_DispatcherDefinition } from './shoal/dispatcher/Dispatcher.js';
 import type { HeartbeatRequest as _shoal_dispatcher_HeartbeatRequest, HeartbeatRequest__Output as _shoal_dispatcher_HeartbeatRequest__Output } from './shoal/dispatcher/HeartbeatRequest.js';
 import type { HeartbeatResponse as _shoal_dispatcher_HeartbeatResponse, HeartbeatResponse__Output as _shoal_dispatcher_HeartbeatResponse__Output } from './shoal/dispatcher/HeartbeatResponse.js';
+import type { IngressNode as _shoal_dispatcher_IngressNode, IngressNode__Output as _shoal_dispatcher_IngressNode__Output } from './shoal/dispatcher/IngressNode.js';
 import type { LogLine as _shoal_dispatcher_LogLine, LogLine__Output as _shoal_dispatcher_LogLine__Output } from './shoal/dispatcher/LogLine.js';
 import type { LogRequest as _shoal_dispatcher_LogRequest, LogRequest__Output as _shoal_dispatcher_LogRequest__Output } from './shoal/dispatcher/LogRequest.js';
 import type { LogRequestsRequest as _shoal_dispatcher_LogRequestsRequest, LogRequestsRequest__Output as _shoal_dispatcher_LogRequestsRequest__Output } from './shoal/dispatcher/LogRequestsRequest.js';
@@ -74,6 +75,7 @@ export interface ProtoGrpcType {
       Dispatcher: SubtypeConstructor<typeof grpc.Client, _shoal_dispatcher_DispatcherClient> & { service: _shoal_dispatcher_DispatcherDefinition }
       HeartbeatRequest: MessageTypeDefinition<_shoal_dispatcher_HeartbeatRequest, _shoal_dispatcher_HeartbeatRequest__Output>
       HeartbeatResponse: MessageTypeDefinition<_shoal_dispatcher_HeartbeatResponse, _shoal_dispatcher_HeartbeatResponse__Output>
+      IngressNode: MessageTypeDefinition<_shoal_dispatcher_IngressNode, _shoal_dispatcher_IngressNode__Output>
       LogLine: MessageTypeDefinition<_shoal_dispatcher_LogLine, _shoal_dispatcher_LogLine__Output>
       LogRequest: MessageTypeDefinition<_shoal_dispatcher_LogRequest, _shoal_dispatcher_LogRequest__Output>
       LogRequestsRequest: MessageTypeDefinition<_shoal_dispatcher_LogRequestsRequest, _shoal_dispatcher_LogRequestsRequest__Output>

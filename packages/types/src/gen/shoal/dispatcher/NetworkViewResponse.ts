@@ -5,10 +5,11 @@
 import type { OverlayNetwork as _shoal_dispatcher_OverlayNetwork, OverlayNetwork__Output as _shoal_dispatcher_OverlayNetwork__Output } from '../../shoal/dispatcher/OverlayNetwork.js';
 import type { NetworkService as _shoal_dispatcher_NetworkService, NetworkService__Output as _shoal_dispatcher_NetworkService__Output } from '../../shoal/dispatcher/NetworkService.js';
 import type { NetworkEndpoint as _shoal_dispatcher_NetworkEndpoint, NetworkEndpoint__Output as _shoal_dispatcher_NetworkEndpoint__Output } from '../../shoal/dispatcher/NetworkEndpoint.js';
+import type { IngressNode as _shoal_dispatcher_IngressNode, IngressNode__Output as _shoal_dispatcher_IngressNode__Output } from '../../shoal/dispatcher/IngressNode.js';
 
 /**
  * A diff of the view since `known` (like MeshViewResponse). Entries are keyed `n:NETWORKID`,
- * `s:SERVICEID` and `e:TASKID`; `deleted` lists the keys gone.
+ * `s:SERVICEID`, `e:TASKID` and `i:NODEID`; `deleted` lists the keys gone.
  */
 export interface NetworkViewResponse {
   'token'?: (string);
@@ -18,11 +19,12 @@ export interface NetworkViewResponse {
   'deleted'?: (string)[];
   'reset'?: (boolean);
   'more'?: (boolean);
+  'ingressNodes'?: (_shoal_dispatcher_IngressNode)[];
 }
 
 /**
  * A diff of the view since `known` (like MeshViewResponse). Entries are keyed `n:NETWORKID`,
- * `s:SERVICEID` and `e:TASKID`; `deleted` lists the keys gone.
+ * `s:SERVICEID`, `e:TASKID` and `i:NODEID`; `deleted` lists the keys gone.
  */
 export interface NetworkViewResponse__Output {
   'token': (string);
@@ -32,4 +34,5 @@ export interface NetworkViewResponse__Output {
   'deleted': (string)[];
   'reset': (boolean);
   'more': (boolean);
+  'ingressNodes': (_shoal_dispatcher_IngressNode__Output)[];
 }

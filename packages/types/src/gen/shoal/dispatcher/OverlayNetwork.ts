@@ -13,6 +13,10 @@ export interface OverlayNetwork {
   'subnet'?: (string);
   'gateway'?: (string);
   'internal'?: (boolean);
+  /**
+   * the routing mesh's network: every node is on it
+   */
+  'ingress'?: (boolean);
 }
 
 /**
@@ -25,4 +29,8 @@ export interface OverlayNetwork__Output {
   'subnet': (string);
   'gateway': (string);
   'internal': (boolean);
+  /**
+   * the routing mesh's network: every node is on it
+   */
+  'ingress': (boolean);
 }

@@ -23,6 +23,10 @@ export interface NetworkSpec {
    * as the user gave it
    */
   'ipam'?: (_shoal_types_IPAMConfig | null);
+  /**
+   * the routing mesh's network (made by the leader, one per cluster)
+   */
+  'ingress'?: (boolean);
 }
 
 export interface NetworkSpec__Output {
@@ -44,4 +48,8 @@ export interface NetworkSpec__Output {
    * as the user gave it
    */
   'ipam': (_shoal_types_IPAMConfig__Output | null);
+  /**
+   * the routing mesh's network (made by the leader, one per cluster)
+   */
+  'ingress': (boolean);
 }

@@ -6,6 +6,7 @@ import type { NodeSpec as _shoal_types_NodeSpec, NodeSpec__Output as _shoal_type
 import type { NodeDescription as _shoal_types_NodeDescription, NodeDescription__Output as _shoal_types_NodeDescription__Output } from '../../shoal/types/NodeDescription.js';
 import type { NodeStatus as _shoal_types_NodeStatus, NodeStatus__Output as _shoal_types_NodeStatus__Output } from '../../shoal/types/NodeStatus.js';
 import type { ManagerStatus as _shoal_types_ManagerStatus, ManagerStatus__Output as _shoal_types_ManagerStatus__Output } from '../../shoal/types/ManagerStatus.js';
+import type { NetworkAttachment as _shoal_types_NetworkAttachment, NetworkAttachment__Output as _shoal_types_NetworkAttachment__Output } from '../../shoal/types/NetworkAttachment.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Node {
@@ -20,6 +21,11 @@ export interface Node {
    * absent: not a manager
    */
   'managerStatus'?: (_shoal_types_ManagerStatus | null);
+  /**
+   * The node's own addresses on cluster networks (Swarm's node attachments): one on the ingress
+   * network, the routing mesh's overlay, given by the leader's allocator.
+   */
+  'attachments'?: (_shoal_types_NetworkAttachment)[];
 }
 
 export interface Node__Output {
@@ -34,4 +40,9 @@ export interface Node__Output {
    * absent: not a manager
    */
   'managerStatus': (_shoal_types_ManagerStatus__Output | null);
+  /**
+   * The node's own addresses on cluster networks (Swarm's node attachments): one on the ingress
+   * network, the routing mesh's overlay, given by the leader's allocator.
+   */
+  'attachments': (_shoal_types_NetworkAttachment__Output)[];
 }
