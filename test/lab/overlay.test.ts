@@ -122,6 +122,36 @@ describe('overlay networks, DNS and VIPs on a lab of real hosts', { timeout: 1_5
     assert.deepEqual([...new Set(after4)].sort(), hostnames('api'), 'the new replica answers too');
   });
 
+  test('the routing mesh over the ingress overlay: a published port on a host without a replica answers through the kernel', async () => {
+    ok(lab.shoal('service', 'create', '-d', '--name', 'web', '--publish', 'published=8090,target=80', '--constraint', 'node.hostname==worker2', '--stop-grace-period', '1s', image, 'httpd', '-f', '-p', '80', '-h', '/www'));
+    await eventually('web running', async () => (running('web').length === 1 ? true : undefined), 120_000);
+    // Every host serves its ingress address in the kernel (the default where shoald is root).
+    const mode = (n: string) => (JSON.parse(ok(lab.shoal('node', 'inspect', '--format', 'json', n))) as { status: { meshMode: string } }).status.meshMode;
+    await eventually('kernel+ingress on every host', async () => (NODES.every((n) => mode(n) === 'kernel+ingress') ? true : undefined), 60_000);
+    const [id] = lab.containers('worker2', 'web');
+    for (const n of NODES) {
+      const body = await eventually(`an answer on ${n}`, async () => {
+        const res = await fetch(`http://${lab.addr(n)}:8090/cgi-bin/hostname`, { signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
+        return res?.ok ? (await res.text()).trim() : undefined;
+      }, 30_000);
+      assert.equal(body, id!.slice(0, 12), `${n} reached the replica on worker2`);
+    }
+    // worker1 has no replica: its connections went to worker2's ingress address by a DNAT rule
+    // (counted by the kernel), and arrived there from worker1's ingress address.
+    const before = dnatPackets('worker1');
+    for (let i = 0; i < 5; i++) assert.ok((await fetch(`http://${lab.addr('worker1')}:8090/`, { signal: AbortSignal.timeout(3_000) })).ok);
+    assert.ok(dnatPackets('worker1') >= before + 5, 'the kernel forwarded them');
+    const w1 = (JSON.parse(ok(lab.shoal('node', 'inspect', '--format', 'json', 'worker1'))) as { attachments: { addr: string }[] }).attachments[0]!.addr.split('/')[0]!;
+    const seen = lab.exec('worker2', 'conntrack', '-L', '-p', 'tcp', '--orig-src', w1, '--orig-port-dst', '8090');
+    assert.match(seen, new RegExp(`src=${w1.replace(/\./g, '\\.')} `), 'worker2 saw worker1\'s ingress address');
+  });
+
+  /** Packets of worker's DNAT rules toward another node's ingress address (10.255.0.0/16). */
+  function dnatPackets(node: string): number {
+    const out = lab.exec(node, 'iptables', '-t', 'nat', '-L', '-n', '-v', '-x');
+    return lines(out).filter((l) => /DNAT.*to:10\.255\./.test(l)).reduce((sum, l) => sum + Number(l.trim().split(/\s+/)[0]), 0);
+  }
+
   test('rm of a network in use is refused, naming its users; unknown networks refused', () => {
     const r = lab.shoal('network', 'rm', 'front');
     assert.notEqual(r.code, 0);

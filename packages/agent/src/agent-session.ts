@@ -28,6 +28,8 @@ export interface SessionOptions {
   meshAddr?: () => string;
   /** Published ports the node's mesh cannot serve, sent with every heartbeat. */
   meshErrors?: () => string[];
+  /** How the mesh serves published ports now (NodeStatus.mesh_mode). */
+  meshMode?: () => string;
   /** The role the cluster wants this node in, from every heartbeat (a promotion shows here). */
   onRole?: (role: string, managers: { nodeId: string; addr: string }[]) => void;
   /** TLS to the managers (this node's certificate; read per call, so a renewal takes effect). */
@@ -208,7 +210,7 @@ export class AgentSession {
             'shoal.dispatcher.Dispatcher',
             addr,
             'Heartbeat',
-            { nodeId: this.opts.nodeId, sessionId: res.sessionId, error: hh.error, condition: hh.condition ?? '', meshErrors: this.opts.meshErrors?.() ?? [] },
+            { nodeId: this.opts.nodeId, sessionId: res.sessionId, error: hh.error, condition: hh.condition ?? '', meshErrors: this.opts.meshErrors?.() ?? [], meshMode: this.opts.meshMode?.() ?? '' },
             Math.max(500, Math.min(period, 2_000)),
           );
           period = Number(beat.heartbeatPeriodMs) || period;

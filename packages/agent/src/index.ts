@@ -14,7 +14,7 @@ export type { EngineHealth, EngineMonitorOptions, EngineProbe } from './engine-m
 export { AssignmentsFeed, MeshViewFeed } from './dispatcher-feeds.js';
 export type { AssignmentsPage, MeshPage } from './dispatcher-feeds.js';
 export { MeshSync } from './mesh-sync.js';
-export { Worker, hostOf } from './worker.js';
+export { Worker, hostOf, isLoopback } from './worker.js';
 export type { WorkerOptions, WorkerLogger } from './worker.js';
 export { imageResolver } from './image-resolver.js';
 export type { ImageResolve } from './image-resolver.js';

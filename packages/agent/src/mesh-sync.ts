@@ -8,13 +8,16 @@
 // DNAT of the local replicas' share of each port); the ports it serves are marked
 // `localInKernel` in the Mesh's table, whose listener then only gets the remote replicas' share.
 // If iptables cannot be used, the node says so (meshErrors) and the userland proxy serves all.
+// On the ingress overlay (TaskNetworks tells where this node stands on it: setIngress), the
+// remote replicas' share is DNATed in the kernel too, to their nodes' ingress addresses; the
+// node reports its mode (`mesh_mode`: userland, kernel, kernel+ingress) with every heartbeat.
 //
 // A local container that dies is dropped from the table at once, on the engine's event, without
 // waiting for the managers' view to say so: the kernel cannot retry a connection on another
 // replica as the userland proxy does, so the sooner its rule goes, the fewer connections fail.
 
 import type { Logger } from '@shoal/api';
-import type { Backend, KernelRoutes, Mesh, MeshTable } from '@shoal/mesh';
+import type { Backend, KernelIngress, KernelRoutes, Mesh, MeshTable } from '@shoal/mesh';
 import type { ContainerEvent, EventSubscription, Executor } from './executor.js';
 import type { DispatcherLink, MeshView } from './runner.js';
 
@@ -59,6 +62,21 @@ export class MeshSync {
     if (this.last && this.running) {
       this.apply(this.last).catch((e: Error) => this.log.warn({ err: e.message }, 'mesh update failed'));
     }
+  }
+
+  /** This node on the ingress overlay (undefined: not on it): the kernel routes follow. */
+  setIngress(ingress: KernelIngress | undefined): void {
+    if (!this.kernel) return;
+    const before = this.kernel.routedPorts();
+    const after = this.kernel.setIngress(ingress);
+    const same = before.size === after.size && [...after].every((p) => before.has(p));
+    if (!same && this.last && this.running) this.apply(this.last).catch((e: Error) => this.log.warn({ err: e.message }, 'mesh update failed'));
+  }
+
+  /** How published ports are served now, for the heartbeat (NodeStatus.mesh_mode). */
+  mode(): 'userland' | 'kernel' | 'kernel+ingress' {
+    if (!this.kernel || this.kernel.error) return 'userland';
+    return this.kernel.servingIngress ? 'kernel+ingress' : 'kernel';
   }
 
   /** For the Mesh's onPortError option. */

@@ -25,10 +25,13 @@ import {
   applyServiceLb,
   attachNetns,
   detachNetns,
+  bridgeName,
   ensureNodeIsolation,
   listNetns,
+  macOfIp,
   removeOverlay,
 } from './overlay/index.js';
+import type { KernelIngress } from '@shoal/mesh';
 import { type DnsNetwork, NameTable, type ServiceDns } from './service-dns/index.js';
 import type { DispatcherLink } from './runner.js';
 
@@ -61,6 +64,12 @@ export interface TaskNetworksOptions {
   /** The underlay's MTU (the overlay's devices get 50 bytes less). */
   mtu?: number;
   ip?: Iproute;
+  /**
+   * The routing mesh's kernel path: this node joins the ingress overlay (its own address on the
+   * ingress network's bridge, every other node's reachable) and is told where it stands after
+   * every converge (undefined: not on it). Absent: the node stays off the ingress network.
+   */
+  onIngress?: (ingress: KernelIngress | undefined) => void;
 }
 
 export class TaskNetworks {
@@ -73,7 +82,10 @@ export class TaskNetworks {
   /** The converge under way, and whether another must follow it. */
   private converging: Promise<void> | undefined;
   private again = false;
-  private isolated = false;
+  /** The isolation table's version in place (its ingress bridge, '' for none); undefined: none yet. */
+  private isolated: string | undefined;
+  /** The ingress network's VNI while this node is on it. */
+  private ingressVni: number | undefined;
   private readonly ip: Iproute;
   private readonly viewWaiters = new Set<() => void>();
 
@@ -224,10 +236,14 @@ export class TaskNetworks {
     const nets = new Map(view.networks.map((n) => [n.id, n]));
     const locals = [...this.local.values()];
     const wanted = new Set(locals.flatMap((l) => l.task.networks.map((a) => a.networkId)).filter((id) => nets.has(id)));
-    if (wanted.size > 0 && !this.isolated) {
-      await ensureNodeIsolation();
-      this.isolated = true;
+    const ingress = this.opts.onIngress ? view.networks.find((n) => n.ingress) : undefined;
+    const me = view.ingressNodes.find((n) => n.nodeId === this.opts.nodeId);
+    const ingressBridge = ingress && me ? bridgeName(ingress.vni) : undefined;
+    if ((wanted.size > 0 || ingressBridge) && this.isolated !== (ingressBridge ?? '')) {
+      await ensureNodeIsolation(ingressBridge ? { ingressBridge } : {});
+      this.isolated = ingressBridge ?? '';
     }
+    await this.convergeIngress(ingress && me ? { net: ingress, me } : undefined, view);
     for (const id of wanted) {
       const n = nets.get(id)!;
       const remote = view.endpoints.filter((e) => e.nodeId !== this.opts.nodeId);
@@ -266,6 +282,46 @@ export class TaskNetworks {
     }
     this.opts.dns.setTable(this.nameTable(view));
     for (const l of locals) await applyServiceLb(l.netns, this.vipsOf(l.task, view));
+  }
+
+  /**
+   * The ingress overlay: the network's bridge carries this node's own ingress address (its MAC
+   * derived from it, as every endpoint's), the other nodes' addresses are its remote endpoints.
+   * The mesh then hears which of them serve theirs; a failure takes the node off it (userland).
+   */
+  private async convergeIngress(want: { net: NetworkView['networks'][number]; me: NetworkView['ingressNodes'][number] } | undefined, view: NetworkView): Promise<void> {
+    if (!this.opts.onIngress) return;
+    try {
+      if (this.ingressVni !== undefined && this.ingressVni !== want?.net.vni) {
+        await removeOverlay(this.ip, { vni: this.ingressVni });
+        this.ingressVni = undefined;
+      }
+      if (!want) {
+        this.opts.onIngress(undefined);
+        return;
+      }
+      const own = bareIp(want.me.addr);
+      const others = view.ingressNodes.filter((n) => n.nodeId !== this.opts.nodeId);
+      const remoteEndpoints: { ip: string; peer: string }[] = [];
+      for (const n of others) {
+        const peer = await this.underlayAddress(n.underlay).catch(() => undefined);
+        if (peer !== undefined) remoteEndpoints.push({ ip: bareIp(n.addr), peer });
+      }
+      await applyOverlay(this.ip, {
+        network: { id: want.net.id, vni: want.net.vni, subnet: want.net.subnet, gateway: own, bridgeMac: macOfIp(own), mtu: this.opts.mtu ?? 1500, internal: false },
+        underlay: await this.underlayAddress(this.opts.underlay),
+        peers: [...new Set(remoteEndpoints.map((e) => e.peer))].map((underlay) => ({ underlay })),
+        remoteEndpoints,
+        localEndpoints: [],
+      });
+      this.ingressVni = want.net.vni;
+      const reachable = new Set(remoteEndpoints.map((e) => e.ip));
+      const serving = others.filter((n) => n.serving && reachable.has(bareIp(n.addr)));
+      this.opts.onIngress({ address: own, subnet: want.net.subnet, nodes: new Map(serving.map((n) => [n.nodeId, bareIp(n.addr)])) });
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'ingress overlay: cannot join it; published ports of other nodes\' replicas go through the userland proxy');
+      this.opts.onIngress(undefined);
+    }
   }
 
   /** eth0 is Docker's bridge when the container has it; the overlays follow, in the spec's order. */

@@ -7,7 +7,7 @@
 
 import { isIP } from 'node:net';
 import type { Logger } from '@shoal/api';
-import { KernelRoutes, Mesh, type MeshTls } from '@shoal/mesh';
+import { type KernelIngress, KernelRoutes, Mesh, type MeshTls } from '@shoal/mesh';
 import { type NodeIdentity, identityOfPeerCert } from '@shoal/pki';
 import { AgentSession, type SessionOptions } from './agent-session.js';
 import { DockerExecutor } from './docker-executor.js';
@@ -99,12 +99,16 @@ export class Worker {
       onRole: opts.onRole,
       meshAddr: () => this.mesh.forwardAddress,
       meshErrors: () => this.sync?.errors() ?? [],
+      meshMode: () => this.sync?.mode() ?? 'userland',
       onManagers: opts.onManagers,
     });
     // Overlay networks: VXLAN toward the other nodes from this node's advertised address, the
     // service DNS on each network's gateway, VIPs in each task's own namespace.
     const nlog = log.child({ component: 'networks' });
-    this.networks = new TaskNetworks({ nodeId: opts.nodeId, underlay: host, link: this.session.link(), dns: new ServiceDns({ log: nlog }), log: nlog });
+    // In kernel mode the node joins the ingress overlay, unless its address is a loopback one
+    // (several nodes of a test cluster on one host: one VNI per host namespace).
+    const onIngress = kernel && !isLoopback(host) ? (i: KernelIngress | undefined) => this.sync?.setIngress(i) : undefined;
+    this.networks = new TaskNetworks({ nodeId: opts.nodeId, underlay: host, link: this.session.link(), dns: new ServiceDns({ log: nlog }), log: nlog, ...(onIngress ? { onIngress } : {}) });
     this.runner = new TaskRunner(this.executor, this.session.link(), alog, PULL_RETRY, this.networks);
     this.networks.start();
     this.sync = new MeshSync(this.mesh, this.session.link(), this.executor, opts.nodeId, mlog, kernel);
@@ -141,4 +145,9 @@ export function hostOf(addr: string): string {
   const i = addr.lastIndexOf(':');
   const h = i > 0 ? addr.slice(0, i) : addr;
   return h.replace(/^\[|\]$/g, '');
+}
+
+/** A loopback address or name: a test cluster's node, sharing its host's namespace with others. */
+export function isLoopback(host: string): boolean {
+  return host.startsWith('127.') || host === '::1' || host === 'localhost';
 }

@@ -42,7 +42,7 @@ function node(id: string, hostname: string, role: 'manager' | 'worker', extra: P
       resources: { nanoCpus: 2e9, memoryBytes: 2 * 1024 ** 3 },
       engineVersion: '27.0.1',
     },
-    status: { state: 'ready', message: '', addr: `10.0.0.${hostname.length}:4242`, meshAddr: '', meshErrors: [] },
+    status: { state: 'ready', message: '', addr: `10.0.0.${hostname.length}:4242`, meshAddr: '', meshErrors: [], meshMode: '' },
     managerStatus: role === 'manager' ? { raftId: id, addr: '10.0.0.1:4242' } : null,
     attachments: [],
     ...extra,
@@ -124,7 +124,7 @@ describe('nodes', () => {
   const views: NodeView[] = [
     { node: node('n2', 'worker1', 'worker'), leader: false, reachability: '' },
     { node: node('n1', 'manager1', 'manager'), leader: true, reachability: 'reachable' },
-    { node: node('n3', 'manager2', 'manager', { status: { state: 'down', message: 'heartbeat', addr: '10.0.0.3:4242', meshAddr: '', meshErrors: [] } }), leader: false, reachability: 'unreachable' },
+    { node: node('n3', 'manager2', 'manager', { status: { state: 'down', message: 'heartbeat', addr: '10.0.0.3:4242', meshAddr: '', meshErrors: [], meshMode: '' } }), leader: false, reachability: 'unreachable' },
     { node: null, leader: false, reachability: '' },
   ];
   test('node ls JSON shape', () => {

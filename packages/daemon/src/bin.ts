@@ -65,7 +65,7 @@ const availability = {
 const meshMode = {
   'mesh-mode': {
     choices: ['userland', 'kernel'] as const,
-    describe: 'routing mesh: userland proxy (default), or kernel: iptables DNAT to this node\'s local replicas (needs root; kept by `run`; or SHOAL_MESH_MODE)',
+    describe: 'routing mesh: userland proxy, or kernel: iptables DNAT to local replicas and, over the ingress overlay, to other nodes\' (needs root; kept by `run`; or SHOAL_MESH_MODE). Default: kernel when shoald is root on a non-loopback IPv4 address, else userland',
   },
 } as const;
 

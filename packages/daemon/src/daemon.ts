@@ -32,7 +32,7 @@ import { CertRenewer, type IssuedCertificate } from './cert-renewer.js';
 import { LeaderlessRoleCheck } from './leaderless-role-check.js';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
-import { Worker, dockerClientEnv, dockerEndpoint, imageResolver } from '@shoal/agent';
+import { Worker, dockerClientEnv, dockerEndpoint, hostOf, imageResolver, isLoopback } from '@shoal/agent';
 
 /** How the routing mesh serves published ports: a userland proxy, or kernel DNAT to local replicas. */
 export type MeshMode = 'userland' | 'kernel';
@@ -367,6 +367,17 @@ async function workerDaemon(state: NodeState, identity: NodeIdentity, dataDir: s
  * Every node (managers too) keeps a session with the leader's dispatcher and runs its tasks (the
  * agent's Worker); the daemon adds the certificate's renewal and keeps the managers' addresses.
  */
+/**
+ * The mesh mode of a node that was given none: kernel where the kernel path can work (shoald is
+ * root, the node's address is not a loopback one; no iptables or no IPv4 address for its name
+ * still falls back to userland, reported), else userland. A loopback address means a test cluster
+ * of several nodes on one host: userland, as before.
+ */
+export function defaultMeshMode(advertiseAddr: string): MeshMode {
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  return root && !isLoopback(hostOf(advertiseAddr)) ? 'kernel' : 'userland';
+}
+
 function agentSession(
   state: NodeState,
   identity: NodeIdentity,
@@ -380,7 +391,7 @@ function agentSession(
     hostname: state.hostname,
     advertiseAddr: state.advertiseAddr,
     dockerHost: state.dockerHost,
-    meshMode: (state as MeshState).meshMode ?? 'userland',
+    meshMode: (state as MeshState).meshMode ?? defaultMeshMode(state.advertiseAddr),
     managers,
     identity,
     logger: log,

@@ -326,7 +326,7 @@ export class Manager {
         resources: { nanoCpus: self.nanoCpus, memoryBytes: self.memoryBytes },
         engineVersion: '',
       },
-      status: { state: 'ready', message: '', addr: this.opts.advertiseAddr, meshAddr: '', meshErrors: [] },
+      status: { state: 'ready', message: '', addr: this.opts.advertiseAddr, meshAddr: '', meshErrors: [], meshMode: '' },
       managerStatus: { raftId: this.opts.nodeId, addr: this.opts.advertiseAddr },
       attachments: [],
     };

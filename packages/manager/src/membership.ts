@@ -115,7 +115,7 @@ export class MembershipManager {
         resources: { nanoCpus: 0, memoryBytes: 0 },
         engineVersion: '',
       },
-      status: { state: 'unknown', message: JOINING_MESSAGE, addr, meshAddr: '', meshErrors: [] },
+      status: { state: 'unknown', message: JOINING_MESSAGE, addr, meshAddr: '', meshErrors: [], meshMode: '' },
       managerStatus: role === 'manager' ? { raftId: id, addr } : null,
       attachments: [],
     };

@@ -399,14 +399,19 @@ describe('NetworkIndex', () => {
     const seen = new Map<string, NetworkEntry>();
     const { cursor } = drain(seen, (cur) => index.page(cur, PAGE_BYTES));
     assert.equal((seen.get('n:ing') as { network: { ingress: boolean } }).network.ingress, true);
-    assert.deepEqual(seen.get('i:n1'), { ingressNode: { nodeId: 'n1', addr: '10.255.0.2/16', underlay: '192.0.2.1' } });
+    assert.deepEqual(seen.get('i:n1'), { ingressNode: { nodeId: 'n1', addr: '10.255.0.2/16', underlay: '192.0.2.1', serving: false } });
     assert.equal(seen.has('i:n2'), false, 'a node without an ingress address is not in it');
     const node2 = store.get('node', 'n2')!;
     tx([{ op: 'update', kind: 'node', object: { ...node2, attachments: [{ networkId: 'ing', addr: '10.255.0.3/16' }] } }]);
     const next = index.page(cursor, PAGE_BYTES);
-    assert.deepEqual(next.upserts.map((u) => u.value), [{ ingressNode: { nodeId: 'n2', addr: '10.255.0.3/16', underlay: '10.0.0.1' } }]);
+    assert.deepEqual(next.upserts.map((u) => u.value), [{ ingressNode: { nodeId: 'n2', addr: '10.255.0.3/16', underlay: '10.0.0.1', serving: false } }]);
+    // Serving its ingress address in the kernel: others may send it connections.
+    const n2 = store.get('node', 'n2')!;
+    tx([{ op: 'update', kind: 'node', object: { ...n2, status: { ...n2.status, meshMode: 'kernel+ingress' } } }]);
+    const served = index.page(next.cursor, PAGE_BYTES);
+    assert.deepEqual(served.upserts.map((u) => u.value), [{ ingressNode: { nodeId: 'n2', addr: '10.255.0.3/16', underlay: '10.0.0.1', serving: true } }]);
     tx([{ op: 'delete', kind: 'node', id: 'n2', expectVersion: store.get('node', 'n2')!.version }]);
-    assert.deepEqual(index.page(next.cursor, PAGE_BYTES).deletes, ['i:n2']);
+    assert.deepEqual(index.page(served.cursor, PAGE_BYTES).deletes, ['i:n2']);
     assert.ok(woken.length >= 2);
     index.stop();
   });

@@ -28,7 +28,7 @@ export function mkNode(id: string, opts: { hostname?: string; state?: Node['stat
       resources: { nanoCpus: (opts.cpus ?? 1) * 1e9, memoryBytes: opts.memoryBytes ?? 2 ** 30 },
       engineVersion: '27',
     },
-    status: { state: opts.state ?? 'ready', message: '', addr: '10.0.0.1:2377', meshAddr: '', meshErrors: [] },
+    status: { state: opts.state ?? 'ready', message: '', addr: '10.0.0.1:2377', meshAddr: '', meshErrors: [], meshMode: '' },
     managerStatus: null,
     attachments: [],
   };

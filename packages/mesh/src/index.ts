@@ -42,4 +42,4 @@ export {
   inSubnet,
   execRunner,
 } from './kernel-routes.js';
-export type { KernelRoutesOptions, KernelPort, KernelChains, CommandRunner, Removal } from './kernel-routes.js';
+export type { KernelRoutesOptions, KernelPort, KernelIngress, KernelChains, CommandRunner, Removal } from './kernel-routes.js';

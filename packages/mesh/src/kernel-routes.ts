@@ -19,9 +19,18 @@
 // DNATs one to each local backend (`-m statistic --mode nth`, rule i: `--every n-i --packet 0`),
 // the `n-k` left fall through to the Mesh's listener, which sends them to the remote backends
 // (`PublishedPort.localInKernel`). nat rules see only a connection's first packet: per connection.
+//
+// With the ingress overlay (`setIngress`: this node's address on the ingress network, and the
+// other nodes' there that serve theirs), the remote backends' share stays in the kernel too: one
+// slot of the cascade per remote replica, DNATed to `<its node's ingress address>:<port>` and
+// SNATed to this node's ingress address (the replica's answer must come back through this node
+// to be un-NATed; its client is then this node, as with Swarm's ingress). The other node DNATs
+// what arrives at its ingress address to its LOCAL replicas only, keeping that source: nothing is
+// forwarded twice. Replicas on a node that does not serve its ingress address stay with userland.
 
 import { execFile } from 'node:child_process';
 import net from 'node:net';
+import { lookup } from 'node:dns/promises';
 import { parseHostPort } from './addr.js';
 import { NOOP_LOGGER, type Logger } from '@shoal/api';
 import type { MeshTable } from './types.js';
@@ -32,7 +41,10 @@ export type CommandRunner = (file: string, args: readonly string[], input?: stri
 export interface KernelRoutesOptions {
   /** The node's id: names its chains (several nodes may share one machine). */
   nodeId: string;
-  /** The node's own IPv4 address: the rules match connections to `address:publishedPort`. */
+  /**
+   * The node's own IPv4 address: the rules match connections to `address:publishedPort`. A host
+   * name (docker-compose's, a lab's) is resolved to its IPv4 address when the routes start.
+   */
   address: string;
   logger?: Logger;
   /** Executes iptables, iptables-save, iptables-restore, ip, sysctl. Default: child_process.execFile. */
@@ -54,12 +66,24 @@ export interface KernelRoutesOptions {
   onError?: (err: Error | null) => void;
 }
 
+/** This node on the ingress overlay, as the kernel routes use it. */
+export interface KernelIngress {
+  /** This node's address on the ingress network (bare IPv4). */
+  address: string;
+  /** The ingress network's subnet: connections DNATed into it are SNATed to `address`. */
+  subnet: string;
+  /** The ingress address of every other node that serves its own (mesh mode kernel+ingress). */
+  nodes: ReadonlyMap<string, string>;
+}
+
 /** A published port whose local share the kernel serves. */
 export interface KernelPort {
   port: number;
   serviceName: string;
   /** The local backends' container `IP:port` (IPv4), sorted. */
   locals: string[];
+  /** One ingress address per remote replica the kernel sends its share to (its node's), sorted. */
+  remotes: string[];
   /** How many backends the port spreads over, local and remote. */
   total: number;
   /**
@@ -94,7 +118,7 @@ export function kernelChains(nodeId: string): KernelChains {
  * The ports the kernel serves for this node's table: TCP ports with at least one local backend
  * (all of them IPv4), and no PROXY protocol (the kernel cannot write the header).
  */
-export function planKernelRoutes(table: MeshTable): KernelPort[] {
+export function planKernelRoutes(table: MeshTable, ingress?: KernelIngress): KernelPort[] {
   const out: KernelPort[] = [];
   const seen = new Set<number>();
   for (const p of table.ports) {
@@ -103,6 +127,7 @@ export function planKernelRoutes(table: MeshTable): KernelPort[] {
     if (p.proxyProtocol) continue;
     const locals = new Set<string>();
     const remotes = new Set<string>();
+    const viaIngress: string[] = [];
     let ipv6 = false;
     for (const b of p.backends) {
       if (b.local) {
@@ -113,12 +138,14 @@ export function planKernelRoutes(table: MeshTable): KernelPort[] {
           continue;
         }
         locals.add(`${hp.host}:${hp.port}`);
+      } else if (ingress?.nodes.has(b.nodeId)) {
+        viaIngress.push(ingress.nodes.get(b.nodeId)!);
       } else if (b.via) {
         remotes.add(`${b.taskId}/${b.targetPort}/${b.via}`);
       }
     }
-    if (locals.size === 0 || ipv6) continue;
-    out.push({ port: p.port, serviceName: p.serviceName, locals: [...locals].sort(), total: locals.size + remotes.size });
+    if ((locals.size === 0 && viaIngress.length === 0) || ipv6) continue;
+    out.push({ port: p.port, serviceName: p.serviceName, locals: [...locals].sort(), remotes: viaIngress.sort(), total: locals.size + viaIngress.length + remotes.size });
   }
   return out.sort((a, b) => a.port - b.port);
 }
@@ -138,8 +165,16 @@ function commentArg(s: string): string {
 }
 
 /** The iptables-restore input that rewrites a node's DNAT and POST chains (atomically: one COMMIT). */
-export function kernelRulesText(chains: KernelChains, address: string, plan: KernelPort[]): string {
+export function kernelRulesText(chains: KernelChains, address: string, plan: KernelPort[], ingress?: Omit<KernelIngress, 'nodes'>): string {
   const lines = ['*nat', `:${chains.nat} - [0:0]`, `:${chains.post} - [0:0]`];
+  /** One DNAT per slot, each taking 1/n of what is left: every slot gets one connection in `total`. */
+  const cascade = (match: string, comment: string, slots: string[], total: number): void => {
+    slots.forEach((to, i) => {
+      const every = total - i;
+      const nth = every > 1 ? ` -m statistic --mode nth --every ${every} --packet 0` : '';
+      lines.push(`-A ${chains.nat} ${match} ${comment}${nth} -j DNAT --to-destination ${to}`);
+    });
+  };
   for (const p of plan) {
     const match = `-d ${address}/32 -p tcp -m tcp --dport ${p.port}`;
     const comment = `-m comment --comment ${commentArg(`${p.serviceName} ${p.port}`)}`;
@@ -147,12 +182,12 @@ export function kernelRulesText(chains: KernelChains, address: string, plan: Ker
     // to leave its bridge port the way it came (bridge netfilter, no hairpin mode): left to the
     // userland path instead.
     for (const to of p.locals) lines.push(`-A ${chains.nat} -s ${to.slice(0, to.lastIndexOf(':'))}/32 ${match} ${comment} -j RETURN`);
-    p.locals.forEach((to, i) => {
-      const every = p.total - i;
-      const nth = every > 1 ? ` -m statistic --mode nth --every ${every} --packet 0` : '';
-      lines.push(`-A ${chains.nat} ${match} ${comment}${nth} -j DNAT --to-destination ${to}`);
-    });
+    const remotes = ingress ? p.remotes.map((ip) => `${ip}:${p.port}`) : [];
+    cascade(match, comment, [...p.locals, ...remotes], p.total);
+    // Sent here by another node over the ingress overlay: to a local replica, never on again.
+    if (ingress && p.locals.length > 0) cascade(`-d ${ingress.address}/32 -p tcp -m tcp --dport ${p.port}`, comment, p.locals, p.locals.length);
     const ct = `-p tcp -m conntrack --ctstate DNAT --ctorigdst ${address}/32 --ctorigdstport ${p.port}`;
+    if (remotes.length > 0) lines.push(`-A ${chains.post} -d ${ingress!.subnet} ${ct} -j SNAT --to-source ${ingress!.address}`);
     if (p.masqSources === undefined) {
       lines.push(`-A ${chains.post} ${ct} -j MASQUERADE`);
     } else {
@@ -165,18 +200,23 @@ export function kernelRulesText(chains: KernelChains, address: string, plan: Ker
 }
 
 /** The chains (empty) and the jumps to them, inserted first in the built-in chains. */
-export function kernelSetupText(chains: KernelChains, address: string): string {
+export function kernelSetupText(chains: KernelChains, address: string, ingressAddress?: string): string {
   const c = `-m comment --comment ${commentArg(chains.comment)}`;
+  // Connections other nodes send to this node's ingress address: theirs to forward, ours to serve.
+  const viaIngress = ingressAddress === undefined ? [] : [`-I PREROUTING 1 -d ${ingressAddress}/32 -p tcp ${c} -j ${chains.nat}`];
+  const fwdIngress = ingressAddress === undefined ? [] : [`-A ${chains.fwd} -p tcp -m conntrack --ctstate DNAT --ctorigdst ${ingressAddress}/32 -j ACCEPT`];
   return [
     '*filter',
     `:${chains.fwd} - [0:0]`,
     `-A ${chains.fwd} -p tcp -m conntrack --ctstate DNAT --ctorigdst ${address}/32 -j ACCEPT`,
+    ...fwdIngress,
     `-I FORWARD 1 ${c} -j ${chains.fwd}`,
     'COMMIT',
     '*nat',
     `:${chains.nat} - [0:0]`,
     `:${chains.post} - [0:0]`,
     `-I PREROUTING 1 -d ${address}/32 -p tcp ${c} -j ${chains.nat}`,
+    ...viaIngress,
     `-I OUTPUT 1 -d ${address}/32 -p tcp ${c} -j ${chains.nat}`,
     `-I POSTROUTING 1 ${c} -j ${chains.post}`,
     'COMMIT',
@@ -283,7 +323,7 @@ export const execRunner: CommandRunner = (file, args, input) =>
  */
 export class KernelRoutes {
   readonly chains: KernelChains;
-  readonly address: string;
+  private addr: string;
   private readonly log: Logger;
   private readonly run: CommandRunner;
   private readonly debounceMs: number;
@@ -292,13 +332,20 @@ export class KernelRoutes {
   private verifyTimer: NodeJS.Timeout | undefined;
   private readonly onError: (err: Error | null) => void;
   /** A loopback address: the backends' interfaces need route_localnet (127/8 sources routed out). */
-  private readonly loopback: boolean;
+  private get loopback(): boolean {
+    return this.addr.startsWith('127.');
+  }
 
   private started = false;
   private starting: Promise<void> | undefined;
   private stopped = false;
   private installed = false;
   private wanted: { plan: KernelPort[]; key: string } | undefined;
+  /** The last table given to update(): planned again when the ingress changes. */
+  private table: MeshTable | undefined;
+  private ingress: KernelIngress | undefined;
+  /** The ingress address the installed jumps match (undefined: none). */
+  private installedIngress: string | undefined;
   /** The applied plan (its key) and rules text. */
   private appliedKey: string | undefined;
   private appliedText: string | undefined;
@@ -315,14 +362,18 @@ export class KernelRoutes {
 
   constructor(opts: KernelRoutesOptions) {
     this.chains = kernelChains(opts.nodeId);
-    this.address = opts.address;
+    this.addr = opts.address;
     this.log = opts.logger ?? NOOP_LOGGER;
     this.run = opts.run ?? execRunner;
     this.debounceMs = opts.debounceMs ?? 20;
     this.retryMs = opts.retryMs ?? 5000;
     this.verifyMs = opts.verifyMs ?? 10_000;
     this.onError = opts.onError ?? NOOP;
-    this.loopback = net.isIPv4(opts.address) && opts.address.startsWith('127.');
+  }
+
+  /** The node's IPv4 address the rules match (its host name's, once started). */
+  get address(): string {
+    return this.addr;
   }
 
   /** The last apply failed (rules removed; userland serves every connection until one succeeds). */
@@ -339,6 +390,14 @@ export class KernelRoutes {
   start(): Promise<void> {
     if (this.stopped) return Promise.reject(new Error('kernel routes stopped'));
     this.starting ??= (async () => {
+      if (!net.isIP(this.addr) && this.addr !== '') {
+        this.addr = await lookup(this.addr, { family: 4 }).then(
+          (r) => r.address,
+          (err: Error) => {
+            throw new Error(`kernel mesh mode needs the node's IPv4 address: cannot resolve "${this.addr}": ${err.message}`);
+          },
+        );
+      }
       if (!net.isIPv4(this.address) || this.address === '0.0.0.0') {
         throw new Error(`kernel mesh mode needs the node's own IPv4 address, not "${this.address}" (advertise an IPv4 address)`);
       }
@@ -359,13 +418,30 @@ export class KernelRoutes {
    * down): set `localInKernel` on those in the Mesh's table.
    */
   update(table: MeshTable): ReadonlySet<number> {
+    this.table = table;
     if (!this.started || this.stopped) return new Set();
-    const plan = planKernelRoutes(table);
-    const key = JSON.stringify(plan);
+    const plan = planKernelRoutes(table, this.ingress);
+    const key = JSON.stringify({ plan, ingress: this.ingress && { address: this.ingress.address, subnet: this.ingress.subnet } });
     this.wanted = { plan, key };
     this.routed = new Set(plan.map((p) => p.port));
     if (key !== this.appliedKey) this.schedule(this.debounceMs);
     return this.routedPorts();
+  }
+
+  /**
+   * This node on the ingress overlay (undefined: not on it, or not yet): the remote replicas'
+   * share goes there from the next update on. Returns the routed ports, as update() does.
+   */
+  setIngress(ingress: KernelIngress | undefined): ReadonlySet<number> {
+    const key = (i: KernelIngress | undefined) => JSON.stringify(i && [i.address, i.subnet, [...i.nodes].sort()]);
+    if (key(ingress) === key(this.ingress)) return this.routedPorts();
+    this.ingress = ingress;
+    return this.table ? this.update(this.table) : this.routedPorts();
+  }
+
+  /** True while this node serves its ingress address in the kernel (others may send it connections). */
+  get servingIngress(): boolean {
+    return this.started && !this.stopped && !this.failure && this.installed && this.installedIngress !== undefined && this.installedIngress === this.ingress?.address;
   }
 
   /** The ports whose local share the kernel serves now (empty while the rules are down). */
@@ -432,9 +508,11 @@ export class KernelRoutes {
     const w = this.wanted;
     if (this.stopped || !w || w.key === this.appliedKey) return;
     try {
+      // The jumps match the ingress address: a new one means new jumps.
+      if (this.installed && this.installedIngress !== this.ingress?.address) this.installed = false;
       if (!this.installed) await this.install();
       const plan = await this.resolve(w.plan);
-      const text = kernelRulesText(this.chains, this.address, plan);
+      const text = kernelRulesText(this.chains, this.address, plan, this.ingress);
       if (text !== this.appliedText) await this.run('iptables-restore', ['-w', '5', '--noflush'], text);
       this.appliedKey = w.key;
       this.appliedText = text;
@@ -498,14 +576,17 @@ export class KernelRoutes {
 
   private async install(): Promise<void> {
     await this.removeAll();
+    this.appliedText = undefined; // the chains are empty again
+    const ingress = this.ingress?.address;
     try {
-      await this.run('iptables-restore', ['-w', '5', '--noflush'], kernelSetupText(this.chains, this.address));
+      await this.run('iptables-restore', ['-w', '5', '--noflush'], kernelSetupText(this.chains, this.address, ingress));
     } catch (err) {
       // Half installed (one table committed): take it back out.
       await this.removeAll().catch(NOOP);
       throw err;
     }
     this.installed = true;
+    this.installedIngress = ingress;
   }
 
   /**

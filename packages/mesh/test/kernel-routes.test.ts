@@ -30,7 +30,7 @@ function table(...ports: MeshTable['ports']): MeshTable {
 }
 
 const local = (taskId: string, addr: string) => ({ taskId, nodeId: 'me', local: true, addr, targetPort: Number(addr.split(':').pop()) });
-const remote = (taskId: string, via = '127.0.0.9:4000') => ({ taskId, nodeId: 'other', local: false, via, targetPort: 80 });
+const remote = (taskId: string, via = '127.0.0.9:4000', nodeId = 'other') => ({ taskId, nodeId, local: false, via, targetPort: 80 });
 const port = (p: number, backends: MeshTable['ports'][number]['backends'], proxyProtocol = false) => ({
   port: p,
   serviceId: `s${p}`,
@@ -94,9 +94,38 @@ describe('kernel routes: rules', () => {
       ),
     );
     assert.deepEqual(plan, [
-      { port: 8000, serviceName: 'web8000', locals: ['172.17.0.7:8080'], total: 3 },
-      { port: 9000, serviceName: 'web9000', locals: ['172.17.0.5:80', '172.17.0.6:80'], total: 2 },
+      { port: 8000, serviceName: 'web8000', locals: ['172.17.0.7:8080'], remotes: [], total: 3 },
+      { port: 9000, serviceName: 'web9000', locals: ['172.17.0.5:80', '172.17.0.6:80'], remotes: [], total: 2 },
     ]);
+  });
+
+  test('over the ingress overlay: remote replicas on serving nodes get their slots (DNAT to their node\'s ingress address, SNAT to ours); what arrives at our ingress address goes to local replicas only', () => {
+    const ingress = { address: '10.255.0.2', subnet: '10.255.0.0/16', nodes: new Map([['n3', '10.255.0.3'], ['n4', '10.255.0.4']]) };
+    const plan = planKernelRoutes(
+      table(
+        port(8000, [local('t1', '172.17.0.7:80'), remote('t2', '127.0.0.9:4000', 'n3'), remote('t3', '127.0.0.9:4000', 'n3'), remote('t4', '127.0.0.9:4000', 'n5')]),
+        port(7000, [remote('t5', '127.0.0.9:4000', 'n4')]),
+      ),
+      ingress,
+    );
+    // n5 does not serve its ingress address: its replica's share stays with the userland listener.
+    assert.deepEqual(plan, [
+      { port: 7000, serviceName: 'web7000', locals: [], remotes: ['10.255.0.4'], total: 1 },
+      { port: 8000, serviceName: 'web8000', locals: ['172.17.0.7:80'], remotes: ['10.255.0.3', '10.255.0.3'], total: 4 },
+    ]);
+    const rules = kernelRulesText(CH, '192.0.2.2', plan, ingress).split('\n');
+    const dnat = (d: string) => rules.filter((l) => l.includes(`-d ${d}/32`) && l.includes('DNAT --to')).map((l) => `${/--dport (\d+)/.exec(l)![1]} ${/--every (\d)/.exec(l)?.[1] ?? 'all'} ${l.split(' ').at(-1)}`);
+    assert.deepEqual(dnat('192.0.2.2'), ['7000 all 10.255.0.4:7000', '8000 4 172.17.0.7:80', '8000 3 10.255.0.3:8000', '8000 2 10.255.0.3:8000']);
+    assert.deepEqual(dnat('10.255.0.2'), ['8000 all 172.17.0.7:80']);
+    const snat = rules.filter((l) => l.includes('SNAT'));
+    assert.deepEqual(snat, [
+      `-A ${CH.post} -d 10.255.0.0/16 -p tcp -m conntrack --ctstate DNAT --ctorigdst 192.0.2.2/32 --ctorigdstport 7000 -j SNAT --to-source 10.255.0.2`,
+      `-A ${CH.post} -d 10.255.0.0/16 -p tcp -m conntrack --ctstate DNAT --ctorigdst 192.0.2.2/32 --ctorigdstport 8000 -j SNAT --to-source 10.255.0.2`,
+    ]);
+    const setup = kernelSetupText(CH, '192.0.2.2', '10.255.0.2');
+    assert.match(setup, /-I PREROUTING 1 -d 10\.255\.0\.2\/32 -p tcp .* -j SHOAL-abcdefghij\n/);
+    assert.match(setup, /-A SHOAL-abcdefghij-FWD -p tcp -m conntrack --ctstate DNAT --ctorigdst 10\.255\.0\.2\/32 -j ACCEPT/);
+    assert.doesNotMatch(kernelSetupText(CH, '192.0.2.2'), /10\.255/);
   });
 
   test('rules text: nth spread over the local backends, the rest falls through to the listener; a replica calling itself is left to it too', () => {

@@ -119,6 +119,7 @@ const nodeStatus = obj<NodeStatus>({
   addr: str(),
   meshAddr: withDefault(str({ max: 300 }), ''),
   meshErrors: withDefault(arrayOf(str({ max: 1000 })), []),
+  meshMode: withDefault(str({ max: 20 }), ''),
 });
 
 const managerStatus = obj<ManagerStatus>({ raftId: str({ nonEmpty: true }), addr: str() });

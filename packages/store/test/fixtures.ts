@@ -37,7 +37,7 @@ export function mkNode(id: string, hostname = `host-${id}`, over: Partial<Node> 
       resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 },
       engineVersion: '27.0.0',
     },
-    status: { state: 'ready', message: '', addr: '10.0.0.1:2377', meshAddr: '', meshErrors: [] },
+    status: { state: 'ready', message: '', addr: '10.0.0.1:2377', meshAddr: '', meshErrors: [], meshMode: '' },
     managerStatus: null,
     attachments: [],
     ...over,

@@ -171,7 +171,7 @@ const node: Node = {
   updatedAt: T0 + 6,
   spec: { role: 'manager', availability: 'drain', labels: { zone: 'a' } },
   description: { hostname: 'h1', platform: { os: 'linux', arch: 'x86_64' }, resources: { nanoCpus: 4e9, memoryBytes: 2 ** 33 }, engineVersion: '27.0.0' },
-  status: { state: 'ready', message: 'up', addr: '10.0.0.1:4242', meshAddr: '10.0.0.1:4243', meshErrors: ['8080/tcp: address in use'] },
+  status: { state: 'ready', message: 'up', addr: '10.0.0.1:4242', meshAddr: '10.0.0.1:4243', meshErrors: ['8080/tcp: address in use'], meshMode: '' },
   managerStatus: { raftId: 'n1', addr: '10.0.0.1:4242' },
   attachments: [{ networkId: 'ing', addr: '10.255.0.3/16' }],
 };

@@ -97,9 +97,12 @@ export async function ensureNetworkDevices(ip: Iproute, net: OverlayNetwork, und
     await ip.run('ip', ['link', 'del', 'dev', br]);
   }
   if (bridge === undefined || bridge.linkinfo?.info_kind !== 'bridge') {
-    await ip.run('ip', ['link', 'add', br, 'address', bridgeMac(), 'mtu', mtu, 'type', 'bridge']);
-  } else if (String(bridge.mtu) !== mtu) {
-    await ip.run('ip', ['link', 'set', 'dev', br, 'mtu', mtu]);
+    await ip.run('ip', ['link', 'add', br, 'address', net.bridgeMac ?? bridgeMac(), 'mtu', mtu, 'type', 'bridge']);
+  } else {
+    if (String(bridge.mtu) !== mtu) await ip.run('ip', ['link', 'set', 'dev', br, 'mtu', mtu]);
+    if (net.bridgeMac !== undefined && bridge.address?.toLowerCase() !== net.bridgeMac.toLowerCase()) {
+      await ip.run('ip', ['link', 'set', 'dev', br, 'address', net.bridgeMac]);
+    }
   }
 
   const vxlan = await readLink(ip, vx);

@@ -18,6 +18,10 @@
 //   gateway, `fib daddr . iif type local`) and replies to what the node sent; nothing else from an
 //   overlay reaches the node (not another network's gateway, not the node's other addresses).
 //
+// - the ingress network's bridge (`ingressBridge`) is the routing mesh's: connections the mesh's
+//   kernel rules DNATed (to another node's ingress address, or from there to a local replica) are
+//   routed through it, both ways; nothing else is.
+//
 // - Docker's own FORWARD chain (iptables, policy DROP wherever Docker runs) would drop the frames
 //   bridged on a network's bridge (br_netfilter hands them to every forward hook): one rule in its
 //   DOCKER-USER chain (or FORWARD, without Docker) accepts traffic from a bridge to a bridge, as
@@ -35,13 +39,21 @@ const FAMILY = 'inet';
 const TABLE = 'shoal_overlay';
 const BRIDGES = `${DEVICE_PREFIX}br*`;
 
-export type NodeIsolationOptions = NetfilterOptions;
+export interface NodeIsolationOptions extends NetfilterOptions {
+  /** The ingress network's bridge on this node, when it is on it. */
+  readonly ingressBridge?: string;
+}
 
-function body(marker: string): string[] {
+function body(marker: string, ingressBridge: string | undefined): string[] {
   const c = `comment "${marker}"`;
+  const ingress = ingressBridge === undefined ? [] : [
+    `    iifname "${ingressBridge}" ct status dnat accept ${c}`,
+    `    oifname "${ingressBridge}" ct status dnat accept ${c}`,
+  ];
   return [
     '  chain forward {',
     '    type filter hook forward priority 0; policy accept;',
+    ...ingress,
     `    iifname "${BRIDGES}" fib daddr . iif oif exists accept ${c}`,
     `    iifname "${BRIDGES}" oifname "${BRIDGES}" fib daddr oifname != "${BRIDGES}" accept ${c}`,
     `    iifname "${BRIDGES}" drop ${c}`,
@@ -56,25 +68,26 @@ function body(marker: string): string[] {
   ];
 }
 
-const RULES = body('').filter((l) => l.includes('comment')).length;
-const MARKER = `shoal:${createHash('sha256').update(body('').join('\n')).digest('hex').slice(0, 12)}`;
+/** The marker of a version of the rules (the ingress bridge is part of it). */
+const markerOf = (ingressBridge: string | undefined): string => `shoal:${createHash('sha256').update(body('', ingressBridge).join('\n')).digest('hex').slice(0, 12)}`;
 
-function ruleset(): string {
-  return [`table ${FAMILY} ${TABLE}`, `delete table ${FAMILY} ${TABLE}`, `table ${FAMILY} ${TABLE} {`, ...body(MARKER), '}', ''].join('\n');
+function ruleset(ingressBridge: string | undefined): string {
+  return [`table ${FAMILY} ${TABLE}`, `delete table ${FAMILY} ${TABLE}`, `table ${FAMILY} ${TABLE} {`, ...body(markerOf(ingressBridge), ingressBridge), '}', ''].join('\n');
 }
 
 /** True when the table holds this version's rules and nothing else. */
-function isCurrent(json: NftJson): boolean {
+function isCurrent(json: NftJson, ingressBridge: string | undefined): boolean {
+  const marker = markerOf(ingressBridge);
   let rules = 0;
   let chains = 0;
   for (const item of json.nftables) {
     if ('chain' in item) chains++;
     else if ('rule' in item) {
-      if ((item.rule as { comment?: string }).comment !== MARKER) return false;
+      if ((item.rule as { comment?: string }).comment !== marker) return false;
       rules++;
     } else if (!('metainfo' in item) && !('table' in item)) return false;
   }
-  return chains === 2 && rules === RULES;
+  return chains === 2 && rules === body('', ingressBridge).filter((l) => l.includes('comment')).length;
 }
 
 const BRIDGED = ['-i', `${DEVICE_PREFIX}br+`, '-o', `${DEVICE_PREFIX}br+`, '-j', 'ACCEPT'];
@@ -97,8 +110,8 @@ export async function ensureNodeIsolation(opts: NodeIsolationOptions = {}): Prom
   const nf = new Netfilter(opts);
   await acceptBridgedInIptables(nf);
   const json = await nf.listTable(FAMILY, TABLE);
-  if (json !== undefined && isCurrent(json)) return false;
-  await nf.transaction(ruleset());
+  if (json !== undefined && isCurrent(json, opts.ingressBridge)) return false;
+  await nf.transaction(ruleset(opts.ingressBridge));
   return true;
 }
 

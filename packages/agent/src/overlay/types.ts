@@ -13,6 +13,12 @@ export interface OverlayNetwork {
    * network is still to come.
    */
   readonly gateway?: string;
+  /**
+   * The bridge's MAC, when other nodes must know it: on the ingress network each node's bridge
+   * carries the node's own address, reached from the others as an endpoint (MAC macOfIp of it).
+   * Absent: a random one, fixed when the bridge is made.
+   */
+  readonly bridgeMac?: string;
   /** MTU of the underlay; the overlay's devices get 50 bytes less (VXLAN's encapsulation). */
   readonly mtu: number;
   readonly internal: boolean;

@@ -76,10 +76,14 @@ interface SessionState {
   leaving: boolean;
   /** Published ports the node's mesh cannot serve, as last reported (stored on change). */
   meshErrors: string;
+  meshMode: string;
 }
 
 const DEFAULT_PERIOD_MS = 1_000;
 const DEFAULT_DOWN_AFTER = 3;
+
+/** The mesh modes a node may report (NodeStatus.mesh_mode); anything else is stored as ''. */
+const MESH_MODES = new Set(['userland', 'kernel', 'kernel+ingress']);
 
 export class Dispatcher implements LeaderComponent {
   private sessions = new Map<string, SessionState>();
@@ -180,25 +184,28 @@ export class Dispatcher implements LeaderComponent {
       suspectSince: 0,
       leaving: false,
       meshErrors: JSON.stringify(node.status.meshErrors ?? []),
+      meshMode: node.status.meshMode,
     };
     this.sessions.set(nodeId, s);
     await this.setStatus(nodeId, s.error, s.condition, info);
     return { sessionId: s.sessionId, heartbeatPeriodMs: this.period(), managers: this.managers() };
   }
 
-  async heartbeat(req: { nodeId?: string; sessionId?: string; error?: string; condition?: string; meshErrors?: string[] }) {
+  async heartbeat(req: { nodeId?: string; sessionId?: string; error?: string; condition?: string; meshErrors?: string[]; meshMode?: string }) {
     const s = this.checkSession(req.nodeId, req.sessionId);
     s.lastBeat = this.now();
     s.suspectSince = 0;
     const error = req.error ?? '';
     const condition = String(req.condition ?? '').slice(0, 1000);
     const meshErrors = (req.meshErrors ?? []).map((e) => String(e).slice(0, 1000)).slice(0, 100);
-    const meshChanged = JSON.stringify(meshErrors) !== s.meshErrors;
+    const meshMode = MESH_MODES.has(req.meshMode ?? '') ? req.meshMode! : '';
+    const meshChanged = JSON.stringify(meshErrors) !== s.meshErrors || meshMode !== s.meshMode;
     if (error !== s.error || condition !== s.condition || meshChanged) {
       s.error = error;
       s.condition = condition;
       s.meshErrors = JSON.stringify(meshErrors);
-      await this.setStatus(req.nodeId!, error, condition, undefined, meshErrors);
+      s.meshMode = meshMode;
+      await this.setStatus(req.nodeId!, error, condition, undefined, meshErrors, meshMode);
     }
     return { heartbeatPeriodMs: this.period(), managers: this.managers(), role: this.store.get('node', req.nodeId!)?.spec.role ?? '' };
   }
@@ -394,7 +401,7 @@ export class Dispatcher implements LeaderComponent {
   }
 
   /** ready (or down with the node's own reason), plus what the node told us about itself. */
-  private async setStatus(nodeId: string, error: string, condition: string, info?: NodeInfo, meshErrors?: string[]): Promise<void> {
+  private async setStatus(nodeId: string, error: string, condition: string, info?: NodeInfo, meshErrors?: string[], meshMode?: string): Promise<void> {
     await this.client.update(
       (store) => {
         const n = store.get('node', nodeId);
@@ -405,6 +412,7 @@ export class Dispatcher implements LeaderComponent {
           addr: info?.addr || n.status.addr,
           meshAddr: info?.meshAddr ?? n.status.meshAddr,
           meshErrors: meshErrors ?? n.status.meshErrors,
+          meshMode: meshMode ?? n.status.meshMode,
         };
         const d = n.description;
         const description = info

@@ -55,7 +55,7 @@ export class NetworkIndex {
     const n = this.store.get('node', id);
     const a = n?.attachments[0];
     if (!n || !a) return undefined;
-    return { ingressNode: { nodeId: n.id, addr: a.addr, underlay: underlayOf(n.status.addr) } };
+    return { ingressNode: { nodeId: n.id, addr: a.addr, underlay: underlayOf(n.status.addr), serving: n.status.state === 'ready' && n.status.meshMode === 'kernel+ingress' } };
   }
 
   private serviceOf(id: string): NetworkEntry | undefined {

@@ -19,6 +19,10 @@ export interface HeartbeatRequest {
    * answering pings a while ago: a restart with live-restore keeps its containers running).
    */
   'condition'?: (string);
+  /**
+   * How the node's mesh serves published ports now (NodeStatus.mesh_mode).
+   */
+  'meshMode'?: (string);
 }
 
 export interface HeartbeatRequest__Output {
@@ -37,4 +41,8 @@ export interface HeartbeatRequest__Output {
    * answering pings a while ago: a restart with live-restore keeps its containers running).
    */
   'condition': (string);
+  /**
+   * How the node's mesh serves published ports now (NodeStatus.mesh_mode).
+   */
+  'meshMode': (string);
 }

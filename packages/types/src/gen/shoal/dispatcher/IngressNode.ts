@@ -16,6 +16,10 @@ export interface IngressNode {
    * the node's VXLAN tunnel endpoint
    */
   'underlay'?: (string);
+  /**
+   * its mesh serves its ingress address (mesh mode kernel+ingress)
+   */
+  'serving'?: (boolean);
 }
 
 /**
@@ -31,4 +35,8 @@ export interface IngressNode__Output {
    * the node's VXLAN tunnel endpoint
    */
   'underlay': (string);
+  /**
+   * its mesh serves its ingress address (mesh mode kernel+ingress)
+   */
+  'serving': (boolean);
 }

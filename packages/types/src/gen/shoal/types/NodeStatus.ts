@@ -21,6 +21,11 @@ export interface NodeStatus {
    * published ports this node cannot serve, with the reason
    */
   'meshErrors'?: (string)[];
+  /**
+   * How the node serves published ports: userland (its proxy), kernel (DNAT to local replicas),
+   * kernel+ingress (and to other nodes over the ingress overlay: others may send it connections).
+   */
+  'meshMode'?: (string);
 }
 
 export interface NodeStatus__Output {
@@ -41,4 +46,9 @@ export interface NodeStatus__Output {
    * published ports this node cannot serve, with the reason
    */
   'meshErrors': (string)[];
+  /**
+   * How the node serves published ports: userland (its proxy), kernel (DNAT to local replicas),
+   * kernel+ingress (and to other nodes over the ingress overlay: others may send it connections).
+   */
+  'meshMode': (string);
 }
