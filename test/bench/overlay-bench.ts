@@ -303,22 +303,10 @@ async function measureRemoval(ctx: Ctx) {
   };
 }
 
-/** The nodes' mesh mode: from `node inspect` if it says, else the node's own node.json (absent: userland). */
+/** The nodes' mesh mode as each reports it (NodeStatus.mesh_mode: userland, kernel, kernel+ingress). */
 function meshModes(nodes: string[]): { modes: Record<string, string>; source: string } {
-  const find = (v: unknown): string | undefined => {
-    if (typeof v !== 'object' || v === null) return undefined;
-    for (const [k, x] of Object.entries(v)) {
-      // Only a mode's value counts (node inspect has meshAddr, meshErrors too).
-      if (/mesh/i.test(k) && (x === 'userland' || x === 'kernel')) return x;
-      const inner = find(x);
-      if (inner) return inner;
-    }
-    return undefined;
-  };
-  const inspected = Object.fromEntries(nodes.map((n) => [n, find(JSON.parse(shoal('node', 'inspect', '--format', 'json', n)))]));
-  if (Object.values(inspected).every((m) => m !== undefined)) return { modes: inspected as Record<string, string>, source: 'node inspect' };
-  const stored = Object.fromEntries(nodes.map((n) => [n, (JSON.parse(lab.exec(n, 'cat', '/var/lib/shoal/node.json')) as { meshMode?: string }).meshMode ?? 'userland']));
-  return { modes: stored, source: 'node.json on the node (node inspect does not show it)' };
+  const modes = Object.fromEntries(nodes.map((n) => [n, (JSON.parse(shoal('node', 'inspect', '--format', 'json', n)) as { status: { meshMode: string } }).status.meshMode]));
+  return { modes, source: 'node inspect (status.meshMode)' };
 }
 
 /**

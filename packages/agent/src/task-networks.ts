@@ -84,6 +84,8 @@ export class TaskNetworks {
   private again = false;
   /** The isolation table's version in place (its ingress bridge, '' for none); undefined: none yet. */
   private isolated: string | undefined;
+  /** The endpoints (task ids) of the view the last converge completed. */
+  private plumbed = new Set<string>();
   /** The ingress network's VNI while this node is on it. */
   private ingressVni: number | undefined;
   private readonly ip: Iproute;
@@ -235,6 +237,15 @@ export class TaskNetworks {
     const view = this.view;
     const nets = new Map(view.networks.map((n) => [n.id, n]));
     const locals = [...this.local.values()];
+    // Endpoints that went away leave the names and the VIPs first, before the plumbing (dozens of
+    // commands) is converged: a dead replica is out of reach as soon as the view says so. New
+    // ones join after it, once they can be reached.
+    const gone = [...this.plumbed].filter((id) => !view.endpoints.some((e) => e.taskId === id));
+    if (gone.length > 0) {
+      const known = { ...view, endpoints: view.endpoints.filter((e) => this.plumbed.has(e.taskId)) };
+      this.opts.dns.setTable(this.nameTable(known));
+      for (const l of locals) await applyServiceLb(l.netns, this.vipsOf(l.task, known));
+    }
     const wanted = new Set(locals.flatMap((l) => l.task.networks.map((a) => a.networkId)).filter((id) => nets.has(id)));
     const ingress = this.opts.onIngress ? view.networks.find((n) => n.ingress) : undefined;
     const me = view.ingressNodes.find((n) => n.nodeId === this.opts.nodeId);
@@ -282,6 +293,7 @@ export class TaskNetworks {
     }
     this.opts.dns.setTable(this.nameTable(view));
     for (const l of locals) await applyServiceLb(l.netns, this.vipsOf(l.task, view));
+    this.plumbed = new Set(view.endpoints.map((e) => e.taskId));
   }
 
   /**
