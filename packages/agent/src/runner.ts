@@ -22,6 +22,10 @@ export interface TaskNetworking {
   containerOptions(task: Task, signal?: AbortSignal): Promise<CreateOptions | undefined>;
   /** Puts the started container (its main process) on the task's networks. */
   attach(task: Task, pid: number): Promise<void>;
+  /** A running task's container found at start (the previous run put it on its networks). */
+  adopt(task: Task, pid: number): Promise<void>;
+  /** Every running container found at start was adopted: the networks converge from here on. */
+  adopted(): Promise<void>;
   /** The task ended: its endpoints go. */
   detach(taskId: string): Promise<void>;
 }
@@ -217,11 +221,12 @@ export class TaskRunner {
     const sweep = !this.adopted || Date.now() - this.lastSweep >= SWEEP_MS;
     const owned = sweep ? await this.executor.listOwned() : undefined;
     if (sweep) this.lastSweep = Date.now();
+    const byTask = new Map((owned ?? []).map((c) => [c.taskId, c]));
     if (!this.adopted) {
       this.adopted = true;
       this.log.info({ containers: owned!.length }, 'adopting this node\'s containers');
+      await this.adoptNetworks(assigned, byTask);
     }
-    const byTask = new Map((owned ?? []).map((c) => [c.taskId, c]));
     for (const t of assigned) {
       let local = this.tasks.get(t.id);
       // 'orphaned' is the managers' word for "we lost track of it" (this node was down): the
@@ -269,6 +274,27 @@ export class TaskRunner {
       l.preparing?.abort();
       if (!l.busy) this.tasks.delete(id);
     }
+  }
+
+  /**
+   * After a restart, the running containers of tasks on networks are handed back to the networks
+   * before anything else happens to them (their endpoints stay as the previous run left them),
+   * then the networks converge: no task on a network loses its endpoint while the others come back.
+   */
+  private async adoptNetworks(assigned: Task[], byTask: ReadonlyMap<string, { id: string; state: string }>): Promise<void> {
+    if (!this.networks) return;
+    for (const t of assigned) {
+      const c = byTask.get(t.id);
+      if (t.networks.length === 0 || t.desiredState !== 'running' || c?.state !== 'running') continue;
+      if (isTerminal(t.status.state === 'orphaned' ? 'running' : t.status.state)) continue;
+      try {
+        const st = await this.executor.inspect(c.id);
+        if (st.running) await this.networks.adopt(t, st.pid);
+      } catch (err) {
+        this.log.warn({ task: t.id, err: (err as Error).message }, 'could not put an adopted task back on its networks');
+      }
+    }
+    await this.networks.adopted();
   }
 
   /** assigned → accepted → preparing → starting → running (or rejected/failed with the reason). */

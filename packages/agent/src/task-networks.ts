@@ -7,7 +7,11 @@
 //     of each service on a network it shares (service-lb.ts);
 //   - the node's DNS, listening on each local network's gateway, answering from the view.
 // A network whose last local task goes is taken away. Everything is recomputed from the view and
-// the local tasks on each change (one converge at a time), so a restarted agent converges too.
+// the local tasks on each change (one converge at a time), so a restarted agent converges too:
+// until the runner has handed back the containers it adopted (adopt(), then adopted()) nothing is
+// converged (a converge without them would take their veths away: a blip in a running task's
+// network); then what a previous run left that no adopted task needs goes (its networks' devices,
+// its namespaces' names).
 //
 // Containers keep Docker's default bridge (their way out and the routing mesh's way in) unless
 // every network of the task is internal: then they have no network but the overlays.
@@ -27,6 +31,7 @@ import {
   detachNetns,
   bridgeName,
   ensureNodeIsolation,
+  isHostVeth,
   listNetns,
   macOfIp,
   removeOverlay,
@@ -46,6 +51,8 @@ export interface TaskNetworkOptions {
 interface LocalTask {
   task: Task;
   netns: string;
+  /** Its namespace has its name (until then a converge leaves it out, a sweep leaves its name alone). */
+  named: boolean;
 }
 
 const POLL_WAIT_MS = 10_000;
@@ -90,9 +97,14 @@ export class TaskNetworks {
   private ingressVni: number | undefined;
   private readonly ip: Iproute;
   private readonly viewWaiters = new Set<() => void>();
+  /** Set once the runner has handed back its adopted containers (adopted()): converges wait for it. */
+  private ready = false;
+  private readonly whenReady: Promise<void>;
+  private markReady!: () => void;
 
   constructor(private readonly opts: TaskNetworksOptions) {
     this.ip = opts.ip ?? new Iproute();
+    this.whenReady = new Promise<void>((r) => (this.markReady = r));
   }
 
   start(): void {
@@ -154,13 +166,89 @@ export class TaskNetworks {
     return { dns: [nets[0]!.gateway], networkMode: nets.every((n) => n.internal) ? 'none' : 'default' };
   }
 
+  /**
+   * A running task's container a restarted agent found (process `pid`): already on its networks
+   * (the previous run put it there); named again, converged with the others at adopted().
+   */
+  async adopt(task: Task, pid: number): Promise<void> {
+    if (task.networks.length === 0) return;
+    const netns = `${NETNS_PREFIX}${task.id}`;
+    await attachNetns(netns, pid, this.ip);
+    this.local.set(task.id, { task, netns, named: true });
+    await this.converge(); // (nothing until adopted())
+  }
+
+  /**
+   * Every container the runner adopted is back (adopt()): the first converge, then what a
+   * previous run left behind goes: the devices of networks no local task is on, host-side veths
+   * on no bridge, the namespace names of tasks that are gone.
+   */
+  async adopted(): Promise<void> {
+    if (this.ready) return;
+    // The view may not be here yet (it comes on a poll of its own): without it, a converge would
+    // take the adopted tasks' networks for stale ones.
+    await this.firstView();
+    for (const l of this.local.values()) await this.networksOf(l.task).catch(() => undefined);
+    this.ready = true;
+    this.sweep = true;
+    this.markReady();
+    await this.converge();
+  }
+
+  /** Waits (a while) until a view has come. */
+  private async firstView(): Promise<void> {
+    const deadline = Date.now() + VIEW_WAIT_MS;
+    while (this.view.token === '' && this.running && Date.now() < deadline) {
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 500);
+        this.viewWaiters.add(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+      this.viewWaiters.clear();
+    }
+  }
+
+  /** The next converge also removes what a previous run left (see adopted()). */
+  private sweep = false;
+
+  /** Bridges and VXLAN devices of networks this run has not set up, and unattached veths: a previous run's. */
+  private async removeStaleDevices(): Promise<void> {
+    const mine = new Set([...this.active.values()].map((a) => a.vni));
+    if (this.ingressVni !== undefined) mine.add(this.ingressVni);
+    const links = await this.ip.query<{ ifname: string; master?: string }>('ip', ['link', 'show']);
+    const stale = new Set<number>();
+    for (const l of links) {
+      const m = /^sh(?:br|vx)(\d+)$/.exec(l.ifname);
+      if (m && !mine.has(Number(m[1]))) stale.add(Number(m[1]));
+    }
+    for (const vni of stale) {
+      this.opts.log.info({ vni }, 'removing an overlay network a previous run left on this node');
+      await removeOverlay(this.ip, { vni });
+    }
+    for (const l of links) {
+      if (isHostVeth(l.ifname) && l.master === undefined) await this.ip.run('ip', ['link', 'del', 'dev', l.ifname]).catch(() => undefined);
+    }
+  }
+
   /** Puts a started task's container (process `pid`) on its networks; throws when it cannot be. */
   async attach(task: Task, pid: number): Promise<void> {
     if (task.networks.length === 0) return;
     await this.networksOf(task);
+    // (the runner adopts before it launches anything: this wait ends with its first pass)
+    await this.whenReady;
     const netns = `${NETNS_PREFIX}${task.id}`;
-    await attachNetns(netns, pid, this.ip);
-    this.local.set(task.id, { task, netns });
+    // Known before it is named: a sweep under way leaves the name alone.
+    const local: LocalTask = { task, netns, named: false };
+    this.local.set(task.id, local);
+    try {
+      await attachNetns(netns, pid, this.ip);
+    } catch (err) {
+      this.local.delete(task.id);
+      throw err;
+    }
+    local.named = true;
     await this.converge();
     // The converge logs its own failures: say here whether this task's endpoints are there.
     for (const a of task.networks) {
@@ -215,6 +303,7 @@ export class TaskNetworks {
 
   /** One converge at a time; a change during one asks for another after it. */
   converge(): Promise<void> {
+    if (!this.ready) return Promise.resolve();
     if (this.converging) {
       this.again = true;
       return this.converging;
@@ -236,7 +325,7 @@ export class TaskNetworks {
   private async convergeOnce(): Promise<void> {
     const view = this.view;
     const nets = new Map(view.networks.map((n) => [n.id, n]));
-    const locals = [...this.local.values()];
+    const locals = [...this.local.values()].filter((l) => l.named);
     // Endpoints that went away leave the names and the VIPs first, before the plumbing (dozens of
     // commands) is converged: a dead replica is out of reach as soon as the view says so. New
     // ones join after it, once they can be reached.
@@ -294,6 +383,11 @@ export class TaskNetworks {
     this.opts.dns.setTable(this.nameTable(view));
     for (const l of locals) await applyServiceLb(l.netns, this.vipsOf(l.task, view));
     this.plumbed = new Set(view.endpoints.map((e) => e.taskId));
+    if (this.sweep && view.token !== '') {
+      this.sweep = false;
+      await this.releaseStale(new Set(this.local.keys()));
+      await this.removeStaleDevices().catch((err: Error) => this.opts.log.warn({ err: err.message }, 'overlay networks: could not remove what a previous run left'));
+    }
   }
 
   /**

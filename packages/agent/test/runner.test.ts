@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { NOOP_LOGGER } from '@shoal/api';
 import type { Task, TaskState } from '@shoal/types';
 import { type ContainerEvent, type ContainerStatus, type Executor, type OwnedContainer, type PrepareOptions, type PrepareResult, LABELS, containerName, executorError } from '../src/executor.js';
-import { type DispatcherLink, type PullRetry, type StatusUpdate, TaskRunner } from '../src/runner.js';
+import { type DispatcherLink, type PullRetry, type StatusUpdate, type TaskNetworking, TaskRunner } from '../src/runner.js';
 import { assignedTask, taskSpec } from './fixtures.js';
 
 const NODE = 'node1';
@@ -177,9 +177,10 @@ async function withRunner(
   body: (w: { ex: FakeExecutor; link: FakeLink }) => Promise<void>,
   ex = new FakeExecutor(),
   pullRetry: PullRetry = QUICK_RETRY,
+  networks?: TaskNetworking,
 ): Promise<void> {
   const link = new FakeLink();
-  const runner = new TaskRunner(ex, link, NOOP_LOGGER, pullRetry);
+  const runner = new TaskRunner(ex, link, NOOP_LOGGER, pullRetry, networks);
   link.assign(tasks);
   runner.start();
   try {
@@ -322,6 +323,32 @@ describe('TaskRunner (fake executor)', () => {
       assert.ok(stopAt >= 0 && stopAt < removeAt, `stopped (with its grace period), then removed: ${ex.calls.join(', ')}`);
       assert.equal(ex.containers.size, 0);
     });
+  });
+
+  test('after a restart: running tasks on networks are handed back to the networks before any task is attached', async () => {
+    const calls: string[] = [];
+    const networks: TaskNetworking = {
+      containerOptions: async () => undefined,
+      attach: async (t) => void calls.push(`attach ${t.id}`),
+      adopt: async (t) => void calls.push(`adopt ${t.id}`),
+      adopted: async () => void calls.push('adopted'),
+      detach: async (id) => void calls.push(`detach ${id}`),
+    };
+    const onNet = () => ({ ...mkTask({ networks: [{ target: 'n1', aliases: [] }] }), networks: [{ networkId: 'n1', addr: '10.0.0.2/24' }] });
+    const ex = new FakeExecutor();
+    const kept = onNet();
+    const keptId = ex.existing(kept, true);
+    const fresh = { ...onNet(), networks: [{ networkId: 'n1', addr: '10.0.0.3/24' }] };
+    await withRunner(
+      [{ ...kept, status: { ...kept.status, state: 'running', containerId: keptId } }, fresh],
+      async ({ link }) => {
+        await reached(link, fresh, 'running');
+        assert.deepEqual(calls, [`adopt ${kept.id}`, 'adopted', `attach ${fresh.id}`]);
+      },
+      ex,
+      QUICK_RETRY,
+      networks,
+    );
   });
 
   test('after a restart: a running container of an assigned task is adopted, not started twice; one no task claims is removed', async () => {

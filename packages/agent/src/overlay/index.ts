@@ -13,7 +13,7 @@ import type { LocalEndpoint, OverlayNetwork, RemoteEndpoint, RemotePeer } from '
 
 export { Iproute, type IprouteOptions, type Tool } from './iproute.js';
 export { macOfIp } from './addresses.js';
-export { bridgeName, vxlanName, hostVethName } from './names.js';
+export { bridgeName, vxlanName, hostVethName, isHostVeth } from './names.js';
 export { gatewayAddress } from './network-devices.js';
 export { Netfilter, type NetfilterOptions, type NetfilterTool } from './netfilter.js';
 export { attachNetns, detachNetns, listNetns } from './netns.js';
