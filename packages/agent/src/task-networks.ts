@@ -128,7 +128,10 @@ export class TaskNetworks {
         if (!this.running) break;
         this.view = v;
         for (const w of this.viewWaiters) w();
-        await this.converge();
+        // Names of endpoints gone leave at once (memory only); the rest converges in the
+        // background, while the next long poll already waits for the next change.
+        this.forgetGone(v);
+        void this.converge();
       } catch (err) {
         this.opts.log.debug({ err: (err as Error).message }, 'network view unavailable; retrying');
         this.view = { ...this.view, token: '' };
@@ -322,6 +325,19 @@ export class TaskNetworks {
     return this.converging;
   }
 
+  /** Does `view` lack an endpoint the last converge plumbed? */
+  private anyGone(view: NetworkView): boolean {
+    const listed = new Set(view.endpoints.map((e) => e.taskId));
+    for (const id of this.plumbed) if (!listed.has(id)) return true;
+    return false;
+  }
+
+  /** The DNS without the endpoints `view` no longer lists (new ones wait for their plumbing). */
+  private forgetGone(view: NetworkView): void {
+    if (!this.ready || !this.anyGone(view)) return;
+    this.opts.dns.setTable(this.nameTable({ ...view, endpoints: view.endpoints.filter((e) => this.plumbed.has(e.taskId)) }));
+  }
+
   private async convergeOnce(): Promise<void> {
     const view = this.view;
     const nets = new Map(view.networks.map((n) => [n.id, n]));
@@ -329,8 +345,7 @@ export class TaskNetworks {
     // Endpoints that went away leave the names and the VIPs first, before the plumbing (dozens of
     // commands) is converged: a dead replica is out of reach as soon as the view says so. New
     // ones join after it, once they can be reached.
-    const gone = [...this.plumbed].filter((id) => !view.endpoints.some((e) => e.taskId === id));
-    if (gone.length > 0) {
+    if (this.anyGone(view)) {
       const known = { ...view, endpoints: view.endpoints.filter((e) => this.plumbed.has(e.taskId)) };
       this.opts.dns.setTable(this.nameTable(known));
       for (const l of locals) await applyServiceLb(l.netns, this.vipsOf(l.task, known));
