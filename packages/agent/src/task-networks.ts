@@ -150,14 +150,7 @@ export class TaskNetworks {
       if (!this.running || signal?.aborted || Date.now() > deadline) {
         throw new ShoalError('UNAVAILABLE', `network ${missing.map((m) => m.networkId).join(', ')} is not known to this node (no network view from the managers)`);
       }
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 500);
-        this.viewWaiters.add(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-      this.viewWaiters.clear();
+      await this.nextView();
     }
   }
 
@@ -198,18 +191,23 @@ export class TaskNetworks {
     await this.converge();
   }
 
+  /** Until the next view comes (or half a second passes). */
+  private async nextView(): Promise<void> {
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, 500);
+      this.viewWaiters.add(() => {
+        clearTimeout(t);
+        r();
+      });
+    });
+    this.viewWaiters.clear();
+  }
+
   /** Waits (a while) until a view has come. */
   private async firstView(): Promise<void> {
     const deadline = Date.now() + VIEW_WAIT_MS;
     while (this.view.token === '' && this.running && Date.now() < deadline) {
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 500);
-        this.viewWaiters.add(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-      this.viewWaiters.clear();
+      await this.nextView();
     }
   }
 
