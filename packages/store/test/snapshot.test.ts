@@ -156,12 +156,15 @@ describe('snapshot formats', () => {
       const again = readSnapshot(s.snapshot());
       assert.equal(again.header.version, 2);
       // The same objects, with the spec fields added since that release at their defaults.
-      const expected = JSON.parse(V1_SNAPSHOT) as { objects: { node: { attachments?: object[] }[]; service: { spec: object; endpoint?: object }[]; task: { spec: object; networks?: object[] }[] } };
+      const expected = JSON.parse(V1_SNAPSHOT) as { objects: { node: { attachments?: object[]; status: { meshMode?: string } }[]; service: { spec: object; endpoint?: object }[]; task: { spec: object; networks?: object[] }[] } };
       for (const o of [...expected.objects.service, ...expected.objects.task]) o.spec = serviceSpecShape(o.spec, 'spec');
       // The fields of objects added since: none allocated on any network.
       for (const o of expected.objects.service) o.endpoint = { virtualIps: [] };
       for (const o of expected.objects.task) o.networks = [];
-      for (const o of expected.objects.node) o.attachments = [];
+      for (const o of expected.objects.node) {
+        o.attachments = [];
+        o.status.meshMode = '';
+      }
       // And the kinds added since, empty.
       Object.assign(expected.objects, { network: [] });
       assert.deepEqual(JSON.parse(toV1(s.snapshot())), expected);
