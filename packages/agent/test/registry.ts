@@ -44,7 +44,12 @@ export class TestRegistry {
     const reg = new TestRegistry(container, `127.0.0.1:${port}`);
     const end = Date.now() + 30_000;
     for (;;) {
-      const ok = await fetch(`http://${reg.host}/v2/`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
+      // A timer of our own, not AbortSignal.timeout's: that one is unref'd, and a fetch whose
+      // socket undici has unref'd (docker-proxy accepting before the registry listens) then
+      // leaves the event loop empty: node:test ends the hook as never resolved.
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), 2_000);
+      const ok = await fetch(`http://${reg.host}/v2/`, { signal: ac.signal }).then((r) => r.ok, () => false).finally(() => clearTimeout(timer));
       if (ok) return reg;
       if (Date.now() > end) {
         await reg.stop();
