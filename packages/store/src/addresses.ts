@@ -1,7 +1,8 @@
 // Who holds which overlay address: a task (while it may run, holdsAddresses), a service (its
-// virtual IPs) or a node (its address on the ingress network). The store keeps the holder of every held address (State) and refuses a write that
-// would give one to two holders at once, whoever proposed it: so an address is never handed out
-// twice, on any leader, even by two leaders' allocators racing across a change of leadership.
+// virtual IPs) or a node (its address on the ingress network). The store keeps the holder of every
+// held address (State) and refuses a write that would give one to two holders at once, whoever
+// proposed it: so an address is never handed out twice, on any leader, even by two leaders'
+// allocators racing across a change of leadership. Other kinds hold none.
 
 import { type NetworkAttachment, bareIp, holdsAddresses } from '@shoal/types';
 import type { Node, ObjectKind, Service, StoreObject, Task } from './types.js';

@@ -307,7 +307,7 @@ export class ClusterStore implements StateMachine {
         obj = this.placeVirtualIps(st, obj as Service, at);
       }
       if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
-      if (kind === 'task' || kind === 'service' || kind === 'node') this.checkAddresses(st, kind, obj as Task | Service | Node, undefined, at);
+      this.checkAddresses(st, kind, obj, undefined, at);
       st.set(kind, obj.id, obj, { kind, action: 'create', object: obj, index } as ChangeEvent);
       return kind === 'task' ? (obj as Task) : undefined;
     }
@@ -327,7 +327,7 @@ export class ClusterStore implements StateMachine {
       obj = this.placeVirtualIps(st, obj as Service, at);
     }
     if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
-    if (kind === 'task' || kind === 'service' || kind === 'node') this.checkAddresses(st, kind, obj as Task | Service | Node, existing as Task | Service | Node, at);
+    this.checkAddresses(st, kind, obj, existing, at);
     if (kind === 'task') {
       const from = (existing as Task).status.state;
       const to = (obj as Task).status.state;
@@ -385,7 +385,7 @@ export class ClusterStore implements StateMachine {
    * nobody else's (the allocator proposed them from a view that may be stale: a leader change, a
    * concurrent pass).
    */
-  private checkAddresses(st: Staging, kind: 'task' | 'service' | 'node', obj: Task | Service | Node, existing: Task | Service | Node | undefined, at: string): void {
+  private checkAddresses(st: Staging, kind: ObjectKind, obj: StoreObject, existing: StoreObject | undefined, at: string): void {
     const held = heldAddresses(kind, obj);
     if (held.length === 0) return;
     const before = new Set(existing ? heldAddresses(kind, existing).map((a) => addressKey(a.networkId, a.addr)) : []);
