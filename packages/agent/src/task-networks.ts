@@ -330,10 +330,15 @@ export class TaskNetworks {
     return false;
   }
 
+  /** `view` with only the endpoints the last converge plumbed: the gone ones out, the new ones not yet in. */
+  private plumbedOnly(view: NetworkView): NetworkView {
+    return { ...view, endpoints: view.endpoints.filter((e) => this.plumbed.has(e.taskId)) };
+  }
+
   /** The DNS without the endpoints `view` no longer lists (new ones wait for their plumbing). */
   private forgetGone(view: NetworkView): void {
     if (!this.ready || !this.anyGone(view)) return;
-    this.opts.dns.setTable(this.nameTable({ ...view, endpoints: view.endpoints.filter((e) => this.plumbed.has(e.taskId)) }));
+    this.opts.dns.setTable(this.nameTable(this.plumbedOnly(view)));
   }
 
   private async convergeOnce(): Promise<void> {
@@ -344,7 +349,7 @@ export class TaskNetworks {
     // commands) is converged: a dead replica is out of reach as soon as the view says so. New
     // ones join after it, once they can be reached.
     if (this.anyGone(view)) {
-      const known = { ...view, endpoints: view.endpoints.filter((e) => this.plumbed.has(e.taskId)) };
+      const known = this.plumbedOnly(view);
       this.opts.dns.setTable(this.nameTable(known));
       for (const l of locals) await applyServiceLb(l.netns, this.vipsOf(l.task, known));
     }
