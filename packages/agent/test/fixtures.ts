@@ -30,6 +30,6 @@ export function assignedTask(opts: { id: string; nodeId: string; spec: ServiceSp
     desiredState: 'running',
     status: { state: 'assigned', timestamp: now, message: '', err: '', containerId: '', exitCode: 0 },
     spec: opts.spec,
-    specVersion: 1, networks: [],
+    specVersion: 1, networks: [], jobIteration: 0,
   };
 }

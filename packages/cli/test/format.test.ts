@@ -59,7 +59,7 @@ function service(id: string, spec: Partial<ServiceSpec> & { name: string }): Ser
     previousSpec: null,
     updateStatus: null,
     specVersion: 1,
-    endpoint: { virtualIps: [] },
+    endpoint: { virtualIps: [] }, jobStatus: null,
   };
 }
 
@@ -76,7 +76,7 @@ function task(id: string, slot: number, createdAt: number, state: Task['status']
     desiredState: 'running',
     status: { state, timestamp: createdAt + SEC, message: '', err: '', containerId: `c-${id}`, exitCode: 0 },
     spec: buildServiceSpec({ name: 'web', image: 'nginx:alpine' }),
-    specVersion: 1, networks: [],
+    specVersion: 1, networks: [], jobIteration: 0,
     ...extra,
   };
 }

@@ -35,7 +35,7 @@ function service(spec: Partial<ServiceSpec> = {}, specVersion = 1): Service {
     previousSpec: null,
     updateStatus: null,
     specVersion,
-    endpoint: { virtualIps: [] },
+    endpoint: { virtualIps: [] }, jobStatus: null,
   };
 }
 
@@ -55,7 +55,7 @@ function task(slot: number, state: Task['status']['state'], extra: Partial<Task>
     desiredState: 'running',
     status: { state, timestamp: NOW + seq, message: '', err, containerId: '', exitCode: 0 },
     spec: buildServiceSpec({ name: 'web', image: 'nginx:alpine' }),
-    specVersion: 1, networks: [],
+    specVersion: 1, networks: [], jobIteration: 0,
     ...rest,
   };
   return { task: t, nodeHostname: t.nodeId ? 'host-a' : '' };

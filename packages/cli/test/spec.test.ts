@@ -37,6 +37,26 @@ describe('buildServiceSpec', () => {
       networks: [],
       endpointMode: 'vip',
       registryAuth: null,
+      // The rest of the container: the image's and the engine's own.
+      entrypoint: [],
+      user: '',
+      hostname: '',
+      dnsConfig: null,
+      init: false,
+      stopSignal: '',
+      readOnly: false,
+      capAdd: [],
+      capDrop: [],
+      sysctls: {},
+      ulimits: [],
+      containerLabels: {},
+      logDriver: null,
+      tty: false,
+      maxReplicasPerNode: 0,
+      mounts: [],
+      secrets: [],
+      configs: [],
+      maxConcurrent: 0,
     });
   });
   test('--network NAME | name=NAME,alias=A; update adds, leaves (by id) and sets --endpoint-mode', () => {

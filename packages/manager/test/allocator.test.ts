@@ -24,7 +24,7 @@ const onNets = (id: string, name: string, replicas: number, nets: string[]): Ser
   previousSpec: null,
   specVersion: 1,
   updateStatus: null,
-  endpoint: { virtualIps: [] },
+  endpoint: { virtualIps: [] }, jobStatus: null,
 });
 
 const addrs = (ts: Task[], net: string) => ts.map((t) => t.networks.find((a) => a.networkId === net)?.addr).sort();
@@ -102,7 +102,7 @@ describe('network allocator', () => {
     const spec = mkSpec({ networks: [{ target: 'a', aliases: [] }] });
     const mk = (id: string): Task => ({
       id, version: 0, createdAt: T0, updatedAt: T0, serviceId: 's', serviceName: 'web', slot: 1, nodeId: '', desiredState: 'running',
-      status: { state: 'pending', timestamp: T0, message: '', err: '', containerId: '', exitCode: 0 }, spec, specVersion: 1, networks: [],
+      status: { state: 'pending', timestamp: T0, message: '', err: '', containerId: '', exitCode: 0 }, spec, specVersion: 1, networks: [], jobIteration: 0,
     });
     const give = (id: string) => {
       const [t] = a.allocate(book, [mk(id)], new Set([id]), T0);

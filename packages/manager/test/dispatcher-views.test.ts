@@ -39,7 +39,7 @@ function mkCluster(): Cluster {
 }
 
 function mkService(id: string, over: Partial<Service['spec']> = {}): Service {
-  return { id, version: 0, createdAt: T0, updatedAt: T0, spec: mkSpec({ name: `svc-${id}`, ...over }), previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] } };
+  return { id, version: 0, createdAt: T0, updatedAt: T0, spec: mkSpec({ name: `svc-${id}`, ...over }), previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null };
 }
 
 let seq = 0;
@@ -57,7 +57,7 @@ function mkTask(serviceId: string, nodeId: string, over: Partial<Task> = {}, sta
     desiredState: 'running',
     status: { state, timestamp: T0, message: '', err: '', containerId: `c${n}`, exitCode: 0 },
     spec: mkSpec(),
-    specVersion: 1, networks: [],
+    specVersion: 1, networks: [], jobIteration: 0,
     ...over,
   };
 }

@@ -14,13 +14,13 @@ const spec = mkSpec();
 function task(id: string, slot: number, nodeId: string, containerId: string): Task {
   return {
     id, version: 0, createdAt: T0, updatedAt: T0, serviceId: 'svc1', serviceName: 'web', slot, nodeId, desiredState: 'running',
-    status: { state: 'running', timestamp: T0, message: '', err: '', containerId, exitCode: 0 }, spec, specVersion: 1, networks: [],
+    status: { state: 'running', timestamp: T0, message: '', err: '', containerId, exitCode: 0 }, spec, specVersion: 1, networks: [], jobIteration: 0,
   };
 }
 
 function storeWith(): ClusterStore {
   const store = new ClusterStore();
-  const service: Service = { id: 'svc1', version: 0, createdAt: T0, updatedAt: T0, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] } };
+  const service: Service = { id: 'svc1', version: 0, createdAt: T0, updatedAt: T0, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null };
   const ops: Op[] = [
     { op: 'create', kind: 'node', object: mkNode('n1', { hostname: 'host-n1' }) },
     { op: 'create', kind: 'node', object: mkNode('n2', { hostname: 'host-n2', state: 'down' }) },

@@ -37,7 +37,7 @@ describe('orchestrator passes in bounded transactions', () => {
   let ids = 0;
 
   const commit = (...ops: Op[]) => client.commit(ops);
-  const service = (spec: ServiceSpec): Service => ({ id: `svc${++ids}`, version: 0, createdAt: T0, updatedAt: T0, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] } });
+  const service = (spec: ServiceSpec): Service => ({ id: `svc${++ids}`, version: 0, createdAt: T0, updatedAt: T0, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null });
   const tasksOf = (name: string) => store.list('task').filter((t) => t.serviceName === name);
   const largest = () => Math.max(0, ...proposed);
 

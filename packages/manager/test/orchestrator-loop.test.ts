@@ -9,7 +9,7 @@ import { updateOp, type Service } from '@shoal/store';
 import { T0, mkNode, mkSpec } from './fixtures.js';
 import { waitFor, world } from './orchestrator-world.js';
 
-const service = (spec: ReturnType<typeof mkSpec>): Service => ({ id: 'svc1', version: 0, createdAt: T0, updatedAt: T0, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] } });
+const service = (spec: ReturnType<typeof mkSpec>): Service => ({ id: 'svc1', version: 0, createdAt: T0, updatedAt: T0, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null });
 
 describe('orchestrator loop (fake store client, fake clock)', () => {
   test('a failed task is replaced once its restart delay has run out on the monotonic clock, not before', async () => {

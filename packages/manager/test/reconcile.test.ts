@@ -23,7 +23,7 @@ class World {
   private ids = 0;
 
   constructor(spec: ServiceSpec, nodes = ['n1']) {
-    const svc: Service = { id: 'svc', version: 0, createdAt: T0, updatedAt: T0, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] } };
+    const svc: Service = { id: 'svc', version: 0, createdAt: T0, updatedAt: T0, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null };
     this.tx([...nodes.map((n) => ({ op: 'create', kind: 'node', object: mkNode(n) }) as Op), { op: 'create', kind: 'service', object: svc }]);
   }
 
@@ -49,7 +49,7 @@ class World {
     const s = this.store.get('service', 'svc')!;
     const t: Task = {
       id, version: 0, createdAt: this.wall, updatedAt: this.wall, serviceId: 'svc', serviceName: s.spec.name, slot, nodeId: 'n1', desiredState: 'running',
-      status: { state, timestamp: this.wall, message: '', err: '', containerId: '', exitCode: 0 }, spec: s.spec, specVersion: s.specVersion, networks: [], ...over,
+      status: { state, timestamp: this.wall, message: '', err: '', containerId: '', exitCode: 0 }, spec: s.spec, specVersion: s.specVersion, networks: [], jobIteration: 0, ...over,
     };
     this.tx([{ op: 'create', kind: 'task', object: t }]);
     return this.store.get('task', id)!;

@@ -22,7 +22,7 @@ function task(s: ServiceSpec, nodeId = '', state: Task['status']['state'] = node
   const id = `t${++ids}`;
   return {
     id, version: 1, createdAt: T0 + ids, updatedAt: T0, serviceId: 'svc', serviceName: 'web', slot: ids, nodeId, desiredState: desired,
-    status: { state, timestamp: T0, message: '', err: '', containerId: '', exitCode: 0 }, spec: s, specVersion: 1, networks: [],
+    status: { state, timestamp: T0, message: '', err: '', containerId: '', exitCode: 0 }, spec: s, specVersion: 1, networks: [], jobIteration: 0,
   };
 }
 

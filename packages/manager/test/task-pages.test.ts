@@ -21,7 +21,7 @@ function task(id: string, serviceName: string, slot: number, createdAt = T0, spe
     desiredState: 'running',
     status: { state: 'pending', timestamp: createdAt, message: '', err: '', containerId: '', exitCode: 0 },
     spec,
-    specVersion: 1, networks: [],
+    specVersion: 1, networks: [], jobIteration: 0,
   };
 }
 

@@ -44,7 +44,7 @@ class Sim {
   }
 
   create(s: ServiceSpec): void {
-    const svc: Service = { id: 'svc1', version: 0, createdAt: this.now, updatedAt: this.now, spec: s, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] } };
+    const svc: Service = { id: 'svc1', version: 0, createdAt: this.now, updatedAt: this.now, spec: s, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null };
     this.tx([{ op: 'create', kind: 'service', object: svc }]);
   }
 

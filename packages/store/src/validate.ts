@@ -22,6 +22,7 @@ import type {
   SealedSecret,
   LegacyCaKey,
   UpdateStatus,
+  JobStatus,
 } from './types.js';
 import { NODE_AVAILABILITIES, NODE_ROLES, NODE_STATES, OBJECT_KINDS, TASK_STATES, UPDATE_STATES } from './types.js';
 import {
@@ -149,6 +150,7 @@ const service = obj<Service>({
   specVersion: uint,
   updateStatus: withDefault(nullable(updateStatus), null),
   endpoint: withDefault(endpointShape, NO_ENDPOINT),
+  jobStatus: withDefault(nullable(obj<JobStatus>({ jobIteration: uint, lastExecution: sint })), null),
 });
 
 // ------------------------------------------------------------------ tasks
@@ -175,6 +177,7 @@ const taskShape = obj<Task>({
   spec: serviceSpecShape,
   specVersion: uint,
   networks: withDefault(arrayOf(networkAttachmentShape), []),
+  jobIteration: withDefault(uint, 0),
 });
 
 const task: Check<Task> = (v, p) => {

@@ -58,7 +58,7 @@ export function mkSpec(name: string, over: Partial<ServiceSpec> = {}): ServiceSp
 }
 
 export function mkService(id: string, name: string, over: Partial<Service> = {}): Service {
-  return { id, version: 0, createdAt: T0, updatedAt: T0, spec: mkSpec(name), previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, ...over };
+  return { id, version: 0, createdAt: T0, updatedAt: T0, spec: mkSpec(name), previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null, ...over };
 }
 
 export function mkTask(
@@ -81,6 +81,7 @@ export function mkTask(
     spec: mkSpec('web', opts.global ? { mode: 'global', replicas: 0 } : {}),
     specVersion: 1,
     networks: [],
+    jobIteration: 0,
   };
 }
 

@@ -65,3 +65,7 @@ export type EndpointMode = (typeof ENDPOINT_MODES)[number];
 
 export const NETWORK_DRIVERS = ['overlay'] as const;
 export type NetworkDriver = (typeof NETWORK_DRIVERS)[number];
+
+/** A container mount's kind (`--mount type=...`). */
+export const MOUNT_TYPES = ['volume', 'bind', 'tmpfs'] as const;
+export type MountType = (typeof MOUNT_TYPES)[number];

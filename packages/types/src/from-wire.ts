@@ -41,6 +41,19 @@ export interface Domains {
   NetworkAttachmentConfig: D.NetworkAttachmentConfig;
   NetworkAttachment: D.NetworkAttachment;
   Endpoint: D.Endpoint;
+  DnsConfig: D.DnsConfig;
+  Ulimit: D.Ulimit;
+  LogDriver: D.LogDriver;
+  Mount: D.Mount;
+  VolumeOptions: D.VolumeOptions;
+  TmpfsOptions: D.TmpfsOptions;
+  SecretReference: D.SecretReference;
+  ConfigReference: D.ConfigReference;
+  JobStatus: D.JobStatus;
+  SecretSpec: D.SecretSpec;
+  Secret: D.Secret;
+  ConfigSpec: D.ConfigSpec;
+  Config: D.Config;
 }
 
 /** [decoded message, domain type], one pair a message of Domains. */

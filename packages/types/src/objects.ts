@@ -8,6 +8,7 @@ import type { SealedSecret } from '@shoal/api';
 import type { FromWire, Wire } from './from-wire.js';
 import type {
   EndpointMode,
+  MountType,
   NetworkDriver,
   NodeAvailability,
   NodeRole,
@@ -101,7 +102,7 @@ export interface UpdateConfig extends FromWire<Wire<'UpdateConfig'>, { failureAc
 export interface UpdateStatus extends FromWire<Wire<'UpdateStatus'>, { state: UpdateState }> {}
 
 /** `healthcheck` is null when the image's own applies. */
-export interface ServiceSpec extends FromWire<Wire<'ServiceSpec'>, { mode: ServiceMode; endpointMode: EndpointMode }, 'healthcheck'> {
+export interface ServiceSpec extends FromWire<Wire<'ServiceSpec'>, { mode: ServiceMode; endpointMode: EndpointMode }, 'healthcheck' | 'dnsConfig' | 'logDriver'> {
   // Store only: no message carries it (types.proto has no such field), so neither the control
   // API's answers nor a node's assignments can hold it; the dispatcher opens it for the node that
   // runs the task and sends the credentials alone (AssignmentsResponse.registry_auths).
@@ -114,6 +115,25 @@ export interface ServiceSpec extends FromWire<Wire<'ServiceSpec'>, { mode: Servi
 
 export interface NetworkAttachmentConfig extends FromWire<Wire<'NetworkAttachmentConfig'>> {}
 
+export interface DnsConfig extends FromWire<Wire<'DnsConfig'>> {}
+
+export interface Ulimit extends FromWire<Wire<'Ulimit'>> {}
+
+export interface LogDriver extends FromWire<Wire<'LogDriver'>> {}
+
+/** `volumeOptions` is null but for type volume (when given), `tmpfsOptions` but for type tmpfs. */
+export interface Mount extends FromWire<Wire<'Mount'>, { type: MountType }, 'volumeOptions' | 'tmpfsOptions'> {}
+
+export interface VolumeOptions extends FromWire<Wire<'VolumeOptions'>> {}
+
+export interface TmpfsOptions extends FromWire<Wire<'TmpfsOptions'>> {}
+
+export interface SecretReference extends FromWire<Wire<'SecretReference'>> {}
+
+export interface ConfigReference extends FromWire<Wire<'ConfigReference'>> {}
+
+export interface JobStatus extends FromWire<Wire<'JobStatus'>> {}
+
 export interface HealthConfig extends FromWire<Wire<'HealthConfig'>> {}
 
 export interface ResourceRequirements extends FromWire<Wire<'ResourceRequirements'>> {}
@@ -122,8 +142,11 @@ export interface NetworkAttachment extends FromWire<Wire<'NetworkAttachment'>> {
 
 export interface Endpoint extends FromWire<Wire<'Endpoint'>> {}
 
-/** `previousSpec` is null before the first update, `updateStatus` before the first rolling update. */
-export interface Service extends FromWire<Wire<'Service'>, {}, 'previousSpec' | 'updateStatus'> {}
+/**
+ * `previousSpec` is null before the first update, `updateStatus` before the first rolling update,
+ * `jobStatus` but for a job.
+ */
+export interface Service extends FromWire<Wire<'Service'>, {}, 'previousSpec' | 'updateStatus' | 'jobStatus'> {}
 
 // ------------------------------------------------------------------ tasks
 
@@ -138,5 +161,20 @@ export interface IPAMConfig extends FromWire<Wire<'IPAMConfig'>> {}
 export interface NetworkSpec extends FromWire<Wire<'NetworkSpec'>, { driver: NetworkDriver }> {}
 
 export interface Network extends FromWire<Wire<'Network'>> {}
+
+// ------------------------------------------------------------------ secrets and configs
+
+export interface SecretSpec extends FromWire<Wire<'SecretSpec'>> {}
+
+export interface Secret extends FromWire<Wire<'Secret'>> {
+  // Store only: no message carries it (the control API never sends a secret's data back; the
+  // dispatcher opens it for a node running a task that uses it, AssignmentsResponse.secrets).
+  /** The data, sealed with the cluster's key-encryption key for this secret. */
+  data: SealedSecret;
+}
+
+export interface ConfigSpec extends FromWire<Wire<'ConfigSpec'>> {}
+
+export interface Config extends FromWire<Wire<'Config'>> {}
 
 export type StoreObject = Cluster | Node | Service | Task | Network;

@@ -12,6 +12,7 @@ import {
   fail,
   int,
   nullable,
+  sint,
   obj,
   oneOf,
   sealedSecretShape,
@@ -22,6 +23,7 @@ import {
 } from './check.js';
 import {
   ENDPOINT_MODES,
+  MOUNT_TYPES,
   PROTOCOLS,
   PUBLISH_MODES,
   RESTART_CONDITIONS,
@@ -31,7 +33,24 @@ import {
   type EndpointMode,
   type UpdateFailureAction,
 } from './enums.js';
-import type { HealthConfig, NetworkAttachmentConfig, NodeResources, PortConfig, ResourceRequirements, RestartPolicy, ServiceSpec, UpdateConfig } from './objects.js';
+import type {
+  ConfigReference,
+  DnsConfig,
+  HealthConfig,
+  LogDriver,
+  Mount,
+  NetworkAttachmentConfig,
+  NodeResources,
+  PortConfig,
+  ResourceRequirements,
+  RestartPolicy,
+  SecretReference,
+  ServiceSpec,
+  TmpfsOptions,
+  Ulimit,
+  UpdateConfig,
+  VolumeOptions,
+} from './objects.js';
 import { invalid } from './spec-error.js';
 
 const q = (s: string): string => JSON.stringify(s);
@@ -57,6 +76,32 @@ export const NO_RESOURCES: Readonly<ResourceRequirements> = Object.freeze({
 
 /** The scalar defaults of a new service. */
 export const SPEC_DEFAULTS = Object.freeze({ replicas: 1, stopGracePeriodMs: 10_000 });
+
+/**
+ * The fields a spec stored before they existed reads as (what `docker service create` leaves
+ * them at): the image's and the engine's own settings, no mounts, secrets or configs.
+ */
+export const CONTAINER_DEFAULTS = Object.freeze({
+  entrypoint: [] as string[],
+  user: '',
+  hostname: '',
+  dnsConfig: null,
+  init: false,
+  stopSignal: '',
+  readOnly: false,
+  capAdd: [] as string[],
+  capDrop: [] as string[],
+  sysctls: {} as Record<string, string>,
+  ulimits: [] as Ulimit[],
+  containerLabels: {} as Record<string, string>,
+  logDriver: null,
+  tty: false,
+  maxReplicasPerNode: 0,
+  mounts: [] as Mount[],
+  secrets: [] as SecretReference[],
+  configs: [] as ConfigReference[],
+  maxConcurrent: 0,
+} satisfies Partial<ServiceSpec>);
 
 export const MAX_REPLICAS = 10_000;
 /** Docker refuses smaller memory limits. */
@@ -97,6 +142,28 @@ const rolloutShape = obj<UpdateConfig>({
 
 const healthShape = obj<HealthConfig>({ test: arrayOf(str()), intervalMs: uint, timeoutMs: uint, retries: uint, startPeriodMs: uint });
 
+const dnsShape = obj<DnsConfig>({ nameservers: arrayOf(str({ max: 255 })), search: arrayOf(str({ max: 255 })), options: arrayOf(str({ max: 255 })) });
+
+const ulimitShape = obj<Ulimit>({ name: str({ nonEmpty: true, max: 64 }), soft: sint, hard: sint });
+
+const logDriverShape = obj<LogDriver>({ name: str({ nonEmpty: true, max: 255 }), options: stringMap });
+
+const mountShape = obj<Mount>({
+  type: oneOf(MOUNT_TYPES),
+  source: str({ max: 4096 }),
+  target: str({ nonEmpty: true, max: 4096 }),
+  readOnly: bool,
+  volumeOptions: nullable(obj<VolumeOptions>({ noCopy: bool, labels: stringMap, driver: str({ max: 255 }), driverOptions: stringMap })),
+  tmpfsOptions: nullable(obj<TmpfsOptions>({ sizeBytes: uint, mode: int(0, 0o7777) })),
+  bindPropagation: str({ max: 16 }),
+});
+
+const fileRefFields = { target: str({ nonEmpty: true, max: 4096 }), uid: str({ max: 32 }), gid: str({ max: 32 }), mode: int(0, 0o7777) };
+
+const secretRefShape = obj<SecretReference>({ secretId: str({ nonEmpty: true, max: 64 }), secretName: str({ nonEmpty: true, max: 255 }), ...fileRefFields });
+
+const configRefShape = obj<ConfigReference>({ configId: str({ nonEmpty: true, max: 64 }), configName: str({ nonEmpty: true, max: 255 }), ...fileRefFields });
+
 /** Every field of a service spec (a field added after specs were first stored has a default). */
 const SPEC_SHAPE = obj<ServiceSpec>({
   name: str({ nonEmpty: true, max: 255 }),
@@ -121,6 +188,25 @@ const SPEC_SHAPE = obj<ServiceSpec>({
   networks: withDefault(arrayOf(obj<NetworkAttachmentConfig>({ target: str({ nonEmpty: true, max: 256 }), aliases: arrayOf(str({ max: 63 })) })), []),
   endpointMode: withDefault(oneOf(ENDPOINT_MODES), 'vip'),
   registryAuth: withDefault(nullable(sealedSecretShape), null),
+  entrypoint: withDefault(arrayOf(str()), CONTAINER_DEFAULTS.entrypoint),
+  user: withDefault(str({ max: 255 }), CONTAINER_DEFAULTS.user),
+  hostname: withDefault(str({ max: 255 }), CONTAINER_DEFAULTS.hostname),
+  dnsConfig: withDefault(nullable(dnsShape), CONTAINER_DEFAULTS.dnsConfig),
+  init: withDefault(bool, CONTAINER_DEFAULTS.init),
+  stopSignal: withDefault(str({ max: 32 }), CONTAINER_DEFAULTS.stopSignal),
+  readOnly: withDefault(bool, CONTAINER_DEFAULTS.readOnly),
+  capAdd: withDefault(arrayOf(str({ nonEmpty: true, max: 64 })), CONTAINER_DEFAULTS.capAdd),
+  capDrop: withDefault(arrayOf(str({ nonEmpty: true, max: 64 })), CONTAINER_DEFAULTS.capDrop),
+  sysctls: withDefault(stringMap, CONTAINER_DEFAULTS.sysctls),
+  ulimits: withDefault(arrayOf(ulimitShape), CONTAINER_DEFAULTS.ulimits),
+  containerLabels: withDefault(stringMap, CONTAINER_DEFAULTS.containerLabels),
+  logDriver: withDefault(nullable(logDriverShape), CONTAINER_DEFAULTS.logDriver),
+  tty: withDefault(bool, CONTAINER_DEFAULTS.tty),
+  maxReplicasPerNode: withDefault(uint, CONTAINER_DEFAULTS.maxReplicasPerNode),
+  mounts: withDefault(arrayOf(mountShape), CONTAINER_DEFAULTS.mounts),
+  secrets: withDefault(arrayOf(secretRefShape), CONTAINER_DEFAULTS.secrets),
+  configs: withDefault(arrayOf(configRefShape), CONTAINER_DEFAULTS.configs),
+  maxConcurrent: withDefault(uint, CONTAINER_DEFAULTS.maxConcurrent),
 });
 
 /**
@@ -254,7 +340,36 @@ export function checkHealthTest(test: readonly string[]): string[] {
 // ------------------------------------------------------------------ completion (the edge)
 
 /** A spec as a client sends it: any field may be missing (or null, or the wire's zero value). */
-export type SpecInput = Partial<Omit<ServiceSpec, 'ports' | 'restartPolicy' | 'updateConfig' | 'rollbackConfig' | 'resources' | 'healthcheck' | 'registryAuth' | 'networks' | 'endpointMode'>> & {
+export type SpecInput = Partial<
+  Omit<
+    ServiceSpec,
+    | 'ports'
+    | 'restartPolicy'
+    | 'updateConfig'
+    | 'rollbackConfig'
+    | 'resources'
+    | 'healthcheck'
+    | 'registryAuth'
+    | 'networks'
+    | 'endpointMode'
+    | 'dnsConfig'
+    | 'ulimits'
+    | 'logDriver'
+    | 'mounts'
+    | 'secrets'
+    | 'configs'
+  >
+> & {
+  dnsConfig?: Partial<DnsConfig> | null;
+  ulimits?: Partial<Ulimit>[] | null;
+  logDriver?: Partial<LogDriver> | null;
+  mounts?: (Partial<Omit<Mount, 'volumeOptions' | 'tmpfsOptions' | 'type'>> & {
+    type?: string | null;
+    volumeOptions?: Partial<VolumeOptions> | null;
+    tmpfsOptions?: Partial<TmpfsOptions> | null;
+  })[] | null;
+  secrets?: Partial<SecretReference>[] | null;
+  configs?: Partial<ConfigReference>[] | null;
   networks?: Partial<NetworkAttachmentConfig>[] | null;
   endpointMode?: string | null;
   ports?: Partial<PortConfig>[] | null;
@@ -378,6 +493,96 @@ function completeHealthcheck(h: Partial<HealthConfig> | null | undefined): Healt
   };
 }
 
+function completeDns(d: SpecInput['dnsConfig']): DnsConfig | null {
+  if (!d) return null;
+  const out = {
+    nameservers: strings(d.nameservers, 'DNS servers'),
+    search: strings(d.search, 'DNS search domains'),
+    options: strings(d.options, 'DNS options'),
+  };
+  return out.nameservers.length + out.search.length + out.options.length === 0 ? null : out;
+}
+
+function completeUlimits(v: SpecInput['ulimits']): Ulimit[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) invalid('ulimits must be a list');
+  const seen = new Set<string>();
+  return v.map((u) => {
+    const name = String(u?.name ?? '');
+    if (!/^[a-z]+$/.test(name)) invalid(`invalid ulimit name ${q(name)}`);
+    if (seen.has(name)) invalid(`ulimit ${name} is given twice`);
+    seen.add(name);
+    const soft = Number(u.soft ?? 0);
+    const hard = Number(u.hard ?? soft);
+    if (!Number.isSafeInteger(soft) || !Number.isSafeInteger(hard)) invalid(`ulimit ${name}: soft and hard must be integers`);
+    if (hard >= 0 && soft > hard) invalid(`ulimit ${name}: the soft limit ${soft} exceeds the hard limit ${hard}`);
+    return { name, soft, hard };
+  });
+}
+
+function completeLogDriver(l: SpecInput['logDriver']): LogDriver | null {
+  if (!l || !l.name) {
+    if (l?.options && Object.keys(l.options).length > 0) invalid('log options need a log driver (--log-driver)');
+    return null;
+  }
+  return { name: String(l.name), options: labelMap(l.options, 'log options') };
+}
+
+/** Each mount's fields as given, with the options only its type takes; targets once each. */
+function completeMounts(v: SpecInput['mounts']): Mount[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) invalid('mounts must be a list');
+  const seen = new Set<string>();
+  return v.map((m) => {
+    const type = memberOf(m?.type, MOUNT_TYPES, 'volume', 'a mount type');
+    const target = String(m.target ?? '');
+    if (!target.startsWith('/')) invalid(`invalid mount target ${q(target)}: it must be an absolute path`);
+    if (seen.has(target)) invalid(`mount target ${target} is given twice`);
+    seen.add(target);
+    const source = String(m.source ?? '');
+    const vo = m.volumeOptions;
+    const to = m.tmpfsOptions;
+    return {
+      type,
+      source,
+      target,
+      readOnly: m.readOnly === true,
+      volumeOptions:
+        type === 'volume' && vo
+          ? { noCopy: vo.noCopy === true, labels: labelMap(vo.labels, 'volume labels'), driver: String(vo.driver ?? ''), driverOptions: labelMap(vo.driverOptions, 'volume driver options') }
+          : null,
+      tmpfsOptions: type === 'tmpfs' && to ? { sizeBytes: nonNegInt(to.sizeBytes, 'tmpfs size'), mode: nonNegInt(to.mode, 'tmpfs mode', 0o7777) } : null,
+      bindPropagation: type === 'bind' ? String(m.bindPropagation ?? '') : '',
+    };
+  });
+}
+
+/** A secret's or config's file: a target (default: its name; a config's an absolute path), owner and mode. */
+function completeFileRef(r: { target?: string | null; uid?: string | null; gid?: string | null; mode?: number | null }, name: string, what: 'secret' | 'config') {
+  const target = String(r.target || (what === 'config' ? `/${name}` : name));
+  return { target, uid: String(r.uid || '0'), gid: String(r.gid || '0'), mode: nonNegInt(r.mode || 0o444, `the mode of ${what} ${q(name)}`, 0o7777) };
+}
+
+function completeSecretRefs(v: SpecInput['secrets']): SecretReference[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) invalid('secrets must be a list');
+  return v.map((r) => {
+    const secretName = String(r?.secretName ?? '');
+    if (secretName === '') invalid('a secret reference needs the secret (--secret NAME)');
+    return { secretId: String(r.secretId || secretName), secretName, ...completeFileRef(r, secretName, 'secret') };
+  });
+}
+
+function completeConfigRefs(v: SpecInput['configs']): ConfigReference[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) invalid('configs must be a list');
+  return v.map((r) => {
+    const configName = String(r?.configName ?? '');
+    if (configName === '') invalid('a config reference needs the config (--config NAME)');
+    return { configId: String(r.configId || configName), configName, ...completeFileRef(r, configName, 'config') };
+  });
+}
+
 export interface CompleteOptions {
   /**
    * The name the service has now (an update): kept without the name rule, so a service named
@@ -426,5 +631,24 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
     // Never a client's: the control API seals the credentials a request carries (or keeps the
     // service's) into it.
     registryAuth: null,
+    entrypoint: strings(input.entrypoint, 'entrypoint'),
+    user: String(input.user ?? ''),
+    hostname: String(input.hostname ?? ''),
+    dnsConfig: completeDns(input.dnsConfig),
+    init: input.init === true,
+    stopSignal: String(input.stopSignal ?? ''),
+    readOnly: input.readOnly === true,
+    capAdd: strings(input.capAdd, 'capabilities to add'),
+    capDrop: strings(input.capDrop, 'capabilities to drop'),
+    sysctls: labelMap(input.sysctls, 'sysctls'),
+    ulimits: completeUlimits(input.ulimits),
+    containerLabels: labelMap(input.containerLabels, 'container labels'),
+    logDriver: completeLogDriver(input.logDriver),
+    tty: input.tty === true,
+    maxReplicasPerNode: nonNegInt(input.maxReplicasPerNode, 'max replicas per node', MAX_REPLICAS),
+    mounts: completeMounts(input.mounts),
+    secrets: completeSecretRefs(input.secrets),
+    configs: completeConfigRefs(input.configs),
+    maxConcurrent: nonNegInt(input.maxConcurrent, 'max concurrent', MAX_REPLICAS),
   };
 }

@@ -8,6 +8,7 @@ import { getMethodDefinition } from '@shoal/api';
 import type { Domains, Equal, MessageName, Wire } from '../src/from-wire.js';
 import type { ControlDefinition } from '../src/gen/shoal/control/Control.js';
 import type { ServiceSpec as ServiceSpecIn } from '../src/gen/shoal/types/ServiceSpec.js';
+import { CONTAINER_DEFAULTS } from '../src/service-spec.js';
 import type {
   Cluster,
   ClusterSpec,
@@ -45,6 +46,7 @@ interface StoreOnly {
   Cluster: 'caKey' | 'removedNodes' | 'removedNodeExpiry' | 'longestCertExpiryMs';
   ClusterSpec: 'certExpiryMs';
   ServiceSpec: 'registryAuth';
+  Secret: 'data';
 }
 type StoreOnlyOf<N> = N extends keyof StoreOnly ? StoreOnly[N] : never;
 
@@ -136,6 +138,9 @@ const spec: ServiceSpec = {
   networks: [{ target: 'n1', aliases: ['www'] }],
   endpointMode: 'dnsrr',
   registryAuth: null,
+  ...CONTAINER_DEFAULTS,
+  user: 'www-data',
+  mounts: [{ type: 'volume', source: 'data', target: '/data', readOnly: false, volumeOptions: null, tmpfsOptions: null, bindPropagation: '' }],
 };
 const T0 = 1_700_000_000_000;
 const service: Service = {
@@ -148,6 +153,7 @@ const service: Service = {
   specVersion: 2,
   updateStatus: { state: 'rollback_paused', startedAt: T0 + 2, completedAt: T0 + 3, message: 'paused' },
   endpoint: { virtualIps: [{ networkId: 'n1', addr: '10.0.1.2/24' }] },
+  jobStatus: null,
 };
 const task: Task = {
   id: 't1',
@@ -163,6 +169,7 @@ const task: Task = {
   spec,
   specVersion: 2,
   networks: [{ networkId: 'n1', addr: '10.0.1.7/24' }],
+  jobIteration: 0,
 };
 const node: Node = {
   id: 'n1',

@@ -2,6 +2,7 @@
 // the resource's module (services, tasks, nodes, cluster, networks), as SwarmKit's controlapi is cut.
 // Service logs come from the log broker, which the manager owns: it is handed in.
 
+import { ShoalError } from '@shoal/api';
 import type { ControlContext } from './context.js';
 import * as services from './services.js';
 import { listTasks } from './tasks.js';
@@ -40,5 +41,12 @@ export function controlHandlers(ctx: ControlContext, serviceLogs: ControlHandler
     GetNetwork: (r) => networks.getNetwork(ctx, r),
     ListNetworks: () => networks.listNetworks(ctx),
     RemoveNetwork: (r) => networks.removeNetwork(ctx, r),
+    // Declared for issue 17 and being built (secrets, configs, autolock): each entry goes when its
+    // module lands.
+    ...notYet(['CreateSecret', 'GetSecret', 'ListSecrets', 'RemoveSecret', 'CreateConfig', 'GetConfig', 'ListConfigs', 'RemoveConfig', 'GetUnlockKey', 'UnlockManager']),
   };
+}
+
+function notYet(methods: string[]): Record<string, ControlHandler> {
+  return Object.fromEntries(methods.map((m) => [m, async () => { throw new ShoalError('FAILED_PRECONDITION', `${m} is not served by this release yet`); }]));
 }

@@ -69,7 +69,7 @@ export async function createService(ctx: ControlContext, req: SpecRequest): Prom
   const { spec, warnings } = await finishSpec(ctx, id, checked, { auth, resolve: req.resolveImage === true });
   // No read first: the store refuses a duplicate name when it applies the create.
   const now = ctx.now();
-  const service: Service = { id, version: 0, createdAt: now, updatedAt: now, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] } };
+  const service: Service = { id, version: 0, createdAt: now, updatedAt: now, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null };
   await commit(ctx, [{ op: 'create', kind: 'service', object: service }]);
   // A committed proposal is applied here before commit() returns: the local copy has it.
   return serviceView(ctx.store, ctx.store.get('service', service.id) as Service, warnings);

@@ -9,8 +9,11 @@ import { type Task, jsonBytes } from '@shoal/store';
 /** Tasks in a page when the caller names no size, and the most it may ask for. */
 export const DEFAULT_TASK_PAGE = 1000;
 export const MAX_TASK_PAGE = 5000;
-/** A page stops growing past this many encoded bytes (tasks are about 1 KiB; a spec up to 256 KiB). */
-export const TASK_PAGE_BYTES = 1 << 20;
+/**
+ * A page stops growing past this many JSON bytes (a task is about 1.4 KiB, its spec carrying every
+ * container setting; a spec up to 256 KiB): a default page fits, well within gRPC's 4 MiB.
+ */
+export const TASK_PAGE_BYTES = 2 << 20;
 
 type Key = [serviceName: string, slot: number, nodeId: string, createdAt: number, id: string];
 

@@ -48,6 +48,7 @@ function newTask(s: Service, slot: number, nodeId: string, ctx: ReconcileContext
     },
     spec: s.spec,
     specVersion: s.specVersion,
+    jobIteration: s.jobStatus?.jobIteration ?? 0,
     networks: [],
   };
 }

@@ -5,20 +5,31 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { ClusterStatusRequest as _shoal_control_ClusterStatusRequest, ClusterStatusRequest__Output as _shoal_control_ClusterStatusRequest__Output } from './shoal/control/ClusterStatusRequest.js';
 import type { ClusterStatusResponse as _shoal_control_ClusterStatusResponse, ClusterStatusResponse__Output as _shoal_control_ClusterStatusResponse__Output } from './shoal/control/ClusterStatusResponse.js';
+import type { ConfigResponse as _shoal_control_ConfigResponse, ConfigResponse__Output as _shoal_control_ConfigResponse__Output } from './shoal/control/ConfigResponse.js';
 import type { ControlClient as _shoal_control_ControlClient, ControlDefinition as _shoal_control_ControlDefinition } from './shoal/control/Control.js';
+import type { CreateConfigRequest as _shoal_control_CreateConfigRequest, CreateConfigRequest__Output as _shoal_control_CreateConfigRequest__Output } from './shoal/control/CreateConfigRequest.js';
 import type { CreateNetworkRequest as _shoal_control_CreateNetworkRequest, CreateNetworkRequest__Output as _shoal_control_CreateNetworkRequest__Output } from './shoal/control/CreateNetworkRequest.js';
+import type { CreateSecretRequest as _shoal_control_CreateSecretRequest, CreateSecretRequest__Output as _shoal_control_CreateSecretRequest__Output } from './shoal/control/CreateSecretRequest.js';
 import type { CreateServiceRequest as _shoal_control_CreateServiceRequest, CreateServiceRequest__Output as _shoal_control_CreateServiceRequest__Output } from './shoal/control/CreateServiceRequest.js';
+import type { GetConfigRequest as _shoal_control_GetConfigRequest, GetConfigRequest__Output as _shoal_control_GetConfigRequest__Output } from './shoal/control/GetConfigRequest.js';
 import type { GetJoinTokenRequest as _shoal_control_GetJoinTokenRequest, GetJoinTokenRequest__Output as _shoal_control_GetJoinTokenRequest__Output } from './shoal/control/GetJoinTokenRequest.js';
 import type { GetJoinTokenResponse as _shoal_control_GetJoinTokenResponse, GetJoinTokenResponse__Output as _shoal_control_GetJoinTokenResponse__Output } from './shoal/control/GetJoinTokenResponse.js';
 import type { GetNetworkRequest as _shoal_control_GetNetworkRequest, GetNetworkRequest__Output as _shoal_control_GetNetworkRequest__Output } from './shoal/control/GetNetworkRequest.js';
 import type { GetNodeRequest as _shoal_control_GetNodeRequest, GetNodeRequest__Output as _shoal_control_GetNodeRequest__Output } from './shoal/control/GetNodeRequest.js';
+import type { GetSecretRequest as _shoal_control_GetSecretRequest, GetSecretRequest__Output as _shoal_control_GetSecretRequest__Output } from './shoal/control/GetSecretRequest.js';
 import type { GetServiceRequest as _shoal_control_GetServiceRequest, GetServiceRequest__Output as _shoal_control_GetServiceRequest__Output } from './shoal/control/GetServiceRequest.js';
+import type { GetUnlockKeyRequest as _shoal_control_GetUnlockKeyRequest, GetUnlockKeyRequest__Output as _shoal_control_GetUnlockKeyRequest__Output } from './shoal/control/GetUnlockKeyRequest.js';
+import type { GetUnlockKeyResponse as _shoal_control_GetUnlockKeyResponse, GetUnlockKeyResponse__Output as _shoal_control_GetUnlockKeyResponse__Output } from './shoal/control/GetUnlockKeyResponse.js';
 import type { IssueAdminCertificateRequest as _shoal_control_IssueAdminCertificateRequest, IssueAdminCertificateRequest__Output as _shoal_control_IssueAdminCertificateRequest__Output } from './shoal/control/IssueAdminCertificateRequest.js';
 import type { IssueAdminCertificateResponse as _shoal_control_IssueAdminCertificateResponse, IssueAdminCertificateResponse__Output as _shoal_control_IssueAdminCertificateResponse__Output } from './shoal/control/IssueAdminCertificateResponse.js';
+import type { ListConfigsRequest as _shoal_control_ListConfigsRequest, ListConfigsRequest__Output as _shoal_control_ListConfigsRequest__Output } from './shoal/control/ListConfigsRequest.js';
+import type { ListConfigsResponse as _shoal_control_ListConfigsResponse, ListConfigsResponse__Output as _shoal_control_ListConfigsResponse__Output } from './shoal/control/ListConfigsResponse.js';
 import type { ListNetworksRequest as _shoal_control_ListNetworksRequest, ListNetworksRequest__Output as _shoal_control_ListNetworksRequest__Output } from './shoal/control/ListNetworksRequest.js';
 import type { ListNetworksResponse as _shoal_control_ListNetworksResponse, ListNetworksResponse__Output as _shoal_control_ListNetworksResponse__Output } from './shoal/control/ListNetworksResponse.js';
 import type { ListNodesRequest as _shoal_control_ListNodesRequest, ListNodesRequest__Output as _shoal_control_ListNodesRequest__Output } from './shoal/control/ListNodesRequest.js';
 import type { ListNodesResponse as _shoal_control_ListNodesResponse, ListNodesResponse__Output as _shoal_control_ListNodesResponse__Output } from './shoal/control/ListNodesResponse.js';
+import type { ListSecretsRequest as _shoal_control_ListSecretsRequest, ListSecretsRequest__Output as _shoal_control_ListSecretsRequest__Output } from './shoal/control/ListSecretsRequest.js';
+import type { ListSecretsResponse as _shoal_control_ListSecretsResponse, ListSecretsResponse__Output as _shoal_control_ListSecretsResponse__Output } from './shoal/control/ListSecretsResponse.js';
 import type { ListServicesRequest as _shoal_control_ListServicesRequest, ListServicesRequest__Output as _shoal_control_ListServicesRequest__Output } from './shoal/control/ListServicesRequest.js';
 import type { ListServicesResponse as _shoal_control_ListServicesResponse, ListServicesResponse__Output as _shoal_control_ListServicesResponse__Output } from './shoal/control/ListServicesResponse.js';
 import type { ListTasksRequest as _shoal_control_ListTasksRequest, ListTasksRequest__Output as _shoal_control_ListTasksRequest__Output } from './shoal/control/ListTasksRequest.js';
@@ -27,30 +38,44 @@ import type { NetworkResponse as _shoal_control_NetworkResponse, NetworkResponse
 import type { NodeResponse as _shoal_control_NodeResponse, NodeResponse__Output as _shoal_control_NodeResponse__Output } from './shoal/control/NodeResponse.js';
 import type { NodeView as _shoal_control_NodeView, NodeView__Output as _shoal_control_NodeView__Output } from './shoal/control/NodeView.js';
 import type { RaftMemberStatus as _shoal_control_RaftMemberStatus, RaftMemberStatus__Output as _shoal_control_RaftMemberStatus__Output } from './shoal/control/RaftMemberStatus.js';
+import type { RemoveConfigRequest as _shoal_control_RemoveConfigRequest, RemoveConfigRequest__Output as _shoal_control_RemoveConfigRequest__Output } from './shoal/control/RemoveConfigRequest.js';
+import type { RemoveConfigResponse as _shoal_control_RemoveConfigResponse, RemoveConfigResponse__Output as _shoal_control_RemoveConfigResponse__Output } from './shoal/control/RemoveConfigResponse.js';
 import type { RemoveNetworkRequest as _shoal_control_RemoveNetworkRequest, RemoveNetworkRequest__Output as _shoal_control_RemoveNetworkRequest__Output } from './shoal/control/RemoveNetworkRequest.js';
 import type { RemoveNetworkResponse as _shoal_control_RemoveNetworkResponse, RemoveNetworkResponse__Output as _shoal_control_RemoveNetworkResponse__Output } from './shoal/control/RemoveNetworkResponse.js';
 import type { RemoveNodeRequest as _shoal_control_RemoveNodeRequest, RemoveNodeRequest__Output as _shoal_control_RemoveNodeRequest__Output } from './shoal/control/RemoveNodeRequest.js';
 import type { RemoveNodeResponse as _shoal_control_RemoveNodeResponse, RemoveNodeResponse__Output as _shoal_control_RemoveNodeResponse__Output } from './shoal/control/RemoveNodeResponse.js';
+import type { RemoveSecretRequest as _shoal_control_RemoveSecretRequest, RemoveSecretRequest__Output as _shoal_control_RemoveSecretRequest__Output } from './shoal/control/RemoveSecretRequest.js';
+import type { RemoveSecretResponse as _shoal_control_RemoveSecretResponse, RemoveSecretResponse__Output as _shoal_control_RemoveSecretResponse__Output } from './shoal/control/RemoveSecretResponse.js';
 import type { RemoveServiceRequest as _shoal_control_RemoveServiceRequest, RemoveServiceRequest__Output as _shoal_control_RemoveServiceRequest__Output } from './shoal/control/RemoveServiceRequest.js';
 import type { RemoveServiceResponse as _shoal_control_RemoveServiceResponse, RemoveServiceResponse__Output as _shoal_control_RemoveServiceResponse__Output } from './shoal/control/RemoveServiceResponse.js';
 import type { ScaleServiceRequest as _shoal_control_ScaleServiceRequest, ScaleServiceRequest__Output as _shoal_control_ScaleServiceRequest__Output } from './shoal/control/ScaleServiceRequest.js';
+import type { SecretResponse as _shoal_control_SecretResponse, SecretResponse__Output as _shoal_control_SecretResponse__Output } from './shoal/control/SecretResponse.js';
 import type { ServiceLogLine as _shoal_control_ServiceLogLine, ServiceLogLine__Output as _shoal_control_ServiceLogLine__Output } from './shoal/control/ServiceLogLine.js';
 import type { ServiceLogsRequest as _shoal_control_ServiceLogsRequest, ServiceLogsRequest__Output as _shoal_control_ServiceLogsRequest__Output } from './shoal/control/ServiceLogsRequest.js';
 import type { ServiceLogsResponse as _shoal_control_ServiceLogsResponse, ServiceLogsResponse__Output as _shoal_control_ServiceLogsResponse__Output } from './shoal/control/ServiceLogsResponse.js';
 import type { ServiceResponse as _shoal_control_ServiceResponse, ServiceResponse__Output as _shoal_control_ServiceResponse__Output } from './shoal/control/ServiceResponse.js';
 import type { ServiceSummary as _shoal_control_ServiceSummary, ServiceSummary__Output as _shoal_control_ServiceSummary__Output } from './shoal/control/ServiceSummary.js';
 import type { TaskView as _shoal_control_TaskView, TaskView__Output as _shoal_control_TaskView__Output } from './shoal/control/TaskView.js';
+import type { UnlockManagerRequest as _shoal_control_UnlockManagerRequest, UnlockManagerRequest__Output as _shoal_control_UnlockManagerRequest__Output } from './shoal/control/UnlockManagerRequest.js';
+import type { UnlockManagerResponse as _shoal_control_UnlockManagerResponse, UnlockManagerResponse__Output as _shoal_control_UnlockManagerResponse__Output } from './shoal/control/UnlockManagerResponse.js';
 import type { UpdateClusterRequest as _shoal_control_UpdateClusterRequest, UpdateClusterRequest__Output as _shoal_control_UpdateClusterRequest__Output } from './shoal/control/UpdateClusterRequest.js';
 import type { UpdateClusterResponse as _shoal_control_UpdateClusterResponse, UpdateClusterResponse__Output as _shoal_control_UpdateClusterResponse__Output } from './shoal/control/UpdateClusterResponse.js';
 import type { UpdateNodeRequest as _shoal_control_UpdateNodeRequest, UpdateNodeRequest__Output as _shoal_control_UpdateNodeRequest__Output } from './shoal/control/UpdateNodeRequest.js';
 import type { UpdateServiceRequest as _shoal_control_UpdateServiceRequest, UpdateServiceRequest__Output as _shoal_control_UpdateServiceRequest__Output } from './shoal/control/UpdateServiceRequest.js';
 import type { Cluster as _shoal_types_Cluster, Cluster__Output as _shoal_types_Cluster__Output } from './shoal/types/Cluster.js';
 import type { ClusterSpec as _shoal_types_ClusterSpec, ClusterSpec__Output as _shoal_types_ClusterSpec__Output } from './shoal/types/ClusterSpec.js';
+import type { Config as _shoal_types_Config, Config__Output as _shoal_types_Config__Output } from './shoal/types/Config.js';
+import type { ConfigReference as _shoal_types_ConfigReference, ConfigReference__Output as _shoal_types_ConfigReference__Output } from './shoal/types/ConfigReference.js';
+import type { ConfigSpec as _shoal_types_ConfigSpec, ConfigSpec__Output as _shoal_types_ConfigSpec__Output } from './shoal/types/ConfigSpec.js';
+import type { DnsConfig as _shoal_types_DnsConfig, DnsConfig__Output as _shoal_types_DnsConfig__Output } from './shoal/types/DnsConfig.js';
 import type { Endpoint as _shoal_types_Endpoint, Endpoint__Output as _shoal_types_Endpoint__Output } from './shoal/types/Endpoint.js';
 import type { HealthConfig as _shoal_types_HealthConfig, HealthConfig__Output as _shoal_types_HealthConfig__Output } from './shoal/types/HealthConfig.js';
 import type { IPAMConfig as _shoal_types_IPAMConfig, IPAMConfig__Output as _shoal_types_IPAMConfig__Output } from './shoal/types/IPAMConfig.js';
+import type { JobStatus as _shoal_types_JobStatus, JobStatus__Output as _shoal_types_JobStatus__Output } from './shoal/types/JobStatus.js';
 import type { JoinTokens as _shoal_types_JoinTokens, JoinTokens__Output as _shoal_types_JoinTokens__Output } from './shoal/types/JoinTokens.js';
+import type { LogDriver as _shoal_types_LogDriver, LogDriver__Output as _shoal_types_LogDriver__Output } from './shoal/types/LogDriver.js';
 import type { ManagerStatus as _shoal_types_ManagerStatus, ManagerStatus__Output as _shoal_types_ManagerStatus__Output } from './shoal/types/ManagerStatus.js';
+import type { Mount as _shoal_types_Mount, Mount__Output as _shoal_types_Mount__Output } from './shoal/types/Mount.js';
 import type { Network as _shoal_types_Network, Network__Output as _shoal_types_Network__Output } from './shoal/types/Network.js';
 import type { NetworkAttachment as _shoal_types_NetworkAttachment, NetworkAttachment__Output as _shoal_types_NetworkAttachment__Output } from './shoal/types/NetworkAttachment.js';
 import type { NetworkAttachmentConfig as _shoal_types_NetworkAttachmentConfig, NetworkAttachmentConfig__Output as _shoal_types_NetworkAttachmentConfig__Output } from './shoal/types/NetworkAttachmentConfig.js';
@@ -64,12 +89,18 @@ import type { Platform as _shoal_types_Platform, Platform__Output as _shoal_type
 import type { PortConfig as _shoal_types_PortConfig, PortConfig__Output as _shoal_types_PortConfig__Output } from './shoal/types/PortConfig.js';
 import type { ResourceRequirements as _shoal_types_ResourceRequirements, ResourceRequirements__Output as _shoal_types_ResourceRequirements__Output } from './shoal/types/ResourceRequirements.js';
 import type { RestartPolicy as _shoal_types_RestartPolicy, RestartPolicy__Output as _shoal_types_RestartPolicy__Output } from './shoal/types/RestartPolicy.js';
+import type { Secret as _shoal_types_Secret, Secret__Output as _shoal_types_Secret__Output } from './shoal/types/Secret.js';
+import type { SecretReference as _shoal_types_SecretReference, SecretReference__Output as _shoal_types_SecretReference__Output } from './shoal/types/SecretReference.js';
+import type { SecretSpec as _shoal_types_SecretSpec, SecretSpec__Output as _shoal_types_SecretSpec__Output } from './shoal/types/SecretSpec.js';
 import type { Service as _shoal_types_Service, Service__Output as _shoal_types_Service__Output } from './shoal/types/Service.js';
 import type { ServiceSpec as _shoal_types_ServiceSpec, ServiceSpec__Output as _shoal_types_ServiceSpec__Output } from './shoal/types/ServiceSpec.js';
 import type { Task as _shoal_types_Task, Task__Output as _shoal_types_Task__Output } from './shoal/types/Task.js';
 import type { TaskStatus as _shoal_types_TaskStatus, TaskStatus__Output as _shoal_types_TaskStatus__Output } from './shoal/types/TaskStatus.js';
+import type { TmpfsOptions as _shoal_types_TmpfsOptions, TmpfsOptions__Output as _shoal_types_TmpfsOptions__Output } from './shoal/types/TmpfsOptions.js';
+import type { Ulimit as _shoal_types_Ulimit, Ulimit__Output as _shoal_types_Ulimit__Output } from './shoal/types/Ulimit.js';
 import type { UpdateConfig as _shoal_types_UpdateConfig, UpdateConfig__Output as _shoal_types_UpdateConfig__Output } from './shoal/types/UpdateConfig.js';
 import type { UpdateStatus as _shoal_types_UpdateStatus, UpdateStatus__Output as _shoal_types_UpdateStatus__Output } from './shoal/types/UpdateStatus.js';
+import type { VolumeOptions as _shoal_types_VolumeOptions, VolumeOptions__Output as _shoal_types_VolumeOptions__Output } from './shoal/types/VolumeOptions.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -80,20 +111,31 @@ export interface ProtoGrpcType {
     control: {
       ClusterStatusRequest: MessageTypeDefinition<_shoal_control_ClusterStatusRequest, _shoal_control_ClusterStatusRequest__Output>
       ClusterStatusResponse: MessageTypeDefinition<_shoal_control_ClusterStatusResponse, _shoal_control_ClusterStatusResponse__Output>
+      ConfigResponse: MessageTypeDefinition<_shoal_control_ConfigResponse, _shoal_control_ConfigResponse__Output>
       Control: SubtypeConstructor<typeof grpc.Client, _shoal_control_ControlClient> & { service: _shoal_control_ControlDefinition }
+      CreateConfigRequest: MessageTypeDefinition<_shoal_control_CreateConfigRequest, _shoal_control_CreateConfigRequest__Output>
       CreateNetworkRequest: MessageTypeDefinition<_shoal_control_CreateNetworkRequest, _shoal_control_CreateNetworkRequest__Output>
+      CreateSecretRequest: MessageTypeDefinition<_shoal_control_CreateSecretRequest, _shoal_control_CreateSecretRequest__Output>
       CreateServiceRequest: MessageTypeDefinition<_shoal_control_CreateServiceRequest, _shoal_control_CreateServiceRequest__Output>
+      GetConfigRequest: MessageTypeDefinition<_shoal_control_GetConfigRequest, _shoal_control_GetConfigRequest__Output>
       GetJoinTokenRequest: MessageTypeDefinition<_shoal_control_GetJoinTokenRequest, _shoal_control_GetJoinTokenRequest__Output>
       GetJoinTokenResponse: MessageTypeDefinition<_shoal_control_GetJoinTokenResponse, _shoal_control_GetJoinTokenResponse__Output>
       GetNetworkRequest: MessageTypeDefinition<_shoal_control_GetNetworkRequest, _shoal_control_GetNetworkRequest__Output>
       GetNodeRequest: MessageTypeDefinition<_shoal_control_GetNodeRequest, _shoal_control_GetNodeRequest__Output>
+      GetSecretRequest: MessageTypeDefinition<_shoal_control_GetSecretRequest, _shoal_control_GetSecretRequest__Output>
       GetServiceRequest: MessageTypeDefinition<_shoal_control_GetServiceRequest, _shoal_control_GetServiceRequest__Output>
+      GetUnlockKeyRequest: MessageTypeDefinition<_shoal_control_GetUnlockKeyRequest, _shoal_control_GetUnlockKeyRequest__Output>
+      GetUnlockKeyResponse: MessageTypeDefinition<_shoal_control_GetUnlockKeyResponse, _shoal_control_GetUnlockKeyResponse__Output>
       IssueAdminCertificateRequest: MessageTypeDefinition<_shoal_control_IssueAdminCertificateRequest, _shoal_control_IssueAdminCertificateRequest__Output>
       IssueAdminCertificateResponse: MessageTypeDefinition<_shoal_control_IssueAdminCertificateResponse, _shoal_control_IssueAdminCertificateResponse__Output>
+      ListConfigsRequest: MessageTypeDefinition<_shoal_control_ListConfigsRequest, _shoal_control_ListConfigsRequest__Output>
+      ListConfigsResponse: MessageTypeDefinition<_shoal_control_ListConfigsResponse, _shoal_control_ListConfigsResponse__Output>
       ListNetworksRequest: MessageTypeDefinition<_shoal_control_ListNetworksRequest, _shoal_control_ListNetworksRequest__Output>
       ListNetworksResponse: MessageTypeDefinition<_shoal_control_ListNetworksResponse, _shoal_control_ListNetworksResponse__Output>
       ListNodesRequest: MessageTypeDefinition<_shoal_control_ListNodesRequest, _shoal_control_ListNodesRequest__Output>
       ListNodesResponse: MessageTypeDefinition<_shoal_control_ListNodesResponse, _shoal_control_ListNodesResponse__Output>
+      ListSecretsRequest: MessageTypeDefinition<_shoal_control_ListSecretsRequest, _shoal_control_ListSecretsRequest__Output>
+      ListSecretsResponse: MessageTypeDefinition<_shoal_control_ListSecretsResponse, _shoal_control_ListSecretsResponse__Output>
       ListServicesRequest: MessageTypeDefinition<_shoal_control_ListServicesRequest, _shoal_control_ListServicesRequest__Output>
       ListServicesResponse: MessageTypeDefinition<_shoal_control_ListServicesResponse, _shoal_control_ListServicesResponse__Output>
       ListTasksRequest: MessageTypeDefinition<_shoal_control_ListTasksRequest, _shoal_control_ListTasksRequest__Output>
@@ -102,19 +144,26 @@ export interface ProtoGrpcType {
       NodeResponse: MessageTypeDefinition<_shoal_control_NodeResponse, _shoal_control_NodeResponse__Output>
       NodeView: MessageTypeDefinition<_shoal_control_NodeView, _shoal_control_NodeView__Output>
       RaftMemberStatus: MessageTypeDefinition<_shoal_control_RaftMemberStatus, _shoal_control_RaftMemberStatus__Output>
+      RemoveConfigRequest: MessageTypeDefinition<_shoal_control_RemoveConfigRequest, _shoal_control_RemoveConfigRequest__Output>
+      RemoveConfigResponse: MessageTypeDefinition<_shoal_control_RemoveConfigResponse, _shoal_control_RemoveConfigResponse__Output>
       RemoveNetworkRequest: MessageTypeDefinition<_shoal_control_RemoveNetworkRequest, _shoal_control_RemoveNetworkRequest__Output>
       RemoveNetworkResponse: MessageTypeDefinition<_shoal_control_RemoveNetworkResponse, _shoal_control_RemoveNetworkResponse__Output>
       RemoveNodeRequest: MessageTypeDefinition<_shoal_control_RemoveNodeRequest, _shoal_control_RemoveNodeRequest__Output>
       RemoveNodeResponse: MessageTypeDefinition<_shoal_control_RemoveNodeResponse, _shoal_control_RemoveNodeResponse__Output>
+      RemoveSecretRequest: MessageTypeDefinition<_shoal_control_RemoveSecretRequest, _shoal_control_RemoveSecretRequest__Output>
+      RemoveSecretResponse: MessageTypeDefinition<_shoal_control_RemoveSecretResponse, _shoal_control_RemoveSecretResponse__Output>
       RemoveServiceRequest: MessageTypeDefinition<_shoal_control_RemoveServiceRequest, _shoal_control_RemoveServiceRequest__Output>
       RemoveServiceResponse: MessageTypeDefinition<_shoal_control_RemoveServiceResponse, _shoal_control_RemoveServiceResponse__Output>
       ScaleServiceRequest: MessageTypeDefinition<_shoal_control_ScaleServiceRequest, _shoal_control_ScaleServiceRequest__Output>
+      SecretResponse: MessageTypeDefinition<_shoal_control_SecretResponse, _shoal_control_SecretResponse__Output>
       ServiceLogLine: MessageTypeDefinition<_shoal_control_ServiceLogLine, _shoal_control_ServiceLogLine__Output>
       ServiceLogsRequest: MessageTypeDefinition<_shoal_control_ServiceLogsRequest, _shoal_control_ServiceLogsRequest__Output>
       ServiceLogsResponse: MessageTypeDefinition<_shoal_control_ServiceLogsResponse, _shoal_control_ServiceLogsResponse__Output>
       ServiceResponse: MessageTypeDefinition<_shoal_control_ServiceResponse, _shoal_control_ServiceResponse__Output>
       ServiceSummary: MessageTypeDefinition<_shoal_control_ServiceSummary, _shoal_control_ServiceSummary__Output>
       TaskView: MessageTypeDefinition<_shoal_control_TaskView, _shoal_control_TaskView__Output>
+      UnlockManagerRequest: MessageTypeDefinition<_shoal_control_UnlockManagerRequest, _shoal_control_UnlockManagerRequest__Output>
+      UnlockManagerResponse: MessageTypeDefinition<_shoal_control_UnlockManagerResponse, _shoal_control_UnlockManagerResponse__Output>
       UpdateClusterRequest: MessageTypeDefinition<_shoal_control_UpdateClusterRequest, _shoal_control_UpdateClusterRequest__Output>
       UpdateClusterResponse: MessageTypeDefinition<_shoal_control_UpdateClusterResponse, _shoal_control_UpdateClusterResponse__Output>
       UpdateNodeRequest: MessageTypeDefinition<_shoal_control_UpdateNodeRequest, _shoal_control_UpdateNodeRequest__Output>
@@ -123,11 +172,18 @@ export interface ProtoGrpcType {
     types: {
       Cluster: MessageTypeDefinition<_shoal_types_Cluster, _shoal_types_Cluster__Output>
       ClusterSpec: MessageTypeDefinition<_shoal_types_ClusterSpec, _shoal_types_ClusterSpec__Output>
+      Config: MessageTypeDefinition<_shoal_types_Config, _shoal_types_Config__Output>
+      ConfigReference: MessageTypeDefinition<_shoal_types_ConfigReference, _shoal_types_ConfigReference__Output>
+      ConfigSpec: MessageTypeDefinition<_shoal_types_ConfigSpec, _shoal_types_ConfigSpec__Output>
+      DnsConfig: MessageTypeDefinition<_shoal_types_DnsConfig, _shoal_types_DnsConfig__Output>
       Endpoint: MessageTypeDefinition<_shoal_types_Endpoint, _shoal_types_Endpoint__Output>
       HealthConfig: MessageTypeDefinition<_shoal_types_HealthConfig, _shoal_types_HealthConfig__Output>
       IPAMConfig: MessageTypeDefinition<_shoal_types_IPAMConfig, _shoal_types_IPAMConfig__Output>
+      JobStatus: MessageTypeDefinition<_shoal_types_JobStatus, _shoal_types_JobStatus__Output>
       JoinTokens: MessageTypeDefinition<_shoal_types_JoinTokens, _shoal_types_JoinTokens__Output>
+      LogDriver: MessageTypeDefinition<_shoal_types_LogDriver, _shoal_types_LogDriver__Output>
       ManagerStatus: MessageTypeDefinition<_shoal_types_ManagerStatus, _shoal_types_ManagerStatus__Output>
+      Mount: MessageTypeDefinition<_shoal_types_Mount, _shoal_types_Mount__Output>
       Network: MessageTypeDefinition<_shoal_types_Network, _shoal_types_Network__Output>
       NetworkAttachment: MessageTypeDefinition<_shoal_types_NetworkAttachment, _shoal_types_NetworkAttachment__Output>
       NetworkAttachmentConfig: MessageTypeDefinition<_shoal_types_NetworkAttachmentConfig, _shoal_types_NetworkAttachmentConfig__Output>
@@ -141,12 +197,18 @@ export interface ProtoGrpcType {
       PortConfig: MessageTypeDefinition<_shoal_types_PortConfig, _shoal_types_PortConfig__Output>
       ResourceRequirements: MessageTypeDefinition<_shoal_types_ResourceRequirements, _shoal_types_ResourceRequirements__Output>
       RestartPolicy: MessageTypeDefinition<_shoal_types_RestartPolicy, _shoal_types_RestartPolicy__Output>
+      Secret: MessageTypeDefinition<_shoal_types_Secret, _shoal_types_Secret__Output>
+      SecretReference: MessageTypeDefinition<_shoal_types_SecretReference, _shoal_types_SecretReference__Output>
+      SecretSpec: MessageTypeDefinition<_shoal_types_SecretSpec, _shoal_types_SecretSpec__Output>
       Service: MessageTypeDefinition<_shoal_types_Service, _shoal_types_Service__Output>
       ServiceSpec: MessageTypeDefinition<_shoal_types_ServiceSpec, _shoal_types_ServiceSpec__Output>
       Task: MessageTypeDefinition<_shoal_types_Task, _shoal_types_Task__Output>
       TaskStatus: MessageTypeDefinition<_shoal_types_TaskStatus, _shoal_types_TaskStatus__Output>
+      TmpfsOptions: MessageTypeDefinition<_shoal_types_TmpfsOptions, _shoal_types_TmpfsOptions__Output>
+      Ulimit: MessageTypeDefinition<_shoal_types_Ulimit, _shoal_types_Ulimit__Output>
       UpdateConfig: MessageTypeDefinition<_shoal_types_UpdateConfig, _shoal_types_UpdateConfig__Output>
       UpdateStatus: MessageTypeDefinition<_shoal_types_UpdateStatus, _shoal_types_UpdateStatus__Output>
+      VolumeOptions: MessageTypeDefinition<_shoal_types_VolumeOptions, _shoal_types_VolumeOptions__Output>
     }
   }
 }

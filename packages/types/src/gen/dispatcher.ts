@@ -31,16 +31,24 @@ import type { PublishLogsResponse as _shoal_dispatcher_PublishLogsResponse, Publ
 import type { ServiceOnNetwork as _shoal_dispatcher_ServiceOnNetwork, ServiceOnNetwork__Output as _shoal_dispatcher_ServiceOnNetwork__Output } from './shoal/dispatcher/ServiceOnNetwork.js';
 import type { SessionRequest as _shoal_dispatcher_SessionRequest, SessionRequest__Output as _shoal_dispatcher_SessionRequest__Output } from './shoal/dispatcher/SessionRequest.js';
 import type { SessionResponse as _shoal_dispatcher_SessionResponse, SessionResponse__Output as _shoal_dispatcher_SessionResponse__Output } from './shoal/dispatcher/SessionResponse.js';
+import type { TaskFile as _shoal_dispatcher_TaskFile, TaskFile__Output as _shoal_dispatcher_TaskFile__Output } from './shoal/dispatcher/TaskFile.js';
 import type { TaskStatusUpdate as _shoal_dispatcher_TaskStatusUpdate, TaskStatusUpdate__Output as _shoal_dispatcher_TaskStatusUpdate__Output } from './shoal/dispatcher/TaskStatusUpdate.js';
 import type { UpdateTaskStatusRequest as _shoal_dispatcher_UpdateTaskStatusRequest, UpdateTaskStatusRequest__Output as _shoal_dispatcher_UpdateTaskStatusRequest__Output } from './shoal/dispatcher/UpdateTaskStatusRequest.js';
 import type { UpdateTaskStatusResponse as _shoal_dispatcher_UpdateTaskStatusResponse, UpdateTaskStatusResponse__Output as _shoal_dispatcher_UpdateTaskStatusResponse__Output } from './shoal/dispatcher/UpdateTaskStatusResponse.js';
 import type { Cluster as _shoal_types_Cluster, Cluster__Output as _shoal_types_Cluster__Output } from './shoal/types/Cluster.js';
 import type { ClusterSpec as _shoal_types_ClusterSpec, ClusterSpec__Output as _shoal_types_ClusterSpec__Output } from './shoal/types/ClusterSpec.js';
+import type { Config as _shoal_types_Config, Config__Output as _shoal_types_Config__Output } from './shoal/types/Config.js';
+import type { ConfigReference as _shoal_types_ConfigReference, ConfigReference__Output as _shoal_types_ConfigReference__Output } from './shoal/types/ConfigReference.js';
+import type { ConfigSpec as _shoal_types_ConfigSpec, ConfigSpec__Output as _shoal_types_ConfigSpec__Output } from './shoal/types/ConfigSpec.js';
+import type { DnsConfig as _shoal_types_DnsConfig, DnsConfig__Output as _shoal_types_DnsConfig__Output } from './shoal/types/DnsConfig.js';
 import type { Endpoint as _shoal_types_Endpoint, Endpoint__Output as _shoal_types_Endpoint__Output } from './shoal/types/Endpoint.js';
 import type { HealthConfig as _shoal_types_HealthConfig, HealthConfig__Output as _shoal_types_HealthConfig__Output } from './shoal/types/HealthConfig.js';
 import type { IPAMConfig as _shoal_types_IPAMConfig, IPAMConfig__Output as _shoal_types_IPAMConfig__Output } from './shoal/types/IPAMConfig.js';
+import type { JobStatus as _shoal_types_JobStatus, JobStatus__Output as _shoal_types_JobStatus__Output } from './shoal/types/JobStatus.js';
 import type { JoinTokens as _shoal_types_JoinTokens, JoinTokens__Output as _shoal_types_JoinTokens__Output } from './shoal/types/JoinTokens.js';
+import type { LogDriver as _shoal_types_LogDriver, LogDriver__Output as _shoal_types_LogDriver__Output } from './shoal/types/LogDriver.js';
 import type { ManagerStatus as _shoal_types_ManagerStatus, ManagerStatus__Output as _shoal_types_ManagerStatus__Output } from './shoal/types/ManagerStatus.js';
+import type { Mount as _shoal_types_Mount, Mount__Output as _shoal_types_Mount__Output } from './shoal/types/Mount.js';
 import type { Network as _shoal_types_Network, Network__Output as _shoal_types_Network__Output } from './shoal/types/Network.js';
 import type { NetworkAttachment as _shoal_types_NetworkAttachment, NetworkAttachment__Output as _shoal_types_NetworkAttachment__Output } from './shoal/types/NetworkAttachment.js';
 import type { NetworkAttachmentConfig as _shoal_types_NetworkAttachmentConfig, NetworkAttachmentConfig__Output as _shoal_types_NetworkAttachmentConfig__Output } from './shoal/types/NetworkAttachmentConfig.js';
@@ -54,12 +62,18 @@ import type { Platform as _shoal_types_Platform, Platform__Output as _shoal_type
 import type { PortConfig as _shoal_types_PortConfig, PortConfig__Output as _shoal_types_PortConfig__Output } from './shoal/types/PortConfig.js';
 import type { ResourceRequirements as _shoal_types_ResourceRequirements, ResourceRequirements__Output as _shoal_types_ResourceRequirements__Output } from './shoal/types/ResourceRequirements.js';
 import type { RestartPolicy as _shoal_types_RestartPolicy, RestartPolicy__Output as _shoal_types_RestartPolicy__Output } from './shoal/types/RestartPolicy.js';
+import type { Secret as _shoal_types_Secret, Secret__Output as _shoal_types_Secret__Output } from './shoal/types/Secret.js';
+import type { SecretReference as _shoal_types_SecretReference, SecretReference__Output as _shoal_types_SecretReference__Output } from './shoal/types/SecretReference.js';
+import type { SecretSpec as _shoal_types_SecretSpec, SecretSpec__Output as _shoal_types_SecretSpec__Output } from './shoal/types/SecretSpec.js';
 import type { Service as _shoal_types_Service, Service__Output as _shoal_types_Service__Output } from './shoal/types/Service.js';
 import type { ServiceSpec as _shoal_types_ServiceSpec, ServiceSpec__Output as _shoal_types_ServiceSpec__Output } from './shoal/types/ServiceSpec.js';
 import type { Task as _shoal_types_Task, Task__Output as _shoal_types_Task__Output } from './shoal/types/Task.js';
 import type { TaskStatus as _shoal_types_TaskStatus, TaskStatus__Output as _shoal_types_TaskStatus__Output } from './shoal/types/TaskStatus.js';
+import type { TmpfsOptions as _shoal_types_TmpfsOptions, TmpfsOptions__Output as _shoal_types_TmpfsOptions__Output } from './shoal/types/TmpfsOptions.js';
+import type { Ulimit as _shoal_types_Ulimit, Ulimit__Output as _shoal_types_Ulimit__Output } from './shoal/types/Ulimit.js';
 import type { UpdateConfig as _shoal_types_UpdateConfig, UpdateConfig__Output as _shoal_types_UpdateConfig__Output } from './shoal/types/UpdateConfig.js';
 import type { UpdateStatus as _shoal_types_UpdateStatus, UpdateStatus__Output as _shoal_types_UpdateStatus__Output } from './shoal/types/UpdateStatus.js';
+import type { VolumeOptions as _shoal_types_VolumeOptions, VolumeOptions__Output as _shoal_types_VolumeOptions__Output } from './shoal/types/VolumeOptions.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -96,6 +110,7 @@ export interface ProtoGrpcType {
       ServiceOnNetwork: MessageTypeDefinition<_shoal_dispatcher_ServiceOnNetwork, _shoal_dispatcher_ServiceOnNetwork__Output>
       SessionRequest: MessageTypeDefinition<_shoal_dispatcher_SessionRequest, _shoal_dispatcher_SessionRequest__Output>
       SessionResponse: MessageTypeDefinition<_shoal_dispatcher_SessionResponse, _shoal_dispatcher_SessionResponse__Output>
+      TaskFile: MessageTypeDefinition<_shoal_dispatcher_TaskFile, _shoal_dispatcher_TaskFile__Output>
       TaskStatusUpdate: MessageTypeDefinition<_shoal_dispatcher_TaskStatusUpdate, _shoal_dispatcher_TaskStatusUpdate__Output>
       UpdateTaskStatusRequest: MessageTypeDefinition<_shoal_dispatcher_UpdateTaskStatusRequest, _shoal_dispatcher_UpdateTaskStatusRequest__Output>
       UpdateTaskStatusResponse: MessageTypeDefinition<_shoal_dispatcher_UpdateTaskStatusResponse, _shoal_dispatcher_UpdateTaskStatusResponse__Output>
@@ -103,11 +118,18 @@ export interface ProtoGrpcType {
     types: {
       Cluster: MessageTypeDefinition<_shoal_types_Cluster, _shoal_types_Cluster__Output>
       ClusterSpec: MessageTypeDefinition<_shoal_types_ClusterSpec, _shoal_types_ClusterSpec__Output>
+      Config: MessageTypeDefinition<_shoal_types_Config, _shoal_types_Config__Output>
+      ConfigReference: MessageTypeDefinition<_shoal_types_ConfigReference, _shoal_types_ConfigReference__Output>
+      ConfigSpec: MessageTypeDefinition<_shoal_types_ConfigSpec, _shoal_types_ConfigSpec__Output>
+      DnsConfig: MessageTypeDefinition<_shoal_types_DnsConfig, _shoal_types_DnsConfig__Output>
       Endpoint: MessageTypeDefinition<_shoal_types_Endpoint, _shoal_types_Endpoint__Output>
       HealthConfig: MessageTypeDefinition<_shoal_types_HealthConfig, _shoal_types_HealthConfig__Output>
       IPAMConfig: MessageTypeDefinition<_shoal_types_IPAMConfig, _shoal_types_IPAMConfig__Output>
+      JobStatus: MessageTypeDefinition<_shoal_types_JobStatus, _shoal_types_JobStatus__Output>
       JoinTokens: MessageTypeDefinition<_shoal_types_JoinTokens, _shoal_types_JoinTokens__Output>
+      LogDriver: MessageTypeDefinition<_shoal_types_LogDriver, _shoal_types_LogDriver__Output>
       ManagerStatus: MessageTypeDefinition<_shoal_types_ManagerStatus, _shoal_types_ManagerStatus__Output>
+      Mount: MessageTypeDefinition<_shoal_types_Mount, _shoal_types_Mount__Output>
       Network: MessageTypeDefinition<_shoal_types_Network, _shoal_types_Network__Output>
       NetworkAttachment: MessageTypeDefinition<_shoal_types_NetworkAttachment, _shoal_types_NetworkAttachment__Output>
       NetworkAttachmentConfig: MessageTypeDefinition<_shoal_types_NetworkAttachmentConfig, _shoal_types_NetworkAttachmentConfig__Output>
@@ -121,12 +143,18 @@ export interface ProtoGrpcType {
       PortConfig: MessageTypeDefinition<_shoal_types_PortConfig, _shoal_types_PortConfig__Output>
       ResourceRequirements: MessageTypeDefinition<_shoal_types_ResourceRequirements, _shoal_types_ResourceRequirements__Output>
       RestartPolicy: MessageTypeDefinition<_shoal_types_RestartPolicy, _shoal_types_RestartPolicy__Output>
+      Secret: MessageTypeDefinition<_shoal_types_Secret, _shoal_types_Secret__Output>
+      SecretReference: MessageTypeDefinition<_shoal_types_SecretReference, _shoal_types_SecretReference__Output>
+      SecretSpec: MessageTypeDefinition<_shoal_types_SecretSpec, _shoal_types_SecretSpec__Output>
       Service: MessageTypeDefinition<_shoal_types_Service, _shoal_types_Service__Output>
       ServiceSpec: MessageTypeDefinition<_shoal_types_ServiceSpec, _shoal_types_ServiceSpec__Output>
       Task: MessageTypeDefinition<_shoal_types_Task, _shoal_types_Task__Output>
       TaskStatus: MessageTypeDefinition<_shoal_types_TaskStatus, _shoal_types_TaskStatus__Output>
+      TmpfsOptions: MessageTypeDefinition<_shoal_types_TmpfsOptions, _shoal_types_TmpfsOptions__Output>
+      Ulimit: MessageTypeDefinition<_shoal_types_Ulimit, _shoal_types_Ulimit__Output>
       UpdateConfig: MessageTypeDefinition<_shoal_types_UpdateConfig, _shoal_types_UpdateConfig__Output>
       UpdateStatus: MessageTypeDefinition<_shoal_types_UpdateStatus, _shoal_types_UpdateStatus__Output>
+      VolumeOptions: MessageTypeDefinition<_shoal_types_VolumeOptions, _shoal_types_VolumeOptions__Output>
     }
   }
 }

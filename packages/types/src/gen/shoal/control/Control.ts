@@ -6,35 +6,53 @@ import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { ClusterStatusRequest as _shoal_control_ClusterStatusRequest, ClusterStatusRequest__Output as _shoal_control_ClusterStatusRequest__Output } from '../../shoal/control/ClusterStatusRequest.js';
 import type { ClusterStatusResponse as _shoal_control_ClusterStatusResponse, ClusterStatusResponse__Output as _shoal_control_ClusterStatusResponse__Output } from '../../shoal/control/ClusterStatusResponse.js';
+import type { ConfigResponse as _shoal_control_ConfigResponse, ConfigResponse__Output as _shoal_control_ConfigResponse__Output } from '../../shoal/control/ConfigResponse.js';
+import type { CreateConfigRequest as _shoal_control_CreateConfigRequest, CreateConfigRequest__Output as _shoal_control_CreateConfigRequest__Output } from '../../shoal/control/CreateConfigRequest.js';
 import type { CreateNetworkRequest as _shoal_control_CreateNetworkRequest, CreateNetworkRequest__Output as _shoal_control_CreateNetworkRequest__Output } from '../../shoal/control/CreateNetworkRequest.js';
+import type { CreateSecretRequest as _shoal_control_CreateSecretRequest, CreateSecretRequest__Output as _shoal_control_CreateSecretRequest__Output } from '../../shoal/control/CreateSecretRequest.js';
 import type { CreateServiceRequest as _shoal_control_CreateServiceRequest, CreateServiceRequest__Output as _shoal_control_CreateServiceRequest__Output } from '../../shoal/control/CreateServiceRequest.js';
+import type { GetConfigRequest as _shoal_control_GetConfigRequest, GetConfigRequest__Output as _shoal_control_GetConfigRequest__Output } from '../../shoal/control/GetConfigRequest.js';
 import type { GetJoinTokenRequest as _shoal_control_GetJoinTokenRequest, GetJoinTokenRequest__Output as _shoal_control_GetJoinTokenRequest__Output } from '../../shoal/control/GetJoinTokenRequest.js';
 import type { GetJoinTokenResponse as _shoal_control_GetJoinTokenResponse, GetJoinTokenResponse__Output as _shoal_control_GetJoinTokenResponse__Output } from '../../shoal/control/GetJoinTokenResponse.js';
 import type { GetNetworkRequest as _shoal_control_GetNetworkRequest, GetNetworkRequest__Output as _shoal_control_GetNetworkRequest__Output } from '../../shoal/control/GetNetworkRequest.js';
 import type { GetNodeRequest as _shoal_control_GetNodeRequest, GetNodeRequest__Output as _shoal_control_GetNodeRequest__Output } from '../../shoal/control/GetNodeRequest.js';
+import type { GetSecretRequest as _shoal_control_GetSecretRequest, GetSecretRequest__Output as _shoal_control_GetSecretRequest__Output } from '../../shoal/control/GetSecretRequest.js';
 import type { GetServiceRequest as _shoal_control_GetServiceRequest, GetServiceRequest__Output as _shoal_control_GetServiceRequest__Output } from '../../shoal/control/GetServiceRequest.js';
+import type { GetUnlockKeyRequest as _shoal_control_GetUnlockKeyRequest, GetUnlockKeyRequest__Output as _shoal_control_GetUnlockKeyRequest__Output } from '../../shoal/control/GetUnlockKeyRequest.js';
+import type { GetUnlockKeyResponse as _shoal_control_GetUnlockKeyResponse, GetUnlockKeyResponse__Output as _shoal_control_GetUnlockKeyResponse__Output } from '../../shoal/control/GetUnlockKeyResponse.js';
 import type { IssueAdminCertificateRequest as _shoal_control_IssueAdminCertificateRequest, IssueAdminCertificateRequest__Output as _shoal_control_IssueAdminCertificateRequest__Output } from '../../shoal/control/IssueAdminCertificateRequest.js';
 import type { IssueAdminCertificateResponse as _shoal_control_IssueAdminCertificateResponse, IssueAdminCertificateResponse__Output as _shoal_control_IssueAdminCertificateResponse__Output } from '../../shoal/control/IssueAdminCertificateResponse.js';
+import type { ListConfigsRequest as _shoal_control_ListConfigsRequest, ListConfigsRequest__Output as _shoal_control_ListConfigsRequest__Output } from '../../shoal/control/ListConfigsRequest.js';
+import type { ListConfigsResponse as _shoal_control_ListConfigsResponse, ListConfigsResponse__Output as _shoal_control_ListConfigsResponse__Output } from '../../shoal/control/ListConfigsResponse.js';
 import type { ListNetworksRequest as _shoal_control_ListNetworksRequest, ListNetworksRequest__Output as _shoal_control_ListNetworksRequest__Output } from '../../shoal/control/ListNetworksRequest.js';
 import type { ListNetworksResponse as _shoal_control_ListNetworksResponse, ListNetworksResponse__Output as _shoal_control_ListNetworksResponse__Output } from '../../shoal/control/ListNetworksResponse.js';
 import type { ListNodesRequest as _shoal_control_ListNodesRequest, ListNodesRequest__Output as _shoal_control_ListNodesRequest__Output } from '../../shoal/control/ListNodesRequest.js';
 import type { ListNodesResponse as _shoal_control_ListNodesResponse, ListNodesResponse__Output as _shoal_control_ListNodesResponse__Output } from '../../shoal/control/ListNodesResponse.js';
+import type { ListSecretsRequest as _shoal_control_ListSecretsRequest, ListSecretsRequest__Output as _shoal_control_ListSecretsRequest__Output } from '../../shoal/control/ListSecretsRequest.js';
+import type { ListSecretsResponse as _shoal_control_ListSecretsResponse, ListSecretsResponse__Output as _shoal_control_ListSecretsResponse__Output } from '../../shoal/control/ListSecretsResponse.js';
 import type { ListServicesRequest as _shoal_control_ListServicesRequest, ListServicesRequest__Output as _shoal_control_ListServicesRequest__Output } from '../../shoal/control/ListServicesRequest.js';
 import type { ListServicesResponse as _shoal_control_ListServicesResponse, ListServicesResponse__Output as _shoal_control_ListServicesResponse__Output } from '../../shoal/control/ListServicesResponse.js';
 import type { ListTasksRequest as _shoal_control_ListTasksRequest, ListTasksRequest__Output as _shoal_control_ListTasksRequest__Output } from '../../shoal/control/ListTasksRequest.js';
 import type { ListTasksResponse as _shoal_control_ListTasksResponse, ListTasksResponse__Output as _shoal_control_ListTasksResponse__Output } from '../../shoal/control/ListTasksResponse.js';
 import type { NetworkResponse as _shoal_control_NetworkResponse, NetworkResponse__Output as _shoal_control_NetworkResponse__Output } from '../../shoal/control/NetworkResponse.js';
 import type { NodeResponse as _shoal_control_NodeResponse, NodeResponse__Output as _shoal_control_NodeResponse__Output } from '../../shoal/control/NodeResponse.js';
+import type { RemoveConfigRequest as _shoal_control_RemoveConfigRequest, RemoveConfigRequest__Output as _shoal_control_RemoveConfigRequest__Output } from '../../shoal/control/RemoveConfigRequest.js';
+import type { RemoveConfigResponse as _shoal_control_RemoveConfigResponse, RemoveConfigResponse__Output as _shoal_control_RemoveConfigResponse__Output } from '../../shoal/control/RemoveConfigResponse.js';
 import type { RemoveNetworkRequest as _shoal_control_RemoveNetworkRequest, RemoveNetworkRequest__Output as _shoal_control_RemoveNetworkRequest__Output } from '../../shoal/control/RemoveNetworkRequest.js';
 import type { RemoveNetworkResponse as _shoal_control_RemoveNetworkResponse, RemoveNetworkResponse__Output as _shoal_control_RemoveNetworkResponse__Output } from '../../shoal/control/RemoveNetworkResponse.js';
 import type { RemoveNodeRequest as _shoal_control_RemoveNodeRequest, RemoveNodeRequest__Output as _shoal_control_RemoveNodeRequest__Output } from '../../shoal/control/RemoveNodeRequest.js';
 import type { RemoveNodeResponse as _shoal_control_RemoveNodeResponse, RemoveNodeResponse__Output as _shoal_control_RemoveNodeResponse__Output } from '../../shoal/control/RemoveNodeResponse.js';
+import type { RemoveSecretRequest as _shoal_control_RemoveSecretRequest, RemoveSecretRequest__Output as _shoal_control_RemoveSecretRequest__Output } from '../../shoal/control/RemoveSecretRequest.js';
+import type { RemoveSecretResponse as _shoal_control_RemoveSecretResponse, RemoveSecretResponse__Output as _shoal_control_RemoveSecretResponse__Output } from '../../shoal/control/RemoveSecretResponse.js';
 import type { RemoveServiceRequest as _shoal_control_RemoveServiceRequest, RemoveServiceRequest__Output as _shoal_control_RemoveServiceRequest__Output } from '../../shoal/control/RemoveServiceRequest.js';
 import type { RemoveServiceResponse as _shoal_control_RemoveServiceResponse, RemoveServiceResponse__Output as _shoal_control_RemoveServiceResponse__Output } from '../../shoal/control/RemoveServiceResponse.js';
 import type { ScaleServiceRequest as _shoal_control_ScaleServiceRequest, ScaleServiceRequest__Output as _shoal_control_ScaleServiceRequest__Output } from '../../shoal/control/ScaleServiceRequest.js';
+import type { SecretResponse as _shoal_control_SecretResponse, SecretResponse__Output as _shoal_control_SecretResponse__Output } from '../../shoal/control/SecretResponse.js';
 import type { ServiceLogsRequest as _shoal_control_ServiceLogsRequest, ServiceLogsRequest__Output as _shoal_control_ServiceLogsRequest__Output } from '../../shoal/control/ServiceLogsRequest.js';
 import type { ServiceLogsResponse as _shoal_control_ServiceLogsResponse, ServiceLogsResponse__Output as _shoal_control_ServiceLogsResponse__Output } from '../../shoal/control/ServiceLogsResponse.js';
 import type { ServiceResponse as _shoal_control_ServiceResponse, ServiceResponse__Output as _shoal_control_ServiceResponse__Output } from '../../shoal/control/ServiceResponse.js';
+import type { UnlockManagerRequest as _shoal_control_UnlockManagerRequest, UnlockManagerRequest__Output as _shoal_control_UnlockManagerRequest__Output } from '../../shoal/control/UnlockManagerRequest.js';
+import type { UnlockManagerResponse as _shoal_control_UnlockManagerResponse, UnlockManagerResponse__Output as _shoal_control_UnlockManagerResponse__Output } from '../../shoal/control/UnlockManagerResponse.js';
 import type { UpdateClusterRequest as _shoal_control_UpdateClusterRequest, UpdateClusterRequest__Output as _shoal_control_UpdateClusterRequest__Output } from '../../shoal/control/UpdateClusterRequest.js';
 import type { UpdateClusterResponse as _shoal_control_UpdateClusterResponse, UpdateClusterResponse__Output as _shoal_control_UpdateClusterResponse__Output } from '../../shoal/control/UpdateClusterResponse.js';
 import type { UpdateNodeRequest as _shoal_control_UpdateNodeRequest, UpdateNodeRequest__Output as _shoal_control_UpdateNodeRequest__Output } from '../../shoal/control/UpdateNodeRequest.js';
@@ -51,6 +69,21 @@ export interface ControlClient extends grpc.Client {
   clusterStatus(argument: _shoal_control_ClusterStatusRequest, callback: grpc.requestCallback<_shoal_control_ClusterStatusResponse__Output>): grpc.ClientUnaryCall;
   
   /**
+   * Configs (`shoal config ...`): like secrets, but their data is shown by `config inspect`.
+   */
+  CreateConfig(argument: _shoal_control_CreateConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  CreateConfig(argument: _shoal_control_CreateConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  CreateConfig(argument: _shoal_control_CreateConfigRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  CreateConfig(argument: _shoal_control_CreateConfigRequest, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Configs (`shoal config ...`): like secrets, but their data is shown by `config inspect`.
+   */
+  createConfig(argument: _shoal_control_CreateConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  createConfig(argument: _shoal_control_CreateConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  createConfig(argument: _shoal_control_CreateConfigRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  createConfig(argument: _shoal_control_CreateConfigRequest, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
    * Cluster networks (`shoal network ...`): the store allocates a created network's subnet and VNI.
    */
   CreateNetwork(argument: _shoal_control_CreateNetworkRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
@@ -64,6 +97,23 @@ export interface ControlClient extends grpc.Client {
   createNetwork(argument: _shoal_control_CreateNetworkRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
   createNetwork(argument: _shoal_control_CreateNetworkRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
   createNetwork(argument: _shoal_control_CreateNetworkRequest, callback: grpc.requestCallback<_shoal_control_NetworkResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Secrets (`shoal secret ...`): the data goes in once and never comes back out of the control
+   * API; a manager seals it with the cluster's key-encryption key before proposing it.
+   */
+  CreateSecret(argument: _shoal_control_CreateSecretRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  CreateSecret(argument: _shoal_control_CreateSecretRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  CreateSecret(argument: _shoal_control_CreateSecretRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  CreateSecret(argument: _shoal_control_CreateSecretRequest, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Secrets (`shoal secret ...`): the data goes in once and never comes back out of the control
+   * API; a manager seals it with the cluster's key-encryption key before proposing it.
+   */
+  createSecret(argument: _shoal_control_CreateSecretRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  createSecret(argument: _shoal_control_CreateSecretRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  createSecret(argument: _shoal_control_CreateSecretRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  createSecret(argument: _shoal_control_CreateSecretRequest, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
   
   CreateService(argument: _shoal_control_CreateServiceRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
   CreateService(argument: _shoal_control_CreateServiceRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
@@ -82,6 +132,15 @@ export interface ControlClient extends grpc.Client {
   demoteNode(argument: _shoal_control_GetNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   demoteNode(argument: _shoal_control_GetNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   demoteNode(argument: _shoal_control_GetNodeRequest, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
+  
+  GetConfig(argument: _shoal_control_GetConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  GetConfig(argument: _shoal_control_GetConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  GetConfig(argument: _shoal_control_GetConfigRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  GetConfig(argument: _shoal_control_GetConfigRequest, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  getConfig(argument: _shoal_control_GetConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  getConfig(argument: _shoal_control_GetConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  getConfig(argument: _shoal_control_GetConfigRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
+  getConfig(argument: _shoal_control_GetConfigRequest, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
   
   GetJoinToken(argument: _shoal_control_GetJoinTokenRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_GetJoinTokenResponse__Output>): grpc.ClientUnaryCall;
   GetJoinToken(argument: _shoal_control_GetJoinTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_GetJoinTokenResponse__Output>): grpc.ClientUnaryCall;
@@ -110,6 +169,15 @@ export interface ControlClient extends grpc.Client {
   getNode(argument: _shoal_control_GetNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   getNode(argument: _shoal_control_GetNodeRequest, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   
+  GetSecret(argument: _shoal_control_GetSecretRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  GetSecret(argument: _shoal_control_GetSecretRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  GetSecret(argument: _shoal_control_GetSecretRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  GetSecret(argument: _shoal_control_GetSecretRequest, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  getSecret(argument: _shoal_control_GetSecretRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  getSecret(argument: _shoal_control_GetSecretRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  getSecret(argument: _shoal_control_GetSecretRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  getSecret(argument: _shoal_control_GetSecretRequest, callback: grpc.requestCallback<_shoal_control_SecretResponse__Output>): grpc.ClientUnaryCall;
+  
   GetService(argument: _shoal_control_GetServiceRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
   GetService(argument: _shoal_control_GetServiceRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
   GetService(argument: _shoal_control_GetServiceRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
@@ -118,6 +186,23 @@ export interface ControlClient extends grpc.Client {
   getService(argument: _shoal_control_GetServiceRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
   getService(argument: _shoal_control_GetServiceRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
   getService(argument: _shoal_control_GetServiceRequest, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Autolock (`shoal swarm update --autolock`, `swarm unlock-key [--rotate]`): the unlock key
+   * that protects each manager's key-encryption key on its disk.
+   */
+  GetUnlockKey(argument: _shoal_control_GetUnlockKeyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_GetUnlockKeyResponse__Output>): grpc.ClientUnaryCall;
+  GetUnlockKey(argument: _shoal_control_GetUnlockKeyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_GetUnlockKeyResponse__Output>): grpc.ClientUnaryCall;
+  GetUnlockKey(argument: _shoal_control_GetUnlockKeyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_GetUnlockKeyResponse__Output>): grpc.ClientUnaryCall;
+  GetUnlockKey(argument: _shoal_control_GetUnlockKeyRequest, callback: grpc.requestCallback<_shoal_control_GetUnlockKeyResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Autolock (`shoal swarm update --autolock`, `swarm unlock-key [--rotate]`): the unlock key
+   * that protects each manager's key-encryption key on its disk.
+   */
+  getUnlockKey(argument: _shoal_control_GetUnlockKeyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_GetUnlockKeyResponse__Output>): grpc.ClientUnaryCall;
+  getUnlockKey(argument: _shoal_control_GetUnlockKeyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_GetUnlockKeyResponse__Output>): grpc.ClientUnaryCall;
+  getUnlockKey(argument: _shoal_control_GetUnlockKeyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_GetUnlockKeyResponse__Output>): grpc.ClientUnaryCall;
+  getUnlockKey(argument: _shoal_control_GetUnlockKeyRequest, callback: grpc.requestCallback<_shoal_control_GetUnlockKeyResponse__Output>): grpc.ClientUnaryCall;
   
   /**
    * Signs another admin certificate for a key the caller made (`shoal swarm admin-cert`).
@@ -133,6 +218,15 @@ export interface ControlClient extends grpc.Client {
   issueAdminCertificate(argument: _shoal_control_IssueAdminCertificateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_IssueAdminCertificateResponse__Output>): grpc.ClientUnaryCall;
   issueAdminCertificate(argument: _shoal_control_IssueAdminCertificateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_IssueAdminCertificateResponse__Output>): grpc.ClientUnaryCall;
   issueAdminCertificate(argument: _shoal_control_IssueAdminCertificateRequest, callback: grpc.requestCallback<_shoal_control_IssueAdminCertificateResponse__Output>): grpc.ClientUnaryCall;
+  
+  ListConfigs(argument: _shoal_control_ListConfigsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListConfigsResponse__Output>): grpc.ClientUnaryCall;
+  ListConfigs(argument: _shoal_control_ListConfigsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ListConfigsResponse__Output>): grpc.ClientUnaryCall;
+  ListConfigs(argument: _shoal_control_ListConfigsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListConfigsResponse__Output>): grpc.ClientUnaryCall;
+  ListConfigs(argument: _shoal_control_ListConfigsRequest, callback: grpc.requestCallback<_shoal_control_ListConfigsResponse__Output>): grpc.ClientUnaryCall;
+  listConfigs(argument: _shoal_control_ListConfigsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListConfigsResponse__Output>): grpc.ClientUnaryCall;
+  listConfigs(argument: _shoal_control_ListConfigsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ListConfigsResponse__Output>): grpc.ClientUnaryCall;
+  listConfigs(argument: _shoal_control_ListConfigsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListConfigsResponse__Output>): grpc.ClientUnaryCall;
+  listConfigs(argument: _shoal_control_ListConfigsRequest, callback: grpc.requestCallback<_shoal_control_ListConfigsResponse__Output>): grpc.ClientUnaryCall;
   
   ListNetworks(argument: _shoal_control_ListNetworksRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListNetworksResponse__Output>): grpc.ClientUnaryCall;
   ListNetworks(argument: _shoal_control_ListNetworksRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ListNetworksResponse__Output>): grpc.ClientUnaryCall;
@@ -151,6 +245,15 @@ export interface ControlClient extends grpc.Client {
   listNodes(argument: _shoal_control_ListNodesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ListNodesResponse__Output>): grpc.ClientUnaryCall;
   listNodes(argument: _shoal_control_ListNodesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListNodesResponse__Output>): grpc.ClientUnaryCall;
   listNodes(argument: _shoal_control_ListNodesRequest, callback: grpc.requestCallback<_shoal_control_ListNodesResponse__Output>): grpc.ClientUnaryCall;
+  
+  ListSecrets(argument: _shoal_control_ListSecretsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListSecretsResponse__Output>): grpc.ClientUnaryCall;
+  ListSecrets(argument: _shoal_control_ListSecretsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ListSecretsResponse__Output>): grpc.ClientUnaryCall;
+  ListSecrets(argument: _shoal_control_ListSecretsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListSecretsResponse__Output>): grpc.ClientUnaryCall;
+  ListSecrets(argument: _shoal_control_ListSecretsRequest, callback: grpc.requestCallback<_shoal_control_ListSecretsResponse__Output>): grpc.ClientUnaryCall;
+  listSecrets(argument: _shoal_control_ListSecretsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListSecretsResponse__Output>): grpc.ClientUnaryCall;
+  listSecrets(argument: _shoal_control_ListSecretsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ListSecretsResponse__Output>): grpc.ClientUnaryCall;
+  listSecrets(argument: _shoal_control_ListSecretsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListSecretsResponse__Output>): grpc.ClientUnaryCall;
+  listSecrets(argument: _shoal_control_ListSecretsRequest, callback: grpc.requestCallback<_shoal_control_ListSecretsResponse__Output>): grpc.ClientUnaryCall;
   
   ListServices(argument: _shoal_control_ListServicesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ListServicesResponse__Output>): grpc.ClientUnaryCall;
   ListServices(argument: _shoal_control_ListServicesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ListServicesResponse__Output>): grpc.ClientUnaryCall;
@@ -179,6 +282,15 @@ export interface ControlClient extends grpc.Client {
   promoteNode(argument: _shoal_control_GetNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   promoteNode(argument: _shoal_control_GetNodeRequest, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   
+  RemoveConfig(argument: _shoal_control_RemoveConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveConfigResponse__Output>): grpc.ClientUnaryCall;
+  RemoveConfig(argument: _shoal_control_RemoveConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_RemoveConfigResponse__Output>): grpc.ClientUnaryCall;
+  RemoveConfig(argument: _shoal_control_RemoveConfigRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveConfigResponse__Output>): grpc.ClientUnaryCall;
+  RemoveConfig(argument: _shoal_control_RemoveConfigRequest, callback: grpc.requestCallback<_shoal_control_RemoveConfigResponse__Output>): grpc.ClientUnaryCall;
+  removeConfig(argument: _shoal_control_RemoveConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveConfigResponse__Output>): grpc.ClientUnaryCall;
+  removeConfig(argument: _shoal_control_RemoveConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_RemoveConfigResponse__Output>): grpc.ClientUnaryCall;
+  removeConfig(argument: _shoal_control_RemoveConfigRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveConfigResponse__Output>): grpc.ClientUnaryCall;
+  removeConfig(argument: _shoal_control_RemoveConfigRequest, callback: grpc.requestCallback<_shoal_control_RemoveConfigResponse__Output>): grpc.ClientUnaryCall;
+  
   RemoveNetwork(argument: _shoal_control_RemoveNetworkRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveNetworkResponse__Output>): grpc.ClientUnaryCall;
   RemoveNetwork(argument: _shoal_control_RemoveNetworkRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_RemoveNetworkResponse__Output>): grpc.ClientUnaryCall;
   RemoveNetwork(argument: _shoal_control_RemoveNetworkRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveNetworkResponse__Output>): grpc.ClientUnaryCall;
@@ -196,6 +308,15 @@ export interface ControlClient extends grpc.Client {
   removeNode(argument: _shoal_control_RemoveNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_RemoveNodeResponse__Output>): grpc.ClientUnaryCall;
   removeNode(argument: _shoal_control_RemoveNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveNodeResponse__Output>): grpc.ClientUnaryCall;
   removeNode(argument: _shoal_control_RemoveNodeRequest, callback: grpc.requestCallback<_shoal_control_RemoveNodeResponse__Output>): grpc.ClientUnaryCall;
+  
+  RemoveSecret(argument: _shoal_control_RemoveSecretRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveSecretResponse__Output>): grpc.ClientUnaryCall;
+  RemoveSecret(argument: _shoal_control_RemoveSecretRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_RemoveSecretResponse__Output>): grpc.ClientUnaryCall;
+  RemoveSecret(argument: _shoal_control_RemoveSecretRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveSecretResponse__Output>): grpc.ClientUnaryCall;
+  RemoveSecret(argument: _shoal_control_RemoveSecretRequest, callback: grpc.requestCallback<_shoal_control_RemoveSecretResponse__Output>): grpc.ClientUnaryCall;
+  removeSecret(argument: _shoal_control_RemoveSecretRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveSecretResponse__Output>): grpc.ClientUnaryCall;
+  removeSecret(argument: _shoal_control_RemoveSecretRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_RemoveSecretResponse__Output>): grpc.ClientUnaryCall;
+  removeSecret(argument: _shoal_control_RemoveSecretRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveSecretResponse__Output>): grpc.ClientUnaryCall;
+  removeSecret(argument: _shoal_control_RemoveSecretRequest, callback: grpc.requestCallback<_shoal_control_RemoveSecretResponse__Output>): grpc.ClientUnaryCall;
   
   RemoveService(argument: _shoal_control_RemoveServiceRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_RemoveServiceResponse__Output>): grpc.ClientUnaryCall;
   RemoveService(argument: _shoal_control_RemoveServiceRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_RemoveServiceResponse__Output>): grpc.ClientUnaryCall;
@@ -245,6 +366,23 @@ export interface ControlClient extends grpc.Client {
   serviceLogs(argument: _shoal_control_ServiceLogsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ServiceLogsResponse__Output>): grpc.ClientUnaryCall;
   serviceLogs(argument: _shoal_control_ServiceLogsRequest, callback: grpc.requestCallback<_shoal_control_ServiceLogsResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * `shoal swarm unlock`: a locked manager serves this call alone (on its local sockets) until
+   * it is given the right key; every other call answers FAILED_PRECONDITION "this manager is locked".
+   */
+  UnlockManager(argument: _shoal_control_UnlockManagerRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_UnlockManagerResponse__Output>): grpc.ClientUnaryCall;
+  UnlockManager(argument: _shoal_control_UnlockManagerRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_UnlockManagerResponse__Output>): grpc.ClientUnaryCall;
+  UnlockManager(argument: _shoal_control_UnlockManagerRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_UnlockManagerResponse__Output>): grpc.ClientUnaryCall;
+  UnlockManager(argument: _shoal_control_UnlockManagerRequest, callback: grpc.requestCallback<_shoal_control_UnlockManagerResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * `shoal swarm unlock`: a locked manager serves this call alone (on its local sockets) until
+   * it is given the right key; every other call answers FAILED_PRECONDITION "this manager is locked".
+   */
+  unlockManager(argument: _shoal_control_UnlockManagerRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_UnlockManagerResponse__Output>): grpc.ClientUnaryCall;
+  unlockManager(argument: _shoal_control_UnlockManagerRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_UnlockManagerResponse__Output>): grpc.ClientUnaryCall;
+  unlockManager(argument: _shoal_control_UnlockManagerRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_UnlockManagerResponse__Output>): grpc.ClientUnaryCall;
+  unlockManager(argument: _shoal_control_UnlockManagerRequest, callback: grpc.requestCallback<_shoal_control_UnlockManagerResponse__Output>): grpc.ClientUnaryCall;
+  
   UpdateCluster(argument: _shoal_control_UpdateClusterRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_UpdateClusterResponse__Output>): grpc.ClientUnaryCall;
   UpdateCluster(argument: _shoal_control_UpdateClusterRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_UpdateClusterResponse__Output>): grpc.ClientUnaryCall;
   UpdateCluster(argument: _shoal_control_UpdateClusterRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_UpdateClusterResponse__Output>): grpc.ClientUnaryCall;
@@ -278,13 +416,26 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   ClusterStatus: grpc.handleUnaryCall<_shoal_control_ClusterStatusRequest__Output, _shoal_control_ClusterStatusResponse>;
   
   /**
+   * Configs (`shoal config ...`): like secrets, but their data is shown by `config inspect`.
+   */
+  CreateConfig: grpc.handleUnaryCall<_shoal_control_CreateConfigRequest__Output, _shoal_control_ConfigResponse>;
+  
+  /**
    * Cluster networks (`shoal network ...`): the store allocates a created network's subnet and VNI.
    */
   CreateNetwork: grpc.handleUnaryCall<_shoal_control_CreateNetworkRequest__Output, _shoal_control_NetworkResponse>;
   
+  /**
+   * Secrets (`shoal secret ...`): the data goes in once and never comes back out of the control
+   * API; a manager seals it with the cluster's key-encryption key before proposing it.
+   */
+  CreateSecret: grpc.handleUnaryCall<_shoal_control_CreateSecretRequest__Output, _shoal_control_SecretResponse>;
+  
   CreateService: grpc.handleUnaryCall<_shoal_control_CreateServiceRequest__Output, _shoal_control_ServiceResponse>;
   
   DemoteNode: grpc.handleUnaryCall<_shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse>;
+  
+  GetConfig: grpc.handleUnaryCall<_shoal_control_GetConfigRequest__Output, _shoal_control_ConfigResponse>;
   
   GetJoinToken: grpc.handleUnaryCall<_shoal_control_GetJoinTokenRequest__Output, _shoal_control_GetJoinTokenResponse>;
   
@@ -292,16 +443,28 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   
   GetNode: grpc.handleUnaryCall<_shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse>;
   
+  GetSecret: grpc.handleUnaryCall<_shoal_control_GetSecretRequest__Output, _shoal_control_SecretResponse>;
+  
   GetService: grpc.handleUnaryCall<_shoal_control_GetServiceRequest__Output, _shoal_control_ServiceResponse>;
+  
+  /**
+   * Autolock (`shoal swarm update --autolock`, `swarm unlock-key [--rotate]`): the unlock key
+   * that protects each manager's key-encryption key on its disk.
+   */
+  GetUnlockKey: grpc.handleUnaryCall<_shoal_control_GetUnlockKeyRequest__Output, _shoal_control_GetUnlockKeyResponse>;
   
   /**
    * Signs another admin certificate for a key the caller made (`shoal swarm admin-cert`).
    */
   IssueAdminCertificate: grpc.handleUnaryCall<_shoal_control_IssueAdminCertificateRequest__Output, _shoal_control_IssueAdminCertificateResponse>;
   
+  ListConfigs: grpc.handleUnaryCall<_shoal_control_ListConfigsRequest__Output, _shoal_control_ListConfigsResponse>;
+  
   ListNetworks: grpc.handleUnaryCall<_shoal_control_ListNetworksRequest__Output, _shoal_control_ListNetworksResponse>;
   
   ListNodes: grpc.handleUnaryCall<_shoal_control_ListNodesRequest__Output, _shoal_control_ListNodesResponse>;
+  
+  ListSecrets: grpc.handleUnaryCall<_shoal_control_ListSecretsRequest__Output, _shoal_control_ListSecretsResponse>;
   
   ListServices: grpc.handleUnaryCall<_shoal_control_ListServicesRequest__Output, _shoal_control_ListServicesResponse>;
   
@@ -309,9 +472,13 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   
   PromoteNode: grpc.handleUnaryCall<_shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse>;
   
+  RemoveConfig: grpc.handleUnaryCall<_shoal_control_RemoveConfigRequest__Output, _shoal_control_RemoveConfigResponse>;
+  
   RemoveNetwork: grpc.handleUnaryCall<_shoal_control_RemoveNetworkRequest__Output, _shoal_control_RemoveNetworkResponse>;
   
   RemoveNode: grpc.handleUnaryCall<_shoal_control_RemoveNodeRequest__Output, _shoal_control_RemoveNodeResponse>;
+  
+  RemoveSecret: grpc.handleUnaryCall<_shoal_control_RemoveSecretRequest__Output, _shoal_control_RemoveSecretResponse>;
   
   RemoveService: grpc.handleUnaryCall<_shoal_control_RemoveServiceRequest__Output, _shoal_control_RemoveServiceResponse>;
   
@@ -327,6 +494,12 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
    */
   ServiceLogs: grpc.handleUnaryCall<_shoal_control_ServiceLogsRequest__Output, _shoal_control_ServiceLogsResponse>;
   
+  /**
+   * `shoal swarm unlock`: a locked manager serves this call alone (on its local sockets) until
+   * it is given the right key; every other call answers FAILED_PRECONDITION "this manager is locked".
+   */
+  UnlockManager: grpc.handleUnaryCall<_shoal_control_UnlockManagerRequest__Output, _shoal_control_UnlockManagerResponse>;
+  
   UpdateCluster: grpc.handleUnaryCall<_shoal_control_UpdateClusterRequest__Output, _shoal_control_UpdateClusterResponse>;
   
   UpdateNode: grpc.handleUnaryCall<_shoal_control_UpdateNodeRequest__Output, _shoal_control_NodeResponse>;
@@ -337,25 +510,35 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
 
 export interface ControlDefinition extends grpc.ServiceDefinition {
   ClusterStatus: MethodDefinition<_shoal_control_ClusterStatusRequest, _shoal_control_ClusterStatusResponse, _shoal_control_ClusterStatusRequest__Output, _shoal_control_ClusterStatusResponse__Output>
+  CreateConfig: MethodDefinition<_shoal_control_CreateConfigRequest, _shoal_control_ConfigResponse, _shoal_control_CreateConfigRequest__Output, _shoal_control_ConfigResponse__Output>
   CreateNetwork: MethodDefinition<_shoal_control_CreateNetworkRequest, _shoal_control_NetworkResponse, _shoal_control_CreateNetworkRequest__Output, _shoal_control_NetworkResponse__Output>
+  CreateSecret: MethodDefinition<_shoal_control_CreateSecretRequest, _shoal_control_SecretResponse, _shoal_control_CreateSecretRequest__Output, _shoal_control_SecretResponse__Output>
   CreateService: MethodDefinition<_shoal_control_CreateServiceRequest, _shoal_control_ServiceResponse, _shoal_control_CreateServiceRequest__Output, _shoal_control_ServiceResponse__Output>
   DemoteNode: MethodDefinition<_shoal_control_GetNodeRequest, _shoal_control_NodeResponse, _shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse__Output>
+  GetConfig: MethodDefinition<_shoal_control_GetConfigRequest, _shoal_control_ConfigResponse, _shoal_control_GetConfigRequest__Output, _shoal_control_ConfigResponse__Output>
   GetJoinToken: MethodDefinition<_shoal_control_GetJoinTokenRequest, _shoal_control_GetJoinTokenResponse, _shoal_control_GetJoinTokenRequest__Output, _shoal_control_GetJoinTokenResponse__Output>
   GetNetwork: MethodDefinition<_shoal_control_GetNetworkRequest, _shoal_control_NetworkResponse, _shoal_control_GetNetworkRequest__Output, _shoal_control_NetworkResponse__Output>
   GetNode: MethodDefinition<_shoal_control_GetNodeRequest, _shoal_control_NodeResponse, _shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse__Output>
+  GetSecret: MethodDefinition<_shoal_control_GetSecretRequest, _shoal_control_SecretResponse, _shoal_control_GetSecretRequest__Output, _shoal_control_SecretResponse__Output>
   GetService: MethodDefinition<_shoal_control_GetServiceRequest, _shoal_control_ServiceResponse, _shoal_control_GetServiceRequest__Output, _shoal_control_ServiceResponse__Output>
+  GetUnlockKey: MethodDefinition<_shoal_control_GetUnlockKeyRequest, _shoal_control_GetUnlockKeyResponse, _shoal_control_GetUnlockKeyRequest__Output, _shoal_control_GetUnlockKeyResponse__Output>
   IssueAdminCertificate: MethodDefinition<_shoal_control_IssueAdminCertificateRequest, _shoal_control_IssueAdminCertificateResponse, _shoal_control_IssueAdminCertificateRequest__Output, _shoal_control_IssueAdminCertificateResponse__Output>
+  ListConfigs: MethodDefinition<_shoal_control_ListConfigsRequest, _shoal_control_ListConfigsResponse, _shoal_control_ListConfigsRequest__Output, _shoal_control_ListConfigsResponse__Output>
   ListNetworks: MethodDefinition<_shoal_control_ListNetworksRequest, _shoal_control_ListNetworksResponse, _shoal_control_ListNetworksRequest__Output, _shoal_control_ListNetworksResponse__Output>
   ListNodes: MethodDefinition<_shoal_control_ListNodesRequest, _shoal_control_ListNodesResponse, _shoal_control_ListNodesRequest__Output, _shoal_control_ListNodesResponse__Output>
+  ListSecrets: MethodDefinition<_shoal_control_ListSecretsRequest, _shoal_control_ListSecretsResponse, _shoal_control_ListSecretsRequest__Output, _shoal_control_ListSecretsResponse__Output>
   ListServices: MethodDefinition<_shoal_control_ListServicesRequest, _shoal_control_ListServicesResponse, _shoal_control_ListServicesRequest__Output, _shoal_control_ListServicesResponse__Output>
   ListTasks: MethodDefinition<_shoal_control_ListTasksRequest, _shoal_control_ListTasksResponse, _shoal_control_ListTasksRequest__Output, _shoal_control_ListTasksResponse__Output>
   PromoteNode: MethodDefinition<_shoal_control_GetNodeRequest, _shoal_control_NodeResponse, _shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse__Output>
+  RemoveConfig: MethodDefinition<_shoal_control_RemoveConfigRequest, _shoal_control_RemoveConfigResponse, _shoal_control_RemoveConfigRequest__Output, _shoal_control_RemoveConfigResponse__Output>
   RemoveNetwork: MethodDefinition<_shoal_control_RemoveNetworkRequest, _shoal_control_RemoveNetworkResponse, _shoal_control_RemoveNetworkRequest__Output, _shoal_control_RemoveNetworkResponse__Output>
   RemoveNode: MethodDefinition<_shoal_control_RemoveNodeRequest, _shoal_control_RemoveNodeResponse, _shoal_control_RemoveNodeRequest__Output, _shoal_control_RemoveNodeResponse__Output>
+  RemoveSecret: MethodDefinition<_shoal_control_RemoveSecretRequest, _shoal_control_RemoveSecretResponse, _shoal_control_RemoveSecretRequest__Output, _shoal_control_RemoveSecretResponse__Output>
   RemoveService: MethodDefinition<_shoal_control_RemoveServiceRequest, _shoal_control_RemoveServiceResponse, _shoal_control_RemoveServiceRequest__Output, _shoal_control_RemoveServiceResponse__Output>
   RollbackService: MethodDefinition<_shoal_control_GetServiceRequest, _shoal_control_ServiceResponse, _shoal_control_GetServiceRequest__Output, _shoal_control_ServiceResponse__Output>
   ScaleService: MethodDefinition<_shoal_control_ScaleServiceRequest, _shoal_control_ServiceResponse, _shoal_control_ScaleServiceRequest__Output, _shoal_control_ServiceResponse__Output>
   ServiceLogs: MethodDefinition<_shoal_control_ServiceLogsRequest, _shoal_control_ServiceLogsResponse, _shoal_control_ServiceLogsRequest__Output, _shoal_control_ServiceLogsResponse__Output>
+  UnlockManager: MethodDefinition<_shoal_control_UnlockManagerRequest, _shoal_control_UnlockManagerResponse, _shoal_control_UnlockManagerRequest__Output, _shoal_control_UnlockManagerResponse__Output>
   UpdateCluster: MethodDefinition<_shoal_control_UpdateClusterRequest, _shoal_control_UpdateClusterResponse, _shoal_control_UpdateClusterRequest__Output, _shoal_control_UpdateClusterResponse__Output>
   UpdateNode: MethodDefinition<_shoal_control_UpdateNodeRequest, _shoal_control_NodeResponse, _shoal_control_UpdateNodeRequest__Output, _shoal_control_NodeResponse__Output>
   UpdateService: MethodDefinition<_shoal_control_UpdateServiceRequest, _shoal_control_ServiceResponse, _shoal_control_UpdateServiceRequest__Output, _shoal_control_ServiceResponse__Output>

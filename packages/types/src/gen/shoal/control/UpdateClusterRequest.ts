@@ -11,6 +11,12 @@ import type { Long } from '@grpc/proto-loader';
 export interface UpdateClusterRequest {
   'certExpiryMs'?: (number | string | Long);
   'heartbeatPeriodMs'?: (number | string | Long);
+  /**
+   * `--autolock true|false`: applied only when change_autolock is set. Turning it on answers the
+   * new unlock key.
+   */
+  'changeAutolock'?: (boolean);
+  'autolock'?: (boolean);
 }
 
 /**
@@ -20,4 +26,10 @@ export interface UpdateClusterRequest {
 export interface UpdateClusterRequest__Output {
   'certExpiryMs': (number);
   'heartbeatPeriodMs': (number);
+  /**
+   * `--autolock true|false`: applied only when change_autolock is set. Turning it on answers the
+   * new unlock key.
+   */
+  'changeAutolock': (boolean);
+  'autolock': (boolean);
 }

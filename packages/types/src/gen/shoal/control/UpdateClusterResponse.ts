@@ -7,9 +7,19 @@ import type { Long } from '@grpc/proto-loader';
 export interface UpdateClusterResponse {
   'certExpiryMs'?: (number | string | Long);
   'heartbeatPeriodMs'?: (number | string | Long);
+  'autolock'?: (boolean);
+  /**
+   * set when this call turned autolock on
+   */
+  'unlockKey'?: (string);
 }
 
 export interface UpdateClusterResponse__Output {
   'certExpiryMs': (number);
   'heartbeatPeriodMs': (number);
+  'autolock': (boolean);
+  /**
+   * set when this call turned autolock on
+   */
+  'unlockKey': (string);
 }

@@ -3,6 +3,7 @@
 // Original file: proto/dispatcher.proto
 
 import type { Task as _shoal_types_Task, Task__Output as _shoal_types_Task__Output } from '../../shoal/types/Task.js';
+import type { TaskFile as _shoal_dispatcher_TaskFile, TaskFile__Output as _shoal_dispatcher_TaskFile__Output } from '../../shoal/dispatcher/TaskFile.js';
 
 export interface AssignmentsResponse {
   /**
@@ -30,6 +31,13 @@ export interface AssignmentsResponse {
    * are to run, by task id: opened by the leader for this node alone (the store holds them sealed).
    */
   'registryAuths'?: ({[key: string]: string});
+  /**
+   * The secrets and configs this page's tasks that are to run use, by their id, with their data:
+   * sent only to a node that runs such a task (the store holds secrets sealed; the leader opens
+   * them for this node alone). The agent keeps them in memory and mounts them from a tmpfs.
+   */
+  'secrets'?: (_shoal_dispatcher_TaskFile)[];
+  'configs'?: (_shoal_dispatcher_TaskFile)[];
 }
 
 export interface AssignmentsResponse__Output {
@@ -58,4 +66,11 @@ export interface AssignmentsResponse__Output {
    * are to run, by task id: opened by the leader for this node alone (the store holds them sealed).
    */
   'registryAuths': ({[key: string]: string});
+  /**
+   * The secrets and configs this page's tasks that are to run use, by their id, with their data:
+   * sent only to a node that runs such a task (the store holds secrets sealed; the leader opens
+   * them for this node alone). The agent keeps them in memory and mounts them from a tmpfs.
+   */
+  'secrets': (_shoal_dispatcher_TaskFile__Output)[];
+  'configs': (_shoal_dispatcher_TaskFile__Output)[];
 }

@@ -5,6 +5,7 @@
 import type { ServiceSpec as _shoal_types_ServiceSpec, ServiceSpec__Output as _shoal_types_ServiceSpec__Output } from '../../shoal/types/ServiceSpec.js';
 import type { UpdateStatus as _shoal_types_UpdateStatus, UpdateStatus__Output as _shoal_types_UpdateStatus__Output } from '../../shoal/types/UpdateStatus.js';
 import type { Endpoint as _shoal_types_Endpoint, Endpoint__Output as _shoal_types_Endpoint__Output } from '../../shoal/types/Endpoint.js';
+import type { JobStatus as _shoal_types_JobStatus, JobStatus__Output as _shoal_types_JobStatus__Output } from '../../shoal/types/JobStatus.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Service {
@@ -29,6 +30,10 @@ export interface Service {
    * what the store allocated for the service on its networks
    */
   'endpoint'?: (_shoal_types_Endpoint | null);
+  /**
+   * job modes only: unset for replicated and global services
+   */
+  'jobStatus'?: (_shoal_types_JobStatus | null);
 }
 
 export interface Service__Output {
@@ -53,4 +58,8 @@ export interface Service__Output {
    * what the store allocated for the service on its networks
    */
   'endpoint': (_shoal_types_Endpoint__Output | null);
+  /**
+   * job modes only: unset for replicated and global services
+   */
+  'jobStatus': (_shoal_types_JobStatus__Output | null);
 }

@@ -8,6 +8,12 @@ import type { UpdateConfig as _shoal_types_UpdateConfig, UpdateConfig__Output as
 import type { ResourceRequirements as _shoal_types_ResourceRequirements, ResourceRequirements__Output as _shoal_types_ResourceRequirements__Output } from '../../shoal/types/ResourceRequirements.js';
 import type { HealthConfig as _shoal_types_HealthConfig, HealthConfig__Output as _shoal_types_HealthConfig__Output } from '../../shoal/types/HealthConfig.js';
 import type { NetworkAttachmentConfig as _shoal_types_NetworkAttachmentConfig, NetworkAttachmentConfig__Output as _shoal_types_NetworkAttachmentConfig__Output } from '../../shoal/types/NetworkAttachmentConfig.js';
+import type { DnsConfig as _shoal_types_DnsConfig, DnsConfig__Output as _shoal_types_DnsConfig__Output } from '../../shoal/types/DnsConfig.js';
+import type { Ulimit as _shoal_types_Ulimit, Ulimit__Output as _shoal_types_Ulimit__Output } from '../../shoal/types/Ulimit.js';
+import type { LogDriver as _shoal_types_LogDriver, LogDriver__Output as _shoal_types_LogDriver__Output } from '../../shoal/types/LogDriver.js';
+import type { Mount as _shoal_types_Mount, Mount__Output as _shoal_types_Mount__Output } from '../../shoal/types/Mount.js';
+import type { SecretReference as _shoal_types_SecretReference, SecretReference__Output as _shoal_types_SecretReference__Output } from '../../shoal/types/SecretReference.js';
+import type { ConfigReference as _shoal_types_ConfigReference, ConfigReference__Output as _shoal_types_ConfigReference__Output } from '../../shoal/types/ConfigReference.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface ServiceSpec {
@@ -21,7 +27,7 @@ export interface ServiceSpec {
    */
   'env'?: (string)[];
   /**
-   * replicated | global
+   * replicated | global | replicated-job | global-job
    */
   'mode'?: (string);
   /**
@@ -68,6 +74,71 @@ export interface ServiceSpec {
    * vip (one virtual IP per network) | dnsrr (DNS answers the tasks' IPs)
    */
   'endpointMode'?: (string);
+  /**
+   * The rest of the container (Swarm's ContainerSpec), as `docker service create` sets it.
+   */
+  'entrypoint'?: (string)[];
+  /**
+   * USER[:GROUP] (names or ids); empty: the image's
+   */
+  'user'?: (string);
+  /**
+   * may hold templates ({{.Task.Slot}}, {{.Node.Hostname}}...), expanded on the node
+   */
+  'hostname'?: (string);
+  /**
+   * unset: the node's (or the network's resolver)
+   */
+  'dnsConfig'?: (_shoal_types_DnsConfig | null);
+  /**
+   * an init process (docker's tini) as PID 1
+   */
+  'init'?: (boolean);
+  /**
+   * e.g. SIGINT; empty: the image's, else SIGTERM
+   */
+  'stopSignal'?: (string);
+  /**
+   * the root file system mounted read-only
+   */
+  'readOnly'?: (boolean);
+  /**
+   * CAP_NET_ADMIN or NET_ADMIN, ALL
+   */
+  'capAdd'?: (string)[];
+  'capDrop'?: (string)[];
+  /**
+   * namespaced kernel settings (net.*, kernel.shm*...)
+   */
+  'sysctls'?: ({[key: string]: string});
+  'ulimits'?: (_shoal_types_Ulimit)[];
+  /**
+   * labels on the containers (besides Shoal's own)
+   */
+  'containerLabels'?: ({[key: string]: string});
+  /**
+   * unset: the engine's default
+   */
+  'logDriver'?: (_shoal_types_LogDriver | null);
+  /**
+   * allocate a pseudo-TTY
+   */
+  'tty'?: (boolean);
+  /**
+   * 0: no limit (`--replicas-max-per-node`)
+   */
+  'maxReplicasPerNode'?: (number | string | Long);
+  'mounts'?: (_shoal_types_Mount)[];
+  /**
+   * files under /run/secrets, from memory
+   */
+  'secrets'?: (_shoal_types_SecretReference)[];
+  'configs'?: (_shoal_types_ConfigReference)[];
+  /**
+   * Jobs (mode replicated-job | global-job): how many tasks run at once (replicated-job: 0 means
+   * `replicas`, the total completions wanted). A job's tasks run to completion once.
+   */
+  'maxConcurrent'?: (number | string | Long);
 }
 
 export interface ServiceSpec__Output {
@@ -81,7 +152,7 @@ export interface ServiceSpec__Output {
    */
   'env': (string)[];
   /**
-   * replicated | global
+   * replicated | global | replicated-job | global-job
    */
   'mode': (string);
   /**
@@ -128,4 +199,69 @@ export interface ServiceSpec__Output {
    * vip (one virtual IP per network) | dnsrr (DNS answers the tasks' IPs)
    */
   'endpointMode': (string);
+  /**
+   * The rest of the container (Swarm's ContainerSpec), as `docker service create` sets it.
+   */
+  'entrypoint': (string)[];
+  /**
+   * USER[:GROUP] (names or ids); empty: the image's
+   */
+  'user': (string);
+  /**
+   * may hold templates ({{.Task.Slot}}, {{.Node.Hostname}}...), expanded on the node
+   */
+  'hostname': (string);
+  /**
+   * unset: the node's (or the network's resolver)
+   */
+  'dnsConfig': (_shoal_types_DnsConfig__Output | null);
+  /**
+   * an init process (docker's tini) as PID 1
+   */
+  'init': (boolean);
+  /**
+   * e.g. SIGINT; empty: the image's, else SIGTERM
+   */
+  'stopSignal': (string);
+  /**
+   * the root file system mounted read-only
+   */
+  'readOnly': (boolean);
+  /**
+   * CAP_NET_ADMIN or NET_ADMIN, ALL
+   */
+  'capAdd': (string)[];
+  'capDrop': (string)[];
+  /**
+   * namespaced kernel settings (net.*, kernel.shm*...)
+   */
+  'sysctls': ({[key: string]: string});
+  'ulimits': (_shoal_types_Ulimit__Output)[];
+  /**
+   * labels on the containers (besides Shoal's own)
+   */
+  'containerLabels': ({[key: string]: string});
+  /**
+   * unset: the engine's default
+   */
+  'logDriver': (_shoal_types_LogDriver__Output | null);
+  /**
+   * allocate a pseudo-TTY
+   */
+  'tty': (boolean);
+  /**
+   * 0: no limit (`--replicas-max-per-node`)
+   */
+  'maxReplicasPerNode': (number);
+  'mounts': (_shoal_types_Mount__Output)[];
+  /**
+   * files under /run/secrets, from memory
+   */
+  'secrets': (_shoal_types_SecretReference__Output)[];
+  'configs': (_shoal_types_ConfigReference__Output)[];
+  /**
+   * Jobs (mode replicated-job | global-job): how many tasks run at once (replicated-job: 0 means
+   * `replicas`, the total completions wanted). A job's tasks run to completion once.
+   */
+  'maxConcurrent': (number);
 }

@@ -39,6 +39,10 @@ export interface Task {
    * running, and never held by two live tasks or VIPs at once (the store refuses it).
    */
   'networks'?: (_shoal_types_NetworkAttachment)[];
+  /**
+   * job modes: the run of the job this task belongs to (Service.job_status)
+   */
+  'jobIteration'?: (number | string | Long);
 }
 
 export interface Task__Output {
@@ -73,4 +77,8 @@ export interface Task__Output {
    * running, and never held by two live tasks or VIPs at once (the store refuses it).
    */
   'networks': (_shoal_types_NetworkAttachment__Output)[];
+  /**
+   * job modes: the run of the job this task belongs to (Service.job_status)
+   */
+  'jobIteration': (number);
 }
