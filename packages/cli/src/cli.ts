@@ -11,6 +11,7 @@ import { labCommand } from './commands/lab.js';
 import { nodeCommand } from './commands/node.js';
 import { networkCommand } from './commands/network.js';
 import { CREATE_OPTIONS, serviceCommand } from './commands/service.js';
+import { stackCommand } from './commands/stack.js';
 import { swarmCommand } from './commands/swarm.js';
 import { CERT_PATH_ENV, HOST_ENV, type Output } from './context.js';
 import { CliError, UsageError, isUsageError } from './errors.js';
@@ -50,6 +51,7 @@ const SUBCOMMANDS: Readonly<Record<string, readonly string[]>> = {
   cluster: ['status'],
   swarm: ['join-token'],
   lab: ['up', 'ls', 'env', 'stop', 'start', 'exec', 'down'],
+  stack: ['deploy', 'up', 'ls', 'list', 'services', 'ps', 'rm', 'remove', 'down'],
 };
 
 export function commandPath(argv: readonly string[]): string[] {
@@ -156,11 +158,12 @@ export async function main(rawArgv: readonly string[], opts: MainOptions = {}): 
     .command(serviceCommand(make))
     .command(nodeCommand(make))
     .command(networkCommand(make))
+    .command(stackCommand(make))
     .command(clusterCommand(make))
     .command(swarmCommand(make))
     .command(labCommand(make))
     .completion('completion', 'Print a bash/zsh completion script: source <(shoal completion)')
-    .demandCommand(1, 'missing a command (service, node, network, cluster, swarm, lab)')
+    .demandCommand(1, 'missing a command (service, node, network, stack, cluster, swarm, lab)')
     .recommendCommands()
     .strict()
     .help()
