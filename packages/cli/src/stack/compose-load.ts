@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { YAMLParseError, parse } from 'yaml';
+import { type ScalarTag, YAMLParseError, parse } from 'yaml';
 import { castDoc, composeError, type Env, interpolateDoc, parseEnvFile } from './interpolate.js';
 import { ignoredKeys, validateCompose } from './compose-schema.js';
 
@@ -72,10 +72,23 @@ function dotEnv(path: string, read: (p: string) => string, env: Env): Env {
   return Object.fromEntries(parseEnvFile(text, path, env));
 }
 
+/**
+ * YAML 1.1's octal integers (`mode: 0440`), which compose's YAML parser still reads as octal and
+ * Compose files use for file modes; YAML 1.2 would read 440.
+ */
+const LEGACY_OCTAL: ScalarTag = {
+  identify: (v) => typeof v === 'number',
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  format: 'OCT',
+  test: /^0[0-7]+$/,
+  resolve: (s) => parseInt(s, 8),
+};
+
 /** YAML to plain values; a syntax error names its line. `<<` merge keys are read as compose reads them. */
 export function parseYaml(text: string, file: string): unknown {
   try {
-    const doc = parse(text, { merge: true, prettyErrors: true, uniqueKeys: true }) as unknown;
+    const doc = parse(text, { merge: true, prettyErrors: true, uniqueKeys: true, customTags: (tags) => [LEGACY_OCTAL, ...tags] }) as unknown;
     return doc ?? {};
   } catch (err) {
     if (err instanceof YAMLParseError) {
