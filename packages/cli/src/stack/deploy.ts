@@ -4,7 +4,7 @@
 // leaves the cluster as it was. A redeploy writes only what changed: a service whose spec is
 // the one it has keeps its tasks.
 
-import { type ServiceSpec, completeServiceSpec } from '@shoal/types';
+import { type ServiceSpec, completeServiceSpec, withDefaultTag } from '@shoal/types';
 import type { Ctx } from '../context.js';
 import { CliError } from '../errors.js';
 import { sameSpec } from '../spec.js';
@@ -46,7 +46,8 @@ function byName<T>(xs: readonly T[], name: (x: T) => string | undefined, id: (x:
  * file is no change, though the manager stored `IMAGE@sha256:...`).
  */
 function asStored(spec: ServiceSpec, current: ServiceSpec): ServiceSpec {
-  const pinned = current.image.startsWith(`${spec.image}@`);
+  // The manager pins `name` as `name:latest@sha256:...`.
+  const pinned = !spec.image.includes('@') && current.image.startsWith(`${withDefaultTag(spec.image)}@`);
   return { ...spec, forceUpdate: current.forceUpdate, image: pinned ? current.image : spec.image };
 }
 

@@ -39,14 +39,14 @@ export async function stackTasks(ctx: Ctx, ns: string): Promise<TaskView[]> {
 }
 
 /**
- * A list call that a manager without secrets and configs (an older release) does not serve:
- * none there. Any other failure is one.
+ * A list call that a manager without secrets and configs does not serve (an older release, or
+ * one that has the RPC but not yet its implementation): none there. Any other failure is one.
  */
 async function unlessUnserved<T>(list: () => Promise<T[]>): Promise<T[]> {
   try {
     return await list();
   } catch (err) {
-    if (err instanceof CliError && /does not serve|has no method/.test(err.message)) return [];
+    if (err instanceof CliError && /does not serve|has no method|not served by this release/.test(err.message)) return [];
     throw err;
   }
 }
@@ -92,6 +92,6 @@ export async function removeStack(ctx: Ctx, ns: string): Promise<void> {
   }
   for (const s of secrets) await attempt(`Removing secret ${s.spec!.name}`, () => ctx.call('RemoveSecret', { secret: s.id }));
   for (const c of configs) await attempt(`Removing config ${c.spec!.name}`, () => ctx.call('RemoveConfig', { config: c.id }));
-  for (const n of networks) await attempt(`Removing network ${n.spec!.name}`, () => ctx.call('RemoveNetwork', { network: n.id }));
+  for (const n of networks.sort((a, b) => a.spec!.name.localeCompare(b.spec!.name))) await attempt(`Removing network ${n.spec!.name}`, () => ctx.call('RemoveNetwork', { network: n.id }));
   if (failure !== undefined) throw failure;
 }
