@@ -19,6 +19,7 @@ interface PsRow {
   name: string;
   desiredState: string;
   currentState: string;
+  error: string;
   containerId: string;
 }
 
@@ -98,7 +99,7 @@ describe('stacks through the CLI', () => {
       },
       90_000,
     ).catch((err: Error) => {
-      throw new Error(`${err.message}; last seen: ${JSON.stringify(seen.map((r) => [r.name, r.desiredState, r.currentState]))}`);
+      throw new Error(`${err.message}; last seen: ${JSON.stringify(seen.map((r) => [r.name, r.desiredState, r.currentState, r.error]))}`);
     });
   }
 
@@ -191,10 +192,11 @@ describe('stacks through the CLI', () => {
     assert.deepEqual(backend.spec.labels, { purpose: 'data', [NS_LABEL]: 'demo' });
 
     // Each service answers to its short name on the stack's networks: web finds api.
-    const webTask = (await ps()).find((r) => r.name.startsWith('demo_web.') && r.currentState === 'running')!;
     const lookup = await eventually(
       'web resolving api',
       async () => {
+        const webTask = (await ps()).find((r) => r.name.startsWith('demo_web.') && r.currentState === 'running');
+        if (!webTask) return undefined;
         try {
           return execFileSync('docker', ['exec', webTask.containerId, 'nslookup', 'api'], { encoding: 'utf8', timeout: 10_000 });
         } catch {
