@@ -10,7 +10,6 @@ import { CliError } from '../errors.js';
 import { sameSpec } from '../spec.js';
 import { type Stack, NAMESPACE_LABEL } from './convert.js';
 import { composeError } from './interpolate.js';
-import { listConfigs, listSecrets } from './stack-objects.js';
 
 export type ResolveImage = 'always' | 'changed' | 'never';
 
@@ -71,9 +70,11 @@ export async function deployStack(ctx: Ctx, stack: Stack, opts: DeployOptions): 
       throw composeError(`network ${JSON.stringify(n.name)} is declared as external, but could not be found: create it (shoal network create) before the stack is deployed`);
     }
   }
-  const secrets = stack.secrets.length > 0 ? await listSecrets(ctx) : [];
+  // Listed only when the stack has some (a manager that serves no secrets still deploys the
+  // others); when it has, a manager that cannot list them cannot make them: refused here.
+  const secrets = stack.secrets.length > 0 ? (await ctx.call('ListSecrets', {})).secrets : [];
   const secretIds = byName(secrets, (s) => s.spec?.name, (s) => s.id);
-  const configs = stack.configs.length > 0 ? await listConfigs(ctx) : [];
+  const configs = stack.configs.length > 0 ? (await ctx.call('ListConfigs', {})).configs : [];
   const configIds = byName(configs, (c) => c.spec?.name, (c) => c.id);
   for (const [kind, objs, ids] of [['secret', stack.secrets, secretIds], ['config', stack.configs, configIds]] as const) {
     for (const o of objs.filter((x) => x.external)) {
