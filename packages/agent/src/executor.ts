@@ -23,9 +23,9 @@ export const LABELS = {
   nodeId: 'shoal.node.id',
 } as const;
 
-/** The container name of a task: `SERVICE.SLOT.TASKID`, or `SERVICE.NODEID.TASKID` for a global service. */
+/** The container name of a task: `SERVICE.SLOT.TASKID`, or `SERVICE.NODEID.TASKID` for a global service or job (slot 0). */
 export function containerName(task: Pick<Task, 'serviceName' | 'slot' | 'nodeId' | 'id' | 'spec'>): string {
-  const place = task.spec.mode === 'global' ? task.nodeId : String(task.slot);
+  const place = task.slot === 0 ? task.nodeId : String(task.slot);
   return `${task.serviceName}.${place}.${task.id}`;
 }
 

@@ -31,6 +31,10 @@ import {
   UPDATE_FAILURE_ACTIONS,
   UPDATE_ORDERS,
   type EndpointMode,
+  type RestartCondition,
+  type ServiceMode,
+  isJobMode,
+  isPerNodeMode,
   type UpdateFailureAction,
 } from './enums.js';
 import type {
@@ -215,7 +219,7 @@ const SPEC_SHAPE = obj<ServiceSpec>({
  */
 export const serviceSpecShape: Check<ServiceSpec> = (v, p) => {
   const s = SPEC_SHAPE(v, p);
-  if (s.mode === 'global' && s.replicas !== 0) fail(`${p}.replicas`, 'must be 0 in global mode', s.replicas);
+  if (isPerNodeMode(s.mode) && s.replicas !== 0) fail(`${p}.replicas`, `must be 0 in ${s.mode} mode`, s.replicas);
   return s;
 };
 
@@ -598,9 +602,10 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
   if (name !== opts.currentName) checkServiceName(name);
   const image = checkImage(String(input.image ?? ''));
   const mode = memberOf(input.mode, SERVICE_MODES, 'replicated', 'mode');
-  const replicas = nonNegInt(input.replicas ?? (mode === 'replicated' ? SPEC_DEFAULTS.replicas : 0), 'replicas', MAX_REPLICAS);
-  if (mode === 'global' && replicas !== 0) invalid('replicas cannot be set on a global service');
+  const replicas = nonNegInt(input.replicas ?? (isPerNodeMode(mode) ? 0 : SPEC_DEFAULTS.replicas), 'replicas', MAX_REPLICAS);
+  if (isPerNodeMode(mode) && replicas !== 0) invalid(`replicas cannot be set on a ${mode === 'global' ? 'global service' : 'global job'}`);
   const rp = input.restartPolicy ?? {};
+  const job = checkJob(mode, replicas, input);
   return {
     name,
     labels: labelMap(input.labels, 'labels'),
@@ -612,7 +617,7 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
     replicas,
     ports: completePorts(input.ports),
     restartPolicy: {
-      condition: memberOf(rp.condition, RESTART_CONDITIONS, RESTART_DEFAULTS.condition, 'restart condition'),
+      condition: job.restartCondition,
       delayMs: nonNegInt(rp.delayMs ?? RESTART_DEFAULTS.delayMs, 'restart delay'),
       maxAttempts: nonNegInt(rp.maxAttempts, 'restart max attempts'),
       windowMs: nonNegInt(rp.windowMs, 'restart window'),
@@ -649,6 +654,35 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
     mounts: completeMounts(input.mounts),
     secrets: completeSecretRefs(input.secrets),
     configs: completeConfigRefs(input.configs),
-    maxConcurrent: nonNegInt(input.maxConcurrent, 'max concurrent', MAX_REPLICAS),
+    maxConcurrent: job.maxConcurrent,
   };
+}
+
+/**
+ * Docker's rules for jobs (`--mode replicated-job|global-job`): `replicas` is the number of
+ * completions a replicated job wants and `--max-concurrent` (its default) how many run at once;
+ * a task that completes is never restarted, so the restart condition defaults to on-failure and
+ * `any` is refused; a job is run again by an update, never rolled out, so it takes no update or
+ * rollback settings.
+ */
+function checkJob(mode: ServiceMode, replicas: number, input: SpecInput): { maxConcurrent: number; restartCondition: RestartCondition } {
+  const given = nonNegInt(input.maxConcurrent, 'max concurrent', MAX_REPLICAS);
+  const job = isJobMode(mode);
+  const restartCondition = memberOf(input.restartPolicy?.condition, RESTART_CONDITIONS, job ? 'on-failure' : RESTART_DEFAULTS.condition, 'restart condition');
+  if (!job) {
+    if (given !== 0) invalid('--max-concurrent is only for replicated jobs (--mode replicated-job)');
+    return { maxConcurrent: 0, restartCondition };
+  }
+  if (restartCondition === 'any') invalid(`restart condition "any" is not allowed for a job: a task that completes is never run again (use on-failure or none)`);
+  for (const [what, uc] of [['update', input.updateConfig], ['rollback', input.rollbackConfig]] as const) {
+    if (uc && JSON.stringify(completeRollout(uc, what)) !== JSON.stringify(completeRollout(null, what))) {
+      invalid(`a job is not rolled out: it takes no ${what} settings (--${what}-*); an update runs it again`);
+    }
+  }
+  if (mode === 'global-job') {
+    if (given !== 0) invalid('--max-concurrent is only for replicated jobs (a global job runs once on every node)');
+    return { maxConcurrent: 0, restartCondition };
+  }
+  if (given > replicas) invalid(`max concurrent (${given}) cannot exceed replicas (${replicas}), the completions the job wants`);
+  return { maxConcurrent: given || replicas, restartCondition };
 }
