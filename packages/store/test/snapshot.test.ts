@@ -159,8 +159,8 @@ describe('snapshot formats', () => {
       const expected = JSON.parse(V1_SNAPSHOT) as { objects: { node: { attachments?: object[]; status: { meshMode?: string } }[]; service: { spec: object; endpoint?: object }[]; task: { spec: object; networks?: object[] }[] } };
       for (const o of [...expected.objects.service, ...expected.objects.task]) o.spec = serviceSpecShape(o.spec, 'spec');
       // The fields of objects added since: none allocated on any network.
-      for (const o of expected.objects.service) o.endpoint = { virtualIps: [] };
-      for (const o of expected.objects.task) o.networks = [];
+      for (const o of expected.objects.service) Object.assign(o, { endpoint: { virtualIps: [] }, jobStatus: null });
+      for (const o of expected.objects.task) Object.assign(o, { networks: [], jobIteration: 0 });
       for (const o of expected.objects.node) {
         o.attachments = [];
         o.status.meshMode = '';
