@@ -234,7 +234,8 @@ export interface ServiceLsEntry {
   id: string;
   name: string;
   mode: string;
-  replicas: { running: number; desired: number };
+  /** Jobs also: `completed` (the current iteration's) and `total` (completions wanted). */
+  replicas: { running: number; desired: number; completed?: number; total?: number };
   image: string;
   ports: PortConfig[];
 }
@@ -258,13 +259,20 @@ export function displayImage(image: string): string {
   return hasTag(name) ? name : image;
 }
 
+const isJob = (s: Service) => s.spec.mode === 'replicated-job' || s.spec.mode === 'global-job';
+
+/** The completions a job wants: its replicas, or (global) a node each: those still wanted and those done. */
+function jobTotal(s: Service, desired: number, completed: number | undefined): number {
+  return s.spec.mode === 'global-job' ? Number(desired) + Number(completed ?? 0) : Number(s.spec.replicas);
+}
+
 /** `service ls --format json`. `ports` are the spec's PortConfig objects. */
 export function serviceLsJson(xs: readonly ServiceSummary[]): ServiceLsEntry[] {
-  return summaries(xs).map(({ service, running, desired }) => ({
+  return summaries(xs).map(({ service, running, desired, completed }) => ({
     id: service.id,
     name: service.spec.name,
     mode: service.spec.mode,
-    replicas: { running, desired },
+    replicas: isJob(service) ? { running, desired, completed: Number(completed ?? 0), total: jobTotal(service, desired, completed) } : { running, desired },
     image: displayImage(service.spec.image),
     ports: (service.spec.ports ?? []).map((p) => ({
       protocol: p.protocol,
@@ -278,11 +286,12 @@ export function serviceLsJson(xs: readonly ServiceSummary[]): ServiceLsEntry[] {
 
 /** `service ls` as a table. */
 export function serviceLsTable(xs: readonly ServiceSummary[], noTrunc = false): string {
-  const rows = summaries(xs).map(({ service, running, desired }) => [
+  const rows = summaries(xs).map(({ service, running, desired, completed }) => [
     shortId(service.id, noTrunc),
     service.spec.name,
-    service.spec.mode,
-    `${running}/${desired}`,
+    // docker's words: `replicated job`, `global job`.
+    service.spec.mode.replace('-', ' '),
+    isJob(service) ? `${running}/${desired} (${Number(completed ?? 0)}/${jobTotal(service, desired, completed)} completed)` : `${running}/${desired}`,
     displayImage(service.spec.image),
     portsText(service.spec.ports),
   ]);
@@ -312,6 +321,14 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
   }
   kv('Service Mode', capitalize(spec.mode));
   if (spec.mode === 'replicated') kv(' Replicas', spec.replicas);
+  if (spec.mode === 'replicated-job') {
+    kv(' Max Concurrent', spec.maxConcurrent);
+    kv(' Total Completions', spec.replicas);
+  }
+  if (s.jobStatus) {
+    kv(' Job Iteration', Number(s.jobStatus.jobIteration));
+    kv(' Last Execution', new Date(Number(s.jobStatus.lastExecution)).toISOString());
+  }
   if (running !== undefined && desired !== undefined) kv(' Running', `${running}/${desired}`);
   const us = s.updateStatus;
   if (us) {
