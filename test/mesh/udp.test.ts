@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { execRunner, findRemoval, kernelChains, removalText } from '@shoal/mesh';
-import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
+import { TestCluster, type Daemon, eventually, removeContainersOf } from '../helpers/shoald.js';
 
 const IMAGE = 'shoal/node-base:20';
 const ECHO = "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(require('os').hostname()+':'+m,r.port,r.address));s.bind(5353)";
@@ -91,6 +91,8 @@ for (const mode of ['userland', 'kernel'] as const) {
       const { nodes } = await m1.call<{ nodes: NodeView[] }>('ListNodes');
       await Promise.all(c.daemons.map((d) => d.kill('SIGTERM')));
       const left = (await Promise.all(nodes.map((n) => removeChains(n.node.id)))).flat();
+      // (c.stop() asks the running daemons for their nodes' containers: none runs now.)
+      removeContainersOf(nodes.map((n) => n.node.id));
       await c.stop();
       assert.deepEqual(left, [], 'chains left by a stopped node');
     });
