@@ -10,7 +10,8 @@ import type { Node, Service, Task } from '@shoal/store';
 import { deleteOp, isTerminal, taskStateRank, updateOp } from '@shoal/store';
 import { type NodeUsage, eligible, take } from '../scheduler/filters.js';
 import type { Plan } from './plan.js';
-import { type ReconcileContext, newTask, orphan, restartPending, shouldRestart, shutdown } from './reconcile.js';
+import type { ReconcileContext } from './reconcile.js';
+import { newTask, orphan, restartPending, shouldRestart, shutdown } from './task-ops.js';
 
 export const jobIteration = (s: Service): number => s.jobStatus?.jobIteration ?? 0;
 
