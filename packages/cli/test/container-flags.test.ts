@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Service } from '@shoal/types';
 import { isUsageError } from '../src/errors.js';
+import { containerCreateFlags } from '../src/commands/service-container.js';
 import { parseEnvFile, parseMount, parseSysctl, parseUlimit, splitCsv, splitShellWords, updateCapabilities } from '../src/container-flags.js';
 import { serviceInspectJson, serviceInspectText } from '../src/format.js';
 import { applyServiceUpdate, buildServiceSpec, validateUpdateFlags } from '../src/spec.js';
@@ -120,6 +121,10 @@ describe('--env-file', () => {
     assert.deepEqual(parseEnvFile(text, 'app.env', { FROM_ENV: 'here' }), ['A=1', 'B= spaced ', 'C=x=y', 'FROM_ENV=here', 'EMPTY=']);
     rejects(() => parseEnvFile('A B=1', 'app.env', {}), /invalid env file app.env, line 1: variable "A B" contains whitespace/);
     rejects(() => parseEnvFile('ok=1\n=x', 'app.env', {}), /line 2: no variable name/);
+  });
+
+  test('a file that cannot be read: one line naming it', () => {
+    rejects(() => containerCreateFlags({ _: [], envFile: '/nonexistent/app.env' }), /cannot read --env-file \/nonexistent\/app.env: ENOENT/);
   });
 
   test('its entries come first: an --env of the same name follows (and wins in the engine)', () => {
