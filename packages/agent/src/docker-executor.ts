@@ -6,7 +6,9 @@
 // on the host (on `publishIp`, so several nodes sharing one machine each bind their own loopback
 // address); ingress ports are served by the routing mesh and are not bound here.
 // Command: `command + args` become the container's Cmd (the image's entrypoint is kept, as with
-// `docker run IMAGE COMMAND ARGS`); with no command, `args` (if any) are the Cmd.
+// `docker run IMAGE COMMAND ARGS`, unless the spec's `entrypoint` replaces it); with no command,
+// `args` (if any) are the Cmd. The spec's other container fields, and the named volumes made
+// before the create, come from container-config.ts.
 
 import http from 'node:http';
 import https from 'node:https';
