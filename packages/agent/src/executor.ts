@@ -11,7 +11,7 @@
 // agent can tell "the image is missing" from "the port is taken" from "Docker is down".
 
 import { ShoalError, type ShoalErrorCode } from '@shoal/api';
-import type { Task } from '@shoal/types';
+import type { Mount, Task } from '@shoal/types';
 import type { ContainerLogLine } from './docker-logs.js';
 
 /** The container labels Shoal sets (a contract: see INTERFACE.md, "Containers"). */
@@ -61,6 +61,11 @@ export interface CreateOptions {
   dns?: string[];
   /** 'none': no network but what the agent attaches (every network of the task is internal). */
   networkMode?: 'default' | 'none';
+  /**
+   * Mounts the node adds to the spec's (e.g. the files of the task's secrets and configs, bound
+   * read-only from memory): after the spec's, replacing a spec mount of the same target.
+   */
+  mounts?: Mount[];
 }
 
 export interface ContainerHealth {

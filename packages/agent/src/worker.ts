@@ -58,6 +58,7 @@ export class Worker {
     const host = hostOf(opts.advertiseAddr);
     this.executor = new DockerExecutor({
       nodeId: opts.nodeId,
+      hostname: opts.hostname,
       dockerHost: opts.dockerHost || undefined,
       // Host-mode ports are served on this node's own address.
       // (Docker binds an IP: with a host name for an address, e.g. in docker-compose, all of them.)

@@ -8,6 +8,7 @@ import { hasTag } from '@shoal/types';
 // next to nothing, and spares `service ls` loading and compiling it from node_modules.
 import Table from 'cli-table3';
 import { formatDuration } from './parse.js';
+import { containerInspectLines } from './container-format.js';
 import type { ClusterStatusResponse, NodeView, ServiceSummary, TaskView } from '@shoal/types';
 
 // ------------------------------------------------------------------ tables
@@ -339,8 +340,9 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
     if (Number(us.completedAt)) kv(' Completed', new Date(Number(us.completedAt)).toISOString());
     kv(' Message', us.message);
   }
-  if (spec.constraints?.length || spec.placementPrefs?.length) {
+  if (spec.constraints?.length || spec.placementPrefs?.length || spec.maxReplicasPerNode) {
     lines.push('Placement:');
+    if (spec.maxReplicasPerNode) lines.push(` Max replicas per node: ${spec.maxReplicasPerNode}`);
     if (spec.constraints?.length) lines.push(' Constraints:');
     for (const c of spec.constraints ?? []) lines.push(`  ${c}`);
     if (spec.placementPrefs?.length) lines.push(' Preferences:');
@@ -399,6 +401,7 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
     lines.push(' Env:');
     for (const e of spec.env) lines.push(`  ${e}`);
   }
+  lines.push(...containerInspectLines(spec));
   kv(' Stop grace period', formatDuration(spec.stopGracePeriodMs ?? 0));
   // As docker service inspect --pretty: the networks by id, then the endpoint mode.
   if (spec.networks?.length) {

@@ -21,6 +21,7 @@ import {
   orList,
 } from '@shoal/types';
 import { UsageError } from './errors.js';
+import { type ContainerCreateFlags, type ContainerUpdateFlags, applyContainerUpdate, containerSpecOf } from './container-flags.js';
 import {
   parseConstraint,
   parseCpus,
@@ -116,7 +117,7 @@ export interface RolloutFlags {
 }
 
 /** The flags of `service create` (as strings: every value is validated here). */
-export interface CreateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
+export interface CreateFlags extends RolloutFlags, ResourceFlags, HealthFlags, ContainerCreateFlags {
   name: string;
   image: string;
   /** COMMAND and ARGs after IMAGE (docker: they replace the image's CMD). */
@@ -153,7 +154,8 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
     labels: parseLabels(f.label ?? []),
     image: f.image,
     args: [...(f.args ?? [])],
-    env: (f.env ?? []).map((e) => parseEnv(e).entry),
+    // As docker: the --env-file entries first, so that an --env of the same name wins.
+    env: [...(f.envFromFiles ?? []), ...(f.env ?? [])].map((e) => parseEnv(e).entry),
     mode,
     replicas: f.replicas === undefined ? undefined : parseReplicas(f.replicas),
     maxConcurrent: f.maxConcurrent === undefined ? undefined : parseNonNegativeInt(f.maxConcurrent, '--max-concurrent'),
@@ -173,11 +175,12 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
     workdir: f.workdir,
     networks: (f.network ?? []).map(parseNetworkAttachment),
     endpointMode: f.endpointMode,
+    ...containerSpecOf(f),
   });
 }
 
 /** The flags of `service update`. */
-export interface UpdateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
+export interface UpdateFlags extends RolloutFlags, ResourceFlags, HealthFlags, ContainerUpdateFlags {
   replicas?: string | number;
   /** `--max-concurrent N` (replicated jobs). */
   maxConcurrent?: string | number;
@@ -298,6 +301,7 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
   if (f.force === true) s.forceUpdate = Number(s.forceUpdate ?? 0) + 1;
   s.resources = applyResources(s.resources ?? NO_RESOURCES, f);
   s.healthcheck = applyHealth(s.healthcheck ?? null, f);
+  applyContainerUpdate(s, f);
   // Every rule the manager applies, so a bad combination (a limit below a reservation...) fails here.
   return completeServiceSpec(s, { currentName: spec.name });
 }

@@ -6,6 +6,7 @@ export * from './check.js';
 export * from './spec-error.js';
 export * from './duration.js';
 export * from './service-spec.js';
+export * from './container-spec.js';
 export * from './cluster-settings.js';
 export type * from './control.js';
 export * from './network-spec.js';

@@ -56,6 +56,19 @@ import type {
   VolumeOptions,
 } from './objects.js';
 import { invalid } from './spec-error.js';
+import {
+  checkDnsOption,
+  checkDnsSearch,
+  checkHostnameTemplate,
+  checkLogDriverName,
+  checkMount,
+  checkNameserver,
+  checkStopSignal,
+  checkSysctl,
+  checkUlimit,
+  checkUser,
+  effectiveCapabilities,
+} from './container-spec.js';
 
 const q = (s: string): string => JSON.stringify(s);
 
@@ -500,9 +513,9 @@ function completeHealthcheck(h: Partial<HealthConfig> | null | undefined): Healt
 function completeDns(d: SpecInput['dnsConfig']): DnsConfig | null {
   if (!d) return null;
   const out = {
-    nameservers: strings(d.nameservers, 'DNS servers'),
-    search: strings(d.search, 'DNS search domains'),
-    options: strings(d.options, 'DNS options'),
+    nameservers: [...new Set(strings(d.nameservers, 'DNS servers').map(checkNameserver))],
+    search: [...new Set(strings(d.search, 'DNS search domains').map(checkDnsSearch))],
+    options: [...new Set(strings(d.options, 'DNS options').map(checkDnsOption))],
   };
   return out.nameservers.length + out.search.length + out.options.length === 0 ? null : out;
 }
@@ -513,13 +526,11 @@ function completeUlimits(v: SpecInput['ulimits']): Ulimit[] {
   const seen = new Set<string>();
   return v.map((u) => {
     const name = String(u?.name ?? '');
-    if (!/^[a-z]+$/.test(name)) invalid(`invalid ulimit name ${q(name)}`);
     if (seen.has(name)) invalid(`ulimit ${name} is given twice`);
     seen.add(name);
     const soft = Number(u.soft ?? 0);
     const hard = Number(u.hard ?? soft);
-    if (!Number.isSafeInteger(soft) || !Number.isSafeInteger(hard)) invalid(`ulimit ${name}: soft and hard must be integers`);
-    if (hard >= 0 && soft > hard) invalid(`ulimit ${name}: the soft limit ${soft} exceeds the hard limit ${hard}`);
+    checkUlimit(name, soft, hard);
     return { name, soft, hard };
   });
 }
@@ -529,7 +540,20 @@ function completeLogDriver(l: SpecInput['logDriver']): LogDriver | null {
     if (l?.options && Object.keys(l.options).length > 0) invalid('log options need a log driver (--log-driver)');
     return null;
   }
-  return { name: String(l.name), options: labelMap(l.options, 'log options') };
+  return { name: checkLogDriverName(String(l.name)), options: labelMap(l.options, 'log options') };
+}
+
+function completeSysctls(v: SpecInput['sysctls']): Record<string, string> {
+  const out = labelMap(v, 'sysctls');
+  for (const [k, val] of Object.entries(out)) checkSysctl(k, val);
+  return out;
+}
+
+/** Docker's rule: a limit of tasks per node is for replicated services (a global one has one per node). */
+function completeMaxReplicasPerNode(v: unknown, mode: string): number {
+  const n = nonNegInt(v, 'max replicas per node', MAX_REPLICAS);
+  if (n > 0 && mode.startsWith('global')) invalid('--replicas-max-per-node can only be used with a replicated service');
+  return n;
 }
 
 /** Each mount's fields as given, with the options only its type takes; targets once each. */
@@ -539,25 +563,30 @@ function completeMounts(v: SpecInput['mounts']): Mount[] {
   const seen = new Set<string>();
   return v.map((m) => {
     const type = memberOf(m?.type, MOUNT_TYPES, 'volume', 'a mount type');
-    const target = String(m.target ?? '');
-    if (!target.startsWith('/')) invalid(`invalid mount target ${q(target)}: it must be an absolute path`);
-    if (seen.has(target)) invalid(`mount target ${target} is given twice`);
-    seen.add(target);
-    const source = String(m.source ?? '');
     const vo = m.volumeOptions;
     const to = m.tmpfsOptions;
-    return {
+    const volumeOptions = vo
+      ? { noCopy: vo.noCopy === true, labels: labelMap(vo.labels, 'volume labels'), driver: String(vo.driver ?? ''), driverOptions: labelMap(vo.driverOptions, 'volume driver options') }
+      : null;
+    const tmpfsOptions = to ? { sizeBytes: nonNegInt(to.sizeBytes, 'tmpfs size'), mode: nonNegInt(to.mode, 'tmpfs mode', 0o7777) } : null;
+    const mount: Mount = {
       type,
-      source,
-      target,
+      source: String(m.source ?? ''),
+      target: String(m.target ?? ''),
       readOnly: m.readOnly === true,
-      volumeOptions:
-        type === 'volume' && vo
-          ? { noCopy: vo.noCopy === true, labels: labelMap(vo.labels, 'volume labels'), driver: String(vo.driver ?? ''), driverOptions: labelMap(vo.driverOptions, 'volume driver options') }
-          : null,
-      tmpfsOptions: type === 'tmpfs' && to ? { sizeBytes: nonNegInt(to.sizeBytes, 'tmpfs size'), mode: nonNegInt(to.mode, 'tmpfs mode', 0o7777) } : null,
-      bindPropagation: type === 'bind' ? String(m.bindPropagation ?? '') : '',
+      volumeOptions: type === 'volume' ? volumeOptions : null,
+      tmpfsOptions: type === 'tmpfs' ? tmpfsOptions : null,
+      bindPropagation: String(m.bindPropagation ?? ''),
     };
+    // Options of another type than the mount's are refused, not dropped (only what says something counts).
+    checkMount(mount, {
+      volumeOptions: volumeOptions !== null && (volumeOptions.noCopy || volumeOptions.driver !== '' || Object.keys(volumeOptions.labels).length + Object.keys(volumeOptions.driverOptions).length > 0),
+      tmpfsOptions: tmpfsOptions !== null && (tmpfsOptions.sizeBytes > 0 || tmpfsOptions.mode > 0),
+      bindPropagation: mount.bindPropagation !== '',
+    });
+    if (seen.has(mount.target)) invalid(`mount target ${mount.target} is given twice`);
+    seen.add(mount.target);
+    return mount;
   });
 }
 
@@ -637,20 +666,19 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
     // service's) into it.
     registryAuth: null,
     entrypoint: strings(input.entrypoint, 'entrypoint'),
-    user: String(input.user ?? ''),
-    hostname: String(input.hostname ?? ''),
+    user: checkUser(String(input.user ?? '')),
+    hostname: checkHostnameTemplate(String(input.hostname ?? '')),
     dnsConfig: completeDns(input.dnsConfig),
     init: input.init === true,
-    stopSignal: String(input.stopSignal ?? ''),
+    stopSignal: checkStopSignal(String(input.stopSignal ?? '')),
     readOnly: input.readOnly === true,
-    capAdd: strings(input.capAdd, 'capabilities to add'),
-    capDrop: strings(input.capDrop, 'capabilities to drop'),
-    sysctls: labelMap(input.sysctls, 'sysctls'),
+    ...effectiveCapabilities(strings(input.capAdd, 'capabilities to add'), strings(input.capDrop, 'capabilities to drop')),
+    sysctls: completeSysctls(input.sysctls),
     ulimits: completeUlimits(input.ulimits),
     containerLabels: labelMap(input.containerLabels, 'container labels'),
     logDriver: completeLogDriver(input.logDriver),
     tty: input.tty === true,
-    maxReplicasPerNode: nonNegInt(input.maxReplicasPerNode, 'max replicas per node', MAX_REPLICAS),
+    maxReplicasPerNode: completeMaxReplicasPerNode(input.maxReplicasPerNode, mode),
     mounts: completeMounts(input.mounts),
     secrets: completeSecretRefs(input.secrets),
     configs: completeConfigRefs(input.configs),

@@ -21,6 +21,7 @@ import {
   validateUpdateFlags,
 } from '../spec.js';
 import { waitForConvergence } from '../wait.js';
+import { CONTAINER_CREATE_OPTIONS, CONTAINER_UPDATE_OPTIONS, containerCreateFlags, containerUpdateFlags } from './service-container.js';
 import { registryAuthFor } from '../registry-auth.js';
 import { parseSince, parseTail, printServiceLogs } from '../logs.js';
 import {
@@ -136,6 +137,7 @@ export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
     describe: "Send the registry credentials of the Docker client's config (docker login) to the nodes that run the tasks",
   },
   'no-resolve-image': { type: 'boolean', describe: "Do not pin the image's tag to its registry digest (default: pinned, so every node runs the same image)" },
+  ...CONTAINER_CREATE_OPTIONS,
   detach: DETACH,
 };
 
@@ -162,6 +164,7 @@ const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
   'network-add': { ...S, describe: 'Join a network (same syntax as create --network); repeatable' },
   'network-rm': { ...S, describe: 'Leave a network NAME (or id); repeatable' },
   'endpoint-mode': CREATE_OPTIONS['endpoint-mode']!,
+  ...CONTAINER_UPDATE_OPTIONS,
   ...Object.fromEntries([...ROLLOUT_FLAGS, ...RESOURCE_FLAGS, ...HEALTH_FLAGS].map((k) => [k, CREATE_OPTIONS[k]!])),
   'with-registry-auth': CREATE_OPTIONS['with-registry-auth']!,
   'no-resolve-image': CREATE_OPTIONS['no-resolve-image']!,
@@ -228,6 +231,7 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
     ...rolloutFlags(a),
     ...resourceFlags(a),
     ...healthFlags(a),
+    ...containerCreateFlags(a),
   });
   const registryAuth = registryAuthFlag(a, spec.image);
   const detach = a['detach'] === true;
@@ -339,6 +343,7 @@ function updateFlags(a: Args): UpdateFlags {
     ...rolloutFlags(a),
     ...resourceFlags(a),
     ...healthFlags(a),
+    ...containerUpdateFlags(a),
     force: a['force'] === true ? true : undefined,
     args: args === undefined ? undefined : args.split(/\s+/).filter((w) => w !== ''),
   };
