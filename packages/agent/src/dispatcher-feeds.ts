@@ -5,6 +5,7 @@
 // runner never acts on half a listing (it would remove the containers of the tasks not yet read).
 
 import type { IngressNode, NetworkEndpoint, NetworkService, NetworkView, NetworkViewPage, OverlayNetworkInfo, Task } from '@shoal/types';
+import { meshPortKey } from '@shoal/types';
 import type { MeshView } from './runner.js';
 
 /** One raw answer of the dispatcher (AssignmentsResponse or MeshViewResponse). */
@@ -90,7 +91,7 @@ export class MeshViewFeed {
     this.cursor = await drain(first, (k) => this.call(k, 0), (p) => {
       if (p.reset) this.entries.clear();
       for (const k of p.deleted) this.entries.delete(k);
-      for (const port of p.ports) this.entries.set(`p:${port.port}`, { port });
+      for (const port of p.ports) this.entries.set(meshPortKey(port.port, port.protocol), { port });
       for (const backend of p.backends) this.entries.set(`b:${backend.taskId}`, { backend });
       for (const id of p.removedNodes) this.entries.set(`r:${id}`, { removedNode: id });
     });
@@ -113,7 +114,7 @@ export class MeshViewFeed {
     for (const l of backends.values()) l.sort((a, b) => (a.taskId < b.taskId ? -1 : 1));
     return {
       token: this.cursor,
-      ports: ports.sort((a, b) => a.port - b.port).map((p) => ({ ...p, backends: backends.get(p.serviceId) ?? [] })),
+      ports: ports.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)).map((p) => ({ ...p, backends: backends.get(p.serviceId) ?? [] })),
       removedNodes: removedNodes.sort(),
     };
   }

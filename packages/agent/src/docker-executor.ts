@@ -6,16 +6,20 @@
 // on the host (on `publishIp`, so several nodes sharing one machine each bind their own loopback
 // address); ingress ports are served by the routing mesh and are not bound here.
 // Command: `command + args` become the container's Cmd (the image's entrypoint is kept, as with
-// `docker run IMAGE COMMAND ARGS`); with no command, `args` (if any) are the Cmd.
+// `docker run IMAGE COMMAND ARGS`, unless the spec's `entrypoint` replaces it); with no command,
+// `args` (if any) are the Cmd. The spec's other container fields, and the named volumes made
+// before the create, come from container-config.ts.
 
 import http from 'node:http';
 import https from 'node:https';
+import os from 'node:os';
 import { inspect } from 'node:util';
 import Docker from 'dockerode';
 import { Backoff, NOOP_LOGGER, ShoalError, logTimeKey, logTimeToUnix, type Logger } from '@shoal/api';
 import { type Task, isPinnedImageRef, withDefaultTag } from '@shoal/types';
 import { type DockerClientEnv, dockerClientEnv, dockerEndpoint } from './docker-endpoint.js';
 import { type ContainerLogLine, parseDockerLogs } from './docker-logs.js';
+import { type VolumeToCreate, containerSettings } from './container-config.js';
 import { engineAuthConfig } from './registry-auth.js';
 import {
   LABELS,
@@ -42,6 +46,8 @@ import { PullProgress, type PullProgressLine, classifyPullError } from './image-
 export interface DockerExecutorOptions {
   /** The node this executor acts for: its containers carry `shoal.node.id=<nodeId>`. */
   nodeId: string;
+  /** The node's hostname, as a hostname template's {{.Node.Hostname}} names it. Default: this machine's. */
+  hostname?: string;
   /**
    * The engine's address, as docker's DOCKER_HOST: `unix:///var/run/docker.sock` (or a bare
    * socket path), `tcp://host:port`, `ssh://user@host`, `http(s)://...`. Default: DOCKER_HOST,
@@ -152,6 +158,7 @@ function portConflict(msg: string): string | undefined {
 
 export class DockerExecutor implements Executor {
   readonly nodeId: string;
+  readonly hostname: string;
   readonly publishIp: string;
   readonly dockerHost: string;
   private readonly docker: Docker;
@@ -173,6 +180,7 @@ export class DockerExecutor implements Executor {
   constructor(opts: DockerExecutorOptions) {
     if (!opts.nodeId) throw executorError('invalid-spec', 'DockerExecutor needs a nodeId');
     this.nodeId = opts.nodeId;
+    this.hostname = opts.hostname ?? os.hostname();
     this.publishIp = opts.publishIp ?? '';
     this.log = opts.logger ?? NOOP_LOGGER;
     this.pingTimeoutMs = opts.pingTimeoutMs ?? 3000;
@@ -434,12 +442,14 @@ export class DockerExecutor implements Executor {
       (bindings[key] ??= []).push({ HostIp: this.publishIp, HostPort: p.publishedPort ? String(p.publishedPort) : '' });
     }
     const ref = withDefaultTag(spec.image);
+    // The spec's container fields (container-config.ts): its labels under Shoal's, the node's mounts after its own.
+    const settings = containerSettings(task, { id: this.nodeId, hostname: this.hostname }, labels, attach);
     const opts: Docker.ContainerCreateOptions = {
       name,
       Image: ref,
       Env: [...(spec.env ?? [])],
       ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
-      Labels: labels,
+      ...settings.config,
       ExposedPorts: exposed,
       // Docker counts in nanoseconds; 0 keeps its defaults.
       ...(spec.healthcheck
@@ -460,11 +470,12 @@ export class DockerExecutor implements Executor {
         NanoCpus: task.spec.resources?.limits.nanoCpus ?? 0,
         Memory: task.spec.resources?.limits.memoryBytes ?? 0,
         MemoryReservation: task.spec.resources?.reservations.memoryBytes ?? 0,
-        ...(attach.dns ? { Dns: attach.dns } : {}),
+        ...settings.hostConfig,
         ...(attach.networkMode === 'none' ? { NetworkMode: 'none' } : {}),
       },
     };
     if (cmd.length > 0) opts.Cmd = cmd;
+    for (const v of settings.volumes) await this.ensureVolume(v, name);
     try {
       const c = await this.docker.createContainer({ ...opts, abortSignal: this.timeout() } as Docker.ContainerCreateOptions);
       this.log.debug({ task: task.id, container: c.id, name }, 'container created');
@@ -482,6 +493,26 @@ export class DockerExecutor implements Executor {
         throw executorError('image-not-found', `creating container ${name}: image ${ref} not found locally (prepare the task first): ${dockerMessage(err)}`, err);
       }
       throw this.fail(err, `creating container ${name}`);
+    }
+  }
+
+  /**
+   * Creates a named volume unless the node has it (then it is used as it is, whatever made it:
+   * a task's volume stays on its node for the next task, as in Swarm).
+   */
+  private async ensureVolume(v: VolumeToCreate, container: string): Promise<void> {
+    const doing = `creating volume ${v.Name} for container ${container}`;
+    try {
+      await this.bounded(this.docker.getVolume(v.Name).inspect());
+      return;
+    } catch (err) {
+      if (statusOf(err) !== 404) throw this.fail(err, doing);
+    }
+    try {
+      await this.docker.createVolume({ ...v, abortSignal: this.timeout() } as Docker.VolumeCreateOptions);
+      this.log.info({ volume: v.Name, driver: v.Driver }, 'volume created');
+    } catch (err) {
+      throw this.fail(err, doing);
     }
   }
 

@@ -11,7 +11,7 @@
 // agent can tell "the image is missing" from "the port is taken" from "Docker is down".
 
 import { ShoalError, type ShoalErrorCode } from '@shoal/api';
-import type { Task } from '@shoal/types';
+import type { Mount, Task } from '@shoal/types';
 import type { ContainerLogLine } from './docker-logs.js';
 
 /** The container labels Shoal sets (a contract: see INTERFACE.md, "Containers"). */
@@ -23,9 +23,9 @@ export const LABELS = {
   nodeId: 'shoal.node.id',
 } as const;
 
-/** The container name of a task: `SERVICE.SLOT.TASKID`, or `SERVICE.NODEID.TASKID` for a global service. */
+/** The container name of a task: `SERVICE.SLOT.TASKID`, or `SERVICE.NODEID.TASKID` for a global service or job (slot 0). */
 export function containerName(task: Pick<Task, 'serviceName' | 'slot' | 'nodeId' | 'id' | 'spec'>): string {
-  const place = task.spec.mode === 'global' ? task.nodeId : String(task.slot);
+  const place = task.slot === 0 ? task.nodeId : String(task.slot);
   return `${task.serviceName}.${place}.${task.id}`;
 }
 
@@ -61,6 +61,11 @@ export interface CreateOptions {
   dns?: string[];
   /** 'none': no network but what the agent attaches (every network of the task is internal). */
   networkMode?: 'default' | 'none';
+  /**
+   * Mounts the node adds to the spec's (e.g. the files of the task's secrets and configs, bound
+   * read-only from memory): after the spec's, replacing a spec mount of the same target.
+   */
+  mounts?: Mount[];
 }
 
 export interface ContainerHealth {

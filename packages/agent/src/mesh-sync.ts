@@ -12,6 +12,10 @@
 // remote replicas' share is DNATed in the kernel too, to their nodes' ingress addresses; the
 // node reports its mode (`mesh_mode`: userland, kernel, kernel+ingress) with every heartbeat.
 //
+// UDP published ports: the kernel routes serve them wholly where they can (a local replica, or
+// one behind the ingress overlay); the others go to the userland relay, which reaches this node's
+// replicas only: a node that can serve a UDP port neither way says so in mesh_errors.
+//
 // A local container that dies is dropped from the table at once, on the engine's event, without
 // waiting for the managers' view to say so: the kernel cannot retry a connection on another
 // replica as the userland proxy does, so the sooner its rule goes, the fewer connections fail.
@@ -30,7 +34,8 @@ export class MeshSync {
   private token = '';
   /** container id → its address on the Docker network (a container keeps it while it runs). */
   private readonly ips = new Map<string, string>();
-  private readonly portErrors = new Map<number, string>();
+  /** `PORT/PROTOCOL` → why this node cannot serve it. */
+  private readonly portErrors = new Map<string, { port: number; text: string }>();
   private unresolved = 0;
   /** Why kernel mode is not (fully) in use, for the heartbeat. */
   private kernelError: string | undefined;
@@ -80,18 +85,19 @@ export class MeshSync {
   }
 
   /** For the Mesh's onPortError option. */
-  onPortError(port: number, err: Error | null): void {
+  onPortError(port: number, err: Error | null, protocol: 'tcp' | 'udp' = 'tcp'): void {
+    const key = `${port}/${protocol}`;
     if (err) {
-      this.portErrors.set(port, `${port}/tcp: ${err.message}`);
-      this.log.warn({ port, err: err.message }, 'cannot serve a published port on this node');
+      this.portErrors.set(key, { port, text: `${key}: ${err.message}` });
+      this.log.warn({ port, protocol, err: err.message }, 'cannot serve a published port on this node');
     } else {
-      this.portErrors.delete(port);
+      this.portErrors.delete(key);
     }
   }
 
   /** Published ports this node cannot serve (and a kernel mode that does not work), for the heartbeat. */
   errors(): string[] {
-    const out = [...this.portErrors.entries()].sort((a, b) => a[0] - b[0]).map(([, e]) => e);
+    const out = [...this.portErrors.values()].sort((a, b) => a.port - b.port || a.text.localeCompare(b.text)).map((e) => e.text);
     if (this.kernelError) out.push(this.kernelError);
     return out;
   }
@@ -149,7 +155,10 @@ export class MeshSync {
     this.last = t;
     if (!this.kernel) return this.mesh.update(t);
     const routed = this.kernel.update(t);
-    return this.mesh.update({ ports: t.ports.map((p) => (routed.has(p.port) ? { ...p, localInKernel: true } : p)) });
+    // A UDP port the kernel serves is served whole: the relay leaves it alone.
+    const udp = this.kernel.routedUdpPorts();
+    const ports = t.ports.filter((p) => p.protocol !== 'udp' || !udp.has(p.port));
+    return this.mesh.update({ ports: ports.map((p) => (p.protocol !== 'udp' && routed.has(p.port) ? { ...p, localInKernel: true } : p)) });
   }
 
   private async run(): Promise<void> {
@@ -197,9 +206,10 @@ export class MeshSync {
     );
     return {
       ports: v.ports
-        .filter((p) => p.protocol === 'tcp')
+        .filter((p) => p.protocol === 'tcp' || p.protocol === 'udp')
         .map((p) => ({
           port: p.port,
+          protocol: p.protocol as 'tcp' | 'udp',
           serviceId: p.serviceId,
           serviceName: p.serviceName,
           proxyProtocol: p.proxyProtocol,

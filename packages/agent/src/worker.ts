@@ -58,6 +58,7 @@ export class Worker {
     const host = hostOf(opts.advertiseAddr);
     this.executor = new DockerExecutor({
       nodeId: opts.nodeId,
+      hostname: opts.hostname,
       dockerHost: opts.dockerHost || undefined,
       // Host-mode ports are served on this node's own address.
       // (Docker binds an IP: with a host name for an address, e.g. in docker-compose, all of them.)
@@ -82,7 +83,7 @@ export class Worker {
     });
     // The routing mesh: published ingress ports served on this node's address, forwarded to the
     // running tasks wherever they are.
-    this.mesh = new Mesh({ bindHost: host, logger: mlog, tls: meshTls(), onPortError: (port, err) => this.sync?.onPortError(port, err) });
+    this.mesh = new Mesh({ bindHost: host, logger: mlog, tls: meshTls(), onPortError: (port, err, protocol) => this.sync?.onPortError(port, err, protocol) });
     this.onRenewed = () => this.mesh.setTls(meshTls());
     identity.on('renewed', this.onRenewed);
     // Kernel mode: iptables DNAT straight to the local replicas (their share of the connections).

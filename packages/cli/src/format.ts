@@ -8,6 +8,7 @@ import { hasTag } from '@shoal/types';
 // next to nothing, and spares `service ls` loading and compiling it from node_modules.
 import Table from 'cli-table3';
 import { formatDuration } from './parse.js';
+import { containerInspectLines } from './container-format.js';
 import type { ClusterStatusResponse, NodeView, ServiceSummary, TaskView } from '@shoal/types';
 
 // ------------------------------------------------------------------ tables
@@ -234,7 +235,8 @@ export interface ServiceLsEntry {
   id: string;
   name: string;
   mode: string;
-  replicas: { running: number; desired: number };
+  /** Jobs also: `completed` (the current iteration's) and `total` (completions wanted). */
+  replicas: { running: number; desired: number; completed?: number; total?: number };
   image: string;
   ports: PortConfig[];
 }
@@ -258,13 +260,20 @@ export function displayImage(image: string): string {
   return hasTag(name) ? name : image;
 }
 
+const isJob = (s: Service) => s.spec.mode === 'replicated-job' || s.spec.mode === 'global-job';
+
+/** The completions a job wants: its replicas, or (global) a node each: those still wanted and those done. */
+function jobTotal(s: Service, desired: number, completed: number | undefined): number {
+  return s.spec.mode === 'global-job' ? Number(desired) + Number(completed ?? 0) : Number(s.spec.replicas);
+}
+
 /** `service ls --format json`. `ports` are the spec's PortConfig objects. */
 export function serviceLsJson(xs: readonly ServiceSummary[]): ServiceLsEntry[] {
-  return summaries(xs).map(({ service, running, desired }) => ({
+  return summaries(xs).map(({ service, running, desired, completed }) => ({
     id: service.id,
     name: service.spec.name,
     mode: service.spec.mode,
-    replicas: { running, desired },
+    replicas: isJob(service) ? { running, desired, completed: Number(completed ?? 0), total: jobTotal(service, desired, completed) } : { running, desired },
     image: displayImage(service.spec.image),
     ports: (service.spec.ports ?? []).map((p) => ({
       protocol: p.protocol,
@@ -278,11 +287,12 @@ export function serviceLsJson(xs: readonly ServiceSummary[]): ServiceLsEntry[] {
 
 /** `service ls` as a table. */
 export function serviceLsTable(xs: readonly ServiceSummary[], noTrunc = false): string {
-  const rows = summaries(xs).map(({ service, running, desired }) => [
+  const rows = summaries(xs).map(({ service, running, desired, completed }) => [
     shortId(service.id, noTrunc),
     service.spec.name,
-    service.spec.mode,
-    `${running}/${desired}`,
+    // docker's words: `replicated job`, `global job`.
+    service.spec.mode.replace('-', ' '),
+    isJob(service) ? `${running}/${desired} (${Number(completed ?? 0)}/${jobTotal(service, desired, completed)} completed)` : `${running}/${desired}`,
     displayImage(service.spec.image),
     portsText(service.spec.ports),
   ]);
@@ -312,6 +322,14 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
   }
   kv('Service Mode', capitalize(spec.mode));
   if (spec.mode === 'replicated') kv(' Replicas', spec.replicas);
+  if (spec.mode === 'replicated-job') {
+    kv(' Max Concurrent', spec.maxConcurrent);
+    kv(' Total Completions', spec.replicas);
+  }
+  if (s.jobStatus) {
+    kv(' Job Iteration', Number(s.jobStatus.jobIteration));
+    kv(' Last Execution', new Date(Number(s.jobStatus.lastExecution)).toISOString());
+  }
   if (running !== undefined && desired !== undefined) kv(' Running', `${running}/${desired}`);
   const us = s.updateStatus;
   if (us) {
@@ -322,8 +340,9 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
     if (Number(us.completedAt)) kv(' Completed', new Date(Number(us.completedAt)).toISOString());
     kv(' Message', us.message);
   }
-  if (spec.constraints?.length || spec.placementPrefs?.length) {
+  if (spec.constraints?.length || spec.placementPrefs?.length || spec.maxReplicasPerNode) {
     lines.push('Placement:');
+    if (spec.maxReplicasPerNode) lines.push(` Max replicas per node: ${spec.maxReplicasPerNode}`);
     if (spec.constraints?.length) lines.push(' Constraints:');
     for (const c of spec.constraints ?? []) lines.push(`  ${c}`);
     if (spec.placementPrefs?.length) lines.push(' Preferences:');
@@ -382,6 +401,7 @@ export function serviceInspectText(s: Service, running?: number, desired?: numbe
     lines.push(' Env:');
     for (const e of spec.env) lines.push(`  ${e}`);
   }
+  lines.push(...containerInspectLines(spec));
   kv(' Stop grace period', formatDuration(spec.stopGracePeriodMs ?? 0));
   // As docker service inspect --pretty: the networks by id, then the endpoint mode.
   if (spec.networks?.length) {

@@ -87,6 +87,11 @@ export interface ServiceProgress {
   lingering: Task[];
   /** Everything wanted runs, nothing else does: the service has converged (for now). */
   converged: boolean;
+  /**
+   * A job's (job-progress.ts): then `running` counts completions, `desired` those wanted, and
+   * `converged` says the job is complete.
+   */
+  job?: { active: number; activeWanted: number; failed: string };
 }
 
 export interface ProgressInput {
@@ -224,7 +229,12 @@ export function slotText(s: SlotProgress): string {
  * tasks still stopping when nothing should run, and the `verify:` line if given.
  */
 export function progressLines(p: ServiceProgress, verify?: string): ProgressLine[] {
-  const out: ProgressLine[] = [{ key: 'overall', text: `overall progress: ${p.running} out of ${p.desired} tasks` }];
+  const out: ProgressLine[] = p.job
+    ? [
+        { key: 'overall', text: `job progress: ${p.running} out of ${p.desired} complete` },
+        { key: 'active', text: `active tasks: ${p.job.active} out of ${p.job.activeWanted} tasks` },
+      ]
+    : [{ key: 'overall', text: `overall progress: ${p.running} out of ${p.desired} tasks` }];
   if (p.slots.length <= MAX_PROGRESS_BARS) {
     const width = Math.max(0, ...p.slots.map((s) => s.id.length));
     for (const s of p.slots) out.push({ key: `slot ${s.id.split('/')[0]}`, text: `${`${s.id}:`.padEnd(width + 1)} ${slotText(s)}` });
@@ -243,6 +253,7 @@ export function verifyWaitingText(stableMs: number): string {
   return `verify: Waiting ${s} second${s === 1 ? '' : 's'} to verify that tasks are stable...`;
 }
 export const VERIFY_DONE = 'verify: Service converged';
+export const VERIFY_JOB_DONE = 'verify: Job complete';
 /** Every task runs the new spec; the update is not over until its monitor period is. */
 export const VERIFY_UPDATE_WAITING = 'verify: Waiting for the update to complete (its monitor period)...';
 

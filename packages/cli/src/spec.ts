@@ -21,6 +21,7 @@ import {
   orList,
 } from '@shoal/types';
 import { UsageError } from './errors.js';
+import { type ContainerCreateFlags, type ContainerUpdateFlags, applyContainerUpdate, containerSpecOf } from './container-flags.js';
 import {
   parseConstraint,
   parseCpus,
@@ -116,13 +117,15 @@ export interface RolloutFlags {
 }
 
 /** The flags of `service create` (as strings: every value is validated here). */
-export interface CreateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
+export interface CreateFlags extends RolloutFlags, ResourceFlags, HealthFlags, ContainerCreateFlags {
   name: string;
   image: string;
   /** COMMAND and ARGs after IMAGE (docker: they replace the image's CMD). */
   args?: readonly string[];
   replicas?: string | number;
   mode?: string;
+  /** `--max-concurrent N`: a replicated job's tasks at once (default: its replicas). */
+  maxConcurrent?: string | number;
   publish?: readonly string[];
   env?: readonly string[];
   label?: readonly string[];
@@ -144,15 +147,18 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
   const name = validateServiceName(f.name);
   const mode = (f.mode ?? 'replicated') as ServiceMode;
   if (!SERVICE_MODES.includes(mode)) throw new UsageError(`invalid --mode ${JSON.stringify(f.mode)}: expected ${orList(SERVICE_MODES)}`);
-  if (mode === 'global' && f.replicas !== undefined) throw new UsageError('--replicas cannot be used with --mode global');
+  if ((mode === 'global' || mode === 'global-job') && f.replicas !== undefined) throw new UsageError(`--replicas cannot be used with --mode ${mode}`);
+  if (f.maxConcurrent !== undefined && mode !== 'replicated-job') throw new UsageError('--max-concurrent can only be used with --mode replicated-job');
   return completeServiceSpec({
     name,
     labels: parseLabels(f.label ?? []),
     image: f.image,
     args: [...(f.args ?? [])],
-    env: (f.env ?? []).map((e) => parseEnv(e).entry),
+    // As docker: the --env-file entries first, so that an --env of the same name wins.
+    env: [...(f.envFromFiles ?? []), ...(f.env ?? [])].map((e) => parseEnv(e).entry),
     mode,
     replicas: f.replicas === undefined ? undefined : parseReplicas(f.replicas),
+    maxConcurrent: f.maxConcurrent === undefined ? undefined : parseNonNegativeInt(f.maxConcurrent, '--max-concurrent'),
     ports: parsePublishes(f.publish ?? []),
     restartPolicy: {
       condition: f.restartCondition === undefined ? undefined : restartCondition(f.restartCondition),
@@ -169,12 +175,15 @@ export function buildServiceSpec(f: CreateFlags): ServiceSpec {
     workdir: f.workdir,
     networks: (f.network ?? []).map(parseNetworkAttachment),
     endpointMode: f.endpointMode,
+    ...containerSpecOf(f),
   });
 }
 
 /** The flags of `service update`. */
-export interface UpdateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
+export interface UpdateFlags extends RolloutFlags, ResourceFlags, HealthFlags, ContainerUpdateFlags {
   replicas?: string | number;
+  /** `--max-concurrent N` (replicated jobs). */
+  maxConcurrent?: string | number;
   image?: string;
   envAdd?: readonly string[];
   envRm?: readonly string[];
@@ -208,8 +217,9 @@ export interface UpdateFlags extends RolloutFlags, ResourceFlags, HealthFlags {
 /** Checks every update flag without a spec at hand (so bad input fails before any call). */
 export function validateUpdateFlags(f: UpdateFlags): void {
   const empty: ServiceSpec = buildServiceSpec({ name: 'x', image: 'x' });
-  applyServiceUpdate(empty, { ...f, replicas: undefined });
+  applyServiceUpdate(empty, { ...f, replicas: undefined, maxConcurrent: undefined });
   if (f.replicas !== undefined) parseReplicas(f.replicas);
+  if (f.maxConcurrent !== undefined) parseNonNegativeInt(f.maxConcurrent, '--max-concurrent');
 }
 
 function envKey(entry: string): string {
@@ -233,7 +243,14 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
 
   if (f.replicas !== undefined) {
     if (s.mode === 'global') throw new UsageError(`--replicas cannot be used with a global service (${s.name})`);
+    if (s.mode === 'global-job') throw new UsageError(`--replicas cannot be used with a global job (${s.name})`);
     s.replicas = parseReplicas(f.replicas);
+    // A job keeps its concurrency (docker's) within the completions it now wants.
+    if (s.mode === 'replicated-job') s.maxConcurrent = Math.min(Number(s.maxConcurrent ?? 0), s.replicas);
+  }
+  if (f.maxConcurrent !== undefined) {
+    if (s.mode !== 'replicated-job') throw new UsageError(`--max-concurrent can only be used with a replicated job (${s.name} is ${s.mode})`);
+    s.maxConcurrent = parseNonNegativeInt(f.maxConcurrent, '--max-concurrent');
   }
   if (f.image !== undefined) {
     if (f.image.trim() === '') throw new UsageError('--image is empty');
@@ -284,6 +301,7 @@ export function applyServiceUpdate(spec: ServiceSpec, f: UpdateFlags): ServiceSp
   if (f.force === true) s.forceUpdate = Number(s.forceUpdate ?? 0) + 1;
   s.resources = applyResources(s.resources ?? NO_RESOURCES, f);
   s.healthcheck = applyHealth(s.healthcheck ?? null, f);
+  applyContainerUpdate(s, f);
   // Every rule the manager applies, so a bad combination (a limit below a reservation...) fails here.
   return completeServiceSpec(s, { currentName: spec.name });
 }

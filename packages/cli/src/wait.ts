@@ -16,12 +16,14 @@ import {
   ProgressWriter,
   type ServiceProgress,
   VERIFY_DONE,
+  VERIFY_JOB_DONE,
   VERIFY_UPDATE_WAITING,
   notConvergedReasons,
   progressLines,
   serviceProgress,
   verifyWaitingText,
 } from './progress.js';
+import { jobProgress } from './job-progress.js';
 
 export interface WaitTarget {
   /** What to ask GetService for (the id the write returned). */
@@ -82,6 +84,8 @@ async function readProgress(ctx: Ctx, t: WaitTarget): Promise<ServiceProgress & 
   const tasks = await ctx.listTasks({ service: t.ref, node: '', desiredState: '' }, notFound);
   const input = { service: r.service, tasks, specVersion: t.specVersion };
   const extra = { updateStatus: r.service.updateStatus, specVersionNow: Number(r.service.specVersion) };
+  // A job: its current iteration's completions (an update has started a new one already).
+  if (r.service.spec.mode === 'replicated-job' || r.service.spec.mode === 'global-job') return { ...jobProgress(input), ...extra };
   let p = serviceProgress(input);
   if (p.lingering.length > 0) {
     // Tasks still stopping: those on dead or removed nodes will never say they stopped.
@@ -106,6 +110,10 @@ async function waitOne(ctx: Ctx, t: WaitTarget, what: string, writer: ProgressWr
         progress = read;
         lastError = undefined;
         const ended = updateEnded(t, read.updateStatus, read.specVersionNow);
+        if (read.job?.failed) {
+          writer.render(progressLines(read, undefined));
+          throw new CliError(`${t.name}: the job cannot complete: ${read.job.failed}; see 'shoal service ps ${t.name}'`, 1, 'JOB_FAILED');
+        }
         if (ended) {
           writer.render(progressLines(read, undefined));
           throw new CliError(`${t.name}: ${ended}; see 'shoal service ps ${t.name}'`, 1, 'UPDATE_FAILED');
@@ -122,11 +130,14 @@ async function waitOne(ctx: Ctx, t: WaitTarget, what: string, writer: ProgressWr
       }
     }
     const expired = ctx.expired();
-    // Stable for the whole window; or converged at the last look when time is up.
-    const done = stableSince !== undefined && (ctx.now() - stableSince >= stableMs || expired);
+    // Stable for the whole window; or converged at the last look when time is up. A job is done
+    // once complete (its tasks have stopped: nothing to watch for stability).
+    const done = stableSince !== undefined && (ctx.now() - stableSince >= stableMs || expired || progress?.job !== undefined);
     if (progress) {
       const verify = done
-        ? VERIFY_DONE
+        ? progress.job
+          ? VERIFY_JOB_DONE
+          : VERIFY_DONE
         : stableSince !== undefined
           ? verifyWaitingText(stableMs)
           : progress.converged && rolling
@@ -174,7 +185,8 @@ export function notConvergedMessage(name: string, budgetMs: number, what: string
   if (progress) {
     const reasons = notConvergedReasons(progress);
     const update = rolling && progress.converged ? ', the update still in its monitor period' : '';
-    state = `(${progress.running}/${progress.desired} running${update})${reasons ? `: ${reasons}` : ''}`;
+    const counted = progress.job ? 'complete' : 'running';
+    state = `(${progress.running}/${progress.desired} ${counted}${update})${reasons ? `: ${reasons}` : ''}`;
   } else {
     state = `(last error: ${lastError?.message ?? 'none'})`;
   }

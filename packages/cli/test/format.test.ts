@@ -156,9 +156,9 @@ describe('services', () => {
   });
   const agent = service('svc2bbbbbbbbbbbbbbbb', { name: 'agent', mode: 'global', replicas: 0, image: 'busybox' });
   const summaries = [
-    { service: web, running: 3, desired: 5 },
-    { service: agent, running: 2, desired: 2 },
-    { service: null, running: 0, desired: 0 },
+    { service: web, running: 3, desired: 5, completed: 0 },
+    { service: agent, running: 2, desired: 2, completed: 0 },
+    { service: null, running: 0, desired: 0, completed: 0 },
   ];
   test('service ls JSON shape', () => {
     assert.deepEqual(serviceLsJson(summaries), [
@@ -174,6 +174,21 @@ describe('services', () => {
           { protocol: 'udp', targetPort: 53, publishedPort: 5353, publishMode: 'host', proxyProtocol: false },
         ],
       },
+    ]);
+  });
+  test("jobs in service ls: docker's mode words and `N/M (K/T completed)`", () => {
+    const batch = service('svc3cccccccccccccccc', { name: 'batch', mode: 'replicated-job', replicas: 4, maxConcurrent: 2, image: 'busybox' });
+    const once = service('svc4dddddddddddddddd', { name: 'once', mode: 'global-job', replicas: 0, image: 'busybox' });
+    const jobs = [
+      { service: batch, running: 2, desired: 2, completed: 1 },
+      { service: once, running: 0, desired: 1, completed: 2 },
+    ];
+    const lines = serviceLsTable(jobs).split('\n');
+    assert.match(lines[1]!, /^svc3cccccccc\s+batch\s+replicated job\s+2\/2 \(1\/4 completed\)\s+busybox$/);
+    assert.match(lines[2]!, /^svc4dddddddd\s+once\s+global job\s+0\/1 \(2\/3 completed\)\s+busybox$/);
+    assert.deepEqual(serviceLsJson(jobs).map((e) => [e.mode, e.replicas]), [
+      ['replicated-job', { running: 2, desired: 2, completed: 1, total: 4 }],
+      ['global-job', { running: 0, desired: 1, completed: 2, total: 3 }],
     ]);
   });
   test('service ls table: short ids, N/M replicas, docker port notation', () => {

@@ -329,7 +329,7 @@ describe('waitForConvergence', () => {
     let polls = 0;
     const ctx = new FakeCtx(
       {
-        GetService: () => ({ service: service({ replicas: 2 }), running: 0, desired: 2, warnings: [], withRegistryAuth: false }),
+        GetService: () => ({ service: service({ replicas: 2 }), running: 0, desired: 2, warnings: [], withRegistryAuth: false, completed: 0 }),
         ListTasks: (req) => {
           assert.equal(req.desiredState, '');
           polls++;
@@ -350,7 +350,7 @@ describe('waitForConvergence', () => {
     let polls = 0;
     const ctx = new FakeCtx(
       {
-        GetService: () => ({ service: service({ replicas: 1 }), running: 0, desired: 1, warnings: [], withRegistryAuth: false }),
+        GetService: () => ({ service: service({ replicas: 1 }), running: 0, desired: 1, warnings: [], withRegistryAuth: false, completed: 0 }),
         ListTasks: () => {
           polls++;
           if (polls === 2) return { tasks: [task(1, 'failed', { err: 'task: non-zero exit (1)' })], nextPageToken: '' };
@@ -372,7 +372,7 @@ describe('waitForConvergence', () => {
       {
         GetService: () => {
           if (++n % 2 === 0) throw new CliError('cannot reach a manager at x: connection reset', 1, 'UNAVAILABLE');
-          return { service: service({ replicas: 1, constraints: ['node.hostname==nope'] }), running: 0, desired: 1, warnings: [], withRegistryAuth: false };
+          return { service: service({ replicas: 1, constraints: ['node.hostname==nope'] }), running: 0, desired: 1, warnings: [], withRegistryAuth: false, completed: 0 };
         },
         ListTasks: () => ({ tasks: [task(1, 'pending', { err: 'no suitable node (1 node: does not satisfy node.hostname==nope)' })], nextPageToken: '' }),
       },
@@ -400,7 +400,7 @@ describe('waitForConvergence', () => {
     let polls = 0;
     const ctx = new FakeCtx(
       {
-        GetService: () => ({ service: service({ replicas: 0 }), running: 0, desired: 0, warnings: [], withRegistryAuth: false }),
+        GetService: () => ({ service: service({ replicas: 0 }), running: 0, desired: 0, warnings: [], withRegistryAuth: false, completed: 0 }),
         ListTasks: () => ({ tasks: [task(1, ++polls < 3 ? 'running' : 'shutdown', { desiredState: 'shutdown' })], nextPageToken: '' }),
         ListNodes: () => ({
           nodes: [{ node: { id: 'node-aaaaaaaaaaaaaaaa', status: { state: 'ready' } } as never, leader: true, reachability: 'reachable' }],
@@ -419,7 +419,7 @@ describe('waitForConvergence', () => {
   test('several services: one after the other, each under its name', async () => {
     const ctx = new FakeCtx(
       {
-        GetService: (req) => ({ service: { ...service({ replicas: 0, name: req.service }), id: 'svc1' }, running: 0, desired: 0, warnings: [], withRegistryAuth: false }),
+        GetService: (req) => ({ service: { ...service({ replicas: 0, name: req.service }), id: 'svc1' }, running: 0, desired: 0, warnings: [], withRegistryAuth: false, completed: 0 }),
         ListTasks: () => ({ tasks: [], nextPageToken: '' }),
       },
       '10s',
@@ -447,5 +447,68 @@ describe('updateEnded: a wait after an update or a rollback', () => {
     assert.equal(updateEnded(t, st('rollback_started'), 4), undefined);
     assert.equal(updateEnded(t, st('rollback_paused', 'rollback paused due to z'), 4), 'rollback paused due to z');
     assert.equal(updateEnded({ ref: 's', name: 'web' }, st('paused'), 4), undefined);
+  });
+});
+
+describe('waiting for a job (replicated-job, global-job)', () => {
+  const job = (over: Partial<ServiceSpec> = {}): Service => ({
+    ...service(),
+    spec: { ...buildServiceSpec({ name: 'web', image: 'busybox', mode: 'replicated-job', replicas: '3', maxConcurrent: '2' }), ...over },
+    jobStatus: { jobIteration: 1, lastExecution: NOW },
+  });
+  const jt = (slot: number, state: Task['status']['state'], extra: Partial<Task> & { err?: string } = {}) => task(slot, state, { jobIteration: 1, ...extra });
+
+  test("docker's job progress, then `verify: Job complete` once every completion is in (older iterations not counted)", async () => {
+    let polls = 0;
+    const ctx = new FakeCtx(
+      {
+        GetService: () => ({ service: job(), running: 0, desired: 2, warnings: [], withRegistryAuth: false, completed: 0 }),
+        ListTasks: () => {
+          polls++;
+          const old = task(1, 'complete', { jobIteration: 0, desiredState: 'complete' });
+          if (polls === 1) return { tasks: [old, jt(1, 'running'), jt(2, 'running')], nextPageToken: '' };
+          return { tasks: [old, jt(1, 'complete', { desiredState: 'complete' }), jt(2, 'complete', { desiredState: 'complete' }), jt(3, 'complete')], nextPageToken: '' };
+        },
+      },
+      '10s',
+    );
+    await waitForConvergence(ctx, [{ ref: 'svc1', name: 'web' }], 'created', { pollMs: 10, stableMs: 5_000, tty: false });
+    const out = ctx.err.join('');
+    assert.match(out, /^job progress: 0 out of 3 complete\nactive tasks: 2 out of 2 tasks\n1\/3: running/);
+    assert.match(out, /job progress: 3 out of 3 complete\nactive tasks: 0 out of 0 tasks\n/);
+    assert.match(out, /verify: Job complete\n$/);
+    assert.equal(polls, 2, 'no stability window: a complete job has nothing left running');
+  });
+
+  test('a slot whose restart policy gives up ends the wait with its error', async () => {
+    const ctx = new FakeCtx(
+      {
+        GetService: () => ({ service: job({ restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0, windowMs: 0 } }), running: 0, desired: 2, warnings: [], withRegistryAuth: false, completed: 0 }),
+        ListTasks: () => ({ tasks: [jt(1, 'failed', { desiredState: 'shutdown', err: 'container exited with code 3' }), jt(2, 'running')], nextPageToken: '' }),
+      },
+      '10s',
+    );
+    await assert.rejects(waitForConvergence(ctx, [{ ref: 'svc1', name: 'web' }], 'created', { pollMs: 10, tty: false }), (err: unknown) => {
+      assert.ok(err instanceof CliError);
+      assert.equal(err.message, "web: the job cannot complete: slot 1: container exited with code 3; see 'shoal service ps web'");
+      return true;
+    });
+  });
+
+  test('a failure the policy restarts is waited through', async () => {
+    let polls = 0;
+    const ctx = new FakeCtx(
+      {
+        GetService: () => ({ service: job({ replicas: 1, maxConcurrent: 1 }), running: 0, desired: 1, warnings: [], withRegistryAuth: false, completed: 0 }),
+        ListTasks: () => {
+          polls++;
+          const failed = jt(1, 'failed', { desiredState: 'shutdown', err: 'exit 1' });
+          return { tasks: polls === 1 ? [failed, jt(1, 'pending')] : [failed, jt(1, 'complete')], nextPageToken: '' };
+        },
+      },
+      '10s',
+    );
+    await waitForConvergence(ctx, [{ ref: 'svc1', name: 'web' }], 'created', { pollMs: 10, tty: false });
+    assert.match(ctx.err.join(''), /verify: Job complete\n$/);
   });
 });

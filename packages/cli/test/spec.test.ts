@@ -279,3 +279,27 @@ describe('applyServiceUpdate', () => {
     rejects(() => validateUpdateFlags({ updateDelay: '5' }), /invalid --update-delay "5"/);
   });
 });
+
+describe('jobs: --mode replicated-job|global-job, --max-concurrent', () => {
+  test('create: replicas are the completions, max-concurrent defaults to them, restarts on failure only', () => {
+    const s = buildServiceSpec({ name: 'batch', image: 'busybox', mode: 'replicated-job', replicas: '6', maxConcurrent: '2' });
+    assert.deepEqual([s.mode, s.replicas, s.maxConcurrent, s.restartPolicy.condition], ['replicated-job', 6, 2, 'on-failure']);
+    assert.equal(buildServiceSpec({ name: 'batch', image: 'busybox', mode: 'replicated-job', replicas: '4' }).maxConcurrent, 4);
+    assert.equal(buildServiceSpec({ name: 'once', image: 'busybox', mode: 'global-job' }).replicas, 0);
+  });
+  test('refused: --max-concurrent outside replicated jobs or above replicas, --replicas on a global job, restart any, update settings', () => {
+    rejects(() => buildServiceSpec({ name: 'web', image: 'busybox', maxConcurrent: '2' }), /--max-concurrent can only be used with --mode replicated-job/);
+    rejects(() => buildServiceSpec({ name: 'once', image: 'busybox', mode: 'global-job', replicas: '2' }), /--replicas cannot be used with --mode global-job/);
+    assert.throws(() => buildServiceSpec({ name: 'b', image: 'busybox', mode: 'replicated-job', replicas: '2', maxConcurrent: '3' }), /max concurrent \(3\) cannot exceed replicas \(2\)/);
+    assert.throws(() => buildServiceSpec({ name: 'b', image: 'busybox', mode: 'replicated-job', restartCondition: 'any' }), /"any" is not allowed for a job/);
+    assert.throws(() => buildServiceSpec({ name: 'b', image: 'busybox', mode: 'replicated-job', updateParallelism: '2' }), /takes no update settings/);
+  });
+  test('update: --replicas keeps the concurrency within the new completions; --max-concurrent only on a replicated job', () => {
+    const s = buildServiceSpec({ name: 'batch', image: 'busybox', mode: 'replicated-job', replicas: '4' });
+    assert.equal(applyServiceUpdate(s, { replicas: '2' }).maxConcurrent, 2);
+    assert.equal(applyServiceUpdate(s, { replicas: '8' }).maxConcurrent, 4);
+    assert.equal(applyServiceUpdate(s, { maxConcurrent: '1' }).maxConcurrent, 1);
+    rejects(() => applyServiceUpdate(buildServiceSpec({ name: 'web', image: 'busybox' }), { maxConcurrent: '1' }), /only be used with a replicated job/);
+    assert.equal(applyServiceUpdate(s, { force: true }).forceUpdate, 1, '--force runs the job again');
+  });
+});

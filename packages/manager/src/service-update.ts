@@ -38,6 +38,22 @@ export function withSpec(s: Service, spec: ServiceSpec, now: number): Service {
 }
 
 /**
+ * A job with a new spec (`service update`, `scale`, even unchanged: `--force`): it runs again, as
+ * a new iteration (Swarm's JobStatus); there is no rollout to track.
+ */
+export function withJobSpec(s: Service, spec: ServiceSpec, now: number): Service {
+  return {
+    ...s,
+    spec,
+    previousSpec: s.spec,
+    specVersion: s.specVersion + (specChangesTasks(s.spec, spec) ? 1 : 0),
+    updateStatus: null,
+    jobStatus: { jobIteration: (s.jobStatus?.jobIteration ?? 0) + 1, lastExecution: now },
+    updatedAt: now,
+  };
+}
+
+/**
  * The service with its previous spec back and a rollback started (`service rollback`, or an
  * update's failure action): the spec it replaces becomes the previous one.
  */

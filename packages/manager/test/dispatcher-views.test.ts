@@ -223,23 +223,25 @@ describe('AssignmentView', () => {
 
 /** The mesh view as the dispatcher computed it from scratch before (the reference). */
 function meshFromScratch(store: ClusterStore) {
-  const ports: { port: number; serviceId: string; backends: string[] }[] = [];
+  const ports: { port: number; protocol: string; serviceId: string; backends: string[] }[] = [];
   for (const s of store.list('service')) {
-    for (const p of s.spec.ports.filter((x) => x.publishMode === 'ingress' && x.protocol === 'tcp')) {
+    for (const p of s.spec.ports.filter((x) => x.publishMode === 'ingress')) {
       const backends = store
         .tasksByService(s.id)
         .filter((t) => t.desiredState === 'running' && t.status.state === 'running' && store.get('node', t.nodeId)?.status.state === 'ready')
         .map((t) => `${t.id}@${t.nodeId}:${t.status.containerId}:${store.get('node', t.nodeId)!.status.meshAddr}`)
         .sort();
-      ports.push({ port: p.publishedPort, serviceId: s.id, backends });
+      ports.push({ port: p.publishedPort, protocol: p.protocol, serviceId: s.id, backends });
     }
   }
-  return { ports: ports.sort((a, b) => a.port - b.port), removed: [...(store.cluster()?.removedNodes ?? [])].sort() };
+  return { ports: ports.sort(byPort), removed: [...(store.cluster()?.removedNodes ?? [])].sort() };
 }
+
+const byPort = (a: { port: number; protocol: string }, b: { port: number; protocol: string }) => a.port - b.port || a.protocol.localeCompare(b.protocol);
 
 /** The same, rebuilt from the log's entries as the agent's feed does. */
 function meshFromEntries(entries: Map<string, MeshEntry>) {
-  const ports: { port: number; serviceId: string; backends: string[] }[] = [];
+  const ports: { port: number; protocol: string; serviceId: string; backends: string[] }[] = [];
   const removed: string[] = [];
   const backends = new Map<string, string[]>();
   for (const e of entries.values()) {
@@ -249,16 +251,18 @@ function meshFromEntries(entries: Map<string, MeshEntry>) {
     }
   }
   for (const e of entries.values()) {
-    if ('port' in e) ports.push({ port: e.port.port, serviceId: e.port.serviceId, backends: (backends.get(e.port.serviceId) ?? []).sort() });
+    if ('port' in e) ports.push({ port: e.port.port, protocol: e.port.protocol, serviceId: e.port.serviceId, backends: (backends.get(e.port.serviceId) ?? []).sort() });
     if ('removedNode' in e) removed.push(e.removedNode);
   }
-  return { ports: ports.sort((a, b) => a.port - b.port), removed: removed.sort() };
+  return { ports: ports.sort(byPort), removed: removed.sort() };
 }
 
 describe('MeshIndex', () => {
   test('kept from events, it says what a from-scratch view says, through random changes', () => {
     const { store, tx } = feeder();
-    const ingress = (port: number) => [{ protocol: 'tcp', targetPort: 80, publishedPort: port, publishMode: 'ingress', proxyProtocol: false }] as Service['spec']['ports'];
+    // TCP, UDP, or both on the same number (UDP ports are keyed apart: p:PORT/udp).
+    const ingress = (port: number, protocols: string[] = ['tcp']) =>
+      protocols.map((protocol) => ({ protocol, targetPort: 80, publishedPort: port, publishMode: 'ingress', proxyProtocol: false })) as Service['spec']['ports'];
     tx([
       { op: 'create', kind: 'cluster', object: mkCluster() },
       ...['n1', 'n2', 'n3'].map((id) => ({ op: 'create' as const, kind: 'node' as const, object: { ...mkNode(id), status: { ...mkNode(id).status, meshAddr: `${id}:7946` } } })),
@@ -299,7 +303,9 @@ describe('MeshIndex', () => {
         const s = store.get('service', rand(2) ? 'web' : 'db')!;
         const port = 8000 + rand(3);
         const taken = store.list('service').some((x) => x.id !== s.id && x.spec.ports.some((p) => p.publishedPort === port));
-        tx([{ op: 'update', kind: 'service', object: { ...s, spec: { ...s.spec, ports: s.spec.ports.length || taken ? [] : ingress(port) } } }]);
+        // (By the port's number: the random sequence, and so the run, stays what it was.)
+        const protocols = [['tcp'], ['udp'], ['tcp', 'udp']][port % 3]!;
+        tx([{ op: 'update', kind: 'service', object: { ...s, spec: { ...s.spec, ports: s.spec.ports.length || taken ? [] : ingress(port, protocols) } } }]);
       } else if (r < 9) {
         const c = store.cluster()!;
         const id = `gone${rand(4)}`;

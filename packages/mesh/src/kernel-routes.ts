@@ -27,6 +27,11 @@
 // to be un-NATed; its client is then this node, as with Swarm's ingress). The other node DNATs
 // what arrives at its ingress address to its LOCAL replicas only, keeping that source: nothing is
 // forwarded twice. Replicas on a node that does not serve its ingress address stay with userland.
+//
+// UDP published ports get the same rules with `-p udp` (conntrack makes a flow of a client's
+// datagrams, so the cascade spreads flows), over the backends the kernel reaches only (local
+// replicas, and the remote ones behind the ingress overlay): the userland proxy forwards no UDP
+// to other nodes, so nothing of a UDP port is left to fall through to it.
 
 import { execFile } from 'node:child_process';
 import net from 'node:net';
@@ -79,6 +84,7 @@ export interface KernelIngress {
 /** A published port whose local share the kernel serves. */
 export interface KernelPort {
   port: number;
+  protocol: 'tcp' | 'udp';
   serviceName: string;
   /** The local backends' container `IP:port` (IPv4), sorted. */
   locals: string[];
@@ -115,15 +121,18 @@ export function kernelChains(nodeId: string): KernelChains {
 }
 
 /**
- * The ports the kernel serves for this node's table: TCP ports with at least one local backend
- * (all of them IPv4), and no PROXY protocol (the kernel cannot write the header).
+ * The ports the kernel serves for this node's table: ports with at least one local backend (all
+ * of them IPv4), or one behind the ingress overlay, and no PROXY protocol (the kernel cannot
+ * write the header).
  */
 export function planKernelRoutes(table: MeshTable, ingress?: KernelIngress): KernelPort[] {
   const out: KernelPort[] = [];
-  const seen = new Set<number>();
+  const seen = new Set<string>();
   for (const p of table.ports) {
-    if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535 || seen.has(p.port)) continue;
-    seen.add(p.port);
+    const protocol = p.protocol ?? 'tcp';
+    const key = `${p.port}/${protocol}`;
+    if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535 || seen.has(key)) continue;
+    seen.add(key);
     if (p.proxyProtocol) continue;
     const locals = new Set<string>();
     const remotes = new Set<string>();
@@ -145,9 +154,11 @@ export function planKernelRoutes(table: MeshTable, ingress?: KernelIngress): Ker
       }
     }
     if ((locals.size === 0 && viaIngress.length === 0) || ipv6) continue;
-    out.push({ port: p.port, serviceName: p.serviceName, locals: [...locals].sort(), remotes: viaIngress.sort(), total: locals.size + viaIngress.length + remotes.size });
+    // UDP: the userland proxy forwards none to other nodes, so its remote share is no share.
+    const userland = protocol === 'udp' ? 0 : remotes.size;
+    out.push({ port: p.port, protocol, serviceName: p.serviceName, locals: [...locals].sort(), remotes: viaIngress.sort(), total: locals.size + viaIngress.length + userland });
   }
-  return out.sort((a, b) => a.port - b.port);
+  return out.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
 }
 
 /** Is the IPv4 address `ip` in `cidr` (a.b.c.d/n)? */
@@ -176,8 +187,9 @@ export function kernelRulesText(chains: KernelChains, address: string, plan: Ker
     });
   };
   for (const p of plan) {
-    const match = `-d ${address}/32 -p tcp -m tcp --dport ${p.port}`;
-    const comment = `-m comment --comment ${commentArg(`${p.serviceName} ${p.port}`)}`;
+    const proto = p.protocol ?? 'tcp';
+    const match = `-d ${address}/32 -p ${proto} -m ${proto} --dport ${p.port}`;
+    const comment = `-m comment --comment ${commentArg(`${p.serviceName} ${p.port}${proto === 'udp' ? '/udp' : ''}`)}`;
     // A replica calling its own port through the node: DNAT'ed to itself, the packet would have
     // to leave its bridge port the way it came (bridge netfilter, no hairpin mode): left to the
     // userland path instead.
@@ -185,8 +197,8 @@ export function kernelRulesText(chains: KernelChains, address: string, plan: Ker
     const remotes = ingress ? p.remotes.map((ip) => `${ip}:${p.port}`) : [];
     cascade(match, comment, [...p.locals, ...remotes], p.total);
     // Sent here by another node over the ingress overlay: to a local replica, never on again.
-    if (ingress && p.locals.length > 0) cascade(`-d ${ingress.address}/32 -p tcp -m tcp --dport ${p.port}`, comment, p.locals, p.locals.length);
-    const ct = `-p tcp -m conntrack --ctstate DNAT --ctorigdst ${address}/32 --ctorigdstport ${p.port}`;
+    if (ingress && p.locals.length > 0) cascade(`-d ${ingress.address}/32 -p ${proto} -m ${proto} --dport ${p.port}`, comment, p.locals, p.locals.length);
+    const ct = `-p ${proto} -m conntrack --ctstate DNAT --ctorigdst ${address}/32 --ctorigdstport ${p.port}`;
     if (remotes.length > 0) lines.push(`-A ${chains.post} -d ${ingress!.subnet} ${ct} -j SNAT --to-source ${ingress!.address}`);
     if (p.masqSources === undefined) {
       lines.push(`-A ${chains.post} ${ct} -j MASQUERADE`);
@@ -199,25 +211,26 @@ export function kernelRulesText(chains: KernelChains, address: string, plan: Ker
   return lines.join('\n');
 }
 
-/** The chains (empty) and the jumps to them, inserted first in the built-in chains. */
+/** The chains (empty) and the jumps to them (TCP, then UDP), inserted first in the built-in chains. */
 export function kernelSetupText(chains: KernelChains, address: string, ingressAddress?: string): string {
   const c = `-m comment --comment ${commentArg(chains.comment)}`;
+  const both = (f: (proto: string) => string) => ['tcp', 'udp'].map(f);
   // Connections other nodes send to this node's ingress address: theirs to forward, ours to serve.
-  const viaIngress = ingressAddress === undefined ? [] : [`-I PREROUTING 1 -d ${ingressAddress}/32 -p tcp ${c} -j ${chains.nat}`];
-  const fwdIngress = ingressAddress === undefined ? [] : [`-A ${chains.fwd} -p tcp -m conntrack --ctstate DNAT --ctorigdst ${ingressAddress}/32 -j ACCEPT`];
+  const viaIngress = ingressAddress === undefined ? [] : both((p) => `-I PREROUTING 1 -d ${ingressAddress}/32 -p ${p} ${c} -j ${chains.nat}`);
+  const fwdIngress = ingressAddress === undefined ? [] : both((p) => `-A ${chains.fwd} -p ${p} -m conntrack --ctstate DNAT --ctorigdst ${ingressAddress}/32 -j ACCEPT`);
   return [
     '*filter',
     `:${chains.fwd} - [0:0]`,
-    `-A ${chains.fwd} -p tcp -m conntrack --ctstate DNAT --ctorigdst ${address}/32 -j ACCEPT`,
+    ...both((p) => `-A ${chains.fwd} -p ${p} -m conntrack --ctstate DNAT --ctorigdst ${address}/32 -j ACCEPT`),
     ...fwdIngress,
     `-I FORWARD 1 ${c} -j ${chains.fwd}`,
     'COMMIT',
     '*nat',
     `:${chains.nat} - [0:0]`,
     `:${chains.post} - [0:0]`,
-    `-I PREROUTING 1 -d ${address}/32 -p tcp ${c} -j ${chains.nat}`,
+    ...both((p) => `-I PREROUTING 1 -d ${address}/32 -p ${p} ${c} -j ${chains.nat}`),
     ...viaIngress,
-    `-I OUTPUT 1 -d ${address}/32 -p tcp ${c} -j ${chains.nat}`,
+    ...both((p) => `-I OUTPUT 1 -d ${address}/32 -p ${p} ${c} -j ${chains.nat}`),
     `-I POSTROUTING 1 ${c} -j ${chains.post}`,
     'COMMIT',
     '',
@@ -350,6 +363,7 @@ export class KernelRoutes {
   private appliedKey: string | undefined;
   private appliedText: string | undefined;
   private routed: ReadonlySet<number> = new Set();
+  private routedUdp: ReadonlySet<number> = new Set();
   private failure: Error | undefined;
   private timer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -423,7 +437,8 @@ export class KernelRoutes {
     const plan = planKernelRoutes(table, this.ingress);
     const key = JSON.stringify({ plan, ingress: this.ingress && { address: this.ingress.address, subnet: this.ingress.subnet } });
     this.wanted = { plan, key };
-    this.routed = new Set(plan.map((p) => p.port));
+    this.routed = new Set(plan.filter((p) => p.protocol === 'tcp').map((p) => p.port));
+    this.routedUdp = new Set(plan.filter((p) => p.protocol === 'udp').map((p) => p.port));
     if (key !== this.appliedKey) this.schedule(this.debounceMs);
     return this.routedPorts();
   }
@@ -444,9 +459,14 @@ export class KernelRoutes {
     return this.started && !this.stopped && !this.failure && this.installed && this.installedIngress !== undefined && this.installedIngress === this.ingress?.address;
   }
 
-  /** The ports whose local share the kernel serves now (empty while the rules are down). */
+  /** The TCP ports whose local share the kernel serves now (empty while the rules are down). */
   routedPorts(): ReadonlySet<number> {
     return this.failure || !this.started || this.stopped ? new Set() : this.routed;
+  }
+
+  /** The UDP ports the kernel serves now, wholly (empty while the rules are down). */
+  routedUdpPorts(): ReadonlySet<number> {
+    return this.failure || !this.started || this.stopped ? new Set() : this.routedUdp;
   }
 
   /** The rules as last computed (for logs and tests). */
@@ -517,7 +537,7 @@ export class KernelRoutes {
       this.appliedKey = w.key;
       this.appliedText = text;
       this.applies++;
-      this.log.debug({ chain: this.chains.nat, ports: w.plan.map((p) => `${p.port}: ${p.locals.length}/${p.total}`) }, 'mesh: kernel routes applied');
+      this.log.debug({ chain: this.chains.nat, ports: w.plan.map((p) => `${p.port}/${p.protocol}: ${p.locals.length}/${p.total}`) }, 'mesh: kernel routes applied');
       if (this.failure) {
         this.failure = undefined;
         this.log.info({ chain: this.chains.nat }, 'mesh: kernel routes work again');

@@ -9,6 +9,7 @@ import { NOOP_LOGGER, type Logger } from '@shoal/api';
 import { ForwardClient } from './forward-client.js';
 import { ForwardServer } from './forward-server.js';
 import { Ingress } from './ingress.js';
+import { UdpRelay } from './udp-relay.js';
 import { LinkPool } from './link-pool.js';
 import { NodeTls, certSubject } from './mesh-tls.js';
 import { plainDialer, type DialNode } from './node-dialer.js';
@@ -20,6 +21,7 @@ export class Mesh {
   private readonly tls: NodeTls | undefined;
   private readonly links: LinkPool;
   private readonly ingress: Ingress;
+  private readonly udp: UdpRelay;
   private readonly forwardServer: ForwardServer;
   private closed = false;
 
@@ -54,6 +56,14 @@ export class Mesh {
       bindRetryMs: opts.bindRetryMs ?? 2000,
       keepAliveDelayMs,
       onPortError: opts.onPortError ?? NOOP,
+      log: this.log,
+    });
+    const onPortError = opts.onPortError ?? NOOP;
+    this.udp = new UdpRelay({
+      bindHost: opts.bindHost,
+      idleMs: opts.udpIdleMs,
+      bindRetryMs: opts.bindRetryMs ?? 2000,
+      onPortError: (port, err) => onPortError(port, err, 'udp'),
       log: this.log,
     });
     this.forwardServer = new ForwardServer({
@@ -108,9 +118,11 @@ export class Mesh {
    * backends) start listening, ports that disappear stop accepting at once (their open
    * connections go on), backends that disappear get no new connections. The promise resolves
    * once every listener this table wants has been bound or has failed its first attempt.
+   * UDP ports (`protocol: 'udp'`) are relayed to their local backends only (UdpRelay).
    */
   update(table: MeshTable): Promise<void> {
-    return this.ingress.update(table);
+    this.udp.update(table.ports.filter((p) => p.protocol === 'udp'));
+    return this.ingress.update({ ports: table.ports.filter((p) => p.protocol !== 'udp') });
   }
 
   stats(): MeshStats {
@@ -128,6 +140,7 @@ export class Mesh {
     if (this.closed) return;
     this.closed = true;
     this.ingress.close();
+    this.udp.close();
     this.tls?.close();
     // Their waiters fail through the sessions' close handlers (and find their clients gone).
     this.links.close();

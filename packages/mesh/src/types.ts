@@ -23,10 +23,15 @@ export interface Backend {
   targetPort: number;
 }
 
-/** One published TCP port (ingress mode) and the running tasks that serve it. */
+/** One published port (ingress mode) and the running tasks that serve it. */
 export interface PublishedPort {
   /** The published port: the mesh listens on `bindHost:port` on every node. */
   port: number;
+  /**
+   * Default tcp. A UDP port is relayed by the userland proxy to this node's local backends only
+   * (a socket per client, as docker-proxy), or served by the kernel routes (KernelRoutes).
+   */
+  protocol?: 'tcp' | 'udp';
   serviceId: string;
   serviceName: string;
   /** Send a PROXY protocol v2 header (the client's real address) to the backend first. */
@@ -79,8 +84,11 @@ export interface MeshOptions {
    * A published port could not be bound (`err`, e.g. EADDRINUSE; the mesh keeps retrying every
    * `bindRetryMs`), or is fine again (`null`: bound, or no longer wanted after an error).
    * `err` is reported on the first failure and whenever its code changes, not on every retry.
+   * `protocol`: udp for a UDP port (which is also refused while it has no local replica).
    */
-  onPortError?: (port: number, err: Error | null) => void;
+  onPortError?: (port: number, err: Error | null, protocol?: 'tcp' | 'udp') => void;
+  /** A UDP client silent for this long loses its flow (its socket to the backend). Default 30000. */
+  udpIdleMs?: number;
   /** A backend (or the remote node) that does not answer within this is a failed connect. Default 1000. */
   connectTimeoutMs?: number;
   /**

@@ -94,8 +94,8 @@ describe('kernel routes: rules', () => {
       ),
     );
     assert.deepEqual(plan, [
-      { port: 8000, serviceName: 'web8000', locals: ['172.17.0.7:8080'], remotes: [], total: 3 },
-      { port: 9000, serviceName: 'web9000', locals: ['172.17.0.5:80', '172.17.0.6:80'], remotes: [], total: 2 },
+      { port: 8000, protocol: 'tcp', serviceName: 'web8000', locals: ['172.17.0.7:8080'], remotes: [], total: 3 },
+      { port: 9000, protocol: 'tcp', serviceName: 'web9000', locals: ['172.17.0.5:80', '172.17.0.6:80'], remotes: [], total: 2 },
     ]);
   });
 
@@ -110,8 +110,8 @@ describe('kernel routes: rules', () => {
     );
     // n5 does not serve its ingress address: its replica's share stays with the userland listener.
     assert.deepEqual(plan, [
-      { port: 7000, serviceName: 'web7000', locals: [], remotes: ['10.255.0.4'], total: 1 },
-      { port: 8000, serviceName: 'web8000', locals: ['172.17.0.7:80'], remotes: ['10.255.0.3', '10.255.0.3'], total: 4 },
+      { port: 7000, protocol: 'tcp', serviceName: 'web7000', locals: [], remotes: ['10.255.0.4'], total: 1 },
+      { port: 8000, protocol: 'tcp', serviceName: 'web8000', locals: ['172.17.0.7:80'], remotes: ['10.255.0.3', '10.255.0.3'], total: 4 },
     ]);
     const rules = kernelRulesText(CH, '192.0.2.2', plan, ingress).split('\n');
     const dnat = (d: string) => rules.filter((l) => l.includes(`-d ${d}/32`) && l.includes('DNAT --to')).map((l) => `${/--dport (\d+)/.exec(l)![1]} ${/--every (\d)/.exec(l)?.[1] ?? 'all'} ${l.split(' ').at(-1)}`);
@@ -180,6 +180,33 @@ describe('kernel routes: rules', () => {
     );
   });
 
+  test('UDP: its own rules (-p udp), spread over the backends the kernel reaches only; a UDP port beside a TCP one of the same number', () => {
+    const udp = (p: number, backends: MeshTable['ports'][number]['backends']) => ({ ...port(p, backends), protocol: 'udp' as const });
+    const ingress = { address: '10.255.0.2', subnet: '10.255.0.0/16', nodes: new Map([['n3', '10.255.0.3']]) };
+    const plan = planKernelRoutes(
+      table(
+        port(53, [local('a', '172.17.0.5:53'), remote('r1')]),
+        udp(53, [local('a', '172.17.0.5:53'), remote('r1'), remote('r3', '127.0.0.9:4000', 'n3')]),
+        // Remote replicas out of the kernel's reach: nothing this node can serve in the kernel.
+        udp(54, [remote('r1')]),
+      ),
+      ingress,
+    );
+    assert.deepEqual(
+      plan.map((p) => [p.port, p.protocol, p.total]),
+      [
+        [53, 'tcp', 2],
+        [53, 'udp', 2],
+      ],
+      'the userland remote does not count for UDP: its share would go nowhere',
+    );
+    const rules = kernelRulesText(CH, '192.0.2.2', resolved(plan), ingress).split('\n');
+    assert.ok(rules.includes(`-A ${CH.nat} -d 192.0.2.2/32 -p udp -m udp --dport 53 -m comment --comment "web53 53/udp" -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 172.17.0.5:53`), rules.join('\n'));
+    assert.ok(rules.includes(`-A ${CH.nat} -d 192.0.2.2/32 -p udp -m udp --dport 53 -m comment --comment "web53 53/udp" -j DNAT --to-destination 10.255.0.3:53`));
+    assert.ok(rules.includes(`-A ${CH.post} -d 10.255.0.0/16 -p udp -m conntrack --ctstate DNAT --ctorigdst 192.0.2.2/32 --ctorigdstport 53 -j SNAT --to-source 10.255.0.2`));
+    assert.ok(rules.some((l) => l.includes('-p tcp -m tcp --dport 53')), 'the TCP port keeps its own rules');
+  });
+
   test('setup text: the chains, the FORWARD accept, the jumps inserted first', () => {
     assert.equal(
       kernelSetupText(CH, '127.0.0.2'),
@@ -187,13 +214,16 @@ describe('kernel routes: rules', () => {
         '*filter',
         ':SHOAL-abcdefghij-FWD - [0:0]',
         '-A SHOAL-abcdefghij-FWD -p tcp -m conntrack --ctstate DNAT --ctorigdst 127.0.0.2/32 -j ACCEPT',
+        '-A SHOAL-abcdefghij-FWD -p udp -m conntrack --ctstate DNAT --ctorigdst 127.0.0.2/32 -j ACCEPT',
         `-I FORWARD 1 -m comment --comment "shoal node ${NODE}" -j SHOAL-abcdefghij-FWD`,
         'COMMIT',
         '*nat',
         ':SHOAL-abcdefghij - [0:0]',
         ':SHOAL-abcdefghij-POST - [0:0]',
         `-I PREROUTING 1 -d 127.0.0.2/32 -p tcp -m comment --comment "shoal node ${NODE}" -j SHOAL-abcdefghij`,
+        `-I PREROUTING 1 -d 127.0.0.2/32 -p udp -m comment --comment "shoal node ${NODE}" -j SHOAL-abcdefghij`,
         `-I OUTPUT 1 -d 127.0.0.2/32 -p tcp -m comment --comment "shoal node ${NODE}" -j SHOAL-abcdefghij`,
+        `-I OUTPUT 1 -d 127.0.0.2/32 -p udp -m comment --comment "shoal node ${NODE}" -j SHOAL-abcdefghij`,
         `-I POSTROUTING 1 -m comment --comment "shoal node ${NODE}" -j SHOAL-abcdefghij-POST`,
         'COMMIT',
         '',

@@ -24,7 +24,7 @@ import type {
   UpdateStatus,
   JobStatus,
 } from './types.js';
-import { NODE_AVAILABILITIES, NODE_ROLES, NODE_STATES, OBJECT_KINDS, TASK_STATES, UPDATE_STATES } from './types.js';
+import { NODE_AVAILABILITIES, NODE_ROLES, NODE_STATES, OBJECT_KINDS, TASK_STATES, UPDATE_STATES, isPerNodeMode } from './types.js';
 import {
   type Check,
   CERT_EXPIRY,
@@ -182,9 +182,10 @@ const taskShape = obj<Task>({
 
 const task: Check<Task> = (v, p) => {
   const t = taskShape(v, p);
-  if (t.spec.mode === 'global' && t.slot !== 0) fail(`${p}.slot`, 'must be 0 for a global-mode task', t.slot);
-  if (t.spec.mode === 'replicated' && t.slot < 1) fail(`${p}.slot`, 'must be at least 1 for a replicated-mode task', t.slot);
-  if (t.spec.mode === 'global' && t.nodeId === '') fail(`${p}.nodeId`, 'must be set for a global-mode task', t.nodeId);
+  const perNode = isPerNodeMode(t.spec.mode);
+  if (perNode && t.slot !== 0) fail(`${p}.slot`, `must be 0 for a ${t.spec.mode}-mode task`, t.slot);
+  if (!perNode && t.slot < 1) fail(`${p}.slot`, `must be at least 1 for a ${t.spec.mode}-mode task`, t.slot);
+  if (perNode && t.nodeId === '') fail(`${p}.nodeId`, `must be set for a ${t.spec.mode}-mode task`, t.nodeId);
   return t;
 };
 

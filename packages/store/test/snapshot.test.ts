@@ -156,11 +156,13 @@ describe('snapshot formats', () => {
       const again = readSnapshot(s.snapshot());
       assert.equal(again.header.version, 2);
       // The same objects, with the spec fields added since that release at their defaults.
-      const expected = JSON.parse(V1_SNAPSHOT) as { objects: { node: { attachments?: object[]; status: { meshMode?: string } }[]; service: { spec: object; endpoint?: object }[]; task: { spec: object; networks?: object[] }[] } };
+      const expected = JSON.parse(V1_SNAPSHOT) as {
+        objects: { node: { attachments?: object[]; status: { meshMode?: string } }[]; service: { spec: object; endpoint?: object; jobStatus?: null }[]; task: { spec: object; networks?: object[]; jobIteration?: number }[] };
+      };
       for (const o of [...expected.objects.service, ...expected.objects.task]) o.spec = serviceSpecShape(o.spec, 'spec');
       // The fields of objects added since: none allocated on any network.
-      for (const o of expected.objects.service) o.endpoint = { virtualIps: [] };
-      for (const o of expected.objects.task) o.networks = [];
+      for (const o of expected.objects.service) Object.assign(o, { endpoint: { virtualIps: [] }, jobStatus: null });
+      for (const o of expected.objects.task) Object.assign(o, { networks: [], jobIteration: 0 });
       for (const o of expected.objects.node) {
         o.attachments = [];
         o.status.meshMode = '';

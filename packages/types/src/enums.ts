@@ -35,8 +35,14 @@ export type UpdateOrder = (typeof UPDATE_ORDERS)[number];
 export const UPDATE_STATES = ['updating', 'paused', 'completed', 'rollback_started', 'rollback_paused', 'rollback_completed'] as const;
 export type UpdateState = (typeof UPDATE_STATES)[number];
 
-export const SERVICE_MODES = ['replicated', 'global'] as const;
+/** The job modes (Swarm's jobs) run their tasks to completion once per iteration instead of keeping them up. */
+export const SERVICE_MODES = ['replicated', 'global', 'replicated-job', 'global-job'] as const;
 export type ServiceMode = (typeof SERVICE_MODES)[number];
+
+/** A job's tasks run to completion (replicated-job, global-job). */
+export const isJobMode = (m: ServiceMode): boolean => m === 'replicated-job' || m === 'global-job';
+/** One task per eligible node (global, global-job): its place is its node, its slot 0. */
+export const isPerNodeMode = (m: ServiceMode): boolean => m === 'global' || m === 'global-job';
 
 /** Swarm's task states, in order: a task's observed state only ever moves forward. */
 export const TASK_STATES = [

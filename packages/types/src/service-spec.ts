@@ -31,6 +31,10 @@ import {
   UPDATE_FAILURE_ACTIONS,
   UPDATE_ORDERS,
   type EndpointMode,
+  type RestartCondition,
+  type ServiceMode,
+  isJobMode,
+  isPerNodeMode,
   type UpdateFailureAction,
 } from './enums.js';
 import type {
@@ -52,6 +56,19 @@ import type {
   VolumeOptions,
 } from './objects.js';
 import { invalid } from './spec-error.js';
+import {
+  checkDnsOption,
+  checkDnsSearch,
+  checkHostnameTemplate,
+  checkLogDriverName,
+  checkMount,
+  checkNameserver,
+  checkStopSignal,
+  checkSysctl,
+  checkUlimit,
+  checkUser,
+  effectiveCapabilities,
+} from './container-spec.js';
 
 const q = (s: string): string => JSON.stringify(s);
 
@@ -215,7 +232,7 @@ const SPEC_SHAPE = obj<ServiceSpec>({
  */
 export const serviceSpecShape: Check<ServiceSpec> = (v, p) => {
   const s = SPEC_SHAPE(v, p);
-  if (s.mode === 'global' && s.replicas !== 0) fail(`${p}.replicas`, 'must be 0 in global mode', s.replicas);
+  if (isPerNodeMode(s.mode) && s.replicas !== 0) fail(`${p}.replicas`, `must be 0 in ${s.mode} mode`, s.replicas);
   return s;
 };
 
@@ -496,9 +513,9 @@ function completeHealthcheck(h: Partial<HealthConfig> | null | undefined): Healt
 function completeDns(d: SpecInput['dnsConfig']): DnsConfig | null {
   if (!d) return null;
   const out = {
-    nameservers: strings(d.nameservers, 'DNS servers'),
-    search: strings(d.search, 'DNS search domains'),
-    options: strings(d.options, 'DNS options'),
+    nameservers: [...new Set(strings(d.nameservers, 'DNS servers').map(checkNameserver))],
+    search: [...new Set(strings(d.search, 'DNS search domains').map(checkDnsSearch))],
+    options: [...new Set(strings(d.options, 'DNS options').map(checkDnsOption))],
   };
   return out.nameservers.length + out.search.length + out.options.length === 0 ? null : out;
 }
@@ -509,13 +526,11 @@ function completeUlimits(v: SpecInput['ulimits']): Ulimit[] {
   const seen = new Set<string>();
   return v.map((u) => {
     const name = String(u?.name ?? '');
-    if (!/^[a-z]+$/.test(name)) invalid(`invalid ulimit name ${q(name)}`);
     if (seen.has(name)) invalid(`ulimit ${name} is given twice`);
     seen.add(name);
     const soft = Number(u.soft ?? 0);
     const hard = Number(u.hard ?? soft);
-    if (!Number.isSafeInteger(soft) || !Number.isSafeInteger(hard)) invalid(`ulimit ${name}: soft and hard must be integers`);
-    if (hard >= 0 && soft > hard) invalid(`ulimit ${name}: the soft limit ${soft} exceeds the hard limit ${hard}`);
+    checkUlimit(name, soft, hard);
     return { name, soft, hard };
   });
 }
@@ -525,7 +540,20 @@ function completeLogDriver(l: SpecInput['logDriver']): LogDriver | null {
     if (l?.options && Object.keys(l.options).length > 0) invalid('log options need a log driver (--log-driver)');
     return null;
   }
-  return { name: String(l.name), options: labelMap(l.options, 'log options') };
+  return { name: checkLogDriverName(String(l.name)), options: labelMap(l.options, 'log options') };
+}
+
+function completeSysctls(v: SpecInput['sysctls']): Record<string, string> {
+  const out = labelMap(v, 'sysctls');
+  for (const [k, val] of Object.entries(out)) checkSysctl(k, val);
+  return out;
+}
+
+/** Docker's rule: a limit of tasks per node is for replicated services (a global one has one per node). */
+function completeMaxReplicasPerNode(v: unknown, mode: string): number {
+  const n = nonNegInt(v, 'max replicas per node', MAX_REPLICAS);
+  if (n > 0 && mode.startsWith('global')) invalid('--replicas-max-per-node can only be used with a replicated service');
+  return n;
 }
 
 /** Each mount's fields as given, with the options only its type takes; targets once each. */
@@ -535,25 +563,30 @@ function completeMounts(v: SpecInput['mounts']): Mount[] {
   const seen = new Set<string>();
   return v.map((m) => {
     const type = memberOf(m?.type, MOUNT_TYPES, 'volume', 'a mount type');
-    const target = String(m.target ?? '');
-    if (!target.startsWith('/')) invalid(`invalid mount target ${q(target)}: it must be an absolute path`);
-    if (seen.has(target)) invalid(`mount target ${target} is given twice`);
-    seen.add(target);
-    const source = String(m.source ?? '');
     const vo = m.volumeOptions;
     const to = m.tmpfsOptions;
-    return {
+    const volumeOptions = vo
+      ? { noCopy: vo.noCopy === true, labels: labelMap(vo.labels, 'volume labels'), driver: String(vo.driver ?? ''), driverOptions: labelMap(vo.driverOptions, 'volume driver options') }
+      : null;
+    const tmpfsOptions = to ? { sizeBytes: nonNegInt(to.sizeBytes, 'tmpfs size'), mode: nonNegInt(to.mode, 'tmpfs mode', 0o7777) } : null;
+    const mount: Mount = {
       type,
-      source,
-      target,
+      source: String(m.source ?? ''),
+      target: String(m.target ?? ''),
       readOnly: m.readOnly === true,
-      volumeOptions:
-        type === 'volume' && vo
-          ? { noCopy: vo.noCopy === true, labels: labelMap(vo.labels, 'volume labels'), driver: String(vo.driver ?? ''), driverOptions: labelMap(vo.driverOptions, 'volume driver options') }
-          : null,
-      tmpfsOptions: type === 'tmpfs' && to ? { sizeBytes: nonNegInt(to.sizeBytes, 'tmpfs size'), mode: nonNegInt(to.mode, 'tmpfs mode', 0o7777) } : null,
-      bindPropagation: type === 'bind' ? String(m.bindPropagation ?? '') : '',
+      volumeOptions: type === 'volume' ? volumeOptions : null,
+      tmpfsOptions: type === 'tmpfs' ? tmpfsOptions : null,
+      bindPropagation: String(m.bindPropagation ?? ''),
     };
+    // Options of another type than the mount's are refused, not dropped (only what says something counts).
+    checkMount(mount, {
+      volumeOptions: volumeOptions !== null && (volumeOptions.noCopy || volumeOptions.driver !== '' || Object.keys(volumeOptions.labels).length + Object.keys(volumeOptions.driverOptions).length > 0),
+      tmpfsOptions: tmpfsOptions !== null && (tmpfsOptions.sizeBytes > 0 || tmpfsOptions.mode > 0),
+      bindPropagation: mount.bindPropagation !== '',
+    });
+    if (seen.has(mount.target)) invalid(`mount target ${mount.target} is given twice`);
+    seen.add(mount.target);
+    return mount;
   });
 }
 
@@ -598,9 +631,10 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
   if (name !== opts.currentName) checkServiceName(name);
   const image = checkImage(String(input.image ?? ''));
   const mode = memberOf(input.mode, SERVICE_MODES, 'replicated', 'mode');
-  const replicas = nonNegInt(input.replicas ?? (mode === 'replicated' ? SPEC_DEFAULTS.replicas : 0), 'replicas', MAX_REPLICAS);
-  if (mode === 'global' && replicas !== 0) invalid('replicas cannot be set on a global service');
+  const replicas = nonNegInt(input.replicas ?? (isPerNodeMode(mode) ? 0 : SPEC_DEFAULTS.replicas), 'replicas', MAX_REPLICAS);
+  if (isPerNodeMode(mode) && replicas !== 0) invalid(`replicas cannot be set on a ${mode === 'global' ? 'global service' : 'global job'}`);
   const rp = input.restartPolicy ?? {};
+  const job = checkJob(mode, replicas, input);
   return {
     name,
     labels: labelMap(input.labels, 'labels'),
@@ -612,7 +646,7 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
     replicas,
     ports: completePorts(input.ports),
     restartPolicy: {
-      condition: memberOf(rp.condition, RESTART_CONDITIONS, RESTART_DEFAULTS.condition, 'restart condition'),
+      condition: job.restartCondition,
       delayMs: nonNegInt(rp.delayMs ?? RESTART_DEFAULTS.delayMs, 'restart delay'),
       maxAttempts: nonNegInt(rp.maxAttempts, 'restart max attempts'),
       windowMs: nonNegInt(rp.windowMs, 'restart window'),
@@ -632,23 +666,51 @@ export function completeServiceSpec(input: SpecInput | null | undefined, opts: C
     // service's) into it.
     registryAuth: null,
     entrypoint: strings(input.entrypoint, 'entrypoint'),
-    user: String(input.user ?? ''),
-    hostname: String(input.hostname ?? ''),
+    user: checkUser(String(input.user ?? '')),
+    hostname: checkHostnameTemplate(String(input.hostname ?? '')),
     dnsConfig: completeDns(input.dnsConfig),
     init: input.init === true,
-    stopSignal: String(input.stopSignal ?? ''),
+    stopSignal: checkStopSignal(String(input.stopSignal ?? '')),
     readOnly: input.readOnly === true,
-    capAdd: strings(input.capAdd, 'capabilities to add'),
-    capDrop: strings(input.capDrop, 'capabilities to drop'),
-    sysctls: labelMap(input.sysctls, 'sysctls'),
+    ...effectiveCapabilities(strings(input.capAdd, 'capabilities to add'), strings(input.capDrop, 'capabilities to drop')),
+    sysctls: completeSysctls(input.sysctls),
     ulimits: completeUlimits(input.ulimits),
     containerLabels: labelMap(input.containerLabels, 'container labels'),
     logDriver: completeLogDriver(input.logDriver),
     tty: input.tty === true,
-    maxReplicasPerNode: nonNegInt(input.maxReplicasPerNode, 'max replicas per node', MAX_REPLICAS),
+    maxReplicasPerNode: completeMaxReplicasPerNode(input.maxReplicasPerNode, mode),
     mounts: completeMounts(input.mounts),
     secrets: completeSecretRefs(input.secrets),
     configs: completeConfigRefs(input.configs),
-    maxConcurrent: nonNegInt(input.maxConcurrent, 'max concurrent', MAX_REPLICAS),
+    maxConcurrent: job.maxConcurrent,
   };
+}
+
+/**
+ * Docker's rules for jobs (`--mode replicated-job|global-job`): `replicas` is the number of
+ * completions a replicated job wants and `--max-concurrent` (its default) how many run at once;
+ * a task that completes is never restarted, so the restart condition defaults to on-failure and
+ * `any` is refused; a job is run again by an update, never rolled out, so it takes no update or
+ * rollback settings.
+ */
+function checkJob(mode: ServiceMode, replicas: number, input: SpecInput): { maxConcurrent: number; restartCondition: RestartCondition } {
+  const given = nonNegInt(input.maxConcurrent, 'max concurrent', MAX_REPLICAS);
+  const job = isJobMode(mode);
+  const restartCondition = memberOf(input.restartPolicy?.condition, RESTART_CONDITIONS, job ? 'on-failure' : RESTART_DEFAULTS.condition, 'restart condition');
+  if (!job) {
+    if (given !== 0) invalid('--max-concurrent is only for replicated jobs (--mode replicated-job)');
+    return { maxConcurrent: 0, restartCondition };
+  }
+  if (restartCondition === 'any') invalid(`restart condition "any" is not allowed for a job: a task that completes is never run again (use on-failure or none)`);
+  for (const [what, uc] of [['update', input.updateConfig], ['rollback', input.rollbackConfig]] as const) {
+    if (uc && JSON.stringify(completeRollout(uc, what)) !== JSON.stringify(completeRollout(null, what))) {
+      invalid(`a job is not rolled out: it takes no ${what} settings (--${what}-*); an update runs it again`);
+    }
+  }
+  if (mode === 'global-job') {
+    if (given !== 0) invalid('--max-concurrent is only for replicated jobs (a global job runs once on every node)');
+    return { maxConcurrent: 0, restartCondition };
+  }
+  if (given > replicas) invalid(`max concurrent (${given}) cannot exceed replicas (${replicas}), the completions the job wants`);
+  return { maxConcurrent: given || replicas, restartCondition };
 }

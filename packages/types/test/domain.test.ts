@@ -194,14 +194,14 @@ function throughTheWire<M extends keyof ControlMethods>(method: M, res: ControlM
 
 describe('domain objects cross gRPC unchanged (every field is in the message, with its type)', () => {
   test('a service (every field set)', () => {
-    const res = { service, running: 2, desired: 3, warnings: [], withRegistryAuth: false };
-    const expected = { service: { ...service, spec: wireSpec, previousSpec: { ...wireSpec, replicas: 1, healthcheck: null } }, running: 2, desired: 3, warnings: [], withRegistryAuth: false };
+    const res = { service, running: 2, desired: 3, completed: 1, warnings: [], withRegistryAuth: false };
+    const expected = { service: { ...service, spec: wireSpec, previousSpec: { ...wireSpec, replicas: 1, healthcheck: null } }, running: 2, desired: 3, completed: 1, warnings: [], withRegistryAuth: false };
     assert.deepEqual(throughTheWire('GetService', res), expected);
   });
   test("a spec's sealed registry credentials (store only) never cross: not in a service, its previous spec or a task", () => {
     const sealed = { alg: 'aes-256-gcm' as const, kekId: '0123456789abcdef', nonce: 'bm9uY2Vub25jZQ==', data: 'c2VhbGVkLWNyZWRlbnRpYWxz' };
     const withAuth = { ...spec, registryAuth: sealed };
-    const svc = throughTheWire('GetService', { service: { ...service, spec: withAuth, previousSpec: withAuth }, running: 2, desired: 3, warnings: [], withRegistryAuth: false });
+    const svc = throughTheWire('GetService', { service: { ...service, spec: withAuth, previousSpec: withAuth }, running: 2, desired: 3, completed: 0, warnings: [], withRegistryAuth: false });
     const tasks = throughTheWire('ListTasks', { tasks: [{ task: { ...task, spec: withAuth }, nodeHostname: 'h1' }], nextPageToken: '' });
     for (const decoded of [svc, tasks]) {
       const text = JSON.stringify(decoded);

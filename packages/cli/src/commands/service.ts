@@ -21,6 +21,7 @@ import {
   validateUpdateFlags,
 } from '../spec.js';
 import { waitForConvergence } from '../wait.js';
+import { CONTAINER_CREATE_OPTIONS, CONTAINER_UPDATE_OPTIONS, containerCreateFlags, containerUpdateFlags } from './service-container.js';
 import { registryAuthFor } from '../registry-auth.js';
 import { parseSince, parseTail, printServiceLogs } from '../logs.js';
 import {
@@ -85,8 +86,13 @@ function rolloutFlags(a: Args): RolloutFlags {
 /** The options of `service create` (also used to split IMAGE [COMMAND [ARG...]] off the flags). */
 export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   name: { ...S, describe: 'Service name (required)' },
-  replicas: { ...S, describe: 'Number of tasks (replicated mode; default 1)' },
-  mode: { ...S, choices: [...SERVICE_MODES], describe: 'Service mode: replicated or global (one task per node)' },
+  replicas: { ...S, describe: 'Number of tasks (replicated mode; default 1); of a replicated job: the completions it wants' },
+  mode: {
+    ...S,
+    choices: [...SERVICE_MODES],
+    describe: 'Service mode: replicated, global (one task per node), replicated-job or global-job (tasks run to completion once; an update runs the job again)',
+  },
+  'max-concurrent': { ...S, describe: 'A replicated job\'s tasks running at once (default: --replicas)' },
   publish: {
     ...S,
     alias: 'p',
@@ -131,11 +137,13 @@ export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
     describe: "Send the registry credentials of the Docker client's config (docker login) to the nodes that run the tasks",
   },
   'no-resolve-image': { type: 'boolean', describe: "Do not pin the image's tag to its registry digest (default: pinned, so every node runs the same image)" },
+  ...CONTAINER_CREATE_OPTIONS,
   detach: DETACH,
 };
 
 const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
-  replicas: { ...S, describe: 'Number of tasks' },
+  replicas: { ...S, describe: 'Number of tasks (of a replicated job: the completions it wants; the job runs again)' },
+  'max-concurrent': CREATE_OPTIONS['max-concurrent']!,
   image: { ...S, describe: 'Service image' },
   args: { ...S, describe: 'Replace COMMAND [ARG...] (words separated by spaces)' },
   'env-add': { ...S, describe: 'Add or replace an environment variable KEY=VALUE; repeatable' },
@@ -156,10 +164,11 @@ const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
   'network-add': { ...S, describe: 'Join a network (same syntax as create --network); repeatable' },
   'network-rm': { ...S, describe: 'Leave a network NAME (or id); repeatable' },
   'endpoint-mode': CREATE_OPTIONS['endpoint-mode']!,
+  ...CONTAINER_UPDATE_OPTIONS,
   ...Object.fromEntries([...ROLLOUT_FLAGS, ...RESOURCE_FLAGS, ...HEALTH_FLAGS].map((k) => [k, CREATE_OPTIONS[k]!])),
   'with-registry-auth': CREATE_OPTIONS['with-registry-auth']!,
   'no-resolve-image': CREATE_OPTIONS['no-resolve-image']!,
-  force: { type: 'boolean', default: false, describe: 'Replace the tasks even if nothing else changes (a rolling restart)' },
+  force: { type: 'boolean', default: false, describe: 'Replace the tasks even if nothing else changes (a rolling restart; a job runs again)' },
   rollback: { type: 'boolean', default: false, describe: 'Roll back to the previous spec (as `shoal service rollback`; no other change may be given)' },
   detach: DETACH,
 };
@@ -206,6 +215,7 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
     args: rest.slice(1),
     replicas: one(a, 'replicas'),
     mode: one(a, 'mode'),
+    maxConcurrent: one(a, 'maxConcurrent'),
     publish: list(a, 'publish'),
     env: list(a, 'env'),
     label: list(a, 'label'),
@@ -221,6 +231,7 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
     ...rolloutFlags(a),
     ...resourceFlags(a),
     ...healthFlags(a),
+    ...containerCreateFlags(a),
   });
   const registryAuth = registryAuthFlag(a, spec.image);
   const detach = a['detach'] === true;
@@ -309,6 +320,7 @@ function updateFlags(a: Args): UpdateFlags {
   const args = one(a, 'args');
   return {
     replicas: one(a, 'replicas'),
+    maxConcurrent: one(a, 'maxConcurrent'),
     image: one(a, 'image'),
     envAdd: list(a, 'envAdd'),
     envRm: list(a, 'envRm'),
@@ -331,6 +343,7 @@ function updateFlags(a: Args): UpdateFlags {
     ...rolloutFlags(a),
     ...resourceFlags(a),
     ...healthFlags(a),
+    ...containerUpdateFlags(a),
     force: a['force'] === true ? true : undefined,
     args: args === undefined ? undefined : args.split(/\s+/).filter((w) => w !== ''),
   };
@@ -404,7 +417,8 @@ export function serviceCommand(make: CtxFactory) {
               )
               .options(CREATE_OPTIONS)
               .example('shoal service create --name web --replicas 5 -p 8080:80 nginx:alpine', '')
-              .example('shoal service create --name pinger --mode global -d busybox ping 10.0.0.1', ''),
+              .example('shoal service create --name pinger --mode global -d busybox ping 10.0.0.1', '')
+              .example('shoal service create --name batch --mode replicated-job --replicas 10 --max-concurrent 2 busybox sh -c "exit 0"', ''),
           action(make, create),
         )
         .command(

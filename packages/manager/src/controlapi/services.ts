@@ -3,9 +3,10 @@
 // follower's proposal is forwarded to the leader by the Raft layer).
 
 import { ShoalError } from '@shoal/api';
-import { type ClusterStore, newId, deleteOp, updateOp } from '@shoal/store';
+import { type ClusterStore, isJobMode, isPerNodeMode, newId, deleteOp, updateOp } from '@shoal/store';
 import type { GetServiceRequest, RemoveServiceRequest, ScaleServiceRequest, Service, ServiceSpec } from '@shoal/store';
-import { rolledBack, withSpec } from '../service-update.js';
+import { rolledBack, withJobSpec, withSpec } from '../service-update.js';
+import { jobProgress } from '../orchestrator/jobs.js';
 import { type RegistryAuth, parseRegistryAuth } from '../registry-auth.js';
 import { pinImage } from './image-pin.js';
 import { attachNetworks } from './networks.js';
@@ -16,6 +17,8 @@ export interface ServiceView {
   service: Service;
   running: number;
   desired: number;
+  /** Jobs: the current iteration's completions (`service ls`: `N/M (K/T completed)`). */
+  completed: number;
   /** The spec holds registry credentials (never sent: the field is the store's alone). */
   withRegistryAuth: boolean;
   warnings?: string[];
@@ -23,10 +26,12 @@ export interface ServiceView {
 
 function serviceView(store: ClusterStore, s: Service, warnings?: string[]): ServiceView {
   const tasks = store.tasksByService(s.id);
+  const extra = { withRegistryAuth: s.spec.registryAuth !== null, ...(warnings ? { warnings } : {}) };
+  if (isJobMode(s.spec.mode)) return { service: s, ...jobProgress(s, tasks), ...extra };
   const running = tasks.filter((t) => t.desiredState === 'running' && t.status.state === 'running').length;
   let desired = s.spec.replicas;
   if (s.spec.mode === 'global') desired = tasks.filter((t) => t.desiredState === 'running').length;
-  return { service: s, running, desired, withRegistryAuth: s.spec.registryAuth !== null, ...(warnings ? { warnings } : {}) };
+  return { service: s, running, desired, completed: 0, ...extra };
 }
 
 interface SpecRequest {
@@ -69,7 +74,8 @@ export async function createService(ctx: ControlContext, req: SpecRequest): Prom
   const { spec, warnings } = await finishSpec(ctx, id, checked, { auth, resolve: req.resolveImage === true });
   // No read first: the store refuses a duplicate name when it applies the create.
   const now = ctx.now();
-  const service: Service = { id, version: 0, createdAt: now, updatedAt: now, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null };
+  const jobStatus = isJobMode(spec.mode) ? { jobIteration: 0, lastExecution: now } : null;
+  const service: Service = { id, version: 0, createdAt: now, updatedAt: now, spec, previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus };
   await commit(ctx, [{ op: 'create', kind: 'service', object: service }]);
   // A committed proposal is applied here before commit() returns: the local copy has it.
   return serviceView(ctx.store, ctx.store.get('service', service.id) as Service, warnings);
@@ -96,7 +102,7 @@ export async function updateService(ctx: ControlContext, req: SpecRequest & { se
   const resolve = req.resolveImage === true && checked.image !== current.spec.image;
   const { spec, warnings } = await finishSpec(ctx, current.id, checked, { auth, current: current.spec, resolve });
   const expect = req.version ? Number(req.version) : current.version;
-  const next = withSpec(current, spec, ctx.now());
+  const next = isJobMode(spec.mode) ? withJobSpec(current, spec, ctx.now()) : withSpec(current, spec, ctx.now());
   await commit(ctx, [updateOp('service', next, expect)]);
   return serviceView(ctx.store, ctx.store.get('service', current.id) as Service, warnings);
 }
@@ -111,6 +117,7 @@ export async function rollbackService(ctx: ControlContext, req: GetServiceReques
   await update(ctx, (store) => {
     const s = store.resolveService(ref);
     id = s.id;
+    if (isJobMode(s.spec.mode)) throw new ShoalError('FAILED_PRECONDITION', `${s.spec.name} is a job: it is never rolled out nor back (update it to run it again)`);
     if (!s.previousSpec) throw new ShoalError('FAILED_PRECONDITION', `service ${s.spec.name} has no previous spec to roll back to (it was never updated)`);
     const next = rolledBack({ ...s, previousSpec: s.previousSpec }, ctx.now(), 'manually requested rollback');
     return [updateOp('service', next)];
@@ -125,8 +132,11 @@ export async function scaleService(ctx: ControlContext, req: ScaleServiceRequest
   await update(ctx, (store) => {
     const s = store.resolveService(ref);
     id = s.id;
-    if (s.spec.mode === 'global') throw new ShoalError('INVALID_ARGUMENT', `${s.spec.name} is a global service: it cannot be scaled`);
-    const spec = { ...validateServiceSpec({ ...s.spec, replicas }, { currentName: s.spec.name }), registryAuth: s.spec.registryAuth };
+    if (isPerNodeMode(s.spec.mode)) throw new ShoalError('INVALID_ARGUMENT', `${s.spec.name} is a ${s.spec.mode === 'global' ? 'global service' : 'global job'}: it cannot be scaled`);
+    // A job's concurrency stays (docker's), within the completions it now wants.
+    const maxConcurrent = Math.min(s.spec.maxConcurrent, replicas);
+    const spec = { ...validateServiceSpec({ ...s.spec, replicas, maxConcurrent }, { currentName: s.spec.name }), registryAuth: s.spec.registryAuth };
+    if (isJobMode(s.spec.mode)) return [updateOp('service', withJobSpec(s, spec, ctx.now()))];
     return [updateOp('service', { ...s, spec, updatedAt: ctx.now() })];
   });
   return serviceView(ctx.store, ctx.store.get('service', id) as Service);

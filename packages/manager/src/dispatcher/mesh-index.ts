@@ -1,12 +1,12 @@
 // What every node's routing mesh serves, kept up to date from the store's events in one
-// ChangeLog: each published ingress port (key `p:PORT`), each running task of an ingress service
+// ChangeLog: each published ingress port (key `p:PORT`, `p:PORT/udp`: meshPortKey), each running task of an ingress service
 // on a ready node, with where to reach it (`b:TASKID`), and each node the cluster removed
 // (`r:NODEID`: its certificate is refused by id). A store change refreshes only the keys it can
 // alter (a task: its backend; a node: the backends of its tasks; a service: its ports and
 // backends), reading the store as it now is, so each costs what it changed. Nodes read the log
 // from their cursor, in pages (see ChangeLog); the agent rebuilds the whole view from it.
 
-import type { ClusterStore, Service, StoreEvent, Task } from '@shoal/store';
+import { type ClusterStore, type Service, type StoreEvent, type Task, meshPortKey } from '@shoal/store';
 import { ChangeLog, type Cursor, type Page } from './change-log.js';
 
 /** A published ingress port, without its backends (they are entries of their own). */
@@ -33,14 +33,14 @@ export type MeshEntry = { port: MeshPortEntry } | { backend: MeshBackendEntry } 
 function ingressPorts(s: Service | null | undefined): MeshPortEntry[] {
   if (!s) return [];
   return s.spec.ports
-    .filter((p) => p.publishMode === 'ingress' && p.protocol === 'tcp')
+    .filter((p) => p.publishMode === 'ingress')
     .map((p) => ({ port: p.publishedPort, protocol: p.protocol, targetPort: p.targetPort, proxyProtocol: p.proxyProtocol, serviceId: s.id, serviceName: s.spec.name }));
 }
 
 export class MeshIndex {
   private log!: ChangeLog<MeshEntry>;
-  /** service id → the ports it holds in the log. */
-  private portsOf = new Map<string, number[]>();
+  /** service id → the keys of the ports it holds in the log. */
+  private portsOf = new Map<string, string[]>();
   private unwatch: () => void;
 
   constructor(
@@ -92,22 +92,23 @@ export class MeshIndex {
     const ports = ingressPorts(this.store.get('service', serviceId));
     const before = this.portsOf.get(serviceId) ?? [];
     let changed = false;
-    for (const p of before) {
-      const held = this.log.get(`p:${p}`);
+    const keys = ports.map((p) => meshPortKey(p.port, p.protocol));
+    for (const k of before) {
+      const held = this.log.get(k);
       // (Another service may have taken the port in the same transaction.)
-      if (!ports.some((x) => x.port === p) && held && 'port' in held && held.port.serviceId === serviceId) {
-        this.log.delete(`p:${p}`, seq);
+      if (!keys.includes(k) && held && 'port' in held && held.port.serviceId === serviceId) {
+        this.log.delete(k, seq);
         changed = true;
       }
     }
-    for (const p of ports) {
-      const have = this.log.get(`p:${p.port}`);
-      if (have && JSON.stringify(have) === JSON.stringify({ port: p })) continue;
-      this.log.set(`p:${p.port}`, { port: p }, seq, wake);
+    ports.forEach((p, i) => {
+      const have = this.log.get(keys[i]!);
+      if (have && JSON.stringify(have) === JSON.stringify({ port: p })) return;
+      this.log.set(keys[i]!, { port: p }, seq, wake);
       changed = true;
-    }
+    });
     const hadIngress = before.length > 0;
-    if (ports.length > 0) this.portsOf.set(serviceId, ports.map((p) => p.port));
+    if (ports.length > 0) this.portsOf.set(serviceId, keys);
     else this.portsOf.delete(serviceId);
     // Its tasks become backends, or stop being ones, only when the service gains or loses ingress.
     if (hadIngress !== ports.length > 0 || !wake) {

@@ -49,7 +49,7 @@ const LINE_OVERHEAD = 200;
 
 /** A task's name as `service ps` and the container show it. */
 function taskName(t: Task): string {
-  return `${t.serviceName}.${t.spec.mode === 'global' ? t.nodeId : t.slot}.${t.id}`;
+  return `${t.serviceName}.${t.slot === 0 ? t.nodeId : t.slot}.${t.id}`;
 }
 
 export class LogBroker {

@@ -1,6 +1,6 @@
 // Which nodes may run a task: ready, active, matching the service's constraints, (for host-mode
-// published ports) not already using the port, and with the CPU and memory it reserves still
-// free. Each filter says why it refused, so a task that fits nowhere can tell the user why in
+// published ports) not already using the port, holding fewer than the service's
+// max-replicas-per-node of its live tasks, and with the CPU and memory it reserves still free. Each filter says why it refused, so a task that fits nowhere can tell the user why in
 // `service ps`.
 
 import type { Node, NodeResources, ServiceSpec, Task } from '@shoal/store';
@@ -26,25 +26,32 @@ export function constraintMatches(expr: string, n: Node): boolean {
   return op === '==' ? eq : !eq;
 }
 
-/** What the live tasks on each node hold: host ports (protocol/port) and reserved CPU and memory. */
+/** What the live tasks on each node hold: host ports (protocol/port), reserved CPU and memory, tasks of each service. */
 export interface NodeUsage {
   hostPorts: Map<string, Set<string>>;
   reserved: Map<string, NodeResources>;
+  /** `nodeId/serviceId` → the service's tasks meant to run there and not ended (Swarm's ActiveTasksCountByService). */
+  serviceTasks: Map<string, number>;
 }
 
 export function usageByNode(tasks: Task[]): NodeUsage {
-  const usage: NodeUsage = { hostPorts: new Map(), reserved: new Map() };
+  const usage: NodeUsage = { hostPorts: new Map(), reserved: new Map(), serviceTasks: new Map() };
   for (const t of tasks) {
     // A task being shut down holds its ports and reservations until its container has stopped (a
     // rolling update must not start the new task next to the old one's binding).
     if (!t.nodeId || (t.desiredState !== 'running' && isTerminal(t.status.state))) continue;
-    take(usage, t.nodeId, t.spec);
+    // It no longer counts toward the service's replicas on the node once it is told to stop, as in Swarm.
+    take(usage, t.nodeId, t.spec, t.desiredState === 'running' && !isTerminal(t.status.state) ? t.serviceId : undefined);
   }
   return usage;
 }
 
-/** Books a task of `spec` on a node (the scheduler, after placing one). */
-export function take(usage: NodeUsage, nodeId: string, spec: ServiceSpec): void {
+/** Books a task of `spec` on a node (the scheduler, after placing one); `serviceId`: counted as one of its service's there. */
+export function take(usage: NodeUsage, nodeId: string, spec: ServiceSpec, serviceId?: string): void {
+  if (serviceId !== undefined) {
+    const k = `${nodeId}/${serviceId}`;
+    usage.serviceTasks.set(k, (usage.serviceTasks.get(k) ?? 0) + 1);
+  }
   for (const p of spec.ports) {
     if (p.publishMode !== 'host') continue;
     let s = usage.hostPorts.get(nodeId);
@@ -58,11 +65,17 @@ export function take(usage: NodeUsage, nodeId: string, spec: ServiceSpec): void 
   }
 }
 
-export function eligible(spec: ServiceSpec, n: Node, usage: NodeUsage): string | null {
+/** Why node `n` may not run a task of `spec` (of service `serviceId`, when its tasks per node are limited), or null. */
+export function eligible(spec: ServiceSpec, n: Node, usage: NodeUsage, serviceId?: string): string | null {
   if (n.status.state !== 'ready') return `node ${n.description.hostname} is ${n.status.state}`;
   if (n.spec.availability !== 'active') return `node ${n.description.hostname} is ${n.spec.availability}`;
   for (const c of spec.constraints) {
     if (!constraintMatches(c, n)) return `node ${n.description.hostname} does not satisfy ${c}`;
+  }
+  const max = spec.maxReplicasPerNode ?? 0;
+  if (max > 0 && serviceId !== undefined && (usage.serviceTasks.get(`${n.id}/${serviceId}`) ?? 0) >= max) {
+    // Swarm's words (MaxReplicasFilter), so that scripts and searches find them.
+    return `max replicas per node limit exceed on ${n.description.hostname}`;
   }
   const used = usage.hostPorts.get(n.id);
   for (const p of spec.ports) {

@@ -53,7 +53,7 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
     const rejections: Rejection[] = [];
     const candidates: Node[] = [];
     for (const n of nodes) {
-      const why = eligible(t.spec, n, usage);
+      const why = eligible(t.spec, n, usage, t.serviceId);
       if (why) rejections.push({ nodeId: n.id, reason: why });
       else candidates.push(n);
     }
@@ -94,7 +94,7 @@ export function schedule(nodes: Node[], tasks: Task[], now: number): Op[] {
     placed.push({ serviceId: t.serviceId, nodeId: best.id });
     perNode.set(best.id, (perNode.get(best.id) ?? 0) + 1);
     perService.set(`${t.serviceId}/${best.id}`, (perService.get(`${t.serviceId}/${best.id}`) ?? 0) + 1);
-    take(usage, best.id, t.spec);
+    take(usage, best.id, t.spec, t.serviceId);
     ops.push(updateOp('task', { ...t, nodeId: best.id, status: { ...t.status, state: 'assigned', err: '', message: 'scheduled', timestamp: now }, updatedAt: now }));
   }
   return ops;

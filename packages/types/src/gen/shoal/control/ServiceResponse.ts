@@ -20,6 +20,11 @@ export interface ServiceResponse {
    * The spec holds registry credentials (sealed; they are never sent back).
    */
   'withRegistryAuth'?: (boolean);
+  /**
+   * Jobs: the current iteration's completed tasks (running/desired are its running tasks and how
+   * many it wants running now), as docker's `N/M (K/T completed)`.
+   */
+  'completed'?: (number | string | Long);
 }
 
 export interface ServiceResponse__Output {
@@ -37,4 +42,9 @@ export interface ServiceResponse__Output {
    * The spec holds registry credentials (sealed; they are never sent back).
    */
   'withRegistryAuth': (boolean);
+  /**
+   * Jobs: the current iteration's completed tasks (running/desired are its running tasks and how
+   * many it wants running now), as docker's `N/M (K/T completed)`.
+   */
+  'completed': (number);
 }

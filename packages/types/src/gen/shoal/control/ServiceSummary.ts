@@ -9,10 +9,18 @@ export interface ServiceSummary {
   'service'?: (_shoal_types_Service | null);
   'running'?: (number | string | Long);
   'desired'?: (number | string | Long);
+  /**
+   * jobs: as ServiceResponse.completed
+   */
+  'completed'?: (number | string | Long);
 }
 
 export interface ServiceSummary__Output {
   'service': (_shoal_types_Service__Output | null);
   'running': (number);
   'desired': (number);
+  /**
+   * jobs: as ServiceResponse.completed
+   */
+  'completed': (number);
 }
