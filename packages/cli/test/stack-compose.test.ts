@@ -243,7 +243,7 @@ describe('conversion to specs', () => {
       { type: 'tmpfs', source: '', target: '/scratch', readOnly: false, volumeOptions: null, tmpfsOptions: { sizeBytes: 1 << 20, mode: 0 }, bindPropagation: '' },
     ]);
     assert.equal(store.readOnly, true);
-    assert.deepEqual(store.capDrop, ['NET_RAW']);
+    assert.deepEqual(store.capDrop, ['CAP_NET_RAW']);
     assert.deepEqual(store.ulimits, [{ name: 'nofile', soft: 1024, hard: 2048 }]);
     assert.deepEqual(store.sysctls, { 'net.core.somaxconn': '1024' });
     assert.deepEqual(store.dnsConfig, { nameservers: ['10.0.0.2'], search: [], options: [] });
