@@ -144,6 +144,11 @@ export function dockerServiceSpec(s: ServiceSpec): Obj {
         Env: oe([...(s.env ?? [])]),
         Dir: oe(s.workdir),
         User: oe(s.user),
+        // Docker's fields Shoal has no flag for: there, empty, so scripts reading them still work.
+        Groups: oe([]),
+        Privileges: oe(null),
+        Hosts: oe([]),
+        OpenStdin: oe(false),
         Init: oe(s.init ? true : null),
         TTY: oe(s.tty),
         ReadOnly: oe(s.readOnly),
