@@ -1,6 +1,7 @@
 // The parser of `--format` templates: the subset of Go's text/template that Docker's scripts use
 // (fields, variables, functions, pipelines, if/else if/else, range, with, comments, {{- -}}).
-// No npm library does this subset with custom functions and Go's errors (see docs/cli-format.md).
+// Written here: the npm packages for Go templates take no functions of one's own, no pipelines or
+// variables, and print nothing for an unknown field where Go (and docker) fail.
 // Errors read as Go's, on one line: `template: :1: unexpected "}" in operand`.
 
 import { UsageError } from '../errors.js';
