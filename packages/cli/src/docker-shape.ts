@@ -5,7 +5,7 @@
 // Shoal's `command` + `args` are the container's CMD, so they are Docker's Args; Shoal's
 // `entrypoint` is Docker's ContainerSpec.Command.
 
-import type { Mount, Network, Node, PortConfig, Service, ServiceSpec, UpdateConfig } from '@shoal/types';
+import type { Config, Mount, Network, Node, PortConfig, Secret, Service, ServiceSpec, UpdateConfig } from '@shoal/types';
 import type { NodeView } from '@shoal/types';
 import { goMap } from './template/exec.js';
 
@@ -289,5 +289,27 @@ export function dockerNetwork(n: Network): Obj {
     Containers: goMap({}),
     Options: goMap({ 'com.docker.network.driver.overlay.vxlanid_list': String(n.vni) }),
     Labels: goMap(n.spec.labels),
+  };
+}
+
+/** `secret inspect --format docker`'s element: swarm.Secret (never the data: the API has none to give). */
+export function dockerSecret(s: Secret): Obj {
+  return {
+    ID: s.id,
+    Version: { Index: Number(s.version) },
+    CreatedAt: rfc3339(s.createdAt),
+    UpdatedAt: rfc3339(s.updatedAt),
+    Spec: { Name: s.spec.name, Labels: goMap(s.spec.labels) },
+  };
+}
+
+/** `config inspect --format docker`'s element: swarm.Config, its data in base64 as Docker's JSON. */
+export function dockerConfig(c: Config): Obj {
+  return {
+    ID: c.id,
+    Version: { Index: Number(c.version) },
+    CreatedAt: rfc3339(c.createdAt),
+    UpdatedAt: rfc3339(c.updatedAt),
+    Spec: { Name: c.spec.name, Labels: goMap(c.spec.labels), Data: Buffer.from(c.spec.data ?? new Uint8Array()).toString('base64') },
   };
 }

@@ -3,7 +3,7 @@
 // minutes ago`) and docker's filters. Rows are objects with their fields in name order (so
 // `{{json .}}` prints them as docker does); a method (`.Label "k"`) is a function field.
 
-import type { Network, NodeView, ServiceSummary, TaskView } from '@shoal/types';
+import type { Config, Network, NodeView, Secret, ServiceSummary, TaskView } from '@shoal/types';
 import { TASK_STATES } from '@shoal/types';
 import {
   capitalize,
@@ -15,6 +15,7 @@ import {
   shortId,
   sortedNodeViews,
   summaries,
+  timeAgo,
 } from './format.js';
 import { type FilterKey, labelMatch, oneOf } from './filters.js';
 
@@ -188,4 +189,38 @@ export const NETWORK_FILTERS: Record<string, FilterKey<Network>> = {
   scope: { match: (_n, x) => x === 'swarm', check: oneOf('scope', ['swarm', 'global', 'local']) },
   // Docker's builtin networks are bridge, host and none: every network of a cluster is custom.
   type: { match: (_n, x) => x === 'custom', check: oneOf('type', ['custom', 'builtin']) },
+};
+
+// ------------------------------------------------------------------ secrets and configs
+
+export const SECRET_HEADERS = { ID: 'ID', Name: 'NAME', Driver: 'DRIVER', CreatedAt: 'CREATED', UpdatedAt: 'UPDATED', Labels: 'LABELS' };
+
+/** `secret ls` and `config ls` rows, as docker's (`CreatedAt`: `2 minutes ago`); `.Label "k"`. */
+export function secretRows(xs: readonly (Secret | Config)[], nowMs: number): object[] {
+  return [...xs]
+    .sort((a, b) => a.spec.name.localeCompare(b.spec.name))
+    .map((s) => {
+      const labels = s.spec.labels ?? {};
+      return {
+        ...sortedFields({
+          ID: s.id,
+          Name: s.spec.name,
+          Driver: '',
+          CreatedAt: timeAgo(s.createdAt, nowMs),
+          UpdatedAt: timeAgo(s.updatedAt, nowMs),
+          Labels: Object.keys(labels)
+            .sort()
+            .map((k) => `${k}=${labels[k]}`)
+            .join(','),
+        }),
+        Label: (key: string): string => labels[key] ?? '',
+      };
+    });
+}
+
+/** docker's `secret ls` / `config ls` filters: id (prefix), name (prefix), label. */
+export const SECRET_FILTERS: Record<string, FilterKey<Secret | Config>> = {
+  id: { match: (s, x) => idPrefix(s.id, x) },
+  name: { match: (s, x) => s.spec.name.startsWith(x) },
+  label: { match: (s, x) => labelMatch(s.spec.labels, x) },
 };

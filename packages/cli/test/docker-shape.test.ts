@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Network, Node, Service, ServiceSpec } from '@shoal/types';
-import { dockerNetwork, dockerNode, dockerService, rfc3339 } from '../src/docker-shape.js';
+import type { Config, Network, Node, Secret, Service, ServiceSpec } from '@shoal/types';
+import { dockerConfig, dockerNetwork, dockerNode, dockerSecret, dockerService, rfc3339 } from '../src/docker-shape.js';
 import { parseOutput, renderObject } from '../src/output.js';
 import { buildServiceSpec } from '../src/spec.js';
 
@@ -206,5 +206,14 @@ describe('node and network inspect in Docker\'s shape', () => {
     assert.deepEqual(jq(d, '[0].IPAM.Config'), [{ Subnet: '10.0.1.0/24', Gateway: '10.0.1.1' }]);
     assert.equal(jq(d, '[0].Options["com.docker.network.driver.overlay.vxlanid_list"]'), '4097');
     assert.equal(template('{{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Labels.env}}', () => dockerNetwork(net)), '10.0.1.0/24 prod');
+  });
+
+  test('secret (never data) and config (data in base64)', () => {
+    const sec = { id: 'sec1', version: 2, createdAt: T0, updatedAt: T0, spec: { name: 'db-pass', labels: { a: 'b' } }, size: 5 } as unknown as Secret;
+    assert.deepEqual(printed({ docker: () => dockerSecret(sec) }), [
+      { ID: 'sec1', Version: { Index: 2 }, CreatedAt: '2026-12-07T15:04:05.12Z', UpdatedAt: '2026-12-07T15:04:05.12Z', Spec: { Name: 'db-pass', Labels: { a: 'b' } } },
+    ]);
+    const cfg = { id: 'cfg1', version: 1, createdAt: T0, updatedAt: T0, spec: { name: 'site', labels: {}, data: Buffer.from('hello') } } as unknown as Config;
+    assert.equal(jq(printed({ docker: () => dockerConfig(cfg) }), '[0].Spec.Data'), Buffer.from('hello').toString('base64'));
   });
 });

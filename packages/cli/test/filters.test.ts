@@ -3,11 +3,13 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Network, Node, NodeView, Service, ServiceSummary, Task, TaskView } from '@shoal/types';
+import type { Network, Node, NodeView, Secret, Service, ServiceSummary, Task, TaskView } from '@shoal/types';
 import { filterItems, labelMatch, parseFilters } from '../src/filters.js';
 import {
   NETWORK_FILTERS,
   NODE_FILTERS,
+  SECRET_FILTERS,
+  secretRows,
   SERVICE_FILTERS,
   TASK_FILTERS,
   goTimeString,
@@ -112,6 +114,17 @@ describe('filters', () => {
 
 describe('rows of --format templates', () => {
   const fmt = (t: string, rows: object[]) => rows.map((r) => new Template(t).execute(r));
+
+  test('secret ls / config ls: rows and filters for the commands that list them', () => {
+    const secret = (id: string, name: string, labels: Record<string, string>): Secret => ({ id, version: 1, createdAt: NOW - 120_000, updatedAt: NOW - 60_000, spec: { name, labels }, size: 3 }) as Secret;
+    const xs = [secret('s2', 'db-pass', { app: 'db' }), secret('s1', 'api-key', {})];
+    assert.deepEqual(fmt('{{.ID}} {{.Name}} {{.CreatedAt}}|{{.UpdatedAt}}|{{.Labels}}|{{.Label "app"}}', secretRows(xs, NOW)), [
+      's1 api-key 2 minutes ago|about a minute ago||',
+      's2 db-pass 2 minutes ago|about a minute ago|app=db|db',
+    ]);
+    assert.deepEqual(filterItems(xs, ['label=app', 'name=db'], SECRET_FILTERS).map((s) => s.id), ['s2']);
+    assert.throws(() => filterItems(xs, ['driver=x'], SECRET_FILTERS), /invalid filter 'driver'/);
+  });
 
   test("service ls: docker's placeholders; {{json .}} with the fields in name order", () => {
     const rows = serviceRows(SERVICES);
