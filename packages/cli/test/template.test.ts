@@ -96,6 +96,7 @@ describe('template: functions', () => {
     assert.equal(run('{{eq .Name "web"}} {{ne .Name "web"}} {{eq .Name "a" "web"}}', svc), 'true false true');
     assert.equal(run('{{lt 1 2}} {{ge 2 2}} {{gt "b" "a"}}', {}), 'true true true');
     assert.equal(run('{{and .Name .Spec.Zero}} {{or .Spec.Zero .Name}} {{not .Spec.Empty}}', svc), '0 web true');
+    assert.equal(run('{{and .Spec.Nothing .Name}} {{or .Name .Spec.Nothing}} {{and .Name .Replicas}}', svc), '<nil> web 2/3');
   });
 });
 

@@ -286,9 +286,14 @@ function sprintf(format: string, args: unknown[]): string {
   });
 }
 
+function firstOr(i: number, last: number): number {
+  return i < 0 ? last : i;
+}
+
 const FUNCS: Record<string, (...args: unknown[]) => unknown> = {
-  and: (...xs) => xs.find((x) => !truth(x)) ?? xs[xs.length - 1],
-  or: (...xs) => xs.find((x) => truth(x)) ?? xs[xs.length - 1],
+  // Go's: the first false (and) or true (or) argument, else the last.
+  and: (...xs) => xs[firstOr(xs.findIndex((x) => !truth(x)), xs.length - 1)],
+  or: (...xs) => xs[firstOr(xs.findIndex((x) => truth(x)), xs.length - 1)],
   not: (...xs) => {
     if (xs.length !== 1) throw new Error(`wrong number of args for not: want 1 got ${xs.length}`);
     return !truth(xs[0]);
