@@ -19,7 +19,7 @@ export type Output =
  * before any call). As docker: `\t` and `\n` written out in the flag are a tab and a newline.
  */
 export function parseOutput(format: string | undefined, opts: { docker?: boolean } = {}): Output {
-  const f = format ?? 'table';
+  const f = (format ?? 'table').trim();
   if (f === 'table' || f === '') return { kind: 'table' };
   if (f === 'json') return { kind: 'json' };
   if (f === 'docker') {

@@ -198,6 +198,7 @@ describe('tabwriter and --format', () => {
     assert.equal(renderList(parseOutput('json'), view([])), '{\n  "j": 1\n}\n');
     assert.equal(renderList(parseOutput(undefined), view([])), 'T\n');
     assert.equal(renderList(parseOutput('table'), view([])), 'T\n');
+    assert.equal(renderList(parseOutput(' table '), view([])), 'T\n');
   });
 
   test('inspect: docker prints a list four spaces deep; templates see the docker shape', () => {
