@@ -18,9 +18,8 @@ export function parseFilters<T>(values: readonly string[], keys: Readonly<Record
     if (eq <= 0) throw new UsageError(`bad format of filter (expected name=value): ${JSON.stringify(v)}`);
     const key = v.slice(0, eq).trim().toLowerCase();
     const value = v.slice(eq + 1);
-    const k = keys[key];
-    if (!k || !Object.hasOwn(keys, key)) throw new UsageError(`invalid filter '${key}' (this list filters by ${Object.keys(keys).join(', ')})`);
-    k.check?.(value);
+    if (!Object.hasOwn(keys, key)) throw new UsageError(`invalid filter '${key}' (this list filters by ${Object.keys(keys).join(', ')})`);
+    keys[key]!.check?.(value);
     out.set(key, [...(out.get(key) ?? []), value]);
   }
   return out;
