@@ -4,7 +4,7 @@
 import { ShoalError } from '@shoal/api';
 import { DEFAULT_ADMIN_CERT_EXPIRY_MS, UnlockKey, identityOfPem, sealContext, signCsr } from '@shoal/pki';
 import { CERT_EXPIRY, type DurationRange, type GetJoinTokenRequest, HEARTBEAT_PERIOD, SpecError, checkDurationIn } from '@shoal/types';
-import { type Cluster, newId, updateOp } from '@shoal/store';
+import { type Cluster, isLegacyCaKey, newId, updateOp } from '@shoal/store';
 import { newJoinToken } from '../ca/tokens.js';
 import { longestCertValidityMs } from '../removed-nodes.js';
 import { type ControlContext, read, update } from './context.js';
@@ -108,8 +108,13 @@ export async function unlockManager(): Promise<never> {
   throw new ShoalError('FAILED_PRECONDITION', 'this manager is not locked');
 }
 
+/** Sealed with the key the CA key is sealed with: the one every manager holds. */
 function sealUnlockKey(ctx: ControlContext, c: Cluster, key: UnlockKey) {
-  return ctx.kek().seal(key.toString(), sealContext.unlockKey(c.id));
+  const kek = ctx.kek();
+  if (c.caKey && !isLegacyCaKey(c.caKey) && c.caKey.kekId !== kek.id) {
+    throw new ShoalError('FAILED_PRECONDITION', "this manager does not hold the cluster's key-encryption key yet (its renewal brings it): try again in a moment, or on another manager");
+  }
+  return kek.seal(key.toString(), sealContext.unlockKey(c.id));
 }
 
 function openUnlockKey(ctx: ControlContext, c: Cluster): string {
