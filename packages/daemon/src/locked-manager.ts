@@ -53,7 +53,8 @@ export async function serveLocked(
       log.error({ err: (err as Error).message }, 'the manager did not start after its unlock: it stays locked');
       if (!stopped) await bindAll();
       unlocking = false;
-      throw err;
+      // The operator sees why (a bare Error would reach the client as "internal error").
+      throw err instanceof ShoalError ? err : new ShoalError('INTERNAL', `the manager did not start: ${(err as Error).message}`);
     }
   };
   for (const m of Object.keys(def)) {
