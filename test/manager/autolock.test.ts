@@ -4,7 +4,7 @@
 // is rotated (the old one no longer opens a manager) and autolock turned off (no lock at restart).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -22,6 +22,32 @@ function unlockCli(d: Daemon, key: string): Promise<CliResult> {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
     );
     child.stdin!.end(`${key}\n`);
+  });
+}
+
+/**
+ * `shoal swarm unlock` at a terminal (util-linux `script` gives it a pty): the key is typed once
+ * the prompt shows. The output is what the terminal showed.
+ */
+function unlockTty(d: Daemon, key: string): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-qfec', `${process.execPath} ${CLI} --host unix://${d.socket} swarm unlock`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let typed = false;
+    const t = setTimeout(() => child.kill(), 60_000);
+    child.stdout!.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      if (!typed && stdout.includes('Enter unlock key: ')) {
+        typed = true;
+        child.stdin!.write(`${key}\r`);
+      }
+    });
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -68,6 +94,9 @@ async function serviceNames(d: Daemon): Promise<string[]> {
   return r.services.map((s) => s.service.spec.name).sort();
 }
 
+/** A generous wait for a daemon's start (the machine may be busy). */
+const START_MS = 90_000;
+
 const locked = (err: unknown) => (err as { code?: string }).code === 'FAILED_PRECONDITION' && (err as Error).message.includes(MANAGER_LOCKED);
 
 describe('autolock on three managers, then four', () => {
@@ -110,7 +139,7 @@ describe('autolock on three managers, then four', () => {
     const again = await shoalCli(ms[0]!, ['swarm', 'update', '--autolock', 'true']);
     assert.ok(again.stdout.includes(key));
     for (const d of ms) {
-      await eventually(`${d.name}'s kek.json wrapped with the key`, async () => opens(d, key) !== undefined);
+      await eventually(`${d.name}'s kek.json wrapped with the key`, async () => opens(d, key) !== undefined, START_MS);
       const text = readFileSync(certPaths(d.dataDir).kek, 'utf8');
       assert.throws(() => KeyEncryptionKey.parse(text, 'kek.json'));
     }
@@ -118,9 +147,9 @@ describe('autolock on three managers, then four', () => {
 
   test('a manager that joins an autolocked cluster wraps the key it is given', async () => {
     const m4 = await c.join('m4', ms[0]!, 'manager');
-    await m4.ready();
+    await m4.ready(START_MS);
     ms.push(m4);
-    await eventually("m4's kek.json wrapped with the key", async () => opens(m4, key) !== undefined);
+    await eventually("m4's kek.json wrapped with the key", async () => opens(m4, key) !== undefined, START_MS);
   });
 
   test('all of them restarted: locked, serving nothing but the unlock, their stores untouched', async () => {
@@ -137,7 +166,7 @@ describe('autolock on three managers, then four', () => {
           if ((err as Error).message.includes('answered while locked')) throw err;
           return locked(err);
         }
-      });
+      }, START_MS);
     }
     for (const d of ms) {
       for (const method of ['ListServices', 'ClusterStatus', 'GetUnlockKey', 'CreateService']) {
@@ -160,11 +189,18 @@ describe('autolock on three managers, then four', () => {
       const garbage = await unlockCli(d, 'not-a-key');
       assert.equal(garbage.stderr.trim(), 'Error: invalid unlock key');
       await assert.rejects(d.call('ListServices'), locked);
+      if (d === ms[0]) {
+        // At a terminal: the prompt, and the key typed is not echoed.
+        const right = await unlockTty(d, key);
+        assert.equal(right.code, 0, right.stdout + right.stderr);
+        assert.equal(right.stdout, 'Enter unlock key: \r\n');
+        continue;
+      }
       const right = await unlockCli(d, key);
       assert.equal(right.code, 0, right.stderr);
       assert.equal(right.stdout, '');
     }
-    for (const d of ms) await d.ready();
+    for (const d of ms) await d.ready(START_MS);
     for (const d of ms) assert.deepEqual(await serviceNames(d), ['kept-a', 'kept-b']);
     const st = await ms[0]!.call<{ members: unknown[]; leader: string }>('ClusterStatus');
     assert.equal(st.members.length, 4);
@@ -180,15 +216,15 @@ describe('autolock on three managers, then four', () => {
     assert.match(r.stdout, /The previous key stops working on each manager as soon as it has re-encrypted its key/);
     const next = /\n {4}(SWMKEY-1-\S+)\n/.exec(r.stdout)![1]!;
     assert.notEqual(next, key);
-    for (const d of ms) await eventually(`${d.name} re-wrapped with the new key`, async () => opens(d, next) !== undefined);
+    for (const d of ms) await eventually(`${d.name} re-wrapped with the new key`, async () => opens(d, next) !== undefined, START_MS);
     for (const d of ms) assert.equal(opens(d, key), undefined, d.name);
     const m3 = ms[2]!;
     await m3.kill('SIGTERM');
     m3.start(['run', '--data-dir', m3.dataDir]);
-    await eventually('m3 locked again', async () => m3.call('ListNodes', {}, 2_000).then(() => false, locked));
+    await eventually('m3 locked again', async () => m3.call('ListNodes', {}, 2_000).then(() => false, locked), START_MS);
     assert.equal((await unlockCli(m3, key)).stderr.trim(), 'Error: invalid unlock key');
     assert.equal((await unlockCli(m3, next)).code, 0);
-    await m3.ready();
+    await m3.ready(START_MS);
     key = next;
   });
 
@@ -196,13 +232,13 @@ describe('autolock on three managers, then four', () => {
     const r = await shoalCli(ms[1]!, ['swarm', 'update', '--autolock', 'false']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'Swarm updated.\n');
-    for (const d of ms) await eventually(`${d.name}'s kek.json in the clear`, async () => readKekFile(d.dataDir).kind === 'clear');
+    for (const d of ms) await eventually(`${d.name}'s kek.json in the clear`, async () => readKekFile(d.dataDir).kind === 'clear', START_MS);
     const off = await shoalCli(ms[0]!, ['swarm', 'unlock-key']);
     assert.equal(off.stderr.trim(), 'Error: no unlock key is set');
     const m1 = ms[0]!;
     await m1.kill('SIGTERM');
     m1.start(['run', '--data-dir', m1.dataDir]);
-    await m1.ready();
+    await m1.ready(START_MS);
     assert.deepEqual(await serviceNames(m1), ['after-unlock', 'kept-a', 'kept-b']);
   });
 });

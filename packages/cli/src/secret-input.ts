@@ -16,8 +16,9 @@ export async function readSecret(input: Input, prompt: string, out: Output): Pro
 
 /** One line from a terminal in raw mode: nothing echoed, backspace edits, ^C and ^D give up. */
 function readHidden(input: Input, prompt: string, out: Output): Promise<string> {
-  out.write(prompt);
+  // No echo before the prompt shows: a key typed (or pasted) as soon as it appears stays hidden.
   input.setRawMode!(true);
+  out.write(prompt);
   input.resume();
   return new Promise((resolve, reject) => {
     let line = '';
