@@ -707,7 +707,7 @@ describe('shoal against a real shoald', { skip }, () => {
     const commands = [
       [], ['service'], ['service', 'create'], ['service', 'ls'], ['service', 'ps'], ['service', 'inspect'], ['service', 'rm'],
       ['service', 'scale'], ['service', 'update'], ['node'], ['node', 'ls'], ['node', 'inspect'], ['node', 'promote'],
-      ['node', 'demote'], ['node', 'rm'], ['node', 'update'], ['cluster', 'status'], ['swarm', 'join-token'], ['swarm', 'admin-cert'], ['service', 'rollback'], ['node', 'ps'],
+      ['node', 'demote'], ['node', 'rm'], ['node', 'update'], ['cluster', 'status'], ['swarm', 'join-token'], ['swarm', 'admin-cert'], ['swarm', 'update'], ['swarm', 'unlock'], ['swarm', 'unlock-key'], ['service', 'rollback'], ['node', 'ps'],
     ];
     const results = await Promise.all(commands.map((c) => shoalAsync([...c, '--help'], { noHost: true })));
     commands.forEach((c, i) => {
