@@ -49,7 +49,7 @@ const SUBCOMMANDS: Readonly<Record<string, readonly string[]>> = {
   service: ['create', 'ls', 'ps', 'inspect', 'rm', 'remove', 'scale', 'update'],
   node: ['ls', 'inspect', 'promote', 'demote', 'rm', 'remove', 'update'],
   cluster: ['status'],
-  swarm: ['join-token'],
+  swarm: ['join-token', 'update', 'unlock', 'unlock-key', 'admin-cert'],
   lab: ['up', 'ls', 'env', 'stop', 'start', 'exec', 'down'],
   stack: ['deploy', 'up', 'ls', 'list', 'services', 'ps', 'rm', 'remove', 'down'],
 };

@@ -130,6 +130,11 @@ export interface NodeLsEntry {
   leader: boolean;
 }
 
+/** The views that hold a node, by hostname then id (the order of `node ls`). */
+export function sortedNodeViews(views: readonly NodeView[]): { view: NodeView; node: Node }[] {
+  return sortNodes(nodesOf(views));
+}
+
 function nodesOf(views: readonly NodeView[]): { view: NodeView; node: Node }[] {
   return views.filter((v): v is NodeView & { node: Node } => v.node != null).map((v) => ({ view: v, node: v.node }));
 }
@@ -245,7 +250,8 @@ function sortByName<T extends { service: Service }>(xs: T[]): T[] {
   return xs.sort((a, b) => a.service.spec.name.localeCompare(b.service.spec.name) || a.service.id.localeCompare(b.service.id));
 }
 
-function summaries(xs: readonly ServiceSummary[]): (ServiceSummary & { service: Service })[] {
+/** The summaries that hold a service, by name (the order of `service ls`). */
+export function summaries(xs: readonly ServiceSummary[]): (ServiceSummary & { service: Service })[] {
   return sortByName(xs.filter((s): s is ServiceSummary & { service: Service } => s.service?.spec != null));
 }
 
@@ -442,7 +448,7 @@ export interface ServicePsEntry {
   containerId: string;
 }
 
-interface PsRow {
+export interface PsRow {
   view: TaskView;
   task: Task;
   name: string;
@@ -464,7 +470,7 @@ function taskTime(t: Task): number {
  * The tasks in `docker service ps` order: grouped by slot (by node for a global service), slots
  * in ascending order, and within a slot the newest task first.
  */
-function psRows(views: readonly TaskView[]): PsRow[] {
+export function psRows(views: readonly TaskView[]): PsRow[] {
   const rows = views
     .filter((v): v is TaskView & { task: Task } => v.task != null)
     .map((view) => ({ view, task: view.task, name: taskName(view.task), history: false }));

@@ -371,6 +371,68 @@ describe('shoal against a real shoald', { skip }, () => {
     fails(['service', 'ps', 'nope'], 1, /^Error: no such service: nope$/);
   });
 
+  test('--format templates, --filter, and inspect in Docker\'s shape (--format docker)', () => {
+    ok(['service', 'create', '--name', 'tmpl-api', '--replicas', '0', '--label', 'tier=back', '-d', 'busybox', 'sleep', '1000']);
+    const web = json<ServiceObj>(['service', 'inspect', 'web']);
+    // service ls: docker's placeholders, one line a row; table: a header row, aligned.
+    assert.equal(ok(['service', 'ls', '--format', '{{.Name}} {{.Mode}} {{.Image}}']).stdout, 'tmpl-api replicated busybox\nweb replicated nginx:alpine\n');
+    assert.match(ok(['service', 'ls', '--format', '{{.Replicas}}|{{.Ports}}', '-f', 'name=web']).stdout, /^\d+\/3\|\*:8080->80\/tcp, 9090->90\/udp \(host\)\n$/);
+    const table = ok(['service', 'ls', '--format', 'table {{.ID}}\\t{{.Name}}']).stdout.split('\n');
+    assert.match(table[0]!, /^ID {13}NAME$/);
+    assert.equal(table[2], `${web.id.slice(0, 12)}   web`);
+    assert.deepEqual(JSON.parse(ok(['service', 'ls', '--format', '{{json .}}', '--filter', 'label=tier=back']).stdout), {
+      ID: JSON.parse(ok(['service', 'ls', '--format', '{{json .ID}}', '-f', 'name=tmpl']).stdout),
+      Image: 'busybox',
+      Mode: 'replicated',
+      Name: 'tmpl-api',
+      Ports: '',
+      Replicas: '0/0',
+    });
+    // Filters: AND across keys, OR within one; -q with them.
+    assert.equal(ok(['service', 'ls', '-q', '-f', 'name=web', '-f', 'name=tmpl-api']).stdout.split('\n').filter(Boolean).length, 2);
+    assert.equal(ok(['service', 'ls', '-q', '-f', 'name=web', '-f', 'label=tier=back']).stdout, '');
+    assert.equal(ok(['service', 'ls', '-q', '-f', 'mode=replicated', '-f', 'id=' + web.id.slice(0, 8)]).stdout, `${web.id}\n`);
+    fails(['service', 'ls', '-f', 'colour=red'], 2, /^Error: invalid filter 'colour'/);
+    fails(['service', 'ls', '-f', 'mode=often'], 2, /^Error: invalid filter 'mode=often'/);
+    fails(['service', 'ls', '--format', '{{.Nope}}'], 1, /^Error: template: :1:2: executing "" at <\.Nope>: can't evaluate field Nope$/);
+
+    // service inspect: --format docker as docker prints it, and templates over that shape.
+    const docker = JSON.parse(ok(['service', 'inspect', 'web', '--format', 'docker']).stdout) as Record<string, any>[];
+    assert.equal(docker.length, 1);
+    assert.equal(docker[0]!['ID'], web.id);
+    assert.equal(docker[0]!['Spec'].Mode.Replicated.Replicas, 3);
+    assert.deepEqual(docker[0]!['Spec'].TaskTemplate.ContainerSpec.Args, ['nginx', '-g', 'daemon off;']);
+    assert.equal(docker[0]!['Spec'].TaskTemplate.RestartPolicy.Delay, 90_000_000_000);
+    assert.equal(docker[0]!['Spec'].TaskTemplate.ContainerSpec.StopGracePeriod, 500_000_000);
+    assert.equal(docker[0]!['Version'].Index, web.version);
+    assert.match(docker[0]!['CreatedAt'], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    assert.equal(ok(['service', 'inspect', 'web', '--format', '{{.Spec.Name}} {{index .Spec.Labels "tier"}} {{join .Spec.TaskTemplate.ContainerSpec.Env ","}}']).stdout, 'web front A=1,B=two words\n');
+    assert.deepEqual(JSON.parse(ok(['service', 'inspect', 'web', '--format', '{{json .Spec}}']).stdout), docker[0]!['Spec']);
+    assert.deepEqual(JSON.parse(ok(['service', 'inspect', 'web', '--format', '{{json .}}']).stdout), docker[0]);
+    assert.equal(json<ServiceObj>(['service', 'inspect', 'web']).spec.name, 'web', '--format json keeps its shape');
+    fails(['service', 'ls', '--format', 'docker'], 2, /--format docker is for inspect commands/);
+
+    // service ps, node ls / ps / inspect, network ls / inspect, cluster status.
+    for (const line of ok(['service', 'ps', 'web', '--format', '{{.Name}} {{.DesiredState}}']).stdout.trim().split('\n')) {
+      assert.match(line, /^( \\_ )?web\.\d+ (Running|Shutdown|Ready|Accepted)$/);
+    }
+    assert.equal(ok(['service', 'ps', 'web', '-q', '-f', 'desired-state=running', '-f', 'name=web.1']).stdout.trim().split('\n').length >= 1, true);
+    fails(['service', 'ps', 'web', '-f', 'slot=1'], 2, /^Error: invalid filter 'slot'/);
+    const self = json<{ leader: string }>(['cluster', 'status']).leader;
+    assert.equal(ok(['node', 'ls', '--format', '{{.Hostname}} {{.Self}} {{.Status}} {{.ManagerStatus}}']).stdout, `${HOSTNAME} true Ready Leader\n`);
+    assert.equal(ok(['node', 'ls', '-q', '-f', 'role=manager', '-f', 'name=e2e']).stdout, `${self}\n`);
+    assert.equal(ok(['node', 'ls', '-q', '-f', 'role=worker']).stdout, '');
+    assert.equal(ok(['node', 'inspect', self, '--format', '{{.Description.Hostname}} {{.Spec.Role}} {{.ManagerStatus.Leader}}']).stdout, `${HOSTNAME} manager true\n`);
+    assert.equal((JSON.parse(ok(['node', 'inspect', self, '--format', 'docker']).stdout) as { ID: string }[])[0]!.ID, self);
+    assert.match(ok(['node', 'ps', '--format', '{{.Node}}', '-f', 'desired-state=running']).stdout, new RegExp(`^(${HOSTNAME}\n)*$`));
+    const nets = ok(['network', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Scope}}', '-f', 'driver=overlay']).stdout;
+    assert.match(nets, /^ingress overlay swarm$/m);
+    assert.equal(ok(['network', 'ls', '-q', '-f', 'name=no-such-net']).stdout, '');
+    assert.equal(ok(['network', 'inspect', 'ingress', '--format', '{{.Name}} {{.Scope}} {{(index .IPAM.Config 0).Subnet}}']).stdout.split(' ').slice(0, 2).join(' '), 'ingress swarm');
+    assert.equal(ok(['cluster', 'status', '--format', '{{.Leader}} {{len .Members}}{{range .Members}} {{.RaftRole}}{{end}}']).stdout, `${self} 1 leader\n`);
+    ok(['service', 'rm', 'tmpl-api']);
+  });
+
   test('service update -d: reads, edits, writes back', () => {
     const before = json<ServiceObj>(['service', 'inspect', 'web']);
     assert.equal(ok([
@@ -484,7 +546,9 @@ describe('shoal against a real shoald', { skip }, () => {
       [['service', 'update', '--env-add', 'X', 'web'], /invalid environment variable "X"/],
       [['service', 'update', '--publish-add', '1:2:3', 'web'], /invalid port specification/],
       [['service', 'update', '--publish-rm', 'http', 'web'], /invalid published port "http"/],
-      [['service', 'ls', '--format', 'yaml'], /Invalid values/],
+      [['service', 'ls', '--format', 'yaml'], /invalid --format "yaml": expected table, json or a Go template/],
+      [['service', 'ls', '--format', '{{.Name}'], /^Error: template: :1: unexpected "}" in operand/],
+      [['service', 'ls', '--filter', 'x=1'], /^Error: invalid filter 'x'/],
       [['service', 'bogus'], /Unknown argument: bogus/],
       [['bogus'], /Unknown argument: bogus/],
       [[], /missing a command/],
@@ -643,7 +707,7 @@ describe('shoal against a real shoald', { skip }, () => {
     const commands = [
       [], ['service'], ['service', 'create'], ['service', 'ls'], ['service', 'ps'], ['service', 'inspect'], ['service', 'rm'],
       ['service', 'scale'], ['service', 'update'], ['node'], ['node', 'ls'], ['node', 'inspect'], ['node', 'promote'],
-      ['node', 'demote'], ['node', 'rm'], ['node', 'update'], ['cluster', 'status'], ['swarm', 'join-token'], ['swarm', 'admin-cert'], ['service', 'rollback'], ['node', 'ps'],
+      ['node', 'demote'], ['node', 'rm'], ['node', 'update'], ['cluster', 'status'], ['swarm', 'join-token'], ['swarm', 'admin-cert'], ['swarm', 'update'], ['swarm', 'unlock'], ['swarm', 'unlock-key'], ['service', 'rollback'], ['node', 'ps'],
     ];
     const results = await Promise.all(commands.map((c) => shoalAsync([...c, '--help'], { noHost: true })));
     commands.forEach((c, i) => {

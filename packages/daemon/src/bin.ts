@@ -140,7 +140,7 @@ await yargs(hideBin(process.argv))
   )
   .command(
     'run',
-    'restart a node that already did init or join',
+    'restart a node that already did init or join (a manager of a cluster with autolock starts locked: `shoal swarm unlock`)',
     (y) =>
       y.options({
         ...common,

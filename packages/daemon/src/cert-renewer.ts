@@ -6,7 +6,7 @@
 // the CA); a worker certificate means the node keeps no manager secret.
 
 import { ShoalError, callUnary, retryWithBackoff } from '@shoal/api';
-import { KeyEncryptionKey, type NodeIdentity, forgetManagerSecrets, identityOfPem, issuedBy, newKeyAndCsr, writeKek } from '@shoal/pki';
+import { KeyEncryptionKey, type NodeIdentity, forgetManagerSecrets, holdsKek, identityOfPem, issuedBy, newKeyAndCsr, writeKek } from '@shoal/pki';
 import type { Logger } from '@shoal/api';
 
 /** A certificate a manager issued, not yet installed. */
@@ -125,7 +125,8 @@ export class CertRenewer {
   /** Makes a fetched certificate the node's (with the key-encryption key for a manager; none kept for a worker). */
   install(c: IssuedCertificate, reason: string): void {
     const dataDir = this.identity.dataDir;
-    if (c.kek && dataDir) writeKek(dataDir, c.kek);
+    // The same key already held (wrapped, if autolock is on) is left as it is.
+    if (c.kek && dataDir && !holdsKek(dataDir, c.kek.id)) writeKek(dataDir, c.kek);
     this.identity.replace({ caPem: this.identity.material.caPem, certPem: c.certPem, keyPem: c.keyPem });
     if (c.role !== 'manager' && dataDir) forgetManagerSecrets(dataDir);
     this.log.info({ reason, role: c.role, notAfter: new Date(c.notAfter).toISOString(), manager: c.manager }, 'node certificate renewed');

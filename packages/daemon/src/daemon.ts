@@ -19,6 +19,7 @@ import {
   identityOfPem,
   issueWithNewKey,
   issuedBy,
+  kekLocked,
   loadRootCA,
   managerChannel,
   newKeyAndCsr,
@@ -32,6 +33,7 @@ import { CertRenewer, type IssuedCertificate } from './cert-renewer.js';
 import { LeaderlessRoleCheck } from './leaderless-role-check.js';
 import { type NodeState, hasState, prepareDataDir, readState, writeState } from './node-state.js';
 import { serveNotAManager } from './worker-stub.js';
+import { serveLocked } from './locked-manager.js';
 import { Worker, dockerClientEnv, dockerEndpoint, hostOf, imageResolver, isLoopback } from '@shoal/agent';
 
 /** How the routing mesh serves published ports: a userland proxy, or kernel DNAT to local replicas. */
@@ -226,9 +228,28 @@ export async function run(flags: { dataDir: string; forceNewCluster?: boolean; m
     throw new ShoalError('CORRUPT_DATA', `${certPaths(flags.dataDir).cert} is for node ${identity.identity.nodeId}, not this node (${state.nodeId})`);
   }
   if (state.role === 'worker') return workerDaemon(state, identity, flags.dataDir, log);
+  if (kekLocked(flags.dataDir)) return lockedDaemon(state, identity, flags, log);
   const manager = await startManager(state, flags.dataDir, log, identity, { forceNewCluster: flags.forceNewCluster });
   if (flags.forceNewCluster) log.warn({ nodeId: state.nodeId }, 'restarted as the only manager of the cluster (force-new-cluster)');
   return managerDaemon(state, manager, identity, flags.dataDir, log);
+}
+
+/**
+ * A manager whose key-encryption key is wrapped (autolock): nothing runs but its local sockets,
+ * until `shoal swarm unlock` gives the key; then the manager starts as `run` would have started it.
+ */
+async function lockedDaemon(state: NodeState, identity: NodeIdentity, flags: { dataDir: string; forceNewCluster?: boolean }, log: PinoLogger): Promise<Daemon> {
+  const d: Daemon = { state, stop: async () => locked.stop() };
+  const locked = await serveLocked(flags.dataDir, localSocketPath(), log, async (kek) => {
+    const manager = await startManager(state, flags.dataDir, log, identity, { forceNewCluster: flags.forceNewCluster, kek });
+    log.warn({ nodeId: state.nodeId }, 'this manager was unlocked: started');
+    if (flags.forceNewCluster) log.warn({ nodeId: state.nodeId }, 'restarted as the only manager of the cluster (force-new-cluster)');
+    const md = managerDaemon(state, manager, identity, flags.dataDir, log);
+    d.manager = manager;
+    d.stop = () => md.stop();
+    d.onManager?.(manager);
+  });
+  return d;
 }
 
 function startManager(
@@ -236,7 +257,7 @@ function startManager(
   dataDir: string,
   log: PinoLogger,
   identity: NodeIdentity,
-  extra: Pick<ManagerOptions, 'bootstrap' | 'peers' | 'forceNewCluster'>,
+  extra: Pick<ManagerOptions, 'bootstrap' | 'peers' | 'forceNewCluster' | 'kek'>,
 ): Promise<Manager> {
   return Manager.start({
     identity,

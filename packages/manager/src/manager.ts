@@ -19,10 +19,11 @@ import type { RootCA } from './ca/root-ca.js';
 import { CAServer } from './ca/ca-server.js';
 import { CAKeys } from './ca/ca-keys.js';
 import { CAKeyMigration } from './ca/ca-key-migration.js';
+import { AutolockKeeper } from './ca/autolock.js';
 import { Authz } from './authz.js';
 import { RegistryAuthVault } from './registry-auth.js';
 import type { ImageResolver } from './controlapi/image-pin.js';
-import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity, caFingerprint, privateDir } from '@shoal/pki';
+import { DEFAULT_CERT_EXPIRY_MS, type KeyEncryptionKey, type NodeIdentity, caFingerprint, privateDir } from '@shoal/pki';
 import { LogBroker } from './logbroker/log-broker.js';
 import { LeaderDuty } from './leader-duty.js';
 import { bindUnixSocket, serveLocalSocket } from './local-socket.js';
@@ -47,6 +48,8 @@ export interface ManagerOptions {
   localSocket?: string;
   /** Pins images to digests through this node's Docker engine (docker's resolve-image); absent: images stay as given. */
   resolveImage?: ImageResolver;
+  /** The key-encryption key `shoal swarm unlock` opened (kek.json is wrapped: autolock); absent: read from kek.json. */
+  kek?: KeyEncryptionKey;
 }
 
 /** Calls that change Raft membership must run on the leader: a follower passes them on. */
@@ -73,6 +76,7 @@ export class Manager {
   readonly caKeys: CAKeys;
   private readonly registryAuth: RegistryAuthVault;
   private readonly caKeyMigration: CAKeyMigration;
+  private readonly autolock: AutolockKeeper;
   /** Begins and ends the leader-only components together (the reconciler joins once it may). */
   private readonly leadership: LeaderDuty;
   readonly logs: LogBroker;
@@ -114,6 +118,7 @@ export class Manager {
     this.caKeys = caKeys;
     this.ca = new CAServer(store, this.client, this.authz, this.caKeys);
     this.caKeyMigration = new CAKeyMigration(store, this.client, this.caKeys, log.child({ component: 'ca' }));
+    this.autolock = new AutolockKeeper(store, caKeys, opts.dataDir, log.child({ component: 'autolock' }));
     this.leadership = new LeaderDuty(raft, [this.dispatcher, this.orchestrator, this.caKeyMigration]);
     this.leadership.sync();
     this.logs = new LogBroker(store, (n, s) => void this.dispatcher.checkSession(n, s), { newId });
@@ -121,6 +126,8 @@ export class Manager {
     this.onRenewed = () => {
       raft.refreshCredentials();
       this.caKeys.reload();
+      // A renewal writes a key-encryption key it brings in the clear: wrapped again if autolock is on.
+      this.autolock.sync();
     };
     opts.identity.on('renewed', this.onRenewed);
   }
@@ -147,7 +154,7 @@ export class Manager {
     const unix = new grpc.Server({ 'grpc.max_receive_message_length': MAX_CONTROL_REQUEST });
     const store = new ClusterStore();
     // Read before Raft opens: a damaged key file stops the start with nothing to undo.
-    const caKeys = new CAKeys(store, opts.dataDir);
+    const caKeys = new CAKeys(store, opts.dataDir, opts.kek);
     // Raft calls are authorized by the manager's Authz, which needs the RaftNode: bound once both exist.
     let authorize: ((call: Parameters<Authz['raftPeer']>[0]) => string) | undefined;
     // The Raft data is the cluster's: its owner's alone, even if the directory was opened up.
@@ -186,6 +193,7 @@ export class Manager {
       throw new ShoalError('INVALID_ARGUMENT', `cannot listen on ${opts.listenAddr}: ${(err as Error).message}`);
     }
     raft.start();
+    m.autolock.start();
     if (opts.forceNewCluster) m.forgetOtherManagers();
     else m.leadership.add(m.reconciler);
     // Diagnostics: SHOAL_STATS_MS=1000 logs the Raft driver's counters periodically.
@@ -208,6 +216,7 @@ export class Manager {
         client: this.client,
         membership: this.membership,
         ca: () => this.caKeys.material(),
+        kek: () => this.caKeys.key(),
         registryAuth: this.registryAuth,
         ...(this.opts.resolveImage ? { resolveImage: this.opts.resolveImage } : {}),
         now: Date.now,
@@ -313,6 +322,7 @@ export class Manager {
       removedNodes: [],
       removedNodeExpiry: {},
       longestCertExpiryMs: 0,
+      unlockKey: null,
     };
     const node: Node = {
       id: this.opts.nodeId,
@@ -402,6 +412,7 @@ export class Manager {
     this.reconciler.stop();
     this.dispatcher.stop();
     this.caKeyMigration.stop();
+    this.autolock.stop();
     this.logs.stop();
     await this.raft.stop({ transfer: opts.transfer });
     await Promise.all([shutdown(this.tcp), shutdown(this.unix)]);

@@ -34,7 +34,7 @@ function mkCluster(): Cluster {
     id: 'c1', version: 0, createdAt: T0, updatedAt: T0,
     spec: { name: 'default', heartbeatPeriodMs: 1000, nodeDownAfterBeats: 3, taskHistoryLimit: 5, certExpiryMs: 3600_000 },
     caFingerprint: 'ab'.repeat(32), caCert: 'x', caKey: null, joinTokens: { worker: 'w', manager: 'm' }, removedNodes: [],
-    removedNodeExpiry: {}, longestCertExpiryMs: 3600_000,
+    removedNodeExpiry: {}, longestCertExpiryMs: 3600_000, unlockKey: null,
   };
 }
 

@@ -7,4 +7,6 @@ export * from './identity.js';
 export * from './files.js';
 export * from './key-pair.js';
 export * from './kek.js';
+export * from './kek-file.js';
+export * from './unlock-key.js';
 export * from './admin-dir.js';

@@ -8,14 +8,11 @@
 // from DATA_DIR/raft: `shoald init` creates it, and a node gets it only when it becomes a manager
 // (in the answer to a join with the manager token, and in every certificate renewal that issues a
 // manager certificate, so a promoted worker has it before its manager starts), over TLS pinned to
-// the cluster's CA. Workers never hold it; a demoted node deletes its copy. `--autolock` (later)
-// will keep this file wrapped by an unlock key the operator holds.
+// the cluster's CA. Workers never hold it; a demoted node deletes its copy. With autolock on, the
+// file holds it wrapped by an unlock key the operator holds (unlock-key.ts, kek-file.ts).
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
 import { type SealedSecret, ShoalError } from '@shoal/api';
-import { privateDir, writeFileAtomic } from './files.js';
-import { certPaths } from './identity.js';
 
 const ALG = 'aes-256-gcm';
 const KEY_BYTES = 32;
@@ -26,6 +23,8 @@ const ID_RE = /^[0-9a-f]{16}$/;
 /** What a sealed value is for (the GCM associated data): one sealed value cannot stand in for another. */
 export const sealContext = {
   caKey: (clusterId: string) => `shoal/ca-key/${clusterId}`,
+  /** The cluster's unlock key (autolock), which every unlocked manager reads to wrap its kek.json. */
+  unlockKey: (clusterId: string) => `shoal/unlock-key/${clusterId}`,
   /** A service's registry credentials (`--with-registry-auth`): opened for that service's tasks only. */
   registryAuth: (clusterId: string, serviceId: string) => `shoal/registry-auth/${clusterId}/${serviceId}`,
 };
@@ -84,28 +83,4 @@ export class KeyEncryptionKey {
       throw new ShoalError('CORRUPT_DATA', `a sealed value (${context}) fails its integrity check: damaged, or sealed for something else`);
     }
   }
-}
-
-const kekPath = (dataDir: string) => certPaths(dataDir).kek;
-
-/** This node's KEK, or undefined if it holds none (a worker). */
-export function readKek(dataDir: string): KeyEncryptionKey | undefined {
-  let text: string;
-  try {
-    text = readFileSync(kekPath(dataDir), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ShoalError('CORRUPT_DATA', `cannot read ${kekPath(dataDir)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return KeyEncryptionKey.parse(text, kekPath(dataDir));
-}
-
-export function writeKek(dataDir: string, kek: KeyEncryptionKey): void {
-  privateDir(certPaths(dataDir).dir);
-  writeFileAtomic(kekPath(dataDir), kek.serialize(), 0o600);
-}
-
-/** A demoted node keeps nothing that opens the CA's key: the KEK, and init's copy of the key. */
-export function forgetManagerSecrets(dataDir: string): void {
-  for (const p of [kekPath(dataDir), certPaths(dataDir).caKey]) rmSync(p, { force: true });
 }

@@ -96,6 +96,7 @@ const cluster = obj<Cluster>({
   removedNodes: withDefault(arrayOf(id), []),
   removedNodeExpiry: withDefault(uintMap, {}),
   longestCertExpiryMs: withDefault(uint, 0),
+  unlockKey: withDefault(nullable(sealedSecretShape), null),
 });
 
 // ------------------------------------------------------------------ nodes

@@ -20,6 +20,7 @@ export function mkCluster(over: Partial<Cluster> = {}, historyLimit = 5): Cluste
     removedNodes: [],
       removedNodeExpiry: {},
       longestCertExpiryMs: 0,
+    unlockKey: null,
     ...over,
   };
 }

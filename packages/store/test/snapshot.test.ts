@@ -157,12 +157,19 @@ describe('snapshot formats', () => {
       assert.equal(again.header.version, 2);
       // The same objects, with the spec fields added since that release at their defaults.
       const expected = JSON.parse(V1_SNAPSHOT) as {
-        objects: { node: { attachments?: object[]; status: { meshMode?: string } }[]; service: { spec: object; endpoint?: object; jobStatus?: null }[]; task: { spec: object; networks?: object[]; jobIteration?: number }[] };
+        objects: {
+          cluster: { unlockKey?: null }[];
+          node: { attachments?: object[]; status: { meshMode?: string } }[];
+          service: { spec: object; endpoint?: object; jobStatus?: null }[];
+          task: { spec: object; networks?: object[]; jobIteration?: number }[];
+        };
       };
       for (const o of [...expected.objects.service, ...expected.objects.task]) o.spec = serviceSpecShape(o.spec, 'spec');
       // The fields of objects added since: none allocated on any network.
       for (const o of expected.objects.service) Object.assign(o, { endpoint: { virtualIps: [] }, jobStatus: null });
       for (const o of expected.objects.task) Object.assign(o, { networks: [], jobIteration: 0 });
+      // Autolock off.
+      for (const o of expected.objects.cluster) o.unlockKey = null;
       for (const o of expected.objects.node) {
         o.attachments = [];
         o.status.meshMode = '';

@@ -72,6 +72,12 @@ export interface Cluster extends FromWire<Wire<'Cluster'>> {
   removedNodeExpiry: Record<string, number>;
   /** The longest certExpiryMs the cluster has had: certificates issued before it was lowered outlive the current one. */
   longestCertExpiryMs: number;
+  /**
+   * Autolock (`shoal swarm update --autolock true`): the unlock key, sealed with the cluster's
+   * key-encryption key, so that every unlocked manager can wrap its own kek.json with it (and
+   * unwrap it again when autolock is turned off). Null: autolock is off.
+   */
+  unlockKey: SealedSecret | null;
 }
 
 // ------------------------------------------------------------------ nodes

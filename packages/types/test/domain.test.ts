@@ -43,7 +43,7 @@ import type {
 
 /** The fields a domain type has beyond its message: the store's own, never sent. */
 interface StoreOnly {
-  Cluster: 'caKey' | 'removedNodes' | 'removedNodeExpiry' | 'longestCertExpiryMs';
+  Cluster: 'caKey' | 'removedNodes' | 'removedNodeExpiry' | 'longestCertExpiryMs' | 'unlockKey';
   ClusterSpec: 'certExpiryMs';
   ServiceSpec: 'registryAuth';
   Secret: 'data';

@@ -4,6 +4,7 @@ import type { Argv } from 'yargs';
 import { Ctx } from '../context.js';
 import { toJson } from '../format.js';
 import { UsageError } from '../errors.js';
+import { type ListView, type ObjectView, type Output, parseOutput, renderList, renderObject } from '../output.js';
 
 /** Parsed arguments as yargs hands them to a handler (every command reads its own keys). */
 export type Args = Record<string, unknown> & { _: (string | number)[]; '--'?: (string | number)[] };
@@ -56,18 +57,57 @@ export function variadic(a: Args, key: string, what: string): string[] {
 
 export type Format = 'json' | 'table';
 
-/** `--format json|table` on an ls/ps/inspect/status command. */
-export function withFormat<T>(y: Argv<T>): Argv<T> {
+const FORMAT_HELP =
+  "Output format: table (default: aligned, for people), json (INTERFACE.md's shape), or a Go template: " +
+  "'{{.Name}} {{.Replicas}}', 'table {{.ID}}\\t{{.Name}}' (with a header row), '{{json .}}'";
+
+/**
+ * `--format` on an ls/ps/inspect/status command: table, json, or a Go template (printList and
+ * printObject run it); `docker: true` (inspect) adds `--format docker`, the Engine API's shape.
+ */
+export function withFormat<T>(y: Argv<T>, opts: { docker?: boolean } = {}): Argv<T> {
   return y.option('format', {
-    choices: ['json', 'table'],
+    type: 'string',
     default: 'table',
-    describe: 'Output format: an aligned table (or text) for people, JSON for scripts',
+    describe: opts.docker ? `${FORMAT_HELP}; docker: as \`docker inspect\` prints it (templates see that shape too)` : FORMAT_HELP,
     requiresArg: true,
   });
 }
 
+/**
+ * table or json, for a command that prints through neither printList nor printObject: a
+ * template is refused there rather than ignored.
+ */
 export function formatOf(a: Args): Format {
-  return one(a, 'format') === 'json' ? 'json' : 'table';
+  const f = one(a, 'format') ?? 'table';
+  if (f === 'json') return 'json';
+  if (f === 'table') return 'table';
+  throw new UsageError(`--format ${JSON.stringify(f)}: this command prints table or json only`);
+}
+
+/** The command's `--format` (a bad template is a usage error here, before any call). */
+export function outputOf(a: Args, opts: { docker?: boolean } = {}): Output {
+  return parseOutput(one(a, 'format'), opts);
+}
+
+/** Prints a list as `--format` asks (one call per ls/ps command; see output.ts's ListView). */
+export function printList(ctx: Ctx, out: Output, view: ListView): void {
+  ctx.stdout.write(renderList(out, view));
+}
+
+/** Prints one object (inspect, status) as `--format` asks. */
+export function printObject(ctx: Ctx, out: Output, view: ObjectView): void {
+  ctx.stdout.write(renderObject(out, view));
+}
+
+/** `--filter` / `-f` on an ls/ps command; `keys` names the filters it takes, for --help. */
+export function withFilter<T>(y: Argv<T>, keys: readonly string[]): Argv<T> {
+  return y.option('filter', {
+    alias: 'f',
+    type: 'string',
+    requiresArg: true,
+    describe: `Filter KEY=VALUE (${keys.join(', ')}); repeatable: different keys must all match, values of one key are alternatives`,
+  });
 }
 
 export function printJson(ctx: Ctx, v: unknown): void {

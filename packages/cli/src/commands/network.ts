@@ -6,7 +6,10 @@ import { CliError } from '../errors.js';
 import type { Ctx } from '../context.js';
 import { networkInspectText, networkLsJson, networkLsTable } from '../network-format.js';
 import { parseLabels } from '../parse.js';
-import { type Args, type CtxFactory, action, forEachReporting, formatOf, list, one, printJson, required, variadic, withFormat } from './common.js';
+import { type Args, type CtxFactory, action, forEachReporting, list, one, outputOf, printList, printObject, required, variadic, withFilter, withFormat } from './common.js';
+import { dockerNetwork } from '../docker-shape.js';
+import { applyFilters, parseFilters } from '../filters.js';
+import { NETWORK_FILTERS, NETWORK_HEADERS, networkRows } from '../list-rows.js';
 
 function networkNotFound(name: string) {
   return { notFound: { kind: 'network' as const, name } };
@@ -29,21 +32,28 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
 }
 
 async function ls(ctx: Ctx, a: Args): Promise<void> {
-  const r = await ctx.call('ListNetworks', {});
+  const out = outputOf(a);
+  const filters = parseFilters(list(a, 'filter'), NETWORK_FILTERS);
+  const networks = applyFilters((await ctx.call('ListNetworks', {})).networks, filters, NETWORK_FILTERS);
   if (a['quiet'] === true) {
-    for (const n of networkLsJson(r.networks)) ctx.print(n.id);
+    for (const n of networkLsJson(networks)) ctx.print(n.id);
     return;
   }
-  if (formatOf(a) === 'json') printJson(ctx, networkLsJson(r.networks));
-  else ctx.print(networkLsTable(r.networks));
+  printList(ctx, out, {
+    table: () => networkLsTable(networks),
+    json: () => networkLsJson(networks),
+    rows: () => networkRows(networks, a['noTrunc'] === true),
+    headers: NETWORK_HEADERS,
+  });
 }
 
 async function inspect(ctx: Ctx, a: Args): Promise<void> {
   const network = required(a, 'network', 'NETWORK: shoal network inspect NETWORK');
+  const out = outputOf(a, { docker: true });
   const r = await ctx.call('GetNetwork', { network }, networkNotFound(network));
-  if (!r.network) throw new CliError(`the manager sent no network for ${network}`);
-  if (formatOf(a) === 'json') printJson(ctx, r.network);
-  else ctx.print(networkInspectText(r.network));
+  const n = r.network;
+  if (!n) throw new CliError(`the manager sent no network for ${network}`);
+  printObject(ctx, out, { text: () => networkInspectText(n), json: () => n, docker: () => dockerNetwork(n) });
 }
 
 async function rm(ctx: Ctx, a: Args): Promise<void> {
@@ -81,13 +91,21 @@ export function networkCommand(make: CtxFactory) {
           ['ls', 'list'],
           'List networks',
           (y: Argv) =>
-            withFormat(y.usage('Usage: shoal network ls [OPTIONS]').option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Only print ids' })),
+            withFilter(
+              withFormat(
+                y
+                  .usage('Usage: shoal network ls [OPTIONS]')
+                  .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Only print ids' })
+                  .option('no-trunc', { type: 'boolean', default: false, describe: 'Do not truncate ids (templates)' }),
+              ),
+              Object.keys(NETWORK_FILTERS),
+            ),
           action(make, ls),
         )
         .command(
           'inspect <network>',
-          'Show a network in detail (--format json: the whole network object)',
-          (y: Argv) => withFormat(y.usage('Usage: shoal network inspect [OPTIONS] NETWORK').positional('network', networkArg)),
+          'Show a network in detail (--format json: the whole network object; docker: as docker network inspect)',
+          (y: Argv) => withFormat(y.usage('Usage: shoal network inspect [OPTIONS] NETWORK').positional('network', networkArg), { docker: true }),
           action(make, inspect),
         )
         .command(

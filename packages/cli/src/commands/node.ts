@@ -7,7 +7,10 @@ import { nodeInspectText, nodeLsJson, nodeLsTable, servicePsJson, servicePsTable
 import { UsageError } from '../errors.js';
 import { parseLabelKey, parseLabels } from '../parse.js';
 import type { NodeResponse, NodeView } from '@shoal/types';
-import { type Args, type CtxFactory, action, forEachReporting, formatOf, list, one, printJson, required, taskFilters, variadic, withFormat } from './common.js';
+import { type Args, type CtxFactory, action, forEachReporting, list, one, outputOf, printList, printObject, required, variadic, withFilter, withFormat } from './common.js';
+import { dockerNode } from '../docker-shape.js';
+import { applyFilters, parseFilters } from '../filters.js';
+import { NODE_FILTERS, NODE_HEADERS, TASK_FILTERS, TASK_HEADERS, nodeRows, taskRows } from '../list-rows.js';
 
 const AVAILABILITIES = ['active', 'pause', 'drain'];
 
@@ -21,39 +24,56 @@ function viewOf(r: NodeResponse, ref: string): NodeView & { node: NonNullable<No
 }
 
 async function ls(ctx: Ctx, a: Args): Promise<void> {
-  const r = await ctx.call('ListNodes', {});
+  const out = outputOf(a);
+  const filters = parseFilters(list(a, 'filter'), NODE_FILTERS);
+  const nodes = applyFilters((await ctx.call('ListNodes', {})).nodes, filters, NODE_FILTERS);
   if (a['quiet'] === true) {
-    for (const n of nodeLsJson(r.nodes)) ctx.print(n.id);
+    for (const n of nodeLsJson(nodes)) ctx.print(n.id);
     return;
   }
-  if (formatOf(a) === 'json') printJson(ctx, nodeLsJson(r.nodes));
-  else ctx.print(nodeLsTable(r.nodes));
+  // `.Self` needs the answering manager's id: asked only for a template.
+  const self = out.kind === 'template' ? ((await ctx.call('ClusterStatus', {})).self ?? '') : '';
+  printList(ctx, out, {
+    table: () => nodeLsTable(nodes),
+    json: () => nodeLsJson(nodes),
+    rows: () => nodeRows(nodes, self),
+    headers: NODE_HEADERS,
+  });
 }
 
 async function inspect(ctx: Ctx, a: Args): Promise<void> {
   const node = required(a, 'node', 'NODE: shoal node inspect NODE');
+  const out = outputOf(a, { docker: true });
   const view = viewOf(await ctx.call('GetNode', { node }, nodeNotFound(node)), node);
-  if (formatOf(a) === 'json') printJson(ctx, view.node);
-  else ctx.print(nodeInspectText(view, ctx.now()));
+  printObject(ctx, out, { text: () => nodeInspectText(view, ctx.now()), json: () => view.node, docker: () => dockerNode(view) });
 }
 
 /**
  * `shoal node ps NODE...`: the tasks on these nodes, as `service ps` lists them (old tasks of a
- * slot under the current one); `--filter desired-state=STATE`.
+ * slot under the current one); `--filter` as service ps.
  */
 async function ps(ctx: Ctx, a: Args): Promise<void> {
+  const out = outputOf(a);
+  const filters = parseFilters(list(a, 'filter'), TASK_FILTERS);
   // As `docker node ps`: without a NODE, the node of the manager the CLI talks to.
   const given = list(a, 'node');
   const nodes = given.length > 0 ? given : [await selfNode(ctx)];
-  const { desiredState } = taskFilters(list(a, 'filter'), ['desired-state']);
+  const desired = filters.get('desired-state');
+  const desiredState = desired?.length === 1 ? desired[0]! : '';
   const views = [];
   for (const node of nodes) views.push(...(await ctx.listTasks({ service: '', node, desiredState }, nodeNotFound(node))));
+  const tasks = applyFilters(views, filters, TASK_FILTERS);
   if (a['quiet'] === true) {
-    for (const t of servicePsJson(views)) ctx.print(t.id);
+    for (const t of servicePsJson(tasks)) ctx.print(t.id);
     return;
   }
-  if (formatOf(a) === 'json') printJson(ctx, servicePsJson(views));
-  else ctx.print(servicePsTable(views, ctx.now(), a['noTrunc'] === true));
+  const noTrunc = a['noTrunc'] === true;
+  printList(ctx, out, {
+    table: () => servicePsTable(tasks, ctx.now(), noTrunc),
+    json: () => servicePsJson(tasks),
+    rows: () => taskRows(tasks, ctx.now(), noTrunc),
+    headers: TASK_HEADERS,
+  });
 }
 
 async function selfNode(ctx: Ctx): Promise<string> {
@@ -111,8 +131,11 @@ export function nodeCommand(make: CtxFactory) {
           'ls',
           'List nodes',
           (y: Argv) =>
-            withFormat(
-              y.usage('Usage: shoal node ls [OPTIONS]').option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Only print ids' }),
+            withFilter(
+              withFormat(
+                y.usage('Usage: shoal node ls [OPTIONS]').option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Only print ids' }),
+              ),
+              Object.keys(NODE_FILTERS),
             ),
           action(make, ls),
         )
@@ -120,20 +143,22 @@ export function nodeCommand(make: CtxFactory) {
           'ps [node..]',
           'List the tasks on one or more nodes (default: the node of the manager answering)',
           (y: Argv) =>
-            withFormat(
-              y
-                .usage('Usage: shoal node ps [OPTIONS] [NODE...]')
-                .positional('node', nodeArg)
-                .option('filter', { type: 'string', requiresArg: true, alias: 'f', describe: 'Filter: desired-state=STATE; repeatable' })
-                .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Only print task ids' })
-                .option('no-trunc', { type: 'boolean', default: false, describe: 'Do not truncate ids and errors' }),
+            withFilter(
+              withFormat(
+                y
+                  .usage('Usage: shoal node ps [OPTIONS] [NODE...]')
+                  .positional('node', nodeArg)
+                  .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Only print task ids' })
+                  .option('no-trunc', { type: 'boolean', default: false, describe: 'Do not truncate ids and errors' }),
+              ),
+              Object.keys(TASK_FILTERS),
             ),
           action(make, ps),
         )
         .command(
           'inspect <node>',
-          'Show a node in detail (--format json: the whole node object)',
-          (y: Argv) => withFormat(y.usage('Usage: shoal node inspect [OPTIONS] NODE').positional('node', nodeArg)),
+          'Show a node in detail (--format json: the whole node object; docker: as docker node inspect)',
+          (y: Argv) => withFormat(y.usage('Usage: shoal node inspect [OPTIONS] NODE').positional('node', nodeArg), { docker: true }),
           action(make, inspect),
         )
         .command(

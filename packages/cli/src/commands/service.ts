@@ -22,20 +22,24 @@ import {
 } from '../spec.js';
 import { waitForConvergence } from '../wait.js';
 import { CONTAINER_CREATE_OPTIONS, CONTAINER_UPDATE_OPTIONS, containerCreateFlags, containerUpdateFlags } from './service-container.js';
+import { dockerService } from '../docker-shape.js';
+import { applyFilters, parseFilters } from '../filters.js';
+import { SERVICE_FILTERS, SERVICE_HEADERS, TASK_FILTERS, TASK_HEADERS, serviceRows, taskRows } from '../list-rows.js';
 import { registryAuthFor } from '../registry-auth.js';
 import { parseSince, parseTail, printServiceLogs } from '../logs.js';
 import {
   type Args,
-  taskFilters,
   type CtxFactory,
   action,
   forEachReporting,
-  formatOf,
   list,
   one,
-  printJson,
+  outputOf,
+  printList,
+  printObject,
   required,
   variadic,
+  withFilter,
   withFormat,
 } from './common.js';
 
@@ -244,25 +248,41 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
 }
 
 async function ls(ctx: Ctx, a: Args): Promise<void> {
-  const r = await ctx.call('ListServices', {});
+  const out = outputOf(a);
+  const filters = parseFilters(list(a, 'filter'), SERVICE_FILTERS);
+  const services = applyFilters((await ctx.call('ListServices', {})).services, filters, SERVICE_FILTERS);
   if (a['quiet'] === true) {
-    for (const s of serviceLsJson(r.services)) ctx.print(s.id);
+    for (const s of serviceLsJson(services)) ctx.print(s.id);
     return;
   }
-  if (formatOf(a) === 'json') printJson(ctx, serviceLsJson(r.services));
-  else ctx.print(serviceLsTable(r.services, a['noTrunc'] === true));
+  const noTrunc = a['noTrunc'] === true;
+  printList(ctx, out, {
+    table: () => serviceLsTable(services, noTrunc),
+    json: () => serviceLsJson(services),
+    rows: () => serviceRows(services, noTrunc),
+    headers: SERVICE_HEADERS,
+  });
 }
 
 async function ps(ctx: Ctx, a: Args): Promise<void> {
   const service = required(a, 'service', 'SERVICE: shoal service ps SERVICE');
-  const f = taskFilters(list(a, 'filter'), ['desired-state', 'node']);
-  const tasks = await ctx.listTasks({ service, ...f }, svcNotFound(service));
+  const out = outputOf(a);
+  const filters = parseFilters(list(a, 'filter'), TASK_FILTERS);
+  // One node or desired state: the manager filters (and resolves the node's name); several: here.
+  const single = (k: string): string => (filters.get(k)?.length === 1 ? filters.get(k)![0]! : '');
+  const listed = await ctx.listTasks({ service, desiredState: single('desired-state'), node: single('node') }, svcNotFound(service));
+  const tasks = applyFilters(listed, filters, TASK_FILTERS);
   if (a['quiet'] === true) {
     for (const t of servicePsJson(tasks)) ctx.print(t.id);
     return;
   }
-  if (formatOf(a) === 'json') printJson(ctx, servicePsJson(tasks));
-  else ctx.print(servicePsTable(tasks, ctx.now(), a['noTrunc'] === true));
+  const noTrunc = a['noTrunc'] === true;
+  printList(ctx, out, {
+    table: () => servicePsTable(tasks, ctx.now(), noTrunc),
+    json: () => servicePsJson(tasks),
+    rows: () => taskRows(tasks, ctx.now(), noTrunc),
+    headers: TASK_HEADERS,
+  });
 }
 
 async function logs(ctx: Ctx, a: Args): Promise<void> {
@@ -279,12 +299,15 @@ async function logs(ctx: Ctx, a: Args): Promise<void> {
 
 async function inspect(ctx: Ctx, a: Args): Promise<void> {
   const service = required(a, 'service', 'SERVICE: shoal service inspect SERVICE');
+  const out = outputOf(a, { docker: true });
   const r = await ctx.call('GetService', { service }, svcNotFound(service));
   const svc = serviceOf(r, service);
-  // Only whether the spec holds registry credentials: the manager never sends them back.
-  const json = serviceInspectJson(svc);
-  if (formatOf(a) === 'json') printJson(ctx, r.withRegistryAuth ? { ...json, withRegistryAuth: true } : json);
-  else ctx.print(serviceInspectText(svc, r.running, r.desired, r.withRegistryAuth));
+  printObject(ctx, out, {
+    text: () => serviceInspectText(svc, r.running, r.desired, r.withRegistryAuth),
+    // Only whether the spec holds registry credentials: the manager never sends them back.
+    json: () => (r.withRegistryAuth ? { ...serviceInspectJson(svc), withRegistryAuth: true } : serviceInspectJson(svc)),
+    docker: () => dockerService(svc),
+  });
 }
 
 async function rm(ctx: Ctx, a: Args): Promise<void> {
@@ -424,20 +447,23 @@ export function serviceCommand(make: CtxFactory) {
         .command(
           'ls',
           'List services',
-          (y: Argv) => withFormat(y.usage('Usage: shoal service ls [OPTIONS]').option('quiet', quiet).option('no-trunc', noTrunc)),
+          (y: Argv) =>
+            withFilter(withFormat(y.usage('Usage: shoal service ls [OPTIONS]').option('quiet', quiet).option('no-trunc', noTrunc)), Object.keys(SERVICE_FILTERS)),
           action(make, ls),
         )
         .command(
           'ps <service>',
           "List a service's tasks (older tasks of a slot below the current one)",
           (y: Argv) =>
-            withFormat(
-              y
-                .usage('Usage: shoal service ps [OPTIONS] SERVICE')
-                .positional('service', { type: 'string', describe: 'Service name, id or unique id prefix' })
-                .option('filter', { ...S, alias: 'f', describe: 'Filter: desired-state=STATE or node=NODE; repeatable' })
-                .option('quiet', quiet)
-                .option('no-trunc', noTrunc),
+            withFilter(
+              withFormat(
+                y
+                  .usage('Usage: shoal service ps [OPTIONS] SERVICE')
+                  .positional('service', { type: 'string', describe: 'Service name, id or unique id prefix' })
+                  .option('quiet', quiet)
+                  .option('no-trunc', noTrunc),
+              ),
+              Object.keys(TASK_FILTERS),
             ),
           action(make, ps),
         )
@@ -457,12 +483,13 @@ export function serviceCommand(make: CtxFactory) {
         )
         .command(
           'inspect <service>',
-          'Show a service in detail (--format json: the whole service object)',
+          'Show a service in detail (--format json: the whole service object; docker: as docker service inspect)',
           (y: Argv) =>
             withFormat(
               y
                 .usage('Usage: shoal service inspect [OPTIONS] SERVICE')
                 .positional('service', { type: 'string', describe: 'Service name, id or unique id prefix' }),
+              { docker: true },
             ),
           action(make, inspect),
         )

@@ -6,22 +6,37 @@
 
 import { existsSync, rmSync } from 'node:fs';
 import { ShoalError, type SealedSecret } from '@shoal/api';
-import { KeyEncryptionKey, certPaths, readKek, sealContext, writeKek } from '@shoal/pki';
+import { KeyEncryptionKey, MANAGER_LOCKED, certPaths, readKekFile, sealContext, writeKek } from '@shoal/pki';
 import { type ClusterStore, isLegacyCaKey } from '@shoal/store';
 
 export class CAKeys {
   private kek: KeyEncryptionKey | undefined;
 
+  /** `unlocked`: the key `shoal swarm unlock` opened (kek.json is wrapped: autolock). */
   constructor(
     private readonly store: ClusterStore,
     private readonly dataDir: string,
+    unlocked?: KeyEncryptionKey,
   ) {
+    const f = readKekFile(dataDir);
+    if (f.kind === 'wrapped' && unlocked?.id !== f.id) throw new ShoalError('FAILED_PRECONDITION', MANAGER_LOCKED);
+    this.kek = unlocked;
     this.reload();
   }
 
-  /** Reads the key-encryption key again (a renewal as a manager may have brought it). */
+  /**
+   * Reads the key-encryption key again (a renewal as a manager may have brought it). A wrapped
+   * file (autolock) cannot be read without the unlock key: the key in memory stays.
+   */
   reload(): void {
-    this.kek = readKek(this.dataDir);
+    const f = readKekFile(this.dataDir);
+    if (f.kind === 'clear') this.kek = f.kek;
+    else if (f.kind === 'absent') this.kek = undefined;
+  }
+
+  /** The key this manager holds, if any (autolock re-wraps kek.json with it). */
+  current(): KeyEncryptionKey | undefined {
+    return this.kek;
   }
 
   /** The cluster's key-encryption key, as this manager holds it (it seals registry credentials too). */

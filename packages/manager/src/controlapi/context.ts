@@ -3,6 +3,7 @@
 // a lost quorum into one plain UNAVAILABLE. Every failure is a ShoalError with a code.
 
 import { ShoalError } from '@shoal/api';
+import type { KeyEncryptionKey } from '@shoal/pki';
 import type { RaftNode } from '@shoal/raft';
 import type { ClusterStore, StoreClient } from '@shoal/store';
 import type { MembershipManager } from '../membership.js';
@@ -19,6 +20,8 @@ export interface ControlContext {
   membership: MembershipManager;
   /** The CA's certificate and (unsealed) key, to sign with. */
   ca(): { certPem: string; keyPem: string };
+  /** This manager's key-encryption key (autolock seals the unlock key with it). */
+  kek(): KeyEncryptionKey;
   /** Seals a service's registry credentials (and opens them to pin its image on an update). */
   registryAuth: RegistryAuthVault;
   /** This manager's engine pins images to digests (absent: no engine, images stay as given). */
