@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
-import { type CliResult, shoalCli } from '../helpers/cli.js';
+import { CLI, type CliResult, shoalCli } from '../helpers/cli.js';
 
 const NS_LABEL = 'com.docker.stack.namespace';
 
@@ -191,20 +191,29 @@ describe('stacks through the CLI', () => {
     const backend = JSON.parse(ok(await cli(['network', 'inspect', '--format', 'json', 'demo_backend']), 'inspect backend'));
     assert.deepEqual(backend.spec.labels, { purpose: 'data', [NS_LABEL]: 'demo' });
 
+    // Shell completion offers the stacks' names where a command takes one.
+    const completions = execFileSync(process.execPath, [CLI, '--get-yargs-completions', 'shoal', '--host', `unix://${m.socket}`, 'stack', 'ps', 'd'], { encoding: 'utf8' });
+    assert.deepEqual(completions.split('\n').filter((w) => w !== '' && !w.startsWith('-')), ['demo']);
+
     // Each service answers to its short name on the stack's networks: web finds api.
+    let failed = '';
     const lookup = await eventually(
       'web resolving api',
       async () => {
         const webTask = (await ps()).find((r) => r.name.startsWith('demo_web.') && r.currentState === 'running');
         if (!webTask) return undefined;
         try {
-          return execFileSync('docker', ['exec', webTask.containerId, 'nslookup', 'api'], { encoding: 'utf8', timeout: 10_000 });
-        } catch {
+          return execFileSync('docker', ['exec', webTask.containerId, 'nslookup', 'api'], { encoding: 'utf8', timeout: 10_000, stdio: 'pipe' });
+        } catch (err) {
+          const e = err as { stdout?: string; stderr?: string; message: string };
+          failed = `${e.message} ${e.stdout ?? ''} ${e.stderr ?? ''}`;
           return undefined;
         }
       },
-      30_000,
-    );
+      60_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; last: ${failed}`);
+    });
     assert.match(lookup.slice(lookup.indexOf('Name:')), /Address:? *\d+\.\d+\.\d+\.\d+/);
   });
 

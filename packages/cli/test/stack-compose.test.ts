@@ -287,6 +287,17 @@ describe('conversion to specs', () => {
     assert.deepEqual(web.args, ['echo', 'hi']);
   });
 
+  test('jobs: deploy.mode replicated-job and global-job', () => {
+    const t = stackOf('services:\n  once:\n    image: x\n    deploy: { mode: replicated-job, replicas: 3 }\n  each:\n    image: x\n    deploy: { mode: global-job }\n');
+    assert.deepEqual(
+      t.services.map((x) => [x.spec.mode, x.spec.replicas, x.spec.maxConcurrent, x.spec.restartPolicy.condition]),
+      [
+        ['replicated-job', 3, 3, 'on-failure'],
+        ['global-job', 0, 0, 'on-failure'],
+      ],
+    );
+  });
+
   test('external objects keep their names and are not created', () => {
     const t = stackOf(
       'services:\n  web:\n    image: x\n    networks: [shared]\n    secrets: [pw]\n    volumes: ["data:/d"]\nnetworks:\n  shared: { external: true, name: proxy-net }\nsecrets:\n  pw: { external: true }\nvolumes:\n  data: { external: true }\n',

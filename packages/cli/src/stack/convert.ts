@@ -20,9 +20,9 @@ import {
 import { parseCpus, parseMemory } from '../parse.js';
 import { type Doc, type LoadedCompose, listOrDict, networkMap } from './compose-load.js';
 import { composeError, parseEnvFile } from './interpolate.js';
+import { NAMESPACE_LABEL } from './namespace.js';
 
-/** The label every object of a stack carries (docker's). */
-export const NAMESPACE_LABEL = 'com.docker.stack.namespace';
+export { NAMESPACE_LABEL };
 
 export interface StackNetwork {
   /** The key in the file (`default`, `backend`). */
@@ -383,7 +383,8 @@ function convertService(short: string, svc: Doc, c: ServiceContext): StackServic
     args: command(svc['command'], `${where}.command`),
     env: environment(svc, c, where),
     mode,
-    replicas: mode === 'global' ? 0 : deploy['replicas'] === undefined ? 1 : Number(deploy['replicas']),
+    // A global service (or job) runs one task per node: it has no replicas.
+    replicas: mode.startsWith('global') ? 0 : deploy['replicas'] === undefined ? 1 : Number(deploy['replicas']),
     ports: ports(svc['ports'], where),
     networks: Object.entries(nets).map(([key, opts]) => ({
       target: c.networks.get(key)!,

@@ -8,7 +8,8 @@ import { type ServiceSpec, completeServiceSpec, withDefaultTag } from '@shoal/ty
 import type { Ctx } from '../context.js';
 import { CliError } from '../errors.js';
 import { sameSpec } from '../spec.js';
-import { type Stack, NAMESPACE_LABEL } from './convert.js';
+import type { Stack } from './convert.js';
+import { NAMESPACE_LABEL } from './namespace.js';
 import { composeError } from './interpolate.js';
 
 export type ResolveImage = 'always' | 'changed' | 'never';

@@ -4,7 +4,7 @@
 import type { Network, Service, ServiceSummary, TaskView } from '@shoal/types';
 import type { Ctx } from '../context.js';
 import { CliError } from '../errors.js';
-import { NAMESPACE_LABEL } from './convert.js';
+import { NAMESPACE_LABEL } from './namespace.js';
 
 const inStack = (labels: Readonly<Record<string, string>> | null | undefined, ns: string) => (labels ?? {})[NAMESPACE_LABEL] === ns;
 
