@@ -118,7 +118,13 @@ describe('stacks through the CLI', () => {
     write('v3.yml', stackFile({ apiMode: 'two', withStore: false }));
   });
   after(async () => {
+    const nodes = await m.call<{ nodes: { node: { id: string } }[] }>('ListNodes', {}).catch(() => ({ nodes: [] }));
     await c.stop();
+    // The named volumes the node made stay after their containers (as in Swarm): the test's go.
+    for (const { node } of nodes.nodes) {
+      const volumes = execFileSync('docker', ['volume', 'ls', '-q', '--filter', `label=shoal.node.id=${node.id}`], { encoding: 'utf8' }).trim();
+      if (volumes) execFileSync('docker', ['volume', 'rm', '-f', ...volumes.split('\n')], { stdio: 'ignore' });
+    }
   });
 
   test('bad files are refused in one line, before anything is written', async () => {
