@@ -305,6 +305,9 @@ describe('conversion to specs', () => {
     assert.deepEqual(t.networks, [{ key: 'shared', name: 'proxy-net', external: true }]);
     assert.deepEqual(t.secrets, [{ key: 'pw', name: 'pw', external: true, labels: {} }]);
     assert.deepEqual(t.services[0]!.spec.mounts.map((m) => [m.source, m.volumeOptions]), [['data', null]]);
+    // The older form names the object in `external` itself.
+    const old = stackOf('services:\n  web:\n    image: x\n    networks: [shared]\nnetworks:\n  shared:\n    external: { name: proxy-net }\n');
+    assert.deepEqual(old.networks, [{ key: 'shared', name: 'proxy-net', external: true }]);
   });
 
   test('mistakes the schema lets through: one line each, naming the key', () => {

@@ -129,10 +129,17 @@ function topLevel(doc: Doc, kind: 'networks' | 'volumes' | 'secrets' | 'configs'
   return isMap(v) ? Object.entries(v).map(([k, x]) => [k, isMap(x) ? x : {}]) : [];
 }
 
+/** `external: true`, or the older `external: {name: NAME}` (which names it too). */
+function isExternal(d: Doc): boolean {
+  return d['external'] === true || isMap(d['external']);
+}
+
 /** An object's cluster name: its `name:`, else STACK_KEY (an external one: its key). */
 function objectName(ns: string, key: string, d: Doc): string {
   if (typeof d['name'] === 'string' && d['name'] !== '') return d['name'];
-  return d['external'] === true ? key : `${ns}_${key}`;
+  const ext = d['external'];
+  if (isMap(ext) && typeof ext['name'] === 'string' && ext['name'] !== '') return ext['name'];
+  return isExternal(d) ? key : `${ns}_${key}`;
 }
 
 function convertNetworks(doc: Doc, ns: string, used: Set<string>): StackNetwork[] {
@@ -142,7 +149,7 @@ function convertNetworks(doc: Doc, ns: string, used: Set<string>): StackNetwork[
   for (const key of [...used].sort()) {
     const d = declared.get(key) ?? {};
     const name = objectName(ns, key, d);
-    if (d['external'] === true) {
+    if (isExternal(d)) {
       out.push({ key, name, external: true });
       continue;
     }
@@ -174,7 +181,7 @@ function convertFileObjects(doc: Doc, ns: string, kind: 'secrets' | 'configs', u
   return [...used].sort().map((key) => {
     const d = declared.get(key)!;
     const name = objectName(ns, key, d);
-    if (d['external'] === true) return { key, name, external: true, labels: {} };
+    if (isExternal(d)) return { key, name, external: true, labels: {} };
     const labels = { ...stringMap(d['labels']), [NAMESPACE_LABEL]: ns };
     if (typeof d['file'] === 'string') {
       const path = resolve(workingDir, d['file']);
@@ -260,7 +267,7 @@ function mounts(v: unknown, where: string, c: ServiceContext): SpecInput['mounts
   const named = (source: string, w: string): { source: string; volumeOptions: Partial<VolumeOptions> | null } => {
     const d = c.volumes.get(source);
     if (!d) throw composeError(`${w}: undefined volume ${q(source)} (declare it in the top-level volumes)`);
-    if (d['external'] === true) return { source: objectName(c.ns, source, d), volumeOptions: null };
+    if (isExternal(d)) return { source: objectName(c.ns, source, d), volumeOptions: null };
     return {
       source: objectName(c.ns, source, d),
       volumeOptions: { noCopy: false, labels: { ...stringMap(d['labels']), [NAMESPACE_LABEL]: c.ns }, driver: String(d['driver'] ?? ''), driverOptions: stringMap(d['driver_opts']) },
