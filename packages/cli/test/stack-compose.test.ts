@@ -200,6 +200,9 @@ describe('conversion to specs', () => {
   test('command, entrypoint, environment and env_file', () => {
     assert.deepEqual(svc('api').args, ['sh', '-c', 'echo api up; sleep 100000']);
     assert.deepEqual(svc('api').env, ['LOG_LEVEL=debug', 'EMPTY=', 'STORE_URL=http://store:6379', 'MODE=production']);
+    const t = stackOf('services:\n  web:\n    image: x\n    env_file: [a.env, { path: nope.env, required: false }]\n    environment: [A=2, FROM_SHELL, NOT_SET]\n', { FROM_SHELL: 's' }, { 'a.env': 'A=1\nB=1\n' });
+    assert.deepEqual(t.services[0]!.spec.env, ['A=2', 'B=1', 'FROM_SHELL=s']);
+    assert.match(loadError('services:\n  web:\n    image: x\n    env_file: nope.env\n'), /^services\.web\.env_file: cannot read .*nope\.env \(no such file\)$/);
     assert.deepEqual(shellWords(`a "b c" 'd $e' f\\ g`, 'x'), ['a', 'b c', 'd $e', 'f g']);
   });
 

@@ -213,15 +213,23 @@ interface ServiceContext {
   networks: Map<string, string>;
 }
 
+/** A service's env_file entries: a path, a list of paths, or `{path, required}` (false: it may be missing). */
+function envFiles(v: unknown): { path: string; required: boolean }[] {
+  const one = (e: unknown) => (isMap(e) ? { path: String(e['path']), required: e['required'] !== false } : { path: String(e), required: true });
+  return v === undefined || v === null ? [] : Array.isArray(v) ? v.map(one) : [one(v)];
+}
+
 function environment(svc: Doc, c: ServiceContext, where: string): string[] {
   const vars = new Map<string, string>();
-  for (const f of strList(svc['env_file'] === undefined ? [] : Array.isArray(svc['env_file']) ? svc['env_file'].map((e) => (isMap(e) ? e['path'] : e)) : [isMap(svc['env_file']) ? svc['env_file']['path'] : svc['env_file']])) {
-    const path = resolve(c.workingDir, f);
+  for (const f of envFiles(svc['env_file'])) {
+    const path = resolve(c.workingDir, f.path);
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      throw composeError(`${where}.env_file: cannot read ${path} (${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message})`);
+      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+      if (missing && !f.required) continue;
+      throw composeError(`${where}.env_file: cannot read ${path} (${missing ? 'no such file' : (err as Error).message})`);
     }
     for (const [k, v] of parseEnvFile(text, path, c.env)) vars.set(k, v);
   }
