@@ -12,3 +12,4 @@ export * from './network-spec.js';
 export * from './network-address.js';
 export * from './network-view.js';
 export * from './image-ref.js';
+export * from './secret-spec.js';
