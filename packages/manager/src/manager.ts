@@ -21,6 +21,7 @@ import { CAKeys } from './ca/ca-keys.js';
 import { CAKeyMigration } from './ca/ca-key-migration.js';
 import { Authz } from './authz.js';
 import { RegistryAuthVault } from './registry-auth.js';
+import { SecretVault } from './secret-vault.js';
 import type { ImageResolver } from './controlapi/image-pin.js';
 import { DEFAULT_CERT_EXPIRY_MS, type NodeIdentity, caFingerprint, privateDir } from '@shoal/pki';
 import { LogBroker } from './logbroker/log-broker.js';
@@ -72,6 +73,7 @@ export class Manager {
   readonly ca: CAServer;
   readonly caKeys: CAKeys;
   private readonly registryAuth: RegistryAuthVault;
+  private readonly secrets: SecretVault;
   private readonly caKeyMigration: CAKeyMigration;
   /** Begins and ends the leader-only components together (the reconciler joins once it may). */
   private readonly leadership: LeaderDuty;
@@ -100,15 +102,14 @@ export class Manager {
     this.client = new StoreClient(raft, store);
     this.reconciler = new MembershipReconciler(raft, store, this.client, log.child({ component: 'membership' }));
     this.membership = new MembershipManager(raft, store, this.client, log, this.reconciler, caFingerprint(opts.identity.material.caPem));
-    this.registryAuth = new RegistryAuthVault(
-      () => caKeys.key(),
-      () => {
-        const c = store.cluster();
-        if (!c) throw new ShoalError('UNAVAILABLE', 'the cluster is still being initialized: try again in a moment');
-        return c.id;
-      },
-    );
-    this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }), this.registryAuth);
+    const clusterIdOf = () => {
+      const c = store.cluster();
+      if (!c) throw new ShoalError('UNAVAILABLE', 'the cluster is still being initialized: try again in a moment');
+      return c.id;
+    };
+    this.registryAuth = new RegistryAuthVault(() => caKeys.key(), clusterIdOf);
+    this.secrets = new SecretVault(() => caKeys.key(), clusterIdOf);
+    this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }), this.registryAuth, undefined, this.secrets);
     this.orchestrator = new Orchestrator(store, this.client, log.child({ component: 'orchestrator' }));
     this.authz = new Authz(store, raft);
     this.caKeys = caKeys;
@@ -209,6 +210,7 @@ export class Manager {
         membership: this.membership,
         ca: () => this.caKeys.material(),
         registryAuth: this.registryAuth,
+        secrets: this.secrets,
         ...(this.opts.resolveImage ? { resolveImage: this.opts.resolveImage } : {}),
         now: Date.now,
       },

@@ -9,6 +9,7 @@ import { listTasks } from './tasks.js';
 import * as nodes from './nodes.js';
 import * as cluster from './cluster.js';
 import * as networks from './networks.js';
+import * as files from './secrets.js';
 
 export type { ControlContext } from './context.js';
 
@@ -41,9 +42,16 @@ export function controlHandlers(ctx: ControlContext, serviceLogs: ControlHandler
     GetNetwork: (r) => networks.getNetwork(ctx, r),
     ListNetworks: () => networks.listNetworks(ctx),
     RemoveNetwork: (r) => networks.removeNetwork(ctx, r),
-    // Declared for issue 17 and being built (secrets, configs, autolock): each entry goes when its
-    // module lands.
-    ...notYet(['CreateSecret', 'GetSecret', 'ListSecrets', 'RemoveSecret', 'CreateConfig', 'GetConfig', 'ListConfigs', 'RemoveConfig', 'GetUnlockKey', 'UnlockManager']),
+    CreateSecret: (r) => files.createSecret(ctx, r),
+    GetSecret: (r) => files.getSecret(ctx, r),
+    ListSecrets: () => files.listSecrets(ctx),
+    RemoveSecret: (r) => files.removeSecret(ctx, r),
+    CreateConfig: (r) => files.createConfig(ctx, r),
+    GetConfig: (r) => files.getConfig(ctx, r),
+    ListConfigs: () => files.listConfigs(ctx),
+    RemoveConfig: (r) => files.removeConfig(ctx, r),
+    // Declared for issue 17 and being built (autolock): each entry goes when its module lands.
+    ...notYet(['GetUnlockKey', 'UnlockManager']),
   };
 }
 
