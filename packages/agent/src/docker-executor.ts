@@ -462,6 +462,7 @@ export class DockerExecutor implements Executor {
         MemoryReservation: task.spec.resources?.reservations.memoryBytes ?? 0,
         ...(attach.dns ? { Dns: attach.dns } : {}),
         ...(attach.networkMode === 'none' ? { NetworkMode: 'none' } : {}),
+        ...(attach.binds?.length ? { Binds: attach.binds } : {}),
       },
     };
     if (cmd.length > 0) opts.Cmd = cmd;

@@ -61,6 +61,8 @@ export interface CreateOptions {
   dns?: string[];
   /** 'none': no network but what the agent attaches (every network of the task is internal). */
   networkMode?: 'default' | 'none';
+  /** Read-only bind mounts (HOST:CONTAINER:ro) of the task's secret and config files (task-files.ts). */
+  binds?: string[];
 }
 
 export interface ContainerHealth {

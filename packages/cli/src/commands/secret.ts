@@ -45,7 +45,8 @@ function rule(f: () => void): void {
 async function create(kind: FileKind, ctx: Ctx, a: Args): Promise<void> {
   const usage = `shoal ${kind} create [OPTIONS] NAME FILE|-`;
   const name = required(a, 'name', `NAME: ${usage}`);
-  const file = required(a, 'file', `FILE (or - for stdin): ${usage}`);
+  // (yargs hands a lone `-` positional over as '')
+  const file = a['file'] === '' ? '-' : required(a, 'file', `FILE (or - for stdin): ${usage}`);
   rule(() => checkFileName(name, kind));
   const labels = parseLabels(list(a, 'label'));
   const data = await readData(ctx, kind, file);
