@@ -90,8 +90,8 @@ export class AssignmentsFeed {
   private forgetUnusedFiles(): void {
     const used = new Set<string>();
     for (const t of this.tasks.values()) {
-      for (const r of t.spec.secrets ?? []) used.add(fileKey('secret', r.secretId));
-      for (const r of t.spec.configs ?? []) used.add(fileKey('config', r.configId));
+      for (const r of t.spec?.secrets ?? []) used.add(fileKey('secret', r.secretId));
+      for (const r of t.spec?.configs ?? []) used.add(fileKey('config', r.configId));
     }
     for (const k of this.files.keys()) if (!used.has(k)) this.files.delete(k);
   }
