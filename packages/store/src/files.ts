@@ -3,9 +3,7 @@
 // spec a rollback returns to) stays (as SwarmKit's RemoveSecret). Checked at apply time, so no
 // interleaving of writes on any manager can leave a service naming one that is gone.
 
-import type { Config, Secret, Service } from './types.js';
-
-export type FileKind = 'secret' | 'config';
+import type { Config, FileKind, Secret, Service } from './types.js';
 
 /** The ids of the secrets (or configs) a service's specs name. */
 export function fileIdsOf(kind: FileKind, s: Service): Set<string> {

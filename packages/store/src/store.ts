@@ -7,13 +7,14 @@ import type { SnapshotCapture, StateMachine } from '@shoal/raft';
 import { captureState, encodeSnapshot, parseSnapshot, runSteps, runStepsAsync } from './snapshot-codec.js';
 import { addressKey, heldAddresses } from './addresses.js';
 import { allocateNetwork, networkConflict } from './networks.js';
-import { type FileKind, fileInUse, fileNameConflict, missingFile } from './files.js';
+import { fileInUse, fileNameConflict, missingFile } from './files.js';
 import { addressProblem, attachmentAddr, candidateAddresses, parseCidr } from '@shoal/types';
 import { State, slotKey } from './state.js';
 import { type Op, type TxFailure, type TxResult, decodeTx, encodeTxResult } from './tx.js';
 import {
   type Cluster,
   type Config,
+  type FileKind,
   type Network,
   type Secret,
   type Node,
