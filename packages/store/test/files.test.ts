@@ -4,7 +4,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type Config, type Secret, type TxFailure } from '../src/index.js';
+import { type Config, type Secret, type TxFailure, checkTxSize, encodeTx } from '../src/index.js';
 import { Log, T0, create, del, mkService, update } from './fixtures.js';
 import { readSnapshot } from './snapshot-fixtures.js';
 
@@ -55,6 +55,17 @@ describe('secrets and configs in the store', () => {
     refused(log, create('config', mkConfig('c2', 'big', 'x'.repeat(500 * 1024 + 1))), 'INVALID_ARGUMENT', /data/);
     refused(log, create('config', { ...mkConfig('c2', 'bad'), spec: { ...mkConfig('c2', 'bad').spec, data: 'not base64!' } }), 'INVALID_ARGUMENT', /base64/);
     log.ok(create('config', mkConfig('c2', 'max', 'x'.repeat(500 * 1024))));
+  });
+
+  test('the largest secret and config fit in one transaction (a sealed secret is base64 of its base64 and a tag)', () => {
+    const max = 500 * 1024;
+    const sealedLen = Math.ceil((Math.ceil(max / 3) * 4 + 16) / 3) * 4;
+    const secret = mkSecret('x1', 'big', { size: max, data: { ...sealed, data: 'A'.repeat(sealedLen) } });
+    const config = mkConfig('c1', 'big', 'x'.repeat(max));
+    for (const op of [create('secret', secret), create('config', config)]) {
+      assert.doesNotThrow(() => checkTxSize([op], encodeTx([op]).length));
+      new Log().ok(op);
+    }
   });
 
   test('names are unique per kind (a secret and a config may share one)', () => {
