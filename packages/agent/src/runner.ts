@@ -507,7 +507,8 @@ export class TaskRunner {
 
   private async onEvent(e: ContainerEvent): Promise<void> {
     const local = this.tasks.get(e.taskId);
-    if (e.action === 'destroy' && this.taskFiles && (!local || (!local.busy && (local.containerId === e.containerId || local.containerId === '')))) {
+    // A task's files go with its container (a launch that replaced a dead one holds the new id).
+    if (e.action === 'destroy' && this.taskFiles && (!local || local.containerId === e.containerId)) {
       await this.taskFiles.remove(e.taskId);
       return;
     }
