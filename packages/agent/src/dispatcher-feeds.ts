@@ -7,6 +7,7 @@
 import type { IngressNode, NetworkEndpoint, NetworkService, NetworkView, NetworkViewPage, OverlayNetworkInfo, Task } from '@shoal/types';
 import { meshPortKey } from '@shoal/types';
 import type { MeshView } from './runner.js';
+import { fileKey } from './task-files.js';
 
 /** One raw answer of the dispatcher (AssignmentsResponse or MeshViewResponse). */
 interface DiffPage {
@@ -20,6 +21,9 @@ export interface AssignmentsPage extends DiffPage {
   removed: string[];
   /** Registry credentials (Docker's AuthConfig JSON) of this page's tasks that have them, by task id. */
   registryAuths?: Record<string, string>;
+  /** The secrets and configs this page's tasks that are to run use, with their data. */
+  secrets?: { id: string; data: Uint8Array }[];
+  configs?: { id: string; data: Uint8Array }[];
 }
 
 export interface MeshPage extends DiffPage {
@@ -48,6 +52,8 @@ export class AssignmentsFeed {
   private readonly tasks = new Map<string, Task>();
   /** Kept apart from the tasks (never in a Task object, which gets logged and compared). */
   private readonly registryAuths = new Map<string, string>();
+  /** Secrets' and configs' data (fileKey), in memory only, while a task held names them. */
+  private readonly files = new Map<string, Uint8Array>();
   private cursor = '';
 
   /** `call(known, waitMs)`: the raw Assignments call. */
@@ -57,13 +63,16 @@ export class AssignmentsFeed {
    * The whole set, once something changed since the caller's `known` token, or after waitMs.
    * `known` '' asks for an answer at once (the feed still reads from its own cursor).
    */
-  async next(known: string, waitMs: number): Promise<{ token: string; tasks: Task[]; registryAuths: ReadonlyMap<string, string> }> {
+  async next(known: string, waitMs: number): Promise<{ token: string; tasks: Task[]; registryAuths: ReadonlyMap<string, string>; files: ReadonlyMap<string, Uint8Array> }> {
     const first = await this.call(this.cursor, known ? waitMs : 0);
     this.cursor = await drain(first, (k) => this.call(k, 0), (p) => {
       if (p.reset) {
         this.tasks.clear();
         this.registryAuths.clear();
+        this.files.clear();
       }
+      for (const f of p.secrets ?? []) this.files.set(fileKey('secret', f.id), f.data);
+      for (const f of p.configs ?? []) this.files.set(fileKey('config', f.id), f.data);
       for (const id of p.removed) {
         this.tasks.delete(id);
         this.registryAuths.delete(id);
@@ -75,7 +84,17 @@ export class AssignmentsFeed {
         else this.registryAuths.delete(t.id);
       }
     });
-    return { token: this.cursor, tasks: [...this.tasks.values()], registryAuths: new Map(this.registryAuths) };
+    this.forgetUnusedFiles();
+    return { token: this.cursor, tasks: [...this.tasks.values()], registryAuths: new Map(this.registryAuths), files: new Map(this.files) };
+  }
+
+  private forgetUnusedFiles(): void {
+    const used = new Set<string>();
+    for (const t of this.tasks.values()) {
+      for (const r of t.spec?.secrets ?? []) used.add(fileKey('secret', r.secretId));
+      for (const r of t.spec?.configs ?? []) used.add(fileKey('config', r.configId));
+    }
+    for (const k of this.files.keys()) if (!used.has(k)) this.files.delete(k);
   }
 }
 

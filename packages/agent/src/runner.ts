@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { type Logger, ShoalError, retryWithBackoff } from '@shoal/api';
 import type { NetworkView, Task, TaskState, TaskStatus } from '@shoal/types';
 import { isTerminal, taskStateRank } from '@shoal/types';
+import type { TaskFiles } from './task-files.js';
 import { type ContainerEvent, type CreateOptions, type EventSubscription, type Executor, type ExecutorErrorReason, executorErrorReason } from './executor.js';
 
 export interface StatusUpdate {
@@ -33,7 +34,7 @@ export interface TaskNetworking {
 /** How the runner reaches the leader's dispatcher (the node's session supplies it). */
 export interface DispatcherLink {
   /** `registryAuths`: the credentials to pull some tasks' images with (Docker's AuthConfig JSON), by task id. */
-  assignments(known: string, waitMs: number): Promise<{ token: string; tasks: Task[]; registryAuths?: ReadonlyMap<string, string> }>;
+  assignments(known: string, waitMs: number): Promise<{ token: string; tasks: Task[]; registryAuths?: ReadonlyMap<string, string>; files?: ReadonlyMap<string, Uint8Array> }>;
   report(updates: StatusUpdate[]): Promise<{ rejected: string[] }>;
   /** The routing mesh's view (long poll): published ports and the running tasks behind them. */
   meshView?(known: string, waitMs: number): Promise<MeshView>;
@@ -128,6 +129,8 @@ export class TaskRunner {
   private tasks = new Map<string, Local>();
   private token = '';
   private registryAuths: ReadonlyMap<string, string> = new Map();
+  /** Secrets' and configs' data the tasks use (task-files.ts fileKey): in memory only. */
+  private files: ReadonlyMap<string, Uint8Array> = new Map();
   private adopted = false;
   private lastSweep = 0;
 
@@ -137,6 +140,7 @@ export class TaskRunner {
     private readonly log: Logger,
     private readonly pullRetry: PullRetry = PULL_RETRY,
     private readonly networks?: TaskNetworking,
+    private readonly taskFiles?: TaskFiles,
   ) {}
 
   start(): void {
@@ -162,6 +166,7 @@ export class TaskRunner {
         if (!this.running) break;
         this.token = a.token;
         this.registryAuths = a.registryAuths ?? new Map();
+        this.files = a.files ?? new Map();
         await this.reconcile(a.tasks);
       } catch (err) {
         this.log.debug({ err: (err as Error).message }, 'assignments unavailable; retrying');
@@ -274,6 +279,12 @@ export class TaskRunner {
       l.preparing?.abort();
       if (!l.busy) this.tasks.delete(id);
     }
+    // Secret and config files stay while their task's container does (or its launch runs).
+    if (owned && this.taskFiles) {
+      const keep = new Set(owned.filter((c) => !unclaimed.some((u) => u.id === c.id)).map((c) => c.taskId));
+      for (const l of this.tasks.values()) if (l.busy) keep.add(l.task.id);
+      await this.taskFiles.sweep(keep);
+    }
   }
 
   /**
@@ -339,6 +350,13 @@ export class TaskRunner {
         attach = await this.networks?.containerOptions(t, ac.signal);
       } catch (err) {
         await this.report(local, 'rejected', { err: (err as Error).message, message: 'network unavailable' });
+        return;
+      }
+      try {
+        const mounts = (await this.taskFiles?.write(t, this.files)) ?? [];
+        if (mounts.length > 0) attach = { ...attach, mounts };
+      } catch (err) {
+        await this.report(local, 'rejected', { err: (err as Error).message, message: 'secrets or configs unavailable' });
         return;
       }
       let id: string;
@@ -489,6 +507,11 @@ export class TaskRunner {
 
   private async onEvent(e: ContainerEvent): Promise<void> {
     const local = this.tasks.get(e.taskId);
+    // A task's files go with its container (a launch that replaced a dead one holds the new id).
+    if (e.action === 'destroy' && this.taskFiles && (!local || local.containerId === e.containerId)) {
+      await this.taskFiles.remove(e.taskId);
+      return;
+    }
     if (e.action === 'die') {
       if (!local || local.containerId !== e.containerId) return;
       if (local.busy) local.diedWhileBusy = e.exitCode ?? -1;

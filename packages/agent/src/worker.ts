@@ -17,6 +17,7 @@ import { MeshSync } from './mesh-sync.js';
 import { PULL_RETRY, TaskRunner } from './runner.js';
 import { ServiceDns } from './service-dns/index.js';
 import { TaskNetworks } from './task-networks.js';
+import { TaskFiles, defaultTaskFilesRoot } from './task-files.js';
 
 /** A Logger that makes one child per component (pino's child()). */
 export interface WorkerLogger extends Logger {
@@ -110,7 +111,7 @@ export class Worker {
     // (several nodes of a test cluster on one host: one VNI per host namespace).
     const onIngress = kernel && !isLoopback(host) ? (i: KernelIngress | undefined) => this.sync?.setIngress(i) : undefined;
     this.networks = new TaskNetworks({ nodeId: opts.nodeId, underlay: host, link: this.session.link(), dns: new ServiceDns({ log: nlog }), log: nlog, ...(onIngress ? { onIngress } : {}) });
-    this.runner = new TaskRunner(this.executor, this.session.link(), alog, PULL_RETRY, this.networks);
+    this.runner = new TaskRunner(this.executor, this.session.link(), alog, PULL_RETRY, this.networks, new TaskFiles(defaultTaskFilesRoot(opts.nodeId), alog));
     this.networks.start();
     this.sync = new MeshSync(this.mesh, this.session.link(), this.executor, opts.nodeId, mlog, kernel);
     this.runner.start();

@@ -52,6 +52,27 @@ describe('AssignmentsFeed: registry credentials', () => {
   });
 });
 
+describe('AssignmentsFeed: secrets and configs', () => {
+  test('kept in memory while a task held names them, forgotten with the last such task or a reset', async () => {
+    const using = (id: string, secrets: string[], configs: string[] = []) =>
+      ({ id, desiredState: 'running', spec: { secrets: secrets.map((secretId) => ({ secretId })), configs: configs.map((configId) => ({ configId })) } }) as unknown as Task;
+    const data = (s: string) => Buffer.from(s);
+    const pages: AssignmentsPage[] = [
+      { token: '1', reset: true, more: false, tasks: [using('a', ['s1'], ['c1']), using('b', ['s1', 's2'])], removed: [], secrets: [{ id: 's1', data: data('one') }, { id: 's2', data: data('two') }], configs: [{ id: 'c1', data: data('conf') }] },
+      { token: '2', reset: false, more: false, tasks: [], removed: ['b'] },
+      { token: '3', reset: true, more: false, tasks: [using('c', [])], removed: [] },
+    ];
+    const feed = new AssignmentsFeed(async () => pages.shift()!);
+    const first = await feed.next('', 0);
+    assert.deepEqual([...first.files.keys()].sort(), ['config/c1', 'secret/s1', 'secret/s2']);
+    assert.equal(Buffer.from(first.files.get('secret/s2')!).toString(), 'two');
+    const second = await feed.next(first.token, 0);
+    assert.deepEqual([...second.files.keys()].sort(), ['config/c1', 'secret/s1']);
+    const third = await feed.next(second.token, 0);
+    assert.deepEqual([...third.files.keys()], []);
+  });
+});
+
 describe('MeshViewFeed', () => {
   test('rebuilds ports with their service\'s backends and the removed nodes', async () => {
     const port = (p: number, serviceId: string) => ({ port: p, protocol: 'tcp', targetPort: 80, proxyProtocol: false, serviceId, serviceName: serviceId });

@@ -10,6 +10,7 @@ import { completeNames } from './completion.js';
 import { labCommand } from './commands/lab.js';
 import { nodeCommand } from './commands/node.js';
 import { networkCommand } from './commands/network.js';
+import { configCommand, secretCommand } from './commands/secret.js';
 import { CREATE_OPTIONS, serviceCommand } from './commands/service.js';
 import { stackCommand } from './commands/stack.js';
 import { swarmCommand } from './commands/swarm.js';
@@ -159,11 +160,13 @@ export async function main(rawArgv: readonly string[], opts: MainOptions = {}): 
     .command(nodeCommand(make))
     .command(networkCommand(make))
     .command(stackCommand(make))
+    .command(secretCommand(make))
+    .command(configCommand(make))
     .command(clusterCommand(make))
     .command(swarmCommand(make))
     .command(labCommand(make))
     .completion('completion', 'Print a bash/zsh completion script: source <(shoal completion)')
-    .demandCommand(1, 'missing a command (service, node, network, stack, cluster, swarm, lab)')
+    .demandCommand(1, 'missing a command (service, node, network, stack, secret, config, cluster, swarm, lab)')
     .recommendCommands()
     .strict()
     .help()

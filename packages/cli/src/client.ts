@@ -71,7 +71,7 @@ export function readAdminTls(dir: string | undefined, env: string): AdminTls {
 
 /** What the resource argument of a call names, for "no such service: X" messages. */
 export interface CallContext {
-  notFound?: { kind: 'service' | 'node' | 'network'; name: string };
+  notFound?: { kind: 'service' | 'node' | 'network' | 'secret' | 'config'; name: string };
   /** The deadline of this call (defaults to the client's timeout). */
   timeoutMs?: number;
 }

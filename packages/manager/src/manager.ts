@@ -22,6 +22,7 @@ import { CAKeyMigration } from './ca/ca-key-migration.js';
 import { AutolockKeeper } from './ca/autolock.js';
 import { Authz } from './authz.js';
 import { RegistryAuthVault } from './registry-auth.js';
+import { SecretVault } from './secret-vault.js';
 import type { ImageResolver } from './controlapi/image-pin.js';
 import { DEFAULT_CERT_EXPIRY_MS, type KeyEncryptionKey, type NodeIdentity, caFingerprint, privateDir } from '@shoal/pki';
 import { LogBroker } from './logbroker/log-broker.js';
@@ -75,6 +76,7 @@ export class Manager {
   readonly ca: CAServer;
   readonly caKeys: CAKeys;
   private readonly registryAuth: RegistryAuthVault;
+  private readonly secrets: SecretVault;
   private readonly caKeyMigration: CAKeyMigration;
   private readonly autolock: AutolockKeeper;
   /** Begins and ends the leader-only components together (the reconciler joins once it may). */
@@ -104,15 +106,14 @@ export class Manager {
     this.client = new StoreClient(raft, store);
     this.reconciler = new MembershipReconciler(raft, store, this.client, log.child({ component: 'membership' }));
     this.membership = new MembershipManager(raft, store, this.client, log, this.reconciler, caFingerprint(opts.identity.material.caPem));
-    this.registryAuth = new RegistryAuthVault(
-      () => caKeys.key(),
-      () => {
-        const c = store.cluster();
-        if (!c) throw new ShoalError('UNAVAILABLE', 'the cluster is still being initialized: try again in a moment');
-        return c.id;
-      },
-    );
-    this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }), this.registryAuth);
+    const clusterIdOf = () => {
+      const c = store.cluster();
+      if (!c) throw new ShoalError('UNAVAILABLE', 'the cluster is still being initialized: try again in a moment');
+      return c.id;
+    };
+    this.registryAuth = new RegistryAuthVault(() => caKeys.key(), clusterIdOf);
+    this.secrets = new SecretVault(() => caKeys.key(), clusterIdOf);
+    this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }), this.registryAuth, undefined, this.secrets);
     this.orchestrator = new Orchestrator(store, this.client, log.child({ component: 'orchestrator' }));
     this.authz = new Authz(store, raft);
     this.caKeys = caKeys;
@@ -218,6 +219,7 @@ export class Manager {
         ca: () => this.caKeys.material(),
         kek: () => this.caKeys.key(),
         registryAuth: this.registryAuth,
+        secrets: this.secrets,
         ...(this.opts.resolveImage ? { resolveImage: this.opts.resolveImage } : {}),
         now: Date.now,
       },

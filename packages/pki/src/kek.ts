@@ -27,6 +27,8 @@ export const sealContext = {
   unlockKey: (clusterId: string) => `shoal/unlock-key/${clusterId}`,
   /** A service's registry credentials (`--with-registry-auth`): opened for that service's tasks only. */
   registryAuth: (clusterId: string, serviceId: string) => `shoal/registry-auth/${clusterId}/${serviceId}`,
+  /** A secret's data (`shoal secret create`): opened for the nodes running a task that uses it. */
+  secret: (clusterId: string, secretId: string) => `shoal/secret/${clusterId}/${secretId}`,
 };
 
 export class KeyEncryptionKey {

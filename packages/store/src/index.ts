@@ -19,5 +19,6 @@ export type {
   WatchListener,
   ClusterStoreOptions,
 } from './store.js';
+export { fileInUse, fileIdsOf } from './files.js';
 export { newId, ID_LENGTH, StoreClient, updateOp, deleteOp } from './client.js';
 export type { StoreProposer, CommitOptions, UpdateOptions } from './client.js';

@@ -142,7 +142,7 @@ function checkHeader(v: unknown, version: number): { h: Header; index: number } 
 }
 
 /** Kinds added after a snapshot format's version: a snapshot written before them has none. */
-const ADDED_KINDS: ReadonlySet<ObjectKind> = new Set(['network']);
+const ADDED_KINDS: ReadonlySet<ObjectKind> = new Set(['network', 'secret', 'config']);
 
 /** A kind-keyed record holding exactly the known kinds. */
 function checkKinds(v: unknown, what: string): Record<ObjectKind, unknown> {

@@ -30,6 +30,8 @@ export class State {
     service: new Map(),
     task: new Map(),
     network: new Map(),
+    secret: new Map(),
+    config: new Map(),
   };
   readonly tasksByService = new Map<string, Set<string>>();
   readonly tasksByNode = new Map<string, Set<string>>();
@@ -80,6 +82,8 @@ export class State {
         break;
       case 'cluster':
       case 'network':
+      case 'secret':
+      case 'config':
         break;
     }
   }
@@ -108,6 +112,8 @@ export class State {
         break;
       case 'cluster':
       case 'network':
+      case 'secret':
+      case 'config':
         break;
     }
   }

@@ -7,12 +7,16 @@ import type { SnapshotCapture, StateMachine } from '@shoal/raft';
 import { captureState, encodeSnapshot, parseSnapshot, runSteps, runStepsAsync } from './snapshot-codec.js';
 import { addressKey, heldAddresses } from './addresses.js';
 import { allocateNetwork, networkConflict } from './networks.js';
+import { fileInUse, fileNameConflict, missingFile } from './files.js';
 import { addressProblem, attachmentAddr, candidateAddresses, parseCidr } from '@shoal/types';
 import { State, slotKey } from './state.js';
 import { type Op, type TxFailure, type TxResult, decodeTx, encodeTxResult } from './tx.js';
 import {
   type Cluster,
+  type Config,
+  type FileKind,
   type Network,
+  type Secret,
   type Node,
   type ObjectKind,
   type Service,
@@ -96,6 +100,8 @@ class Staging {
     service: new Map(),
     task: new Map(),
     network: new Map(),
+    secret: new Map(),
+    config: new Map(),
   };
   /** Overlay addresses (addressKey) claimed (holder id) or released (null) by this transaction. */
   private readonly addrs = new Map<string, string | null>();
@@ -280,6 +286,10 @@ export class ClusterStore implements StateMachine {
       if (!existing) throw new Reject('NOT_FOUND', `${kind} ${op.id} not found (${at}: delete)`);
       checkVersion(kind, existing, expect, at);
       if (kind === 'network') this.checkUnused(st, existing as Network, at);
+      if (kind === 'secret' || kind === 'config') {
+        const used = fileInUse(kind, existing as Secret | Config, st.services());
+        if (used) throw new Reject('FAILED_PRECONDITION', `${used} (${at})`);
+      }
       st.set(kind, op.id, null, { kind, action: 'delete', object: existing, index } as ChangeEvent);
       return undefined;
     }
@@ -304,9 +314,11 @@ export class ClusterStore implements StateMachine {
         this.checkName(st, obj as Service, at);
         this.checkPorts(st, obj as Service, at);
         this.checkNetworks(st, obj as Service, at);
+        this.checkFiles(st, obj as Service, at);
         obj = this.placeVirtualIps(st, obj as Service, at);
       }
       if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
+      if (kind === 'secret' || kind === 'config') this.checkFileName(st, kind, obj as Secret | Config, at);
       this.checkAddresses(st, kind, obj, undefined, at);
       st.set(kind, obj.id, obj, { kind, action: 'create', object: obj, index } as ChangeEvent);
       return kind === 'task' ? (obj as Task) : undefined;
@@ -324,9 +336,11 @@ export class ClusterStore implements StateMachine {
     if (kind === 'service') this.checkPorts(st, obj as Service, at);
     if (kind === 'service') {
       this.checkNetworks(st, obj as Service, at);
+      this.checkFiles(st, obj as Service, at);
       obj = this.placeVirtualIps(st, obj as Service, at);
     }
     if (kind === 'network') obj = this.placeNetwork(st, obj as Network, at);
+    if (kind === 'secret' || kind === 'config') this.checkFileName(st, kind, obj as Secret | Config, at);
     this.checkAddresses(st, kind, obj, existing, at);
     if (kind === 'task') {
       const from = (existing as Task).status.state;
@@ -356,6 +370,19 @@ export class ClusterStore implements StateMachine {
     for (const n of s.spec.networks) {
       if (!st.get('network', n.target)) throw new Reject('FAILED_PRECONDITION', `network ${n.target} of service "${s.spec.name}" no longer exists (${at})`);
     }
+  }
+
+  /** A service's secrets and configs exist (the control API named them by id an instant before). */
+  private checkFiles(st: Staging, s: Service, at: string): void {
+    for (const kind of ['secret', 'config'] as const) {
+      const missing = missingFile(kind, s, (id) => st.get(kind, id) !== undefined);
+      if (missing) throw new Reject('FAILED_PRECONDITION', `${missing} (${at})`);
+    }
+  }
+
+  private checkFileName(st: Staging, kind: FileKind, obj: Secret | Config, at: string): void {
+    const conflict = fileNameConflict(kind, obj, st.all(kind));
+    if (conflict) throw new Reject('ALREADY_EXISTS', `${conflict} (${at})`);
   }
 
   /**
@@ -570,7 +597,17 @@ export class ClusterStore implements StateMachine {
     return this.resolve('network', ref, () => this.list('network', (n) => n.spec.name === ref));
   }
 
-  private resolve<K extends 'service' | 'node' | 'network'>(kind: K, ref: string, byName: () => KindMap[K][]): KindMap[K] {
+  /** A secret by id, name or unique id prefix (in that order). */
+  resolveSecret(ref: string): Secret {
+    return this.resolve('secret', ref, () => this.list('secret', (o) => o.spec.name === ref));
+  }
+
+  /** A config by id, name or unique id prefix (in that order). */
+  resolveConfig(ref: string): Config {
+    return this.resolve('config', ref, () => this.list('config', (o) => o.spec.name === ref));
+  }
+
+  private resolve<K extends 'service' | 'node' | 'network' | 'secret' | 'config'>(kind: K, ref: string, byName: () => KindMap[K][]): KindMap[K] {
     if (typeof ref !== 'string' || ref === '') throw new ShoalError('INVALID_ARGUMENT', `a ${kind} reference must not be empty`);
     const exact = this.state.get(kind, ref);
     if (exact) return exact;

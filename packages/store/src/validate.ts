@@ -23,6 +23,10 @@ import type {
   LegacyCaKey,
   UpdateStatus,
   JobStatus,
+  Secret,
+  SecretSpec,
+  Config,
+  ConfigSpec,
 } from './types.js';
 import { NODE_AVAILABILITIES, NODE_ROLES, NODE_STATES, OBJECT_KINDS, TASK_STATES, UPDATE_STATES, isPerNodeMode } from './types.js';
 import {
@@ -50,6 +54,9 @@ import {
   uint,
   uintMap,
   withDefault,
+  MAX_FILE_DATA_BYTES,
+  checkFileName,
+  SpecError,
 } from '@shoal/types';
 
 export { ValidationError };
@@ -190,6 +197,48 @@ const task: Check<Task> = (v, p) => {
   return t;
 };
 
+// ------------------------------------------------------------------ secrets and configs
+
+/** Swarm's name rule, in the store's words. */
+const fileName = (kind: 'secret' | 'config'): Check<string> => (v, p) => {
+  const name = str({ nonEmpty: true, max: 64 })(v, p);
+  try {
+    return checkFileName(name, kind);
+  } catch (err) {
+    if (err instanceof SpecError) fail(p, err.message, v);
+    throw err;
+  }
+};
+
+const base64Of = (maxBytes: number): Check<string> => (v, p) => {
+  const s = str({ nonEmpty: true, max: Math.ceil(maxBytes / 3) * 4 })(v, p);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(s) || s.length % 4 !== 0) fail(p, 'must be base64', '(not shown)');
+  return s;
+};
+
+/** A sealed value as large as a sealed secret may be (@shoal/types' shape bounds a CA key's). */
+const sealedData = obj<SealedSecret>({
+  alg: oneOf(['aes-256-gcm']),
+  kekId: str({ nonEmpty: true, max: 64 }),
+  nonce: base64Of(48),
+  // The data is sealed as base64 (a string), plus the 16-byte tag.
+  data: base64Of(Math.ceil(MAX_FILE_DATA_BYTES / 3) * 4 + 16),
+});
+
+const secretShape = obj<Secret>({
+  ...meta,
+  spec: obj<SecretSpec>({ name: fileName('secret'), labels: stringMap }),
+  size: int(1, MAX_FILE_DATA_BYTES),
+  // Only ever sealed: the shape has no place for the data in the clear.
+  data: sealedData,
+});
+
+const configShape: Check<Config> = (v, p) => {
+  const c = obj<Config>({ ...meta, spec: obj<ConfigSpec>({ name: fileName('config'), labels: stringMap, data: base64Of(MAX_FILE_DATA_BYTES) }) })(v, p);
+  if (Buffer.byteLength(c.spec.data, 'base64') > MAX_FILE_DATA_BYTES) fail(`${p}.spec.data`, `must be at most ${MAX_FILE_DATA_BYTES} bytes`, '(not shown)');
+  return c;
+};
+
 // ------------------------------------------------------------------ entry points
 
 export { OBJECT_KINDS };
@@ -198,7 +247,7 @@ export function isObjectKind(k: unknown): k is ObjectKind {
   return typeof k === 'string' && (OBJECT_KINDS as readonly string[]).includes(k);
 }
 
-const CHECKS: { [K in ObjectKind]: Check<KindMap[K]> } = { cluster, node, service, task, network: networkShape };
+const CHECKS: { [K in ObjectKind]: Check<KindMap[K]> } = { cluster, node, service, task, network: networkShape, secret: secretShape, config: configShape };
 
 export interface KindMap {
   cluster: Cluster;
@@ -206,6 +255,8 @@ export interface KindMap {
   service: Service;
   task: Task;
   network: Network;
+  secret: Secret;
+  config: Config;
 }
 
 function deepFreeze<T>(v: T): T {

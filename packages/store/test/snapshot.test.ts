@@ -175,7 +175,7 @@ describe('snapshot formats', () => {
         o.status.meshMode = '';
       }
       // And the kinds added since, empty.
-      Object.assign(expected.objects, { network: [] });
+      Object.assign(expected.objects, { network: [], secret: [], config: [] });
       assert.deepEqual(JSON.parse(toV1(s.snapshot())), expected);
     }
   });
@@ -211,7 +211,7 @@ describe('snapshot formats', () => {
       ['bad index', edit((h) => (h.index = -1))],
       ['missing count', edit((h) => delete h.counts.task)],
       ['bad count', edit((h) => (h.counts.task = -1))],
-      ['unknown kind', edit((h) => (h.counts.secret = 0))],
+      ['unknown kind', edit((h) => (h.counts.volume = 0))],
       ['more lines than counted', edit((h) => (h.counts.task = 1))],
       ['fewer lines than counted', edit((h) => (h.counts.task = 3))],
       ['an empty line', edit((_h, o) => o.splice(5, 0, ''))],

@@ -169,7 +169,7 @@ describe('transactions', () => {
     failed(log.raw(new TextEncoder().encode('{"ops": 1}')), 'INVALID_ARGUMENT', /"ops" array/);
     failed(log.tx(), 'INVALID_ARGUMENT', /at least one op/);
     failed(log.raw(encodeTx([{ op: 'upsert', kind: 'node' } as never])), 'INVALID_ARGUMENT', /ops\[0\]\.op must be create, update or delete/);
-    failed(log.raw(encodeTx([{ op: 'create', kind: 'secret', object: {} } as never])), 'INVALID_ARGUMENT', /ops\[0\]\.kind must be one of/);
+    failed(log.raw(encodeTx([{ op: 'create', kind: 'volume', object: {} } as never])), 'INVALID_ARGUMENT', /ops\[0\]\.kind must be one of/);
     failed(log.tx(update('service', mkService('s1', 'web'), -1)), 'INVALID_ARGUMENT', /expectVersion/);
     failed(log.tx(del('service', '')), 'INVALID_ARGUMENT', /id must be a non-empty string/);
 
@@ -472,7 +472,7 @@ describe('snapshots', () => {
       ['future version', mutate((s) => (s.version = 3))],
       ['bad index', mutate((s) => (s.index = -1))],
       ['missing kind', mutate((s) => delete s.objects.task)],
-      ['unknown kind', mutate((s) => (s.objects.secret = []))],
+      ['unknown kind', mutate((s) => (s.objects.volume = []))],
       ['bad object', mutate((s) => (s.objects.service[0].spec.replicas = 'many'))],
       ['duplicate id', mutate((s) => s.objects.node.push(s.objects.node[0]))],
       ['duplicate name', mutate((s) => (s.objects.service[1].spec.name = s.objects.service[0].spec.name))],

@@ -2,7 +2,7 @@
 // declares them `string`); each list here is the one set of allowed values: the types are derived
 // from it, the store's shape check and the spec rules check against it, the CLI lists it in help.
 
-export const OBJECT_KINDS = ['cluster', 'node', 'service', 'task', 'network'] as const;
+export const OBJECT_KINDS = ['cluster', 'node', 'service', 'task', 'network', 'secret', 'config'] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];
 
 export const NODE_ROLES = ['manager', 'worker'] as const;

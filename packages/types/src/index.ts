@@ -14,3 +14,4 @@ export * from './network-address.js';
 export * from './network-view.js';
 export * from './image-ref.js';
 export * from './mesh-view.js';
+export * from './secret-spec.js';

@@ -179,8 +179,11 @@ export interface Secret extends FromWire<Wire<'Secret'>> {
   data: SealedSecret;
 }
 
-export interface ConfigSpec extends FromWire<Wire<'ConfigSpec'>> {}
+export interface ConfigSpec extends Omit<FromWire<Wire<'ConfigSpec'>>, 'data'> {
+  /** The data, base64 (bytes on the wire: protobuf takes base64 for a bytes field, so it is sent as is). */
+  data: string;
+}
 
 export interface Config extends FromWire<Wire<'Config'>> {}
 
-export type StoreObject = Cluster | Node | Service | Task | Network;
+export type StoreObject = Cluster | Node | Service | Task | Network | Secret | Config;

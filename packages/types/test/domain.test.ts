@@ -50,6 +50,13 @@ interface StoreOnly {
 }
 type StoreOnlyOf<N> = N extends keyof StoreOnly ? StoreOnly[N] : never;
 
+/** Bytes fields the store keeps as base64 (JSON has no bytes; protobuf takes base64 for them). */
+interface Base64 {
+  ConfigSpec: 'data';
+  Config: 'spec'; // (a ConfigSpec: its data)
+}
+type Base64Of<N> = N extends keyof Base64 ? Base64[N] : never;
+
 /**
  * The messages whose domain type disagrees with them: a domain type has exactly its message's
  * fields (and its store-only ones), and a domain object is a valid decoded message (its field
@@ -57,7 +64,7 @@ type StoreOnlyOf<N> = N extends keyof StoreOnly ? StoreOnly[N] : never;
  */
 type Disagreements = {
   [N in keyof Domains & MessageName]: Equal<keyof Wire<N>, Exclude<keyof Domains[N], StoreOnlyOf<N>>> extends true
-    ? Omit<Domains[N], StoreOnlyOf<N>> extends Wire<N>
+    ? Omit<Domains[N], StoreOnlyOf<N> | Base64Of<N>> extends Omit<Wire<N>, Base64Of<N>>
       ? never
       : [N, 'a field does not fit its wire type']
     : [N, 'fields differ from the message', Exclude<keyof Wire<N>, keyof Domains[N]> | Exclude<keyof Domains[N], keyof Wire<N> | StoreOnlyOf<N>>];

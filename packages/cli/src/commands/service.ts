@@ -26,6 +26,7 @@ import { dockerService } from '../docker-shape.js';
 import { applyFilters, parseFilters } from '../filters.js';
 import { SERVICE_FILTERS, SERVICE_HEADERS, TASK_FILTERS, TASK_HEADERS, serviceRows, taskRows } from '../list-rows.js';
 import { registryAuthFor } from '../registry-auth.js';
+import { applyFileFlags, validateFileFlags } from '../file-refs.js';
 import { parseSince, parseTail, printServiceLogs } from '../logs.js';
 import {
   type Args,
@@ -111,6 +112,8 @@ export const CREATE_OPTIONS: Readonly<Record<string, Options>> = {
   'restart-max-attempts': { ...S, describe: 'Maximum restarts before giving up (default 0: unlimited)' },
   'stop-grace-period': { ...S, describe: 'Time to wait before force-killing a container (default 10s)' },
   network: { ...S, describe: 'Join an overlay network: NAME, or name=NAME,alias=ALIAS (more DNS names on it); repeatable' },
+  secret: { ...S, describe: 'Give the tasks a secret at /run/secrets/TARGET: NAME, or source=NAME,target=T,uid=U,gid=G,mode=0400; repeatable' },
+  config: { ...S, describe: 'Give the tasks a config: NAME (at /NAME), or source=NAME,target=/PATH,uid=U,gid=G,mode=0444; repeatable' },
   'endpoint-mode': { ...S, choices: [...ENDPOINT_MODES], describe: "vip (default: one virtual IP per network) or dnsrr (DNS answers the tasks' IPs)" },
   workdir: { ...S, alias: 'w', describe: 'Working directory inside the container (an absolute path; default: the image\'s)' },
   'update-parallelism': { ...S, describe: 'Tasks updated at once (default 1; 0: all at once)' },
@@ -167,6 +170,10 @@ const UPDATE_OPTIONS: Readonly<Record<string, Options>> = {
   workdir: CREATE_OPTIONS['workdir']!,
   'network-add': { ...S, describe: 'Join a network (same syntax as create --network); repeatable' },
   'network-rm': { ...S, describe: 'Leave a network NAME (or id); repeatable' },
+  'secret-add': { ...S, describe: 'Add a secret (same syntax as create --secret); repeatable' },
+  'secret-rm': { ...S, describe: 'Remove a secret NAME (or id); repeatable' },
+  'config-add': { ...S, describe: 'Add a config (same syntax as create --config); repeatable' },
+  'config-rm': { ...S, describe: 'Remove a config NAME (or id); repeatable' },
   'endpoint-mode': CREATE_OPTIONS['endpoint-mode']!,
   ...CONTAINER_UPDATE_OPTIONS,
   ...Object.fromEntries([...ROLLOUT_FLAGS, ...RESOURCE_FLAGS, ...HEALTH_FLAGS].map((k) => [k, CREATE_OPTIONS[k]!])),
@@ -213,7 +220,9 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
   if (image === undefined || image === '') throw new UsageError("missing IMAGE: shoal service create --name NAME [OPTIONS] IMAGE [COMMAND [ARG...]]");
   const name = one(a, 'name');
   if (name === undefined) throw new UsageError('missing --name NAME');
-  const spec = buildServiceSpec({
+  const files = { secretAdd: list(a, 'secret'), configAdd: list(a, 'config') };
+  validateFileFlags(files);
+  const built = buildServiceSpec({
     name,
     image,
     args: rest.slice(1),
@@ -237,6 +246,7 @@ async function create(ctx: Ctx, a: Args): Promise<void> {
     ...healthFlags(a),
     ...containerCreateFlags(a),
   });
+  const spec = applyFileFlags(built, files);
   const registryAuth = registryAuthFlag(a, spec.image);
   const detach = a['detach'] === true;
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
@@ -376,8 +386,10 @@ async function update(ctx: Ctx, a: Args): Promise<void> {
   const service = required(a, 'service', 'SERVICE: shoal service update [OPTIONS] SERVICE');
   const flags = updateFlags(a);
   validateUpdateFlags(flags); // bad input fails before any call
+  const files = { secretAdd: list(a, 'secretAdd'), secretRm: list(a, 'secretRm'), configAdd: list(a, 'configAdd'), configRm: list(a, 'configRm') };
+  validateFileFlags(files);
   if (a['rollback'] === true) {
-    const given = Object.entries(flags).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0));
+    const given = Object.entries({ ...flags, ...files }).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0));
     if (given.length > 0) throw new UsageError('--rollback cannot be combined with other changes');
     await rollback(ctx, a, service);
     return;
@@ -385,7 +397,7 @@ async function update(ctx: Ctx, a: Args): Promise<void> {
   const detach = a['detach'] === true;
   if (!detach) ctx.budget(DEFAULT_WAIT_TIMEOUT_MS);
   const current = serviceOf(await ctx.call('GetService', { service }, svcNotFound(service)), service);
-  const spec = applyServiceUpdate(current.spec, { ...flags, networkRm: await networkIds(ctx, flags.networkRm ?? []) });
+  const spec = applyFileFlags(applyServiceUpdate(current.spec, { ...flags, networkRm: await networkIds(ctx, flags.networkRm ?? []) }), files);
   // As docker: the credentials for the image the service will run (the new one, or its own).
   const registryAuth = registryAuthFlag(a, spec.image);
   let specVersion = current.specVersion;

@@ -8,6 +8,7 @@ import type { RaftNode } from '@shoal/raft';
 import type { ClusterStore, StoreClient } from '@shoal/store';
 import type { MembershipManager } from '../membership.js';
 import type { RegistryAuthVault } from '../registry-auth.js';
+import type { SecretVault } from '../secret-vault.js';
 import type { ImageResolver } from './image-pin.js';
 
 const WRITE_TIMEOUT_MS = 5_000;
@@ -24,6 +25,8 @@ export interface ControlContext {
   kek(): KeyEncryptionKey;
   /** Seals a service's registry credentials (and opens them to pin its image on an update). */
   registryAuth: RegistryAuthVault;
+  /** Seals secrets' data (`shoal secret create`). */
+  secrets: SecretVault;
   /** This manager's engine pins images to digests (absent: no engine, images stay as given). */
   resolveImage?: ImageResolver;
   now(): number;

@@ -2,13 +2,13 @@
 // the resource's module (services, tasks, nodes, cluster, networks), as SwarmKit's controlapi is cut.
 // Service logs come from the log broker, which the manager owns: it is handed in.
 
-import { ShoalError } from '@shoal/api';
 import type { ControlContext } from './context.js';
 import * as services from './services.js';
 import { listTasks } from './tasks.js';
 import * as nodes from './nodes.js';
 import * as cluster from './cluster.js';
 import * as networks from './networks.js';
+import * as files from './secrets.js';
 
 export type { ControlContext } from './context.js';
 
@@ -43,12 +43,13 @@ export function controlHandlers(ctx: ControlContext, serviceLogs: ControlHandler
     GetNetwork: (r) => networks.getNetwork(ctx, r),
     ListNetworks: () => networks.listNetworks(ctx),
     RemoveNetwork: (r) => networks.removeNetwork(ctx, r),
-    // Declared for issue 17 and being built (secrets, configs): each entry goes when its
-    // module lands.
-    ...notYet(['CreateSecret', 'GetSecret', 'ListSecrets', 'RemoveSecret', 'CreateConfig', 'GetConfig', 'ListConfigs', 'RemoveConfig']),
+    CreateSecret: (r) => files.createSecret(ctx, r),
+    GetSecret: (r) => files.getSecret(ctx, r),
+    ListSecrets: () => files.listSecrets(ctx),
+    RemoveSecret: (r) => files.removeSecret(ctx, r),
+    CreateConfig: (r) => files.createConfig(ctx, r),
+    GetConfig: (r) => files.getConfig(ctx, r),
+    ListConfigs: () => files.listConfigs(ctx),
+    RemoveConfig: (r) => files.removeConfig(ctx, r),
   };
-}
-
-function notYet(methods: string[]): Record<string, ControlHandler> {
-  return Object.fromEntries(methods.map((m) => [m, async () => { throw new ShoalError('FAILED_PRECONDITION', `${m} is not served by this release yet`); }]));
 }

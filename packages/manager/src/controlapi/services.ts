@@ -10,6 +10,7 @@ import { jobProgress } from '../orchestrator/jobs.js';
 import { type RegistryAuth, parseRegistryAuth } from '../registry-auth.js';
 import { pinImage } from './image-pin.js';
 import { attachNetworks } from './networks.js';
+import { attachFiles } from './secrets.js';
 import { validateServiceSpec } from './validate.js';
 import { type ControlContext, commit, read, required, update } from './context.js';
 
@@ -67,8 +68,9 @@ async function finishSpec(
 
 export async function createService(ctx: ControlContext, req: SpecRequest): Promise<ServiceView> {
   const valid = validateServiceSpec(req.spec);
-  // A read barrier only when there are networks to name by id (a create needs none otherwise).
-  const checked = valid.networks.length > 0 ? attachNetworks(await read(ctx), valid) : valid;
+  // A read barrier only when there are networks, secrets or configs to name by id (a create needs none otherwise).
+  const named = valid.networks.length > 0 || valid.secrets.length > 0 || valid.configs.length > 0;
+  const checked = named ? attachFiles(ctx.store, attachNetworks(await read(ctx), valid)) : valid;
   const auth = parseRegistryAuth(req.registryAuth);
   const id = newId();
   const { spec, warnings } = await finishSpec(ctx, id, checked, { auth, resolve: req.resolveImage === true });
@@ -95,7 +97,7 @@ export async function listServices(ctx: ControlContext): Promise<{ services: Ser
 export async function updateService(ctx: ControlContext, req: SpecRequest & { service?: string; version?: number }): Promise<ServiceView> {
   const store = await read(ctx);
   const current = store.resolveService(required(req.service, 'service'));
-  const checked = attachNetworks(store, validateServiceSpec(req.spec, { currentName: current.spec.name }));
+  const checked = attachFiles(store, attachNetworks(store, validateServiceSpec(req.spec, { currentName: current.spec.name })));
   if (checked.mode !== current.spec.mode) throw new ShoalError('INVALID_ARGUMENT', 'a service\'s mode cannot be changed');
   const auth = parseRegistryAuth(req.registryAuth);
   // As docker: an image is pinned again only when the update changes it.

@@ -19,6 +19,8 @@ import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@sho
 import { TASK_STATES, taskStateRank, updateOp } from '@shoal/store';
 import type { LeaderComponent } from '../leader-duty.js';
 import type { RegistryAuthVault } from '../registry-auth.js';
+import type { SecretVault } from '../secret-vault.js';
+import { taskFilesOf } from './task-files.js';
 import { AssignmentView } from './assignment-view.js';
 import { type Cursor, type Page, decodeCursor, encodeCursor } from './change-log.js';
 import { LongPolls } from './long-polls.js';
@@ -109,6 +111,8 @@ export class Dispatcher implements LeaderComponent {
     private readonly registryAuth?: RegistryAuthVault,
     /** Times liveness (heartbeats, grace, suspicion); stored timestamps use the wall clock. */
     private readonly now: () => number = monotonicMs,
+    /** Opens the secrets of a node's tasks (absent: none are sent). */
+    private readonly secrets?: SecretVault,
   ) {
     // Kept on every manager (not only the leader's): a new leader answers the nodes' cursors at once.
     this.assigned = new AssignmentView(store, (nodes) => {
@@ -260,7 +264,15 @@ export class Dispatcher implements LeaderComponent {
     this.checkSession(nodeId, req.sessionId);
     const p = this.assigned.page(nodeId, cursor, PAGE_BYTES);
     const tasks = p.upserts.map((u) => u.value);
-    return { token: encodeCursor(p.cursor), tasks, removed: p.deletes, reset: p.reset, more: p.more, registryAuths: this.registryAuthsOf(tasks) };
+    return {
+      token: encodeCursor(p.cursor),
+      tasks,
+      removed: p.deletes,
+      reset: p.reset,
+      more: p.more,
+      registryAuths: this.registryAuthsOf(tasks),
+      ...taskFilesOf(this.store, tasks, this.secrets, this.log),
+    };
   }
 
   /**
