@@ -57,6 +57,8 @@ function stackFile(opts: { apiMode: string; withStore: boolean }): string {
     `      MODE: ${opts.apiMode}`,
     '      REPLICAS: ${API_REPLICAS:-1}',
     '    networks: [default, backend]',
+    '    secrets: [db_password]',
+    '    configs: [{ source: api_conf, target: /etc/api.conf }]',
     '    deploy:',
     '      replicas: ${API_REPLICAS:-1}',
     '      update_config: { parallelism: 1, order: start-first }',
@@ -66,6 +68,10 @@ function stackFile(opts: { apiMode: string; withStore: boolean }): string {
     '    labels: { purpose: data }',
     'volumes:',
     '  store-data: {}',
+    'secrets:',
+    '  db_password: { file: ./db_password.txt }',
+    'configs:',
+    '  api_conf: { file: ./api.conf }',
     '',
   ].join('\n');
 }
@@ -113,6 +119,8 @@ describe('stacks through the CLI', () => {
     [m] = (await c.managers(1)) as [Daemon];
     dir = join(c.baseDir, 'stack');
     mkdirSync(dir);
+    write('db_password.txt', 's3cret\n');
+    write('api.conf', 'listen=8081\n');
     write('v1.yml', stackFile({ apiMode: 'one', withStore: true }));
     write('v2.yml', stackFile({ apiMode: 'two', withStore: true }));
     write('v3.yml', stackFile({ apiMode: 'two', withStore: false }));
@@ -155,6 +163,8 @@ describe('stacks through the CLI', () => {
     assert.deepEqual(out.trim().split('\n'), [
       'Creating network demo_backend',
       'Creating network demo_default',
+      'Creating secret demo_db_password',
+      'Creating config demo_api_conf',
       'Creating service demo_web',
       'Creating service demo_api',
       'Creating service demo_store',
@@ -196,6 +206,14 @@ describe('stacks through the CLI', () => {
     );
     const backend = JSON.parse(ok(await cli(['network', 'inspect', '--format', 'json', 'demo_backend']), 'inspect backend'));
     assert.deepEqual(backend.spec.labels, { purpose: 'data', [NS_LABEL]: 'demo' });
+
+    // The stack's secret and config, made from their files, in the API's container.
+    const secrets = JSON.parse(ok(await cli(['secret', 'ls', '--format', 'json']), 'secret ls')) as { name: string; labels: Record<string, string> }[];
+    assert.deepEqual(secrets.map((x) => [x.name, x.labels[NS_LABEL]]), [['demo_db_password', 'demo']]);
+    const configs = JSON.parse(ok(await cli(['config', 'ls', '--format', 'json']), 'config ls')) as { name: string; labels: Record<string, string> }[];
+    assert.deepEqual(configs.map((x) => [x.name, x.labels[NS_LABEL]]), [['demo_api_conf', 'demo']]);
+    const apiTask = (await ps()).find((r) => r.name.startsWith('demo_api.') && r.currentState === 'running')!;
+    assert.equal(execFileSync('docker', ['exec', apiTask.containerId, 'cat', '/run/secrets/db_password', '/etc/api.conf'], { encoding: 'utf8' }), 's3cret\nlisten=8081\n');
 
     // Shell completion offers the stacks' names where a command takes one.
     const completions = execFileSync(process.execPath, [CLI, '--get-yargs-completions', 'shoal', '--host', `unix://${m.socket}`, 'stack', 'ps', 'd'], { encoding: 'utf8' });
@@ -251,7 +269,16 @@ describe('stacks through the CLI', () => {
   test('rm: services, then networks; no task and no container left', async () => {
     const ids = (JSON.parse(ok(await cli(['stack', 'services', '--format', 'json', 'demo']), 'services')) as ServiceRow[]).map((s) => s.id);
     const out = ok(await cli(['stack', 'rm', 'demo']), 'stack rm');
-    assert.deepEqual(out.trim().split('\n'), ['Removing service demo_api', 'Removing service demo_web', 'Removing network demo_backend', 'Removing network demo_default']);
+    assert.deepEqual(out.trim().split('\n'), [
+      'Removing service demo_api',
+      'Removing service demo_web',
+      'Removing secret demo_db_password',
+      'Removing config demo_api_conf',
+      'Removing network demo_backend',
+      'Removing network demo_default',
+    ]);
+    assert.deepEqual(JSON.parse(ok(await cli(['secret', 'ls', '--format', 'json']), 'secret ls')), []);
+    assert.deepEqual(JSON.parse(ok(await cli(['config', 'ls', '--format', 'json']), 'config ls')), []);
     assert.deepEqual(JSON.parse(ok(await cli(['stack', 'ls', '--format', 'json']), 'stack ls')), []);
     assert.deepEqual(JSON.parse(ok(await cli(['stack', 'ps', '--format', 'json', 'demo']), 'stack ps')), []);
     const networks = JSON.parse(ok(await cli(['network', 'ls', '--format', 'json']), 'network ls')) as { name: string }[];
