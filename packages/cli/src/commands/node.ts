@@ -3,14 +3,15 @@
 import type { Argv } from 'yargs';
 import { CliError } from '../errors.js';
 import type { Ctx } from '../context.js';
-import { nodeInspectText, nodeLsJson, nodeLsTable, servicePsJson, servicePsTable } from '../format.js';
+import { nodeInspectText, nodeLsJson, nodeLsTable } from '../format.js';
 import { UsageError } from '../errors.js';
 import { parseLabelKey, parseLabels } from '../parse.js';
 import type { NodeResponse, NodeView } from '@shoal/types';
 import { type Args, type CtxFactory, action, forEachReporting, list, one, outputOf, printList, printObject, required, variadic, withFilter, withFormat } from './common.js';
+import { printTasks } from './lists.js';
 import { dockerNode } from '../docker-shape.js';
 import { applyFilters, parseFilters } from '../filters.js';
-import { NODE_FILTERS, NODE_HEADERS, TASK_FILTERS, TASK_HEADERS, nodeRows, taskRows } from '../list-rows.js';
+import { NODE_FILTERS, NODE_HEADERS, TASK_FILTERS, nodeRows } from '../list-rows.js';
 
 const AVAILABILITIES = ['active', 'pause', 'drain'];
 
@@ -63,17 +64,7 @@ async function ps(ctx: Ctx, a: Args): Promise<void> {
   const views = [];
   for (const node of nodes) views.push(...(await ctx.listTasks({ service: '', node, desiredState }, nodeNotFound(node))));
   const tasks = applyFilters(views, filters, TASK_FILTERS);
-  if (a['quiet'] === true) {
-    for (const t of servicePsJson(tasks)) ctx.print(t.id);
-    return;
-  }
-  const noTrunc = a['noTrunc'] === true;
-  printList(ctx, out, {
-    table: () => servicePsTable(tasks, ctx.now(), noTrunc),
-    json: () => servicePsJson(tasks),
-    rows: () => taskRows(tasks, ctx.now(), noTrunc),
-    headers: TASK_HEADERS,
-  });
+  printTasks(ctx, a, out, tasks);
 }
 
 async function selfNode(ctx: Ctx): Promise<string> {

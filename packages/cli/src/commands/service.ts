@@ -4,7 +4,7 @@ import type { Argv, Options } from 'yargs';
 import type { Service } from '@shoal/types';
 import { CliError } from '../errors.js';
 import { type Ctx, DEFAULT_WAIT_TIMEOUT_MS } from '../context.js';
-import { serviceInspectJson, serviceInspectText, serviceLsJson, serviceLsTable, servicePsJson, servicePsTable } from '../format.js';
+import { serviceInspectJson, serviceInspectText } from '../format.js';
 import { UsageError } from '../errors.js';
 import { parseScaleArgs } from '../parse.js';
 import { ENDPOINT_MODES } from '@shoal/types';
@@ -21,10 +21,11 @@ import {
   validateUpdateFlags,
 } from '../spec.js';
 import { waitForConvergence } from '../wait.js';
+import { printServices, printTasks } from './lists.js';
 import { CONTAINER_CREATE_OPTIONS, CONTAINER_UPDATE_OPTIONS, containerCreateFlags, containerUpdateFlags } from './service-container.js';
 import { dockerService } from '../docker-shape.js';
 import { applyFilters, parseFilters } from '../filters.js';
-import { SERVICE_FILTERS, SERVICE_HEADERS, TASK_FILTERS, TASK_HEADERS, serviceRows, taskRows } from '../list-rows.js';
+import { SERVICE_FILTERS, TASK_FILTERS } from '../list-rows.js';
 import { registryAuthFor } from '../registry-auth.js';
 import { applyFileFlags, validateFileFlags } from '../file-refs.js';
 import { parseSince, parseTail, printServiceLogs } from '../logs.js';
@@ -36,7 +37,6 @@ import {
   list,
   one,
   outputOf,
-  printList,
   printObject,
   required,
   variadic,
@@ -261,17 +261,7 @@ async function ls(ctx: Ctx, a: Args): Promise<void> {
   const out = outputOf(a);
   const filters = parseFilters(list(a, 'filter'), SERVICE_FILTERS);
   const services = applyFilters((await ctx.call('ListServices', {})).services, filters, SERVICE_FILTERS);
-  if (a['quiet'] === true) {
-    for (const s of serviceLsJson(services)) ctx.print(s.id);
-    return;
-  }
-  const noTrunc = a['noTrunc'] === true;
-  printList(ctx, out, {
-    table: () => serviceLsTable(services, noTrunc),
-    json: () => serviceLsJson(services),
-    rows: () => serviceRows(services, noTrunc),
-    headers: SERVICE_HEADERS,
-  });
+  printServices(ctx, a, out, services);
 }
 
 async function ps(ctx: Ctx, a: Args): Promise<void> {
@@ -282,17 +272,7 @@ async function ps(ctx: Ctx, a: Args): Promise<void> {
   const single = (k: string): string => (filters.get(k)?.length === 1 ? filters.get(k)![0]! : '');
   const listed = await ctx.listTasks({ service, desiredState: single('desired-state'), node: single('node') }, svcNotFound(service));
   const tasks = applyFilters(listed, filters, TASK_FILTERS);
-  if (a['quiet'] === true) {
-    for (const t of servicePsJson(tasks)) ctx.print(t.id);
-    return;
-  }
-  const noTrunc = a['noTrunc'] === true;
-  printList(ctx, out, {
-    table: () => servicePsTable(tasks, ctx.now(), noTrunc),
-    json: () => servicePsJson(tasks),
-    rows: () => taskRows(tasks, ctx.now(), noTrunc),
-    headers: TASK_HEADERS,
-  });
+  printTasks(ctx, a, out, tasks);
 }
 
 async function logs(ctx: Ctx, a: Args): Promise<void> {

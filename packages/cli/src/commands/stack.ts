@@ -5,8 +5,11 @@
 import type { Argv } from 'yargs';
 import type { Ctx } from '../context.js';
 import { UsageError } from '../errors.js';
-import { renderTable, serviceLsJson, serviceLsTable, servicePsJson, servicePsTable } from '../format.js';
-import { type Args, type CtxFactory, action, forEachReporting, formatOf, list, one, printJson, required, variadic, withFormat } from './common.js';
+import { renderTable } from '../format.js';
+import { applyFilters, parseFilters } from '../filters.js';
+import { SERVICE_FILTERS, TASK_FILTERS } from '../list-rows.js';
+import { type Args, type CtxFactory, action, forEachReporting, list, one, outputOf, printList, required, variadic, withFilter, withFormat } from './common.js';
+import { printServices, printTasks } from './lists.js';
 
 const RESOLVE_IMAGE = ['always', 'changed', 'never'] as const;
 
@@ -29,36 +32,35 @@ async function deploy(ctx: Ctx, a: Args): Promise<void> {
 }
 
 async function ls(ctx: Ctx, a: Args): Promise<void> {
+  const out = outputOf(a);
   const { listStacks } = await import('../stack/stack-objects.js');
   const stacks = await listStacks(ctx);
-  if (formatOf(a) === 'json') printJson(ctx, stacks);
-  else ctx.print(renderTable(['NAME', 'SERVICES'], stacks.map((s) => [s.name, String(s.services)])));
+  printList(ctx, out, {
+    table: () => renderTable(['NAME', 'SERVICES'], stacks.map((s) => [s.name, String(s.services)])),
+    json: () => stacks,
+    rows: () => stacks.map((s) => ({ Name: s.name, Services: String(s.services) })),
+    headers: { Name: 'NAME', Services: 'SERVICES' },
+  });
 }
 
 async function services(ctx: Ctx, a: Args): Promise<void> {
   const ns = required(a, 'stack', 'STACK: shoal stack services STACK');
+  const out = outputOf(a);
+  const filters = parseFilters(list(a, 'filter'), SERVICE_FILTERS);
   const { stackServiceSummaries } = await import('../stack/stack-objects.js');
-  const xs = await stackServiceSummaries(ctx, ns);
-  if (a['quiet'] === true) {
-    for (const s of serviceLsJson(xs)) ctx.print(s.id);
-    return;
-  }
-  if (formatOf(a) === 'json') return printJson(ctx, serviceLsJson(xs));
-  if (xs.length === 0) return ctx.note(`Nothing found in stack: ${ns}`);
-  ctx.print(serviceLsTable(xs, a['noTrunc'] === true));
+  const xs = applyFilters(await stackServiceSummaries(ctx, ns), filters, SERVICE_FILTERS);
+  if (xs.length === 0 && out.kind === 'table') return ctx.note(`Nothing found in stack: ${ns}`);
+  printServices(ctx, a, out, xs);
 }
 
 async function ps(ctx: Ctx, a: Args): Promise<void> {
   const ns = required(a, 'stack', 'STACK: shoal stack ps STACK');
+  const out = outputOf(a);
+  const filters = parseFilters(list(a, 'filter'), TASK_FILTERS);
   const { stackTasks } = await import('../stack/stack-objects.js');
-  const tasks = await stackTasks(ctx, ns);
-  if (a['quiet'] === true) {
-    for (const t of servicePsJson(tasks)) ctx.print(t.id);
-    return;
-  }
-  if (formatOf(a) === 'json') return printJson(ctx, servicePsJson(tasks));
-  if (tasks.length === 0) return ctx.note(`Nothing found in stack: ${ns}`);
-  ctx.print(servicePsTable(tasks, ctx.now(), a['noTrunc'] === true));
+  const tasks = applyFilters(await stackTasks(ctx, ns), filters, TASK_FILTERS);
+  if (tasks.length === 0 && out.kind === 'table') return ctx.note(`Nothing found in stack: ${ns}`);
+  printTasks(ctx, a, out, tasks);
 }
 
 async function rm(ctx: Ctx, a: Args): Promise<void> {
@@ -104,26 +106,26 @@ export function stackCommand(make: CtxFactory) {
           'services <stack>',
           'List the services of a stack',
           (y: Argv) =>
-            withFormat(
+            withFilter(withFormat(
               y
                 .usage('Usage: shoal stack services [OPTIONS] STACK')
                 .positional('stack', stackArg)
                 .option('quiet', { ...quiet, describe: 'Only print ids' })
                 .option('no-trunc', noTrunc),
-            ),
+            ), Object.keys(SERVICE_FILTERS)),
           action(make, services),
         )
         .command(
           'ps <stack>',
           'List the tasks of a stack',
           (y: Argv) =>
-            withFormat(
+            withFilter(withFormat(
               y
                 .usage('Usage: shoal stack ps [OPTIONS] STACK')
                 .positional('stack', stackArg)
                 .option('quiet', { ...quiet, describe: 'Only print task ids' })
                 .option('no-trunc', noTrunc),
-            ),
+            ), Object.keys(TASK_FILTERS)),
           action(make, ps),
         )
         .command(
