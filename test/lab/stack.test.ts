@@ -151,6 +151,34 @@ describe('a three-tier stack on a lab of real hosts', { timeout: 1_800_000 }, ()
     assert.ok(answer);
   });
 
+  test('autolock: the manager restarted serves nothing until unlocked, then everything is back', async () => {
+    const out = ok(lab.shoal('swarm', 'update', '--autolock', 'true'));
+    const key = /SWMKEY-1-\S+/.exec(out)?.[0];
+    assert.ok(key, out);
+    // The manager wraps its key-encryption key as its store sees the setting.
+    const wrapped = 'grep -l \'"kdf"\' $(find /var/lib /root -name kek.json -path "*certificates*" 2>/dev/null) 2>/dev/null';
+    await eventually('manager1 holding its key wrapped', async () => (lab.lab('exec', 'manager1', '--', 'sh', '-c', wrapped).code === 0 ? true : undefined), 60_000);
+    lab.lab('stop', 'manager1');
+    ok(lab.lab('start', 'manager1'));
+    const local = (...args: string[]) => lab.lab('exec', 'manager1', '--', 'shoal', ...args);
+    const refusal = await eventually('manager1 answering, locked', async () => {
+      const r = local('service', 'ls');
+      return r.code !== 0 && /this manager is locked/.test(r.stderr) ? r.stderr : undefined;
+    }, 180_000);
+    assert.equal(lines(refusal).length, 1, refusal);
+    assert.notEqual(lab.shoal('stack', 'services', STACK).code, 0, 'no manager serves the cluster while it is locked');
+    const wrong = lab.labWithInput('SWMKEY-1-notthekey\n', 'exec', '-i', 'manager1', '--', 'shoal', 'swarm', 'unlock');
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stderr, /invalid unlock key/);
+    ok(lab.labWithInput(`${key}\n`, 'exec', '-i', 'manager1', '--', 'shoal', 'swarm', 'unlock'));
+    await eventually('the stack served again, whole', async () => {
+      const r = lab.shoal('stack', 'services', STACK, '--format', 'json');
+      return r.code === 0 && (JSON.parse(r.stdout) as unknown[]).length === 3 && whole(['x']) ? true : undefined;
+    }, 180_000);
+    await eventually('the chain answering on manager1', async () => countOf(await call('manager1')), 120_000);
+    ok(lab.shoal('swarm', 'update', '--autolock', 'false'));
+  });
+
   test('stack rm: nothing of the stack is left on any node', async () => {
     ok(lab.shoal('stack', 'rm', STACK));
     await eventually('no container of the stack on any node', async () =>
