@@ -83,6 +83,12 @@ describe('membership races: two managers joining one manager at once', () => {
       await converged(m1, `round ${round}: three voters`);
       const st = await m1.call<Status>('ClusterStatus');
       assert.equal(st.members.length, 3, `round ${round}`);
+      // A demotion is refused while it cannot be shown safe: the leader must have heard from
+      // the voter that stays (a new voter is not "recently active" until it has answered).
+      await eventually(`round ${round}: every manager reachable`, async () => {
+        const { nodes } = await m1.call<{ nodes: NodeView[] }>('ListNodes', {}, 5_000);
+        return nodes.every((n) => n.node.spec.role !== 'manager' || ['reachable', 'leader'].includes(n.reachability)) || undefined;
+      });
 
       // Back to one manager for the next round: demoted (Raft lets them go), stopped, removed.
       // One at a time, as Raft changes its members one at a time: demoting b while a is still

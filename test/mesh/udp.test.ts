@@ -110,9 +110,14 @@ for (const mode of ['userland', 'kernel'] as const) {
         return seen.size === 2 ? true : undefined;
       }, 15_000).catch(() => undefined);
       const nodes = await m1.call<{ nodes: NodeView[] }>('ListNodes');
-      const n = nodes.nodes[0]!.node;
+      let n = nodes.nodes[0]!.node;
       const chain = mode === 'kernel' ? execFileSync('iptables', ['-w', '5', '-t', 'nat', '-S', kernelChains(n.id).nat], { encoding: 'utf8' }) : '';
       assert.equal(seen.size, 2, `replicas answering: ${[...seen].join(', ')}\n${chain}`);
+      // The node's errors travel in its heartbeats: one said before the replicas ran clears at the next.
+      n = await eventually('no mesh error reported', async () => {
+        const x = (await m1.call<{ nodes: NodeView[] }>('ListNodes')).nodes[0]!.node;
+        return x.status.meshErrors.length === 0 ? x : undefined;
+      }, 10_000);
       assert.deepEqual(n.status.meshErrors, []);
       if (mode === 'kernel') {
         assert.equal(n.status.meshMode, 'kernel');
