@@ -9,14 +9,14 @@
 //   placements_per_s   M / converge_s
 //   leader_cpu_pct / follower_cpu_pct, *_rss_mib: during the converge, and RSS after it
 //   idle_leader_cpu_pct  the leader's CPU with N idle nodes heartbeating (% of one core)
+//   nodes_cpu_pct / idle_nodes_cpu_pct: what the hollow nodes' processes took meanwhile
 //   detect_s           `--dead` of the nodes powered off (their processes SIGKILLed) until the
 //                      managers mark them down; resched_s until their tasks run elsewhere
 //   failover_sessions_s  the leader SIGKILLed until every node has a session with the new leader
 //   failover_restarted   containers started or stopped by the nodes during the failover (0 wanted)
 //   check              '' when every slot runs exactly once on a ready node at the end
 import { parseArgs } from 'node:util';
-import { checkReplicated, cpuSeconds, HollowCluster, rssMiB } from '../helpers/hollow-cluster.js';
-import { eventually } from '../helpers/shoald.js';
+import { checkReplicated, cpuSeconds, HollowCluster, rssMiB, waitFor } from '../helpers/hollow-cluster.js';
 
 const { values } = parseArgs({
   options: {
@@ -55,7 +55,8 @@ try {
 
   const leader = await h.leader();
   const follower = h.managers.find((m) => m !== leader)!;
-  const cpu0 = { l: cpuSeconds(leader.child!.pid!), f: follower ? cpuSeconds(follower.child!.pid!) : 0 };
+  const fleetCpu = () => h.fleets.filter((f) => f.alive).reduce((s, f) => s + cpuSeconds(f.child.pid!), 0);
+  const cpu0 = { l: cpuSeconds(leader.child!.pid!), f: follower ? cpuSeconds(follower.child!.pid!) : 0, n: fleetCpu() };
   t0 = performance.now();
   const names = Array.from({ length: S }, (_, i) => `scale${i}`);
   await Promise.all(
@@ -64,22 +65,25 @@ try {
     ),
   );
   const total = async () => (await Promise.all(names.map((n) => h.running(n)))).reduce((a, b) => a + b, 0);
-  await eventually(`${M} tasks running`, async () => (await total()) >= M, long);
+  await waitFor(`${M} tasks running`, async () => (await total()) >= M, long);
   const convergeMs = performance.now() - t0;
   out.converge_s = secs(convergeMs);
   out.placements_per_s = Math.round(M / (convergeMs / 1000));
   say(`${M} running in ${out.converge_s} s; idle`);
   out.leader_cpu_pct = pct(cpuSeconds(leader.child!.pid!) - cpu0.l, convergeMs);
   if (follower) out.follower_cpu_pct = pct(cpuSeconds(follower.child!.pid!) - cpu0.f, convergeMs);
+  // What the hollow nodes themselves took of this machine's cores meanwhile (all processes, % of one core).
+  out.nodes_cpu_pct = pct(fleetCpu() - cpu0.n, convergeMs);
   out.leader_rss_mib = rssMiB(leader.child!.pid!);
   if (follower) out.follower_rss_mib = rssMiB(follower.child!.pid!);
 
   // At rest: the cost of N nodes heartbeating and long-polling, nothing changing.
   await sleep(3_000);
   const idleMs = Number(values['idle-s']) * 1000;
-  const idle0 = cpuSeconds(leader.child!.pid!);
+  const idle0 = { l: cpuSeconds(leader.child!.pid!), n: fleetCpu() };
   await sleep(idleMs);
-  out.idle_leader_cpu_pct = pct(cpuSeconds(leader.child!.pid!) - idle0, idleMs);
+  out.idle_leader_cpu_pct = pct(cpuSeconds(leader.child!.pid!) - idle0.l, idleMs);
+  out.idle_nodes_cpu_pct = pct(fleetCpu() - idle0.n, idleMs);
 
   // Power off a share of the nodes (whole processes of them), as a rack going dark.
   const deadShare = Number(values.dead);
@@ -91,10 +95,10 @@ try {
     say(`powering off ${victims.length} processes of nodes`);
     t0 = performance.now();
     await Promise.all(victims.map((f) => f.kill()));
-    await eventually(`${dead.size} nodes down`, async () => (await h.nodes()).filter((n) => dead.has(n.node.id) && n.node.status.state === 'down').length === dead.size, long);
+    await waitFor(`${dead.size} nodes down`, async () => (await h.nodes()).filter((n) => dead.has(n.node.id) && n.node.status.state === 'down').length === dead.size, long);
     out.dead_nodes = dead.size;
     out.detect_s = secs(performance.now() - t0);
-    await eventually('every task running on a live node', async () => {
+    await waitFor('every task running on a live node', async () => {
       if ((await total()) < M) return false;
       for (const name of names) if ((await h.tasks(name)).some((t) => t.task.desiredState === 'running' && dead.has(t.task.nodeId))) return false;
       return true;
@@ -111,7 +115,7 @@ try {
     await old.kill();
     const next = await h.leader();
     const alive = h.fleets.filter((f) => f.alive).reduce((n, f) => n + f.nodeIds.length, 0);
-    await eventually('every node in session with the new leader', async () => ((await h.fleetState()).sessions[next.addr] ?? 0) === alive, long);
+    await waitFor('every node in session with the new leader', async () => ((await h.fleetState()).sessions[next.addr] ?? 0) === alive, long);
     out.failover_sessions_s = secs(performance.now() - t0);
     await sleep(3_000);
     const after = await h.fleetState();

@@ -5,8 +5,7 @@
 // (`npm run bench:scale` reports them), never asserted.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkReplicated, HollowCluster } from '../helpers/hollow-cluster.js';
-import { eventually } from '../helpers/shoald.js';
+import { checkReplicated, HollowCluster, waitFor } from '../helpers/hollow-cluster.js';
 
 const NODES = Number(process.env.SHOAL_SCALE_NODES ?? 200);
 const TASKS = Number(process.env.SHOAL_SCALE_TASKS ?? 2_000);
@@ -21,7 +20,7 @@ describe(`scale: ${NODES} hollow nodes, ${TASKS} tasks, 3 managers`, { timeout: 
   /** The service is whole: each slot once, running, on a ready node; the nodes run what the store says. */
   async function whole(replicas: number): Promise<void> {
     const ready = new Set((await h.nodes()).filter((n) => n.node.status.state === 'ready').map((n) => n.node.id));
-    await eventually(
+    await waitFor(
       `${replicas} replicas whole`,
       async () => {
         const tasks = await h.tasks('big');
@@ -56,7 +55,7 @@ describe(`scale: ${NODES} hollow nodes, ${TASKS} tasks, 3 managers`, { timeout: 
   test(`${TASKS} replicas are placed, started and reported running, each slot once`, async () => {
     const t = t0();
     await h.any().call('CreateService', { spec: { name: 'big', image: 'busybox', args: ['sleep', '1d'], replicas: TASKS } }, 60_000);
-    await eventually(`${TASKS} running`, async () => (await h.running('big')) === TASKS, LONG);
+    await waitFor(`${TASKS} running`, async () => (await h.running('big')) === TASKS, LONG);
     took(t, `${TASKS} tasks running`);
     await whole(TASKS);
     // Spread: equal nodes get equal shares (within one).
@@ -72,9 +71,9 @@ describe(`scale: ${NODES} hollow nodes, ${TASKS} tasks, 3 managers`, { timeout: 
     const dead = new Set(victim.nodeIds);
     const t = t0();
     await victim.kill();
-    await eventually('the dead nodes down', async () => (await h.nodes()).filter((n) => dead.has(n.node.id) && n.node.status.state === 'down').length === dead.size, LONG);
+    await waitFor('the dead nodes down', async () => (await h.nodes()).filter((n) => dead.has(n.node.id) && n.node.status.state === 'down').length === dead.size, LONG);
     took(t, `${dead.size} nodes down`);
-    await eventually('no task wanted on a dead node', async () => !(await h.tasks('big')).some((v) => v.task.desiredState === 'running' && dead.has(v.task.nodeId)), LONG);
+    await waitFor('no task wanted on a dead node', async () => !(await h.tasks('big')).some((v) => v.task.desiredState === 'running' && dead.has(v.task.nodeId)), LONG);
     await whole(TASKS);
     took(t, `their tasks running elsewhere`);
   });
@@ -86,7 +85,7 @@ describe(`scale: ${NODES} hollow nodes, ${TASKS} tasks, 3 managers`, { timeout: 
     await old.kill();
     const next = await h.leader();
     const alive = h.fleets.filter((f) => f.alive).reduce((n, f) => n + f.nodeIds.length, 0);
-    await eventually('every node in session with the new leader', async () => ((await h.fleetState()).sessions[next.addr] ?? 0) === alive, LONG);
+    await waitFor('every node in session with the new leader', async () => ((await h.fleetState()).sessions[next.addr] ?? 0) === alive, LONG);
     took(t, 'sessions with the new leader');
     await whole(TASKS);
     const now = await h.fleetState();
