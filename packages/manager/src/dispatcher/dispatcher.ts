@@ -16,7 +16,7 @@ import { ShoalError } from '@shoal/api';
 import type { Logger } from '@shoal/api';
 import type { RaftNode } from '@shoal/raft';
 import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
-import { TASK_STATES, taskStateRank, updateOp } from '@shoal/store';
+import { TASK_STATES, statusOp, taskStateRank, updateOp } from '@shoal/store';
 import type { LeaderComponent } from '../leader-duty.js';
 import type { RegistryAuthVault } from '../registry-auth.js';
 import type { SecretVault } from '../secret-vault.js';
@@ -398,7 +398,7 @@ export class Dispatcher implements LeaderComponent {
               const { timestamp: _a, ...same } = status;
               const { timestamp: _b, ...had } = t.status;
               if (JSON.stringify(same) !== JSON.stringify(had)) {
-                ops.push(updateOp('task', { ...t, status, updatedAt: now }));
+                ops.push(statusOp(t, status, now));
               }
             }
           }
