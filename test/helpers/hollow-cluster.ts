@@ -185,23 +185,22 @@ export class HollowCluster {
 }
 
 /**
- * What must hold of a replicated service at rest: `replicas` tasks wanted running, each slot
- * 1..replicas exactly once, all running, none on a node that is not ready. Returns what is wrong
- * ('' when all holds).
+ * What must hold of a replicated service at rest: `replicas` tasks wanted running, in as many
+ * distinct slots (a scale-down keeps any of them, as Swarm's does: by node, not by number), all
+ * running, none on a node that is not ready. Returns what is wrong ('' when all holds).
  */
 export function checkReplicated(tasks: TaskView[], replicas: number, readyNodes: Set<string>): string {
   const wanted = tasks.filter((t) => t.task.desiredState === 'running');
   const slots = new Map<number, number>();
   for (const t of wanted) slots.set(t.task.slot, (slots.get(t.task.slot) ?? 0) + 1);
   const dup = [...slots].filter(([, n]) => n > 1).map(([s]) => s);
-  const missing: number[] = [];
-  for (let s = 1; s <= replicas; s++) if (!slots.has(s)) missing.push(s);
   const notRunning = wanted.filter((t) => t.task.status.state !== 'running');
   const offNode = wanted.filter((t) => !readyNodes.has(t.task.nodeId));
   const problems = [
     wanted.length !== replicas ? `${wanted.length} tasks wanted running, not ${replicas}` : '',
+    slots.size !== replicas ? `${slots.size} distinct slots, not ${replicas}` : '',
+    [...slots.keys()].some((s) => s < 1) ? 'a replicated task without a slot' : '',
     dup.length ? `slots held twice: ${dup.slice(0, 5).join(', ')}` : '',
-    missing.length ? `slots missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` (${missing.length})` : ''}` : '',
     notRunning.length ? `${notRunning.length} not running, e.g. ${notRunning[0].task.id} ${notRunning[0].task.status.state}` : '',
     offNode.length ? `${offNode.length} on nodes not ready` : '',
   ];
