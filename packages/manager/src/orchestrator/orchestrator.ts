@@ -1,13 +1,13 @@
 // Runs the orchestrator's and the scheduler's passes on the leader (a LeaderComponent: the
 // manager's LeaderDuty begins and ends it): after every store change (and
 // on a timer, as a safety net), reconcile then schedule, committed together as one transaction
-// when they fit the store's size bound, else in several (plan.ts).
+// when they fit the store's size bound, else in several in a row (plan.ts).
 // Starts from the store, never from memory, whenever this manager becomes leader.
 
 import type { Logger } from '@shoal/api';
 import { type ClusterStore, MAX_TX_BYTES, type Op, type StoreClient, type StoreEvent, type Task, isVersionConflict, newId, updateOp } from '@shoal/store';
 import { reconcile } from './reconcile.js';
-import { type Plan, firstBatch } from './plan.js';
+import { type Plan, batchAt } from './plan.js';
 import { schedule } from '../scheduler/scheduler.js';
 import type { LeaderComponent } from '../leader-duty.js';
 import { RestartDelays } from './restart-delays.js';
@@ -161,14 +161,26 @@ export class Orchestrator implements LeaderComponent {
         const dirty = this.dirty;
         this.dirty = new Set();
         const services = dirty === 'all' ? undefined : dirty;
+        const plannedAt = this.store.appliedIndex;
         const plan = this.plan(services);
         if (plan.empty) continue;
-        // One transaction when the pass fits (the common case); else its first part, and another
-        // pass over the same services for the rest, planned from what that part left.
-        const batch = firstBatch(plan.groups, PASS_TX_BYTES);
+        // One transaction when the pass fits (the common case); else as many as it takes, one
+        // after the other, all in this pass: a 10,000-task service is created and placed by one
+        // plan, not by one plan per transaction.
+        const ours = new Set<number>();
         try {
-          await this.client.commit(batch.ops, { timeoutMs: COMMIT_TIMEOUT_MS, leaderOnly: true });
-          if (batch.more) this.kick(services ? [...services] : 'all');
+          for (let start = 0; start < plan.groups.length; ) {
+            const batch = batchAt(plan.groups, start, PASS_TX_BYTES);
+            if (start > 0 && !this.stillHolds(batch.ops, plannedAt, ours)) {
+              // The rest was planned on a store that has moved: plan it again.
+              this.kick(services ? [...services] : 'all');
+              break;
+            }
+            const r = await this.client.commit(batch.ops, { timeoutMs: COMMIT_TIMEOUT_MS, leaderOnly: true });
+            ours.add(r.index);
+            start = batch.next;
+            if (!this.unwatch) break;
+          }
         } catch (err) {
           // A conflict means the store moved under us: the next pass sees the new state.
           if (!isVersionConflict(err)) this.log.warn({ err: (err as Error).message }, 'orchestration pass failed; retrying');
@@ -180,5 +192,32 @@ export class Orchestrator implements LeaderComponent {
     } finally {
       this.running = false;
     }
+  }
+
+  /**
+   * Whether a later batch of a pass may still be committed as planned (at store index
+   * `plannedAt`; `ours`: the indexes of the pass's own transactions since): the services of its
+   * tasks unchanged by anyone else (not scaled, updated or removed meanwhile), and the nodes it
+   * gives tasks to still taking them. Ops on tasks carry their expected versions: the store
+   * refuses a batch whose tasks moved on its own.
+   */
+  private stillHolds(ops: readonly Op[], plannedAt: number, ours: ReadonlySet<number>): boolean {
+    const checked = new Set<string>();
+    for (const op of ops) {
+      if (op.op === 'delete' || (op.kind !== 'task' && op.kind !== 'service')) continue;
+      const serviceId = op.kind === 'task' ? op.object.serviceId : op.object.id;
+      if (!checked.has(serviceId)) {
+        checked.add(serviceId);
+        const s = this.store.get('service', serviceId);
+        // A service removed meanwhile (its tasks are orphans the next pass clears) or changed by another writer.
+        if (op.kind === 'task' && !s && op.object.desiredState === 'running') return false;
+        if (s && s.version > plannedAt && !ours.has(s.version)) return false;
+      }
+      if (op.kind === 'task' && op.object.nodeId !== '' && op.object.desiredState === 'running' && op.object.status.state === 'assigned') {
+        const n = this.store.get('node', op.object.nodeId);
+        if (!n || n.status.state !== 'ready' || n.spec.availability !== 'active') return false;
+      }
+    }
+    return true;
   }
 }
