@@ -6,7 +6,7 @@
 // in one transaction): the first pass after `service create` (the
 // time to its first proposal), the time until every replica is placed, and the proposals it took;
 // then a scale-down to half, 10% of the nodes going down (their tasks placed elsewhere), and the
-// longest a full pass with nothing to do holds the event loop.
+// longest a full pass with nothing to do holds the event loop, and the pass after a status report.
 // A size that does not converge within the deadline says how far it got. Prints one JSON line.
 
 import os from 'node:os';
@@ -187,6 +187,13 @@ async function run(replicas: number, nodeCount: number) {
   const n = store.list('node').at(-1)!;
   const idle = await held(() => client.commit([updateOp('node', { ...n, spec: { ...n.spec, labels: { ...n.spec.labels, touched: '1' } } })]), 300);
   out.idleFullPassMs = round(idle);
+  await sleep(100);
+
+  // A status report of 500 tasks of one service (what the dispatcher writes as agents report): the
+  // pass it sets off holds the event loop this long at most (the store's apply of the report included).
+  const reported = store.tasksByService(services[0]!.id).filter((t) => t.desiredState === 'running' && t.status.state === 'running').slice(0, 500);
+  const report = await held(() => client.commit(reported.map((t) => updateOp('task', { ...t, status: { ...t.status, message: 'still running' } }))), 300);
+  out.reportPassMs = round(report);
   orchestrator.end();
   return out;
 }

@@ -13,6 +13,7 @@ import type { LeaderComponent } from '../leader-duty.js';
 import { RestartDelays } from './restart-delays.js';
 import { Allocator } from '../allocator/allocator.js';
 import { planIngress } from '../allocator/ingress.js';
+import { fullyAttached } from '@shoal/types';
 
 const SAFETY_NET_MS = 2_000;
 /**
@@ -28,6 +29,12 @@ const COMMIT_TIMEOUT_MS = 30_000;
  */
 const PASS_TX_BYTES = MAX_TX_BYTES / 4;
 
+/** A task meant to run that still waits for its addresses or its node. */
+const isUnplaced = (t: Task): boolean => t.desiredState === 'running' && (t.status.state === 'new' || t.status.state === 'pending');
+const unplacedTasks = (tasks: readonly Task[]): Set<string> => new Set(tasks.filter(isUnplaced).map((t) => t.id));
+/** A task the scheduler would place (as schedule() picks them). */
+const isSchedulable = (t: Task): boolean => t.desiredState === 'running' && t.nodeId === '' && t.status.state === 'pending' && fullyAttached(t);
+
 export class Orchestrator implements LeaderComponent {
   private unwatch: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -37,6 +44,12 @@ export class Orchestrator implements LeaderComponent {
   private running = false;
   /** This leadership's memory of restart delays (a new leader starts its own). */
   private restarts: RestartDelays | undefined;
+  /**
+   * The tasks meant to run that have no node or no addresses yet (pending or new), kept from the
+   * store's events: the only ones, with those a pass writes, that the allocator and the scheduler
+   * may have work for.
+   */
+  private unplaced = new Set<string>();
   /** This leadership's address allocator (its serial cursors start afresh with each). */
   private allocator: Allocator | undefined;
 
@@ -51,6 +64,7 @@ export class Orchestrator implements LeaderComponent {
   ) {}
 
   begin(): void {
+    this.unplaced = unplacedTasks(this.store.list('task'));
     this.restarts = new RestartDelays(this.store, this.monotonic);
     this.allocator = new Allocator();
     this.unwatch = this.store.watch((events) => this.onEvents(events));
@@ -62,6 +76,7 @@ export class Orchestrator implements LeaderComponent {
   end(): void {
     this.unwatch?.();
     this.unwatch = undefined;
+    this.unplaced = new Set();
     this.restarts?.close();
     this.restarts = undefined;
     this.allocator = undefined;
@@ -90,12 +105,22 @@ export class Orchestrator implements LeaderComponent {
 
   private onEvents(events: readonly StoreEvent[]): void {
     const ids: string[] = [];
+    let all = false;
     for (const e of events) {
-      if (e.action === 'restore' || e.kind === 'node' || e.kind === 'cluster' || e.kind === 'network') return this.kick('all');
-      if (e.kind === 'service') ids.push(e.object.id);
-      else if (e.kind === 'task') ids.push(e.object.serviceId);
+      if (e.action === 'restore') {
+        this.unplaced = unplacedTasks(this.store.list('task'));
+        all = true;
+      } else if (e.kind === 'node' || e.kind === 'cluster' || e.kind === 'network') {
+        all = true;
+      } else if (e.kind === 'service') {
+        ids.push(e.object.id);
+      } else if (e.kind === 'task') {
+        ids.push(e.object.serviceId);
+        if (e.action !== 'delete' && isUnplaced(e.object)) this.unplaced.add(e.object.id);
+        else this.unplaced.delete(e.object.id);
+      }
     }
-    this.kick(ids);
+    this.kick(all ? 'all' : ids);
   }
 
   private kick(what: 'all' | readonly string[]): void {
@@ -116,22 +141,22 @@ export class Orchestrator implements LeaderComponent {
     const now = this.now();
     const restarts = this.restarts!;
     const plan = reconcile(this.store, { now, newId, restartDelayLeft: (t, ms) => restarts.remaining(t, ms), wakeAt: (ms) => this.wakeAt(ms), services });
-    // The tasks as they will be once the orchestrator's ops apply; where each new one is created.
-    const tasks = new Map(this.store.list('task').map((t) => [t.id, t]));
+    // The tasks the pass writes, as it leaves them (null: deleted); where each new one is created.
+    const written = new Map<string, Task | null>();
     const created = new Map<string, { group: Op[]; at: number }>();
     const updated = new Map<string, { group: Op[]; at: number }>();
     for (const group of plan.groups) {
       group.forEach((op, at) => {
         if (op.kind !== 'task') return;
-        if (op.op === 'delete') tasks.delete(op.id);
-        else tasks.set(op.object.id, op.object);
+        if (op.op === 'delete') written.set(op.id, null);
+        else written.set(op.object.id, op.object);
         if (op.op === 'create') created.set(op.object.id, { group, at });
         if (op.op === 'update') updated.set(op.object.id, { group, at });
       });
     }
     // One op per task in a pass: a later decision on a task folds into the op already written for it.
     const write = (t: Task): void => {
-      tasks.set(t.id, t);
+      written.set(t.id, t);
       const c = created.get(t.id);
       const u = updated.get(t.id);
       if (c) c.group[c.at] = { op: 'create', kind: 'task', object: t };
@@ -142,12 +167,34 @@ export class Orchestrator implements LeaderComponent {
         updated.set(t.id, { group: plan.groups[plan.groups.length - 1]!, at: 0 });
       }
     };
+    // Only a task without its node (or its addresses) yet, or one this pass writes, may want either:
+    // the others are not looked at, so a pass after a status report costs what the report touched.
+    const open = (): Task[] => {
+      const out: Task[] = [];
+      for (const id of this.unplaced) {
+        if (written.has(id)) continue;
+        const t = this.store.get('task', id);
+        if (t) out.push(t);
+      }
+      for (const t of written.values()) if (t) out.push(t);
+      return out;
+    };
     // Addresses before placement: a task is scheduled only once it holds all of them.
     const book = { network: (id: string) => this.store.get('network', id), holder: (net: string, addr: string) => this.store.addressHolder(net, addr) };
-    for (const t of this.allocator!.allocate(book, tasks.values(), new Set(created.keys()), now)) write(t);
-    for (const op of schedule(this.store.list('node'), [...tasks.values()], now)) {
-      if (op.kind === 'task' && op.op === 'update') write(op.object);
-      else plan.add(op);
+    for (const t of this.allocator!.allocate(book, open(), new Set(created.keys()), now)) write(t);
+    if (open().some(isSchedulable)) {
+      // Placing weighs every task on the nodes: the whole store, as the pass leaves it.
+      const tasks: Task[] = [];
+      for (const t of this.store.list('task')) {
+        const w = written.get(t.id);
+        if (w === undefined) tasks.push(t);
+        else if (w) tasks.push(w);
+      }
+      for (const id of created.keys()) tasks.push(written.get(id)!);
+      for (const op of schedule(this.store.list('node'), tasks, now)) {
+        if (op.kind === 'task' && op.op === 'update') write(op.object);
+        else plan.add(op);
+      }
     }
     // The ingress network and the nodes' addresses on it, on every full pass (nodes come and go).
     if (!services) for (const op of planIngress(this.store, this.allocator!, now)) plan.add(op);
