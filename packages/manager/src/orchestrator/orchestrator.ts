@@ -17,6 +17,11 @@ import { fullyAttached } from '@shoal/types';
 
 const SAFETY_NET_MS = 2_000;
 /**
+ * The safety net's full pass takes at most this share of the leader's time: with 100,000 tasks a
+ * full pass takes a good part of a second, and one every 2 s would keep a core busy for nothing.
+ */
+const SAFETY_NET_SHARE = 0.05;
+/**
  * Long on purpose: a pass that gives up on its proposal while the entry is still in this leader's
  * log plans the next pass without it and creates its tasks a second time when both commit. A
  * proposal only fails sooner if leadership is lost, and then this duty ends anyway.
@@ -68,8 +73,7 @@ export class Orchestrator implements LeaderComponent {
     this.restarts = new RestartDelays(this.store, this.monotonic);
     this.allocator = new Allocator();
     this.unwatch = this.store.watch((events) => this.onEvents(events));
-    this.timer = setInterval(() => this.kick('all'), SAFETY_NET_MS);
-    this.timer.unref();
+    this.armSafetyNet();
     this.kick('all');
   }
 
@@ -80,11 +84,22 @@ export class Orchestrator implements LeaderComponent {
     this.restarts?.close();
     this.restarts = undefined;
     this.allocator = undefined;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.wake) clearTimeout(this.wake);
     this.wake = undefined;
     this.wakeTime = Infinity;
+  }
+
+  /** How long the last full pass took to plan (ms). */
+  private fullPassMs = 0;
+
+  private armSafetyNet(): void {
+    this.timer = setTimeout(() => {
+      this.kick('all');
+      this.armSafetyNet();
+    }, Math.max(SAFETY_NET_MS, this.fullPassMs / SAFETY_NET_SHARE));
+    this.timer.unref();
   }
 
   private wake: NodeJS.Timeout | undefined;
@@ -209,7 +224,9 @@ export class Orchestrator implements LeaderComponent {
         this.dirty = new Set();
         const services = dirty === 'all' ? undefined : dirty;
         const plannedAt = this.store.appliedIndex;
+        const t0 = performance.now();
         const plan = this.plan(services);
+        if (!services) this.fullPassMs = performance.now() - t0;
         if (plan.empty) continue;
         // One transaction when the pass fits (the common case); else as many as it takes, one
         // after the other, all in this pass: a 10,000-task service is created and placed by one

@@ -42,14 +42,27 @@ export function batchAt(groups: readonly Op[][], start: number, maxBytes: number
   const ops: Op[] = [];
   let bytes = 0;
   let next = start;
+  const specs = new Map<object, number>();
   for (; next < groups.length; next++) {
     const g = groups[next]!;
-    const n = g.reduce((sum, op) => sum + jsonBytes(op), 0);
+    const n = g.reduce((sum, op) => sum + opBytes(op, specs), 0);
     if (next > start && txBytes(ops.length + g.length, bytes + n) > maxBytes) break;
     ops.push(...g);
     bytes += n;
   }
   return { ops, more: next < groups.length, next };
+}
+
+/**
+ * An op's JSON length. A task's spec, most of its bytes and shared by the tasks of a service, is
+ * measured once (`specs`, by identity): the rest of the task is measured with the spec as null.
+ */
+function opBytes(op: Op, specs: Map<object, number>): number {
+  if (op.op === 'delete' || op.kind !== 'task' || !op.object.spec) return jsonBytes(op);
+  const spec = op.object.spec;
+  let n = specs.get(spec);
+  if (n === undefined) specs.set(spec, (n = jsonBytes(spec)));
+  return jsonBytes({ ...op, object: { ...op.object, spec: null } }) - 'null'.length + n;
 }
 
 /** The first batch of `groups` (batchAt from the start). */
