@@ -72,7 +72,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
     for (const id of ctx.services) {
       const s = store.get('service', id);
       if (s) services.set(id, s);
-      else orphans.push(...store.tasksByService(id));
+      else for (const t of store.tasksByService(id)) orphans.push(t);
     }
   } else {
     for (const s of store.list('service')) services.set(s.id, s);
@@ -159,9 +159,9 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
     } else if (active.length > want) {
       const victims = scaleDownVictims(active, active.length - want);
       for (const victim of victims) if (victim.version > 0) plan.add(shutdown(victim, ctx));
-      const kept = active.filter((t) => !victims.has(t));
-      active.length = 0;
-      active.push(...kept);
+      let k = 0;
+      for (const t of active) if (!victims.has(t)) active[k++] = t;
+      active.length = k;
     }
     const done = verdict.service ? undefined : judgeCompletion(s, active, ctx);
     if (done) plan.add(updateOp('service', done));
