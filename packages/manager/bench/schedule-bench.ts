@@ -181,18 +181,18 @@ async function run(replicas: number, nodeCount: number) {
   // Orphaning marks the lost tasks shut down: the census counts half again once all are replaced.
   done = await until(() => settled() && !store.list('task').some((t) => t.desiredState === 'running' && downIds.has(t.nodeId)), t0 + deadlineMs);
   out.nodesDown = { nodes: down.length, firstPassMs: round(firstAt - t0), convergeMs: round(performance.now() - t0), txs, converged: done };
-  await sleep(100);
+  await sleep(1000);
 
   // A full pass with nothing to do (a node's label changed): the longest the event loop was held.
   const n = store.list('node').at(-1)!;
-  const idle = await held(() => client.commit([updateOp('node', { ...n, spec: { ...n.spec, labels: { ...n.spec.labels, touched: '1' } } })]), 300);
+  const idle = await held(() => client.commit([updateOp('node', { ...n, spec: { ...n.spec, labels: { ...n.spec.labels, touched: '1' } } })]), 1500);
   out.idleFullPassMs = round(idle);
-  await sleep(100);
+  await sleep(1000);
 
   // A status report of 500 tasks of one service (what the dispatcher writes as agents report): the
   // pass it sets off holds the event loop this long at most (the store's apply of the report included).
   const reported = store.tasksByService(services[0]!.id).filter((t) => t.desiredState === 'running' && t.status.state === 'running').slice(0, 500);
-  const report = await held(() => client.commit(reported.map((t) => updateOp('task', { ...t, status: { ...t.status, message: 'still running' } }))), 300);
+  const report = await held(() => client.commit(reported.map((t) => updateOp('task', { ...t, status: { ...t.status, message: 'still running' } }))), 1500);
   out.reportPassMs = round(report);
   orchestrator.end();
   return out;
