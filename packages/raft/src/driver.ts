@@ -154,6 +154,11 @@ export class RaftDriver extends EventEmitter {
   private ticker: TimerHandle | undefined;
   private loopScheduled = false;
   private loopRunning = false;
+  /**
+   * A Ready's write is in flight and nothing of that Ready remains to apply before it completes
+   * (no snapshot to restore): committed entries already durable may be applied meanwhile.
+   */
+  private applyDuringWrite = false;
   /** A snapshot being encoded and written (see maybeSnapshot). */
   private snapshotWrite: Promise<void> | undefined;
   /** The index of the last snapshot received from the leader, from the moment its write starts. */
@@ -316,7 +321,28 @@ export class RaftDriver extends EventEmitter {
   private onMessage(m: Message): void {
     if (this.stopped) return;
     this.core.step(m);
+    if (this.applyDuringWrite) this.applyDurableCommitted();
     this.kick();
+  }
+
+  /**
+   * Applies what committed while a Ready's entries are being written, if it is durable here
+   * already (a follower's acknowledgement reaching the leader, a follower learning the commit
+   * index): its proposer gets its answer now, not after this write and the next Ready's.
+   */
+  private applyDurableCommitted(): void {
+    try {
+      const ents = this.core.takeDurableCommitted();
+      if (ents.length === 0) return;
+      this.stats.appliedEntries += ents.length;
+      for (const e of ents) {
+        this.applyEntry(e);
+        this.applied = e.index;
+      }
+      this.afterApplied(true);
+    } catch (err) {
+      this.die(err as Error);
+    }
   }
 
   private kick(): void {
@@ -376,7 +402,12 @@ export class RaftDriver extends EventEmitter {
       const sync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
       const t0 = performance.now();
       if (rd.snapshot) this.installedIndex = rd.snapshot.meta.index;
-      await this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
+      this.applyDuringWrite = !rd.snapshot;
+      try {
+        await this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
+      } finally {
+        this.applyDuringWrite = false;
+      }
       if (hs) {
         this.savedTerm = hs.term;
         this.savedVote = hs.vote;
@@ -416,8 +447,13 @@ export class RaftDriver extends EventEmitter {
         this.emit('removed');
       }
     }
+    this.afterApplied(rd.committedEntries.length > 0);
+  }
+
+  /** What follows applying entries: waiters released, 'applied' and 'leader-ready' told, maybe a snapshot. */
+  private afterApplied(anyApplied: boolean): void {
     this.releaseAppliedWaiters();
-    if (rd.committedEntries.length > 0) this.emit('applied', this.applied);
+    if (anyApplied) this.emit('applied', this.applied);
     const appliedTerm = this.role === Role.Leader ? this.core.termAt(this.applied) : undefined;
     if (appliedTerm !== undefined && appliedTerm !== this.readyTerm && appliedTerm === this.core.status().term) {
       this.readyTerm = appliedTerm;
