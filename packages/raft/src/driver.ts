@@ -373,6 +373,22 @@ export class RaftDriver extends EventEmitter {
     if (rd.softState) this.onSoftState(rd.softState);
     this.stats.readies++;
     if (rd.eagerMessages.length > 0) this.transport.send(rd.eagerMessages);
+    const hs = rd.hardState;
+    let saving: Promise<void> | undefined;
+    const t0 = performance.now();
+    if (rd.snapshot || rd.entries.length > 0 || hs) {
+      // Term, vote and entries must be durable before any message that depends on them leaves.
+      // A commit index alone is written without a sync: it must stay close to the truth (a
+      // restarted node rebuilds its membership from the entries up to it, so a stale one could
+      // make it believe in an old configuration), but a process crash keeps unsynced writes.
+      const sync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
+      if (rd.snapshot) this.installedIndex = rd.snapshot.meta.index;
+      saving = this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
+      saving.catch(() => undefined); // awaited below; this only keeps a failure from counting as unhandled meanwhile
+      // The storage starts its write a microtask later: let it, so the applying below runs
+      // while the disk syncs instead of before.
+      await Promise.resolve();
+    }
     // Committed entries below this Ready's new entries are already durable here: apply them while
     // the new ones are written (this is what lets a leader answer clients during its next fsync).
     const firstNew = rd.snapshot ? 0 : rd.entries.length > 0 ? rd.entries[0].index : Infinity;
@@ -393,18 +409,10 @@ export class RaftDriver extends EventEmitter {
         w.resolve(rs.index);
       }
     }
-    const hs = rd.hardState;
-    if (rd.snapshot || rd.entries.length > 0 || hs) {
-      // Term, vote and entries must be durable before any message that depends on them leaves.
-      // A commit index alone is written without a sync: it must stay close to the truth (a
-      // restarted node rebuilds its membership from the entries up to it, so a stale one could
-      // make it believe in an old configuration), but a process crash keeps unsynced writes.
-      const sync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
-      const t0 = performance.now();
-      if (rd.snapshot) this.installedIndex = rd.snapshot.meta.index;
+    if (saving) {
       this.applyDuringWrite = !rd.snapshot;
       try {
-        await this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
+        await saving;
       } finally {
         this.applyDuringWrite = false;
       }
