@@ -65,6 +65,7 @@ export interface SimStats {
   asyncWrites: number;
   /** Entries applied by takeDurableCommitted while a write was in flight. */
   writeTimeApplies: number;
+  writeTimeSends: number;
   confChangesApplied: number;
   transfers: number;
   partitions: number;
@@ -180,6 +181,7 @@ class Sim {
       midReadyCrashes: 0,
       asyncWrites: 0,
       writeTimeApplies: 0,
+      writeTimeSends: 0,
       confChangesApplied: 0,
       transfers: 0,
       partitions: 0,
@@ -496,6 +498,7 @@ class Sim {
     s.midReadyCrashes = cs.midReadyCrashes;
     s.asyncWrites = cs.asyncWrites;
     s.writeTimeApplies = cs.writeTimeApplies;
+    s.writeTimeSends = cs.writeTimeSends;
     s.confChangesApplied = cs.confChangesApplied;
     s.delivered = cs.delivered;
     s.dropped = cs.dropped;
