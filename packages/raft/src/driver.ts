@@ -156,8 +156,7 @@ export class RaftDriver extends EventEmitter {
   private loopRunning = false;
   /**
    * A Ready's write is in flight and nothing of that Ready remains to apply before it completes
-   * (no snapshot to restore): committed entries already durable may be applied meanwhile, and a
-   * leader's new messages sent.
+   * (no snapshot to restore): committed entries already durable may be applied meanwhile.
    */
   private applyDuringWrite = false;
   /** A snapshot being encoded and written (see maybeSnapshot). */
@@ -351,11 +350,6 @@ export class RaftDriver extends EventEmitter {
     this.loopScheduled = true;
     this.clock.defer(() => {
       this.loopScheduled = false;
-      // A leader's appends for what was proposed during a write go out now, not after it.
-      if (this.applyDuringWrite) {
-        const eager = this.core.takeEagerMessages();
-        if (eager.length > 0) this.transport.send(eager);
-      }
       void this.runLoop();
     });
   }

@@ -1,12 +1,11 @@
-// RaftCore.takeDurableCommitted and takeEagerMessages: what a driver may apply and send while a
-// Ready's write is in flight. Three
+// RaftCore.takeDurableCommitted: what a driver may apply while a Ready's write is in flight. Three
 // cores driven by hand (no timers, no disk: "persisting" a Ready is advancing it), so the test can
 // hold the leader's write open while the followers acknowledge.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RaftCore, bootstrapEntries } from '../src/core/raft.js';
-import { ConfChangeType, EntryType, MessageType, type Entry, type Message, type NodeId, type Ready } from '../src/core/types.js';
+import { ConfChangeType, EntryType, type Entry, type Message, type NodeId, type Ready } from '../src/core/types.js';
 
 const IDS = ['n1', 'n2', 'n3'];
 const enc = new TextEncoder();
@@ -89,26 +88,5 @@ describe('takeDurableCommitted', () => {
     assert.equal(rd3.committedEntries[0]!.index, early[early.length - 1]!.index + 1);
     l.advance(rd3);
     assert.equal(l.status().applied, bIndex);
-  });
-
-  test("a leader's appends for a proposal made during a write can leave at once, and only once; a follower has none", () => {
-    const cores = cluster();
-    const l = cores.get('n1')!;
-    settle(cores);
-    l.campaign();
-    settle(cores);
-    assert.ok(l.propose(enc.encode('a')).ok);
-    const rd1 = l.ready(); // a's write is in flight
-    assert.ok(l.propose(enc.encode('c')).ok);
-    const eager = l.takeEagerMessages();
-    const apps = eager.filter((m) => m.type === MessageType.App && texts(m.entries).includes('c'));
-    assert.deepEqual(apps.map((m) => m.to).sort(), ['n2', 'n3']);
-    assert.equal(l.takeEagerMessages().length, 0);
-    assert.equal(cores.get('n2')!.takeEagerMessages().length, 0);
-    l.advance(rd1);
-    const rd2 = l.ready();
-    assert.deepEqual(texts(rd2.entries), ['c'], 'c is still persisted by the next Ready');
-    const again = [...rd2.eagerMessages, ...rd2.messages].filter((m) => m.type === MessageType.App && texts(m.entries).includes('c'));
-    assert.equal(again.length, 0, 'its appends are not sent twice');
   });
 });

@@ -983,21 +983,6 @@ export class RaftCore {
   }
 
   /**
-   * A leader's messages (appends, heartbeats) produced since the last Ready, for a driver to send
-   * at once while it is still persisting a Ready: like a Ready's eagerMessages they may leave
-   * before the entries they carry are durable here, so a proposal made during a write reaches the
-   * followers now instead of after that write. What is taken is not in the next Ready. Empty
-   * unless this node leads (a follower's answers must wait for its disk).
-   */
-  takeEagerMessages(): Message[] {
-    if (this.role !== Role.Leader) return [];
-    this.flush();
-    const out = this.eagerMsgs;
-    this.eagerMsgs = [];
-    return out;
-  }
-
-  /**
    * Committed entries that are durable here and not yet handed out, for the driver to apply at
    * once, while it is still persisting a Ready (between ready() and advance()): without this, a
    * commit learned during a write (a follower's acknowledgement reaching the leader) waits for

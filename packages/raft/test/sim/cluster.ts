@@ -339,8 +339,6 @@ export interface ClusterStats {
   asyncWrites: number;
   /** Entries applied by takeDurableCommitted while a write was in flight. */
   writeTimeApplies: number;
-  /** Messages a leader sent (takeEagerMessages) while a write was in flight. */
-  writeTimeSends: number;
   proposalsAccepted: number;
   confChangesApplied: number;
   readsServed: number;
@@ -404,7 +402,6 @@ export class Cluster {
     midReadyCrashes: 0,
     asyncWrites: 0,
     writeTimeApplies: 0,
-    writeTimeSends: 0,
     proposalsAccepted: 0,
     confChangesApplied: 0,
     readsServed: 0,
@@ -581,12 +578,6 @@ export class Cluster {
         const term = n.core.status().term;
         for (const e of ents) this.applyEntry(n, e, term);
       }
-    }
-    // ... and a leader sends what it produced meanwhile (takeEagerMessages).
-    if (n.writing && this.rng.chance(0.5)) {
-      const eager = n.core.takeEagerMessages();
-      this.stats.writeTimeSends += eager.length;
-      for (const m of eager) this.send(n, m);
     }
     if (this.autoReadyProb >= 1 || this.rng.chance(this.autoReadyProb)) this.drain(n.id);
   }

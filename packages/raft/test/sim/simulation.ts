@@ -65,7 +65,6 @@ export interface SimStats {
   asyncWrites: number;
   /** Entries applied by takeDurableCommitted while a write was in flight. */
   writeTimeApplies: number;
-  writeTimeSends: number;
   confChangesApplied: number;
   transfers: number;
   partitions: number;
@@ -181,7 +180,6 @@ class Sim {
       midReadyCrashes: 0,
       asyncWrites: 0,
       writeTimeApplies: 0,
-      writeTimeSends: 0,
       confChangesApplied: 0,
       transfers: 0,
       partitions: 0,
@@ -498,7 +496,6 @@ class Sim {
     s.midReadyCrashes = cs.midReadyCrashes;
     s.asyncWrites = cs.asyncWrites;
     s.writeTimeApplies = cs.writeTimeApplies;
-    s.writeTimeSends = cs.writeTimeSends;
     s.confChangesApplied = cs.confChangesApplied;
     s.delivered = cs.delivered;
     s.dropped = cs.dropped;
