@@ -3,13 +3,20 @@
 // services (0 replicas) and update them (a scale request, still 0 replicas: the benchmark measures
 // the control path, not containers) through the control API over gRPC (the leader's TCP
 // address, as a remote `shoal` would). Prints one JSON line.
+//
+// The ceiling (the same clients against a no-op grpc-js server) is measured in the same run. On a
+// shared machine the load changes from second to second: --rounds N alternates Shoal and the
+// ceilings N times (each for --duration / N seconds) so that both see the same load, and the
+// servers' CPU time per call (from /proc) is given too, which the load disturbs far less.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { getClientConstructor } from '@shoal/api';
 import { managerChannel } from '@shoal/pki';
 import { TestCluster } from '../helpers/shoald.js';
@@ -39,6 +46,9 @@ if (!isMainThread) {
         );
   const lat: number[] = [];
   let errors = 0;
+  // The window is timed here, once the worker is up: starting a worker thread (loading modules)
+  // takes a second or more on a loaded machine and must not count.
+  const begin = performance.now();
   const end = Date.now() + ms;
   await Promise.all(
     stubs.map(async (stub, k) => {
@@ -61,7 +71,7 @@ if (!isMainThread) {
     }),
   );
   for (const s of stubs) s.close();
-  parentPort!.postMessage({ lat, errors });
+  parentPort!.postMessage({ lat, errors, s: (performance.now() - begin) / 1000 });
   process.exit(0);
 }
 
@@ -77,12 +87,29 @@ const { values } = parseArgs({
     client: { type: 'string', default: 'h2' },
     // Also measure the same clients against a no-op grpc-js server (the ceiling on this machine).
     ceiling: { type: 'string', default: 'true' },
+    rounds: { type: 'string', default: '1' },
   },
 });
 const workers = Number(values['client-threads']);
 const managers = Number(values.managers);
 const clients = Number(values.clients);
 const durationMs = Number(values.duration) * 1000;
+const rounds = Math.max(1, Number(values.rounds));
+const sliceMs = Math.max(1000, Math.round(durationMs / rounds));
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); 0 if unknown. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -105,56 +132,83 @@ try {
     Promise.all(
       Array.from({ length: workers }, (_, w) => {
         const n = Math.min(perWorker, clients - w * perWorker);
-        return new Promise<{ lat: number[]; errors: number }>((resolve, reject) => {
+        return new Promise<{ lat: number[]; errors: number; s: number }>((resolve, reject) => {
           const wk = new Worker(new URL(import.meta.url), { workerData: { addr, clients: n, ms, tag: `${tag}${w}`, client: values.client, tls: tls ?? undefined } });
           wk.once('message', resolve);
           wk.once('error', reject);
         });
       }),
     );
-  await spawnRun(Number(values.warmup) * 1000, 'warm');
-  const t0 = Date.now();
-  const parts = await spawnRun(durationMs, 'b');
-  const elapsed = (Date.now() - t0) / 1000;
-  const r = { lat: parts.flatMap((p) => p.lat), errors: parts.reduce((a, p) => a + p.errors, 0) };
   // The ceilings: the same clients against a server that answers at once, with mutual TLS (as
   // Shoal serves) and in plaintext (what TLS itself costs the transport).
-  const ceilingOf = async (tls: boolean): Promise<number> => {
+  const startNoop = async (tls: boolean): Promise<{ proc: ChildProcess; addr: string }> => {
     const args = [new URL('./noop-control-server.js', import.meta.url).pathname, ...(tls ? [m1.dataDir] : [])];
-    const noop = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      const [chunk] = (await once(noop.stdout!, 'data')) as [Buffer];
-      const addr = `127.0.0.1:${chunk.toString().trim()}`;
-      await spawnRun(Number(values.warmup) * 1000, 'warm', addr, tls ? adminTls : null);
-      const t1 = Date.now();
-      const p2 = await spawnRun(durationMs, 'n', addr, tls ? adminTls : null);
-      return Math.round(p2.reduce((a, p) => a + p.lat.length, 0) / ((Date.now() - t1) / 1000));
-    } finally {
-      noop.kill('SIGTERM');
-    }
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [chunk] = (await once(proc.stdout!, 'data')) as [Buffer];
+    return { proc, addr: `127.0.0.1:${chunk.toString().trim()}` };
   };
-  let ceiling: number | undefined;
-  let ceilingPlain: number | undefined;
-  if (values.ceiling !== 'false') {
-    ceiling = await ceilingOf(true);
-    ceilingPlain = await ceilingOf(false);
+  const ceilings = values.ceiling !== 'false' ? [await startNoop(true), await startNoop(false)] : [];
+  try {
+    await spawnRun(Number(values.warmup) * 1000, 'warm');
+    for (const [i, n] of ceilings.entries()) await spawnRun(Number(values.warmup) * 1000, 'warm', n.addr, i === 0 ? adminTls : null);
+    const lat: number[] = [];
+    let errors = 0;
+    let elapsed = 0;
+    const noop = ceilings.map(() => ({ ops: 0, s: 0, cpu: 0 }));
+    const leaderPid = c.daemons.find((d) => d.addr === leaderAddr)?.child?.pid;
+    let cpuAll = 0;
+    let cpuLeader = 0;
+    const allPids = c.daemons.map((d) => d.child?.pid);
+    for (let r = 0; r < rounds; r++) {
+      const cpu0 = allPids.reduce<number>((a, p) => a + cpuSeconds(p), 0);
+      const lead0 = cpuSeconds(leaderPid);
+      const parts = await spawnRun(sliceMs, `b${r}-`);
+      elapsed += Math.max(...parts.map((p) => p.s));
+      cpuAll += allPids.reduce<number>((a, p) => a + cpuSeconds(p), 0) - cpu0;
+      cpuLeader += cpuSeconds(leaderPid) - lead0;
+      for (const p of parts) {
+        for (const x of p.lat) lat.push(x);
+        errors += p.errors;
+      }
+      for (const [i, n] of ceilings.entries()) {
+        const c0 = cpuSeconds(n.proc.pid);
+        const p2 = await spawnRun(sliceMs, `n${r}-`, n.addr, i === 0 ? adminTls : null);
+        noop[i]!.s += Math.max(...p2.map((p) => p.s));
+        noop[i]!.ops += p2.reduce((a, p) => a + p.lat.length, 0);
+        noop[i]!.cpu += cpuSeconds(n.proc.pid) - c0;
+      }
+    }
+    const ops = lat.length;
+    const ceiling = noop[0] ? Math.round(noop[0].ops / noop[0].s) : undefined;
+    const ceilingPlain = noop[1] ? Math.round(noop[1].ops / noop[1].s) : undefined;
+    const opsPerS = Math.round(ops / elapsed);
+    console.log(
+      JSON.stringify({
+        managers,
+        clients,
+        ops_per_s: opsPerS,
+        p50_ms: Math.round(quantile(lat, 0.5) * 100) / 100,
+        p99_ms: Math.round(quantile(lat, 0.99) * 100) / 100,
+        errors,
+        noop_server_ops_per_s: ceiling,
+        noop_server_plain_ops_per_s: ceilingPlain,
+        ratio: ceiling ? round2(opsPerS / ceiling) : undefined,
+        // CPU per call: every manager together, the leader alone, and the no-op server with TLS.
+        managers_cpu_ms_per_op: ops ? round2((1000 * cpuAll) / ops) : undefined,
+        leader_cpu_ms_per_op: ops ? round2((1000 * cpuLeader) / ops) : undefined,
+        noop_cpu_ms_per_op: noop[0]?.ops ? round2((1000 * noop[0].cpu) / noop[0].ops) : undefined,
+        rounds,
+        duration_s: Math.round(elapsed),
+        tls: true,
+        ops: 'create+scale',
+        client: values.client,
+        client_threads: workers,
+        load: loadavg().map((x) => round2(x)),
+      }),
+    );
+  } finally {
+    for (const n of ceilings) n.proc.kill('SIGTERM');
   }
-  console.log(
-    JSON.stringify({
-      managers,
-      clients,
-      ops_per_s: Math.round(r.lat.length / elapsed),
-      p50_ms: Math.round(quantile(r.lat, 0.5) * 100) / 100,
-      p99_ms: Math.round(quantile(r.lat, 0.99) * 100) / 100,
-      errors: r.errors,
-      noop_server_ops_per_s: ceiling,
-      noop_server_plain_ops_per_s: ceilingPlain,
-      tls: true,
-      ops: 'create+scale',
-      client: values.client,
-      client_threads: workers,
-    }),
-  );
 } finally {
   await c.stop();
 }

@@ -154,6 +154,11 @@ export class RaftDriver extends EventEmitter {
   private ticker: TimerHandle | undefined;
   private loopScheduled = false;
   private loopRunning = false;
+  /**
+   * A Ready's write is in flight and nothing of that Ready remains to apply before it completes
+   * (no snapshot to restore): committed entries already durable may be applied meanwhile.
+   */
+  private applyDuringWrite = false;
   /** A snapshot being encoded and written (see maybeSnapshot). */
   private snapshotWrite: Promise<void> | undefined;
   /** The index of the last snapshot received from the leader, from the moment its write starts. */
@@ -316,7 +321,28 @@ export class RaftDriver extends EventEmitter {
   private onMessage(m: Message): void {
     if (this.stopped) return;
     this.core.step(m);
+    if (this.applyDuringWrite) this.applyDurableCommitted();
     this.kick();
+  }
+
+  /**
+   * Applies what committed while a Ready's entries are being written, if it is durable here
+   * already (a follower's acknowledgement reaching the leader, a follower learning the commit
+   * index): its proposer gets its answer now, not after this write and the next Ready's.
+   */
+  private applyDurableCommitted(): void {
+    try {
+      const ents = this.core.takeDurableCommitted();
+      if (ents.length === 0) return;
+      this.stats.appliedEntries += ents.length;
+      for (const e of ents) {
+        this.applyEntry(e);
+        this.applied = e.index;
+      }
+      this.afterApplied(true);
+    } catch (err) {
+      this.die(err as Error);
+    }
   }
 
   private kick(): void {
@@ -347,6 +373,22 @@ export class RaftDriver extends EventEmitter {
     if (rd.softState) this.onSoftState(rd.softState);
     this.stats.readies++;
     if (rd.eagerMessages.length > 0) this.transport.send(rd.eagerMessages);
+    const hs = rd.hardState;
+    let saving: Promise<void> | undefined;
+    const t0 = performance.now();
+    if (rd.snapshot || rd.entries.length > 0 || hs) {
+      // Term, vote and entries must be durable before any message that depends on them leaves.
+      // A commit index alone is written without a sync: it must stay close to the truth (a
+      // restarted node rebuilds its membership from the entries up to it, so a stale one could
+      // make it believe in an old configuration), but a process crash keeps unsynced writes.
+      const sync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
+      if (rd.snapshot) this.installedIndex = rd.snapshot.meta.index;
+      saving = this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
+      saving.catch(() => undefined); // awaited below; this only keeps a failure from counting as unhandled meanwhile
+      // The storage starts its write a microtask later: let it, so the applying below runs
+      // while the disk syncs instead of before.
+      await Promise.resolve();
+    }
     // Committed entries below this Ready's new entries are already durable here: apply them while
     // the new ones are written (this is what lets a leader answer clients during its next fsync).
     const firstNew = rd.snapshot ? 0 : rd.entries.length > 0 ? rd.entries[0].index : Infinity;
@@ -367,16 +409,13 @@ export class RaftDriver extends EventEmitter {
         w.resolve(rs.index);
       }
     }
-    const hs = rd.hardState;
-    if (rd.snapshot || rd.entries.length > 0 || hs) {
-      // Term, vote and entries must be durable before any message that depends on them leaves.
-      // A commit index alone is written without a sync: it must stay close to the truth (a
-      // restarted node rebuilds its membership from the entries up to it, so a stale one could
-      // make it believe in an old configuration), but a process crash keeps unsynced writes.
-      const sync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
-      const t0 = performance.now();
-      if (rd.snapshot) this.installedIndex = rd.snapshot.meta.index;
-      await this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
+    if (saving) {
+      this.applyDuringWrite = !rd.snapshot;
+      try {
+        await saving;
+      } finally {
+        this.applyDuringWrite = false;
+      }
       if (hs) {
         this.savedTerm = hs.term;
         this.savedVote = hs.vote;
@@ -416,8 +455,13 @@ export class RaftDriver extends EventEmitter {
         this.emit('removed');
       }
     }
+    this.afterApplied(rd.committedEntries.length > 0);
+  }
+
+  /** What follows applying entries: waiters released, 'applied' and 'leader-ready' told, maybe a snapshot. */
+  private afterApplied(anyApplied: boolean): void {
     this.releaseAppliedWaiters();
-    if (rd.committedEntries.length > 0) this.emit('applied', this.applied);
+    if (anyApplied) this.emit('applied', this.applied);
     const appliedTerm = this.role === Role.Leader ? this.core.termAt(this.applied) : undefined;
     if (appliedTerm !== undefined && appliedTerm !== this.readyTerm && appliedTerm === this.core.status().term) {
       this.readyTerm = appliedTerm;

@@ -982,6 +982,30 @@ export class RaftCore {
     return rd;
   }
 
+  /**
+   * Committed entries that are durable here and not yet handed out, for the driver to apply at
+   * once, while it is still persisting a Ready (between ready() and advance()): without this, a
+   * commit learned during a write (a follower's acknowledgement reaching the leader) waits for
+   * that write and then the next Ready. The entries count as applied from here on. Stops before a
+   * ConfChange (one goes out in a Ready, which applies it to the configuration); nothing while a
+   * snapshot is pending. Order is kept: anything a Ready in flight hands out after its write is
+   * not durable yet, so lies below every entry this can return.
+   */
+  takeDurableCommitted(): Entry[] {
+    if (this.log.pendingSnapshot) return [];
+    const hi = Math.min(this.log.committed, this.log.unstableFrom - 1);
+    if (this.log.applying >= hi) return [];
+    const out = this.log.slice(this.log.applying + 1, hi + 1);
+    let n = 0;
+    while (n < out.length && out[n]!.type !== EntryType.ConfChange) n++;
+    if (n === 0) return [];
+    if (n < out.length) out.length = n;
+    const last = out[n - 1]!.index;
+    this.log.applying = last;
+    if (last > this.log.applied) this.log.applied = last;
+    return out;
+  }
+
   advance(rd: Ready): void {
     if (rd.snapshot) {
       this.log.stableTo(rd.snapshot.meta.index, rd.snapshot.meta.term);

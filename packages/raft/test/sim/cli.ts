@@ -91,7 +91,7 @@ function parseArgs(argv: string[]): Args {
 function fmtStats(s: SimStats): string {
   return (
     `term ${s.maxTerm}, ${s.leaders} leaders, applied ${s.maxApplied}, ${s.acked} acked, ${s.readsServed} reads, ` +
-    `${s.snapsDelivered} snaps, ${s.compactions} compactions, ${s.crashes} crashes (${s.midReadyCrashes} mid-Ready), ${s.asyncWrites} async writes, ` +
+    `${s.snapsDelivered} snaps, ${s.compactions} compactions, ${s.crashes} crashes (${s.midReadyCrashes} mid-Ready), ${s.asyncWrites} async writes (${s.writeTimeApplies} applies during one), ` +
     `${s.confChangesApplied} conf changes applied, ${s.transfers} transfers, ${s.partitions} partitions, ` +
     `${s.delivered} delivered / ${s.dropped} dropped, pool<=${s.maxPool}, ` +
     `liveness: commit@${s.livenessCommitTick} converge@${s.livenessConvergeTick} (${s.finalVoters} voters)`

@@ -63,6 +63,8 @@ export interface SimStats {
   crashes: number;
   midReadyCrashes: number;
   asyncWrites: number;
+  /** Entries applied by takeDurableCommitted while a write was in flight. */
+  writeTimeApplies: number;
   confChangesApplied: number;
   transfers: number;
   partitions: number;
@@ -177,6 +179,7 @@ class Sim {
       crashes: 0,
       midReadyCrashes: 0,
       asyncWrites: 0,
+      writeTimeApplies: 0,
       confChangesApplied: 0,
       transfers: 0,
       partitions: 0,
@@ -492,6 +495,7 @@ class Sim {
     s.crashes = cs.crashes;
     s.midReadyCrashes = cs.midReadyCrashes;
     s.asyncWrites = cs.asyncWrites;
+    s.writeTimeApplies = cs.writeTimeApplies;
     s.confChangesApplied = cs.confChangesApplied;
     s.delivered = cs.delivered;
     s.dropped = cs.dropped;
