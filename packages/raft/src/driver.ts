@@ -497,6 +497,25 @@ export class RaftDriver extends EventEmitter {
   private maybeSnapshot(): void {
     if (this.snapshotWrite) return;
     if (this.applied - this.snapshotIndex < this.snapshotEntries && this.bytesSinceSnapshot < this.snapshotBytes) return;
+    this.startSnapshot();
+  }
+
+  /**
+   * Takes a snapshot at the applied index now, whatever the thresholds say (after any snapshot
+   * already being written), and compacts the log; resolves with the index of the snapshot held.
+   * For operators and tests that want the log short now (e.g. before adding a member).
+   */
+  async snapshotNow(): Promise<number> {
+    this.checkRunning();
+    await this.snapshotWrite;
+    if (!this.stopped && this.applied > this.snapshotIndex) {
+      this.startSnapshot();
+      await this.snapshotWrite;
+    }
+    return this.snapshotIndex;
+  }
+
+  private startSnapshot(): void {
     const index = this.applied;
     const term = this.core.termAt(index);
     if (term === undefined) return;
