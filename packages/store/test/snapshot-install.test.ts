@@ -53,6 +53,12 @@ describe(`a ${TASKS}-task store installed on a new manager`, () => {
   });
 
   after(async () => {
+    // Stopped, not killed, first: a member run with --cpu-prof writes its profile as it exits.
+    await Promise.all(
+      (cluster?.members ?? []).map((m) =>
+        Promise.race([m.request({ cmd: 'stop' }).catch(() => undefined), new Promise((r) => setTimeout(r, 5_000).unref())]),
+      ),
+    );
     await cluster?.stop();
   });
 

@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { RaftNode, raftServerOptions, silentLogger, type Member } from '@shoal/raft';
+import { RaftNode, raftServerOptions, type Member } from '@shoal/raft';
 import { ClusterStore, MAX_TX_BYTES, StoreClient, encodeTx, type Op } from '../src/index.js';
 import { bulkTask, bulkTaskSetup } from './bulk-tasks.js';
 
@@ -40,11 +40,17 @@ class LoopWatch {
   private last = performance.now();
   private readonly timer = setInterval(() => {
     const now = performance.now();
-    this.max = Math.max(this.max, now - this.last - 5);
+    const late = now - this.last - 5;
+    this.max = Math.max(this.max, late);
     this.last = now;
+    if (late >= this.reportMs) this.report(Math.round(late));
   }, 5);
 
-  constructor() {
+  /** `report` hears of every stall of `reportMs` or more (the test's log, with SHOAL_TEST_LOGS). */
+  constructor(
+    private readonly reportMs: number,
+    private readonly report: (ms: number) => void,
+  ) {
     this.timer.unref();
   }
 
@@ -71,7 +77,11 @@ async function main(): Promise<void> {
   const dataDir = values['data-dir'];
   if (!id || !addr || !dataDir) throw new Error('--id, --addr and --data-dir are required');
 
-  const loop = new LoopWatch();
+  let opened: RaftNode | undefined;
+  const loop = new LoopWatch(200, (ms) => {
+    const st = opened?.status();
+    process.stderr.write(`${id}: event loop held ${ms} ms (role ${st?.role}, applied ${st?.applied}, snapshots ${st?.stats.snapshots})\n`);
+  });
   const server = new grpc.Server(raftServerOptions(4 << 20));
   const store = new ClusterStore();
   const t0 = performance.now();
@@ -85,11 +95,11 @@ async function main(): Promise<void> {
     peers: parseMembers(values.peers),
     snapshotEntries: values['snapshot-entries'] ? Number(values['snapshot-entries']) : undefined,
     snapshotBytes: values['snapshot-bytes'] ? Number(values['snapshot-bytes']) : undefined,
-    logger: silentLogger(),
   });
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
   );
+  opened = node;
   node.start();
   const client = new StoreClient(node, store);
   // When the store was last replaced by a snapshot, and how long after start.
