@@ -1,7 +1,7 @@
 // A large store on three managers (processes: store-member.ts), snapshotted, then a fourth manager
-// added: it must catch up through the snapshot (sent in chunks, installed in steps) while the
-// leader keeps leading, in the same term: taking, sending and installing a snapshot of the whole
-// store must never hold an event loop long enough for an election.
+// added: it must catch up through the snapshot (sent in chunks, stored in chunks, installed in
+// steps) while the leader keeps leading, in the same term: taking, storing, sending and installing
+// a snapshot of the whole store must never hold an event loop long enough for an election.
 //
 // SHOAL_SNAPSHOT_TASKS sets the store's size (default 20,000 so CI stays quick; the issue's figure
 // is 100,000). Sizes, times and memory go to the test's log; nothing is asserted about time.
@@ -63,17 +63,27 @@ describe(`a ${TASKS}-task store installed on a new manager`, () => {
   });
 
   test('the new manager catches up through the snapshot; no election, the leader stays the leader', async (t) => {
-    const leader = await cluster.waitLeader(20_000);
-    const before0 = await status(leader);
-    const term = before0.term;
+    const first = await cluster.waitLeader(20_000);
     const log = (msg: string, fields: Record<string, unknown>) => t.diagnostic(`${msg} ${JSON.stringify(fields)}`);
 
+    // The writes (1 MiB transactions, a few in flight) are the control API's path, not what this
+    // test is about: a leader change while they go on is logged, not failed.
     let started = performance.now();
-    const filled = await leader.request<{ txs: number; bytes: number }>({ cmd: 'fill', from: 0, count: TASKS });
+    const filled = await first.request<{ txs: number; bytes: number }>({ cmd: 'fill', from: 0, count: TASKS });
     const fillMs = Math.round(performance.now() - started);
+    const leader = await cluster.waitLeader(20_000);
     const afterFill = await status(leader);
+    const term = afterFill.term;
     assert.equal(afterFill.tasks, TASKS);
-    log('filled', { tasks: TASKS, txs: filled.txs, logBytes: filled.bytes, ms: fillMs, leaderMaxLoopBlockMs: afterFill.maxLoopBlockMs });
+    log('filled', {
+      tasks: TASKS,
+      txs: filled.txs,
+      logBytes: filled.bytes,
+      ms: fillMs,
+      leaderMaxLoopBlockMs: afterFill.maxLoopBlockMs,
+      leaderChanges: cluster.members.map((m) => m.leaderEvents.length - 1),
+    });
+    const seen = new Map(cluster.members.map((m) => [m.id, m.leaderEvents.length]));
 
     started = performance.now();
     const snapIndex = await leader.request<number>({ cmd: 'snapshot-now' });
@@ -116,9 +126,10 @@ describe(`a ${TASKS}-task store installed on a new manager`, () => {
     }
     assert.deepEqual(leaderAfter.voters.sort(), ['n1', 'n2', 'n3', 'n4']);
     for (const m of cluster.members) {
+      const since = m.leaderEvents.slice(seen.get(m.id) ?? 0);
       assert.ok(
-        m.leaderEvents.every((e) => e.term === term),
-        `${m.id} saw no other term: ${JSON.stringify(m.leaderEvents)}`,
+        since.every((e) => e.term === term && e.leader === leader.id),
+        `${m.id} saw no other leader or term since the fill: ${JSON.stringify(since)}`,
       );
     }
   });
