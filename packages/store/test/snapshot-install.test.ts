@@ -69,7 +69,7 @@ describe(`a ${TASKS}-task store installed on a new manager`, () => {
     // The writes (1 MiB transactions, a few in flight) are the control API's path, not what this
     // test is about: a leader change while they go on is logged, not failed.
     let started = performance.now();
-    const filled = await first.request<{ txs: number; bytes: number }>({ cmd: 'fill', from: 0, count: TASKS });
+    const filled = await first.request<{ txs: number; bytes: number; retries: number }>({ cmd: 'fill', from: 0, count: TASKS });
     const fillMs = Math.round(performance.now() - started);
     const leader = await cluster.waitLeader(20_000);
     const afterFill = await status(leader);
@@ -78,6 +78,7 @@ describe(`a ${TASKS}-task store installed on a new manager`, () => {
     log('filled', {
       tasks: TASKS,
       txs: filled.txs,
+      retries: filled.retries,
       logBytes: filled.bytes,
       ms: fillMs,
       leaderMaxLoopBlockMs: afterFill.maxLoopBlockMs,

@@ -116,8 +116,29 @@ async function main(): Promise<void> {
   node.on('fatal', () => process.exit(3));
   send({ ev: 'ready', id, addr });
 
+  /**
+   * As a control API client does: a write that failed for want of a leader (an election under a
+   * heavy load) is tried again; ALREADY_EXISTS then means an earlier try got in (a transaction
+   * applies whole or not at all).
+   */
+  async function commitRetrying(ops: Op[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.commit(ops, { timeoutMs: 60_000 });
+        return;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (attempt > 1 && code === 'ALREADY_EXISTS') return;
+        if (attempt >= 10 || (code !== 'UNAVAILABLE' && code !== 'NOT_LEADER')) throw err;
+        retries++;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+  let retries = 0;
+
   /** Writes `count` tasks from number `from` on, in transactions within MAX_TX_BYTES. */
-  async function fill(from: number, count: number): Promise<{ txs: number; bytes: number }> {
+  async function fill(from: number, count: number): Promise<{ txs: number; bytes: number; retries: number }> {
     if (from === 0) await client.commit(bulkTaskSetup());
     let ops: Op[] = [];
     let opBytes = 0;
@@ -131,7 +152,7 @@ async function main(): Promise<void> {
       opBytes = 0;
       txs++;
       bytes += encodeTx(batch).length;
-      const p = client.commit(batch, { timeoutMs: 60_000 }).finally(() => inflight.delete(p));
+      const p = commitRetrying(batch).finally(() => inflight.delete(p));
       inflight.add(p);
       if (inflight.size >= 4) await Promise.race(inflight);
     };
@@ -144,7 +165,7 @@ async function main(): Promise<void> {
     }
     if (ops.length > 0) await flush();
     await Promise.all(inflight);
-    return { txs, bytes };
+    return { txs, bytes, retries };
   }
 
   async function handle(req: Request): Promise<unknown> {
