@@ -134,7 +134,7 @@ describe(`a ${TASKS}-task store installed on a new manager`, () => {
         since.every((e) => e.term === term && (e.leader === leader.id || e.leader === '')),
         `${m.id} saw no other leader or term since the fill: ${JSON.stringify(since)}`,
       );
-      if (since.length > 0) log(`${m.id} lost the leader for a moment (no election)`, { events: since });
+      if (since.length > 0) log(`${m.id}'s leader events since the fill (no election)`, { events: since });
     }
   });
 });
