@@ -8,6 +8,7 @@ import { captureState, encodeSnapshot, parseSnapshot, runSteps, runStepsAsync } 
 import { addressKey, heldAddresses } from './addresses.js';
 import { allocateNetwork, networkConflict } from './networks.js';
 import { fileInUse, fileNameConflict, missingFile } from './files.js';
+import { shareServiceSpec } from './shared-specs.js';
 import { addressProblem, attachmentAddr, candidateAddresses, parseCidr } from '@shoal/types';
 import { State, slotKey } from './state.js';
 import { type Op, type TxFailure, type TxResult, decodeTx, encodeTxResult } from './tx.js';
@@ -312,6 +313,7 @@ export class ClusterStore implements StateMachine {
       if (err instanceof ValidationError) throw new Reject('INVALID_ARGUMENT', `invalid ${kind} (${at}: ${op.op}): ${err.message}`);
       throw err;
     }
+    if (kind === 'task') obj = shareServiceSpec(obj as Task, st.get('service', (obj as Task).serviceId));
     const existing = st.get(kind, obj.id);
 
     if (op.op === 'create') {
