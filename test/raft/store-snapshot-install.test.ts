@@ -85,6 +85,10 @@ describe(`a ${TASKS}-task store installed on a new manager`, () => {
       leaderChanges: cluster.members.map((m) => m.leaderEvents.length - 1),
     });
     const seen = new Map(cluster.members.map((m) => [m.id, m.leaderEvents.length]));
+    // Whatever fails below, the log says who led when.
+    t.after(() => {
+      for (const m of cluster.members) log(`${m.id}'s leader events since the fill`, { events: m.leaderEvents.slice(seen.get(m.id) ?? 0) });
+    });
 
     started = performance.now();
     const snapIndex = await leader.request<number>({ cmd: 'snapshot-now' });
@@ -134,7 +138,6 @@ describe(`a ${TASKS}-task store installed on a new manager`, () => {
         since.every((e) => e.term === term && (e.leader === leader.id || e.leader === '')),
         `${m.id} saw no other leader or term since the fill: ${JSON.stringify(since)}`,
       );
-      if (since.length > 0) log(`${m.id}'s leader events since the fill (no election)`, { events: since });
     }
   });
 });
