@@ -66,6 +66,9 @@ export function proposalLimit(opts: { maxProposalBytes?: number; maxMsgBytes?: n
   return Math.min(opts.maxProposalBytes ?? MAX_PROPOSAL_BYTES, MAX_PROPOSAL_BYTES, transportLimit / 2);
 }
 
+/** Applying a Ready's committed entries lets the event loop turn after this long (ms). */
+const APPLY_SLICE_MS = 20;
+
 /** Take a snapshot once the log applied since the last one holds this many bytes of commands. */
 export const DEFAULT_SNAPSHOT_BYTES = 64 << 20;
 
@@ -395,9 +398,15 @@ export class RaftDriver extends EventEmitter {
     let confChanged = false;
     let k = 0;
     const committed = rd.committedEntries;
+    let slice = this.clock.now();
     for (; k < committed.length && committed[k].index < firstNew; k++) {
       if (this.applyEntry(committed[k])) confChanged = true;
       this.applied = committed[k].index;
+      if (k + 1 < committed.length && this.clock.now() - slice >= APPLY_SLICE_MS) {
+        await this.yieldApplying();
+        if (this.stopped) return;
+        slice = this.clock.now();
+      }
     }
     if (k > 0) this.releaseAppliedWaiters();
     // A read index is the commit index the leader confirmed; it does not wait for our disk.
@@ -438,9 +447,15 @@ export class RaftDriver extends EventEmitter {
       confChanged = true;
     }
     this.stats.appliedEntries += committed.length;
+    slice = this.clock.now();
     for (; k < committed.length; k++) {
       if (this.applyEntry(committed[k])) confChanged = true;
       this.applied = committed[k].index;
+      if (k + 1 < committed.length && this.clock.now() - slice >= APPLY_SLICE_MS) {
+        await this.yieldApplying();
+        if (this.stopped) return;
+        slice = this.clock.now();
+      }
     }
     this.core.advance(rd);
     if (confChanged) {
@@ -468,6 +483,18 @@ export class RaftDriver extends EventEmitter {
       this.emit('leader-ready', appliedTerm);
     }
     this.maybeSnapshot();
+  }
+
+  /**
+   * Between two committed entries whose applying took a slice's worth: answers the proposals
+   * applied so far and lets the event loop turn (heartbeats in and out, ticks), as the wait for the
+   * disk does. A Ready of many large transactions (a follower catching up, a burst of 1 MiB
+   * writes of hundreds of tasks each) would otherwise hold the loop for longer than an election
+   * timeout. The core is not advanced meanwhile; messages stepped into it wait for the next Ready.
+   */
+  private async yieldApplying(): Promise<void> {
+    this.releaseAppliedWaiters();
+    await new Promise<void>((resolve) => this.clock.defer(resolve));
   }
 
   private applyEntry(e: Entry): boolean {
@@ -541,6 +568,38 @@ export class RaftDriver extends EventEmitter {
   private maybeSnapshot(): void {
     if (this.snapshotWrite) return;
     if (this.applied - this.snapshotIndex < this.snapshotEntries && this.bytesSinceSnapshot < this.snapshotBytes) return;
+    this.startSnapshot();
+  }
+
+  /**
+   * Takes a snapshot at the applied index now, whatever the thresholds say (after any snapshot
+   * already being written), and compacts the log; resolves with the index of the snapshot held.
+   * For operators and tests that want the log short now (e.g. before adding a member).
+   */
+  async snapshotNow(): Promise<number> {
+    this.checkRunning();
+    for (;;) {
+      if (this.stopped) return this.snapshotIndex;
+      if (this.snapshotWrite) {
+        await this.snapshotWrite;
+        continue;
+      }
+      // Mid-Ready (applying, or waiting for the disk) the state machine is ahead of the core's
+      // applied index, and the log may not be compacted past the core's: wait for them to agree.
+      if (this.core.status().applied !== this.applied) {
+        await this.sleep(Math.max(1, this.timings.tickMs / 10));
+        continue;
+      }
+      break;
+    }
+    if (this.applied > this.snapshotIndex) {
+      this.startSnapshot();
+      await this.snapshotWrite;
+    }
+    return this.snapshotIndex;
+  }
+
+  private startSnapshot(): void {
     const index = this.applied;
     const term = this.core.termAt(index);
     if (term === undefined) return;

@@ -47,12 +47,19 @@ export function captureSnapshotData(sessions: SessionTable, sm: StateMachine): S
   return { encode: async () => frame(head, body) };
 }
 
-function frame(head: Buffer, body: Uint8Array): Uint8Array {
+/** Bytes copied between two event-loop turns: a copy of 100 MB into fresh memory takes seconds on a busy host. */
+const COPY_STEP_BYTES = 4 << 20;
+
+async function frame(head: Buffer, body: Uint8Array): Promise<Uint8Array> {
   // Every byte is written below: no need to zero tens of MB first.
   const out = Buffer.allocUnsafe(4 + head.length + body.length);
   out.writeUInt32BE(head.length, 0);
   head.copy(out, 4);
-  Buffer.from(body.buffer, body.byteOffset, body.byteLength).copy(out, 4 + head.length);
+  const src = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  for (let off = 0; off < src.length; off += COPY_STEP_BYTES) {
+    src.copy(out, 4 + head.length + off, off, Math.min(src.length, off + COPY_STEP_BYTES));
+    if (off + COPY_STEP_BYTES < src.length) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
@@ -70,7 +77,8 @@ export async function restoreSnapshotData(data: Uint8Array, sm: StateMachine): P
   }
   if (head.format !== SNAPSHOT_FORMAT) throw new ShoalError('CORRUPT_DATA', `unknown snapshot format ${head.format}`);
   const sessions = SessionTable.fromJSON(head.sessions);
-  const body = new Uint8Array(buf.subarray(4 + n));
+  // A view, not a copy (new Uint8Array(view) would copy it all at once).
+  const body = buf.subarray(4 + n);
   if (sm.restoreAsync) await sm.restoreAsync(body);
   else sm.restore(body);
   return sessions;

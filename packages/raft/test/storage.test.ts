@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Level } from 'level';
 import { ShoalError } from '@shoal/api';
-import { RaftStorage, entryKey, KEY_HARD_STATE, KEY_SNAPSHOT_DATA } from '../src/storage/index.js';
-import { encodeEntry, encodeHardState } from '../src/storage/records.js';
+import { RaftStorage, entryKey, KEY_HARD_STATE, KEY_SNAPSHOT_DATA, SNAPSHOT_CHUNK_BYTES, snapshotChunkKey } from '../src/storage/index.js';
+import { encodeEntry, encodeHardState, encodeSnapshotData } from '../src/storage/records.js';
 import { EntryType, type ConfState, type Entry, type Snapshot } from '../src/core/types.js';
 import { silentLogger } from '../src/logger.js';
 
@@ -255,7 +255,7 @@ describe('RaftStorage', () => {
     for (const [key, name] of [
       [entryKey(9), 'e/9'],
       [KEY_HARD_STATE, 'm/hardstate'],
-      [KEY_SNAPSHOT_DATA, 'm/snapdata'],
+      [snapshotChunkKey(3, 0), 'm/snapdata/0000000000000003/00000000'],
     ] as const) {
       let saved: Buffer | undefined;
       await raw(async (db) => {
@@ -268,6 +268,51 @@ describe('RaftStorage', () => {
     await expectCorrupt('e/9').catch(() => undefined); // restored: now loads fine
     const l = await (await reopen()).load();
     assert.equal(l!.entries.length, 7);
+  });
+
+  test('a snapshot larger than a chunk is stored in chunks; the next one replaces them all', async () => {
+    const s = await seed(10);
+    const big = Buffer.alloc(2 * SNAPSHOT_CHUNK_BYTES + 12345);
+    for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) & 0xff;
+    await s.saveSnapshot({ meta: { index: 3, term: 1, conf }, data: big });
+    let l = await (await reopen()).load();
+    assert.ok(Buffer.from(l!.snapshot!.data).equals(big));
+    await st!.saveSnapshot({ meta: { index: 5, term: 1, conf }, data: Buffer.from('small') });
+    l = await (await reopen()).load();
+    assert.equal(Buffer.from(l!.snapshot!.data).toString(), 'small');
+    const keys: string[] = [];
+    await raw(async (db) => {
+      for await (const k of db.keys({ gte: Buffer.from('m/snapdata'), lt: Buffer.from('m/snapdata0') })) keys.push(k.toString());
+    });
+    assert.deepEqual(keys, ['m/snapdata/0000000000000005/00000000']);
+  });
+
+  test('a missing chunk is detected; chunks never committed are removed at load', async () => {
+    const s = await seed(10);
+    await s.saveSnapshot({ meta: { index: 3, term: 1, conf }, data: Buffer.alloc(SNAPSHOT_CHUNK_BYTES + 10, 1) });
+    const orphan = snapshotChunkKey(7, 0);
+    await raw(async (db) => db.put(orphan, encodeSnapshotData(7, 1, Buffer.from('x'), orphan)));
+    await (await reopen()).load();
+    await raw(async (db) => {
+      assert.equal(await db.get(orphan), undefined);
+      await db.del(snapshotChunkKey(3, 1));
+    });
+    await expectCorrupt('m/snapdata/0000000000000003/00000001');
+  });
+
+  test('a snapshot stored in one record (before chunking) loads, and the next snapshot replaces it', async () => {
+    const s = await seed(10);
+    await s.saveSnapshot({ meta: { index: 3, term: 1, conf }, data: Buffer.from('old-form') });
+    await raw(async (db) => {
+      await db.del(snapshotChunkKey(3, 0));
+      await db.put(KEY_SNAPSHOT_DATA, encodeSnapshotData(3, 1, Buffer.from('old-form')));
+    });
+    let l = await (await openStore()).load();
+    assert.equal(Buffer.from(l!.snapshot!.data).toString(), 'old-form');
+    await st!.saveSnapshot({ meta: { index: 6, term: 1, conf }, data: Buffer.from('new-form') });
+    l = await (await reopen()).load();
+    assert.equal(Buffer.from(l!.snapshot!.data).toString(), 'new-form');
+    await raw(async (db) => assert.equal(await db.get(KEY_SNAPSHOT_DATA), undefined));
   });
 
   test('a value shorter than the header is detected', async () => {

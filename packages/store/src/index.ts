@@ -6,6 +6,9 @@ export { MAX_TX_BYTES, MAX_SPEC_BYTES, checkTxSize, formatBytes, jsonBytes, txBy
 export {
   ClusterStore,
   DEFAULT_TASK_HISTORY_LIMIT,
+  WATCH_QUEUE_LIMIT,
+  WATCH_FELL_BEHIND,
+  isWatchFellBehind,
   SNAPSHOT_FORMAT,
   SNAPSHOT_VERSION,
 } from './store.js';

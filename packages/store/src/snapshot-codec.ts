@@ -16,7 +16,8 @@
 
 import { ShoalError } from '@shoal/api';
 import { State } from './state.js';
-import type { ObjectKind, Service, StoreObject } from './types.js';
+import type { ObjectKind, Service, StoreObject, Task } from './types.js';
+import { shareServiceSpec } from './shared-specs.js';
 import { OBJECT_KINDS, isObjectKind, normalize } from './validate.js';
 
 export const SNAPSHOT_FORMAT = 'shoal-store';
@@ -215,6 +216,8 @@ function addObject(state: State, kind: ObjectKind, raw: unknown): void {
   } catch (err) {
     throw corrupt(`bad ${kind}: ${(err as Error).message}`);
   }
+  // Services come before tasks in a snapshot.
+  if (kind === 'task') obj = shareServiceSpec(obj as Task, state.get('service', (obj as Task).serviceId));
   if (obj.version > state.index) throw corrupt(`${kind} ${obj.id} has version ${obj.version}, past the snapshot index ${state.index}`);
   if (state.get(kind, obj.id)) throw corrupt(`duplicate ${kind} ${obj.id}`);
   if (kind === 'cluster' && state.objects.cluster.size > 0) throw corrupt('more than one cluster object');

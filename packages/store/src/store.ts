@@ -8,6 +8,7 @@ import { captureState, encodeSnapshot, parseSnapshot, runSteps, runStepsAsync } 
 import { addressKey, heldAddresses } from './addresses.js';
 import { allocateNetwork, networkConflict } from './networks.js';
 import { fileInUse, fileNameConflict, missingFile } from './files.js';
+import { shareServiceSpec } from './shared-specs.js';
 import { addressProblem, attachmentAddr, candidateAddresses, parseCidr } from '@shoal/types';
 import { State, slotKey } from './state.js';
 import { type Op, type TxFailure, type TxResult, decodeTx, encodeTxResult } from './tx.js';
@@ -27,6 +28,17 @@ import {
   taskStateRank,
 } from './types.js';
 import { type KindMap, OBJECT_KINDS, ValidationError, isObjectKind, normalize } from './validate.js';
+
+/** Events a changes() iterator holds for a consumer before dropping it (see changes()). */
+export const WATCH_QUEUE_LIMIT = 50_000;
+
+/** The `reason` detail of the error that ends a changes() iterator whose consumer fell behind. */
+export const WATCH_FELL_BEHIND = 'watch-fell-behind';
+
+/** Whether `err` ended a watch because its consumer fell behind (re-read the state, watch again). */
+export function isWatchFellBehind(err: unknown): boolean {
+  return ShoalError.is(err) && err.code === 'RESOURCE_EXHAUSTED' && err.details.reason === WATCH_FELL_BEHIND;
+}
 
 /** Terminated tasks kept per slot when there is no cluster object. */
 export const DEFAULT_TASK_HISTORY_LIMIT = 5;
@@ -302,6 +314,7 @@ export class ClusterStore implements StateMachine {
       if (err instanceof ValidationError) throw new Reject('INVALID_ARGUMENT', `invalid ${kind} (${at}: ${op.op}): ${err.message}`);
       throw err;
     }
+    if (kind === 'task') obj = shareServiceSpec(obj as Task, st.get('service', (obj as Task).serviceId));
     const existing = st.get(kind, obj.id);
 
     if (op.op === 'create') {
@@ -659,30 +672,67 @@ export class ClusterStore implements StateMachine {
   }
 
   /**
-   * The watch as an async iterator of events (one at a time, unbounded buffer). Ends when the
-   * loop breaks (or `return()` is called) or when `signal` aborts.
+   * The watch as an async iterator of events (one at a time). Events wait in a queue of at most
+   * `maxQueued` (default WATCH_QUEUE_LIMIT): a consumer that falls further behind is dropped, its
+   * queue freed at once, and its next() rejects with ShoalError RESOURCE_EXHAUSTED (reason
+   * WATCH_FELL_BEHIND, see isWatchFellBehind): it must re-read the state and watch again. Ends
+   * when the loop breaks (or `return()` is called) or when `signal` aborts.
    */
-  changes(filter: WatchFilter = {}, opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<StoreEvent> {
-    const queue: StoreEvent[] = [];
+  changes(filter: WatchFilter = {}, opts: { signal?: AbortSignal; maxQueued?: number } = {}): AsyncIterableIterator<StoreEvent> {
+    const limit = opts.maxQueued ?? WATCH_QUEUE_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new ShoalError('INVALID_ARGUMENT', `maxQueued must be a positive integer (got ${limit})`);
+    // A FIFO with a moving head: shift() on a queue of tens of thousands would copy it each time.
+    let queue: StoreEvent[] = [];
+    let head = 0;
     let wake: (() => void) | undefined;
     let done = false;
-    const stop = this.watch((events) => {
-      queue.push(...events);
-      wake?.();
-    }, filter);
+    let failed: ShoalError | undefined;
     const finish = () => {
       done = true;
       stop();
       opts.signal?.removeEventListener('abort', finish);
       wake?.();
     };
+    const stop = this.watch((events) => {
+      const queued = queue.length - head;
+      if (queued + events.length > limit) {
+        const behind = queued + events.length;
+        failed = new ShoalError(
+          'RESOURCE_EXHAUSTED',
+          `watch fell behind by ${behind} events (at most ${limit} wait for a watcher): it was dropped at index ${events[events.length - 1]!.index}; re-read the state and watch again`,
+          { details: { reason: WATCH_FELL_BEHIND, behind: String(behind), limit: String(limit) } },
+        );
+        queue = [];
+        head = 0;
+        finish();
+        return;
+      }
+      for (const e of events) queue.push(e);
+      wake?.();
+    }, filter);
     opts.signal?.addEventListener('abort', finish, { once: true });
     if (opts.signal?.aborted) finish();
     const it: AsyncIterableIterator<StoreEvent> = {
       async next(): Promise<IteratorResult<StoreEvent>> {
-        while (queue.length === 0 && !done) await new Promise<void>((r) => (wake = r));
+        while (head === queue.length && !done) await new Promise<void>((r) => (wake = r));
         wake = undefined;
-        if (queue.length > 0 && !done) return { value: queue.shift()!, done: false };
+        if (failed) {
+          const err = failed;
+          failed = undefined;
+          throw err;
+        }
+        if (head < queue.length && !done) {
+          const value = queue[head]!;
+          queue[head++] = undefined as unknown as StoreEvent;
+          if (head === queue.length) {
+            queue = [];
+            head = 0;
+          } else if (head >= 1024 && head * 2 >= queue.length) {
+            queue = queue.slice(head);
+            head = 0;
+          }
+          return { value, done: false };
+        }
         return { value: undefined, done: true };
       },
       async return(): Promise<IteratorResult<StoreEvent>> {

@@ -8,6 +8,8 @@ export {
   KEY_BOOTSTRAP,
   KEY_SNAPSHOT_META,
   KEY_SNAPSHOT_DATA,
+  SNAPSHOT_CHUNK_BYTES,
+  snapshotChunkKey,
   entryKey,
   entryKeyIndex,
   describeKey,

@@ -16,6 +16,11 @@ import {
   KEY_SNAPSHOT_DATA,
   KEY_SNAPSHOT_META,
   MAX_INDEX,
+  SNAPSHOT_CHUNK_BYTES,
+  SNAPSHOT_CHUNK_PREFIX,
+  snapshotChunkCount,
+  snapshotChunkIndex,
+  snapshotChunkKey,
   corrupt,
   describeKey,
   decodeBootstrap,
@@ -37,6 +42,10 @@ import {
 
 type Db = Level<Buffer, Buffer>;
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+const CHUNK_KEYS = { gt: Buffer.from(SNAPSHOT_CHUNK_PREFIX), lt: Buffer.from(SNAPSHOT_CHUNK_PREFIX.slice(0, -1) + '0') };
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface LoadedState {
   /** {term: 0, vote: '', commit: 0} if none was ever saved. */
@@ -80,6 +89,8 @@ export class RaftStorage {
   private loaded = false;
   private formatWritten = false;
   private snapIndex = 0;
+  /** Chunk records of the stored snapshot's data (SNAPSHOT_CHUNK_BYTES); -1: one m/snapdata record. */
+  private snapChunks = 0;
   private snapTerm = 0;
   /** Stored entries are exactly (snapIndex, lastIdx]; lastIdx === snapIndex when there are none. */
   private lastIdx = 0;
@@ -172,6 +183,7 @@ export class RaftStorage {
 
     const snapshot = await this.readSnapshot(metaV);
     const snapIndex = snapshot?.meta.index ?? 0;
+    await this.dropUncommittedChunks(snapIndex);
     const snapTerm = snapshot?.meta.term ?? 0;
 
     const entries: Entry[] = [];
@@ -263,14 +275,35 @@ export class RaftStorage {
     return decodeEntry(key, v).term;
   }
 
-  private snapshotOps(ops: BatchOp[], snap: Snapshot): void {
+  /**
+   * Writes the snapshot's data chunks ahead, each its own unsynced batch with an event-loop turn
+   * between two, and returns the data's CRC-32. Nothing refers to them until the commit batch
+   * (commitSnapshotOps) puts m/snapshot; the synced commit makes them durable with it (LevelDB's
+   * log is one sequence). Chunks are keyed by the snapshot's index: a snapshot of the same index
+   * (from another member) holds the same state and the same data.
+   */
+  private async writeSnapshotChunks(snap: Snapshot): Promise<number> {
     const data = snap.data;
-    ops.push({
-      type: 'put',
-      key: KEY_SNAPSHOT_META,
-      value: encodeSnapshotMeta({ ...snap.meta, dataLength: data.length, dataCrc: crc32(data) }),
-    });
-    ops.push({ type: 'put', key: KEY_SNAPSHOT_DATA, value: encodeSnapshotData(snap.meta.index, snap.meta.term, data) });
+    const { index, term } = snap.meta;
+    let crc = 0;
+    const chunks = snapshotChunkCount(data.length);
+    for (let n = 0; n < chunks; n++) {
+      const key = snapshotChunkKey(index, n);
+      const part = data.subarray(n * SNAPSHOT_CHUNK_BYTES, (n + 1) * SNAPSHOT_CHUNK_BYTES);
+      crc = crc32(part, crc);
+      await this.db.put(key, encodeSnapshotData(index, term, part, key), { sync: false });
+      await turn();
+    }
+    return crc;
+  }
+
+  /** The commit batch's ops for a snapshot whose chunks are written: m/snapshot, the old data dropped. */
+  private commitSnapshotOps(ops: BatchOp[], snap: Snapshot, crc: number): void {
+    const data = snap.data;
+    ops.push({ type: 'put', key: KEY_SNAPSHOT_META, value: encodeSnapshotMeta({ ...snap.meta, dataLength: data.length, dataCrc: crc }) });
+    if (snap.meta.index === this.snapIndex) return;
+    if (this.snapChunks === -1) ops.push({ type: 'del', key: KEY_SNAPSHOT_DATA });
+    for (let n = 0; n < this.snapChunks; n++) ops.push({ type: 'del', key: snapshotChunkKey(this.snapIndex, n) });
   }
 
   private static validateSnapshot(snap: Snapshot): void {
@@ -309,7 +342,8 @@ export class RaftStorage {
           `snapshot ${s.meta.index} is older than the stored snapshot ${this.snapIndex}`,
         );
         const keepSuffix = (await this.storedTerm(s.meta.index)) === s.meta.term;
-        this.snapshotOps(ops, s);
+        const crc = await this.writeSnapshotChunks(s);
+        this.commitSnapshotOps(ops, s, crc);
         const delTo = keepSuffix ? s.meta.index : this.lastIdx;
         for (let i = this.snapIndex + 1; i <= delTo; i++) ops.push({ type: 'del', key: entryKey(i) });
         snapIndex = s.meta.index;
@@ -356,6 +390,7 @@ export class RaftStorage {
       this.addFormat(ops);
       await this.write(ops, p.sync !== false);
       this.formatWritten = true;
+      if (p.snapshot && p.snapshot.meta.index !== this.snapIndex) this.snapChunks = snapshotChunkCount(p.snapshot.data.length);
       this.snapIndex = snapIndex;
       this.snapTerm = snapTerm;
       this.lastIdx = lastIdx;
@@ -368,21 +403,25 @@ export class RaftStorage {
    * Stores a snapshot taken locally at snap.meta.index (which must be in the stored log, with the
    * stored term) and deletes the entries up to it (log compaction). Synced.
    */
-  saveSnapshot(snap: Snapshot): Promise<void> {
+  async saveSnapshot(snap: Snapshot): Promise<void> {
+    this.requireLoaded();
+    RaftStorage.validateSnapshot(snap);
+    check(snap.meta.index >= this.snapIndex, 'FAILED_PRECONDITION', `snapshot ${snap.meta.index} is older than the stored snapshot ${this.snapIndex}`);
+    // Ahead of the queue: Readys keep being saved while a large snapshot's data goes to disk.
+    const crc = await this.writeSnapshotChunks(snap);
     return this.serial(async () => {
-      this.requireLoaded();
-      RaftStorage.validateSnapshot(snap);
       const { index, term } = snap.meta;
       check(index >= this.snapIndex, 'FAILED_PRECONDITION', `snapshot ${index} is older than the stored snapshot ${this.snapIndex}`);
       check(index <= this.lastIdx, 'FAILED_PRECONDITION', `snapshot ${index} is beyond the last index ${this.lastIdx}`);
       const stored = await this.storedTerm(index);
       check(stored === term, 'FAILED_PRECONDITION', `snapshot ${index}/${term} does not match the log (term ${stored})`);
       const ops: BatchOp[] = [];
-      this.snapshotOps(ops, snap);
+      this.commitSnapshotOps(ops, snap, crc);
       for (let i = this.snapIndex + 1; i <= index; i++) ops.push({ type: 'del', key: entryKey(i) });
       this.addFormat(ops);
       await this.write(ops);
       this.formatWritten = true;
+      if (index !== this.snapIndex) this.snapChunks = snapshotChunkCount(snap.data.length);
       this.snapIndex = index;
       this.snapTerm = term;
     });
@@ -394,20 +433,52 @@ export class RaftStorage {
   }
 
   private async readSnapshot(metaV: Buffer | undefined): Promise<Snapshot | null> {
-    const dataV = await this.db.get(KEY_SNAPSHOT_DATA);
+    const [dataV] = await this.db.getMany([KEY_SNAPSHOT_DATA]);
     if (metaV === undefined) {
       if (dataV !== undefined) throw corrupt(KEY_SNAPSHOT_DATA, 'present without m/snapshot');
+      this.snapChunks = 0;
       return null;
     }
     const meta = decodeSnapshotMeta(metaV);
-    if (dataV === undefined) throw corrupt(KEY_SNAPSHOT_DATA, 'missing (m/snapshot exists)');
-    const d = decodeSnapshotData(dataV);
-    if (d.index !== meta.index || d.term !== meta.term) {
-      throw corrupt(KEY_SNAPSHOT_DATA, `is for ${d.index}/${d.term}, m/snapshot for ${meta.index}/${meta.term}`);
+    let data: Buffer;
+    if (dataV !== undefined) {
+      // Written before chunking: all the data in one record.
+      const d = decodeSnapshotData(dataV);
+      if (d.index !== meta.index || d.term !== meta.term) {
+        throw corrupt(KEY_SNAPSHOT_DATA, `is for ${d.index}/${d.term}, m/snapshot for ${meta.index}/${meta.term}`);
+      }
+      data = d.data;
+      this.snapChunks = -1;
+    } else {
+      const chunks = snapshotChunkCount(meta.dataLength);
+      const keys = Array.from({ length: chunks }, (_, n) => snapshotChunkKey(meta.index, n));
+      const values = await this.db.getMany(keys);
+      const parts: Buffer[] = [];
+      for (let n = 0; n < chunks; n++) {
+        const v = values[n];
+        if (v === undefined) throw corrupt(keys[n]!, `missing (chunk ${n + 1} of ${chunks} of the snapshot data)`);
+        const d = decodeSnapshotData(v, keys[n]);
+        if (d.index !== meta.index || d.term !== meta.term) {
+          throw corrupt(keys[n]!, `is for ${d.index}/${d.term}, m/snapshot for ${meta.index}/${meta.term}`);
+        }
+        parts.push(d.data);
+      }
+      data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      this.snapChunks = chunks;
     }
-    if (d.data.length !== meta.dataLength || crc32(d.data) !== meta.dataCrc) {
-      throw corrupt(KEY_SNAPSHOT_DATA, 'data does not match the length/checksum in m/snapshot');
+    if (data.length !== meta.dataLength || crc32(data) !== meta.dataCrc) {
+      throw corrupt(KEY_SNAPSHOT_META, 'the snapshot data does not match the length/checksum in m/snapshot');
     }
-    return { meta: { index: meta.index, term: meta.term, conf: meta.conf }, data: d.data };
+    return { meta: { index: meta.index, term: meta.term, conf: meta.conf }, data };
+  }
+
+  /** Removes snapshot data chunks a crash left behind (written ahead, never committed). */
+  private async dropUncommittedChunks(snapIndex: number): Promise<void> {
+    const stale: Buffer[] = [];
+    for await (const key of this.db.keys(CHUNK_KEYS)) {
+      if (this.snapChunks > 0 && snapshotChunkIndex(key) === snapIndex) continue;
+      stale.push(key);
+    }
+    if (stale.length > 0) await this.write(stale.map((key) => ({ type: 'del', key })), false);
   }
 }

@@ -31,6 +31,34 @@ export const KEY_HARD_STATE = Buffer.from('m/hardstate');
 export const KEY_BOOTSTRAP = Buffer.from('m/bootstrap');
 export const KEY_SNAPSHOT_META = Buffer.from('m/snapshot');
 export const KEY_SNAPSHOT_DATA = Buffer.from('m/snapdata');
+/**
+ * Snapshot data is stored in records of at most this many bytes, under m/snapdata/INDEX/N
+ * (N = 0, 1, ...; INDEX the snapshot's), each a SnapshotData record of the snapshot's index and
+ * term. One LevelDB batch of a 100 MB value held the event loop for seconds (the batch is built on
+ * this thread, growing by copies), so the chunks are written ahead in batches of their own, with
+ * event-loop turns between them, and m/snapshot (the commit point) comes after, in the synced
+ * batch that also drops the previous snapshot's chunks. Chunks of a snapshot that never got its
+ * m/snapshot (a crash in between) are removed at load. A store written before chunking holds
+ * the data in one record under m/snapdata: it is read as is.
+ */
+export const SNAPSHOT_CHUNK_BYTES = 4 << 20;
+
+export const SNAPSHOT_CHUNK_PREFIX = 'm/snapdata/';
+
+/** The key of chunk `n` of the data of the snapshot at `index`. */
+export function snapshotChunkKey(index: number, n: number): Buffer {
+  return Buffer.from(`${SNAPSHOT_CHUNK_PREFIX}${String(index).padStart(16, '0')}/${String(n).padStart(8, '0')}`);
+}
+
+/** The index in a chunk key (undefined if it is not one). */
+export function snapshotChunkIndex(key: Uint8Array): number | undefined {
+  const m = /^m\/snapdata\/(\d{16})\/\d{8}$/.exec(Buffer.from(key).toString('latin1'));
+  return m ? Number(m[1]) : undefined;
+}
+
+export function snapshotChunkCount(length: number): number {
+  return Math.max(1, Math.ceil(length / SNAPSHOT_CHUNK_BYTES));
+}
 /** Entry keys: 'e' followed by the index as a u64 big-endian (9 bytes; they sort by index). */
 export const ENTRY_PREFIX = 0x65; // 'e'
 export const ENTRY_KEY_BYTES = 9;
@@ -292,16 +320,16 @@ export function decodeSnapshotMeta(value: Uint8Array): StoredSnapshotMeta {
   return m;
 }
 
-export function encodeSnapshotData(index: number, term: number, data: Uint8Array): Buffer {
+export function encodeSnapshotData(index: number, term: number, data: Uint8Array, key: Buffer = KEY_SNAPSHOT_DATA): Buffer {
   const w = new Writer(24 + data.length);
   w.u64(index, 'snapshot.meta.index');
   w.u64(term, 'snapshot.meta.term');
   w.bytes(data);
-  return w.finish(KEY_SNAPSHOT_DATA, RecordKind.SnapshotData);
+  return w.finish(key, RecordKind.SnapshotData);
 }
 
-export function decodeSnapshotData(value: Uint8Array): { index: number; term: number; data: Buffer } {
-  const r = open(KEY_SNAPSHOT_DATA, RecordKind.SnapshotData, value);
+export function decodeSnapshotData(value: Uint8Array, key: Buffer = KEY_SNAPSHOT_DATA): { index: number; term: number; data: Buffer } {
+  const r = open(key, RecordKind.SnapshotData, value);
   const d = { index: r.u64(), term: r.u64(), data: r.bytes() };
   r.end();
   return d;

@@ -44,6 +44,8 @@ export class MemberProcess {
     readonly addr: string,
     readonly dataDir: string,
     private readonly args: string[],
+    /** The member's program: node-process.js, or another that speaks its IPC protocol. */
+    private readonly entry = ENTRY,
   ) {}
 
   get running(): boolean {
@@ -55,7 +57,7 @@ export class MemberProcess {
   }
 
   async start(extraArgs: string[] = []): Promise<void> {
-    const child = fork(ENTRY, ['--id', this.id, '--addr', this.addr, '--data-dir', this.dataDir, ...this.args, ...extraArgs], {
+    const child = fork(this.entry, ['--id', this.id, '--addr', this.addr, '--data-dir', this.dataDir, ...this.args, ...extraArgs], {
       stdio: ['ignore', 'inherit', process.env.SHOAL_TEST_LOGS ? 'inherit' : 'ignore', 'ipc'],
       env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_LOG_LEVEL ?? 'warn' },
     });
@@ -96,7 +98,8 @@ export class MemberProcess {
     this.listeners = this.listeners.filter((x) => x !== l);
   }
 
-  request<T = unknown>(req: Req): Promise<T> {
+  /** A request of node-process.js's protocol (or, for another entry, of its own: `cmd` and fields). */
+  request<T = unknown>(req: Req | { cmd: string; [field: string]: unknown }): Promise<T> {
     const child = this.child;
     if (!child || !this.running) return Promise.reject(new ProcessError(`member ${this.id} is not running`, 'UNAVAILABLE'));
     const id = this.nextReq++;
@@ -131,6 +134,8 @@ export interface ClusterOptions {
   snapshotEntries?: number;
   snapshotBytes?: number;
   baseDir?: string;
+  /** The members' program (default node-process.js): another must speak the same IPC protocol. */
+  entry?: string;
 }
 
 export class ProcessCluster {
@@ -138,7 +143,7 @@ export class ProcessCluster {
   readonly baseDir: string;
   private readonly ownsDir: boolean;
 
-  private constructor(members: MemberProcess[], baseDir: string, ownsDir: boolean) {
+  private constructor(members: MemberProcess[], baseDir: string, ownsDir: boolean, private readonly entry = ENTRY) {
     this.members = members;
     this.baseDir = baseDir;
     this.ownsDir = ownsDir;
@@ -154,20 +159,21 @@ export class ProcessCluster {
     if (opts.snapshotEntries) common.push('--snapshot-entries', String(opts.snapshotEntries));
     if (opts.snapshotBytes) common.push('--snapshot-bytes', String(opts.snapshotBytes));
     const boot = founders.map((f) => `${f.id}=${f.addr}`).join(',');
-    const members = founders.map((f) => new MemberProcess(f.id, f.addr, join(baseDir, f.id), ['--bootstrap', boot, ...common]));
-    const c = new ProcessCluster(members, baseDir, opts.baseDir === undefined);
+    const members = founders.map((f) => new MemberProcess(f.id, f.addr, join(baseDir, f.id), ['--bootstrap', boot, ...common], opts.entry));
+    const c = new ProcessCluster(members, baseDir, opts.baseDir === undefined, opts.entry);
     await Promise.all(members.map((m) => m.start()));
     return c;
   }
 
   /** A new member process that will join an existing cluster (as a learner, once added). */
-  async spawnJoiner(id: string, opts: { tickMs?: number; electionTicks?: number } = {}): Promise<MemberProcess> {
+  async spawnJoiner(id: string, opts: { tickMs?: number; electionTicks?: number; args?: string[] } = {}): Promise<MemberProcess> {
     const addr = `127.0.0.1:${await freePort()}`;
     const peers = this.members.map((m) => `${m.id}=${m.addr}`).join(',');
     const args = ['--peers', peers];
     if (opts.tickMs) args.push('--tick-ms', String(opts.tickMs));
     if (opts.electionTicks) args.push('--election-ticks', String(opts.electionTicks));
-    const m = new MemberProcess(id, addr, join(this.baseDir, id), args);
+    if (opts.args) args.push(...opts.args);
+    const m = new MemberProcess(id, addr, join(this.baseDir, id), args, this.entry);
     await m.start();
     this.members.push(m);
     return m;
