@@ -69,6 +69,17 @@ try {
   const convergeMs = performance.now() - t0;
   out.converge_s = secs(convergeMs);
   out.placements_per_s = Math.round(M / (convergeMs / 1000));
+  // Where the time went: when the last task was created (by the orchestrator, already placed)
+  // and when the first and the last began to run, from the create call (wall clocks of this host).
+  {
+    const wall0 = Date.now() - convergeMs;
+    const ts = (await Promise.all(names.map((n) => h.tasks(n)))).flat().filter((v) => v.task.desiredState === 'running');
+    const rel = (ms: number) => Math.round(ms - wall0) / 1000;
+    out.last_created_s = rel(Math.max(...ts.map((v) => Number(v.task.createdAt))));
+    const running = ts.map((v) => Number(v.task.status.timestamp)).sort((a, b) => a - b);
+    out.first_running_s = rel(running[0]);
+    out.median_running_s = rel(running[Math.floor(running.length / 2)]);
+  }
   say(`${M} running in ${out.converge_s} s; idle`);
   out.leader_cpu_pct = pct(cpuSeconds(leader.child!.pid!) - cpu0.l, convergeMs);
   if (follower) out.follower_cpu_pct = pct(cpuSeconds(follower.child!.pid!) - cpu0.f, convergeMs);

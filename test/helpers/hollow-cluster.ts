@@ -11,7 +11,7 @@ export interface NodeView {
 }
 
 export interface TaskView {
-  task: { id: string; nodeId: string; slot: number; serviceId: string; desiredState: string; status: { state: string } };
+  task: { id: string; nodeId: string; slot: number; serviceId: string; desiredState: string; createdAt: number; status: { state: string; timestamp: number } };
 }
 
 /** One process of hollow nodes. */
