@@ -83,6 +83,8 @@ export interface DispatcherOptions {
   sessionLimit?: number;
   /** Draws the heartbeat epsilon and the retry hints (default Math.random). */
   random?: () => number;
+  /** false: no timer runs sweep() (a test calls it on its own clock); default true. */
+  sweepTimer?: boolean;
 }
 
 /** What the dispatcher has done since it was made (tests, diagnostics, benchmarks). */
@@ -129,7 +131,7 @@ export class Dispatcher implements LeaderComponent {
   private sessions = new Map<string, SessionState>();
   /** Nodes judged only after this time (set when this manager becomes leader). */
   private graceUntil = 0;
-  /** When check() last ran (0: not since this manager became leader). */
+  /** When sweep() last ran (0: not since this manager became leader). */
   private lastCheckAt = 0;
   private timer: NodeJS.Timeout | undefined;
   /** Between begin() and end(): this manager leads (the manager's LeaderDuty says when). */
@@ -141,6 +143,7 @@ export class Dispatcher implements LeaderComponent {
   private readonly networks: NetworkIndex;
   private readonly gate: SessionGate;
   private readonly random: () => number;
+  private readonly sweepTimer: boolean;
   private managersCache: { at: number; list: { nodeId: string; addr: string }[] } | undefined;
   private counts = { heartbeats: 0, sessionsOpened: 0, markedDown: 0, statusWrites: 0 };
 
@@ -158,6 +161,7 @@ export class Dispatcher implements LeaderComponent {
     opts: DispatcherOptions = {},
   ) {
     this.random = opts.random ?? Math.random;
+    this.sweepTimer = opts.sweepTimer ?? true;
     this.gate = new SessionGate(Math.max(1, opts.sessionLimit ?? DEFAULT_SESSION_LIMIT), this.random);
     // Kept on every manager (not only the leader's): a new leader answers the nodes' cursors at once.
     this.assigned = new AssignmentView(store, (nodes) => {
@@ -212,8 +216,10 @@ export class Dispatcher implements LeaderComponent {
     // opening one here: the grace covers that too.
     this.holdJudgement(reconnectSpreadMs(this.period()));
     this.lastCheckAt = 0;
-    this.timer = setInterval(() => void this.check(), Math.max(50, this.period() / 2));
-    this.timer.unref();
+    if (this.sweepTimer) {
+      this.timer = setInterval(() => void this.sweep(), Math.max(50, this.period() / 2));
+      this.timer.unref();
+    }
   }
 
   end(): void {
@@ -258,14 +264,10 @@ export class Dispatcher implements LeaderComponent {
   async session(req: { nodeId?: string; info?: NodeInfo | null }) {
     this.requireLeader();
     const nodeId = req.nodeId ?? '';
-    if (!this.store.get('node', nodeId)) throw new ShoalError('PERMISSION_DENIED', `unknown node ${nodeId || '(empty)'}: it must join the cluster first`);
-    // Turning nodes away: they are not judged until they could have come back.
-    if (this.gate.busy >= this.gate.limit) this.holdJudgement(reconnectSpreadMs(this.period()));
-    return this.gate.run(reconnectSpreadMs(this.period()), async () => {
-      // Read again: the node may have gone while the call waited for its turn.
-      const node = this.store.get('node', nodeId);
-      if (!node) throw new ShoalError('PERMISSION_DENIED', `unknown node ${nodeId || '(empty)'}: it must join the cluster first`);
-      const info = req.info ?? {};
+    const info = req.info ?? {};
+    const node = this.store.get('node', nodeId);
+    if (!node) throw new ShoalError('PERMISSION_DENIED', `unknown node ${nodeId || '(empty)'}: it must join the cluster first`);
+    const open = () => {
       const s: SessionState = {
         sessionId: randomBytes(12).toString('hex'),
         lastBeat: this.now(),
@@ -278,8 +280,17 @@ export class Dispatcher implements LeaderComponent {
       };
       this.sessions.set(nodeId, s);
       this.counts.sessionsOpened++;
-      await this.setStatus(nodeId, s.error, s.condition, info);
       return { sessionId: s.sessionId, heartbeatPeriodMs: this.period(), managers: this.managers() };
+    };
+    // A node back with nothing new (the usual case after a leader change) costs a map entry.
+    if (!nodeStatusChange(node, info.error ?? '', info.condition ?? '', info)) return open();
+    // One whose state must be written holds a Raft proposal: those are bounded. Nodes turned
+    // away are not judged until they could have come back.
+    if (this.gate.busy >= this.gate.limit) this.holdJudgement(reconnectSpreadMs(this.period()));
+    return this.gate.run(reconnectSpreadMs(this.period()), async () => {
+      const answer = open();
+      await this.setStatus(nodeId, info.error ?? '', info.condition ?? '', info);
+      return answer;
     });
   }
 
@@ -507,30 +518,11 @@ export class Dispatcher implements LeaderComponent {
 
   /** ready (or down with the node's own reason), plus what the node told us about itself. */
   private async setStatus(nodeId: string, error: string, condition: string, info?: NodeInfo, meshErrors?: string[], meshMode?: string): Promise<void> {
-    const changed = (n: Node): Node | undefined => {
-      const status: Node['status'] = {
-        state: error ? 'down' : 'ready',
-        message: error || condition,
-        addr: info?.addr || n.status.addr,
-        meshAddr: info?.meshAddr ?? n.status.meshAddr,
-        meshErrors: meshErrors ?? n.status.meshErrors,
-        meshMode: meshMode ?? n.status.meshMode,
-      };
-      const d = n.description;
-      const description = info
-        ? {
-            hostname: info.hostname || d.hostname,
-            platform: { os: info.os || d.platform.os, arch: info.arch || d.platform.arch },
-            resources: { nanoCpus: info.nanoCpus ?? d.resources.nanoCpus, memoryBytes: info.memoryBytes ?? d.resources.memoryBytes },
-            engineVersion: info.engineVersion ?? d.engineVersion,
-          }
-        : d;
-      if (JSON.stringify(status) === JSON.stringify(n.status) && JSON.stringify(description) === JSON.stringify(d)) return undefined;
-      return { ...n, status, description, updatedAt: Date.now() };
-    };
+    const changed = (n: Node) => nodeStatusChange(n, error, condition, info, meshErrors, meshMode);
     // Nothing to write, as this leader's store says: no transaction and no read barrier either (a
-    // node's status is written only by the leader's dispatcher, whose writes are applied here
-    // before they return, and a leader begins only once it has applied every earlier term's).
+    // node's status is written by the leader's dispatcher, whose writes are applied here before
+    // they return, and by a manager marking itself ready, which it means too; a leader begins only
+    // once it has applied every earlier term's writes).
     // 2,000 nodes opening sessions with a new leader then cost it no Raft round at all.
     const cur = this.store.get('node', nodeId);
     if (!cur || !changed(cur)) return;
@@ -548,9 +540,10 @@ export class Dispatcher implements LeaderComponent {
   /**
    * Marks down every ready node whose heartbeats stopped: one sweep over the nodes, then one
    * transaction for all of them (a few, for very many), so a rack going dark is one change to the
-   * orchestrator, and its tasks are replaced in one pass.
+   * orchestrator, and its tasks are replaced in one pass. Runs every half period while leading
+   * (tests call it too).
    */
-  private async check(): Promise<void> {
+  async sweep(): Promise<void> {
     if (!this.leading) return;
     const now = this.now();
     // This manager stalled (its event loop busy with a huge change, the process paused): the
@@ -621,4 +614,30 @@ function downBatches(nodes: readonly Node[]): Node[][] {
   }
   if (cur.length > 0) out.push(cur);
   return out;
+}
+
+/**
+ * The node as the dispatcher would write it: ready (or down with the node's own reason), plus what
+ * the node told about itself; undefined when that changes nothing.
+ */
+function nodeStatusChange(n: Node, error: string, condition: string, info?: NodeInfo, meshErrors?: string[], meshMode?: string): Node | undefined {
+  const status: Node['status'] = {
+    state: error ? 'down' : 'ready',
+    message: error || condition,
+    addr: info?.addr || n.status.addr,
+    meshAddr: info?.meshAddr ?? n.status.meshAddr,
+    meshErrors: meshErrors ?? n.status.meshErrors,
+    meshMode: meshMode ?? n.status.meshMode,
+  };
+  const d = n.description;
+  const description = info
+    ? {
+        hostname: info.hostname || d.hostname,
+        platform: { os: info.os || d.platform.os, arch: info.arch || d.platform.arch },
+        resources: { nanoCpus: info.nanoCpus ?? d.resources.nanoCpus, memoryBytes: info.memoryBytes ?? d.resources.memoryBytes },
+        engineVersion: info.engineVersion ?? d.engineVersion,
+      }
+    : d;
+  if (JSON.stringify(status) === JSON.stringify(n.status) && JSON.stringify(description) === JSON.stringify(d)) return undefined;
+  return { ...n, status, description, updatedAt: Date.now() };
 }
