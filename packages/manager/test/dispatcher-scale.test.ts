@@ -12,7 +12,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NOOP_LOGGER, ShoalError } from '@shoal/api';
 import type { RaftNode } from '@shoal/raft';
-import { ClusterStore, StoreClient, decodeTx, newId, type Cluster, type KindMap, type Node, type ObjectKind, type Op, type Service } from '@shoal/store';
+import { ClusterStore, StoreClient, decodeTx, newId, type Cluster, type KindMap, type Node, type ObjectKind, type Op, type Service, type Task } from '@shoal/store';
 import { HEARTBEAT_JITTER, RETRY_AFTER_DETAIL, reconnectSpreadMs } from '@shoal/types';
 import { Dispatcher } from '../src/dispatcher/dispatcher.js';
 import { Orchestrator } from '../src/orchestrator/orchestrator.js';
@@ -422,5 +422,45 @@ describe('Dispatcher with 2,000 nodes', () => {
     const second = nodes.map((n) => n.opened[1]!);
     assert.ok(busiest100ms(second) < NODES / 5, `${busiest100ms(second)} sessions opened in the busiest 100 ms`);
     m2.end();
+  });
+});
+
+describe('Task status reports of 2,000 nodes', () => {
+  test('stored together: a few transactions for all nodes, each node answered with its own refusals', async () => {
+    const w = world({ proposeMs: 2 });
+    const d = w.dispatchers.get('m1')!;
+    const service: Service = { id: 'svc1', version: 0, createdAt: T0, updatedAt: T0, spec: mkSpec({ name: 'web', replicas: NODES + 250 }), previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null };
+    w.tx([{ op: 'create', kind: 'service', object: service }]);
+    const ctx = { now: T0, newId, restartDelayLeft: () => 0 };
+    // One task per node, and 250 more on the first node (its call is cut into parts).
+    const tasks = [...w.ids.map((id, i) => newTask(service, i + 1, id, ctx)), ...Array.from({ length: 250 }, (_, i) => newTask(service, NODES + i + 1, w.ids[0]!, ctx))];
+    for (let i = 0; i < tasks.length; i += 200) w.tx(tasks.slice(i, i + 200).map((object) => ({ op: 'create', kind: 'task', object }) as Op));
+    d.begin();
+    const sessions = new Map<string, string>();
+    for (const id of w.ids) sessions.set(id, (await d.session({ nodeId: id, info: infoOf(w.store.get('node', id)!) })).sessionId);
+    const byNode = new Map<string, string[]>();
+    for (const t of tasks) byNode.set(t.nodeId, [...(byNode.get(t.nodeId) ?? []), t.id]);
+    type State = Task['status']['state'];
+    const report = (nodeId: string, state: State, extra: { taskId: string; status: { state: State } }[] = []) =>
+      d.updateTaskStatus({ nodeId, sessionId: sessions.get(nodeId), updates: [...byNode.get(nodeId)!.map((taskId) => ({ taskId, status: { state } })), ...extra] });
+    const before = w.proposals.length;
+    for (const state of ['accepted', 'preparing', 'starting', 'running'] as const) {
+      // Every node at once; node 2 also reports node 1's task, and one of its own twice.
+      const answers = await Promise.all(
+        w.ids.map((id, i) =>
+          report(id, state, i === 2 ? [{ taskId: byNode.get(w.ids[1]!)![0]!, status: { state } }, { taskId: byNode.get(id)![0]!, status: { state } }] : []),
+        ),
+      );
+      assert.deepEqual(answers[2]!.rejected, [`${byNode.get(w.ids[1]!)![0]}: not assigned to this node`, `${byNode.get(w.ids[2]!)![0]}: given twice`]);
+      assert.ok(answers.every((a, i) => i === 2 || a.rejected.length === 0), 'the others are stored whole');
+    }
+    assert.ok(w.store.list('task').every((t) => t.status.state === 'running'), 'every task runs');
+    const txs = w.proposals.length - before;
+    const reports = tasks.length * 4;
+    assert.equal(d.stats().reportTransactions, txs);
+    assert.ok(txs <= reports / 20, `${reports} reports of ${NODES} nodes in ${txs} transactions`);
+    assert.ok(w.maxInFlight <= 4, `${w.maxInFlight} transactions in flight at once`);
+    d.end();
+    w.stop();
   });
 });

@@ -23,8 +23,8 @@ import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import type { Logger } from '@shoal/api';
 import type { RaftNode } from '@shoal/raft';
-import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
-import { TASK_STATES, jsonBytes, taskStateRank, updateOp } from '@shoal/store';
+import type { ClusterStore, Node, Op, StoreClient, Task } from '@shoal/store';
+import { jsonBytes, updateOp } from '@shoal/store';
 import type { LeaderComponent } from '../leader-duty.js';
 import type { RegistryAuthVault } from '../registry-auth.js';
 import type { SecretVault } from '../secret-vault.js';
@@ -35,6 +35,7 @@ import { LongPolls } from './long-polls.js';
 import { MeshIndex, type MeshBackendEntry, type MeshPortEntry } from './mesh-index.js';
 import { NetworkIndex } from './network-index.js';
 import { MIN_RETRY_AFTER_MS, SessionGate } from './session-gate.js';
+import { type StatusReport, StatusBatcher } from './status-batcher.js';
 import type { IngressNode, NetworkEndpoint, NetworkService, NetworkViewPage, OverlayNetworkInfo } from '@shoal/types';
 import { HEARTBEAT_JITTER, RETRY_AFTER_DETAIL, reconnectSpreadMs } from '@shoal/types';
 
@@ -68,8 +69,6 @@ export interface NodeInfo {
 
 /** The size of one page of a long poll's answer: well under the 4 MiB message limit. */
 export const PAGE_BYTES = 1 << 20;
-/** Task status reports stored per transaction (an agent may report thousands at once). */
-const REPORTS_PER_TX = 100;
 /** Nodes marked down per transaction at most (and ~256 KiB of them: a node may carry mesh errors). */
 const DOWN_PER_TX = 500;
 const DOWN_TX_BYTES = 256 << 10;
@@ -99,6 +98,8 @@ export interface DispatcherStats {
   markedDown: number;
   /** Store writes of node status from sessions and heartbeats (not the marking down). */
   statusWrites: number;
+  /** Transactions that stored task status reports (of all nodes together). */
+  reportTransactions: number;
 }
 
 /** This manager's monotonic clock, in ms: liveness must not follow steps of the wall clock. */
@@ -142,6 +143,7 @@ export class Dispatcher implements LeaderComponent {
   private readonly mesh: MeshIndex;
   private readonly networks: NetworkIndex;
   private readonly gate: SessionGate;
+  private readonly reports: StatusBatcher;
   private readonly random: () => number;
   private readonly sweepTimer: boolean;
   private managersCache: { at: number; list: { nodeId: string; addr: string }[] } | undefined;
@@ -163,6 +165,7 @@ export class Dispatcher implements LeaderComponent {
     this.random = opts.random ?? Math.random;
     this.sweepTimer = opts.sweepTimer ?? true;
     this.gate = new SessionGate(Math.max(1, opts.sessionLimit ?? DEFAULT_SESSION_LIMIT), this.random);
+    this.reports = new StatusBatcher(store, client);
     // Kept on every manager (not only the leader's): a new leader answers the nodes' cursors at once.
     this.assigned = new AssignmentView(store, (nodes) => {
       for (const n of nodes) this.polls.wake(`${n}/assignments`);
@@ -204,7 +207,7 @@ export class Dispatcher implements LeaderComponent {
   }
 
   stats(): DispatcherStats {
-    return { sessions: this.sessions.size, sessionsRefused: this.gate.refused, ...this.counts };
+    return { sessions: this.sessions.size, sessionsRefused: this.gate.refused, reportTransactions: this.reports.transactions, ...this.counts };
   }
 
   begin(): void {
@@ -229,6 +232,8 @@ export class Dispatcher implements LeaderComponent {
     this.timer = undefined;
     // Waiting long polls answer now (NOT_LEADER): their agents move on to the new leader.
     this.polls.endAll();
+    // Reports not yet proposed: their agents send them again to the new leader.
+    this.reports.cancel(new ShoalError('NOT_LEADER', 'this manager is no longer the leader', { details: { leader: this.raft.leaderId(), leaderAddr: this.raft.leaderAddr() ?? '' } }));
   }
 
   stop(): void {
@@ -455,65 +460,13 @@ export class Dispatcher implements LeaderComponent {
   }
 
   /**
-   * The agent's reports, stored in transactions of a bounded size (each a consistent change on its
-   * own). A status is stamped with this manager's time, not the agent's: a node's wrong clock
-   * must not move restart delays or update monitors.
+   * The agent's reports, stored with those of other nodes that arrive meanwhile, in transactions
+   * of a bounded size (StatusBatcher). A status is stamped with this manager's time, not the
+   * agent's: a node's wrong clock must not move restart delays or update monitors.
    */
-  async updateTaskStatus(req: { nodeId?: string; sessionId?: string; updates?: { taskId?: string; status?: Partial<TaskStatus> | null }[] }) {
+  async updateTaskStatus(req: { nodeId?: string; sessionId?: string; updates?: StatusReport[] }) {
     this.checkSession(req.nodeId, req.sessionId);
-    const nodeId = req.nodeId!;
-    const rejected: string[] = [];
-    const updates = req.updates ?? [];
-    const seen = new Set<string>();
-    for (let i = 0; i < updates.length; i += REPORTS_PER_TX) {
-      const chunk = updates.slice(i, i + REPORTS_PER_TX);
-      let chunkRejected: string[] = [];
-      let chunkSeen = new Set<string>();
-      await this.client.update(
-        (store) => {
-          chunkRejected = [];
-          chunkSeen = new Set<string>();
-          const ops: Op[] = [];
-          const now = Date.now();
-          for (const u of chunk) {
-            const id = u.taskId ?? '';
-            const t = store.get('task', id);
-            const st = u.status;
-            if (!t) chunkRejected.push(`${id}: no such task`);
-            else if (t.nodeId !== nodeId) chunkRejected.push(`${id}: not assigned to this node`);
-            else if (!st || !(TASK_STATES as readonly string[]).includes(st.state ?? '')) chunkRejected.push(`${id}: invalid state ${st?.state}`);
-            else if (taskStateRank(st.state as TaskStatus['state']) < taskStateRank(t.status.state)) chunkRejected.push(`${id}: ${t.status.state} cannot go back to ${st.state}`);
-            else if (seen.has(id) || chunkSeen.has(id)) chunkRejected.push(`${id}: given twice`);
-            else {
-              chunkSeen.add(id);
-              // Stamped with this manager's clock, not the agent's (which may be hours off): the
-              // managers judge update delays and restart windows by these times. A report in the
-              // state the task is already in (a repeat, or a new message: a pull's progress) keeps
-              // the time the state began, as `service ps` shows it ("Preparing 20 seconds ago").
-              const state = st.state as TaskStatus['state'];
-              const status: TaskStatus = {
-                state,
-                timestamp: state === t.status.state ? t.status.timestamp : now,
-                message: st.message ?? '',
-                err: st.err ?? '',
-                containerId: st.containerId ?? t.status.containerId,
-                exitCode: Number(st.exitCode ?? 0),
-              };
-              const { timestamp: _a, ...same } = status;
-              const { timestamp: _b, ...had } = t.status;
-              if (JSON.stringify(same) !== JSON.stringify(had)) {
-                ops.push(updateOp('task', { ...t, status, updatedAt: now }));
-              }
-            }
-          }
-          return ops;
-        },
-        { retries: 5, timeoutMs: 5_000, optimistic: true },
-      );
-      rejected.push(...chunkRejected);
-      for (const id of chunkSeen) seen.add(id);
-    }
-    return { rejected };
+    return { rejected: await this.reports.submit(req.nodeId!, req.updates ?? []) };
   }
 
   /** ready (or down with the node's own reason), plus what the node told us about itself. */
