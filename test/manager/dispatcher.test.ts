@@ -2,9 +2,9 @@
 // role of a node's agent (the container runner that normally speaks it lands with the agent).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { callUnary, parseJoinToken } from '@shoal/manager';
+import { callUnary } from '@shoal/manager';
 import { AssignmentsFeed, type AssignmentsPage } from '@shoal/agent';
-import { type TlsMaterial, fetchPinnedCA, managerChannel, newKeyAndCsr } from '@shoal/pki';
+import { type TlsMaterial, fetchPinnedCA, managerChannel, newKeyAndCsr, parseJoinToken } from '@shoal/pki';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
 interface Task {

@@ -4,8 +4,8 @@
 // failed join stays listed.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { callUnary, parseJoinToken } from '@shoal/manager';
-import { fetchPinnedCA, managerChannel, newKeyAndCsr } from '@shoal/pki';
+import { callUnary } from '@shoal/manager';
+import { fetchPinnedCA, managerChannel, newKeyAndCsr, parseJoinToken } from '@shoal/pki';
 import { TestCluster, type Daemon, eventually } from '../helpers/shoald.js';
 
 interface Status {

@@ -7,22 +7,19 @@ import { ShoalError, localSocketPath } from '@shoal/api';
 import { createLogger, type PinoLogger } from '@shoal/raft';
 import { newId } from '@shoal/store';
 import { CERT_EXPIRY, HEARTBEAT_PERIOD, checkDurationIn } from '@shoal/types';
-import { Manager, type ManagerOptions, callUnary, caFingerprint, createRootCA, parseJoinToken, type JoinResponse } from '@shoal/manager';
+import { Manager, type ManagerOptions, createRootCA } from '@shoal/manager';
 import {
   DEFAULT_ADMIN_CERT_EXPIRY_MS,
   DEFAULT_CERT_EXPIRY_MS,
   KeyEncryptionKey,
   NodeIdentity,
   certPaths,
-  fetchPinnedCA,
+  joinCluster,
+  parseJoinToken,
   forgetManagerSecrets,
-  identityOfPem,
   issueWithNewKey,
-  issuedBy,
   kekLocked,
   loadRootCA,
-  managerChannel,
-  newKeyAndCsr,
   readKek,
   writeAdminMaterial,
   writeFileAtomic,
@@ -163,40 +160,15 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
   checkAddr('join-addr', flags.joinAddr);
   if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
   dockerHostOf(flags.dockerHost);
-  const { fingerprint } = parseJoinToken(flags.token);
+  parseJoinToken(flags.token);
   prepareDataDir(flags.dataDir);
   if (hasState(flags.dataDir)) {
     throw new ShoalError('ALREADY_EXISTS', `${flags.dataDir} already holds a node: use \`shoald run --data-dir ${flags.dataDir}\``);
   }
   const draft = newState(flags, '', '', 'worker');
-  // No trust on first use: the manager's chain must lead to the CA the token names before the
-  // token (a secret) is sent, over TLS pinned to that CA.
-  const caPem = await fetchPinnedCA(flags.joinAddr, fingerprint, 15_000);
-  const { keyPem, csrPem } = await newKeyAndCsr();
-  let res: JoinResponse & { kek?: string };
-  try {
-    res = await callUnary<JoinResponse & { kek?: string }>(
-      'shoal.ca.CA',
-      flags.joinAddr,
-      'Join',
-      { token: flags.token, hostname: draft.hostname, addr: draft.advertiseAddr, availability: draft.availability, os: platform(), arch: arch(), csr: csrPem },
-      15_000,
-      managerChannel({ caPem }),
-    );
-  } catch (err) {
-    const e = ShoalError.from(err);
-    if (e.code === 'UNAVAILABLE') throw new ShoalError('UNAVAILABLE', `cannot join through ${flags.joinAddr}: ${e.message}`);
-    throw e;
-  }
-  const issued = identityOfPem(res.cert ?? '');
-  if (!res.caCert || caFingerprint(res.caCert) !== fingerprint || !issuedBy(res.cert, caPem) || issued?.nodeId !== res.nodeId || issued.role !== res.role) {
-    throw new ShoalError('PERMISSION_DENIED', `the manager at ${flags.joinAddr} answered with a certificate that is not this cluster's`);
-  }
-  if (res.role === 'manager') {
-    if (!res.kek) throw new ShoalError('PERMISSION_DENIED', `the manager at ${flags.joinAddr} made this node a manager without the cluster's key-encryption key`);
-    writeKek(flags.dataDir, KeyEncryptionKey.parse(res.kek, `the key-encryption key from ${flags.joinAddr}`));
-  }
-  writeMaterial(flags.dataDir, { caPem, certPem: res.cert, keyPem });
+  const res = await joinCluster({ joinAddr: flags.joinAddr, token: flags.token, hostname: draft.hostname, addr: draft.advertiseAddr, availability: draft.availability });
+  if (res.role === 'manager') writeKek(flags.dataDir, KeyEncryptionKey.parse(res.kek, `the key-encryption key from ${flags.joinAddr}`));
+  writeMaterial(flags.dataDir, res.material);
   const identity = NodeIdentity.load(flags.dataDir);
   const state: NodeState = {
     ...draft,

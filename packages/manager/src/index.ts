@@ -1,5 +1,4 @@
 export * from './ca/root-ca.js';
-export * from './ca/tokens.js';
 export * from './manager.js';
 export * from './membership.js';
 export * from './grpc-util.js';

@@ -14,7 +14,7 @@ import { MembershipReconciler } from './membership-reconciler.js';
 import { addUnaryService, callUnary } from './grpc-util.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
-import { newJoinToken } from './ca/tokens.js';
+import { newJoinToken } from '@shoal/pki';
 import type { RootCA } from './ca/root-ca.js';
 import { CAServer } from './ca/ca-server.js';
 import { CAKeys } from './ca/ca-keys.js';

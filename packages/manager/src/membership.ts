@@ -8,7 +8,7 @@ import { ShoalError } from '@shoal/api';
 import type { RaftNode } from '@shoal/raft';
 import { type ClusterStore, type StoreClient, newId, deleteOp, updateOp } from '@shoal/store';
 import type { Node } from '@shoal/store';
-import { type ParsedToken, parseJoinToken, roleOfToken, safeEqual } from './ca/tokens.js';
+import { type ParsedToken, parseJoinToken, roleOfToken, safeEqual } from '@shoal/pki';
 import { JOINING_MESSAGE, type MembershipReconciler, storeManagers } from './membership-reconciler.js';
 import { reachableMembers, removalKeepsQuorum } from './membership-plan.js';
 import { withRemovedNode } from './removed-nodes.js';

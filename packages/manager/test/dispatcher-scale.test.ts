@@ -429,11 +429,11 @@ describe('Task status reports of 2,000 nodes', () => {
   test('stored together: a few transactions for all nodes, each node answered with its own refusals', async () => {
     const w = world({ proposeMs: 2 });
     const d = w.dispatchers.get('m1')!;
-    const service: Service = { id: 'svc1', version: 0, createdAt: T0, updatedAt: T0, spec: mkSpec({ name: 'web', replicas: NODES + 250 }), previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null };
+    const service: Service = { id: 'svc1', version: 0, createdAt: T0, updatedAt: T0, spec: mkSpec({ name: 'web', replicas: NODES + 600 }), previousSpec: null, specVersion: 1, updateStatus: null, endpoint: { virtualIps: [] }, jobStatus: null };
     w.tx([{ op: 'create', kind: 'service', object: service }]);
     const ctx = { now: T0, newId, restartDelayLeft: () => 0 };
-    // One task per node, and 250 more on the first node (its call is cut into parts).
-    const tasks = [...w.ids.map((id, i) => newTask(service, i + 1, id, ctx)), ...Array.from({ length: 250 }, (_, i) => newTask(service, NODES + i + 1, w.ids[0]!, ctx))];
+    // One task per node, and 600 more on the first node (its call is cut into parts).
+    const tasks = [...w.ids.map((id, i) => newTask(service, i + 1, id, ctx)), ...Array.from({ length: 600 }, (_, i) => newTask(service, NODES + i + 1, w.ids[0]!, ctx))];
     for (let i = 0; i < tasks.length; i += 200) w.tx(tasks.slice(i, i + 200).map((object) => ({ op: 'create', kind: 'task', object }) as Op));
     d.begin();
     const sessions = new Map<string, string>();

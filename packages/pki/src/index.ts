@@ -10,3 +10,5 @@ export * from './kek.js';
 export * from './kek-file.js';
 export * from './unlock-key.js';
 export * from './admin-dir.js';
+export * from './join-token.js';
+export * from './join.js';

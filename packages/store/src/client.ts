@@ -7,7 +7,7 @@ import { ShoalError } from '@shoal/api';
 import type { ClusterStore } from './store.js';
 import { type Op, type TxSuccess, decodeTxResult, encodeTx, isVersionConflict, txError } from './tx.js';
 import { checkTxSize } from './tx-size.js';
-import { type Cluster, type ObjectKind, isLegacyCaKey } from './types.js';
+import { type Cluster, type ObjectKind, type Task, isLegacyCaKey } from './types.js';
 import type { KindMap } from './validate.js';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -42,6 +42,11 @@ export interface StoreProposer {
  * An update op conditional on `object` being unchanged since it was read (expectVersion = its
  * version), or since the version a caller saw (`service update --version`-style checks).
  */
+/** A task's new observed status (a StatusOp), if the task is still at `expectVersion`. */
+export function statusOp(task: Task, status: Task['status'], updatedAt: number, expectVersion = task.version): Op {
+  return { op: 'status', kind: 'task', id: task.id, status, updatedAt, expectVersion };
+}
+
 export function updateOp<K extends ObjectKind>(kind: K, object: KindMap[K], expectVersion = object.version): Op {
   return { op: 'update', kind, object, expectVersion } as Op;
 }

@@ -20,5 +20,5 @@ export type {
   ClusterStoreOptions,
 } from './store.js';
 export { fileInUse, fileIdsOf } from './files.js';
-export { newId, ID_LENGTH, StoreClient, updateOp, deleteOp } from './client.js';
+export { newId, ID_LENGTH, StoreClient, updateOp, statusOp, deleteOp } from './client.js';
 export type { StoreProposer, CommitOptions, UpdateOptions } from './client.js';

@@ -267,9 +267,10 @@ export class ClusterStore implements StateMachine {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
       throw new Reject('INVALID_ARGUMENT', `${at} must be an object`);
     }
-    const op = raw as Partial<Record<keyof Op | 'object' | 'expectVersion' | 'id', unknown>>;
+    let op = raw as Partial<Record<keyof Op | 'object' | 'expectVersion' | 'id' | 'status' | 'updatedAt', unknown>>;
+    if (op.op === 'status') op = this.statusAsUpdate(st, op, at);
     if (op.op !== 'create' && op.op !== 'update' && op.op !== 'delete') {
-      throw new Reject('INVALID_ARGUMENT', `${at}.op must be create, update or delete (got ${JSON.stringify(op.op)})`);
+      throw new Reject('INVALID_ARGUMENT', `${at}.op must be create, update, status or delete (got ${JSON.stringify(op.op)})`);
     }
     const kind = op.kind;
     if (!isObjectKind(kind)) {
@@ -351,6 +352,17 @@ export class ClusterStore implements StateMachine {
     }
     st.set(kind, obj.id, obj, { kind, action: 'update', object: obj, previous: existing, index } as ChangeEvent);
     return undefined;
+  }
+
+  /** A status op as the update of its task it stands for (checked as one from there on). */
+  private statusAsUpdate(st: Staging, op: Partial<Record<string, unknown>>, at: string): Partial<Record<string, unknown>> {
+    if (op.kind !== 'task') throw new Reject('INVALID_ARGUMENT', `${at}.kind must be task for a status op (got ${JSON.stringify(op.kind)})`);
+    if (typeof op.id !== 'string' || op.id === '') throw new Reject('INVALID_ARGUMENT', `${at}.id must be a non-empty string`);
+    if (typeof op.status !== 'object' || op.status === null || Array.isArray(op.status)) throw new Reject('INVALID_ARGUMENT', `${at}.status must be an object`);
+    if (typeof op.updatedAt !== 'number' || !Number.isFinite(op.updatedAt)) throw new Reject('INVALID_ARGUMENT', `${at}.updatedAt must be a number`);
+    const existing = st.get('task', op.id);
+    if (!existing) throw new Reject('NOT_FOUND', `task ${op.id} not found (${at}: status)`);
+    return { op: 'update', kind: 'task', object: { ...existing, status: op.status, updatedAt: op.updatedAt }, expectVersion: op.expectVersion };
   }
 
   /** A network allocated (when it asks) and checked against every other network. */

@@ -38,7 +38,7 @@ export function formatBytes(n: number): string {
 
 /** What an op writes, in words: `service "web"`, `node "host1"`, `task abc...`. */
 function nameOf(op: Op): string {
-  if (op.op === 'delete') return `${op.kind} ${op.id}`;
+  if (op.op === 'delete' || op.op === 'status') return `${op.kind} ${op.id}`;
   const o = op.object as { id?: string; spec?: { name?: unknown }; description?: { hostname?: unknown } };
   if (op.kind === 'service' && typeof o.spec?.name === 'string') return `service "${o.spec.name}"`;
   if (op.kind === 'node' && typeof o.description?.hostname === 'string' && o.description.hostname) return `node "${o.description.hostname}"`;

@@ -12,6 +12,20 @@ export type UpdateOp = {
   [K in ObjectKind]: { op: 'update'; kind: K; object: KindMap[K]; expectVersion?: number };
 }[ObjectKind];
 
+/**
+ * A task's observed status, and only that (with the time of the change): what a node reports
+ * most, at a tenth of a whole task's bytes in the Raft log. Applied as an update of the task with
+ * that status, under every rule an update obeys (forward only, versions).
+ */
+export interface StatusOp {
+  op: 'status';
+  kind: 'task';
+  id: string;
+  status: KindMap['task']['status'];
+  updatedAt: number;
+  expectVersion?: number;
+}
+
 export interface DeleteOp {
   op: 'delete';
   kind: ObjectKind;
@@ -19,7 +33,7 @@ export interface DeleteOp {
   expectVersion?: number;
 }
 
-export type Op = CreateOp | UpdateOp | DeleteOp;
+export type Op = CreateOp | UpdateOp | StatusOp | DeleteOp;
 
 export interface Tx {
   ops: Op[];

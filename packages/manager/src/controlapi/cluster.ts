@@ -5,7 +5,7 @@ import { ShoalError } from '@shoal/api';
 import { DEFAULT_ADMIN_CERT_EXPIRY_MS, UnlockKey, identityOfPem, sealContext, signCsr } from '@shoal/pki';
 import { CERT_EXPIRY, type DurationRange, type GetJoinTokenRequest, HEARTBEAT_PERIOD, SpecError, checkDurationIn } from '@shoal/types';
 import { type Cluster, isLegacyCaKey, newId, updateOp } from '@shoal/store';
-import { newJoinToken } from '../ca/tokens.js';
+import { newJoinToken } from '@shoal/pki';
 import { longestCertValidityMs } from '../removed-nodes.js';
 import { type ControlContext, read, update } from './context.js';
 

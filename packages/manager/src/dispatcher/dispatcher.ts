@@ -165,7 +165,7 @@ export class Dispatcher implements LeaderComponent {
     this.random = opts.random ?? Math.random;
     this.sweepTimer = opts.sweepTimer ?? true;
     this.gate = new SessionGate(Math.max(1, opts.sessionLimit ?? DEFAULT_SESSION_LIMIT), this.random);
-    this.reports = new StatusBatcher(store, client);
+    this.reports = new StatusBatcher(client);
     // Kept on every manager (not only the leader's): a new leader answers the nodes' cursors at once.
     this.assigned = new AssignmentView(store, (nodes) => {
       for (const n of nodes) this.polls.wake(`${n}/assignments`);

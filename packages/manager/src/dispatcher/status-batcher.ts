@@ -8,23 +8,24 @@
 // A transaction holds at most one part of one call per node, and a node has one part in flight at
 // a time: a node's tasks are written by its own reports only, so the batcher's transactions never
 // conflict with each other. A call is cut into parts that each stay well under the store's size
-// bound (a task carries its spec, up to 256 KiB); its parts go in order, each in some transaction.
+// bound (each report is stored as a status op: the task's status alone, as big as its messages);
+// its parts go in order, each in some transaction.
 // A call is answered once all its parts are stored, with the reports refused, each with why.
 
 import type { ClusterStore, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
-import { MAX_TX_BYTES, TASK_STATES, jsonBytes, taskStateRank, updateOp } from '@shoal/store';
+import { MAX_TX_BYTES, TASK_STATES, jsonBytes, statusOp, taskStateRank } from '@shoal/store';
 
 export interface StatusReport {
   taskId?: string;
   status?: Partial<TaskStatus> | null;
 }
 
-/** A transaction's reports: at most this many bytes of tasks (by their current size)... */
+/** A transaction's reports: at most this many bytes (of the statuses reported)... */
 const TX_BYTES = MAX_TX_BYTES / 4;
 /** ...and at most this many reports. */
 const TX_REPORTS = 1_000;
-/** One call's part: at most this many reports. */
-const PART_REPORTS = 100;
+/** One call's part: at most this many reports (an agent sends up to 500 a call). */
+const PART_REPORTS = 500;
 
 interface Call {
   nodeId: string;
@@ -45,7 +46,6 @@ export class StatusBatcher {
   private transactionsCount = 0;
 
   constructor(
-    private readonly store: ClusterStore,
     private readonly client: StoreClient,
     /** Transactions in flight at once. */
     private readonly maxInFlight = 4,
@@ -78,8 +78,7 @@ export class StatusBatcher {
     let part: StatusReport[] = [];
     let bytes = 0;
     for (const u of updates) {
-      const t = this.store.get('task', u.taskId ?? '');
-      const b = t ? jsonBytes(t) : 100;
+      const b = reportBytes(u);
       if (part.length > 0 && (part.length >= PART_REPORTS || bytes + b > TX_BYTES)) {
         parts.push(part);
         part = [];
@@ -101,7 +100,7 @@ export class StatusBatcher {
       for (const call of this.queue) {
         if (this.busy.has(call.nodeId) || nodes.has(call.nodeId)) continue;
         const part = call.parts[0]!;
-        const b = part.reduce((n, u) => n + (this.taskBytes(u.taskId) ?? 100), 0);
+        const b = part.reduce((n, u) => n + reportBytes(u), 0);
         if (batch.length > 0 && (bytes + b > TX_BYTES || reports + part.length > TX_REPORTS)) break;
         batch.push({ call, part });
         nodes.add(call.nodeId);
@@ -122,11 +121,6 @@ export class StatusBatcher {
         this.pump();
       });
     }
-  }
-
-  private taskBytes(id: string | undefined): number | undefined {
-    const t = this.store.get('task', id ?? '');
-    return t ? jsonBytes(t) : undefined;
   }
 
   /** One transaction for the batch's parts; each call answered once its last part is stored. */
@@ -196,8 +190,13 @@ export class StatusBatcher {
       };
       const { timestamp: _a, ...same } = status;
       const { timestamp: _b, ...had } = t.status;
-      if (JSON.stringify(same) !== JSON.stringify(had)) return updateOp('task', { ...t, status, updatedAt: now });
+      if (JSON.stringify(same) !== JSON.stringify(had)) return statusOp(t, status, now);
     }
     return undefined;
   }
+}
+
+/** A report's bytes in a transaction, about (its status op: the status, the task's id, the version). */
+function reportBytes(u: StatusReport): number {
+  return jsonBytes(u.status ?? null) + 120;
 }

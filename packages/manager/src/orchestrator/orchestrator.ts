@@ -122,7 +122,7 @@ export class Orchestrator implements LeaderComponent {
     const updated = new Map<string, { group: Op[]; at: number }>();
     for (const group of plan.groups) {
       group.forEach((op, at) => {
-        if (op.kind !== 'task') return;
+        if (op.kind !== 'task' || op.op === 'status') return;
         if (op.op === 'delete') tasks.delete(op.id);
         else tasks.set(op.object.id, op.object);
         if (op.op === 'create') created.set(op.object.id, { group, at });

@@ -2,7 +2,7 @@
 // both of the cluster's tokens.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { newJoinToken, parseJoinToken, roleOfToken, safeEqual } from '../src/ca/tokens.js';
+import { newJoinToken, parseJoinToken, roleOfToken, safeEqual } from '../src/join-token.js';
 
 const FP = 'a'.repeat(50);
 

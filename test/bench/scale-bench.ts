@@ -1,0 +1,138 @@
+// npm run bench:scale -- --nodes 1000 --tasks 10000 [--services 1] [--managers 3] [--heartbeat 1s]
+//                        [--per-process 100] [--dead 0.1] [--step-ms 2]
+// Three real managers (shoald on loopback, drained) and N hollow nodes (@shoal/hollow: the real
+// agent, its session, heartbeats, long polls and status reports over gRPC and mTLS, each node
+// joined with a token and its own certificate; containers are records in memory) in processes of
+// `--per-process`. Prints one JSON line:
+//   join_s             all nodes joined and ready
+//   converge_s         `service create` of M replicas (over `--services` services) until all run
+//   placements_per_s   M / converge_s
+//   leader_cpu_pct / follower_cpu_pct, *_rss_mib: during the converge, and RSS after it
+//   idle_leader_cpu_pct  the leader's CPU with N idle nodes heartbeating (% of one core)
+//   nodes_cpu_pct / idle_nodes_cpu_pct: what the hollow nodes' processes took meanwhile
+//   detect_s           `--dead` of the nodes powered off (their processes SIGKILLed) until the
+//                      managers mark them down; resched_s until their tasks run elsewhere
+//   failover_sessions_s  the leader SIGKILLed until every node has a session with the new leader
+//   failover_restarted   containers started or stopped by the nodes during the failover (0 wanted)
+//   check              '' when every slot runs exactly once on a ready node at the end
+import { parseArgs } from 'node:util';
+import { checkReplicated, cpuSeconds, HollowCluster, rssMiB, waitFor } from '../helpers/hollow-cluster.js';
+
+const { values } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '200' },
+    tasks: { type: 'string', default: '2000' },
+    services: { type: 'string', default: '1' },
+    managers: { type: 'string', default: '3' },
+    heartbeat: { type: 'string', default: '1s' },
+    'per-process': { type: 'string', default: '100' },
+    dead: { type: 'string', default: '0.1' },
+    'step-ms': { type: 'string', default: '2' },
+    'idle-s': { type: 'string', default: '10' },
+  },
+});
+const N = Number(values.nodes);
+const M = Number(values.tasks);
+const S = Math.max(1, Number(values.services));
+const perProcess = Number(values['per-process']);
+const secs = (ms: number) => Math.round(ms) / 1000;
+const pct = (cpu: number, ms: number) => Math.round((cpu / (ms / 1000)) * 1000) / 10;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const out: Record<string, unknown> = { nodes: N, tasks: M, services: S, managers: Number(values.managers), heartbeat: values.heartbeat };
+const long = 30 * 60_000;
+/** Progress on stderr (the JSON line alone goes to stdout). */
+const say = (what: string) => process.stderr.write(`[scale ${new Date().toISOString().slice(11, 19)}] ${what}\n`);
+
+const h = new HollowCluster();
+try {
+  await h.start(Number(values.managers), values.heartbeat!);
+  say(`${values.managers} managers up; joining ${N} hollow nodes`);
+  let t0 = performance.now();
+  await h.addNodes(N, perProcess, { stepMs: Number(values['step-ms']) });
+  await h.workersIn('ready', N, long);
+  out.join_s = secs(performance.now() - t0);
+  say(`${N} nodes ready in ${out.join_s} s; creating ${M} replicas`);
+
+  const leader = await h.leader();
+  const follower = h.managers.find((m) => m !== leader)!;
+  const fleetCpu = () => h.fleets.filter((f) => f.alive).reduce((s, f) => s + cpuSeconds(f.child.pid!), 0);
+  const cpu0 = { l: cpuSeconds(leader.child!.pid!), f: follower ? cpuSeconds(follower.child!.pid!) : 0, n: fleetCpu() };
+  t0 = performance.now();
+  const names = Array.from({ length: S }, (_, i) => `scale${i}`);
+  await Promise.all(
+    names.map((name, i) =>
+      leader.call('CreateService', { spec: { name, image: 'busybox', args: ['sleep', '1d'], replicas: Math.floor(M / S) + (i < M % S ? 1 : 0) } }, 60_000),
+    ),
+  );
+  const total = async () => (await Promise.all(names.map((n) => h.running(n)))).reduce((a, b) => a + b, 0);
+  await waitFor(`${M} tasks running`, async () => (await total()) >= M, long);
+  const convergeMs = performance.now() - t0;
+  out.converge_s = secs(convergeMs);
+  out.placements_per_s = Math.round(M / (convergeMs / 1000));
+  say(`${M} running in ${out.converge_s} s; idle`);
+  out.leader_cpu_pct = pct(cpuSeconds(leader.child!.pid!) - cpu0.l, convergeMs);
+  if (follower) out.follower_cpu_pct = pct(cpuSeconds(follower.child!.pid!) - cpu0.f, convergeMs);
+  // What the hollow nodes themselves took of this machine's cores meanwhile (all processes, % of one core).
+  out.nodes_cpu_pct = pct(fleetCpu() - cpu0.n, convergeMs);
+  out.leader_rss_mib = rssMiB(leader.child!.pid!);
+  if (follower) out.follower_rss_mib = rssMiB(follower.child!.pid!);
+
+  // At rest: the cost of N nodes heartbeating and long-polling, nothing changing.
+  await sleep(3_000);
+  const idleMs = Number(values['idle-s']) * 1000;
+  const idle0 = { l: cpuSeconds(leader.child!.pid!), n: fleetCpu() };
+  await sleep(idleMs);
+  out.idle_leader_cpu_pct = pct(cpuSeconds(leader.child!.pid!) - idle0.l, idleMs);
+  out.idle_nodes_cpu_pct = pct(fleetCpu() - idle0.n, idleMs);
+
+  // Power off a share of the nodes (whole processes of them), as a rack going dark.
+  const deadShare = Number(values.dead);
+  // (Whole processes die: at least one, never all of them.)
+  const killed = Math.min(h.fleets.length - 1, Math.max(1, Math.round((N * deadShare) / perProcess)));
+  if (deadShare > 0 && killed > 0) {
+    const victims = h.fleets.slice(0, killed);
+    const dead = new Set(victims.flatMap((f) => f.nodeIds));
+    say(`powering off ${victims.length} processes of nodes`);
+    t0 = performance.now();
+    await Promise.all(victims.map((f) => f.kill()));
+    await waitFor(`${dead.size} nodes down`, async () => (await h.nodes()).filter((n) => dead.has(n.node.id) && n.node.status.state === 'down').length === dead.size, long);
+    out.dead_nodes = dead.size;
+    out.detect_s = secs(performance.now() - t0);
+    await waitFor('every task running on a live node', async () => {
+      if ((await total()) < M) return false;
+      for (const name of names) if ((await h.tasks(name)).some((t) => t.task.desiredState === 'running' && dead.has(t.task.nodeId))) return false;
+      return true;
+    }, long);
+    out.resched_s = secs(performance.now() - t0);
+  }
+
+  // The leader dies with every node connected: sessions move to the new leader, no task restarts.
+  if (h.managers.length >= 3) {
+    const before = await h.fleetState();
+    const old = await h.leader();
+    say(`killing the leader ${old.name}`);
+    t0 = performance.now();
+    await old.kill();
+    const next = await h.leader();
+    const alive = h.fleets.filter((f) => f.alive).reduce((n, f) => n + f.nodeIds.length, 0);
+    await waitFor('every node in session with the new leader', async () => ((await h.fleetState()).sessions[next.addr] ?? 0) === alive, long);
+    out.failover_sessions_s = secs(performance.now() - t0);
+    await sleep(3_000);
+    const after = await h.fleetState();
+    out.failover_restarted = after.started - before.started + (after.stopped - before.stopped);
+  }
+
+  const ready = new Set((await h.nodes()).filter((n) => n.node.status.state === 'ready').map((n) => n.node.id));
+  const problems: string[] = [];
+  for (let i = 0; i < S; i++) {
+    const p = checkReplicated(await h.tasks(names[i]), Math.floor(M / S) + (i < M % S ? 1 : 0), ready);
+    if (p) problems.push(`${names[i]}: ${p}`);
+  }
+  out.check = problems.join(' | ');
+  console.log(JSON.stringify(out));
+} catch (err) {
+  console.log(JSON.stringify({ ...out, error: (err as Error).message }));
+  process.exitCode = 1;
+} finally {
+  await h.stop();
+}
