@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { RaftNode, raftServerOptions, silentLogger } from '@shoal/raft';
-import { ClusterStore, MAX_TX_BYTES, StoreClient, type Node, type Op, type Service, type ServiceSpec, deleteOp, updateOp } from '@shoal/store';
+import { ClusterStore, MAX_TX_BYTES, StoreClient, type Node, type Op, type Service, type ServiceSpec, type Task, deleteOp, encodeTx, updateOp } from '@shoal/store';
 import { Orchestrator } from '../src/orchestrator/orchestrator.js';
-import { firstBatch } from '../src/orchestrator/plan.js';
+import { batchAt, firstBatch } from '../src/orchestrator/plan.js';
 import { LeaderDuty } from '../src/leader-duty.js';
 import { T0, mkNode, mkSpec } from './fixtures.js';
 
@@ -134,6 +134,25 @@ describe('firstBatch', () => {
     assert.equal(some.more, true);
     // Never splits a group: b and c come together or not at all.
     assert.deepEqual(firstBatch(groups, 250).ops.length, 1);
+  });
+
+  test('batchAt cuts a pass of tasks sharing a spec exactly at the bound, batch after batch', () => {
+    const spec = mkSpec({ name: 'web', env: ['A=1', 'B=2'], labels: { tier: 'front' } });
+    const task = (i: number): Task => ({
+      id: `task${i}`, version: 0, createdAt: T0, updatedAt: T0, serviceId: 'svc', serviceName: 'web', slot: i, nodeId: i % 2 ? 'n1' : '', desiredState: 'running',
+      status: { state: i % 2 ? 'assigned' : 'pending', timestamp: T0, message: 'é', err: '', containerId: '', exitCode: 0 }, spec, specVersion: 1, networks: [], jobIteration: 0,
+    });
+    const groups: Op[][] = Array.from({ length: 500 }, (_, i) => (i % 3 ? [{ op: 'create', kind: 'task', object: task(i) }] : [updateOp('task', task(i)), deleteOp('task', task(i + 1000))]));
+    const bound = 16 << 10;
+    const seen: Op[] = [];
+    for (let start = 0; start < groups.length; ) {
+      const b = batchAt(groups, start, bound);
+      assert.ok(encodeTx(b.ops).length <= bound);
+      if (b.more) assert.ok(encodeTx([...b.ops, ...groups[b.next]!]).length > bound, 'one more group would not have fit');
+      seen.push(...b.ops);
+      start = b.next;
+    }
+    assert.deepEqual(seen, groups.flat());
   });
 
   test('a group larger than the bound is taken alone (the store client then refuses it)', () => {

@@ -16,8 +16,11 @@ export async function waitFor<T>(what: string, f: () => T | undefined, ms = 5_00
   }
 }
 
-/** A store, a client committing into it at once, a clock the test moves, and what was committed when. */
-export function world() {
+/**
+ * A store, a client committing into it at once, a clock the test moves, and what was committed when.
+ * `afterCommit`: runs once each of the orchestrator's transactions is applied, before its commit returns.
+ */
+export function world(afterCommit?: (ops: Op[]) => Promise<void>) {
   const store = new ClusterStore();
   let index = 0;
   let clock = 0;
@@ -33,9 +36,11 @@ export function world() {
   const orchestrator = new Orchestrator(
     store,
     {
-      commit: (ops, opts) => {
+      commit: async (ops, opts) => {
         committed.push({ at: clock, ops });
-        return client.commit(ops, opts);
+        const r = await client.commit(ops, opts);
+        await afterCommit?.(ops);
+        return r;
       },
     },
     silentLogger(),

@@ -1,8 +1,7 @@
 // An orchestration pass's decisions as groups of ops, each group a change that must be committed
 // whole to leave the store consistent (a slot's old task shut down together with its replacement
 // created), and the cut of a pass into transactions under the store's size bound. A pass too
-// large for one transaction commits its first groups; the next pass, planned from the store
-// they left, does the rest.
+// large for one transaction commits its groups in several, one after the other (orchestrator.ts).
 
 import { type Op, jsonBytes, txBytes } from '@shoal/store';
 
@@ -27,25 +26,46 @@ export class Plan {
 
 export interface Batch {
   ops: Op[];
-  /** Groups were left out: another pass must follow. */
+  /** Groups were left out: another batch must follow. */
   more: boolean;
+  /** The index of the first group left out (groups.length when none is). */
+  next: number;
 }
 
 /**
- * The first groups of `groups` whose transaction stays within `maxBytes` (whole groups only; a
- * single group over it is taken alone, and the store client refuses it with a clear error).
- * Ops are measured only until the batch is full: a pass of 10,000 tasks costs one batch's worth.
+ * The groups of `groups` from `start` on whose transaction stays within `maxBytes` (whole groups
+ * only; a single group over it is taken alone, and the store client refuses it with a clear
+ * error). Ops are measured only until the batch is full: cutting a pass of 10,000 tasks into
+ * batches measures each op once.
  */
-export function firstBatch(groups: readonly Op[][], maxBytes: number): Batch {
+export function batchAt(groups: readonly Op[][], start: number, maxBytes: number): Batch {
   const ops: Op[] = [];
   let bytes = 0;
-  let taken = 0;
-  for (const g of groups) {
-    const n = g.reduce((sum, op) => sum + jsonBytes(op), 0);
-    if (taken > 0 && txBytes(ops.length + g.length, bytes + n) > maxBytes) break;
+  let next = start;
+  const specs = new Map<object, number>();
+  for (; next < groups.length; next++) {
+    const g = groups[next]!;
+    const n = g.reduce((sum, op) => sum + opBytes(op, specs), 0);
+    if (next > start && txBytes(ops.length + g.length, bytes + n) > maxBytes) break;
     ops.push(...g);
     bytes += n;
-    taken++;
   }
-  return { ops, more: taken < groups.length };
+  return { ops, more: next < groups.length, next };
+}
+
+/**
+ * An op's JSON length. A task's spec, most of its bytes and shared by the tasks of a service, is
+ * measured once (`specs`, by identity): the rest of the task is measured with the spec as null.
+ */
+function opBytes(op: Op, specs: Map<object, number>): number {
+  if (op.op === 'delete' || op.op === 'status' || op.kind !== 'task' || !op.object.spec) return jsonBytes(op);
+  const spec = op.object.spec;
+  let n = specs.get(spec);
+  if (n === undefined) specs.set(spec, (n = jsonBytes(spec)));
+  return jsonBytes({ ...op, object: { ...op.object, spec: null } }) - 'null'.length + n;
+}
+
+/** The first batch of `groups` (batchAt from the start). */
+export function firstBatch(groups: readonly Op[][], maxBytes: number): Batch {
+  return batchAt(groups, 0, maxBytes);
 }

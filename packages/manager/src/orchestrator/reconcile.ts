@@ -7,6 +7,7 @@ import type { ClusterStore, Node, Op, Service, Task } from '@shoal/store';
 import { isJobMode, isTerminal, taskStateRank, deleteOp, updateOp } from '@shoal/store';
 import { type NodeUsage, eligible, take, usageByNode } from '../scheduler/filters.js';
 import { Plan } from './plan.js';
+import { Heap } from '../scheduler/heap.js';
 import { reconcileJob } from './jobs.js';
 import { newTask, orphan, restartPending, shouldRestart, shutdown } from './task-ops.js';
 import { type UpdateVerdict, judgeCompletion, judgeFailures, rolloutConfig, runsSpec } from './update-status.js';
@@ -71,7 +72,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
     for (const id of ctx.services) {
       const s = store.get('service', id);
       if (s) services.set(id, s);
-      else orphans.push(...store.tasksByService(id));
+      else for (const t of store.tasksByService(id)) orphans.push(t);
     }
   } else {
     for (const s of store.list('service')) services.set(s.id, s);
@@ -156,27 +157,51 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
         active.push(t);
       }
     } else if (active.length > want) {
-      // Scale down one task at a time from the currently most loaded node (unplaced tasks go
-      // first of all; among equals, the highest slot).
-      const byNode = new Map<string, Task[]>();
-      for (const t of active) byNode.set(t.nodeId, [...(byNode.get(t.nodeId) ?? []), t]);
-      for (let k = active.length - want; k > 0; k--) {
-        let pick: string | undefined;
-        for (const [nodeId, list] of byNode) {
-          if (list.length === 0) continue;
-          if (pick === undefined) pick = nodeId;
-          else if (pick !== '' && (nodeId === '' || list.length > byNode.get(pick)!.length)) pick = nodeId;
-        }
-        const list = byNode.get(pick!)!.sort((a, b) => a.slot - b.slot);
-        const victim = list.pop()!;
-        active.splice(active.indexOf(victim), 1);
-        if (victim.version > 0) plan.add(shutdown(victim, ctx));
-      }
+      const victims = scaleDownVictims(active, active.length - want);
+      for (const victim of victims) if (victim.version > 0) plan.add(shutdown(victim, ctx));
+      let k = 0;
+      for (const t of active) if (!victims.has(t)) active[k++] = t;
+      active.length = k;
     }
     const done = verdict.service ? undefined : judgeCompletion(s, active, ctx);
     if (done) plan.add(updateOp('service', done));
   }
   return plan;
+}
+
+/**
+ * The `count` tasks a scale-down removes, one at a time from the currently most loaded node
+ * (unplaced tasks go first of all; among equal nodes, the one whose task came first in `active`),
+ * the highest slot of that node first. A heap of nodes by load: O(tasks log nodes), not a scan of
+ * every node for every task removed.
+ */
+function scaleDownVictims(active: readonly Task[], count: number): Set<Task> {
+  const byNode = new Map<string, Task[]>();
+  for (const t of active) {
+    const list = byNode.get(t.nodeId);
+    if (list) list.push(t);
+    else byNode.set(t.nodeId, [t]);
+  }
+  interface Load {
+    nodeId: string;
+    /** Highest slot last. */
+    tasks: Task[];
+    order: number;
+  }
+  const heap = new Heap<Load>((a, b) => {
+    if ((a.nodeId === '') !== (b.nodeId === '')) return a.nodeId === '';
+    return a.tasks.length !== b.tasks.length ? a.tasks.length > b.tasks.length : a.order < b.order;
+  });
+  let order = 0;
+  for (const [nodeId, tasks] of byNode) heap.push({ nodeId, tasks: tasks.sort((a, b) => a.slot - b.slot), order: order++ });
+  const victims = new Set<Task>();
+  for (let k = count; k > 0; k--) {
+    const load = heap.pop();
+    if (!load) break;
+    victims.add(load.tasks.pop()!);
+    if (load.tasks.length > 0) heap.push(load);
+  }
+  return victims;
 }
 
 /**
@@ -204,7 +229,8 @@ function rollingUpdate<K>(
   const starting = fresh.filter((t) => t.status.state !== 'running' && !failedPlaces.has(placeOf(t))).length;
   const { parallelism, delayMs, order } = rolloutConfig(s);
   if (delayMs > 0) {
-    const lastStart = Math.max(0, ...fresh.filter((t) => t.status.state === 'running').map((t) => t.status.timestamp));
+    let lastStart = 0;
+    for (const t of fresh) if (t.status.state === 'running') lastStart = Math.max(lastStart, t.status.timestamp);
     if (lastStart + delayMs > ctx.now) {
       ctx.wakeAt?.(lastStart + delayMs);
       return;
@@ -213,13 +239,14 @@ function rollingUpdate<K>(
   const room = parallelism === 0 ? outdated.length : Math.max(0, parallelism - starting);
   const batch = outdated.sort((a, b) => a.slot - b.slot).slice(0, room);
   const startFirst = order === 'start-first';
+  const at = new Map(active.map((t, i) => [t, i]));
   for (const t of batch) {
     // stop-first: the old task goes now; start-first: it stays until its replacement runs.
     const r = replacement(t);
     const create: Op = { op: 'create', kind: 'task', object: r };
     if (startFirst) plan.add(create);
     else plan.add(shutdown(t, ctx), create);
-    active[active.indexOf(t)] = r;
+    active[at.get(t)!] = r;
   }
 }
 

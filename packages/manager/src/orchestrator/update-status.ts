@@ -94,7 +94,9 @@ export function judgeCompletion(s: Service, active: readonly Task[], ctx: Update
   const us = s.updateStatus;
   if (!us || !IN_PROGRESS.has(us.state)) return undefined;
   if (!active.every((t) => runsSpec(t, s) && t.status.state === 'running')) return undefined;
-  const lastStart = Math.max(us.startedAt, ...active.map((t) => t.status.timestamp));
+  // A loop, not Math.max(...active): a spread of 100,000 arguments overflows the stack.
+  let lastStart = us.startedAt;
+  for (const t of active) lastStart = Math.max(lastStart, t.status.timestamp);
   const { monitorMs } = rolloutConfig(s);
   if (lastStart + monitorMs > ctx.now) {
     ctx.wakeAt?.(lastStart + monitorMs);

@@ -30,11 +30,11 @@ export function constraintMatches(expr: string, n: Node): boolean {
 export interface NodeUsage {
   hostPorts: Map<string, Set<string>>;
   reserved: Map<string, NodeResources>;
-  /** `nodeId/serviceId` → the service's tasks meant to run there and not ended (Swarm's ActiveTasksCountByService). */
-  serviceTasks: Map<string, number>;
+  /** serviceId → nodeId → the service's tasks meant to run there and not ended (Swarm's ActiveTasksCountByService). */
+  serviceTasks: Map<string, Map<string, number>>;
 }
 
-export function usageByNode(tasks: Task[]): NodeUsage {
+export function usageByNode(tasks: Iterable<Task>): NodeUsage {
   const usage: NodeUsage = { hostPorts: new Map(), reserved: new Map(), serviceTasks: new Map() };
   for (const t of tasks) {
     // A task being shut down holds its ports and reservations until its container has stopped (a
@@ -49,8 +49,9 @@ export function usageByNode(tasks: Task[]): NodeUsage {
 /** Books a task of `spec` on a node (the scheduler, after placing one); `serviceId`: counted as one of its service's there. */
 export function take(usage: NodeUsage, nodeId: string, spec: ServiceSpec, serviceId?: string): void {
   if (serviceId !== undefined) {
-    const k = `${nodeId}/${serviceId}`;
-    usage.serviceTasks.set(k, (usage.serviceTasks.get(k) ?? 0) + 1);
+    let m = usage.serviceTasks.get(serviceId);
+    if (!m) usage.serviceTasks.set(serviceId, (m = new Map()));
+    m.set(nodeId, (m.get(nodeId) ?? 0) + 1);
   }
   for (const p of spec.ports) {
     if (p.publishMode !== 'host') continue;
@@ -73,7 +74,7 @@ export function eligible(spec: ServiceSpec, n: Node, usage: NodeUsage, serviceId
     if (!constraintMatches(c, n)) return `node ${n.description.hostname} does not satisfy ${c}`;
   }
   const max = spec.maxReplicasPerNode ?? 0;
-  if (max > 0 && serviceId !== undefined && (usage.serviceTasks.get(`${n.id}/${serviceId}`) ?? 0) >= max) {
+  if (max > 0 && serviceId !== undefined && (usage.serviceTasks.get(serviceId)?.get(n.id) ?? 0) >= max) {
     // Swarm's words (MaxReplicasFilter), so that scripts and searches find them.
     return `max replicas per node limit exceed on ${n.description.hostname}`;
   }
