@@ -18,6 +18,8 @@ interface Call {
   req: Record<string, unknown>;
   /** performance.now() when it arrived. */
   at: number;
+  /** The caller's address (its connection's). */
+  peer: string;
 }
 
 /**
@@ -37,7 +39,7 @@ class FakeDispatcher {
   async start(): Promise<this> {
     const handle = (method: string, answer: (req: Record<string, unknown>) => object) =>
       (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        this.calls.push({ method, req: call.request, at: performance.now() });
+        this.calls.push({ method, req: call.request, at: performance.now(), peer: call.getPeer() });
         if (this.leaderAddr) {
           cb(new ShoalError('NOT_LEADER', 'this manager is not the leader', { details: { leaderAddr: this.leaderAddr } }).toGrpcStatus());
           return;
@@ -211,6 +213,8 @@ describe('AgentSession', () => {
       assert.equal(other.count('Session'), 0);
       const [refused, opened] = busy.of('Session');
       assert.ok(opened!.at - refused!.at >= 580, `retried after ${(opened!.at - refused!.at).toFixed(0)} ms`);
+      // The manager answered: its connection is kept (no TLS handshake per refusal).
+      assert.equal(opened!.peer, refused!.peer, 'the same connection');
     } finally {
       await s.stop();
     }
