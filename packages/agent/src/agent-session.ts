@@ -4,9 +4,19 @@
 // so the dispatcher does not take the dropped long poll for a crash: a quick restart keeps the
 // node ready and its tasks where they are. The task runner reaches the dispatcher through it
 // (link()).
+//
+// With thousands of nodes, what they all do at once lands on the leader at once. So the first
+// heartbeat of a session comes at a random point of the first period (the dispatcher jitters the
+// later ones); a node that lost its session (a leader change: all nodes lose theirs together)
+// waits a random part of reconnectSpreadMs before opening the next; a manager's answer that says
+// when to retry (the dispatcher is busy opening sessions, or no leader is elected yet) is obeyed;
+// and the quick retries are jittered, so refused nodes do not come back in step. Losing a session
+// stops nothing on the node: the task runner keeps its containers and picks up the assignments of
+// the next session from its cursor.
 
 import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
 import { ShoalError, UnaryClientPool, type Logger, type SecuritySource } from '@shoal/api';
+import { RETRY_AFTER_DETAIL, reconnectSpreadMs } from '@shoal/types';
 import type { DispatcherLink } from './runner.js';
 import { AssignmentsFeed, MeshViewFeed, NetworkViewFeed, type AssignmentsPage, type MeshPage } from './dispatcher-feeds.js';
 import type { NetworkViewPage } from '@shoal/types';
@@ -35,6 +45,29 @@ export interface SessionOptions {
   /** TLS to the managers (this node's certificate; read per call, so a renewal takes effect). */
   security?: SecuritySource;
   logger: Logger;
+  /** Draws the random waits (default Math.random). */
+  random?: () => number;
+}
+
+/** The longest wait a manager's retry hint is obeyed for. */
+const MAX_RETRY_AFTER_MS = 10_000;
+
+/** The wait a refusal asks for (details.retryAfterMs), if it names one. */
+export function retryAfterOf(err: unknown): number | undefined {
+  if (!(err instanceof ShoalError)) return undefined;
+  const raw = err.details[RETRY_AFTER_DETAIL];
+  const ms = raw === undefined ? NaN : Number(raw);
+  return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : undefined;
+}
+
+/**
+ * The wait before the next try after `failures` failures in a row with `managers` managers known:
+ * quick while managers elect a leader (each tried three times), then longer when nobody answers
+ * at all; between half and one and a half times that, at random.
+ */
+export function retryDelayMs(failures: number, managers: number, random: () => number): number {
+  const base = failures <= Math.max(1, managers) * 3 ? 100 : Math.min(2_000, 100 * failures);
+  return Math.round(base * (0.5 + random()));
 }
 
 interface ManagerAddr {
@@ -59,9 +92,14 @@ export class AgentSession {
   private meshFeed: MeshViewFeed | undefined;
   private networkFeed: NetworkViewFeed | undefined;
 
+  private readonly random: () => number;
+  /** Sessions this node opened (tests, diagnostics). */
+  sessionsOpened = 0;
+
   constructor(private readonly opts: SessionOptions) {
     this.managers = [...new Set(opts.managers)];
     this.pool = new UnaryClientPool(30_000, opts.security);
+    this.random = opts.random ?? Math.random;
   }
 
   /** The managers this session knows of (refreshed from every answer). */
@@ -171,8 +209,17 @@ export class AgentSession {
 
   private async run(): Promise<void> {
     let failures = 0;
+    /** Set once a session was lost: the next one waits a random part of this first. */
+    let spread = 0;
     while (this.running) {
+      if (spread > 0) {
+        const wait = this.random() * spread;
+        spread = 0;
+        await this.nap(wait);
+        if (!this.running) break;
+      }
       const addr = this.pick();
+      let period = 0;
       try {
         const h = this.health();
         const res = await this.pool.call<{ sessionId: string; heartbeatPeriodMs: number; managers: ManagerAddr[] }>(
@@ -199,11 +246,14 @@ export class AgentSession {
         failures = 0;
         this.current = addr;
         this.sessionId = res.sessionId;
+        this.sessionsOpened++;
         this.learn(res.managers);
         this.opts.logger.info({ manager: addr }, 'dispatcher session open');
-        let period = Number(res.heartbeatPeriodMs) || 1_000;
+        period = Number(res.heartbeatPeriodMs) || 1_000;
+        // The first beat anywhere in the first period: sessions opened together do not beat together.
+        let wait = this.random() * period;
         while (this.running) {
-          await this.nap(period);
+          await this.nap(wait);
           if (!this.running) break;
           const hh = this.health();
           const beat = await this.pool.call<{ heartbeatPeriodMs: number; managers: ManagerAddr[]; role: string }>(
@@ -214,17 +264,35 @@ export class AgentSession {
             Math.max(500, Math.min(period, 2_000)),
           );
           period = Number(beat.heartbeatPeriodMs) || period;
+          wait = period;
           this.learn(beat.managers);
           if (beat.role) this.opts.onRole?.(beat.role, beat.managers ?? []);
         }
       } catch (err) {
+        const lost = this.sessionId !== '';
         this.current = '';
         this.sessionId = '';
         this.redirect(err);
+        if (!this.running) break;
+        const hint = retryAfterOf(err);
+        if (hint !== undefined) {
+          // A manager that answers, busy (the same one again) or with no leader yet (the next one).
+          if (ShoalError.is(err, 'UNAVAILABLE')) this.preferred ??= addr;
+          this.opts.logger.debug({ manager: addr, retryInMs: hint, err: (err as Error).message }, 'dispatcher asks to retry later');
+          await this.nap(hint);
+          continue;
+        }
+        if (lost) {
+          // Every node lost its session at once, most likely (a leader change): come back spread.
+          failures = 0;
+          spread = reconnectSpreadMs(period);
+          this.opts.logger.debug({ manager: addr, err: (err as Error).message }, 'dispatcher session lost; opening another');
+          continue;
+        }
         failures++;
-        this.opts.logger.debug({ manager: addr, err: (err as Error).message }, 'dispatcher session lost; trying another manager');
+        this.opts.logger.debug({ manager: addr, err: (err as Error).message }, 'no dispatcher session; trying another manager');
         // Quick retries while managers elect a leader; back off only when nobody answers at all.
-        if (this.running) await this.nap(failures <= this.managers.length * 3 ? 100 : Math.min(2_000, 100 * failures));
+        await this.nap(retryDelayMs(failures, this.managers.length, this.random));
       }
     }
   }

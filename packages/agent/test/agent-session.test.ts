@@ -1,40 +1,63 @@
 // AgentSession against fake dispatchers (gRPC on loopback): it opens a session, heartbeats,
 // follows a NOT_LEADER answer to the leader it names, hands the task runner a link through the
-// open session, and says goodbye (Disconnect) when stopped.
+// open session, and says goodbye (Disconnect) when stopped. Its timing at scale: the first beat at
+// a random point of the period, a random wait before opening a session again after losing one,
+// a manager's retry hint obeyed. (Waits are checked as lower bounds only: a timer never fires early.)
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { NOOP_LOGGER, ShoalError, getServiceDefinition } from '@shoal/api';
+import { RETRY_AFTER_DETAIL } from '@shoal/types';
 import { AgentSession } from '../src/index.js';
+import { retryDelayMs } from '../src/agent-session.js';
 
 
 interface Call {
   method: string;
   req: Record<string, unknown>;
+  /** performance.now() when it arrived. */
+  at: number;
+  /** The caller's address (its connection's). */
+  peer: string;
 }
 
-/** A dispatcher that records its calls; `leaderAddr` set: it answers NOT_LEADER, naming it. */
+/**
+ * A dispatcher that records its calls; `leaderAddr` set: it answers NOT_LEADER, naming it;
+ * `refuse`: the next calls of that method get this error; `forget`: sessions are unknown.
+ */
 class FakeDispatcher {
   readonly calls: Call[] = [];
   readonly server = new grpc.Server();
   addr = '';
   leaderAddr = '';
+  period = 50;
+  forget = false;
+  readonly refuse: { method: string; err: ShoalError }[] = [];
   private sessions = 0;
 
   async start(): Promise<this> {
     const handle = (method: string, answer: (req: Record<string, unknown>) => object) =>
       (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        this.calls.push({ method, req: call.request });
+        this.calls.push({ method, req: call.request, at: performance.now(), peer: call.getPeer() });
         if (this.leaderAddr) {
           cb(new ShoalError('NOT_LEADER', 'this manager is not the leader', { details: { leaderAddr: this.leaderAddr } }).toGrpcStatus());
+          return;
+        }
+        const i = this.refuse.findIndex((r) => r.method === method);
+        if (i >= 0) {
+          cb(this.refuse.splice(i, 1)[0]!.err.toGrpcStatus());
+          return;
+        }
+        if (this.forget && method === 'Heartbeat') {
+          cb(new ShoalError('NOT_FOUND', 'no such session').toGrpcStatus());
           return;
         }
         cb(null, answer(call.request));
       };
     this.server.addService(getServiceDefinition('shoal.dispatcher.Dispatcher'), {
-      Session: handle('Session', () => ({ sessionId: `s${++this.sessions}`, heartbeatPeriodMs: 50, managers: [{ nodeId: 'm', addr: this.addr }] })),
-      Heartbeat: handle('Heartbeat', () => ({ heartbeatPeriodMs: 50, managers: [{ nodeId: 'm', addr: this.addr }] })),
+      Session: handle('Session', () => ({ sessionId: `s${++this.sessions}`, heartbeatPeriodMs: this.period, managers: [{ nodeId: 'm', addr: this.addr }] })),
+      Heartbeat: handle('Heartbeat', () => ({ heartbeatPeriodMs: this.period, managers: [{ nodeId: 'm', addr: this.addr }] })),
       Assignments: handle('Assignments', () => ({ token: 't', tasks: [] })),
       UpdateTaskStatus: handle('UpdateTaskStatus', () => ({ rejected: [] })),
       Disconnect: handle('Disconnect', () => ({})),
@@ -48,6 +71,10 @@ class FakeDispatcher {
 
   count(method: string): number {
     return this.calls.filter((c) => c.method === method).length;
+  }
+
+  of(method: string, nodeId?: string): Call[] {
+    return this.calls.filter((c) => c.method === method && (nodeId === undefined || c.req.nodeId === nodeId));
   }
 }
 
@@ -131,5 +158,89 @@ describe('AgentSession', () => {
     await until('a few attempts', () => d.count('Session') >= 2);
     await s.stop();
     assert.equal(d.count('Disconnect'), 0);
+  });
+
+  test('the first heartbeat of a session comes at a random point of the period', async () => {
+    const d = await dispatcher();
+    d.period = 1_000;
+    const early = new AgentSession({ nodeId: 'early', hostname: 'e', addr: '', managers: [d.addr], logger: NOOP_LOGGER, random: () => 0.05 });
+    const late = new AgentSession({ nodeId: 'late', hostname: 'l', addr: '', managers: [d.addr], logger: NOOP_LOGGER, random: () => 0.7 });
+    early.start();
+    late.start();
+    try {
+      await until('a heartbeat from each', () => d.of('Heartbeat', 'early').length >= 1 && d.of('Heartbeat', 'late').length >= 1);
+      const first = (id: string) => d.of('Heartbeat', id)[0]!.at - d.of('Session', id)[0]!.at;
+      assert.ok(first('late') >= 650, `the late node beat ${first('late').toFixed(0)} ms after its session opened`);
+      assert.ok(d.of('Heartbeat', 'early')[0]!.at < d.of('Heartbeat', 'late')[0]!.at, 'the early node beat first');
+      // Then at the period the dispatcher answers.
+      await until('a second beat', () => d.of('Heartbeat', 'early').length >= 2);
+      const [b1, b2] = d.of('Heartbeat', 'early');
+      assert.ok(b2!.at - b1!.at >= 950, 'the next beat a period later');
+    } finally {
+      await early.stop();
+      await late.stop();
+    }
+  });
+
+  test('a lost session: a random part of the reconnect spread passes before the next Session', async () => {
+    const d = await dispatcher();
+    d.period = 200;
+    const s = new AgentSession({ nodeId: 'n', hostname: 'n', addr: '', managers: [d.addr], logger: NOOP_LOGGER, random: () => 0.9 });
+    s.start();
+    try {
+      await until('a heartbeat', () => d.count('Heartbeat') >= 1);
+      d.forget = true;
+      await until('the session lost and opened again', () => d.count('Session') >= 2);
+      const again = d.of('Session')[1]!;
+      const failed = d.of('Heartbeat').filter((c) => c.at < again.at).at(-1)!;
+      // reconnectSpreadMs(200) = 200: 0.9 of it.
+      assert.ok(again.at - failed.at >= 170, `opened again ${(again.at - failed.at).toFixed(0)} ms after the session was lost`);
+    } finally {
+      d.forget = false;
+      await s.stop();
+    }
+  });
+
+  test('a busy dispatcher\'s retry hint is obeyed, at the same manager', async () => {
+    const busy = await dispatcher();
+    const other = await dispatcher();
+    busy.refuse.push({ method: 'Session', err: new ShoalError('UNAVAILABLE', 'the dispatcher is opening 64 sessions already', { details: { [RETRY_AFTER_DETAIL]: '600' } }) });
+    const s = new AgentSession({ nodeId: 'n', hostname: 'n', addr: '', managers: [busy.addr, other.addr], logger: NOOP_LOGGER });
+    s.start();
+    try {
+      await until('a session', () => s.current !== '');
+      assert.equal(s.current, busy.addr, 'back at the busy manager');
+      assert.equal(other.count('Session'), 0);
+      const [refused, opened] = busy.of('Session');
+      assert.ok(opened!.at - refused!.at >= 580, `retried after ${(opened!.at - refused!.at).toFixed(0)} ms`);
+      // The manager answered: its connection is kept (no TLS handshake per refusal).
+      assert.equal(opened!.peer, refused!.peer, 'the same connection');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('no leader elected yet: the hint is obeyed, then the next manager is asked', async () => {
+    const follower = await dispatcher();
+    const leader = await dispatcher();
+    follower.refuse.push({ method: 'Session', err: new ShoalError('NOT_LEADER', 'this manager is not the leader', { details: { leaderAddr: '', [RETRY_AFTER_DETAIL]: '400' } }) });
+    const s = new AgentSession({ nodeId: 'n', hostname: 'n', addr: '', managers: [follower.addr, leader.addr], logger: NOOP_LOGGER });
+    s.start();
+    try {
+      await until('a session', () => s.current !== '');
+      assert.equal(s.current, leader.addr);
+      assert.ok(leader.of('Session')[0]!.at - follower.of('Session')[0]!.at >= 380, 'waited as told');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('retries are jittered around a base that grows only once every manager was tried three times', () => {
+    const at = (r: number) => (failures: number) => retryDelayMs(failures, 3, () => r);
+    assert.deepEqual([1, 5, 9].map(at(0.5)), [100, 100, 100]);
+    assert.deepEqual([1, 9].map(at(0)), [50, 50]);
+    assert.equal(at(0.999)(1), 150);
+    assert.equal(at(0.5)(10), 1_000);
+    assert.equal(at(0.5)(50), 2_000);
   });
 });

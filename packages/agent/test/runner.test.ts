@@ -4,11 +4,12 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NOOP_LOGGER } from '@shoal/api';
+import { NOOP_LOGGER, ShoalError } from '@shoal/api';
 import type { Task, TaskState } from '@shoal/types';
 import { type ContainerEvent, type ContainerStatus, type Executor, type OwnedContainer, type PrepareOptions, type PrepareResult, LABELS, containerName, executorError } from '../src/executor.js';
 import { type DispatcherLink, type PullRetry, type StatusUpdate, type TaskNetworking, TaskRunner } from '../src/runner.js';
 import { assignedTask, taskSpec } from './fixtures.js';
+import { AssignmentsFeed, type AssignmentsPage } from '../src/dispatcher-feeds.js';
 
 const NODE = 'node1';
 
@@ -163,6 +164,8 @@ async function until<T>(what: string, f: () => T | undefined | false, ms = 5_000
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Failed pulls retried after 10, 20 ms, three attempts in all. */
 const QUICK_RETRY: PullRetry = { initialMs: 10, maxMs: 20, attempts: 3 };
@@ -382,5 +385,62 @@ describe('TaskRunner (fake executor)', () => {
       await ex.start(id);
       await until('removed', () => !ex.containers.has(id));
     });
+  });
+
+  test('a leader failover: assignments unavailable a while, then the new leader\'s reset in pages: nothing stopped, started or removed', async () => {
+    const tasks = [mkTask(), mkTask(), mkTask()];
+    const ex = new FakeExecutor();
+    /** How the dispatcher answers the raw Assignments call (as AgentSession's link passes it on). */
+    let phase: 'old' | 'lost' | 'new' = 'old';
+    const stored = new Map(tasks.map((t) => [t.id, t]));
+    const served: string[] = [];
+    const feed = new AssignmentsFeed(async (known, waitMs): Promise<AssignmentsPage> => {
+      served.push(`${phase} ${known}`);
+      const idle = async (token: string): Promise<AssignmentsPage> => {
+        await sleep(Math.min(waitMs, 50));
+        return { token, tasks: [], removed: [], reset: false, more: false };
+      };
+      if (phase === 'lost') throw new ShoalError('NOT_LEADER', 'this manager is not the leader', { details: { leaderAddr: '' } });
+      if (phase === 'old') return known === 'old' ? idle('old') : { token: 'old', tasks: [...stored.values()], removed: [], reset: true, more: false };
+      // The new leader does not take the old cursor: everything again, one task per page.
+      if (known.startsWith('new')) {
+        const i = Number(known.slice(3));
+        if (i >= tasks.length) return idle(known);
+        return { token: `new${i + 1}`, tasks: [stored.get(tasks[i]!.id)!], removed: [], reset: false, more: i + 1 < tasks.length };
+      }
+      return { token: 'new1', tasks: [stored.get(tasks[0]!.id)!], removed: [], reset: true, more: true };
+    });
+    const reports: StatusUpdate[] = [];
+    const link: DispatcherLink = {
+      assignments: (known, waitMs) => feed.next(known, waitMs),
+      report: async (updates) => {
+        if (phase === 'lost') throw new ShoalError('UNAVAILABLE', 'no dispatcher session yet');
+        reports.push(...updates);
+        // As the store would keep them.
+        for (const u of updates) {
+          const t = stored.get(u.taskId)!;
+          stored.set(u.taskId, { ...t, status: { ...t.status, ...u.status } });
+        }
+        return { rejected: [] };
+      },
+    };
+    const runner = new TaskRunner(ex, link, NOOP_LOGGER, QUICK_RETRY);
+    runner.start();
+    try {
+      await until('all three running', () => [...stored.values()].every((t) => t.status.state === 'running'));
+      const callsBefore = ex.calls.length;
+      const reportsBefore = reports.length;
+      phase = 'lost';
+      await until('a few failed polls', () => served.filter((c) => c.startsWith('lost')).length >= 3);
+      phase = 'new';
+      await until('the reset read to its end and the next poll', () => served.includes('new new3'));
+      await sleep(100);
+      const after = ex.calls.slice(callsBefore);
+      assert.deepEqual(after.filter((c) => /^(create|start|stop|remove)/.test(c)), [], 'no container touched');
+      assert.equal([...ex.containers.values()].filter((c) => c.running).length, 3);
+      assert.deepEqual(reports.slice(reportsBefore), [], 'nothing to report: every task still runs');
+    } finally {
+      await runner.stop();
+    }
   });
 });

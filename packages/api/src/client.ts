@@ -1,7 +1,7 @@
 // Calling the services of proto/ as a client.
 
 import * as grpc from '@grpc/grpc-js';
-import { ShoalError } from './errors.js';
+import { ERROR_CODE_KEY, ShoalError } from './errors.js';
 import { type ServiceName, getClientConstructor } from './proto.js';
 
 /**
@@ -44,7 +44,9 @@ export function callUnary<T>(name: ServiceName, addr: string, method: string, re
  * same peers again and again (an agent's heartbeats, reports and long polls), a channel per call
  * would cost a TCP and HTTP/2 handshake on both sides every time. A channel that fails with
  * UNAVAILABLE is dropped, so the next call starts afresh instead of waiting out grpc-js's
- * reconnect backoff; idle channels close after a while.
+ * reconnect backoff; idle channels close after a while. A peer that answered (a Shoal error:
+ * NOT_LEADER, a busy dispatcher's "retry later") keeps its channel: dropping it would cost that
+ * peer a TLS handshake per refusal, thousands at once after a leader change.
  */
 export class UnaryClientPool {
   private readonly clients = new Map<string, { client: grpc.Client; timer: NodeJS.Timeout; inflight: number; sec?: ChannelSecurity }>();
@@ -81,7 +83,8 @@ export class UnaryClientPool {
       fn.call(entry.client, req, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: T) => {
         entry.inflight--;
         // A dead or silent peer: start the next call on a fresh connection.
-        if (err?.code === grpc.status.UNAVAILABLE || err?.code === grpc.status.DEADLINE_EXCEEDED) this.drop(key, entry);
+        const answered = (err?.metadata?.get(ERROR_CODE_KEY).length ?? 0) > 0;
+        if (!answered && (err?.code === grpc.status.UNAVAILABLE || err?.code === grpc.status.DEADLINE_EXCEEDED)) this.drop(key, entry);
         else if (entry.inflight === 0 && this.clients.get(key) === entry) {
           entry.timer = setTimeout(() => this.drop(key, entry), this.idleMs);
           entry.timer.unref();

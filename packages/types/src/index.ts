@@ -15,3 +15,4 @@ export * from './network-view.js';
 export * from './image-ref.js';
 export * from './mesh-view.js';
 export * from './secret-spec.js';
+export * from './session-timing.js';

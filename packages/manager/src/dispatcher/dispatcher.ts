@@ -9,14 +9,22 @@
 // resumed) or an agent's wrong clock changes nothing.
 // Assignments and the mesh view are long-polled diffs from views kept up to date from the store
 // (AssignmentView, MeshIndex), sent in pages that fit a message; the agent hides the paging.
+//
+// Built for thousands of nodes: a heartbeat costs O(1) and no store write (a node's state is
+// written only when it changes, and the nodes to mark down are found by one sweep over the nodes
+// per half period, then marked in one transaction, so the orchestrator replaces their tasks in one
+// pass). Each heartbeat is answered with the period plus a random epsilon (session-timing.ts), so
+// nodes do not beat in step; the judgement allows for it. Session calls are bounded (SessionGate):
+// after a leader change every node comes at once, and those beyond the bound are told when to
+// retry; a node is not judged while the dispatcher is turning sessions away.
 
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ShoalError } from '@shoal/api';
 import type { Logger } from '@shoal/api';
 import type { RaftNode } from '@shoal/raft';
-import type { ClusterStore, Node, Op, StoreClient, Task, TaskStatus } from '@shoal/store';
-import { TASK_STATES, statusOp, taskStateRank, updateOp } from '@shoal/store';
+import type { ClusterStore, Node, Op, StoreClient, Task } from '@shoal/store';
+import { jsonBytes, updateOp } from '@shoal/store';
 import type { LeaderComponent } from '../leader-duty.js';
 import type { RegistryAuthVault } from '../registry-auth.js';
 import type { SecretVault } from '../secret-vault.js';
@@ -26,7 +34,10 @@ import { type Cursor, type Page, decodeCursor, encodeCursor } from './change-log
 import { LongPolls } from './long-polls.js';
 import { MeshIndex, type MeshBackendEntry, type MeshPortEntry } from './mesh-index.js';
 import { NetworkIndex } from './network-index.js';
+import { MIN_RETRY_AFTER_MS, SessionGate } from './session-gate.js';
+import { type StatusReport, StatusBatcher } from './status-batcher.js';
 import type { IngressNode, NetworkEndpoint, NetworkService, NetworkViewPage, OverlayNetworkInfo } from '@shoal/types';
+import { HEARTBEAT_JITTER, RETRY_AFTER_DETAIL, reconnectSpreadMs } from '@shoal/types';
 
 /** A long-polled view's request (MeshViewRequest, NetworkViewRequest). */
 interface ViewRequest {
@@ -58,8 +69,38 @@ export interface NodeInfo {
 
 /** The size of one page of a long poll's answer: well under the 4 MiB message limit. */
 export const PAGE_BYTES = 1 << 20;
-/** Task status reports stored per transaction (an agent may report thousands at once). */
-const REPORTS_PER_TX = 100;
+/** Nodes marked down per transaction at most (and ~256 KiB of them: a node may carry mesh errors). */
+const DOWN_PER_TX = 500;
+const DOWN_TX_BYTES = 256 << 10;
+/** Session calls handled at once by default (the rest are told to retry: SessionGate). */
+export const DEFAULT_SESSION_LIMIT = 64;
+/** How long the list of managers sent with every heartbeat is reused (Raft's status is not free). */
+const MANAGERS_TTL_MS = 1_000;
+
+export interface DispatcherOptions {
+  /** Session calls handled at once (default DEFAULT_SESSION_LIMIT). */
+  sessionLimit?: number;
+  /** Draws the heartbeat epsilon and the retry hints (default Math.random). */
+  random?: () => number;
+  /** false: no timer runs sweep() (a test calls it on its own clock); default true. */
+  sweepTimer?: boolean;
+}
+
+/** What the dispatcher has done since it was made (tests, diagnostics, benchmarks). */
+export interface DispatcherStats {
+  /** Sessions open now. */
+  sessions: number;
+  heartbeats: number;
+  sessionsOpened: number;
+  /** Session calls refused by the bound (told to retry). */
+  sessionsRefused: number;
+  /** Nodes this dispatcher marked down for missed heartbeats. */
+  markedDown: number;
+  /** Store writes of node status from sessions and heartbeats (not the marking down). */
+  statusWrites: number;
+  /** Transactions that stored task status reports (of all nodes together). */
+  reportTransactions: number;
+}
 
 /** This manager's monotonic clock, in ms: liveness must not follow steps of the wall clock. */
 export const monotonicMs = (): number => performance.now();
@@ -91,7 +132,7 @@ export class Dispatcher implements LeaderComponent {
   private sessions = new Map<string, SessionState>();
   /** Nodes judged only after this time (set when this manager becomes leader). */
   private graceUntil = 0;
-  /** When check() last ran (0: not since this manager became leader). */
+  /** When sweep() last ran (0: not since this manager became leader). */
   private lastCheckAt = 0;
   private timer: NodeJS.Timeout | undefined;
   /** Between begin() and end(): this manager leads (the manager's LeaderDuty says when). */
@@ -101,6 +142,12 @@ export class Dispatcher implements LeaderComponent {
   private readonly assigned: AssignmentView;
   private readonly mesh: MeshIndex;
   private readonly networks: NetworkIndex;
+  private readonly gate: SessionGate;
+  private readonly reports: StatusBatcher;
+  private readonly random: () => number;
+  private readonly sweepTimer: boolean;
+  private managersCache: { at: number; list: { nodeId: string; addr: string }[] } | undefined;
+  private counts = { heartbeats: 0, sessionsOpened: 0, markedDown: 0, statusWrites: 0 };
 
   constructor(
     private readonly raft: RaftNode,
@@ -113,7 +160,12 @@ export class Dispatcher implements LeaderComponent {
     private readonly now: () => number = monotonicMs,
     /** Opens the secrets of a node's tasks (absent: none are sent). */
     private readonly secrets?: SecretVault,
+    opts: DispatcherOptions = {},
   ) {
+    this.random = opts.random ?? Math.random;
+    this.sweepTimer = opts.sweepTimer ?? true;
+    this.gate = new SessionGate(Math.max(1, opts.sessionLimit ?? DEFAULT_SESSION_LIMIT), this.random);
+    this.reports = new StatusBatcher(client);
     // Kept on every manager (not only the leader's): a new leader answers the nodes' cursors at once.
     this.assigned = new AssignmentView(store, (nodes) => {
       for (const n of nodes) this.polls.wake(`${n}/assignments`);
@@ -134,13 +186,43 @@ export class Dispatcher implements LeaderComponent {
     return this.store.cluster()?.spec.nodeDownAfterBeats || DEFAULT_DOWN_AFTER;
   }
 
+  /** The period a heartbeat answer asks for: the cluster's, plus a random epsilon. */
+  private jitteredPeriod(): number {
+    const p = this.period();
+    return p + Math.floor(this.random() * p * HEARTBEAT_JITTER);
+  }
+
+  /**
+   * How long a node may be silent before it is down: `nodeDownAfterBeats` periods, plus the
+   * largest epsilon its last answer may have added to its next beat.
+   */
+  private silenceLimit(): number {
+    const p = this.period();
+    return p * this.downAfter() + p * HEARTBEAT_JITTER;
+  }
+
+  /** No node is judged before `now + silenceLimit()` (a new leader; a stall; sessions refused). */
+  private holdJudgement(extraMs = 0): void {
+    this.graceUntil = Math.max(this.graceUntil, this.now() + this.silenceLimit() + extraMs);
+  }
+
+  stats(): DispatcherStats {
+    return { sessions: this.sessions.size, sessionsRefused: this.gate.refused, reportTransactions: this.reports.transactions, ...this.counts };
+  }
+
   begin(): void {
     this.leading = true;
     this.sessions.clear();
-    this.graceUntil = this.now() + this.period() * this.downAfter();
+    this.managersCache = undefined;
+    this.graceUntil = 0;
+    // Every node lost its session with the old leader and waits up to reconnectSpreadMs before
+    // opening one here: the grace covers that too.
+    this.holdJudgement(reconnectSpreadMs(this.period()));
     this.lastCheckAt = 0;
-    this.timer = setInterval(() => void this.check(), Math.max(50, this.period() / 2));
-    this.timer.unref();
+    if (this.sweepTimer) {
+      this.timer = setInterval(() => void this.sweep(), Math.max(50, this.period() / 2));
+      this.timer.unref();
+    }
   }
 
   end(): void {
@@ -150,6 +232,8 @@ export class Dispatcher implements LeaderComponent {
     this.timer = undefined;
     // Waiting long polls answer now (NOT_LEADER): their agents move on to the new leader.
     this.polls.endAll();
+    // Reports not yet proposed: their agents send them again to the new leader.
+    this.reports.cancel(new ShoalError('NOT_LEADER', 'this manager is no longer the leader', { details: { leader: this.raft.leaderId(), leaderAddr: this.raft.leaderAddr() ?? '' } }));
   }
 
   stop(): void {
@@ -166,52 +250,77 @@ export class Dispatcher implements LeaderComponent {
     if (this.leading) return;
     const leaderAddr = this.raft.leaderAddr() ?? '';
     const why = this.raft.isLeader() ? 'this manager has just become the leader and is still catching up' : 'this manager is not the leader';
-    throw new ShoalError('NOT_LEADER', why, { details: { leader: this.raft.leaderId(), leaderAddr } });
+    const details: Record<string, string> = { leader: this.raft.leaderId(), leaderAddr };
+    // No leader to name (an election): every node asking would otherwise come back within 100 ms,
+    // again and again, while the managers need their time to elect one.
+    if (!leaderAddr) details[RETRY_AFTER_DETAIL] = String(Math.round(MIN_RETRY_AFTER_MS + this.random() * reconnectSpreadMs(this.period())));
+    throw new ShoalError('NOT_LEADER', why, { details });
   }
 
   private managers(): { nodeId: string; addr: string }[] {
-    const conf = this.raft.status().conf;
-    return conf.voters.map((m) => ({ nodeId: m.id, addr: m.addr }));
+    const now = this.now();
+    if (!this.managersCache || now - this.managersCache.at >= MANAGERS_TTL_MS) {
+      const conf = this.raft.status().conf;
+      this.managersCache = { at: now, list: conf.voters.map((m) => ({ nodeId: m.id, addr: m.addr })) };
+    }
+    return this.managersCache.list;
   }
 
   async session(req: { nodeId?: string; info?: NodeInfo | null }) {
     this.requireLeader();
     const nodeId = req.nodeId ?? '';
+    const info = req.info ?? {};
     const node = this.store.get('node', nodeId);
     if (!node) throw new ShoalError('PERMISSION_DENIED', `unknown node ${nodeId || '(empty)'}: it must join the cluster first`);
-    const info = req.info ?? {};
-    const s: SessionState = {
-      sessionId: randomBytes(12).toString('hex'),
-      lastBeat: this.now(),
-      error: info.error ?? '',
-      condition: info.condition ?? '',
-      suspectSince: 0,
-      leaving: false,
-      meshErrors: JSON.stringify(node.status.meshErrors ?? []),
-      meshMode: node.status.meshMode,
+    const open = () => {
+      const s: SessionState = {
+        sessionId: randomBytes(12).toString('hex'),
+        lastBeat: this.now(),
+        error: info.error ?? '',
+        condition: info.condition ?? '',
+        suspectSince: 0,
+        leaving: false,
+        meshErrors: JSON.stringify(node.status.meshErrors ?? []),
+        meshMode: node.status.meshMode,
+      };
+      this.sessions.set(nodeId, s);
+      this.counts.sessionsOpened++;
+      return { sessionId: s.sessionId, heartbeatPeriodMs: this.period(), managers: this.managers() };
     };
-    this.sessions.set(nodeId, s);
-    await this.setStatus(nodeId, s.error, s.condition, info);
-    return { sessionId: s.sessionId, heartbeatPeriodMs: this.period(), managers: this.managers() };
+    // A node back with nothing new (the usual case after a leader change) costs a map entry.
+    if (!nodeStatusChange(node, info.error ?? '', info.condition ?? '', info)) return open();
+    // One whose state must be written holds a Raft proposal: those are bounded. Nodes turned
+    // away are not judged until they could have come back.
+    if (this.gate.busy >= this.gate.limit) this.holdJudgement(reconnectSpreadMs(this.period()));
+    return this.gate.run(reconnectSpreadMs(this.period()), async () => {
+      const answer = open();
+      await this.setStatus(nodeId, info.error ?? '', info.condition ?? '', info);
+      return answer;
+    });
   }
 
   async heartbeat(req: { nodeId?: string; sessionId?: string; error?: string; condition?: string; meshErrors?: string[]; meshMode?: string }) {
     const s = this.checkSession(req.nodeId, req.sessionId);
     s.lastBeat = this.now();
     s.suspectSince = 0;
+    this.counts.heartbeats++;
     const error = req.error ?? '';
     const condition = String(req.condition ?? '').slice(0, 1000);
     const meshErrors = (req.meshErrors ?? []).map((e) => String(e).slice(0, 1000)).slice(0, 100);
     const meshMode = MESH_MODES.has(req.meshMode ?? '') ? req.meshMode! : '';
     const meshChanged = JSON.stringify(meshErrors) !== s.meshErrors || meshMode !== s.meshMode;
-    if (error !== s.error || condition !== s.condition || meshChanged) {
+    const node = this.store.get('node', req.nodeId!);
+    // The node was marked down while its new session opened (a sweep already under way): its
+    // beats put it right.
+    const drifted = !!node && node.status.state !== (error ? 'down' : 'ready');
+    if (error !== s.error || condition !== s.condition || meshChanged || drifted) {
       s.error = error;
       s.condition = condition;
       s.meshErrors = JSON.stringify(meshErrors);
       s.meshMode = meshMode;
       await this.setStatus(req.nodeId!, error, condition, undefined, meshErrors, meshMode);
     }
-    return { heartbeatPeriodMs: this.period(), managers: this.managers(), role: this.store.get('node', req.nodeId!)?.spec.role ?? '' };
+    return { heartbeatPeriodMs: this.jitteredPeriod(), managers: this.managers(), role: node?.spec.role ?? '' };
   }
 
   /**
@@ -351,135 +460,137 @@ export class Dispatcher implements LeaderComponent {
   }
 
   /**
-   * The agent's reports, stored in transactions of a bounded size (each a consistent change on its
-   * own). A status is stamped with this manager's time, not the agent's: a node's wrong clock
-   * must not move restart delays or update monitors.
+   * The agent's reports, stored with those of other nodes that arrive meanwhile, in transactions
+   * of a bounded size (StatusBatcher). A status is stamped with this manager's time, not the
+   * agent's: a node's wrong clock must not move restart delays or update monitors.
    */
-  async updateTaskStatus(req: { nodeId?: string; sessionId?: string; updates?: { taskId?: string; status?: Partial<TaskStatus> | null }[] }) {
+  async updateTaskStatus(req: { nodeId?: string; sessionId?: string; updates?: StatusReport[] }) {
     this.checkSession(req.nodeId, req.sessionId);
-    const nodeId = req.nodeId!;
-    const rejected: string[] = [];
-    const updates = req.updates ?? [];
-    const seen = new Set<string>();
-    for (let i = 0; i < updates.length; i += REPORTS_PER_TX) {
-      const chunk = updates.slice(i, i + REPORTS_PER_TX);
-      let chunkRejected: string[] = [];
-      let chunkSeen = new Set<string>();
-      await this.client.update(
-        (store) => {
-          chunkRejected = [];
-          chunkSeen = new Set<string>();
-          const ops: Op[] = [];
-          const now = Date.now();
-          for (const u of chunk) {
-            const id = u.taskId ?? '';
-            const t = store.get('task', id);
-            const st = u.status;
-            if (!t) chunkRejected.push(`${id}: no such task`);
-            else if (t.nodeId !== nodeId) chunkRejected.push(`${id}: not assigned to this node`);
-            else if (!st || !(TASK_STATES as readonly string[]).includes(st.state ?? '')) chunkRejected.push(`${id}: invalid state ${st?.state}`);
-            else if (taskStateRank(st.state as TaskStatus['state']) < taskStateRank(t.status.state)) chunkRejected.push(`${id}: ${t.status.state} cannot go back to ${st.state}`);
-            else if (seen.has(id) || chunkSeen.has(id)) chunkRejected.push(`${id}: given twice`);
-            else {
-              chunkSeen.add(id);
-              // Stamped with this manager's clock, not the agent's (which may be hours off): the
-              // managers judge update delays and restart windows by these times. A report in the
-              // state the task is already in (a repeat, or a new message: a pull's progress) keeps
-              // the time the state began, as `service ps` shows it ("Preparing 20 seconds ago").
-              const state = st.state as TaskStatus['state'];
-              const status: TaskStatus = {
-                state,
-                timestamp: state === t.status.state ? t.status.timestamp : now,
-                message: st.message ?? '',
-                err: st.err ?? '',
-                containerId: st.containerId ?? t.status.containerId,
-                exitCode: Number(st.exitCode ?? 0),
-              };
-              const { timestamp: _a, ...same } = status;
-              const { timestamp: _b, ...had } = t.status;
-              if (JSON.stringify(same) !== JSON.stringify(had)) {
-                ops.push(statusOp(t, status, now));
-              }
-            }
-          }
-          return ops;
-        },
-        { retries: 5, timeoutMs: 5_000, optimistic: true },
-      );
-      rejected.push(...chunkRejected);
-      for (const id of chunkSeen) seen.add(id);
-    }
-    return { rejected };
+    return { rejected: await this.reports.submit(req.nodeId!, req.updates ?? []) };
   }
 
   /** ready (or down with the node's own reason), plus what the node told us about itself. */
   private async setStatus(nodeId: string, error: string, condition: string, info?: NodeInfo, meshErrors?: string[], meshMode?: string): Promise<void> {
+    const changed = (n: Node) => nodeStatusChange(n, error, condition, info, meshErrors, meshMode);
+    // Nothing to write, as this leader's store says: no transaction and no read barrier either (a
+    // node's status is written by the leader's dispatcher, whose writes are applied here before
+    // they return, and by a manager marking itself ready, which it means too; a leader begins only
+    // once it has applied every earlier term's writes).
+    // 2,000 nodes opening sessions with a new leader then cost it no Raft round at all.
+    const cur = this.store.get('node', nodeId);
+    if (!cur || !changed(cur)) return;
+    this.counts.statusWrites++;
     await this.client.update(
       (store) => {
         const n = store.get('node', nodeId);
-        if (!n) return [];
-        const status: Node['status'] = {
-          state: error ? 'down' : 'ready',
-          message: error || condition,
-          addr: info?.addr || n.status.addr,
-          meshAddr: info?.meshAddr ?? n.status.meshAddr,
-          meshErrors: meshErrors ?? n.status.meshErrors,
-          meshMode: meshMode ?? n.status.meshMode,
-        };
-        const d = n.description;
-        const description = info
-          ? {
-              hostname: info.hostname || d.hostname,
-              platform: { os: info.os || d.platform.os, arch: info.arch || d.platform.arch },
-              resources: { nanoCpus: info.nanoCpus ?? d.resources.nanoCpus, memoryBytes: info.memoryBytes ?? d.resources.memoryBytes },
-              engineVersion: info.engineVersion ?? d.engineVersion,
-            }
-          : d;
-        if (JSON.stringify(status) === JSON.stringify(n.status) && JSON.stringify(description) === JSON.stringify(d)) return [];
-        return [updateOp('node', { ...n, status, description, updatedAt: Date.now() })];
+        const next = n && changed(n);
+        return next ? [updateOp('node', next)] : [];
       },
       { retries: 5, timeoutMs: 5_000, optimistic: true },
     );
   }
 
-  /** Marks down every ready node whose heartbeats stopped. */
-  private async check(): Promise<void> {
+  /**
+   * Marks down every ready node whose heartbeats stopped: one sweep over the nodes, then one
+   * transaction for all of them (a few, for very many), so a rack going dark is one change to the
+   * orchestrator, and its tasks are replaced in one pass. Runs every half period while leading
+   * (tests call it too).
+   */
+  async sweep(): Promise<void> {
     if (!this.leading) return;
     const now = this.now();
     // This manager stalled (its event loop busy with a huge change, the process paused): the
     // heartbeats sent meanwhile are not read yet. Nodes get the grace of a new leader's.
     if (this.lastCheckAt > 0 && now - this.lastCheckAt > this.period()) {
-      this.graceUntil = Math.max(this.graceUntil, now + this.period() * this.downAfter());
+      this.holdJudgement();
       this.log.warn({ stalledMs: Math.round(now - this.lastCheckAt) }, 'the dispatcher was stalled: no node is judged for a while');
     }
     this.lastCheckAt = now;
     if (this.checking || now < this.graceUntil) return;
     this.checking = true;
     try {
-      const limit = this.period() * this.downAfter();
+      const limit = this.silenceLimit();
+      const period = this.period();
+      const silent: Node[] = [];
       for (const n of this.store.list('node')) {
         if (n.status.state !== 'ready') continue;
         const s = this.sessions.get(n.id);
-        const suspectTooLong = !!s && s.suspectSince > 0 && now - s.suspectSince > this.period();
+        const suspectTooLong = !!s && s.suspectSince > 0 && now - s.suspectSince > period;
         if (s && now - s.lastBeat <= limit && !suspectTooLong) continue;
-        // Judged by this leader only: a deposed one (e.g. paused, its sessions stale) stops here.
-        if (!this.leading) break;
         this.log.warn({ node: n.id, hostname: n.description.hostname, connectionLost: suspectTooLong }, 'node missed its heartbeats: marking it down');
         this.sessions.delete(n.id);
+        silent.push(n);
+      }
+      for (const batch of downBatches(silent)) {
+        // Judged by this leader only: a deposed one (e.g. paused, its sessions stale) stops here.
+        if (!this.leading) break;
+        let marked = 0;
         await this.client
           .update(
             (store) => {
-              const cur = store.get('node', n.id);
-              if (!cur || cur.status.state !== 'ready') return [];
-              const status = { ...cur.status, state: 'down' as const, message: 'heartbeat failure' };
-              return [updateOp('node', { ...cur, status, updatedAt: Date.now() })];
+              const ops: Op[] = [];
+              for (const { id } of batch) {
+                const cur = store.get('node', id);
+                // (a node that opened a new session meanwhile is back)
+                if (!cur || cur.status.state !== 'ready' || this.sessions.has(id)) continue;
+                const status = { ...cur.status, state: 'down' as const, message: 'heartbeat failure' };
+                ops.push(updateOp('node', { ...cur, status, updatedAt: Date.now() }));
+              }
+              marked = ops.length;
+              return ops;
             },
             { retries: 3, timeoutMs: 5_000, optimistic: true, leaderOnly: true },
           )
-          .catch((err: Error) => this.log.warn({ node: n.id, err: err.message }, 'could not mark the node down'));
+          .then(() => (this.counts.markedDown += marked))
+          .catch((err: Error) => this.log.warn({ nodes: batch.map((n) => n.id), err: err.message }, 'could not mark the nodes down'));
       }
     } finally {
       this.checking = false;
     }
   }
+}
+
+/** The nodes to mark down, in transactions of at most DOWN_PER_TX nodes and ~DOWN_TX_BYTES. */
+function downBatches(nodes: readonly Node[]): Node[][] {
+  const out: Node[][] = [];
+  let cur: Node[] = [];
+  let bytes = 0;
+  for (const n of nodes) {
+    const b = jsonBytes(n);
+    if (cur.length > 0 && (cur.length >= DOWN_PER_TX || bytes + b > DOWN_TX_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(n);
+    bytes += b;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
+/**
+ * The node as the dispatcher would write it: ready (or down with the node's own reason), plus what
+ * the node told about itself; undefined when that changes nothing.
+ */
+function nodeStatusChange(n: Node, error: string, condition: string, info?: NodeInfo, meshErrors?: string[], meshMode?: string): Node | undefined {
+  const status: Node['status'] = {
+    state: error ? 'down' : 'ready',
+    message: error || condition,
+    addr: info?.addr || n.status.addr,
+    meshAddr: info?.meshAddr ?? n.status.meshAddr,
+    meshErrors: meshErrors ?? n.status.meshErrors,
+    meshMode: meshMode ?? n.status.meshMode,
+  };
+  const d = n.description;
+  const description = info
+    ? {
+        hostname: info.hostname || d.hostname,
+        platform: { os: info.os || d.platform.os, arch: info.arch || d.platform.arch },
+        resources: { nanoCpus: info.nanoCpus ?? d.resources.nanoCpus, memoryBytes: info.memoryBytes ?? d.resources.memoryBytes },
+        engineVersion: info.engineVersion ?? d.engineVersion,
+      }
+    : d;
+  if (JSON.stringify(status) === JSON.stringify(n.status) && JSON.stringify(description) === JSON.stringify(d)) return undefined;
+  return { ...n, status, description, updatedAt: Date.now() };
 }

@@ -148,14 +148,20 @@ export interface DispatcherClient extends grpc.Client {
   publishLogs(argument: _shoal_dispatcher_PublishLogsRequest, callback: grpc.requestCallback<_shoal_dispatcher_PublishLogsResponse__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Opens a session for a node (after start, or after losing the previous one).
+   * Opens a session for a node (after start, or after losing the previous one). Refused with
+   * UNAVAILABLE and details `retryAfterMs` (wait that long, then call the same manager) while the
+   * dispatcher opens as many sessions as it takes at once; NOT_LEADER carries `retryAfterMs` too
+   * when no leader is elected yet.
    */
   Session(argument: _shoal_dispatcher_SessionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_dispatcher_SessionResponse__Output>): grpc.ClientUnaryCall;
   Session(argument: _shoal_dispatcher_SessionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_dispatcher_SessionResponse__Output>): grpc.ClientUnaryCall;
   Session(argument: _shoal_dispatcher_SessionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_dispatcher_SessionResponse__Output>): grpc.ClientUnaryCall;
   Session(argument: _shoal_dispatcher_SessionRequest, callback: grpc.requestCallback<_shoal_dispatcher_SessionResponse__Output>): grpc.ClientUnaryCall;
   /**
-   * Opens a session for a node (after start, or after losing the previous one).
+   * Opens a session for a node (after start, or after losing the previous one). Refused with
+   * UNAVAILABLE and details `retryAfterMs` (wait that long, then call the same manager) while the
+   * dispatcher opens as many sessions as it takes at once; NOT_LEADER carries `retryAfterMs` too
+   * when no leader is elected yet.
    */
   session(argument: _shoal_dispatcher_SessionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_dispatcher_SessionResponse__Output>): grpc.ClientUnaryCall;
   session(argument: _shoal_dispatcher_SessionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_dispatcher_SessionResponse__Output>): grpc.ClientUnaryCall;
@@ -225,7 +231,10 @@ export interface DispatcherHandlers extends grpc.UntypedServiceImplementation {
   PublishLogs: grpc.handleUnaryCall<_shoal_dispatcher_PublishLogsRequest__Output, _shoal_dispatcher_PublishLogsResponse>;
   
   /**
-   * Opens a session for a node (after start, or after losing the previous one).
+   * Opens a session for a node (after start, or after losing the previous one). Refused with
+   * UNAVAILABLE and details `retryAfterMs` (wait that long, then call the same manager) while the
+   * dispatcher opens as many sessions as it takes at once; NOT_LEADER carries `retryAfterMs` too
+   * when no leader is elected yet.
    */
   Session: grpc.handleUnaryCall<_shoal_dispatcher_SessionRequest__Output, _shoal_dispatcher_SessionResponse>;
   

@@ -6,6 +6,10 @@ import type { ManagerAddr as _shoal_dispatcher_ManagerAddr, ManagerAddr__Output 
 import type { Long } from '@grpc/proto-loader';
 
 export interface HeartbeatResponse {
+  /**
+   * When to beat next: the cluster's period plus a random epsilon (up to a quarter of it), so
+   * that nodes do not beat in step.
+   */
   'heartbeatPeriodMs'?: (number | string | Long);
   'managers'?: (_shoal_dispatcher_ManagerAddr)[];
   /**
@@ -16,6 +20,10 @@ export interface HeartbeatResponse {
 }
 
 export interface HeartbeatResponse__Output {
+  /**
+   * When to beat next: the cluster's period plus a random epsilon (up to a quarter of it), so
+   * that nodes do not beat in step.
+   */
   'heartbeatPeriodMs': (number);
   'managers': (_shoal_dispatcher_ManagerAddr__Output)[];
   /**
