@@ -3,7 +3,7 @@
 // its CI-sized test share it.
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { FLEET_PROCESS, type FleetState } from '@shoal/hollow';
+import { FLEET_PROCESS, type FleetState, addFleetState, emptyFleetState } from '@shoal/hollow';
 import { type Daemon, TestCluster, leaderOf } from './shoald.js';
 
 export interface NodeView {
@@ -164,17 +164,8 @@ export class HollowCluster {
 
   /** Every fleet's state, summed (a killed fleet counts nothing). */
   async fleetState(): Promise<FleetState> {
-    const sum: FleetState = { nodes: 0, sessions: {}, created: 0, started: 0, stopped: 0, removed: 0, containers: 0, running: 0 };
-    for (const s of await Promise.all(this.fleets.filter((f) => f.alive).map((f) => f.state()))) {
-      for (const [k, v] of Object.entries(s.sessions)) sum.sessions[k] = (sum.sessions[k] ?? 0) + v;
-      sum.nodes += s.nodes;
-      sum.created += s.created;
-      sum.started += s.started;
-      sum.stopped += s.stopped;
-      sum.removed += s.removed;
-      sum.containers += s.containers;
-      sum.running += s.running;
-    }
+    const sum = emptyFleetState();
+    for (const s of await Promise.all(this.fleets.filter((f) => f.alive).map((f) => f.state()))) addFleetState(sum, s);
     return sum;
   }
 

@@ -2,6 +2,7 @@
 // the CA to sign it, as a real host would), then summed up for whoever watches them.
 
 import { type Logger, ShoalError, retryWithBackoff } from '@shoal/api';
+import type { HollowCounts } from './hollow-executor.js';
 import { HollowNode, type HollowNodeState } from './hollow-node.js';
 
 export interface FleetOptions {
@@ -18,16 +19,25 @@ export interface FleetOptions {
 }
 
 /** What a fleet's nodes are doing, summed. */
-export interface FleetState {
+export interface FleetState extends HollowCounts {
   nodes: number;
   /** Nodes by the manager holding their session ('' : none). */
   sessions: Record<string, number>;
-  created: number;
-  started: number;
-  stopped: number;
-  removed: number;
-  containers: number;
-  running: number;
+}
+
+const COUNTS = ['created', 'started', 'stopped', 'removed', 'containers', 'running'] as const;
+
+/** Nothing yet: the start of a sum. */
+export function emptyFleetState(): FleetState {
+  return { nodes: 0, sessions: {}, created: 0, started: 0, stopped: 0, removed: 0, containers: 0, running: 0 };
+}
+
+/** Adds `b` (a fleet's state, or one node's) into `into`. */
+export function addFleetState(into: FleetState, b: FleetState): FleetState {
+  into.nodes += b.nodes;
+  for (const [k, v] of Object.entries(b.sessions)) into.sessions[k] = (into.sessions[k] ?? 0) + v;
+  for (const k of COUNTS) into[k] += b[k];
+  return into;
 }
 
 export class HollowFleet {
@@ -62,16 +72,10 @@ export class HollowFleet {
   }
 
   state(): FleetState {
-    const s: FleetState = { nodes: this.nodes.length, sessions: {}, created: 0, started: 0, stopped: 0, removed: 0, containers: 0, running: 0 };
+    const s = emptyFleetState();
     for (const n of this.nodes) {
-      const ns: HollowNodeState = n.state();
-      s.sessions[ns.session] = (s.sessions[ns.session] ?? 0) + 1;
-      s.created += ns.created;
-      s.started += ns.started;
-      s.stopped += ns.stopped;
-      s.removed += ns.removed;
-      s.containers += ns.containers;
-      s.running += ns.running;
+      const { nodeId: _id, session, ...counts }: HollowNodeState = n.state();
+      addFleetState(s, { ...counts, nodes: 1, sessions: { [session]: 1 } });
     }
     return s;
   }
