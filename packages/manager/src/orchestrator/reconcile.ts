@@ -163,14 +163,6 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
       for (const t of active) if (!victims.has(t)) active[k++] = t;
       active.length = k;
     }
-    // A slot left with no current task, all of it stopped, is one scaled away (a slot still
-    // wanted got a new task above): its tasks, history included, are deleted, as Swarm's task
-    // reaper does. Nothing else would: the store prunes history only where a new task comes.
-    const taken = new Set(active.map((t) => t.slot));
-    for (const [slot, list] of bySlot) {
-      if (taken.has(slot) || !list.every((t) => !isCurrent(t) && isTerminal(t.status.state))) continue;
-      plan.add(...list.map((t) => deleteOp('task', t)));
-    }
     const done = verdict.service ? undefined : judgeCompletion(s, active, ctx);
     if (done) plan.add(updateOp('service', done));
   }
