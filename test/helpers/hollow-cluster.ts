@@ -18,7 +18,6 @@ export interface TaskView {
 export class Fleet {
   nodeIds: string[] = [];
   failures: string[] = [];
-  joinMs = 0;
   private pending: ((s: FleetState) => void)[] = [];
 
   constructor(
@@ -112,10 +111,9 @@ export class HollowCluster {
       joins.push(
         new Promise<void>((resolve, reject) => {
           child.once('exit', (code) => reject(new Error(`fleet ${name} exited (${code}) before joining`)));
-          child.once('message', (m: { type: string; nodes: string[]; failures: string[]; ms: number }) => {
+          child.once('message', (m: { type: string; nodes: string[]; failures: string[] }) => {
             fleet.nodeIds = m.nodes;
             fleet.failures = m.failures;
-            fleet.joinMs = m.ms;
             resolve();
           });
         }),

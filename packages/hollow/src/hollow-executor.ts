@@ -50,6 +50,9 @@ export interface HollowCounts {
   running: number;
 }
 
+/** The engine version a hollow node reports (its executor and its session say the same). */
+export const HOLLOW_ENGINE_VERSION = 'hollow';
+
 /** The exit code of a container stopped by a signal it did not handle (SIGKILL), as Docker reports it. */
 const KILLED = 137;
 
@@ -191,7 +194,7 @@ export class HollowExecutor implements Executor {
   async ping(): Promise<void> {}
 
   async info(): Promise<EngineInfo> {
-    return { engineVersion: 'hollow', apiVersion: 'hollow', ncpu: 2, memoryBytes: 2 ** 31, os: 'linux', arch: 'amd64', hostname: this.hostname };
+    return { engineVersion: HOLLOW_ENGINE_VERSION, apiVersion: HOLLOW_ENGINE_VERSION, ncpu: 2, memoryBytes: 2 ** 31, os: 'linux', arch: 'amd64', hostname: this.hostname };
   }
 
   async close(): Promise<void> {

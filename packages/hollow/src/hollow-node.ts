@@ -6,7 +6,7 @@
 import { AgentSession, TaskRunner } from '@shoal/agent';
 import { type Logger, NOOP_LOGGER } from '@shoal/api';
 import { NodeIdentity, joinCluster } from '@shoal/pki';
-import { type HollowCounts, HollowExecutor } from './hollow-executor.js';
+import { HOLLOW_ENGINE_VERSION, type HollowCounts, HollowExecutor } from './hollow-executor.js';
 
 export interface HollowNodeOptions {
   /** A manager to join through (host:port). */
@@ -46,7 +46,7 @@ export class HollowNode {
       managers,
       security: () => identity.managerChannel(),
       logger: log,
-      health: () => ({ error: '', engineVersion: 'hollow' }),
+      health: () => ({ error: '', engineVersion: HOLLOW_ENGINE_VERSION }),
     });
     this.runner = new TaskRunner(executor, this.session.link(), log);
   }
