@@ -49,6 +49,12 @@ export interface SessionOptions {
   random?: () => number;
 }
 
+/** How long a call made between sessions waits for the next one before it fails. */
+const SESSION_WAIT_MS = 5_000;
+
+/** Tries in a row for one manager whose connection is still being made at the deadline. */
+const SAME_MANAGER_TRIES = 3;
+
 /** The longest wait a manager's retry hint is obeyed for. */
 const MAX_RETRY_AFTER_MS = 10_000;
 
@@ -88,6 +94,8 @@ export class AgentSession {
   private sessionId = '';
   /** Ends the loop's current wait early (set while it waits). */
   private wake: (() => void) | undefined;
+  /** Calls waiting for a session to open (link() between sessions). */
+  private readonly waiters = new Set<() => void>();
   private assignmentsFeed: AssignmentsFeed | undefined;
   private meshFeed: MeshViewFeed | undefined;
   private networkFeed: NetworkViewFeed | undefined;
@@ -117,6 +125,7 @@ export class AgentSession {
   async stop(reason = 'agent stopping'): Promise<void> {
     this.running = false;
     this.wake?.();
+    this.wakeWaiters();
     await this.loop;
     const addr = this.current;
     const sessionId = this.sessionId;
@@ -131,6 +140,23 @@ export class AgentSession {
     } finally {
       this.pool.close();
     }
+  }
+
+  /** Resolves when a session opens, the session stops, or after `ms`. */
+  private nextSession(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+
+  private wakeWaiters(): void {
+    for (const w of [...this.waiters]) w();
   }
 
   /** A wait that stop() cuts short. */
@@ -148,11 +174,19 @@ export class AgentSession {
 
   /** The task runner's way to the dispatcher, through whichever session is open. */
   link(): DispatcherLink {
-    const call = <T>(method: string, req: object, timeoutMs: number): Promise<T> => {
-      if (!this.current || !this.sessionId) {
-        return Promise.reject(new ShoalError('UNAVAILABLE', 'no dispatcher session yet'));
+    const call = async <T>(method: string, req: object, timeoutMs: number): Promise<T> => {
+      // Between sessions, callers wait for the next one rather than spin on refusals.
+      if (!this.current || !this.sessionId) await this.nextSession(Math.min(timeoutMs, SESSION_WAIT_MS));
+      if (!this.current || !this.sessionId) throw new ShoalError('UNAVAILABLE', 'no dispatcher session yet');
+      const sessionId = this.sessionId;
+      try {
+        return await this.pool.call<T>('shoal.dispatcher.Dispatcher', this.current, method, { nodeId: this.opts.nodeId, sessionId, ...req }, timeoutMs);
+      } catch (err) {
+        // The manager's connection broke (it died, most likely): beat now rather than at the
+        // next period, so a dead leader is noticed at once, not up to a heartbeat later.
+        if (ShoalError.is(err, 'UNAVAILABLE') && retryAfterOf(err) === undefined && this.sessionId === sessionId) this.wake?.();
+        throw err;
       }
-      return this.pool.call<T>('shoal.dispatcher.Dispatcher', this.current, method, { nodeId: this.opts.nodeId, sessionId: this.sessionId, ...req }, timeoutMs);
     };
     // The dispatcher answers with diffs in pages; the feeds hand out whole views. Their cursors
     // are Raft indexes, good at any leader: they outlive a session.
@@ -209,6 +243,8 @@ export class AgentSession {
 
   private async run(): Promise<void> {
     let failures = 0;
+    /** Tries in a row given to one manager whose connection was still being made. */
+    let sameAgain = 0;
     /** Set once a session was lost: the next one waits a random part of this first. */
     let spread = 0;
     while (this.running) {
@@ -244,9 +280,11 @@ export class AgentSession {
           2_000,
         );
         failures = 0;
+        sameAgain = 0;
         this.current = addr;
         this.sessionId = res.sessionId;
         this.sessionsOpened++;
+        this.wakeWaiters();
         this.learn(res.managers);
         this.opts.logger.info({ manager: addr }, 'dispatcher session open');
         period = Number(res.heartbeatPeriodMs) || 1_000;
@@ -290,6 +328,14 @@ export class AgentSession {
           continue;
         }
         failures++;
+        // Still connecting when the deadline passed (a leader busy with a thousand handshakes, or
+        // this host slow): the connection goes on, so ask the same manager again, on it, rather
+        // than begin a handshake with the next one. A few times only: a manager that accepts
+        // connections but never completes them must not hold the node.
+        if (this.pool.connecting('shoal.dispatcher.Dispatcher', addr) && sameAgain < SAME_MANAGER_TRIES) {
+          sameAgain++;
+          this.preferred ??= addr;
+        } else sameAgain = 0;
         this.opts.logger.debug({ manager: addr, err: (err as Error).message }, 'no dispatcher session; trying another manager');
         // Quick retries while managers elect a leader; back off only when nobody answers at all.
         await this.nap(retryDelayMs(failures, this.managers.length, this.random));

@@ -39,6 +39,10 @@ export function callUnary<T>(name: ServiceName, addr: string, method: string, re
   });
 }
 
+function isConnecting(client: grpc.Client): boolean {
+  return client.getChannel().getConnectivityState(false) === grpc.connectivityState.CONNECTING;
+}
+
 /**
  * Unary calls over kept-open channels, one per (service, address): for a caller that talks to the
  * same peers again and again (an agent's heartbeats, reports and long polls), a channel per call
@@ -82,9 +86,13 @@ export class UnaryClientPool {
       const fn = c[method[0].toLowerCase() + method.slice(1)] ?? c[method];
       fn.call(entry.client, req, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: T) => {
         entry.inflight--;
-        // A dead or silent peer: start the next call on a fresh connection.
+        // A dead or silent peer: start the next call on a fresh connection. But a deadline that
+        // passed while the connection was still being made (a busy peer: after a leader change
+        // a thousand nodes handshake with it at once) keeps it: closing it would throw away the
+        // handshake half done, and the retry would queue behind the others from scratch, round
+        // after round (seen: 950 nodes kept out of a new leader for minutes).
         const answered = (err?.metadata?.get(ERROR_CODE_KEY).length ?? 0) > 0;
-        if (!answered && (err?.code === grpc.status.UNAVAILABLE || err?.code === grpc.status.DEADLINE_EXCEEDED)) this.drop(key, entry);
+        if (!answered && (err?.code === grpc.status.UNAVAILABLE || (err?.code === grpc.status.DEADLINE_EXCEEDED && !isConnecting(entry.client)))) this.drop(key, entry);
         else if (entry.inflight === 0 && this.clients.get(key) === entry) {
           entry.timer = setTimeout(() => this.drop(key, entry), this.idleMs);
           entry.timer.unref();
@@ -93,6 +101,12 @@ export class UnaryClientPool {
         else resolve(res);
       });
     });
+  }
+
+  /** True while the channel to `addr` is being connected (TCP or TLS handshake under way). */
+  connecting(name: ServiceName, addr: string): boolean {
+    const e = this.clients.get(`${name} ${addr}`);
+    return e !== undefined && isConnecting(e.client);
   }
 
   private drop(key: string, entry: { client: grpc.Client; timer: NodeJS.Timeout }): void {

@@ -3,7 +3,11 @@
 // Over IPC it answers 'state' with its FleetState and 'stop' by stopping its nodes cleanly and
 // exiting. Killing it (SIGKILL) is a power cut of all its nodes at once: no goodbye, no Disconnect.
 // Run by hand (no IPC), it prints its state every 5 s and stops on SIGINT/SIGTERM.
+// SHOAL_HOLLOW_LOGS=DIR: every node's agent logs at debug level to DIR/PREFIX.log (JSON lines,
+// the node's host name in each), to see what nodes did when a benchmark's figures look wrong.
 
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { HollowFleet } from './fleet.js';
 
 const [joinAddr, token, count, prefix, stepMs] = process.argv.slice(2);
@@ -11,7 +15,16 @@ if (!joinAddr || !token || !count || !prefix || !(Number(count) > 0)) {
   console.error('usage: fleet-process.js JOIN_ADDR TOKEN COUNT PREFIX [STEP_MS]');
   process.exit(2);
 }
-const fleet = new HollowFleet({ joinAddr, token, count: Number(count), prefix, stepMs: stepMs === undefined ? undefined : Number(stepMs) });
+const logDir = process.env.SHOAL_HOLLOW_LOGS;
+const log = logDir ? pino({ level: 'debug', base: undefined }, pino.destination({ dest: join(logDir, `${prefix}.log`), mkdir: true })) : undefined;
+const fleet = new HollowFleet({
+  joinAddr,
+  token,
+  count: Number(count),
+  prefix,
+  stepMs: stepMs === undefined ? undefined : Number(stepMs),
+  loggerFor: log ? (hostname) => log.child({ node: hostname }) : undefined,
+});
 const t0 = performance.now();
 await fleet.join();
 const joined = { type: 'joined', nodes: fleet.nodes.map((n) => n.nodeId), failures: fleet.failures, ms: Math.round(performance.now() - t0) };

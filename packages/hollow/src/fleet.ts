@@ -15,7 +15,8 @@ export interface FleetOptions {
   /** Joins in flight at once (default 4). */
   concurrency?: number;
   stepMs?: number;
-  logger?: Logger;
+  /** Each node's logger, by its host name (default: none). */
+  loggerFor?: (hostname: string) => Logger;
 }
 
 /** What a fleet's nodes are doing, summed. */
@@ -59,7 +60,7 @@ export class HollowFleet {
           // script would run a failed join again, and so does the fleet (only when it may work).
           await retryWithBackoff(
             async () => {
-              this.nodes.push(await HollowNode.join({ joinAddr: this.opts.joinAddr, token: this.opts.token, hostname, addr: `127.0.0.1:${20_000 + i}`, stepMs: this.opts.stepMs, logger: this.opts.logger }));
+              this.nodes.push(await HollowNode.join({ joinAddr: this.opts.joinAddr, token: this.opts.token, hostname, addr: `127.0.0.1:${20_000 + i}`, stepMs: this.opts.stepMs, logger: this.opts.loggerFor?.(hostname) }));
             },
             { attempts: 6, initialMs: 500, maxMs: 5_000, while: () => true, retryable: (err) => ['UNAVAILABLE', 'DEADLINE_EXCEEDED'].includes(ShoalError.from(err).code) },
           );

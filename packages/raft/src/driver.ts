@@ -44,7 +44,9 @@ export interface RaftTimings {
  * Defaults: heartbeat every 100 ms, election after 0.5–1 s of silence (or 50–150 ms after the
  * connection to the leader breaks). A 50 ms tick gives the randomized timeouts ten steps.
  */
-export const DEFAULT_TIMINGS: RaftTimings = { tickMs: 50, electionTicks: 10, heartbeatTicks: 2 };
+// etcd's defaults (heartbeat 100-200 ms, election 1 s, randomized up to 2 s): a busy manager's
+// event loop can stall a few hundred ms (seen at 1,000 nodes), and 500 ms called elections then.
+export const DEFAULT_TIMINGS: RaftTimings = { tickMs: 100, electionTicks: 10, heartbeatTicks: 2 };
 
 /** Batch size of replication messages (the transport accepts messages up to 4 times this). */
 export const DEFAULT_MAX_MSG_BYTES = 1 << 20;
@@ -305,8 +307,17 @@ export class RaftDriver extends EventEmitter {
 
   start(): void {
     if (this.ticker !== undefined || this.stopped) return;
+    let due = this.clock.now() + this.timings.tickMs;
     const tick = () => {
       if (this.stopped) return;
+      // A tick this late means the process ran nothing for that long (a blocked event loop, a
+      // starved CPU): the peers may have called an election meanwhile; say so, it explains one.
+      const now = this.clock.now();
+      const late = now - due;
+      if (late >= (this.timings.tickMs * this.timings.electionTicks) / 2) {
+        this.log.warn({ lateMs: Math.round(late), electionTimeoutMs: this.timings.tickMs * this.timings.electionTicks }, 'raft tick late: this process was blocked or starved of CPU');
+      }
+      due = now + this.timings.tickMs;
       this.ticker = this.clock.setTimeout(tick, this.timings.tickMs);
       this.core.tick();
       this.kick();
