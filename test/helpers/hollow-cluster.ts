@@ -42,6 +42,16 @@ export class Fleet {
     });
   }
 
+  /** A clean stop (its nodes say goodbye; a profiled process writes its profile), else a kill after `ms`. */
+  async stop(ms = 10_000): Promise<void> {
+    if (!this.alive) return;
+    const done = new Promise((r) => this.child.once('exit', r));
+    this.child.send({ type: 'stop' });
+    const t = setTimeout(() => this.child.kill('SIGKILL'), ms);
+    await done;
+    clearTimeout(t);
+  }
+
   /** A power cut of all its nodes: no goodbye. */
   async kill(): Promise<void> {
     if (!this.alive) return;
@@ -174,7 +184,7 @@ export class HollowCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.fleets.map((f) => f.kill()));
+    await Promise.all(this.fleets.map((f) => f.stop()));
     await this.c.stop();
   }
 }

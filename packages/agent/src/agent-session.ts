@@ -14,7 +14,7 @@
 // stops nothing on the node: the task runner keeps its containers and picks up the assignments of
 // the next session from its cursor.
 
-import { arch, cpus, hostname as osHostname, platform, totalmem } from 'node:os';
+import { arch, availableParallelism, hostname as osHostname, platform, totalmem } from 'node:os';
 import { ShoalError, UnaryClientPool, type Logger, type SecuritySource } from '@shoal/api';
 import { RETRY_AFTER_DETAIL, reconnectSpreadMs } from '@shoal/types';
 import type { DispatcherLink } from './runner.js';
@@ -268,7 +268,8 @@ export class AgentSession {
               hostname: this.opts.hostname || osHostname(),
               os: platform(),
               arch: arch(),
-              nanoCpus: cpus().length * 1e9,
+              // (as Docker's NCPU, Go's NumCPU: the CPUs this process may run on; cheap, unlike os.cpus())
+              nanoCpus: availableParallelism() * 1e9,
               memoryBytes: totalmem(),
               engineVersion: h.engineVersion ?? '',
               error: h.error,

@@ -43,12 +43,18 @@ function isConnecting(client: grpc.Client): boolean {
   return client.getChannel().getConnectivityState(false) === grpc.connectivityState.CONNECTING;
 }
 
+/** Connected, or a connection under way. */
+function isLive(client: grpc.Client): boolean {
+  const state = client.getChannel().getConnectivityState(false);
+  return state === grpc.connectivityState.READY || state === grpc.connectivityState.CONNECTING;
+}
+
 /**
  * Unary calls over kept-open channels, one per (service, address): for a caller that talks to the
  * same peers again and again (an agent's heartbeats, reports and long polls), a channel per call
  * would cost a TCP and HTTP/2 handshake on both sides every time. A channel that fails with
  * UNAVAILABLE is dropped, so the next call starts afresh instead of waiting out grpc-js's
- * reconnect backoff; idle channels close after a while. A peer that answered (a Shoal error:
+ * reconnect backoff (a deadline alone keeps it: see call()); idle channels close after a while. A peer that answered (a Shoal error:
  * NOT_LEADER, a busy dispatcher's "retry later") keeps its channel: dropping it would cost that
  * peer a TLS handshake per refusal, thousands at once after a leader change.
  */
@@ -73,6 +79,10 @@ export class UnaryClientPool {
       const client = new Ctor(addr, sec?.credentials ?? grpc.credentials.createInsecure(), {
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 1_000,
+        // A peer gone silent (host off, process stopped) fails the channel within 15 s while calls
+        // are open (an agent always has a long poll open).
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
         ...sec?.options,
       });
       e = { client, timer: setTimeout(() => undefined, 0), inflight: 0, sec };
@@ -86,13 +96,14 @@ export class UnaryClientPool {
       const fn = c[method[0].toLowerCase() + method.slice(1)] ?? c[method];
       fn.call(entry.client, req, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: T) => {
         entry.inflight--;
-        // A dead or silent peer: start the next call on a fresh connection. But a deadline that
-        // passed while the connection was still being made (a busy peer: after a leader change
-        // a thousand nodes handshake with it at once) keeps it: closing it would throw away the
-        // handshake half done, and the retry would queue behind the others from scratch, round
-        // after round (seen: 950 nodes kept out of a new leader for minutes).
+        // A dead peer (UNAVAILABLE: refused, reset): the next call starts on a fresh connection.
+        // A deadline alone drops nothing while the channel is connected or connecting: the peer
+        // is busy (a leader with a thousand nodes' handshakes and reports), and a new connection
+        // would cost both sides a handshake when they can least afford it; seen at 1,000 nodes,
+        // where dropped channels kept 950 nodes out of a new leader for minutes. A silent peer
+        // behind a live-looking connection is found by keepalive pings (the channel fails).
         const answered = (err?.metadata?.get(ERROR_CODE_KEY).length ?? 0) > 0;
-        if (!answered && (err?.code === grpc.status.UNAVAILABLE || (err?.code === grpc.status.DEADLINE_EXCEEDED && !isConnecting(entry.client)))) this.drop(key, entry);
+        if (!answered && (err?.code === grpc.status.UNAVAILABLE || (err?.code === grpc.status.DEADLINE_EXCEEDED && !isLive(entry.client)))) this.drop(key, entry);
         else if (entry.inflight === 0 && this.clients.get(key) === entry) {
           entry.timer = setTimeout(() => this.drop(key, entry), this.idleMs);
           entry.timer.unref();

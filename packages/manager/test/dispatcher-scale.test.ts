@@ -423,6 +423,39 @@ describe('Dispatcher with 2,000 nodes', () => {
     assert.ok(busiest100ms(second) < NODES / 5, `${busiest100ms(second)} sessions opened in the busiest 100 ms`);
     m2.end();
   });
+
+  test('a failover whose reconnections outlast the grace: nodes still arriving are not judged; those that died with the leader are, after the last arrival', async () => {
+    const w = mk({ managers: 3 });
+    const [m1, m2] = [w.dispatchers.get('m1')!, w.dispatchers.get('m2')!];
+    m1.begin();
+    const nodes = fleet(w);
+    await run(w, nodes, 3 * PERIOD);
+    assert.equal(m1.stats().sessions, NODES);
+    m1.end();
+    w.setLeader('m2');
+    const lostAt = w.clock.t;
+    m2.begin();
+    // The old leader's nodes reach m2 over three times a new leader's grace (their handshakes
+    // queue up), in order; 20 died with the leader and never come back.
+    const grace = PERIOD * (DOWN_AFTER + HEARTBEAT_JITTER) + reconnectSpreadMs(PERIOD);
+    const dead = new Set(nodes.filter((_, i) => i % 100 === 7).map((n) => n.id));
+    nodes.forEach((n, i) => {
+      n.sessionId = '';
+      n.addr = 'm2';
+      if (dead.has(n.id)) n.die('silent');
+      else n.next = { at: lostAt + STEP + Math.floor((i / NODES) * 3 * grace), what: 'session' };
+    });
+    const lastArrival = lostAt + STEP + Math.floor(((NODES - 1) / NODES) * 3 * grace);
+    let downAt = 0;
+    await run(w, nodes, lostAt + 3 * grace + 2 * grace, () => {
+      if (!downAt && m2.stats().markedDown > 0) downAt = w.clock.t;
+    });
+    assert.equal(m2.stats().sessions, NODES - dead.size, 'every live node back');
+    assert.deepEqual(w.nodes().filter((n) => n.status.state !== 'ready').map((n) => n.id).sort(), [...dead].sort(), 'exactly the dead ones down');
+    assert.equal(m2.stats().markedDown, dead.size);
+    assert.ok(downAt > lastArrival, `judged at ${downAt - lostAt} ms, after the last arrival at ${lastArrival - lostAt} ms`);
+    m2.end();
+  });
 });
 
 describe('Task status reports of 2,000 nodes', () => {

@@ -124,6 +124,8 @@ interface SessionState {
 
 const DEFAULT_PERIOD_MS = 1_000;
 const DEFAULT_DOWN_AFTER = 3;
+/** How long after becoming leader (in silence limits) arriving sessions still extend the grace. */
+const SETTLE_GRACES = 6;
 
 /** The mesh modes a node may report (NodeStatus.mesh_mode); anything else is stored as ''. */
 const MESH_MODES = new Set(['userland', 'kernel', 'kernel+ingress']);
@@ -132,6 +134,8 @@ export class Dispatcher implements LeaderComponent {
   private sessions = new Map<string, SessionState>();
   /** Nodes judged only after this time (set when this manager becomes leader). */
   private graceUntil = 0;
+  /** Until then, each session opened extends the grace (the nodes of the old leader still arriving). */
+  private settleUntil = 0;
   /** When sweep() last ran (0: not since this manager became leader). */
   private lastCheckAt = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -218,6 +222,11 @@ export class Dispatcher implements LeaderComponent {
     // Every node lost its session with the old leader and waits up to reconnectSpreadMs before
     // opening one here: the grace covers that too.
     this.holdJudgement(reconnectSpreadMs(this.period()));
+    // With thousands of nodes, their return can take longer than that grace (the handshakes of
+    // a thousand hosts at once, on this manager and on theirs): while they keep arriving, those
+    // not back yet are most likely on their way. Judged a silence after the last arrival, within
+    // a bound, so a host that died with the leader is still marked down.
+    this.settleUntil = this.now() + SETTLE_GRACES * this.silenceLimit();
     this.lastCheckAt = 0;
     if (this.sweepTimer) {
       this.timer = setInterval(() => void this.sweep(), Math.max(50, this.period() / 2));
@@ -285,6 +294,7 @@ export class Dispatcher implements LeaderComponent {
       };
       this.sessions.set(nodeId, s);
       this.counts.sessionsOpened++;
+      if (this.now() < this.settleUntil) this.holdJudgement();
       return { sessionId: s.sessionId, heartbeatPeriodMs: this.period(), managers: this.managers() };
     };
     // A node back with nothing new (the usual case after a leader change) costs a map entry.
