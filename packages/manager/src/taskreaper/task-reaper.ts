@@ -22,8 +22,15 @@ export interface TaskReaperOptions {
 const COMMIT_TIMEOUT_MS = 30_000;
 
 export class TaskReaper implements LeaderComponent {
-  /** Tasks marked for removal not yet deleted (ids): the only ones a pass looks at. */
+  /** Tasks marked for removal not yet deleted (ids): the only ones a pass may look at. */
   private marked = new Set<string>();
+  /**
+   * Those of them changed since the last pass (a report, the mark itself): the ones the next
+   * pass looks at, unless `everything` (a node changed, a new leadership, a failed proposal).
+   * A scale-down of thousands still stopping costs each pass what changed, not a scan of all.
+   */
+  private dirty = new Set<string>();
+  private everything = false;
   private unwatch: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -51,6 +58,7 @@ export class TaskReaper implements LeaderComponent {
     this.unwatch?.();
     this.unwatch = undefined;
     this.marked = new Set();
+    this.dirty = new Set();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -62,7 +70,9 @@ export class TaskReaper implements LeaderComponent {
 
   private sweep(): void {
     this.marked = new Set();
+    this.dirty = new Set();
     for (const t of this.store.list('task')) if (t.desiredState === 'remove') this.marked.add(t.id);
+    this.everything = true;
   }
 
   private onEvents(events: readonly StoreEvent[]): void {
@@ -72,14 +82,18 @@ export class TaskReaper implements LeaderComponent {
         this.sweep();
         due = true;
       } else if (e.kind === 'task') {
-        if (e.action === 'delete') this.marked.delete(e.object.id);
-        else if (e.object.desiredState === 'remove') {
+        if (e.action === 'delete') {
+          this.marked.delete(e.object.id);
+          this.dirty.delete(e.object.id);
+        } else if (e.object.desiredState === 'remove') {
           this.marked.add(e.object.id);
+          this.dirty.add(e.object.id);
           due = true;
         }
-      } else if (e.kind === 'node') {
+      } else if (e.kind === 'node' && this.marked.size > 0) {
         // A node down or removed makes its marked tasks due.
-        due ||= this.marked.size > 0;
+        this.everything = true;
+        due = true;
       }
     }
     if (due) this.soon();
@@ -100,21 +114,28 @@ export class TaskReaper implements LeaderComponent {
     this.timer.unref();
   }
 
-  /** The deletes due now, at most maxPerPass; whether more are due than that. */
+  /** The deletes due now, at most maxPerPass; whether tasks were left to look at. */
   private due(): { ops: Op[]; more: boolean } {
+    const look = this.everything ? [...this.marked] : [...this.dirty];
+    this.everything = false;
+    this.dirty = new Set();
     const ops: Op[] = [];
-    for (const id of this.marked) {
+    let more = false;
+    for (const id of look) {
+      if (ops.length === this.maxPerPass) {
+        this.dirty.add(id);
+        more = true;
+        continue;
+      }
       const t = this.store.get('task', id);
       // Gone, or (never so far) wanted again; a removed service's tasks are the orchestrator's.
       if (!t || t.desiredState !== 'remove' || !this.store.get('service', t.serviceId)) {
         this.marked.delete(id);
         continue;
       }
-      if (!isReapable(t, t.nodeId ? this.store.get('node', t.nodeId) : null)) continue;
-      if (ops.length === this.maxPerPass) return { ops, more: true };
-      ops.push(deleteOp('task', t));
+      if (isReapable(t, t.nodeId ? this.store.get('node', t.nodeId) : null)) ops.push(deleteOp('task', t));
     }
-    return { ops, more: false };
+    return { ops, more };
   }
 
   private async pass(): Promise<void> {
@@ -133,6 +154,7 @@ export class TaskReaper implements LeaderComponent {
     } catch (err) {
       // A task changed (a last status report) or went meanwhile: the next pass reads it again.
       if (!isVersionConflict(err) && !ShoalError.is(err, 'NOT_FOUND')) this.log.warn({ err: (err as Error).message }, 'reaping tasks failed; retrying');
+      this.everything = true;
       retry = true;
     } finally {
       this.running = false;
