@@ -6,6 +6,8 @@ export * from './dispatcher/dispatcher.js';
 export { validateServiceSpec } from './controlapi/validate.js';
 export * from './orchestrator/orchestrator.js';
 export * from './orchestrator/reconcile.js';
+export * from './taskreaper/task-reaper.js';
+export * from './taskreaper/reap-rule.js';
 export * from './scheduler/scheduler.js';
 export * from './scheduler/filters.js';
 export { bindUnixSocket, serveLocalSocket } from './local-socket.js';

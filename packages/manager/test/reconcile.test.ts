@@ -182,7 +182,7 @@ describe('tasks no node ever got', () => {
     w.tx([updateOp('service', { ...s, spec: { ...s.spec, replicas, ...over }, specVersion: s.specVersion + 1 })]);
   };
 
-  test('scaled away while pending: deleted (nothing would ever make them terminal), assigned ones shut down', () => {
+  test('scaled away while pending: deleted (nothing would ever make them terminal), assigned ones marked for removal', () => {
     const w = new World(spec({ replicas: 3 }));
     w.pass();
     const [a, b, c] = w.store.list('task').map((t) => t.id).sort();
@@ -192,7 +192,7 @@ describe('tasks no node ever got', () => {
     assert.deepEqual([b, c].map((id) => w.store.get('task', id!)!.nodeId), ['', '']);
     scaleTo(w, 0);
     w.pass();
-    assert.deepEqual(w.store.list('task').map((t) => [t.id, t.desiredState]), [[a, 'shutdown']], 'the assigned one waits for its agent; the unassigned are gone');
+    assert.deepEqual(w.store.list('task').map((t) => [t.id, t.desiredState]), [[a, 'remove']], 'the assigned one waits for its agent; the unassigned are gone');
   });
 
   test('an update replaces a pending task without leaving the old one behind', () => {
@@ -205,5 +205,66 @@ describe('tasks no node ever got', () => {
     assert.equal(left.length, 1, JSON.stringify(left.map((t) => [t.id, t.desiredState, t.status.state])));
     assert.notEqual(left[0]!.id, old.id);
     assert.equal(left[0]!.desiredState, 'running');
+  });
+});
+
+describe('a scale-down marks its slots for removal (SwarmKit\'s desired state REMOVE)', () => {
+  const scaleTo = (w: World, replicas: number, over: Partial<ServiceSpec> = {}) => {
+    const s = w.store.get('service', 'svc')!;
+    w.tx([updateOp('service', { ...s, spec: { ...s.spec, replicas, ...over }, specVersion: s.specVersion + 1 })]);
+  };
+  const desired = (w: World) => Object.fromEntries(w.store.list('task').map((t) => [t.id, t.desiredState]));
+
+  test('the victims and their slots\' history are marked remove; the slots kept and their history are untouched', () => {
+    const w = new World(spec({ replicas: 4 }), ['n1', 'n2']);
+    // Slots 1-4 run (two per node); slots 2 and 4 have a stopped task from an earlier restart.
+    w.task('old2', 2, 'failed', { desiredState: 'shutdown', nodeId: 'n2' });
+    w.task('old4', 4, 'failed', { desiredState: 'shutdown', nodeId: 'n2' });
+    w.task('a1', 1, 'running');
+    w.task('a2', 2, 'running', { nodeId: 'n2' });
+    w.task('a3', 3, 'running');
+    w.task('a4', 4, 'running', { nodeId: 'n2' });
+    assert.deepEqual(w.pass(), [], 'settled');
+    scaleTo(w, 2);
+    w.pass();
+    // One from each node, the highest slot of each.
+    assert.deepEqual(desired(w), { old2: 'shutdown', old4: 'remove', a1: 'running', a2: 'running', a3: 'remove', a4: 'remove' });
+    assert.deepEqual(w.pass(), [], 'a removed slot is not looked at again');
+  });
+
+  test('a task that failed for good (restart none) in a slot still wanted keeps desired shutdown', () => {
+    const w = new World(spec({ replicas: 2, restartPolicy: { condition: 'none', delayMs: 0, maxAttempts: 0, windowMs: 0 } }));
+    w.task('a1', 1, 'running');
+    w.task('a2', 2, 'running');
+    w.report('a2', 'failed', w.wall);
+    w.pass();
+    assert.equal(w.store.get('task', 'a2')!.desiredState, 'shutdown');
+    assert.ok(w.store.list('task').every((t) => t.desiredState !== 'remove'));
+  });
+
+  test('a slot scaled away in the pass that would replace its task: no replacement, the old task marked remove', () => {
+    const w = new World(spec({ replicas: 2, restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 } }));
+    w.task('a1', 1, 'running');
+    w.task('a2', 2, 'running');
+    w.report('a2', 'failed', w.wall);
+    scaleTo(w, 1);
+    w.pass();
+    assert.deepEqual(desired(w), { a1: 'running', a2: 'remove' });
+  });
+
+  test('scaled back up: new tasks in fresh slots, the marked tasks no part of them', () => {
+    const w = new World(spec({ replicas: 3 }));
+    w.task('a1', 1, 'running');
+    w.task('a2', 2, 'running');
+    w.task('a3', 3, 'running');
+    scaleTo(w, 1);
+    w.pass();
+    assert.deepEqual(desired(w), { a1: 'running', a2: 'remove', a3: 'remove' });
+    scaleTo(w, 3);
+    w.pass();
+    const cur = w.current().sort((a, b) => a.slot - b.slot);
+    assert.deepEqual(cur.map((t) => t.slot), [1, 2, 3]);
+    assert.deepEqual(cur.slice(1).map((t) => t.id.startsWith('new')), [true, true]);
+    assert.equal(w.store.get('task', 'a2')!.desiredState, 'remove', 'left for the reaper');
   });
 });

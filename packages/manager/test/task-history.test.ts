@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { ClusterStore, DEFAULT_TASK_HISTORY_LIMIT, decodeTxResult, deleteOp, encodeTx, isTerminal, updateOp, type Op, type Service, type Task } from '@shoal/store';
 import { T0, mkNode, mkSpec } from './fixtures.js';
 import { reconcile } from '../src/orchestrator/reconcile.js';
+import { isReapable } from '../src/taskreaper/reap-rule.js';
 
 const REPLICAS = 1_000;
 const NODES = 10;
@@ -59,9 +60,15 @@ class World {
     this.tx(ops);
   }
 
+  /** The task reaper's deletes (the tasks of slots scaled away, once stopped). */
+  reap(): void {
+    this.tx(this.store.list('task').filter((t) => isReapable(t, this.store.get('node', t.nodeId))).map((t) => deleteOp('task', t)));
+  }
+
   /** Passes and settling until nothing changes. */
   converge(): void {
     for (let i = 0; i < 10; i++) {
+      this.reap();
       const before = this.index;
       this.pass();
       this.settle();
@@ -119,6 +126,27 @@ describe('task history stays bounded at scale', () => {
     assert.equal(w.running().length, REPLICAS);
     assert.ok(w.fullestSlot() <= PER_SLOT, `a slot holds ${w.fullestSlot()} tasks`);
     assert.ok(w.store.count('task') <= REPLICAS * PER_SLOT, `${w.store.count('task')} tasks kept`);
+  });
+
+  test('scaled down from 1,000 to 10 after churn: the slots scaled away go, history and all', () => {
+    const w = new World(REPLICAS);
+    w.converge();
+    for (let round = 0; round < 3; round++) {
+      w.failAll();
+      w.converge();
+    }
+    const s = w.store.get('service', 'svc')!;
+    w.tx([updateOp('service', { ...s, spec: { ...s.spec, replicas: 10 } })]);
+    w.converge();
+    w.reap();
+    assert.equal(w.running().length, 10);
+    assert.ok(w.store.count('task') <= 10 * PER_SLOT, `${w.store.count('task')} tasks kept for 10 replicas`);
+    assert.equal(new Set(w.store.list('task').map((t) => t.slot)).size, 10, 'only the 10 slots kept have tasks');
+    // Scaling up again starts the slots afresh.
+    const s2 = w.store.get('service', 'svc')!;
+    w.tx([updateOp('service', { ...s2, spec: { ...s2.spec, replicas: 20 } })]);
+    w.converge();
+    assert.equal(w.running().length, 20);
   });
 
   test('removed after churn: every task of the service goes once stopped', () => {

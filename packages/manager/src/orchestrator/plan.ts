@@ -18,6 +18,19 @@ export class Plan {
     return this.groups.length === 0;
   }
 
+  /**
+   * Rewrites the ops of the groups from `from` on (`f` returns the op to keep, changed or not, or
+   * undefined to drop it); a group left empty goes.
+   */
+  rewrite(from: number, f: (op: Op) => Op | undefined): void {
+    const kept: Op[][] = [];
+    for (const g of this.groups.slice(from)) {
+      const ops = g.flatMap((op) => f(op) ?? []);
+      if (ops.length > 0) kept.push(ops);
+    }
+    this.groups.splice(from, this.groups.length - from, ...kept);
+  }
+
   /** Every op, in order. */
   ops(): Op[] {
     return this.groups.flat();

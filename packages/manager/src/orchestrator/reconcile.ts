@@ -2,6 +2,8 @@
 // slots, replacements for failed tasks or tasks on dead or drained nodes, one per eligible node
 // for global services) and which to shut down (scale-down, removed services). It never edits a
 // task's observed status: that belongs to the agent (and the scheduler's assignment).
+// A slot scaled away has its tasks, history included, marked desired `remove` (SwarmKit's
+// TaskStateRemove): no longer part of the service, they go once stopped (taskreaper/).
 
 import type { ClusterStore, Node, Op, Service, Task } from '@shoal/store';
 import { isJobMode, isTerminal, taskStateRank, deleteOp, updateOp } from '@shoal/store';
@@ -105,9 +107,12 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
       if (done) plan.add(updateOp('service', done));
       continue;
     }
-    // Current task per slot; replace the ones that died or lost their node.
+    // Current task per slot; replace the ones that died or lost their node. A task marked for
+    // removal is no longer its slot's (nor its history): a slot of that number later is a new one.
+    const fromGroup = plan.groups.length;
     const bySlot = new Map<number, Task[]>();
     for (const t of tasks) {
+      if (t.desiredState === 'remove') continue;
       const list = bySlot.get(t.slot) ?? [];
       list.push(t);
       bySlot.set(t.slot, list);
@@ -158,7 +163,7 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
       }
     } else if (active.length > want) {
       const victims = scaleDownVictims(active, active.length - want);
-      for (const victim of victims) if (victim.version > 0) plan.add(shutdown(victim, ctx));
+      removeSlots(plan, fromGroup, new Set([...victims].map((t) => t.slot)), bySlot, ctx);
       let k = 0;
       for (const t of active) if (!victims.has(t)) active[k++] = t;
       active.length = k;
@@ -167,6 +172,30 @@ export function reconcile(store: ClusterStore, ctx: ReconcileContext): Plan {
     if (done) plan.add(updateOp('service', done));
   }
   return plan;
+}
+
+/**
+ * A scale-down's slots (`gone`) leave the service: what this service's part of the pass (its
+ * groups from `from` on) decided for them is revised (no task created for them; a task stopped
+ * is marked for removal instead), and every other task of theirs, history included, is marked
+ * for removal too (deleted at once if no node ever had it).
+ */
+function removeSlots(plan: Plan, from: number, gone: ReadonlySet<number>, bySlot: ReadonlyMap<number, Task[]>, ctx: ReconcileContext): void {
+  const decided = new Set<string>();
+  plan.rewrite(from, (op) => {
+    if (op.kind !== 'task' || op.op === 'status') return op;
+    if (op.op === 'delete') {
+      decided.add(op.id);
+      return op;
+    }
+    if (!gone.has(op.object.slot)) return op;
+    if (op.op === 'create') return undefined;
+    decided.add(op.object.id);
+    return updateOp('task', { ...op.object, desiredState: 'remove' }, op.expectVersion);
+  });
+  for (const slot of gone) {
+    for (const t of bySlot.get(slot) ?? []) if (!decided.has(t.id)) plan.add(shutdown(t, ctx, 'remove'));
+  }
 }
 
 /**
