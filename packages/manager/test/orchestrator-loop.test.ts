@@ -5,7 +5,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { updateOp, type Service } from '@shoal/store';
+import { statusOp, updateOp, type Service, type Task } from '@shoal/store';
 import { T0, mkNode, mkSpec } from './fixtures.js';
 import { waitFor, world } from './orchestrator-world.js';
 
@@ -33,6 +33,43 @@ describe('orchestrator loop (fake store client, fake clock)', () => {
       const createdAt = w.committed.find((c) => c.ops.some((op) => op.op === 'create' && op.kind === 'task' && op.object.id === replacement.id))!.at;
       assert.equal(createdAt, 10_000, 'the replacement was committed only once the delay had run out');
       assert.equal(replacement.slot, first!.slot);
+    } finally {
+      w.orchestrator.end();
+    }
+  });
+
+  test('reports of tasks moving towards running cost a service at rest no pass; a stopped task does', async () => {
+    const w = world();
+    await w.client.commit([
+      { op: 'create', kind: 'node', object: mkNode('n1') },
+      { op: 'create', kind: 'service', object: service(mkSpec({ name: 'web', replicas: 3, restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 } })) },
+    ]);
+    // Each look at the service's tasks (a pass over the service, or the safety net's full one).
+    let looks = 0;
+    const tasksByService = w.store.tasksByService.bind(w.store);
+    w.store.tasksByService = (id: string) => {
+      looks++;
+      return tasksByService(id);
+    };
+    const turns = async () => {
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    };
+    w.orchestrator.begin();
+    try {
+      await waitFor('3 tasks placed', () => (w.tasks('web').filter((t) => t.nodeId === 'n1').length === 3 ? true : undefined));
+      await turns();
+      const before = looks;
+      for (const state of ['accepted', 'preparing', 'starting', 'running'] as const) {
+        const ts = w.tasks('web');
+        await w.client.commit(ts.map((t: Task) => statusOp(t, { ...t.status, state, timestamp: T0 }, T0)));
+        await turns();
+      }
+      assert.ok(w.tasks('web').every((t) => t.status.state === 'running'));
+      assert.equal(looks, before, 'no pass over the service for its tasks starting');
+      const [victim] = w.tasks('web');
+      await w.client.commit([statusOp(victim!, { ...victim!.status, state: 'failed', err: 'exit 1', timestamp: T0 }, T0)]);
+      await waitFor('a replacement', () => w.tasks('web').find((t) => t.slot === victim!.slot && t.id !== victim!.id));
+      assert.ok(looks > before, 'the failure was looked at');
     } finally {
       w.orchestrator.end();
     }

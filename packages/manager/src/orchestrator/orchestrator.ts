@@ -5,7 +5,7 @@
 // Starts from the store, never from memory, whenever this manager becomes leader.
 
 import type { Logger } from '@shoal/api';
-import { type ClusterStore, MAX_TX_BYTES, type Op, type StoreClient, type StoreEvent, type Task, isVersionConflict, newId, updateOp } from '@shoal/store';
+import { type ClusterStore, MAX_TX_BYTES, type Op, type StoreClient, type StoreEvent, type Task, isJobMode, isTerminal, isVersionConflict, newId, updateOp } from '@shoal/store';
 import { reconcile } from './reconcile.js';
 import { type Plan, batchAt } from './plan.js';
 import { schedule } from '../scheduler/scheduler.js';
@@ -130,12 +130,29 @@ export class Orchestrator implements LeaderComponent {
       } else if (e.kind === 'service') {
         ids.push(e.object.id);
       } else if (e.kind === 'task') {
-        ids.push(e.object.serviceId);
+        if (!this.nothingToDecide(e.object, e.previous)) ids.push(e.object.serviceId);
         if (e.action !== 'delete' && isUnplaced(e.object)) this.unplaced.add(e.object.id);
         else this.unplaced.delete(e.object.id);
       }
     }
     this.kick(all ? 'all' : ids);
+  }
+
+  /**
+   * A task's report that moves it forward short of stopping (accepted, starting, running...) while
+   * its service is at rest decides nothing: no slot to fill, no update waiting on it. Without this
+   * each report of a 10,000-task service cost a pass over its 10,000 tasks (41% of the leader
+   * during a converge). Stopped tasks, services in an update or a rollback, and jobs are looked at;
+   * the safety net's full pass covers the rest.
+   */
+  private nothingToDecide(t: Task, prev: Task | undefined): boolean {
+    // (Unplaced tasks go on to the allocator and the scheduler: a pass for those.)
+    if (!prev || isTerminal(t.status.state) || t.nodeId === '' || isUnplaced(t)) return false;
+    if (t.desiredState !== prev.desiredState || t.nodeId !== prev.nodeId || t.specVersion !== prev.specVersion) return false;
+    const s = this.store.get('service', t.serviceId);
+    if (!s || isJobMode(s.spec.mode)) return false;
+    const update = s.updateStatus?.state;
+    return update !== 'updating' && update !== 'rollback_started';
   }
 
   private kick(what: 'all' | readonly string[]): void {
