@@ -52,6 +52,23 @@ export interface SessionOptions {
 /** How long a call made between sessions waits for the next one before it fails. */
 const SESSION_WAIT_MS = 5_000;
 
+/**
+ * A Session call's deadline. A dead manager refuses at once; this bounds a silent one, and leaves
+ * a busy leader (a thousand nodes opening sessions) time to answer.
+ */
+const SESSION_CALL_MS = 5_000;
+
+/**
+ * A heartbeat's deadline: one period (at least a second). The next beat is not due before, and
+ * the dispatcher judges a node only after several silent periods: a beat answered late (a busy
+ * leader, a loaded host) must not cost the session, whose reopening costs both sides a lot more
+ * (at 1,000 nodes, 2 s deadlines turned a busy converge into 266 sessions lost and nodes marked
+ * down). A dead leader still fails the beat at once; a silent one within a period.
+ */
+export function heartbeatDeadlineMs(periodMs: number): number {
+  return Math.max(1_000, periodMs);
+}
+
 /** Tries in a row for one manager whose connection is still being made at the deadline. */
 const SAME_MANAGER_TRIES = 3;
 
@@ -278,7 +295,7 @@ export class AgentSession {
               meshAddr: this.opts.meshAddr?.() ?? '',
             },
           },
-          2_000,
+          SESSION_CALL_MS,
         );
         failures = 0;
         sameAgain = 0;
@@ -300,7 +317,7 @@ export class AgentSession {
             addr,
             'Heartbeat',
             { nodeId: this.opts.nodeId, sessionId: res.sessionId, error: hh.error, condition: hh.condition ?? '', meshErrors: this.opts.meshErrors?.() ?? [], meshMode: this.opts.meshMode?.() ?? '' },
-            Math.max(500, Math.min(period, 2_000)),
+            heartbeatDeadlineMs(period),
           );
           period = Number(beat.heartbeatPeriodMs) || period;
           wait = period;

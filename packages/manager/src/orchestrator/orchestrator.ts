@@ -33,6 +33,8 @@ const COMMIT_TIMEOUT_MS = 30_000;
  * in between, while a small service still converges in a single transaction.
  */
 const PASS_TX_BYTES = MAX_TX_BYTES / 4;
+/** A pass's transactions in flight at once. */
+const PIPELINE = 4;
 
 /** A task meant to run that still waits for its addresses or its node. */
 const isUnplaced = (t: Task): boolean => t.desiredState === 'running' && (t.status.state === 'new' || t.status.state === 'pending');
@@ -250,6 +252,10 @@ export class Orchestrator implements LeaderComponent {
         // plan, not by one plan per transaction.
         const ours = new Set<number>();
         try {
+          // Up to PIPELINE transactions in flight: Raft carries them in the same rounds and
+          // writes, where one at a time left every batch a round trip and a disk write of its own.
+          const inFlight: Promise<void>[] = [];
+          let failed: { err: unknown } | undefined;
           for (let start = 0; start < plan.groups.length; ) {
             const batch = batchAt(plan.groups, start, PASS_TX_BYTES);
             if (start > 0 && !this.stillHolds(batch.ops, plannedAt, ours)) {
@@ -257,11 +263,20 @@ export class Orchestrator implements LeaderComponent {
               this.kick(services ? [...services] : 'all');
               break;
             }
-            const r = await this.client.commit(batch.ops, { timeoutMs: COMMIT_TIMEOUT_MS, leaderOnly: true });
-            ours.add(r.index);
+            inFlight.push(
+              this.client.commit(batch.ops, { timeoutMs: COMMIT_TIMEOUT_MS, leaderOnly: true }).then(
+                (r) => void ours.add(r.index),
+                (err: unknown) => void (failed ??= { err }),
+              ),
+            );
+            if (inFlight.length >= PIPELINE) await inFlight.shift();
             start = batch.next;
-            if (!this.unwatch) break;
+            if (failed || !this.unwatch) break;
           }
+          // Every proposal settled before the next pass plans: one still in the log would be
+          // planned again and its tasks created twice.
+          await Promise.all(inFlight);
+          if (failed) throw failed.err;
         } catch (err) {
           // A conflict means the store moved under us: the next pass sees the new state.
           if (!isVersionConflict(err)) this.log.warn({ err: (err as Error).message }, 'orchestration pass failed; retrying');
