@@ -259,6 +259,17 @@ describe('Dispatcher with 2,000 nodes', () => {
     return w;
   };
 
+  /** Three managers, every node in session with m1 (the leader) for a few periods. */
+  const threeManagersSettled = async () => {
+    const w = mk({ managers: 3 });
+    const [m1, m2] = [w.dispatchers.get('m1')!, w.dispatchers.get('m2')!];
+    m1.begin();
+    const nodes = fleet(w);
+    await run(w, nodes, 3 * PERIOD);
+    assert.equal(m1.stats().sessions, NODES);
+    return { w, m1, m2, nodes };
+  };
+
   test('heartbeats write nothing and scan nothing; beats are spread over the period; nobody is marked down', async () => {
     const w = mk();
     const d = w.dispatchers.get('m1')!;
@@ -393,12 +404,7 @@ describe('Dispatcher with 2,000 nodes', () => {
   });
 
   test('a failover: every node opens a session with the new leader, none is marked down, nothing is written', async () => {
-    const w = mk({ managers: 3 });
-    const [m1, m2] = [w.dispatchers.get('m1')!, w.dispatchers.get('m2')!];
-    m1.begin();
-    const nodes = fleet(w);
-    await run(w, nodes, 3 * PERIOD);
-    assert.equal(m1.stats().sessions, NODES);
+    const { w, m1, m2, nodes } = await threeManagersSettled();
     const before = w.proposals.length;
     // m1 is deposed; no leader for 800 ms (an election), then m2 leads.
     m1.end();
@@ -425,12 +431,7 @@ describe('Dispatcher with 2,000 nodes', () => {
   });
 
   test('a failover whose reconnections outlast the grace: nodes still arriving are not judged; those that died with the leader are, after the last arrival', async () => {
-    const w = mk({ managers: 3 });
-    const [m1, m2] = [w.dispatchers.get('m1')!, w.dispatchers.get('m2')!];
-    m1.begin();
-    const nodes = fleet(w);
-    await run(w, nodes, 3 * PERIOD);
-    assert.equal(m1.stats().sessions, NODES);
+    const { w, m1, m2, nodes } = await threeManagersSettled();
     m1.end();
     w.setLeader('m2');
     const lostAt = w.clock.t;
