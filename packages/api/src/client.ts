@@ -54,9 +54,10 @@ function isLive(client: grpc.Client): boolean {
  * same peers again and again (an agent's heartbeats, reports and long polls), a channel per call
  * would cost a TCP and HTTP/2 handshake on both sides every time. A channel that fails with
  * UNAVAILABLE is dropped, so the next call starts afresh instead of waiting out grpc-js's
- * reconnect backoff (a deadline alone keeps it: see call()); idle channels close after a while. A peer that answered (a Shoal error:
- * NOT_LEADER, a busy dispatcher's "retry later") keeps its channel: dropping it would cost that
- * peer a TLS handshake per refusal, thousands at once after a leader change.
+ * reconnect backoff (a deadline alone keeps it: see call()); idle channels close after a while.
+ * A peer that answered (a Shoal error: NOT_LEADER, a busy dispatcher's "retry later") keeps its
+ * channel: dropping it would cost that peer a TLS handshake per refusal, thousands at once after
+ * a leader change.
  */
 export class UnaryClientPool {
   private readonly clients = new Map<string, { client: grpc.Client; timer: NodeJS.Timeout; inflight: number; sec?: ChannelSecurity }>();

@@ -41,11 +41,11 @@ export interface RaftTimings {
 }
 
 /**
- * Defaults: heartbeat every 100 ms, election after 0.5–1 s of silence (or 50–150 ms after the
- * connection to the leader breaks). A 50 ms tick gives the randomized timeouts ten steps.
+ * Defaults, etcd's: heartbeat every 200 ms, election after 1–2 s of silence (or 100–300 ms after
+ * the connection to the leader breaks). A 100 ms tick gives the randomized timeouts ten steps.
+ * Not shorter: a busy manager's event loop can stall a few hundred ms (seen at 1,000 nodes), and
+ * 0.5–1 s timeouts called elections then.
  */
-// etcd's defaults (heartbeat 100-200 ms, election 1 s, randomized up to 2 s): a busy manager's
-// event loop can stall a few hundred ms (seen at 1,000 nodes), and 500 ms called elections then.
 export const DEFAULT_TIMINGS: RaftTimings = { tickMs: 100, electionTicks: 10, heartbeatTicks: 2 };
 
 /** Batch size of replication messages (the transport accepts messages up to 4 times this). */
