@@ -362,6 +362,13 @@ export class ClusterStore implements StateMachine {
       if (taskStateRank(to) < taskStateRank(from)) {
         throw new Reject('FAILED_PRECONDITION', `task ${obj.id}: observed state may only move forward, not ${from} -> ${to} (${at}: update)`);
       }
+      // So does the desired state (SwarmKit's rule): a task told to stop is never told to run
+      // again; its slot gets a new task instead.
+      const wasDesired = (existing as Task).desiredState;
+      const desired = (obj as Task).desiredState;
+      if (taskStateRank(desired) < taskStateRank(wasDesired)) {
+        throw new Reject('FAILED_PRECONDITION', `task ${obj.id}: desired state may only move forward, not ${wasDesired} -> ${desired} (${at}: update)`);
+      }
     }
     st.set(kind, obj.id, obj, { kind, action: 'update', object: obj, previous: existing, index } as ChangeEvent);
     return undefined;
