@@ -3,16 +3,18 @@
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AgentMetrics, WorkerStats } from '@shoal/agent';
+import { whileRunning } from './while-running.js';
 
 /** Registers the agent's metrics on `registry`, read from `worker()` (undefined: none runs now). */
 export function agentMetrics(registry: Registry, worker: () => { stats(): WorkerStats } | undefined): AgentMetrics {
   const registers = [registry];
+  const running = () => worker() !== undefined;
   const read = <T>(f: (s: WorkerStats) => T): T | undefined => {
     const w = worker();
     return w ? f(w.stats()) : undefined;
   };
   const counter = (name: string, help: string, f: (s: WorkerStats) => number) =>
-    new Counter({
+    whileRunning(new Counter({
       name,
       help,
       registers,
@@ -21,7 +23,18 @@ export function agentMetrics(registry: Registry, worker: () => { stats(): Worker
         const v = read(f);
         if (v !== undefined) this.inc(v);
       },
-    });
+    }), running);
+  const gauge = (name: string, help: string, f: (s: WorkerStats) => number) =>
+    whileRunning(new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        const v = read(f);
+        if (v !== undefined) this.set(v);
+      },
+    }), running);
   counter('shoal_agent_task_starts_total', 'Tasks this node\'s agent brought to running (adopted ones after a restart not counted).', (s) => s.tasks.started);
   new Counter({
     name: 'shoal_agent_task_failures_total',
@@ -38,26 +51,8 @@ export function agentMetrics(registry: Registry, worker: () => { stats(): Worker
   });
 
   counter('shoal_mesh_table_updates_total', 'Routing-mesh tables (published ports and their endpoints) applied on this node.', (s) => s.meshUpdates);
-  new Gauge({
-    name: 'shoal_mesh_published_ports',
-    help: 'Published ports this node\'s routing mesh is listening on.',
-    registers,
-    collect() {
-      this.reset();
-      const v = read((s) => s.mesh.ports.filter((p) => p.listening).length);
-      if (v !== undefined) this.set(v);
-    },
-  });
-  new Gauge({
-    name: 'shoal_mesh_backends',
-    help: 'Backends (tasks) the routing mesh sends published ports\' connections to, all ports together.',
-    registers,
-    collect() {
-      this.reset();
-      const v = read((s) => s.mesh.ports.reduce((n, p) => n + p.backends, 0));
-      if (v !== undefined) this.set(v);
-    },
-  });
+  gauge('shoal_mesh_published_ports', 'Published ports this node\'s routing mesh is listening on.', (s) => s.mesh.ports.filter((p) => p.listening).length);
+  gauge('shoal_mesh_backends', 'Backends (tasks) the routing mesh sends published ports\' connections to, all ports together.', (s) => s.mesh.ports.reduce((n, p) => n + p.backends, 0));
   new Counter({
     name: 'shoal_mesh_connections_total',
     help: 'Client connections accepted on a published port of this node, by port (since the port appeared).',
@@ -68,16 +63,7 @@ export function agentMetrics(registry: Registry, worker: () => { stats(): Worker
       for (const p of read((s) => s.mesh.ports) ?? []) this.inc({ port: String(p.port) }, p.totalConnections);
     },
   });
-  new Gauge({
-    name: 'shoal_mesh_open_connections',
-    help: 'Client connections open now on the published ports of this node.',
-    registers,
-    collect() {
-      this.reset();
-      const v = read((s) => s.mesh.ports.reduce((n, p) => n + p.activeConnections, 0));
-      if (v !== undefined) this.set(v);
-    },
-  });
+  gauge('shoal_mesh_open_connections', 'Client connections open now on the published ports of this node.', (s) => s.mesh.ports.reduce((n, p) => n + p.activeConnections, 0));
   counter('shoal_mesh_forwarded_connections_total', 'Connections other nodes forwarded to this node\'s local backends.', (s) => s.mesh.forwarder.totalConnections);
   counter('shoal_mesh_forward_rejected_total', 'Forwarded connections this node refused (TLS, peer, request or target refused).', (s) => s.mesh.forwarder.rejected);
 

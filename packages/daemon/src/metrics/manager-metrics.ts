@@ -7,10 +7,12 @@ import { type Manager, type OrchestratorMetrics, pendingReason } from '@shoal/ma
 import type { DispatcherStats } from '@shoal/manager';
 import type { Node, Task } from '@shoal/store';
 import { OBJECT_KINDS, TASK_STATES } from '@shoal/types';
+import { whileRunning } from './while-running.js';
 
 /** Registers the manager's metrics on `registry`, read from `manager()` (undefined: none runs here). */
 export function managerMetrics(registry: Registry, manager: () => Manager | undefined): OrchestratorMetrics {
   const registers = [registry];
+  const running = () => manager() !== undefined;
   new Gauge({
     name: 'shoal_store_objects',
     help: "Objects in this manager's copy of the cluster store, by kind.",
@@ -23,7 +25,7 @@ export function managerMetrics(registry: Registry, manager: () => Manager | unde
     },
   });
   const watch = (name: string, help: string, read: (s: ReturnType<Manager['store']['watchStats']>) => number) =>
-    new Gauge({
+    whileRunning(new Gauge({
       name,
       help,
       registers,
@@ -32,7 +34,7 @@ export function managerMetrics(registry: Registry, manager: () => Manager | unde
         const m = manager();
         if (m) this.set(read(m.store.watchStats()));
       },
-    });
+    }), running);
   watch('shoal_store_watchers', 'Watches on the store (its components\' and the API\'s streams).', (s) => s.watchers);
   watch('shoal_store_watch_queued_events', 'Store events waiting for their watch streams to take them, all streams together.', (s) => s.queued);
   watch('shoal_store_watch_queue_max_events', 'Store events waiting in the fullest watch stream queue.', (s) => s.deepestQueue);
@@ -90,8 +92,7 @@ export function managerMetrics(registry: Registry, manager: () => Manager | unde
       if (this instanceof Gauge) this.set(v);
       else this.inc(v);
     };
-    if (type === 'gauge') new Gauge({ name, help, registers, collect });
-    else new Counter({ name, help, registers, collect });
+    whileRunning(type === 'gauge' ? new Gauge({ name, help, registers, collect }) : new Counter({ name, help, registers, collect }), running);
   };
   dispatcher('shoal_dispatcher_sessions', 'Nodes with an open session on this manager\'s dispatcher (the leader\'s: all of them).', (s) => s.sessions, 'gauge');
   dispatcher('shoal_dispatcher_heartbeats_total', 'Heartbeats this manager\'s dispatcher received.', (s) => s.heartbeats, 'counter');

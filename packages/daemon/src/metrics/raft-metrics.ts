@@ -3,11 +3,13 @@
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { Role, type RaftDriver, type RaftObserver } from '@shoal/raft';
+import { whileRunning } from './while-running.js';
 
 /** Registers the Raft metrics on `registry`, read from `raft()` (undefined: no Raft member runs here). */
 export function raftMetrics(registry: Registry, raft: () => RaftDriver | undefined): RaftObserver {
+  const running = () => raft() !== undefined;
   const gauge = (name: string, help: string, read: (r: RaftDriver) => number) =>
-    new Gauge({
+    whileRunning(new Gauge({
       name,
       help,
       registers: [registry],
@@ -16,14 +18,14 @@ export function raftMetrics(registry: Registry, raft: () => RaftDriver | undefin
         const r = raft();
         if (r) this.set(read(r));
       },
-    });
+    }), running);
   gauge('shoal_raft_term', 'The current Raft term of this manager.', (r) => r.status().term);
   gauge('shoal_raft_commit_index', 'The highest log index this manager knows to be committed.', (r) => r.status().commit);
   gauge('shoal_raft_applied_index', 'The highest log index applied to this manager\'s store.', (r) => r.status().applied);
   gauge('shoal_raft_last_index', 'The index of the last entry in this manager\'s log.', (r) => r.status().lastIndex);
   gauge('shoal_raft_is_leader', '1 if this manager is the Raft leader, else 0.', (r) => (r.status().role === Role.Leader ? 1 : 0));
   gauge('shoal_raft_snapshot_size_bytes', 'The size of the Raft snapshot this manager holds (0: none yet).', (r) => r.status().stats.snapshotBytes);
-  new Counter({
+  whileRunning(new Counter({
     name: 'shoal_raft_leader_changes_total',
     help: 'Times this manager saw a new Raft leader (since its Raft member started).',
     registers: [registry],
@@ -32,7 +34,7 @@ export function raftMetrics(registry: Registry, raft: () => RaftDriver | undefin
       const r = raft();
       if (r) this.inc(r.status().stats.leaderChanges);
     },
-  });
+  }), running);
   const proposals = new Histogram({
     name: 'shoal_raft_proposal_duration_seconds',
     help: 'Time from a proposal made through this manager to its being applied here (committed proposals only).',
