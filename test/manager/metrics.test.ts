@@ -78,13 +78,13 @@ describe('metrics: --metrics-addr on real managers', () => {
 
   test("the leader's scrape moves as a service is created", async () => {
     const leader = await leaderOf(c);
-    const before = await scrape(leader);
-    assert.equal(sample(before, 'shoal_raft_is_leader'), 1);
-    assert.equal(sample(before, 'shoal_store_objects{kind="service"}'), 0);
-    const applied0 = sample(before, 'shoal_raft_applied_index')!;
-    const proposals0 = sample(before, 'shoal_raft_proposal_duration_seconds_count')!;
-    assert.ok(applied0 > 0 && sample(before, 'shoal_raft_term')! > 0);
-    assert.equal(sample(before, 'shoal_dispatcher_sessions'), 3, 'the three managers\' agents hold sessions with the leader');
+    const first = await scrape(leader);
+    assert.equal(sample(first, 'shoal_raft_is_leader'), 1);
+    assert.equal(sample(first, 'shoal_store_objects{kind="service"}'), 0);
+    const applied0 = sample(first, 'shoal_raft_applied_index')!;
+    const proposals0 = sample(first, 'shoal_raft_proposal_duration_seconds_count')!;
+    assert.ok(applied0 > 0 && sample(first, 'shoal_raft_term')! > 0);
+    assert.equal(sample(first, 'shoal_dispatcher_sessions'), 3, 'the three managers\' agents hold sessions with the leader');
 
     await leader.call('CreateService', { spec: { name: 'metrics-web', image: IMAGE, args: ['sleep', '3600'], stopGracePeriodMs: 1_000, replicas: 1 } });
     const afterCreate = await eventually('the task running, as the leader counts it', async () => {
