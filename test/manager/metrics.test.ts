@@ -78,13 +78,16 @@ describe('metrics: --metrics-addr on real managers', () => {
 
   test("the leader's scrape moves as a service is created", async () => {
     const leader = await leaderOf(c);
-    const first = await scrape(leader);
+    // Every manager's agent opens its session with the leader's dispatcher (soon after its start).
+    const first = await eventually('three sessions', async () => {
+      const body = await scrape(leader);
+      return sample(body, 'shoal_dispatcher_sessions') === 3 ? body : undefined;
+    });
     assert.equal(sample(first, 'shoal_raft_is_leader'), 1);
     assert.equal(sample(first, 'shoal_store_objects{kind="service"}'), 0);
     const applied0 = sample(first, 'shoal_raft_applied_index')!;
     const proposals0 = sample(first, 'shoal_raft_proposal_duration_seconds_count')!;
     assert.ok(applied0 > 0 && sample(first, 'shoal_raft_term')! > 0);
-    assert.equal(sample(first, 'shoal_dispatcher_sessions'), 3, 'the three managers\' agents hold sessions with the leader');
 
     await leader.call('CreateService', { spec: { name: 'metrics-web', image: IMAGE, args: ['sleep', '3600'], stopGracePeriodMs: 1_000, replicas: 1 } });
     const afterCreate = await eventually('the task running, as the leader counts it', async () => {
@@ -118,6 +121,28 @@ describe('metrics: --metrics-addr on real managers', () => {
     assert.match(denied.body, /admin certificate/);
     // Plain HTTP gets nothing there.
     await assert.rejects(get(`http://127.0.0.1:${tlsPort}/metrics`));
+  });
+
+  test("a worker's metrics: its agent's, no Raft sample; once promoted, its manager's too", async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/metrics`;
+    const leader = await leaderOf(c);
+    const w = await c.join('w1', leader, 'worker', '127.0.0.1', {}, ['--metrics-addr', `127.0.0.1:${port}`]);
+    const asWorker = await eventually('the worker serving its metrics', async () => {
+      const r = await get(url).catch(() => undefined);
+      const working = r && /^shoal_node_info\{.*role="worker"\} 1$/m.test(r.body) && (sample(r.body, 'shoal_agent_docker_call_duration_seconds_count{operation="ping"}') ?? 0) >= 1;
+      return working ? r.body : undefined;
+    }, 30_000);
+    assert.match(asWorker, /^# TYPE shoal_raft_term gauge$/m);
+    assert.equal(sample(asWorker, 'shoal_raft_term'), undefined, 'no Raft member runs on a worker');
+
+    await leader.call('PromoteNode', { node: 'w1' });
+    const asManager = await eventually('the promoted node reporting its Raft member', async () => {
+      const body = (await get(url)).body;
+      return /role="manager"/.test(body) && (sample(body, 'shoal_raft_term') ?? 0) > 0 ? body : undefined;
+    }, 60_000);
+    assert.equal(sample(asManager, 'shoal_store_objects{kind="service"}'), 1, 'its store caught up');
+    assert.ok(w.running);
   });
 
   test('--metrics-addr garbage: a one-line error, exit 1, nothing started', async () => {
