@@ -137,11 +137,13 @@ describe('metrics: --metrics-addr on real managers', () => {
     assert.equal(sample(asWorker, 'shoal_raft_term'), undefined, 'no Raft member runs on a worker');
 
     await leader.call('PromoteNode', { node: 'w1' });
-    const asManager = await eventually('the promoted node reporting its Raft member', async () => {
+    // Its Raft member and its store (once caught up with the log: the service of the first test).
+    const asManager = await eventually('the promoted node reporting its manager', async () => {
       const body = (await get(url)).body;
-      return /role="manager"/.test(body) && (sample(body, 'shoal_raft_term') ?? 0) > 0 ? body : undefined;
+      return /role="manager"/.test(body) && sample(body, 'shoal_store_objects{kind="service"}') === 1 ? body : undefined;
     }, 60_000);
-    assert.equal(sample(asManager, 'shoal_store_objects{kind="service"}'), 1, 'its store caught up');
+    assert.ok(sample(asManager, 'shoal_raft_term')! > 0);
+    assert.ok(sample(asManager, 'shoal_raft_applied_index')! > 0);
     assert.ok(w.running);
   });
 
