@@ -130,7 +130,12 @@ describe('metrics: --metrics-addr on real managers', () => {
     const w = await c.join('w1', leader, 'worker', '127.0.0.1', {}, ['--metrics-addr', `127.0.0.1:${port}`]);
     const asWorker = await eventually('the worker serving its metrics', async () => {
       const r = await get(url).catch(() => undefined);
-      const working = r && /^shoal_node_info\{.*role="worker"\} 1$/m.test(r.body) && (sample(r.body, 'shoal_agent_docker_call_duration_seconds_count{operation="ping"}') ?? 0) >= 1;
+      // Its agent at work: Docker pinged, the managers' network view received.
+      const working =
+        r &&
+        /^shoal_node_info\{.*role="worker"\} 1$/m.test(r.body) &&
+        (sample(r.body, 'shoal_agent_docker_call_duration_seconds_count{operation="ping"}') ?? 0) >= 1 &&
+        (sample(r.body, 'shoal_overlay_view_updates_total') ?? 0) >= 1;
       return working ? r.body : undefined;
     }, 30_000);
     assert.match(asWorker, /^# TYPE shoal_raft_term gauge$/m);

@@ -52,6 +52,8 @@ export interface WorkerStats {
   mesh: MeshStats;
   /** Routing-mesh tables applied (MeshSync.tableUpdates). */
   meshUpdates: number;
+  /** Overlay networks: views received, networks and endpoints in the last (TaskNetworks.stats). */
+  overlay: { viewUpdates: number; networks: number; endpoints: number };
 }
 
 export class Worker {
@@ -144,7 +146,7 @@ export class Worker {
   }
 
   stats(): WorkerStats {
-    return { tasks: { ...this.runner.counts }, mesh: this.mesh.stats(), meshUpdates: this.sync.tableUpdates };
+    return { tasks: { ...this.runner.counts }, mesh: this.mesh.stats(), meshUpdates: this.sync.tableUpdates, overlay: this.networks.stats() };
   }
 
   async stop(): Promise<void> {

@@ -64,6 +64,9 @@ export function agentMetrics(registry: Registry, worker: () => { stats(): Worker
     },
   });
   gauge('shoal_mesh_open_connections', 'Client connections open now on the published ports of this node.', (s) => s.mesh.ports.reduce((n, p) => n + p.activeConnections, 0));
+  counter('shoal_overlay_view_updates_total', 'Overlay network views received from the managers (each a change of the networks, their services or their endpoints).', (s) => s.overlay.viewUpdates);
+  gauge('shoal_overlay_networks', 'Overlay networks in the last view this node received.', (s) => s.overlay.networks);
+  gauge('shoal_overlay_endpoints', 'Task endpoints on overlay networks in the last view this node received.', (s) => s.overlay.endpoints);
   counter('shoal_mesh_forwarded_connections_total', 'Connections other nodes forwarded to this node\'s local backends.', (s) => s.mesh.forwarder.totalConnections);
   counter('shoal_mesh_forward_rejected_total', 'Forwarded connections this node refused (TLS, peer, request or target refused).', (s) => s.mesh.forwarder.rejected);
 
