@@ -63,6 +63,19 @@ export function agentMetrics(registry: Registry, worker: () => { stats(): Worker
       for (const p of read((s) => s.mesh.ports) ?? []) this.inc({ port: String(p.port) }, p.totalConnections);
     },
   });
+  new Counter({
+    name: 'shoal_mesh_bytes_total',
+    help: 'Bytes through a published port of this node, by port and direction (in: from clients; out: to them), counted as each connection closes.',
+    labelNames: ['port', 'direction'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of read((s) => s.mesh.ports) ?? []) {
+        this.inc({ port: String(p.port), direction: 'in' }, p.bytesFromClients);
+        this.inc({ port: String(p.port), direction: 'out' }, p.bytesToClients);
+      }
+    },
+  });
   gauge('shoal_mesh_open_connections', 'Client connections open now on the published ports of this node.', (s) => s.mesh.ports.reduce((n, p) => n + p.activeConnections, 0));
   counter('shoal_overlay_view_updates_total', 'Overlay network views received from the managers (each a change of the networks, their services or their endpoints).', (s) => s.overlay.viewUpdates);
   gauge('shoal_overlay_networks', 'Overlay networks in the last view this node received.', (s) => s.overlay.networks);
