@@ -14,6 +14,7 @@ import { configCommand, secretCommand } from './commands/secret.js';
 import { CREATE_OPTIONS, serviceCommand } from './commands/service.js';
 import { stackCommand } from './commands/stack.js';
 import { swarmCommand } from './commands/swarm.js';
+import { uiCommand } from './commands/ui.js';
 import { CERT_PATH_ENV, HOST_ENV, type Output } from './context.js';
 import { CliError, UsageError, isUsageError } from './errors.js';
 import { splitTrailingArgs } from './parse.js';
@@ -165,8 +166,9 @@ export async function main(rawArgv: readonly string[], opts: MainOptions = {}): 
     .command(clusterCommand(make))
     .command(swarmCommand(make))
     .command(labCommand(make))
+    .command(uiCommand(make))
     .completion('completion', 'Print a bash/zsh completion script: source <(shoal completion)')
-    .demandCommand(1, 'missing a command (service, node, network, stack, secret, config, cluster, swarm, lab)')
+    .demandCommand(1, 'missing a command (service, node, network, stack, secret, config, cluster, swarm, lab, ui)')
     .recommendCommands()
     .strict()
     .help()

@@ -4,6 +4,7 @@ export * from './membership.js';
 export * from './grpc-util.js';
 export * from './dispatcher/dispatcher.js';
 export { validateServiceSpec } from './controlapi/validate.js';
+export type { UiLogin } from './controlapi/ui.js';
 export * from './orchestrator/orchestrator.js';
 export * from './orchestrator/reconcile.js';
 export * from './taskreaper/task-reaper.js';

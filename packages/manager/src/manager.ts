@@ -8,7 +8,7 @@ import { ShoalError, retryWithBackoff } from '@shoal/api';
 import { RaftNode, raftServerOptions, createLogger, type PinoLogger, type RaftTimings } from '@shoal/raft';
 import { ClusterStore, StoreClient, newId, updateOp } from '@shoal/store';
 import type { Cluster, Node } from '@shoal/store';
-import { controlHandlers } from './controlapi/index.js';
+import { type UiLogin, controlHandlers } from './controlapi/index.js';
 import { MembershipManager, type JoinRequest, type JoinResponse } from './membership.js';
 import { MembershipReconciler } from './membership-reconciler.js';
 import { addUnaryService, callUnary } from './grpc-util.js';
@@ -90,6 +90,11 @@ export class Manager {
   readonly socketPath: string;
   /** The well-known socket, when this manager serves it. */
   localSocketPath: string | undefined;
+  /**
+   * Issues a one-time login to the dashboard this manager's daemon serves (`shoal ui`); set by
+   * the daemon when it serves one (--ui-addr), else CreateUiLogin says there is none.
+   */
+  uiLogin: (() => UiLogin) | undefined;
 
   private constructor(
     readonly opts: ManagerOptions,
@@ -224,6 +229,7 @@ export class Manager {
         registryAuth: this.registryAuth,
         secrets: this.secrets,
         ...(this.opts.resolveImage ? { resolveImage: this.opts.resolveImage } : {}),
+        uiLogin: () => this.uiLogin?.(),
         now: Date.now,
       },
       (r) => this.logs.serviceLogs(r),

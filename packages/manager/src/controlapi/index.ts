@@ -1,5 +1,5 @@
 // The control API (proto/control.proto's Control service): its methods by name, each served by
-// the resource's module (services, tasks, nodes, cluster, networks), as SwarmKit's controlapi is cut.
+// the resource's module (services, tasks, nodes, cluster, networks, ui), as SwarmKit's controlapi is cut.
 // Service logs come from the log broker, which the manager owns: it is handed in.
 
 import type { ControlContext } from './context.js';
@@ -9,8 +9,10 @@ import * as nodes from './nodes.js';
 import * as cluster from './cluster.js';
 import * as networks from './networks.js';
 import * as files from './secrets.js';
+import { createUiLogin } from './ui.js';
 
 export type { ControlContext } from './context.js';
+export type { UiLogin } from './ui.js';
 
 /** A method's handler: requests arrive as decoded protobuf objects. */
 export type ControlHandler = (req: any) => Promise<unknown>;
@@ -51,5 +53,6 @@ export function controlHandlers(ctx: ControlContext, serviceLogs: ControlHandler
     GetConfig: (r) => files.getConfig(ctx, r),
     ListConfigs: () => files.listConfigs(ctx),
     RemoveConfig: (r) => files.removeConfig(ctx, r),
+    CreateUiLogin: () => createUiLogin(ctx),
   };
 }

@@ -11,6 +11,8 @@ import type { CreateConfigRequest as _shoal_control_CreateConfigRequest, CreateC
 import type { CreateNetworkRequest as _shoal_control_CreateNetworkRequest, CreateNetworkRequest__Output as _shoal_control_CreateNetworkRequest__Output } from '../../shoal/control/CreateNetworkRequest.js';
 import type { CreateSecretRequest as _shoal_control_CreateSecretRequest, CreateSecretRequest__Output as _shoal_control_CreateSecretRequest__Output } from '../../shoal/control/CreateSecretRequest.js';
 import type { CreateServiceRequest as _shoal_control_CreateServiceRequest, CreateServiceRequest__Output as _shoal_control_CreateServiceRequest__Output } from '../../shoal/control/CreateServiceRequest.js';
+import type { CreateUiLoginRequest as _shoal_control_CreateUiLoginRequest, CreateUiLoginRequest__Output as _shoal_control_CreateUiLoginRequest__Output } from '../../shoal/control/CreateUiLoginRequest.js';
+import type { CreateUiLoginResponse as _shoal_control_CreateUiLoginResponse, CreateUiLoginResponse__Output as _shoal_control_CreateUiLoginResponse__Output } from '../../shoal/control/CreateUiLoginResponse.js';
 import type { GetConfigRequest as _shoal_control_GetConfigRequest, GetConfigRequest__Output as _shoal_control_GetConfigRequest__Output } from '../../shoal/control/GetConfigRequest.js';
 import type { GetJoinTokenRequest as _shoal_control_GetJoinTokenRequest, GetJoinTokenRequest__Output as _shoal_control_GetJoinTokenRequest__Output } from '../../shoal/control/GetJoinTokenRequest.js';
 import type { GetJoinTokenResponse as _shoal_control_GetJoinTokenResponse, GetJoinTokenResponse__Output as _shoal_control_GetJoinTokenResponse__Output } from '../../shoal/control/GetJoinTokenResponse.js';
@@ -123,6 +125,23 @@ export interface ControlClient extends grpc.Client {
   createService(argument: _shoal_control_CreateServiceRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
   createService(argument: _shoal_control_CreateServiceRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
   createService(argument: _shoal_control_CreateServiceRequest, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * `shoal ui`: a one-time login to the web dashboard of the manager that answers (served only by
+   * a manager started with --ui-addr; its tokens live in its memory alone, single-use, minutes long).
+   */
+  CreateUiLogin(argument: _shoal_control_CreateUiLoginRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  CreateUiLogin(argument: _shoal_control_CreateUiLoginRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  CreateUiLogin(argument: _shoal_control_CreateUiLoginRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  CreateUiLogin(argument: _shoal_control_CreateUiLoginRequest, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * `shoal ui`: a one-time login to the web dashboard of the manager that answers (served only by
+   * a manager started with --ui-addr; its tokens live in its memory alone, single-use, minutes long).
+   */
+  createUiLogin(argument: _shoal_control_CreateUiLoginRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  createUiLogin(argument: _shoal_control_CreateUiLoginRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  createUiLogin(argument: _shoal_control_CreateUiLoginRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  createUiLogin(argument: _shoal_control_CreateUiLoginRequest, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
   
   DemoteNode(argument: _shoal_control_GetNodeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   DemoteNode(argument: _shoal_control_GetNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
@@ -433,6 +452,12 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   
   CreateService: grpc.handleUnaryCall<_shoal_control_CreateServiceRequest__Output, _shoal_control_ServiceResponse>;
   
+  /**
+   * `shoal ui`: a one-time login to the web dashboard of the manager that answers (served only by
+   * a manager started with --ui-addr; its tokens live in its memory alone, single-use, minutes long).
+   */
+  CreateUiLogin: grpc.handleUnaryCall<_shoal_control_CreateUiLoginRequest__Output, _shoal_control_CreateUiLoginResponse>;
+  
   DemoteNode: grpc.handleUnaryCall<_shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse>;
   
   GetConfig: grpc.handleUnaryCall<_shoal_control_GetConfigRequest__Output, _shoal_control_ConfigResponse>;
@@ -514,6 +539,7 @@ export interface ControlDefinition extends grpc.ServiceDefinition {
   CreateNetwork: MethodDefinition<_shoal_control_CreateNetworkRequest, _shoal_control_NetworkResponse, _shoal_control_CreateNetworkRequest__Output, _shoal_control_NetworkResponse__Output>
   CreateSecret: MethodDefinition<_shoal_control_CreateSecretRequest, _shoal_control_SecretResponse, _shoal_control_CreateSecretRequest__Output, _shoal_control_SecretResponse__Output>
   CreateService: MethodDefinition<_shoal_control_CreateServiceRequest, _shoal_control_ServiceResponse, _shoal_control_CreateServiceRequest__Output, _shoal_control_ServiceResponse__Output>
+  CreateUiLogin: MethodDefinition<_shoal_control_CreateUiLoginRequest, _shoal_control_CreateUiLoginResponse, _shoal_control_CreateUiLoginRequest__Output, _shoal_control_CreateUiLoginResponse__Output>
   DemoteNode: MethodDefinition<_shoal_control_GetNodeRequest, _shoal_control_NodeResponse, _shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse__Output>
   GetConfig: MethodDefinition<_shoal_control_GetConfigRequest, _shoal_control_ConfigResponse, _shoal_control_GetConfigRequest__Output, _shoal_control_ConfigResponse__Output>
   GetJoinToken: MethodDefinition<_shoal_control_GetJoinTokenRequest, _shoal_control_GetJoinTokenResponse, _shoal_control_GetJoinTokenRequest__Output, _shoal_control_GetJoinTokenResponse__Output>
