@@ -109,7 +109,7 @@ function Nodes({ cluster, selected, select }: { cluster: Cluster; selected: Sele
   const nodes = [...cluster.nodes.values()].sort((a, b) => a.hostname.localeCompare(b.hostname));
   const tasksOn = useMemo(() => {
     const m = new Map<string, number>();
-    for (const t of cluster.tasks.values()) if (t.state === 'running') m.set(t.nodeId, (m.get(t.nodeId) ?? 0) + 1);
+    for (const t of cluster.tasks.values()) if (t.desiredState === 'running' && t.state === 'running') m.set(t.nodeId, (m.get(t.nodeId) ?? 0) + 1);
     return m;
   }, [cluster.tasks]);
   return html`<section class="panel">
@@ -117,7 +117,7 @@ function Nodes({ cluster, selected, select }: { cluster: Cluster; selected: Sele
     <table data-testid="nodes">
       <thead><tr><th>Hostname</th><th>Status</th><th>Availability</th><th>Role</th><th>Manager</th><th>CPUs</th><th>Memory</th><th>Tasks</th><th>Address</th></tr></thead>
       <tbody>${nodes.map(
-        (n) => html`<tr key=${n.id} data-node=${n.hostname} data-state=${n.state}
+        (n) => html`<tr key=${n.id} data-node=${n.hostname} data-id=${n.id} data-state=${n.state}
             class=${selected?.kind === 'node' && selected.id === n.id ? 'selected' : ''}
             onClick=${() => select(selected?.id === n.id ? undefined : { kind: 'node', id: n.id })}>
           <td>${n.hostname}${n.id === cluster.self ? html` <span class="tag">this</span>` : ''}</td>
@@ -206,11 +206,14 @@ function Events({ cluster }: { cluster: Cluster }) {
     <h2>Events</h2>
     <ol class="events" data-testid="events">${[...cluster.events].reverse().slice(0, 200).map(
       (e: EventLine) => html`<li key=${`${e.index}:${e.type}:${e.id}:${e.action}`}>
-        <span class="muted small">${new Date(e.time).toLocaleTimeString()}</span>
+        <span class="muted small">${new Date(e.time).toLocaleTimeString()}</span>${' '}
         <span class=${`type ${e.type}`}>${e.type}</span> <b>${e.action}</b> ${e.name}
         ${e.detail ? html`<span class="muted"> ${e.detail}</span>` : ''}</li>`,
     )}</ol>
   </section>`;
 }
 
-render(html`<${App} />`, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+// The server's "Loading…" placeholder goes: the page draws into an empty root.
+root.replaceChildren();
+render(html`<${App} />`, root);

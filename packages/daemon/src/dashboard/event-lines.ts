@@ -48,9 +48,10 @@ export function describeChanges(events: readonly StoreEvent[], lookup: Lookup, n
         const prev = e.previous as Task | undefined;
         if (e.action !== 'update' || !prev || prev.status.state === t.status.state) break;
         const node = t.nodeId ? (lookup('node', t.nodeId) as Node | undefined) : undefined;
-        const where = node ? `on ${node.description.hostname}` : t.nodeId ? `on ${t.nodeId.slice(0, 12)}` : '';
-        const detail = [where, t.status.err].filter(Boolean).join(': ');
-        line('task', t.status.state, t.id, `${t.serviceName}.${t.slot || t.nodeId.slice(0, 12)}`, detail);
+        const host = node?.description.hostname || t.nodeId.slice(0, 12);
+        const detail = [host ? `on ${host}` : '', t.status.err].filter(Boolean).join(': ');
+        // A global service's task is named for its node, as in `service ps`.
+        line('task', t.status.state, t.id, `${t.serviceName}.${t.slot || host}`, detail);
         break;
       }
       case 'network':
