@@ -3,6 +3,7 @@
 // while its buffer is full the journal's bounded queue fills instead, and a client that lets it
 // overflow is dropped with RESOURCE_EXHAUSTED (it resumes after the last version it got).
 
+import * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '@shoal/api';
 import { type ClusterEvent, type EventVersion, compareVersions, parseVersion } from './cluster-event.js';
 import { matchesFilters, parseEventFilters, parseEventTime } from './event-filter.js';
@@ -16,6 +17,12 @@ export interface EventsRequest {
   resumeAfter?: string;
 }
 
+/**
+ * The stream's first metadata: the version the live events follow (this manager's applied index).
+ * A client that loses the stream before its first event resumes after it, and misses nothing.
+ */
+export const EVENTS_AFTER_HEADER = 'shoal-events-after';
+
 /** control.proto's Event: a ClusterEvent as it is sent. */
 export type WireEvent = ClusterEvent;
 
@@ -25,6 +32,7 @@ export interface EventSink {
   once(event: 'drain', fn: () => void): unknown;
   on(event: 'cancelled' | 'close', fn: () => void): unknown;
   readonly cancelled: boolean;
+  sendMetadata?(md: grpc.Metadata): void;
 }
 
 export interface ServeEventsOptions {
@@ -63,6 +71,9 @@ export async function serveEvents(journal: EventJournal, req: EventsRequest, sin
     signal: ac.signal,
     ...(opts.maxQueued !== undefined ? { maxQueued: opts.maxQueued } : {}),
   });
+  const md = new grpc.Metadata();
+  md.set(EVENTS_AFTER_HEADER, journal.head);
+  sink.sendMetadata?.(md);
   const timer = follow && untilMs !== undefined ? setTimeout(stop, untilMs - now()) : undefined;
   try {
     if (!follow) {

@@ -87,6 +87,14 @@ export class EventJournal {
     return out;
   }
 
+  /**
+   * Where the live events begin: after every event of the index this manager has applied (a bare
+   * INDEX, see parseVersion). A client that saw no event yet resumes after it.
+   */
+  get head(): string {
+    return String(this.source.appliedIndex);
+  }
+
   /** The newest event's version ('' before the first). */
   get lastVersion(): string {
     return this.last.position < 0 ? '' : formatVersion(this.last);
