@@ -12,3 +12,4 @@ export * from './taskreaper/reap-rule.js';
 export * from './scheduler/scheduler.js';
 export * from './scheduler/filters.js';
 export { bindUnixSocket, serveLocalSocket } from './local-socket.js';
+export * from './events/index.js';

@@ -17,6 +17,20 @@ export type { UiLogin } from './ui.js';
 /** A method's handler: requests arrive as decoded protobuf objects. */
 export type ControlHandler = (req: any) => Promise<unknown>;
 
+/** A server-streaming method's handler: writes to the call (grpc.ServerWritableStream), resolves at the end. */
+export type ControlStreamHandler = (req: any, call: any) => Promise<void>;
+
+/**
+ * The Control methods that stream (`returns (stream ...)`): the manager owns what they stream
+ * from (its event journal, the log broker), so they are handed in.
+ */
+export function controlStreams(streams: { events: ControlStreamHandler; serviceLogs: ControlStreamHandler }): Record<string, ControlStreamHandler> {
+  return {
+    Events: streams.events,
+    SubscribeServiceLogs: streams.serviceLogs,
+  };
+}
+
 /** Every Control method, by its proto name. */
 export function controlHandlers(ctx: ControlContext, serviceLogs: ControlHandler): Record<string, ControlHandler> {
   return {
