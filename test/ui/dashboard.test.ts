@@ -115,7 +115,7 @@ test('a node powered off shows down, and its tasks move, without a reload', asyn
   await inPage(`${host} down`, `document.querySelector('tr[data-id="${id}"]')?.dataset.state === 'down'`);
   await inPage('5 of 5 running again, on the nodes left', serviceRow('web', 5, 5));
   await inPage('the global service on the nodes left', serviceRow('edge', 2, 2));
-  await inPage(`${host} down in the event panel`, `document.querySelector('[data-testid=events]').textContent.includes('down ${host}')`);
+  await inPage(`${host} down in the event panel`, `document.querySelector('[data-testid=events]').textContent.includes('${host} state ready → down')`);
   assert.equal(await page.evaluate('window.__sameDocument'), true, 'the page was reloaded');
   const shot = process.env.SHOAL_UI_SCREENSHOT;
   if (shot) {

@@ -1,13 +1,14 @@
 // The dashboard's parts that need no manager: its logins (one-time tokens, sessions) and what it
-// makes of the store's changes (the page's views, the event panel's lines), from a real store
-// fed transactions as Raft would feed it. The whole, in a browser: test/ui/dashboard.test.ts.
+// makes of the store's changes (the page's views; the event panel's lines, from the manager's
+// event journal), from a real store fed transactions as Raft would feed it. The whole, in a browser: test/ui/dashboard.test.ts.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClusterStore, type Node, type Op, type Service, type StoreEvent, type Task, encodeTx } from '@shoal/store';
 import { completeServiceSpec } from '@shoal/types';
 import { LOGIN_TOKEN_TTL_MS, Logins, SESSION_IDLE_MS } from '../src/dashboard/logins.js';
-import { describeChanges } from '../src/dashboard/event-lines.js';
+import { EventJournal } from '@shoal/manager';
+import { eventLine } from '../src/dashboard/event-lines.js';
 import { viewChange, viewsOf } from '../src/dashboard/views.js';
 
 describe('logins', () => {
@@ -88,6 +89,7 @@ function task(id: string, s: Service, slot: number, nodeId: string): Task {
 /** A store fed transactions one index at a time, and the events its watch saw. */
 function world() {
   const store = new ClusterStore();
+  const journal = new EventJournal(store, { now: () => T0 });
   const seen: StoreEvent[] = [];
   store.watch((events) => seen.push(...events));
   let index = 0;
@@ -95,7 +97,7 @@ function world() {
     store.apply(encodeTx(ops), ++index);
   };
   const current = <T>(kind: 'node' | 'service' | 'task', id: string) => store.get(kind, id) as T;
-  return { store, seen, tx, current };
+  return { store, journal, seen, tx, current };
 }
 
 describe('what the page is sent', () => {
@@ -130,13 +132,17 @@ describe('what the page is sent', () => {
     w.tx({ op: 'update', kind: 'task', object: { ...t, status: { ...t.status, state: 'failed', err: 'exit status 3', exitCode: 3 } } });
     const n = w.current<Node>('node', 'n1');
     w.tx({ op: 'update', kind: 'node', object: { ...n, status: { ...n.status, state: 'down', message: 'heartbeat failure' } } });
-    const lines = describeChanges(w.seen, (kind, id) => w.store.get(kind, id), T0).map((l) => `${l.type} ${l.action} ${l.name} ${l.detail}`.trim());
+    w.journal.noteLeader('n1', '', 2, 'alpha');
+    const hostOf = (id: string) => (w.store.get('node', id) as Node | undefined)?.description.hostname;
+    const lines = w.journal.events().map((e) => eventLine(e, hostOf)).map((l) => `${l.type} ${l.action} ${l.name} ${l.detail}`.trim());
     assert.deepEqual(lines, [
-      'node join alpha worker',
+      'node create alpha',
       'service create web',
+      'task create web.1 running: on alpha',
       'service update web replicas 2 → 5',
-      'task failed web.1 on alpha: exit status 3',
-      'node down alpha heartbeat failure',
+      'task update web.1 state running → failed: on alpha: exit status 3',
+      'node update alpha state ready → down',
+      'cluster leader alpha term 2',
     ]);
   });
 });

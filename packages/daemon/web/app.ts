@@ -205,7 +205,7 @@ function Events({ cluster }: { cluster: Cluster }) {
   return html`<section class="panel">
     <h2>Events</h2>
     <ol class="events" data-testid="events">${[...cluster.events].reverse().slice(0, 200).map(
-      (e: EventLine) => html`<li key=${`${e.index}:${e.type}:${e.id}:${e.action}`}>
+      (e: EventLine) => html`<li key=${e.version}>
         <span class="muted small">${new Date(e.time).toLocaleTimeString()}</span>${' '}
         <span class=${`type ${e.type}`}>${e.type}</span> <b>${e.action}</b> ${e.name}
         ${e.detail ? html`<span class="muted"> ${e.detail}</span>` : ''}</li>`,

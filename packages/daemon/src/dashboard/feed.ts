@@ -1,12 +1,13 @@
 // The dashboard's live feed: what every open page is sent over Server-Sent Events. A page first
 // gets the whole picture (`snapshot`), then the store's changes as they apply on this manager,
 // coalesced per object and sent a few times a second (`changes`), the Raft members when they
-// change (`raft`) and a line per notable change for the event panel (`events`). The manager's
-// local store is read (a follower's replica too): a page is as fresh as this manager.
+// change (`raft`) and the manager's cluster events (its journal, which `shoal events` follows too)
+// for the event panel (`events`). The manager's local store is read (a follower's replica too): a
+// page is as fresh as this manager.
 
 import type { Manager } from '@shoal/manager';
 import type { StoreEvent } from '@shoal/store';
-import { describeChanges } from './event-lines.js';
+import { eventLine } from './event-lines.js';
 import type { EventLine, RaftView, Snapshot, ViewChange } from './view-types.js';
 import { viewChange, viewsOf } from './views.js';
 
@@ -29,7 +30,7 @@ export class Feed {
   private readonly clients = new Set<FeedClient>();
   private pending = new Map<string, ViewChange>();
   private pendingEvents: EventLine[] = [];
-  private readonly recent: EventLine[] = [];
+  private readonly stopped = new AbortController();
   private unwatch: (() => void) | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private raftTimer: NodeJS.Timeout | undefined;
@@ -39,8 +40,27 @@ export class Feed {
   private polling = false;
 
   constructor(private readonly manager: Manager) {
-    // The event panel's history starts when the manager does, whether or not a page is open.
     this.unwatch = manager.store.watch((events) => this.onChanges(events));
+    void this.followEvents();
+  }
+
+  private readonly hostOf = (nodeId: string) => this.manager.store.get('node', nodeId)?.description.hostname;
+
+  /** The journal's live events, into the next flush. */
+  private async followEvents(): Promise<void> {
+    while (!this.stopped.signal.aborted) {
+      try {
+        for await (const e of this.manager.events.subscribe({ signal: this.stopped.signal })) {
+          if (this.clients.size === 0) continue;
+          this.pendingEvents.push(eventLine(e, this.hostOf));
+          this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
+        }
+      } catch {
+        // A snapshot installed here (the pages resync from the store's restore), or the manager
+        // stopping: listen again, after a pause (a stopped journal ends every new listener too).
+        await new Promise((r) => setTimeout(r, 1_000).unref());
+      }
+    }
   }
 
   add(c: FeedClient): void {
@@ -65,13 +85,14 @@ export class Feed {
       self: this.manager.opts.nodeId,
       clusterId: this.manager.store.cluster()?.id ?? '',
       ...viewsOf(this.manager.store),
-      events: this.recent.slice(-RECENT_EVENTS),
+      events: this.manager.events.events().slice(-RECENT_EVENTS).map((e) => eventLine(e, this.hostOf)),
     };
   }
 
   stop(): void {
     this.unwatch?.();
     this.unwatch = undefined;
+    this.stopped.abort();
     clearTimeout(this.flushTimer);
     clearTimeout(this.raftTimer);
     for (const c of this.clients) c.close();
@@ -79,11 +100,7 @@ export class Feed {
   }
 
   private onChanges(events: readonly StoreEvent[]): void {
-    const lines = describeChanges(events, (kind, id) => this.manager.store.get(kind, id));
-    this.recent.push(...lines);
-    if (this.recent.length > 2 * RECENT_EVENTS) this.recent.splice(0, this.recent.length - RECENT_EVENTS);
     if (this.clients.size === 0) return;
-    this.pendingEvents.push(...lines);
     for (const e of events) {
       if (e.action === 'restore') {
         this.resync = true;

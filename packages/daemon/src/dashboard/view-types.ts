@@ -68,14 +68,16 @@ export type ViewChange = { [K in ViewKind]: { kind: K; id: string; view: Views[K
 export interface EventLine {
   /** The Raft index of the change (the same on every manager). */
   index: number;
-  /** When this manager applied it (ms since the epoch). */
+  /** INDEX.POSITION, as `shoal events` shows it. */
+  version: string;
+  /** When this manager saw it (ms since the epoch). */
   time: number;
   type: string;
   action: string;
   id: string;
   /** The object's name: a service's, a node's hostname, a task's service.slot. */
   name: string;
-  /** The rest, in words (a task's node and error, an update's progress). */
+  /** What changed, from what to what; a task's node and error. */
   detail: string;
 }
 
