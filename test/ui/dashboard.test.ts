@@ -2,7 +2,7 @@
 // three real managers, the first serving --ui-addr, and hollow nodes standing for the lab's hosts
 // (each in a process of its own, so that one can be powered off). The page is opened with a
 // `shoal ui` link, shows the nodes and a service, and follows a scale and a node's death without
-// a reload. SHOAL_UI_SCREENSHOT=docs/img/dashboard.png keeps the dashboard's picture there.
+// a reload; its buttons scale and drain through the control API. SHOAL_UI_SCREENSHOT=docs/img/dashboard.png keeps the dashboard's picture there.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -107,13 +107,39 @@ test('a scale shows without a reload', async () => {
   assert.equal(await page.evaluate('window.__sameDocument'), true, 'the page was reloaded');
 });
 
+test('the buttons scale a service and drain a node through the control API, and show its refusals', async () => {
+  await page.click('tr[data-service="web"]');
+  await page.waitForSelector('[data-testid=scale]');
+  await page.click('[data-testid=replicas-input]', { clickCount: 3 });
+  await page.type('[data-testid=replicas-input]', '6');
+  await page.click('[data-testid=scale]');
+  await inPage('the scale done', `document.querySelector('[data-testid=action-result]')?.textContent === 'scaled web to 6: done'`);
+  await inPage('the service with 6 of 6 running', serviceRow('web', 6, 6));
+  // The control API's own refusal, word for word: web was never updated, so has no spec to go back to.
+  await page.click('[data-testid=rollback]');
+  await inPage('the refused rollback', `/previous/.test(document.querySelector('[data-testid=action-result].error')?.textContent ?? '')`);
+
+  const id = h.fleets[2]!.nodeIds[0]!;
+  await page.click(`tr[data-id="${id}"]`);
+  await page.waitForSelector('[data-testid=availability-drain]');
+  await page.click('[data-testid=availability-drain]');
+  await inPage('the node drained', `document.querySelector('tr[data-id="${id}"]')?.dataset.availability === 'drain'`);
+  await inPage('its tasks moved: 6 of 6 on the others', `${serviceRow('web', 6, 6)} && document.querySelector('tr[data-id="${id}"] td:nth-child(8)')?.textContent === '0'`);
+  await page.click('[data-testid=availability-active]');
+  await inPage('the node active again', `document.querySelector('tr[data-id="${id}"]')?.dataset.availability === 'active'`);
+  await inPage('the global service back on every node', serviceRow('edge', 3, 3));
+  assert.equal(await page.evaluate('window.__sameDocument'), true, 'the page was reloaded');
+  // What is left selected is the node; the picture shows the whole cluster.
+  await page.click(`tr[data-id="${id}"]`);
+});
+
 test('a node powered off shows down, and its tasks move, without a reload', async () => {
   const fleet = h.fleets[0]!;
   const id = fleet.nodeIds[0]!;
   const host = await page.$eval(`tr[data-id="${id}"]`, (e) => e.getAttribute('data-node') ?? '');
   await fleet.kill();
   await inPage(`${host} down`, `document.querySelector('tr[data-id="${id}"]')?.dataset.state === 'down'`);
-  await inPage('5 of 5 running again, on the nodes left', serviceRow('web', 5, 5));
+  await inPage('6 of 6 running again, on the nodes left', serviceRow('web', 6, 6));
   await inPage('the global service on the nodes left', serviceRow('edge', 2, 2));
   await inPage(`${host} down in the event panel`, `document.querySelector('[data-testid=events]').textContent.includes('${host} state ready → down')`);
   assert.equal(await page.evaluate('window.__sameDocument'), true, 'the page was reloaded');

@@ -8,7 +8,9 @@ import { ClusterStore, type Node, type Op, type Service, type StoreEvent, type T
 import { completeServiceSpec } from '@shoal/types';
 import { LOGIN_TOKEN_TTL_MS, Logins, SESSION_IDLE_MS } from '../src/dashboard/logins.js';
 import { EventJournal } from '@shoal/manager';
+import { ShoalError } from '@shoal/api';
 import { eventLine } from '../src/dashboard/event-lines.js';
+import { httpStatusOf, isAction, runAction } from '../src/dashboard/actions.js';
 import { viewChange, viewsOf } from '../src/dashboard/views.js';
 
 describe('logins', () => {
@@ -144,5 +146,20 @@ describe('what the page is sent', () => {
       'node update alpha state ready → down',
       'cluster leader alpha term 2',
     ]);
+  });
+});
+
+describe('actions', () => {
+  test('bad input is refused before any call; only the known actions exist', async () => {
+    // No socket at this path: a call that got as far as the control API would fail otherwise.
+    const nowhere = '/nonexistent/control.sock';
+    await assert.rejects(runAction(nowhere, 'scale', { service: 'web', replicas: -1 }), (e: unknown) => ShoalError.is(e, 'INVALID_ARGUMENT') && /replicas must be a whole number/.test((e as Error).message));
+    await assert.rejects(runAction(nowhere, 'scale', { replicas: 2 }), (e: unknown) => ShoalError.is(e, 'INVALID_ARGUMENT') && /service is required/.test((e as Error).message));
+    await assert.rejects(runAction(nowhere, 'availability', { node: 'n1' }), (e: unknown) => ShoalError.is(e, 'INVALID_ARGUMENT'));
+    assert.equal(isAction('scale'), true);
+    assert.equal(isAction('remove'), false);
+    assert.equal(isAction('toString'), false);
+    assert.equal(httpStatusOf(new ShoalError('FAILED_PRECONDITION', 'x')), 409);
+    assert.equal(httpStatusOf(new ShoalError('UNAVAILABLE', 'x')), 503);
   });
 });

@@ -1,6 +1,8 @@
 // The dashboard's page: logs in with the token of a `shoal ui` link (once, then a cookie), then
 // keeps a copy of the cluster from the manager's feed (/api/feed, Server-Sent Events: a snapshot,
-// then changes) and draws it. Read-only. Bundled by scripts/bundle-ui.mjs into dist/web/app.js.
+// then changes) and draws it. A selected service can be scaled or rolled back, a selected node's
+// availability changed: each a control API call on the manager (the server's actions.ts).
+// Bundled by scripts/bundle-ui.mjs into dist/web/app.js.
 
 import htm from 'htm';
 import { h, render } from 'preact';
@@ -22,6 +24,13 @@ async function login(): Promise<string | undefined> {
   const res = await fetch('/api/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: decodeURIComponent(m[1]!) }) });
   if (res.ok) return undefined;
   return ((await res.json().catch(() => ({}))) as { message?: string }).message ?? `login failed (${res.status})`;
+}
+
+/** One action through the manager's control API; '' when done, else the reason it was refused. */
+async function act(name: string, body: object): Promise<string> {
+  const res = await fetch(`/api/actions/${name}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.ok) return '';
+  return ((await res.json().catch(() => ({}))) as { message?: string }).message ?? `refused (${res.status})`;
 }
 
 function App() {
@@ -73,6 +82,7 @@ function App() {
       <${Raft} cluster=${cluster} />
     </div>
     <${Services} cluster=${cluster} selected=${selected} select=${select} />
+    <${Actions} cluster=${cluster} selected=${selected} />
     <${Tasks} cluster=${cluster} selected=${selected} select=${select} />
     <${Events} cluster=${cluster} />
   `;
@@ -117,7 +127,7 @@ function Nodes({ cluster, selected, select }: { cluster: Cluster; selected: Sele
     <table data-testid="nodes">
       <thead><tr><th>Hostname</th><th>Status</th><th>Availability</th><th>Role</th><th>Manager</th><th>CPUs</th><th>Memory</th><th>Tasks</th><th>Address</th></tr></thead>
       <tbody>${nodes.map(
-        (n) => html`<tr key=${n.id} data-node=${n.hostname} data-id=${n.id} data-state=${n.state}
+        (n) => html`<tr key=${n.id} data-node=${n.hostname} data-id=${n.id} data-state=${n.state} data-availability=${n.availability}
             class=${selected?.kind === 'node' && selected.id === n.id ? 'selected' : ''}
             onClick=${() => select(selected?.id === n.id ? undefined : { kind: 'node', id: n.id })}>
           <td>${n.hostname}${n.id === cluster.self ? html` <span class="tag">this</span>` : ''}</td>
@@ -174,6 +184,50 @@ function Services({ cluster, selected, select }: { cluster: Cluster; selected: S
         </tr>`;
       })}</tbody>
     </table>`}
+  </section>`;
+}
+
+/** The buttons of what is selected: a service's scale and rollback, a node's availability. */
+function Actions({ cluster, selected }: { cluster: Cluster; selected: Selection }) {
+  const [result, setResult] = useState<{ ok: boolean; text: string } | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+  const [replicas, setReplicas] = useState('');
+  useEffect(() => {
+    setResult(undefined);
+    setReplicas('');
+  }, [selected?.id]);
+  if (!selected) return null;
+  const run = async (what: string, name: string, body: object) => {
+    setBusy(true);
+    const why = await act(name, body).catch((err: Error) => err.message);
+    setBusy(false);
+    setResult(why ? { ok: false, text: why } : { ok: true, text: `${what}: done` });
+  };
+  const shown = result && html`<span class=${result.ok ? 'ok' : 'error'} data-testid="action-result">${result.text}</span>`;
+  if (selected.kind === 'service') {
+    const s = cluster.services.get(selected.id);
+    if (!s) return null;
+    const scalable = s.mode === 'replicated' || s.mode === 'replicated-job';
+    return html`<section class="panel actions" data-testid="actions">
+      <b>${s.name}</b>
+      ${scalable
+        ? html`<label>replicas <input type="number" min="0" data-testid="replicas-input" value=${replicas || String(s.replicas)}
+              onInput=${(e: Event) => setReplicas((e.target as HTMLInputElement).value)} /></label>
+            <button disabled=${busy} data-testid="scale" onClick=${() => run(`scaled ${s.name} to ${replicas || s.replicas}`, 'scale', { service: s.id, replicas: Number(replicas || s.replicas) })}>Scale</button>`
+        : ''}
+      <button disabled=${busy} data-testid="rollback" onClick=${() => run(`rolled ${s.name} back`, 'rollback', { service: s.id })}>Roll back</button>
+      ${shown}
+    </section>`;
+  }
+  const n = cluster.nodes.get(selected.id);
+  if (!n) return null;
+  return html`<section class="panel actions" data-testid="actions">
+    <b>${n.hostname}</b> availability
+    ${['active', 'pause', 'drain'].map(
+      (a) => html`<button disabled=${busy || n.availability === a} data-testid=${`availability-${a}`}
+        onClick=${() => run(`${n.hostname} is now ${a}`, 'availability', { node: n.id, availability: a })}>${a}</button>`,
+    )}
+    ${shown}
   </section>`;
 }
 

@@ -1,8 +1,10 @@
 // The web dashboard a manager serves on --ui-addr: HTTPS with the manager's own certificate, one
 // page (its script and style bundled at build time into dist/web: nothing is fetched from
 // elsewhere), and a small read-only API over the manager's local store: /api/state (JSON) and
-// /api/feed (Server-Sent Events, feed.ts). A caller is let in by an admin certificate of the
-// cluster, or by the session a one-time token from `shoal ui` was exchanged for (logins.ts).
+// /api/feed (Server-Sent Events, feed.ts), and a few buttons (actions.ts: scale, rollback, a
+// node's availability) that go through the control API. A caller is let in by an admin
+// certificate of the cluster, or by the session a one-time token from `shoal ui` was exchanged
+// for (logins.ts).
 //
 // The daemon's manager may come and go (a worker promoted, a manager demoted): the dashboard
 // follows whichever runs, and says so when none does.
@@ -17,6 +19,7 @@ import type { TlsMaterial } from '@shoal/pki';
 import type { PinoLogger } from '@shoal/raft';
 import { Feed, type FeedClient } from './feed.js';
 import { Logins } from './logins.js';
+import { httpStatusOf, isAction, runAction } from './actions.js';
 
 export const SESSION_COOKIE = 'shoal_session';
 /** How often the dashboard looks for a change of the daemon's manager. */
@@ -146,7 +149,7 @@ export class Dashboard {
     try {
       if (req.method === 'GET' && (path === '/' || path === '/index.html')) return text(res, 200, 'text/html; charset=utf-8', PAGE);
       if (req.method === 'GET' && path.startsWith('/assets/')) return this.asset(res, path.slice('/assets/'.length));
-      if (req.method === 'POST' && path === '/api/login') return void this.login(req, res);
+      if (req.method === 'POST' && path === '/api/login') return this.settle(res, path, this.login(req, res));
       if (req.method === 'POST' && path === '/api/logout') {
         this.logins.end(cookie(req, SESSION_COOKIE));
         res.setHeader('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0`);
@@ -159,12 +162,23 @@ export class Dashboard {
       if (!feed) return json(res, 503, { error: 'UNAVAILABLE', message: 'this node runs no manager now (it was demoted, or is still starting): open the dashboard of another manager' });
       if (req.method === 'GET' && path === '/api/state') return json(res, 200, feed.snapshot());
       if (req.method === 'GET' && path === '/api/feed') return this.stream(req, res, feed);
+      if (req.method === 'POST' && path.startsWith('/api/actions/') && isAction(path.slice('/api/actions/'.length))) {
+        return this.settle(res, path, this.action(req, res, path.slice('/api/actions/'.length)));
+      }
       return json(res, 404, { error: 'NOT_FOUND', message: `no call ${req.method} ${path}` });
     } catch (err) {
-      this.opts.log.warn({ err: (err as Error).message, path }, 'dashboard request failed');
-      if (!res.headersSent) json(res, 500, { error: 'INTERNAL', message: (err as Error).message });
-      else res.destroy();
+      this.failed(res, path, err);
     }
+  }
+
+  private settle(res: ServerResponse, path: string, p: Promise<void>): void {
+    p.catch((err: unknown) => this.failed(res, path, err));
+  }
+
+  private failed(res: ServerResponse, path: string, err: unknown): void {
+    this.opts.log.warn({ err: (err as Error).message, path }, 'dashboard request failed');
+    if (!res.headersSent) json(res, 500, { error: 'INTERNAL', message: (err as Error).message });
+    else res.destroy();
   }
 
   private asset(res: ServerResponse, name: string): void {
@@ -195,25 +209,45 @@ export class Dashboard {
     return { ok: false, why: 'log in with a link from `shoal ui` (or present an admin certificate of this cluster)' };
   }
 
-  private login(req: IncomingMessage, res: ServerResponse): void {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => {
-      body += d;
-      if (body.length > 4096) req.destroy();
-    });
-    req.on('end', () => {
-      let token = '';
-      try {
-        token = String((JSON.parse(body) as { token?: unknown }).token ?? '');
-      } catch {
-        return json(res, 400, { error: 'INVALID_ARGUMENT', message: 'the login body is JSON: {"token": "..."}' });
-      }
-      const session = this.logins.redeem(token);
-      if (!session) return json(res, 401, { error: 'UNAUTHENTICATED', message: 'this login link was used already or has expired: get a new one with `shoal ui`' });
-      res.setHeader('set-cookie', `${SESSION_COOKIE}=${session}; Path=/; HttpOnly; Secure; SameSite=Strict`);
+  private async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readJson(req);
+    if (!body) return json(res, 400, { error: 'INVALID_ARGUMENT', message: 'the login body is JSON: {"token": "..."}' });
+    const session = this.logins.redeem(String(body['token'] ?? ''));
+    if (!session) return json(res, 401, { error: 'UNAUTHENTICATED', message: 'this login link was used already or has expired: get a new one with `shoal ui`' });
+    res.setHeader('set-cookie', `${SESSION_COOKIE}=${session}; Path=/; HttpOnly; Secure; SameSite=Strict`);
+    json(res, 200, { ok: true });
+  }
+
+  /**
+   * A button: one control API call (actions.ts). Only from the dashboard's own page: a JSON body
+   * (another site's form cannot send one without asking first) and, when the browser names it,
+   * this server as the origin.
+   */
+  private async action(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    const origin = req.headers.origin;
+    if (origin && origin !== `https://${req.headers.host}`) return json(res, 403, { error: 'PERMISSION_DENIED', message: `actions come from the dashboard's own page, not ${origin}` });
+    if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) return json(res, 415, { error: 'INVALID_ARGUMENT', message: 'an action is a JSON request' });
+    const body = await readJson(req);
+    const m = this.current;
+    if (!body || !m) return json(res, body ? 503 : 400, { error: body ? 'UNAVAILABLE' : 'INVALID_ARGUMENT', message: body ? 'this node runs no manager now' : 'the body is a JSON object' });
+    try {
+      await runAction(m.socketPath, name, body);
+      this.opts.log.info({ action: name, ...body, by: this.who(req) }, 'dashboard action');
       json(res, 200, { ok: true });
-    });
+    } catch (err) {
+      const e = ShoalError.from(err);
+      json(res, httpStatusOf(e), { error: e.code, message: e.message });
+    }
+  }
+
+  /** For the log: the admin certificate's name, or "a shoal ui session". */
+  private who(req: IncomingMessage): string {
+    const socket = req.socket as TLSSocket;
+    if (socket.authorized) {
+      const cn = socket.getPeerCertificate()?.subject?.CN;
+      if (cn) return String(cn);
+    }
+    return 'a shoal ui session';
   }
 
   private stream(req: IncomingMessage, res: ServerResponse, feed: Feed): void {
@@ -233,6 +267,30 @@ export class Dashboard {
     });
     feed.add(client);
   }
+}
+
+/** A small JSON object from a request's body; undefined if it is not one (or too large). */
+function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+  return new Promise((resolve) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => {
+      body += d;
+      if (body.length > 4096) {
+        resolve(undefined);
+        req.destroy();
+      }
+    });
+    req.on('end', () => {
+      try {
+        const v = JSON.parse(body) as unknown;
+        resolve(v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+      } catch {
+        resolve(undefined);
+      }
+    });
+    req.on('error', () => resolve(undefined));
+  });
 }
 
 function secureContext(m: TlsMaterial) {
