@@ -45,7 +45,7 @@ function App() {
     void (async () => {
       const failed = await login();
       // The feed cannot say why it was refused: one plain request does.
-      const res = await fetch('/api/state');
+      const res = await fetch('/api/session');
       if (!res.ok) {
         setProblem(failed ?? ((await res.json().catch(() => ({}))) as { message?: string }).message ?? `the manager answered ${res.status}`);
         return;

@@ -160,6 +160,7 @@ export class Dashboard {
       if (!who.ok) return json(res, 401, { error: 'UNAUTHENTICATED', message: who.why });
       const feed = this.feed;
       if (!feed) return json(res, 503, { error: 'UNAVAILABLE', message: 'this node runs no manager now (it was demoted, or is still starting): open the dashboard of another manager' });
+      if (req.method === 'GET' && path === '/api/session') return json(res, 200, { ok: true });
       if (req.method === 'GET' && path === '/api/state') return json(res, 200, feed.snapshot());
       if (req.method === 'GET' && path === '/api/feed') return this.stream(req, res, feed);
       if (req.method === 'POST' && path.startsWith('/api/actions/') && isAction(path.slice('/api/actions/'.length))) {
