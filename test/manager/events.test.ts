@@ -126,4 +126,17 @@ describe('shoal events (3 managers)', () => {
     assert.ok(lines.length >= 3, `the three managers' node events: ${r.stdout}`);
     for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z node (create|update) [0-9a-z]+ \(.*name=m\d.*\)$/);
   });
+
+  test('leader changes: each manager records the ones it saw, with the leader named', async () => {
+    const r = await shoal(m[0]!, 'events', '--since', '10m', '--until', '0s', '--filter', 'event=leader', '--format', 'json');
+    assert.equal(r.code, 0, r.stderr);
+    const evs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonEvent);
+    assert.ok(evs.length >= 1, 'the election m1 won at init');
+    const nodes = await m[0]!.call<{ nodes: { node: { id: string; description: { hostname: string } } }[] }>('ListNodes');
+    const m1 = nodes.nodes.find((n) => n.node.description.hostname === 'm1')!.node.id;
+    assert.deepEqual([evs[0]!.Type, evs[0]!.Action, evs[0]!.Actor.ID], ['cluster', 'leader', m1]);
+    // Named once its node is in the store (the first election of a new cluster comes before that).
+    assert.ok([undefined, 'm1'].includes(evs[0]!.Actor.Attributes['name']));
+    assert.match(evs[0]!.Actor.Attributes['term']!, /^\d+$/);
+  });
 });
