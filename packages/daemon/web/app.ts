@@ -53,7 +53,16 @@ function App() {
       if (stopped) return;
       source = new EventSource('/api/feed');
       source.addEventListener('open', () => setLink('live'));
-      source.addEventListener('error', () => setLink('reconnecting'));
+      source.addEventListener('error', () => {
+        setLink('reconnecting');
+        // The browser retries on its own; a session that ended (or a restarted manager, which
+        // forgot it) would be retried for ever: say so instead.
+        void fetch('/api/session').then(async (r) => {
+          if (r.status !== 401) return;
+          source?.close();
+          setProblem(((await r.json().catch(() => ({}))) as { message?: string }).message ?? 'the session ended');
+        }, () => undefined);
+      });
       source.addEventListener('snapshot', (e) => setCluster((c) => fromSnapshot(JSON.parse((e as MessageEvent).data), c.raft)));
       source.addEventListener('changes', (e) => setCluster((c) => applyChanges(c, JSON.parse((e as MessageEvent).data))));
       source.addEventListener('raft', (e) => setCluster((c) => ({ ...c, raft: JSON.parse((e as MessageEvent).data) as RaftView })));
