@@ -98,9 +98,9 @@ export class HollowCluster {
   managers: Daemon[] = [];
   readonly fleets: Fleet[] = [];
 
-  /** n managers, drained (hollow nodes run every task), heartbeating at `heartbeat` (e.g. "1s"); `extra`: more flags of the first's init. */
-  async start(n: number, heartbeat: string, extra: string[] = []): Promise<void> {
-    this.managers = await this.c.managers(n, ['--dispatcher-heartbeat', heartbeat, ...extra]);
+  /** n managers, drained (hollow nodes run every task), heartbeating at `heartbeat` (e.g. "1s"). */
+  async start(n: number, heartbeat: string): Promise<void> {
+    this.managers = await this.c.managers(n, ['--dispatcher-heartbeat', heartbeat]);
     const first = this.managers[0];
     const nodes = await first.call<{ nodes: NodeView[] }>('ListNodes');
     for (const v of nodes.nodes) await first.call('UpdateNode', { node: v.node.id, availability: 'drain' });

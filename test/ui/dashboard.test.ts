@@ -1,5 +1,5 @@
 // The web dashboard in a real browser (Debian's chromium, headless, driven by puppeteer-core):
-// three real managers, the first serving --ui-addr, and hollow nodes standing for the lab's hosts
+// three real managers, two of them serving --ui-addr, and hollow nodes standing for the lab's hosts
 // (each in a process of its own, so that one can be powered off). The page is opened with a
 // `shoal ui` link, shows the nodes and a service, and follows a scale and a node's death without
 // a reload; its buttons scale and drain through the control API. SHOAL_UI_SCREENSHOT=docs/img/dashboard.png keeps the dashboard's picture there.
@@ -12,7 +12,7 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { freePort } from '@shoal/raft/testing';
 import { HollowCluster } from '../helpers/hollow-cluster.js';
 import { shoalCli } from '../helpers/cli.js';
-import { ROOT } from '../helpers/shoald.js';
+import { ROOT, eventually } from '../helpers/shoald.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const WAIT_MS = 60_000;
@@ -21,12 +21,26 @@ const h = new HollowCluster();
 let browser: Browser;
 let page: Page;
 let uiAddr = '';
+let followerUiAddr = '';
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `no browser at ${CHROMIUM}: scripts/test-env.sh installs Debian's chromium`);
   assert.ok(existsSync(join(ROOT, 'packages/daemon/dist/web/app.js')), 'the dashboard is not bundled: npm run build (scripts/bundle-ui.mjs)');
   uiAddr = `127.0.0.1:${await freePort()}`;
-  await h.start(3, '1s', ['--ui-addr', uiAddr]);
+  followerUiAddr = `127.0.0.1:${await freePort()}`;
+  // Three managers, as HollowCluster.start makes them, two of them serving a dashboard.
+  const m1 = await h.c.init('m1', ['--dispatcher-heartbeat', '1s', '--ui-addr', uiAddr]);
+  const m2 = await h.c.join('m2', m1, 'manager', '127.0.0.1', {}, ['--ui-addr', followerUiAddr]);
+  await m2.ready();
+  const m3 = await h.c.join('m3', m1, 'manager');
+  await m3.ready();
+  h.managers = [m1, m2, m3];
+  await eventually('3 voters', async () => {
+    const st = await m1.call<{ members: { raftRole: string }[] }>('ClusterStatus');
+    return st.members.length === 3 && st.members.every((m) => m.raftRole !== 'learner');
+  });
+  // The hollow nodes run every task.
+  for (const v of (await h.nodes()).filter((n) => n.node.spec.role === 'manager')) await m1.call('UpdateNode', { node: v.node.id, availability: 'drain' });
   // One node a process: killing a process is powering off one host.
   await h.addNodes(3, 1);
   await h.workersIn('ready', 3, WAIT_MS);
@@ -148,5 +162,24 @@ test('a node powered off shows down, and its tasks move, without a reload', asyn
     const path = resolve(ROOT, shot);
     mkdirSync(dirname(path), { recursive: true });
     await page.screenshot({ path: path as `${string}.png`, fullPage: true });
+  }
+});
+
+test("a follower's dashboard shows the same cluster, from its own copy of the store", async () => {
+  const leader = await page.$eval('[data-testid=leader]', (e) => e.textContent ?? '');
+  const m2 = h.managers[1]!;
+  const r = await shoalCli(m2, ['ui', '-q']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.trim().startsWith(`https://${followerUiAddr}/#token=`), r.stdout);
+  const p2 = await browser.newPage();
+  try {
+    page = p2;
+    await p2.goto(r.stdout.trim(), { waitUntil: 'domcontentloaded' });
+    await inPage('5 of 6 nodes ready', `document.querySelectorAll('tr[data-node][data-state="ready"]').length === 5 && document.querySelectorAll('tr[data-node]').length === 6`);
+    await inPage('the services as the first page has them', `${serviceRow('web', 6, 6)} && ${serviceRow('edge', 2, 2)}`);
+    await inPage('the same leader', `document.querySelector('[data-testid=leader]')?.textContent === '${leader}'`);
+    assert.match(await p2.evaluate('document.querySelector("header").textContent') as string, /via manager m2/);
+  } finally {
+    await p2.close();
   }
 });
