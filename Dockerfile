@@ -21,7 +21,10 @@ COPY package.json package-lock.json tsconfig.base.json ./
 COPY packages/ packages/
 RUN npm ci --cache /tmp/npm-cache --no-audit --no-fund --loglevel=error $NPM_FLAGS
 COPY proto/ proto/
+# The dashboard's page (shoald --ui-addr) is bundled into packages/daemon/dist/web, kept below.
+COPY scripts/bundle-ui.mjs scripts/
 RUN npx tsc -b packages/daemon packages/cli \
+ && node scripts/bundle-ui.mjs \
  && npm prune --omit=dev --cache /tmp/npm-cache --no-audit --no-fund --loglevel=error $NPM_FLAGS \
  && mkdir -p /out \
  && cp -a package.json node_modules proto /out/ \
@@ -29,6 +32,7 @@ RUN npx tsc -b packages/daemon packages/cli \
       mkdir -p "/out/$p" && cp -a "$p/package.json" "/out/$p/"; \
       for d in bin node_modules; do if [ -d "$p/$d" ]; then cp -a "$p/$d" "/out/$p/"; fi; done; \
       if [ -d "$p/dist/src" ]; then mkdir -p "/out/$p/dist" && cp -a "$p/dist/src" "/out/$p/dist/"; fi; \
+      if [ -d "$p/dist/web" ]; then cp -a "$p/dist/web" "/out/$p/dist/"; fi; \
     done \
  && find /out/packages \( -name '*.map' -o -name '*.d.ts' \) -exec rm -f {} +
 

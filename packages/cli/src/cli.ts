@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import yargs from 'yargs';
 import { DEFAULT_LOCAL_SOCKET, LOCAL_SOCKET_ENV } from '@shoal/api/local-socket';
 import { clusterCommand } from './commands/cluster.js';
+import { eventsCommand } from './commands/events.js';
 import { type CtxFactory, defaultCtxFactory } from './commands/common.js';
 import { completeNames } from './completion.js';
 import { labCommand } from './commands/lab.js';
@@ -14,6 +15,7 @@ import { configCommand, secretCommand } from './commands/secret.js';
 import { CREATE_OPTIONS, serviceCommand } from './commands/service.js';
 import { stackCommand } from './commands/stack.js';
 import { swarmCommand } from './commands/swarm.js';
+import { uiCommand } from './commands/ui.js';
 import { CERT_PATH_ENV, HOST_ENV, type Output } from './context.js';
 import { CliError, UsageError, isUsageError } from './errors.js';
 import { splitTrailingArgs } from './parse.js';
@@ -50,6 +52,7 @@ const SUBCOMMANDS: Readonly<Record<string, readonly string[]>> = {
   service: ['create', 'ls', 'ps', 'inspect', 'rm', 'remove', 'scale', 'update'],
   node: ['ls', 'inspect', 'promote', 'demote', 'rm', 'remove', 'update'],
   cluster: ['status'],
+  events: [],
   swarm: ['join-token', 'update', 'unlock', 'unlock-key', 'admin-cert'],
   lab: ['up', 'ls', 'env', 'stop', 'start', 'exec', 'down'],
   stack: ['deploy', 'up', 'ls', 'list', 'services', 'ps', 'rm', 'remove', 'down'],
@@ -163,10 +166,12 @@ export async function main(rawArgv: readonly string[], opts: MainOptions = {}): 
     .command(secretCommand(make))
     .command(configCommand(make))
     .command(clusterCommand(make))
+    .command(eventsCommand(make))
     .command(swarmCommand(make))
     .command(labCommand(make))
+    .command(uiCommand(make))
     .completion('completion', 'Print a bash/zsh completion script: source <(shoal completion)')
-    .demandCommand(1, 'missing a command (service, node, network, stack, secret, config, cluster, swarm, lab)')
+    .demandCommand(1, 'missing a command (service, node, network, stack, secret, config, cluster, events, swarm, lab, ui)')
     .recommendCommands()
     .strict()
     .help()

@@ -143,6 +143,7 @@ export function describeCallError(err: unknown, h: HostAddr, timeoutMs: number, 
 }
 
 type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
+type StreamFn<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientReadableStream<Res>;
 type UnaryFn<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback<Res>) => grpc.ClientUnaryCall;
 
 /** The shoal.control.Control client. Close it when done so the process can exit. */
@@ -182,6 +183,46 @@ export class ControlClient {
         if (err) reject(describeCallError(err, this.host, this.timeoutMs, ctx));
         else if (res === undefined) reject(new CliError(`empty answer to ${method}`, 1, 'INTERNAL'));
         else resolve(res);
+      });
+    });
+  }
+
+  /**
+   * A server-streaming call (Events, SubscribeServiceLogs): `onMessage` for each message, `onHeader`
+   * with the server's first metadata. Resolves when the server ends the stream; rejects with a
+   * CliError, `unreachable` when the connection was lost rather than the server said no (a client
+   * resumes elsewhere then). No deadline: a stream lasts as long as the client wants it.
+   */
+  stream<M extends ControlMethod>(
+    method: M,
+    req: ControlMethods[M][0],
+    onMessage: (m: ControlMethods[M][1]) => void,
+    opts: { onHeader?: (md: grpc.Metadata) => void; ctx?: CallContext } = {},
+  ): Promise<void> {
+    const fn = (this.client as unknown as Record<string, StreamFn<ControlMethods[M][0], ControlMethods[M][1]>>)[method];
+    if (typeof fn !== 'function') return Promise.reject(new CliError(`the control API has no method ${method}`, 1, 'INTERNAL'));
+    return new Promise((resolve, reject) => {
+      const call = fn.call(this.client, req, new grpc.Metadata(), {});
+      if (opts.onHeader) call.on('metadata', opts.onHeader);
+      call.on('data', (m: ControlMethods[M][1]) => {
+        try {
+          onMessage(m);
+        } catch (err) {
+          call.cancel();
+          reject(err);
+        }
+      });
+      call.on('error', (err: grpc.ServiceError) => {
+        const fromServer = err.metadata instanceof grpc.Metadata && err.metadata.get(ERROR_CODE_KEY).length > 0;
+        const lost = !fromServer && (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.INTERNAL || err.code === grpc.status.UNKNOWN);
+        if (lost && err.code !== grpc.status.UNAVAILABLE) {
+          reject(new CliError(`lost the manager at ${formatHost(this.host)}: ${firstLine(err.details ?? '') || 'connection reset'}`, 1, 'UNAVAILABLE', true));
+        } else {
+          reject(describeCallError(err, this.host, this.timeoutMs, opts.ctx));
+        }
+      });
+      call.on('status', (st: grpc.StatusObject) => {
+        if (st.code === grpc.status.OK) resolve();
       });
     });
   }

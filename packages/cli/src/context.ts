@@ -2,6 +2,7 @@
 // a lazily opened control client, and its output streams.
 
 import { LOCAL_SOCKET_ENV, localSocketPath } from '@shoal/api/local-socket';
+import type { Metadata } from '@grpc/grpc-js';
 import type { CallContext, ControlClient } from './client.js';
 import { CliError, UsageError } from './errors.js';
 import { type HostAddr, parseDuration, parseHosts } from './parse.js';
@@ -148,6 +149,47 @@ export class Ctx {
         this.hostIndex += 1;
       }
     }
+  }
+
+  /**
+   * A server-streaming call on the manager talked to now (see ControlClient.stream); one that
+   * cannot be reached at all, with another of --host left, gives way to the next, as call() does.
+   * The caller resumes a broken stream itself (nextHost(), then again).
+   */
+  async stream<M extends ControlMethod>(
+    method: M,
+    req: ControlMethods[M][0],
+    onMessage: (m: ControlMethods[M][1]) => void,
+    opts: { onHeader?: (md: Metadata) => void; ctx?: CallContext } = {},
+  ): Promise<void> {
+    // Once the stream has begun, a break is the caller's to resume: it knows what it has seen.
+    let begun = false;
+    const onHeader = (md: Metadata): void => {
+      begun = true;
+      opts.onHeader?.(md);
+    };
+    const onData = (m: ControlMethods[M][1]): void => {
+      begun = true;
+      onMessage(m);
+    };
+    for (;;) {
+      const client = await this.client();
+      try {
+        if (this.hostIndex < this.hosts.length - 1 && !this.connected) await client.connect(FAILOVER_CONNECT_MS);
+        this.connected = true;
+        return await client.stream(method, req, onData, { ...opts, onHeader });
+      } catch (err) {
+        if (!(err instanceof CliError && err.unreachable) || begun || this.hostIndex === this.hosts.length - 1) throw err;
+        this.nextHost();
+      }
+    }
+  }
+
+  /** Talks to the next manager of --host from now on (after the last: the first again). */
+  nextHost(): void {
+    this.close();
+    this.connected = false;
+    this.hostIndex = (this.hostIndex + 1) % this.hosts.length;
   }
 
   /**

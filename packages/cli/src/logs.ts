@@ -1,14 +1,13 @@
 // `shoal service logs`: the lines the managers gather from the nodes, printed as Docker prints
-// them (`web.1.3k2j9x@node1    | line`, stderr lines on stderr), and with -f asked again every
-// second for what came after the last line seen.
+// them (`web.1.3k2j9x@node1    | line`, stderr lines on stderr); with -f a stream the manager
+// keeps sending new lines on.
 
-import { setTimeout as sleep } from 'node:timers/promises';
 import { logTimeKey } from '@shoal/api/log-time';
 import type { Ctx } from './context.js';
 import { UsageError } from './errors.js';
 import { shortId } from './format.js';
 import { parseDuration } from './parse.js';
-import type { ServiceLogLine } from '@shoal/types';
+import type { ServiceLogLine, ServiceLogsResponse } from '@shoal/types';
 
 export interface LogsOptions {
   tail: number;
@@ -17,15 +16,13 @@ export interface LogsOptions {
   follow: boolean;
   timestamps: boolean;
   noTrunc: boolean;
-  /** How often -f asks again. */
-  pollMs?: number;
 }
 
-/** `--since`: a duration back from now (10m, 1h30m) or an RFC 3339 time. */
-export function parseSince(v: string, nowMs: number): string {
+/** `--since` (or `flag`): a duration back from now (10m, 1h30m) or an RFC 3339 time. */
+export function parseSince(v: string, nowMs: number, flag = '--since'): string {
   if (logTimeKey(v) !== undefined) return v;
-  if (/^\d/.test(v) && !/^\d{4}-/.test(v)) return new Date(nowMs - parseDuration(v, '--since')).toISOString();
-  throw new UsageError(`invalid --since ${JSON.stringify(v)}: expected a duration (e.g. 10m) or an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)`);
+  if (/^\d/.test(v) && !/^\d{4}-/.test(v)) return new Date(nowMs - parseDuration(v, flag)).toISOString();
+  throw new UsageError(`invalid ${flag} ${JSON.stringify(v)}: expected a duration (e.g. 10m) or an RFC 3339 time (e.g. 2026-01-02T15:04:05Z)`);
 }
 
 /** `--tail`: a number of lines per task, or "all". */
@@ -51,11 +48,7 @@ function logPrefix(l: ServiceLogLine, noTrunc: boolean): string {
 export async function printServiceLogs(ctx: Ctx, service: string, o: LogsOptions): Promise<void> {
   const warned = new Set<string>();
   let width = 0;
-  let since = o.since;
-  let tail = o.tail;
-  for (;;) {
-    // The leader gives nodes 5 s to answer.
-    const r = await ctx.call('ServiceLogs', { service, tail, since }, { notFound: { kind: 'service', name: service }, timeoutMs: 30_000 });
+  const print = (r: ServiceLogsResponse): void => {
     for (const w of r.warnings) {
       if (warned.has(w)) continue;
       warned.add(w);
@@ -66,12 +59,12 @@ export async function printServiceLogs(ctx: Ctx, service: string, o: LogsOptions
       const text = `${formatLogLine(l, width, o)}\n`;
       if (l.stream === 'stderr') ctx.stderr.write(text);
       else ctx.stdout.write(text);
-      if ((logTimeKey(l.timestamp) ?? '') > (logTimeKey(since) ?? '')) since = l.timestamp;
     }
-    if (!o.follow) return;
-    // From here on: only what comes after the newest line seen (or after now, if none yet).
-    since ||= new Date(ctx.now()).toISOString();
-    tail = 0;
-    await sleep(o.pollMs ?? 1000);
-  }
+  };
+  const req = { service, tail: o.tail, since: o.since };
+  const notFound = { kind: 'service', name: service } as const;
+  // -f: one stream, the manager sending each new batch as the nodes give it (until interrupted).
+  if (o.follow) return ctx.stream('SubscribeServiceLogs', req, print, { ctx: { notFound } });
+  // The leader gives nodes 5 s to answer.
+  print(await ctx.call('ServiceLogs', req, { notFound, timeoutMs: 30_000 }));
 }

@@ -703,11 +703,15 @@ describe('shoal against a real shoald', { skip }, () => {
     }
   });
 
+  test('ui: a manager without --ui-addr says it serves no dashboard (test/ui: one that does)', () => {
+    fails(['ui'], 1, /^Error: this manager serves no dashboard: start its shoald with --ui-addr HOST:PORT$/);
+  });
+
   test('--help on every command', async () => {
     const commands = [
       [], ['service'], ['service', 'create'], ['service', 'ls'], ['service', 'ps'], ['service', 'inspect'], ['service', 'rm'],
       ['service', 'scale'], ['service', 'update'], ['node'], ['node', 'ls'], ['node', 'inspect'], ['node', 'promote'],
-      ['node', 'demote'], ['node', 'rm'], ['node', 'update'], ['cluster', 'status'], ['swarm', 'join-token'], ['swarm', 'admin-cert'], ['swarm', 'update'], ['swarm', 'unlock'], ['swarm', 'unlock-key'], ['service', 'rollback'], ['node', 'ps'],
+      ['node', 'demote'], ['node', 'rm'], ['node', 'update'], ['cluster', 'status'], ['swarm', 'join-token'], ['swarm', 'admin-cert'], ['swarm', 'update'], ['swarm', 'unlock'], ['swarm', 'unlock-key'], ['service', 'rollback'], ['node', 'ps'], ['ui'],
     ];
     const results = await Promise.all(commands.map((c) => shoalAsync([...c, '--help'], { noHost: true })));
     commands.forEach((c, i) => {

@@ -6,7 +6,8 @@ import { hideBin } from 'yargs/helpers';
 import { ShoalError } from '@shoal/api';
 import { createLogger, type PinoLogger } from '@shoal/raft';
 import { parseDuration } from '@shoal/types';
-import { type Daemon, init, join_, run } from './daemon.js';
+import { type Daemon, checkAddr, init, join_, run } from './daemon.js';
+import { Dashboard } from './dashboard/server.js';
 import { initBanner } from './init-banner.js';
 import { LOG_FORMATS, LOG_LEVELS, setUpLogging } from './log-output.js';
 
@@ -20,10 +21,14 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
-async function serve(start: () => Promise<Daemon>): Promise<void> {
+async function serve(start: () => Promise<Daemon>, uiAddr?: string): Promise<void> {
   let d: Daemon;
+  let ui: Dashboard | undefined;
   try {
+    // Bound first: a taken port stops the start before a cluster is made or joined.
+    if (uiAddr) ui = await Dashboard.open({ addr: checkAddr('ui-addr', uiAddr), manager: () => d?.manager, log: log.child({ component: 'dashboard' }) });
     d = await start();
+    ui?.sync();
   } catch (err) {
     fail(err);
   }
@@ -32,7 +37,7 @@ async function serve(start: () => Promise<Daemon>): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    d.stop().then(
+    Promise.all([ui?.stop(), d.stop()]).then(
       () => process.exit(0),
       (err: Error) => {
         log.error({ err: err.message }, 'error while stopping');
@@ -61,6 +66,9 @@ const metrics = {
 } as const;
 /** The metrics flags as daemon.ts takes them. */
 const metricsFlags = (a: { 'metrics-addr'?: string; 'metrics-insecure'?: boolean }) => ({ metricsAddr: a['metrics-addr'], metricsInsecure: a['metrics-insecure'] });
+const dashboard = {
+  'ui-addr': { type: 'string', describe: 'HOST:PORT to serve the web dashboard on (HTTPS, managers only; `shoal ui` prints a login link). Default: no dashboard' },
+} as const;
 const availability = {
   availability: {
     choices: ['active', 'pause', 'drain'] as const,
@@ -94,6 +102,7 @@ await yargs(hideBin(process.argv))
         ...common,
         ...listen,
         ...meshMode,
+        ...dashboard,
         ...availability,
         ...metrics,
         'dispatcher-heartbeat': { type: 'string', describe: 'how often nodes heartbeat the managers, e.g. 1s (default); a silent node is down after 3 periods' },
@@ -116,6 +125,7 @@ await yargs(hideBin(process.argv))
           rootCA: rootCAFiles(a['ca-cert'], a['ca-key']),
           ...metricsFlags(a),
         }, log)),
+        a['ui-addr'],
       ),
   )
   .command(
@@ -127,6 +137,7 @@ await yargs(hideBin(process.argv))
         ...listen,
         ...meshMode,
         'join-addr': { type: 'string', demandOption: true, describe: 'HOST:PORT of a manager' },
+        ...dashboard,
         token: { type: 'string', describe: 'join token (shoal swarm join-token worker|manager)' },
         'token-file': { type: 'string', describe: 'read the join token from this file (keeps it out of the process list)' },
         ...availability,
@@ -146,6 +157,7 @@ await yargs(hideBin(process.argv))
           token: joinToken(a.token, a['token-file']),
           ...metricsFlags(a),
         }, log),
+        a['ui-addr'],
       ),
   )
   .command(
@@ -156,9 +168,10 @@ await yargs(hideBin(process.argv))
         ...common,
         ...meshMode,
         ...metrics,
+        ...dashboard,
         'force-new-cluster': { type: 'boolean', default: false, describe: 'disaster recovery: restart as the only manager; keeps every entry of its Raft log (even one never committed) and removes the other managers' },
       }).example('$0 run --data-dir /var/lib/shoal', 'restart this node after a reboot or a crash'),
-    (a) => serve(() => run({ dataDir: a['data-dir'], forceNewCluster: a['force-new-cluster'], meshMode: a['mesh-mode'], ...metricsFlags(a) }, log)),
+    (a) => serve(() => run({ dataDir: a['data-dir'], forceNewCluster: a['force-new-cluster'], meshMode: a['mesh-mode'], ...metricsFlags(a) }, log), a['ui-addr']),
   )
   .example('$0 init --data-dir /var/lib/shoal --listen-addr 10.0.0.1:4242', 'start a new cluster')
   .example('$0 run --data-dir /var/lib/shoal --log-format json', 'restart a node, JSON log lines for a collector')

@@ -58,6 +58,11 @@ export async function serveLocked(
     }
   };
   for (const m of Object.keys(def)) {
+    if (def[m]!.responseStream) {
+      // A stream (Events, SubscribeServiceLogs) gets its status as an 'error' event: there is no callback.
+      impl[m] = (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', new ShoalError('FAILED_PRECONDITION', MANAGER_LOCKED).toGrpcStatus());
+      continue;
+    }
     impl[m] = (call: grpc.ServerUnaryCall<{ unlockKey?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       if (m !== 'UnlockManager') {
         cb(new ShoalError('FAILED_PRECONDITION', MANAGER_LOCKED).toGrpcStatus());

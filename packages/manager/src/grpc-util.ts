@@ -7,13 +7,20 @@ import type { Logger } from '@shoal/api';
 
 export type UnaryHandlers = Record<string, (req: any, call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<unknown>>;
 
-/** Checks a call before its handler runs (throws a ShoalError to refuse it). */
-export type Guard = (method: string, req: any, call: grpc.ServerUnaryCall<unknown, unknown>) => void;
+/** A server-streaming method's handler: writes to `call`, resolves when the stream may end. */
+export type StreamHandlers = Record<string, (req: any, call: grpc.ServerWritableStream<unknown, unknown>) => Promise<void>>;
 
-export function addUnaryService(server: grpc.Server, name: ServiceName, handlers: UnaryHandlers, log: Logger, guard?: Guard): void {
+/** Checks a call before its handler runs (throws a ShoalError to refuse it). */
+export type Guard = (method: string, req: any, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) => void;
+
+export function addUnaryService(server: grpc.Server, name: ServiceName, handlers: UnaryHandlers, log: Logger, guard?: Guard, streams: StreamHandlers = {}): void {
   const def = getServiceDefinition(name);
   const impl: grpc.UntypedServiceImplementation = {};
   for (const method of Object.keys(def)) {
+    if (def[method]!.responseStream) {
+      impl[method] = serveStream(method, streams[method], log, guard);
+      continue;
+    }
     const h = handlers[method] ?? handlers[method[0].toLowerCase() + method.slice(1)];
     impl[method] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       if (!h) {
@@ -39,6 +46,39 @@ export function addUnaryService(server: grpc.Server, name: ServiceName, handlers
     };
   }
   server.addService(def, impl);
+}
+
+function serveStream(method: string, h: StreamHandlers[string] | undefined, log: Logger, guard?: Guard) {
+  return (call: grpc.ServerWritableStream<unknown, unknown>): void => {
+    // A server stream's status goes out as an 'error' event (grpc-js); end() is the OK status.
+    const fail = (err: unknown): void => {
+      const se = ShoalError.from(err);
+      if (se.code === 'INTERNAL') log.error({ method, err: (err as Error)?.stack ?? String(err) }, 'internal error');
+      if (!call.cancelled) call.emit('error', se.toGrpcStatus());
+    };
+    if (!h) {
+      call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented` });
+      return;
+    }
+    try {
+      guard?.(method, call.request, call);
+    } catch (err) {
+      const se = ShoalError.from(err);
+      log.warn({ method, peer: call.getPeer(), err: se.message }, 'refused a call');
+      call.emit('error', se.toGrpcStatus());
+      return;
+    }
+    let p: Promise<void>;
+    try {
+      p = h(call.request, call);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    p.then(() => {
+      if (!call.cancelled) call.end();
+    }, fail);
+  };
 }
 
 /** Calls one unary method on a remote service (now in @shoal/api, which the agent uses too). */

@@ -8,7 +8,9 @@ import { ShoalError, retryWithBackoff } from '@shoal/api';
 import { RaftNode, raftServerOptions, createLogger, type PinoLogger, type RaftObserver, type RaftTimings } from '@shoal/raft';
 import { ClusterStore, StoreClient, newId, updateOp } from '@shoal/store';
 import type { Cluster, Node } from '@shoal/store';
-import { controlHandlers } from './controlapi/index.js';
+import { type UiLogin, controlHandlers, controlStreams } from './controlapi/index.js';
+import { EventJournal, serveEvents } from './events/index.js';
+import { followServiceLogs } from './logbroker/log-follow.js';
 import { MembershipManager, type JoinRequest, type JoinResponse } from './membership.js';
 import { MembershipReconciler } from './membership-reconciler.js';
 import { addUnaryService, callUnary } from './grpc-util.js';
@@ -92,12 +94,20 @@ export class Manager {
   /** Begins and ends the leader-only components together (the reconciler joins once it may). */
   private readonly leadership: LeaderDuty;
   readonly logs: LogBroker;
+  /** The recent cluster events (`shoal events`), from this manager's store and its view of the leader. */
+  readonly events: EventJournal;
+  private readonly followLeader: (leader: string) => void;
   private readonly tcp: grpc.Server;
   private readonly unix: grpc.Server;
   readonly log: PinoLogger;
   readonly socketPath: string;
   /** The well-known socket, when this manager serves it. */
   localSocketPath: string | undefined;
+  /**
+   * Issues a one-time login to the dashboard this manager's daemon serves (`shoal ui`); set by
+   * the daemon when it serves one (--ui-addr), else CreateUiLogin says there is none.
+   */
+  uiLogin: (() => UiLogin) | undefined;
 
   private constructor(
     readonly opts: ManagerOptions,
@@ -134,6 +144,15 @@ export class Manager {
     this.leadership = new LeaderDuty(raft, [this.dispatcher, this.orchestrator, this.taskReaper, this.caKeyMigration]);
     this.leadership.sync();
     this.logs = new LogBroker(store, (n, s) => void this.dispatcher.checkSession(n, s), { newId });
+    this.events = new EventJournal(store);
+    // A leader change is not a store change: each manager records the one it sees.
+    let leader = raft.leaderId();
+    this.followLeader = (next: string) => {
+      const previous = leader;
+      leader = next;
+      this.events.noteLeader(next, previous, raft.status().term, next ? store.get('node', next)?.description.hostname : undefined);
+    };
+    raft.on('leader', this.followLeader);
     this.socketPath = join(opts.dataDir, 'control.sock');
     this.onRenewed = () => {
       raft.refreshCredentials();
@@ -233,6 +252,7 @@ export class Manager {
         registryAuth: this.registryAuth,
         secrets: this.secrets,
         ...(this.opts.resolveImage ? { resolveImage: this.opts.resolveImage } : {}),
+        uiLogin: () => this.uiLogin?.(),
         now: Date.now,
       },
       (r) => this.logs.serviceLogs(r),
@@ -241,10 +261,16 @@ export class Manager {
       const local = control[method];
       control[method] = (r) => this.onLeader('shoal.control.Control', method, r, local);
     }
+    const serviceLogs = control['ServiceLogs']!;
+    const streams = controlStreams({
+      events: (r, call) => serveEvents(this.events, r, call),
+      // Each round is a ServiceLogs of its own, on the leader (passed on from here if need be).
+      serviceLogs: (r, call) => followServiceLogs((q) => serviceLogs(q) as ReturnType<Parameters<typeof followServiceLogs>[0]>, r, call),
+    });
     // Over TCP: an admin certificate (or a manager passing a call on); the unix socket is the
     // machine's own (mode 0600).
-    addUnaryService(this.tcp, 'shoal.control.Control', control, this.log, (_m, _r, call) => this.authz.admin(call));
-    addUnaryService(this.unix, 'shoal.control.Control', control, this.log);
+    addUnaryService(this.tcp, 'shoal.control.Control', control, this.log, (_m, _r, call) => this.authz.admin(call), streams);
+    addUnaryService(this.unix, 'shoal.control.Control', control, this.log, undefined, streams);
     addUnaryService(
       this.tcp,
       'shoal.dispatcher.Dispatcher',
@@ -428,6 +454,8 @@ export class Manager {
     this.caKeyMigration.stop();
     this.autolock.stop();
     this.logs.stop();
+    this.raft.off('leader', this.followLeader);
+    this.events.stop();
     await this.raft.stop({ transfer: opts.transfer });
     await Promise.all([shutdown(this.tcp), shutdown(this.unix)]);
     if (existsSync(this.socketPath)) rmSync(this.socketPath, { force: true });

@@ -5,12 +5,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getServiceDefinition } from '@shoal/api';
-import { type ControlContext, controlHandlers } from '../src/controlapi/index.js';
+import { type ControlContext, controlHandlers, controlStreams } from '../src/controlapi/index.js';
 
-test('the handler table serves exactly the methods of control.proto', () => {
-  // The table is only read here, never called: its handlers would be the ones to use the context.
+test('the handler tables serve exactly the methods of control.proto, streams as streams', () => {
+  // The tables are only read here, never called: their handlers would be the ones to use the context.
   const table = controlHandlers({} as ControlContext, async () => ({}));
-  const declared = Object.keys(getServiceDefinition('shoal.control.Control')).sort();
+  const streams = controlStreams({ events: async () => undefined, serviceLogs: async () => undefined });
+  const def = getServiceDefinition('shoal.control.Control');
+  const declared = Object.keys(def).filter((m) => !def[m]!.responseStream).sort();
+  const declaredStreams = Object.keys(def).filter((m) => def[m]!.responseStream).sort();
   assert.ok(declared.length > 10, 'control.proto was loaded');
   assert.deepEqual(Object.keys(table).sort(), declared);
+  assert.deepEqual(Object.keys(streams).sort(), declaredStreams);
 });

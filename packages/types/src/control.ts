@@ -18,6 +18,7 @@ import type { NodeView__Output } from './gen/shoal/control/NodeView.js';
 import type { RaftMemberStatus__Output } from './gen/shoal/control/RaftMemberStatus.js';
 import type { RemoveNodeResponse__Output } from './gen/shoal/control/RemoveNodeResponse.js';
 import type { RemoveServiceResponse__Output } from './gen/shoal/control/RemoveServiceResponse.js';
+import type { Event__Output } from './gen/shoal/control/Event.js';
 import type { ServiceLogLine__Output } from './gen/shoal/control/ServiceLogLine.js';
 import type { ServiceLogsResponse__Output } from './gen/shoal/control/ServiceLogsResponse.js';
 import type { ServiceResponse__Output } from './gen/shoal/control/ServiceResponse.js';
@@ -41,6 +42,7 @@ export type { RemoveNodeRequest } from './gen/shoal/control/RemoveNodeRequest.js
 export type { RemoveServiceRequest } from './gen/shoal/control/RemoveServiceRequest.js';
 export type { ScaleServiceRequest } from './gen/shoal/control/ScaleServiceRequest.js';
 export type { ServiceLogsRequest } from './gen/shoal/control/ServiceLogsRequest.js';
+export type { EventsRequest } from './gen/shoal/control/EventsRequest.js';
 export type { UpdateClusterRequest } from './gen/shoal/control/UpdateClusterRequest.js';
 export type { UpdateNodeRequest } from './gen/shoal/control/UpdateNodeRequest.js';
 export type { UpdateServiceRequest } from './gen/shoal/control/UpdateServiceRequest.js';
@@ -56,6 +58,7 @@ export interface NodeView extends WireMessage<NodeView__Output> {}
 export interface RaftMemberStatus extends WireMessage<RaftMemberStatus__Output> {}
 export interface RemoveNodeResponse extends WireMessage<RemoveNodeResponse__Output> {}
 export interface RemoveServiceResponse extends WireMessage<RemoveServiceResponse__Output> {}
+export interface Event extends WireMessage<Event__Output> {}
 export interface ServiceLogLine extends WireMessage<ServiceLogLine__Output> {}
 export interface ServiceLogsResponse extends WireMessage<ServiceLogsResponse__Output> {}
 export interface ServiceResponse extends WireMessage<ServiceResponse__Output> {}

@@ -10,6 +10,7 @@ import type { MembershipManager } from '../membership.js';
 import type { RegistryAuthVault } from '../registry-auth.js';
 import type { SecretVault } from '../secret-vault.js';
 import type { ImageResolver } from './image-pin.js';
+import type { UiLogin } from './ui.js';
 
 const WRITE_TIMEOUT_MS = 5_000;
 export const READ_TIMEOUT_MS = 5_000;
@@ -29,6 +30,8 @@ export interface ControlContext {
   secrets: SecretVault;
   /** This manager's engine pins images to digests (absent: no engine, images stay as given). */
   resolveImage?: ImageResolver;
+  /** A one-time login to this manager's dashboard; undefined: it serves none (no --ui-addr). */
+  uiLogin?: () => UiLogin | undefined;
   now(): number;
 }
 

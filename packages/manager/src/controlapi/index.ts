@@ -1,5 +1,5 @@
 // The control API (proto/control.proto's Control service): its methods by name, each served by
-// the resource's module (services, tasks, nodes, cluster, networks), as SwarmKit's controlapi is cut.
+// the resource's module (services, tasks, nodes, cluster, networks, ui), as SwarmKit's controlapi is cut.
 // Service logs come from the log broker, which the manager owns: it is handed in.
 
 import type { ControlContext } from './context.js';
@@ -9,11 +9,27 @@ import * as nodes from './nodes.js';
 import * as cluster from './cluster.js';
 import * as networks from './networks.js';
 import * as files from './secrets.js';
+import { createUiLogin } from './ui.js';
 
 export type { ControlContext } from './context.js';
+export type { UiLogin } from './ui.js';
 
 /** A method's handler: requests arrive as decoded protobuf objects. */
 export type ControlHandler = (req: any) => Promise<unknown>;
+
+/** A server-streaming method's handler: writes to the call (grpc.ServerWritableStream), resolves at the end. */
+export type ControlStreamHandler = (req: any, call: any) => Promise<void>;
+
+/**
+ * The Control methods that stream (`returns (stream ...)`): the manager owns what they stream
+ * from (its event journal, the log broker), so they are handed in.
+ */
+export function controlStreams(streams: { events: ControlStreamHandler; serviceLogs: ControlStreamHandler }): Record<string, ControlStreamHandler> {
+  return {
+    Events: streams.events,
+    SubscribeServiceLogs: streams.serviceLogs,
+  };
+}
 
 /** Every Control method, by its proto name. */
 export function controlHandlers(ctx: ControlContext, serviceLogs: ControlHandler): Record<string, ControlHandler> {
@@ -51,5 +67,6 @@ export function controlHandlers(ctx: ControlContext, serviceLogs: ControlHandler
     GetConfig: (r) => files.getConfig(ctx, r),
     ListConfigs: () => files.listConfigs(ctx),
     RemoveConfig: (r) => files.removeConfig(ctx, r),
+    CreateUiLogin: () => createUiLogin(ctx),
   };
 }

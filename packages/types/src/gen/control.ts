@@ -11,6 +11,11 @@ import type { CreateConfigRequest as _shoal_control_CreateConfigRequest, CreateC
 import type { CreateNetworkRequest as _shoal_control_CreateNetworkRequest, CreateNetworkRequest__Output as _shoal_control_CreateNetworkRequest__Output } from './shoal/control/CreateNetworkRequest.js';
 import type { CreateSecretRequest as _shoal_control_CreateSecretRequest, CreateSecretRequest__Output as _shoal_control_CreateSecretRequest__Output } from './shoal/control/CreateSecretRequest.js';
 import type { CreateServiceRequest as _shoal_control_CreateServiceRequest, CreateServiceRequest__Output as _shoal_control_CreateServiceRequest__Output } from './shoal/control/CreateServiceRequest.js';
+import type { CreateUiLoginRequest as _shoal_control_CreateUiLoginRequest, CreateUiLoginRequest__Output as _shoal_control_CreateUiLoginRequest__Output } from './shoal/control/CreateUiLoginRequest.js';
+import type { CreateUiLoginResponse as _shoal_control_CreateUiLoginResponse, CreateUiLoginResponse__Output as _shoal_control_CreateUiLoginResponse__Output } from './shoal/control/CreateUiLoginResponse.js';
+import type { Event as _shoal_control_Event, Event__Output as _shoal_control_Event__Output } from './shoal/control/Event.js';
+import type { EventActor as _shoal_control_EventActor, EventActor__Output as _shoal_control_EventActor__Output } from './shoal/control/EventActor.js';
+import type { EventsRequest as _shoal_control_EventsRequest, EventsRequest__Output as _shoal_control_EventsRequest__Output } from './shoal/control/EventsRequest.js';
 import type { GetConfigRequest as _shoal_control_GetConfigRequest, GetConfigRequest__Output as _shoal_control_GetConfigRequest__Output } from './shoal/control/GetConfigRequest.js';
 import type { GetJoinTokenRequest as _shoal_control_GetJoinTokenRequest, GetJoinTokenRequest__Output as _shoal_control_GetJoinTokenRequest__Output } from './shoal/control/GetJoinTokenRequest.js';
 import type { GetJoinTokenResponse as _shoal_control_GetJoinTokenResponse, GetJoinTokenResponse__Output as _shoal_control_GetJoinTokenResponse__Output } from './shoal/control/GetJoinTokenResponse.js';
@@ -117,6 +122,11 @@ export interface ProtoGrpcType {
       CreateNetworkRequest: MessageTypeDefinition<_shoal_control_CreateNetworkRequest, _shoal_control_CreateNetworkRequest__Output>
       CreateSecretRequest: MessageTypeDefinition<_shoal_control_CreateSecretRequest, _shoal_control_CreateSecretRequest__Output>
       CreateServiceRequest: MessageTypeDefinition<_shoal_control_CreateServiceRequest, _shoal_control_CreateServiceRequest__Output>
+      CreateUiLoginRequest: MessageTypeDefinition<_shoal_control_CreateUiLoginRequest, _shoal_control_CreateUiLoginRequest__Output>
+      CreateUiLoginResponse: MessageTypeDefinition<_shoal_control_CreateUiLoginResponse, _shoal_control_CreateUiLoginResponse__Output>
+      Event: MessageTypeDefinition<_shoal_control_Event, _shoal_control_Event__Output>
+      EventActor: MessageTypeDefinition<_shoal_control_EventActor, _shoal_control_EventActor__Output>
+      EventsRequest: MessageTypeDefinition<_shoal_control_EventsRequest, _shoal_control_EventsRequest__Output>
       GetConfigRequest: MessageTypeDefinition<_shoal_control_GetConfigRequest, _shoal_control_GetConfigRequest__Output>
       GetJoinTokenRequest: MessageTypeDefinition<_shoal_control_GetJoinTokenRequest, _shoal_control_GetJoinTokenRequest__Output>
       GetJoinTokenResponse: MessageTypeDefinition<_shoal_control_GetJoinTokenResponse, _shoal_control_GetJoinTokenResponse__Output>

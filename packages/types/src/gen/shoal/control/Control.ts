@@ -11,6 +11,10 @@ import type { CreateConfigRequest as _shoal_control_CreateConfigRequest, CreateC
 import type { CreateNetworkRequest as _shoal_control_CreateNetworkRequest, CreateNetworkRequest__Output as _shoal_control_CreateNetworkRequest__Output } from '../../shoal/control/CreateNetworkRequest.js';
 import type { CreateSecretRequest as _shoal_control_CreateSecretRequest, CreateSecretRequest__Output as _shoal_control_CreateSecretRequest__Output } from '../../shoal/control/CreateSecretRequest.js';
 import type { CreateServiceRequest as _shoal_control_CreateServiceRequest, CreateServiceRequest__Output as _shoal_control_CreateServiceRequest__Output } from '../../shoal/control/CreateServiceRequest.js';
+import type { CreateUiLoginRequest as _shoal_control_CreateUiLoginRequest, CreateUiLoginRequest__Output as _shoal_control_CreateUiLoginRequest__Output } from '../../shoal/control/CreateUiLoginRequest.js';
+import type { CreateUiLoginResponse as _shoal_control_CreateUiLoginResponse, CreateUiLoginResponse__Output as _shoal_control_CreateUiLoginResponse__Output } from '../../shoal/control/CreateUiLoginResponse.js';
+import type { Event as _shoal_control_Event, Event__Output as _shoal_control_Event__Output } from '../../shoal/control/Event.js';
+import type { EventsRequest as _shoal_control_EventsRequest, EventsRequest__Output as _shoal_control_EventsRequest__Output } from '../../shoal/control/EventsRequest.js';
 import type { GetConfigRequest as _shoal_control_GetConfigRequest, GetConfigRequest__Output as _shoal_control_GetConfigRequest__Output } from '../../shoal/control/GetConfigRequest.js';
 import type { GetJoinTokenRequest as _shoal_control_GetJoinTokenRequest, GetJoinTokenRequest__Output as _shoal_control_GetJoinTokenRequest__Output } from '../../shoal/control/GetJoinTokenRequest.js';
 import type { GetJoinTokenResponse as _shoal_control_GetJoinTokenResponse, GetJoinTokenResponse__Output as _shoal_control_GetJoinTokenResponse__Output } from '../../shoal/control/GetJoinTokenResponse.js';
@@ -124,6 +128,23 @@ export interface ControlClient extends grpc.Client {
   createService(argument: _shoal_control_CreateServiceRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
   createService(argument: _shoal_control_CreateServiceRequest, callback: grpc.requestCallback<_shoal_control_ServiceResponse__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * `shoal ui`: a one-time login to the web dashboard of the manager that answers (served only by
+   * a manager started with --ui-addr; its tokens live in its memory alone, single-use, minutes long).
+   */
+  CreateUiLogin(argument: _shoal_control_CreateUiLoginRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  CreateUiLogin(argument: _shoal_control_CreateUiLoginRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  CreateUiLogin(argument: _shoal_control_CreateUiLoginRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  CreateUiLogin(argument: _shoal_control_CreateUiLoginRequest, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * `shoal ui`: a one-time login to the web dashboard of the manager that answers (served only by
+   * a manager started with --ui-addr; its tokens live in its memory alone, single-use, minutes long).
+   */
+  createUiLogin(argument: _shoal_control_CreateUiLoginRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  createUiLogin(argument: _shoal_control_CreateUiLoginRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  createUiLogin(argument: _shoal_control_CreateUiLoginRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  createUiLogin(argument: _shoal_control_CreateUiLoginRequest, callback: grpc.requestCallback<_shoal_control_CreateUiLoginResponse__Output>): grpc.ClientUnaryCall;
+  
   DemoteNode(argument: _shoal_control_GetNodeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   DemoteNode(argument: _shoal_control_GetNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   DemoteNode(argument: _shoal_control_GetNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
@@ -132,6 +153,21 @@ export interface ControlClient extends grpc.Client {
   demoteNode(argument: _shoal_control_GetNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   demoteNode(argument: _shoal_control_GetNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
   demoteNode(argument: _shoal_control_GetNodeRequest, callback: grpc.requestCallback<_shoal_control_NodeResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * `shoal events`: the cluster's events from this manager's journal (the held ones asked for by
+   * since or resume_after, then the live ones until `until`), as `docker events` on a swarm.
+   * Versions are the same on every manager: a client resumes on any of them.
+   */
+  Events(argument: _shoal_control_EventsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_shoal_control_Event__Output>;
+  Events(argument: _shoal_control_EventsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_shoal_control_Event__Output>;
+  /**
+   * `shoal events`: the cluster's events from this manager's journal (the held ones asked for by
+   * since or resume_after, then the live ones until `until`), as `docker events` on a swarm.
+   * Versions are the same on every manager: a client resumes on any of them.
+   */
+  events(argument: _shoal_control_EventsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_shoal_control_Event__Output>;
+  events(argument: _shoal_control_EventsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_shoal_control_Event__Output>;
   
   GetConfig(argument: _shoal_control_GetConfigRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
   GetConfig(argument: _shoal_control_GetConfigRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_shoal_control_ConfigResponse__Output>): grpc.ClientUnaryCall;
@@ -367,6 +403,19 @@ export interface ControlClient extends grpc.Client {
   serviceLogs(argument: _shoal_control_ServiceLogsRequest, callback: grpc.requestCallback<_shoal_control_ServiceLogsResponse__Output>): grpc.ClientUnaryCall;
   
   /**
+   * `shoal service logs -f`: what ServiceLogs answers, then each new batch of lines as the nodes
+   * give them, until the client leaves (any manager; the leader gathers the lines).
+   */
+  SubscribeServiceLogs(argument: _shoal_control_ServiceLogsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_shoal_control_ServiceLogsResponse__Output>;
+  SubscribeServiceLogs(argument: _shoal_control_ServiceLogsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_shoal_control_ServiceLogsResponse__Output>;
+  /**
+   * `shoal service logs -f`: what ServiceLogs answers, then each new batch of lines as the nodes
+   * give them, until the client leaves (any manager; the leader gathers the lines).
+   */
+  subscribeServiceLogs(argument: _shoal_control_ServiceLogsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_shoal_control_ServiceLogsResponse__Output>;
+  subscribeServiceLogs(argument: _shoal_control_ServiceLogsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_shoal_control_ServiceLogsResponse__Output>;
+  
+  /**
    * `shoal swarm unlock`: a locked manager serves this call alone (on its local sockets) until
    * it is given the right key; every other call answers FAILED_PRECONDITION "this manager is locked".
    */
@@ -433,7 +482,20 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   
   CreateService: grpc.handleUnaryCall<_shoal_control_CreateServiceRequest__Output, _shoal_control_ServiceResponse>;
   
+  /**
+   * `shoal ui`: a one-time login to the web dashboard of the manager that answers (served only by
+   * a manager started with --ui-addr; its tokens live in its memory alone, single-use, minutes long).
+   */
+  CreateUiLogin: grpc.handleUnaryCall<_shoal_control_CreateUiLoginRequest__Output, _shoal_control_CreateUiLoginResponse>;
+  
   DemoteNode: grpc.handleUnaryCall<_shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse>;
+  
+  /**
+   * `shoal events`: the cluster's events from this manager's journal (the held ones asked for by
+   * since or resume_after, then the live ones until `until`), as `docker events` on a swarm.
+   * Versions are the same on every manager: a client resumes on any of them.
+   */
+  Events: grpc.handleServerStreamingCall<_shoal_control_EventsRequest__Output, _shoal_control_Event>;
   
   GetConfig: grpc.handleUnaryCall<_shoal_control_GetConfigRequest__Output, _shoal_control_ConfigResponse>;
   
@@ -495,6 +557,12 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   ServiceLogs: grpc.handleUnaryCall<_shoal_control_ServiceLogsRequest__Output, _shoal_control_ServiceLogsResponse>;
   
   /**
+   * `shoal service logs -f`: what ServiceLogs answers, then each new batch of lines as the nodes
+   * give them, until the client leaves (any manager; the leader gathers the lines).
+   */
+  SubscribeServiceLogs: grpc.handleServerStreamingCall<_shoal_control_ServiceLogsRequest__Output, _shoal_control_ServiceLogsResponse>;
+  
+  /**
    * `shoal swarm unlock`: a locked manager serves this call alone (on its local sockets) until
    * it is given the right key; every other call answers FAILED_PRECONDITION "this manager is locked".
    */
@@ -514,7 +582,9 @@ export interface ControlDefinition extends grpc.ServiceDefinition {
   CreateNetwork: MethodDefinition<_shoal_control_CreateNetworkRequest, _shoal_control_NetworkResponse, _shoal_control_CreateNetworkRequest__Output, _shoal_control_NetworkResponse__Output>
   CreateSecret: MethodDefinition<_shoal_control_CreateSecretRequest, _shoal_control_SecretResponse, _shoal_control_CreateSecretRequest__Output, _shoal_control_SecretResponse__Output>
   CreateService: MethodDefinition<_shoal_control_CreateServiceRequest, _shoal_control_ServiceResponse, _shoal_control_CreateServiceRequest__Output, _shoal_control_ServiceResponse__Output>
+  CreateUiLogin: MethodDefinition<_shoal_control_CreateUiLoginRequest, _shoal_control_CreateUiLoginResponse, _shoal_control_CreateUiLoginRequest__Output, _shoal_control_CreateUiLoginResponse__Output>
   DemoteNode: MethodDefinition<_shoal_control_GetNodeRequest, _shoal_control_NodeResponse, _shoal_control_GetNodeRequest__Output, _shoal_control_NodeResponse__Output>
+  Events: MethodDefinition<_shoal_control_EventsRequest, _shoal_control_Event, _shoal_control_EventsRequest__Output, _shoal_control_Event__Output>
   GetConfig: MethodDefinition<_shoal_control_GetConfigRequest, _shoal_control_ConfigResponse, _shoal_control_GetConfigRequest__Output, _shoal_control_ConfigResponse__Output>
   GetJoinToken: MethodDefinition<_shoal_control_GetJoinTokenRequest, _shoal_control_GetJoinTokenResponse, _shoal_control_GetJoinTokenRequest__Output, _shoal_control_GetJoinTokenResponse__Output>
   GetNetwork: MethodDefinition<_shoal_control_GetNetworkRequest, _shoal_control_NetworkResponse, _shoal_control_GetNetworkRequest__Output, _shoal_control_NetworkResponse__Output>
@@ -538,6 +608,7 @@ export interface ControlDefinition extends grpc.ServiceDefinition {
   RollbackService: MethodDefinition<_shoal_control_GetServiceRequest, _shoal_control_ServiceResponse, _shoal_control_GetServiceRequest__Output, _shoal_control_ServiceResponse__Output>
   ScaleService: MethodDefinition<_shoal_control_ScaleServiceRequest, _shoal_control_ServiceResponse, _shoal_control_ScaleServiceRequest__Output, _shoal_control_ServiceResponse__Output>
   ServiceLogs: MethodDefinition<_shoal_control_ServiceLogsRequest, _shoal_control_ServiceLogsResponse, _shoal_control_ServiceLogsRequest__Output, _shoal_control_ServiceLogsResponse__Output>
+  SubscribeServiceLogs: MethodDefinition<_shoal_control_ServiceLogsRequest, _shoal_control_ServiceLogsResponse, _shoal_control_ServiceLogsRequest__Output, _shoal_control_ServiceLogsResponse__Output>
   UnlockManager: MethodDefinition<_shoal_control_UnlockManagerRequest, _shoal_control_UnlockManagerResponse, _shoal_control_UnlockManagerRequest__Output, _shoal_control_UnlockManagerResponse__Output>
   UpdateCluster: MethodDefinition<_shoal_control_UpdateClusterRequest, _shoal_control_UpdateClusterResponse, _shoal_control_UpdateClusterRequest__Output, _shoal_control_UpdateClusterResponse__Output>
   UpdateNode: MethodDefinition<_shoal_control_UpdateNodeRequest, _shoal_control_NodeResponse, _shoal_control_UpdateNodeRequest__Output, _shoal_control_NodeResponse__Output>
