@@ -88,6 +88,8 @@ const { values } = parseArgs({
     // Also measure the same clients against a no-op grpc-js server (the ceiling on this machine).
     ceiling: { type: 'string', default: 'true' },
     rounds: { type: 'string', default: '1' },
+    // Also measure the replicated floor (replicated-floor-server.ts), with the ceilings.
+    floor: { type: 'string', default: 'true' },
   },
 });
 const workers = Number(values['client-threads']);
@@ -148,9 +150,25 @@ try {
     return { proc, addr: `127.0.0.1:${chunk.toString().trim()}` };
   };
   const ceilings = values.ceiling !== 'false' ? [await startNoop(true), await startNoop(false)] : [];
+  // The floor: the same number of processes as managers, persisting and replicating each call's
+  // request with nothing else (replicated-floor-server.ts). What Shoal reaches next to it is what
+  // Raft, the store and the control API's own logic cost; what the floor reaches next to the no-op
+  // ceiling is what any replicated, durable write costs on this machine.
+  const startFloor = async (args: string[]): Promise<{ proc: ChildProcess; addr: string }> => {
+    const proc = spawn(process.execPath, [new URL('./replicated-floor-server.js', import.meta.url).pathname, m1.dataDir, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [chunk] = (await once(proc.stdout!, 'data')) as [Buffer];
+    return { proc, addr: `127.0.0.1:${chunk.toString().trim()}` };
+  };
+  const floorProcs: { proc: ChildProcess; addr: string }[] = [];
+  if (values.ceiling !== 'false' && values.floor !== 'false') {
+    for (let i = 1; i < managers; i++) floorProcs.push(await startFloor(['follower']));
+    floorProcs.unshift(await startFloor(['leader', ...floorProcs.map((f) => f.addr)]));
+  }
+  const floor = { ops: 0, s: 0, cpu: 0 };
   try {
     await spawnRun(Number(values.warmup) * 1000, 'warm');
     for (const [i, n] of ceilings.entries()) await spawnRun(Number(values.warmup) * 1000, 'warm', n.addr, i === 0 ? adminTls : null);
+    if (floorProcs[0]) await spawnRun(Number(values.warmup) * 1000, 'warm', floorProcs[0].addr);
     const lat: number[] = [];
     let errors = 0;
     let elapsed = 0;
@@ -177,11 +195,20 @@ try {
         noop[i]!.ops += p2.reduce((a, p) => a + p.lat.length, 0);
         noop[i]!.cpu += cpuSeconds(n.proc.pid) - c0;
       }
+      if (floorProcs[0]) {
+        const cpuFloor = () => floorProcs.reduce((a, f) => a + cpuSeconds(f.proc.pid), 0);
+        const c0 = cpuFloor();
+        const p3 = await spawnRun(sliceMs, `f${r}-`, floorProcs[0].addr);
+        floor.s += Math.max(...p3.map((p) => p.s));
+        floor.ops += p3.reduce((a, p) => a + p.lat.length, 0);
+        floor.cpu += cpuFloor() - c0;
+      }
     }
     const ops = lat.length;
     const ceiling = noop[0] ? Math.round(noop[0].ops / noop[0].s) : undefined;
     const ceilingPlain = noop[1] ? Math.round(noop[1].ops / noop[1].s) : undefined;
     const opsPerS = Math.round(ops / elapsed);
+    const floorOps = floor.ops ? Math.round(floor.ops / floor.s) : undefined;
     console.log(
       JSON.stringify({
         managers,
@@ -193,10 +220,16 @@ try {
         noop_server_ops_per_s: ceiling,
         noop_server_plain_ops_per_s: ceilingPlain,
         ratio: ceiling ? round2(opsPerS / ceiling) : undefined,
+        floor_ops_per_s: floorOps,
+        // The most a replicated, durable write could reach against the no-op ceiling here, and
+        // how much of that floor Shoal reaches.
+        floor_ratio: floorOps && ceiling ? round2(floorOps / ceiling) : undefined,
+        vs_floor: floorOps ? round2(opsPerS / floorOps) : undefined,
         // CPU per call: every manager together, the leader alone, and the no-op server with TLS.
         managers_cpu_ms_per_op: ops ? round2((1000 * cpuAll) / ops) : undefined,
         leader_cpu_ms_per_op: ops ? round2((1000 * cpuLeader) / ops) : undefined,
         noop_cpu_ms_per_op: noop[0]?.ops ? round2((1000 * noop[0].cpu) / noop[0].ops) : undefined,
+        floor_cpu_ms_per_op: floor.ops ? round2((1000 * floor.cpu) / floor.ops) : undefined,
         rounds,
         duration_s: Math.round(elapsed),
         tls: true,
@@ -207,7 +240,7 @@ try {
       }),
     );
   } finally {
-    for (const n of ceilings) n.proc.kill('SIGTERM');
+    for (const n of [...ceilings, ...floorProcs]) n.proc.kill('SIGTERM');
   }
 } finally {
   await c.stop();

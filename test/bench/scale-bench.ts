@@ -10,15 +10,59 @@
 //   leader_cpu_pct / follower_cpu_pct, *_rss_mib: during the converge, and RSS after it
 //   idle_leader_cpu_pct  the leader's CPU with N idle nodes heartbeating (% of one core)
 //   nodes_cpu_pct / idle_nodes_cpu_pct: what the hollow nodes' processes took meanwhile
+//   machine_busy_pct (and resched_/failover_): how full this machine's cores were (/proc/stat)
+//   idle_floor_cpu_pct  the same heartbeats (N connections, one call per period each) against a
+//                      no-op server, measured right after, while the nodes still run: the least
+//                      any Node gRPC dispatcher could spend on them here (`--floor false`: skip)
 //   detect_s           `--dead` of the nodes powered off (their processes SIGKILLed) until the
 //                      managers mark them down; resched_s until their tasks run elsewhere
+//                      (resched_*_s: when the replacements were created and ran, from the power-off)
 //   failover_sessions_s  the leader SIGKILLed until every node has a session with the new leader
 //   failover_restarted   containers started or stopped by the nodes during the failover (0 wanted)
 //   failover_leader_cpu_pct / failover_nodes_cpu_pct: the new leader's and the nodes' CPU meanwhile
 // The hollow nodes run at nice 19 (they stand for other hosts: see HollowCluster.addNodes).
 //   check              '' when every slot runs exactly once on a ready node at the end
 import { parseArgs } from 'node:util';
-import { checkReplicated, cpuSeconds, HollowCluster, rssMiB, waitFor } from '../helpers/hollow-cluster.js';
+import { fork, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setPriority } from 'node:os';
+import { join } from 'node:path';
+import { parseDuration } from '@shoal/types';
+import { checkReplicated, cpuSeconds, HollowCluster, machineTicks, rssMiB, waitFor } from '../helpers/hollow-cluster.js';
+
+/** How full the machine's cores were since `t0` (a machineTicks() reading), in %. */
+function busySince(t0: { busy: number; total: number }): number {
+  const t = machineTicks();
+  return Math.round((1000 * (t.busy - t0.busy)) / Math.max(1, t.total - t0.total)) / 10;
+}
+
+/**
+ * The heartbeat floor: a no-op Dispatcher server (a manager's certificate) and `n` clients, each
+ * its own TLS connection beating once per period, in processes of `perProcess` at nice 19 as the
+ * hollow nodes. Returns the server's CPU over `ms` (% of one core).
+ */
+async function heartbeatFloor(h: HollowCluster, n: number, periodMs: number, perProcess: number, ms: number): Promise<number> {
+  const dataDir = h.managers[0]!.dataDir;
+  const server = spawn(process.execPath, [new URL('./noop-control-server.js', import.meta.url).pathname, dataDir, 'shoal.dispatcher.Dispatcher'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const clients: ReturnType<typeof fork>[] = [];
+  try {
+    const [chunk] = (await once(server.stdout!, 'data')) as [Buffer];
+    const addr = `127.0.0.1:${chunk.toString().trim()}`;
+    for (let left = n; left > 0; left -= perProcess) {
+      const c = fork(new URL('./heartbeat-floor-clients.js', import.meta.url).pathname, [addr, String(Math.min(perProcess, left)), String(periodMs), join(dataDir, 'admin')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      setPriority(c.pid!, 19);
+      clients.push(c);
+    }
+    await Promise.all(clients.map((c) => once(c, 'message')));
+    await sleep(periodMs);
+    const c0 = cpuSeconds(server.pid!);
+    await sleep(ms);
+    return pct(cpuSeconds(server.pid!) - c0, ms);
+  } finally {
+    for (const c of clients) c.kill('SIGKILL');
+    server.kill('SIGKILL');
+  }
+}
 
 const { values } = parseArgs({
   options: {
@@ -31,6 +75,7 @@ const { values } = parseArgs({
     dead: { type: 'string', default: '0.1' },
     'step-ms': { type: 'string', default: '2' },
     'idle-s': { type: 'string', default: '10' },
+    floor: { type: 'string', default: 'true' },
   },
 });
 const N = Number(values.nodes);
@@ -58,7 +103,7 @@ try {
   const leader = await h.leader();
   const follower = h.managers.find((m) => m !== leader)!;
   const fleetCpu = () => h.fleets.filter((f) => f.alive).reduce((s, f) => s + cpuSeconds(f.child.pid!), 0);
-  const cpu0 = { l: cpuSeconds(leader.child!.pid!), f: follower ? cpuSeconds(follower.child!.pid!) : 0, n: fleetCpu() };
+  const cpu0 = { l: cpuSeconds(leader.child!.pid!), f: follower ? cpuSeconds(follower.child!.pid!) : 0, n: fleetCpu(), m: machineTicks() };
   t0 = performance.now();
   const names = Array.from({ length: S }, (_, i) => `scale${i}`);
   await Promise.all(
@@ -87,6 +132,7 @@ try {
   if (follower) out.follower_cpu_pct = pct(cpuSeconds(follower.child!.pid!) - cpu0.f, convergeMs);
   // What the hollow nodes themselves took of this machine's cores meanwhile (all processes, % of one core).
   out.nodes_cpu_pct = pct(fleetCpu() - cpu0.n, convergeMs);
+  out.machine_busy_pct = busySince(cpu0.m);
   out.leader_rss_mib = rssMiB(leader.child!.pid!);
   if (follower) out.follower_rss_mib = rssMiB(follower.child!.pid!);
 
@@ -97,6 +143,10 @@ try {
   await sleep(idleMs);
   out.idle_leader_cpu_pct = pct(cpuSeconds(leader.child!.pid!) - idle0.l, idleMs);
   out.idle_nodes_cpu_pct = pct(fleetCpu() - idle0.n, idleMs);
+  if (values.floor !== 'false') {
+    out.idle_floor_cpu_pct = await heartbeatFloor(h, N, parseDuration(values.heartbeat!), perProcess, idleMs);
+    out.idle_leader_vs_floor = Math.round((100 * Number(out.idle_leader_cpu_pct)) / Number(out.idle_floor_cpu_pct)) / 100;
+  }
 
   // Power off a share of the nodes (whole processes of them), as a rack going dark.
   const deadShare = Number(values.dead);
@@ -107,6 +157,7 @@ try {
     const dead = new Set(victims.flatMap((f) => f.nodeIds));
     say(`powering off ${victims.length} processes of nodes`);
     t0 = performance.now();
+    const m0 = machineTicks();
     await Promise.all(victims.map((f) => f.kill()));
     await waitFor(`${dead.size} nodes down`, async () => (await h.nodes()).filter((n) => dead.has(n.node.id) && n.node.status.state === 'down').length === dead.size, long);
     out.dead_nodes = dead.size;
@@ -119,6 +170,20 @@ try {
       return true;
     }, long, Math.max(250, M / 20));
     out.resched_s = secs(performance.now() - t0);
+    out.resched_machine_busy_pct = busySince(m0);
+    // Where that time went, from the power-off (wall clocks of this host): when the last
+    // replacement was created (placed) and when the replacements began to run.
+    const wall0 = Date.now() - (performance.now() - t0);
+    const moved = (await Promise.all(names.map((n) => h.tasks(n)))).flat().filter((v) => v.task.desiredState === 'running' && Number(v.task.createdAt) >= wall0);
+    if (moved.length) {
+      const rel = (ms: number) => Math.round(ms - wall0) / 1000;
+      const running = moved.map((v) => Number(v.task.status.timestamp)).sort((a, b) => a - b);
+      out.resched_moved = moved.length;
+      out.resched_first_created_s = rel(Math.min(...moved.map((v) => Number(v.task.createdAt))));
+      out.resched_last_created_s = rel(Math.max(...moved.map((v) => Number(v.task.createdAt))));
+      out.resched_median_running_s = rel(running[Math.floor(running.length / 2)]!);
+      out.resched_last_running_s = rel(running[running.length - 1]!);
+    }
   }
 
   // The leader dies with every node connected: sessions move to the new leader, no task restarts.
@@ -129,7 +194,7 @@ try {
     t0 = performance.now();
     await old.kill();
     const next = await h.leader();
-    const fo0 = { l: cpuSeconds(next.child!.pid!), n: fleetCpu() };
+    const fo0 = { l: cpuSeconds(next.child!.pid!), n: fleetCpu(), m: machineTicks() };
     const alive = h.fleets.filter((f) => f.alive).reduce((n, f) => n + f.nodeIds.length, 0);
     let told = performance.now();
     await waitFor('every node in session with the new leader', async () => {
@@ -145,6 +210,7 @@ try {
     // Who was busy meanwhile: the new leader, or the nodes (on this machine, they share its cores).
     out.failover_leader_cpu_pct = pct(cpuSeconds(next.child!.pid!) - fo0.l, failoverMs);
     out.failover_nodes_cpu_pct = pct(fleetCpu() - fo0.n, failoverMs);
+    out.failover_machine_busy_pct = busySince(fo0.m);
     await sleep(3_000);
     const after = await h.fleetState();
     out.failover_restarted = after.started - before.started + (after.stopped - before.stopped);

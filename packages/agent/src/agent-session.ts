@@ -47,6 +47,8 @@ export interface SessionOptions {
   logger: Logger;
   /** Draws the random waits (default Math.random). */
   random?: () => number;
+  /** A Session call's deadline (default SESSION_CALL_MS; tests shorten it). */
+  sessionCallMs?: number;
 }
 
 /** How long a call made between sessions waits for the next one before it fails. */
@@ -295,7 +297,7 @@ export class AgentSession {
               meshAddr: this.opts.meshAddr?.() ?? '',
             },
           },
-          SESSION_CALL_MS,
+          this.opts.sessionCallMs ?? SESSION_CALL_MS,
         );
         failures = 0;
         sameAgain = 0;

@@ -147,8 +147,12 @@ export class MeshSync {
     }
   }
 
+  /** Tables applied to the mesh so far (each change of the published ports or their endpoints). */
+  tableUpdates = 0;
+
   /** Feeds the table to the kernel routes (kernel mode) and to the Mesh. */
   private apply(t: MeshTable): Promise<void> {
+    this.tableUpdates++;
     if (this.gone.size > 0) {
       t = { ports: t.ports.map((p) => ({ ...p, backends: p.backends.filter((b) => !(b.local && this.gone.has(b.taskId))) })) };
     }

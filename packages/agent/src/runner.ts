@@ -133,6 +133,11 @@ export class TaskRunner {
   private files: ReadonlyMap<string, Uint8Array> = new Map();
   private adopted = false;
   private lastSweep = 0;
+  /**
+   * Tasks this runner brought to running (adopted ones not counted), and those that ended
+   * failed (a start that failed, a container that exited non-zero) or rejected (never started).
+   */
+  readonly counts = { started: 0, failed: 0, rejected: 0 };
 
   constructor(
     private readonly executor: Executor,
@@ -183,6 +188,11 @@ export class TaskRunner {
    */
   private async report(local: Local, state: TaskState, extra: Partial<TaskStatus> = {}): Promise<void> {
     if (taskStateRank(state) < taskStateRank(local.state)) return;
+    if (state !== local.state) {
+      if (state === 'running' && extra.message !== 'adopted') this.counts.started++;
+      else if (state === 'failed') this.counts.failed++;
+      else if (state === 'rejected') this.counts.rejected++;
+    }
     local.state = state;
     if (isTerminal(state) && local.task.networks.length > 0) {
       void this.networks?.detach(local.task.id).catch((err: Error) => this.log.warn({ task: local.task.id, err: err.message }, 'could not take a task off its networks'));

@@ -121,12 +121,21 @@ export class TaskNetworks {
     await this.opts.dns.close();
   }
 
+  /** Network views received (each a change of the networks, their services or their endpoints). */
+  private viewUpdates = 0;
+
+  /** What the overlay follows now, for metrics: views received, and the networks and endpoints of the last. */
+  stats(): { viewUpdates: number; networks: number; endpoints: number } {
+    return { viewUpdates: this.viewUpdates, networks: this.view.networks.length, endpoints: this.view.endpoints.length };
+  }
+
   private async run(): Promise<void> {
     while (this.running) {
       try {
         const v = await this.opts.link.networkView!(this.view.token, this.view.token ? POLL_WAIT_MS : 0);
         if (!this.running) break;
         this.view = v;
+        this.viewUpdates++;
         for (const w of this.viewWaiters) w();
         // Names of endpoints gone leave at once (memory only); the rest converges in the
         // background, while the next long poll already waits for the next change.

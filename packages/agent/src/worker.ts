@@ -18,6 +18,9 @@ import { PULL_RETRY, TaskRunner } from './runner.js';
 import { ServiceDns } from './service-dns/index.js';
 import { TaskNetworks } from './task-networks.js';
 import { TaskFiles, defaultTaskFilesRoot } from './task-files.js';
+import { type AgentMetrics, TimedExecutor } from './timed-executor.js';
+import type { Executor } from './executor.js';
+import type { MeshStats } from '@shoal/mesh';
 
 /** A Logger that makes one child per component (pino's child()). */
 export interface WorkerLogger extends Logger {
@@ -38,6 +41,19 @@ export interface WorkerOptions {
   logger: WorkerLogger;
   onRole?: SessionOptions['onRole'];
   onManagers?: SessionOptions['onManagers'];
+  /** Told of each call to the engine (metrics); absent: the calls are not timed. */
+  metrics?: AgentMetrics;
+}
+
+/** What the worker has done, read by the daemon's metrics at scrape time. */
+export interface WorkerStats {
+  /** Tasks brought to running, and those that ended failed or rejected (TaskRunner.counts). */
+  tasks: { started: number; failed: number; rejected: number };
+  mesh: MeshStats;
+  /** Routing-mesh tables applied (MeshSync.tableUpdates). */
+  meshUpdates: number;
+  /** Overlay networks: views received, networks and endpoints in the last (TaskNetworks.stats). */
+  overlay: { viewUpdates: number; networks: number; endpoints: number };
 }
 
 export class Worker {
@@ -66,7 +82,9 @@ export class Worker {
       publishIp: isIP(host) ? host : '',
       logger: alog,
     });
-    this.engine = new EngineMonitor(this.executor, { logger: alog });
+    // What the other parts call the engine through: timed when metrics are kept.
+    const docker: Executor = opts.metrics ? new TimedExecutor(this.executor, opts.metrics) : this.executor;
+    this.engine = new EngineMonitor(docker, { logger: alog });
     this.engine.start();
     // Node-to-node forwarding is mutual TLS with the node certificates: only nodes of this cluster,
     // not removed from it, may hand this node a connection or take one from it.
@@ -111,12 +129,12 @@ export class Worker {
     // (several nodes of a test cluster on one host: one VNI per host namespace).
     const onIngress = kernel && !isLoopback(host) ? (i: KernelIngress | undefined) => this.sync?.setIngress(i) : undefined;
     this.networks = new TaskNetworks({ nodeId: opts.nodeId, underlay: host, link: this.session.link(), dns: new ServiceDns({ log: nlog }), log: nlog, ...(onIngress ? { onIngress } : {}) });
-    this.runner = new TaskRunner(this.executor, this.session.link(), alog, PULL_RETRY, this.networks, new TaskFiles(defaultTaskFilesRoot(opts.nodeId), alog));
+    this.runner = new TaskRunner(docker, this.session.link(), alog, PULL_RETRY, this.networks, new TaskFiles(defaultTaskFilesRoot(opts.nodeId), alog));
     this.networks.start();
-    this.sync = new MeshSync(this.mesh, this.session.link(), this.executor, opts.nodeId, mlog, kernel);
+    this.sync = new MeshSync(this.mesh, this.session.link(), docker, opts.nodeId, mlog, kernel);
     this.runner.start();
     // `shoal service logs`: this node's share, read from its engine when a manager asks.
-    this.logs = new LogShipper(this.session.link(), this.executor, log.child({ component: 'logs' }));
+    this.logs = new LogShipper(this.session.link(), docker, log.child({ component: 'logs' }));
     this.logs.start();
     // The session opens once the forwarding listener is bound (it tells the managers its address).
     this.meshUp = this.mesh.start().then(
@@ -125,6 +143,10 @@ export class Worker {
     );
     // (and, to tell them the engine's version, once the engine was asked: a hung one is not waited for)
     void this.meshUp.finally(() => Promise.race([this.engine.firstProbe, new Promise((r) => setTimeout(r, 3_000))])).finally(() => this.session.start());
+  }
+
+  stats(): WorkerStats {
+    return { tasks: { ...this.runner.counts }, mesh: this.mesh.stats(), meshUpdates: this.sync.tableUpdates, overlay: this.networks.stats() };
   }
 
   async stop(): Promise<void> {

@@ -6,85 +6,11 @@
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as grpc from '@grpc/grpc-js';
-import { NOOP_LOGGER, ShoalError, getServiceDefinition } from '@shoal/api';
+import { NOOP_LOGGER, ShoalError } from '@shoal/api';
 import { RETRY_AFTER_DETAIL } from '@shoal/types';
 import { AgentSession } from '../src/index.js';
 import { retryDelayMs } from '../src/agent-session.js';
-
-
-interface Call {
-  method: string;
-  req: Record<string, unknown>;
-  /** performance.now() when it arrived. */
-  at: number;
-  /** The caller's address (its connection's). */
-  peer: string;
-}
-
-/**
- * A dispatcher that records its calls; `leaderAddr` set: it answers NOT_LEADER, naming it;
- * `refuse`: the next calls of that method get this error; `forget`: sessions are unknown.
- */
-class FakeDispatcher {
-  readonly calls: Call[] = [];
-  readonly server = new grpc.Server();
-  addr = '';
-  leaderAddr = '';
-  period = 50;
-  forget = false;
-  readonly refuse: { method: string; err: ShoalError }[] = [];
-  private sessions = 0;
-
-  async start(): Promise<this> {
-    const handle = (method: string, answer: (req: Record<string, unknown>) => object) =>
-      (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        this.calls.push({ method, req: call.request, at: performance.now(), peer: call.getPeer() });
-        if (this.leaderAddr) {
-          cb(new ShoalError('NOT_LEADER', 'this manager is not the leader', { details: { leaderAddr: this.leaderAddr } }).toGrpcStatus());
-          return;
-        }
-        const i = this.refuse.findIndex((r) => r.method === method);
-        if (i >= 0) {
-          cb(this.refuse.splice(i, 1)[0]!.err.toGrpcStatus());
-          return;
-        }
-        if (this.forget && method === 'Heartbeat') {
-          cb(new ShoalError('NOT_FOUND', 'no such session').toGrpcStatus());
-          return;
-        }
-        cb(null, answer(call.request));
-      };
-    this.server.addService(getServiceDefinition('shoal.dispatcher.Dispatcher'), {
-      Session: handle('Session', () => ({ sessionId: `s${++this.sessions}`, heartbeatPeriodMs: this.period, managers: [{ nodeId: 'm', addr: this.addr }] })),
-      Heartbeat: handle('Heartbeat', () => ({ heartbeatPeriodMs: this.period, managers: [{ nodeId: 'm', addr: this.addr }] })),
-      Assignments: handle('Assignments', () => ({ token: 't', tasks: [] })),
-      UpdateTaskStatus: handle('UpdateTaskStatus', () => ({ rejected: [] })),
-      Disconnect: handle('Disconnect', () => ({})),
-    });
-    const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    this.addr = `127.0.0.1:${port}`;
-    return this;
-  }
-
-  count(method: string): number {
-    return this.calls.filter((c) => c.method === method).length;
-  }
-
-  of(method: string, nodeId?: string): Call[] {
-    return this.calls.filter((c) => c.method === method && (nodeId === undefined || c.req.nodeId === nodeId));
-  }
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { FakeDispatcher, until } from './dispatchers.js';
 
 describe('AgentSession', () => {
   const servers: FakeDispatcher[] = [];

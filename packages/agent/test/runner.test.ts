@@ -177,7 +177,7 @@ const mkTask = (over: Parameters<typeof taskSpec>[1] = {}) =>
 /** Runs `body` with a runner started over `ex` and `tasks` assigned; stops it whatever happens. */
 async function withRunner(
   tasks: Task[],
-  body: (w: { ex: FakeExecutor; link: FakeLink }) => Promise<void>,
+  body: (w: { ex: FakeExecutor; link: FakeLink; runner: TaskRunner }) => Promise<void>,
   ex = new FakeExecutor(),
   pullRetry: PullRetry = QUICK_RETRY,
   networks?: TaskNetworking,
@@ -187,7 +187,7 @@ async function withRunner(
   link.assign(tasks);
   runner.start();
   try {
-    await body({ ex, link });
+    await body({ ex, link, runner });
   } finally {
     await runner.stop();
   }
@@ -215,8 +215,9 @@ describe('TaskRunner (fake executor)', () => {
 
   test('a container that exits: failed with its exit code; 0: complete', async () => {
     const [a, b] = [mkTask(), mkTask()];
-    await withRunner([a, b], async ({ ex, link }) => {
+    await withRunner([a, b], async ({ ex, link, runner }) => {
       await Promise.all([reached(link, a, 'running'), reached(link, b, 'running')]);
+      assert.deepEqual(runner.counts, { started: 2, failed: 0, rejected: 0 }, 'two starts counted (metrics)');
       const idOf = (t: Task) => [...ex.containers.values()].find((c) => c.task.id === t.id)!.id;
       ex.exit(idOf(a), 3);
       ex.exit(idOf(b), 0);
@@ -224,6 +225,7 @@ describe('TaskRunner (fake executor)', () => {
       assert.equal(failed.status.exitCode, 3);
       assert.match(failed.status.err ?? '', /exited with code 3/);
       await reached(link, b, 'complete');
+      assert.deepEqual(runner.counts, { started: 2, failed: 1, rejected: 0 }, 'the failure counted, the completion not');
     });
   });
 
@@ -233,9 +235,10 @@ describe('TaskRunner (fake executor)', () => {
     const t = assignedTask({ id: 'tmissing', nodeId: NODE, spec: taskSpec('nope'), serviceId: 's1', serviceName: 'web' });
     await withRunner(
       [t],
-      async ({ link }) => {
+      async ({ link, runner }) => {
         const r = await reached(link, t, 'rejected');
         assert.match(r.status.err ?? '', /image nope not found/);
+        assert.deepEqual(runner.counts, { started: 0, failed: 0, rejected: 1 });
         assert.equal(ex.containers.size, 0);
       },
       ex,
@@ -361,9 +364,10 @@ describe('TaskRunner (fake executor)', () => {
     const strayId = ex.existing(mkTask(), true);
     await withRunner(
       [{ ...kept, status: { ...kept.status, state: 'running', containerId: keptId } }],
-      async ({ link }) => {
+      async ({ link, runner }) => {
         await until('the stray removed', () => !ex.containers.has(strayId));
         assert.ok(ex.containers.get(keptId)?.running, 'the adopted container still runs');
+        assert.equal(runner.counts.started, 0, 'an adopted task is no start');
         assert.deepEqual(ex.calls.filter((c) => c.startsWith('create') || c.startsWith('start')), [], 'nothing created or started');
         // A death after adoption is still noticed.
         ex.exit(keptId, 137);

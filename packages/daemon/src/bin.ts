@@ -55,6 +55,12 @@ const listen = {
   hostname: { type: 'string', describe: 'node name (default: the machine hostname)' },
   'docker-host': { type: 'string', describe: 'Docker engine: unix:///PATH, tcp://HOST:PORT (TLS with DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) or ssh://USER@HOST (default: DOCKER_HOST, else the local socket)' },
 } as const;
+const metrics = {
+  'metrics-addr': { type: 'string', describe: 'HOST:PORT to serve Prometheus metrics on (GET /metrics; default: none). On a loopback address plain HTTP; elsewhere HTTPS that asks for an admin certificate of the cluster' },
+  'metrics-insecure': { type: 'boolean', describe: 'serve --metrics-addr as plain HTTP to anyone, on a non-loopback address too (for a scraper on a network you trust)' },
+} as const;
+/** The metrics flags as daemon.ts takes them. */
+const metricsFlags = (a: { 'metrics-addr'?: string; 'metrics-insecure'?: boolean }) => ({ metricsAddr: a['metrics-addr'], metricsInsecure: a['metrics-insecure'] });
 const availability = {
   availability: {
     choices: ['active', 'pause', 'drain'] as const,
@@ -89,6 +95,7 @@ await yargs(hideBin(process.argv))
         ...listen,
         ...meshMode,
         ...availability,
+        ...metrics,
         'dispatcher-heartbeat': { type: 'string', describe: 'how often nodes heartbeat the managers, e.g. 1s (default); a silent node is down after 3 periods' },
         'cert-expiry': { type: 'string', describe: 'validity of node certificates, e.g. 2160h (90 days, the default); nodes renew at 50-80% of it' },
         'ca-cert': { type: 'string', describe: 'PEM file: a root CA certificate of your own for the cluster (with --ca-key; default: a new one)' },
@@ -107,6 +114,7 @@ await yargs(hideBin(process.argv))
           availability: a.availability,
           meshMode: a['mesh-mode'],
           rootCA: rootCAFiles(a['ca-cert'], a['ca-key']),
+          ...metricsFlags(a),
         }, log)),
       ),
   )
@@ -122,6 +130,7 @@ await yargs(hideBin(process.argv))
         token: { type: 'string', describe: 'join token (shoal swarm join-token worker|manager)' },
         'token-file': { type: 'string', describe: 'read the join token from this file (keeps it out of the process list)' },
         ...availability,
+        ...metrics,
       }).example('$0 join --data-dir /var/lib/shoal --listen-addr 10.0.0.2:4242 --join-addr 10.0.0.1:4242 --token-file worker.token', 'join as a worker (or a manager: the token decides)'),
     (a) =>
       serve(() =>
@@ -135,6 +144,7 @@ await yargs(hideBin(process.argv))
           meshMode: a['mesh-mode'],
           joinAddr: a['join-addr'],
           token: joinToken(a.token, a['token-file']),
+          ...metricsFlags(a),
         }, log),
       ),
   )
@@ -145,9 +155,10 @@ await yargs(hideBin(process.argv))
       y.options({
         ...common,
         ...meshMode,
+        ...metrics,
         'force-new-cluster': { type: 'boolean', default: false, describe: 'disaster recovery: restart as the only manager; keeps every entry of its Raft log (even one never committed) and removes the other managers' },
       }).example('$0 run --data-dir /var/lib/shoal', 'restart this node after a reboot or a crash'),
-    (a) => serve(() => run({ dataDir: a['data-dir'], forceNewCluster: a['force-new-cluster'], meshMode: a['mesh-mode'] }, log)),
+    (a) => serve(() => run({ dataDir: a['data-dir'], forceNewCluster: a['force-new-cluster'], meshMode: a['mesh-mode'], ...metricsFlags(a) }, log)),
   )
   .example('$0 init --data-dir /var/lib/shoal --listen-addr 10.0.0.1:4242', 'start a new cluster')
   .example('$0 run --data-dir /var/lib/shoal --log-format json', 'restart a node, JSON log lines for a collector')

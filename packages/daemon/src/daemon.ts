@@ -32,6 +32,8 @@ import { type NodeState, hasState, prepareDataDir, readState, writeState } from 
 import { serveNotAManager } from './worker-stub.js';
 import { serveLocked } from './locked-manager.js';
 import { Worker, dockerClientEnv, dockerEndpoint, hostOf, imageResolver, isLoopback } from '@shoal/agent';
+import { NodeMetrics } from './metrics/node-metrics.js';
+import { type MetricsEndpoint, serveMetrics } from './metrics/metrics-server.js';
 
 /** How the routing mesh serves published ports: a userland proxy, or kernel DNAT to local replicas. */
 export type MeshMode = 'userland' | 'kernel';
@@ -47,6 +49,14 @@ export interface CommonFlags {
   availability?: 'active' | 'pause' | 'drain';
   /** --mesh-mode (or SHOAL_MESH_MODE); default userland. */
   meshMode?: string;
+}
+
+/** --metrics-addr and --metrics-insecure (every verb). */
+export interface MetricsFlags {
+  /** HOST:PORT to serve GET /metrics on; absent: no metrics. */
+  metricsAddr?: string;
+  /** Plain HTTP, no admin certificate asked for, on a non-loopback address too. */
+  metricsInsecure?: boolean;
 }
 
 /** --mesh-mode, else SHOAL_MESH_MODE, else undefined (keep the stored one / userland). */
@@ -65,6 +75,8 @@ export interface Daemon {
   stop(): Promise<void>;
   /** Called when a worker, promoted, has started its manager. */
   onManager?: (m: Manager) => void;
+  /** The metrics endpoint (--metrics-addr); the caller closes it after stop(). */
+  metrics?: MetricsEndpoint;
 }
 
 const ADDR_RE = /^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
@@ -106,10 +118,13 @@ function newState(flags: CommonFlags, nodeId: string, clusterId: string, role: N
   };
 }
 
-export async function init(
-  flags: CommonFlags & { dispatcherHeartbeatMs?: number; certExpiryMs?: number; rootCA?: { certPem: string; keyPem: string } },
-  log: PinoLogger = createLogger('shoald'),
-): Promise<Daemon> {
+type InitFlags = CommonFlags & MetricsFlags & { dispatcherHeartbeatMs?: number; certExpiryMs?: number; rootCA?: { certPem: string; keyPem: string } };
+
+export function init(flags: InitFlags, log: PinoLogger = createLogger('shoald')): Promise<Daemon> {
+  return withMetrics(flags, log, (metrics) => initNode(flags, log, metrics));
+}
+
+async function initNode(flags: InitFlags, log: PinoLogger, metrics: NodeMetrics | undefined): Promise<Daemon> {
   checkAddr('listen-addr', flags.listenAddr);
   if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
   dockerHostOf(flags.dockerHost);
@@ -140,10 +155,11 @@ export async function init(
   rmSync(certPaths(flags.dataDir).adminDir, { recursive: true, force: true });
   writeAdminMaterial(certPaths(flags.dataDir).adminDir, { caPem: ca.certPem, ...admin });
   const identity = NodeIdentity.load(flags.dataDir);
+  metrics?.setIdentity(identity);
   let manager: Manager | undefined;
   let cluster: Awaited<ReturnType<Manager['initCluster']>>;
   try {
-    manager = await startManager(state, flags.dataDir, log, identity, { bootstrap: true });
+    manager = await startManager(state, flags.dataDir, log, identity, { bootstrap: true, metrics: metrics?.managerHooks });
     cluster = await manager.initCluster(ca, selfDescription(), { clusterId: state.clusterId, heartbeatPeriodMs: hb, certExpiryMs: expiry });
     writeState(flags.dataDir, state);
   } catch (err) {
@@ -152,10 +168,16 @@ export async function init(
     throw err;
   }
   log.info({ nodeId: state.nodeId, clusterId: cluster.id, addr: state.advertiseAddr }, 'cluster initialized; this node is its first manager');
-  return managerDaemon(state, manager, identity, flags.dataDir, log);
+  return managerDaemon(state, manager, identity, flags.dataDir, log, metrics);
 }
 
-export async function join_(flags: CommonFlags & { joinAddr: string; token: string }, log: PinoLogger = createLogger('shoald')): Promise<Daemon> {
+type JoinFlags = CommonFlags & MetricsFlags & { joinAddr: string; token: string };
+
+export function join_(flags: JoinFlags, log: PinoLogger = createLogger('shoald')): Promise<Daemon> {
+  return withMetrics(flags, log, (metrics) => joinNode(flags, log, metrics));
+}
+
+async function joinNode(flags: JoinFlags, log: PinoLogger, metrics: NodeMetrics | undefined): Promise<Daemon> {
   checkAddr('listen-addr', flags.listenAddr);
   checkAddr('join-addr', flags.joinAddr);
   if (flags.advertiseAddr) checkAddr('advertise-addr', flags.advertiseAddr);
@@ -170,6 +192,7 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
   if (res.role === 'manager') writeKek(flags.dataDir, KeyEncryptionKey.parse(res.kek, `the key-encryption key from ${flags.joinAddr}`));
   writeMaterial(flags.dataDir, res.material);
   const identity = NodeIdentity.load(flags.dataDir);
+  metrics?.setIdentity(identity);
   const state: NodeState = {
     ...draft,
     nodeId: res.nodeId,
@@ -179,12 +202,18 @@ export async function join_(flags: CommonFlags & { joinAddr: string; token: stri
   };
   writeState(flags.dataDir, state);
   log.info({ nodeId: state.nodeId, role: state.role, clusterId: state.clusterId }, 'joined the cluster');
-  if (state.role === 'worker') return workerDaemon(state, identity, flags.dataDir, log);
-  const manager = await startManager(state, flags.dataDir, log, identity, { peers: res.raftMembers });
-  return managerDaemon(state, manager, identity, flags.dataDir, log);
+  if (state.role === 'worker') return workerDaemon(state, identity, flags.dataDir, log, metrics);
+  const manager = await startManager(state, flags.dataDir, log, identity, { peers: res.raftMembers, metrics: metrics?.managerHooks });
+  return managerDaemon(state, manager, identity, flags.dataDir, log, metrics);
 }
 
-export async function run(flags: { dataDir: string; forceNewCluster?: boolean; meshMode?: string }, log: PinoLogger = createLogger('shoald')): Promise<Daemon> {
+type RunFlags = MetricsFlags & { dataDir: string; forceNewCluster?: boolean; meshMode?: string };
+
+export function run(flags: RunFlags, log: PinoLogger = createLogger('shoald')): Promise<Daemon> {
+  return withMetrics(flags, log, (metrics) => runNode(flags, log, metrics));
+}
+
+async function runNode(flags: RunFlags, log: PinoLogger, metrics: NodeMetrics | undefined): Promise<Daemon> {
   const state: MeshState = readState(flags.dataDir);
   prepareDataDir(flags.dataDir);
   const meshMode = meshModeOf(flags.meshMode);
@@ -199,24 +228,48 @@ export async function run(flags: { dataDir: string; forceNewCluster?: boolean; m
   if (identity.identity.nodeId !== state.nodeId) {
     throw new ShoalError('CORRUPT_DATA', `${certPaths(flags.dataDir).cert} is for node ${identity.identity.nodeId}, not this node (${state.nodeId})`);
   }
-  if (state.role === 'worker') return workerDaemon(state, identity, flags.dataDir, log);
-  if (kekLocked(flags.dataDir)) return lockedDaemon(state, identity, flags, log);
-  const manager = await startManager(state, flags.dataDir, log, identity, { forceNewCluster: flags.forceNewCluster });
+  metrics?.setIdentity(identity);
+  if (state.role === 'worker') return workerDaemon(state, identity, flags.dataDir, log, metrics);
+  if (kekLocked(flags.dataDir)) return lockedDaemon(state, identity, flags, log, metrics);
+  const manager = await startManager(state, flags.dataDir, log, identity, { forceNewCluster: flags.forceNewCluster, metrics: metrics?.managerHooks });
   if (flags.forceNewCluster) log.warn({ nodeId: state.nodeId }, 'restarted as the only manager of the cluster (force-new-cluster)');
-  return managerDaemon(state, manager, identity, flags.dataDir, log);
+  return managerDaemon(state, manager, identity, flags.dataDir, log, metrics);
+}
+
+/**
+ * --metrics-addr: the node's metrics registry, and its endpoint bound before the node starts (a
+ * bad or busy address stops the start with nothing made); closed again if the start fails.
+ */
+async function withMetrics(flags: MetricsFlags, log: PinoLogger, start: (metrics: NodeMetrics | undefined) => Promise<Daemon>): Promise<Daemon> {
+  if (flags.metricsAddr === undefined) {
+    if (flags.metricsInsecure) throw new ShoalError('INVALID_ARGUMENT', '--metrics-insecure goes with --metrics-addr');
+    return start(undefined);
+  }
+  checkAddr('metrics-addr', flags.metricsAddr);
+  const metrics = new NodeMetrics();
+  const endpoint = await serveMetrics({ addr: flags.metricsAddr, registry: metrics.registry, insecure: flags.metricsInsecure, log: log.child({ component: 'metrics' }) });
+  metrics.endpoint = endpoint;
+  try {
+    const d = await start(metrics);
+    d.metrics = endpoint;
+    return d;
+  } catch (err) {
+    await endpoint.close();
+    throw err;
+  }
 }
 
 /**
  * A manager whose key-encryption key is wrapped (autolock): nothing runs but its local sockets,
  * until `shoal swarm unlock` gives the key; then the manager starts as `run` would have started it.
  */
-async function lockedDaemon(state: NodeState, identity: NodeIdentity, flags: { dataDir: string; forceNewCluster?: boolean }, log: PinoLogger): Promise<Daemon> {
+async function lockedDaemon(state: NodeState, identity: NodeIdentity, flags: { dataDir: string; forceNewCluster?: boolean }, log: PinoLogger, metrics?: NodeMetrics): Promise<Daemon> {
   const d: Daemon = { state, stop: async () => locked.stop() };
   const locked = await serveLocked(flags.dataDir, localSocketPath(), log, async (kek) => {
-    const manager = await startManager(state, flags.dataDir, log, identity, { forceNewCluster: flags.forceNewCluster, kek });
+    const manager = await startManager(state, flags.dataDir, log, identity, { forceNewCluster: flags.forceNewCluster, kek, metrics: metrics?.managerHooks });
     log.warn({ nodeId: state.nodeId }, 'this manager was unlocked: started');
     if (flags.forceNewCluster) log.warn({ nodeId: state.nodeId }, 'restarted as the only manager of the cluster (force-new-cluster)');
-    const md = managerDaemon(state, manager, identity, flags.dataDir, log);
+    const md = managerDaemon(state, manager, identity, flags.dataDir, log, metrics);
     d.manager = manager;
     d.stop = () => md.stop();
     d.onManager?.(manager);
@@ -229,7 +282,7 @@ function startManager(
   dataDir: string,
   log: PinoLogger,
   identity: NodeIdentity,
-  extra: Pick<ManagerOptions, 'bootstrap' | 'peers' | 'forceNewCluster' | 'kek'>,
+  extra: Pick<ManagerOptions, 'bootstrap' | 'peers' | 'forceNewCluster' | 'kek' | 'metrics'>,
 ): Promise<Manager> {
   return Manager.start({
     identity,
@@ -247,9 +300,10 @@ function startManager(
   });
 }
 
-function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentity, dataDir: string, log: PinoLogger): Daemon {
+function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentity, dataDir: string, log: PinoLogger, metrics?: NodeMetrics): Daemon {
   manager.markReady();
-  const session = agentSession(state, identity, dataDir, log, [state.advertiseAddr]);
+  metrics?.setManager(manager);
+  const session = agentSession(state, identity, dataDir, log, [state.advertiseAddr], undefined, metrics);
   // The other managers this one knows: Raft's configuration as it last heard it, and the peers it
   // was given.
   const peers = (): string[] => {
@@ -278,6 +332,7 @@ function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentit
       unwatchKek();
       await session.stop();
       await manager.stop({ transfer: true });
+      metrics?.setManager(undefined);
     },
   };
   // Stop being a manager and carry on as a worker, as the store says: the same end whether the
@@ -291,6 +346,7 @@ function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentit
       const managers = [...new Set([...(cert ? [cert.manager] : []), ...peers()])];
       unwatchKek();
       await manager.stop({ transfer: false });
+      metrics?.setManager(undefined);
       if (cert) session.renewer.install(cert, 'demoted');
       // A worker holds no key that opens the CA's.
       forgetManagerSecrets(dataDir);
@@ -300,7 +356,7 @@ function managerDaemon(state: NodeState, manager: Manager, identity: NodeIdentit
       writeState(dataDir, d.state);
       d.manager = undefined;
       await session.stop();
-      const w = await workerDaemon({ ...d.state, managers }, identity, dataDir, log);
+      const w = await workerDaemon({ ...d.state, managers }, identity, dataDir, log, metrics);
       d.stop = w.stop;
     })().catch((err: Error) => log.error({ err: err.message }, 'switching to worker mode failed'));
   };
@@ -318,7 +374,7 @@ function putRaftStateAside(dataDir: string): void {
   renameSync(raft, aside);
 }
 
-async function workerDaemon(state: NodeState, identity: NodeIdentity, dataDir: string, log: PinoLogger = createLogger('shoald')): Promise<Daemon> {
+async function workerDaemon(state: NodeState, identity: NodeIdentity, dataDir: string, log: PinoLogger = createLogger('shoald'), metrics?: NodeMetrics): Promise<Daemon> {
   const stub = await serveNotAManager(dataDir, localSocketPath(), log);
   let promoting = false;
   const d: Daemon = {
@@ -343,16 +399,17 @@ async function workerDaemon(state: NodeState, identity: NodeIdentity, dataDir: s
       const st: NodeState = { ...state, role: 'manager' };
       const manager = await startManager(st, dataDir, log, identity, {
         peers: managers.filter((m) => m.nodeId !== state.nodeId).map((m) => ({ id: m.nodeId, addr: m.addr })),
+        metrics: metrics?.managerHooks,
       });
       writeState(dataDir, st);
-      const md = managerDaemon(st, manager, identity, dataDir, log);
+      const md = managerDaemon(st, manager, identity, dataDir, log, metrics);
       d.state = md.state;
       d.manager = manager;
       d.stop = () => md.stop();
       d.onManager?.(manager);
     })().catch((err: Error) => log.error({ err: err.message }, 'switching to manager mode failed'));
   };
-  const session = agentSession(state, identity, dataDir, log, state.managers ?? [], onRole);
+  const session = agentSession(state, identity, dataDir, log, state.managers ?? [], onRole, metrics);
   return d;
 }
 
@@ -378,6 +435,7 @@ function agentSession(
   log: PinoLogger,
   managers: string[],
   onRole?: (role: string, managers: { nodeId: string; addr: string }[]) => void,
+  metrics?: NodeMetrics,
 ): { stop(): Promise<void>; renewer: CertRenewer } {
   const worker = new Worker({
     nodeId: state.nodeId,
@@ -389,6 +447,7 @@ function agentSession(
     identity,
     logger: log,
     onRole,
+    ...(metrics ? { metrics: metrics.agentHooks } : {}),
     onManagers: (addrs) => {
       if (state.role !== 'worker') return;
       try {
@@ -404,6 +463,7 @@ function agentSession(
     log.child({ component: 'certs' }),
   );
   renewer.start();
+  metrics?.setWorker(worker);
   // The certificate still names the old role (a demotion while the node was away, or just now).
   if (identity.identity.role !== state.role) void renewer.renew(`the node is now a ${state.role}`);
   return {
@@ -411,6 +471,7 @@ function agentSession(
     stop: async () => {
       renewer.stop();
       await worker.stop();
+      metrics?.unsetWorker(worker);
     },
   };
 }

@@ -10,5 +10,6 @@ export * from './taskreaper/task-reaper.js';
 export * from './taskreaper/reap-rule.js';
 export * from './scheduler/scheduler.js';
 export * from './scheduler/filters.js';
+export { pendingReason } from './scheduler/pending-reason.js';
 export { bindUnixSocket, serveLocalSocket } from './local-socket.js';
 export * from './events/index.js';

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShoalError, retryWithBackoff } from '@shoal/api';
-import { RaftNode, raftServerOptions, createLogger, type PinoLogger, type RaftTimings } from '@shoal/raft';
+import { RaftNode, raftServerOptions, createLogger, type PinoLogger, type RaftObserver, type RaftTimings } from '@shoal/raft';
 import { ClusterStore, StoreClient, newId, updateOp } from '@shoal/store';
 import type { Cluster, Node } from '@shoal/store';
 import { controlHandlers, controlStreams } from './controlapi/index.js';
@@ -15,7 +15,7 @@ import { MembershipManager, type JoinRequest, type JoinResponse } from './member
 import { MembershipReconciler } from './membership-reconciler.js';
 import { addUnaryService, callUnary } from './grpc-util.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
-import { Orchestrator } from './orchestrator/orchestrator.js';
+import { Orchestrator, type OrchestratorMetrics } from './orchestrator/orchestrator.js';
 import { TaskReaper } from './taskreaper/task-reaper.js';
 import { newJoinToken } from '@shoal/pki';
 import type { RootCA } from './ca/root-ca.js';
@@ -54,6 +54,14 @@ export interface ManagerOptions {
   resolveImage?: ImageResolver;
   /** The key-encryption key `shoal swarm unlock` opened (kek.json is wrapped: autolock); absent: read from kek.json. */
   kek?: KeyEncryptionKey;
+  /** Where the components tell what metrics cannot read from their state (latencies); absent: nowhere. */
+  metrics?: ManagerMetrics;
+}
+
+/** The manager's per-event metrics hooks (the daemon's metrics read everything else at scrape time). */
+export interface ManagerMetrics {
+  raft?: RaftObserver;
+  orchestrator?: OrchestratorMetrics;
 }
 
 /** Calls that change Raft membership must run on the leader: a follower passes them on. */
@@ -121,7 +129,7 @@ export class Manager {
     this.registryAuth = new RegistryAuthVault(() => caKeys.key(), clusterIdOf);
     this.secrets = new SecretVault(() => caKeys.key(), clusterIdOf);
     this.dispatcher = new Dispatcher(raft, store, this.client, log.child({ component: 'dispatcher' }), this.registryAuth, undefined, this.secrets);
-    this.orchestrator = new Orchestrator(store, this.client, log.child({ component: 'orchestrator' }));
+    this.orchestrator = new Orchestrator(store, this.client, log.child({ component: 'orchestrator' }), undefined, undefined, opts.metrics?.orchestrator);
     this.taskReaper = new TaskReaper(store, this.client, log.child({ component: 'taskreaper' }));
     this.authz = new Authz(store, raft);
     this.caKeys = caKeys;
@@ -195,6 +203,7 @@ export class Manager {
         return authorize(call);
       },
       logger: log.child({ component: 'raft' }),
+      ...(opts.metrics?.raft ? { observer: opts.metrics.raft } : {}),
     });
     const m = new Manager(opts, raft, store, tcp, unix, log, caKeys);
     authorize = (call) => m.authz.raftPeer(call);

@@ -330,6 +330,7 @@ describe('Dispatcher with 2,000 nodes', () => {
     assert.equal(nodes.filter((n) => d.waitingPolls(n.id) === 1).length, NODES, 'every node has its long poll waiting');
     const byNode = new Map(w.store.list('task').map((t) => [t.nodeId, t]));
     assert.equal(byNode.size, NODES, 'one task per node');
+    assert.equal(d.stats().assignmentsSent, NODES, 'each node was sent its task once (the metric of assignments sent)');
 
     // 100 nodes' processes are killed at once: their long polls' connections drop.
     const killed = nodes.filter((_, i) => i % 20 === 7);

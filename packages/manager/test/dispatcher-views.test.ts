@@ -292,7 +292,9 @@ describe('MeshIndex', () => {
         tx([{ op: 'create', kind: 'task', object: mkTask(svc, nodes[rand(3)]!, {}, rand(2) ? 'running' : 'assigned') }]);
       } else if (r < 5) {
         const t = tasks[rand(tasks.length)]!;
-        tx([{ op: 'update', kind: 'task', object: { ...t, desiredState: t.desiredState === 'running' ? 'shutdown' : 'running' } }]);
+        // A desired state only moves forward (the store's rule): a stopped task's slot gets a new
+        // task on the same node instead, as the orchestrator gives it.
+        tx([t.desiredState === 'running' ? { op: 'update', kind: 'task', object: { ...t, desiredState: 'shutdown' } } : { op: 'create', kind: 'task', object: mkTask(t.serviceId, t.nodeId, {}, t.status.state) }]);
       } else if (r < 6) {
         const t = tasks[rand(tasks.length)]!;
         tx([{ op: 'delete', kind: 'task', id: t.id }]);

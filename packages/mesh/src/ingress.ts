@@ -48,6 +48,8 @@ interface PortEntry {
   totalConnections: number;
   failedConnects: number;
   droppedConnections: number;
+  bytesFromClients: number;
+  bytesToClients: number;
 }
 
 /** One client connection looking for a backend. */
@@ -116,6 +118,8 @@ export class Ingress {
           totalConnections: 0,
           failedConnects: 0,
           droppedConnections: 0,
+          bytesFromClients: 0,
+          bytesToClients: 0,
         };
         e = entry;
         this.ports.set(port, e);
@@ -171,6 +175,8 @@ export class Ingress {
         totalConnections: e.totalConnections,
         failedConnects: e.failedConnects,
         droppedConnections: e.droppedConnections,
+        bytesFromClients: e.bytesFromClients,
+        bytesToClients: e.bytesToClients,
         backendStats,
       };
       const bindError = e.listener.bindError;
@@ -205,7 +211,11 @@ export class Ingress {
     e.activeConnections++;
     this.sockets.add(client);
     client.on('error', NOOP); // errors act through 'close' and the pipes
-    client.once('close', () => e.activeConnections--);
+    client.once('close', () => {
+      e.activeConnections--;
+      e.bytesFromClients += client.bytesRead;
+      e.bytesToClients += client.bytesWritten;
+    });
     const proxy = e.spec.proxyProtocol
       ? { src: endpoint(client.remoteAddress, client.remotePort), dst: endpoint(client.localAddress, client.localPort) }
       : undefined;

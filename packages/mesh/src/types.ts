@@ -170,6 +170,9 @@ export interface PortStats {
   failedConnects: number;
   /** Client connections closed at once because no backend could be reached. */
   droppedConnections: number;
+  /** Bytes received from clients and sent to them, counted as each connection closes. */
+  bytesFromClients: number;
+  bytesToClients: number;
   backendStats: BackendStats[];
 }
 

@@ -82,6 +82,10 @@ for (const transport of TRANSPORTS) {
         assert.equal(st.failedConnects, 0);
         await waitFor(() => c.a.stats().ports[0]!.activeConnections === 0, 2000, 'connections to end');
         assert.ok(c.b.stats().forwarder.totalConnections >= 20);
+        // Every request line in, every status line out (bytes counted as connections close).
+        const bytes = c.a.stats().ports[0]!;
+        assert.ok(bytes.bytesFromClients >= 80 * 'GET / HTTP/1.1\r\n'.length, `in: ${bytes.bytesFromClients}`);
+        assert.ok(bytes.bytesToClients >= 80 * 'HTTP/1.1 200 OK\r\n'.length, `out: ${bytes.bytesToClients}`);
       });
     });
 

@@ -104,6 +104,19 @@ export interface RaftDriverOptions {
   clock?: RaftClock;
   /** Randomized election timeouts and this node's client id. Default Math.random. */
   random?: () => number;
+  /** Told of each proposal's and each disk write's duration (metrics); absent: nobody is. */
+  observer?: RaftObserver;
+}
+
+/**
+ * What the driver tells an observer as it happens, for latency histograms: what can be read at
+ * any time instead (term, indexes, leader changes, snapshot size) is in status().
+ */
+export interface RaftObserver {
+  /** A proposal made through this node (propose, proposeAs) ended: applied here, or failed. */
+  proposal?(seconds: number, ok: boolean): void;
+  /** A write of a Ready to the disk completed; `synced`: it was fsynced. */
+  save?(seconds: number, synced: boolean): void;
 }
 
 export interface ProposeOptions {
@@ -131,6 +144,8 @@ interface DriverInit {
   core: RaftCore;
   sessions: SessionTable;
   snapshotIndex: number;
+  /** The size of the snapshot on disk (0: none). */
+  snapshotBytes: number;
 }
 
 /** Keeps the envelope around a payload small next to the room proposalLimit() leaves. */
@@ -198,8 +213,12 @@ export class RaftDriver extends EventEmitter {
   private appliedWaiters: { index: number; w: Waiter<void> }[] = [];
   private leaderWaiters: (() => void)[] = [];
   private readSeq = 0;
-  /** Counters for diagnostics and benchmarks. */
-  readonly stats = { readies: 0, saves: 0, savedEntries: 0, saveMs: 0, appliedEntries: 0, snapshots: 0, snapshotMs: 0 };
+  /**
+   * Counters for diagnostics, benchmarks and metrics. leaderChanges: times this node saw a new
+   * leader (not the loss of one); snapshotBytes: the size of the snapshot this node holds.
+   */
+  readonly stats = { readies: 0, saves: 0, savedEntries: 0, saveMs: 0, appliedEntries: 0, snapshots: 0, snapshotMs: 0, leaderChanges: 0, snapshotBytes: 0 };
+  private readonly observer: RaftObserver | undefined;
 
   /** Opens the driver over `storage` (replaying its state, bootstrapping an empty one); call start(). */
   static async openWith(
@@ -223,6 +242,8 @@ export class RaftDriver extends EventEmitter {
     this.sessions = init.sessions;
     this.applied = init.snapshotIndex;
     this.snapshotIndex = init.snapshotIndex;
+    this.stats.snapshotBytes = init.snapshotBytes;
+    this.observer = opts.observer;
     this.timings = { ...DEFAULT_TIMINGS, ...opts.timings };
     this.snapshotEntries = opts.snapshotEntries ?? 100_000;
     this.snapshotBytes = opts.snapshotBytes ?? DEFAULT_SNAPSHOT_BYTES;
@@ -302,7 +323,7 @@ export class RaftDriver extends EventEmitter {
         snapshot: snapshot && snapshot.meta.index > 0 ? snapshot : undefined,
       },
     );
-    return { core, sessions, snapshotIndex: snapshotMeta.index };
+    return { core, sessions, snapshotIndex: snapshotMeta.index, snapshotBytes: snapshot && snapshot.meta.index > 0 ? snapshot.data.length : 0 };
   }
 
   start(): void {
@@ -398,6 +419,11 @@ export class RaftDriver extends EventEmitter {
       const sync = !!rd.snapshot || rd.entries.length > 0 || (!!hs && (hs.term !== this.savedTerm || hs.vote !== this.savedVote));
       if (rd.snapshot) this.installedIndex = rd.snapshot.meta.index;
       saving = this.storage.save({ hardState: hs, entries: rd.entries, snapshot: rd.snapshot, sync });
+      // Timed as the write resolves, not as it is awaited below (after the applying meanwhile).
+      if (this.observer?.save) {
+        const observe = this.observer.save.bind(this.observer);
+        saving.then(() => observe((performance.now() - t0) / 1000, sync), () => undefined);
+      }
       saving.catch(() => undefined); // awaited below; this only keeps a failure from counting as unhandled meanwhile
       // The storage starts its write a microtask later: let it, so the applying below runs
       // while the disk syncs instead of before.
@@ -454,6 +480,7 @@ export class RaftDriver extends EventEmitter {
       if (this.stopped) return;
       this.applied = rd.snapshot.meta.index;
       this.snapshotIndex = rd.snapshot.meta.index;
+      this.stats.snapshotBytes = rd.snapshot.data.length;
       this.bytesSinceSnapshot = 0;
       confChanged = true;
     }
@@ -559,6 +586,7 @@ export class RaftDriver extends EventEmitter {
       this.failLeaderWaiters(new RetryableError('lost leadership'));
     }
     if (leaderChanged) {
+      if (ss.leader !== NONE) this.stats.leaderChanges++;
       this.log.info({ leader: ss.leader, role: ss.role, term: this.core.status().term }, 'leader changed');
       this.emit('leader', ss.leader);
       if (ss.leader !== NONE) {
@@ -635,6 +663,7 @@ export class RaftDriver extends EventEmitter {
     if (this.stopped || meta.index <= Math.max(this.snapshotIndex, this.installedIndex)) return;
     this.core.compact(snap);
     this.snapshotIndex = meta.index;
+    this.stats.snapshotBytes = data.length;
     this.stats.snapshots++;
     this.stats.snapshotMs += performance.now() - t0;
     this.log.debug({ index: meta.index, bytes: data.length }, 'snapshot taken, log compacted');
@@ -716,7 +745,21 @@ export class RaftDriver extends EventEmitter {
    * exactly once, even across retries and leader changes: the command travels with this node's
    * client id and a sequence number, and the replicated session table answers a retry.
    */
-  async propose(payload: Uint8Array, opts: ProposeOptions = {}): Promise<ProposeOutcome> {
+  propose(payload: Uint8Array, opts: ProposeOptions = {}): Promise<ProposeOutcome> {
+    return this.observed(this.proposeOnce(payload, opts));
+  }
+
+  /** `p`, its duration told to the observer. */
+  private observed(p: Promise<ProposeOutcome>): Promise<ProposeOutcome> {
+    const proposal = this.observer?.proposal;
+    if (!proposal) return p;
+    const t0 = performance.now();
+    const tell = (ok: boolean) => proposal.call(this.observer, (performance.now() - t0) / 1000, ok);
+    p.then(() => tell(true), () => tell(false));
+    return p;
+  }
+
+  private async proposeOnce(payload: Uint8Array, opts: ProposeOptions): Promise<ProposeOutcome> {
     this.checkProposalSize(payload);
     for (let attempt = 0; ; attempt++) {
       if (!this.clientId) this.newSession();
@@ -747,7 +790,11 @@ export class RaftDriver extends EventEmitter {
   }
 
   /** Like propose(), for a client that manages its own id and sequence numbers (its retries). */
-  async proposeAs(env: Envelope, opts: ProposeOptions = {}): Promise<ProposeOutcome> {
+  proposeAs(env: Envelope, opts: ProposeOptions = {}): Promise<ProposeOutcome> {
+    return this.observed(this.proposeAsOnce(env, opts));
+  }
+
+  private async proposeAsOnce(env: Envelope, opts: ProposeOptions): Promise<ProposeOutcome> {
     if (!env.clientId || !Number.isSafeInteger(env.seq) || env.seq < 1) {
       throw new ShoalError('INVALID_ARGUMENT', 'a proposal needs a client id and a positive integer sequence number');
     }

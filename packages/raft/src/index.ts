@@ -9,7 +9,7 @@ export * from './logger.js';
 export { RaftNode } from './node.js';
 export type { RaftNodeOptions } from './node.js';
 export { RaftDriver, DEFAULT_TIMINGS, DEFAULT_MAX_MSG_BYTES, DEFAULT_SNAPSHOT_BYTES, MAX_PROPOSAL_BYTES, proposalLimit } from './driver.js';
-export type { SnapshotCapture, StateMachine, RaftTimings, RaftDriverOptions, ProposeOptions, ProposeOutcome } from './driver.js';
+export type { SnapshotCapture, StateMachine, RaftTimings, RaftDriverOptions, RaftObserver, ProposeOptions, ProposeOutcome } from './driver.js';
 export { systemClock } from './driver-io.js';
 export type { DriverStorage, DriverTransport, DriverTransportHooks, RaftClock } from './driver-io.js';
 export { SessionTable, encodeEnvelope, decodeEnvelope, sessionClientId, sessionSince } from './session.js';

@@ -224,6 +224,8 @@ class Staging {
 export class ClusterStore implements StateMachine {
   private state: State = new State();
   private readonly watchers = new Set<Watcher>();
+  /** The events waiting in each changes() iterator's queue (watchStats). */
+  private readonly queues = new Set<() => number>();
   private readonly onListenerError: (err: unknown) => void;
 
   constructor(opts: ClusterStoreOptions = {}) {
@@ -361,6 +363,13 @@ export class ClusterStore implements StateMachine {
       const to = (obj as Task).status.state;
       if (taskStateRank(to) < taskStateRank(from)) {
         throw new Reject('FAILED_PRECONDITION', `task ${obj.id}: observed state may only move forward, not ${from} -> ${to} (${at}: update)`);
+      }
+      // So does the desired state (SwarmKit's rule): a task told to stop is never told to run
+      // again; its slot gets a new task instead.
+      const wasDesired = (existing as Task).desiredState;
+      const desired = (obj as Task).desiredState;
+      if (taskStateRank(desired) < taskStateRank(wasDesired)) {
+        throw new Reject('FAILED_PRECONDITION', `task ${obj.id}: desired state may only move forward, not ${wasDesired} -> ${desired} (${at}: update)`);
       }
     }
     st.set(kind, obj.id, obj, { kind, action: 'update', object: obj, previous: existing, index } as ChangeEvent);
@@ -687,8 +696,10 @@ export class ClusterStore implements StateMachine {
     let wake: (() => void) | undefined;
     let done = false;
     let failed: ShoalError | undefined;
+    const depth = () => queue.length - head;
     const finish = () => {
       done = true;
+      this.queues.delete(depth);
       stop();
       opts.signal?.removeEventListener('abort', finish);
       wake?.();
@@ -710,6 +721,7 @@ export class ClusterStore implements StateMachine {
       for (const e of events) queue.push(e);
       wake?.();
     }, filter);
+    this.queues.add(depth);
     opts.signal?.addEventListener('abort', finish, { once: true });
     if (opts.signal?.aborted) finish();
     const it: AsyncIterableIterator<StoreEvent> = {
@@ -744,6 +756,21 @@ export class ClusterStore implements StateMachine {
       },
     };
     return it;
+  }
+
+  /**
+   * The watches now: listeners (watch() and changes() alike), and the events waiting in the
+   * changes() iterators' queues, all together and in the deepest one.
+   */
+  watchStats(): { watchers: number; queued: number; deepestQueue: number } {
+    let queued = 0;
+    let deepestQueue = 0;
+    for (const q of this.queues) {
+      const n = q();
+      queued += n;
+      if (n > deepestQueue) deepestQueue = n;
+    }
+    return { watchers: this.watchers.size, queued, deepestQueue };
   }
 
   private notify(events: readonly StoreEvent[]): void {

@@ -220,6 +220,23 @@ describe('tasks', () => {
     assert.equal(t().status.state, 'failed');
   });
 
+  test('desired state only moves forward: running, shutdown, remove', () => {
+    const log = new Log();
+    log.ok(create('task', mkTask('t1', 's1', 1, { state: 'running', nodeId: 'n1' })));
+    const t = () => log.store.get('task', 't1')!;
+    const desired = (desiredState: Task['desiredState']) => update('task', { ...t(), desiredState });
+    log.ok(desired('shutdown'));
+    failed(log.tx(desired('running')), 'FAILED_PRECONDITION', /desired state may only move forward, not shutdown -> running/);
+    assert.equal(t().desiredState, 'shutdown');
+    log.ok(desired('shutdown'));
+    log.ok(desired('remove'));
+    failed(log.tx(desired('shutdown')), 'FAILED_PRECONDITION', /not remove -> shutdown/);
+    assert.equal(t().desiredState, 'remove');
+    // A status op leaves the desired state alone, whatever it is.
+    log.ok(statusOp(t(), { ...t().status, state: 'shutdown' }, T0 + 9));
+    assert.equal(t().desiredState, 'remove');
+  });
+
   test('a status op changes only the status and the time, under the rules of an update, at a fraction of its bytes', () => {
     const log = new Log();
     log.ok(create('task', mkTask('t1', 's1', 1, { state: 'assigned', nodeId: 'n1' })));

@@ -104,6 +104,25 @@ describe('bounded watch queues', () => {
     assert.deepEqual(await next, { value: undefined, done: true });
   });
 
+  test('watchStats counts the watches and the events waiting in their queues (metrics)', async () => {
+    const log = new Log();
+    const before = log.store.watchStats();
+    const a = log.store.changes({ kinds: ['node'] });
+    const b = log.store.changes({ kinds: ['node'] });
+    const unwatch = log.store.watch(() => undefined);
+    assert.deepEqual(log.store.watchStats(), { watchers: before.watchers + 3, queued: 0, deepestQueue: 0 });
+    for (let i = 0; i < 5; i++) log.ok(create('node', mkNode(`n${i}`)));
+    await b.next();
+    await b.next();
+    assert.deepEqual(log.store.watchStats(), { watchers: before.watchers + 3, queued: 5 + 3, deepestQueue: 5 });
+    // Ended and dropped watches count no more.
+    await a.return!();
+    unwatch();
+    assert.deepEqual(log.store.watchStats(), { watchers: before.watchers + 1, queued: 3, deepestQueue: 3 });
+    await b.return!();
+    assert.deepEqual(log.store.watchStats(), before);
+  });
+
   test('maxQueued must be a positive integer', () => {
     const store = new ClusterStore();
     assert.throws(() => store.changes({}, { maxQueued: 0 }), (err: unknown) => ShoalError.is(err, 'INVALID_ARGUMENT'));

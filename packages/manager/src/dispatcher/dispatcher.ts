@@ -100,6 +100,8 @@ export interface DispatcherStats {
   statusWrites: number;
   /** Transactions that stored task status reports (of all nodes together). */
   reportTransactions: number;
+  /** Tasks sent to nodes in answers to their assignment polls (each task in an answer counted). */
+  assignmentsSent: number;
 }
 
 /** This manager's monotonic clock, in ms: liveness must not follow steps of the wall clock. */
@@ -151,7 +153,7 @@ export class Dispatcher implements LeaderComponent {
   private readonly random: () => number;
   private readonly sweepTimer: boolean;
   private managersCache: { at: number; list: { nodeId: string; addr: string }[] } | undefined;
-  private counts = { heartbeats: 0, sessionsOpened: 0, markedDown: 0, statusWrites: 0 };
+  private counts = { heartbeats: 0, sessionsOpened: 0, markedDown: 0, statusWrites: 0, assignmentsSent: 0 };
 
   constructor(
     private readonly raft: RaftNode,
@@ -383,6 +385,7 @@ export class Dispatcher implements LeaderComponent {
     this.checkSession(nodeId, req.sessionId);
     const p = this.assigned.page(nodeId, cursor, PAGE_BYTES);
     const tasks = p.upserts.map((u) => u.value);
+    this.counts.assignmentsSent += tasks.length;
     return {
       token: encodeCursor(p.cursor),
       tasks,

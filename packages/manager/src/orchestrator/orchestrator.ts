@@ -42,6 +42,12 @@ const unplacedTasks = (tasks: readonly Task[]): Set<string> => new Set(tasks.fil
 /** A task the scheduler would place (as schedule() picks them). */
 const isSchedulable = (t: Task): boolean => t.desiredState === 'running' && t.nodeId === '' && t.status.state === 'pending' && fullyAttached(t);
 
+/** What the orchestrator tells metrics as it happens (the rest is read from the store). */
+export interface OrchestratorMetrics {
+  /** A task's placement on a node committed, `seconds` after the task was created. */
+  placed(seconds: number): void;
+}
+
 export class Orchestrator implements LeaderComponent {
   private unwatch: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -59,6 +65,8 @@ export class Orchestrator implements LeaderComponent {
   private unplaced = new Set<string>();
   /** This leadership's address allocator (its serial cursors start afresh with each). */
   private allocator: Allocator | undefined;
+  /** The tasks the last plan placed on a node (their placements are timed once committed). */
+  private placed = new Set<string>();
 
   constructor(
     private readonly store: ClusterStore,
@@ -68,6 +76,7 @@ export class Orchestrator implements LeaderComponent {
     private readonly now: () => number = Date.now,
     /** A monotonic clock (ms): restart delays count on it, so a step of the wall clock moves none. */
     private readonly monotonic: () => number = () => performance.now(),
+    private readonly metrics?: OrchestratorMetrics,
   ) {}
 
   begin(): void {
@@ -226,8 +235,10 @@ export class Orchestrator implements LeaderComponent {
       }
       for (const id of created.keys()) tasks.push(written.get(id)!);
       for (const op of schedule(this.store.list('node'), tasks, now)) {
-        if (op.kind === 'task' && op.op === 'update') write(op.object);
-        else plan.add(op);
+        if (op.kind === 'task' && op.op === 'update') {
+          write(op.object);
+          if (op.object.nodeId !== '') this.placed.add(op.object.id);
+        } else plan.add(op);
       }
     }
     // The ingress network and the nodes' addresses on it, on every full pass (nodes come and go).
@@ -244,7 +255,9 @@ export class Orchestrator implements LeaderComponent {
         const services = dirty === 'all' ? undefined : dirty;
         const plannedAt = this.store.appliedIndex;
         const t0 = performance.now();
+        this.placed = new Set();
         const plan = this.plan(services);
+        const placed = this.placed;
         if (!services) this.fullPassMs = performance.now() - t0;
         if (plan.empty) continue;
         // One transaction when the pass fits (the common case); else as many as it takes, one
@@ -265,7 +278,10 @@ export class Orchestrator implements LeaderComponent {
             }
             inFlight.push(
               this.client.commit(batch.ops, { timeoutMs: COMMIT_TIMEOUT_MS, leaderOnly: true }).then(
-                (r) => void ours.add(r.index),
+                (r) => {
+                  ours.add(r.index);
+                  if (this.metrics && placed.size > 0) this.timePlacements(batch.ops, placed);
+                },
                 (err: unknown) => void (failed ??= { err }),
               ),
             );
@@ -287,6 +303,15 @@ export class Orchestrator implements LeaderComponent {
       }
     } finally {
       this.running = false;
+    }
+  }
+
+  /** Tells the metrics how long each task placed by `ops` waited from its creation. */
+  private timePlacements(ops: readonly Op[], placed: ReadonlySet<string>): void {
+    const now = this.now();
+    for (const op of ops) {
+      if (op.kind !== 'task' || (op.op !== 'create' && op.op !== 'update') || !placed.has(op.object.id)) continue;
+      this.metrics!.placed(Math.max(0, now - op.object.createdAt) / 1000);
     }
   }
 
