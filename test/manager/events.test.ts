@@ -127,6 +127,18 @@ describe('shoal events (3 managers)', () => {
     for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z node (create|update) [0-9a-z]+ \(.*name=m\d.*\)$/);
   });
 
+  test('over TCP with the admin certificate, as over the socket; the events a follower holds too', async () => {
+    const { execFile } = await import('node:child_process');
+    const { join } = await import('node:path');
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((res) =>
+      execFile(process.execPath, [CLI, '--host', m[2]!.addr, '--cert-path', join(m[0]!.dataDir, 'admin'), 'events', '--since', '10m', '--until', '0s', '--filter', 'type=node'], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
+        res({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+      ),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, / node (create|update) /);
+  });
+
   test('leader changes: each manager records the ones it saw, with the leader named', async () => {
     const r = await shoal(m[0]!, 'events', '--since', '10m', '--until', '0s', '--filter', 'event=leader', '--format', 'json');
     assert.equal(r.code, 0, r.stderr);

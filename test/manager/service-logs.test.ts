@@ -102,9 +102,11 @@ describe('service logs (real containers)', () => {
     assert.ok(parse(r.stdout).every((l) => l.node === 'm1'));
   });
 
-  test('a service that does not exist: one line, exit 1', async () => {
-    const r = await shoal('service', 'logs', 'nope');
-    assert.equal(r.code, 1);
-    assert.match(r.stderr.trim(), /^Error: .*nope/);
+  test('a service that does not exist: one line, exit 1 (-f too, whose stream ends at once)', async () => {
+    for (const args of [['nope'], ['-f', 'nope']]) {
+      const r = await shoal('service', 'logs', ...args);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr.trim(), 'Error: no such service: nope');
+    }
   });
 });
