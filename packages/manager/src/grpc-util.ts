@@ -27,12 +27,9 @@ export function addUnaryService(server: grpc.Server, name: ServiceName, handlers
         cb({ code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented` });
         return;
       }
-      try {
-        guard?.(method, call.request, call);
-      } catch (err) {
-        const se = ShoalError.from(err);
-        log.warn({ method, peer: call.getPeer(), err: se.message }, 'refused a call');
-        cb(se.toGrpcStatus());
+      const refused = refusal(method, call, log, guard);
+      if (refused) {
+        cb(refused);
         return;
       }
       h(call.request, call).then(
@@ -48,6 +45,18 @@ export function addUnaryService(server: grpc.Server, name: ServiceName, handlers
   server.addService(def, impl);
 }
 
+/** The guard's refusal of a call as the status to answer it with (logged), or undefined. */
+function refusal(method: string, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, log: Logger, guard?: Guard): Partial<grpc.StatusObject> | undefined {
+  try {
+    guard?.(method, call.request, call as grpc.ServerUnaryCall<unknown, unknown>);
+    return undefined;
+  } catch (err) {
+    const se = ShoalError.from(err);
+    log.warn({ method, peer: call.getPeer(), err: se.message }, 'refused a call');
+    return se.toGrpcStatus();
+  }
+}
+
 function serveStream(method: string, h: StreamHandlers[string] | undefined, log: Logger, guard?: Guard) {
   return (call: grpc.ServerWritableStream<unknown, unknown>): void => {
     // A server stream's status goes out as an 'error' event (grpc-js); end() is the OK status.
@@ -60,12 +69,9 @@ function serveStream(method: string, h: StreamHandlers[string] | undefined, log:
       call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented` });
       return;
     }
-    try {
-      guard?.(method, call.request, call);
-    } catch (err) {
-      const se = ShoalError.from(err);
-      log.warn({ method, peer: call.getPeer(), err: se.message }, 'refused a call');
-      call.emit('error', se.toGrpcStatus());
+    const refused = refusal(method, call, log, guard);
+    if (refused) {
+      call.emit('error', refused);
       return;
     }
     let p: Promise<void>;

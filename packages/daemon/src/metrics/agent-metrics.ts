@@ -3,7 +3,7 @@
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AgentMetrics, WorkerStats } from '@shoal/agent';
-import { whileRunning } from './while-running.js';
+import { scrapedCounter, scrapedGauge, whileRunning } from './while-running.js';
 
 /** Registers the agent's metrics on `registry`, read from `worker()` (undefined: none runs now). */
 export function agentMetrics(registry: Registry, worker: () => { stats(): WorkerStats } | undefined): AgentMetrics {
@@ -13,28 +13,8 @@ export function agentMetrics(registry: Registry, worker: () => { stats(): Worker
     const w = worker();
     return w ? f(w.stats()) : undefined;
   };
-  const counter = (name: string, help: string, f: (s: WorkerStats) => number) =>
-    whileRunning(new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        const v = read(f);
-        if (v !== undefined) this.inc(v);
-      },
-    }), running);
-  const gauge = (name: string, help: string, f: (s: WorkerStats) => number) =>
-    whileRunning(new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        const v = read(f);
-        if (v !== undefined) this.set(v);
-      },
-    }), running);
+  const counter = (name: string, help: string, f: (s: WorkerStats) => number) => scrapedCounter(registers, running, name, help, () => read(f));
+  const gauge = (name: string, help: string, f: (s: WorkerStats) => number) => scrapedGauge(registers, running, name, help, () => read(f));
   counter('shoal_agent_task_starts_total', 'Tasks this node\'s agent brought to running (adopted ones after a restart not counted).', (s) => s.tasks.started);
   new Counter({
     name: 'shoal_agent_task_failures_total',

@@ -7,7 +7,7 @@ import { type Manager, type OrchestratorMetrics, pendingReason } from '@shoal/ma
 import type { DispatcherStats } from '@shoal/manager';
 import type { Node, Task } from '@shoal/store';
 import { OBJECT_KINDS, TASK_STATES } from '@shoal/types';
-import { whileRunning } from './while-running.js';
+import { scrapedCounter, scrapedGauge, whileRunning } from './while-running.js';
 
 /** Registers the manager's metrics on `registry`, read from `manager()` (undefined: none runs here). */
 export function managerMetrics(registry: Registry, manager: () => Manager | undefined): OrchestratorMetrics {
@@ -25,16 +25,10 @@ export function managerMetrics(registry: Registry, manager: () => Manager | unde
     },
   });
   const watch = (name: string, help: string, read: (s: ReturnType<Manager['store']['watchStats']>) => number) =>
-    whileRunning(new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        const m = manager();
-        if (m) this.set(read(m.store.watchStats()));
-      },
-    }), running);
+    scrapedGauge(registers, running, name, help, () => {
+      const m = manager();
+      return m ? read(m.store.watchStats()) : undefined;
+    });
   watch('shoal_store_watchers', 'Watches on the store (its components\' and the API\'s streams).', (s) => s.watchers);
   watch('shoal_store_watch_queued_events', 'Store events waiting for their watch streams to take them, all streams together.', (s) => s.queued);
   watch('shoal_store_watch_queue_max_events', 'Store events waiting in the fullest watch stream queue.', (s) => s.deepestQueue);
@@ -84,15 +78,11 @@ export function managerMetrics(registry: Registry, manager: () => Manager | unde
   });
 
   const dispatcher = (name: string, help: string, read: (s: DispatcherStats) => number, type: 'gauge' | 'counter') => {
-    const collect = function (this: Gauge | Counter) {
-      this.reset();
+    const value = () => {
       const m = manager();
-      if (!m) return;
-      const v = read(m.dispatcher.stats());
-      if (this instanceof Gauge) this.set(v);
-      else this.inc(v);
+      return m ? read(m.dispatcher.stats()) : undefined;
     };
-    whileRunning(type === 'gauge' ? new Gauge({ name, help, registers, collect }) : new Counter({ name, help, registers, collect }), running);
+    (type === 'gauge' ? scrapedGauge : scrapedCounter)(registers, running, name, help, value);
   };
   dispatcher('shoal_dispatcher_sessions', 'Nodes with an open session on this manager\'s dispatcher (the leader\'s: all of them).', (s) => s.sessions, 'gauge');
   dispatcher('shoal_dispatcher_heartbeats_total', 'Heartbeats this manager\'s dispatcher received.', (s) => s.heartbeats, 'counter');
