@@ -4,9 +4,8 @@
 
 import { newestLogLines, type Logger } from '@shoal/api';
 import type { Executor } from './executor.js';
-import type { DispatcherLink, LogAnswer, LogRequest } from './runner.js';
+import { type DispatcherLink, type LogAnswer, type LogRequest, LONG_POLL_WAIT_MS } from './runner.js';
 
-const POLL_WAIT_MS = 10_000;
 /** The most log text one answer carries (the managers accept messages of 4 MiB). */
 const DEFAULT_MAX_BYTES = 3 << 20;
 /** Each line's share of the message besides its text (task id, time, stream, framing). */
@@ -40,7 +39,7 @@ export class LogShipper {
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        const { requests } = await this.link.logRequests!(POLL_WAIT_MS);
+        const { requests } = await this.link.logRequests!(LONG_POLL_WAIT_MS);
         if (!this.running) break;
         for (const r of requests) {
           void this.answer(r).catch((err: Error) => this.log.warn({ request: r.id, err: err.message }, 'could not publish logs'));

@@ -23,9 +23,8 @@
 import type { Logger } from '@shoal/api';
 import type { Backend, KernelIngress, KernelRoutes, Mesh, MeshTable } from '@shoal/mesh';
 import type { ContainerEvent, EventSubscription, Executor } from './executor.js';
-import type { DispatcherLink, MeshView } from './runner.js';
+import { type DispatcherLink, type MeshView, LONG_POLL_WAIT_MS } from './runner.js';
 
-const POLL_WAIT_MS = 10_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class MeshSync {
@@ -169,7 +168,7 @@ export class MeshSync {
     if (this.kernel) await this.startKernel();
     while (this.running) {
       try {
-        const v = await this.link.meshView!(this.token, this.token ? POLL_WAIT_MS : 0);
+        const v = await this.link.meshView!(this.token, this.token ? LONG_POLL_WAIT_MS : 0);
         if (!this.running) break;
         this.removed = new Set(v.removedNodes ?? []);
         const t = await this.table(v);

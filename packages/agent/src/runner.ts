@@ -110,7 +110,12 @@ function hasHealthcheck(t: Task): boolean {
   return kind === 'CMD' || kind === 'CMD-SHELL';
 }
 
-const POLL_WAIT_MS = 10_000;
+/**
+ * How long each of a node's long polls (assignments, mesh, networks, log requests) waits for news:
+ * the managers' most (30 s). At rest every poll that runs out is one more call for the leader,
+ * as a heartbeat is: at 10 s a node's four polls cost the leader twice what its heartbeats did.
+ */
+export const LONG_POLL_WAIT_MS = 30_000;
 /** Status reports sent per call at most. */
 const REPORT_BATCH = 500;
 /** How often a starting task's health is looked at. */
@@ -167,7 +172,7 @@ export class TaskRunner {
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        const a = await this.link.assignments(this.token, this.token ? POLL_WAIT_MS : 0);
+        const a = await this.link.assignments(this.token, this.token ? LONG_POLL_WAIT_MS : 0);
         if (!this.running) break;
         this.token = a.token;
         this.registryAuths = a.registryAuths ?? new Map();

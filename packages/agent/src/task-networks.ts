@@ -38,7 +38,7 @@ import {
 } from './overlay/index.js';
 import type { KernelIngress } from '@shoal/mesh';
 import { type DnsNetwork, NameTable, type ServiceDns } from './service-dns/index.js';
-import type { DispatcherLink } from './runner.js';
+import { type DispatcherLink, LONG_POLL_WAIT_MS } from './runner.js';
 
 /** How a task's container is created when it is on overlay networks. */
 export interface TaskNetworkOptions {
@@ -55,7 +55,6 @@ interface LocalTask {
   named: boolean;
 }
 
-const POLL_WAIT_MS = 10_000;
 /** How long a task waits for the view to name its networks before it is rejected. */
 const VIEW_WAIT_MS = 15_000;
 const NETNS_PREFIX = 'shoal-';
@@ -132,7 +131,7 @@ export class TaskNetworks {
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        const v = await this.opts.link.networkView!(this.view.token, this.view.token ? POLL_WAIT_MS : 0);
+        const v = await this.opts.link.networkView!(this.view.token, this.view.token ? LONG_POLL_WAIT_MS : 0);
         if (!this.running) break;
         this.view = v;
         this.viewUpdates++;
