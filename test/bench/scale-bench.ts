@@ -12,7 +12,7 @@
 //   nodes_cpu_pct / idle_nodes_cpu_pct: what the hollow nodes' processes took meanwhile
 //   machine_busy_pct (and resched_/failover_): how full this machine's cores were (/proc/stat)
 //   idle_floor_cpu_pct  the same heartbeats (N connections, one call per period each) against a
-//                      no-op server, measured right after, while the nodes still run: the least
+//                      no-op server, measured at the end, while the nodes left still run: the least
 //                      any Node gRPC dispatcher could spend on them here (`--floor false`: skip)
 //   detect_s           `--dead` of the nodes powered off (their processes SIGKILLed) until the
 //                      managers mark them down; resched_s until their tasks run elsewhere
@@ -76,6 +76,8 @@ const { values } = parseArgs({
     'step-ms': { type: 'string', default: '2' },
     'idle-s': { type: 'string', default: '10' },
     floor: { type: 'string', default: 'true' },
+    // `--failover false`: keep the leader (e.g. to profile it through the phases before).
+    failover: { type: 'string', default: 'true' },
   },
 });
 const N = Number(values.nodes);
@@ -143,10 +145,6 @@ try {
   await sleep(idleMs);
   out.idle_leader_cpu_pct = pct(cpuSeconds(leader.child!.pid!) - idle0.l, idleMs);
   out.idle_nodes_cpu_pct = pct(fleetCpu() - idle0.n, idleMs);
-  if (values.floor !== 'false') {
-    out.idle_floor_cpu_pct = await heartbeatFloor(h, N, parseDuration(values.heartbeat!), perProcess, idleMs);
-    out.idle_leader_vs_floor = Math.round((100 * Number(out.idle_leader_cpu_pct)) / Number(out.idle_floor_cpu_pct)) / 100;
-  }
 
   // Power off a share of the nodes (whole processes of them), as a rack going dark.
   const deadShare = Number(values.dead);
@@ -187,7 +185,7 @@ try {
   }
 
   // The leader dies with every node connected: sessions move to the new leader, no task restarts.
-  if (h.managers.length >= 3) {
+  if (h.managers.length >= 3 && values.failover !== 'false') {
     const before = await h.fleetState();
     const old = await h.leader();
     say(`killing the leader ${old.name}`);
@@ -223,6 +221,11 @@ try {
     if (p) problems.push(`${names[i]}: ${p}`);
   }
   out.check = problems.join(' | ');
+  // Last, so that its thousand TLS handshakes disturb no phase above (the nodes left still run).
+  if (values.floor !== 'false') {
+    out.idle_floor_cpu_pct = await heartbeatFloor(h, N, parseDuration(values.heartbeat!), perProcess, Number(values['idle-s']) * 1000);
+    out.idle_leader_vs_floor = Math.round((100 * Number(out.idle_leader_cpu_pct)) / Number(out.idle_floor_cpu_pct)) / 100;
+  }
   console.log(JSON.stringify(out));
 } catch (err) {
   console.log(JSON.stringify({ ...out, error: (err as Error).message }));
